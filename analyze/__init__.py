@@ -1,0 +1,1 @@
+"""hotshard analyze: the laptop half. Parses MONITOR captures with Polars."""

@@ -1,0 +1,45 @@
+"""Errors and exit statuses shared by both halves; only the CLI turns them into messages."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    OK = 0
+    ERROR = 1  # the job failed (or, for `check`, a rule was broken)
+    USAGE = 2  # bad arguments or bad input
+    PARTIAL = 3  # some nodes/shards failed, the rest was captured
+    INTERRUPTED = 130
+
+
+class HotshardError(Exception):
+    """Root of every error hotshard reports to a user. The message says what happened and what to do."""
+
+    exit_status: ExitStatus = ExitStatus.ERROR
+
+
+class UsageError(HotshardError):
+    exit_status = ExitStatus.USAGE
+
+
+class CaptureError(HotshardError):
+    """Root of the capture half's errors."""
+
+
+class DiscoveryError(CaptureError):
+    """The topology could not be found (no credentials, unknown cluster, unreachable node...)."""
+
+
+class AuthError(CaptureError):
+    """NOAUTH / WRONGPASS / missing ACL permission."""
+
+
+class ConnectionFailed(CaptureError):
+    """A node could not be reached or dropped for good."""
+
+
+class ManifestError(HotshardError):
+    """A capture folder's manifest is missing, unreadable or of an unknown version."""
+
+    exit_status = ExitStatus.USAGE

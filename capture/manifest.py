@@ -1,0 +1,375 @@
+"""The capture folder format: the one contract between `capture/` and `analyze/`.
+
+A capture folder holds:
+
+    manifest.json                       this module's `Manifest`, as JSON
+    <shard>-<role>-<host>_<port>.monitor.zst   raw MONITOR bytes of one node (or .gz)
+    commands.json                       the `COMMAND` reply of the server (key specs), optional
+    key_sizes.jsonl                     one `KeySize` per line, optional (sampled after the window)
+
+Rules for evolving it: add fields with defaults and bump `FORMAT_VERSION`; `Manifest.from_dict`
+must keep reading every older version (tests keep one old manifest per version). Never store a
+secret here: options are copied through `redact_options`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capture import __version__
+from capture.errors import ManifestError
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+COMMANDS_NAME = "commands.json"
+KEY_SIZES_NAME = "key_sizes.jsonl"
+MONITOR_SUFFIXES = (".monitor.zst", ".monitor.gz", ".monitor")
+
+# Option names whose values must never be written anywhere.
+SECRET_OPTIONS = frozenset({"password", "password_file", "auth", "secret", "token"})
+
+
+@dataclass
+class Gap:
+    """A period during which a node was not monitored (drop, reconnect)."""
+
+    start: float
+    end: float | None
+    reason: str
+
+
+@dataclass
+class InfoSnapshot:
+    """`INFO` of one node at one moment, parsed into sections of key -> value.
+
+    `reply_bytes` is the exact size of the INFO reply on the wire (RESP bulk string), needed to
+    reconcile `total_net_output_bytes` deltas to the byte.
+    """
+
+    at: float
+    sections: dict[str, dict[str, Any]]
+    reply_bytes: int = 0
+
+
+@dataclass
+class NodeCapture:
+    """One node of the cluster, monitored or not."""
+
+    node: str  # "host:port" as the tool reached it
+    host: str
+    port: int
+    role: str  # "primary" | "replica"
+    shard: str  # shard id as the user knows it, e.g. "0001"
+    slots: list[tuple[int, int]] = field(default_factory=list)
+    cluster_node_id: str | None = None  # engine's 40-hex node id
+    aws_node_id: str | None = None  # e.g. "mycluster-0001-002"
+    primary_node: str | None = None  # for replicas: "host:port" of their primary
+    server_version: str | None = None
+    monitored: bool = False
+    file: str | None = None  # relative to the capture folder
+    compression: str | None = None  # "zstd" | "gzip" | None
+    started_at: float | None = None
+    ended_at: float | None = None
+    stop_reason: str | None = None  # duration | interrupted | max_bytes | output_buffer | error
+    bytes_received: int = 0  # raw MONITOR bytes read from the socket (incl. the leading +OK)
+    bytes_written: int = 0  # compressed bytes on disk
+    lines: int = 0  # MONITOR lines received (newline count)
+    max_omem: int = 0  # highest output-buffer (CLIENT LIST omem) seen for the monitor connection
+    # Bytes this tool itself made the node send between the two INFO snapshots, other than the
+    # MONITOR stream (the "before" INFO reply, CLIENT LIST polls, commandstats reads...).
+    overhead_bytes_out: int = 0
+    errors: list[str] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    info_before: InfoSnapshot | None = None
+    info_after: InfoSnapshot | None = None
+
+
+@dataclass
+class ShardInfo:
+    shard: str
+    slots: list[tuple[int, int]] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)  # "host:port"
+    primary: str | None = None
+
+
+@dataclass
+class KeySize:
+    """What sampling learned about one key on one node; sizes are bytes, averages over a sample."""
+
+    node: str
+    key: str  # text form (see `key_text`)
+    key_b64: str | None = None  # exact bytes when the key is not valid UTF-8
+    type: str | None = None  # string | hash | list | set | zset | stream | none
+    encoding: str | None = None
+    cardinality: int | None = None  # STRLEN / HLEN / LLEN / SCARD / ZCARD / XLEN
+    memory_usage: int | None = None
+    ttl_ms: int | None = None
+    sample_n: int = 0
+    avg_member_len: float | None = None  # zset/set members, list items
+    avg_field_len: float | None = None  # hash fields
+    avg_value_len: float | None = None  # hash values, stream entry size
+    avg_score_len: float | None = None  # zset scores as the server prints them
+    error: str | None = None
+
+
+@dataclass
+class Manifest:
+    format_version: int = FORMAT_VERSION
+    tool_version: str = __version__
+    cluster: str | None = None
+    cluster_mode: bool = True
+    created_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_requested: float | None = None
+    status: str = "running"  # running | complete | partial | interrupted | failed
+    options: dict[str, Any] = field(default_factory=dict)
+    shards: list[ShardInfo] = field(default_factory=list)
+    nodes: list[NodeCapture] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. reads landing on unmonitored nodes
+    commands_file: str | None = None
+    key_sizes_file: str | None = None
+    resp_protocol: int = 2  # what the application clients speak, when known
+
+    # -- serialization -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["options"] = redact_options(self.options)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        version = data.get("format_version")
+        if not isinstance(version, int) or version < 1:
+            raise ManifestError(f"manifest has no valid format_version ({version!r})")
+        if version > FORMAT_VERSION:
+            raise ManifestError(
+                f"manifest format {version} is newer than this hotshard understands "
+                f"({FORMAT_VERSION}) — upgrade hotshard"
+            )
+        data = _upgrade(dict(data))
+        nodes = [_node_from_dict(n) for n in data.pop("nodes", [])]
+        shards = [
+            ShardInfo(
+                shard=str(s["shard"]),
+                slots=[tuple(r) for r in s.get("slots", [])],
+                nodes=list(s.get("nodes", [])),
+                primary=s.get("primary"),
+            )
+            for s in data.pop("shards", [])
+        ]
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(nodes=nodes, shards=shards, **{k: v for k, v in data.items() if k in known})
+
+    def node(self, name: str) -> NodeCapture | None:
+        return next((n for n in self.nodes if n.node == name), None)
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older manifest dict up to FORMAT_VERSION (one step per version)."""
+    data["format_version"] = FORMAT_VERSION
+    return data
+
+
+def _snapshot(data: dict[str, Any] | None) -> InfoSnapshot | None:
+    if not data:
+        return None
+    return InfoSnapshot(
+        at=data["at"], sections=data.get("sections", {}), reply_bytes=data.get("reply_bytes", 0)
+    )
+
+
+def _node_from_dict(data: dict[str, Any]) -> NodeCapture:
+    data = dict(data)
+    data["slots"] = [tuple(r) for r in data.get("slots", [])]
+    data["gaps"] = [Gap(**g) for g in data.get("gaps", [])]
+    data["info_before"] = _snapshot(data.get("info_before"))
+    data["info_after"] = _snapshot(data.get("info_after"))
+    data["shard"] = str(data["shard"])
+    known = {f.name for f in dataclasses.fields(NodeCapture)}
+    return NodeCapture(**{k: v for k, v in data.items() if k in known})
+
+
+def redact_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Options safe to write down: secrets dropped, only whether one was given is kept."""
+    out: dict[str, Any] = {}
+    for name, value in sorted(options.items()):
+        if name.lower() in SECRET_OPTIONS:
+            out[name] = "(given)" if value else None
+        else:
+            out[name] = value
+    return out
+
+
+# -- files -------------------------------------------------------------------------------
+def write(folder: str | os.PathLike[str], manifest: Manifest) -> Path:
+    """Atomically (re)write the manifest: a crash mid-write never leaves a broken file."""
+    folder = Path(folder)
+    target = folder / MANIFEST_NAME
+    text = json.dumps(manifest.to_dict(), indent=2, sort_keys=True, default=_json_default)
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read(folder: str | os.PathLike[str]) -> Manifest:
+    path = Path(folder) / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{folder}: no {MANIFEST_NAME} — is this a hotshard capture folder?"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path}: unreadable manifest ({exc})") from None
+    return Manifest.from_dict(data)
+
+
+def read_key_sizes(folder: str | os.PathLike[str], manifest: Manifest) -> list[KeySize]:
+    if not manifest.key_sizes_file:
+        return []
+    path = Path(folder) / manifest.key_sizes_file
+    if not path.exists():
+        return []
+    known = {f.name for f in dataclasses.fields(KeySize)}
+    out = []
+    with path.open() as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                out.append(KeySize(**{k: v for k, v in row.items() if k in known}))
+    return out
+
+
+def read_commands(folder: str | os.PathLike[str], manifest: Manifest) -> list[Any] | None:
+    """The raw `COMMAND` reply saved at capture time (JSON-ified), or None."""
+    if not manifest.commands_file:
+        return None
+    path = Path(folder) / manifest.commands_file
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def is_capture_folder(path: str | os.PathLike[str]) -> bool:
+    return (Path(path) / MANIFEST_NAME).is_file()
+
+
+def monitor_file_name(shard: str, role: str, host: str, port: int, compression: str) -> str:
+    ext = {"zstd": ".monitor.zst", "gzip": ".monitor.gz"}.get(compression, ".monitor")
+    safe_host = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
+    return f"{shard}-{role}-{safe_host}_{port}{ext}"
+
+
+def key_text(key: bytes) -> tuple[str, bool]:
+    """The text form of a key and whether it is binary.
+
+    Valid UTF-8 keys are their text. Other keys use Redis' own quoting without the quotes
+    (`\\\\`, `\\"`, `\\n`, `\\r`, `\\t`, `\\a`, `\\b`, `\\xHH`) and are flagged binary, which makes
+    the form reversible with `key_bytes(text, True)`.
+    """
+    try:
+        return key.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return escape_bytes(key), True
+
+
+_ESCAPES = {
+    0x5C: "\\\\",
+    0x22: '\\"',
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x09: "\\t",
+    0x07: "\\a",
+    0x08: "\\b",
+}
+
+
+def escape_bytes(data: bytes) -> str:
+    """Redis' `sdscatrepr` quoting (without the surrounding quotes)."""
+    out = []
+    for b in data:
+        if b in _ESCAPES:
+            out.append(_ESCAPES[b])
+        elif 0x20 <= b < 0x7F:
+            out.append(chr(b))
+        else:
+            out.append(f"\\x{b:02x}")
+    return "".join(out)
+
+
+_UNESCAPES = {"\\": 0x5C, '"': 0x22, "n": 0x0A, "r": 0x0D, "t": 0x09, "a": 0x07, "b": 0x08}
+
+
+def unescape_bytes(text: str) -> bytes:
+    """Inverse of `escape_bytes`."""
+    out = bytearray()
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            nxt = text[i + 1]
+            if nxt == "x" and i + 4 <= n:
+                out.append(int(text[i + 2 : i + 4], 16))
+                i += 4
+                continue
+            if nxt in _UNESCAPES:
+                out.append(_UNESCAPES[nxt])
+                i += 2
+                continue
+        out.extend(c.encode("utf-8"))
+        i += 1
+    return bytes(out)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "backslashreplace")
+    if isinstance(obj, set | frozenset):
+        return sorted(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def jsonable(obj: Any) -> Any:
+    """A RESP2 reply (nested lists, bytes, ints) as plain JSON values; bytes become UTF-8 text."""
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "backslashreplace")
+    if isinstance(obj, list | tuple):
+        return [jsonable(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(jsonable(k)): jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+def write_commands(folder: str | os.PathLike[str], manifest: Manifest, reply: Any) -> None:
+    """Save the raw `COMMAND` reply (RESP2, unparsed by redis-py) and point the manifest at it."""
+    path = Path(folder) / COMMANDS_NAME
+    path.write_text(json.dumps(jsonable(reply), separators=(",", ":")) + "\n")
+    os.chmod(path, 0o600)
+    manifest.commands_file = COMMANDS_NAME
+
+
+def write_key_sizes(
+    folder: str | os.PathLike[str], manifest: Manifest, sizes: list[KeySize]
+) -> None:
+    """Write `key_sizes.jsonl` (sorted, so the file is deterministic) and point the manifest at it."""
+    path = Path(folder) / KEY_SIZES_NAME
+    rows = sorted((dataclasses.asdict(s) for s in sizes), key=lambda r: (r["node"], r["key"]))
+    with path.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+    os.chmod(path, 0o600)
+    manifest.key_sizes_file = KEY_SIZES_NAME

@@ -1,0 +1,41 @@
+# hotshard tasks. `just --list` shows them.
+
+# run the whole test suite (what CI runs)
+test *args:
+    uv run pytest {{args}}
+
+# lint and type-check
+lint:
+    uv run ruff check . && uv run ruff format --check .
+
+# format the code
+fmt:
+    uv run ruff format . && uv run ruff check --fix .
+
+# analyze the bundled sample capture into ./hotshard-out
+sample-analyze:
+    uv run hotshard analyze samples/hot-zset --out hotshard-out
+
+# record the sample captures again (starts a local Redis Cluster)
+sample:
+    uv run python -m samples.workloads
+
+# rewrite golden files from the current code; review the diff like code
+update-golden:
+    uv run pytest tests/test_golden.py --update-golden
+
+# run the benchmarks (prints ratios against in-run baselines)
+bench:
+    uv run python -m bench.analyze_bench && uv run python -m bench.capture_bench
+
+# start a local Redis Cluster (3 primaries + 3 replicas) in ./.cluster, print its seed node
+cluster-up:
+    uv run python -m tests.cluster_cli up .cluster
+
+# stop the local Redis Cluster started by cluster-up
+cluster-down:
+    uv run python -m tests.cluster_cli down .cluster
+
+# prove the bastion install (no analyze extra) runs capture without polars/pyarrow
+test-no-dev-dependencies:
+    uv run --isolated --no-dev --with . python -c "import capture.cli, sys; assert 'polars' not in sys.modules"

@@ -1,0 +1,242 @@
+"""Real redis-server processes for tests: standalone nodes and a Redis Cluster on loopback ports.
+
+No mocks: every fixture starts `redis-server` (Debian's 7.0 in CI) in a temporary folder and stops
+it afterwards. Also usable from bench/ and samples/ scripts (`python -m tests.servers` is not
+needed: import `start_node` / `start_cluster`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+
+def free_port() -> int:
+    """A free loopback port whose +10000 (cluster bus) is free too."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s2:
+            try:
+                s2.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair found")
+
+
+@dataclass
+class Node:
+    port: int
+    folder: Path
+    proc: subprocess.Popen
+    host: str = "127.0.0.1"
+    password: str | None = None
+    tls: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def client(self, **kwargs) -> redis.Redis:
+        opts = {"host": self.host, "port": self.port, "password": self.password, "protocol": 2}
+        opts.update(kwargs)
+        return redis.Redis(**opts)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def start_node(
+    folder: Path,
+    *,
+    port: int | None = None,
+    cluster: bool = False,
+    password: str | None = None,
+    config: dict[str, str] | None = None,
+    tls_files: dict[str, str] | None = None,
+) -> Node:
+    """Start one redis-server and wait until it answers PING."""
+    port = port or free_port()
+    folder = Path(folder) / f"node-{port}"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = {
+        "bind": "127.0.0.1 -::1",
+        "port": str(port),
+        "dir": str(folder),
+        "save": '""',
+        "appendonly": "no",
+        "daemonize": "no",
+        "logfile": str(folder / "redis.log"),
+        "protected-mode": "no",
+    }
+    if cluster:
+        lines.update(
+            {
+                "cluster-enabled": "yes",
+                "cluster-config-file": str(folder / "nodes.conf"),
+                "cluster-node-timeout": "5000",
+            }
+        )
+    if password:
+        lines["requirepass"] = password
+        lines["masterauth"] = password
+    if tls_files:
+        lines.update(
+            {
+                "tls-port": str(port),
+                "port": "0",
+                "tls-cert-file": tls_files["cert"],
+                "tls-key-file": tls_files["key"],
+                "tls-ca-cert-file": tls_files["ca"],
+                "tls-auth-clients": "no",
+            }
+        )
+    lines.update(config or {})
+    conf = folder / "redis.conf"
+    conf.write_text("".join(f"{k} {v}\n" for k, v in lines.items()))
+    proc = subprocess.Popen(
+        [REDIS_SERVER, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    node = Node(port=port, folder=folder, proc=proc, password=password, tls=bool(tls_files))
+    if not tls_files:
+        _wait_ping(node)
+    else:
+        _wait_port(node)
+    return node
+
+
+def _wait_port(node: Node, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if node.proc.poll() is not None:
+            raise RuntimeError(f"redis-server on {node.port} exited: {_log_tail(node)}")
+        with contextlib.suppress(OSError), socket.create_connection((node.host, node.port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server on {node.port} did not start: {_log_tail(node)}")
+
+
+def _wait_ping(node: Node, timeout: float = 15) -> None:
+    _wait_port(node, timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if node.client(socket_timeout=1).ping():
+                return
+        except redis.RedisError:
+            time.sleep(0.05)
+    raise RuntimeError(f"redis-server on {node.port} does not answer PING")
+
+
+def _log_tail(node: Node) -> str:
+    log = node.folder / "redis.log"
+    return log.read_text()[-2000:] if log.exists() else "(no log)"
+
+
+@dataclass
+class Cluster:
+    nodes: list[Node]
+    password: str | None = None
+
+    @property
+    def seed(self) -> Node:
+        return self.nodes[0]
+
+    def primaries(self) -> list[Node]:
+        return [n for n in self.nodes if self.role(n) == "master"]
+
+    def replicas(self) -> list[Node]:
+        return [n for n in self.nodes if self.role(n) == "slave"]
+
+    def role(self, node: Node) -> str:
+        return node.client().execute_command("ROLE")[0].decode()
+
+    def cluster_client(self) -> redis.RedisCluster:
+        return redis.RedisCluster(
+            host=self.seed.host, port=self.seed.port, password=self.password, protocol=2
+        )
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()
+
+
+def start_cluster(
+    folder: Path, *, primaries: int = 3, replicas: int = 1, password: str | None = None
+) -> Cluster:
+    """A real Redis Cluster (created with `redis-cli --cluster create`), replicas in sync."""
+    nodes = [
+        start_node(folder, cluster=True, password=password)
+        for _ in range(primaries * (1 + replicas))
+    ]
+    cmd = [REDIS_CLI, "--cluster", "create", *[n.address for n in nodes]]
+    cmd += ["--cluster-replicas", str(replicas), "--cluster-yes"]
+    if password:
+        cmd += ["-a", password, "--no-auth-warning"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        for n in nodes:
+            n.stop()
+        raise RuntimeError(f"cluster create failed: {done.stdout}\n{done.stderr}")
+    cluster = Cluster(nodes=nodes, password=password)
+    _wait_cluster_ready(cluster)
+    return cluster
+
+
+def _wait_cluster_ready(cluster: Cluster, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ok = all(
+                n.client().execute_command("CLUSTER INFO").get("cluster_state") == "ok"
+                for n in cluster.nodes
+            )
+            linked = all(
+                n.client().info("replication").get("master_link_status") == "up"
+                for n in cluster.replicas()
+            )
+            if ok and linked and cluster.replicas():
+                return
+        except redis.RedisError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("cluster did not become ready")
+
+
+@contextlib.contextmanager
+def running_cluster(folder: Path, **kwargs) -> Iterator[Cluster]:
+    cluster = start_cluster(folder, **kwargs)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -1,0 +1,71 @@
+"""The capture folder format round-trips, refuses what it cannot read, and never holds a secret."""
+
+import json
+
+import pytest
+
+from capture import manifest as mf
+from capture.errors import ManifestError
+
+
+def _sample() -> mf.Manifest:
+    node = mf.NodeCapture(
+        node="127.0.0.1:7001",
+        host="127.0.0.1",
+        port=7001,
+        role="replica",
+        shard="0001",
+        slots=[(0, 5460)],
+        monitored=True,
+        file="0001-replica-127.0.0.1_7001.monitor.zst",
+        gaps=[mf.Gap(start=1.0, end=2.0, reason="connection reset")],
+        info_before=mf.InfoSnapshot(
+            at=1.0, sections={"stats": {"total_net_output_bytes": 10}}, reply_bytes=5000
+        ),
+    )
+    return mf.Manifest(
+        cluster="demo",
+        nodes=[node],
+        shards=[mf.ShardInfo(shard="0001", slots=[(0, 5460)], nodes=[node.node])],
+        options={"duration": 10, "password": "hunter2"},
+    )
+
+
+def test_round_trip(tmp_path):
+    m = _sample()
+    mf.write(tmp_path, m)
+    back = mf.read(tmp_path)
+    assert back.nodes[0].gaps[0].reason == "connection reset"
+    assert back.nodes[0].info_before.sections["stats"]["total_net_output_bytes"] == 10
+    assert back.nodes[0].slots == [(0, 5460)]
+    assert back.shards[0].nodes == ["127.0.0.1:7001"]
+
+
+def test_password_never_written(tmp_path):
+    mf.write(tmp_path, _sample())
+    text = (tmp_path / mf.MANIFEST_NAME).read_text()
+    assert "hunter2" not in text
+    assert json.loads(text)["options"]["password"] == "(given)"
+    assert (tmp_path / mf.MANIFEST_NAME).stat().st_mode & 0o777 == 0o600
+
+
+def test_newer_version_refused(tmp_path):
+    data = _sample().to_dict()
+    data["format_version"] = mf.FORMAT_VERSION + 1
+    (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="upgrade hotshard"):
+        mf.read(tmp_path)
+
+
+def test_missing_manifest_says_what_to_do(tmp_path):
+    with pytest.raises(ManifestError, match="capture folder"):
+        mf.read(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "raw", [b"plain", b"caf\xc3\xa9", b"bin\xff\x00", b'q"uote\\ \n\r\t\x07\x08', b"\\xff"]
+)
+def test_escape_round_trip(raw):
+    assert mf.unescape_bytes(mf.escape_bytes(raw)) == raw
+    text, binary = mf.key_text(raw)
+    assert (mf.unescape_bytes(text) if binary else text.encode()) == raw

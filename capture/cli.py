@@ -15,6 +15,7 @@ from typing import Any
 import fire
 from fire.decorators import SetParseFn
 
+from capture.connect import ConnectOptions, resolve_password
 from capture.errors import ExitStatus, HotshardError, UsageError
 
 
@@ -127,14 +128,163 @@ def query(sql: str, db: str = "hotshard-out/hotshard.db") -> None:
 
 
 # -- capture half (no polars) ------------------------------------------------------------------
-def capture(**kwargs: Any) -> None:
-    """Capture MONITOR from every shard of a cluster into a capture folder (see --help)."""
-    raise UsageError("capture is not implemented yet")
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9,
+               "gb": 10**9, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}  # fmt: skip
 
 
-def endpoints(**kwargs: Any) -> None:
-    """Discover a cluster's shards, slot ranges and nodes."""
-    raise UsageError("endpoints is not implemented yet")
+def as_bytes(value: Any, name: str) -> int | None:
+    """`1000`, `32MB`, `1GiB` -> bytes."""
+    if value is None:
+        return None
+    text = str(value).strip().lower().replace("_", "")
+    number = text.rstrip("kmgib")
+    unit = text[len(number) :]
+    try:
+        return int(float(number) * _BYTE_UNITS[unit])
+    except (ValueError, KeyError):
+        raise UsageError(f"--{name} takes a size such as 500MB or 1GiB, not {value!r}") from None
+
+
+def _connect_options(
+    tls: Any, tls_insecure: Any, tls_ca: Any, user: Any, password: Any, password_file: Any
+) -> ConnectOptions:
+    return ConnectOptions(
+        tls=str(tls).lower(),
+        tls_insecure=as_bool(tls_insecure, "tls-insecure"),
+        tls_ca=tls_ca,
+        user=user,
+        password=resolve_password(password=password, password_file=password_file),
+    )
+
+
+@SetParseFn(str)
+def capture(
+    cluster: str | None = None,
+    endpoints: str | None = None,
+    duration: str = "60",
+    out: str | None = None,
+    nodes: str = "replicas",
+    use_primary: bool = False,
+    shards: str | None = None,
+    tls: str = "auto",
+    tls_insecure: bool = False,
+    tls_ca: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    password_file: str | None = None,
+    max_bytes: str | None = None,
+    max_omem: str = "32MB",
+    compress: str = "zstd",
+    region: str | None = None,
+    profile: str | None = None,
+    no_sizes: bool = False,
+    sizes_top: str = "500",
+    sizes_rate: str | None = None,
+    save_to_db: bool = False,
+    estimate_bandwidth: bool = False,
+    quiet: bool = False,
+) -> None:
+    """Capture MONITOR from every shard of a cluster into a capture folder (for `analyze`).
+
+    Args:
+      cluster: -c: ElastiCache replication group name (found through AWS), or a label with --endpoints.
+      endpoints: host:port[,host:port] of any node(s) of the cluster; skips AWS entirely.
+      duration: -d: seconds to capture.
+      out: capture folder (default captures/<cluster>-<UTC time>/); must be new or empty.
+      nodes: which nodes of each shard to monitor: replicas (default, safest), primaries or all.
+      use_primary: same as --nodes primaries (the predecessor's flag).
+      shards: only these shards, e.g. 0001,0003.
+      tls: in-transit encryption: auto (default: detect), on or off.
+      tls_insecure: do not verify the server certificate (not recommended).
+      tls_ca: CA bundle (PEM) to verify server certificates with.
+      user: ACL user name (with the password below).
+      password: -p: the password (leaks into shell history; prefer HOTSHARD_PASSWORD, REDISCLI_AUTH or --password-file; a terminal prompt is the last resort).
+      password_file: file whose first line is the password.
+      max_bytes: stop a node after this much MONITOR output, e.g. 2GB (default: no cap).
+      max_omem: stop a node when the server buffers more than this for the capture (default 32MB).
+      compress: zstd (default), gzip or none.
+      region: AWS region (default AWS_REGION / the profile's).
+      profile: AWS profile (default AWS_PROFILE).
+      no_sizes: skip key-size sampling after the window.
+      sizes_top: how many of the busiest keys to size (default 500).
+      sizes_rate: key-size sampling rate limit, commands per second per node.
+      save_to_db: then analyze the capture into ./hotshard-out (needs the analyze extra).
+      estimate_bandwidth: kept for old runbooks: key sizes (the bandwidth estimate) are sampled by default.
+      quiet: no live status on stderr (warnings still show).
+    """
+    from capture.session import CaptureOptions, run_capture
+
+    which = "primaries" if as_bool(use_primary, "use-primary") else str(nodes)
+    options = CaptureOptions(
+        cluster=cluster,
+        endpoints=as_list(endpoints),
+        region=region,
+        profile=profile,
+        duration=as_float(duration, "duration") or 0.0,
+        out=out,
+        nodes=which,
+        shards=as_list(shards),
+        connect=_connect_options(tls, tls_insecure, tls_ca, user, password, password_file),
+        compress=str(compress),
+        max_bytes=as_bytes(max_bytes, "max-bytes"),
+        max_omem=as_bytes(max_omem, "max-omem") or 0,
+        sizes=not as_bool(no_sizes, "no-sizes")
+        or as_bool(estimate_bandwidth, "estimate-bandwidth"),
+        sizes_top=as_int(sizes_top, "sizes-top") or 500,
+        sizes_rate=as_float(sizes_rate, "sizes-rate"),
+        quiet=as_bool(quiet, "quiet"),
+    )
+    result = run_capture(options)
+    print(result.summary())
+    if as_bool(save_to_db, "save-to-db"):
+        from analyze.pipeline import AnalyzeOptions, run_analyze
+
+        run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out="hotshard-out"))
+    result.raise_for_status()
+
+
+@SetParseFn(str)
+def endpoints(
+    cluster: str | None = None,
+    endpoints: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    tls: str = "auto",
+    tls_insecure: bool = False,
+    tls_ca: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    password_file: str | None = None,
+    json: bool = False,
+) -> None:
+    """Discover a cluster's shards, slot ranges, nodes and roles (from the engine itself).
+
+    Args:
+      cluster: -c: ElastiCache replication group name (found through AWS).
+      endpoints: host:port[,host:port] of any node(s) of the cluster; skips AWS entirely.
+      region: AWS region (default AWS_REGION / the profile's).
+      profile: AWS profile (default AWS_PROFILE).
+      tls: in-transit encryption: auto (default: detect), on or off.
+      tls_insecure: do not verify the server certificate (not recommended).
+      tls_ca: CA bundle (PEM) to verify server certificates with.
+      user: ACL user name (with the password).
+      password: -p: the password (prefer HOTSHARD_PASSWORD, REDISCLI_AUTH or --password-file).
+      password_file: file whose first line is the password.
+      json: print JSON instead of text.
+    """
+    from capture.connect import prompt_password
+    from capture.topology import locate, render_json, render_text
+
+    topology = locate(
+        cluster=cluster,
+        endpoints=as_list(endpoints),
+        region=region,
+        profile=profile,
+        options=_connect_options(tls, tls_insecure, tls_ca, user, password, password_file),
+        ask_password=prompt_password,
+    )
+    render = render_json if as_bool(json, "json") else render_text
+    print(render(topology, cluster))
 
 
 COMMANDS = {
@@ -145,12 +295,26 @@ COMMANDS = {
 }
 
 
+# fire's `-x` shortcuts only work when one parameter starts with x; these are spelled out.
+SHORT_FLAGS = {
+    "capture": {"-c": "--cluster", "-d": "--duration", "-p": "--password"},
+    "endpoints": {"-c": "--cluster", "-p": "--password"},
+}
+
+
+def expand_short_flags(args: list[str]) -> list[str]:
+    if not args or args[0] not in SHORT_FLAGS:
+        return args
+    short = SHORT_FLAGS[args[0]]
+    return [args[0], *(short.get(a, a) for a in args[1:])]
+
+
 # -- entry points ----------------------------------------------------------------------------
 def run(argv: Sequence[str] | None = None) -> ExitStatus:
     """Run one command; return its exit status. Errors become one line on stderr."""
     args = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in args
-    args = [a for a in args if a != "--traceback"]
+    args = expand_short_flags([a for a in args if a != "--traceback"])
     try:
         fire.Fire(COMMANDS, command=args, name="hotshard")
     except HotshardError as exc:

@@ -39,6 +39,26 @@ class ConnectionFailed(CaptureError):
     """A node could not be reached or dropped for good."""
 
 
+class TLSError(ConnectionFailed):
+    """TLS required but not used, not offered, or a certificate that does not verify."""
+
+
+class AwsError(DiscoveryError):
+    """AWS refused or could not answer (credentials, IAM permission, unknown cluster)."""
+
+
+class CaptureIncomplete(CaptureError):
+    """The capture folder was written, but not every node was captured for the whole window."""
+
+    exit_status = ExitStatus.PARTIAL
+
+
+class CaptureInterrupted(CaptureError):
+    """Ctrl-C / SIGTERM: the capture stopped cleanly early; the folder holds what was captured."""
+
+    exit_status = ExitStatus.INTERRUPTED
+
+
 class ManifestError(HotshardError):
     """A capture folder's manifest is missing, unreadable or of an unknown version."""
 

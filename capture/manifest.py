@@ -71,6 +71,7 @@ class NodeCapture:
     aws_node_id: str | None = None  # e.g. "mycluster-0001-002"
     primary_node: str | None = None  # for replicas: "host:port" of their primary
     server_version: str | None = None
+    health: str | None = None  # as the engine reported it: online | failed | loading | ...
     monitored: bool = False
     file: str | None = None  # relative to the capture folder
     compression: str | None = None  # "zstd" | "gzip" | None
@@ -116,6 +117,20 @@ class KeySize:
     avg_value_len: float | None = None  # hash values, stream entry size
     avg_score_len: float | None = None  # zset scores as the server prints them
     error: str | None = None
+    # RESP2 bytes of one element as a bulk string (`$L\r\n...\r\n`), averaged over the sample:
+    # exact where lengths straddle a power of ten, unlike `L + digits(avg L) + 5`.
+    avg_member_bulk: float | None = None
+    avg_field_bulk: float | None = None
+    avg_value_bulk: float | None = None
+    avg_score_bulk: float | None = None
+    avg_entry_bytes: float | None = None  # streams: RESP2 bytes of one XRANGE entry
+    # Both ends of a zset/list (ZRANGE 0 e-1 / -e -1, ascending): top-N reads are not
+    # average-sized. `edge_n` elements were read at each end.
+    edge_n: int = 0
+    head_member_bulk: float | None = None
+    head_score_bulk: float | None = None
+    tail_member_bulk: float | None = None
+    tail_score_bulk: float | None = None
 
 
 @dataclass

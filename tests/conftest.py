@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.servers import Node, running_cluster, start_node
+from tests.servers import (
+    Node,
+    make_tls_files,
+    running_cluster,
+    start_acl_node,
+    start_node,
+    start_replica,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,3 +43,41 @@ def redis_node(tmp_path_factory: pytest.TempPathFactory):
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+def tls_node(tmp_path_factory: pytest.TempPathFactory):
+    """A TLS-only redis-server with a throwaway CA (`node.extra["tls"]` holds ca/cert/key paths)."""
+    folder = tmp_path_factory.mktemp("tls")
+    files = make_tls_files(folder / "certs")
+    node = start_node(folder, tls_files=files)
+    node.extra["tls"] = files
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def acl_node(tmp_path_factory: pytest.TempPathFactory):
+    """A node with ACL users (tests.servers.ACL_USERS): app (all), reader (no MONITOR)."""
+    node = start_acl_node(tmp_path_factory.mktemp("acl"))
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def replica_pair(tmp_path_factory: pytest.TempPathFactory):
+    """A primary and its replica, cluster mode disabled, fresh for one test (may be killed)."""
+    folder = tmp_path_factory.mktemp("pair")
+    primary = start_node(folder)
+    replica = None
+    try:
+        replica = start_replica(folder, primary)
+        yield primary, replica
+    finally:
+        if replica is not None:
+            replica.stop()
+        primary.stop()

@@ -84,8 +84,9 @@ def start_node(
     password: str | None = None,
     config: dict[str, str] | None = None,
     tls_files: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> Node:
-    """Start one redis-server and wait until it answers PING."""
+    """Start one redis-server and wait until it answers PING (or, with TLS, its port opens)."""
     port = port or free_port()
     folder = Path(folder) / f"node-{port}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,10 +129,10 @@ def start_node(
         [REDIS_SERVER, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     node = Node(port=port, folder=folder, proc=proc, password=password, tls=bool(tls_files))
-    if not tls_files:
-        _wait_ping(node)
-    else:
+    if tls_files or not wait:
         _wait_port(node)
+    else:
+        _wait_ping(node)
     return node
 
 
@@ -231,6 +232,54 @@ def _wait_cluster_ready(cluster: Cluster, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError("cluster did not become ready")
+
+
+def make_tls_files(folder: Path) -> dict[str, str]:
+    """A throwaway CA and a server certificate for localhost / 127.0.0.1 / ::1 (trustme)."""
+    import trustme
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
+    files = {"ca": folder / "ca.pem", "cert": folder / "server.pem", "key": folder / "server.key"}
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    cert.cert_chain_pems[0].write_to_path(str(files["cert"]))
+    cert.private_key_pem.write_to_path(str(files["key"]))
+    return {k: str(v) for k, v in files.items()}
+
+
+# ACL users of `start_acl_node`: name -> (password, rules).
+ACL_USERS = {
+    "default": ("admin-secret", "~* &* +@all"),
+    "app": ("app-secret", "~* &* +@all"),
+    # everything a capture needs but MONITOR
+    "reader": ("reader-secret", "~* &* +@read +@connection +info +command +role +cluster|shards"),
+}
+
+
+def start_acl_node(folder: Path) -> Node:
+    """A node whose users come from an ACL file (see ACL_USERS)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    acl = folder / "users.acl"
+    acl.write_text("".join(f"user {u} on >{p} {r}\n" for u, (p, r) in ACL_USERS.items()))
+    node = start_node(folder, config={"aclfile": str(acl)}, tls_files=None, wait=False)
+    node.password = ACL_USERS["default"][0]
+    _wait_ping(node)
+    return node
+
+
+def start_replica(folder: Path, primary: Node) -> Node:
+    """A standalone replica of `primary` (cluster mode disabled), in sync when returned."""
+    config = {"replicaof": f"{primary.host} {primary.port}"}
+    replica = start_node(folder, password=primary.password, config=config)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if replica.client().info("replication").get("master_link_status") == "up":
+            return replica
+        time.sleep(0.1)
+    raise RuntimeError("replica did not sync")
 
 
 @contextlib.contextmanager

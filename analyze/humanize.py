@@ -1,0 +1,83 @@
+"""Numbers as people read them, identically on every machine (no locale, fixed rounding)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+
+def count(n: int | float | None) -> str:
+    """`1234567` -> `1,234,567`; None -> `—`."""
+    if n is None:
+        return "—"
+    return f"{round(n):,}"
+
+
+def size(n: int | float | None) -> str:
+    """Bytes in decimal units (CloudWatch counts bytes, so do we): `12.3 MB`; None -> `—`."""
+    if n is None:
+        return "—"
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def rate(n: float | None) -> str:
+    """Operations per second: `12.3`, `1,234`; None -> `—`."""
+    if n is None:
+        return "—"
+    return f"{n:,.1f}" if n < 100 else f"{round(n):,}"
+
+
+def percent(share: float | None) -> str:
+    if share is None:
+        return "—"
+    return f"{share * 100:.1f}%"
+
+
+def ratio(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.1f}×"
+
+
+def timestamp(ts: float | None) -> str:
+    """Epoch seconds as ISO-8601 UTC to the second."""
+    if ts is None:
+        return "—"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = round(seconds)
+    if s < 120:
+        return f"{seconds:.1f} s"
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}h {m:02d}m {sec:02d}s" if h else f"{m}m {sec:02d}s"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NAMES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x07": "\\a", "\x08": "\\b"}
+
+
+def printable(text: str) -> str:
+    """Control characters as Redis prints them (`\\n`, `\\x01`): a key must not break a page."""
+    return _CONTROL.sub(lambda m: _NAMES.get(m[0], f"\\x{ord(m[0]):02x}"), text)
+
+
+def code(text: str | None, limit: int = 80) -> str:
+    """`text` as a markdown inline code span, shortened to `limit` characters."""
+    if text is None:
+        return "—"
+    text = printable(text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

@@ -1,0 +1,330 @@
+"""The keys of each command, by key spec, as Polars expressions over the parsed `args`.
+
+`add_keys` adds `keys`, `key_count`, `key_name`, `key_binary`, `key_bytes` and `arg_shape`.
+
+How key specs (see `keyspecs`) become expressions: every command name (or `container|sub`) maps
+to a small integer code, and per-code parameters are gathered from literal Series — a lookup that
+keeps row order, unlike a join. Commands then take one of two shapes:
+- simple (GET, SET, MGET, MSET, DEL, BITOP, LMOVE, OBJECT ENCODING, ...): the keys are one run of
+  argv positions with a step: a few integer expressions and one `list.gather`.
+- general (EVAL/FCALL numkeys, XREAD ... STREAMS, Z*STORE, LMPOP, GEORADIUS ... STORE, MIGRATE,
+  SORT ... STORE): up to three spec slots, each a begin (index, or keyword search) and a find
+  (range or keynum). These expressions read `args` only on general rows (null elsewhere), so the
+  common path does not pay for them.
+
+Text form of a key (`capture.manifest.key_text`): most keys have no backslash and are their own
+text. Keys with simple escapes go through one Aho-Corasick `replace_many`. Keys with `\\xHH` are
+hex-encoded, their escapes replaced in the hex domain (an escape's leading `5c` cannot sit at an
+odd offset of ASCII text, so matches stay aligned), checked for UTF-8 with a regex over hex pairs,
+and decoded: no Python per key, and exact bytes for `key_bytes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from analyze.keyspecs import DROP_EMPTY_KEYS, KeySpec, KeySpecs
+
+MAX_SLOTS = 3  # most key specs of any command (GEORADIUS: key, STORE, STOREDIST)
+SHAPE_TOKENS = 8  # arg_shape keeps this many non-key arguments, then "…"
+_EMPTY_IDX = pl.lit([], pl.List(pl.Int64))
+
+# -- escapes ----------------------------------------------------------------------------------
+_SIMPLE = {"\\\\": "\\", '\\"': '"', "\\n": "\n", "\\r": "\r", "\\t": "\t", "\\a": "\a", "\\b": "\b"}
+
+
+def _hex(text: str) -> str:
+    return text.encode().hex()
+
+
+# In the hex domain: `\xHH` (8 hex digits) -> HH, `\n` (4) -> 0a, ...
+_HEX_FROM = [_hex(k) for k in _SIMPLE] + [_hex(f"\\x{i:02x}") for i in range(256)]
+_HEX_TO = [_hex(v) for v in _SIMPLE.values()] + [f"{i:02x}" for i in range(256)]
+_CONT = "[89ab][0-9a-f]"
+# Well-formed UTF-8 (RFC 3629) over lower-case hex pairs.
+_UTF8_HEX = (
+    "^(?:[0-7][0-9a-f]"
+    f"|(?:c[2-9a-f]|d[0-9a-f]){_CONT}"
+    f"|e0[ab][0-9a-f]{_CONT}"
+    f"|(?:e[1-9a-c]|e[ef]){_CONT}{_CONT}"
+    f"|ed[89][0-9a-f]{_CONT}"
+    f"|f0[9ab][0-9a-f]{_CONT}{_CONT}"
+    f"|f[1-3]{_CONT}{_CONT}{_CONT}"
+    f"|f48[0-9a-f]{_CONT}{_CONT}"
+    ")*$"
+)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: pl.Expr  # the key_text form
+    binary: pl.Expr  # not valid UTF-8: `text` is then the escaped form, as MONITOR printed it
+    raw_bytes: pl.Expr  # the exact bytes
+
+
+def decode(raw: pl.Expr) -> Decoded:
+    """Resolve Redis' MONITOR escapes of a string expression (an argument as quoted)."""
+    has_x = raw.str.contains("\\x", literal=True)
+    simple = pl.when(~has_x & raw.str.contains("\\", literal=True)).then(raw)
+    unescaped = simple.str.replace_many(list(_SIMPLE), list(_SIMPLE.values()), leftmost=True)
+    hexed = (
+        pl.when(has_x)
+        .then(raw)
+        .str.encode("hex")
+        .str.replace_many(_HEX_FROM, _HEX_TO, leftmost=True)
+    )
+    utf8 = hexed.str.contains(_UTF8_HEX)
+    text_x = pl.when(utf8).then(hexed).str.decode("hex").cast(pl.String)
+    text = pl.coalesce(text_x, unescaped, raw)  # binary keys keep their escaped (raw) form
+    return Decoded(
+        text=text,
+        binary=(has_x & ~utf8).fill_null(False),
+        raw_bytes=pl.coalesce(hexed.str.decode("hex"), text.cast(pl.Binary)),
+    )
+
+
+# -- the plan: key specs as parameter Series ----------------------------------------------------
+def _simple(specs: list[KeySpec]) -> tuple[int, int, int] | None:
+    """(first, lastkey, step) when the specs are plain index ranges forming one run."""
+    if not specs or any(s.begin != "index" or s.find != "range" or s.limit > 1 for s in specs):
+        return None
+    first, lastkey, step = specs[0].index, specs[0].lastkey, specs[0].step
+    for spec in specs[1:]:
+        if lastkey < 0 or (step != 1 and lastkey > 0) or spec.index != first + lastkey + 1:
+            return None
+        lastkey = spec.lastkey if spec.lastkey < 0 else spec.index + spec.lastkey - first
+        step = spec.step if spec.lastkey != 0 else 1
+    return first, lastkey, step
+
+
+_SLOT_PARAMS = ("index", "kw", "range", "lastkey", "limit", "keynumidx", "firstkey", "step")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    codes: dict[str, int]  # lookup name -> code (commands with at least one key spec)
+    params: dict[str, pl.Series]  # parameter -> value per code (null where not applicable)
+    keywords: dict[tuple[int, str, int], int]  # (slot, KEYWORD, startfrom) -> keyword id
+    containers: list[str]
+    drop_empty: list[int]  # codes whose "" keys are not keys (MIGRATE ... KEYS)
+
+
+def _plan(specs: KeySpecs) -> _Plan:
+    rows: list[dict[str, int | None]] = []
+    codes: dict[str, int] = {}
+    keywords: dict[tuple[int, str, int], int] = {}
+    for name, command_specs in sorted(specs.by_command.items()):
+        if not command_specs:
+            continue
+        row: dict[str, int | None] = {}
+        simple = _simple(command_specs)
+        if simple:
+            row.update(first=simple[0], lastkey=simple[1], step=simple[2])
+        for j, spec in enumerate(command_specs[:MAX_SLOTS] if not simple else []):
+            kw = None
+            if spec.begin == "keyword":
+                kw = keywords.setdefault((j, spec.keyword or "", spec.startfrom), len(keywords))
+            row.update(
+                {
+                    f"s{j}_index": spec.index if spec.begin == "index" else None,
+                    f"s{j}_kw": kw,
+                    f"s{j}_range": int(spec.find == "range"),
+                    f"s{j}_lastkey": spec.lastkey,
+                    f"s{j}_limit": spec.limit,
+                    f"s{j}_keynumidx": spec.keynumidx,
+                    f"s{j}_firstkey": spec.firstkey,
+                    f"s{j}_step": spec.step,
+                }
+            )
+        codes[name] = len(rows)
+        rows.append(row)
+    names = ["first", "lastkey", "step", "general"]
+    names += [f"s{j}_{p}" for j in range(MAX_SLOTS) for p in _SLOT_PARAMS]
+    for row in rows:
+        row["general"] = 1 if "s0_range" in row else None
+    params = {n: pl.Series(n, [r.get(n) for r in rows], pl.Int64) for n in names}
+    drop = sorted(codes[n] for n in DROP_EMPTY_KEYS if n in codes)
+    return _Plan(codes, params, keywords, sorted(specs.containers), drop)
+
+
+def _keyword_first(args: pl.Expr, argc: pl.Expr, keyword: str, startfrom: int) -> pl.Expr:
+    """argv position just after the keyword, searched the way Redis does; null when absent."""
+    if startfrom > 0:  # forward from argv[startfrom] (args index = argv - 1)
+        hits = args.list.slice(startfrom - 1).list.eval(pl.element().str.to_uppercase() == keyword)
+        return pl.when(hits.list.any()).then(hits.list.arg_max() + startfrom + 1)
+    end = argc + startfrom  # backward from argv[argc + startfrom] down to argv[1]
+    window = args.list.head(pl.max_horizontal(end, 0)).list.reverse()
+    hits = window.list.eval(pl.element().str.to_uppercase() == keyword)
+    return pl.when(hits.list.any()).then(end - hits.list.arg_max() + 1)
+
+
+def _general_indices(plan: _Plan, code: pl.Expr, args: pl.Expr, argc: pl.Expr) -> pl.Expr:
+    """args indices of the keys of general-shape commands; null on other rows."""
+
+    def param(name: str) -> pl.Expr:
+        return pl.lit(plan.params[name]).gather(code)
+
+    general = param("general").is_not_null()
+    args = pl.when(general).then(args)
+    slots = []
+    for j in range(MAX_SLOTS):
+        kw_firsts = [
+            _keyword_first(pl.when(param(f"s{j}_kw") == kid).then(args), argc, kw, start)
+            for (slot, kw, start), kid in sorted(plan.keywords.items())
+            if slot == j
+        ]
+        first = pl.coalesce(param(f"s{j}_index"), *kw_firsts)
+        lastkey, limit = param(f"s{j}_lastkey"), param(f"s{j}_limit")
+        is_range = param(f"s{j}_range") == 1
+        range_last = (
+            pl.when(lastkey >= 0)
+            .then(first + lastkey)
+            .when(limit <= 1)
+            .then(argc + lastkey)
+            .otherwise(first + (argc - first) // limit + lastkey)
+        )
+        numkeys = (
+            pl.when(~is_range)
+            .then(args)
+            .list.get(first + param(f"s{j}_keynumidx") - 1, null_on_oob=True)
+            .cast(pl.Int64, strict=False)
+        )
+        start = pl.when(is_range).then(first).otherwise(first + param(f"s{j}_firstkey"))
+        last = pl.when(is_range).then(range_last).otherwise(start + numkeys - 1)
+        valid = (start >= 1) & (last < argc) & (last >= start)
+        slots.append(
+            pl.when(valid.fill_null(False))
+            .then(pl.int_ranges(start - 1, last, param(f"s{j}_step")))
+            .otherwise(_EMPTY_IDX)
+        )
+    return pl.when(general).then(pl.concat_list(slots))
+
+
+# -- arg_shape ------------------------------------------------------------------------------------
+# Arguments kept as they are (upper case) in arg_shape: options that change what a command
+# returns or does. Everything else is a value, shown as `?`.
+KEYWORDS = frozenset(
+    """WITHSCORES WITHSCORE WITHVALUES WITHCOORD WITHDIST WITHHASH WITHMATCHLEN LIMIT COUNT EX PX
+    EXAT PXAT KEEPTTL PERSIST NX XX GT LT CH INCR GET BYSCORE BYLEX REV MATCH TYPE STREAMS BLOCK
+    NOACK GROUP MAXLEN MINID LEFT RIGHT BEFORE AFTER ASC DESC ALPHA BY STORE STOREDIST FROMMEMBER
+    FROMLONLAT BYRADIUS BYBOX ANY WEIGHTS AGGREGATE SUM MIN MAX IDLE TIME RETRYCOUNT FORCE JUSTID
+    REPLACE COPY KEYS AUTH AUTH2 RANK LEN IDX MINMATCHLEN NOMKSTREAM ENTRIESREAD SAMPLES OVERFLOW
+    WRAP SAT FAIL U8 I8 U16 I16 U32 I32 U64 I64 AND OR XOR NOT ABSTTL FREQ LOAD M KM FT MI
+    SCHEDULE ASYNC SYNC BIT BYTE""".split()
+)
+# Commands whose integer arguments are ranges or counts (LRANGE k 0 -1), kept in arg_shape.
+# Elsewhere integers are values (SET k 0, EXPIRE k 60) — except right after COUNT or LIMIT.
+RANGE_COMMANDS = frozenset(
+    """lrange ltrim lindex zrange zrevrange zrangestore zremrangebyrank getrange substr bitcount
+    bitpos srandmember zrandmember hrandfield spop lpop rpop zpopmin zpopmax bzpopmin bzpopmax lpos
+    scan sscan hscan zscan lmpop blmpop zmpop bzmpop""".split()
+)
+_KEEP = r"^(?:[-+]?inf|[-+*$>~=#]|\$)$"  # full-range and special ids: -inf +inf - + * $ > ~
+_INT = r"^-?[0-9]{1,9}$"
+
+
+def _mask(keywords: list[str], keep_ints: bool) -> pl.Expr:
+    e = pl.element()
+    up = e.str.to_uppercase()
+    ints = e.str.contains(_INT)
+    if not keep_ints:
+        prev = e.shift(1).str.to_uppercase()
+        ints = ints & (prev.is_in(["COUNT", "LIMIT"]) | (e.shift(2).str.to_uppercase() == "LIMIT"))
+    return (
+        pl.when(e.str.len_bytes() > 24)
+        .then(pl.lit("?"))
+        .when(up.is_in(keywords))
+        .then(up)
+        .when(ints.fill_null(False) | e.str.contains(_KEEP))
+        .then(e)
+        .otherwise(pl.lit("?"))
+    )
+
+
+def _arg_shape(args: pl.Expr, nonkey_idx: pl.Expr, command: pl.Expr, keywords: list[str]):
+    tokens = args.list.gather(nonkey_idx.list.head(SHAPE_TOKENS + 1))
+    ranged = command.is_in(list(RANGE_COMMANDS))
+    masked = pl.coalesce(
+        pl.when(ranged).then(tokens).list.eval(_mask(keywords, True)),
+        pl.when(~ranged).then(tokens).list.eval(_mask(keywords, False)),
+    )
+    shape = masked.list.head(SHAPE_TOKENS).list.join(" ")
+    return pl.when(masked.list.len() > SHAPE_TOKENS).then(shape + " …").otherwise(shape)
+
+
+# -- add_keys ---------------------------------------------------------------------------------
+def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
+    """Add `keys`, `key_count`, `key_name`, `key_binary`, `key_bytes`, `arg_shape` (schema order)
+    from `command` and `args` (see `parse.scan`)."""
+    plan = _plan(specs)
+    args, command = pl.col("args"), pl.col("command")
+    argc = pl.col("args").list.len().cast(pl.Int64) + 1  # Redis' argc: the name counts
+    name = (
+        pl.when(command.is_in(plan.containers))
+        .then(command + "|" + args.list.first().str.to_lowercase())
+        .otherwise(command)
+    )
+    code = name.replace_strict(plan.codes, default=None, return_dtype=pl.Int64)
+
+    def param(p: str) -> pl.Expr:
+        return pl.lit(plan.params[p]).gather(pl.col("_code"))
+
+    first, lastkey, step = param("first"), param("lastkey"), param("step")
+    last = pl.when(lastkey >= 0).then(first + lastkey).otherwise(argc + lastkey)
+    last = pl.min_horizontal(last, argc - 1)
+    simple_idx = pl.when(first.is_not_null() & (last >= first)).then(
+        pl.int_ranges(first - 1, last, step)
+    )
+    key_idx = pl.coalesce(
+        simple_idx, _general_indices(plan, pl.col("_code"), args, argc), _EMPTY_IDX
+    )
+    keys_raw = pl.col("_keys_raw")
+    if plan.drop_empty:
+        keys_raw = pl.coalesce(
+            pl.when(pl.col("_code").is_in(plan.drop_empty))
+            .then(keys_raw)
+            .list.eval(pl.element().filter(pl.element() != "")),
+            keys_raw,
+        )
+    # Non-key arguments: after the keys when they come first in a run (GET, SET, ZRANGE...),
+    # else the complement of the key positions.
+    leading = (first == 1) & (step == 1)
+    nonkey_idx = pl.coalesce(
+        pl.when(leading).then(pl.int_ranges(last, argc - 1)),
+        pl.int_ranges(0, pl.min_horizontal(argc - 1, 64))
+        .list.set_difference(pl.col("_key_idx"))
+        .list.sort(),
+    )
+    keywords = sorted(KEYWORDS | _subcommands(specs))
+    first_key = decode(pl.col("keys_raw_first"))
+    return (
+        lf.with_columns(_code=code)
+        .with_columns(_key_idx=key_idx)
+        .with_columns(
+            _keys_raw=args.list.gather(pl.col("_key_idx"), null_on_oob=True),
+            arg_shape=_arg_shape(args, nonkey_idx, command, keywords),
+        )
+        .with_columns(_keys_raw=keys_raw)
+        .with_columns(keys_raw_first=pl.col("_keys_raw").list.first())
+        .with_columns(
+            keys=pl.col("_keys_raw").list.eval(decode(pl.element()).text),
+            key_count=pl.col("_keys_raw").list.len().cast(pl.Int32),
+            key_name=first_key.text,
+            key_binary=pl.when(pl.col("keys_raw_first").is_not_null()).then(first_key.binary),
+            key_bytes=first_key.raw_bytes,
+        )
+        .drop("_code", "_key_idx", "_keys_raw", "keys_raw_first")
+        .select(
+            *[c for c in lf.collect_schema() if c not in _ADDED],
+            *_ADDED,
+        )
+    )
+
+
+_ADDED = ("keys", "key_count", "key_name", "key_binary", "key_bytes", "arg_shape")
+
+
+def _subcommands(specs: KeySpecs) -> set[str]:
+    return {name.partition("|")[2].upper() for name in specs.by_command if "|" in name}

@@ -1,0 +1,484 @@
+"""MONITOR logs to a typed LazyFrame: one row per command line, parsed by Polars' Rust engine.
+
+A MONITOR line (SPEC 4) is
+
+    1697549123.123456 [0 10.0.0.1:53422] "ZREVRANGE" "key" "0" "-1"
+
+optionally with the RESP `+` prefix and a trailing `\\r`. Inputs are plain, `.gz` or `.zst`
+files. Polars reads them itself; this module only looks at each file's ends first (cheap) so that
+a killed capture — a truncated zstd/gzip stream, a half-written last line — never fails the lazy
+query later: a truncated stream's readable prefix is decoded to a temporary file, and a partial
+last line is dropped and reported by `line_stats`.
+
+Splitting (SPEC 6): `str.splitn(" ", 4)` takes the fixed header; the quoted arguments are split on
+the literal `" "` separator, which is exact unless a line contains `\\"` (an argument with a quote
+in it, or ending in a backslash). Those rare rows are re-split with the escape-aware regex.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gzip
+import shutil
+import tempfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import zstandard
+
+from analyze import schema
+from analyze.errors import BadInput
+from capture.manifest import escape_bytes
+
+# A quoted MONITOR argument, escapes included (Rust regex: no look-around needed).
+QUOTED_ARG = r'"(?:[^"\\]|\\.)*"'
+_QUOTED_LINE = rf"^{QUOTED_ARG}(?: {QUOTED_ARG})*$"
+# One escape sequence as Redis prints it: `\xHH` is 4 characters for 1 byte, the others 2 for 1.
+ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|.)"
+# A header whose address holds a space (a unix socket path), which `splitn` cannot take.
+_HEADER = r"^(\S+) \[(\S+) (.*?)\] (\".*)$"
+
+SCAN_COLUMNS = [*list(schema.COMMANDS)[: list(schema.COMMANDS).index("request_bytes") + 1], "args"]
+_EXAMPLE_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Source:
+    """One MONITOR log and what is known of the node it was captured on."""
+
+    path: Path
+    node: str = "unknown"  # "host:port"
+    shard: str = "unknown"
+    role: str = "unknown"  # primary | replica | unknown
+    # "ip:port" client addresses whose lines are replicated writes (the replica's primary link).
+    primary_addresses: tuple[str, ...] = ()
+
+
+# -- reading files --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Readable:
+    """What Polars should read for a source, and what the file's ends told us."""
+
+    path: Path  # the file itself, or a temporary file with the decoded readable prefix
+    partial: str | None  # the truncated last line (as Polars reads it), when there is one
+    partial_in_file: bool  # whether `path` still holds that partial line
+    note: str | None  # said to the user, e.g. how a truncated stream was handled
+
+
+_TEMP: list[Path] = []
+_CACHE: dict[tuple[str, int, int], _Readable] = {}
+
+
+def _temp_dir() -> Path:
+    if not _TEMP:
+        folder = Path(tempfile.mkdtemp(prefix="hotshard-parse-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _TEMP.append(folder)
+    return _TEMP[0]
+
+
+def _kind(path: Path) -> str:
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    if magic[:2] == b"\x1f\x8b":
+        return "gzip"
+    return "plain"
+
+
+def readable(path: Path) -> _Readable:
+    """Inspect one input (cached per path, size and mtime) so Polars can read it safely."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not path.is_file():
+        raise BadInput(f"{path}: not a file")
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _CACHE:
+        kind = _kind(path)
+        if kind == "zstd":
+            _CACHE[key] = _readable_zstd(path)
+        elif kind == "gzip":
+            _CACHE[key] = _readable_gzip(path)
+        else:
+            _CACHE[key] = _readable_plain(path)
+    return _CACHE[key]
+
+
+def _partial_of(tail: bytes) -> str | None:
+    """The unterminated last line of a text ending in `tail`, as the CSV reader returns it."""
+    if not tail or tail.endswith(b"\n"):
+        return None
+    last = tail.rsplit(b"\n", 1)[-1]
+    return last.removesuffix(b"\r").decode("utf-8", "replace")
+
+
+def _readable_plain(path: Path) -> _Readable:
+    with path.open("rb") as fh:
+        end = fh.seek(0, 2)
+        # Walk back to the last newline: the partial line may be long (a big SET value).
+        pos, tail = end, b""
+        while pos > 0 and b"\n" not in tail:
+            step = min(pos, 1 << 16)
+            pos -= step
+            fh.seek(pos)
+            tail = fh.read(step) + tail
+    return _Readable(path, _partial_of(tail), True, None)
+
+
+def _zstd_frames(path: Path) -> tuple[bool, int]:
+    """Walk the zstd frames by their block headers without decoding: (complete, last frame start)."""
+    with path.open("rb") as fh:
+        size = fh.seek(0, 2)
+        pos = last = 0
+        while pos < size:
+            fh.seek(pos)
+            head = fh.read(18)
+            if len(head) < 4:
+                return False, last
+            magic = int.from_bytes(head[:4], "little")
+            if magic & 0xFFFFFFF0 == 0x184D2A50:  # skippable frame
+                if len(head) < 8:
+                    return False, last
+                pos += 8 + int.from_bytes(head[4:8], "little")
+                continue
+            if magic != 0xFD2FB528 or len(head) < 5:
+                return False, last
+            last = pos
+            fhd = head[4]
+            single = bool(fhd & 0x20)
+            fcs_size = {0: 1 if single else 0, 1: 2, 2: 4, 3: 8}[fhd >> 6]
+            dict_size = {0: 0, 1: 1, 2: 2, 3: 4}[fhd & 0x03]
+            pos += 5 + (0 if single else 1) + dict_size + fcs_size
+            while True:
+                fh.seek(pos)
+                block = fh.read(3)
+                if len(block) < 3:
+                    return False, last
+                header = int.from_bytes(block, "little")
+                btype, bsize = (header >> 1) & 0x03, header >> 3
+                pos += 3 + (1 if btype == 1 else bsize)
+                if pos > size:
+                    return False, last
+                if header & 1:
+                    break
+            pos += 4 if fhd & 0x04 else 0
+        return pos == size, last
+
+
+def _readable_zstd(path: Path) -> _Readable:
+    complete, last = _zstd_frames(path)
+    if not complete:
+        return _decode_prefix(path, "zstd")
+    # Only the last frame is decoded to learn how the text ends (captures flush small frames).
+    tail = b""
+    with path.open("rb") as fh:
+        fh.seek(last)
+        reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+        while chunk := reader.read(1 << 20):
+            tail = (tail + chunk)[-(1 << 20) :] if b"\n" in chunk else tail + chunk
+    return _Readable(path, _partial_of(tail), True, None)
+
+
+def _readable_gzip(path: Path) -> _Readable:
+    # gzip has no block index: Polars itself checks the stream (its inflate is ~2x Python's).
+    lf = pl.scan_csv(path, **_CSV).select(pl.len(), pl.col("line").last())
+    try:
+        _, last = lf.collect().row(0)
+    except (OSError, pl.exceptions.ComputeError):
+        return _decode_prefix(path, "gzip")
+    # The newline after the last line is not visible here: a MONITOR line ends with a quote.
+    partial = last if last and not last.endswith('"') and last not in ("OK", "+OK") else None
+    return _Readable(path, partial, True, None)
+
+
+def _decode_prefix(path: Path, kind: str) -> _Readable:
+    """Decode the readable prefix of a truncated stream into a temporary plain file."""
+    target = _temp_dir() / f"{len(list(_temp_dir().iterdir()))}-{path.name}.log"
+    pending = b""
+    with path.open("rb") as src, target.open("wb") as out:
+        for data in _decoded_chunks(src, kind):
+            data = pending + data
+            cut = data.rfind(b"\n") + 1
+            out.write(data[:cut])
+            pending = data[cut:]
+    partial = pending.removesuffix(b"\r").decode("utf-8", "replace") if pending else None
+    note = f"{path.name}: truncated {kind} stream (killed capture?) — read its readable prefix"
+    return _Readable(target, partial, False, note)
+
+
+def _decoded_chunks(src, kind: str):
+    """Decoded bytes of a possibly truncated zstd/gzip stream, member after member, until it ends."""
+    new = (
+        zstandard.ZstdDecompressor().decompressobj
+        if kind == "zstd"
+        else lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)
+    )
+    obj = new()
+    while raw := src.read(1 << 20):
+        while raw:
+            try:
+                yield obj.decompress(raw)
+            except (zstandard.ZstdError, zlib.error, gzip.BadGzipFile):
+                return  # corrupt from here on: keep what was readable
+            raw = obj.unused_data if obj.eof else b""
+            if obj.eof:
+                obj = new()
+
+
+# Lines as text: the CSV reader with no quoting and a separator that never appears in MONITOR
+# output reads lines like `scan_lines`, but tolerates invalid UTF-8 (garbage) and drops `\r`.
+_CSV = dict(
+    has_header=False,
+    separator="\x00",
+    quote_char=None,
+    schema={"line": pl.String},
+    encoding="utf8-lossy",
+    empty_string_is_null=False,
+    truncate_ragged_lines=True,
+    raise_if_empty=False,
+)
+
+
+def _lines(readable_: _Readable) -> pl.LazyFrame:
+    lf = pl.scan_csv(readable_.path, **_CSV)
+    if readable_.partial is not None and readable_.partial_in_file:
+        # The partial line is the last one; an identical complete line earlier is near impossible
+        # (same microsecond, client and arguments) — and would be a duplicate anyway.
+        lf = lf.filter(pl.col("line") != readable_.partial)
+    return lf
+
+
+# -- parsing ----------------------------------------------------------------------------------
+def _split(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Add `_ok`, `_skip` and the header fields of each `line`; `_parts` = quoted fields, raw."""
+    line = pl.col("line").str.strip_prefix("+")
+    head = pl.col("_head")
+    rest = pl.col("_rest")
+    odd = pl.col("_odd")
+    return (
+        lf.with_columns(line.alias("line"))
+        .with_columns(
+            _skip=(pl.col("line") == "") | (pl.col("line") == "OK"),
+            _head=pl.col("line").str.splitn(" ", 4),
+        )
+        .with_columns(
+            _ts=head.struct.field("field_0"),
+            _db=head.struct.field("field_1"),
+            _addr=head.struct.field("field_2"),
+            _rest=head.struct.field("field_3"),
+        )
+        .with_columns(
+            # An address with a space in it (unix socket path): take the header by regex.
+            _wide=pl.when(
+                ~pl.col("_addr").str.ends_with("]") & pl.col("line").str.contains("] \"", literal=True)
+            ).then(pl.col("line").str.extract_groups(_HEADER))
+        )
+        .with_columns(
+            _ts=pl.coalesce(pl.col("_wide").struct.field("1"), pl.col("_ts")),
+            _db=pl.coalesce("[" + pl.col("_wide").struct.field("2"), pl.col("_db")),
+            _addr=pl.coalesce(pl.col("_wide").struct.field("3") + "]", pl.col("_addr")),
+            _rest=pl.coalesce(pl.col("_wide").struct.field("4"), pl.col("_rest")),
+        )
+        .with_columns(
+            _odd=rest.str.contains('\\"', literal=True),
+            _parts=rest.str.strip_prefix('"').str.strip_suffix('"').str.split('" "'),
+        )
+        .with_columns(
+            _parts=pl.when(odd)
+            .then(
+                pl.when(odd)
+                .then(rest)
+                .str.extract_all(QUOTED_ARG)
+                .list.eval(pl.element().str.strip_prefix('"').str.strip_suffix('"'))
+            )
+            .otherwise(pl.col("_parts")),
+            _quoted=pl.when(odd)
+            .then(pl.when(odd).then(rest).str.contains(_QUOTED_LINE))
+            .otherwise(
+                rest.str.starts_with('"')
+                & rest.str.ends_with('"')
+                & (rest.str.len_bytes() >= 2)
+                & (
+                    rest.str.count_matches('"', literal=True)
+                    == 2 * pl.col("_parts").list.len().cast(pl.UInt32)
+                )
+            ),
+            _ts=pl.col("_ts").cast(pl.Float64, strict=False),
+            _db=pl.when(pl.col("_db").str.starts_with("["))
+            .then(pl.col("_db").str.slice(1).cast(pl.Int32, strict=False))
+            .otherwise(None),
+            _addr=pl.when(pl.col("_addr").str.ends_with("]")).then(
+                pl.col("_addr").str.strip_suffix("]")
+            ),
+        )
+        .with_columns(
+            _ok=~pl.col("_skip")
+            & pl.col("_ts").is_not_null()
+            & pl.col("_db").is_not_null()
+            & pl.col("_addr").is_not_null()
+            & pl.col("_quoted").fill_null(False)
+        )
+    )
+
+
+def _digits(n: pl.Expr) -> pl.Expr:
+    """Decimal digits of a non-negative integer (RESP length prefixes)."""
+    return n.cast(pl.String).str.len_bytes().cast(pl.Int64)
+
+
+def _request_bytes(parts: pl.Expr, escaped: pl.Expr) -> pl.Expr:
+    """The command as a RESP2 array: `*N\\r\\n` + per argument `$len\\r\\n` + bytes + `\\r\\n`."""
+    raw = parts.list.eval(pl.element().str.len_bytes().cast(pl.Int64))
+    decoded = (
+        pl.when(escaped)
+        .then(parts)
+        .list.eval(pl.element().str.replace_all(ESCAPE, "_").str.len_bytes().cast(pl.Int64))
+    )
+    lens = pl.coalesce(decoded, raw)
+    per_arg = lens.list.eval(pl.element() + _digits(pl.element()) + 5).list.sum()
+    return (_digits(parts.list.len()) + 3 + per_arg).cast(pl.Int64)
+
+
+def _client_columns(source: Source) -> list[pl.Expr]:
+    client = pl.col("client")
+    kind = (
+        pl.when(client == "lua")
+        .then(pl.lit("lua"))
+        .when(client.str.starts_with("unix:"))
+        .then(pl.lit("unix"))
+        .when(client == "")
+        .then(pl.lit("internal"))
+        .otherwise(pl.lit("ip"))
+    )
+    ip = pl.when(kind == "ip").then(client.str.extract(r"^\[?(.*?)\]?:\d+$"))
+    replicated = (
+        client.is_in(list(source.primary_addresses))
+        if source.primary_addresses and source.role != "primary"
+        else pl.lit(False)
+    )
+    origin = (
+        pl.when(client == "lua")
+        .then(pl.lit(schema.ORIGIN_SCRIPT))
+        .when(replicated)
+        .then(pl.lit(schema.ORIGIN_REPLICATED))
+        .otherwise(pl.lit(schema.ORIGIN_CLIENT))
+    )
+    return [ip.alias("client_ip"), kind.alias("client_kind"), origin.alias("origin")]
+
+
+def _scan_one(source: Source) -> pl.LazyFrame:
+    path = Path(source.path)
+    lf = _split(_lines(readable(path))).filter(pl.col("_ok"))
+    parts = pl.col("_parts")
+    return (
+        lf.select(
+            pl.col("_ts").alias("ts"),
+            pl.lit(source.node, pl.String).alias("node"),
+            pl.lit(source.shard, pl.String).alias("shard"),
+            pl.lit(source.role, pl.String).alias("role"),
+            pl.lit(path.name, pl.String).alias("source"),
+            pl.col("_db").alias("db"),
+            pl.col("_addr").alias("client"),
+            parts.list.first().str.to_lowercase().alias("command"),
+            (parts.list.len() - 1).cast(pl.Int32).alias("arg_count"),
+            _request_bytes(parts, pl.col("_rest").str.contains("\\", literal=True)).alias(
+                "request_bytes"
+            ),
+            parts.list.slice(1).alias("args"),
+        )
+        .with_columns(_client_columns(source))
+        .select(SCAN_COLUMNS)
+    )
+
+
+def scan(sources: Sequence[Source]) -> pl.LazyFrame:
+    """One row per parsed command line of every source, columns `schema.COMMANDS` from `ts`
+    through `request_bytes` plus the transient `args` (List[String]: each argument after the
+    command, without its quotes, escapes NOT resolved).
+
+    Lines that are not commands (`OK`, blank, garbage, a truncated last line) are left out; see
+    `line_stats`. Row order follows the files but is not a promise (polars 2 streams).
+    """
+    if not sources:
+        return pl.LazyFrame(schema={c: _scan_dtype(c) for c in SCAN_COLUMNS})
+    return pl.concat([_scan_one(s) for s in sources], how="vertical")
+
+
+def _scan_dtype(column: str) -> pl.DataType:
+    return pl.List(pl.String()) if column == "args" else schema.COMMANDS[column]
+
+
+# -- capture health -----------------------------------------------------------------------------
+STATS_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "node": pl.String(),
+    "shard": pl.String(),
+    "lines_total": pl.Int64(),
+    "parsed": pl.Int64(),
+    "skipped": pl.Int64(),  # OK / +OK / blank lines
+    "errors": pl.Int64(),  # lines that are not MONITOR output
+    "truncated_last_line": pl.Boolean(),
+    "first_ts": pl.Float64(),
+    "last_ts": pl.Float64(),
+    "error_examples": pl.List(pl.String()),  # the first few bad lines, escaped, shortened
+    "note": pl.String(),  # e.g. how a truncated compressed stream was read
+}
+
+
+def line_stats(sources: Sequence[Source], examples: int = 5) -> pl.DataFrame:
+    """Per source: how many lines were read, parsed, skipped and bad — the capture's health.
+
+    One extra pass per source over the header fields only. `lines_total` = parsed + skipped +
+    errors + (1 if `truncated_last_line`): the partial last line of a killed capture is neither
+    parsed nor an error.
+    """
+    plans: list[pl.LazyFrame] = []
+    for source in sources:
+        r = readable(Path(source.path))
+        lf = _split(_lines(r).with_row_index("_row"))
+        plans.append(
+            lf.select(
+                pl.len().cast(pl.Int64).alias("_rows"),
+                pl.col("_ok").sum().cast(pl.Int64).alias("parsed"),
+                pl.col("_skip").sum().cast(pl.Int64).alias("skipped"),
+                pl.col("_ts").filter(pl.col("_ok")).min().alias("first_ts"),
+                pl.col("_ts").filter(pl.col("_ok")).max().alias("last_ts"),
+            )
+        )
+        plans.append(
+            lf.filter(~pl.col("_ok") & ~pl.col("_skip")).bottom_k(examples, by="_row").select("line")
+        )
+    results = pl.collect_all(plans) if plans else []
+    rows = []
+    for i, source in enumerate(sources):
+        r = readable(Path(source.path))
+        counts, bad = results[2 * i].row(0, named=True), results[2 * i + 1]
+        truncated = r.partial is not None
+        rows.append(
+            {
+                "source": Path(source.path).name,
+                "node": source.node,
+                "shard": source.shard,
+                "lines_total": counts["_rows"] + truncated,
+                "parsed": counts["parsed"],
+                "skipped": counts["skipped"],
+                "errors": counts["_rows"] - counts["parsed"] - counts["skipped"],
+                "truncated_last_line": truncated,
+                "first_ts": counts["first_ts"],
+                "last_ts": counts["last_ts"],
+                "error_examples": [_example(line) for line in bad["line"].to_list()],
+                "note": r.note,
+            }
+        )
+    return pl.DataFrame(rows, schema=STATS_SCHEMA)
+
+
+def _example(line: str) -> str:
+    text = escape_bytes(line.encode("utf-8", "replace"))
+    return text if len(text) <= _EXAMPLE_CHARS else text[: _EXAMPLE_CHARS - 1] + "…"

@@ -1,0 +1,161 @@
+"""Key patterns: ordered regex rules that fold the variable parts of a key into placeholders,
+`large_sortedset:app:2025-10-17` -> `large_sortedset:app:{DATE}`, and command signatures.
+
+Rules apply in order, each to the result of the previous one, as Polars `str.replace_all` (Rust
+regex: no look-around; `$1` / `${name}` refer to groups). User rules from a TOML file come
+first, then the defaults:
+
+    {UUID}  8-4-4-4-12 hex UUIDs
+    {DATE}  ISO dates and times (2025-10-17, 2025-10-17T10:00:00Z, 2025/10/17), compact 20251017
+    {IP}    IPv4 addresses
+    {ID}    numbers: runs of 16+ digits, runs of 6+ digits anywhere (`order1234567`), and any
+            segment that is only digits (`user:42:cart`, `a/7/b`) — one placeholder, so `user:7`
+            and `user:1234567` land in the same pattern
+    {HEX}   hex strings of 16+ characters (hashes, tokens)
+
+Boundaries are spelled as groups `(^|[^0-9])...($|[^0-9])` that are put back by the
+replacement, and rules whose matches can touch are applied twice (adjacent `a:1:2`).
+
+The rules file (`--rules`):
+
+    defaults = true              # optional; false keeps only the rules below
+
+    [[rule]]
+    name = "tenant"              # optional, used in messages
+    match = 'tenant-[a-z]+'
+    replace = "tenant-{TENANT}"
+
+The work is done on the distinct keys of each streaming batch, then mapped back.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from analyze.errors import BadRules
+
+
+@dataclass(frozen=True)
+class Rule:
+    match: str  # Rust regex
+    replace: str  # replacement; `$1`, `${1}` refer to groups
+    name: str = ""
+    twice: bool = False  # apply again: boundary groups of touching matches overlap
+
+
+_D = "[0-9]"
+_MONTH, _DAY = "(?:0[1-9]|1[0-2])", "(?:0[1-9]|[12][0-9]|3[01])"
+_TIME = rf"(?:[T ]{_D}{{2}}:{_D}{{2}}(?::{_D}{{2}}(?:\.{_D}+)?)?(?:Z|[+-]{_D}{{2}}:?{_D}{{2}})?)?"
+_SEG = "[:/._|#,={}-]"  # what separates the parts of a key
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "{UUID}", "uuid"),
+    Rule(
+        rf"(^|[^0-9]){_D}{{4}}[-/]{_MONTH}[-/]{_DAY}{_TIME}($|[^0-9])",
+        "${1}{DATE}${2}",
+        "iso-date",
+        twice=True,
+    ),
+    Rule(rf"(^|[^0-9])(?:19|20){_D}{{2}}{_MONTH}{_DAY}($|[^0-9])", "${1}{DATE}${2}", "date", True),
+    Rule(r"(^|[^0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}($|[^0-9.])", "${1}{IP}${2}", "ipv4", True),
+    Rule(r"(^|[^0-9A-Za-z])[0-9]{16,}($|[^0-9A-Za-z])", "${1}{ID}${2}", "long-number", True),
+    Rule(r"(^|[^0-9A-Za-z])[0-9a-fA-F]{16,}($|[^0-9A-Za-z])", "${1}{HEX}${2}", "hex", True),
+    Rule(r"[0-9]{6,}", "{ID}", "number"),
+    Rule(rf"(^|{_SEG})[0-9]+($|{_SEG})", "${1}{ID}${2}", "numeric-segment", True),
+)
+
+
+def pattern_expr(key: pl.Expr, rules: Sequence[Rule] = DEFAULT_RULES) -> pl.Expr:
+    """The pattern of a key expression, all rules applied in order (pure expression)."""
+    out = key
+    for rule in rules:
+        for _ in range(2 if rule.twice else 1):
+            out = out.str.replace_all(rule.match, rule.replace)
+    return out
+
+
+def _patterns(rules: Sequence[Rule]):
+    def apply(keys: pl.Series) -> pl.Series:
+        distinct = keys.drop_nulls().unique()
+        folded = pl.select(pattern_expr(pl.lit(distinct), rules)).to_series()
+        return keys.replace_strict(distinct, folded, default=None, return_dtype=pl.String)
+
+    return apply
+
+
+def signature_expr(command: pl.Expr, pattern: pl.Expr, shape: pl.Expr) -> pl.Expr:
+    """`ZREVRANGE | large_sortedset:app:{DATE} | 0 -1`; `GET | user:{ID}` without arguments;
+    `PING`, or `SCAN | - | 0 MATCH ? COUNT 100`, for commands without a key."""
+    head = command.str.to_uppercase()
+    has_shape = shape.fill_null("") != ""
+    return (
+        pl.when(pattern.is_not_null() & has_shape)
+        .then(pl.concat_str(head, pl.lit(" | "), pattern, pl.lit(" | "), shape))
+        .when(pattern.is_not_null())
+        .then(pl.concat_str(head, pl.lit(" | "), pattern))
+        .when(has_shape)
+        .then(pl.concat_str(head, pl.lit(" | - | "), shape))
+        .otherwise(head)
+    )
+
+
+def add_patterns(lf: pl.LazyFrame, rules: Sequence[Rule] | None = None) -> pl.LazyFrame:
+    """Add `key_pattern` (of `key_name`; null without a key) and `signature`."""
+    rules = DEFAULT_RULES if rules is None else tuple(rules)
+    pattern = pl.col("key_name").map_batches(
+        _patterns(rules), return_dtype=pl.String, is_elementwise=True
+    )
+    return lf.with_columns(key_pattern=pattern).with_columns(
+        signature=signature_expr(pl.col("command"), pl.col("key_pattern"), pl.col("arg_shape"))
+    )
+
+
+# -- rules files ------------------------------------------------------------------------------------
+def check_rule(rule: Rule, where: str) -> None:
+    """Raise BadRules when Polars (Rust regex) cannot compile the rule."""
+    if any(look in rule.match for look in ("(?=", "(?!", "(?<=", "(?<!")):
+        raise BadRules(
+            f"{where}: {rule.match!r} uses look-around, which Rust regex does not support — "
+            "match the context in a group and put it back with $1"
+        )
+    try:
+        pl.select(pl.lit("probe").str.replace_all(rule.match, rule.replace))
+    except pl.exceptions.PolarsError as exc:
+        detail = str(exc).strip().splitlines()[0]
+        raise BadRules(f"{where}: invalid regex {rule.match!r} ({detail})") from None
+
+
+def load_rules(path: str | Path | None) -> tuple[Rule, ...]:
+    """The rules of a TOML file followed by the defaults (unless it says `defaults = false`)."""
+    if path is None:
+        return DEFAULT_RULES
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise BadRules(f"{path}: cannot read the rules file ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadRules(f"{path}: not valid TOML ({exc})") from None
+    entries = data.get("rule", [])
+    if not isinstance(entries, list):
+        raise BadRules(f"{path}: rules are [[rule]] tables with `match` and `replace`")
+    rules = []
+    for i, entry in enumerate(entries, 1):
+        where = f"{path}: rule {i}" + (f" ({entry['name']})" if entry.get("name") else "")
+        if not isinstance(entry.get("match"), str) or not isinstance(entry.get("replace"), str):
+            raise BadRules(f"{where}: needs `match` (a regex) and `replace` (text)")
+        unknown = set(entry) - {"match", "replace", "name"}
+        if unknown:
+            raise BadRules(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        rule = Rule(entry["match"], entry["replace"], str(entry.get("name", "")))
+        check_rule(rule, where)
+        rules.append(rule)
+    defaults = data.get("defaults", True)
+    if not isinstance(defaults, bool):
+        raise BadRules(f"{path}: `defaults` is true or false")
+    return (*rules, *(DEFAULT_RULES if defaults else ()))

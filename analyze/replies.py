@@ -1,0 +1,897 @@
+"""The reply model: estimated bytes each MONITOR command sent back to its client.
+
+MONITOR shows requests, never replies. The bytes out come from the command's shape (index ranges,
+counts, WITHSCORES, LIMIT, ...) and what sampling learned about the key (`capture.sizing`), with
+the exact RESP framing (SPEC 4):
+
+    bulk string of L bytes   L + digits(L) + 5        $L\\r\\n...\\r\\n
+    null bulk / null array   5 ($-1 / *-1);  RESP3 `_\\r\\n` = 3
+    array header of N        digits(N) + 3            *N\\r\\n   (RESP3 maps %N, sets ~N alike)
+    integer n                len(str(n)) + 3          :n\\r\\n
+    +OK                      5
+
+Every row gets a `reply_confidence` (schema.CONFIDENCES):
+    exact    the command alone fixes the reply (+OK, :0/:1, PING, MSET...)
+    sampled  this key's own sample (on this node)
+    pattern  the averages of the key's pattern (no sample of its own)
+    unknown  no honest estimate: `reply_bytes` is null (EVAL, PUBLISH, SCAN, unsampled keys, ...)
+    none     not client output: replicated writes and script sub-commands (`reply_bytes` 0)
+
+Known approximations: a range is assumed to exist as sampled (HGET of a missing field counts the
+average value); BYSCORE/BYLEX with LIMIT assume the range holds `count` elements; commands queued
+in MULTI are costed as if run alone (their `+QUEUED` replies and EXEC's header are not counted:
+EXEC is `unknown`).
+
+Everything is Polars expressions over the whole frame: two small left joins and one when/then
+chain; no Python per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import polars as pl
+
+from analyze import schema
+from capture.manifest import KeySize, Manifest
+
+WRONGTYPE = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+
+# Averaged per key in `sizes_frame`, per pattern in `pattern_sizes`.
+_METRICS = (
+    "card",
+    "member_bulk",
+    "field_bulk",
+    "value_bulk",
+    "value_len",
+    "score_bulk",
+    "score_len",
+    "entry_bytes",
+    "edge_n",
+    "head_member_bulk",
+    "head_score_bulk",
+    "tail_member_bulk",
+    "tail_score_bulk",
+    "ttl_ms",
+)
+
+SIZES_SCHEMA: dict[str, pl.DataType] = {
+    "node": pl.String(),
+    "key_name": pl.String(),
+    "key_pattern": pl.String(),
+    "type": pl.String(),
+    "encoding": pl.String(),
+    "card": pl.Int64(),
+    "memory_usage": pl.Int64(),
+    "sample_n": pl.Int64(),
+    "member_bulk": pl.Float64(),
+    "field_bulk": pl.Float64(),
+    "value_bulk": pl.Float64(),
+    "value_len": pl.Float64(),
+    "score_bulk": pl.Float64(),
+    "score_len": pl.Float64(),
+    "entry_bytes": pl.Float64(),
+    "edge_n": pl.Int64(),
+    "head_member_bulk": pl.Float64(),
+    "head_score_bulk": pl.Float64(),
+    "tail_member_bulk": pl.Float64(),
+    "tail_score_bulk": pl.Float64(),
+    "ttl_ms": pl.Int64(),
+}
+
+# The type a command works on; a sampled key of another type means a WRONGTYPE error reply.
+_TYPE_OF: dict[str, str] = {}
+for _t, _cmds in {
+    "string": "get getex getdel getset getrange substr strlen incr decr incrby decrby incrbyfloat "
+    "append setrange getbit bitcount",
+    "hash": "hget hmget hgetall hkeys hvals hlen hstrlen hexists hrandfield hscan hincrby "
+    "hincrbyfloat hset hsetnx hdel hmset",
+    "list": "lrange lindex lpop rpop llen lpush rpush lpushx rpushx linsert lset ltrim lrem lpos",
+    "set": "smembers srandmember spop sismember smismember scard sscan sadd srem",
+    "zset": "zrange zrevrange zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex zscore "
+    "zmscore zcard zrank zrevrank zcount zlexcount zscan zrandmember zpopmin zpopmax zincrby "
+    "zadd zrem",
+    "stream": "xrange xrevrange xlen xadd xdel xtrim",
+}.items():
+    for _c in _cmds.split():
+        _TYPE_OF[_c] = _t
+
+# Replies fixed by the command alone.
+OK_COMMANDS = [
+    "setex",
+    "psetex",
+    "mset",
+    "hmset",
+    "lset",
+    "ltrim",
+    "rename",
+    "select",
+    "watch",
+    "unwatch",
+    "multi",
+    "discard",
+    "flushdb",
+    "flushall",
+    "readonly",
+    "readwrite",
+    "restore",
+    "pfmerge",
+    "swapdb",
+    "auth",
+    "asking",
+    "xtrim_ok",
+]
+ZERO_ONE_COMMANDS = [
+    "expire",
+    "pexpire",
+    "expireat",
+    "pexpireat",
+    "persist",
+    "setnx",
+    "hsetnx",
+    "sismember",
+    "hexists",
+    "move",
+    "renamenx",
+    "smove",
+    "msetnx",
+    "getbit",
+    "setbit",
+    "pfadd",
+    "copy",
+]
+# Integer replies bounded by how many keys/elements the command names.
+KEY_COUNT_COMMANDS = ("del", "unlink", "exists", "touch")
+ELEMENT_COUNT_COMMANDS = ("sadd", "srem", "hdel", "zrem", "xack", "xdel")
+PAIR_COUNT_COMMANDS = ("hset", "zadd")
+UNKNOWN_COMMANDS = [
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+    "exec",
+    "publish",
+    "spublish",
+]
+
+_NULL2 = 5
+
+
+# -- expression helpers -------------------------------------------------------------------------
+def _c(name: str) -> pl.Expr:
+    return pl.col(name)
+
+
+def _digits(x: pl.Expr) -> pl.Expr:
+    """Decimal digits of an integer expression as printed (a minus sign counts)."""
+    return x.round(0).cast(pl.Int64).cast(pl.String).str.len_bytes().cast(pl.Int64)
+
+
+def _bulk(length: pl.Expr) -> pl.Expr:
+    return length + _digits(length) + 5
+
+
+def _arr(n: pl.Expr) -> pl.Expr:
+    return _digits(n) + 3
+
+
+def _int_reply(value: pl.Expr) -> pl.Expr:
+    return _digits(value) + 3
+
+
+def _arg(i: int) -> pl.Expr:
+    return _c("args").list.get(i, null_on_oob=True)
+
+
+def _iarg(i: int) -> pl.Expr:
+    return _arg(i).cast(pl.Int64, strict=False)
+
+
+def _unescaped_len(text: pl.Expr) -> pl.Expr:
+    """Bytes of a MONITOR-quoted argument once its escapes (`\\xHH`, `\\n`, ...) are resolved."""
+    return text.str.replace_all(r"\\x[0-9a-fA-F]{2}|\\.", "_").str.len_bytes().cast(pl.Int64)
+
+
+def _max0(x: pl.Expr) -> pl.Expr:
+    return pl.when(x > 0).then(x).otherwise(0)
+
+
+def _index_range(start: pl.Expr, stop: pl.Expr, n: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Redis' range rule (LRANGE/ZRANGE/GETRANGE): (first, last, count) for `start stop` on n."""
+    s = pl.when(start < 0).then(_max0(n + start)).otherwise(start)
+    e = pl.when(stop < 0).then(n + stop).otherwise(pl.min_horizontal(stop, n - 1))
+    count = pl.when((s > e) | (s >= n)).then(0).otherwise(e - s + 1)
+    return s, e, count
+
+
+def _edge(
+    first: pl.Expr, last: pl.Expr, n: pl.Expr, head: pl.Expr, tail: pl.Expr, mid: pl.Expr
+) -> pl.Expr:
+    """Average element size of ascending positions [first, last]: head/tail samples near the ends."""
+    edge = _c("_edge_n").fill_null(0)
+    return (
+        pl.when((edge > 0) & (last < edge) & head.is_not_null())
+        .then(head)
+        .when((edge > 0) & (first >= n - edge) & tail.is_not_null())
+        .then(tail)
+        .otherwise(mid)
+    )
+
+
+# -- sizes --------------------------------------------------------------------------------------
+def sizes_frame(
+    key_sizes: list[KeySize], patterns_fn: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
+) -> pl.DataFrame:
+    """One row per (node, key) that sampling measured (`SIZES_SCHEMA`).
+
+    `patterns_fn` takes a LazyFrame with a `key_name` column and returns it with `key_pattern`
+    added (the analyzer's own pattern rules, so sampled keys and captured keys agree); without
+    it `analyze.patterns.add_patterns` is used when importable, else `key_pattern` stays null and
+    keys without their own sample get no pattern estimate.
+    """
+    rows = []
+    for s in key_sizes:
+        if s.type is None:
+            continue  # the key could not be measured (its error is in the capture's key sizes)
+        score_len = s.avg_score_len
+        rows.append(
+            {
+                "node": s.node,
+                "key_name": s.key,
+                "key_pattern": None,
+                "type": s.type,
+                "encoding": s.encoding,
+                "card": s.cardinality
+                if s.cardinality is not None
+                else (0 if s.type == "none" else None),
+                "memory_usage": s.memory_usage,
+                "sample_n": s.sample_n,
+                "member_bulk": s.avg_member_bulk
+                if s.avg_member_bulk is not None
+                else _bulk_of(s.avg_member_len),
+                "field_bulk": s.avg_field_bulk
+                if s.avg_field_bulk is not None
+                else _bulk_of(s.avg_field_len),
+                "value_bulk": s.avg_value_bulk
+                if s.avg_value_bulk is not None
+                else _bulk_of(s.avg_value_len),
+                "value_len": s.avg_value_len,
+                "score_bulk": s.avg_score_bulk
+                if s.avg_score_bulk is not None
+                else _bulk_of(score_len),
+                "score_len": score_len,
+                "entry_bytes": s.avg_entry_bytes,
+                "edge_n": s.edge_n,
+                "head_member_bulk": s.head_member_bulk,
+                "head_score_bulk": s.head_score_bulk,
+                "tail_member_bulk": s.tail_member_bulk,
+                "tail_score_bulk": s.tail_score_bulk,
+                "ttl_ms": s.ttl_ms,
+            }
+        )
+    frame = pl.DataFrame(rows, schema=SIZES_SCHEMA)
+    # One row per node+key even if sampling listed a key twice.
+    frame = frame.unique(["node", "key_name"], keep="first").sort(["node", "key_name"])
+    fn = patterns_fn or _default_patterns_fn()
+    if fn is not None and frame.height:
+        # The pattern stage may also derive columns of the commands table (a signature from
+        # command and arg_shape): give it nulls for those.
+        keys_only = frame.drop("key_pattern").with_columns(
+            command=pl.lit(None, pl.String), arg_shape=pl.lit(None, pl.String)
+        )
+        with_patterns = fn(keys_only.lazy()).collect()
+        frame = with_patterns.select(list(SIZES_SCHEMA)).sort(["node", "key_name"])
+    return frame
+
+
+def _bulk_of(length: float | None) -> float | None:
+    if length is None:
+        return None
+    return length + len(str(round(length))) + 5
+
+
+def _default_patterns_fn() -> Callable[[pl.LazyFrame], pl.LazyFrame] | None:
+    try:
+        from analyze import patterns  # the parser engineer's pattern rules
+    except ImportError:
+        return None
+    return getattr(patterns, "add_patterns", None)
+
+
+def pattern_sizes(sizes: pl.DataFrame) -> pl.DataFrame:
+    """Averages per key pattern over the sampled keys of its most common type (ties: by name)."""
+    known = sizes.filter(pl.col("key_pattern").is_not_null())
+    if not known.height:
+        return pl.DataFrame(
+            schema={"key_pattern": pl.String(), "type": pl.String()}
+            | {m: pl.Float64() for m in _METRICS}
+        )
+    types = (
+        known.group_by("key_pattern", "type")
+        .agg(n=pl.len())
+        .sort(["key_pattern", "n", "type"], descending=[False, True, False])
+        .group_by("key_pattern", maintain_order=True)
+        .first()
+        .select("key_pattern", "type")
+    )
+    return (
+        known.join(types, on=["key_pattern", "type"], how="inner")
+        .group_by("key_pattern", "type")
+        .agg([pl.col(m).cast(pl.Float64).mean() for m in _METRICS])
+        .sort("key_pattern")
+    )
+
+
+# -- the estimate ---------------------------------------------------------------------------------
+def estimate(
+    lf: pl.LazyFrame,
+    sizes: pl.DataFrame | None,
+    server_version: str | None,
+    resp: int = 2,
+) -> pl.LazyFrame:
+    """Add `reply_bytes` (Int64, null = unknown) and `reply_confidence` to a parsed frame.
+
+    Needs the columns node, origin, command, args (as quoted), arg_count, keys, key_count,
+    key_name; uses key_pattern when present. `sizes` is `sizes_frame(...)` (None: only exact
+    replies are known). `resp` is what the application clients speak (2 or 3). Score sizes come
+    from samples taken on the same server, so `server_version` only documents the provenance
+    (Redis < 7.2 prints 17 significant digits, 7.2+ the shortest form).
+    """
+    del server_version  # scores are sampled as that server printed them
+    names = lf.collect_schema().names()
+    has_pattern = "key_pattern" in names
+    if sizes is None:
+        sizes = pl.DataFrame(schema=SIZES_SCHEMA)
+    sizes = sizes.select(list(SIZES_SCHEMA)).cast(SIZES_SCHEMA)  # type: ignore[arg-type]
+    key_side = sizes.drop("key_pattern").rename(
+        {c: f"_k_{c}" for c in SIZES_SCHEMA if c not in ("node", "key_name", "key_pattern")}
+    )
+    out = lf.join(
+        key_side.lazy(),
+        on=["node", "key_name"],
+        how="left",
+        maintain_order="left",
+        nulls_equal=False,
+    )
+    pats = pattern_sizes(sizes) if has_pattern else pl.DataFrame()
+    if has_pattern and pats.height:
+        pat_side = pats.rename({c: f"_p_{c}" for c in pats.columns if c != "key_pattern"})
+        out = out.join(pat_side.lazy(), on="key_pattern", how="left", maintain_order="left")
+    else:
+        out = out.with_columns(
+            [pl.lit(None, pl.String).alias("_p_type")]
+            + [pl.lit(None, pl.Float64).alias(f"_p_{m}") for m in _METRICS]
+        )
+    strings = _string_map(sizes, resp)
+    out = out.with_columns(_pick_metrics()).with_columns(
+        _opts=pl.lit(" ")
+        + _c("args").list.slice(1).list.join(" ").str.to_uppercase()
+        + pl.lit(" "),
+        _mget=_c("keys").list.eval(
+            pl.element().replace_strict(
+                list(strings), list(strings.values()), default=None, return_dtype=pl.Float64
+            )
+        ),
+    )
+    bytes_, conf = _model(resp)
+    client = _c("origin") == schema.ORIGIN_CLIENT
+    out = out.with_columns(
+        reply_bytes=pl.when(client)
+        .then(bytes_.round(0).cast(pl.Int64))
+        .otherwise(pl.lit(0, pl.Int64)),
+        reply_confidence=pl.when(~client)
+        .then(pl.lit("none"))
+        .when(bytes_.is_null())
+        .then(pl.lit("unknown"))
+        .otherwise(conf),
+    )
+    return out.drop([c for c in out.collect_schema().names() if c.startswith(("_k_", "_p_", "_"))])
+
+
+def _string_map(sizes: pl.DataFrame, resp: int) -> dict[str, float]:
+    """key_name -> RESP bytes of GET on it (strings and missing keys), for MGET's per-key sum."""
+    rows = sizes.filter(pl.col("type").is_in(["string", "none"])).sort(["key_name", "node"])
+    out: dict[str, float] = {}
+    for key, typ, card in rows.select("key_name", "type", "card").iter_rows():
+        if key in out:
+            continue
+        out[key] = (
+            float(3 if resp == 3 else _NULL2) if typ == "none" else float(card + len(str(card)) + 5)
+        )
+    return out
+
+
+def _pick_metrics() -> list[pl.Expr]:
+    """`_type`, `_card`, ... from the key's own sample, else its pattern's; `_src` says which."""
+    own = _c("_k_type").is_not_null()
+    exprs = [
+        pl.when(own)
+        .then(pl.lit("sampled"))
+        .when(_c("_p_type").is_not_null())
+        .then(pl.lit("pattern"))
+        .alias("_src"),
+        pl.when(own).then(_c("_k_type")).otherwise(_c("_p_type")).alias("_type"),
+        _c("_k_encoding").alias("_encoding"),
+    ]
+    for m in _METRICS:
+        exprs.append(
+            pl.when(own)
+            .then(_c(f"_k_{m}").cast(pl.Float64))
+            .otherwise(_c(f"_p_{m}"))
+            .alias(f"_{m}")
+        )
+    return exprs
+
+
+def _model(resp: int) -> tuple[pl.Expr, pl.Expr]:
+    """The when/then chain: (reply bytes as Float64, confidence) per command family."""
+    cmd = _c("command")
+    opts = _c("_opts")
+    src = _c("_src")
+    typ = _c("_type")
+    n = _c("_card")
+    none = typ == "none"
+    r3 = resp == 3
+    null = 3 if r3 else _NULL2
+    empty_arr = 4  # *0\r\n (RESP3 %0 / ~0 alike)
+    mb, fb, vb = _c("_member_bulk"), _c("_field_bulk"), _c("_value_bulk")
+    sb = _c("_score_bulk")
+    # RESP3 prints scores as doubles `,<text>\r\n`: same text as the RESP2 bulk, less framing.
+    s3 = _c("_score_len") + 3
+
+    def score(bulk: pl.Expr) -> pl.Expr:
+        return bulk - (sb - s3) if r3 else bulk
+
+    rows: list[tuple[pl.Expr, pl.Expr | float | int, pl.Expr | str]] = []
+
+    def add(cond: pl.Expr, value: pl.Expr | float | int, confidence: pl.Expr | str = src) -> None:
+        rows.append((cond, value, confidence))
+
+    def lit(v: float | int) -> pl.Expr:
+        return pl.lit(float(v))
+
+    # -- WRONGTYPE: this key's own sample says it is of another type.
+    expected = cmd.replace_strict(_TYPE_OF, default=None, return_dtype=pl.String)
+    add(
+        (src == "sampled") & expected.is_not_null() & typ.is_not_null() & ~none & (typ != expected),
+        lit(len(WRONGTYPE)),
+    )
+
+    # -- exact, from the command alone
+    add(cmd.is_in(OK_COMMANDS), lit(5), "exact")
+    add((cmd == "set") & ~opts.str.contains(" GET "), lit(5), "exact")
+    add(cmd.is_in(ZERO_ONE_COMMANDS), lit(4), "exact")
+    add(cmd.is_in(KEY_COUNT_COMMANDS), _int_reply(_c("key_count").cast(pl.Float64)), "exact")
+    add(
+        cmd.is_in(ELEMENT_COUNT_COMMANDS),
+        _int_reply((_c("arg_count") - 1).cast(pl.Float64)),
+        "exact",
+    )
+    add(
+        cmd.is_in(PAIR_COUNT_COMMANDS) & ~opts.str.contains(" INCR "),
+        _int_reply(((_c("arg_count") - 1) // 2).cast(pl.Float64)),
+        "exact",
+    )
+    add((cmd == "ping") & (_c("arg_count") == 0), lit(7), "exact")  # +PONG
+    add(cmd.is_in(["ping", "echo"]), _bulk(_unescaped_len(_arg(0)).cast(pl.Float64)), "exact")
+    add(
+        cmd == "smismember",
+        _arr((_c("arg_count") - 1).cast(pl.Float64)) + 4 * (_c("arg_count") - 1),
+        "exact",
+    )
+    add(cmd == "xadd", lit(22), "exact")  # "<13-digit ms>-<seq>" as a bulk string
+    add(cmd == "type", _c("_type").str.len_bytes().cast(pl.Float64) + 3)
+    add(cmd.is_in(UNKNOWN_COMMANDS), pl.lit(None, pl.Float64), "unknown")
+
+    # -- missing keys (sampled as none): null or empty replies
+    set_get = (cmd == "set") & opts.str.contains(" GET ")
+    single = [
+        "get",
+        "getex",
+        "getdel",
+        "getset",
+        "hget",
+        "lindex",
+        "lpop",
+        "rpop",
+        "zscore",
+        "incrbyfloat",
+        "hincrbyfloat",
+    ]
+    no_count = cmd.is_in(["srandmember", "spop", "hrandfield", "zrandmember"]) & (
+        _c("arg_count") == 1
+    )
+    add(none & (cmd.is_in(single) | set_get | no_count), lit(null))
+    add(none & cmd.is_in(["incr", "decr"]), lit(4))
+    add(none & cmd.is_in(["incrby", "decrby"]), _int_reply(_iarg(1).cast(pl.Float64)))
+    add(
+        none & cmd.is_in(["hmget", "zmscore"]),
+        _arr((_c("arg_count") - 1).cast(pl.Float64)) + null * (_c("arg_count") - 1),
+    )
+    empty = [
+        "hgetall",
+        "hkeys",
+        "hvals",
+        "lrange",
+        "smembers",
+        "zrange",
+        "zrevrange",
+        "zrangebyscore",
+        "zrevrangebyscore",
+        "zrangebylex",
+        "zrevrangebylex",
+        "xrange",
+        "xrevrange",
+        "spop",
+        "srandmember",
+        "hrandfield",
+        "zrandmember",
+        "zpopmin",
+        "zpopmax",
+        "hscan",
+        "sscan",
+        "zscan",
+    ]
+    add(none & cmd.is_in(empty), lit(empty_arr) + 7 * cmd.is_in(["hscan", "sscan", "zscan"]))
+    add(
+        none
+        & cmd.is_in(
+            ["strlen", "hlen", "llen", "scard", "zcard", "xlen", "zcount", "zlexcount", "hstrlen"]
+        ),
+        lit(4),
+    )
+    add(none & cmd.is_in(["ttl", "pttl"]), lit(5))  # :-2
+
+    # -- strings
+    strlen = n
+    add(cmd.is_in(["get", "getex", "getdel", "getset"]) | set_get, _bulk(strlen))
+    _, _, cnt = _index_range(_iarg(1), _iarg(2), strlen)
+    add(
+        cmd.is_in(["getrange", "substr"]),
+        pl.when(cnt > 0).then(_bulk(cnt.cast(pl.Float64))).otherwise(6.0),
+    )
+    add(cmd.is_in(["strlen", "hlen", "llen", "scard", "zcard", "xlen"]), _int_reply(n))
+    add(cmd.is_in(["incr", "decr", "incrby", "decrby"]), strlen + 3)
+    add(cmd == "incrbyfloat", _bulk(strlen))
+    add(
+        cmd.is_in(["append", "setrange"]),
+        _int_reply(strlen + _unescaped_len(_arg(1 + (cmd == "setrange").cast(pl.Int32)))),
+    )
+    mget_missing = _c("_mget").list.eval(pl.element().is_null()).list.sum()
+    pattern_get = pl.when(_c("_p_type") == "string").then(
+        _c("_p_card") + _digits(_c("_p_card")) + 5
+    )
+    add(
+        (cmd == "mget") & (mget_missing == 0),
+        _arr(_c("key_count").cast(pl.Float64)) + _c("_mget").list.sum(),
+        "sampled",
+    )
+    add(
+        (cmd == "mget") & pattern_get.is_not_null(),
+        _arr(_c("key_count").cast(pl.Float64))
+        + _c("_mget").list.sum()
+        + mget_missing * pattern_get,
+        "pattern",
+    )
+    add(cmd == "mget", pl.lit(None, pl.Float64), "unknown")
+
+    # -- hashes
+    pair = (4 + fb + vb) if r3 else (fb + vb)
+    add(cmd == "hget", vb)
+    add(cmd == "hmget", _arr((_c("arg_count") - 1).cast(pl.Float64)) + (_c("arg_count") - 1) * vb)
+    add(cmd == "hgetall", _arr(n if r3 else 2 * n) + n * (fb + vb))
+    add(cmd == "hkeys", _arr(n) + n * fb)
+    add(cmd == "hvals", _arr(n) + n * vb)
+    add(cmd == "hstrlen", _int_reply(_c("_value_len")))
+    add(cmd.is_in(["hincrby"]), _c("_value_len").round(0) + 3)
+    add(cmd.is_in(["hincrbyfloat"]), vb)
+    rand_c = _iarg(1)
+    rand_m = pl.when(rand_c >= 0).then(pl.min_horizontal(rand_c, n)).otherwise(-rand_c)
+    with_values = opts.str.contains(" WITHVALUES ")
+    add((cmd == "hrandfield") & (_c("arg_count") == 1), fb)
+    add(
+        cmd == "hrandfield",
+        pl.when(with_values)
+        .then(_arr(rand_m if r3 else 2 * rand_m) + rand_m * pair)
+        .otherwise(_arr(rand_m) + rand_m * fb),
+    )
+    # SCAN-family: small encodings come back whole in one call, big ones ~COUNT (default 10).
+    count_opt = opts.str.extract(r" COUNT (\d+) ", 1).cast(pl.Float64, strict=False)
+    compact = _c("_encoding").is_in(["listpack", "ziplist", "intset"])
+    scan_m = pl.when(compact).then(n).otherwise(pl.min_horizontal(count_opt.fill_null(10.0), n))
+    cursor = pl.when(scan_m >= n).then(6.0 + 1).otherwise(_bulk(_digits(n).cast(pl.Float64)))
+    add(cmd == "hscan", 4 + cursor + _arr(2 * scan_m) + scan_m * (fb + vb))
+
+    # -- lists
+    lf_, ll_, lcnt = _index_range(_iarg(1), _iarg(2), n)
+    item = _edge(lf_, ll_, n, _c("_head_member_bulk"), _c("_tail_member_bulk"), mb)
+    add(cmd == "lrange", _arr(lcnt) + lcnt * item)
+    idx = _iarg(1)
+    pos = pl.when(idx < 0).then(n + idx).otherwise(idx)
+    add(
+        cmd == "lindex",
+        pl.when((pos < 0) | (pos >= n))
+        .then(lit(null))
+        .otherwise(_edge(pos, pos, n, _c("_head_member_bulk"), _c("_tail_member_bulk"), mb)),
+    )
+    pop_c = _iarg(1)
+    pop_m = pl.min_horizontal(pop_c, n)
+    head_item = pl.coalesce(_c("_head_member_bulk"), mb)
+    tail_item = pl.coalesce(_c("_tail_member_bulk"), mb)
+    add((cmd == "lpop") & (_c("arg_count") == 1), head_item)
+    add((cmd == "rpop") & (_c("arg_count") == 1), tail_item)
+    add(cmd == "lpop", _arr(pop_m) + pop_m * head_item)
+    add(cmd == "rpop", _arr(pop_m) + pop_m * tail_item)
+    add(
+        cmd.is_in(["lpush", "rpush", "lpushx", "rpushx", "linsert"]),
+        _int_reply(n + _c("arg_count") - 1),
+    )
+    add(cmd.is_in(["lrem", "lpos"]), lit(4))
+
+    # -- sets
+    set_hdr = _arr(n)  # RESP3 ~n is the same size
+    add(cmd == "smembers", set_hdr + n * mb)
+    add(cmd.is_in(["srandmember", "spop"]) & (_c("arg_count") == 1), mb)
+    spop_m = pl.when(rand_c >= 0).then(pl.min_horizontal(rand_c, n)).otherwise(-rand_c)
+    add(cmd.is_in(["srandmember", "spop"]), _arr(spop_m) + spop_m * mb)
+    add(cmd == "sscan", 4 + cursor + _arr(scan_m) + scan_m * mb)
+
+    # -- sorted sets
+    ws = opts.str.contains(" WITHSCORES ")
+    head_m, tail_m = _c("_head_member_bulk"), _c("_tail_member_bulk")
+    head_s, tail_s = _c("_head_score_bulk"), _c("_tail_score_bulk")
+
+    def zreply(count: pl.Expr, first: pl.Expr, last: pl.Expr, scores: pl.Expr) -> pl.Expr:
+        """ZRANGE-like reply of `count` elements at ascending positions [first, last]."""
+        m = _edge(first, last, n, head_m, tail_m, mb)
+        s = score(_edge(first, last, n, head_s, tail_s, sb))
+        if r3:
+            with_s = _arr(count) + count * (4 + m + s)
+        else:
+            with_s = _arr(2 * count) + count * (m + s)
+        return pl.when(scores).then(with_s).otherwise(_arr(count) + count * m)
+
+    rev = cmd.is_in(["zrevrange", "zrevrangebyscore", "zrevrangebylex"]) | (
+        (cmd == "zrange") & opts.str.contains(" REV ")
+    )
+    by = opts.str.contains(" BYSCORE ") | opts.str.contains(" BYLEX ")
+    zf, zl, zcnt = _index_range(_iarg(1), _iarg(2), n)
+    # Rank ranges: ZRANGE (no BY*) and ZREVRANGE; REV ranks count from the top.
+    asc_first = pl.when(rev).then(n - 1 - zl).otherwise(zf)
+    asc_last = pl.when(rev).then(n - 1 - zf).otherwise(zl)
+    add(cmd.is_in(["zrange", "zrevrange"]) & ~by, zreply(zcnt, asc_first, asc_last, ws))
+    # Score/lex ranges: LIMIT offset count bounds the reply; without LIMIT only a full span is known.
+    limit_off = opts.str.extract(r" LIMIT (-?\d+) (-?\d+) ", 1).cast(pl.Float64, strict=False)
+    limit_cnt = opts.str.extract(r" LIMIT (-?\d+) (-?\d+) ", 2).cast(pl.Float64, strict=False)
+    lo, hi = _arg(1), _arg(2)
+    full_span = (
+        (lo.is_in(["-inf", "+inf", "-", "+"])) & (hi.is_in(["-inf", "+inf", "-", "+"])) & (lo != hi)
+    )
+    avail = _max0(n - limit_off)
+    lim_n = pl.when(limit_cnt < 0).then(avail).otherwise(pl.min_horizontal(limit_cnt, avail))
+    by_cmd = cmd.is_in(["zrangebyscore", "zrevrangebyscore", "zrangebylex", "zrevrangebylex"]) | (
+        (cmd == "zrange") & by
+    )
+    # Elements counted from the low end (or the high end for REV), after `offset`.
+    lim_first = pl.when(rev).then(n - limit_off - lim_n).otherwise(limit_off)
+    lim_last = pl.when(rev).then(n - 1 - limit_off).otherwise(limit_off + lim_n - 1)
+    # A bounded score range starts anywhere: use the overall averages.
+    lim_first = pl.when(full_span).then(lim_first).otherwise(pl.lit(-1.0))
+    lim_last = pl.when(full_span).then(lim_last).otherwise(n)
+    add(by_cmd & limit_cnt.is_not_null(), zreply(lim_n, lim_first, lim_last, ws))
+    add(by_cmd & full_span, zreply(n, pl.lit(0.0), n - 1, ws))
+    add(by_cmd, pl.lit(None, pl.Float64), "unknown")
+    add(
+        cmd.is_in(["zscore", "zincrby"]) | (cmd.is_in(["zadd"]) & opts.str.contains(" INCR ")),
+        score(sb),
+    )
+    add(
+        cmd == "zmscore",
+        _arr((_c("arg_count") - 1).cast(pl.Float64)) + (_c("arg_count") - 1) * score(sb),
+    )
+    add(cmd.is_in(["zrank", "zrevrank"]), _int_reply(_max0(n - 1)))
+    add(cmd.is_in(["zcount", "zlexcount"]), _int_reply(n))
+    zpop_c = pl.when(_c("arg_count") >= 2).then(_iarg(1)).otherwise(1)
+    zpop_m = pl.min_horizontal(zpop_c, n)
+    zpop_first = pl.when(cmd == "zpopmax").then(n - zpop_m).otherwise(0)
+    zpop_last = pl.when(cmd == "zpopmax").then(n - 1).otherwise(zpop_m - 1)
+    add(cmd.is_in(["zpopmin", "zpopmax"]), zreply(zpop_m, zpop_first, zpop_last, pl.lit(True)))
+    add((cmd == "zrandmember") & (_c("arg_count") == 1), mb)
+    add(cmd == "zrandmember", zreply(spop_m, pl.lit(-1.0), n, ws))
+    add(cmd == "zscan", 4 + cursor + _arr(2 * scan_m) + scan_m * (mb + sb))
+
+    # -- streams
+    entry = _c("_entry_bytes")
+    xcount = opts.str.extract(r" COUNT (\d+) ", 1).cast(pl.Float64, strict=False)
+    x_full = (_arg(1).is_in(["-", "+"])) & (_arg(2).is_in(["-", "+"]))
+    x_m = pl.when(xcount.is_not_null()).then(pl.min_horizontal(xcount, n)).when(x_full).then(n)
+    add(cmd.is_in(["xrange", "xrevrange"]), _arr(x_m) + x_m * entry)
+    xr_count = (
+        pl.when(_arg(0).str.to_uppercase() == "COUNT")
+        .then(_iarg(1).cast(pl.Float64))
+        .otherwise(xcount)
+    )
+    xr_m = pl.min_horizontal(xr_count, n)
+    key_bulk = _bulk(_c("key_name").str.len_bytes().cast(pl.Float64))
+    add(
+        cmd.is_in(["xread", "xreadgroup"]) & (_c("key_count") == 1),
+        4 + 4 + key_bulk + _arr(xr_m) + xr_m * entry,
+    )
+
+    # -- keyspace
+    add(
+        cmd == "ttl",
+        pl.when(_c("_ttl_ms").is_null()).then(lit(5)).otherwise(_int_reply(_c("_ttl_ms") / 1000)),
+    )
+    add(
+        cmd == "pttl",
+        pl.when(_c("_ttl_ms").is_null()).then(lit(5)).otherwise(_int_reply(_c("_ttl_ms"))),
+    )
+
+    # Fold into one chain; a family with null bytes falls through to "unknown" (never a default).
+    bytes_chain: Any = pl
+    conf_chain: Any = pl
+    for cond, value, confidence in rows:
+        value_expr = value if isinstance(value, pl.Expr) else pl.lit(float(value))
+        conf_expr = confidence if isinstance(confidence, pl.Expr) else pl.lit(confidence)
+        bytes_chain = bytes_chain.when(cond).then(value_expr.cast(pl.Float64))
+        conf_chain = conf_chain.when(cond).then(conf_expr)
+    return (
+        bytes_chain.otherwise(pl.lit(None, pl.Float64)),
+        conf_chain.otherwise(pl.lit("unknown")),
+    )
+
+
+# -- replication output --------------------------------------------------------------------------
+WRITE_COMMANDS = frozenset(
+    [
+        "set",
+        "setex",
+        "psetex",
+        "setnx",
+        "mset",
+        "msetnx",
+        "append",
+        "setrange",
+        "incr",
+        "decr",
+        "incrby",
+        "decrby",
+        "incrbyfloat",
+        "getset",
+        "getdel",
+        "getex",
+        "del",
+        "unlink",
+        "expire",
+        "pexpire",
+        "expireat",
+        "pexpireat",
+        "persist",
+        "rename",
+        "renamenx",
+        "move",
+        "copy",
+        "restore",
+        "hset",
+        "hsetnx",
+        "hmset",
+        "hdel",
+        "hincrby",
+        "hincrbyfloat",
+        "lpush",
+        "rpush",
+        "lpushx",
+        "rpushx",
+        "linsert",
+        "lset",
+        "ltrim",
+        "lrem",
+        "lpop",
+        "rpop",
+        "lmove",
+        "rpoplpush",
+        "blpop",
+        "brpop",
+        "blmove",
+        "sadd",
+        "srem",
+        "spop",
+        "smove",
+        "sinterstore",
+        "sunionstore",
+        "sdiffstore",
+        "zadd",
+        "zrem",
+        "zincrby",
+        "zpopmin",
+        "zpopmax",
+        "zremrangebyrank",
+        "zremrangebyscore",
+        "zremrangebylex",
+        "zunionstore",
+        "zinterstore",
+        "zdiffstore",
+        "zrangestore",
+        "xadd",
+        "xdel",
+        "xtrim",
+        "xack",
+        "xclaim",
+        "xautoclaim",
+        "xgroup",
+        "xsetid",
+        "pfadd",
+        "pfmerge",
+        "setbit",
+        "bitop",
+        "bitfield",
+        "flushdb",
+        "flushall",
+        "swapdb",
+        "geoadd",
+        "georadius",
+        "georadiusbymember",
+    ]
+)
+
+
+def write_commands(commands_reply: list[Any] | None) -> frozenset[str]:
+    """Lower-case names of commands flagged `write` in a saved `COMMAND` reply (else a built-in set)."""
+    names = set()
+    for entry in commands_reply or []:
+        if (
+            isinstance(entry, list)
+            and len(entry) >= 3
+            and isinstance(entry[2], list)
+            and "write" in entry[2]
+        ):
+            names.add(str(entry[0]).lower())
+    return frozenset(names) or WRITE_COMMANDS
+
+
+def replica_counts(manifest: Manifest) -> dict[str, int]:
+    """node -> how many replicas it feeds (0 for replicas), from the manifest's topology."""
+    counts = {n.node: 0 for n in manifest.nodes}
+    for n in manifest.nodes:
+        if n.role == "replica" and n.primary_node in counts:
+            counts[n.primary_node] += 1
+    for shard in manifest.shards:
+        if shard.primary in counts and not counts[shard.primary]:
+            counts[shard.primary] = max(0, len(shard.nodes) - 1)
+    return counts
+
+
+def replication_bytes(
+    lf: pl.LazyFrame, replicas: Mapping[str, int], writes: Iterable[str] | None = None
+) -> pl.LazyFrame:
+    """Estimated replication output per node: each write's request size once per replica.
+
+    Counts the writes a primary ran for clients and inside scripts (`origin` client or script;
+    script effects are replicated, EVAL itself is not). Over-counts writes that changed nothing
+    (DEL of a missing key) and ignores SELECT/PING/MULTI framing. Columns: node,
+    repl_writes, repl_bytes_out (Int64).
+    """
+    write_set = sorted(writes or WRITE_COMMANDS)
+    rep = pl.DataFrame(
+        {"node": list(replicas), "_replicas": [int(v) for v in replicas.values()]},
+        schema={"node": pl.String, "_replicas": pl.Int64},
+    )
+    return (
+        lf.filter(
+            pl.col("command").is_in(write_set)
+            & pl.col("origin").is_in([schema.ORIGIN_CLIENT, schema.ORIGIN_SCRIPT])
+        )
+        .group_by("node")
+        .agg(repl_writes=pl.len().cast(pl.Int64), _req=pl.col("request_bytes").sum().cast(pl.Int64))
+        .join(rep.lazy(), on="node", how="left")
+        .select(
+            "node",
+            "repl_writes",
+            repl_bytes_out=(pl.col("_req") * pl.col("_replicas").fill_null(0)).cast(pl.Int64),
+        )
+        .sort("node")
+    )

@@ -1,0 +1,493 @@
+"""`report.md`: the analysis as a markdown page that reads well on GitHub.
+
+Deterministic: the same findings give the same bytes (no wall-clock time, no machine paths, fixed
+number formats, rankings already totally sorted by the rollups).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+
+from analyze import humanize
+from analyze.findings import Findings
+
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 60  # columns of a sparkline at most
+
+
+def render(f: Findings) -> str:
+    """The whole report as text (ends with a newline)."""
+    parts = [
+        "# hotshard report",
+        f"**{f.verdict.text}**",
+        _overview(f),
+        _health(f),
+        _shards(f),
+        _nodes(f),
+        _load_over_time(f),
+        _top_keys(f),
+        _patterns(f),
+        _signatures(f),
+        _clients(f),
+        _large_ops(f),
+        _slots(f),
+        _recommendations(f),
+    ]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+# -- markdown helpers ----------------------------------------------------------------------
+code = humanize.code
+
+
+def _cell(value: Any) -> str:
+    return "—" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> str:
+    """A GitHub table; `align` has one letter per column, `r` for right-aligned numbers."""
+    align = align[: len(headers)].ljust(len(headers), "l")
+    lines = ["| " + " | ".join(headers) + " |"]
+    lines.append("|" + "|".join("---:" if a == "r" else "---" for a in align) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _section(title: str, *body: str) -> str:
+    return "\n\n".join([f"## {title}", *[b for b in body if b]])
+
+
+def _share_note(f: Findings) -> str:
+    if f.rollups.basis == "bytes":
+        return "Shares are of estimated bytes out."
+    return "Shares are of client commands (reply sizes unknown)."
+
+
+# -- sections ------------------------------------------------------------------------------
+def _overview(f: Findings) -> str:
+    t = f.rollups.totals
+    lines = f.lines()
+    rows: list[tuple[str, str]] = []
+    for i in f.inputs:
+        if i.kind == "capture":
+            what = f"capture {code(i.name)}"
+            if i.cluster:
+                what += f" of cluster {code(i.cluster)}"
+            what += f", {i.nodes_monitored} nodes monitored, status {i.status or 'unknown'}"
+        else:
+            what = f"MONITOR log {code(i.name)}"
+        rows.append(("Input", what))
+    w = f.window
+    span = f"{humanize.timestamp(w.start)} → {humanize.timestamp(w.end)} ({humanize.duration(f.rollups.duration)})"
+    rows.append(("Window", span + (" — filtered by --since/--until" if w.filtered else "")))
+    rows.append(
+        (
+            "Lines",
+            f"{humanize.count(lines['total'])} read, {humanize.count(lines['parsed'])} commands, "
+            f"{humanize.count(lines['errors'])} unparsable, {humanize.count(lines['skipped'])} skipped",
+        )
+    )
+    rows.append(
+        (
+            "Client commands",
+            f"{humanize.count(t.client)} ({humanize.rate(t.client / f.rollups.duration)}/s); "
+            f"not counted as client traffic: {humanize.count(t.replicated)} replicated writes, "
+            f"{humanize.count(t.script)} script sub-commands",
+        )
+    )
+    if t.est_bytes_out is not None:
+        cover = humanize.percent(t.coverage)
+        rows.append(
+            (
+                "Bytes out",
+                f"{humanize.size(t.est_bytes_out)} estimated (reply size known for {cover} "
+                "of client commands)",
+            )
+        )
+    else:
+        rows.append(("Bytes out", "unknown (no reply-size estimates)"))
+    basis = "estimated bytes out" if f.rollups.basis == "bytes" else "client commands"
+    rows.append(("Rankings by", basis))
+    return _section("Capture", table(["", ""], rows))
+
+
+def _health(f: Findings) -> str:
+    ls = f.line_stats
+    body = []
+    if ls.height:
+        cols = [
+            c
+            for c in ("source", "node", "shard", "lines_total", "parsed", "skipped", "errors")
+            if c in ls.columns
+        ]
+        trunc = "truncated_last_line" in ls.columns
+        headers = {
+            "source": "Source",
+            "node": "Node",
+            "shard": "Shard",
+            "lines_total": "Lines",
+            "parsed": "Commands",
+            "skipped": "Skipped",
+            "errors": "Errors",
+        }
+        rows = []
+        for r in ls.sort("source").iter_rows(named=True):
+            cells = [
+                code(r[c])
+                if c == "source"
+                else humanize.count(r[c])
+                if c in ("lines_total", "parsed", "skipped", "errors")
+                else r[c]
+                for c in cols
+            ]
+            if trunc:
+                cells.append("yes" if r["truncated_last_line"] else "no")
+            rows.append(cells)
+        hdr = [headers[c] for c in cols] + (["Truncated last line"] if trunc else [])
+        body.append(
+            table(
+                hdr,
+                rows,
+                "".join(
+                    "r" if c in ("lines_total", "parsed", "skipped", "errors") else "l"
+                    for c in cols
+                ),
+            )
+        )
+    notes = list(f.warnings)
+    notes += _error_examples(ls)
+    if notes:
+        body.append("\n".join(f"- {n}" for n in notes))
+    else:
+        body.append("No problems found: every line parsed, no gaps, no warnings.")
+    return _section("Health", *body)
+
+
+def _error_examples(ls: pl.DataFrame, limit: int = 5) -> list[str]:
+    """Up to `limit` unparsable lines, as the parser kept them."""
+    col = next((c for c in ("examples", "error_examples") if c in ls.columns), None)
+    if col is None or not isinstance(ls.schema[col], pl.List):
+        return []
+    out = []
+    for source, examples in ls.sort("source").select("source", col).iter_rows():
+        for ex in examples or []:
+            if len(out) < limit:
+                out.append(f"unparsable line in {code(source)}: {code(str(ex), 100)}")
+    return out
+
+
+def _shards(f: Findings) -> str:
+    r = f.rollups
+    rows = []
+    for s in r.shards.iter_rows(named=True):
+        hot = " 🔥" if s["shard"] == f.verdict.hot_shard and f.verdict.status == "hot" else ""
+        rows.append(
+            [
+                f"{code(s['shard'])}{hot}",
+                s["nodes"],
+                humanize.count(s["commands"]),
+                humanize.rate(s["ops_per_s"]),
+                humanize.count(s["peak_ops_per_s"]),
+                humanize.size(s["est_bytes_out"]),
+                humanize.percent(s["bytes_known"] / s["commands"] if s["commands"] else None),
+                humanize.percent(s["share"]),
+                humanize.count(s["replicated"]),
+                humanize.count(s["script"]),
+                humanize.count(s["distinct_keys"]),
+                code((s["top_command"] or "").upper()) if s["top_command"] else "—",
+            ]
+        )
+    headers = [
+        "Shard",
+        "Nodes",
+        "Client commands",
+        "ops/s",
+        "Peak ops/s",
+        "Est. bytes out",
+        "Reply size known",
+        "Share",
+        "Replicated writes",
+        "Script sub-commands",
+        "Keys",
+        "Top command",
+    ]
+    v = f.verdict
+    note = _share_note(f)
+    if v.skew is not None:
+        note += f" Skew: hottest shard / median of the others = {humanize.ratio(v.skew)}."
+    return _section("Shards", table(headers, rows, "lrrrrrrrrrrl"), note)
+
+
+def _nodes(f: Findings) -> str:
+    nodes = f.rollups.nodes
+    if nodes.height <= 1:
+        return ""
+    cw = bool(f.cloudwatch_bytes_out)
+    rows = []
+    for n in nodes.sort("shard", "node", "role").iter_rows(named=True):
+        measured = f.measured_bytes_out.get(n["node"])
+        row = [
+            code(n["node"]),
+            code(n["shard"]),
+            n["role"],
+            humanize.count(n["commands"]),
+            humanize.size(n["est_bytes_out"]),
+            humanize.size(measured),
+            humanize.count(n["replicated"]),
+        ]
+        if cw:
+            row.append(humanize.size(f.cloudwatch_bytes_out.get(n["node"])))
+        rows.append(row)
+    headers = [
+        "Node",
+        "Shard",
+        "Role",
+        "Client commands",
+        "Est. bytes out",
+        "Measured bytes out",
+        "Replicated writes",
+    ]
+    notes = [
+        "Measured bytes out: the server's own output counter over the window (INFO deltas), "
+        "less replication and this tool's traffic."
+    ]
+    if cw:
+        headers.append("CloudWatch NetworkBytesOut")
+        notes.append(
+            "CloudWatch counts whole minutes per host, replication and cluster bus included: "
+            "expect it above the other two."
+        )
+    return _section("Nodes", table(headers, rows, "lllrrrrr"), " ".join(notes))
+
+
+def sparkline(values: Sequence[float], top: float) -> str:
+    """One character per value, scaled to `top`; a blank for no traffic at all."""
+    out = []
+    for v in values:
+        if v <= 0 or top <= 0:
+            out.append(" ")
+        else:
+            level = min(len(SPARK) - 1, math.ceil(v / top * len(SPARK)) - 1)
+            out.append(SPARK[max(level, 0)])
+    return "".join(out)
+
+
+def _load_over_time(f: Findings) -> str:
+    r = f.rollups
+    series = r.series
+    if series.is_empty():
+        return ""
+    start = math.floor(f.window.start if f.window.start is not None else series["second"].min())
+    end = int(series["second"].max()) + 1
+    if f.window.end is not None:
+        end = max(end, math.ceil(f.window.end))
+    span = max(end - start, 1)
+    bucket = max(1, math.ceil(span / SPARK_WIDTH))
+    width = math.ceil(span / bucket)
+    grid = (
+        series.with_columns(b=((pl.col("second") - start) // bucket).clip(0, width - 1))
+        .group_by("shard", "b")
+        .agg(pl.col("commands").sum())
+        .with_columns(ops=pl.col("commands") / bucket)
+        .sort("shard", "b")
+    )
+    peak = float(grid["ops"].max() or 0)
+    shards = r.shards["shard"].sort().to_list()
+    label = max((len(s) for s in shards), default=4)
+    lines = []
+    for shard in shards:
+        values = [0.0] * width
+        for b, ops in grid.filter(pl.col("shard") == shard).select("b", "ops").iter_rows():
+            values[b] = ops
+        top_ops = max(values)
+        lines.append(
+            f"{shard.ljust(label)} {sparkline(values, peak)} peak {humanize.rate(top_ops)} ops/s"
+        )
+    unit = f"{bucket} s" if bucket > 1 else "1 s"
+    note = (
+        f"Client ops/s per shard, one character per {unit} from {humanize.timestamp(start)}; "
+        f"all rows share one scale (█ = {humanize.rate(peak)} ops/s); a blank is no traffic."
+    )
+    return _section("Load over time", "```text\n" + "\n".join(lines) + "\n```", note)
+
+
+def _rank(df: pl.DataFrame, n: int) -> list[dict[str, Any]]:
+    return list(df.head(n).iter_rows(named=True))
+
+
+def _top_keys(f: Findings) -> str:
+    rows = []
+    for i, k in enumerate(_rank(f.rollups.hot_keys, f.top), 1):
+        rows.append(
+            [
+                i,
+                code(k["key_name"]) + (" (binary)" if k["key_binary"] else ""),
+                code(k["shard"]),
+                k["slot"],
+                humanize.count(k["commands"]),
+                humanize.rate(k["ops_per_s"]),
+                humanize.size(k["est_bytes_out"]),
+                humanize.percent(k["share_of_shard"]),
+                code((k["top_command"] or "").upper()),
+                code(k["key_pattern"]),
+            ]
+        )
+    if not rows:
+        return _section("Top keys", "No client command named a key.")
+    headers = [
+        "#",
+        "Key",
+        "Shard",
+        "Slot",
+        "Commands",
+        "ops/s",
+        "Est. bytes out",
+        "Share of shard",
+        "Mostly",
+        "Pattern",
+    ]
+    return _section("Top keys", table(headers, rows, "rlllrrrrll"), _share_note(f))
+
+
+def _patterns(f: Findings) -> str:
+    rows = [
+        [
+            i,
+            code(p["key_pattern"]),
+            humanize.count(p["distinct_keys"]),
+            p["shards"],
+            humanize.count(p["commands"]),
+            humanize.rate(p["ops_per_s"]),
+            humanize.size(p["est_bytes_out"]),
+            humanize.percent(p["share"]),
+        ]
+        for i, p in enumerate(_rank(f.rollups.patterns, f.top), 1)
+    ]
+    if not rows:
+        return ""
+    headers = ["#", "Pattern", "Keys", "Shards", "Commands", "ops/s", "Est. bytes out", "Share"]
+    return _section("Top key patterns", table(headers, rows, "rlrrrrrr"))
+
+
+def _signatures(f: Findings) -> str:
+    rows = [
+        [
+            i,
+            code(s["signature"], 100),
+            humanize.count(s["commands"]),
+            humanize.rate(s["ops_per_s"]),
+            humanize.size(s["avg_reply_bytes"]),
+            humanize.size(s["est_bytes_out"]),
+            humanize.percent(s["share"]),
+        ]
+        for i, s in enumerate(_rank(f.rollups.signatures, f.top), 1)
+    ]
+    if not rows:
+        return ""
+    headers = [
+        "#",
+        "Command \\| pattern \\| arguments",
+        "Commands",
+        "ops/s",
+        "Avg reply",
+        "Est. bytes out",
+        "Share",
+    ]
+    return _section("Top command signatures", table(headers, rows, "rlrrrrr"))
+
+
+def _clients(f: Findings) -> str:
+    rows = [
+        [
+            i,
+            code(c["client_id"]),
+            c["client_kind"],
+            humanize.count(c["connections"]),
+            humanize.count(c["commands"]),
+            humanize.rate(c["ops_per_s"]),
+            humanize.size(c["est_bytes_out"]),
+            humanize.percent(c["share"]),
+            code((c["top_command"] or "").upper()),
+        ]
+        for i, c in enumerate(_rank(f.rollups.clients, f.top), 1)
+    ]
+    if not rows:
+        return ""
+    headers = [
+        "#",
+        "Client",
+        "Kind",
+        "Connections",
+        "Commands",
+        "ops/s",
+        "Est. bytes out",
+        "Share",
+        "Mostly",
+    ]
+    return _section("Heavy clients", table(headers, rows, "rllrrrrrl"))
+
+
+def _large_ops(f: Findings) -> str:
+    ops = f.rollups.large_ops
+    title = "Large-key operations (whole-value reads)"
+    if ops.is_empty():
+        return _section(
+            title,
+            "No whole-value reads (`LRANGE 0 -1`, `ZREVRANGE 0 -1`, `HGETALL`, `SMEMBERS`...) were seen.",
+        )
+    rows = [
+        [
+            i,
+            code(o["command"].upper() + (" " + o["arg_shape"] if o["arg_shape"] else "")),
+            code(o["key_name"]),
+            code(o["shard"]),
+            humanize.count(o["commands"]),
+            humanize.size(o["max_reply_bytes"]),
+            humanize.size(o["est_bytes_out"]),
+            humanize.percent(o["share_of_shard"]),
+        ]
+        for i, o in enumerate(_rank(ops, f.top), 1)
+    ]
+    headers = [
+        "#",
+        "Command",
+        "Key",
+        "Shard",
+        "Times",
+        "Largest reply",
+        "Est. bytes out",
+        "Share of shard",
+    ]
+    note = "Commands that return a whole collection whatever its size: they grow with the key."
+    return _section(title, table(headers, rows, "rlllrrrr"), note)
+
+
+def _slots(f: Findings) -> str:
+    slots = f.rollups.slots
+    if slots.is_empty():
+        return ""
+    rows = [
+        [
+            s["slot"],
+            code(s["shard"]),
+            humanize.count(s["distinct_keys"]),
+            humanize.count(s["commands"]),
+            humanize.size(s["est_bytes_out"]),
+            humanize.percent(s["share_of_shard"]),
+        ]
+        for s in _rank(slots, min(f.top, 10))
+    ]
+    headers = ["Slot", "Shard", "Keys", "Commands", "Est. bytes out", "Share of shard"]
+    return _section("Hottest slots", table(headers, rows, "rlrrrr"))
+
+
+def _recommendations(f: Findings) -> str:
+    if not f.recommendations:
+        return _section("Recommendations", "Nothing stands out.")
+    items = "\n".join(f"{i}. {r.text}" for i, r in enumerate(f.recommendations, 1))
+    return _section("Recommendations", items)

@@ -1,0 +1,458 @@
+"""Aggregations over the `commands` table: who and what makes a shard hot.
+
+Everything here reads a LazyFrame with the `schema.COMMANDS` columns (in practice a scan of the
+Parquet dataset) and returns small DataFrames. Only `origin == "client"` rows count as client
+traffic; replicated writes and script sub-commands are counted in their own columns and never
+added to client totals. Every ranking ends in a total sort with tie-breakers, because polars 2
+does not keep row order through group_by.
+
+"Bytes" below are estimated reply bytes (`reply_bytes`): sums over the rows whose estimate is
+known. Rankings use them when key sizes were sampled or enough client commands have an estimate
+(`Totals.basis`); otherwise they rank by command count and the byte columns are null (sums of
+the small exact replies alone would look like a measurement and mislead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from analyze import schema
+
+# How many rows each ranking keeps (the report shows `top` of them; SQLite keeps them all).
+TABLE_LIMIT = 1000
+# Rank by bytes when key sizes were sampled, or when at least this share of client commands
+# has a reply-size estimate.
+BYTES_BASIS_MIN_COVERAGE = 0.5
+SIZED = ("sampled", "pattern")  # reply confidences that rest on sampled key sizes
+
+CLIENT = pl.col("origin") == schema.ORIGIN_CLIENT
+_BYTES = pl.col("reply_bytes")
+
+# Reads that return a whole collection, whatever its size.
+WHOLE_VALUE_COMMANDS = ("smembers", "hgetall", "hkeys", "hvals", "sinter", "sunion", "sdiff")
+# Range reads that are whole when their arguments span everything.
+_FULL_RANGE_SHAPES: dict[str, tuple[str, ...]] = {
+    "lrange": ("0 -1",),
+    "zrange": ("0 -1", "-inf +inf", "- +"),
+    "zrevrange": ("0 -1",),
+    "zrangebyscore": ("-inf +inf",),
+    "zrevrangebyscore": ("+inf -inf",),
+    "zrangebylex": ("- +",),
+    "zrevrangebylex": ("+ -",),
+    "xrange": ("- +",),
+    "xrevrange": ("+ -",),
+}
+
+
+def full_read() -> pl.Expr:
+    """True for a command that reads a whole collection: `LRANGE k 0 -1`, `HGETALL k`, ...
+
+    A range read is full when its arg shape starts with the full span and has no LIMIT/COUNT.
+    """
+    shape = pl.col("arg_shape").fill_null("").str.to_uppercase()
+    cmd = pl.col("command")
+    limited = shape.str.contains(r"\b(LIMIT|COUNT)\b")
+    ranged = pl.lit(False)
+    for command, spans in _FULL_RANGE_SHAPES.items():
+        starts = pl.lit(False)
+        for span in spans:
+            starts = starts | (shape == span) | shape.str.starts_with(span + " ")
+        ranged = ranged | ((cmd == command) & starts & ~limited)
+    return cmd.is_in(WHOLE_VALUE_COMMANDS) | ranged
+
+
+_FULL_READ_CANDIDATES = (*WHOLE_VALUE_COMMANDS, *_FULL_RANGE_SHAPES)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Headline counts over the whole (windowed) table."""
+
+    rows: int
+    client: int
+    replicated: int
+    script: int
+    client_bytes_known: int  # client commands with a reply-size estimate
+    est_bytes_out: int | None  # sum of known client reply bytes; None when none is known
+    request_bytes: int
+    first_ts: float | None
+    last_ts: float | None
+    client_sized: int = 0  # client commands estimated from sampled key sizes (own or pattern)
+
+    @property
+    def coverage(self) -> float:
+        """Share of client commands whose reply size is estimated."""
+        return self.client_bytes_known / self.client if self.client else 0.0
+
+    @property
+    def basis(self) -> str:
+        """What rankings and the verdict rest on: "bytes" or "commands".
+
+        Bytes once key sizes were sampled (sampling targets the keys that matter, so the
+        estimates that exist are the big ones), or when most client commands have an estimate
+        anyway; commands otherwise (exact replies alone are the small +OK/:1 ones).
+        """
+        if not self.client:
+            return "commands"
+        if self.client_sized or self.coverage >= BYTES_BASIS_MIN_COVERAGE:
+            return "bytes"
+        return "commands"
+
+
+@dataclass
+class Rollups:
+    """Every aggregate the report, summary and SQLite summary tables are made of."""
+
+    totals: Totals
+    duration: float  # seconds the ops/s figures are divided by
+    shards: pl.DataFrame
+    nodes: pl.DataFrame
+    shard_commands: pl.DataFrame  # per shard x command
+    hot_keys: pl.DataFrame
+    patterns: pl.DataFrame
+    signatures: pl.DataFrame
+    clients: pl.DataFrame
+    slots: pl.DataFrame
+    series: pl.DataFrame  # per shard x second
+    large_ops: pl.DataFrame
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def basis(self) -> str:
+        return self.totals.basis
+
+    @property
+    def rank_column(self) -> str:
+        return "est_bytes_out" if self.basis == "bytes" else "commands"
+
+
+def origins(lf: pl.LazyFrame) -> pl.DataFrame:
+    """Per node and origin: rows, known reply bytes, request bytes, time span (one cheap pass)."""
+    return (
+        lf.with_columns(_sized=pl.col("reply_confidence").is_in(SIZED))
+        .group_by("node", "shard", "role", "origin")
+        .agg(
+            *_sums(),
+            sized=pl.col("_sized").sum().cast(pl.Int64),
+            first_ts=pl.col("ts").min(),
+            last_ts=pl.col("ts").max(),
+        )
+        .sort("node", "shard", "role", "origin")
+        .collect()
+    )
+
+
+def totals(lf: pl.LazyFrame) -> Totals:
+    """Headline counts of a `commands` LazyFrame."""
+    return _totals(origins(lf))
+
+
+def _totals(by_origin: pl.DataFrame) -> Totals:
+    def total(column: str, origin: str | None = None) -> int:
+        df = by_origin if origin is None else by_origin.filter(pl.col("origin") == origin)
+        return int(df[column].sum() or 0)
+
+    known = total("bytes_known", schema.ORIGIN_CLIENT)
+    return Totals(
+        rows=total("commands"),
+        client=total("commands", schema.ORIGIN_CLIENT),
+        replicated=total("commands", schema.ORIGIN_REPLICATED),
+        script=total("commands", schema.ORIGIN_SCRIPT),
+        client_bytes_known=known,
+        est_bytes_out=total("est_bytes_out", schema.ORIGIN_CLIENT) if known else None,
+        request_bytes=total("request_bytes", schema.ORIGIN_CLIENT),
+        first_ts=by_origin["first_ts"].min(),  # type: ignore[arg-type]
+        last_ts=by_origin["last_ts"].max(),  # type: ignore[arg-type]
+        client_sized=total("sized", schema.ORIGIN_CLIENT),
+    )
+
+
+# Aggregations are kept to polars' fast paths (len/sum/count/min/max over plain columns, no
+# filter inside `agg`): the big group_bys run once over client rows, the rest re-aggregate
+# their (much smaller) results.
+def _sums() -> list[pl.Expr]:
+    return [
+        pl.len().cast(pl.Int64).alias("commands"),
+        _BYTES.sum().alias("est_bytes_out"),
+        _BYTES.count().cast(pl.Int64).alias("bytes_known"),
+        pl.col("request_bytes").sum().alias("request_bytes"),
+    ]
+
+
+def _resum() -> list[pl.Expr]:
+    return [pl.col(c).sum() for c in ("commands", "est_bytes_out", "bytes_known", "request_bytes")]
+
+
+def _origin_count(origin: str) -> pl.Expr:
+    return pl.col("commands").filter(pl.col("origin") == origin).sum().cast(pl.Int64)
+
+
+def _client_sums() -> list[pl.Expr]:
+    """`_resum` over the client rows of an `origins` frame (small: filter in agg is fine)."""
+    client = pl.col("origin") == schema.ORIGIN_CLIENT
+    return [pl.col(c).filter(client).sum().cast(pl.Int64).alias(c) for c in _SUMMED]
+
+
+_SUMMED = ("commands", "est_bytes_out", "bytes_known", "request_bytes")
+
+
+def _top_by(value: str, name: str, count: str = "commands") -> pl.Expr:
+    """The `value` of the largest `count` in a group (ties: smallest value)."""
+    return pl.col(value).sort_by([count, value], descending=[True, False]).first().alias(name)
+
+
+def _finish(df: pl.DataFrame, duration: float, basis: str, keys: Sequence[str]) -> pl.DataFrame:
+    """Null the byte sums nobody estimated, add ops/s, total-sort by the basis then `keys`."""
+    # Byte sums over a minority of commands would mislead: unknown unless ranking by bytes.
+    known = (pl.col("bytes_known") > 0) & pl.lit(basis == "bytes")
+    df = df.with_columns(
+        est_bytes_out=pl.when(known).then(pl.col("est_bytes_out")),
+        ops_per_s=pl.col("commands") / duration,
+    )
+    rank = ["est_bytes_out", "commands"] if basis == "bytes" else ["commands", "est_bytes_out"]
+    return df.sort(
+        [*rank, *keys],
+        descending=[True, True, *[False] * len(keys)],
+        nulls_last=True,
+    )
+
+
+def _plans(lf: pl.LazyFrame, keys_all: pl.LazyFrame, basis: str, limit: int) -> dict[str, pl.LazyFrame]:
+    """The lazy aggregations; `keys_all` is the per-key table (already computed)."""
+    client = lf.filter(CLIENT)
+    rank = "est_bytes_out" if basis == "bytes" else "commands"
+
+    def top(frame: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+        # Cut lazily so a million distinct keys never reach Python; exact ties at the cut are
+        # broken by the group keys, so the cut is deterministic.
+        return frame.sort(
+            [rank, "commands", *keys],
+            descending=[True, True, *[False] * len(keys)],
+            nulls_last=True,
+        ).head(limit)
+
+    signatures = (
+        client.filter(pl.col("signature").is_not_null())
+        .group_by("signature", "shard")
+        .agg(*_sums(), command=pl.col("command").min(), key_pattern=pl.col("key_pattern").min())
+        .group_by("signature")
+        .agg(
+            *_resum(),
+            command=pl.col("command").min(),
+            key_pattern=pl.col("key_pattern").min(),
+            shards=pl.len().cast(pl.Int64),
+        )
+    )
+    per_client = (
+        client.group_by("client", "client_kind", "command")
+        .agg(*_sums(), client_ip=pl.col("client_ip").first())
+        .with_columns(
+            client_id=pl.when(pl.col("client_kind") == "internal")
+            .then(pl.lit("(internal)"))
+            .otherwise(pl.coalesce("client_ip", "client"))
+        )
+    )
+    connections = per_client.group_by("client_id", "client_kind").agg(
+        connections=pl.col("client").n_unique().cast(pl.Int64)
+    )
+    clients = (
+        per_client.group_by("client_id", "client_kind", "command")
+        .agg(*_resum())
+        .group_by("client_id", "client_kind")
+        .agg(*_resum(), top_command=_top_by("command", "top_command"))
+        .join(connections, on=["client_id", "client_kind"], how="left")
+    )
+    series = client.group_by("shard", second=pl.col("ts").floor().cast(pl.Int64)).agg(
+        commands=pl.len().cast(pl.Int64),
+        est_bytes_out=_BYTES.sum(),
+        bytes_known=_BYTES.count().cast(pl.Int64),
+    )
+    large_ops = (
+        client.filter(pl.col("command").is_in(_FULL_READ_CANDIDATES))
+        .filter(full_read() & pl.col("key_name").is_not_null())
+        .group_by("shard", "key_name", "command", "arg_shape")
+        .agg(*_sums(), key_pattern=pl.col("key_pattern").min(), max_reply_bytes=_BYTES.max())
+    )
+    return {
+        "shard_commands": client.group_by("shard", "command").agg(*_sums()),
+        "shard_keys": keys_all.group_by("shard").agg(distinct_keys=pl.len().cast(pl.Int64)),
+        "hot_keys": top(keys_all, ["shard", "key_name"]),
+        "patterns": top(
+            keys_all.filter(pl.col("key_pattern").is_not_null())
+            .group_by("key_pattern")
+            .agg(
+                *_resum(),
+                distinct_keys=pl.len().cast(pl.Int64),
+                shards=pl.col("shard").n_unique().cast(pl.Int64),
+            ),
+            ["key_pattern"],
+        ),
+        "signatures": top(signatures, ["signature"]),
+        "clients": top(clients, ["client_id", "client_kind"]),
+        "slots": keys_all.filter(pl.col("slot").is_not_null())
+        .group_by("shard", "slot")
+        .agg(*_resum(), distinct_keys=pl.len().cast(pl.Int64)),
+        "series": series,
+        "large_ops": top(large_ops, ["shard", "key_name", "command", "arg_shape"]),
+    }
+
+
+def _keys_all(lf: pl.LazyFrame) -> pl.DataFrame:
+    """Per shard and key (client traffic): sums, slot, pattern and the command used most."""
+    return (
+        lf.filter(CLIENT & pl.col("key_name").is_not_null())
+        .group_by("shard", "key_name", "command")
+        .agg(
+            *_sums(),
+            slot=pl.col("slot").min(),
+            key_pattern=pl.col("key_pattern").min(),
+            key_binary=pl.col("key_binary").max(),
+        )
+        .group_by("shard", "key_name")
+        .agg(
+            *_resum(),
+            slot=pl.col("slot").min(),
+            key_pattern=pl.col("key_pattern").min(),
+            key_binary=pl.col("key_binary").max(),
+            top_command=_top_by("command", "top_command"),
+        )
+        .collect()
+    )
+
+
+def compute(
+    lf: pl.LazyFrame,
+    *,
+    span: tuple[float, float] | None = None,
+    shards_known: Sequence[str] = (),
+    nodes_known: Sequence[tuple[str, str, str]] = (),
+    limit: int = TABLE_LIMIT,
+) -> Rollups:
+    """All rollups of a `commands` LazyFrame.
+
+    span: (start, end) epoch seconds the capture covered; ops/s divide by its length (at least
+      1 s). Default: first to last timestamp in the table.
+    shards_known / nodes_known: shards and (node, shard, role) that were monitored, so that a
+      silent one still shows up with zero commands.
+    """
+    by_origin = origins(lf)
+    tot = _totals(by_origin)
+    if span is None:
+        span = (tot.first_ts or 0.0, tot.last_ts or 0.0)
+    duration = max(span[1] - span[0], 1.0)
+    basis = tot.basis
+    keys_all = _keys_all(lf)
+    plans = _plans(lf, keys_all.lazy(), basis, limit)
+    frames = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
+
+    nodes = by_origin.group_by("node", "shard", "role").agg(
+        *_client_sums(),
+        replicated=_origin_count(schema.ORIGIN_REPLICATED),
+        script=_origin_count(schema.ORIGIN_SCRIPT),
+    )
+    shards = by_origin.group_by("shard").agg(
+        *_client_sums(),
+        replicated=_origin_count(schema.ORIGIN_REPLICATED),
+        script=_origin_count(schema.ORIGIN_SCRIPT),
+        nodes=pl.col("node").n_unique().cast(pl.Int64),
+        first_ts=pl.col("first_ts").min(),
+        last_ts=pl.col("last_ts").max(),
+    )
+    series = frames["series"].sort("shard", "second")
+    peaks = series.group_by("shard").agg(peak_ops_per_s=pl.col("commands").max())
+    shard_cmds = frames["shard_commands"]
+    top_cmd = shard_cmds.group_by("shard").agg(top_command=_top_by("command", "top_command"))
+    shards = (
+        shards.join(frames["shard_keys"], on="shard", how="left")
+        .join(peaks, on="shard", how="left")
+        .join(top_cmd, on="shard", how="left")
+        .with_columns(pl.col("peak_ops_per_s", "distinct_keys").fill_null(0))
+    )
+    shards = _with_known_shards(shards, shards_known)
+    shards = _finish(shards, duration, basis, ["shard"])
+    shards = _with_shares(shards, basis)
+
+    nodes = _with_known_nodes(nodes, nodes_known)
+    nodes = _finish(nodes, duration, basis, ["shard", "node", "role"])
+
+    share_of = shards.select(
+        "shard",
+        shard_commands=pl.col("commands"),
+        shard_bytes=pl.col("est_bytes_out"),
+    )
+
+    def shared(df: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+        df = _finish(df, duration, basis, keys)
+        df = df.join(share_of, on="shard", how="left", maintain_order="left").with_columns(
+            share_of_shard=(
+                pl.col("est_bytes_out") / pl.col("shard_bytes")
+                if basis == "bytes"
+                else pl.col("commands") / pl.col("shard_commands")
+            )
+        )
+        return df.drop("shard_commands", "shard_bytes")
+
+    total_rank = (tot.est_bytes_out or 0) if basis == "bytes" else tot.client
+
+    def of_total(df: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+        df = _finish(df, duration, basis, keys)
+        value = pl.col("est_bytes_out") if basis == "bytes" else pl.col("commands")
+        return df.with_columns(share=value / total_rank if total_rank else pl.lit(None))
+
+    return Rollups(
+        totals=tot,
+        duration=duration,
+        shards=shards,
+        nodes=nodes,
+        shard_commands=_finish(shard_cmds, duration, basis, ["shard", "command"]),
+        hot_keys=shared(frames["hot_keys"], ["shard", "key_name"]),
+        patterns=of_total(frames["patterns"], ["key_pattern"]),
+        signatures=of_total(frames["signatures"], ["signature"]).with_columns(
+            avg_reply_bytes=pl.when(pl.col("bytes_known") > 0).then(
+                pl.col("est_bytes_out") / pl.col("bytes_known")
+            )
+        ),
+        clients=of_total(frames["clients"], ["client_id", "client_kind"]),
+        slots=shared(frames["slots"], ["shard", "slot"]),
+        series=series.with_columns(
+            est_bytes_out=pl.when((pl.col("bytes_known") > 0) & pl.lit(basis == "bytes")).then(
+                pl.col("est_bytes_out")
+            )
+        ),
+        large_ops=shared(frames["large_ops"], ["shard", "key_name", "command", "arg_shape"]),
+    )
+
+
+def _with_known_shards(df: pl.DataFrame, known: Sequence[str]) -> pl.DataFrame:
+    missing = sorted(set(known) - set(df["shard"].to_list()))
+    if not missing:
+        return df
+    extra = pl.DataFrame({"shard": missing}, schema={"shard": pl.String}).with_columns(
+        pl.lit(None, dtype=df.schema[c]).alias(c)
+        if c in ("first_ts", "last_ts")
+        else pl.lit(0, dtype=df.schema[c]).alias(c)
+        for c in df.columns
+        if c != "shard"
+    )
+    return pl.concat([df, extra.select(df.columns)])
+
+
+def _with_known_nodes(df: pl.DataFrame, known: Sequence[tuple[str, str, str]]) -> pl.DataFrame:
+    have = set(df.select("node", "shard", "role").iter_rows())
+    missing = sorted(set(known) - have)
+    if not missing:
+        return df
+    extra = pl.DataFrame(missing, schema=["node", "shard", "role"], orient="row")
+    extra = extra.with_columns(
+        [pl.lit(0, dtype=df.schema[c]).alias(c) for c in df.columns if c not in extra.columns]
+    )
+    return pl.concat([df, extra.select(df.columns)])
+
+
+def _with_shares(shards: pl.DataFrame, basis: str) -> pl.DataFrame:
+    value = "est_bytes_out" if basis == "bytes" else "commands"
+    total = shards[value].sum() or 0
+    return shards.with_columns(share=pl.col(value) / total if total else pl.lit(None))

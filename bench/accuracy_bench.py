@@ -1,0 +1,229 @@
+"""Bytes-out accuracy: hotshard's estimate against the server's own counters, per node.
+
+    uv run python -m bench.accuracy_bench [--duration 45] [--no-benchmark]
+
+Starts a local Redis Cluster (3 primaries + 1 replica each), captures every node with
+`hotshard capture --nodes all` while it runs the SPEC's mixed workload (50 full reads of a 100k
+zset, 500 `ZREVRANGE 0 99 WITHSCORES`, 5,000 GETs, 200 HGETALLs; reads spread over primaries and
+replicas) and then `redis-benchmark --cluster` with several command types, analyzes the capture,
+and prints per node: estimated bytes out, measured (INFO, corrected), ratio, and the shares of
+the estimate by confidence. Target (issue 4): within ±5% for every node carrying more than 1% of
+the traffic, and the right hot shard, hot key and hot pattern.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import polars as pl
+import redis
+from redis.cluster import LoadBalancingStrategy, RedisCluster
+
+from analyze import reconcile
+from capture import manifest as manifest_mod
+from tests.servers import running_cluster
+
+HOT_KEY = "large_sortedset:app:2025-10-17"
+TARGET = 0.05
+MIN_SHARE = 0.01
+
+
+def load_data(cluster) -> None:
+    """Keys the workload reads, written before the capture starts."""
+    rc = cluster.cluster_client()
+    rnd = random.Random(42)
+    # scores with two decimals: Redis 7.0 prints 523412.17 as 523412.16999999998
+    members = {f"user:{i:06d}": round(rnd.uniform(0, 1e6), 2) for i in range(100_000)}
+    items = list(members.items())
+    for i in range(0, len(items), 5000):
+        rc.zadd(HOT_KEY, dict(items[i : i + 5000]))
+    for day in range(10, 17):  # other dates, other slots, much smaller
+        rc.zadd(
+            f"large_sortedset:app:2025-10-{day}", {f"user:{i:06d}": i * 1.5 for i in range(500)}
+        )
+    for i in range(1000):
+        rc.set(f"session:{i}", "s" * rnd.randint(50, 800))
+    for i in range(50):
+        rc.hset(
+            f"user:profile:{i}", mapping={f"field{j}": "v" * rnd.randint(5, 60) for j in range(20)}
+        )
+    for n in cluster.primaries():
+        n.client().execute_command("WAIT", 1, 5000)
+
+
+def mixed_workload(cluster) -> None:
+    """The SPEC's mixed workload; reads round-robin over each shard's primary and replica."""
+    rc = RedisCluster(
+        host=cluster.seed.host,
+        port=cluster.seed.port,
+        protocol=2,
+        load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN,
+    )
+    rnd = random.Random(7)
+    for i in range(500):
+        if i % 10 == 0:
+            rc.zrevrange(HOT_KEY, 0, -1, withscores=True)
+        rc.zrevrange(HOT_KEY, 0, 99, withscores=True)
+        for _ in range(10):
+            rc.get(f"session:{rnd.randrange(1000)}")
+        if i % 5 < 2:
+            rc.hgetall(f"user:profile:{rnd.randrange(50)}")
+        if i % 50 == 0:
+            rc.zrevrange(
+                f"large_sortedset:app:2025-10-{10 + rnd.randrange(7)}", 0, -1, withscores=True
+            )
+    rc.close()
+
+
+def benchmark_workload(cluster, requests: int) -> None:
+    """redis-benchmark in cluster mode: writes and reads of several types (on primaries)."""
+    tests = "set,get,incr,lpush,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,mset"
+    cmd = ["redis-benchmark", "-h", cluster.seed.host, "-p", str(cluster.seed.port), "--cluster"]
+    cmd += ["-n", str(requests), "-c", "8", "-r", "10000", "-d", "64", "-t", tests, "-q"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+
+
+def wait_for_monitors(folder: Path, expected: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(list(folder.glob("*.monitor*"))) >= expected:
+            time.sleep(1.0)  # the MONITOR connections are open once their files exist
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"capture did not start monitoring {expected} nodes")
+
+
+def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> int:
+    from capture.cli import run as cli_run
+
+    with (
+        tempfile.TemporaryDirectory(prefix="hotshard-accuracy-") as tmp,
+        running_cluster(Path(tmp) / "cluster", primaries=3, replicas=1) as cluster,
+    ):
+        print(f"cluster up: {len(cluster.nodes)} nodes; loading data", file=sys.stderr)
+        load_data(cluster)
+        folder = Path(tmp) / "capture"
+        status: list[int] = []
+        argv = ["capture", "--endpoints", cluster.seed.address, "--duration", str(duration)]
+        argv += ["--out", str(folder), "--nodes", "all", "--quiet"]
+        capture = threading.Thread(target=lambda: status.append(int(cli_run(argv))))
+        capture.start()
+        wait_for_monitors(folder, len(cluster.nodes))
+        t0 = time.monotonic()
+        mixed_workload(cluster)
+        t_mixed = time.monotonic() - t0
+        if benchmark:
+            benchmark_workload(cluster, requests)
+        t_all = time.monotonic() - t0
+        print(
+            f"workload: mixed {t_mixed:.1f} s, total {t_all:.1f} s (window {duration} s)",
+            file=sys.stderr,
+        )
+        if t_all > duration - 2:
+            print("warning: the workload may have outlasted the capture window", file=sys.stderr)
+        capture.join()
+        if status != [0]:
+            print(f"capture exited with {status}", file=sys.stderr)
+            return 1
+        if keep is not None:
+            shutil.copytree(folder, keep)
+            print(f"capture kept in {keep} (re-analyze with --analyze {keep})", file=sys.stderr)
+        return analyze(folder, Path(tmp) / "out")
+
+
+def analyze(folder: Path, out: Path) -> int:
+    """Analyze a capture folder with the real pipeline and report accuracy per node."""
+    from analyze.pipeline import AnalyzeOptions, run_analyze
+
+    t1 = time.monotonic()
+    run_analyze(AnalyzeOptions(inputs=[str(folder)], out=str(out), quiet=True, sqlite=False))
+    t_analyze = time.monotonic() - t1
+    man = manifest_mod.read(folder)
+    est = reconcile.node_estimates(pl.scan_parquet(out / "commands" / "**" / "*.parquet"))
+    table = reconcile.reconcile(man, est)
+    summary = json.loads((out / "summary.json").read_text())
+    return report(table, summary, t_analyze, len(manifest_mod.read_key_sizes(folder, man)))
+
+
+def report(table: pl.DataFrame, summary: dict, t_analyze: float, sized: int) -> int:
+    total = table["measured_bytes_out"].fill_null(0).sum() or 1
+    print(f"\nanalyze: {t_analyze:.1f} s; {sized} keys sized\n")
+    print(
+        "| node | shard | role | share | estimated | measured | ratio | exact | sampled | pattern | unknown cmds |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    failures = []
+    for r in table.iter_rows(named=True):
+        measured = r["measured_bytes_out"]
+        share = (measured or 0) / total
+        ratio = r["ratio"]
+        ok = ratio is not None and abs(ratio - 1) <= TARGET
+        if share > MIN_SHARE and not ok:
+            failures.append(r["node"])
+
+        def pct(x):
+            return "-" if x is None else f"{100 * x:.1f}%"
+
+        print(
+            f"| {r['node']} | {r['shard']} | {r['role']} | {pct(share)} | {r['est_bytes_out'] or 0:,} | "
+            f"{measured if measured is not None else '-':,} | {'-' if ratio is None else f'{ratio:.4f}'} | "
+            f"{pct(r['exact_share'])} | {pct(r['sampled_share'])} | {pct(r['pattern_share'])} | "
+            f"{pct(r['unknown_share'])} |"
+        )
+    est_total = table["est_bytes_out"].fill_null(0).sum()
+    print(f"\ntotal: estimated {est_total:,} / measured {total:,} = {est_total / total:.4f}")
+    hot = summary.get("hot_shard", {})
+    top_key = (summary.get("top_keys") or [{}])[0]
+    top_pattern = (summary.get("top_patterns") or [{}])[0]
+    zset_shard = next(
+        (k["shard"] for k in summary.get("top_keys", []) if k["key"] == HOT_KEY), None
+    )
+    checks = {
+        "hot shard is the big zset's": hot.get("shard") == zset_shard,
+        "top key is the big zset": top_key.get("key") == HOT_KEY,
+        "top pattern is large_sortedset:app:*": str(top_pattern.get("pattern", "")).startswith(
+            "large_sortedset:app:"
+        ),
+    }
+    print(
+        f"hot shard {hot.get('shard')} ({hot.get('status')}, skew {hot.get('skew_ratio')}); "
+        f"top key {top_key.get('key')}; top pattern {top_pattern.get('pattern')}"
+    )
+    for name, ok in checks.items():
+        print(f"  {'ok  ' if ok else 'FAIL'} {name}")
+    if failures:
+        print(f"  FAIL outside ±{TARGET:.0%}: {', '.join(failures)}")
+    else:
+        print(f"  ok   every node above {MIN_SHARE:.0%} of the traffic within ±{TARGET:.0%}")
+    return 0 if not failures and all(checks.values()) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="capture window, seconds")
+    parser.add_argument("--requests", type=int, default=20_000, help="redis-benchmark -n")
+    parser.add_argument("--no-benchmark", action="store_true", help="mixed workload only")
+    parser.add_argument("--keep", type=Path, help="copy the capture folder here")
+    parser.add_argument("--analyze", type=Path, help="only analyze this kept capture folder")
+    args = parser.parse_args(argv)
+    if args.analyze:
+        with tempfile.TemporaryDirectory(prefix="hotshard-accuracy-") as tmp:
+            return analyze(args.analyze, Path(tmp) / "out")
+    return run(args.duration, args.requests, not args.no_benchmark, args.keep)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except redis.RedisError as exc:
+        print(f"accuracy_bench: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,224 @@
+"""Benchmark `hotshard analyze` end to end against two baselines measured in the same run.
+
+    uv run python -m bench.analyze_bench [--lines N ...] [--baseline-lines M] [--runs R]
+
+For each size N (default 5M and 20M) it generates (or reuses, under bench/data/) a synthetic
+3-shard capture folder (bench/synth.py) and runs, each in a fresh process whose peak RSS is read
+with wait4():
+
+- `hotshard analyze` with every output (Parquet, report, summary, SQLite);
+- `hotshard analyze --nosqlite` (Parquet, report, summary);
+- the floor: `zstd -dc FILES | wc -l`;
+- the predecessor's way: a per-line Python regex parser inserting into SQLite in batches of 100,
+  on the first M lines (it is ~20× slower; its rate does not depend on the size).
+
+It prints lines/s, peak RSS and the ratios to the targets (issue 2: ≥ 1M lines/s with all
+outputs, ≥ 2M lines/s without SQLite, ≥ 10× the per-line baseline, peak RSS < 1.5 GB and at most
++20% from 5M to 20M lines). `--markdown` prints the table for docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import synth
+
+OUT = Path(__file__).parent / "out"
+
+
+@dataclass
+class Run:
+    name: str
+    lines: int
+    seconds: float
+    peak_rss: int  # bytes
+
+    @property
+    def rate(self) -> float:
+        return self.lines / self.seconds if self.seconds else 0.0
+
+
+def measure(cmd: list[str], name: str, lines: int, shell: bool = False) -> Run:
+    """Run `cmd` in a fresh process; wall time and that process tree's peak RSS (wait4)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    stderr = proc.stderr.read() if proc.stderr else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed ({proc.returncode}):\n{stderr[-2000:]}")
+    # ru_maxrss is the largest single process of the waited tree (KiB on Linux).
+    return Run(name, lines, seconds, usage.ru_maxrss * 1024)
+
+
+def count_lines(folder: Path) -> int:
+    files = " ".join(str(p) for p in sorted(folder.glob("*.monitor.zst")))
+    out = subprocess.run(f"zstd -dc {files} | wc -l", shell=True, capture_output=True, text=True)
+    return int(out.stdout.strip())
+
+
+def analyze_cmd(folder: Path, out: Path, sqlite: bool) -> list[str]:
+    cli = "from capture.cli import main; main()"
+    args = [sys.executable, "-c", cli, "analyze", str(folder), "--out", str(out), "--quiet"]
+    return args + ([] if sqlite else ["--nosqlite"])
+
+
+# -- the predecessor's way ------------------------------------------------------------------
+_LINE = re.compile(r'^\+?(\d+\.\d+) \[(\d+) ([^\]]*)\] "([^"]*)"(?: "((?:[^"\\]|\\.)*)")?(.*)$')
+
+
+def per_line_baseline(folder: Path, limit: int, db: Path) -> None:
+    """A per-line Python regex parser committing to SQLite every 100 rows (run as a subprocess)."""
+    import io
+
+    import zstandard
+
+    db.unlink(missing_ok=True)
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "CREATE TABLE commands (ts REAL, db INTEGER, client TEXT, command TEXT, key_name TEXT,"
+        " args TEXT, shard TEXT)"
+    )
+    batch: list[tuple] = []
+    n = 0
+    per_file = limit // 3
+    for path in sorted(folder.glob("*.monitor.zst")):
+        shard = path.name.split("-", 1)[0]
+        with path.open("rb") as raw:
+            text = io.TextIOWrapper(
+                zstandard.ZstdDecompressor().stream_reader(raw), "utf-8", "replace"
+            )
+            for i, line in enumerate(text):
+                if i >= per_file:
+                    break
+                m = _LINE.match(line.rstrip("\r\n"))
+                if not m:
+                    continue
+                ts, dbn, client, cmd, key, rest = m.groups()
+                batch.append((float(ts), int(dbn), client, cmd.lower(), key, rest, shard))
+                if len(batch) == 100:
+                    conn.executemany("INSERT INTO commands VALUES (?,?,?,?,?,?,?)", batch)
+                    conn.commit()
+                    n += len(batch)
+                    batch.clear()
+    conn.executemany("INSERT INTO commands VALUES (?,?,?,?,?,?,?)", batch)
+    conn.commit()
+    conn.close()
+
+
+def baseline_cmd(folder: Path, limit: int, db: Path) -> list[str]:
+    code = (
+        "import sys; from pathlib import Path; from bench.analyze_bench import per_line_baseline;"
+        f" per_line_baseline(Path({str(folder)!r}), {limit}, Path({str(db)!r}))"
+    )
+    return [sys.executable, "-c", code]
+
+
+# -- running --------------------------------------------------------------------------------
+def bench_size(lines: int, baseline_lines: int, runs: int) -> list[Run]:
+    folder = synth.generate(lines)
+    actual = count_lines(folder)
+    OUT.mkdir(parents=True, exist_ok=True)
+    results = []
+    files = " ".join(str(p) for p in sorted(folder.glob("*.monitor.zst")))
+    results.append(
+        best(
+            runs,
+            lambda: measure(f"zstd -dc {files} | wc -l", "zstd -dc | wc -l", actual, shell=True),
+        )
+    )
+    out = OUT / f"analyze-{lines}"
+    results.append(
+        best(runs, lambda: measure(analyze_cmd(folder, out, False), "analyze --nosqlite", actual))
+    )
+    results.append(
+        best(runs, lambda: measure(analyze_cmd(folder, out, True), "analyze (all outputs)", actual))
+    )
+    shutil.rmtree(out, ignore_errors=True)
+    n = min(baseline_lines, actual)
+    db = OUT / "baseline.db"
+    results.append(measure(baseline_cmd(folder, n, db), "per-line regex + SQLite/100", n))
+    db.unlink(missing_ok=True)
+    return results
+
+
+def best(runs: int, fn) -> Run:
+    return min((fn() for _ in range(runs)), key=lambda r: r.seconds)
+
+
+def table(all_runs: dict[int, list[Run]]) -> str:
+    rows = ["| Lines | Run | Seconds | Lines/s | Peak RSS |", "|---:|---|---:|---:|---:|"]
+    for size, runs in all_runs.items():
+        for r in runs:
+            rows.append(
+                f"| {size / 1e6:.0f}M | {r.name} | {r.seconds:.1f} | {r.rate / 1e6:.2f}M | "
+                f"{r.peak_rss / 2**20:,.0f} MiB |"
+            )
+    return "\n".join(rows)
+
+
+def verdicts(all_runs: dict[int, list[Run]]) -> list[str]:
+    out = []
+    for size, runs in all_runs.items():
+        by = {r.name: r for r in runs}
+        full, nosql, base = (
+            by["analyze (all outputs)"],
+            by["analyze --nosqlite"],
+            by["per-line regex + SQLite/100"],
+        )
+        out.append(
+            f"{size / 1e6:.0f}M: all outputs {full.rate / 1e6:.2f}M lines/s (target ≥ 1M), "
+            f"no SQLite {nosql.rate / 1e6:.2f}M lines/s (target ≥ 2M), "
+            f"{full.rate / base.rate:.1f}× the per-line baseline (target ≥ 10×), "
+            f"peak RSS {full.peak_rss / 2**20:,.0f} MiB (target < 1,536)"
+        )
+    sizes = sorted(all_runs)
+    if len(sizes) >= 2:
+        small = {r.name: r for r in all_runs[sizes[0]]}
+        large = {r.name: r for r in all_runs[sizes[-1]]}
+        for name in ("analyze (all outputs)", "analyze --nosqlite"):
+            growth = large[name].peak_rss / small[name].peak_rss - 1
+            out.append(
+                f"RSS growth {sizes[0] / 1e6:.0f}M -> {sizes[-1] / 1e6:.0f}M, {name}: "
+                f"{growth * 100:+.0f}% (target ≤ +20%)"
+            )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, nargs="+", default=[5_000_000, 20_000_000])
+    ap.add_argument("--baseline-lines", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=1, help="best of R runs per measurement")
+    ap.add_argument("--markdown", action="store_true")
+    args = ap.parse_args()
+    all_runs = {}
+    for n in args.lines:
+        print(f"bench: {n:,} lines", file=sys.stderr)
+        all_runs[n] = bench_size(n, args.baseline_lines, args.runs)
+        for r in all_runs[n]:
+            print(
+                f"  {r.name:32s} {r.seconds:7.1f} s  {r.rate / 1e6:6.2f}M lines/s  "
+                f"{r.peak_rss / 2**20:7,.0f} MiB",
+                file=sys.stderr,
+            )
+    print(table(all_runs))
+    print()
+    for line in verdicts(all_runs):
+        print(f"- {line}")
+
+
+if __name__ == "__main__":
+    main()

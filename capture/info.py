@@ -1,0 +1,105 @@
+"""INFO snapshots and the exact size of the replies this tool makes a node send.
+
+Bytes-out reconciliation (SPEC 4, "Ground truth") needs every reply the capture itself caused
+between the two snapshots, to the byte: `bulk_size` is the RESP2 size of a bulk string reply.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import redis
+
+from capture.manifest import InfoSnapshot
+
+# Redis 7 takes several sections at once; older servers get "all".
+SECTIONS = ("server", "clients", "memory", "stats", "replication", "cpu", "commandstats",
+            "errorstats", "keyspace")  # fmt: skip
+# Sections whose values are `k=v,k=v` lists (plus `slaveN:` lines in replication).
+_LIST_SECTIONS = {"commandstats", "keyspace", "errorstats", "latencystats"}
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def bulk_size(payload_len: int) -> int:
+    """RESP2 bulk string `$<len>\\r\\n<payload>\\r\\n` on the wire."""
+    return payload_len + len(str(payload_len)) + 5
+
+
+def error_size(message: str) -> int:
+    """RESP2 error `-<message>\\r\\n` (message with its code, e.g. `NOPERM ...`)."""
+    return len(message.encode()) + 3
+
+
+def version_tuple(version: str | None) -> tuple[int, ...]:
+    parts = []
+    for p in (version or "0").split("."):
+        digits = "".join(c for c in p if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _value(text: str) -> Any:
+    if _NUMBER.fullmatch(text):
+        return float(text) if "." in text else int(text)
+    return text
+
+
+def parse_info(text: str) -> dict[str, dict[str, Any]]:
+    """INFO text -> {section: {key: value}}; `k=v,...` values become dicts, numbers numbers."""
+    sections: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] = sections.setdefault("default", {})
+    name = "default"
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("#"):
+            name = line[1:].strip().lower()
+            current = sections.setdefault(name, {})
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        if name in _LIST_SECTIONS or (name == "replication" and key.startswith("slave")):
+            current[key] = {
+                k: _value(v) for k, _, v in (item.partition("=") for item in value.split(","))
+            }
+        else:
+            current[key] = _value(value)
+    if not sections["default"]:
+        del sections["default"]
+    return sections
+
+
+def info_command(server_version: str | None) -> tuple[str, ...]:
+    if version_tuple(server_version) >= (7,):
+        return ("INFO", *SECTIONS)
+    return ("INFO", "all")
+
+
+def snapshot(client: redis.Redis, server_version: str | None) -> InfoSnapshot:
+    """INFO now, with the exact size of its reply (the client must return INFO raw)."""
+    raw: bytes = client.execute_command(*info_command(server_version))
+    return InfoSnapshot(
+        at=time.time(),
+        sections=parse_info(raw.decode("utf-8", "replace")),
+        reply_bytes=bulk_size(len(raw)),
+    )
+
+
+def command_calls(snap: InfoSnapshot | None) -> dict[str, int]:
+    """commandstats as {command name: calls}, e.g. {"get": 10, "client|list": 2}."""
+    if snap is None:
+        return {}
+    stats = snap.sections.get("commandstats", {})
+    return {
+        key.removeprefix("cmdstat_"): int(value.get("calls", 0))
+        for key, value in stats.items()
+        if isinstance(value, dict)
+    }
+
+
+def calls_delta(before: InfoSnapshot | None, after: InfoSnapshot | None) -> dict[str, int]:
+    b, a = command_calls(before), command_calls(after)
+    return {name: a[name] - b.get(name, 0) for name in a if a[name] != b.get(name, 0)}

@@ -1,0 +1,75 @@
+"""Read placement: did a shard's reads land on a node nobody monitored?
+
+Reads served by a primary never show in a replica's MONITOR (and the reverse), so the capture
+compares commandstats before/after on every node of each monitored shard. A read is a command
+flagged `readonly` in the server's own COMMAND reply (a fixed list when that is unavailable).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from capture.info import calls_delta
+from capture.manifest import NodeCapture
+
+# Used only when the COMMAND reply is missing.
+FALLBACK_READS = frozenset(
+    """get mget getrange strlen getex exists type ttl pttl hget hmget hgetall hkeys hvals hlen
+    hexists hstrlen hrandfield hscan lrange lindex llen lpos smembers sismember smismember scard
+    srandmember sscan sinter sunion sdiff zrange zrevrange zrangebyscore zrevrangebyscore
+    zrangebylex zrevrangebylex zscore zmscore zcard zcount zrank zrevrank zrandmember zscan xrange
+    xrevrange xlen xread scan keys dump bitcount getbit bitpos pfcount geopos geodist georadius_ro
+    geosearch""".split()  # noqa: SIM905
+)
+MIN_READS = 100  # below this many reads an unmonitored node is noise (health checks...)
+MIN_SHARE = 0.01
+
+
+def _name(value: Any) -> str:
+    return (value.decode() if isinstance(value, bytes) else str(value)).lower()
+
+
+def readonly_commands(command_reply: list[Any] | None) -> frozenset[str]:
+    """Names (and `parent|sub` names) of commands flagged readonly in a raw COMMAND reply."""
+    if not command_reply:
+        return FALLBACK_READS
+    out = set()
+
+    def walk(entries: list[Any]) -> None:
+        for entry in entries:
+            if not isinstance(entry, list | tuple) or len(entry) < 3:
+                continue
+            if "readonly" in {_name(f) for f in entry[2]}:
+                out.add(_name(entry[0]))
+            if len(entry) >= 10 and entry[9]:
+                walk(entry[9])
+
+    walk(command_reply)
+    return frozenset(out) or FALLBACK_READS
+
+
+def reads(node: NodeCapture, readonly: frozenset[str]) -> int:
+    delta = calls_delta(node.info_before, node.info_after)
+    return sum(v for k, v in delta.items() if k in readonly)
+
+
+def check(nodes: list[NodeCapture], readonly: frozenset[str]) -> list[str]:
+    """One warning per unmonitored node that served a real share of its shard's reads."""
+    warnings = []
+    shards = sorted({n.shard for n in nodes if n.monitored})
+    for shard in shards:
+        members = [n for n in nodes if n.shard == shard and n.info_before and n.info_after]
+        counts = {n.node: reads(n, readonly) for n in members}
+        total = sum(counts.values())
+        for n in members:
+            missed = counts[n.node]
+            if n.monitored or missed < max(MIN_READS, MIN_SHARE * total):
+                continue
+            share = missed / total if total else 1.0
+            fix = "--use-primary or --nodes all" if n.role == "primary" else "--nodes all"
+            warnings.append(
+                f"shard {shard}: {missed:,} reads ({share:.0%} of the shard's reads) ran on "
+                f"{n.node} ({n.role}), which was not monitored — those keys are missing from "
+                f"the capture; capture again with {fix}"
+            )
+    return warnings

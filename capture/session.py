@@ -1,0 +1,577 @@
+"""`hotshard capture`: one MONITOR stream per chosen node, safely, into a capture folder.
+
+Order, so the byte counts reconcile (SPEC 4): discover → COMMAND → INFO on every node of the
+monitored shards → MONITOR on the chosen nodes → the window (output-buffer polls, live status) →
+RESET on every stream → INFO again → read-placement check → key sizes → manifest.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import redis
+
+from capture import info, manifest, placement
+from capture.connect import ConnectOptions, control_client, describe_failure, prompt_password
+from capture.errors import CaptureError, CaptureIncomplete, CaptureInterrupted, UsageError
+from capture.manifest import Manifest, NodeCapture
+from capture.stream import COMPRESSIONS, MonitorStream
+from capture.topology import Topology, locate
+
+NODE_CHOICES = ("replicas", "primaries", "all")
+
+
+@dataclass
+class CaptureOptions:
+    cluster: str | None = None
+    endpoints: list[str] = field(default_factory=list)
+    region: str | None = None
+    profile: str | None = None
+    duration: float = 60.0
+    out: str | None = None  # default: captures/<cluster>-<UTC time>/
+    nodes: str = "replicas"  # replicas | primaries | all
+    shards: list[str] = field(default_factory=list)
+    connect: ConnectOptions = field(default_factory=ConnectOptions)
+    compress: str = "zstd"
+    level: int | None = None
+    max_bytes: int | None = None  # per node, raw MONITOR bytes
+    max_omem: int = 32 << 20  # stop a node when its monitor connection's output buffer passes this
+    sizes: bool = True
+    sizes_top: int = 500
+    sizes_rate: float | None = None
+    quiet: bool = False
+    flush_seconds: float = 2.0
+    poll_seconds: float = 1.0
+    read_throttle: tuple[int, float] | None = None  # tests only: a deliberately slow reader
+
+    def validate(self) -> None:
+        if self.nodes not in NODE_CHOICES:
+            raise UsageError(f"--nodes takes one of {', '.join(NODE_CHOICES)}, not {self.nodes!r}")
+        if self.compress not in COMPRESSIONS:
+            raise UsageError(
+                f"--compress takes one of {', '.join(COMPRESSIONS)}, not {self.compress!r}"
+            )
+        if not self.duration or self.duration <= 0:
+            raise UsageError("-d/--duration must be a positive number of seconds")
+
+    def for_manifest(self) -> dict[str, Any]:
+        """What the manifest may say about how the capture ran (secrets go through redact)."""
+        c = self.connect
+        return {
+            "cluster": self.cluster,
+            "endpoints": list(self.endpoints),
+            "region": self.region,
+            "duration": self.duration,
+            "nodes": self.nodes,
+            "shards": list(self.shards),
+            "compress": self.compress,
+            "level": self.level,
+            "max_bytes": self.max_bytes,
+            "max_omem": self.max_omem,
+            "sizes": self.sizes,
+            "tls": c.tls,
+            "tls_insecure": c.tls_insecure,
+            "tls_ca": c.tls_ca,
+            "user": c.user,
+            "password": "(given)" if c.password else None,  # never the secret itself
+        }
+
+
+@dataclass
+class CaptureResult:
+    folder: Path
+    manifest: Manifest
+
+    def raise_for_status(self) -> None:
+        """CaptureIncomplete / CaptureInterrupted when the capture was not complete."""
+        m = self.manifest
+        if m.status == "interrupted":
+            raise CaptureInterrupted(
+                f"interrupted — {self.folder} holds what was captured until then "
+                "(manifest status: interrupted)"
+            )
+        if m.status != "complete":
+            failed = [
+                n for n in m.nodes if n.monitored and n.stop_reason in ("error", "output_buffer")
+            ]
+            what = "; ".join(f"{n.node} (shard {n.shard}): {n.stop_reason}" for n in failed)
+            raise CaptureIncomplete(
+                f"capture {m.status}: {what or 'see warnings'} — the other nodes are complete "
+                f"in {self.folder}"
+            )
+
+    def summary(self) -> str:
+        m = self.manifest
+        lines = [f"capture folder: {self.folder}  (status {m.status})"]
+        for n in m.nodes:
+            if n.monitored:
+                lines.append(
+                    f"  {n.shard} {n.role:<8} {n.node:<24} {n.lines:>12,} lines "
+                    f"{_mb(n.bytes_received):>10} raw {_mb(n.bytes_written):>10} on disk  "
+                    f"{n.stop_reason}"
+                )
+        lines += [f"warning: {w}" for w in m.warnings]
+        return "\n".join(lines)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+# -- the one entry point ----------------------------------------------------------------------
+def run_capture(
+    options: CaptureOptions,
+    *,
+    stderr: TextIO | None = None,
+    ask_password: Callable[[str], str | None] | None = prompt_password,
+    stop: threading.Event | None = None,
+) -> CaptureResult:
+    """Discover, capture, write the folder; returns even when the capture is partial/interrupted
+    (call `raise_for_status`). Raises CaptureError before anything is captured.
+
+    `stop`, when set by the caller, ends the window early like the duration does.
+    """
+    options.validate()
+    stderr = stderr or sys.stderr
+    topology = locate(
+        cluster=options.cluster,
+        endpoints=options.endpoints,
+        region=options.region,
+        profile=options.profile,
+        options=options.connect,
+        ask_password=ask_password,
+    )
+    chosen, warnings = choose_nodes(topology, options.nodes, options.shards)
+    folder = make_folder(options.out, options.cluster or topology.seed or "capture")
+    m = Manifest(
+        cluster=options.cluster,
+        cluster_mode=topology.cluster_mode,
+        created_at=time.time(),
+        duration_requested=options.duration,
+        options=options.for_manifest(),
+        shards=topology.shards,
+        nodes=topology.nodes,
+        warnings=[*topology.warnings, *warnings],
+    )
+    for n in chosen:
+        n.monitored = True
+        n.compression = options.compress
+        n.file = manifest.monitor_file_name(n.shard, n.role, n.host, n.port, options.compress)
+    manifest.write(folder, m)
+    return Session(options, topology, m, folder, stderr, stop).run()
+
+
+def choose_nodes(
+    topology: Topology, which: str, shards: list[str]
+) -> tuple[list[NodeCapture], list[str]]:
+    """The nodes to MONITOR: per shard its replicas (default), its primary, or all nodes."""
+    known = [s.shard for s in topology.shards]
+    wanted = [s.zfill(4) if s.isdigit() else s for s in shards] or known
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise UsageError(f"--shards: no shard {', '.join(unknown)} (shards: {', '.join(known)})")
+    chosen, warnings = [], []
+    for shard in wanted:
+        members = [n for n in topology.shard_nodes(shard) if n.health != "failed"]
+        replicas = [n for n in members if n.role == "replica"]
+        primaries = [n for n in members if n.role == "primary"]
+        if which == "all":
+            picked = members
+        elif which == "primaries":
+            picked = primaries
+        else:
+            picked = replicas
+            if not replicas and primaries:
+                warnings.append(f"shard {shard} has no healthy replica: monitoring its primary")
+                picked = primaries
+        if not picked:
+            warnings.append(f"shard {shard}: no healthy node to monitor")
+        chosen += picked
+    return chosen, warnings
+
+
+def make_folder(out: str | None, label: str) -> Path:
+    if out:
+        folder = Path(out)
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in label)
+        folder = Path("captures") / f"{safe}-{stamp}"
+    if folder.exists() and any(folder.iterdir()):
+        raise UsageError(f"--out {folder} exists and is not empty — choose a new folder")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+# -- the window --------------------------------------------------------------------------------
+class Session:
+    def __init__(
+        self,
+        options: CaptureOptions,
+        topology: Topology,
+        m: Manifest,
+        folder: Path,
+        stderr: TextIO,
+        stop: threading.Event | None = None,
+    ):
+        self.options = options
+        self.connect = topology.options
+        self.manifest = m
+        self.folder = folder
+        self.stderr = stderr
+        self.monitored = [n for n in m.nodes if n.monitored]
+        shards = {n.shard for n in self.monitored}
+        self.watched = [n for n in m.nodes if n.shard in shards]  # every node of those shards
+        self.controls: dict[str, redis.Redis] = {}
+        self.streams: dict[str, MonitorStream] = {}
+        self.readonly = placement.FALLBACK_READS  # replaced by the server's own COMMAND flags
+        self.interrupted = threading.Event()
+        self.stop_requested = stop or threading.Event()
+        self.status = StatusLine(stderr, quiet=options.quiet)
+        self._poll_ok: dict[str, bool] = {}
+
+    def say(self, text: str) -> None:
+        self.status.message(f"hotshard: {text}")
+
+    def warn(self, text: str) -> None:
+        self.manifest.warnings.append(text)
+        self.status.message(f"hotshard: warning: {text}", force=True)
+
+    def run(self) -> CaptureResult:
+        try:
+            with _SignalScope(self):
+                self._open_controls()
+                self._save_commands()
+                self._snapshot("before")
+                self._start_streams()
+                stop_reason = self._window()
+                self._stop_streams(stop_reason)
+                self._snapshot("after")
+                self._finish(stop_reason)
+            self._sizes()
+        except BaseException:
+            for s in self.streams.values():
+                s.stop("error")
+            self.manifest.status = "failed"
+            self._record_streams()
+            manifest.write(self.folder, self.manifest)
+            raise
+        finally:
+            for c in self.controls.values():
+                c.close()
+        manifest.write(self.folder, self.manifest)
+        return CaptureResult(self.folder, self.manifest)
+
+    # -- setup -------------------------------------------------------------------------------
+    def _open_controls(self) -> None:
+        for n in self.watched:
+            client = control_client(n.host, n.port, self.connect)
+            try:
+                client.ping()
+            except (redis.RedisError, OSError) as exc:
+                error = describe_failure(n.node, exc, self.connect)
+                client.close()
+                n.errors.append(str(error))
+                if n.monitored:
+                    self.warn(f"{error}; not captured")
+                continue
+            self.controls[n.node] = client
+
+    def _save_commands(self) -> None:
+        """The server's COMMAND reply (key specs for the parser), before the window opens."""
+        for n in self.monitored:
+            client = self.controls.get(n.node)
+            if client is None:
+                continue
+            try:
+                reply = client.execute_command("COMMAND")
+            except redis.RedisError as exc:
+                self.warn(f"node {n.node}: COMMAND failed ({exc}); the analyzer uses its defaults")
+                return
+            manifest.write_commands(self.folder, self.manifest, reply)
+            self.readonly = placement.readonly_commands(reply)
+            return
+
+    def _snapshot(self, when: str) -> None:
+        for n in self.watched:
+            client = self.controls.get(n.node)
+            if client is None:
+                continue
+            try:
+                snap = info.snapshot(client, n.server_version)
+            except (redis.RedisError, OSError) as exc:
+                n.errors.append(
+                    f"INFO {when} the window failed: {describe_failure(n.node, exc, self.connect)}"
+                )
+                continue
+            if when == "before":
+                n.info_before = snap
+                version = snap.sections.get("server", {}).get("redis_version")
+                n.server_version = str(version) if version else n.server_version
+                n.overhead_bytes_out += snap.reply_bytes  # counted in the "after" delta
+            else:
+                n.info_after = snap
+
+    def _start_streams(self) -> None:
+        o = self.options
+        for n in self.monitored:
+            if n.node not in self.controls:  # unreachable at setup: recorded as failed
+                n.stop_reason = "error"
+                continue
+            stream = MonitorStream(
+                n,
+                self.folder / n.file,
+                self.connect,
+                compression=o.compress,
+                level=o.level,
+                max_bytes=o.max_bytes,
+                flush_seconds=o.flush_seconds,
+                use_reset=info.version_tuple(n.server_version) >= (6, 2),
+                throttle=o.read_throttle,
+            )
+            self.streams[n.node] = stream
+            stream.start()
+        deadline = time.monotonic() + self.connect.timeout * 3 + 5
+        for stream in self.streams.values():
+            stream.started.wait(max(0.1, deadline - time.monotonic()))
+        started = [s.started_at for s in self.streams.values() if s.started_at]
+        if not started:  # the same cause everywhere, most likely (password, ACL, TLS)
+            raise _first_error(self.streams) or CaptureError("no node could be monitored")
+        for s in self.streams.values():
+            if s.started_at is None:
+                self.warn(f"{s.errors[-1] if s.errors else s.label + ': MONITOR did not start'}")
+        self.manifest.started_at = min(started)
+        manifest.write(self.folder, self.manifest)
+        self.say(
+            f"monitoring {len(started)} node(s) for {self.options.duration:g} s into {self.folder}"
+        )
+
+    # -- during ------------------------------------------------------------------------------
+    def _window(self) -> str:
+        """Wait for the duration, an interrupt, or every stream ending; return why it ended."""
+        end = time.monotonic() + self.options.duration
+        while True:
+            self._poll_output_buffers()
+            self.status.show(self.streams)
+            if self.interrupted.is_set():
+                return "interrupted"
+            if self.stop_requested.is_set():
+                return "duration"
+            if all(s.finished.is_set() for s in self.streams.values()):
+                return "duration"
+            left = end - time.monotonic()
+            if left <= 0:
+                return "duration"
+            self.interrupted.wait(min(self.options.poll_seconds, left))
+
+    def _poll_output_buffers(self) -> None:
+        """CLIENT LIST of each monitor connection: stop a node whose output buffer grows."""
+        for node, stream in self.streams.items():
+            client = self.controls.get(node)
+            if client is None or stream.client_id is None or stream.finished.is_set():
+                continue
+            if not self._poll_ok.get(node, True):
+                continue
+            n = stream.node
+            try:
+                if info.version_tuple(n.server_version) >= (6, 2):
+                    raw = client.execute_command("CLIENT LIST", "ID", stream.client_id)
+                else:  # no CLIENT LIST ID before 6.2: the whole list, our line picked out
+                    raw = client.execute_command("CLIENT LIST")
+            except redis.ResponseError as exc:
+                n.overhead_bytes_out += info.error_size(f"ERR {exc}")
+                self._poll_ok[node] = False
+                self.warn(
+                    f"node {node}: CLIENT LIST failed ({exc}); its output buffer is not watched"
+                )
+                continue
+            except (redis.RedisError, OSError):
+                continue  # the node dropped; its stream reconnects and records the gap
+            n.overhead_bytes_out += info.bulk_size(len(raw))
+            omem = _client_field(raw, stream.client_id, "omem")
+            if omem is None:
+                continue
+            stream.omem = omem
+            n.max_omem = max(n.max_omem, omem)
+            if omem > self.options.max_omem and stream.stop_reason is None:
+                stream.stop("output_buffer", abort=True)  # closing frees the buffer at once
+                self.warn(
+                    f"{stream.label}: the server holds {omem / 1e6:.1f} MB of MONITOR output for "
+                    f"this capture (limit --max-omem {self.options.max_omem / 1e6:.1f} MB) — "
+                    "stopped this node to protect the server; the reader cannot keep up "
+                    "(busier than this host can read: use a shorter --duration, fewer nodes, "
+                    "or a bigger bastion)"
+                )
+
+    def _stop_streams(self, reason: str) -> None:
+        for s in self.streams.values():
+            s.stop(reason)
+        deadline = time.monotonic() + 30
+        for s in self.streams.values():
+            while not s.join(0.5):
+                self.status.show(self.streams)
+                if time.monotonic() > deadline:
+                    s.errors.append(f"{s.label}: reader did not stop within 30 s")
+                    break
+        self.manifest.ended_at = time.time()
+        self.status.show(self.streams, final=True)
+
+    # -- after -------------------------------------------------------------------------------
+    def _record_streams(self) -> None:
+        for s in self.streams.values():
+            n = s.node
+            n.started_at, n.ended_at = s.started_at, s.ended_at
+            n.bytes_received, n.bytes_written, n.lines = s.bytes_received, s.bytes_written, s.lines
+            n.gaps = list(s.gaps)
+            n.errors += [e for e in s.errors if e not in n.errors]
+            n.stop_reason = "error" if s.failed or not s.finished.is_set() else s.stop_reason
+
+    def _finish(self, reason: str) -> None:
+        self._record_streams()
+        for text in placement.check(self.manifest.nodes, self.readonly):
+            self.warn(text)
+        for n in self.monitored:
+            if n.gaps:
+                self.warn(
+                    f"node {n.node} (shard {n.shard}) was not monitored for "
+                    f"{sum((g.end or 0) - g.start for g in n.gaps):.1f} s (reconnects)"
+                )
+        failed = [n for n in self.monitored if n.stop_reason in ("error", "output_buffer", None)]
+        if reason == "interrupted":
+            self.manifest.status = "interrupted"
+        elif failed:
+            self.manifest.status = "partial"
+        else:
+            self.manifest.status = "complete"
+        manifest.write(self.folder, self.manifest)
+
+    def _sizes(self) -> None:
+        """Key sizes, by capture/sizing.py when present; a failure there never loses the capture."""
+        if not self.options.sizes or importlib.util.find_spec("capture.sizing") is None:
+            return
+        from capture import sizing
+
+        kwargs: dict[str, Any] = {"top": self.options.sizes_top}
+        if self.options.sizes_rate is not None:
+            kwargs["rate"] = self.options.sizes_rate
+        if not self.options.quiet:
+            kwargs["progress"] = lambda *args, **_: self.say(" ".join(map(str, args)))
+        try:
+            sizes = sizing.sample_sizes(self.folder, self.manifest, self.sizing_client, **kwargs)
+        except Exception as exc:
+            self.warn(f"key sizes skipped: {exc}")
+            return
+        manifest.write_key_sizes(self.folder, self.manifest, sizes)
+
+    def sizing_client(self, node: NodeCapture) -> redis.Redis:
+        """A client for key reads on `node` (sizing sends READONLY itself on cluster replicas)."""
+        return control_client(node.host, node.port, self.connect)
+
+
+class _SignalScope:
+    """Ctrl-C / SIGTERM stop the window cleanly; a second Ctrl-C aborts at once."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _SignalScope:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.session.interrupted.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.session.interrupted.set()
+        self.session.say("stopping (Ctrl-C again to abort at once)")
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+
+def _client_field(raw: bytes, client_id: int, name: str) -> int | None:
+    """A numeric field (`omem=0`) of the CLIENT LIST line of connection `client_id`."""
+    for line in raw.decode("utf-8", "replace").splitlines():
+        fields = dict(item.partition("=")[::2] for item in line.split())
+        if fields.get("id") == str(client_id) and fields.get(name, "").isdigit():
+            return int(fields[name])
+    return None
+
+
+def _first_error(streams: dict[str, MonitorStream]) -> CaptureError | None:
+    """When every stream failed the same way (bad password...), report that error."""
+    for s in streams.values():
+        for e in s.errors:
+            return _as_error(e)
+    return None
+
+
+def _as_error(message: str) -> CaptureError:
+    from capture.errors import AuthError, ConnectionFailed
+
+    if "NOAUTH" in message or "WRONGPASS" in message or "NOPERM" in message:
+        return AuthError(message)
+    return ConnectionFailed(message)
+
+
+# -- live status -------------------------------------------------------------------------------
+class StatusLine:
+    """A line per node on stderr: redrawn in place on a terminal, every 10 s in a log."""
+
+    def __init__(self, stream: TextIO, quiet: bool = False, every: float = 10.0):
+        self.stream = stream
+        self.quiet = quiet
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.every = every
+        self.drawn = 0
+        self.last_print = 0.0
+        self.last: dict[str, tuple[float, int]] = {}
+
+    def message(self, text: str, force: bool = False) -> None:
+        if self.quiet and not force:
+            return
+        self._clear()
+        print(text, file=self.stream, flush=True)
+
+    def _clear(self) -> None:
+        if self.tty and self.drawn:
+            self.stream.write(f"\x1b[{self.drawn}F\x1b[J")
+            self.drawn = 0
+
+    def show(self, streams: dict[str, MonitorStream], final: bool = False) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if not self.tty and not final and now - self.last_print < self.every:
+            return
+        self.last_print = now
+        lines = []
+        for node, s in streams.items():
+            t0, l0 = self.last.get(node, (now, s.lines))
+            rate = (s.lines - l0) / (now - t0) if now > t0 else 0.0
+            self.last[node] = (now, s.lines)
+            state = s.stop_reason or ("running" if s.connected else "reconnecting")
+            if s.finished.is_set():
+                state = "stopped: " + (s.stop_reason or "error")
+            lines.append(
+                f"  {s.node.shard} {s.node.role:<8} {node:<24} {s.lines:>12,} lines "
+                f"{s.bytes_received / 1e6:>9.1f} MB {rate:>9,.0f} lines/s "
+                f"omem {s.omem / 1e6:.1f} MB  {state}"
+            )
+        self._clear()
+        self.stream.write("\n".join(lines) + "\n")
+        self.stream.flush()
+        self.drawn = len(lines) if self.tty and not final else 0

@@ -1,0 +1,385 @@
+"""One node's MONITOR stream: raw socket bytes straight into a compressed file.
+
+A thread per node reads the socket with `recv_into` into one big buffer and hands whole buffers
+to the compressor — no per-line Python work (counting newlines with `bytearray.count` is the only
+look at the data). Every `flush_seconds`, or when the buffer is full, the buffered lines become one
+complete zstd frame (or gzip member) appended to the file, so the file on disk is always a valid
+sequence of frames: a SIGKILLed capture keeps everything up to its last flush.
+
+The file holds the MONITOR lines exactly as the server sent them (`+<ts> [db addr] "cmd" ...\\r\\n`),
+from the first line after MONITOR's `+OK` to the last one before the `+RESET` reply.
+
+Stopping is exact: the reader sends `RESET` on the monitor connection and keeps reading until the
+`+RESET` reply arrives at a line boundary, so every byte the server wrote was received and counted
+(`bytes_received`, which also counts the handshake replies: the byte totals reconcile with the
+server's `total_net_output_bytes`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import zstandard
+
+from capture.connect import ConnectOptions, auth_error, describe_failure, open_socket
+from capture.errors import AuthError, CaptureError, ConnectionFailed, UsageError
+from capture.manifest import Gap, NodeCapture
+
+COMPRESSIONS = ("zstd", "gzip", "none")
+DEFAULT_LEVEL = {"zstd": 1, "gzip": 1, "none": 0}
+BUFFER_SIZE = 4 << 20
+RESET_REPLY = b"+RESET\r\n"
+CLIENT_NAME = "hotshard-monitor"
+
+
+def resp_command(*args: str | bytes) -> bytes:
+    """A command as a RESP array (binary-safe: passwords may hold spaces)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode() if isinstance(arg, str) else arg
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class FrameWriter:
+    """Appends independent compressed frames to a new private file (mode 0600)."""
+
+    def __init__(self, path: Path, compression: str = "zstd", level: int | None = None):
+        if compression not in COMPRESSIONS:
+            raise UsageError(
+                f"--compress takes one of {', '.join(COMPRESSIONS)}, not {compression!r}"
+            )
+        self.path = Path(path)
+        self.compression = compression
+        self.level = DEFAULT_LEVEL[compression] if level is None else level
+        self.bytes_written = 0
+        self._zstd = zstandard.ZstdCompressor(level=self.level) if compression == "zstd" else None
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+
+    def write(self, data: memoryview | bytes) -> None:
+        """One complete frame holding `data` (the compressors release the GIL)."""
+        if not len(data):
+            return
+        if self._zstd is not None:
+            frame = self._zstd.compress(data)
+        elif self.compression == "gzip":
+            packer = zlib.compressobj(self.level, zlib.DEFLATED, 31)  # 31: gzip member
+            frame = packer.compress(data) + packer.flush()
+        else:
+            frame = bytes(data)
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self.bytes_written += len(frame)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+
+
+def decompress(path: Path) -> bytes:
+    """The raw MONITOR bytes of a capture file (all frames)."""
+    data = Path(path).read_bytes()
+    if str(path).endswith(".gz"):
+        return gzip.decompress(data)
+    if str(path).endswith(".zst"):
+        reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
+        return reader.read()
+    return data
+
+
+class _Closed(ConnectionResetError):
+    pass
+
+
+class MonitorStream:
+    """MONITOR on one node into one file, in a thread; reconnects after drops, records gaps."""
+
+    def __init__(
+        self,
+        node: NodeCapture,
+        path: Path,
+        options: ConnectOptions,
+        *,
+        compression: str = "zstd",
+        level: int | None = None,
+        max_bytes: int | None = None,
+        flush_seconds: float = 2.0,
+        buffer_size: int = BUFFER_SIZE,
+        use_reset: bool = True,
+        drain_timeout: float = 10.0,
+        throttle: tuple[int, float] | None = None,
+    ):
+        self.node = node
+        self.path = Path(path)
+        self.options = options
+        self.compression = compression
+        self.level = level
+        self.max_bytes = max_bytes
+        self.flush_seconds = flush_seconds
+        self.use_reset = use_reset
+        self.drain_timeout = drain_timeout
+        self.throttle = throttle  # (bytes per read, pause): a slow reader, for tests only
+        # Counters, read by the session thread while this one runs.
+        self.bytes_received = 0
+        self.lines = 0
+        self.client_id: int | None = None
+        self.connected = False
+        self.omem = 0
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.stop_reason: str | None = None
+        self.errors: list[str] = []
+        self.gaps: list[Gap] = []
+        self.cpu_seconds = 0.0
+        self.started = threading.Event()  # MONITOR is on (or the first connection failed)
+        self.finished = threading.Event()
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+        self._buf = bytearray(buffer_size)
+        self._view = memoryview(self._buf)
+        self._pos = 0
+        self._line_start = True  # buf[0] begins a MONITOR line
+        self._writer: FrameWriter | None = None
+        self._thread = threading.Thread(target=self._run, name=f"monitor {node.node}", daemon=True)
+
+    @property
+    def label(self) -> str:
+        return f"node {self.node.node} (shard {self.node.shard})"
+
+    @property
+    def bytes_written(self) -> int:
+        return self._writer.bytes_written if self._writer else 0
+
+    @property
+    def failed(self) -> bool:
+        """Ended without a monitor connection (never started, or dropped and never came back)."""
+        return self.finished.is_set() and not self.connected
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, reason: str, *, abort: bool = False) -> None:
+        """Ask for a clean stop (RESET, then read to its reply); the first reason given is kept.
+
+        `abort` closes the connection at once instead: the server frees the connection's output
+        buffer immediately, at the price of the bytes still in flight.
+        """
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if abort:
+            self._abort.set()
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- thread ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        cpu0 = time.thread_time()
+        sock: socket.socket | None = None
+        try:
+            try:
+                sock = self._open()
+            except CaptureError as exc:
+                self.errors.append(str(exc))
+                return
+            self.started_at = time.time()
+            self.started.set()
+            while sock is not None:
+                try:
+                    self._pump(sock)
+                    break
+                except OSError as exc:
+                    reason = f"connection lost ({exc})"
+                finally:
+                    sock.close()
+                self._end_segment()
+                sock = self._reconnect(reason)
+        except Exception as exc:  # a bug or a disk error: record it, never hang the session
+            self.errors.append(f"{self.label}: {type(exc).__name__}: {exc}")
+            self.connected = False
+        finally:
+            self.started.set()
+            if self._writer is not None:
+                self._flush(final=True)
+                self._writer.close()
+            self.ended_at = time.time()
+            for gap in self.gaps:
+                gap.end = gap.end or self.ended_at
+            self.cpu_seconds = time.thread_time() - cpu0
+            self.finished.set()
+
+    def _open(self) -> socket.socket:
+        """Connect, authenticate, MONITOR; leftover stream bytes land in the buffer."""
+        node = f"{self.node.node} (shard {self.node.shard})"
+        try:
+            sock = open_socket(self.node.host, self.node.port, self.options)
+        except OSError as exc:
+            raise describe_failure(node, exc, self.options) from None
+        try:
+            if self.throttle:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.throttle[0] * 2)
+            sock.settimeout(max(self.options.timeout, 5.0))
+            pending = bytearray()
+            if self.options.password:
+                user = [self.options.user] if self.options.user else []
+                self._call(sock, pending, resp_command("AUTH", *user, self.options.password))
+            self._call(sock, pending, resp_command("CLIENT", "SETNAME", CLIENT_NAME), fatal=False)
+            reply = self._call(sock, pending, resp_command("CLIENT", "ID"), fatal=False)
+            self.client_id = int(reply[1:]) if reply.startswith(b":") else None
+            self._call(sock, pending, resp_command("MONITOR"))
+        except OSError as exc:
+            sock.close()
+            raise describe_failure(node, exc, self.options) from None
+        except CaptureError:
+            sock.close()
+            raise
+        if self._writer is None:
+            self._writer = FrameWriter(self.path, self.compression, self.level)
+        n = len(pending)
+        self._buf[:n] = pending
+        self._pos = n
+        self._line_start = True
+        self.lines += pending.count(b"\n")
+        self.connected = True
+        return sock
+
+    def _call(
+        self, sock: socket.socket, pending: bytearray, cmd: bytes, fatal: bool = True
+    ) -> bytes:
+        """Send one command and read its one-line reply (handshake only: +, -, : replies)."""
+        sock.sendall(cmd)
+        while True:
+            end = pending.find(b"\r\n")
+            if end >= 0:
+                break
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise _Closed("the server closed the connection")
+            self.bytes_received += len(chunk)
+            pending.extend(chunk)
+        reply = bytes(pending[:end])
+        del pending[: end + 2]
+        if reply.startswith(b"-") and fatal:
+            node = f"{self.node.node} (shard {self.node.shard})"
+            raise auth_error(node, reply[1:].decode("utf-8", "replace"), self.options)
+        return reply
+
+    def _pump(self, sock: socket.socket) -> None:
+        """Read until the server confirms the stop; raises OSError when the connection drops."""
+        buf, view, size = self._buf, self._view, len(self._buf)
+        limit = self.throttle[0] if self.throttle else size
+        pause = self.throttle[1] if self.throttle else 0.0
+        stop_cmd = resp_command("RESET" if self.use_reset else "QUIT")
+        sock.settimeout(0.2)
+        next_flush = time.monotonic() + self.flush_seconds
+        stop_sent = 0.0
+        pos = self._pos
+        while True:
+            now = time.monotonic()
+            if pos == size or (pos and now >= next_flush):
+                self._pos = pos
+                self._flush()
+                pos = self._pos
+                next_flush = now + self.flush_seconds
+            if self._abort.is_set():
+                self._pos = pos
+                self.errors.append(f"{self.label}: connection closed without draining it")
+                return
+            if not stop_sent and self._stop.is_set():
+                sock.sendall(stop_cmd)
+                stop_sent = now
+            elif stop_sent and now - stop_sent > self.drain_timeout:
+                self.errors.append(
+                    f"{self.label}: the server did not confirm the stop within "
+                    f"{self.drain_timeout:g} s; closed the connection (byte counts may be short)"
+                )
+                self._pos = pos
+                return
+            try:
+                n = sock.recv_into(view[pos : min(size, pos + limit)])
+            except TimeoutError:
+                continue
+            if n == 0:
+                self._pos = pos
+                if stop_sent and not self.use_reset:  # QUIT: the server closes after +OK
+                    self._strip_reply(b"+OK\r\n")
+                    return
+                raise _Closed("closed by the server")
+            self.bytes_received += n
+            self.lines += buf.count(b"\n", pos, pos + n)
+            pos += n
+            if pause:
+                time.sleep(pause)
+            if self.max_bytes and self.bytes_received >= self.max_bytes:
+                self.stop("max_bytes")
+            if stop_sent and self.use_reset and pos >= 8 and buf[pos - 8 : pos] == RESET_REPLY:
+                self._pos = pos
+                if self._strip_reply(RESET_REPLY):
+                    return
+
+    def _strip_reply(self, reply: bytes) -> bool:
+        """Drop the stop command's reply from the buffer end, if it stands on its own line."""
+        pos, k = self._pos, len(reply)
+        if pos < k or self._buf[pos - k : pos] != reply:
+            return False
+        if (self._buf[pos - k - 1] == 0x0A) if pos > k else self._line_start:
+            self._pos = pos - k
+            self.lines -= 1
+            return True
+        return False
+
+    def _flush(self, final: bool = False) -> None:
+        """Write buffered complete lines as one frame (all bytes when `final`)."""
+        pos = self._pos
+        cut = pos if final else self._buf.rfind(b"\n", 0, pos) + 1
+        if cut == 0:  # one line longer than the buffer: flush it in pieces
+            cut = pos
+        if cut and self._writer is not None:
+            self._writer.write(self._view[:cut])
+        rest = pos - cut
+        self._line_start = self._buf[cut - 1] == 0x0A if cut else self._line_start
+        if rest:
+            self._buf[:rest] = self._buf[cut:pos]
+        self._pos = rest
+
+    def _end_segment(self) -> None:
+        """After a drop: drop the half-received last line, so the file has whole lines only."""
+        self.connected = False
+        last = self._buf.rfind(b"\n", 0, self._pos) + 1
+        if last or self._line_start:
+            self._pos = last
+        self._flush(final=True)
+        if not self._line_start and self._writer is not None:
+            self._writer.write(b"\r\n")  # a line cut by the drop ends here
+            self._line_start = True
+
+    def _reconnect(self, reason: str) -> socket.socket | None:
+        gap = Gap(start=time.time(), end=None, reason=reason)
+        self.gaps.append(gap)
+        self.errors.append(f"{self.label}: {reason}; reconnecting")
+        delay = 0.5
+        while not self._stop.wait(delay):
+            try:
+                sock = self._open()
+            except AuthError as exc:
+                self.errors.append(str(exc))
+                return None
+            except (CaptureError, ConnectionFailed) as exc:
+                gap.reason = f"{reason}; last retry: {exc}"
+                delay = min(delay * 2, 5.0)
+                continue
+            gap.end = time.time()
+            self.errors.append(f"{self.label}: reconnected after {gap.end - gap.start:.1f} s")
+            return sock
+        return None

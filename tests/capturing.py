@@ -1,0 +1,143 @@
+"""Helpers for capture tests: run a capture in the background, load traffic, read files back."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from capture import manifest
+from capture.manifest import Manifest, NodeCapture
+from capture.session import CaptureOptions, CaptureResult, run_capture
+from capture.stream import decompress
+
+REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
+# `+<ts> [<db> <addr>] "<command>"`; the address may be `[v6]:port`.
+_LINE = re.compile(rb'^\+\d+\.\d+ \[\d+ (?:\[[^\]]*\]:\d+|[^\]]*)\] "((?:[^"\\]|\\.)*)"')
+
+
+@dataclass
+class Background:
+    """A capture running in a thread; `stop()` ends its window, `result` is set afterwards."""
+
+    options: CaptureOptions
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    result: CaptureResult | None = None
+    error: BaseException | None = None
+    thread: threading.Thread | None = None
+
+    def wait_started(self, files: int, timeout: float = 30) -> None:
+        """Until `files` monitor files exist (each is created when its MONITOR is on)."""
+        folder = Path(self.options.out)
+        deadline = threading.Event()
+        for _ in range(int(timeout / 0.05)):
+            if self.error or (self.thread and not self.thread.is_alive()):
+                break
+            if folder.exists() and len(list(folder.glob("*.monitor*"))) >= files:
+                m = manifest.read(folder)
+                if m.started_at:
+                    return
+            deadline.wait(0.05)
+        raise AssertionError(f"capture did not start: {self.error!r}")
+
+    def stop(self, timeout: float = 60) -> CaptureResult:
+        self.stop_event.set()
+        assert self.thread is not None
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "capture did not stop"
+        if self.error:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+@contextlib.contextmanager
+def background_capture(options: CaptureOptions, stderr=None) -> Iterator[Background]:
+    bg = Background(options)
+
+    def target() -> None:
+        try:
+            bg.result = run_capture(options, stderr=stderr, ask_password=None, stop=bg.stop_event)
+        except BaseException as exc:
+            bg.error = exc
+
+    bg.thread = threading.Thread(target=target, daemon=True)
+    bg.thread.start()
+    try:
+        yield bg
+    finally:
+        bg.stop_event.set()
+        bg.thread.join(60)
+
+
+def benchmark(
+    host: str, port: int, *, n: int, tests: str, cluster: bool = False, password: str | None = None
+) -> None:
+    """redis-benchmark, pipelined, bounded: -c 10 -P 16 -n N."""
+    cmd = [REDIS_BENCHMARK, "-h", host, "-p", str(port), "-c", "10", "-n", str(n), "-P", "16"]
+    cmd += ["-t", tests, "-q", "-r", "1000"]
+    if cluster:
+        cmd.append("--cluster")
+    if password:
+        cmd += ["-a", password]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def lines_of(folder: Path, node: NodeCapture) -> list[bytes]:
+    data = decompress(Path(folder) / node.file)
+    assert data.endswith(b"\r\n") or not data, "the file ends mid-line"
+    return data[:-2].split(b"\r\n") if data else []
+
+
+def command_counts(lines: list[bytes]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for line in lines:
+        match = _LINE.match(line)
+        assert match, f"not a MONITOR line: {line[:120]!r}"
+        counts[match.group(1).decode().lower()] += 1
+    return counts
+
+
+# Run by the capture itself on each monitored node between the INFO snapshots, but outside the
+# MONITOR window: the "before" INFO, the monitor connection's handshake, its closing RESET.
+OWN_COMMANDS = Counter({"info": 1, "client|setname": 1, "client|id": 1, "reset": 1})
+
+
+def not_monitored(folder: Path, m: manifest.Manifest) -> set[str]:
+    """Commands MONITOR never shows (flagged admin, or skip_monitor), from the saved COMMAND."""
+    out = set()
+    stack = list(manifest.read_commands(folder, m) or [])
+    while stack:
+        entry = stack.pop()
+        if {"admin", "skip_monitor"} & set(entry[2]):
+            out.add(entry[0])
+        if len(entry) >= 10:
+            stack += entry[9]
+    return out
+
+
+def expected_lines(folder: Path, m: manifest.Manifest, node: manifest.NodeCapture) -> Counter:
+    """Per command: what the node ran in the window (commandstats) that MONITOR shows."""
+    hidden = not_monitored(folder, m)
+    expected: Counter[str] = Counter()
+    for name, calls in (calls_delta(node) - OWN_COMMANDS).items():
+        if name not in hidden:
+            expected[name.split("|")[0]] += calls
+    return expected
+
+
+def calls_delta(node: NodeCapture) -> Counter[str]:
+    from capture.info import calls_delta as delta
+
+    return Counter(delta(node.info_before, node.info_after))
+
+
+def monitored(m: Manifest) -> list[NodeCapture]:
+    return [n for n in m.nodes if n.monitored]

@@ -1,0 +1,47 @@
+"""`just cluster-up DIR` / `just cluster-down DIR`: a local Redis Cluster for trying hotshard by hand.
+
+Starts 3 primaries + 3 replicas (real redis-server processes, see tests/servers.py) that keep
+running after this script exits; their pids and ports are written to DIR/cluster.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests.servers import start_cluster
+
+
+def up(folder: str) -> None:
+    root = Path(folder).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    state = root / "cluster.json"
+    if state.exists():
+        sys.exit(f"{state} exists: run `just cluster-down {folder}` first")
+    cluster = start_cluster(root)
+    nodes = [{"port": n.port, "pid": n.proc.pid} for n in cluster.nodes]
+    state.write_text(json.dumps({"nodes": nodes}, indent=2))
+    print(f"cluster up: seed 127.0.0.1:{cluster.seed.port}")
+    print(f"try: uv run hotshard endpoints --endpoints 127.0.0.1:{cluster.seed.port}")
+
+
+def down(folder: str) -> None:
+    state = Path(folder).resolve() / "cluster.json"
+    if not state.exists():
+        sys.exit(f"no cluster state in {folder}")
+    for node in json.loads(state.read_text())["nodes"]:
+        try:
+            os.kill(node["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    state.unlink()
+    print("cluster down")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in ("up", "down"):
+        sys.exit("usage: python -m tests.cluster_cli up|down DIR")
+    {"up": up, "down": down}[sys.argv[1]](sys.argv[2])

@@ -1,0 +1,275 @@
+"""Capture against real servers under load: nothing lost, bytes accounted for, files as promised."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from capture import manifest
+from capture.cli import run
+from capture.connect import ConnectOptions
+from capture.errors import ExitStatus
+from capture.info import bulk_size
+from capture.session import CaptureOptions, run_capture
+from tests.capturing import (
+    background_capture,
+    benchmark,
+    command_counts,
+    expected_lines,
+    lines_of,
+    monitored,
+)
+
+
+def assert_nothing_lost(folder: Path, m: manifest.Manifest, min_lines: int) -> None:
+    for node in monitored(m):
+        lines = lines_of(folder, node)
+        assert len(lines) == node.lines, node.node
+        assert node.lines >= min_lines, node.node
+        assert command_counts(lines) == expected_lines(folder, m, node), node.node
+        assert node.stop_reason == "duration"
+        assert node.bytes_written == (folder / node.file).stat().st_size
+
+
+@pytest.mark.slow
+def test_all_nodes_under_load_lose_nothing(redis_cluster, tmp_path):
+    seed = redis_cluster.seed
+    options = CaptureOptions(
+        endpoints=[seed.address],
+        out=str(tmp_path / "cap"),
+        nodes="all",
+        duration=120,
+        sizes=False,
+        quiet=True,
+    )
+    with background_capture(options) as bg:
+        bg.wait_started(files=6)
+        benchmark(
+            seed.host, seed.port, n=20_000, tests="set,get,lpush,lpop,incr,hset", cluster=True
+        )
+        time.sleep(0.5)  # replicas apply the last writes
+        result = bg.stop()
+    m = result.manifest
+    assert m.status == "complete"
+    assert len(monitored(m)) == 6
+    assert {n.role for n in monitored(m)} == {"primary", "replica"}
+    # each primary got about a third of 6 x 20,000 commands; its replica the writes
+    assert_nothing_lost(result.folder, m, min_lines=10_000)
+    assert manifest.read(result.folder).status == "complete"
+
+
+@pytest.mark.slow
+def test_primaries_only_and_reads_missed_by_replicas(redis_cluster, tmp_path):
+    seed = redis_cluster.seed
+    base = dict(endpoints=[seed.address], duration=120, sizes=False, quiet=True)
+    with background_capture(
+        CaptureOptions(out=str(tmp_path / "p"), nodes="primaries", **base)
+    ) as bg:
+        bg.wait_started(files=3)
+        benchmark(seed.host, seed.port, n=10_000, tests="set,get", cluster=True)
+        result = bg.stop()
+    assert [n.role for n in monitored(result.manifest)] == ["primary"] * 3
+    assert_nothing_lost(result.folder, result.manifest, min_lines=3_000)
+    assert not result.manifest.warnings
+
+    # Replicas only (the default): the GETs served by the primaries are reported as missed.
+    with background_capture(CaptureOptions(out=str(tmp_path / "r"), **base)) as bg:
+        bg.wait_started(files=3)
+        benchmark(seed.host, seed.port, n=10_000, tests="get", cluster=True)
+        result = bg.stop()
+    m = result.manifest
+    assert [n.role for n in monitored(m)] == ["replica"] * 3
+    missed = [w for w in m.warnings if "reads" in w and "not monitored" in w]
+    assert len(missed) == 3, m.warnings
+    assert all("--use-primary" in w for w in missed)
+
+
+def test_bytes_reconcile_to_the_byte(redis_node, tmp_path):
+    """Δ total_net_output_bytes = MONITOR bytes + the tool's own replies + the app's replies."""
+    app = socket.create_connection((redis_node.host, redis_node.port))  # connected before INFO
+    options = CaptureOptions(
+        endpoints=[redis_node.address],
+        out=str(tmp_path / "cap"),
+        nodes="all",
+        duration=120,
+        sizes=False,
+        quiet=True,
+        poll_seconds=0.1,
+    )
+    with background_capture(options) as bg:
+        bg.wait_started(files=1)
+        values = [b"x" * i for i in range(200)]
+        for i, v in enumerate(values):
+            app.sendall(
+                b"*3\r\n$3\r\nSET\r\n$%d\r\nk%d\r\n$%d\r\n%s\r\n" % (len(b"k%d" % i), i, len(v), v)
+            )
+        for i in range(len(values)):
+            app.sendall(b"*2\r\n$3\r\nGET\r\n$%d\r\nk%d\r\n" % (len(b"k%d" % i), i))
+        app_bytes = 5 * len(values) + sum(bulk_size(len(v)) for v in values)
+        received = 0
+        while received < app_bytes:
+            received += len(app.recv(1 << 16))
+        time.sleep(0.5)  # several CLIENT LIST polls happen meanwhile
+        result = bg.stop()
+    app.close()
+    node = monitored(result.manifest)[0]
+    stats = lambda snap, k: snap.sections["stats"][k]  # noqa: E731
+    out = stats(node.info_after, "total_net_output_bytes") - stats(
+        node.info_before, "total_net_output_bytes"
+    )
+    repl = stats(node.info_after, "total_net_repl_output_bytes") - stats(
+        node.info_before, "total_net_repl_output_bytes"
+    )
+    assert node.overhead_bytes_out > node.info_before.reply_bytes  # INFO + CLIENT LIST polls
+    assert out - repl - node.bytes_received - node.overhead_bytes_out == app_bytes
+    assert node.lines == 2 * len(values)
+
+
+def test_cli_capture_writes_a_private_self_describing_folder(redis_node, tmp_path, capsys):
+    out = tmp_path / "cap"
+    status = run(
+        [
+            "capture",
+            "--endpoints",
+            redis_node.address,
+            "-d",
+            "1",
+            "--out",
+            str(out),
+            "--no-sizes",
+            "--quiet",
+            "--nodes",
+            "all",
+        ]
+    )
+    printed = capsys.readouterr()
+    assert status == ExitStatus.OK, printed.err
+    assert f"capture folder: {out}" in printed.out
+    m = manifest.read(out)
+    assert m.status == "complete" and m.started_at and m.ended_at > m.started_at
+    (node,) = monitored(m)
+    assert node.file == f"0001-primary-127.0.0.1_{redis_node.port}.monitor.zst"
+    assert node.info_before and node.info_after and node.server_version == "7.0.15"
+    assert m.commands_file and json.loads((out / m.commands_file).read_text())
+    for path in out.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert m.options["nodes"] == "all" and m.options["password"] is None
+
+
+def test_gzip_and_a_password_that_is_never_written(tmp_path, tmp_path_factory, capsys, monkeypatch):
+    from tests.servers import start_node
+
+    secret = "s3cret pass"  # a space, so AUTH must be sent binary-safe
+    quoted = {"requirepass": f'"{secret}"', "masterauth": f'"{secret}"'}
+    node = start_node(tmp_path_factory.mktemp("pw"), password=secret, config=quoted)
+    try:
+        monkeypatch.setenv("HOTSHARD_PASSWORD", secret)
+        out = tmp_path / "cap"
+        with background_capture(
+            CaptureOptions(
+                endpoints=[node.address],
+                out=str(out),
+                compress="gzip",
+                duration=120,
+                sizes=False,
+                connect=ConnectOptions(password=secret),
+            )
+        ) as bg:
+            bg.wait_started(files=1)
+            client = node.client()
+            for i in range(100):
+                client.set(f"k{i}", i)
+            result = bg.stop()
+        status = run(["endpoints", "--endpoints", node.address])
+    finally:
+        node.stop()
+    assert status == ExitStatus.OK
+    (n,) = monitored(result.manifest)
+    assert n.file.endswith(".monitor.gz")
+    data = gzip.decompress((out / n.file).read_bytes())
+    assert data.count(b'"SET"') == 100
+    assert result.manifest.options["password"] == "(given)"
+    printed = capsys.readouterr()
+    for path in out.iterdir():
+        if not path.name.endswith(".gz"):
+            assert secret not in path.read_text(), path
+    assert secret not in printed.out + printed.err
+
+
+def test_sigkill_leaves_files_readable_up_to_the_last_flush(redis_node, tmp_path):
+    """A killed capture: every file is a valid zstd stream of whole MONITOR lines."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "cap"
+    code = "from capture.cli import main; main()"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "capture",
+            "--endpoints",
+            redis_node.address,
+            "-d",
+            "300",
+            "--out",
+            str(out),
+            "--no-sizes",
+            "--quiet",
+            "--nodes",
+            "all",
+        ],
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        client = redis_node.client()
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*.monitor.zst")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        end = time.monotonic() + 5.5  # more than two flushes (every 2 s)
+        i = 0
+        while time.monotonic() < end:
+            client.set(f"key:{i}", "v" * (i % 50))
+            i += 1
+        proc.kill()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (path,) = out.glob("*.monitor.zst")
+    assert subprocess.run(["zstd", "-tq", str(path)]).returncode == 0
+    from capture.stream import decompress
+
+    data = decompress(path)
+    assert data.endswith(b"\r\n")
+    lines = data[:-2].split(b"\r\n")
+    assert len(lines) > i // 4, (len(lines), i)
+    assert all(line.startswith(b"+") for line in lines)
+    assert manifest.read(out).status == "running"  # never finished, but still readable
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_run_capture_returns_the_result(redis_node, tmp_path):
+    result = run_capture(
+        CaptureOptions(
+            endpoints=[redis_node.address],
+            out=str(tmp_path / "c"),
+            duration=0.5,
+            sizes=False,
+            quiet=True,
+        ),
+        ask_password=None,
+    )
+    result.raise_for_status()
+    assert result.manifest.status == "complete"
+    assert result.folder == tmp_path / "c"

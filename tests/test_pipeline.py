@@ -1,0 +1,306 @@
+"""`hotshard analyze` end to end: real log files (plain, .gz, .zst), a capture folder, the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+from pathlib import Path
+
+import polars as pl
+import pytest
+import zstandard
+
+from analyze import schema
+from capture import manifest as mf
+from capture.cli import run
+from capture.errors import ExitStatus
+
+T0 = 1_760_700_000.0
+HOT = "large_sortedset:app:2025-10-17"
+
+
+def line(ts: float, client: str, *args: bytes | str, db: int = 0) -> str:
+    """A MONITOR line exactly as Redis prints it (sdscatrepr quoting)."""
+    quoted = " ".join(
+        f'"{mf.escape_bytes(a if isinstance(a, bytes) else a.encode())}"' for a in args
+    )
+    return f"{ts:.6f} [{db} {client}] {quoted}"
+
+
+def shard_lines(shard: str, n: int = 30, start: float = T0) -> list[str]:
+    """Traffic of one shard: the hot zset read whole on 0001, GETs and HGETALLs elsewhere."""
+    out = []
+    for i in range(n):
+        ts = start + i * 0.5
+        client = f"10.0.9.{int(shard)}:{5000 + i % 3}"
+        if shard == "0001" and i % 3 == 0:
+            out.append(line(ts, client, "ZREVRANGE", HOT, "0", "-1"))
+        elif i % 5 == 0:
+            out.append(line(ts, client, "HGETALL", f"session:{shard}:{i % 4}"))
+        else:
+            out.append(line(ts, client, "GET", f"user:{shard}:{i % 7}"))
+    return out
+
+
+def write_log(path: Path, lines: list[str], resp: bool = False) -> Path:
+    """`redis-cli monitor > file` style (leading OK), or the raw RESP form a capture writes."""
+    if resp:
+        text = "+OK\r\n" + "".join(f"+{ln}\r\n" for ln in lines)
+    else:
+        text = "OK\n" + "".join(f"{ln}\n" for ln in lines)
+    data = text.encode()
+    if path.name.endswith(".gz"):
+        data = gzip.compress(data)
+    elif path.name.endswith(".zst"):
+        data = zstandard.ZstdCompressor().compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def capture_folder(root: Path, truncate: bool = False) -> Path:
+    """A 3-shard capture: replicas monitored, one of them sees replicated writes and a script."""
+    folder = root / "capture"
+    folder.mkdir()
+    nodes, shards = [], []
+    for i, shard in enumerate(("0001", "0002", "0003"), 1):
+        host, primary = f"10.0.0.{i}", f"10.0.0.{10 + i}:6379"
+        name = mf.monitor_file_name(shard, "replica", host, 6379, "zstd")
+        lines = shard_lines(shard)
+        if shard == "0003":
+            lines += [
+                line(T0 + 20, primary, "SET", "user:0003:1", "v", "PXAT", "1760703600000"),
+                line(T0 + 21, primary, "PING"),
+                line(T0 + 22, "10.0.9.3:5000", "EVALSHA", "abc", "1", "user:0003:2"),
+                line(T0 + 22, "lua", "get", "user:0003:2"),
+            ]
+        path = write_log(folder / name, lines, resp=True)
+        if truncate and shard == "0002":
+            data = zstandard.ZstdDecompressor().decompress(path.read_bytes())
+            path.write_bytes(zstandard.ZstdCompressor().compress(data + b"+1760700099.0 [0 10.0"))
+        nodes.append(
+            mf.NodeCapture(
+                node=f"{host}:6379",
+                host=host,
+                port=6379,
+                role="replica",
+                shard=shard,
+                primary_node=primary,
+                server_version="7.0.15",
+                monitored=True,
+                file=name,
+                compression="zstd",
+                started_at=T0,
+                ended_at=T0 + 30,
+            )
+        )
+        shards.append(mf.ShardInfo(shard=shard, nodes=[primary, f"{host}:6379"], primary=primary))
+    m = mf.Manifest(
+        cluster="demo",
+        started_at=T0,
+        ended_at=T0 + 30,
+        status="complete",
+        nodes=nodes,
+        shards=shards,
+        warnings=["reads on 10.0.0.11:6379 (primary) are not captured"],
+    )
+    mf.write_key_sizes(
+        folder,
+        m,
+        [
+            mf.KeySize(
+                node="10.0.0.1:6379",
+                key=HOT,
+                type="zset",
+                cardinality=100_000,
+                sample_n=1000,
+                avg_member_len=28.0,
+                avg_score_len=17.0,
+            ),
+        ],
+    )
+    mf.write(folder, m)
+    return folder
+
+
+def analyze(capsys, *args: str) -> tuple[int, str, str]:
+    status = run(["analyze", *args, "--quiet"])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+# -- plain logs ------------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".log", ".log.gz", ".log.zst"])
+def test_plain_logs(tmp_path, capsys, suffix):
+    log = write_log(tmp_path / f"monitor{suffix}", shard_lines("0001"))
+    out = tmp_path / "out"
+    status, stdout, _ = analyze(capsys, str(log), "--shard", "0001", "--out", str(out))
+    assert status == ExitStatus.OK
+    assert "30 commands" in stdout and "Report:" in stdout
+    s = summary(out)
+    assert s["lines"] == {
+        "total": 31,
+        "parsed": 30,
+        "skipped": 1,
+        "errors": 0,
+        "truncated_files": 0,
+    }
+    assert s["shards"][0]["shard"] == "0001"
+    assert s["hot_shard"]["status"] == "single"
+    assert s["top_keys"][0]["key"] == HOT
+    conn = sqlite3.connect(out / "hotshard.db")
+    q = (
+        "SELECT key_name, COUNT(*) AS count FROM commands WHERE command = 'zrevrange' "
+        "AND shard LIKE '%0001%' GROUP BY key_name ORDER BY count DESC"
+    )
+    assert conn.execute(q).fetchall() == [(HOT, 10)]
+    conn.close()
+    assert (out / "report.md").read_text().startswith("# hotshard report")
+
+
+def test_plain_gz_zst_give_the_same_results(tmp_path, capsys):
+    results = []
+    for suffix in (".log", ".log.gz", ".log.zst"):
+        logs = [
+            write_log(tmp_path / f"{shard}{suffix}", shard_lines(shard))
+            for shard in ("0001", "0002")
+        ]
+        out = tmp_path / f"out{suffix}"
+        status, _, _ = analyze(capsys, *map(str, logs), "--shard", "0001,0002", "--out", str(out))
+        assert status == ExitStatus.OK
+        s = summary(out)
+        s.pop("inputs")
+        for node in s["nodes"]:
+            node.pop("node")
+        results.append(s)
+    assert results[0] == results[1] == results[2]
+
+
+# -- capture folder ------------------------------------------------------------------------
+def test_capture_folder(tmp_path, capsys):
+    folder = capture_folder(tmp_path)
+    out = tmp_path / "out"
+    status, _stdout, _ = analyze(capsys, str(folder), "--out", str(out))
+    assert status == ExitStatus.OK
+    s = summary(out)
+    assert [n["node"] for n in s["nodes"]] == ["10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"]
+    assert {n["role"] for n in s["nodes"]} == {"replica"}
+    assert s["commands"]["replicated"] == 2  # the primary's SET and PING on the replica
+    assert s["commands"]["script"] == 1
+    assert s["commands"]["client"] == 91
+    assert s["hot_shard"]["shard"] == "0001"
+    assert "reads on 10.0.0.11:6379 (primary) are not captured" in s["warnings"]
+    report = (out / "report.md").read_text()
+    assert "Shard 0001 is hot" in report.splitlines()[2]
+    assert "reads on 10.0.0.11:6379 (primary) are not captured" in report
+    # Parquet: one folder per shard, the exact schema.
+    assert sorted(p.name for p in (out / "commands").iterdir()) == [
+        "shard=0001",
+        "shard=0002",
+        "shard=0003",
+    ]
+    df = pl.read_parquet(sorted((out / "commands").rglob("*.parquet")), hive_partitioning=False)
+    assert df.schema == pl.Schema(schema.COMMANDS)
+    assert df.height == 94
+
+
+def test_deterministic_outputs(tmp_path, capsys):
+    folder = capture_folder(tmp_path)
+    texts = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert analyze(capsys, str(folder), "--out", str(out))[0] == ExitStatus.OK
+        texts.append(((out / "report.md").read_bytes(), (out / "summary.json").read_bytes()))
+    assert texts[0] == texts[1]
+    assert str(tmp_path).encode() not in texts[0][0] + texts[0][1]
+
+
+def test_truncated_capture_is_reported_not_fatal(tmp_path, capsys):
+    folder = capture_folder(tmp_path, truncate=True)
+    out = tmp_path / "out"
+    assert analyze(capsys, str(folder), "--out", str(out))[0] == ExitStatus.OK
+    s = summary(out)
+    assert s["lines"]["truncated_files"] == 1
+    report = (out / "report.md").read_text()
+    health = report.split("## Health", 1)[1].split("## Shards", 1)[0]
+    assert "| yes |" in health
+
+
+# -- options ---------------------------------------------------------------------------------
+def test_time_window(tmp_path, capsys):
+    log = write_log(tmp_path / "m.log", shard_lines("0001", n=40))  # T0 .. T0+19.5
+    out = tmp_path / "out"
+    assert analyze(capsys, str(log), "--out", str(out), "--since", "+5", "--until", "+10")[0] == 0
+    s = summary(out)
+    assert s["commands"]["total"] == 10  # ts in [T0+5, T0+10)
+    assert s["window"]["since"] == T0 + 5 and s["window"]["until"] == T0 + 10
+    assert s["window"]["duration_s"] == 5
+    iso = "2025-10-17T11:20:05Z"  # T0 + 5
+    assert analyze(capsys, str(log), "--out", str(out), "--since", iso)[0] == 0
+    assert summary(out)["commands"]["total"] == 30
+    assert analyze(capsys, str(log), "--out", str(out), "--since", str(T0 + 19))[0] == 0
+    assert summary(out)["commands"]["total"] == 2
+
+
+def test_top_and_nosqlite(tmp_path, capsys):
+    log = write_log(tmp_path / "m.log", shard_lines("0002"))
+    out = tmp_path / "out"
+    assert analyze(capsys, str(log), "--out", str(out), "--top", "3", "--nosqlite")[0] == 0
+    assert not (out / "hotshard.db").exists()
+    assert len(summary(out)["top_keys"]) == 3
+
+
+def test_rerun_replaces_the_output(tmp_path, capsys):
+    log = write_log(tmp_path / "m.log", shard_lines("0001"))
+    out = tmp_path / "out"
+    assert analyze(capsys, str(log), "--out", str(out))[0] == 0
+    (out / "stale.txt").write_text("old")
+    assert analyze(capsys, str(log), "--out", str(out), "--nosqlite")[0] == 0
+    assert not (out / "stale.txt").exists() and not (out / "hotshard.db").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_refuses_to_replace_a_foreign_folder(tmp_path, capsys):
+    log = write_log(tmp_path / "m.log", shard_lines("0001"))
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious")
+    status, _, err = analyze(capsys, str(log), "--out", str(out))
+    assert status == ExitStatus.USAGE and "not written by hotshard" in err
+    assert (out / "notes.txt").read_text() == "precious"
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def test_missing_path(tmp_path, capsys):
+    status, _, err = analyze(capsys, str(tmp_path / "nope.log"), "--out", str(tmp_path / "o"))
+    assert status == ExitStatus.USAGE
+    assert err.strip() == f"hotshard: {tmp_path / 'nope.log'}: no such file or folder"
+
+
+def test_unknown_file(tmp_path, capsys):
+    junk = tmp_path / "picture.png"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    status, _, err = analyze(capsys, str(junk), "--out", str(tmp_path / "o"))
+    assert status == ExitStatus.USAGE and "not a MONITOR log" in err
+
+
+def test_folder_without_manifest(tmp_path, capsys):
+    status, _, err = analyze(capsys, str(tmp_path), "--out", str(tmp_path / "o"))
+    assert status == ExitStatus.USAGE and "manifest.json" in err
+
+
+def test_bad_time(tmp_path, capsys):
+    log = write_log(tmp_path / "m.log", shard_lines("0001"))
+    status, _, err = analyze(capsys, str(log), "--since", "yesterday", "--out", str(tmp_path / "o"))
+    assert status == ExitStatus.USAGE and "--since" in err
+
+
+def test_progress_on_stderr_unless_quiet(tmp_path, capsys):
+    log = write_log(tmp_path / "m.log", shard_lines("0001"))
+    assert run(["analyze", str(log), "--out", str(tmp_path / "o")]) == 0
+    out, err = capsys.readouterr()
+    assert "hotshard: [" in err and "hotshard: [" not in out

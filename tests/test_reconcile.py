@@ -1,0 +1,174 @@
+"""The ground-truth formula, checked to the byte on a real node with a real replica attached.
+
+Everything this test sends goes over raw sockets, so every byte the server writes is counted:
+the INFO replies, the MONITOR stream, and the workload's replies.
+"""
+
+from __future__ import annotations
+
+import time
+
+import polars as pl
+import pytest
+
+from analyze import reconcile
+from capture.manifest import InfoSnapshot, Manifest, NodeCapture
+from tests.resp import RawConnection
+from tests.servers import start_node
+
+
+def parse_info(text: bytes) -> dict[str, dict[str, str]]:
+    sections: dict[str, dict[str, str]] = {}
+    current = sections.setdefault("default", {})
+    for line in text.decode().splitlines():
+        if line.startswith("# "):
+            current = sections.setdefault(line[2:].strip().lower(), {})
+        elif ":" in line:
+            k, v = line.split(":", 1)
+            current[k] = v
+    return sections
+
+
+def info(conn: RawConnection) -> InfoSnapshot:
+    conn.send("INFO")
+    size, value = conn.read_reply()
+    return InfoSnapshot(at=time.time(), sections=parse_info(value), reply_bytes=size)
+
+
+@pytest.fixture
+def primary_with_replica(tmp_path):
+    primary = start_node(tmp_path)
+    replica = start_node(tmp_path, config={"replicaof": f"127.0.0.1 {primary.port}"})
+    try:
+        deadline = time.monotonic() + 20
+        while replica.client().info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "replica did not sync"
+            time.sleep(0.1)
+        yield primary
+    finally:
+        replica.stop()
+        primary.stop()
+
+
+def drain_until(mon: RawConnection, marker: bytes, timeout: float = 10) -> None:
+    """Read the monitor stream until `marker` has arrived (everything up to it is counted)."""
+    deadline = time.monotonic() + timeout
+    while marker not in mon.buf:
+        assert time.monotonic() < deadline, "monitor stream stalled"
+        mon._fill()
+
+
+def test_formula_gives_the_exact_client_reply_bytes(primary_with_replica):
+    node = primary_with_replica
+    control = RawConnection(node.host, node.port)
+    mon = RawConnection(node.host, node.port)
+    app = RawConnection(node.host, node.port)
+    try:
+        before = info(control)
+        mon.send("MONITOR")
+        drain_until(mon, b"+OK\r\n")
+        client_bytes = 0
+        # A workload with writes (replicated), reads, big replies and an error.
+        client_bytes += app.reply_size(
+            "ZADD", "z", *[x for i in range(3000) for x in (i * 1.1, f"m{i}")]
+        )
+        for _ in range(20):
+            client_bytes += app.reply_size("ZREVRANGE", "z", 0, -1, "WITHSCORES")
+            client_bytes += app.reply_size("SET", "k", "v" * 500)
+            client_bytes += app.reply_size("GET", "k")
+            client_bytes += app.reply_size("HGETALL", "z")  # WRONGTYPE
+        client_bytes += app.reply_size("ECHO", "the end")
+        drain_until(mon, b'"the end"')
+        bytes_received = mon.received  # everything read so far, +OK included
+        after = info(control)
+    finally:
+        for c in (control, mon, app):
+            c.close()
+    capture = NodeCapture(
+        node=node.address,
+        host=node.host,
+        port=node.port,
+        role="primary",
+        shard="0001",
+        monitored=True,
+        bytes_received=bytes_received,
+        overhead_bytes_out=before.reply_bytes,
+        info_before=before,
+        info_after=after,
+    )
+    assert reconcile.measured_repl_bytes_out(capture) > 0  # the replica got the writes
+    assert reconcile.measured_bytes_out(capture) == client_bytes
+
+    # reconcile() puts it beside an estimate
+    manifest = Manifest(nodes=[capture])
+    estimates = pl.DataFrame(
+        {
+            "node": [node.address],
+            "commands": [82],
+            "est_bytes_out": [client_bytes // 2],
+            "unknown_commands": [41],
+            "exact_bytes": [client_bytes // 4],
+            "sampled_bytes": [client_bytes // 4],
+            "pattern_bytes": [0],
+        }
+    )
+    row = reconcile.reconcile(manifest, estimates).row(0, named=True)
+    assert row["measured_bytes_out"] == client_bytes
+    assert row["ratio"] == pytest.approx(0.5, abs=1e-3)
+    assert row["exact_share"] == pytest.approx(0.5, abs=1e-3)
+    assert row["unknown_share"] == pytest.approx(0.5)
+
+
+def test_missing_snapshots_give_none():
+    node = NodeCapture(node="a:1", host="a", port=1, role="replica", shard="0001", monitored=True)
+    assert reconcile.measured_bytes_out(node) is None
+    node.info_before = InfoSnapshot(at=0, sections={"stats": {"total_net_output_bytes": 10}})
+    node.info_after = InfoSnapshot(at=1, sections={"stats": {"total_net_output_bytes": 5}})
+    assert reconcile.measured_bytes_out(node) is None  # restarted server: counters went back
+    out = reconcile.reconcile(
+        Manifest(nodes=[node]),
+        reconcile.node_estimates(
+            pl.LazyFrame(
+                schema={
+                    "node": pl.String,
+                    "origin": pl.String,
+                    "reply_bytes": pl.Int64,
+                    "reply_confidence": pl.String,
+                }
+            )
+        ),
+    )
+    assert out.row(0, named=True)["measured_bytes_out"] is None
+    assert out.schema == pl.Schema(reconcile.RECONCILE_SCHEMA)
+
+
+def test_node_estimates_rolls_up_by_confidence():
+    lf = pl.LazyFrame(
+        {
+            "node": ["a", "a", "a", "a", "b"],
+            "origin": ["client", "client", "client", "replicated", "client"],
+            "reply_bytes": [5, 100, None, 0, 7],
+            "reply_confidence": ["exact", "sampled", "unknown", "none", "pattern"],
+        }
+    )
+    out = reconcile.node_estimates(lf)
+    assert out.rows(named=True) == [
+        {
+            "node": "a",
+            "commands": 3,
+            "est_bytes_out": 105,
+            "unknown_commands": 1,
+            "exact_bytes": 5,
+            "sampled_bytes": 100,
+            "pattern_bytes": 0,
+        },
+        {
+            "node": "b",
+            "commands": 1,
+            "est_bytes_out": 7,
+            "unknown_commands": 0,
+            "exact_bytes": 0,
+            "sampled_bytes": 0,
+            "pattern_bytes": 7,
+        },
+    ]

@@ -1,0 +1,283 @@
+"""The reply model against real reply sizes, counted byte by byte on a raw socket.
+
+Each case sends a command to a real redis-server as RESP bytes, counts the reply, and compares
+with `replies.estimate` over a frame built from literals in the parser's column format (args as
+MONITOR quotes them), using key sizes sampled by `capture.sizing.measure_keys` on the same server.
+Where the sample covers the whole key (and the window of a top-N read), the estimate must be exact.
+"""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+import pytest
+
+from analyze import replies
+from capture.manifest import key_text
+from capture.sizing import measure_keys
+from tests.resp import RawConnection, monitor_args
+from tests.servers import start_node
+
+NODE = "node"
+NO_KEYS = {"ping", "echo"}
+ALL_KEYS = {"mget", "del", "exists", "unlink", "touch"}
+
+
+def keys_of(argv: tuple) -> list[str]:
+    cmd = str(argv[0]).lower()
+    raw = [a if isinstance(a, bytes) else str(a).encode() for a in argv[1:]]
+    if cmd in NO_KEYS:
+        return []
+    chosen = raw if cmd in ALL_KEYS else raw[:1]
+    return [key_text(k)[0] for k in chosen]
+
+
+def pattern_of(key: str) -> str:
+    return "".join("#" if c.isdigit() else c for c in key)
+
+
+def frame(argvs: list[tuple], origin: str = "client") -> pl.LazyFrame:
+    """Rows in the parser's format (plus key_pattern), one per command."""
+    rows = []
+    for argv in argvs:
+        keys = keys_of(argv)
+        rows.append(
+            {
+                "node": NODE,
+                "origin": origin,
+                "command": str(argv[0]).lower(),
+                "args": monitor_args(*argv[1:]),
+                "arg_count": len(argv) - 1,
+                "keys": keys,
+                "key_count": len(keys),
+                "key_name": keys[0] if keys else None,
+                "key_pattern": pattern_of(keys[0]) if keys else None,
+            }
+        )
+    return pl.LazyFrame(
+        rows,
+        schema={
+            "node": pl.String,
+            "origin": pl.String,
+            "command": pl.String,
+            "args": pl.List(pl.String),
+            "arg_count": pl.Int32,
+            "keys": pl.List(pl.String),
+            "key_count": pl.Int32,
+            "key_name": pl.String,
+            "key_pattern": pl.String,
+        },
+    )
+
+
+def with_patterns(lf: pl.LazyFrame) -> pl.LazyFrame:
+    return lf.with_columns(key_pattern=pl.col("key_name").map_elements(pattern_of, pl.String))
+
+
+def _id(value: object) -> str:
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+SCORES = [523412.17, 0.1, 1.5, 3.0, 1e-7, 123456789.123, -42.25]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One node with keys of every type whose replies we know, and their sampled sizes."""
+    node = start_node(tmp_path_factory.mktemp("replies"))
+    try:
+        r = node.client()
+        rnd = random.Random(7)
+        r.set("str:1", "v" * 1234)
+        r.set("str:2", "hello")
+        r.set("str:3", "x" * 99)  # never sampled: its pattern str:# is
+        r.set("counter", 98765)
+        r.hset("hash:1", mapping={f"field{i}": "v" * rnd.randint(1, 200) for i in range(300)})
+        r.zadd("zset:small", {f"m{i}": SCORES[i % len(SCORES)] * (i + 1) for i in range(700)})
+        r.zadd("zset:big", {f"member:{i}": rnd.random() * 1e6 for i in range(20_000)})
+        r.rpush("list:1", *[("item" * rnd.randint(1, 30)) + str(i) for i in range(600)])
+        r.sadd("set:1", *[f"s{rnd.randint(0, 10 ** rnd.randint(1, 9))}" for _ in range(400)])
+        r.xadd("stream:1", {"a": "1", "bb": "22"})
+        keys = [b"str:1", b"str:2", b"counter", b"hash:1", b"zset:small", b"zset:big"]
+        keys += [b"list:1", b"set:1", b"stream:1", b"missing:1"]
+        sizes = measure_keys(r, NODE, keys, sample=1000, rate=100_000)
+        assert not [s for s in sizes if s.error]
+        yield node, replies.sizes_frame(sizes, patterns_fn=with_patterns)
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def loaded(server):
+    node, sizes = server
+    with RawConnection(node.host, node.port) as conn:
+        yield conn, sizes
+
+
+def estimate_one(argv: tuple, sizes: pl.DataFrame, resp: int = 2) -> tuple[int | None, str]:
+    out = replies.estimate(frame([argv]), sizes, "7.0.15", resp=resp).collect()
+    return out["reply_bytes"][0], out["reply_confidence"][0]
+
+
+EXACT = [
+    (("GET", "str:1"), "sampled"),
+    (("GET", "str:2"), "sampled"),
+    (("GET", "missing:1"), "sampled"),
+    (("GETRANGE", "str:1", 10, -5), "sampled"),
+    (("GETRANGE", "str:1", -3, 2000), "sampled"),
+    (("STRLEN", "str:1"), "sampled"),
+    (("MGET", "str:1", "missing:1", "str:2"), "sampled"),
+    (("INCR", "counter"), "sampled"),
+    (("HGETALL", "hash:1"), "sampled"),
+    (("HKEYS", "hash:1"), "sampled"),
+    (("HVALS", "hash:1"), "sampled"),
+    (("HLEN", "hash:1"), "sampled"),
+    (("HGETALL", "missing:1"), "sampled"),
+    (("ZREVRANGE", "zset:small", 0, -1, "WITHSCORES"), "sampled"),
+    (("ZRANGE", "zset:small", 0, -1), "sampled"),
+    (("ZRANGE", "zset:small", "-inf", "+inf", "BYSCORE", "WITHSCORES"), "sampled"),
+    (("ZRANGEBYSCORE", "zset:small", "-inf", "+inf", "WITHSCORES"), "sampled"),
+    (("ZREVRANGE", "zset:big", 0, 99, "WITHSCORES"), "sampled"),  # the sampled top window
+    (("ZRANGE", "zset:big", 0, 99), "sampled"),
+    (("ZRANGE", "zset:big", -100, -1, "WITHSCORES"), "sampled"),
+    (("ZREVRANGEBYSCORE", "zset:big", "+inf", "-inf", "WITHSCORES", "LIMIT", 0, 100), "sampled"),
+    (("ZRANGE", "zset:big", "-inf", "+inf", "BYSCORE", "LIMIT", 0, 100, "WITHSCORES"), "sampled"),
+    (("ZCARD", "zset:big"), "sampled"),
+    (("ZRANGE", "zset:small", 5000, 6000), "sampled"),  # empty
+    (("LRANGE", "list:1", 0, -1), "sampled"),
+    (("LRANGE", "list:1", -100, -1), "sampled"),
+    (("LRANGE", "list:1", 0, 99), "sampled"),
+    (("LRANGE", "list:1", -3000, -601), "sampled"),  # empty
+    (("LLEN", "list:1"), "sampled"),
+    (("SMEMBERS", "set:1"), "sampled"),
+    (("SCARD", "set:1"), "sampled"),
+    (("XRANGE", "stream:1", "-", "+"), "sampled"),
+    (("XLEN", "stream:1"), "sampled"),
+    (("GET", "hash:1"), "sampled"),  # WRONGTYPE
+    (("LRANGE", "zset:small", 0, -1), "sampled"),  # WRONGTYPE
+    (("SET", "other", "v"), "exact"),
+    (("DEL", "nothing", "nothing2"), "exact"),
+    (("EXPIRE", "str:2", 100), "exact"),
+    (("PING",), "exact"),
+    (("ECHO", b'a\xff\n"b'), "exact"),
+    (("SISMEMBER", "set:1", "nope"), "exact"),
+    (("ZADD", "zset:new", 1, "a"), "exact"),
+]
+
+
+@pytest.mark.parametrize(("argv", "confidence"), EXACT, ids=_id)
+def test_estimate_is_exact(loaded, argv, confidence):
+    conn, sizes = loaded
+    est, conf = estimate_one(argv, sizes)
+    real = conn.reply_size(*argv)
+    assert (est, conf) == (real, confidence)
+
+
+# The sample covers 1,000 of 20,000 members: within 2% (SPEC: 1,000 samples gave <1%).
+APPROX = [
+    (("ZREVRANGE", "zset:big", 0, -1, "WITHSCORES"), 0.02),
+    (("ZRANGE", "zset:big", 0, -1), 0.02),
+    (("ZRANGE", "zset:big", 1000, 5999, "WITHSCORES"), 0.02),
+    (("ZREVRANGE", "zset:big", 0, 9), 0.05),  # 10 of the sampled top 100
+    (("LRANGE", "list:1", -50, -1), 0.25),  # half of the tail window
+    (("LRANGE", "list:1", -1000, 2), 0.5),
+    (("HRANDFIELD", "hash:1", 10, "WITHVALUES"), 0.5),
+    (("SRANDMEMBER", "set:1", 50), 0.2),
+    (("ZSCORE", "zset:big", "member:5"), 0.2),
+]
+
+
+@pytest.mark.parametrize(("argv", "tolerance"), APPROX, ids=_id)
+def test_estimate_is_close(loaded, argv, tolerance):
+    conn, sizes = loaded
+    est, conf = estimate_one(argv, sizes)
+    real = conn.reply_size(*argv)
+    assert conf == "sampled"
+    assert abs(est - real) <= tolerance * real, (est, real)
+
+
+def test_scores_are_sized_as_the_server_prints_them(loaded):
+    """Redis 7.0 sends 523412.17 as 523412.16999999998: the sampled score lengths know it."""
+    conn, sizes = loaded
+    assert conn.call("ZSCORE", "zset:small", "m0") == b"523412.16999999998"
+    est, _ = estimate_one(("ZRANGE", "zset:small", 0, -1, "WITHSCORES"), sizes)
+    naive = conn.reply_size("ZRANGE", "zset:small", 0, -1)  # members only
+    real = conn.reply_size("ZRANGE", "zset:small", 0, -1, "WITHSCORES")
+    assert est == real
+    # what a repr()-based score would give is measurably off
+    flat = conn.call("ZRANGE", "zset:small", 0, -1, "WITHSCORES")
+    shortest = sum(len(repr(float(s))) + len(str(len(repr(float(s))))) + 5 for s in flat[1::2])
+    assert naive + len(str(2 * 700)) - len(str(700)) + shortest != real
+
+
+def test_pattern_averages_for_keys_without_a_sample(loaded):
+    conn, sizes = loaded
+    est, conf = estimate_one(("GET", "str:3"), sizes)
+    real = conn.reply_size("GET", "str:3")
+    assert conf == "pattern"
+    # str:# averages 1234 and 5 bytes: the estimate is the pattern's, not this key's
+    assert est == round((1234 + 5) / 2) + 3 + 5
+    assert real == 99 + 2 + 5
+
+
+def test_unknown_is_null_never_a_default(loaded):
+    _, sizes = loaded
+    for argv in [
+        ("EVAL", "return 1", 0),
+        ("GET", "nosuch:pattern"),
+        ("ZRANGEBYSCORE", "zset:big", 5, 10),  # bounded score range, no LIMIT
+        ("PUBLISH", "ch", "x"),
+        ("SCAN", 0),
+    ]:
+        assert estimate_one(argv, sizes) == (None, "unknown"), argv
+
+
+def test_replicated_and_script_lines_are_not_client_output(loaded):
+    _, sizes = loaded
+    for origin in ("replicated", "script"):
+        out = replies.estimate(frame([("GET", "str:1")], origin), sizes, None).collect()
+        assert out.select("reply_bytes", "reply_confidence").row(0) == (0, "none")
+
+
+def test_without_sizes_only_exact_replies_are_known():
+    out = replies.estimate(frame([("SET", "a", "b"), ("GET", "a")]), None, None).collect()
+    assert out.select("reply_bytes", "reply_confidence").rows() == [(5, "exact"), (None, "unknown")]
+
+
+def test_keeps_rows_and_columns(loaded):
+    _, sizes = loaded
+    argvs = [("GET", "str:1"), ("PING",), ("HGETALL", "hash:1"), ("GET", "str:1")] * 50
+    lf = frame(argvs).with_row_index("i")
+    out = replies.estimate(lf, sizes, None).collect()
+    assert out["i"].to_list() == list(range(len(argvs)))
+    assert out.columns == [*lf.collect_schema().names(), "reply_bytes", "reply_confidence"]
+    assert out.schema["reply_bytes"] == pl.Int64
+
+
+RESP3 = [
+    ("HGETALL", "hash:1"),
+    ("SMEMBERS", "set:1"),
+    ("ZRANGE", "zset:small", 0, -1, "WITHSCORES"),
+    ("ZREVRANGE", "zset:big", 0, 99, "WITHSCORES"),
+    ("GET", "missing:1"),
+    ("GET", "str:1"),
+    ("LRANGE", "list:1", 0, -1),
+    ("HRANDFIELD", "hash:1", 500, "WITHVALUES"),
+]
+
+
+@pytest.mark.parametrize("argv", RESP3, ids=_id)
+def test_resp3(loaded, argv):
+    conn, sizes = loaded
+    conn.call("HELLO", 3)
+    est, _ = estimate_one(argv, sizes, resp=3)
+    assert est == conn.reply_size(*argv)
+
+
+def test_replication_bytes():
+    lf = frame([("SET", "a", "b"), ("GET", "a"), ("DEL", "a")]).with_columns(
+        request_bytes=pl.Series([30, 20, 21], dtype=pl.Int64)
+    )
+    out = replies.replication_bytes(lf, {NODE: 2}).collect()
+    assert out.rows(named=True) == [{"node": NODE, "repl_writes": 2, "repl_bytes_out": 102}]

@@ -108,8 +108,8 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
         (tmp / MARKER).write_text("written by hotshard analyze; safe to delete\n")
         progress(f"parsing into {COMMANDS_DIR}/ (Parquet)")
         t = time.perf_counter()
-        plan = stages(parse.scan(sources))
-        plan = _filter_window(plan, window)
+        # The window filter goes first: lines outside it never reach the key/reply stages.
+        plan = stages(_filter_window(parse.scan(sources), window))
         files = write_dataset(plan, tmp / COMMANDS_DIR)
         timings["parse"] = time.perf_counter() - t
         findings, rows, _db_rows = _outputs(

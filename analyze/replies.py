@@ -183,7 +183,8 @@ def _int_reply(value: pl.Expr) -> pl.Expr:
 
 
 def _arg(i: int) -> pl.Expr:
-    return _c("args").list.get(i, null_on_oob=True)
+    """Argument i (1 or 2) of a command in ARG_COMMANDS, as quoted."""
+    return _c(f"_s{i}")
 
 
 def _iarg(i: int) -> pl.Expr:
@@ -326,6 +327,38 @@ def pattern_sizes(sizes: pl.DataFrame) -> pl.DataFrame:
 
 
 # -- the estimate ---------------------------------------------------------------------------------
+# Commands whose arguments after the key (start/stop, counts, options) shape the reply.
+ARG_COMMANDS = [
+    "lrange",
+    "zrange",
+    "zrevrange",
+    "zrangebyscore",
+    "zrevrangebyscore",
+    "zrangebylex",
+    "zrevrangebylex",
+    "getrange",
+    "substr",
+    "lindex",
+    "lpop",
+    "rpop",
+    "spop",
+    "srandmember",
+    "hrandfield",
+    "zrandmember",
+    "zpopmin",
+    "zpopmax",
+    "hscan",
+    "sscan",
+    "zscan",
+    "xrange",
+    "xrevrange",
+    "incrby",
+    "decrby",
+]
+_XREAD = ("xread", "xreadgroup")
+_REPLY = pl.Struct({"reply_bytes": pl.Int64(), "reply_confidence": pl.String()})
+
+
 def estimate(
     lf: pl.LazyFrame,
     sizes: pl.DataFrame | None,
@@ -334,96 +367,203 @@ def estimate(
 ) -> pl.LazyFrame:
     """Add `reply_bytes` (Int64, null = unknown) and `reply_confidence` to a parsed frame.
 
-    Needs the columns node, origin, command, args (as quoted), arg_count, keys, key_count,
-    key_name; uses key_pattern when present. `sizes` is `sizes_frame(...)` (None: only exact
-    replies are known). `resp` is what the application clients speak (2 or 3). Score sizes come
-    from samples taken on the same server, so `server_version` only documents the provenance
-    (Redis < 7.2 prints 17 significant digits, 7.2+ the shortest form).
+    Needs the columns origin, command, args (as quoted), arg_count, keys, key_count, key_name;
+    uses key_pattern when present. `sizes` is `sizes_frame(...)` (None: only exact replies are
+    known). `resp` is what the application clients speak (2 or 3). Score sizes come from samples
+    taken on the same server, so `server_version` only documents the provenance (Redis < 7.2
+    prints 17 significant digits, 7.2+ the shortest form).
+
+    Runs per batch: a few vectorized lookups per row, then the model over the batch's distinct
+    (command, arguments that matter, sampled key or pattern) combinations, joined back.
     """
     del server_version  # scores are sampled as that server printed them
     names = lf.collect_schema().names()
-    has_pattern = "key_pattern" in names
-    if sizes is None:
-        sizes = pl.DataFrame(schema=SIZES_SCHEMA)
-    sizes = sizes.select(list(SIZES_SCHEMA)).cast(SIZES_SCHEMA)  # type: ignore[arg-type]
-    key_side = sizes.drop("key_pattern").rename(
-        {c: f"_k_{c}" for c in SIZES_SCHEMA if c not in ("node", "key_name", "key_pattern")}
-    )
-    out = lf.join(
-        key_side.lazy(),
-        on=["node", "key_name"],
-        how="left",
-        maintain_order="left",
-        nulls_equal=False,
-    )
-    pats = pattern_sizes(sizes) if has_pattern else pl.DataFrame()
-    if has_pattern and pats.height:
-        pat_side = pats.rename({c: f"_p_{c}" for c in pats.columns if c != "key_pattern"})
-        out = out.join(pat_side.lazy(), on="key_pattern", how="left", maintain_order="left")
-    else:
-        out = out.with_columns(
-            [pl.lit(None, pl.String).alias("_p_type")]
-            + [pl.lit(None, pl.Float64).alias(f"_p_{m}") for m in _METRICS]
+    lookup = _Lookup(sizes, resp, "key_pattern" in names)
+    inputs = ["origin", "command", "args", "arg_count", "keys", "key_count", "key_name"]
+    if "key_pattern" in names:
+        inputs.append("key_pattern")
+    reply = pl.struct(inputs).map_batches(lookup.batch, return_dtype=_REPLY, is_elementwise=True)
+    return (
+        lf.with_columns(reply.alias("_reply"))
+        .with_columns(
+            reply_bytes=pl.col("_reply").struct.field("reply_bytes"),
+            reply_confidence=pl.col("_reply").struct.field("reply_confidence"),
         )
-    strings = _string_map(sizes, resp)
-    out = out.with_columns(_pick_metrics()).with_columns(
-        _opts=pl.lit(" ")
-        + _c("args").list.slice(1).list.join(" ").str.to_uppercase()
-        + pl.lit(" "),
-        _mget=_c("keys").list.eval(
-            pl.element().replace_strict(
-                list(strings), list(strings.values()), default=None, return_dtype=pl.Float64
+        .drop("_reply")
+    )
+
+
+class _Lookup:
+    """The sizes as lookup tables, and the per-batch estimate that uses them."""
+
+    def __init__(self, sizes: pl.DataFrame | None, resp: int, has_pattern: bool) -> None:
+        self.resp = resp
+        self.has_pattern = has_pattern
+        if sizes is None:
+            sizes = pl.DataFrame(schema=SIZES_SCHEMA)
+        sizes = sizes.select(list(SIZES_SCHEMA)).cast(SIZES_SCHEMA)  # type: ignore[arg-type]
+        # A key sampled on several nodes (a primary and its replica) is the same data: average.
+        keys = (
+            sizes.sort(["key_name", "node"])
+            .group_by("key_name", maintain_order=True)
+            .agg(
+                pl.col("type").first(),
+                pl.col("encoding").first(),
+                *[pl.col(m).cast(pl.Float64).mean() for m in _METRICS],
             )
-        ),
-    )
-    bytes_, conf = _model(resp)
-    client = _c("origin") == schema.ORIGIN_CLIENT
-    out = out.with_columns(
-        reply_bytes=pl.when(client)
-        .then(bytes_.round(0).cast(pl.Int64))
-        .otherwise(pl.lit(0, pl.Int64)),
-        reply_confidence=pl.when(~client)
-        .then(pl.lit("none"))
-        .when(bytes_.is_null())
-        .then(pl.lit("unknown"))
-        .otherwise(conf),
-    )
-    return out.drop([c for c in out.collect_schema().names() if c.startswith(("_k_", "_p_", "_"))])
+            .sort("key_name")
+        )
+        pats = pattern_sizes(sizes) if has_pattern else pl.DataFrame()
+        if not pats.height:
+            pats = pl.DataFrame(
+                schema={"key_pattern": pl.String(), "type": pl.String()}
+                | {m: pl.Float64() for m in _METRICS}
+            )
+        self.key_index = dict(zip(keys["key_name"], range(keys.height), strict=True))
+        self.pattern_index = dict(zip(pats["key_pattern"], range(pats.height), strict=True))
+        n_keys = keys.height
+        self.n_keys = n_keys
+        metric_cols = ["type", "encoding", *_METRICS]
+        table = pl.concat(
+            [
+                keys.select(metric_cols),
+                pats.with_columns(encoding=pl.lit(None, pl.String)).select(metric_cols),
+            ]
+        )
+        self.metrics = table.rename({c: f"_{c}" for c in metric_cols}).with_columns(
+            _sz=pl.int_range(pl.len(), dtype=pl.UInt32)
+        )
+        self.patterns = pats.select(_p_type="type", _p_card="card").with_columns(
+            _pim=pl.int_range(pl.len(), dtype=pl.UInt32)
+        )
+        self.strings = _string_map(keys, resp)
+
+    def features(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Per row, only what the reply depends on: most rows share their combination."""
+        cmd = pl.col("command")
+        args = pl.col("args")
+        need = cmd.is_in(ARG_COMMANDS)
+        ki = pl.col("key_name").replace_strict(self.key_index, default=None, return_dtype=pl.UInt32)
+        if self.has_pattern:
+            pi = pl.col("key_pattern").replace_strict(
+                self.pattern_index, default=None, return_dtype=pl.UInt32
+            )
+        else:
+            pi = pl.lit(None, pl.UInt32)
+        set_opts = pl.when(cmd == "set").then(args.list.slice(2))
+        zadd_opts = pl.when(cmd == "zadd").then(args.list.slice(1, 4))
+        value = (
+            pl.when(cmd.is_in(["ping", "echo"]))
+            .then(args.list.get(0, null_on_oob=True))
+            .when(cmd == "append")
+            .then(args.list.get(1, null_on_oob=True))
+            .when(cmd == "setrange")
+            .then(args.list.get(2, null_on_oob=True))
+        )
+        xread = cmd.is_in(_XREAD)
+        df = self._mget(df)
+        return df.select(
+            "command",
+            "arg_count",
+            "key_count",
+            _client=pl.col("origin") == schema.ORIGIN_CLIENT,
+            _own=ki.is_not_null(),
+            _sz=pl.coalesce(ki, pi + self.n_keys),
+            _pim=pl.when(cmd == "mget").then(pi),
+            _s1=pl.when(need).then(args.list.get(1, null_on_oob=True)),
+            _s2=pl.when(need).then(args.list.get(2, null_on_oob=True)),
+            _tail=pl.when(need).then(args.list.slice(3).list.join(" ")),
+            _set_get=(set_opts.list.contains("GET") | set_opts.list.contains("get")).fill_null(
+                False
+            ),
+            _zincr=(zadd_opts.list.contains("INCR") | zadd_opts.list.contains("incr")).fill_null(
+                False
+            ),
+            _vlen=_unescaped_len(value),
+            _xr=pl.when(xread)
+            .then(args.list.slice(0, 6).list.join(" "))
+            .str.to_uppercase()
+            .str.extract(r"(?:^| )COUNT (\d+)", 1)
+            .cast(pl.Int64, strict=False),
+            _klen=pl.when(xread).then(pl.col("key_name").str.len_bytes().cast(pl.Int64)),
+            _mget_known=pl.col("_mget_known"),
+            _mget_missing=pl.col("_mget_missing"),
+        )
+
+    def _mget(self, df: pl.DataFrame) -> pl.DataFrame:
+        """MGET rows: sum of the sampled GET replies of their keys, and how many keys had none."""
+        rows = (
+            df.with_row_index("_row")
+            .filter(pl.col("command") == "mget")
+            .select("_row", "keys")
+            .explode("keys")
+            .with_columns(
+                _v=pl.col("keys").replace_strict(self.strings, default=None, return_dtype=pl.Int64)
+            )
+            .group_by("_row")
+            .agg(
+                _mget_known=pl.col("_v").sum(),
+                _mget_missing=pl.col("_v").null_count().cast(pl.Int64),
+            )
+        )
+        return (
+            df.with_row_index("_row")
+            .join(rows, on="_row", how="left", maintain_order="left")
+            .drop("_row")
+        )
+
+    def batch(self, s: pl.Series) -> pl.Series:
+        df = s.struct.unnest()
+        if not df.height:
+            return pl.Series(s.name, [], dtype=_REPLY)
+        feats = self.features(df)
+        combos = feats.unique()
+        modelled = (
+            combos.join(self.metrics, on="_sz", how="left")
+            .join(self.patterns, on="_pim", how="left")
+            .with_columns(
+                _src=pl.when("_own")
+                .then(pl.lit("sampled"))
+                .when(pl.col("_sz").is_not_null())
+                .then(pl.lit("pattern")),
+                _opts=pl.concat_str(
+                    pl.lit(" "),
+                    pl.col("_s1").fill_null(""),
+                    pl.lit(" "),
+                    pl.col("_s2").fill_null(""),
+                    pl.lit(" "),
+                    pl.col("_tail").fill_null(""),
+                    pl.lit(" "),
+                ).str.to_uppercase(),
+            )
+        )
+        bytes_, conf = _model(self.resp)
+        client = pl.col("_client")
+        modelled = modelled.select(
+            *combos.columns,
+            reply_bytes=pl.when(client)
+            .then(bytes_.round(0).cast(pl.Int64))
+            .otherwise(pl.lit(0, pl.Int64)),
+            reply_confidence=pl.when(~client)
+            .then(pl.lit("none"))
+            .when(bytes_.is_null())
+            .then(pl.lit("unknown"))
+            .otherwise(conf),
+        )
+        out = feats.join(
+            modelled, on=combos.columns, how="left", nulls_equal=True, maintain_order="left"
+        )
+        return out.select(pl.struct("reply_bytes", "reply_confidence").alias(s.name)).to_series()
 
 
-def _string_map(sizes: pl.DataFrame, resp: int) -> dict[str, float]:
+def _string_map(keys: pl.DataFrame, resp: int) -> dict[str, int]:
     """key_name -> RESP bytes of GET on it (strings and missing keys), for MGET's per-key sum."""
-    rows = sizes.filter(pl.col("type").is_in(["string", "none"])).sort(["key_name", "node"])
-    out: dict[str, float] = {}
+    rows = keys.filter(pl.col("type").is_in(["string", "none"]))
+    out: dict[str, int] = {}
     for key, typ, card in rows.select("key_name", "type", "card").iter_rows():
-        if key in out:
-            continue
-        out[key] = (
-            float(3 if resp == 3 else _NULL2) if typ == "none" else float(card + len(str(card)) + 5)
-        )
+        length = round(card or 0)
+        out[key] = (3 if resp == 3 else _NULL2) if typ == "none" else length + len(str(length)) + 5
     return out
-
-
-def _pick_metrics() -> list[pl.Expr]:
-    """`_type`, `_card`, ... from the key's own sample, else its pattern's; `_src` says which."""
-    own = _c("_k_type").is_not_null()
-    exprs = [
-        pl.when(own)
-        .then(pl.lit("sampled"))
-        .when(_c("_p_type").is_not_null())
-        .then(pl.lit("pattern"))
-        .alias("_src"),
-        pl.when(own).then(_c("_k_type")).otherwise(_c("_p_type")).alias("_type"),
-        _c("_k_encoding").alias("_encoding"),
-    ]
-    for m in _METRICS:
-        exprs.append(
-            pl.when(own)
-            .then(_c(f"_k_{m}").cast(pl.Float64))
-            .otherwise(_c(f"_p_{m}"))
-            .alias(f"_{m}")
-        )
-    return exprs
 
 
 def _model(resp: int) -> tuple[pl.Expr, pl.Expr]:
@@ -471,12 +611,12 @@ def _model(resp: int) -> tuple[pl.Expr, pl.Expr]:
         "exact",
     )
     add(
-        cmd.is_in(PAIR_COUNT_COMMANDS) & ~opts.str.contains(" INCR "),
+        cmd.is_in(PAIR_COUNT_COMMANDS) & ~_c("_zincr"),
         _int_reply(((_c("arg_count") - 1) // 2).cast(pl.Float64)),
         "exact",
     )
     add((cmd == "ping") & (_c("arg_count") == 0), lit(7), "exact")  # +PONG
-    add(cmd.is_in(["ping", "echo"]), _bulk(_unescaped_len(_arg(0)).cast(pl.Float64)), "exact")
+    add(cmd.is_in(["ping", "echo"]), _bulk(_c("_vlen").cast(pl.Float64)), "exact")
     add(
         cmd == "smismember",
         _arr((_c("arg_count") - 1).cast(pl.Float64)) + 4 * (_c("arg_count") - 1),
@@ -487,7 +627,7 @@ def _model(resp: int) -> tuple[pl.Expr, pl.Expr]:
     add(cmd.is_in(UNKNOWN_COMMANDS), pl.lit(None, pl.Float64), "unknown")
 
     # -- missing keys (sampled as none): null or empty replies
-    set_get = (cmd == "set") & opts.str.contains(" GET ")
+    set_get = _c("_set_get")
     single = [
         "get",
         "getex",
@@ -558,22 +698,21 @@ def _model(resp: int) -> tuple[pl.Expr, pl.Expr]:
     add(cmd == "incrbyfloat", _bulk(strlen))
     add(
         cmd.is_in(["append", "setrange"]),
-        _int_reply(strlen + _unescaped_len(_arg(1 + (cmd == "setrange").cast(pl.Int32)))),
+        _int_reply(strlen + _c("_vlen")),
     )
-    mget_missing = _c("_mget").list.eval(pl.element().is_null()).list.sum()
+    mget_missing = _c("_mget_missing")
+    mget_known = _c("_mget_known").cast(pl.Float64)
     pattern_get = pl.when(_c("_p_type") == "string").then(
         _c("_p_card") + _digits(_c("_p_card")) + 5
     )
     add(
         (cmd == "mget") & (mget_missing == 0),
-        _arr(_c("key_count").cast(pl.Float64)) + _c("_mget").list.sum(),
+        _arr(_c("key_count").cast(pl.Float64)) + mget_known,
         "sampled",
     )
     add(
         (cmd == "mget") & pattern_get.is_not_null(),
-        _arr(_c("key_count").cast(pl.Float64))
-        + _c("_mget").list.sum()
-        + mget_missing * pattern_get,
+        _arr(_c("key_count").cast(pl.Float64)) + mget_known + mget_missing * pattern_get,
         "pattern",
     )
     add(cmd == "mget", pl.lit(None, pl.Float64), "unknown")
@@ -685,7 +824,7 @@ def _model(resp: int) -> tuple[pl.Expr, pl.Expr]:
     add(by_cmd & full_span, zreply(n, pl.lit(0.0), n - 1, ws))
     add(by_cmd, pl.lit(None, pl.Float64), "unknown")
     add(
-        cmd.is_in(["zscore", "zincrby"]) | (cmd.is_in(["zadd"]) & opts.str.contains(" INCR ")),
+        cmd.is_in(["zscore", "zincrby"]) | ((cmd == "zadd") & _c("_zincr")),
         score(sb),
     )
     add(
@@ -709,13 +848,8 @@ def _model(resp: int) -> tuple[pl.Expr, pl.Expr]:
     x_full = (_arg(1).is_in(["-", "+"])) & (_arg(2).is_in(["-", "+"]))
     x_m = pl.when(xcount.is_not_null()).then(pl.min_horizontal(xcount, n)).when(x_full).then(n)
     add(cmd.is_in(["xrange", "xrevrange"]), _arr(x_m) + x_m * entry)
-    xr_count = (
-        pl.when(_arg(0).str.to_uppercase() == "COUNT")
-        .then(_iarg(1).cast(pl.Float64))
-        .otherwise(xcount)
-    )
-    xr_m = pl.min_horizontal(xr_count, n)
-    key_bulk = _bulk(_c("key_name").str.len_bytes().cast(pl.Float64))
+    xr_m = pl.min_horizontal(_c("_xr").cast(pl.Float64), n)
+    key_bulk = _bulk(_c("_klen").cast(pl.Float64))
     add(
         cmd.is_in(["xread", "xreadgroup"]) & (_c("key_count") == 1),
         4 + 4 + key_bulk + _arr(xr_m) + xr_m * entry,

@@ -220,7 +220,9 @@ def _finish(df: pl.DataFrame, duration: float, basis: str, keys: Sequence[str]) 
     )
 
 
-def _plans(lf: pl.LazyFrame, keys_all: pl.LazyFrame, basis: str, limit: int) -> dict[str, pl.LazyFrame]:
+def _plans(
+    lf: pl.LazyFrame, keys_all: pl.LazyFrame, basis: str, limit: int
+) -> dict[str, pl.LazyFrame]:
     """The lazy aggregations; `keys_all` is the per-key table (already computed)."""
     client = lf.filter(CLIENT)
     rank = "est_bytes_out" if basis == "bytes" else "commands"

@@ -262,6 +262,11 @@ def _hot_slots(r: Rollups, v: Verdict) -> list[Recommendation]:
     )
     out = []
     for s in slots.head(1).iter_rows(named=True):
+        # One key making most of the slot is a hot key (advised above), not a slot problem.
+        in_slot = r.hot_keys.filter((pl.col("shard") == s["shard"]) & (pl.col("slot") == s["slot"]))
+        top_key = float(in_slot[r.rank_column].max() or 0) if in_slot.height else 0.0
+        if top_key >= 0.5 * float(s[r.rank_column] or 0):
+            continue
         out.append(
             Recommendation(
                 "hot-slot",

@@ -99,36 +99,41 @@ def _chunk(shard: str, pools: dict[str, list[str]], start: int, n: int, hot: boo
     i = pl.int_range(start, start + n, dtype=pl.Int64)
     h = i.hash(seed=int(shard))
     h2 = i.hash(seed=int(shard) + 100)
-    kind = h % 1000
     ts = pl.lit(T0) + i.cast(pl.Float64) / RATE
     ts_text = pl.format("{}", (ts * 1_000_000).cast(pl.Int64))
     ts_text = pl.concat_str(ts_text.str.head(-6), pl.lit("."), ts_text.str.tail(6))
-    port = (h2 % 40_000 + 20_000).cast(pl.String)
     client = pl.concat_str(
         pl.lit("10.0."),
         (h2 % 4 + 1).cast(pl.String),
         pl.lit("."),
         (h2 % 200 + 1).cast(pl.String),
         pl.lit(":"),
-        port,
+        (h2 % 40_000 + 20_000).cast(pl.String),
     )
-    head = pl.concat_str(pl.lit("+"), ts_text, pl.lit(" [0 "), client, pl.lit("] "))
-    lua_head = pl.concat_str(pl.lit("+"), ts_text, pl.lit(" [0 lua] "))
     primary = f"10.0.0.{10 + int(shard)}:6379"
-    repl_head = pl.concat_str(pl.lit("+"), ts_text, pl.lit(f" [0 {primary}] "))
-
-    user = _pick(pools["user"], h2)
-    user2 = _pick(pools["user"], h2 // 7)
-    user3 = _pick(pools["user"], h2 // 13)
-    session = _pick(pools["session"], h2)
-    counter = _pick(pools["counter"], h2)
-    cart = _pick(pools["cart"], h2)
-    zset = _pick(pools["zset"] or [HOT_KEY], h2)
-    odd = _pick(pools["odd"], h2)
-    value = pl.concat_str(
-        pl.lit('{\\"id\\":'),
-        (h2 % 100_000).cast(pl.String),
-        pl.lit(',\\"name\\":\\"caf\\xc3\\xa9 ol\\xc3\\xa9\\"}'),
+    # Every piece once, as a column: the when/then chain below only picks among them.
+    parts = pl.select(kind=h % 1000, h2=h2, ts_text=ts_text, client=client).with_columns(
+        head=pl.concat_str(pl.lit("+"), "ts_text", pl.lit(" [0 "), "client", pl.lit("] ")),
+        lua_head=pl.concat_str(pl.lit("+"), "ts_text", pl.lit(" [0 lua] ")),
+        repl_head=pl.concat_str(pl.lit("+"), "ts_text", pl.lit(f" [0 {primary}] ")),
+        user=_pick(pools["user"], pl.col("h2")),
+        user2=_pick(pools["user"], pl.col("h2") // 7),
+        user3=_pick(pools["user"], pl.col("h2") // 13),
+        session=_pick(pools["session"], pl.col("h2")),
+        counter=_pick(pools["counter"], pl.col("h2")),
+        cart=_pick(pools["cart"], pl.col("h2")),
+        zset=_pick(pools["zset"] or [HOT_KEY], pl.col("h2")),
+        odd=_pick(pools["odd"], pl.col("h2")),
+        value=pl.concat_str(
+            pl.lit('{\\"id\\":'),
+            (pl.col("h2") % 100_000).cast(pl.String),
+            pl.lit(',\\"name\\":\\"caf\\xc3\\xa9 ol\\xc3\\xa9\\"}'),
+        ),
+    )
+    kind, head, lua_head, repl_head = (pl.col(c) for c in ("kind", "head", "lua_head", "repl_head"))
+    user, user2, user3, session = (pl.col(c) for c in ("user", "user2", "user3", "session"))
+    counter, cart, zset, odd, value = (
+        pl.col(c) for c in ("counter", "cart", "zset", "odd", "value")
     )
     nl = pl.lit("\r\n")
 
@@ -192,7 +197,7 @@ def _chunk(shard: str, pools: dict[str, list[str]], start: int, n: int, hot: boo
         .then(line(_q("SET", user, value, "PXAT", "1760703600000"), repl_head))
         .otherwise(line(_q("PING"), repl_head))
     )
-    return pl.select(events.alias("line")).to_series()
+    return parts.select(events.alias("line")).to_series()
 
 
 def _key_sizes(pools: dict[str, dict[str, list[str]]], hot_shard: str) -> list[mf.KeySize]:

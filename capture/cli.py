@@ -10,13 +10,15 @@ from __future__ import annotations
 import sys
 import traceback as tb
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fire
 from fire.decorators import SetParseFn
 
-from capture.connect import ConnectOptions, resolve_password
 from capture.errors import ExitStatus, HotshardError, UsageError
+
+if TYPE_CHECKING:
+    from capture.connect import ConnectOptions
 
 
 # fire parses values with literal_eval (`--shard 0001` could become 1, `a,b` a tuple): every
@@ -148,6 +150,8 @@ def as_bytes(value: Any, name: str) -> int | None:
 def _connect_options(
     tls: Any, tls_insecure: Any, tls_ca: Any, user: Any, password: Any, password_file: Any
 ) -> ConnectOptions:
+    from capture.connect import ConnectOptions, resolve_password
+
     return ConnectOptions(
         tls=str(tls).lower(),
         tls_insecure=as_bool(tls_insecure, "tls-insecure"),

@@ -8,6 +8,7 @@ in `ConnectOptions.password` (never printed, never written); `resolve_password` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import getpass
 import inspect
 import ipaddress
@@ -43,6 +44,12 @@ class ConnectOptions:
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.tls not in TLS_MODES:
+            raise UsageError(f"--tls takes one of {', '.join(TLS_MODES)}, not {self.tls!r}")
+        if self.tls_ca and not Path(self.tls_ca).is_file():
+            raise UsageError(f"--tls-ca {self.tls_ca}: no such file")
 
     def settled(self, tls: bool) -> ConnectOptions:
         return dataclasses.replace(self, tls="on" if tls else "off")
@@ -104,7 +111,9 @@ def is_ip(host: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=8)
 def tls_context(options: ConnectOptions) -> ssl.SSLContext:
+    """One context per set of options: loading a CA store for every connection is slow."""
     ctx = ssl.create_default_context(cafile=options.tls_ca)
     if options.tls_insecure:
         ctx.check_hostname = False
@@ -143,6 +152,12 @@ def describe_failure(node: str, exc: BaseException, options: ConnectOptions) -> 
     root = exc
     while isinstance(root, redis.RedisError) and (root.__cause__ or root.__context__):
         root = root.__cause__ or root.__context__
+    if isinstance(root, ssl.SSLCertVerificationError) and "mismatch" in str(root.verify_message):
+        return TLSError(
+            f"node {node}: its TLS certificate is not for this address ({root.verify_message}) — "
+            "connect through the name the certificate was issued for (e.g. the configuration "
+            "endpoint), or --tls-insecure to skip the check"
+        )
     if isinstance(root, ssl.SSLCertVerificationError):
         return TLSError(
             f"node {node}: TLS certificate not trusted ({root.verify_message}) — pass the CA "
@@ -264,8 +279,6 @@ def probe(host: str, port: int, options: ConnectOptions) -> ConnectOptions:
         finally:
             sock.close()
         options = options.settled(first[:1] not in (b"+", b"-"))
-    elif options.tls not in TLS_MODES:
-        raise UsageError(f"--tls takes one of {', '.join(TLS_MODES)}, not {options.tls!r}")
     client = control_client(host, port, options)
     try:
         client.ping()

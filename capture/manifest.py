@@ -7,6 +7,11 @@ A capture folder holds:
     commands.json                       the `COMMAND` reply of the server (key specs), optional
     key_sizes.jsonl                     one `KeySize` per line, optional (sampled after the window)
 
+A monitor file holds the MONITOR lines exactly as the server sent them, RESP simple strings
+(`+1697549123.123456 [0 10.0.0.1:53422] "GET" "k"\r\n`), from the first line after MONITOR's
+`+OK` to the last before the closing `+RESET`; a sequence of complete zstd frames (gzip members),
+each ending at a line boundary, so a killed capture stays readable up to its last flush.
+
 Rules for evolving it: add fields with defaults and bump `FORMAT_VERSION`; `Manifest.from_dict`
 must keep reading every older version (tests keep one old manifest per version). Never store a
 secret here: options are copied through `redact_options`.

@@ -257,10 +257,9 @@ class Session:
                 self._stop_streams(stop_reason)
                 self._snapshot("after")
                 self._finish(stop_reason)
-            self._sizes()
         except BaseException:
             for s in self.streams.values():
-                s.stop("error")
+                s.stop("error", abort=True)
             self.manifest.status = "failed"
             self._record_streams()
             manifest.write(self.folder, self.manifest)
@@ -268,6 +267,8 @@ class Session:
         finally:
             for c in self.controls.values():
                 c.close()
+        # The capture is complete on disk by now; sizing only adds to it.
+        self._sizes()
         manifest.write(self.folder, self.manifest)
         return CaptureResult(self.folder, self.manifest)
 
@@ -345,7 +346,8 @@ class Session:
             stream.started.wait(max(0.1, deadline - time.monotonic()))
         started = [s.started_at for s in self.streams.values() if s.started_at]
         if not started:  # the same cause everywhere, most likely (password, ACL, TLS)
-            raise _first_error(self.streams) or CaptureError("no node could be monitored")
+            failures = [s.failure for s in self.streams.values() if s.failure]
+            raise failures[0] if failures else CaptureError("no node could be monitored")
         for s in self.streams.values():
             if s.started_at is None:
                 self.warn(f"{s.errors[-1] if s.errors else s.label + ': MONITOR did not start'}")
@@ -509,22 +511,6 @@ def _client_field(raw: bytes, client_id: int, name: str) -> int | None:
         if fields.get("id") == str(client_id) and fields.get(name, "").isdigit():
             return int(fields[name])
     return None
-
-
-def _first_error(streams: dict[str, MonitorStream]) -> CaptureError | None:
-    """When every stream failed the same way (bad password...), report that error."""
-    for s in streams.values():
-        for e in s.errors:
-            return _as_error(e)
-    return None
-
-
-def _as_error(message: str) -> CaptureError:
-    from capture.errors import AuthError, ConnectionFailed
-
-    if "NOAUTH" in message or "WRONGPASS" in message or "NOPERM" in message:
-        return AuthError(message)
-    return ConnectionFailed(message)
 
 
 # -- live status -------------------------------------------------------------------------------

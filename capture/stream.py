@@ -138,6 +138,7 @@ class MonitorStream:
         self.ended_at: float | None = None
         self.stop_reason: str | None = None
         self.errors: list[str] = []
+        self.failure: CaptureError | None = None  # why the first connection failed
         self.gaps: list[Gap] = []
         self.cpu_seconds = 0.0
         self.started = threading.Event()  # MONITOR is on (or the first connection failed)
@@ -152,8 +153,12 @@ class MonitorStream:
         self._thread = threading.Thread(target=self._run, name=f"monitor {node.node}", daemon=True)
 
     @property
+    def name(self) -> str:
+        return f"{self.node.node} (shard {self.node.shard})"
+
+    @property
     def label(self) -> str:
-        return f"node {self.node.node} (shard {self.node.shard})"
+        return f"node {self.name}"
 
     @property
     def bytes_written(self) -> int:
@@ -192,6 +197,7 @@ class MonitorStream:
                 sock = self._open()
             except CaptureError as exc:
                 self.errors.append(str(exc))
+                self.failure = exc
                 return
             self.started_at = time.time()
             self.started.set()
@@ -221,7 +227,7 @@ class MonitorStream:
 
     def _open(self) -> socket.socket:
         """Connect, authenticate, MONITOR; leftover stream bytes land in the buffer."""
-        node = f"{self.node.node} (shard {self.node.shard})"
+        node = self.name
         try:
             sock = open_socket(self.node.host, self.node.port, self.options)
         except OSError as exc:
@@ -271,8 +277,7 @@ class MonitorStream:
         reply = bytes(pending[:end])
         del pending[: end + 2]
         if reply.startswith(b"-") and fatal:
-            node = f"{self.node.node} (shard {self.node.shard})"
-            raise auth_error(node, reply[1:].decode("utf-8", "replace"), self.options)
+            raise auth_error(self.name, reply[1:].decode("utf-8", "replace"), self.options)
         return reply
 
     def _pump(self, sock: socket.socket) -> None:

@@ -24,7 +24,7 @@ from capture.connect import (
     is_ip,
     with_prompted_password,
 )
-from capture.errors import AuthError, ConnectionFailed, DiscoveryError, UsageError
+from capture.errors import AuthError, ConnectionFailed, DiscoveryError, TLSError, UsageError
 from capture.manifest import NodeCapture, ShardInfo
 
 if TYPE_CHECKING:
@@ -110,17 +110,17 @@ def discover(
     """The topology, through the first seed that answers (auth and TLS errors stop at once)."""
     if not seeds:
         raise UsageError("no endpoint to start from: pass -c/--cluster or --endpoints")
-    failures: list[str] = []
+    failures: list[ConnectionFailed] = []
     for host, port in seeds:
         if options.tls_server_name is None and not is_ip(host):
             # ElastiCache nodes announce IPs; their certificate names the domain we came through.
             options = dataclasses.replace(options, tls_server_name=host)
         try:
             settled = with_prompted_password(host, port, options, ask_password)
-        except AuthError:
+        except (AuthError, TLSError):
             raise
         except ConnectionFailed as exc:
-            failures.append(str(exc))
+            failures.append(exc)
             continue
         client = control_client(host, port, settled)
         try:
@@ -133,8 +133,8 @@ def discover(
             apply_aws(topology, aws)
         return topology
     if len(failures) == 1:
-        raise ConnectionFailed(failures[0])
-    raise DiscoveryError("no endpoint answered:\n  " + "\n  ".join(failures))
+        raise failures[0]
+    raise DiscoveryError("no endpoint answered:\n  " + "\n  ".join(map(str, failures)))
 
 
 def from_engine(client: redis.Redis, host: str, port: int, options: ConnectOptions) -> Topology:
@@ -166,7 +166,7 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-# A group: (slot ranges, [node dicts: id, host, port, role, health, primary_id]).
+# A group: (slot ranges, [node dicts: id, host, port, role, health]).
 Group = tuple[list[tuple[int, int]], list[dict[str, Any]]]
 
 

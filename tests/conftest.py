@@ -72,7 +72,7 @@ def acl_node(tmp_path_factory: pytest.TempPathFactory):
 def replica_pair(tmp_path_factory: pytest.TempPathFactory):
     """A primary and its replica, cluster mode disabled, fresh for one test (may be killed)."""
     folder = tmp_path_factory.mktemp("pair")
-    primary = start_node(folder)
+    primary = start_node(folder, config={"repl-diskless-sync-delay": "0"})  # sync at once
     replica = None
     try:
         replica = start_replica(folder, primary)

@@ -234,14 +234,16 @@ def _wait_cluster_ready(cluster: Cluster, timeout: float = 60) -> None:
     raise RuntimeError("cluster did not become ready")
 
 
-def make_tls_files(folder: Path) -> dict[str, str]:
-    """A throwaway CA and a server certificate for localhost / 127.0.0.1 / ::1 (trustme)."""
+def make_tls_files(
+    folder: Path, names: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+) -> dict[str, str]:
+    """A throwaway CA and a server certificate for `names` (trustme)."""
     import trustme
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
+    cert = ca.issue_cert(*names)
     files = {"ca": folder / "ca.pem", "cert": folder / "server.pem", "key": folder / "server.key"}
     ca.cert_pem.write_to_path(str(files["ca"]))
     cert.cert_chain_pems[0].write_to_path(str(files["cert"]))

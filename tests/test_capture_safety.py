@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 import redis
@@ -345,7 +347,6 @@ def test_plain_text_to_a_tls_node_says_so(tls_node, tmp_path, capsys):
 
 
 def test_tls_capture_content(tls_node, tmp_path):
-    import ssl
 
     ca = tls_node.extra["tls"]["ca"]
     from capture.connect import ConnectOptions
@@ -372,6 +373,29 @@ def test_tls_capture_content(tls_node, tmp_path):
         result = bg.stop()
     (n,) = monitored(result.manifest)
     assert command_counts(lines_of(result.folder, n))["set"] == 500
+
+
+def test_a_node_announced_by_ip_is_verified_against_the_name_we_came_through(tmp_path_factory):
+    """ElastiCache announces IPs, its certificate names the cluster's domain: check that name."""
+    from capture.connect import ConnectOptions, open_socket
+    from capture.errors import TLSError
+    from capture.topology import discover
+    from tests.servers import make_tls_files
+
+    folder = tmp_path_factory.mktemp("tls-name")
+    files = make_tls_files(folder / "certs", names=("localhost",))  # no IP in the certificate
+    node = start_node(folder, tls_files=files)
+    try:
+        options = ConnectOptions(tls="on", tls_ca=files["ca"])
+        with pytest.raises(ssl.SSLCertVerificationError):
+            open_socket("127.0.0.1", node.port, options).close()
+        open_socket("127.0.0.1", node.port, replace(options, tls_server_name="localhost")).close()
+        # through a name, discovery remembers it for the IPs the engine announces
+        assert discover([("localhost", node.port)], options).options.tls_server_name == "localhost"
+        with pytest.raises(TLSError, match="certificate is not for this address"):
+            discover([("127.0.0.1", node.port)], options)
+    finally:
+        node.stop()
 
 
 # -- the bastion half stays small --------------------------------------------------------------

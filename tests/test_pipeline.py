@@ -304,3 +304,12 @@ def test_progress_on_stderr_unless_quiet(tmp_path, capsys):
     assert run(["analyze", str(log), "--out", str(tmp_path / "o")]) == 0
     out, err = capsys.readouterr()
     assert "hotshard: [" in err and "hotshard: [" not in out
+
+
+def test_missing_rules_file_and_label_mismatch(tmp_path, capsys):
+    log = write_log(tmp_path / "m.log", shard_lines("0001"))
+    out = str(tmp_path / "o")
+    status, _, err = analyze(capsys, str(log), "--rules", str(tmp_path / "no.toml"), "--out", out)
+    assert status == ExitStatus.USAGE and "no such rules file" in err
+    status, _, err = analyze(capsys, str(log), "--shard", "0001,0002", "--out", out)
+    assert status == ExitStatus.USAGE and "--shard has 2 values for 1 log files" in err

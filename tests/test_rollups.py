@@ -204,3 +204,21 @@ def test_hot_key_advice_for_a_key_not_read_whole():
     recs = recommendations(r, v)
     assert recs[0].kind == "hot-key" and "`counter`" in recs[0].text
     assert "no-bytes" in {rec.kind for rec in recs}
+
+
+def test_hot_slot_advice_only_when_the_slot_has_many_busy_keys():
+    rows = [row(shard="0001", key=f"{{tag}}:{i % 4}", ts=T0 + i / 10) for i in range(40)]
+    rows += [row(shard="0001", key=f"other{i}", ts=T0 + i / 10) for i in range(4)]
+    rows += [row(shard="0002", key=f"j{i}", ts=T0 + i / 10) for i in range(5)]
+    rows += [row(shard="0003", key=f"m{i}", ts=T0 + i / 10) for i in range(5)]
+    r = rollups.compute(commands(rows).lazy())
+    recs = recommendations(r, verdict(r))
+    assert any(rec.kind == "hot-slot" and "over 4 keys" in rec.text for rec in recs)
+    # The same load on one key of that slot is a hot key, not a hot slot.
+    rows = [row(shard="0001", key="{tag}:0", ts=T0 + i / 10) for i in range(40)]
+    rows += [row(shard="0001", key="{tag}:1", ts=T0)]
+    rows += [row(shard="0002", key=f"j{i}", ts=T0 + i / 10) for i in range(5)]
+    rows += [row(shard="0003", key=f"m{i}", ts=T0 + i / 10) for i in range(5)]
+    r = rollups.compute(commands(rows).lazy())
+    kinds = [rec.kind for rec in recommendations(r, verdict(r))]
+    assert "hot-slot" not in kinds and "hot-key" in kinds

@@ -150,3 +150,18 @@ def test_empty_dataset(tmp_path):
     conn = sqlite3.connect(tmp_path / db.DB_NAME)
     assert conn.execute(SPEC_QUERIES[0]).fetchall() == []
     conn.close()
+
+
+def test_executemany_fallback_writes_the_same_rows(tmp_path):
+    df = workload()
+    files = pipeline.write_dataset(df.lazy(), tmp_path / "commands")
+    path = tmp_path / "fallback.db"
+    conn = sqlite3.connect(path)
+    conn.execute(schema.sqlite_ddl())
+    conn.commit()
+    conn.close()
+    reader = db._batches([str(f) for f in files], list(schema.sqlite_columns()))
+    assert db._ingest_executemany(path, reader) == df.height
+    conn = sqlite3.connect(path)
+    assert conn.execute(SPEC_QUERIES[3]).fetchall() == [("zrevrange", 57), ("get", 3)]
+    conn.close()

@@ -109,6 +109,7 @@ class _Plan:
     keywords: dict[tuple[int, str, int], int]  # (slot, KEYWORD, startfrom) -> keyword id
     containers: list[str]
     drop_empty: list[int]  # codes whose "" keys are not keys (MIGRATE ... KEYS)
+    slots: int  # most spec slots any general command uses
 
 
 def _plan(specs: KeySpecs) -> _Plan:
@@ -146,7 +147,8 @@ def _plan(specs: KeySpecs) -> _Plan:
         row["general"] = 1 if "s0_range" in row else None
     params = {n: pl.Series(n, [r.get(n) for r in rows], pl.Int64) for n in names}
     drop = sorted(codes[n] for n in DROP_EMPTY_KEYS if n in codes)
-    return _Plan(codes, params, keywords, sorted(specs.containers), drop)
+    slots = max((j + 1 for r in rows for j in range(MAX_SLOTS) if f"s{j}_range" in r), default=0)
+    return _Plan(codes, params, keywords, sorted(specs.containers), drop, slots)
 
 
 def _keyword_first(args: pl.Expr, argc: pl.Expr, keyword: str, startfrom: int) -> pl.Expr:
@@ -168,8 +170,8 @@ def _general_indices(plan: _Plan, code: pl.Expr, args: pl.Expr, argc: pl.Expr) -
 
     general = param("general").is_not_null()
     args = pl.when(general).then(args)
-    slots = []
-    for j in range(MAX_SLOTS):
+    idx: pl.Expr | None = None
+    for j in range(plan.slots):
         kw_firsts = [
             _keyword_first(pl.when(param(f"s{j}_kw") == kid).then(args), argc, kw, start)
             for (slot, kw, start), kid in sorted(plan.keywords.items())
@@ -194,12 +196,10 @@ def _general_indices(plan: _Plan, code: pl.Expr, args: pl.Expr, argc: pl.Expr) -
         start = pl.when(is_range).then(first).otherwise(first + param(f"s{j}_firstkey"))
         last = pl.when(is_range).then(range_last).otherwise(start + numkeys - 1)
         valid = (start >= 1) & (last < argc) & (last >= start)
-        slots.append(
-            pl.when(valid.fill_null(False))
-            .then(pl.int_ranges(start - 1, last, param(f"s{j}_step")))
-            .otherwise(_EMPTY_IDX)
-        )
-    return pl.when(general).then(pl.concat_list(slots))
+        # Null (not []) where the slot does not apply: list ops over nulls are cheap.
+        found = pl.when(valid).then(pl.int_ranges(start - 1, last, param(f"s{j}_step")))
+        idx = found if idx is None else pl.coalesce(idx.list.concat(found), idx, found)
+    return pl.coalesce(idx, pl.when(general).then(_EMPTY_IDX))
 
 
 # -- arg_shape ------------------------------------------------------------------------------------
@@ -214,30 +214,33 @@ KEYWORDS = frozenset(
     WRAP SAT FAIL U8 I8 U16 I16 U32 I32 U64 I64 AND OR XOR NOT ABSTTL FREQ LOAD M KM FT MI
     SCHEDULE ASYNC SYNC BIT BYTE""".split()
 )
-# Commands whose integer arguments are ranges or counts (LRANGE k 0 -1), kept in arg_shape.
-# Elsewhere integers are values (SET k 0, EXPIRE k 60) — except right after COUNT or LIMIT.
+# Commands whose integer arguments are mostly ranges or counts (LRANGE k 0 -1, ... LIMIT 0 10,
+# COUNT 100): arg_shape keeps them. Elsewhere integers are values (SET k 0, EXPIRE k 60) -> `?`.
 RANGE_COMMANDS = frozenset(
     """lrange ltrim lindex zrange zrevrange zrangestore zremrangebyrank getrange substr bitcount
     bitpos srandmember zrandmember hrandfield spop lpop rpop zpopmin zpopmax bzpopmin bzpopmax lpos
-    scan sscan hscan zscan lmpop blmpop zmpop bzmpop""".split()
+    scan sscan hscan zscan lmpop blmpop zmpop bzmpop zrangebyscore zrevrangebyscore zrangebylex
+    zrevrangebylex sort sort_ro xrange xrevrange xread xreadgroup xautoclaim xpending geosearch
+    geosearchstore georadius georadius_ro georadiusbymember georadiusbymember_ro""".split()
 )
 _KEEP = r"^(?:[-+]?inf|[-+*$>~=#]|\$)$"  # full-range and special ids: -inf +inf - + * $ > ~
 _INT = r"^-?[0-9]{1,9}$"
 
 
 def _mask(keywords: list[str], keep_ints: bool) -> pl.Expr:
+    """One argument of arg_shape. Elementwise only: a window (`shift`) in `list.eval` made
+    Polars evaluate list by list, ~10x slower."""
     e = pl.element()
     up = e.str.to_uppercase()
-    ints = e.str.contains(_INT)
-    if not keep_ints:
-        prev = e.shift(1).str.to_uppercase()
-        ints = ints & (prev.is_in(["COUNT", "LIMIT"]) | (e.shift(2).str.to_uppercase() == "LIMIT"))
+    kept = e.str.contains(_KEEP)
+    if keep_ints:
+        kept = kept | e.str.contains(_INT)
     return (
         pl.when(e.str.len_bytes() > 24)
         .then(pl.lit("?"))
         .when(up.is_in(keywords))
         .then(up)
-        .when(ints.fill_null(False) | e.str.contains(_KEEP))
+        .when(kept)
         .then(e)
         .otherwise(pl.lit("?"))
     )
@@ -290,10 +293,13 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
         )
     # Non-key arguments: after the keys when they come first in a run (GET, SET, ZRANGE...),
     # else the complement of the key positions.
-    leading = (first == 1) & (step == 1)
+    leading = ((first == 1) & (step == 1)).fill_null(False)
+    keyless = pl.col("_code").is_null()
     nonkey_idx = pl.coalesce(
-        pl.when(leading).then(pl.int_ranges(last, argc - 1)),
-        pl.int_ranges(0, pl.min_horizontal(argc - 1, 64))
+        pl.when(leading).then(pl.int_ranges(pl.max_horizontal(last, 0), argc - 1)),
+        pl.when(keyless).then(pl.int_ranges(0, argc - 1)),
+        pl.when(~leading & ~keyless)
+        .then(pl.int_ranges(0, pl.min_horizontal(argc - 1, 64)))
         .list.set_difference(pl.col("_key_idx"))
         .list.sort(),
     )

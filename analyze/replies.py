@@ -28,6 +28,7 @@ chain; no Python per row.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -356,6 +357,8 @@ ARG_COMMANDS = [
     "decrby",
 ]
 _XREAD = ("xread", "xreadgroup")
+# Forget the modelled combinations past this many (arguments that never repeat).
+CACHE_LIMIT = 200_000
 _REPLY = pl.Struct({"reply_bytes": pl.Int64(), "reply_confidence": pl.String()})
 
 
@@ -437,6 +440,11 @@ class _Lookup:
             _pim=pl.int_range(pl.len(), dtype=pl.UInt32)
         )
         self.strings = _string_map(keys, resp)
+        self.stages, self.rules = _model(resp)
+        # Modelled combinations, reused by later batches (the streaming engine may call
+        # `batch` from several threads at once).
+        self.cache: pl.DataFrame | None = None
+        self.lock = threading.Lock()
 
     def features(self, df: pl.DataFrame) -> pl.DataFrame:
         """Per row, only what the reply depends on: most rows share their combination."""
@@ -450,17 +458,20 @@ class _Lookup:
             )
         else:
             pi = pl.lit(None, pl.UInt32)
-        set_opts = pl.when(cmd == "set").then(args.list.slice(2))
-        zadd_opts = pl.when(cmd == "zadd").then(args.list.slice(1, 4))
-        value = (
-            pl.when(cmd.is_in(["ping", "echo"]))
-            .then(args.list.get(0, null_on_oob=True))
-            .when(cmd == "append")
-            .then(args.list.get(1, null_on_oob=True))
-            .when(cmd == "setrange")
-            .then(args.list.get(2, null_on_oob=True))
-        )
+        # Mask the arguments first: list work then only happens on the rows that need it.
+        ranged = pl.when(need).then(args)
+        set_opts = pl.when(cmd == "set").then(args).list.slice(2)
+        zadd_opts = pl.when(cmd == "zadd").then(args).list.slice(1, 3)
         xread = cmd.is_in(_XREAD)
+        value_at = (
+            pl.when(cmd.is_in(["ping", "echo"]))
+            .then(0)
+            .when(cmd == "append")
+            .then(1)
+            .when(cmd == "setrange")
+            .then(2)
+        )
+        value = pl.when(value_at.is_not_null()).then(args).list.get(value_at, null_on_oob=True)
         df = self._mget(df)
         return df.select(
             "command",
@@ -470,9 +481,9 @@ class _Lookup:
             _own=ki.is_not_null(),
             _sz=pl.coalesce(ki, pi + self.n_keys),
             _pim=pl.when(cmd == "mget").then(pi),
-            _s1=pl.when(need).then(args.list.get(1, null_on_oob=True)),
-            _s2=pl.when(need).then(args.list.get(2, null_on_oob=True)),
-            _tail=pl.when(need).then(args.list.slice(3).list.join(" ")),
+            _s1=_bound(ranged.list.get(1, null_on_oob=True), cmd),
+            _s2=_bound(ranged.list.get(2, null_on_oob=True), cmd),
+            _tail=ranged.list.slice(3).list.join(" "),
             _set_get=(set_opts.list.contains("GET") | set_opts.list.contains("get")).fill_null(
                 False
             ),
@@ -481,11 +492,13 @@ class _Lookup:
             ),
             _vlen=_unescaped_len(value),
             _xr=pl.when(xread)
-            .then(args.list.slice(0, 6).list.join(" "))
+            .then(args)
+            .list.slice(0, 6)
+            .list.join(" ")
             .str.to_uppercase()
             .str.extract(r"(?:^| )COUNT (\d+)", 1)
             .cast(pl.Int64, strict=False),
-            _klen=pl.when(xread).then(pl.col("key_name").str.len_bytes().cast(pl.Int64)),
+            _klen=pl.when(xread).then(pl.col("key_name")).str.len_bytes().cast(pl.Int64),
             _mget_known=pl.col("_mget_known"),
             _mget_missing=pl.col("_mget_missing"),
         )
@@ -513,11 +526,30 @@ class _Lookup:
         )
 
     def batch(self, s: pl.Series) -> pl.Series:
+        """Estimate one batch of rows (a struct Series of the input columns)."""
         df = s.struct.unnest()
         if not df.height:
             return pl.Series(s.name, [], dtype=_REPLY)
         feats = self.features(df)
+        keys = feats.columns
         combos = feats.unique()
+        with self.lock:
+            cache = self.cache
+        if cache is not None:
+            combos = combos.join(cache, on=keys, how="anti", nulls_equal=True)
+        if combos.height:
+            fresh = self.model(combos)
+            with self.lock:
+                # another batch may have modelled the same combinations meanwhile: keep one
+                merged = fresh if self.cache is None else pl.concat([self.cache, fresh])
+                merged = merged.unique(subset=keys, keep="first")
+                self.cache = None if merged.height > CACHE_LIMIT else merged
+                cache = merged
+        out = feats.join(cache, on=keys, how="left", nulls_equal=True, maintain_order="left")
+        return out.select(pl.struct("reply_bytes", "reply_confidence").alias(s.name)).to_series()
+
+    def model(self, combos: pl.DataFrame) -> pl.DataFrame:
+        """reply_bytes and reply_confidence for distinct feature combinations."""
         modelled = (
             combos.join(self.metrics, on="_sz", how="left")
             .join(self.patterns, on="_pim", how="left")
@@ -537,9 +569,15 @@ class _Lookup:
                 ).str.to_uppercase(),
             )
         )
-        bytes_, conf = _model(self.resp)
+        for stage in self.stages:
+            modelled = modelled.with_columns(**stage)
+        # Only the rules some combination reaches: a short chain is a fast one.
+        hits = modelled.select(
+            [cond.fill_null(False).any().alias(str(i)) for i, (cond, _, _) in enumerate(self.rules)]
+        ).row(0)
+        bytes_, conf = _chain([rule for rule, hit in zip(self.rules, hits, strict=True) if hit])
         client = pl.col("_client")
-        modelled = modelled.select(
+        return modelled.select(
             *combos.columns,
             reply_bytes=pl.when(client)
             .then(bytes_.round(0).cast(pl.Int64))
@@ -550,10 +588,29 @@ class _Lookup:
             .then(pl.lit("unknown"))
             .otherwise(conf),
         )
-        out = feats.join(
-            modelled, on=combos.columns, how="left", nulls_equal=True, maintain_order="left"
-        )
-        return out.select(pl.struct("reply_bytes", "reply_confidence").alias(s.name)).to_series()
+
+
+_INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]
+_BY_VALUE = [
+    "zrangebyscore",
+    "zrevrangebyscore",
+    "zrangebylex",
+    "zrevrangebylex",
+    "xrange",
+    "xrevrange",
+]
+
+
+def _bound(arg: pl.Expr, cmd: pl.Expr) -> pl.Expr:
+    """Score/lex/id bounds matter only as "infinite or not", scan cursors not at all: fold them
+    so that `ZRANGEBYSCORE k <now-60> <now>` repeats as one combination."""
+    return (
+        pl.when(cmd.is_in(["hscan", "sscan", "zscan"]))
+        .then(pl.lit(None, pl.String))
+        .when(cmd.is_in(_BY_VALUE) & ~arg.is_in(_INFINITE))
+        .then(pl.lit("?"))
+        .otherwise(arg)
+    )
 
 
 def _string_map(keys: pl.DataFrame, resp: int) -> dict[str, int]:
@@ -566,287 +623,247 @@ def _string_map(keys: pl.DataFrame, resp: int) -> dict[str, int]:
     return out
 
 
-def _model(resp: int) -> tuple[pl.Expr, pl.Expr]:
-    """The when/then chain: (reply bytes as Float64, confidence) per command family."""
+Rule = tuple[pl.Expr, pl.Expr, pl.Expr]  # (condition, reply bytes as Float64, confidence)
+
+
+def _model(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
+    """The reply model over one row per distinct combination.
+
+    Returns stages of intermediate columns (each computed once, in order) and the ordered rules
+    per command family; the first rule whose condition holds gives the reply.
+    """
     cmd = _c("command")
     opts = _c("_opts")
     src = _c("_src")
-    typ = _c("_type")
     n = _c("_card")
-    none = typ == "none"
     r3 = resp == 3
     null = 3 if r3 else _NULL2
     empty_arr = 4  # *0\r\n (RESP3 %0 / ~0 alike)
-    mb, fb, vb = _c("_member_bulk"), _c("_field_bulk"), _c("_value_bulk")
-    sb = _c("_score_bulk")
-    # RESP3 prints scores as doubles `,<text>\r\n`: same text as the RESP2 bulk, less framing.
-    s3 = _c("_score_len") + 3
+    mb, fb, vb, sb = _c("_member_bulk"), _c("_field_bulk"), _c("_value_bulk"), _c("_score_bulk")
+    argn = (_c("arg_count") - 1).cast(pl.Float64)
 
-    def score(bulk: pl.Expr) -> pl.Expr:
-        return bulk - (sb - s3) if r3 else bulk
+    def count_opt(name: str) -> pl.Expr:
+        return opts.str.extract(rf" {name} (-?\d+) ", 1).cast(pl.Float64, strict=False)
 
-    rows: list[tuple[pl.Expr, pl.Expr | float | int, pl.Expr | str]] = []
-
-    def add(cond: pl.Expr, value: pl.Expr | float | int, confidence: pl.Expr | str = src) -> None:
-        rows.append((cond, value, confidence))
-
-    def lit(v: float | int) -> pl.Expr:
-        return pl.lit(float(v))
-
-    # -- WRONGTYPE: this key's own sample says it is of another type.
-    expected = cmd.replace_strict(_TYPE_OF, default=None, return_dtype=pl.String)
-    add(
-        (src == "sampled") & expected.is_not_null() & typ.is_not_null() & ~none & (typ != expected),
-        lit(len(WRONGTYPE)),
-    )
-
-    # -- exact, from the command alone
-    add(cmd.is_in(OK_COMMANDS), lit(5), "exact")
-    add((cmd == "set") & ~opts.str.contains(" GET "), lit(5), "exact")
-    add(cmd.is_in(ZERO_ONE_COMMANDS), lit(4), "exact")
-    add(cmd.is_in(KEY_COUNT_COMMANDS), _int_reply(_c("key_count").cast(pl.Float64)), "exact")
-    add(
-        cmd.is_in(ELEMENT_COUNT_COMMANDS),
-        _int_reply((_c("arg_count") - 1).cast(pl.Float64)),
-        "exact",
-    )
-    add(
-        cmd.is_in(PAIR_COUNT_COMMANDS) & ~_c("_zincr"),
-        _int_reply(((_c("arg_count") - 1) // 2).cast(pl.Float64)),
-        "exact",
-    )
-    add((cmd == "ping") & (_c("arg_count") == 0), lit(7), "exact")  # +PONG
-    add(cmd.is_in(["ping", "echo"]), _bulk(_c("_vlen").cast(pl.Float64)), "exact")
-    add(
-        cmd == "smismember",
-        _arr((_c("arg_count") - 1).cast(pl.Float64)) + 4 * (_c("arg_count") - 1),
-        "exact",
-    )
-    add(cmd == "xadd", lit(22), "exact")  # "<13-digit ms>-<seq>" as a bulk string
-    add(cmd == "type", _c("_type").str.len_bytes().cast(pl.Float64) + 3)
-    add(cmd.is_in(UNKNOWN_COMMANDS), pl.lit(None, pl.Float64), "unknown")
-
-    # -- missing keys (sampled as none): null or empty replies
-    set_get = _c("_set_get")
-    single = [
-        "get",
-        "getex",
-        "getdel",
-        "getset",
-        "hget",
-        "lindex",
-        "lpop",
-        "rpop",
-        "zscore",
-        "incrbyfloat",
-        "hincrbyfloat",
-    ]
-    no_count = cmd.is_in(["srandmember", "spop", "hrandfield", "zrandmember"]) & (
-        _c("arg_count") == 1
-    )
-    add(none & (cmd.is_in(single) | set_get | no_count), lit(null))
-    add(none & cmd.is_in(["incr", "decr"]), lit(4))
-    add(none & cmd.is_in(["incrby", "decrby"]), _int_reply(_iarg(1).cast(pl.Float64)))
-    add(
-        none & cmd.is_in(["hmget", "zmscore"]),
-        _arr((_c("arg_count") - 1).cast(pl.Float64)) + null * (_c("arg_count") - 1),
-    )
-    empty = [
-        "hgetall",
-        "hkeys",
-        "hvals",
-        "lrange",
-        "smembers",
-        "zrange",
-        "zrevrange",
-        "zrangebyscore",
-        "zrevrangebyscore",
-        "zrangebylex",
-        "zrevrangebylex",
-        "xrange",
-        "xrevrange",
-        "spop",
-        "srandmember",
-        "hrandfield",
-        "zrandmember",
-        "zpopmin",
-        "zpopmax",
-        "hscan",
-        "sscan",
-        "zscan",
-    ]
-    add(none & cmd.is_in(empty), lit(empty_arr) + 7 * cmd.is_in(["hscan", "sscan", "zscan"]))
-    add(
-        none
-        & cmd.is_in(
-            ["strlen", "hlen", "llen", "scard", "zcard", "xlen", "zcount", "zlexcount", "hstrlen"]
-        ),
-        lit(4),
-    )
-    add(none & cmd.is_in(["ttl", "pttl"]), lit(5))  # :-2
-
-    # -- strings
-    strlen = n
-    add(cmd.is_in(["get", "getex", "getdel", "getset"]) | set_get, _bulk(strlen))
-    _, _, cnt = _index_range(_iarg(1), _iarg(2), strlen)
-    add(
-        cmd.is_in(["getrange", "substr"]),
-        pl.when(cnt > 0).then(_bulk(cnt.cast(pl.Float64))).otherwise(6.0),
-    )
-    add(cmd.is_in(["strlen", "hlen", "llen", "scard", "zcard", "xlen"]), _int_reply(n))
-    add(cmd.is_in(["incr", "decr", "incrby", "decrby"]), strlen + 3)
-    add(cmd == "incrbyfloat", _bulk(strlen))
-    add(
-        cmd.is_in(["append", "setrange"]),
-        _int_reply(strlen + _c("_vlen")),
-    )
-    mget_missing = _c("_mget_missing")
-    mget_known = _c("_mget_known").cast(pl.Float64)
-    pattern_get = pl.when(_c("_p_type") == "string").then(
-        _c("_p_card") + _digits(_c("_p_card")) + 5
-    )
-    add(
-        (cmd == "mget") & (mget_missing == 0),
-        _arr(_c("key_count").cast(pl.Float64)) + mget_known,
-        "sampled",
-    )
-    add(
-        (cmd == "mget") & pattern_get.is_not_null(),
-        _arr(_c("key_count").cast(pl.Float64)) + mget_known + mget_missing * pattern_get,
-        "pattern",
-    )
-    add(cmd == "mget", pl.lit(None, pl.Float64), "unknown")
-
-    # -- hashes
-    pair = (4 + fb + vb) if r3 else (fb + vb)
-    add(cmd == "hget", vb)
-    add(cmd == "hmget", _arr((_c("arg_count") - 1).cast(pl.Float64)) + (_c("arg_count") - 1) * vb)
-    add(cmd == "hgetall", _arr(n if r3 else 2 * n) + n * (fb + vb))
-    add(cmd == "hkeys", _arr(n) + n * fb)
-    add(cmd == "hvals", _arr(n) + n * vb)
-    add(cmd == "hstrlen", _int_reply(_c("_value_len")))
-    add(cmd.is_in(["hincrby"]), _c("_value_len").round(0) + 3)
-    add(cmd.is_in(["hincrbyfloat"]), vb)
-    rand_c = _iarg(1)
-    rand_m = pl.when(rand_c >= 0).then(pl.min_horizontal(rand_c, n)).otherwise(-rand_c)
-    with_values = opts.str.contains(" WITHVALUES ")
-    add((cmd == "hrandfield") & (_c("arg_count") == 1), fb)
-    add(
-        cmd == "hrandfield",
-        pl.when(with_values)
-        .then(_arr(rand_m if r3 else 2 * rand_m) + rand_m * pair)
-        .otherwise(_arr(rand_m) + rand_m * fb),
-    )
-    # SCAN-family: small encodings come back whole in one call, big ones ~COUNT (default 10).
-    count_opt = opts.str.extract(r" COUNT (\d+) ", 1).cast(pl.Float64, strict=False)
-    compact = _c("_encoding").is_in(["listpack", "ziplist", "intset"])
-    scan_m = pl.when(compact).then(n).otherwise(pl.min_horizontal(count_opt.fill_null(10.0), n))
-    cursor = pl.when(scan_m >= n).then(6.0 + 1).otherwise(_bulk(_digits(n).cast(pl.Float64)))
-    add(cmd == "hscan", 4 + cursor + _arr(2 * scan_m) + scan_m * (fb + vb))
-
-    # -- lists
-    lf_, ll_, lcnt = _index_range(_iarg(1), _iarg(2), n)
-    item = _edge(lf_, ll_, n, _c("_head_member_bulk"), _c("_tail_member_bulk"), mb)
-    add(cmd == "lrange", _arr(lcnt) + lcnt * item)
-    idx = _iarg(1)
-    pos = pl.when(idx < 0).then(n + idx).otherwise(idx)
-    add(
-        cmd == "lindex",
-        pl.when((pos < 0) | (pos >= n))
-        .then(lit(null))
-        .otherwise(_edge(pos, pos, n, _c("_head_member_bulk"), _c("_tail_member_bulk"), mb)),
-    )
-    pop_c = _iarg(1)
-    pop_m = pl.min_horizontal(pop_c, n)
-    head_item = pl.coalesce(_c("_head_member_bulk"), mb)
-    tail_item = pl.coalesce(_c("_tail_member_bulk"), mb)
-    add((cmd == "lpop") & (_c("arg_count") == 1), head_item)
-    add((cmd == "rpop") & (_c("arg_count") == 1), tail_item)
-    add(cmd == "lpop", _arr(pop_m) + pop_m * head_item)
-    add(cmd == "rpop", _arr(pop_m) + pop_m * tail_item)
-    add(
-        cmd.is_in(["lpush", "rpush", "lpushx", "rpushx", "linsert"]),
-        _int_reply(n + _c("arg_count") - 1),
-    )
-    add(cmd.is_in(["lrem", "lpos"]), lit(4))
-
-    # -- sets
-    set_hdr = _arr(n)  # RESP3 ~n is the same size
-    add(cmd == "smembers", set_hdr + n * mb)
-    add(cmd.is_in(["srandmember", "spop"]) & (_c("arg_count") == 1), mb)
-    spop_m = pl.when(rand_c >= 0).then(pl.min_horizontal(rand_c, n)).otherwise(-rand_c)
-    add(cmd.is_in(["srandmember", "spop"]), _arr(spop_m) + spop_m * mb)
-    add(cmd == "sscan", 4 + cursor + _arr(scan_m) + scan_m * mb)
-
-    # -- sorted sets
-    ws = opts.str.contains(" WITHSCORES ")
+    # Stage 1: arguments and options.
+    a1, a2 = _iarg(1).cast(pl.Float64), _iarg(2).cast(pl.Float64)
+    infinite = ["-INF", "+INF", "INF", "-", "+"]
+    lo, hi = _arg(1).str.to_uppercase(), _arg(2).str.to_uppercase()
+    stage1 = {
+        "_a1": a1,
+        "_a2": a2,
+        "_none": _c("_type") == "none",
+        "_expected": cmd.replace_strict(_TYPE_OF, default=None, return_dtype=pl.String),
+        "_ws": opts.str.contains(" WITHSCORES "),
+        "_wv": opts.str.contains(" WITHVALUES "),
+        "_rev": cmd.is_in(["zrevrange", "zrevrangebyscore", "zrevrangebylex"])
+        | ((cmd == "zrange") & opts.str.contains(" REV ")),
+        "_by": opts.str.contains(" BYSCORE ") | opts.str.contains(" BYLEX "),
+        "_loff": opts.str.extract(r" LIMIT (-?\d+) (-?\d+) ", 1).cast(pl.Float64, strict=False),
+        "_lcnt": opts.str.extract(r" LIMIT (-?\d+) (-?\d+) ", 2).cast(pl.Float64, strict=False),
+        "_count": count_opt("COUNT"),
+        "_full_span": lo.is_in(infinite) & hi.is_in(infinite) & (lo != hi),
+        "_x_full": _arg(1).is_in(["-", "+"]) & _arg(2).is_in(["-", "+"]),
+        # RESP3 prints scores as doubles `,<text>\r\n`: same text as the RESP2 bulk, less framing.
+        "_sdelta": (sb - _c("_score_len") - 3) if r3 else pl.lit(0.0),
+    }
+    # Stage 2: how many elements the reply holds, and where they sit (ascending positions).
+    rf, rl, rc = _index_range(_c("_a1"), _c("_a2"), n)
+    rev = _c("_rev")
+    avail = _max0(n - _c("_loff"))
+    lim_n = pl.when(_c("_lcnt") < 0).then(avail).otherwise(pl.min_horizontal(_c("_lcnt"), avail))
+    stage2 = {
+        "_rf": rf,
+        "_rl": rl,
+        "_rc": rc,
+        "_lim_n": lim_n,
+        "_rand_m": pl.when(_c("_a1") >= 0)
+        .then(pl.min_horizontal(_c("_a1"), n))
+        .otherwise(-_c("_a1")),
+        "_pop_m": pl.min_horizontal(pl.when(_c("arg_count") >= 2).then(_c("_a1")).otherwise(1), n),
+        "_scan_m": pl.when(_c("_encoding").is_in(["listpack", "ziplist", "intset"]))
+        .then(n)
+        .otherwise(pl.min_horizontal(_c("_count").fill_null(10.0), n)),
+        "_pos": pl.when(_c("_a1") < 0).then(n + _c("_a1")).otherwise(_c("_a1")),
+    }
+    # Stage 3: ascending first/last position of each kind of range.
+    full = _c("_full_span")
+    stage3 = {
+        # rank ranges (ZRANGE/ZREVRANGE by index): REV ranks count from the top
+        "_zf": pl.when(rev).then(n - 1 - _c("_rl")).otherwise(_c("_rf")),
+        "_zl": pl.when(rev).then(n - 1 - _c("_rf")).otherwise(_c("_rl")),
+        # LIMIT offset count from the low end (the high end for REV) of a full span; a bounded
+        # score range starts anywhere, so it gets the overall averages (-1 .. n)
+        "_lf": pl.when(~full)
+        .then(-1.0)
+        .when(rev)
+        .then(n - _c("_loff") - _c("_lim_n"))
+        .otherwise(_c("_loff")),
+        "_ll": pl.when(~full)
+        .then(n)
+        .when(rev)
+        .then(n - 1 - _c("_loff"))
+        .otherwise(_c("_loff") + _c("_lim_n") - 1),
+        "_pf": pl.when(cmd == "zpopmax").then(n - _c("_pop_m")).otherwise(0.0),
+        "_pl": pl.when(cmd == "zpopmax").then(n - 1).otherwise(_c("_pop_m") - 1),
+        "_scan_cursor": pl.when(_c("_scan_m") >= n)
+        .then(7.0)  # $1\r\n0\r\n: the scan is done
+        .otherwise(_bulk(_digits(n).cast(pl.Float64))),
+    }
+    # Stage 4: average element sizes for those ranges (head/tail samples near the ends).
     head_m, tail_m = _c("_head_member_bulk"), _c("_tail_member_bulk")
     head_s, tail_s = _c("_head_score_bulk"), _c("_tail_score_bulk")
+    stage4 = {}
+    for name, (f, l_) in {
+        "z": ("_zf", "_zl"),
+        "l": ("_lf", "_ll"),
+        "p": ("_pf", "_pl"),
+        "r": ("_rf", "_rl"),
+        "i": ("_pos", "_pos"),
+    }.items():
+        stage4[f"_m{name}"] = _edge(_c(f), _c(l_), n, head_m, tail_m, mb)
+        if name in "zlp":
+            stage4[f"_s{name}_"] = _edge(_c(f), _c(l_), n, head_s, tail_s, sb) - _c("_sdelta")
+    score = sb - _c("_sdelta")
 
-    def zreply(count: pl.Expr, first: pl.Expr, last: pl.Expr, scores: pl.Expr) -> pl.Expr:
-        """ZRANGE-like reply of `count` elements at ascending positions [first, last]."""
-        m = _edge(first, last, n, head_m, tail_m, mb)
-        s = score(_edge(first, last, n, head_s, tail_s, sb))
+    def zreply(count: pl.Expr, m: pl.Expr, s: pl.Expr, scores: pl.Expr) -> pl.Expr:
+        """ZRANGE-like reply of `count` elements of average member m and score s."""
         if r3:
             with_s = _arr(count) + count * (4 + m + s)
         else:
             with_s = _arr(2 * count) + count * (m + s)
         return pl.when(scores).then(with_s).otherwise(_arr(count) + count * m)
 
-    rev = cmd.is_in(["zrevrange", "zrevrangebyscore", "zrevrangebylex"]) | (
-        (cmd == "zrange") & opts.str.contains(" REV ")
+    rows: list[tuple[pl.Expr, pl.Expr | float | int, pl.Expr | str]] = []
+
+    def add(cond: pl.Expr, value: pl.Expr | float | int, confidence: pl.Expr | str = src) -> None:
+        rows.append((cond, value, confidence))
+
+    none = _c("_none")
+    typ = _c("_type")
+    # -- WRONGTYPE: this key's own sample says it is of another type.
+    expected = _c("_expected")
+    add(
+        (src == "sampled") & expected.is_not_null() & typ.is_not_null() & ~none & (typ != expected),
+        len(WRONGTYPE),
     )
-    by = opts.str.contains(" BYSCORE ") | opts.str.contains(" BYLEX ")
-    zf, zl, zcnt = _index_range(_iarg(1), _iarg(2), n)
-    # Rank ranges: ZRANGE (no BY*) and ZREVRANGE; REV ranks count from the top.
-    asc_first = pl.when(rev).then(n - 1 - zl).otherwise(zf)
-    asc_last = pl.when(rev).then(n - 1 - zf).otherwise(zl)
-    add(cmd.is_in(["zrange", "zrevrange"]) & ~by, zreply(zcnt, asc_first, asc_last, ws))
-    # Score/lex ranges: LIMIT offset count bounds the reply; without LIMIT only a full span is known.
-    limit_off = opts.str.extract(r" LIMIT (-?\d+) (-?\d+) ", 1).cast(pl.Float64, strict=False)
-    limit_cnt = opts.str.extract(r" LIMIT (-?\d+) (-?\d+) ", 2).cast(pl.Float64, strict=False)
-    lo, hi = _arg(1), _arg(2)
-    full_span = (
-        (lo.is_in(["-inf", "+inf", "-", "+"])) & (hi.is_in(["-inf", "+inf", "-", "+"])) & (lo != hi)
+
+    # -- exact, from the command alone
+    set_get = _c("_set_get")
+    add(cmd.is_in(OK_COMMANDS) | ((cmd == "set") & ~set_get), 5, "exact")
+    add(cmd.is_in(ZERO_ONE_COMMANDS), 4, "exact")
+    add(cmd.is_in(KEY_COUNT_COMMANDS), _int_reply(_c("key_count").cast(pl.Float64)), "exact")
+    add(cmd.is_in(ELEMENT_COUNT_COMMANDS), _int_reply(argn), "exact")
+    add(cmd.is_in(PAIR_COUNT_COMMANDS) & ~_c("_zincr"), _int_reply((argn / 2).floor()), "exact")
+    add((cmd == "ping") & (_c("arg_count") == 0), 7, "exact")  # +PONG
+    add(cmd.is_in(["ping", "echo"]), _bulk(_c("_vlen").cast(pl.Float64)), "exact")
+    add(cmd == "smismember", _arr(argn) + 4 * argn, "exact")
+    add(cmd == "xadd", 22, "exact")  # "<13-digit ms>-<seq>" as a bulk string
+    add(cmd == "type", typ.str.len_bytes().cast(pl.Float64) + 3)
+    add(cmd.is_in(UNKNOWN_COMMANDS), pl.lit(None, pl.Float64), "unknown")
+
+    # -- missing keys (sampled as none): null or empty replies
+    single = "get getex getdel getset hget lindex lpop rpop zscore incrbyfloat hincrbyfloat"
+    no_count = cmd.is_in(["srandmember", "spop", "hrandfield", "zrandmember"]) & (
+        _c("arg_count") == 1
     )
-    avail = _max0(n - limit_off)
-    lim_n = pl.when(limit_cnt < 0).then(avail).otherwise(pl.min_horizontal(limit_cnt, avail))
+    add(none & (cmd.is_in(single.split()) | set_get | no_count), null)
+    add(none & cmd.is_in(["incr", "decr"]), 4)
+    add(none & cmd.is_in(["incrby", "decrby"]), _int_reply(_c("_a1")))
+    add(none & cmd.is_in(["hmget", "zmscore"]), _arr(argn) + null * argn)
+    empty = (
+        "hgetall hkeys hvals lrange smembers zrange zrevrange zrangebyscore zrevrangebyscore "
+        "zrangebylex zrevrangebylex xrange xrevrange spop srandmember hrandfield zrandmember "
+        "zpopmin zpopmax"
+    )
+    add(none & cmd.is_in(empty.split()), empty_arr)
+    add(none & cmd.is_in(["hscan", "sscan", "zscan"]), 4 + 7 + empty_arr)
+    counts = "strlen hlen llen scard zcard xlen zcount zlexcount hstrlen"
+    add(none & cmd.is_in(counts.split()), 4)
+    add(none & cmd.is_in(["ttl", "pttl"]), 5)  # :-2
+
+    # -- strings
+    add(cmd.is_in(["get", "getex", "getdel", "getset"]) | set_get, _bulk(n))
+    add(cmd.is_in(["getrange", "substr"]), _bulk(_c("_rc")))
+    add(cmd.is_in(["strlen", "hlen", "llen", "scard", "zcard", "xlen"]), _int_reply(n))
+    add(cmd.is_in(["incr", "decr", "incrby", "decrby"]), n + 3)
+    add(cmd == "incrbyfloat", _bulk(n))
+    add(cmd.is_in(["append", "setrange"]), _int_reply(n + _c("_vlen")))
+    missing = _c("_mget_missing")
+    mget = _arr(_c("key_count").cast(pl.Float64)) + _c("_mget_known").cast(pl.Float64)
+    pattern_get = pl.when(_c("_p_type") == "string").then(_bulk(_c("_p_card")))
+    add((cmd == "mget") & (missing == 0), mget, "sampled")
+    add((cmd == "mget") & pattern_get.is_not_null(), mget + missing * pattern_get, "pattern")
+    add(cmd == "mget", pl.lit(None, pl.Float64), "unknown")
+
+    # -- hashes
+    add(cmd == "hget", vb)
+    add(cmd == "hmget", _arr(argn) + argn * vb)
+    add(cmd == "hgetall", _arr(n if r3 else 2 * n) + n * (fb + vb))
+    add(cmd == "hkeys", _arr(n) + n * fb)
+    add(cmd == "hvals", _arr(n) + n * vb)
+    add(cmd == "hstrlen", _int_reply(_c("_value_len")))
+    add(cmd == "hincrby", _c("_value_len").round(0) + 3)
+    add(cmd == "hincrbyfloat", vb)
+    rand_m = _c("_rand_m")
+    add((cmd == "hrandfield") & (_c("arg_count") == 1), fb)
+    pairs = _arr(rand_m) + rand_m * (4 + fb + vb) if r3 else _arr(2 * rand_m) + rand_m * (fb + vb)
+    add((cmd == "hrandfield") & _c("_wv"), pairs)
+    add(cmd == "hrandfield", _arr(rand_m) + rand_m * fb)
+    # SCAN family: small encodings come back whole in one call, big ones ~COUNT (default 10).
+    scan_m, cursor = _c("_scan_m"), _c("_scan_cursor")
+    add(cmd == "hscan", 4 + cursor + _arr(2 * scan_m) + scan_m * (fb + vb))
+
+    # -- lists
+    add(cmd == "lrange", _arr(_c("_rc")) + _c("_rc") * _c("_mr"))
+    pos = _c("_pos")
+    add(cmd == "lindex", pl.when((pos < 0) | (pos >= n)).then(float(null)).otherwise(_c("_mi")))
+    head_item = pl.coalesce(head_m, mb)
+    tail_item = pl.coalesce(tail_m, mb)
+    pop_m = _c("_pop_m")
+    add((cmd == "lpop") & (_c("arg_count") == 1), head_item)
+    add((cmd == "rpop") & (_c("arg_count") == 1), tail_item)
+    add(cmd == "lpop", _arr(pop_m) + pop_m * head_item)
+    add(cmd == "rpop", _arr(pop_m) + pop_m * tail_item)
+    add(cmd.is_in(["lpush", "rpush", "lpushx", "rpushx", "linsert"]), _int_reply(n + argn))
+    add(cmd.is_in(["lrem", "lpos"]), 4)
+
+    # -- sets (RESP3 ~n headers are the size of *n)
+    add(cmd == "smembers", _arr(n) + n * mb)
+    add(cmd.is_in(["srandmember", "spop"]) & (_c("arg_count") == 1), mb)
+    add(cmd.is_in(["srandmember", "spop"]), _arr(rand_m) + rand_m * mb)
+    add(cmd == "sscan", 4 + cursor + _arr(scan_m) + scan_m * mb)
+
+    # -- sorted sets
+    ws = _c("_ws")
     by_cmd = cmd.is_in(["zrangebyscore", "zrevrangebyscore", "zrangebylex", "zrevrangebylex"]) | (
-        (cmd == "zrange") & by
+        (cmd == "zrange") & _c("_by")
     )
-    # Elements counted from the low end (or the high end for REV), after `offset`.
-    lim_first = pl.when(rev).then(n - limit_off - lim_n).otherwise(limit_off)
-    lim_last = pl.when(rev).then(n - 1 - limit_off).otherwise(limit_off + lim_n - 1)
-    # A bounded score range starts anywhere: use the overall averages.
-    lim_first = pl.when(full_span).then(lim_first).otherwise(pl.lit(-1.0))
-    lim_last = pl.when(full_span).then(lim_last).otherwise(n)
-    add(by_cmd & limit_cnt.is_not_null(), zreply(lim_n, lim_first, lim_last, ws))
-    add(by_cmd & full_span, zreply(n, pl.lit(0.0), n - 1, ws))
+    add(
+        cmd.is_in(["zrange", "zrevrange"]) & ~_c("_by"),
+        zreply(_c("_rc"), _c("_mz"), _c("_sz_"), ws),
+    )
+    # Score/lex ranges: LIMIT bounds the reply; without LIMIT only a full span is known.
+    add(by_cmd & _c("_lcnt").is_not_null(), zreply(_c("_lim_n"), _c("_ml"), _c("_sl_"), ws))
+    add(by_cmd & _c("_full_span"), zreply(n, mb, score, ws))
     add(by_cmd, pl.lit(None, pl.Float64), "unknown")
-    add(
-        cmd.is_in(["zscore", "zincrby"]) | ((cmd == "zadd") & _c("_zincr")),
-        score(sb),
-    )
-    add(
-        cmd == "zmscore",
-        _arr((_c("arg_count") - 1).cast(pl.Float64)) + (_c("arg_count") - 1) * score(sb),
-    )
+    add(cmd.is_in(["zscore", "zincrby"]) | ((cmd == "zadd") & _c("_zincr")), score)
+    add(cmd == "zmscore", _arr(argn) + argn * score)
     add(cmd.is_in(["zrank", "zrevrank"]), _int_reply(_max0(n - 1)))
     add(cmd.is_in(["zcount", "zlexcount"]), _int_reply(n))
-    zpop_c = pl.when(_c("arg_count") >= 2).then(_iarg(1)).otherwise(1)
-    zpop_m = pl.min_horizontal(zpop_c, n)
-    zpop_first = pl.when(cmd == "zpopmax").then(n - zpop_m).otherwise(0)
-    zpop_last = pl.when(cmd == "zpopmax").then(n - 1).otherwise(zpop_m - 1)
-    add(cmd.is_in(["zpopmin", "zpopmax"]), zreply(zpop_m, zpop_first, zpop_last, pl.lit(True)))
+    add(cmd.is_in(["zpopmin", "zpopmax"]), zreply(pop_m, _c("_mp"), _c("_sp_"), pl.lit(True)))
     add((cmd == "zrandmember") & (_c("arg_count") == 1), mb)
-    add(cmd == "zrandmember", zreply(spop_m, pl.lit(-1.0), n, ws))
-    add(cmd == "zscan", 4 + cursor + _arr(2 * scan_m) + scan_m * (mb + sb))
+    add(cmd == "zrandmember", zreply(rand_m, mb, score, ws))
+    add(cmd == "zscan", 4 + cursor + _arr(2 * scan_m) + scan_m * (mb + score))
 
     # -- streams
     entry = _c("_entry_bytes")
-    xcount = opts.str.extract(r" COUNT (\d+) ", 1).cast(pl.Float64, strict=False)
-    x_full = (_arg(1).is_in(["-", "+"])) & (_arg(2).is_in(["-", "+"]))
-    x_m = pl.when(xcount.is_not_null()).then(pl.min_horizontal(xcount, n)).when(x_full).then(n)
+    x_m = (
+        pl.when(_c("_count").is_not_null())
+        .then(pl.min_horizontal(_c("_count"), n))
+        .when(_c("_x_full"))
+        .then(n)
+    )
     add(cmd.is_in(["xrange", "xrevrange"]), _arr(x_m) + x_m * entry)
     xr_m = pl.min_horizontal(_c("_xr").cast(pl.Float64), n)
     key_bulk = _bulk(_c("_klen").cast(pl.Float64))
@@ -855,28 +872,32 @@ def _model(resp: int) -> tuple[pl.Expr, pl.Expr]:
         4 + 4 + key_bulk + _arr(xr_m) + xr_m * entry,
     )
 
-    # -- keyspace
-    add(
-        cmd == "ttl",
-        pl.when(_c("_ttl_ms").is_null()).then(lit(5)).otherwise(_int_reply(_c("_ttl_ms") / 1000)),
-    )
-    add(
-        cmd == "pttl",
-        pl.when(_c("_ttl_ms").is_null()).then(lit(5)).otherwise(_int_reply(_c("_ttl_ms"))),
-    )
+    # -- keyspace (PTTL -1/-2 were sampled as "no TTL": both 5 bytes)
+    ttl = _c("_ttl_ms")
+    add(cmd == "ttl", pl.when(ttl.is_null()).then(5.0).otherwise(_int_reply(ttl / 1000)))
+    add(cmd == "pttl", pl.when(ttl.is_null()).then(5.0).otherwise(_int_reply(ttl)))
 
-    # Fold into one chain; a family with null bytes falls through to "unknown" (never a default).
+    rules = [
+        (
+            cond,
+            (value if isinstance(value, pl.Expr) else pl.lit(float(value))).cast(pl.Float64),
+            confidence if isinstance(confidence, pl.Expr) else pl.lit(confidence),
+        )
+        for cond, value, confidence in rows
+    ]
+    return [stage1, stage2, stage3, stage4], rules
+
+
+def _chain(rules: list[Rule]) -> tuple[pl.Expr, pl.Expr]:
+    """First matching rule wins; no match (or null bytes) is "unknown" — never a default."""
     bytes_chain: Any = pl
     conf_chain: Any = pl
-    for cond, value, confidence in rows:
-        value_expr = value if isinstance(value, pl.Expr) else pl.lit(float(value))
-        conf_expr = confidence if isinstance(confidence, pl.Expr) else pl.lit(confidence)
-        bytes_chain = bytes_chain.when(cond).then(value_expr.cast(pl.Float64))
-        conf_chain = conf_chain.when(cond).then(conf_expr)
-    return (
-        bytes_chain.otherwise(pl.lit(None, pl.Float64)),
-        conf_chain.otherwise(pl.lit("unknown")),
-    )
+    for cond, value, confidence in rules:
+        bytes_chain = bytes_chain.when(cond).then(value)
+        conf_chain = conf_chain.when(cond).then(confidence)
+    if not rules:
+        return pl.lit(None, pl.Float64), pl.lit("unknown")
+    return bytes_chain.otherwise(pl.lit(None, pl.Float64)), conf_chain.otherwise(pl.lit("unknown"))
 
 
 # -- replication output --------------------------------------------------------------------------

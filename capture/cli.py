@@ -129,6 +129,36 @@ def query(sql: str, db: str = "hotshard-out/hotshard.db") -> None:
     run_query(sql, db)
 
 
+@SetParseFn(str)
+def check(target: str, rules: str | None = None, junit: str | None = None, quiet: bool = True) -> None:
+    """Fail a build when the traffic breaks a rule; exit 0 clean, 1 a rule broken, 2 bad input.
+
+    Args:
+      target: an analysis output folder, a capture folder, or MONITOR log(s).
+      rules: TOML rules file (default: the shipped set, analyze/data/check_rules.toml).
+      junit: also write the result as JUnit XML to this file (for CI test reports).
+      quiet: no analysis progress on stderr (use --noquiet to see it).
+    """
+    from analyze.check import run_check
+
+    run_check(target, rules=rules, junit=junit, quiet=as_bool(quiet, "quiet"))
+
+
+@SetParseFn(str)
+def diff(before: str, after: str, top: str = "20", out: str | None = None) -> None:
+    """Compare two analyses (or captures, or logs): per shard, pattern and signature, per second.
+
+    Args:
+      before: analysis output folder, capture folder or MONITOR log of the "before" traffic.
+      after: the same for the "after" traffic.
+      top: rows per table.
+      out: also write the markdown to this file.
+    """
+    from analyze.diff import run_diff
+
+    run_diff(before, after, top=as_int(top, "top") or 20, out=out)
+
+
 # -- capture half (no polars) ------------------------------------------------------------------
 _BYTE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9,
                "gb": 10**9, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}  # fmt: skip
@@ -296,6 +326,8 @@ COMMANDS = {
     "query": query,
     "capture": capture,
     "endpoints": endpoints,
+    "check": check,
+    "diff": diff,
 }
 
 

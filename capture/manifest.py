@@ -30,7 +30,10 @@ from typing import Any
 from capture import __version__
 from capture.errors import ManifestError
 
-FORMAT_VERSION = 1
+# Version history (Manifest.from_dict reads them all; tests/data/capture-v1 is a v1 folder):
+#   1  first release
+#   2  nodes[].health; key_sizes.jsonl gains *_bulk averages and zset/list head/tail samples
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 COMMANDS_NAME = "commands.json"
 KEY_SIZES_NAME = "key_sizes.jsonl"
@@ -191,9 +194,23 @@ class Manifest:
         return next((n for n in self.nodes if n.node == name), None)
 
 
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # v1 had no node health; unknown is what the analyzer assumes anyway.
+    for node in data.get("nodes", []):
+        node.setdefault("health", None)
+    return data
+
+
+_UPGRADES = {1: _v1_to_v2}
+
+
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older manifest dict up to FORMAT_VERSION (one step per version)."""
-    data["format_version"] = FORMAT_VERSION
+    """Bring an older manifest dict up to FORMAT_VERSION, one version step at a time."""
+    version = data["format_version"]
+    while version < FORMAT_VERSION:
+        data = _UPGRADES[version](data)
+        version += 1
+    data["format_version"] = version
     return data
 
 

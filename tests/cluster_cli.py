@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from tests import servers
 from tests.servers import start_cluster
 
 
@@ -21,6 +22,7 @@ def up(folder: str) -> None:
     state = root / "cluster.json"
     if state.exists():
         sys.exit(f"{state} exists: run `just cluster-down {folder}` first")
+    servers.KEEP_SERVERS = True
     cluster = start_cluster(root)
     nodes = [{"port": n.port, "pid": n.proc.pid} for n in cluster.nodes]
     state.write_text(json.dumps({"nodes": nodes}, indent=2))

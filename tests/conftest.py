@@ -81,3 +81,7 @@ def replica_pair(tmp_path_factory: pytest.TempPathFactory):
         if replica is not None:
             replica.stop()
         primary.stop()
+
+
+# The bundled samples, analyzed once per session (tests/samples_fixture.py).
+from tests.samples_fixture import analyzed  # noqa: E402, F401

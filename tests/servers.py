@@ -22,6 +22,19 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 
 
+# `just cluster-up` wants servers that outlive the script; tests want none left behind when pytest
+# is killed (a timeout, Ctrl-C), so by default a server dies with the process that started it.
+KEEP_SERVERS = False
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def free_port() -> int:
     """A free loopback port whose +10000 (cluster bus) is free too."""
     for _ in range(200):
@@ -126,7 +139,10 @@ def start_node(
     conf = folder / "redis.conf"
     conf.write_text("".join(f"{k} {v}\n" for k, v in lines.items()))
     proc = subprocess.Popen(
-        [REDIS_SERVER, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [REDIS_SERVER, str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=None if KEEP_SERVERS else _die_with_parent,
     )
     node = Node(port=port, folder=folder, proc=proc, password=password, tls=bool(tls_files))
     if tls_files or not wait:

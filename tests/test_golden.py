@@ -1,0 +1,37 @@
+"""The samples' expected results: analyzing them again gives the committed summary and report.
+
+`just update-golden` (pytest --update-golden) rewrites samples/*/expected/ from the current code;
+review that diff like code.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.samples_fixture import SAMPLE_INPUTS, SAMPLES, analyze_sample
+
+GOLDEN_FILES = ("summary.json", "report.md")
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_INPUTS))
+def test_sample_matches_expected(name: str, analyzed: dict[str, Path], update_golden: bool):
+    expected = SAMPLES / name / "expected"
+    if update_golden:
+        expected.mkdir(exist_ok=True)
+        for f in GOLDEN_FILES:
+            shutil.copyfile(analyzed[name] / f, expected / f)
+        pytest.skip("golden files rewritten")
+    for f in GOLDEN_FILES:
+        want = (expected / f).read_text()
+        got = (analyzed[name] / f).read_text()
+        assert got == want, f"{name}/{f} differs from samples/{name}/expected/{f} (just update-golden?)"
+
+
+def test_reanalysis_is_byte_identical(analyzed: dict[str, Path], tmp_path: Path):
+    """An archived capture analyzed twice gives the same bytes (deterministic outputs)."""
+    again = analyze_sample("hot-zset", tmp_path / "again")
+    for f in GOLDEN_FILES:
+        assert (again / f).read_bytes() == (analyzed["hot-zset"] / f).read_bytes()

@@ -162,31 +162,26 @@ def _keyword_first(args: pl.Expr, argc: pl.Expr, keyword: str, startfrom: int) -
     return pl.when(hits.list.any()).then(end - hits.list.arg_max() + 1)
 
 
-def _general_indices(plan: _Plan, code: pl.Expr, args: pl.Expr, argc: pl.Expr) -> pl.Expr:
-    """args indices of the keys of general-shape commands; null on other rows."""
-
-    def param(name: str) -> pl.Expr:
-        return pl.lit(plan.params[name]).gather(code)
-
-    general = param("general").is_not_null()
-    args = pl.when(general).then(args)
-    idx: pl.Expr | None = None
+# Intermediate results live in `_k_*` columns, one `with_columns` stage after another: an
+# expression used several times inside a larger one was evaluated again each time.
+def _general_stages(lf: pl.LazyFrame, plan: _Plan, param) -> pl.LazyFrame:
+    """Add `_k_a{j}`/`_k_b{j}`: argv range of the keys of spec slot j of general-shape commands
+    (null on other rows and where the slot finds nothing)."""
+    args, argc = pl.when(pl.col("_k_gen")).then(pl.col("args")), pl.col("_k_argc")
+    firsts = {}
     for j in range(plan.slots):
         kw_firsts = [
             _keyword_first(pl.when(param(f"s{j}_kw") == kid).then(args), argc, kw, start)
             for (slot, kw, start), kid in sorted(plan.keywords.items())
             if slot == j
         ]
-        first = pl.coalesce(param(f"s{j}_index"), *kw_firsts)
+        firsts[f"_k_f{j}"] = pl.coalesce(param(f"s{j}_index"), *kw_firsts)
+    lf = lf.with_columns(**firsts)
+    bounds = {}
+    for j in range(plan.slots):
+        first = pl.col(f"_k_f{j}")
         lastkey, limit = param(f"s{j}_lastkey"), param(f"s{j}_limit")
         is_range = param(f"s{j}_range") == 1
-        range_last = (
-            pl.when(lastkey >= 0)
-            .then(first + lastkey)
-            .when(limit <= 1)
-            .then(argc + lastkey)
-            .otherwise(first + (argc - first) // limit + lastkey)
-        )
         numkeys = (
             pl.when(~is_range)
             .then(args)
@@ -194,12 +189,23 @@ def _general_indices(plan: _Plan, code: pl.Expr, args: pl.Expr, argc: pl.Expr) -
             .cast(pl.Int64, strict=False)
         )
         start = pl.when(is_range).then(first).otherwise(first + param(f"s{j}_firstkey"))
-        last = pl.when(is_range).then(range_last).otherwise(start + numkeys - 1)
-        valid = (start >= 1) & (last < argc) & (last >= start)
-        # Null (not []) where the slot does not apply: list ops over nulls are cheap.
-        found = pl.when(valid).then(pl.int_ranges(start - 1, last, param(f"s{j}_step")))
-        idx = found if idx is None else pl.coalesce(idx.list.concat(found), idx, found)
-    return pl.coalesce(idx, pl.when(general).then(_EMPTY_IDX))
+        range_last = (
+            pl.when(lastkey >= 0)
+            .then(first + lastkey)
+            .when(limit <= 1)
+            .then(argc + lastkey)
+            .otherwise(first + (argc - first) // limit + lastkey)
+        )
+        bounds[f"_k_a{j}"] = start
+        bounds[f"_k_b{j}"] = pl.when(is_range).then(range_last).otherwise(start + numkeys - 1)
+    lf = lf.with_columns(**bounds)
+    valid = {}
+    for j in range(plan.slots):
+        a, b = pl.col(f"_k_a{j}"), pl.col(f"_k_b{j}")
+        ok = (a >= 1) & (b < argc) & (b >= a)
+        valid[f"_k_a{j}"] = pl.when(ok).then(a)
+        valid[f"_k_b{j}"] = pl.when(ok).then(b)
+    return lf.with_columns(**valid)
 
 
 # -- arg_shape ------------------------------------------------------------------------------------
@@ -220,41 +226,37 @@ RANGE_COMMANDS = frozenset(
     """lrange ltrim lindex zrange zrevrange zrangestore zremrangebyrank getrange substr bitcount
     bitpos srandmember zrandmember hrandfield spop lpop rpop zpopmin zpopmax bzpopmin bzpopmax lpos
     scan sscan hscan zscan lmpop blmpop zmpop bzmpop zrangebyscore zrevrangebyscore zrangebylex
-    zrevrangebylex sort sort_ro xrange xrevrange xread xreadgroup xautoclaim xpending geosearch
-    geosearchstore georadius georadius_ro georadiusbymember georadiusbymember_ro""".split()
+    zrevrangebylex sort sort_ro xrange xrevrange xread xreadgroup xautoclaim xpending""".split()
 )
-_KEEP = r"^(?:[-+]?inf|[-+*$>~=#]|\$)$"  # full-range and special ids: -inf +inf - + * $ > ~
 _INT = r"^-?[0-9]{1,9}$"
 
 
+_SPECIALS = ["-inf", "+inf", "inf", "-", "+", "*", "$", ">", "~", "=", "#"]  # ranges, ids
+
+
 def _mask(keywords: list[str], keep_ints: bool) -> pl.Expr:
-    """One argument of arg_shape. Elementwise only: a window (`shift`) in `list.eval` made
-    Polars evaluate list by list, ~10x slower."""
+    """One argument of arg_shape: a keyword (upper case), a kept integer or special, else `?`.
+    Elementwise only: a window (`shift`) in `list.eval` made Polars evaluate list by list,
+    ~10x slower; `is_in` over the keyword spellings beats upper-casing every argument."""
     e = pl.element()
-    up = e.str.to_uppercase()
-    kept = e.str.contains(_KEEP)
+    kept = e.is_in(_SPECIALS)
     if keep_ints:
         kept = kept | e.str.contains(_INT)
     return (
-        pl.when(e.str.len_bytes() > 24)
-        .then(pl.lit("?"))
-        .when(up.is_in(keywords))
-        .then(up)
+        pl.when(e.is_in(keywords))
+        .then(e.str.to_uppercase())
         .when(kept)
         .then(e)
         .otherwise(pl.lit("?"))
     )
 
 
-def _arg_shape(args: pl.Expr, nonkey_idx: pl.Expr, command: pl.Expr, keywords: list[str]):
-    tokens = args.list.gather(nonkey_idx.list.head(SHAPE_TOKENS + 1))
-    ranged = command.is_in(list(RANGE_COMMANDS))
-    masked = pl.coalesce(
-        pl.when(ranged).then(tokens).list.eval(_mask(keywords, True)),
-        pl.when(~ranged).then(tokens).list.eval(_mask(keywords, False)),
-    )
-    shape = masked.list.head(SHAPE_TOKENS).list.join(" ")
-    return pl.when(masked.list.len() > SHAPE_TOKENS).then(shape + " …").otherwise(shape)
+def _two_runs(head: pl.Expr, after: pl.Expr, n: pl.Expr) -> pl.Expr:
+    """The index list [0, head) ++ [after, n) without `list.concat`, which costs ~0.16 s per
+    million rows even when every input is null: k -> k + (after - head) once k >= head."""
+    k = pl.int_ranges(0, head + pl.max_horizontal(n - after, 0))
+    past_head = (k - head + 1).list.eval(pl.element().clip(0, 1))
+    return k + past_head * (after - head)
 
 
 # -- add_keys ---------------------------------------------------------------------------------
@@ -262,70 +264,166 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
     """Add `keys`, `key_count`, `key_name`, `key_binary`, `key_bytes`, `arg_shape` (schema order)
     from `command` and `args` (see `parse.scan`)."""
     plan = _plan(specs)
-    args, command = pl.col("args"), pl.col("command")
-    argc = pl.col("args").list.len().cast(pl.Int64) + 1  # Redis' argc: the name counts
+    words = KEYWORDS | _subcommands(specs)
+    keywords = sorted(words | {w.lower() for w in words} | {w.title() for w in words})
+    columns = [c for c in lf.collect_schema() if c not in _ADDED]
+    args, command, argc = pl.col("args"), pl.col("command"), pl.col("_k_argc")
     name = (
         pl.when(command.is_in(plan.containers))
         .then(command + "|" + args.list.first().str.to_lowercase())
         .otherwise(command)
     )
-    code = name.replace_strict(plan.codes, default=None, return_dtype=pl.Int64)
 
     def param(p: str) -> pl.Expr:
-        return pl.lit(plan.params[p]).gather(pl.col("_code"))
+        return pl.lit(plan.params[p]).gather(pl.col("_k_code"))
 
-    first, lastkey, step = param("first"), param("lastkey"), param("step")
-    last = pl.when(lastkey >= 0).then(first + lastkey).otherwise(argc + lastkey)
-    last = pl.min_horizontal(last, argc - 1)
-    simple_idx = pl.when(first.is_not_null() & (last >= first)).then(
-        pl.int_ranges(first - 1, last, step)
+    lf = lf.with_columns(
+        _k_argc=args.list.len().cast(pl.Int64) + 1,  # Redis' argc: the name counts
+        _k_code=name.replace_strict(plan.codes, default=None, return_dtype=pl.Int64),
+    ).with_columns(
+        _k_first=param("first"),
+        _k_last=pl.min_horizontal(
+            pl.when(param("lastkey") >= 0)
+            .then(param("first") + param("lastkey"))
+            .otherwise(argc + param("lastkey")),
+            argc - 1,
+        ),
+        _k_step=param("step"),
+        _k_gen=param("general").is_not_null(),
     )
-    key_idx = pl.coalesce(
-        simple_idx, _general_indices(plan, pl.col("_code"), args, argc), _EMPTY_IDX
+    lf = _general_stages(lf, plan, param)
+
+    # The main run of keys: a simple command's, or the first spec slot of a general one.
+    general = pl.col("_k_gen")
+    a0 = pl.col("_k_a0") if plan.slots else pl.lit(None, pl.Int64)
+    b0 = pl.col("_k_b0") if plan.slots else pl.lit(None, pl.Int64)
+    lf = lf.with_columns(
+        _k_first=pl.when(general).then(a0).otherwise(pl.col("_k_first")),
+        _k_last=pl.when(general).then(b0).otherwise(pl.col("_k_last")),
+        _k_step=pl.when(general).then(param("s0_step")).otherwise(pl.col("_k_step")),
     )
-    keys_raw = pl.col("_keys_raw")
+    first, last, step = pl.col("_k_first"), pl.col("_k_last"), pl.col("_k_step")
+    main = pl.when(last >= first).then(pl.int_ranges(first - 1, last, step))
+    # Further slots (Z*STORE's sources, GEORADIUS ... STORE, SORT ... STORE, MIGRATE ... KEYS)
+    # are rare: their lists stay null elsewhere, which keeps the concatenation cheap.
+    extra = [
+        pl.when(pl.col(f"_k_a{j}").is_not_null()).then(
+            pl.int_ranges(pl.col(f"_k_a{j}") - 1, pl.col(f"_k_b{j}"), param(f"s{j}_step"))
+        )
+        for j in range(1, plan.slots)
+    ]
+    if extra:
+        multi = pl.any_horizontal([pl.col(f"_k_a{j}").is_not_null() for j in range(1, plan.slots)])
+        empty = pl.when(multi).then(_EMPTY_IDX)
+        joined = pl.concat_list([pl.coalesce(pl.when(multi).then(e), empty) for e in (main, *extra)])
+        key_idx = pl.coalesce(pl.when(multi).then(joined), main, _EMPTY_IDX)
+    else:
+        multi, key_idx = pl.lit(False), pl.coalesce(main, _EMPTY_IDX)
+    lf = lf.with_columns(_k_idx=key_idx, _k_multi=multi.fill_null(False))
+
+    keys_raw = args.list.gather(pl.col("_k_idx"), null_on_oob=True)
     if plan.drop_empty:
         keys_raw = pl.coalesce(
-            pl.when(pl.col("_code").is_in(plan.drop_empty))
+            pl.when(pl.col("_k_code").is_in(plan.drop_empty))
             .then(keys_raw)
             .list.eval(pl.element().filter(pl.element() != "")),
             keys_raw,
         )
-    # Non-key arguments: after the keys when they come first in a run (GET, SET, ZRANGE...),
-    # else the complement of the key positions.
-    leading = ((first == 1) & (step == 1)).fill_null(False)
-    keyless = pl.col("_code").is_null()
-    nonkey_idx = pl.coalesce(
-        pl.when(leading).then(pl.int_ranges(pl.max_horizontal(last, 0), argc - 1)),
-        pl.when(keyless).then(pl.int_ranges(0, argc - 1)),
-        pl.when(~leading & ~keyless)
-        .then(pl.int_ranges(0, pl.min_horizontal(argc - 1, 64)))
-        .list.set_difference(pl.col("_key_idx"))
-        .list.sort(),
+    # Non-key arguments (for arg_shape), at most SHAPE_TOKENS + 1 of them: those after the main
+    # run of keys (GET, SET, ZRANGE, MGET; all of them without keys), around it (OBJECT ENCODING
+    # k, BITOP op dest k), interleaved (MSET), or the complement of the key positions when keys
+    # are in several runs (slow per row, and rare).
+    cap = SHAPE_TOKENS + 1
+    keyless = pl.col("_k_code").is_null() | (last < first)
+    head = pl.when(keyless).then(0).otherwise(pl.max_horizontal(first - 1, 0))
+    after = pl.when(keyless).then(0).otherwise(pl.max_horizontal(last, 0))
+    n, multi = argc - 1, pl.col("_k_multi")
+    tokens = pl.coalesce(
+        pl.when(multi).then(
+            args.list.gather(
+                pl.int_ranges(0, pl.min_horizontal(n, 64))
+                .list.set_difference(pl.col("_k_idx"))
+                .list.sort()
+                .list.head(cap)
+            )
+        ),
+        pl.when(~keyless & (step > 1)).then(
+            args.list.gather(pl.int_ranges(first, n, step).list.head(cap))
+        ),
+        args.list.gather(_two_runs(pl.when(head > 0).then(head), after, n).list.head(cap)),
+        args.list.slice(after, cap),
     )
-    keywords = sorted(KEYWORDS | _subcommands(specs))
-    first_key = decode(pl.col("keys_raw_first"))
-    return (
-        lf.with_columns(_code=code)
-        .with_columns(_key_idx=key_idx)
-        .with_columns(
-            _keys_raw=args.list.gather(pl.col("_key_idx"), null_on_oob=True),
-            arg_shape=_arg_shape(args, nonkey_idx, command, keywords),
-        )
-        .with_columns(_keys_raw=keys_raw)
-        .with_columns(keys_raw_first=pl.col("_keys_raw").list.first())
-        .with_columns(
-            keys=pl.col("_keys_raw").list.eval(decode(pl.element()).text),
-            key_count=pl.col("_keys_raw").list.len().cast(pl.Int32),
-            key_name=first_key.text,
-            key_binary=pl.when(pl.col("keys_raw_first").is_not_null()).then(first_key.binary),
-            key_bytes=first_key.raw_bytes,
-        )
-        .drop("_code", "_key_idx", "_keys_raw", "keys_raw_first")
-        .select(
-            *[c for c in lf.collect_schema() if c not in _ADDED],
-            *_ADDED,
-        )
+    lf = lf.with_columns(
+        _k_raw=keys_raw,
+        _k_tokens=tokens.list.head(cap),
+        _k_ranged=command.is_in(list(RANGE_COMMANDS)),
+    )
+    raw, tokens, ranged = pl.col("_k_raw"), pl.col("_k_tokens"), pl.col("_k_ranged")
+    lf = lf.with_columns(
+        _k_key=raw.list.first(),
+        _k_escaped=raw.list.eval(pl.element().str.contains("\\", literal=True)).list.any(),
+        _k_masked=pl.coalesce(
+            pl.when(ranged).then(tokens).list.eval(_mask(keywords, True)),
+            pl.when(~ranged).then(tokens).list.eval(_mask(keywords, False)),
+        ),
+    )
+    lf = _decode_stages(lf, "_k_key")
+    masked, escaped = pl.col("_k_masked"), pl.col("_k_escaped")
+    shape = masked.list.head(SHAPE_TOKENS).list.join(" ")
+    return lf.with_columns(
+        # Escaped keys are rare: one key -> the decoded key_name; several -> list.eval (slow).
+        keys=pl.coalesce(
+            pl.when(~escaped).then(raw),
+            pl.when(raw.list.len() == 1).then(pl.concat_list(pl.col("_k_key_text"))),
+            pl.when(escaped & (raw.list.len() > 1)).then(raw).list.eval(decode(pl.element()).text),
+        ),
+        key_count=raw.list.len().cast(pl.Int32),
+        key_name=pl.col("_k_key_text"),
+        key_binary=pl.col("_k_key_binary"),
+        key_bytes=pl.col("_k_key_bytes"),
+        arg_shape=pl.when(masked.list.len() > SHAPE_TOKENS).then(shape + " …").otherwise(shape),
+    ).select(*columns, *_ADDED)
+
+
+def _decode_stages(lf: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """`decode` of one string column in stages: adds `<column>_text`, `_binary`, `_bytes`."""
+    raw = pl.col(column)
+    has_x = pl.col(f"{column}_has_x")
+    lf = lf.with_columns(
+        **{
+            f"{column}_has_x": raw.str.contains("\\x", literal=True),
+            f"{column}_has_bs": raw.str.contains("\\", literal=True),
+        }
+    )
+    hexed = (
+        pl.when(has_x)
+        .then(raw)
+        .str.encode("hex")
+        .str.replace_many(_HEX_FROM, _HEX_TO, leftmost=True)
+    )
+    lf = lf.with_columns(**{f"{column}_hex": hexed}).with_columns(
+        **{f"{column}_utf8": pl.col(f"{column}_hex").str.contains(_UTF8_HEX)}
+    )
+    hexed, utf8 = pl.col(f"{column}_hex"), pl.col(f"{column}_utf8")
+    unescaped = (
+        pl.when(~has_x & pl.col(f"{column}_has_bs"))
+        .then(raw)
+        .str.replace_many(list(_SIMPLE), list(_SIMPLE.values()), leftmost=True)
+    )
+    lf = lf.with_columns(
+        **{
+            f"{column}_text": pl.coalesce(
+                pl.when(utf8).then(hexed).str.decode("hex").cast(pl.String), unescaped, raw
+            ),
+            f"{column}_binary": pl.when(raw.is_not_null()).then((has_x & ~utf8).fill_null(False)),
+        }
+    )
+    return lf.with_columns(
+        **{
+            f"{column}_bytes": pl.coalesce(
+                hexed.str.decode("hex"), pl.col(f"{column}_text").cast(pl.Binary)
+            )
+        }
     )
 
 

@@ -28,6 +28,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -592,35 +593,39 @@ def sample_sizes(
     progress: Callable[[str], None] | None = None,
     max_lines: int = 500_000,
     max_keys: int = 20_000,
+    parallel: int = 4,
 ) -> list[KeySize]:
     """Sample the sizes of the keys that mattered on every monitored node of a capture.
 
     Keys come from each node's own capture file (a uniform subsample of at most `max_lines`
-    lines), ranked by count x (10 for a full read, 1 otherwise); sizes are taken on that node
-    through `connect(node)`, READONLY first on cluster replicas. `rate` bounds commands/s per
-    node. Never raises for a node or key: failures land in `KeySize.error`.
+    lines), ranked by count x (10 for a full read, 1 otherwise): the `top` keys plus up to
+    `per_pattern` of every rough pattern. Sizes are taken on that node through `connect(node)`,
+    READONLY first on cluster replicas; `rate` bounds commands/s per node, and up to `parallel`
+    nodes are sized at once. Never raises for a node or key: failures land in `KeySize.error`.
     """
     positions = key_positions(read_commands(folder, manifest))
-    out: list[KeySize] = []
-    for node in manifest.nodes:
+    nodes = [n for n in manifest.nodes if monitored_file(Path(folder), n) is not None]
+
+    def one(node: NodeCapture) -> list[KeySize]:
         path = monitored_file(Path(folder), node)
-        if path is None:
-            continue
+        assert path is not None
         if progress:
             progress(f"sizes {node.node}: ranking keys from {path.name}")
         scores = rank_keys(path, positions, max_lines=max_lines, total_lines=node.lines)
         keys = choose_keys(scores, top=top, per_pattern=per_pattern, max_keys=max_keys)
         if not keys:
-            continue
+            return []
         try:
             client = connect(node)
         except Exception as exc:  # any failure to reach a node is that node's keys' error
-            out += [
+            return [
                 KeySize(node=node.node, key=key_text(k)[0], error=f"connect: {exc}") for k in keys
             ]
-            continue
         readonly = manifest.cluster_mode and node.role == "replica"
-        out += measure_keys(
+        return measure_keys(
             client, node.node, keys, sample=sample, rate=rate, readonly=readonly, progress=progress
         )
-    return out
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(nodes) or 1))) as pool:
+        results = list(pool.map(one, nodes))
+    return [size for sizes in results for size in sizes]

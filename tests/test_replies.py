@@ -29,6 +29,10 @@ def keys_of(argv: tuple) -> list[str]:
     raw = [a if isinstance(a, bytes) else str(a).encode() for a in argv[1:]]
     if cmd in NO_KEYS:
         return []
+    if cmd == "xread":
+        streams = [a.upper() for a in raw].index(b"STREAMS")
+        raw = raw[streams + 1 :]
+        return [key_text(k)[0] for k in raw[: len(raw) // 2]]
     chosen = raw if cmd in ALL_KEYS else raw[:1]
     return [key_text(k)[0] for k in chosen]
 
@@ -99,7 +103,10 @@ def server(tmp_path_factory):
         r.rpush("list:1", *[("item" * rnd.randint(1, 30)) + str(i) for i in range(600)])
         r.sadd("set:1", *[f"s{rnd.randint(0, 10 ** rnd.randint(1, 9))}" for _ in range(400)])
         r.xadd("stream:1", {"a": "1", "bb": "22"})
+        r.hset("hash:small", mapping={"a": "xx", "bbb": "yy", "c": "zz"})  # listpack
+        r.zadd("zset:tiny", {"a": 1.5, "b": 523412.17})  # listpack
         keys = [b"str:1", b"str:2", b"counter", b"hash:1", b"zset:small", b"zset:big"]
+        keys += [b"hash:small", b"zset:tiny"]
         keys += [b"list:1", b"set:1", b"stream:1", b"missing:1"]
         sizes = measure_keys(r, NODE, keys, sample=1000, rate=100_000)
         assert not [s for s in sizes if s.error]
@@ -156,6 +163,14 @@ EXACT = [
     (("XLEN", "stream:1"), "sampled"),
     (("GET", "hash:1"), "sampled"),  # WRONGTYPE
     (("LRANGE", "zset:small", 0, -1), "sampled"),  # WRONGTYPE
+    (("HSCAN", "hash:small", 0), "sampled"),  # a listpack comes back whole
+    (("HMGET", "hash:small", "a", "c"), "sampled"),
+    (("ZSCAN", "zset:tiny", 0), "sampled"),
+    (("XREAD", "COUNT", 10, "STREAMS", "stream:1", 0), "sampled"),
+    (("TYPE", "hash:1"), "sampled"),
+    (("TTL", "str:1"), "sampled"),
+    (("SMEMBERS", "hash:small"), "sampled"),  # WRONGTYPE
+    (("SMISMEMBER", "set:1", "a", "b"), "exact"),
     (("SET", "other", "v"), "exact"),
     (("DEL", "nothing", "nothing2"), "exact"),
     (("EXPIRE", "str:2", 100), "exact"),
@@ -281,3 +296,24 @@ def test_replication_bytes():
     )
     out = replies.replication_bytes(lf, {NODE: 2}).collect()
     assert out.rows(named=True) == [{"node": NODE, "repl_writes": 2, "repl_bytes_out": 102}]
+
+
+def test_batches_reuse_modelled_combinations(loaded):
+    """Later batches take known combinations from the cache and model only the new ones."""
+    _, sizes = loaded
+    lookup = replies._Lookup(sizes, 2, True)
+    first = frame([("GET", "str:1"), ("HGETALL", "hash:1"), ("PING",)])
+    second = frame([("PING",), ("LRANGE", "list:1", 0, 9), ("GET", "str:1"), ("GET", "nosuch")])
+
+    def run(lf: pl.LazyFrame) -> list[tuple]:
+        s = lf.select(pl.struct(pl.all()).alias("x")).collect()["x"]
+        return lookup.batch(s).struct.unnest().rows()
+
+    a = run(first)
+    cached = lookup.cache.height
+    b = run(second)
+    assert lookup.cache.height == cached + 2  # LRANGE and the unsampled GET are new
+    assert run(first) == a and run(second) == b
+    fresh = replies.estimate(second, sizes, None).collect()
+    assert b == fresh.select("reply_bytes", "reply_confidence").rows()
+    assert b[0] == (7, "exact") and b[3] == (None, "unknown")

@@ -164,6 +164,12 @@ def test_sampling_on_a_cluster_replica(redis_cluster, tmp_path):
         ("hash", 2, None),
     ]
     assert commandstats(replica.client())["zrandmember"] == before.get("zrandmember", 0) + 1
+    # the capture-side entry point sends READONLY itself for a replica of a cluster
+    lines = b'+1.0 [0 10.0.0.7:4000] "ZRANGE" "cluster:zset:{r1}" "0" "-1"\r\n' * 3
+    (tmp_path / "r.monitor.zst").write_bytes(zstandard.ZstdCompressor().compress(lines))
+    manifest = manifest_for(replica, "r.monitor.zst", 3, role="replica", cluster_mode=True)
+    [z] = sizing.sample_sizes(tmp_path, manifest, lambda n: replica.client())
+    assert (z.key, z.type, z.cardinality, z.error) == ("cluster:zset:{r1}", "zset", 3000, None)
     # without READONLY a cluster replica redirects: the error is recorded, nothing raises
     plain = sizing.measure_keys(replica.client(), replica.address, [key.encode()], rate=1000)
     assert plain[0].type is None and "MOVED" in plain[0].error

@@ -55,6 +55,7 @@ class Findings:
     warnings: list[str] = field(default_factory=list)  # capture and analysis warnings, in order
     measured_bytes_out: dict[str, int | None] = field(default_factory=dict)  # node -> bytes
     cloudwatch_bytes_out: dict[str, float] = field(default_factory=dict)  # node -> bytes
+    database: bool = True  # hotshard.db is written beside the report
 
     def lines(self) -> dict[str, int]:
         """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""

@@ -42,7 +42,9 @@ def _sorted(reply: list[Any]) -> list[Any]:
 def _local_reply() -> list[Any]:
     server = shutil.which("redis-server")
     if not server:
-        raise SystemExit("redis-server not found: install it (apt install redis-server) or pass --url")
+        raise SystemExit(
+            "redis-server not found: install it (apt install redis-server) or pass --url"
+        )
     with tempfile.TemporaryDirectory() as folder:
         sock = Path(folder) / "redis.sock"
         proc = subprocess.Popen(

@@ -32,7 +32,15 @@ SHAPE_TOKENS = 8  # arg_shape keeps this many non-key arguments, then "…"
 _EMPTY_IDX = pl.lit([], pl.List(pl.Int64))
 
 # -- escapes ----------------------------------------------------------------------------------
-_SIMPLE = {"\\\\": "\\", '\\"': '"', "\\n": "\n", "\\r": "\r", "\\t": "\t", "\\a": "\a", "\\b": "\b"}
+_SIMPLE = {
+    "\\\\": "\\",
+    '\\"': '"',
+    "\\n": "\n",
+    "\\r": "\r",
+    "\\t": "\t",
+    "\\a": "\a",
+    "\\b": "\b",
+}
 
 
 def _hex(text: str) -> str:
@@ -211,23 +219,26 @@ def _general_stages(lf: pl.LazyFrame, plan: _Plan, param) -> pl.LazyFrame:
 # -- arg_shape ------------------------------------------------------------------------------------
 # Arguments kept as they are (upper case) in arg_shape: options that change what a command
 # returns or does. Everything else is a value, shown as `?`.
-KEYWORDS = frozenset(
-    """WITHSCORES WITHSCORE WITHVALUES WITHCOORD WITHDIST WITHHASH WITHMATCHLEN LIMIT COUNT EX PX
-    EXAT PXAT KEEPTTL PERSIST NX XX GT LT CH INCR GET BYSCORE BYLEX REV MATCH TYPE STREAMS BLOCK
-    NOACK GROUP MAXLEN MINID LEFT RIGHT BEFORE AFTER ASC DESC ALPHA BY STORE STOREDIST FROMMEMBER
-    FROMLONLAT BYRADIUS BYBOX ANY WEIGHTS AGGREGATE SUM MIN MAX IDLE TIME RETRYCOUNT FORCE JUSTID
-    REPLACE COPY KEYS AUTH AUTH2 RANK LEN IDX MINMATCHLEN NOMKSTREAM ENTRIESREAD SAMPLES OVERFLOW
-    WRAP SAT FAIL U8 I8 U16 I16 U32 I32 U64 I64 AND OR XOR NOT ABSTTL FREQ LOAD M KM FT MI
-    SCHEDULE ASYNC SYNC BIT BYTE""".split()
-)
+_KEYWORD_TEXT = """
+    WITHSCORES WITHSCORE WITHVALUES WITHCOORD WITHDIST WITHHASH WITHMATCHLEN LIMIT COUNT EX PX
+    EXAT PXAT KEEPTTL PERSIST NX XX GT LT CH INCR GET BYSCORE BYLEX REV MATCH TYPE STREAMS
+    BLOCK NOACK GROUP MAXLEN MINID LEFT RIGHT BEFORE AFTER ASC DESC ALPHA BY STORE STOREDIST
+    FROMMEMBER FROMLONLAT BYRADIUS BYBOX ANY WEIGHTS AGGREGATE SUM MIN MAX IDLE TIME RETRYCOUNT
+    FORCE JUSTID REPLACE COPY KEYS AUTH AUTH2 RANK LEN IDX MINMATCHLEN NOMKSTREAM ENTRIESREAD
+    SAMPLES OVERFLOW WRAP SAT FAIL U8 I8 U16 I16 U32 I32 U64 I64 AND OR XOR NOT ABSTTL FREQ
+    LOAD M KM FT MI SCHEDULE ASYNC SYNC BIT BYTE
+"""
+KEYWORDS = frozenset(_KEYWORD_TEXT.split())
 # Commands whose integer arguments are mostly ranges or counts (LRANGE k 0 -1, ... LIMIT 0 10,
 # COUNT 100): arg_shape keeps them. Elsewhere integers are values (SET k 0, EXPIRE k 60) -> `?`.
-RANGE_COMMANDS = frozenset(
-    """lrange ltrim lindex zrange zrevrange zrangestore zremrangebyrank getrange substr bitcount
-    bitpos srandmember zrandmember hrandfield spop lpop rpop zpopmin zpopmax bzpopmin bzpopmax lpos
-    scan sscan hscan zscan lmpop blmpop zmpop bzmpop zrangebyscore zrevrangebyscore zrangebylex
-    zrevrangebylex sort sort_ro xrange xrevrange xread xreadgroup xautoclaim xpending""".split()
-)
+_RANGE_TEXT = """
+    lrange ltrim lindex zrange zrevrange zrangestore zremrangebyrank getrange substr bitcount
+    bitpos srandmember zrandmember hrandfield spop lpop rpop zpopmin zpopmax bzpopmin bzpopmax
+    lpos scan sscan hscan zscan lmpop blmpop zmpop bzmpop zrangebyscore zrevrangebyscore
+    zrangebylex zrevrangebylex sort sort_ro xrange xrevrange xread xreadgroup xautoclaim
+    xpending
+"""
+RANGE_COMMANDS = frozenset(_RANGE_TEXT.split())
 _INT = r"^-?[0-9]{1,9}$"
 
 
@@ -315,7 +326,9 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
     if extra:
         multi = pl.any_horizontal([pl.col(f"_k_a{j}").is_not_null() for j in range(1, plan.slots)])
         empty = pl.when(multi).then(_EMPTY_IDX)
-        joined = pl.concat_list([pl.coalesce(pl.when(multi).then(e), empty) for e in (main, *extra)])
+        joined = pl.concat_list(
+            [pl.coalesce(pl.when(multi).then(e), empty) for e in (main, *extra)]
+        )
         key_idx = pl.coalesce(pl.when(multi).then(joined), main, _EMPTY_IDX)
     else:
         multi, key_idx = pl.lit(False), pl.coalesce(main, _EMPTY_IDX)

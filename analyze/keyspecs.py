@@ -166,7 +166,11 @@ class KeySpecs:
 
     def positions(self, argv: Sequence[str]) -> list[int]:
         """argv positions of the keys of one command line (plain Python; see `key_positions`)."""
-        return key_positions(self.by_command.get(self.name(argv), []), argv)
+        name = self.name(argv)
+        found = key_positions(self.by_command.get(name, []), argv)
+        if name in DROP_EMPTY_KEYS:
+            found = [i for i in found if argv[i] != ""]
+        return found
 
     def name(self, argv: Sequence[str]) -> str:
         command = argv[0].lower()
@@ -180,15 +184,22 @@ class KeySpecs:
         for name, specs in sorted(self.by_command.items()):
             command, _, sub = name.partition("|")
             for i, spec in enumerate(specs):
-                rows.append({"command": command, "subcommand": sub or None, "spec": i, **vars(spec)})
+                rows.append(
+                    {"command": command, "subcommand": sub or None, "spec": i, **vars(spec)}
+                )
         return pl.DataFrame(rows, schema=SPEC_SCHEMA)
 
 
 def load(reply: Sequence[Any] | None = None) -> KeySpecs:
-    """Key specs from a `COMMAND` reply (e.g. `capture.manifest.read_commands`), else built-in."""
+    """Key specs from a `COMMAND` reply (e.g. `capture.manifest.read_commands`), else built-in.
+
+    Commands the reply does not list (renamed or disabled on that server) keep the built-in
+    specs, so a partial reply never loses keys."""
+    builtin = _builtin_specs()
     if not reply:
-        return _builtin_specs()
-    return KeySpecs(command_specs(reply), containers(reply) | _builtin_specs().containers)
+        return builtin
+    by_command = {**builtin.by_command, **command_specs(reply)}
+    return KeySpecs(by_command, containers(reply) | builtin.containers)
 
 
 @cache

@@ -5,16 +5,20 @@ Rules apply in order, each to the result of the previous one, as Polars `str.rep
 regex: no look-around; `$1` / `${name}` refer to groups). User rules from a TOML file come
 first, then the defaults:
 
+    {BIN}   a part of the key (between `:` `/` `|` `{` `}`) holding raw bytes: `\\xHH` escapes of
+            a binary key, or control characters
     {UUID}  8-4-4-4-12 hex UUIDs
     {DATE}  ISO dates and times (2025-10-17, 2025-10-17T10:00:00Z, 2025/10/17), compact 20251017
     {IP}    IPv4 addresses
-    {ID}    numbers: runs of 16+ digits, runs of 6+ digits anywhere (`order1234567`), and any
-            segment that is only digits (`user:42:cart`, `a/7/b`) — one placeholder, so `user:7`
-            and `user:1234567` land in the same pattern
-    {HEX}   hex strings of 16+ characters (hashes, tokens)
+    {HEX}   runs of 16+ hex characters with a letter or not (hashes, tokens), except all-digit runs
+    {ID}    numbers: any run of 6+ digits (`order1234567`), and a shorter number standing alone
+            between non-word characters (`user:42:cart`, `a/7/b`; not `v2`, not `user_42`) —
+            one placeholder, so `user:7` and `user:1234567` share a pattern
 
-Boundaries are spelled as groups `(^|[^0-9])...($|[^0-9])` that are put back by the
-replacement, and rules whose matches can touch are applied twice (adjacent `a:1:2`).
+The defaults use no capture groups (a capturing replace ran ~10x slower in Rust regex) and ASCII
+word boundaries. Greedy digit runs are maximal, which stands in for look-around: after the 9+
+digit rule, an 8-digit date can only match a whole run. They run on the distinct keys of each
+streaming batch, then are mapped back.
 
 The rules file (`--rules`):
 
@@ -24,8 +28,6 @@ The rules file (`--rules`):
     name = "tenant"              # optional, used in messages
     match = 'tenant-[a-z]+'
     replace = "tenant-{TENANT}"
-
-The work is done on the distinct keys of each streaming batch, then mapped back.
 """
 
 from __future__ import annotations
@@ -45,28 +47,28 @@ class Rule:
     match: str  # Rust regex
     replace: str  # replacement; `$1`, `${1}` refer to groups
     name: str = ""
-    twice: bool = False  # apply again: boundary groups of touching matches overlap
 
 
-_D = "[0-9]"
+_B = r"(?-u:\b)"  # ASCII word boundary: DFA-friendly, unlike the Unicode one
 _MONTH, _DAY = "(?:0[1-9]|1[0-2])", "(?:0[1-9]|[12][0-9]|3[01])"
-_TIME = rf"(?:[T ]{_D}{{2}}:{_D}{{2}}(?::{_D}{{2}}(?:\.{_D}+)?)?(?:Z|[+-]{_D}{{2}}:?{_D}{{2}})?)?"
-_SEG = "[:/._|#,={}-]"  # what separates the parts of a key
+_TIME = r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
 
 DEFAULT_RULES: tuple[Rule, ...] = (
-    Rule("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "{UUID}", "uuid"),
+    # A key part holding raw bytes: `\xHH` escapes (binary keys) or control characters.
+    Rule(r"[^:/|{}]*(?:\\x[0-9a-fA-F]{2}|[\x00-\x1f\x7f])[^:/|{}]*", "{BIN}", "binary"),
     Rule(
-        rf"(^|[^0-9]){_D}{{4}}[-/]{_MONTH}[-/]{_DAY}{_TIME}($|[^0-9])",
-        "${1}{DATE}${2}",
-        "iso-date",
-        twice=True,
+        "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+        "{UUID}",
+        "uuid",
     ),
-    Rule(rf"(^|[^0-9])(?:19|20){_D}{{2}}{_MONTH}{_DAY}($|[^0-9])", "${1}{DATE}${2}", "date", True),
-    Rule(r"(^|[^0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}($|[^0-9.])", "${1}{IP}${2}", "ipv4", True),
-    Rule(r"(^|[^0-9A-Za-z])[0-9]{16,}($|[^0-9A-Za-z])", "${1}{ID}${2}", "long-number", True),
-    Rule(r"(^|[^0-9A-Za-z])[0-9a-fA-F]{16,}($|[^0-9A-Za-z])", "${1}{HEX}${2}", "hex", True),
-    Rule(r"[0-9]{6,}", "{ID}", "number"),
-    Rule(rf"(^|{_SEG})[0-9]+($|{_SEG})", "${1}{ID}${2}", "numeric-segment", True),
+    Rule(f"[0-9]{{4}}[-/]{_MONTH}[-/]{_DAY}{_TIME}", "{DATE}", "iso-date"),
+    Rule(rf"{_B}(?:[0-9]{{1,3}}\.){{3}}[0-9]{{1,3}}{_B}", "{IP}", "ipv4"),
+    Rule("[0-9]{16,}", "{ID}", "long-number"),  # before hex: all digits is a number
+    Rule("[0-9a-fA-F]{16,}", "{HEX}", "hex"),
+    Rule("[0-9]{9,}", "{ID}", "number"),  # leaves digit runs of 8 or less for the date rule
+    Rule(f"(?:19|20)[0-9]{{2}}{_MONTH}{_DAY}", "{DATE}", "compact-date"),
+    # 6+ digits anywhere, or a whole number between non-word characters (one pass: alternation)
+    Rule(f"[0-9]{{6,}}|{_B}[0-9]+{_B}", "{ID}", "number"),
 )
 
 
@@ -74,8 +76,7 @@ def pattern_expr(key: pl.Expr, rules: Sequence[Rule] = DEFAULT_RULES) -> pl.Expr
     """The pattern of a key expression, all rules applied in order (pure expression)."""
     out = key
     for rule in rules:
-        for _ in range(2 if rule.twice else 1):
-            out = out.str.replace_all(rule.match, rule.replace)
+        out = out.str.replace_all(rule.match, rule.replace)
     return out
 
 
@@ -91,16 +92,12 @@ def _patterns(rules: Sequence[Rule]):
 def signature_expr(command: pl.Expr, pattern: pl.Expr, shape: pl.Expr) -> pl.Expr:
     """`ZREVRANGE | large_sortedset:app:{DATE} | 0 -1`; `GET | user:{ID}` without arguments;
     `PING`, or `SCAN | - | 0 MATCH ? COUNT 100`, for commands without a key."""
-    head = command.str.to_uppercase()
     has_shape = shape.fill_null("") != ""
-    return (
-        pl.when(pattern.is_not_null() & has_shape)
-        .then(pl.concat_str(head, pl.lit(" | "), pattern, pl.lit(" | "), shape))
-        .when(pattern.is_not_null())
-        .then(pl.concat_str(head, pl.lit(" | "), pattern))
-        .when(has_shape)
-        .then(pl.concat_str(head, pl.lit(" | - | "), shape))
-        .otherwise(head)
+    return pl.concat_str(
+        command.str.to_uppercase(),
+        pl.when(pattern.is_not_null() | has_shape).then(" | " + pattern.fill_null("-")),
+        pl.when(has_shape).then(" | " + shape),
+        ignore_nulls=True,
     )
 
 

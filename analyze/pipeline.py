@@ -127,7 +127,8 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     if options.sqlite:
         paths["sqlite"] = out / sqlite_out.DB_NAME
     result = AnalysisResult(out=out, rows=rows, findings=findings, files=paths, timings=timings)
-    progress(f"done: {humanize.count(rows)} commands")
+    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items())
+    progress(f"done: {humanize.count(rows)} commands ({stages})")
     print(console_summary(result))
     return result
 
@@ -267,6 +268,7 @@ def _outputs(
             warnings=inputs.warnings,
             measured_bytes_out=_measured(inputs),
             cloudwatch_bytes_out=_cloudwatch(inputs, window, options, progress),
+            database=options.sqlite,
         )
         (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
         (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")

@@ -14,6 +14,7 @@ import polars as pl
 
 from analyze import humanize
 from analyze.findings import Findings
+from capture import __version__
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 60  # columns of a sparkline at most
@@ -36,8 +37,20 @@ def render(f: Findings) -> str:
         _large_ops(f),
         _slots(f),
         _recommendations(f),
+        _footer(f),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _footer(f: Findings) -> str:
+    head = f"---\n\nWritten by hotshard {__version__}. Every command is in "
+    if not f.database:
+        return head + "`commands/` (Parquet, one folder per shard) beside this report."
+    sql = "SELECT key_name, command, COUNT(*) AS n FROM commands GROUP BY 1, 2 ORDER BY n DESC LIMIT 20"
+    return (
+        head + "`hotshard.db` (table `commands`) and `commands/` (Parquet) beside this report; "
+        f'from this folder: `hotshard query "{sql}" --db .`'
+    )
 
 
 # -- markdown helpers ----------------------------------------------------------------------

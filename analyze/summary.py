@@ -3,8 +3,9 @@
 Schema (version `SCHEMA_VERSION`; docs/SUMMARY_SCHEMA.md is the reference, kept in step by a
 test). Unknown values are `null`, never 0: `est_bytes_out` is null while reply sizes are unknown,
 `measured_bytes_out` until a capture's INFO deltas are reconciled. Byte counts are integers,
-ratios and rates floats rounded to 6 digits. Lists are ranked by `basis` ("bytes" when reply
-sizes are known for enough client commands, else "commands") with stable tie-breakers.
+ratios and rates floats rounded to 6 digits. Lists are ranked by `basis` ("bytes" once key
+sizes were sampled or most client commands have an estimate, else "commands") with stable
+tie-breakers.
 
     schema_version     int
     tool_version       str

@@ -41,6 +41,7 @@ class Run:
     lines: int
     seconds: float
     peak_rss: int  # bytes
+    stages: str = ""  # the analyzer's own per-stage timings
 
     @property
     def rate(self) -> float:
@@ -60,7 +61,9 @@ def measure(cmd: list[str], name: str, lines: int, shell: bool = False) -> Run:
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed ({proc.returncode}):\n{stderr[-2000:]}")
     # ru_maxrss is the largest single process of the waited tree (KiB on Linux).
-    return Run(name, lines, seconds, usage.ru_maxrss * 1024)
+    done = [ln for ln in stderr.splitlines() if "] done: " in ln]
+    stages = done[-1].split("(", 1)[-1].rstrip(")") if done else ""
+    return Run(name, lines, seconds, usage.ru_maxrss * 1024, stages)
 
 
 def count_lines(folder: Path) -> int:
@@ -71,7 +74,7 @@ def count_lines(folder: Path) -> int:
 
 def analyze_cmd(folder: Path, out: Path, sqlite: bool) -> list[str]:
     cli = "from capture.cli import main; main()"
-    args = [sys.executable, "-c", cli, "analyze", str(folder), "--out", str(out), "--quiet"]
+    args = [sys.executable, "-c", cli, "analyze", str(folder), "--out", str(out)]
     return args + ([] if sqlite else ["--nosqlite"])
 
 
@@ -159,12 +162,15 @@ def best(runs: int, fn) -> Run:
 
 
 def table(all_runs: dict[int, list[Run]]) -> str:
-    rows = ["| Lines | Run | Seconds | Lines/s | Peak RSS |", "|---:|---|---:|---:|---:|"]
+    rows = [
+        "| Lines | Run | Seconds | Lines/s | Peak RSS | Stages (analyzer's own timings) |",
+        "|---:|---|---:|---:|---:|---|",
+    ]
     for size, runs in all_runs.items():
         for r in runs:
             rows.append(
                 f"| {size / 1e6:.0f}M | {r.name} | {r.seconds:.1f} | {r.rate / 1e6:.2f}M | "
-                f"{r.peak_rss / 2**20:,.0f} MiB |"
+                f"{r.peak_rss / 2**20:,.0f} MiB | {r.stages} |"
             )
     return "\n".join(rows)
 
@@ -211,7 +217,7 @@ def main() -> None:
         for r in all_runs[n]:
             print(
                 f"  {r.name:32s} {r.seconds:7.1f} s  {r.rate / 1e6:6.2f}M lines/s  "
-                f"{r.peak_rss / 2**20:7,.0f} MiB",
+                f"{r.peak_rss / 2**20:7,.0f} MiB  {r.stages}",
                 file=sys.stderr,
             )
     print(table(all_runs))

@@ -108,7 +108,7 @@ def _chunk(shard: str, pools: dict[str, list[str]], start: int, n: int, hot: boo
         pl.lit("."),
         (h2 % 200 + 1).cast(pl.String),
         pl.lit(":"),
-        (h2 % 40_000 + 20_000).cast(pl.String),
+        ((h2 // 800) % 16 + 40_000).cast(pl.String),  # a pool of 16 connections per client
     )
     primary = f"10.0.0.{10 + int(shard)}:6379"
     # Every piece once, as a column: the when/then chain below only picks among them.

@@ -59,7 +59,11 @@ def open_analysis(target: str, *, quiet: bool = True) -> Iterator[Analysis]:
 
     with tempfile.TemporaryDirectory(prefix="hotshard-") as tmp:
         out = Path(tmp) / "analysis"
-        run_analyze(AnalyzeOptions(inputs=[target], out=str(out), sqlite=False, quiet=quiet))
+        run_analyze(
+            AnalyzeOptions(
+                inputs=[target], out=str(out), sqlite=False, quiet=quiet, console=False
+            )
+        )
         yield Analysis(name=path.name, folder=out, summary=_summary(out))
 
 

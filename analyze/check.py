@@ -19,6 +19,7 @@ import polars as pl
 from analyze import rollups, schema
 from analyze.analysis import Analysis, open_analysis
 from analyze.errors import AnalyzeError, BadRules
+from analyze.pipeline import KEY_SIZES_NAME
 from analyze.humanize import size as human_bytes
 from capture.errors import ExitStatus
 
@@ -111,7 +112,7 @@ def _full_range_read(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
 
 
 def _members(a: Analysis) -> pl.DataFrame | None:
-    path = a.folder / "key_sizes.parquet"
+    path = a.folder / KEY_SIZES_NAME
     if not path.exists():
         return None
     return (

@@ -31,6 +31,17 @@ MAX_SLOTS = 3  # most key specs of any command (GEORADIUS: key, STORE, STOREDIST
 SHAPE_TOKENS = 8  # arg_shape keeps this many non-key arguments, then "…"
 _EMPTY_IDX = pl.lit([], pl.List(pl.Int64))
 
+
+def _only(lists: pl.Expr, rows: pl.Expr) -> pl.Expr:
+    """`lists` on `rows`, null elsewhere, with the other rows' elements really dropped.
+
+    `pl.when(rows).then(lists)` only masks: the elements stay in the buffer, and a later
+    `list.eval` or `list.gather` still pays for every one of them (measured: as much as on the
+    whole column). `list.head(0)` on the other rows makes a new, compact buffer first.
+    """
+    return pl.when(rows).then(lists.list.head(pl.when(rows).then(lists.list.len()).otherwise(0)))
+
+
 # -- escapes ----------------------------------------------------------------------------------
 _SIMPLE = {
     "\\\\": "\\",
@@ -175,11 +186,11 @@ def _keyword_first(args: pl.Expr, argc: pl.Expr, keyword: str, startfrom: int) -
 def _general_stages(lf: pl.LazyFrame, plan: _Plan, param) -> pl.LazyFrame:
     """Add `_k_a{j}`/`_k_b{j}`: argv range of the keys of spec slot j of general-shape commands
     (null on other rows and where the slot finds nothing)."""
-    args, argc = pl.when(pl.col("_k_gen")).then(pl.col("args")), pl.col("_k_argc")
+    args, argc = _only(pl.col("args"), pl.col("_k_gen")), pl.col("_k_argc")
     firsts = {}
     for j in range(plan.slots):
         kw_firsts = [
-            _keyword_first(pl.when(param(f"s{j}_kw") == kid).then(args), argc, kw, start)
+            _keyword_first(_only(args, param(f"s{j}_kw") == kid), argc, kw, start)
             for (slot, kw, start), kid in sorted(plan.keywords.items())
             if slot == j
         ]
@@ -337,9 +348,9 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
     keys_raw = args.list.gather(pl.col("_k_idx"), null_on_oob=True)
     if plan.drop_empty:
         keys_raw = pl.coalesce(
-            pl.when(pl.col("_k_code").is_in(plan.drop_empty))
-            .then(keys_raw)
-            .list.eval(pl.element().filter(pl.element() != "")),
+            _only(keys_raw, pl.col("_k_code").is_in(plan.drop_empty)).list.eval(
+                pl.element().filter(pl.element() != "")
+            ),
             keys_raw,
         )
     # Non-key arguments (for arg_shape), at most SHAPE_TOKENS + 1 of them: those after the main
@@ -354,7 +365,7 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
     tokens = pl.coalesce(
         pl.when(multi).then(
             args.list.gather(
-                pl.int_ranges(0, pl.min_horizontal(n, 64))
+                pl.int_ranges(0, pl.when(multi).then(pl.min_horizontal(n, 64)).otherwise(0))
                 .list.set_difference(pl.col("_k_idx"))
                 .list.sort()
                 .list.head(cap)
@@ -376,8 +387,8 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
         _k_key=raw.list.first(),
         _k_escaped=raw.list.eval(pl.element().str.contains("\\", literal=True)).list.any(),
         _k_masked=pl.coalesce(
-            pl.when(ranged).then(tokens).list.eval(_mask(keywords, True)),
-            pl.when(~ranged).then(tokens).list.eval(_mask(keywords, False)),
+            _only(tokens, ranged).list.eval(_mask(keywords, True)),
+            _only(tokens, ~ranged).list.eval(_mask(keywords, False)),
         ),
     )
     lf = _decode_stages(lf, "_k_key")
@@ -388,7 +399,7 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
         keys=pl.coalesce(
             pl.when(~escaped).then(raw),
             pl.when(raw.list.len() == 1).then(pl.concat_list(pl.col("_k_key_text"))),
-            pl.when(escaped & (raw.list.len() > 1)).then(raw).list.eval(decode(pl.element()).text),
+            _only(raw, escaped & (raw.list.len() > 1)).list.eval(decode(pl.element()).text),
         ),
         key_count=raw.list.len().cast(pl.Int32),
         key_name=pl.col("_k_key_text"),

@@ -8,6 +8,7 @@ failed run leaves the previous output untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -32,6 +33,7 @@ from capture import __version__
 COMMANDS_DIR = "commands"
 REPORT_NAME = "report.md"
 SUMMARY_NAME = "summary.json"
+KEY_SIZES_NAME = "key_sizes.parquet"
 MARKER = ".hotshard-out"  # marks a folder this tool wrote, so a rerun may replace it
 
 
@@ -49,6 +51,7 @@ class AnalyzeOptions:
     cloudwatch: bool = False
     region: str | None = None
     quiet: bool = False
+    console: bool = True  # print the short summary on stdout (check/diff keep stdout for markdown)
 
 
 @dataclass
@@ -129,7 +132,8 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     result = AnalysisResult(out=out, rows=rows, findings=findings, files=paths, timings=timings)
     stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items())
     progress(f"done: {humanize.count(rows)} commands ({stages})")
-    print(console_summary(result))
+    if options.console:
+        print(console_summary(result))
     return result
 
 
@@ -272,6 +276,7 @@ def _outputs(
         )
         (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
         (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")
+        _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
         timings["rollups_report"] = time.perf_counter() - t
         db_rows = 0
         if db_job is not None:
@@ -280,6 +285,15 @@ def _outputs(
             sqlite_out.write_summaries(db_path, summary_tables(findings), info_table(findings))
             timings["sqlite_summaries"] = time.perf_counter() - t
     return findings, r.totals.rows, db_rows
+
+
+def _write_key_sizes(path: Path, inputs: Inputs) -> None:
+    """The capture's sampled key sizes beside the commands, so `check` can judge an output alone."""
+    if not inputs.key_sizes:
+        return
+    rows = [dataclasses.asdict(k) for k in inputs.key_sizes]
+    frame = pl.DataFrame(rows, infer_schema_length=None).sort(["node", "key"])
+    frame.write_parquet(path)
 
 
 def _timed(timings: dict[str, float], name: str, fn: Callable[..., Any], *args: Any) -> Any:

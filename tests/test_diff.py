@@ -36,7 +36,8 @@ def test_compare_sorts_by_change_with_tie_breakers():
     before = pl.DataFrame({"name": ["a", "b", "c"], "ops_s": [1.0, 1.0, 1.0], "bytes_s": [10.0, 10.0, 5.0]})
     after = pl.DataFrame({"name": ["b", "a", "d"], "ops_s": [1.0, 1.0, 2.0], "bytes_s": [0.0, 0.0, 10.0]})
     out = diff.compare(before, after)
-    assert out["name"].to_list() == ["a", "b", "d", "c"]
+    # a, b and d all moved 10 bytes/s; d also moved 2 ops/s, so it leads; a before b by name.
+    assert out["name"].to_list() == ["d", "a", "b", "c"]
     assert out.filter(pl.col("name") == "d")["bytes_s_before"][0] == 0.0
 
 

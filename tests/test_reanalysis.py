@@ -33,7 +33,9 @@ def test_v1_capture_analyzes_like_the_same_capture_today(tmp_path: Path, analyze
     new = json.loads((analyzed["edge"] / "summary.json").read_text())
     assert old["lines"] == new["lines"]
     assert old["commands"] == new["commands"]
-    assert [k["key"] for k in old["top_keys"]] == [k["key"] for k in new["top_keys"]]
+    # v1 key sizes lack the bulk averages, so byte estimates (and the ranking) may differ a little;
+    # the keys seen may not.
+    assert sorted(k["key"] for k in old["top_keys"]) == sorted(k["key"] for k in new["top_keys"])
     cols = ["ts", "command", "key_name", "client", "origin"]
     a = pl.scan_parquet(out / "commands" / "**" / "*.parquet").select(cols).sort(cols).collect()
     b = pl.scan_parquet(analyzed["edge"] / "commands" / "**" / "*.parquet").select(cols).sort(cols).collect()

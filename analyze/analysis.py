@@ -60,9 +60,7 @@ def open_analysis(target: str, *, quiet: bool = True) -> Iterator[Analysis]:
     with tempfile.TemporaryDirectory(prefix="hotshard-") as tmp:
         out = Path(tmp) / "analysis"
         run_analyze(
-            AnalyzeOptions(
-                inputs=[target], out=str(out), sqlite=False, quiet=quiet, console=False
-            )
+            AnalyzeOptions(inputs=[target], out=str(out), sqlite=False, quiet=quiet, console=False)
         )
         yield Analysis(name=path.name, folder=out, summary=_summary(out))
 

@@ -19,8 +19,8 @@ import polars as pl
 from analyze import rollups, schema
 from analyze.analysis import Analysis, open_analysis
 from analyze.errors import AnalyzeError, BadRules
-from analyze.pipeline import KEY_SIZES_NAME
 from analyze.humanize import size as human_bytes
+from analyze.pipeline import KEY_SIZES_NAME
 from capture.errors import ExitStatus
 
 DEFAULT_RULES = Path(__file__).parent / "data" / "check_rules.toml"
@@ -250,9 +250,7 @@ def load_rules(path: str | None) -> dict[str, dict[str, Any]]:
         raise BadRules(f"{source}: not valid TOML ({exc})") from None
     for section, settings in data.items():
         if section not in RULES:
-            raise BadRules(
-                f"{source}: unknown rule [{section}] — known rules: {', '.join(RULES)}"
-            )
+            raise BadRules(f"{source}: unknown rule [{section}] — known rules: {', '.join(RULES)}")
         if not isinstance(settings, dict):
             raise BadRules(f"{source}: [{section}] must be a table of settings")
         unknown = set(settings) - _KNOWN_SETTINGS[section]
@@ -307,7 +305,9 @@ def to_junit(result: CheckResult) -> str:
             )
             failure.text = "\n".join(v.message for v in r.violations)
     ET.indent(suite)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    )
 
 
 # -- the command ------------------------------------------------------------------------------

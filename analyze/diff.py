@@ -55,7 +55,9 @@ def _change(before: float, after: float) -> str:
     return f"{(after - before) / before:+.1%}"
 
 
-def to_markdown(before: Analysis, after: Analysis, tables: dict[str, pl.DataFrame], top: int) -> str:
+def to_markdown(
+    before: Analysis, after: Analysis, tables: dict[str, pl.DataFrame], top: int
+) -> str:
     lines = [f"# hotshard diff: `{before.name}` → `{after.name}`", ""]
     lines.append(
         f"Windows: {before.duration:.1f} s before, {after.duration:.1f} s after. Figures are per "
@@ -63,7 +65,10 @@ def to_markdown(before: Analysis, after: Analysis, tables: dict[str, pl.DataFram
     )
     b_total = sum(r["bytes_s"] or 0 for r in rates(before, "shard").iter_rows(named=True))
     a_total = sum(r["bytes_s"] or 0 for r in rates(after, "shard").iter_rows(named=True))
-    lines += ["", f"**Bytes out: {size(b_total)}/s → {size(a_total)}/s ({_change(b_total, a_total)}).**"]
+    lines += [
+        "",
+        f"**Bytes out: {size(b_total)}/s → {size(a_total)}/s ({_change(b_total, a_total)}).**",
+    ]
     for column, title in LEVELS:
         df = tables[column]
         lines += ["", f"## {title}", ""]
@@ -103,4 +108,3 @@ def run_diff(before: str, after: str, top: int = 20, out: str | None = None) -> 
     if out:
         Path(out).write_text(text)
     return text
-

@@ -201,7 +201,7 @@ NASTY_KEYS = [
     b"bin\x00\xff\xfe",
     "caf\u00e9:\u65e5\u672c".encode(),
     b"{tag}with:braces",
-    b"ends with quote\"",
+    b'ends with quote"',
     b"ends with backslash\\",
     b"",
 ]
@@ -213,7 +213,7 @@ def edge_traffic(node: Node, unix_path: str) -> None:
     unix = redis.Redis(unix_socket_path=unix_path, protocol=2)
     for i, key in enumerate(NASTY_KEYS):
         client = (v4, v6, unix)[i % 3]
-        client.set(key, b"value \x01\x02 \"q\" \\ " + key)
+        client.set(key, b'value \x01\x02 "q" \\ ' + key)
         client.get(key)
     v4.mset({b"m1": b"a", b"m 2": b"b"})
     v4.mget([b"m1", b"m 2", b"missing"])
@@ -295,10 +295,13 @@ def record_legacy() -> None:
                 mon.terminate()
                 mon.wait(10)
             target = out / "monitor.log.gz"
-            with log.open("rb") as src, target.open("wb") as raw:
-                # mtime=0 and no file name in the header: the same log gives the same bytes.
-                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as dst:
-                    shutil.copyfileobj(src, dst)
+            # mtime=0 and no file name in the header: the same log gives the same bytes.
+            with (
+                log.open("rb") as src,
+                target.open("wb") as raw,
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as dst,
+            ):
+                shutil.copyfileobj(src, dst)
         finally:
             node.stop()
     print(f"recorded {out.relative_to(SAMPLES.parent)}", file=sys.stderr)

@@ -6,6 +6,7 @@ running after this script exits; their pids and ports are written to DIR/cluster
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,10 +36,8 @@ def down(folder: str) -> None:
     if not state.exists():
         sys.exit(f"no cluster state in {folder}")
     for node in json.loads(state.read_text())["nodes"]:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(node["pid"], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     state.unlink()
     print("cluster down")
 

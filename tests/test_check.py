@@ -73,7 +73,9 @@ def test_forbidden_command_and_key_rate(tmp_path, capsys):
 def test_bad_rules_file_is_a_usage_error(tmp_path, text, message, capsys):
     rules = tmp_path / "rules.toml"
     rules.write_text(text)
-    with pytest.raises(BadRules, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        BadRules, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
+    ):
         check.load_rules(str(rules))
     assert run(["check", "samples/fixed", "--rules", str(rules)]) == ExitStatus.USAGE
     assert message.split(" ")[0] in capsys.readouterr().err
@@ -90,7 +92,9 @@ def test_default_rules_load_and_cover_every_rule():
 
 def test_thresholds_are_honoured(analyzed):
     with open_analysis(str(analyzed["hot-zset"])) as a:
-        lenient = check.evaluate(a, {"shard_skew": {"max_ratio": 1e9}, "full_range_read": {"max_members": 10**6}})
+        lenient = check.evaluate(
+            a, {"shard_skew": {"max_ratio": 1e9}, "full_range_read": {"max_members": 10**6}}
+        )
         strict = check.evaluate(a, {"shard_skew": {"max_ratio": 1.0}})
     assert all(r.ok for r in lenient)
     assert not strict[0].ok

@@ -13,7 +13,10 @@ from capture.errors import ExitStatus
 
 
 def test_hot_shard_bytes_fall_by_the_expected_share(analyzed):
-    with open_analysis(str(analyzed["hot-zset"])) as before, open_analysis(str(analyzed["fixed"])) as after:
+    with (
+        open_analysis(str(analyzed["hot-zset"])) as before,
+        open_analysis(str(analyzed["fixed"])) as after,
+    ):
         tables = diff.diff(before, after)
         hot = before.summary["hot_shard"]["shard"]
         # Expected from the data itself: the full reads' bytes/s leave, the top-100 reads' arrive.
@@ -33,8 +36,12 @@ def test_hot_shard_bytes_fall_by_the_expected_share(analyzed):
 
 
 def test_compare_sorts_by_change_with_tie_breakers():
-    before = pl.DataFrame({"name": ["a", "b", "c"], "ops_s": [1.0, 1.0, 1.0], "bytes_s": [10.0, 10.0, 5.0]})
-    after = pl.DataFrame({"name": ["b", "a", "d"], "ops_s": [1.0, 1.0, 2.0], "bytes_s": [0.0, 0.0, 10.0]})
+    before = pl.DataFrame(
+        {"name": ["a", "b", "c"], "ops_s": [1.0, 1.0, 1.0], "bytes_s": [10.0, 10.0, 5.0]}
+    )
+    after = pl.DataFrame(
+        {"name": ["b", "a", "d"], "ops_s": [1.0, 1.0, 2.0], "bytes_s": [0.0, 0.0, 10.0]}
+    )
     out = diff.compare(before, after)
     # a, b and d all moved 10 bytes/s; d also moved 2 ops/s, so it leads; a before b by name.
     assert out["name"].to_list() == ["d", "a", "b", "c"]
@@ -43,7 +50,9 @@ def test_compare_sorts_by_change_with_tie_breakers():
 
 def test_cli_diff_prints_markdown(analyzed, capsys, tmp_path):
     out_file = tmp_path / "diff.md"
-    status = run(["diff", str(analyzed["hot-zset"]), str(analyzed["fixed"]), "--out", str(out_file)])
+    status = run(
+        ["diff", str(analyzed["hot-zset"]), str(analyzed["fixed"]), "--out", str(out_file)]
+    )
     out = capsys.readouterr().out
     assert status == ExitStatus.OK
     assert out.startswith("# hotshard diff:")
@@ -52,4 +61,6 @@ def test_cli_diff_prints_markdown(analyzed, capsys, tmp_path):
     # Deterministic: the same comparison prints the same bytes.
     run(["diff", str(analyzed["hot-zset"]), str(analyzed["fixed"])])
     assert capsys.readouterr().out == out
-    assert json.loads((analyzed["fixed"] / "summary.json").read_text())["hot_shard"]["status"] != "hot"
+    assert (
+        json.loads((analyzed["fixed"] / "summary.json").read_text())["hot_shard"]["status"] != "hot"
+    )

@@ -27,7 +27,9 @@ def test_sample_matches_expected(name: str, analyzed: dict[str, Path], update_go
     for f in GOLDEN_FILES:
         want = (expected / f).read_text()
         got = (analyzed[name] / f).read_text()
-        assert got == want, f"{name}/{f} differs from samples/{name}/expected/{f} (just update-golden?)"
+        assert got == want, (
+            f"{name}/{f} differs from samples/{name}/expected/{f} (just update-golden?)"
+        )
 
 
 def test_reanalysis_is_byte_identical(analyzed: dict[str, Path], tmp_path: Path):

@@ -38,5 +38,10 @@ def test_v1_capture_analyzes_like_the_same_capture_today(tmp_path: Path, analyze
     assert sorted(k["key"] for k in old["top_keys"]) == sorted(k["key"] for k in new["top_keys"])
     cols = ["ts", "command", "key_name", "client", "origin"]
     a = pl.scan_parquet(out / "commands" / "**" / "*.parquet").select(cols).sort(cols).collect()
-    b = pl.scan_parquet(analyzed["edge"] / "commands" / "**" / "*.parquet").select(cols).sort(cols).collect()
+    b = (
+        pl.scan_parquet(analyzed["edge"] / "commands" / "**" / "*.parquet")
+        .select(cols)
+        .sort(cols)
+        .collect()
+    )
     assert a.equals(b)

@@ -13,7 +13,6 @@ the traffic, and the right hot shard, hot key and hot pattern.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import shutil
@@ -24,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+import fire
 import polars as pl
 import redis
 from redis.cluster import LoadBalancingStrategy, RedisCluster
@@ -207,23 +207,31 @@ def report(table: pl.DataFrame, summary: dict, t_analyze: float, sized: int) -> 
     return 0 if not failures and all(checks.values()) else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=60.0, help="capture window, seconds")
-    parser.add_argument("--requests", type=int, default=20_000, help="redis-benchmark -n")
-    parser.add_argument("--no-benchmark", action="store_true", help="mixed workload only")
-    parser.add_argument("--keep", type=Path, help="copy the capture folder here")
-    parser.add_argument("--analyze", type=Path, help="only analyze this kept capture folder")
-    args = parser.parse_args(argv)
-    if args.analyze:
+def main(
+    duration: float = 60.0,
+    requests: int = 20_000,
+    benchmark: bool = True,
+    keep: str | None = None,
+    analyze_only: str | None = None,
+) -> int:
+    """Capture a real workload on a local cluster, analyze it, compare estimate and measurement.
+
+    Args:
+      duration: capture window, seconds.
+      requests: redis-benchmark -n.
+      benchmark: also run redis-benchmark (--nobenchmark: the mixed workload only).
+      keep: copy the capture folder here.
+      analyze_only: only analyze this kept capture folder.
+    """
+    if analyze_only:
         with tempfile.TemporaryDirectory(prefix="hotshard-accuracy-") as tmp:
-            return analyze(args.analyze, Path(tmp) / "out")
-    return run(args.duration, args.requests, not args.no_benchmark, args.keep)
+            return analyze(Path(analyze_only), Path(tmp) / "out")
+    return run(float(duration), int(requests), bool(benchmark), Path(keep) if keep else None)
 
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        sys.exit(fire.Fire(main))
     except redis.RedisError as exc:
         print(f"accuracy_bench: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -1,6 +1,6 @@
 """Benchmark `hotshard analyze` end to end against two baselines measured in the same run.
 
-    uv run python -m bench.analyze_bench [--lines N ...] [--baseline-lines M] [--runs R]
+    uv run python -m bench.analyze_bench [--lines N,N] [--baseline-lines M] [--runs R]
 
 For each size N (default 5M and 20M) it generates (or reuses, under bench/data/) a synthetic
 3-shard capture folder (bench/synth.py) and runs, each in a fresh process whose peak RSS is read
@@ -14,12 +14,11 @@ with wait4():
 
 It prints lines/s, peak RSS and the ratios to the targets (issue 2: ≥ 1M lines/s with all
 outputs, ≥ 2M lines/s without SQLite, ≥ 10× the per-line baseline, peak RSS < 1.5 GB and at most
-+20% from 5M to 20M lines). `--markdown` prints the table for docs/BENCHMARKS.md.
++20% from 5M to 20M lines). It prints the markdown table for docs/BENCHMARKS.md on stdout.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
@@ -29,6 +28,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import fire
 
 from bench import synth
 
@@ -203,17 +204,19 @@ def verdicts(all_runs: dict[int, list[Run]]) -> list[str]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lines", type=int, nargs="+", default=[5_000_000, 20_000_000])
-    ap.add_argument("--baseline-lines", type=int, default=1_000_000)
-    ap.add_argument("--runs", type=int, default=1, help="best of R runs per measurement")
-    ap.add_argument("--markdown", action="store_true")
-    args = ap.parse_args()
+def main(lines: str = "5000000,20000000", baseline_lines: int = 1_000_000, runs: int = 1) -> None:
+    """Benchmark `hotshard analyze` end to end beside the two baselines.
+
+    Args:
+      lines: capture sizes to measure, comma-separated.
+      baseline_lines: lines the per-line Python baseline parses.
+      runs: best of R runs per measurement.
+    """
+    sizes = [int(n) for n in str(lines).replace("(", "").replace(")", "").split(",") if n.strip()]
     all_runs = {}
-    for n in args.lines:
+    for n in sizes:
         print(f"bench: {n:,} lines", file=sys.stderr)
-        all_runs[n] = bench_size(n, args.baseline_lines, args.runs)
+        all_runs[n] = bench_size(n, int(baseline_lines), int(runs))
         for r in all_runs[n]:
             print(
                 f"  {r.name:32s} {r.seconds:7.1f} s  {r.rate / 1e6:6.2f}M lines/s  "
@@ -227,4 +230,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    fire.Fire(main)

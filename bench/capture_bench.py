@@ -14,7 +14,6 @@ docs/BENCHMARKS.md unless --no-write.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import subprocess
@@ -24,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import fire
 import redis
 
 from capture.connect import ConnectOptions
@@ -194,28 +194,31 @@ def write_section(section: str, path: Path = BENCHMARKS) -> None:
     path.write_text(text)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--commands", type=int, default=1_000_000)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
+def main(commands: int = 1_000_000, write: bool = True) -> None:
+    """Capture CPU per line of hotshard's readers beside redis-py's monitor() loop.
+
+    Args:
+      commands: redis-benchmark requests per reader.
+      write: update the Capture section of docs/BENCHMARKS.md (--nowrite: print only).
+    """
+    commands = int(commands)
     with tempfile.TemporaryDirectory() as tmp:
         node = start_node(Path(tmp))
         try:
             phases = [
-                hotshard_phase(node, Path(tmp), args.commands, "zstd", 1),
-                hotshard_phase(node, Path(tmp), args.commands, "zstd", 3),
-                hotshard_phase(node, Path(tmp), args.commands, "gzip", 1),
-                redis_py_phase(node, args.commands),
+                hotshard_phase(node, Path(tmp), commands, "zstd", 1),
+                hotshard_phase(node, Path(tmp), commands, "zstd", 3),
+                hotshard_phase(node, Path(tmp), commands, "gzip", 1),
+                redis_py_phase(node, commands),
             ]
         finally:
             node.stop()
-    section = markdown(phases, args.commands)
+    section = markdown(phases, commands)
     print(section)
-    if not args.no_write:
+    if write:
         write_section(section)
         print(f"written to {BENCHMARKS}")
 
 
 if __name__ == "__main__":
-    main()
+    fire.Fire(main)

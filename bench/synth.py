@@ -19,13 +19,13 @@ manifest. The mix, per shard replica:
 from __future__ import annotations
 
 import argparse
-import binascii
 import time
 from pathlib import Path
 
 import polars as pl
 import zstandard
 
+from analyze.slots import hash_slot
 from capture import manifest as mf
 
 DATA = Path(__file__).parent / "data"
@@ -37,13 +37,7 @@ HOT_KEY = "large_sortedset:app:2025-10-17"
 
 
 def slot(key: str) -> int:
-    raw = key.encode()
-    start = raw.find(b"{")
-    if start >= 0:
-        end = raw.find(b"}", start + 1)
-        if end > start + 1:
-            raw = raw[start + 1 : end]
-    return binascii.crc_hqx(raw, 0) % 16384
+    return hash_slot(key.encode())
 
 
 def shard_of(key: str) -> str:

@@ -39,18 +39,6 @@ HOT_DATES = ("2025-10-13", "2025-10-14", "2025-10-17")  # all on shard 0002
 COLD_DATES = ("2025-10-10", "2025-10-11", "2025-10-12", "2025-10-15", "2025-10-16")
 
 
-def slot(key: str) -> int:
-    import binascii
-
-    raw = key.encode()
-    start = raw.find(b"{")
-    if start >= 0:
-        end = raw.find(b"}", start + 1)
-        if end > start + 1:
-            raw = raw[start + 1 : end]
-    return binascii.crc_hqx(raw, 0) % 16384
-
-
 # -- capture driver -------------------------------------------------------------------------
 def capture_while(
     seed: Node, out: Path, workload: Callable[[], None], *, nodes: str = "replicas"

@@ -7,21 +7,14 @@ and types of `analyze.schema.COMMANDS`.
 
 from __future__ import annotations
 
-import binascii
 from typing import Any
 
 import polars as pl
 
 from analyze import schema
+from analyze.slots import hash_slot
 
-
-def slot_of(key: bytes) -> int:
-    start = key.find(b"{")
-    if start >= 0:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            key = key[start + 1 : end]
-    return binascii.crc_hqx(key, 0) % 16384
+slot_of = hash_slot  # checked against CLUSTER KEYSLOT in test_slots.py
 
 
 def row(**values: Any) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def _full_range_read(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
         "full_range_read",
         f"no whole-collection read of a key above {max_members:,} members "
         f"(or {human_bytes(max_reply)} when unsampled)",
-        _dedupe(violations),
+        violations,
     )
 
 
@@ -227,15 +227,6 @@ _KNOWN_SETTINGS = {
     "forbidden_commands": {"commands"},
     "key_rate": {"max_ops_per_s"},
 }
-
-
-def _dedupe(violations: list[Violation]) -> list[Violation]:
-    seen, out = set(), []
-    for v in violations:
-        if v.message not in seen:
-            seen.add(v.message)
-            out.append(v)
-    return out
 
 
 # -- rules file -------------------------------------------------------------------------------

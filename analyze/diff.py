@@ -63,8 +63,9 @@ def to_markdown(
         f"Windows: {before.duration:.1f} s before, {after.duration:.1f} s after. Figures are per "
         "second of each window, client traffic only; bytes out are estimated reply bytes."
     )
-    b_total = sum(r["bytes_s"] or 0 for r in rates(before, "shard").iter_rows(named=True))
-    a_total = sum(r["bytes_s"] or 0 for r in rates(after, "shard").iter_rows(named=True))
+    # Every client row has a shard, so the shard table's sums are the totals.
+    b_total = tables["shard"]["bytes_s_before"].sum()
+    a_total = tables["shard"]["bytes_s_after"].sum()
     lines += [
         "",
         f"**Bytes out: {size(b_total)}/s → {size(a_total)}/s ({_change(b_total, a_total)}).**",

@@ -32,7 +32,7 @@ SHAPE_TOKENS = 8  # arg_shape keeps this many non-key arguments, then "…"
 _EMPTY_IDX = pl.lit([], pl.List(pl.Int64))
 
 
-def _only(lists: pl.Expr, rows: pl.Expr) -> pl.Expr:
+def only_rows(lists: pl.Expr, rows: pl.Expr) -> pl.Expr:
     """`lists` on `rows`, null elsewhere, with the other rows' elements really dropped.
 
     `pl.when(rows).then(lists)` only masks: the elements stay in the buffer, and a later
@@ -186,11 +186,11 @@ def _keyword_first(args: pl.Expr, argc: pl.Expr, keyword: str, startfrom: int) -
 def _general_stages(lf: pl.LazyFrame, plan: _Plan, param) -> pl.LazyFrame:
     """Add `_k_a{j}`/`_k_b{j}`: argv range of the keys of spec slot j of general-shape commands
     (null on other rows and where the slot finds nothing)."""
-    args, argc = _only(pl.col("args"), pl.col("_k_gen")), pl.col("_k_argc")
+    args, argc = only_rows(pl.col("args"), pl.col("_k_gen")), pl.col("_k_argc")
     firsts = {}
     for j in range(plan.slots):
         kw_firsts = [
-            _keyword_first(_only(args, param(f"s{j}_kw") == kid), argc, kw, start)
+            _keyword_first(only_rows(args, param(f"s{j}_kw") == kid), argc, kw, start)
             for (slot, kw, start), kid in sorted(plan.keywords.items())
             if slot == j
         ]
@@ -301,7 +301,9 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
 
     lf = lf.with_columns(
         _k_argc=args.list.len().cast(pl.Int64) + 1,  # Redis' argc: the name counts
-        _k_code=name.replace_strict(plan.codes, default=None, return_dtype=pl.Int64),
+        # An Enum cast, not `replace_strict`: that one runs as a whole-column function in the
+        # streaming engine, which then buffers every row (memory grew with the capture).
+        _k_code=name.cast(pl.Enum(list(plan.codes)), strict=False).to_physical().cast(pl.Int64),
     ).with_columns(
         _k_first=param("first"),
         _k_last=pl.min_horizontal(
@@ -348,7 +350,7 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
     keys_raw = args.list.gather(pl.col("_k_idx"), null_on_oob=True)
     if plan.drop_empty:
         keys_raw = pl.coalesce(
-            _only(keys_raw, pl.col("_k_code").is_in(plan.drop_empty)).list.eval(
+            only_rows(keys_raw, pl.col("_k_code").is_in(plan.drop_empty)).list.eval(
                 pl.element().filter(pl.element() != "")
             ),
             keys_raw,
@@ -387,8 +389,8 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
         _k_key=raw.list.first(),
         _k_escaped=raw.list.eval(pl.element().str.contains("\\", literal=True)).list.any(),
         _k_masked=pl.coalesce(
-            _only(tokens, ranged).list.eval(_mask(keywords, True)),
-            _only(tokens, ~ranged).list.eval(_mask(keywords, False)),
+            only_rows(tokens, ranged).list.eval(_mask(keywords, True)),
+            only_rows(tokens, ~ranged).list.eval(_mask(keywords, False)),
         ),
     )
     lf = _decode_stages(lf, "_k_key")
@@ -399,7 +401,7 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
         keys=pl.coalesce(
             pl.when(~escaped).then(raw),
             pl.when(raw.list.len() == 1).then(pl.concat_list(pl.col("_k_key_text"))),
-            _only(raw, escaped & (raw.list.len() > 1)).list.eval(decode(pl.element()).text),
+            only_rows(raw, escaped & (raw.list.len() > 1)).list.eval(decode(pl.element()).text),
         ),
         key_count=raw.list.len().cast(pl.Int32),
         key_name=pl.col("_k_key_text"),

@@ -446,29 +446,37 @@ def line_stats(sources: Sequence[Source], examples: int = 5) -> pl.DataFrame:
     `truncated_last_line`): the partial last line of a killed capture is neither parsed nor an
     error. `error_examples` are the first few bad lines in file order, escaped and shortened.
     """
-    plans = []
-    for source in sources:
-        lf = _split(_lines(readable(Path(source.path))).with_row_index("_row"))
-        ok, bad = pl.col("_ok"), ~pl.col("_ok") & ~pl.col("_skip")
-        plans.append(
-            lf.select(
-                pl.len().cast(pl.Int64).alias("rows"),
-                ok.sum().cast(pl.Int64).alias("parsed"),
-                pl.col("_skip").sum().cast(pl.Int64).alias("skipped"),
-                pl.col("_ts").filter(ok).min().alias("first_ts"),
-                pl.col("_ts").filter(ok).max().alias("last_ts"),
-                # bottom_k by row number: streaming does not promise which bad lines come first
-                pl.struct("_row", "line")
-                .filter(bad)
-                .bottom_k_by(pl.col("_row").filter(bad), examples)
-                .sort()
-                .struct.field("line")
-                .implode()
-                .alias("bad"),
-            )
+    frames = [_split(_lines(readable(Path(s.path))).with_row_index("_row")) for s in sources]
+    ok, bad = pl.col("_ok"), ~pl.col("_ok") & ~pl.col("_skip")
+    counts = (
+        pl.collect_all(
+            [
+                lf.select(
+                    pl.len().cast(pl.Int64).alias("rows"),
+                    ok.sum().cast(pl.Int64).alias("parsed"),
+                    pl.col("_skip").sum().cast(pl.Int64).alias("skipped"),
+                    pl.col("_ts").filter(ok).min().alias("first_ts"),
+                    pl.col("_ts").filter(ok).max().alias("last_ts"),
+                )
+                for lf in frames
+            ]
         )
+        if frames
+        else []
+    )
+    # The bad lines' examples: a second read, only of the sources that have bad lines. (A
+    # frame-level bottom-k streams in bounded memory; as an aggregation beside the counts, or
+    # sharing their read in one `collect_all`, it held every line.)
+    pairs = []
+    for lf, c in zip(frames, counts, strict=True):
+        r = c.row(0, named=True)
+        lines: list[str] = []
+        if r["rows"] - r["parsed"] - r["skipped"] > 0:
+            first = lf.filter(bad).select("_row", "line").bottom_k(examples, by="_row").collect()
+            lines = first.sort("_row")["line"].to_list()
+        pairs.append(c.with_columns(bad=pl.lit(lines, pl.List(pl.String))))
     rows = []
-    for source, counts in zip(sources, pl.collect_all(plans) if plans else [], strict=True):
+    for source, counts in zip(sources, pairs, strict=True):
         r = readable(Path(source.path))
         c = counts.row(0, named=True)
         truncated = r.partial is not None

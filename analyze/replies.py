@@ -37,6 +37,7 @@ from typing import Any
 import polars as pl
 
 from analyze import schema
+from analyze.keys import only_rows
 from analyze.reply_model import NULL2, chain, rules, unescaped_len
 from capture.manifest import KeySize, Manifest
 
@@ -236,24 +237,34 @@ def estimate(
     taken on the same server, so `server_version` only documents the provenance (Redis < 7.2
     prints 17 significant digits, 7.2+ the shortest form).
 
-    Runs per batch: a few vectorized lookups per row, then the model over the batch's distinct
-    (command, arguments that matter, sampled key or pattern) combinations, joined back.
+    Each row's features (sampled key or pattern, the arguments that matter) are plain streaming
+    expressions; per batch, only the distinct feature combinations not seen before go through
+    the model, and the rest is a lookup by the combination's hash.
     """
     del server_version  # scores are sampled as that server printed them
     names = lf.collect_schema().names()
     lookup = _Lookup(sizes, resp, "key_pattern" in names)
-    inputs = ["origin", "command", "args", "arg_count", "keys", "key_count", "key_name"]
-    if "key_pattern" in names:
-        inputs.append("key_pattern")
-    reply = pl.struct(inputs).map_batches(lookup.batch, return_dtype=_REPLY, is_elementwise=True)
+    reply = pl.struct(lookup.inputs).map_batches(
+        lookup.batch, return_dtype=_REPLY, is_elementwise=True
+    )
     return (
-        lf.with_columns(reply.alias("_reply"))
+        lookup.prepare(lf)
+        .with_columns(reply.alias("_reply"))
         .with_columns(
             reply_bytes=pl.col("_reply").struct.field("reply_bytes"),
             reply_confidence=pl.col("_reply").struct.field("reply_confidence"),
         )
-        .drop("_reply")
+        .drop("_reply", *lookup.inputs)
     )
+
+
+_HASH = "_f_hash"
+_PLAIN = ("command", "arg_count", "key_count")  # model inputs named like the table's columns
+
+
+def _model_name(feature: str) -> str:
+    name = feature.removeprefix("_f")  # `_f_sz` -> `_sz`, the model's name
+    return name[1:] if name[1:] in _PLAIN else name
 
 
 class _Lookup:
@@ -282,8 +293,10 @@ class _Lookup:
                 schema={"key_pattern": pl.String(), "type": pl.String()}
                 | {m: pl.Float64() for m in _METRICS}
             )
-        self.key_index = dict(zip(keys["key_name"], range(keys.height), strict=True))
-        self.pattern_index = dict(zip(pats["key_pattern"], range(pats.height), strict=True))
+        # Enum casts map a name to its row: elementwise in the streaming engine and built once
+        # (a dict given to `replace_strict` is converted again for every batch).
+        self.key_enum = pl.Enum(keys["key_name"].to_list())
+        self.pattern_enum = pl.Enum(pats["key_pattern"].to_list())
         n_keys = keys.height
         self.n_keys = n_keys
         metric_cols = ["type", "encoding", *_METRICS]
@@ -299,22 +312,36 @@ class _Lookup:
         self.patterns = pats.select(_p_type="type", _p_card="card").with_columns(
             _pim=pl.int_range(pl.len(), dtype=pl.UInt32)
         )
-        self.strings = _string_map(keys, resp)
+        strings = _string_map(keys, resp)
+        self.string_keys = pl.Series(list(strings), dtype=pl.String)
+        self.string_bytes = pl.Series(list(strings.values()), dtype=pl.Int64)
         self.stages, self.rules = rules(resp)
-        # Modelled combinations, reused by later batches (the streaming engine may call
-        # `batch` from several threads at once).
+        # Modelled combinations by hash, reused by later batches (the streaming engine may
+        # call `batch` from several threads at once).
         self.cache: pl.DataFrame | None = None
         self.lock = threading.Lock()
+        self.exact = False  # set when two combinations share a hash: join on every feature
+        self.inputs = [_HASH, *self.features()]
 
-    def features(self, df: pl.DataFrame) -> pl.DataFrame:
+    def prepare(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        """Add the feature columns and their hash (`self.inputs`) to a parsed frame."""
+        features = self.features()
+        return lf.with_columns(**features).with_columns(
+            pl.struct(*features).hash().alias(_HASH)
+        )
+
+    def features(self) -> dict[str, pl.Expr]:
         """Per row, only what the reply depends on: most rows share their combination."""
         cmd = pl.col("command")
         args = pl.col("args")
         need = cmd.is_in(ARG_COMMANDS)
-        ki = pl.col("key_name").replace_strict(self.key_index, default=None, return_dtype=pl.UInt32)
+        ki = pl.col("key_name").cast(self.key_enum, strict=False).to_physical().cast(pl.UInt32)
         if self.has_pattern:
-            pi = pl.col("key_pattern").replace_strict(
-                self.pattern_index, default=None, return_dtype=pl.UInt32
+            pi = (
+                pl.col("key_pattern")
+                .cast(self.pattern_enum, strict=False)
+                .to_physical()
+                .cast(pl.UInt32)
             )
         else:
             pi = pl.lit(None, pl.UInt32)
@@ -332,87 +359,71 @@ class _Lookup:
             .then(2)
         )
         value = pl.when(value_at.is_not_null()).then(args).list.get(value_at, null_on_oob=True)
-        df = self._mget(df)
-        return df.select(
-            "command",
-            "arg_count",
-            "key_count",
-            _client=pl.col("origin") == schema.ORIGIN_CLIENT,
-            _own=ki.is_not_null(),
-            _sz=pl.coalesce(ki, pi + self.n_keys),
-            _pim=pl.when(cmd == "mget").then(pi),
-            _s1=_bound(ranged.list.get(1, null_on_oob=True), cmd),
-            _s2=_bound(ranged.list.get(2, null_on_oob=True), cmd),
-            _tail=ranged.list.slice(3).list.join(" "),
-            _set_get=(set_opts.list.contains("GET") | set_opts.list.contains("get")).fill_null(
+        # MGET: the sum of the sampled GET replies of its keys, and how many keys had none.
+        # (`only_rows`, not `when/then`: a lookup in `list.eval` over masked lists ran per row)
+        mget = only_rows(pl.col("keys"), cmd == "mget").list.eval(
+            pl.element().replace_strict(
+                self.string_keys, self.string_bytes, default=None, return_dtype=pl.Int64
+            )
+        )
+        return {
+            "_f_command": cmd,
+            "_f_arg_count": pl.col("arg_count"),
+            "_f_key_count": pl.col("key_count"),
+            "_f_client": pl.col("origin") == schema.ORIGIN_CLIENT,
+            "_f_own": ki.is_not_null(),
+            "_f_sz": pl.coalesce(ki, pi + self.n_keys),
+            "_f_pim": pl.when(cmd == "mget").then(pi),
+            "_f_s1": _bound(ranged.list.get(1, null_on_oob=True), cmd),
+            "_f_s2": _bound(ranged.list.get(2, null_on_oob=True), cmd),
+            "_f_tail": ranged.list.slice(3).list.join(" "),
+            "_f_set_get": (set_opts.list.contains("GET") | set_opts.list.contains("get")).fill_null(
                 False
             ),
-            _zincr=(zadd_opts.list.contains("INCR") | zadd_opts.list.contains("incr")).fill_null(
-                False
-            ),
-            _vlen=unescaped_len(value),
-            _xr=pl.when(xread)
+            "_f_zincr": (
+                zadd_opts.list.contains("INCR") | zadd_opts.list.contains("incr")
+            ).fill_null(False),
+            "_f_vlen": unescaped_len(value),
+            "_f_xr": pl.when(xread)
             .then(args)
             .list.slice(0, 6)
             .list.join(" ")
             .str.to_uppercase()
             .str.extract(r"(?:^| )COUNT (\d+)", 1)
             .cast(pl.Int64, strict=False),
-            _klen=pl.when(xread).then(pl.col("key_name")).str.len_bytes().cast(pl.Int64),
-            _mget_known=pl.col("_mget_known"),
-            _mget_missing=pl.col("_mget_missing"),
-        )
-
-    def _mget(self, df: pl.DataFrame) -> pl.DataFrame:
-        """MGET rows: sum of the sampled GET replies of their keys, and how many keys had none."""
-        if not (df["command"] == "mget").any():
-            return df.with_columns(
-                _mget_known=pl.lit(None, pl.Int64), _mget_missing=pl.lit(None, pl.Int64)
-            )
-        rows = (
-            df.with_row_index("_row")
-            .filter(pl.col("command") == "mget")
-            .select("_row", "keys")
-            .explode("keys")
-            .with_columns(
-                _v=pl.col("keys").replace_strict(self.strings, default=None, return_dtype=pl.Int64)
-            )
-            .group_by("_row")
-            .agg(
-                _mget_known=pl.col("_v").sum(),
-                _mget_missing=pl.col("_v").null_count().cast(pl.Int64),
-            )
-        )
-        return (
-            df.with_row_index("_row")
-            .join(rows, on="_row", how="left", maintain_order="left")
-            .drop("_row")
-        )
+            "_f_klen": pl.when(xread).then(pl.col("key_name")).str.len_bytes().cast(pl.Int64),
+            "_f_mget_known": mget.list.sum(),
+            "_f_mget_missing": mget.list.eval(pl.element().is_null()).list.sum().cast(pl.Int64),
+        }
 
     def batch(self, s: pl.Series) -> pl.Series:
-        """Estimate one batch of rows (a struct Series of the input columns)."""
+        """Estimate one batch of rows (a struct Series of the hash and the feature columns)."""
         df = s.struct.unnest()
         if not df.height:
             return pl.Series(s.name, [], dtype=_REPLY)
-        feats = self.features(df)
-        keys = feats.columns
+        on = [c for c in df.columns if c != _HASH] if self.exact else [_HASH]
         with self.lock:
             cache = self.cache
         if cache is not None:
-            out = feats.join(cache, on=keys, how="left", nulls_equal=True, maintain_order="left")
+            out = df.join(cache, on=on, how="left", nulls_equal=True, maintain_order="left")
             missing = out["reply_confidence"].is_null()
             if not missing.any():
                 return self._result(out, s.name)
-            combos = feats.filter(missing).unique()
+            combos = df.filter(missing).unique()
         else:
-            combos = feats.unique()
-        fresh = self.model(combos)
+            combos = df.unique()
+        if not self.exact and combos[_HASH].n_unique() < combos.height:
+            self.exact, on = True, [c for c in df.columns if c != _HASH]  # a hash collision
+        names = {c: _model_name(c) for c in combos.columns}
+        fresh = self.model(combos.rename(names)).rename({v: k for k, v in names.items()})
         with self.lock:
             # another batch may have modelled some of them meanwhile: keep one of each
             merged = fresh if self.cache is None else pl.concat([self.cache, fresh])
-            merged = merged.unique(subset=keys, keep="first")
+            merged = merged.unique(subset=[*df.columns], keep="first")
+            if not self.exact and merged[_HASH].n_unique() < merged.height:
+                self.exact, on = True, [c for c in df.columns if c != _HASH]
             self.cache = None if merged.height > CACHE_LIMIT else merged
-        out = feats.join(merged, on=keys, how="left", nulls_equal=True, maintain_order="left")
+        out = df.join(merged, on=on, how="left", nulls_equal=True, maintain_order="left")
         return self._result(out, s.name)
 
     @staticmethod

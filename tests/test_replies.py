@@ -306,7 +306,7 @@ def test_batches_reuse_modelled_combinations(loaded):
     second = frame([("PING",), ("LRANGE", "list:1", 0, 9), ("GET", "str:1"), ("GET", "nosuch")])
 
     def run(lf: pl.LazyFrame) -> list[tuple]:
-        s = lf.select(pl.struct(pl.all()).alias("x")).collect()["x"]
+        s = lookup.prepare(lf).select(pl.struct(lookup.inputs).alias("x")).collect()["x"]
         return lookup.batch(s).struct.unnest().rows()
 
     a = run(first)

@@ -26,20 +26,11 @@ from dataclasses import dataclass
 import polars as pl
 
 from analyze.keyspecs import DROP_EMPTY_KEYS, KeySpec, KeySpecs
+from analyze.lists import only_rows
 
 MAX_SLOTS = 3  # most key specs of any command (GEORADIUS: key, STORE, STOREDIST)
 SHAPE_TOKENS = 8  # arg_shape keeps this many non-key arguments, then "…"
 _EMPTY_IDX = pl.lit([], pl.List(pl.Int64))
-
-
-def only_rows(lists: pl.Expr, rows: pl.Expr) -> pl.Expr:
-    """`lists` on `rows`, null elsewhere, with the other rows' elements really dropped.
-
-    `pl.when(rows).then(lists)` only masks: the elements stay in the buffer, and a later
-    `list.eval` or `list.gather` still pays for every one of them (measured: as much as on the
-    whole column). `list.head(0)` on the other rows makes a new, compact buffer first.
-    """
-    return pl.when(rows).then(lists.list.head(pl.when(rows).then(lists.list.len()).otherwise(0)))
 
 
 # -- escapes ----------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import zstandard
 
 from analyze import schema
 from analyze.errors import BadInput
+from analyze.lists import only_rows
 from capture.manifest import escape_bytes
 
 # A quoted MONITOR argument, escapes included (Rust regex: no look-around needed).
@@ -278,9 +279,9 @@ def _split(lf: pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(
             # An address with a space in it (a unix socket path): take the header by regex.
-            _wide=pl.when(~pl.col("_addr").str.ends_with("]")).then(
-                line.str.extract_groups(_HEADER)
-            )
+            _wide=pl.when(~pl.col("_addr").str.ends_with("]"))
+            .then(line)
+            .str.extract_groups(_HEADER)
         )
         .with_columns(
             _ts=pl.coalesce(wide.struct.field("1"), "_ts"),
@@ -333,12 +334,17 @@ def _resp_len(n: pl.Expr) -> pl.Expr:
     return n + _digits(n) + 5
 
 
-def _request_bytes(parts: pl.Expr) -> pl.Expr:
+def _request_bytes(parts: pl.Expr, escaped: pl.Expr) -> pl.Expr:
     """The command as a RESP2 array: `*N\\r\\n` + per argument `$len\\r\\n` + bytes + `\\r\\n`,
-    with decoded lengths (`\\xHH` is one byte). Keep each `list.eval` body small: a regex and
-    arithmetic in one body fell off Polars' fast path (~10x slower); gating the regex to rows
-    with a backslash cost more than it saved."""
-    decoded = parts.list.eval(pl.element().str.replace_all(ESCAPE, "_").str.len_bytes())
+    with decoded lengths (`\\xHH` is one byte). Only the arguments of lines with a backslash
+    go through the escape regex (compacted first: a masked list still pays per element); the
+    others are their own length. `escaped`: the line has a backslash."""
+    decoded = pl.coalesce(
+        only_rows(parts, escaped).list.eval(
+            pl.element().str.replace_all(ESCAPE, "_").str.len_bytes()
+        ),
+        parts.list.eval(pl.element().str.len_bytes()),
+    )
     per_arg = decoded.list.eval(_resp_len(pl.element().cast(pl.Int64))).list.sum()
     n = parts.list.len().cast(pl.Int64)
     return _digits(n) + 3 + per_arg  # `*N\\r\\n`
@@ -392,7 +398,9 @@ def _scan_one(source: Source) -> pl.LazyFrame:
             pl.col("_addr").alias("client"),
             parts.list.first().str.to_lowercase().alias("command"),
             (parts.list.len() - 1).cast(pl.Int32).alias("arg_count"),
-            _request_bytes(parts).alias("request_bytes"),
+            _request_bytes(parts, pl.col("_rest").str.contains("\\", literal=True)).alias(
+                "request_bytes"
+            ),
             parts.list.slice(1).alias("args"),
         )
         .with_columns(_client_columns(source))

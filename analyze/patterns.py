@@ -17,8 +17,8 @@ first, then the defaults:
 
 The defaults use no capture groups (a capturing replace ran ~10x slower in Rust regex) and ASCII
 word boundaries. Greedy digit runs are maximal, which stands in for look-around: after the 9+
-digit rule, an 8-digit date can only match a whole run. They run on the distinct keys of each
-streaming batch, then are mapped back.
+digit rule, an 8-digit date can only match a whole run. They run once per distinct key of the run
+(`distinct.PerDistinct`), then are mapped back.
 
 The rules file (`--rules`):
 
@@ -39,6 +39,7 @@ from pathlib import Path
 
 import polars as pl
 
+from analyze.distinct import PerDistinct
 from analyze.errors import BadRules
 
 
@@ -80,13 +81,11 @@ def pattern_expr(key: pl.Expr, rules: Sequence[Rule] = DEFAULT_RULES) -> pl.Expr
     return out
 
 
-def _patterns(rules: Sequence[Rule]):
-    def apply(keys: pl.Series) -> pl.Series:
-        distinct = keys.drop_nulls().unique()
-        folded = pl.select(pattern_expr(pl.lit(distinct), rules)).to_series()
-        return keys.replace_strict(distinct, folded, default=None, return_dtype=pl.String)
+def _patterns(rules: Sequence[Rule]) -> PerDistinct:
+    def fold(distinct: pl.Series) -> pl.Series:
+        return pl.select(pattern_expr(pl.lit(distinct), rules)).to_series()
 
-    return apply
+    return PerDistinct(fold, pl.String())
 
 
 def signature_expr(command: pl.Expr, pattern: pl.Expr, shape: pl.Expr) -> pl.Expr:

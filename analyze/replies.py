@@ -37,7 +37,7 @@ from typing import Any
 import polars as pl
 
 from analyze import schema
-from analyze.keys import only_rows
+from analyze.lists import only_rows
 from analyze.reply_model import NULL2, chain, rules, unescaped_len
 from capture.manifest import KeySize, Manifest
 
@@ -326,9 +326,7 @@ class _Lookup:
     def prepare(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         """Add the feature columns and their hash (`self.inputs`) to a parsed frame."""
         features = self.features()
-        return lf.with_columns(**features).with_columns(
-            pl.struct(*features).hash().alias(_HASH)
-        )
+        return lf.with_columns(**features).with_columns(pl.struct(*features).hash().alias(_HASH))
 
     def features(self) -> dict[str, pl.Expr]:
         """Per row, only what the reply depends on: most rows share their combination."""
@@ -404,11 +402,12 @@ class _Lookup:
         on = [c for c in df.columns if c != _HASH] if self.exact else [_HASH]
         with self.lock:
             cache = self.cache
+        known: pl.DataFrame | None = None
         if cache is not None:
-            out = df.join(cache, on=on, how="left", nulls_equal=True, maintain_order="left")
-            missing = out["reply_confidence"].is_null()
+            known = df.join(cache, on=on, how="left", nulls_equal=True, maintain_order="left")
+            missing = known["reply_confidence"].is_null()
             if not missing.any():
-                return self._result(out, s.name)
+                return self._result(known, s.name)
             combos = df.filter(missing).unique()
         else:
             combos = df.unique()
@@ -417,13 +416,18 @@ class _Lookup:
         names = {c: _model_name(c) for c in combos.columns}
         fresh = self.model(combos.rename(names)).rename({v: k for k, v in names.items()})
         with self.lock:
-            # another batch may have modelled some of them meanwhile: keep one of each
-            merged = fresh if self.cache is None else pl.concat([self.cache, fresh])
-            merged = merged.unique(subset=[*df.columns], keep="first")
-            if not self.exact and merged[_HASH].n_unique() < merged.height:
-                self.exact, on = True, [c for c in df.columns if c != _HASH]
+            # Another batch may have modelled some of them meanwhile: one row per hash.
+            if self.cache is None:
+                merged = fresh
+            else:
+                seen = fresh[_HASH].is_in(self.cache[_HASH].implode())
+                merged = pl.concat([self.cache, fresh.filter(~seen)], rechunk=False)
             self.cache = None if merged.height > CACHE_LIMIT else merged
-        out = df.join(merged, on=on, how="left", nulls_equal=True, maintain_order="left")
+        out = df.join(fresh, on=on, how="left", nulls_equal=True, maintain_order="left")
+        if known is not None:
+            out = pl.DataFrame(
+                [known[c].zip_with(~missing, out[c]) for c in ("reply_bytes", "reply_confidence")]
+            )
         return self._result(out, s.name)
 
     @staticmethod

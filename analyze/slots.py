@@ -1,10 +1,10 @@
 """The cluster slot of each command's first key: CRC16-XMODEM of the key (or of its hash tag)
 modulo 16384, exactly as `CLUSTER KEYSLOT` computes it.
 
-CRC16 is a byte-serial loop that Polars expressions cannot express well, so the work is done on
-the distinct keys of each streaming batch (hot keys repeat, and a batch holds ~30k rows) with
-`binascii.crc_hqx` (C), then mapped back with a hash lookup in Polars. Python touches each
-distinct key of a batch once, never each line.
+CRC16 is a byte-serial loop that Polars expressions cannot express well, so the work is done
+with `binascii.crc_hqx` (C) once per distinct key of the run (`distinct.PerDistinct` remembers
+them across streaming batches), then mapped back with a hash lookup in Polars. Python touches
+each distinct key, never each line.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import binascii
 
 import polars as pl
+
+from analyze.distinct import PerDistinct
 
 SLOTS = 16384
 
@@ -27,16 +29,14 @@ def hash_slot(key: bytes) -> int:
     return binascii.crc_hqx(key, 0) % SLOTS
 
 
-def _slots(keys: pl.Series) -> pl.Series:
-    """Slots of a batch of key bytes (nulls stay null), computed once per distinct key."""
-    distinct = keys.drop_nulls().unique()
-    slots = pl.Series([hash_slot(k) for k in distinct.to_list()], dtype=pl.Int32)
-    return keys.replace_strict(distinct, slots, default=None, return_dtype=pl.Int32)
+def _slots(distinct: pl.Series) -> pl.Series:
+    return pl.Series([hash_slot(k) for k in distinct.to_list()], dtype=pl.Int32)
 
 
 def slot_expr(key_bytes: pl.Expr) -> pl.Expr:
     """Slot of a Binary key expression (null stays null)."""
-    return key_bytes.map_batches(_slots, return_dtype=pl.Int32, is_elementwise=True)
+    per_key = PerDistinct(_slots, pl.Int32())
+    return key_bytes.map_batches(per_key, return_dtype=pl.Int32, is_elementwise=True)
 
 
 def add_slot(lf: pl.LazyFrame) -> pl.LazyFrame:

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 
@@ -109,15 +110,17 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the output is a normal folder
     try:
         (tmp / MARKER).write_text("written by hotshard analyze; safe to delete\n")
-        progress(f"parsing into {COMMANDS_DIR}/ (Parquet)")
-        t = time.perf_counter()
-        # The window filter goes first: lines outside it never reach the key/reply stages.
-        plan = stages(_filter_window(parse.scan(sources), window))
-        files = write_dataset(plan, tmp / COMMANDS_DIR)
-        timings["parse"] = time.perf_counter() - t
-        findings, rows, _db_rows = _outputs(
-            tmp, files, inputs, line_stats, window, options, timings, progress
-        )
+        db = _Database(tmp / sqlite_out.DB_NAME, options.sqlite, timings)
+        with db:
+            progress(f"parsing into {COMMANDS_DIR}/ (Parquet)")
+            t = time.perf_counter()
+            # The window filter goes first: lines outside it never reach the key/reply stages.
+            plans = [stages(_filter_window(parse.scan([s]), window)) for s in sources]
+            files = write_sources(plans, [s.shard for s in sources], tmp / COMMANDS_DIR, db.add)
+            timings["parse"] = time.perf_counter() - t
+            findings, rows = _outputs(
+                tmp, files, inputs, line_stats, window, options, timings, progress, db
+            )
         _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -215,6 +218,27 @@ def write_dataset(plan: pl.LazyFrame, folder: Path) -> list[Path]:
     An empty result still gets one empty file, so the dataset can always be scanned.
     """
     plan.sink_parquet(pl.PartitionBy(folder, key="shard", include_key=True), mkdir=True)
+    return _files(folder)
+
+
+def write_sources(
+    plans: list[pl.LazyFrame],
+    shards: list[str],
+    folder: Path,
+    done: Callable[[Path], None] | None = None,
+) -> list[Path]:
+    """Stream each source's plan into `folder/shard=<id>/<n>.parquet`, one after the other
+    (each one already keeps both cores busy), calling `done(file)` as each file is complete:
+    SQLite fills from finished files while the next source is parsed. Returns the files."""
+    for n, (plan, shard) in enumerate(zip(plans, shards, strict=True)):
+        path = folder / f"shard={quote(shard, safe='')}" / f"{n:05d}.parquet"
+        plan.sink_parquet(path, mkdir=True)
+        if done is not None:
+            done(path)
+    return _files(folder)
+
+
+def _files(folder: Path) -> list[Path]:
     files = sorted(folder.rglob("*.parquet"))
     if not files:
         empty = folder / "shard=unknown" / "00000000.parquet"
@@ -222,6 +246,54 @@ def write_dataset(plan: pl.LazyFrame, folder: Path) -> list[Path]:
         schema.empty_commands().write_parquet(empty)
         files = [empty]
     return files
+
+
+class _Database:
+    """hotshard.db, filled in a background thread: rows as each source's file is finished,
+    then the indexes. SQLite is single-threaded and slow per row; this way it uses the core
+    the other stages leave idle instead of running alone after them."""
+
+    def __init__(self, path: Path, enabled: bool, timings: dict[str, float]) -> None:
+        self.path, self.enabled, self.timings = path, enabled, timings
+        self.pool = ThreadPoolExecutor(max_workers=1) if enabled else None
+        self.jobs: list[Future[int]] = []
+        if enabled:
+            sqlite_out.create_commands(path)
+
+    def __enter__(self) -> _Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, file: Path) -> None:
+        if self.pool is not None:
+            self.jobs.append(
+                self.pool.submit(
+                    self._timed, "sqlite_rows", sqlite_out.append_commands, self.path, [file]
+                )
+            )
+
+    def finish(self) -> int:
+        """Queue the indexes after the rows; return the row count once everything is in."""
+        if self.pool is None:
+            return 0
+        index = self.pool.submit(
+            self._timed, "sqlite_indexes", sqlite_out.index_commands, self.path
+        )
+        t = time.perf_counter()
+        rows = sum(job.result() for job in self.jobs)
+        index.result()
+        self.timings["sqlite_wait"] = time.perf_counter() - t
+        return rows
+
+    def _timed(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t
 
 
 def scan_dataset(files: list[Path]) -> pl.LazyFrame:
@@ -238,53 +310,43 @@ def _outputs(
     options: AnalyzeOptions,
     timings: dict[str, float],
     progress: _Progress,
-) -> tuple[Findings, int, int]:
-    db_path = tmp / sqlite_out.DB_NAME
-    # SQLite is single-threaded and slow per row: fill it while polars computes the rollups.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        db_job: Future[int] | None = None
-        if options.sqlite:
-            progress("writing hotshard.db (in the background)")
-            db_job = pool.submit(
-                _timed, timings, "sqlite_commands", sqlite_out.write_commands, db_path, files
-            )
+    db: _Database,
+) -> tuple[Findings, int]:
+    t = time.perf_counter()
+    progress("computing rollups")
+    lf = scan_dataset(files)
+    span = (
+        (window.start, window.end) if window.start is not None and window.end is not None else None
+    )
+    r = rollups.compute(
+        lf, span=span, shards_known=inputs.shards_known, nodes_known=inputs.nodes_known
+    )
+    v = verdict(r)
+    recs = recommendations(r, v, _cardinalities(inputs))
+    findings = Findings(
+        inputs=inputs.infos,
+        window=window,
+        line_stats=line_stats,
+        rollups=r,
+        verdict=v,
+        recommendations=recs,
+        top=options.top,
+        warnings=inputs.warnings,
+        measured_bytes_out=_measured(inputs),
+        cloudwatch_bytes_out=_cloudwatch(inputs, window, options, progress),
+        database=options.sqlite,
+    )
+    (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
+    (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")
+    _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
+    timings["rollups_report"] = time.perf_counter() - t
+    if options.sqlite:
+        progress("finishing hotshard.db (indexes)")
+        db.finish()
         t = time.perf_counter()
-        progress("computing rollups")
-        lf = scan_dataset(files)
-        span = (
-            (window.start, window.end)
-            if window.start is not None and window.end is not None
-            else None
-        )
-        r = rollups.compute(
-            lf, span=span, shards_known=inputs.shards_known, nodes_known=inputs.nodes_known
-        )
-        v = verdict(r)
-        recs = recommendations(r, v, _cardinalities(inputs))
-        findings = Findings(
-            inputs=inputs.infos,
-            window=window,
-            line_stats=line_stats,
-            rollups=r,
-            verdict=v,
-            recommendations=recs,
-            top=options.top,
-            warnings=inputs.warnings,
-            measured_bytes_out=_measured(inputs),
-            cloudwatch_bytes_out=_cloudwatch(inputs, window, options, progress),
-            database=options.sqlite,
-        )
-        (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
-        (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")
-        _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
-        timings["rollups_report"] = time.perf_counter() - t
-        db_rows = 0
-        if db_job is not None:
-            db_rows = db_job.result()
-            t = time.perf_counter()
-            sqlite_out.write_summaries(db_path, summary_tables(findings), info_table(findings))
-            timings["sqlite_summaries"] = time.perf_counter() - t
-    return findings, r.totals.rows, db_rows
+        sqlite_out.write_summaries(db.path, summary_tables(findings), info_table(findings))
+        timings["sqlite_summaries"] = time.perf_counter() - t
+    return findings, r.totals.rows
 
 
 def _write_key_sizes(path: Path, inputs: Inputs) -> None:
@@ -294,14 +356,6 @@ def _write_key_sizes(path: Path, inputs: Inputs) -> None:
     rows = [dataclasses.asdict(k) for k in inputs.key_sizes]
     frame = pl.DataFrame(rows, infer_schema_length=None).sort(["node", "key"])
     frame.write_parquet(path)
-
-
-def _timed(timings: dict[str, float], name: str, fn: Callable[..., Any], *args: Any) -> Any:
-    t = time.perf_counter()
-    try:
-        return fn(*args)
-    finally:
-        timings[name] = time.perf_counter() - t
 
 
 def _measured(inputs: Inputs) -> dict[str, int | None]:

@@ -79,23 +79,40 @@ def write_database(
 def write_commands(
     path: str | os.PathLike[str], parquet_files: Iterable[str | os.PathLike[str]]
 ) -> int:
-    """Create `path` (replacing it) with the indexed `commands` table; return its row count.
+    """Create `path` (replacing it) with the indexed `commands` table; return its row count."""
+    create_commands(path)
+    rows = append_commands(path, parquet_files)
+    index_commands(path)
+    return rows
 
-    Needs only the Parquet files, so it can run in a thread while the rollups are computed.
-    """
+
+def create_commands(path: str | os.PathLike[str]) -> None:
+    """Create `path` (replacing it) with the empty `commands` table."""
     path = Path(path)
     path.unlink(missing_ok=True)
     with closing(sqlite3.connect(path)) as conn:
         conn.execute(schema.sqlite_ddl())
         conn.commit()
-    rows = _ingest_commands(path, [str(f) for f in parquet_files])
+
+
+def append_commands(
+    path: str | os.PathLike[str], parquet_files: Iterable[str | os.PathLike[str]]
+) -> int:
+    """Append Parquet files of the commands dataset to the table; return the rows added.
+
+    Needs only finished files, so the analyzer runs it in a thread as each source is parsed.
+    """
+    return _ingest_commands(Path(path), [str(f) for f in parquet_files])
+
+
+def index_commands(path: str | os.PathLike[str]) -> None:
+    """Build the indexes, once every row is in (much faster than maintaining them)."""
     with closing(sqlite3.connect(path)) as conn:
         for pragma in _FAST_PRAGMAS:
             conn.execute(pragma)
         with conn:
             for name, columns in INDEXES.items():
                 conn.execute(f"CREATE INDEX {name} ON commands ({columns})")
-    return rows
 
 
 def write_summaries(

@@ -313,3 +313,24 @@ def test_missing_rules_file_and_label_mismatch(tmp_path, capsys):
     assert status == ExitStatus.USAGE and "no such rules file" in err
     status, _, err = analyze(capsys, str(log), "--shard", "0001,0002", "--out", out)
     assert status == ExitStatus.USAGE and "--shard has 2 values for 1 log files" in err
+
+
+def test_two_logs_of_one_shard_and_a_shard_name_with_a_slash(tmp_path, capsys):
+    """Each source gets its own Parquet file (two logs may share a shard), shard names are
+    escaped in the folder name but kept exactly in the column, and SQLite holds every row."""
+    a = write_log(tmp_path / "a.log", shard_lines("0001", n=30))
+    b = write_log(tmp_path / "b.log", shard_lines("0001", n=12, start=T0 + 100))
+    out = tmp_path / "out"
+    status, _, _ = analyze(capsys, str(a), str(b), "--shard", "eu/0001", "--out", str(out))
+    assert status == ExitStatus.OK
+    files = sorted(p.relative_to(out / "commands") for p in (out / "commands").rglob("*.parquet"))
+    assert [str(f) for f in files] == [
+        "shard=eu%2F0001/00000.parquet",
+        "shard=eu%2F0001/00001.parquet",
+    ]
+    dataset = pl.read_parquet(out / "commands", hive_partitioning=False)
+    assert dataset["shard"].unique().to_list() == ["eu/0001"]
+    assert dataset.height == 42
+    conn = sqlite3.connect(out / "hotshard.db")
+    assert conn.execute("SELECT COUNT(*), MIN(shard) FROM commands").fetchone() == (42, "eu/0001")
+    conn.close()

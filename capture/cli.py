@@ -130,7 +130,9 @@ def query(sql: str, db: str = "hotshard-out/hotshard.db") -> None:
 
 
 @SetParseFn(str)
-def check(target: str, rules: str | None = None, junit: str | None = None, quiet: bool = True) -> None:
+def check(
+    target: str, rules: str | None = None, junit: str | None = None, quiet: bool = True
+) -> None:
     """Fail a build when the traffic breaks a rule; exit 0 clean, 1 a rule broken, 2 bad input.
 
     Args:

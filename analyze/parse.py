@@ -454,34 +454,17 @@ def line_stats(sources: Sequence[Source], examples: int = 5) -> pl.DataFrame:
     `truncated_last_line`): the partial last line of a killed capture is neither parsed nor an
     error. `error_examples` are the first few bad lines in file order, escaped and shortened.
     """
-    frames = [_split(_lines(readable(Path(s.path))).with_row_index("_row")) for s in sources]
-    ok, bad = pl.col("_ok"), ~pl.col("_ok") & ~pl.col("_skip")
-    counts = (
-        pl.collect_all(
-            [
-                lf.select(
-                    pl.len().cast(pl.Int64).alias("rows"),
-                    ok.sum().cast(pl.Int64).alias("parsed"),
-                    pl.col("_skip").sum().cast(pl.Int64).alias("skipped"),
-                    pl.col("_ts").filter(ok).min().alias("first_ts"),
-                    pl.col("_ts").filter(ok).max().alias("last_ts"),
-                )
-                for lf in frames
-            ]
-        )
-        if frames
-        else []
-    )
+    plans = [stats_plans(s, examples) for s in sources]
+    counts = pl.collect_all([p[0] for p in plans]) if plans else []
     # The bad lines' examples: a second read, only of the sources that have bad lines. (A
     # frame-level bottom-k streams in bounded memory; as an aggregation beside the counts, or
     # sharing their read in one `collect_all`, it held every line.)
     pairs = []
-    for lf, c in zip(frames, counts, strict=True):
+    for (_, bad_lines), c in zip(plans, counts, strict=True):
         r = c.row(0, named=True)
         lines: list[str] = []
         if r["rows"] - r["parsed"] - r["skipped"] > 0:
-            first = lf.filter(bad).select("_row", "line").bottom_k(examples, by="_row").collect()
-            lines = first.sort("_row")["line"].to_list()
+            lines = bad_lines.collect().sort("_row")["line"].to_list()
         pairs.append(c.with_columns(bad=pl.lit(lines, pl.List(pl.String))))
     rows = []
     for source, counts in zip(sources, pairs, strict=True):
@@ -505,6 +488,30 @@ def line_stats(sources: Sequence[Source], examples: int = 5) -> pl.DataFrame:
             }
         )
     return pl.DataFrame(rows, schema=STATS_SCHEMA)
+
+
+def _counts(lf: pl.LazyFrame) -> pl.LazyFrame:
+    ok = pl.col("_ok")
+    return lf.select(
+        pl.len().cast(pl.Int64).alias("rows"),
+        ok.sum().cast(pl.Int64).alias("parsed"),
+        pl.col("_skip").sum().cast(pl.Int64).alias("skipped"),
+        # `when`, not `filter`: two filtered reductions split the stream (a multiplexer that
+        # may buffer); min/max skip the nulls anyway.
+        pl.when(ok).then(pl.col("_ts")).min().alias("first_ts"),
+        pl.when(ok).then(pl.col("_ts")).max().alias("last_ts"),
+    )
+
+
+def _bad_lines(lf: pl.LazyFrame, examples: int) -> pl.LazyFrame:
+    bad = ~pl.col("_ok") & ~pl.col("_skip")
+    return lf.filter(bad).select("_row", "line").bottom_k(examples, by="_row")
+
+
+def stats_plans(source: Source, examples: int = 5) -> list[pl.LazyFrame]:
+    """The two plans `line_stats` runs for a source (for tests of how they stream)."""
+    lf = _split(_lines(readable(Path(source.path))).with_row_index("_row"))
+    return [_counts(lf), _bad_lines(lf, examples)]
 
 
 def _example(line: str) -> str:

@@ -81,17 +81,8 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     out = Path(options.out)
     _check_out(out)
     inputs = resolve(options.inputs, options.shard, options.node)
-    parse, stages = _stages(inputs, options)
-    sources = [
-        parse.Source(
-            path=s.path,
-            node=s.node,
-            shard=s.shard,
-            role=s.role,
-            primary_addresses=s.primary_addresses,
-        )
-        for s in inputs.sources
-    ]
+    parse = _parser()
+    sources = _sources(inputs)
     if options.cloudwatch and not inputs.manifests:
         raise BadInput(
             "--cloudwatch needs a capture folder (its manifest maps nodes to AWS cache cluster ids)"
@@ -115,7 +106,7 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             progress(f"parsing into {COMMANDS_DIR}/ (Parquet)")
             t = time.perf_counter()
             # The window filter goes first: lines outside it never reach the key/reply stages.
-            plans = [stages(_filter_window(parse.scan([s]), window)) for s in sources]
+            plans = parse_plans(inputs, options, window)
             files = write_sources(plans, [s.shard for s in sources], tmp / COMMANDS_DIR, db.add)
             timings["parse"] = time.perf_counter() - t
             findings, rows = _outputs(
@@ -141,6 +132,37 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
 
 
 # -- stages ---------------------------------------------------------------------------------
+def parse_plans(inputs: Inputs, options: AnalyzeOptions, window: Window) -> list[pl.LazyFrame]:
+    """One lazy plan per source: its lines in the window, parsed through every stage, in the
+    columns of `schema.COMMANDS`. Each streams in bounded memory (tests/test_streaming.py)."""
+    parse, stages = _stages(inputs, options)
+    return [stages(_filter_window(parse.scan([s]), window)) for s in _sources(inputs)]
+
+
+def _parser() -> Any:
+    try:
+        from analyze import parse
+    except ImportError as exc:
+        raise AnalyzeError(
+            f"the MONITOR parser is not available in this build ({exc}); cannot analyze"
+        ) from None
+    return parse
+
+
+def _sources(inputs: Inputs) -> list[Any]:
+    parse = _parser()
+    return [
+        parse.Source(
+            path=s.path,
+            node=s.node,
+            shard=s.shard,
+            role=s.role,
+            primary_addresses=s.primary_addresses,
+        )
+        for s in inputs.sources
+    ]
+
+
 def _stages(
     inputs: Inputs, options: AnalyzeOptions
 ) -> tuple[Any, Callable[[pl.LazyFrame], pl.LazyFrame]]:

@@ -203,6 +203,24 @@ class Cluster:
             host=self.seed.host, port=self.seed.port, password=self.password, protocol=2
         )
 
+    def wait_replicas_synced(self, timeout: float = 30) -> None:
+        """Until every replica has applied its primary's whole replication stream (a fixed
+        sleep was not enough on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lagging = []
+            for replica in self.replicas():
+                info = replica.client().info("replication")
+                primary = next(n for n in self.nodes if n.port == int(info["master_port"]))
+                want = primary.client().info("replication")["master_repl_offset"]
+                if info.get("slave_repl_offset", -1) < want:
+                    lagging.append(replica.address)
+            if not lagging:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"replicas still behind after {timeout}s: {lagging}")
+            time.sleep(0.05)
+
     def stop(self) -> None:
         for n in self.nodes:
             n.stop()

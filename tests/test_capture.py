@@ -54,7 +54,7 @@ def test_all_nodes_under_load_lose_nothing(redis_cluster, tmp_path):
         benchmark(
             seed.host, seed.port, n=20_000, tests="set,get,lpush,lpop,incr,hset", cluster=True
         )
-        time.sleep(0.5)  # replicas apply the last writes
+        redis_cluster.wait_replicas_synced()  # replicas apply the last writes
         result = bg.stop()
     m = result.manifest
     assert m.status == "complete"

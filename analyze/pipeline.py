@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +107,7 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             t = time.perf_counter()
             # The window filter goes first: lines outside it never reach the key/reply stages.
             plans = parse_plans(inputs, options, window)
-            files = write_sources(plans, [s.shard for s in sources], tmp / COMMANDS_DIR, db.add)
+            files = write_sources(plans, tmp / COMMANDS_DIR, db.add)
             timings["parse"] = time.perf_counter() - t
             findings, rows = _outputs(
                 tmp, files, inputs, line_stats, window, options, timings, progress, db
@@ -132,11 +132,16 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
 
 
 # -- stages ---------------------------------------------------------------------------------
-def parse_plans(inputs: Inputs, options: AnalyzeOptions, window: Window) -> list[pl.LazyFrame]:
-    """One lazy plan per source: its lines in the window, parsed through every stage, in the
-    columns of `schema.COMMANDS`. Each streams in bounded memory (tests/test_streaming.py)."""
+def parse_plans(
+    inputs: Inputs, options: AnalyzeOptions, window: Window
+) -> Iterator[tuple[pl.LazyFrame, str]]:
+    """One lazy plan per source, with its shard: its lines in the window, parsed through every
+    stage, in the columns of `schema.COMMANDS`. Each streams in bounded memory
+    (tests/test_streaming.py). Built one at a time: a plan's caches (slots, patterns, reply
+    combinations) are freed once it has run."""
     parse, stages = _stages(inputs, options)
-    return [stages(_filter_window(parse.scan([s]), window)) for s in _sources(inputs)]
+    for source in _sources(inputs):
+        yield stages(_filter_window(parse.scan([source]), window)), source.shard
 
 
 def _parser() -> Any:
@@ -244,17 +249,17 @@ def write_dataset(plan: pl.LazyFrame, folder: Path) -> list[Path]:
 
 
 def write_sources(
-    plans: list[pl.LazyFrame],
-    shards: list[str],
+    plans: Iterable[tuple[pl.LazyFrame, str]],
     folder: Path,
     done: Callable[[Path], None] | None = None,
 ) -> list[Path]:
     """Stream each source's plan into `folder/shard=<id>/<n>.parquet`, one after the other
     (each one already keeps both cores busy), calling `done(file)` as each file is complete:
     SQLite fills from finished files while the next source is parsed. Returns the files."""
-    for n, (plan, shard) in enumerate(zip(plans, shards, strict=True)):
+    for n, (plan, shard) in enumerate(plans):
         path = folder / f"shard={quote(shard, safe='')}" / f"{n:05d}.parquet"
         plan.sink_parquet(path, mkdir=True)
+        del plan  # its caches go before the next source's fill up
         if done is not None:
             done(path)
     return _files(folder)

@@ -281,7 +281,7 @@ class _Database:
     the other stages leave idle instead of running alone after them."""
 
     def __init__(self, path: Path, enabled: bool, timings: dict[str, float]) -> None:
-        self.path, self.enabled, self.timings = path, enabled, timings
+        self.path, self.timings = path, timings
         self.pool = ThreadPoolExecutor(max_workers=1) if enabled else None
         self.jobs: list[Future[int]] = []
         if enabled:

@@ -395,7 +395,13 @@ class _Lookup:
         }
 
     def batch(self, s: pl.Series) -> pl.Series:
-        """Estimate one batch of rows (a struct Series of the hash and the feature columns)."""
+        """Estimate one batch of rows (a struct Series of the hash and the feature columns).
+
+        Rows are matched to modelled combinations by their 64-bit hash. Two combinations of
+        one batch with the same hash switch to matching on every feature; a collision with a
+        combination cached from an earlier batch is not detected (odds below 1e-9 for the at
+        most CACHE_LIMIT combinations kept).
+        """
         df = s.struct.unnest()
         if not df.height:
             return pl.Series(s.name, [], dtype=_REPLY)

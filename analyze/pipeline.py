@@ -9,6 +9,7 @@ failed run leaves the previous output untouched.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import shutil
 import sys
@@ -107,7 +108,14 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             t = time.perf_counter()
             # The window filter goes first: lines outside it never reach the key/reply stages.
             plans = parse_plans(inputs, options, window)
-            files = write_sources(plans, tmp / COMMANDS_DIR, db.add)
+
+            finished = itertools.count(1)
+
+            def parsed(file: Path) -> None:
+                db.add(file)
+                progress(f"parsed {next(finished)}/{len(sources)} source(s)")
+
+            files = write_sources(plans, tmp / COMMANDS_DIR, parsed)
             timings["parse"] = time.perf_counter() - t
             findings, rows = _outputs(
                 tmp, files, inputs, line_stats, window, options, timings, progress, db

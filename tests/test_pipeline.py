@@ -304,6 +304,7 @@ def test_progress_on_stderr_unless_quiet(tmp_path, capsys):
     assert run(["analyze", str(log), "--out", str(tmp_path / "o")]) == 0
     out, err = capsys.readouterr()
     assert "hotshard: [" in err and "hotshard: [" not in out
+    assert "parsed 1/1 source(s)" in err
 
 
 def test_missing_rules_file_and_label_mismatch(tmp_path, capsys):

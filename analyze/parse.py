@@ -459,17 +459,12 @@ def line_stats(sources: Sequence[Source], examples: int = 5) -> pl.DataFrame:
     # The bad lines' examples: a second read, only of the sources that have bad lines. (A
     # frame-level bottom-k streams in bounded memory; as an aggregation beside the counts, or
     # sharing their read in one `collect_all`, it held every line.)
-    pairs = []
-    for (_, bad_lines), c in zip(plans, counts, strict=True):
-        r = c.row(0, named=True)
-        lines: list[str] = []
-        if r["rows"] - r["parsed"] - r["skipped"] > 0:
-            lines = bad_lines.collect().sort("_row")["line"].to_list()
-        pairs.append(c.with_columns(bad=pl.lit(lines, pl.List(pl.String))))
     rows = []
-    for source, counts in zip(sources, pairs, strict=True):
+    for source, (_, bad_lines), frame in zip(sources, plans, counts, strict=True):
         r = readable(Path(source.path))
-        c = counts.row(0, named=True)
+        c = frame.row(0, named=True)
+        errors = c["rows"] - c["parsed"] - c["skipped"]
+        bad = bad_lines.collect().sort("_row")["line"].to_list() if errors else []
         truncated = r.partial is not None
         rows.append(
             {
@@ -479,11 +474,11 @@ def line_stats(sources: Sequence[Source], examples: int = 5) -> pl.DataFrame:
                 "lines_total": c["rows"] + truncated,
                 "parsed": c["parsed"],
                 "skipped": c["skipped"],
-                "errors": c["rows"] - c["parsed"] - c["skipped"],
+                "errors": errors,
                 "truncated_last_line": truncated,
                 "first_ts": c["first_ts"],
                 "last_ts": c["last_ts"],
-                "error_examples": [_example(line) for line in c["bad"]],
+                "error_examples": [_example(line) for line in bad],
                 "note": r.note,
             }
         )

@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -121,6 +122,9 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
                 tmp, files, inputs, line_stats, window, options, timings, progress, db
             )
         _swap(tmp, out)
+    except _WRITE_ERRORS as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _write_failed(out, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -303,6 +307,10 @@ class _Database:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     def add(self, file: Path) -> None:
+        """Queue a finished Parquet file; raise at once if an earlier one failed to go in."""
+        for job in self.jobs:
+            if job.done() and job.exception() is not None:
+                job.result()  # fail now, not after parsing every other source
         if self.pool is not None:
             self.jobs.append(
                 self.pool.submit(
@@ -464,6 +472,41 @@ def info_table(f: Findings) -> dict[str, Any]:
         "window_end": f.window.end,
         "duration_s": f.rollups.duration,
     }
+
+
+def _write_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OSError, sqlite3.Error, pl.exceptions.ComputeError]
+    try:
+        import adbc_driver_manager
+
+        errors.append(adbc_driver_manager.Error)
+    except ImportError:  # pragma: no cover - adbc is part of the analyze extra
+        pass
+    return tuple(errors)
+
+
+# What a full disk, a file-size limit or an unwritable folder raise from Polars, SQLite and ADBC.
+_WRITE_ERRORS = _write_errors()
+
+
+def _write_failed(out: Path, exc: BaseException) -> AnalyzeError:
+    """One readable line for an I/O failure on the way (a full disk, most often). The previous
+    output, if any, is untouched: nothing was swapped in."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = f"stopped, {out} left as it was: {detail}"
+    try:
+        free = shutil.disk_usage(out.parent if out.parent.exists() else Path.cwd()).free
+    except OSError:
+        free = None
+    if free is not None and free < 1 << 30:
+        message += (
+            f" — only {humanize.size(free)} free on that disk: free space or choose another --out"
+        )
+    else:
+        message += (
+            " — check the inputs are readable and --out is writable (--traceback for details)"
+        )
+    return AnalyzeError(message)
 
 
 # -- the output folder ------------------------------------------------------------------------

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import resource
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -335,3 +339,23 @@ def test_two_logs_of_one_shard_and_a_shard_name_with_a_slash(tmp_path, capsys):
     conn = sqlite3.connect(out / "hotshard.db")
     assert conn.execute("SELECT COUNT(*), MIN(shard) FROM commands").fetchone() == (42, "eu/0001")
     conn.close()
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_output(tmp_path):
+    """A file-size limit stands in for a full disk: SQLite and Parquet writes fail with EFBIG."""
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    out = tmp_path / "out"
+    sample = Path(__file__).parent.parent / "samples" / "hot-zset"
+    hotshard = Path(sys.executable).parent / "hotshard"
+    cmd = [str(hotshard), "analyze", str(sample), "--out", str(out), "--quiet"]
+    done = subprocess.run(cmd, preexec_fn=limit, capture_output=True, text=True, timeout=300)
+    assert done.returncode == ExitStatus.ERROR
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"hotshard: stopped, {out} left as it was:")
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary folder left behind

@@ -184,12 +184,8 @@ def _stages(
     inputs: Inputs, options: AnalyzeOptions
 ) -> tuple[Any, Callable[[pl.LazyFrame], pl.LazyFrame]]:
     """The parser module and the composed lazy stages after `scan` (keys, slot, patterns, replies)."""
-    try:
-        from analyze import keys, keyspecs, parse, patterns, slots
-    except ImportError as exc:
-        raise AnalyzeError(
-            f"the MONITOR parser is not available in this build ({exc}); cannot analyze"
-        ) from None
+    parse = _parser()
+    from analyze import keys, keyspecs, patterns, slots
     if options.rules is not None and not Path(options.rules).is_file():
         raise BadRules(f"{options.rules}: no such rules file")
     specs = keyspecs.load(inputs.commands_reply)

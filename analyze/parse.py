@@ -261,11 +261,10 @@ def _lines(readable_: _Readable) -> pl.LazyFrame:
 
 
 # -- parsing ----------------------------------------------------------------------------------
-def _split(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Add `_ok`, `_skip`, the header fields `_ts`, `_db`, `_addr`, `_rest` of each `line`, and
-    `_parts`: the quoted fields (command first) without their quotes, escapes unresolved."""
+def _header(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Add `_skip` (OK / blank), the typed header fields `_ts`, `_db`, `_addr` (null when
+    malformed), `_rest` (the quoted fields, as printed) and `_head_ok` to a frame of `line`s."""
     line, head, wide = pl.col("line"), pl.col("_head"), pl.col("_wide")
-    rest, odd = pl.col("_rest"), pl.col("_odd")
     return (
         lf.with_columns(
             _skip=(line == "") | (line == "OK") | (line == "+OK"),
@@ -284,14 +283,36 @@ def _split(lf: pl.LazyFrame) -> pl.LazyFrame:
             .str.extract_groups(_HEADER)
         )
         .with_columns(
-            _ts=pl.coalesce(wide.struct.field("1"), "_ts"),
+            _ts=pl.coalesce(wide.struct.field("1"), "_ts").cast(pl.Float64, strict=False),
             _db=pl.coalesce("[" + wide.struct.field("2"), "_db"),
             _addr=pl.coalesce(wide.struct.field("3") + "]", "_addr"),
             _rest=pl.coalesce(wide.struct.field("4"), "_rest"),
         )
         .with_columns(
+            _db=pl.when(pl.col("_db").str.starts_with("["))
+            .then(pl.col("_db").str.slice(1).cast(pl.Int32, strict=False))
+            .otherwise(None),
+            _addr=pl.when(pl.col("_addr").str.ends_with("]")).then(
+                pl.col("_addr").str.strip_suffix("]")
+            ),
+        )
+        .with_columns(
+            _head_ok=~pl.col("_skip")
+            & pl.col("_ts").is_not_null()
+            & pl.col("_db").is_not_null()
+            & pl.col("_addr").is_not_null()
+        )
+    )
+
+
+def _body(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Add `_quoted` (the quoting is well formed) and `_parts`: the quoted fields of `_rest`
+    (command first) without their quotes, escapes unresolved."""
+    rest, odd = pl.col("_rest"), pl.col("_odd")
+    return (
+        lf.with_columns(
             _odd=rest.str.contains('\\"', literal=True),
-            _quoted=rest.str.contains(_QUOTED_LINE),
+            _quoted=rest.str.contains(_QUOTED_LINE).fill_null(False),
         )
         .with_columns(
             # A `" "` inside an argument (`a\\" "b`) would be split: take these rare rows with the
@@ -303,22 +324,14 @@ def _split(lf: pl.LazyFrame) -> pl.LazyFrame:
                 .list.eval(pl.element().str.strip_prefix('"').str.strip_suffix('"')),
                 rest.str.strip_prefix('"').str.strip_suffix('"').str.split('" "'),
             ),
-            _ts=pl.col("_ts").cast(pl.Float64, strict=False),
-            _db=pl.when(pl.col("_db").str.starts_with("["))
-            .then(pl.col("_db").str.slice(1).cast(pl.Int32, strict=False))
-            .otherwise(None),
-            _addr=pl.when(pl.col("_addr").str.ends_with("]")).then(
-                pl.col("_addr").str.strip_suffix("]")
-            ),
         )
-        .with_columns(
-            _ok=~pl.col("_skip")
-            & pl.col("_ts").is_not_null()
-            & pl.col("_db").is_not_null()
-            & pl.col("_addr").is_not_null()
-            & pl.col("_quoted").fill_null(False)
-        )
+        .drop("_odd")
     )
+
+
+def _split(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """`_header` and `_body` of each `line`, and `_ok`: the line is a command."""
+    return _body(_header(lf)).with_columns(_ok=pl.col("_head_ok") & pl.col("_quoted"))
 
 
 def _digits(n: pl.Expr) -> pl.Expr:
@@ -383,29 +396,63 @@ def _client_columns(source: Source) -> list[pl.Expr]:
     return [ip.alias("client_ip"), kind.alias("client_kind"), origin.alias("origin")]
 
 
-def _scan_one(source: Source) -> pl.LazyFrame:
-    path = Path(source.path)
-    lf = _split(_lines(readable(path))).filter(pl.col("_ok"))
+def _command_columns() -> list[pl.Expr]:
     parts = pl.col("_parts")
+    return [
+        parts.list.first().str.to_lowercase().alias("command"),
+        (parts.list.len() - 1).cast(pl.Int32).alias("arg_count"),
+        _request_bytes(parts, pl.col("_rest").str.contains("\\", literal=True)).alias(
+            "request_bytes"
+        ),
+        parts.list.slice(1).alias("args"),
+    ]
+
+
+def _scan_one(source: Source) -> pl.LazyFrame:
+    lf = _split(lines(source)).filter(pl.col("_ok"))
     return (
-        lf.select(
-            pl.col("_ts").alias("ts"),
-            pl.lit(source.node, pl.String).alias("node"),
-            pl.lit(source.shard, pl.String).alias("shard"),
-            pl.lit(source.role, pl.String).alias("role"),
-            pl.lit(path.name, pl.String).alias("source"),
-            pl.col("_db").alias("db"),
-            pl.col("_addr").alias("client"),
-            parts.list.first().str.to_lowercase().alias("command"),
-            (parts.list.len() - 1).cast(pl.Int32).alias("arg_count"),
-            _request_bytes(parts, pl.col("_rest").str.contains("\\", literal=True)).alias(
-                "request_bytes"
-            ),
-            parts.list.slice(1).alias("args"),
-        )
-        .with_columns(_client_columns(source))
+        lf.select(ts="_ts", db="_db", client="_addr", *_command_columns())
+        .with_columns(source_columns(source))
         .select(SCAN_COLUMNS)
     )
+
+
+def lines(source: Source) -> pl.LazyFrame:
+    """The source's lines as `line` (a killed capture's partial last line left out). Raises
+    `BadInput` for a missing file; see `scan` for what is inspected up front."""
+    return _lines(readable(Path(source.path)))
+
+
+def header_rows(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """The lines of `lf` (a frame of `line`) whose header is well formed, as `ts`, `db`,
+    `client` and `body`, the quoted fields as printed. `body_rows` parses the bodies (a line is
+    a command when its body parses too); `source_columns` adds the rest of the header columns."""
+    return (
+        _header(lf)
+        .filter(pl.col("_head_ok"))
+        .select(ts="_ts", db="_db", client="_addr", body="_rest")
+    )
+
+
+def body_rows(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """The bodies of `lf` (a frame of `body`, as `header_rows` gives them) that are well
+    quoted, with their `command`, `arg_count`, `request_bytes` and `args` (as in `scan`)."""
+    return (
+        _body(lf.rename({"body": "_rest"}))
+        .filter(pl.col("_quoted"))
+        .select(pl.col("_rest").alias("body"), *_command_columns())
+    )
+
+
+def source_columns(source: Source) -> list[pl.Expr]:
+    """`node`, `shard`, `role`, `source`, and from `client`: `client_ip`, `client_kind`, `origin`."""
+    return [
+        pl.lit(source.node, pl.String).alias("node"),
+        pl.lit(source.shard, pl.String).alias("shard"),
+        pl.lit(source.role, pl.String).alias("role"),
+        pl.lit(Path(source.path).name, pl.String).alias("source"),
+        *_client_columns(source),
+    ]
 
 
 def scan(sources: Sequence[Source]) -> pl.LazyFrame:

@@ -112,11 +112,10 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
 
             finished = itertools.count(1)
 
-            def parsed(file: Path) -> None:
-                db.add(file)
+            def parsed() -> None:
                 progress(f"parsed {next(finished)}/{len(sources)} source(s)")
 
-            files = write_sources(plans, tmp / COMMANDS_DIR, parsed)
+            files = write_sources(plans, tmp / COMMANDS_DIR, db.add, parsed)
             timings["parse"] = time.perf_counter() - t
             findings, rows = _outputs(
                 tmp, files, inputs, line_stats, window, options, timings, progress, db
@@ -146,14 +145,30 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
 # -- stages ---------------------------------------------------------------------------------
 def parse_plans(
     inputs: Inputs, options: AnalyzeOptions, window: Window
-) -> Iterator[tuple[pl.LazyFrame, str]]:
-    """One lazy plan per source, with its shard: its lines in the window, parsed through every
-    stage, in the columns of `schema.COMMANDS`. Each streams in bounded memory
-    (tests/test_streaming.py). Built one at a time: a plan's caches (slots, patterns, reply
-    combinations) are freed once it has run."""
-    parse, stages = _stages(inputs, options)
+) -> Iterator[tuple[Iterator[pl.LazyFrame], str]]:
+    """Per source, its shard and its plans, one per chunk of lines (`analyze.chunks`): the
+    lines in the window, parsed through every stage, in the columns of `schema.COMMANDS`.
+    Memory is bounded by the chunk. A source's plans are built as they are asked for, so each
+    chunk's data is freed once its plan has run."""
+    _, stages = _stages(inputs, options)
+    from analyze import chunks
+
+    def keep(lf: pl.LazyFrame) -> pl.LazyFrame:
+        return _filter_window(lf, window)
+
     for source in _sources(inputs):
-        yield stages(_filter_window(parse.scan([source]), window)), source.shard
+        yield chunks.chunk_plans(source, stages, keep), source.shard
+
+
+def line_plans(
+    inputs: Inputs, options: AnalyzeOptions, window: Window
+) -> Iterator[tuple[pl.LazyFrame, str]]:
+    """The same rows as `parse_plans`, line by line in one streaming plan per source: the
+    reference the chunked parse is tested against."""
+    parse, stages = _stages(inputs, options)
+    columns = [pl.col(c).cast(t) for c, t in schema.COMMANDS.items()]
+    for source in _sources(inputs):
+        yield stages(_filter_window(parse.scan([source]), window)).select(columns), source.shard
 
 
 def _parser() -> Any:
@@ -217,7 +232,7 @@ def _stages(
             lf = lf.with_columns(
                 reply_bytes=pl.lit(None, pl.Int64), reply_confidence=pl.lit("unknown")
             )
-        return lf.select([pl.col(c).cast(t) for c, t in schema.COMMANDS.items()])
+        return lf
 
     return parse, run
 
@@ -257,19 +272,24 @@ def write_dataset(plan: pl.LazyFrame, folder: Path) -> list[Path]:
 
 
 def write_sources(
-    plans: Iterable[tuple[pl.LazyFrame, str]],
+    sources: Iterable[tuple[Iterable[pl.LazyFrame], str]],
     folder: Path,
     done: Callable[[Path], None] | None = None,
+    source_done: Callable[[], None] | None = None,
 ) -> list[Path]:
-    """Stream each source's plan into `folder/shard=<id>/<n>.parquet`, one after the other
-    (each one already keeps both cores busy), calling `done(file)` as each file is complete:
-    SQLite fills from finished files while the next source is parsed. Returns the files."""
-    for n, (plan, shard) in enumerate(plans):
-        path = folder / f"shard={quote(shard, safe='')}" / f"{n:05d}.parquet"
-        plan.sink_parquet(path, mkdir=True)
-        del plan  # its caches go before the next source's fill up
-        if done is not None:
-            done(path)
+    """Stream each source's chunk plans into `folder/shard=<id>/<n>-<k>.parquet`, one after
+    the other (each one already keeps both cores busy), calling `done(file)` as each file is
+    complete — SQLite fills from finished files while the next chunk is parsed — and
+    `source_done()` after each source. Returns the files."""
+    for n, (plans, shard) in enumerate(sources):
+        for k, plan in enumerate(plans):
+            path = folder / f"shard={quote(shard, safe='')}" / f"{n:05d}-{k:05d}.parquet"
+            plan.sink_parquet(path, mkdir=True)
+            del plan  # its chunk goes before the next one is read
+            if done is not None:
+                done(path)
+        if source_done is not None:
+            source_done()
     return _files(folder)
 
 

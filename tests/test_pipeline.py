@@ -330,8 +330,8 @@ def test_two_logs_of_one_shard_and_a_shard_name_with_a_slash(tmp_path, capsys):
     assert status == ExitStatus.OK
     files = sorted(p.relative_to(out / "commands") for p in (out / "commands").rglob("*.parquet"))
     assert [str(f) for f in files] == [
-        "shard=eu%2F0001/00000.parquet",
-        "shard=eu%2F0001/00001.parquet",
+        "shard=eu%2F0001/00000-00000.parquet",
+        "shard=eu%2F0001/00001-00000.parquet",
     ]
     dataset = pl.read_parquet(out / "commands", hive_partitioning=False)
     assert dataset["shard"].unique().to_list() == ["eu/0001"]

@@ -37,18 +37,33 @@ def inputs():
 
 
 def test_every_source_plan_streams(inputs):
+    """The stages, line by line, stream: no whole-column function anywhere."""
     options = pipeline.AnalyzeOptions(inputs=[str(SAMPLE)])
-    plans = list(pipeline.parse_plans(inputs, options, Window()))
+    plans = list(pipeline.line_plans(inputs, options, Window()))
     assert [shard for _, shard in plans] == ["0001", "0002", "0003"]
     for plan, _ in plans:
         assert flagged(plan) == []
+
+
+def test_the_chunked_parse_holds_one_chunk(inputs):
+    """The analyzer's own parse reads each file streaming, and holds only the chunk it is on:
+    its lines' headers and distinct bodies in memory, joined."""
+    options = pipeline.AnalyzeOptions(inputs=[str(SAMPLE)])
+    for source in pipeline._sources(inputs):
+        assert flagged(parse.lines(source)) == []
+    shards = []
+    for plans, shard in pipeline.parse_plans(inputs, options, Window()):
+        shards.append(shard)
+        for plan in plans:
+            assert set(flagged(plan)) <= {"in-memory-source", "equi-join"}
+    assert shards == ["0001", "0002", "0003"]
 
 
 def test_the_window_filter_keeps_it_streaming(inputs):
     start, end = inputs.capture_span()
     options = pipeline.AnalyzeOptions(inputs=[str(SAMPLE)])
     window = Window(since=start + 5, until=end - 5, start=start + 5, end=end - 5)
-    for plan, _ in pipeline.parse_plans(inputs, options, window):
+    for plan, _ in pipeline.line_plans(inputs, options, window):
         assert flagged(plan) == []
 
 

@@ -1,0 +1,102 @@
+"""The chunked parse (`analyze.chunks`: each distinct body of a chunk parsed once, joined back)
+gives exactly the rows of parsing every line on its own (`pipeline.line_plans`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from analyze import chunks, pipeline, schema
+from analyze.findings import Window
+from analyze.inputs import resolve
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+
+# The same bodies from a client, a script and a unix socket; lines that are not commands.
+LOG = r"""OK
+1697549123.000001 [0 10.0.0.1:5000] "SET" "user:1" "v"
+1697549123.000002 [0 lua] "SET" "user:1" "v"
+1697549123.000003 [0 unix:/tmp/a b.sock] "SET" "user:1" "v"
+1697549123.000004 [0 10.0.0.1:5000] "GET" "user:1"
+1697549123.000005 [0 10.0.0.2:5001] "GET" "user:1"
+1697549123.000006 [0 10.0.0.2:5001] "GET" "user:2"
+1697549123.000007 [0 10.0.0.2:5001] "GET" "user:1
+garbage that is not MONITOR output
+1697549123.000008 [1 [::1]:6000] "MGET" "a\"b" "c d" "\xc3\xa9"
+
+1697549123.000009 [0 10.0.0.2:5001] "ZREVRANGE" "z:2025-10-17" "0" "-1" "WITHSCORES"
+1697549123.000010 [0 ] "PING"
+1697549123.000011 [0 10.0.0.2:5001] "GET" "user:1"
+"""
+
+
+def frame(plans) -> pl.DataFrame:
+    out = pl.concat([p.collect() for p in plans], how="vertical")
+    # Row order is not part of the contract of the line-by-line plan: compare sorted.
+    order = ["ts", "client", "command", "key_name", "arg_shape", "request_bytes"]
+    return out.sort(order, nulls_last=True, maintain_order=True)
+
+
+def both(inputs, window: Window = Window()) -> tuple[pl.DataFrame, pl.DataFrame]:
+    options = pipeline.AnalyzeOptions(inputs=[])
+    chunked = [p for plans, _ in pipeline.parse_plans(inputs, options, window) for p in plans]
+    lined = [p for p, _ in pipeline.line_plans(inputs, options, window)]
+    return frame(chunked), frame(lined)
+
+
+@pytest.mark.parametrize(
+    ("sample", "chunk_lines"),
+    [
+        ("edge", 7),
+        ("edge", 1_000_000),
+        ("hot-zset", 400),  # about three chunks per source (each chunk costs a few plans)
+        ("legacy/monitor.log.gz", 1_000),
+    ],
+)
+def test_chunked_rows_equal_line_by_line(monkeypatch, sample, chunk_lines):
+    monkeypatch.setattr(chunks, "CHUNK_LINES", chunk_lines)
+    chunked, lined = both(resolve([str(SAMPLES / sample)]))
+    assert chunked.height > 0
+    assert chunked.columns == list(schema.COMMANDS)
+    assert_frame_equal(chunked, lined)
+
+
+def test_same_body_from_client_script_and_socket(tmp_path, monkeypatch):
+    monkeypatch.setattr(chunks, "CHUNK_LINES", 4)  # bodies repeat across and within chunks
+    log = tmp_path / "monitor.log"
+    log.write_text(LOG)
+    chunked, lined = both(resolve([str(log)]))
+    assert_frame_equal(chunked, lined)
+    sets = chunked.filter(pl.col("command") == "set")
+    assert sets["client_kind"].to_list() == ["ip", "lua", "unix"]
+    assert sets["reply_confidence"].to_list() == ["exact", "none", "exact"]
+    assert sets["reply_bytes"].to_list() == [5, 0, 5]  # +OK
+    # The unterminated quote, the garbage and OK are not commands; the blank line neither.
+    assert chunked.height == 10
+    assert chunked.filter(pl.col("key_name") == "user:1").height == 6
+
+
+def test_window_applies_before_the_bodies(tmp_path):
+    log = tmp_path / "monitor.log"
+    log.write_text(LOG)
+    window = Window(since=1697549123.000004, until=1697549123.000010)
+    chunked, lined = both(resolve([str(log)]), window)
+    assert_frame_equal(chunked, lined)
+    assert chunked["ts"].min() >= 1697549123.000004
+    assert chunked["ts"].max() < 1697549123.000010
+    assert chunked.height == 5  # GET x3, MGET, ZREVRANGE
+
+
+def test_a_chunk_holds_at_most_its_lines(tmp_path):
+    log = tmp_path / "monitor.log"
+    log.write_text(LOG)
+    inputs = resolve([str(log)])
+    source = pipeline._sources(inputs)[0]
+    _, stages = pipeline._stages(inputs, pipeline.AnalyzeOptions(inputs=[]))
+    sizes = [p.collect().height for p in chunks.chunk_plans(source, stages, chunk_lines=4)]
+    # 14 lines in chunks of 4: OK and 3 SETs | 3 GETs and a bad one | garbage, MGET, blank,
+    # ZREVRANGE | PING, GET.
+    assert sizes == [3, 3, 2, 2]

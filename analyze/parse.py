@@ -411,7 +411,12 @@ def _command_columns() -> list[pl.Expr]:
 def _scan_one(source: Source) -> pl.LazyFrame:
     lf = _split(lines(source)).filter(pl.col("_ok"))
     return (
-        lf.select(ts="_ts", db="_db", client="_addr", *_command_columns())
+        lf.select(
+            pl.col("_ts").alias("ts"),
+            pl.col("_db").alias("db"),
+            pl.col("_addr").alias("client"),
+            *_command_columns(),
+        )
         .with_columns(source_columns(source))
         .select(SCAN_COLUMNS)
     )

@@ -201,6 +201,7 @@ def _stages(
     """The parser module and the composed lazy stages after `scan` (keys, slot, patterns, replies)."""
     parse = _parser()
     from analyze import keys, keyspecs, patterns, slots
+
     if options.rules is not None and not Path(options.rules).is_file():
         raise BadRules(f"{options.rules}: no such rules file")
     specs = keyspecs.load(inputs.commands_reply)

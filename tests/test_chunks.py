@@ -40,7 +40,8 @@ def frame(plans) -> pl.DataFrame:
     return out.sort(order, nulls_last=True, maintain_order=True)
 
 
-def both(inputs, window: Window = Window()) -> tuple[pl.DataFrame, pl.DataFrame]:
+def both(inputs, window: Window | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    window = window or Window()
     options = pipeline.AnalyzeOptions(inputs=[])
     chunked = [p for plans, _ in pipeline.parse_plans(inputs, options, window) for p in plans]
     lined = [p for p, _ in pipeline.line_plans(inputs, options, window)]

@@ -306,13 +306,14 @@ def _header(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _body(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Add `_quoted` (the quoting is well formed) and `_parts`: the quoted fields of `_rest`
-    (command first) without their quotes, escapes unresolved."""
-    rest, odd = pl.col("_rest"), pl.col("_odd")
+    """Add `_escaped` (has a backslash), `_quoted` (the quoting is well formed) and `_parts`: the
+    quoted fields of `_rest` (command first) without their quotes, escapes unresolved."""
+    rest, odd, escaped = pl.col("_rest"), pl.col("_odd"), pl.col("_escaped")
+    parts = pl.col("_parts")
     return (
         lf.with_columns(
+            _escaped=rest.str.contains("\\", literal=True),
             _odd=rest.str.contains('\\"', literal=True),
-            _quoted=rest.str.contains(_QUOTED_LINE).fill_null(False),
         )
         .with_columns(
             # A `" "` inside an argument (`a\\" "b`) would be split: take these rare rows with the
@@ -324,6 +325,18 @@ def _body(lf: pl.LazyFrame) -> pl.LazyFrame:
                 .list.eval(pl.element().str.strip_prefix('"').str.strip_suffix('"')),
                 rest.str.strip_prefix('"').str.strip_suffix('"').str.split('" "'),
             ),
+        )
+        .with_columns(
+            # Without a backslash, `"a" "b"` is well formed exactly when it starts and ends with
+            # a quote and its only quotes are the two around each field: a count, not a regex.
+            _quoted=pl.when(escaped)
+            .then(rest.str.contains(_QUOTED_LINE))
+            .otherwise(
+                rest.str.starts_with('"')
+                & rest.str.ends_with('"')
+                & (rest.str.count_matches('"', literal=True) == 2 * parts.list.len())
+            )
+            .fill_null(False),
         )
         .drop("_odd")
     )
@@ -401,9 +414,7 @@ def _command_columns() -> list[pl.Expr]:
     return [
         parts.list.first().str.to_lowercase().alias("command"),
         (parts.list.len() - 1).cast(pl.Int32).alias("arg_count"),
-        _request_bytes(parts, pl.col("_rest").str.contains("\\", literal=True)).alias(
-            "request_bytes"
-        ),
+        _request_bytes(parts, pl.col("_escaped")).alias("request_bytes"),
         parts.list.slice(1).alias("args"),
     ]
 

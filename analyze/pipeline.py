@@ -8,7 +8,6 @@ failed run leaves the previous output untouched.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import shutil
@@ -413,7 +412,8 @@ def _write_key_sizes(path: Path, inputs: Inputs) -> None:
     """The capture's sampled key sizes beside the commands, so `check` can judge an output alone."""
     if not inputs.key_sizes:
         return
-    rows = [dataclasses.asdict(k) for k in inputs.key_sizes]
+    # `vars`, not `dataclasses.asdict` (a deep copy: 1.4 s for 40k keys); the fields are scalars.
+    rows = [vars(k) for k in inputs.key_sizes]
     frame = pl.DataFrame(rows, infer_schema_length=None).sort(["node", "key"])
     frame.write_parquet(path)
 

@@ -9,7 +9,7 @@ puts the two back together. In the bench mix 27% of a chunk's lines have a disti
 parse pass ran 2.2x faster than line by line (docs/BENCHMARKS.md).
 
 Memory is bounded by the chunk, not by the capture: a chunk's lines, headers and distinct
-bodies are in memory at once (~0.5 GiB at `CHUNK_LINES`), and each chunk is written as it is
+bodies are in memory at once (~0.5 GiB at `CHUNK_BYTES`), and each chunk is written as it is
 done.
 """
 
@@ -22,9 +22,9 @@ import polars as pl
 from analyze import parse, schema
 from analyze.lists import only_rows
 
-# Lines per chunk: larger chunks repeat more bodies (1.67M lines: 27% distinct; 1M: 30%) but
-# hold more in memory.
-CHUNK_LINES = 1_000_000
+# Text per chunk (~900k lines of the bench mix): larger chunks repeat more bodies (1.67M lines:
+# 27% distinct; 1M: 30%) but hold more in memory.
+CHUNK_BYTES = 96 << 20
 HEADER_COLUMNS = parse.SCAN_COLUMNS[: parse.SCAN_COLUMNS.index("origin") + 1]
 BODY_COLUMNS = [c for c in schema.COMMANDS if c not in HEADER_COLUMNS]
 
@@ -36,18 +36,22 @@ def chunk_plans(
     source: parse.Source,
     stages: Stages,
     keep: Rows = lambda lf: lf,
-    chunk_lines: int | None = None,
+    chunk_bytes: int | None = None,
+    counts: parse.LineCounts | None = None,
 ) -> Iterator[pl.LazyFrame]:
     """One plan per chunk of the source's lines that has commands in it: the rows of
     `schema.COMMANDS`, in file order. `stages` adds the body columns to a `parse.scan`-like
     frame (keys, slot, patterns, replies); `keep` filters the header rows (`ts`, `db`,
-    `client`: the time window) before any body is parsed. Each plan is built from its chunk in
-    memory: run it before asking for the next one."""
-    size = chunk_lines or CHUNK_LINES
-    batches = parse.lines(source).collect_batches(chunk_size=size, maintain_order=True)
-    for lines in batches:
-        heads = keep(parse.header_rows(lines.lazy())).collect()
+    `client`: the time window) before any body is parsed; `counts`, when given, counts every
+    line as `parse.line_stats` does (window or not), so no other pass reads the file. Each plan
+    is built from its chunk in memory: run it before asking for the next one."""
+    for lines in parse.line_chunks(source, chunk_bytes or CHUNK_BYTES):
+        marked = parse.mark_lines(lines.lazy()).collect()
         del lines
+        if counts is not None:
+            counts.add(marked)
+        heads = keep(parse.header_rows(marked.lazy())).collect()
+        del marked
         if heads.height:
             yield (
                 join_bodies(heads, stages)
@@ -76,6 +80,8 @@ def join_bodies(heads: pl.DataFrame, stages: Stages) -> pl.LazyFrame:
         .collect()
     )
     one = pl.col("key_count") == 1
+    # A lazy join, streamed into the file: joined in memory first it was ~5% faster and held
+    # the whole joined chunk (+240 MiB at CHUNK_BYTES).
     return (
         heads.lazy()
         .join(derived.lazy(), on="body", how="inner", maintain_order="left")

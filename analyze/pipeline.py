@@ -89,13 +89,18 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             "--cloudwatch needs a capture folder (its manifest maps nodes to AWS cache cluster ids)"
         )
 
-    progress(f"checking {len(sources)} source(s)")
-    t = time.perf_counter()
-    line_stats = parse.line_stats(sources)
-    timings["line_stats"] = time.perf_counter() - t
+    # The capture's health is counted while parsing, unless a --since/--until relative to the
+    # first line needs that line before the parse (plain logs: no manifest start).
+    counts = None
+    if (options.since or options.until) and inputs.capture_span()[0] is None:
+        progress(f"checking {len(sources)} source(s)")
+        t = time.perf_counter()
+        line_stats = parse.line_stats(sources)
+        timings["line_stats"] = time.perf_counter() - t
+    else:
+        counts = [parse.LineCounts() for _ in sources]
+        line_stats = pl.DataFrame(schema=parse.STATS_SCHEMA)  # for the window's bounds: none yet
     window = _window(options, inputs, line_stats)
-    for note in line_stats["note"].drop_nulls().to_list() if "note" in line_stats.columns else []:
-        inputs.warnings.append(note)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -107,7 +112,7 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             progress(f"parsing into {COMMANDS_DIR}/ (Parquet)")
             t = time.perf_counter()
             # The window filter goes first: lines outside it never reach the key/reply stages.
-            plans = parse_plans(inputs, options, window)
+            plans = parse_plans(inputs, options, window, counts)
 
             finished = itertools.count(1)
 
@@ -116,6 +121,10 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
 
             files = write_sources(plans, tmp / COMMANDS_DIR, db.add, parsed)
             timings["parse"] = time.perf_counter() - t
+            if counts is not None:
+                line_stats = parse.stats_frame(sources, counts)
+                window = _window(options, inputs, line_stats)  # the span, from the lines read
+            inputs.warnings.extend(line_stats["note"].drop_nulls().to_list())
             findings, rows = _outputs(
                 tmp, files, inputs, line_stats, window, options, timings, progress, db
             )
@@ -143,20 +152,22 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
 
 # -- stages ---------------------------------------------------------------------------------
 def parse_plans(
-    inputs: Inputs, options: AnalyzeOptions, window: Window
+    inputs: Inputs, options: AnalyzeOptions, window: Window, counts: list[Any] | None = None
 ) -> Iterator[tuple[Iterator[pl.LazyFrame], str]]:
     """Per source, its shard and its plans, one per chunk of lines (`analyze.chunks`): the
     lines in the window, parsed through every stage, in the columns of `schema.COMMANDS`.
     Memory is bounded by the chunk. A source's plans are built as they are asked for, so each
-    chunk's data is freed once its plan has run."""
+    chunk's data is freed once its plan has run. `counts` (one `parse.LineCounts` per source)
+    are filled with every line's health as the chunks are read."""
     _, stages = _stages(inputs, options)
     from analyze import chunks
 
     def keep(lf: pl.LazyFrame) -> pl.LazyFrame:
         return _filter_window(lf, window)
 
-    for source in _sources(inputs):
-        yield chunks.chunk_plans(source, stages, keep), source.shard
+    for i, source in enumerate(_sources(inputs)):
+        tally = counts[i] if counts is not None else None
+        yield chunks.chunk_plans(source, stages, keep, counts=tally), source.shard
 
 
 def line_plans(

@@ -3,13 +3,15 @@ gives exactly the rows of parsing every line on its own (`pipeline.line_plans`).
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import polars as pl
 import pytest
+import zstandard
 from polars.testing import assert_frame_equal
 
-from analyze import chunks, pipeline, schema
+from analyze import chunks, parse, pipeline, schema
 from analyze.findings import Window
 from analyze.inputs import resolve
 
@@ -49,16 +51,16 @@ def both(inputs, window: Window | None = None) -> tuple[pl.DataFrame, pl.DataFra
 
 
 @pytest.mark.parametrize(
-    ("sample", "chunk_lines"),
+    ("sample", "chunk_bytes"),
     [
-        ("edge", 7),
-        ("edge", 1_000_000),
-        ("hot-zset", 400),  # about three chunks per source (each chunk costs a few plans)
-        ("legacy/monitor.log.gz", 1_000),
+        ("edge", 700),  # a handful of lines per chunk
+        ("edge", 64 << 20),
+        ("hot-zset", 40_000),  # about three chunks per source (each chunk costs a few plans)
+        ("legacy/monitor.log.gz", 100_000),
     ],
 )
-def test_chunked_rows_equal_line_by_line(monkeypatch, sample, chunk_lines):
-    monkeypatch.setattr(chunks, "CHUNK_LINES", chunk_lines)
+def test_chunked_rows_equal_line_by_line(monkeypatch, sample, chunk_bytes):
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", chunk_bytes)
     chunked, lined = both(resolve([str(SAMPLES / sample)]))
     assert chunked.height > 0
     assert chunked.columns == list(schema.COMMANDS)
@@ -66,7 +68,7 @@ def test_chunked_rows_equal_line_by_line(monkeypatch, sample, chunk_lines):
 
 
 def test_same_body_from_client_script_and_socket(tmp_path, monkeypatch):
-    monkeypatch.setattr(chunks, "CHUNK_LINES", 4)  # bodies repeat across and within chunks
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 200)  # bodies repeat across and within chunks
     log = tmp_path / "monitor.log"
     log.write_text(LOG)
     chunked, lined = both(resolve([str(log)]))
@@ -91,13 +93,79 @@ def test_window_applies_before_the_bodies(tmp_path):
     assert chunked.height == 5  # GET x3, MGET, ZREVRANGE
 
 
-def test_a_chunk_holds_at_most_its_lines(tmp_path):
+def test_a_chunk_holds_about_its_bytes(tmp_path):
     log = tmp_path / "monitor.log"
     log.write_text(LOG)
     inputs = resolve([str(log)])
     source = pipeline._sources(inputs)[0]
     _, stages = pipeline._stages(inputs, pipeline.AnalyzeOptions(inputs=[]))
-    sizes = [p.collect().height for p in chunks.chunk_plans(source, stages, chunk_lines=4)]
-    # 14 lines in chunks of 4: OK and 3 SETs | 3 GETs and a bad one | garbage, MGET, blank,
-    # ZREVRANGE | PING, GET.
-    assert sizes == [3, 3, 2, 2]
+    sizes = [p.collect().height for p in chunks.chunk_plans(source, stages, chunk_bytes=200)]
+    # ~60-byte lines: at most 200 bytes plus the rest of a line cut at the previous chunk.
+    assert len(sizes) >= 4
+    assert max(sizes) <= 4
+    assert sum(sizes) == 10
+
+
+LINES = [
+    b"OK",
+    b'1697549123.000001 [0 10.0.0.1:5000] "SET" "k" "v"\r',  # CRLF
+    b"",
+    b'1697549123.000002 [0 10.0.0.1:5000] "GET" "\xff\xfe"',
+    b"\xff\xfe garbage, not UTF-8",
+    b'1697549123.000003 [0 unix:/tmp/a b.sock] "PING"',
+] * 7
+
+
+@pytest.mark.parametrize("kind", ["plain", "gzip", "zstd", "zstd-truncated"])
+@pytest.mark.parametrize("partial", [False, True], ids=["whole", "partial-last-line"])
+def test_line_chunks_read_what_lines_reads(tmp_path, kind, partial):
+    text = b"\n".join(LINES) + b"\n"
+    if partial:
+        text += b'1697549123.000009 [0 10.0.0.1:5000] "GET" "cut sho'
+    if kind == "gzip":
+        data = gzip.compress(text)
+    elif kind.startswith("zstd"):
+        # Small frames, as a capture flushes them.
+        data = b"".join(
+            zstandard.ZstdCompressor().compress(text[i : i + 97]) for i in range(0, len(text), 97)
+        )
+        if kind == "zstd-truncated":
+            data = data[:-20]
+    else:
+        data = text
+    path = tmp_path / f"monitor.{kind}"
+    path.write_bytes(data)
+    source = parse.Source(path)
+    whole = parse.lines(source).collect()
+    for chunk_bytes in (1, 50, 333, 1 << 20):
+        frames = list(parse.line_chunks(source, chunk_bytes))
+        assert_frame_equal(pl.concat(frames), whole)
+        if chunk_bytes == 50:
+            assert len(frames) > 10
+
+
+def test_counting_while_parsing_equals_line_stats(tmp_path, monkeypatch):
+    """The analyzer counts the capture's health from the chunks it parses (no second read):
+    the same numbers and examples as the separate pass, whatever the window."""
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 200)
+    log = tmp_path / "monitor.log"
+    log.write_text(LOG + LOG.replace("garbage", "more garbage") + '1697549124.1 [0 1.2.3.4:5] "GE')
+    inputs = resolve([str(log)])
+    sources = pipeline._sources(inputs)
+    counts = [parse.LineCounts() for _ in sources]
+    window = Window(since=1697549123.000004, until=1697549123.000006)
+    options = pipeline.AnalyzeOptions(inputs=[])
+    for plans, _ in pipeline.parse_plans(inputs, options, window, counts):
+        assert sum(p.collect().height for p in plans) == 4  # two copies of GET x2 in the window
+    stats = parse.stats_frame(sources, counts)
+    assert_frame_equal(stats, parse.line_stats(sources))
+    row = stats.row(0, named=True)
+    assert (row["parsed"], row["skipped"], row["errors"]) == (20, 4, 4)
+    assert row["truncated_last_line"] is True
+    assert row["lines_total"] == 29
+    assert [e[:20] for e in row["error_examples"]] == [
+        "1697549123.000007 [0",
+        "garbage that is not ",
+        "1697549123.000007 [0",
+        "more garbage that is",
+    ]

@@ -7,7 +7,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyze import keys, keyspecs, parse
+from analyze import keys, keyspecs
 from analyze.parse import Source, scan
 from capture.manifest import escape_bytes, key_text, unescape_bytes
 
@@ -65,20 +65,3 @@ def test_all_keys_decode_like_key_text(key, others):
     )
     out = keys.add_keys(frame.lazy(), SPECS).collect()
     assert out["keys"].to_list() == [[key_text(a)[0] for a in argv]]
-
-
-_JUNK = st.text(alphabet='" ab\\', max_size=12)
-# Fields joined the way MONITOR prints them; a field may itself hold a quote or a space.
-_FIELDS = st.lists(st.text(alphabet='" ab', max_size=4), min_size=1, max_size=4).map(
-    lambda fields: '"' + '" "'.join(fields) + '"'
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(_JUNK, _FIELDS), min_size=1, max_size=200))
-def test_the_quick_quoting_check_agrees_with_the_regex(bodies):
-    """Bodies without a backslash are checked by counting quotes, not by the regex: same verdict."""
-    frame = pl.DataFrame({"_rest": bodies})
-    quick = parse._body(frame.lazy()).collect()["_quoted"].to_list()
-    regex = frame["_rest"].str.contains(parse._QUOTED_LINE).to_list()
-    assert quick == regex

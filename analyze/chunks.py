@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 import polars as pl
 
 from analyze import parse, schema
+from analyze.errors import BadInput
 from analyze.lists import only_rows
 
 # Text per chunk (~900k lines of the bench mix): larger chunks repeat more bodies (1.67M lines:
@@ -45,20 +46,26 @@ def chunk_plans(
     `client`: the time window) before any body is parsed; `counts`, when given, counts every
     line as `parse.line_stats` does (window or not), so no other pass reads the file. Each plan
     is built from its chunk in memory: run it before asking for the next one."""
-    for lines in parse.line_chunks(source, chunk_bytes or CHUNK_BYTES):
-        marked = parse.mark_lines(lines.lazy()).collect()
-        del lines
-        if counts is not None:
-            counts.add(marked)
-        heads = keep(parse.header_rows(marked.lazy())).collect()
-        del marked
-        if heads.height:
-            yield (
-                join_bodies(heads, stages)
-                .with_columns(parse.source_columns(source))
-                .with_columns(_not_for_clients())
-                .select([pl.col(c).cast(t) for c, t in schema.COMMANDS.items()])
-            )
+    try:
+        for lines in parse.line_chunks(source, chunk_bytes or CHUNK_BYTES):
+            marked = parse.mark_lines(lines.lazy()).collect()
+            del lines
+            if counts is not None:
+                counts.add(marked)
+            heads = keep(parse.header_rows(marked.lazy())).collect()
+            del marked
+            if heads.height:
+                yield (
+                    join_bodies(heads, stages)
+                    .with_columns(parse.source_columns(source))
+                    .with_columns(_not_for_clients())
+                    .select([pl.col(c).cast(t) for c, t in schema.COMMANDS.items()])
+                )
+    except parse.Damaged as exc:
+        # What was readable is analyzed; the report's capture health says where it stopped.
+        if counts is None:
+            raise BadInput(str(exc)) from None
+        counts.note = str(exc)
 
 
 def join_bodies(heads: pl.DataFrame, stages: Stages) -> pl.LazyFrame:

@@ -263,23 +263,40 @@ def _lines(readable_: _Readable) -> pl.LazyFrame:
     return lf
 
 
+class Damaged(Exception):
+    """A source's compressed stream is corrupt from some point on; the lines before it were
+    given. The message says where, for the report."""
+
+
+_DECODE_ERRORS = (zstandard.ZstdError, zlib.error, EOFError, gzip.BadGzipFile)
+
+
 def line_chunks(source: Source, chunk_bytes: int) -> Iterator[pl.DataFrame]:
     """The source's lines (as `lines` gives them), about `chunk_bytes` of text at a time.
 
     A chunk is decoded only when it is asked for: Polars' own `collect_batches` decodes ahead
-    of a slower consumer without bound (measured: ~4 chunks of 1M lines held at once)."""
+    of a slower consumer without bound (measured: ~4 chunks of 1M lines held at once). A stream
+    that turns corrupt part-way gives every complete line before the damage, then raises
+    `Damaged` (a truncated one is handled by `readable` and ends normally)."""
     r = readable(Path(source.path))
     with _open_decoded(r.path) as stream:
-        pending = b""
-        while True:
-            data = _read_at_least(stream, chunk_bytes)
+        pending, done, damage = b"", 0, None
+        while damage is None:
+            data, damage = _read_at_least(stream, chunk_bytes)
             if not data:
                 break
             data = pending + data
             cut = data.rfind(b"\n") + 1
             pending = data[cut:]
+            done += cut
             if cut:
                 yield _chunk_frame(data[:cut], r)
+        if damage is not None:
+            # The cut line at the damage is dropped: it is not a whole line.
+            raise Damaged(
+                f"{Path(source.path).name}: corrupt {_kind(r.path)} data after {done:,} bytes "
+                f"of text ({damage}) — analyzed the lines before it"
+            )
         if pending:
             yield _chunk_frame(pending, r)
 
@@ -294,13 +311,18 @@ def _open_decoded(path: Path) -> BinaryIO:
     return fh
 
 
-def _read_at_least(stream: BinaryIO, size: int) -> bytes:
-    """Up to `size` bytes: a zstd reader returns less at frame ends (captures flush often)."""
+def _read_at_least(stream: BinaryIO, size: int) -> tuple[bytes, Exception | None]:
+    """Up to `size` bytes (a zstd reader returns less at frame ends: captures flush often),
+    and the decoding error that stopped it early, if any: the bytes before it are good. Small
+    reads: a read that fails loses what it had decoded (at most 64 KiB before the damage)."""
     parts, got = [], 0
-    while got < size and (data := stream.read(size - got)):
-        parts.append(data)
-        got += len(data)
-    return b"".join(parts)
+    try:
+        while got < size and (data := stream.read(min(size - got, 1 << 16))):
+            parts.append(data)
+            got += len(data)
+    except _DECODE_ERRORS as exc:
+        return b"".join(parts), exc
+    return b"".join(parts), None
 
 
 def _chunk_frame(data: bytes, r: _Readable) -> pl.DataFrame:
@@ -556,6 +578,7 @@ class LineCounts:
     first_ts: float | None = None
     last_ts: float | None = None
     bad: list[str] = field(default_factory=list)  # the first bad lines, in file order
+    note: str | None = None  # e.g. where a damaged stream stopped being readable
 
     def add(self, marked: pl.DataFrame, examples: int = EXAMPLES) -> None:
         """Count one chunk of `mark_lines` output (chunks in file order)."""
@@ -585,7 +608,7 @@ class LineCounts:
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
             "error_examples": [_example(line) for line in self.bad],
-            "note": r.note,
+            "note": "; ".join(n for n in (r.note, self.note) if n) or None,
         }
 
 

@@ -74,6 +74,10 @@ class _Progress:
         if not self.quiet:
             print(f"hotshard: [{time.perf_counter() - self.t0:6.1f}s] {message}", file=sys.stderr)
 
+    def warn(self, message: str) -> None:
+        """Shown even with --quiet: something about the input the user must know."""
+        print(f"hotshard: warning: {message}", file=sys.stderr)
+
 
 def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     """Analyze the inputs into `options.out`; print a short summary on stdout."""
@@ -145,6 +149,8 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     result = AnalysisResult(out=out, rows=rows, findings=findings, files=paths, timings=timings)
     stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items())
     progress(f"done: {humanize.count(rows)} commands ({stages})")
+    for warning in inputs.warnings:
+        progress.warn(warning)
     if options.console:
         print(console_summary(result))
     return result

@@ -407,7 +407,7 @@ def compute(
     def of_total(df: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
         df = _finish(df, duration, basis, keys)
         value = pl.col("est_bytes_out") if basis == "bytes" else pl.col("commands")
-        return df.with_columns(share=value / total_rank if total_rank else pl.lit(None))
+        return df.with_columns(share=value / total_rank if total_rank else pl.lit(None, pl.Float64))
 
     return Rollups(
         totals=tot,
@@ -462,4 +462,4 @@ def _with_known_nodes(df: pl.DataFrame, known: Sequence[tuple[str, str, str]]) -
 def _with_shares(shards: pl.DataFrame, basis: str) -> pl.DataFrame:
     value = "est_bytes_out" if basis == "bytes" else "commands"
     total = shards[value].sum() or 0
-    return shards.with_columns(share=pl.col(value) / total if total else pl.lit(None))
+    return shards.with_columns(share=pl.col(value) / total if total else pl.lit(None, pl.Float64))

@@ -234,6 +234,52 @@ def test_truncated_capture_is_reported_not_fatal(tmp_path, capsys):
     assert "| yes |" in health
 
 
+def test_a_stream_damaged_mid_file_keeps_what_came_before(tmp_path, capsys):
+    """A bit-rotted zstd file (not a truncated one: its frames look whole) is analyzed up to the
+    damage, with a warning that says where; a plain log beside it is read in full."""
+    lines = shard_lines("0001", n=4000)
+    text = ("OK\n" + "".join(f"{ln}\n" for ln in lines)).encode()
+    # Small frames, as a capture flushes them; garbage in the middle of one frame's content.
+    frames = [
+        zstandard.ZstdCompressor().compress(text[i : i + 20_000])
+        for i in range(0, len(text), 20_000)
+    ]
+    middle = len(frames) // 2
+    bad = bytearray(frames[middle])
+    for i in range(len(bad) // 3, len(bad) // 3 + 64):
+        bad[i] ^= 0x5A
+    frames[middle] = bytes(bad)
+    damaged = tmp_path / "a.monitor.zst"
+    damaged.write_bytes(b"".join(frames))
+    whole = write_log(tmp_path / "b.log", shard_lines("0001", n=100))
+    out = tmp_path / "out"
+    status, _, err = analyze(capsys, str(damaged), str(whole), "--shard", "0001", "--out", str(out))
+    assert status == ExitStatus.OK
+    assert "corrupt zstd data after" in err
+    s = summary(out)
+    parsed = pl.read_parquet(out / "commands").group_by("source").len().sort("source").rows()
+    assert parsed[1] == ("b.log", 100)
+    # The lines before the damaged frame, less at most one 64 KiB read.
+    before = text[: middle * 20_000 - (1 << 16)].count(b"\n") - 1
+    assert parsed[0][0] == "a.monitor.zst" and before <= parsed[0][1] < len(lines) // 2
+    assert s["lines"]["parsed"] == parsed[0][1] + 100
+    report = (out / "report.md").read_text()
+    assert "corrupt zstd data after" in report
+
+
+def test_a_log_without_one_command_still_gives_every_output(tmp_path, capsys):
+    """Nothing parses (the wrong file, say): the outputs exist and say so, SQLite included."""
+    log = tmp_path / "notes.txt"
+    log.write_text("OK\nthis is not MONITOR output\nneither is this\n")
+    out = tmp_path / "out"
+    assert analyze(capsys, str(log), "--out", str(out))[0] == ExitStatus.OK
+    s = summary(out)
+    assert (s["lines"]["parsed"], s["lines"]["errors"]) == (0, 2)
+    with sqlite3.connect(out / "hotshard.db") as conn:
+        assert conn.execute("SELECT count(*) FROM commands").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM clients").fetchone() == (0,)
+
+
 # -- options ---------------------------------------------------------------------------------
 def test_time_window(tmp_path, capsys):
     log = write_log(tmp_path / "m.log", shard_lines("0001", n=40))  # T0 .. T0+19.5

@@ -6,10 +6,10 @@ also on whether a client sent it, which a join settles. MONITOR traffic repeats 
 key is the same command over and over — so per chunk the cheap header fields are taken from
 every line, the ~150 expressions of the later stages run once per distinct body, and a join
 puts the two back together. In the bench mix 27% of a chunk's lines have a distinct body: the
-parse pass ran 2.2x faster than line by line (docs/BENCHMARKS.md).
+parse pass runs about 1.5x faster than line by line (docs/BENCHMARKS.md).
 
 Memory is bounded by the chunk, not by the capture: a chunk's lines, headers and distinct
-bodies are in memory at once (~0.5 GiB at `CHUNK_BYTES`), and each chunk is written as it is
+bodies are in memory at once (~0.6 GiB at `CHUNK_BYTES`), and each chunk is written as it is
 done.
 """
 
@@ -23,9 +23,11 @@ from analyze import parse, schema
 from analyze.errors import BadInput
 from analyze.lists import only_rows
 
-# Text per chunk (~900k lines of the bench mix): larger chunks repeat more bodies (1.67M lines:
-# 27% distinct; 1M: 30%) but hold more in memory.
-CHUNK_BYTES = 96 << 20
+# Text per chunk (~600k lines of the bench mix). Larger chunks repeat more bodies (27% of 1.67M
+# lines are distinct, 30% of 1M) but hold more: at 96 MiB the peak RSS was 0.87 GiB at 5M lines
+# and 1.04 GiB at 20M (the allocator keeps a freed chunk while the next one fills); at 64 MiB
+# it is 0.84 GiB at both, for the same speed.
+CHUNK_BYTES = 64 << 20
 HEADER_COLUMNS = parse.SCAN_COLUMNS[: parse.SCAN_COLUMNS.index("origin") + 1]
 BODY_COLUMNS = [c for c in schema.COMMANDS if c not in HEADER_COLUMNS]
 
@@ -55,12 +57,15 @@ def chunk_plans(
             heads = keep(parse.header_rows(marked.lazy())).collect()
             del marked
             if heads.height:
-                yield (
+                # Only the plan may hold the chunk (until it has run): nothing in this frame.
+                plan = [
                     join_bodies(heads, stages)
                     .with_columns(parse.source_columns(source))
                     .with_columns(_not_for_clients())
                     .select([pl.col(c).cast(t) for c, t in schema.COMMANDS.items()])
-                )
+                ]
+                del heads
+                yield plan.pop()
     except parse.Damaged as exc:
         # What was readable is analyzed; the report's capture health says where it stopped.
         if counts is None:

@@ -290,7 +290,10 @@ def line_chunks(source: Source, chunk_bytes: int) -> Iterator[pl.DataFrame]:
             pending = data[cut:]
             done += cut
             if cut:
-                yield _chunk_frame(data[:cut], r)
+                # Nothing here may keep the text while the consumer works on the chunk.
+                text = [data[:cut] if cut < len(data) else data]
+                del data
+                yield _chunk_frame(text.pop(), r)
         if damage is not None:
             # The cut line at the damage is dropped: it is not a whole line.
             raise Damaged(

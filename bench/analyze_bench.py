@@ -10,7 +10,9 @@ with wait4():
 - `hotshard analyze --nosqlite` (Parquet, report, summary);
 - the floor: `zstd -dc FILES | wc -l`;
 - the predecessor's way: a per-line Python regex parser inserting into SQLite in batches of 100,
-  on the first M lines (it is ~20× slower; its rate does not depend on the size).
+  on the first M lines (its rate does not depend on the size);
+- the writers alone, on the table the analyzer wrote: its Parquet read and re-encoded, and its
+  rows inserted into SQLite (no index) — the floor for any pipeline with these outputs.
 
 It prints lines/s, peak RSS and the ratios to the targets (issue 2: ≥ 1M lines/s with all
 outputs, ≥ 2M lines/s without SQLite, ≥ 10× the per-line baseline, peak RSS < 1.5 GB and at most
@@ -130,6 +132,37 @@ def baseline_cmd(folder: Path, limit: int, db: Path) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+# -- the writers alone -----------------------------------------------------------------------
+def floor(kind: str, out: Path) -> None:
+    """Write the analyzer's own `commands` table again, with nothing else to do: Parquet (read
+    and re-encoded, streaming) or SQLite rows through ADBC (no index). No pipeline that writes
+    these outputs can beat this on the same machine."""
+    import polars as pl
+
+    from analyze import sqlite
+
+    files = sorted((out / "commands").rglob("*.parquet"))
+    if kind == "parquet":
+        pl.scan_parquet(files).sink_parquet(OUT / "floor.parquet")
+        (OUT / "floor.parquet").unlink()
+    else:
+        db = OUT / "floor.db"
+        sqlite.create_commands(db)
+        sqlite.append_commands(db, files)
+        db.unlink()
+
+
+def floor_cmd(kind: str, out: Path) -> list[str]:
+    code = f"from pathlib import Path; from bench.analyze_bench import floor; floor({kind!r}, Path({str(out)!r}))"
+    return [sys.executable, "-c", code]
+
+
+def _rows(out: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in (out / "commands").rglob("*.parquet"))
+
+
 # -- running --------------------------------------------------------------------------------
 def bench_size(lines: int, baseline_lines: int, runs: int) -> list[Run]:
     folder = synth.generate(lines)
@@ -150,6 +183,10 @@ def bench_size(lines: int, baseline_lines: int, runs: int) -> list[Run]:
     results.append(
         best(runs, lambda: measure(analyze_cmd(folder, out, True), "analyze (all outputs)", actual))
     )
+    # The writers alone, on the table the analyzer just wrote: no parsing at all.
+    rows = _rows(out)
+    results.append(measure(floor_cmd("parquet", out), "floor: re-encode its Parquet", rows))
+    results.append(measure(floor_cmd("sqlite", out), "floor: its SQLite rows, no index", rows))
     shutil.rmtree(out, ignore_errors=True)
     n = min(baseline_lines, actual)
     db = OUT / "baseline.db"
@@ -189,7 +226,9 @@ def verdicts(all_runs: dict[int, list[Run]]) -> list[str]:
             f"{size / 1e6:.0f}M: all outputs {full.rate / 1e6:.2f}M lines/s (target ≥ 1M), "
             f"no SQLite {nosql.rate / 1e6:.2f}M lines/s (target ≥ 2M), "
             f"{full.rate / base.rate:.1f}× the per-line baseline (target ≥ 10×), "
-            f"peak RSS {full.peak_rss / 2**20:,.0f} MiB (target < 1,536)"
+            f"peak RSS {full.peak_rss / 2**20:,.0f} MiB (target < 1,536); "
+            f"the writers alone: Parquet {by['floor: re-encode its Parquet'].rate / 1e6:.2f}M "
+            f"rows/s, SQLite {by['floor: its SQLite rows, no index'].rate / 1e6:.2f}M rows/s"
         )
     sizes = sorted(all_runs)
     if len(sizes) >= 2:

@@ -3,8 +3,9 @@
 The `commands` table is created with `schema.sqlite_ddl()` first and then appended to through
 ADBC, streaming record batches from the Parquet dataset (the table is never in memory whole).
 Creating it first matters: ADBC's own CREATE TABLE would give the string columns no TEXT type.
-Measured on 2 cores (22 columns): ADBC ~0.6M rows/s, `executemany` ~0.15M rows/s; the ADBC
-SQLite driver's cost grows with the number of columns, not with the bytes.
+Measured on one core (22 columns, 5M rows): ADBC 0.4-0.5M rows/s (0.3M on a busy machine),
+`executemany` ~0.15M rows/s; the ADBC SQLite driver's cost grows with the number of columns,
+not with the bytes.
 
 Summary tables (all small) get their own DDL from their frames: `shards`, `nodes`, `hot_keys`,
 `patterns`, `signatures`, `clients`, `slots`, `series` (per second per shard), `large_ops`,
@@ -27,7 +28,7 @@ import pyarrow.parquet as pq
 from analyze import schema
 
 DB_NAME = "hotshard.db"
-BATCH_ROWS = 65_536
+BATCH_ROWS = 262_144  # per ADBC batch: ~5% faster than 65,536, slower again at 1M
 # Built after the data is in (much faster than maintaining it row by row). One index covers
 # all five SPEC queries (no table access): grouped by key_name they walk it in order, filtered
 # on command or shard they scan it instead of the 22-column table. Measured on 20M rows: 28 s
@@ -194,6 +195,10 @@ def _ingest_commands(path: Path, files: list[str]) -> int:
     with adbc.connect(str(path), autocommit=True) as conn:
         cur = conn.cursor()
         try:
+            # Not inherited from the connection that created the file: without them the driver
+            # journals and syncs every batch (measured: 0.33M rows/s, 0.40M with them).
+            for pragma in _FAST_PRAGMAS[:2]:
+                cur.execute(pragma)
             return int(cur.adbc_ingest("commands", reader, mode="append"))
         finally:
             cur.close()

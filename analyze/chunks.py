@@ -5,8 +5,9 @@ reply estimate...) depends only on a line's body, the quoted fields after its he
 also on whether a client sent it, which a join settles. MONITOR traffic repeats bodies — a hot
 key is the same command over and over — so per chunk the cheap header fields are taken from
 every line, the ~150 expressions of the later stages run once per distinct body, and a join
-puts the two back together. In the bench mix 27% of a chunk's lines have a distinct body: the
-parse pass runs about 1.5x faster than line by line (docs/BENCHMARKS.md).
+puts the two back together. In the bench mix 27-30% of a chunk's lines have a distinct body: the
+parse pass runs about 1.5x faster than line by line (docs/BENCHMARKS.md). A chunk whose bodies
+hardly repeat is parsed line by line (`DISTINCT_JOIN_LIMIT`).
 
 Memory is bounded by the chunk, not by the capture: a chunk's lines, headers and distinct
 bodies are in memory at once (~0.6 GiB at `CHUNK_BYTES`), and each chunk is written as it is
@@ -28,6 +29,9 @@ from analyze.lists import only_rows
 # and 1.04 GiB at 20M (the allocator keeps a freed chunk while the next one fills); at 64 MiB
 # it is 0.84 GiB at both, for the same speed.
 CHUNK_BYTES = 64 << 20
+# Above this share of distinct bodies, a chunk is parsed line by line: with every body distinct
+# the join made it 35% slower than that; at 30% distinct (the bench mix) it is 1.6x faster.
+DISTINCT_JOIN_LIMIT = 0.7
 HEADER_COLUMNS = parse.SCAN_COLUMNS[: parse.SCAN_COLUMNS.index("origin") + 1]
 BODY_COLUMNS = [c for c in schema.COMMANDS if c not in HEADER_COLUMNS]
 
@@ -58,12 +62,7 @@ def chunk_plans(
             del marked
             if heads.height:
                 # Only the plan may hold the chunk (until it has run): nothing in this frame.
-                plan = [
-                    join_bodies(heads, stages)
-                    .with_columns(parse.source_columns(source))
-                    .with_columns(_not_for_clients())
-                    .select([pl.col(c).cast(t) for c, t in schema.COMMANDS.items()])
-                ]
+                plan = [chunk_rows(heads, stages, source)]
                 del heads
                 yield plan.pop()
     except parse.Damaged as exc:
@@ -73,13 +72,28 @@ def chunk_plans(
         counts.note = str(exc)
 
 
-def join_bodies(heads: pl.DataFrame, stages: Stages) -> pl.LazyFrame:
-    """`heads` (`parse.header_rows`) with the body columns of `schema.COMMANDS`, computed once
-    per distinct body and joined back. Lines whose body does not parse drop out, as in
-    `parse.scan`; `origin` must be added after this to settle the replies."""
-    bodies = parse.body_rows(heads.select(pl.col("body").unique()).lazy())
+def chunk_rows(heads: pl.DataFrame, stages: Stages, source: parse.Source) -> pl.LazyFrame:
+    """The rows of `schema.COMMANDS` for `heads` (`parse.header_rows`): the later stages once
+    per distinct body, joined back — or line by line when few bodies repeat (the join would
+    cost more than it saves). Lines whose body does not parse drop out, as in `parse.scan`."""
+    bodies = heads.select(pl.col("body").unique())
+    if bodies.height > DISTINCT_JOIN_LIMIT * heads.height:
+        rows = parse.body_rows(heads.lazy(), keep=["ts", "db", "client"])
+        out = stages(rows.with_columns(parse.source_columns(source)))
+    else:
+        out = (
+            _join_bodies(heads, bodies, stages)
+            .with_columns(parse.source_columns(source))
+            .with_columns(_not_for_clients())
+        )
+    return out.select([pl.col(c).cast(t) for c, t in schema.COMMANDS.items()])
+
+
+def _join_bodies(heads: pl.DataFrame, bodies: pl.DataFrame, stages: Stages) -> pl.LazyFrame:
+    """`heads` with the body columns, computed once per distinct body of `bodies`; `origin`
+    must be added after this to settle the replies."""
     # As a client's command; replicated and script lines get their reply (none) after the join.
-    as_client = bodies.with_columns(
+    as_client = parse.body_rows(bodies.lazy()).with_columns(
         [pl.lit(None, schema.COMMANDS[c]).alias(c) for c in HEADER_COLUMNS if c != "origin"],
         origin=pl.lit(schema.ORIGIN_CLIENT),
     )

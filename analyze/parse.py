@@ -512,13 +512,14 @@ def header_rows(marked: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def body_rows(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """The bodies of `lf` (a frame of `body`, as `header_rows` gives them) that are well
-    quoted, with their `command`, `arg_count`, `request_bytes` and `args` (as in `scan`)."""
+def body_rows(lf: pl.LazyFrame, keep: Sequence[str] = ()) -> pl.LazyFrame:
+    """The rows of `lf` (with `body`, as `header_rows` gives it) whose body is well quoted: the
+    `keep` columns, `body`, and its `command`, `arg_count`, `request_bytes` and `args` (as in
+    `scan`)."""
     return (
         _body(lf.rename({"body": "_rest"}))
         .filter(pl.col("_quoted"))
-        .select(pl.col("_rest").alias("body"), *_command_columns())
+        .select(*keep, pl.col("_rest").alias("body"), *_command_columns())
     )
 
 

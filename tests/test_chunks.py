@@ -59,16 +59,22 @@ def both(inputs, window: Window | None = None) -> tuple[pl.DataFrame, pl.DataFra
         ("legacy/monitor.log.gz", 100_000),
     ],
 )
-def test_chunked_rows_equal_line_by_line(monkeypatch, sample, chunk_bytes):
+@pytest.mark.parametrize("limit", [0.0, 1.0], ids=["every-line", "join-always"])
+def test_chunked_rows_equal_line_by_line(monkeypatch, sample, chunk_bytes, limit):
+    """Both ways a chunk is parsed: each distinct body once and joined back, or every line
+    (when few bodies repeat)."""
     monkeypatch.setattr(chunks, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(chunks, "DISTINCT_JOIN_LIMIT", limit)
     chunked, lined = both(resolve([str(SAMPLES / sample)]))
     assert chunked.height > 0
     assert chunked.columns == list(schema.COMMANDS)
     assert_frame_equal(chunked, lined)
 
 
-def test_same_body_from_client_script_and_socket(tmp_path, monkeypatch):
+@pytest.mark.parametrize("limit", [0.0, 1.0], ids=["every-line", "join-always"])
+def test_same_body_from_client_script_and_socket(tmp_path, monkeypatch, limit):
     monkeypatch.setattr(chunks, "CHUNK_BYTES", 200)  # bodies repeat across and within chunks
+    monkeypatch.setattr(chunks, "DISTINCT_JOIN_LIMIT", limit)
     log = tmp_path / "monitor.log"
     log.write_text(LOG)
     chunked, lined = both(resolve([str(log)]))

@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 import polars as pl
 import zstandard
@@ -264,8 +264,8 @@ def _lines(readable_: _Readable) -> pl.LazyFrame:
 
 
 class Damaged(Exception):
-    """A source's compressed stream is corrupt from some point on; the lines before it were
-    given. The message says where, for the report."""
+    """A source's compressed stream was damaged: every line that could be read was given
+    first. The message says where and what was lost, for the report."""
 
 
 _DECODE_ERRORS = (zstandard.ZstdError, zlib.error, EOFError, gzip.BadGzipFile)
@@ -275,10 +275,14 @@ def line_chunks(source: Source, chunk_bytes: int) -> Iterator[pl.DataFrame]:
     """The source's lines (as `lines` gives them), about `chunk_bytes` of text at a time.
 
     A chunk is decoded only when it is asked for: Polars' own `collect_batches` decodes ahead
-    of a slower consumer without bound (measured: ~4 chunks of 1M lines held at once). A stream
-    that turns corrupt part-way gives every complete line before the damage, then raises
-    `Damaged` (a truncated one is handled by `readable` and ends normally)."""
+    of a slower consumer without bound (measured: ~4 chunks of 1M lines held at once).
+
+    Damage (a truncated stream is not damage: `readable` handles it, and it ends normally): a
+    zstd frame that does not decode is skipped and reading goes on at the next frame, so only
+    that frame's lines are lost; a gzip stream has no frames to resume at, so it ends at the
+    damage. Either way every readable line is given first, then `Damaged` is raised."""
     r = readable(Path(source.path))
+    name = Path(source.path).name
     with _open_decoded(r.path) as stream:
         pending, done, damage = b"", 0, None
         while damage is None:
@@ -294,30 +298,96 @@ def line_chunks(source: Source, chunk_bytes: int) -> Iterator[pl.DataFrame]:
                 text = [data[:cut] if cut < len(data) else data]
                 del data
                 yield _chunk_frame(text.pop(), r)
-        if damage is not None:
-            # The cut line at the damage is dropped: it is not a whole line.
-            raise Damaged(
-                f"{Path(source.path).name}: corrupt {_kind(r.path)} data after {done:,} bytes "
-                f"of text ({damage}) — analyzed the lines before it"
-            )
-        if pending:
-            yield _chunk_frame(pending, r)
+        if pending and damage is None:
+            yield _chunk_frame(pending, r)  # the last line, without its newline
+        skipped = getattr(stream, "skipped", [])
+    if damage is not None:
+        # The line cut by the damage is dropped: it is not a whole line.
+        raise Damaged(
+            f"{name}: corrupt {_kind(r.path)} data after {done:,} bytes of text ({damage})"
+            " — analyzed the lines before it"
+        )
+    if skipped:
+        offset, error = skipped[0]
+        raise Damaged(
+            f"{name}: {len(skipped)} damaged zstd frame(s) skipped, the first at byte "
+            f"{offset:,} of the file ({error}) — their lines are lost, the rest was analyzed"
+        )
 
 
-def _open_decoded(path: Path) -> BinaryIO:
+class _ZstdFrames:
+    """A zstd file decoded frame after frame. A frame that fails to decode is given up (what it
+    had decoded stays given) and decoding resumes at the next frame's magic number after its
+    start: `skipped` lists (file offset, error) of each. A magic number that is really part of
+    compressed data fails at once and is passed over the same way."""
+
+    MAGIC = b"\x28\xb5\x2f\xfd"
+    FEED = 1 << 18  # compressed bytes per step: a few MB of text
+
+    def __init__(self, path: Path) -> None:
+        self.fh = path.open("rb")
+        self.pos = self.start = 0  # next byte to decode, start of the frame being decoded
+        self.obj = zstandard.ZstdDecompressor().decompressobj()
+        self.skipped: list[tuple[int, str]] = []
+
+    def __enter__(self) -> _ZstdFrames:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.fh.close()
+
+    def read(self, size: int = -1) -> bytes:
+        """Some text (at most a few MB; `size` is a hint); b"" at the end of the file."""
+        del size
+        while True:
+            self.fh.seek(self.pos)
+            raw = self.fh.read(self.FEED)
+            if not raw:
+                return b""
+            try:
+                text = self.obj.decompress(raw)
+            except zstandard.ZstdError as exc:
+                self.skipped.append((self.start, str(exc)))
+                self._resume(self.start + 1)
+                continue
+            self.pos += len(raw)
+            if self.obj.eof:  # a frame ended in `raw`: the next one starts in its unused tail
+                self.pos -= len(self.obj.unused_data)
+                self._resume(self.pos, gap=True)
+            if text:
+                return text
+
+    def _resume(self, offset: int, gap: bool = False) -> None:
+        """Start a new frame at the first magic number at or after `offset` (or at the end);
+        `gap`: a frame ended at `offset`, so any bytes passed over are damage too."""
+        self.fh.seek(offset)
+        found, base, tail = -1, offset, b""
+        while found < 0 and (block := self.fh.read(1 << 20)):
+            hit = (tail + block).find(self.MAGIC)
+            if hit >= 0:
+                found = base - len(tail) + hit
+            tail = block[-3:]
+            base += len(block)
+        self.pos = self.start = found if found >= 0 else base
+        self.obj = zstandard.ZstdDecompressor().decompressobj()
+        if gap and self.pos > offset:
+            self.skipped.append((offset, f"{self.pos - offset:,} bytes that are not zstd frames"))
+
+
+def _open_decoded(path: Path) -> Any:
     kind = _kind(path)
-    fh = path.open("rb")
     if kind == "zstd":
-        return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+        return _ZstdFrames(path)
+    fh = path.open("rb")
     if kind == "gzip":
         return gzip.GzipFile(fileobj=fh)
     return fh
 
 
-def _read_at_least(stream: BinaryIO, size: int) -> tuple[bytes, Exception | None]:
-    """Up to `size` bytes (a zstd reader returns less at frame ends: captures flush often),
-    and the decoding error that stopped it early, if any: the bytes before it are good. Small
-    reads: a read that fails loses what it had decoded (at most 64 KiB before the damage)."""
+def _read_at_least(stream: Any, size: int) -> tuple[bytes, Exception | None]:
+    """Up to about `size` bytes (a zstd reader returns less at frame ends: captures flush
+    often), and the decoding error that stopped it early, if any: the bytes before it are good.
+    Small reads: a gzip read that fails loses what it had decoded (at most 64 KiB)."""
     parts, got = [], 0
     try:
         while got < size and (data := stream.read(min(size - got, 1 << 16))):

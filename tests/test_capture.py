@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from capture import manifest
 from capture.cli import run
@@ -18,6 +19,7 @@ from capture.connect import ConnectOptions
 from capture.errors import ExitStatus
 from capture.info import bulk_size
 from capture.session import CaptureOptions, run_capture
+from capture.stream import FrameWriter
 from tests.capturing import (
     background_capture,
     benchmark,
@@ -273,3 +275,14 @@ def test_run_capture_returns_the_result(redis_node, tmp_path):
     result.raise_for_status()
     assert result.manifest.status == "complete"
     assert result.folder == tmp_path / "c"
+
+
+def test_zstd_frames_carry_a_checksum(tmp_path):
+    """So the analyzer can tell a frame damaged later from text, and skip only that frame."""
+    writer = FrameWriter(tmp_path / "f.monitor.zst")
+    writer.write(b'1.0 [0 1.2.3.4:5] "PING"\r\n' * 100)
+    writer.write(b'2.0 [0 1.2.3.4:5] "PING"\r\n')
+    writer.close()
+    data = (tmp_path / "f.monitor.zst").read_bytes()
+    assert zstandard.get_frame_parameters(data).has_checksum
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(data).count(b"PING") == 100

@@ -178,3 +178,22 @@ def test_counting_while_parsing_equals_line_stats(tmp_path, monkeypatch):
         "1697549123.000007 [0",
         "more garbage that is",
     ]
+
+
+def test_zstd_frames_resume_after_damage(tmp_path):
+    """Frames decode one after the other; a damaged one, bytes that are no frame, and a
+    skippable frame between them cost only themselves."""
+    c = zstandard.ZstdCompressor(write_checksum=True)
+    good = [c.compress(f"line {i}\n".encode() * 50) for i in range(6)]
+    bad = bytearray(good[2])
+    bad[len(bad) // 2] ^= 0xFF
+    skippable = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
+    data = good[0] + good[1] + bytes(bad) + good[3] + b"\x00" * 9 + skippable + good[4] + good[5]
+    path = tmp_path / "m.zst"
+    path.write_bytes(data)
+    with parse._ZstdFrames(path) as frames:
+        text = b"".join(iter(frames.read, b""))
+        offsets = [offset for offset, _ in frames.skipped]
+    kept = {int(line.split()[1]) for line in text.decode().splitlines() if line.startswith("line ")}
+    assert kept == {0, 1, 3, 4, 5}
+    assert offsets == [len(good[0] + good[1]), len(good[0] + good[1] + bad + good[3])]

@@ -234,15 +234,15 @@ def test_truncated_capture_is_reported_not_fatal(tmp_path, capsys):
     assert "| yes |" in health
 
 
-def test_a_stream_damaged_mid_file_keeps_what_came_before(tmp_path, capsys):
-    """A bit-rotted zstd file (not a truncated one: its frames look whole) is analyzed up to the
-    damage, with a warning that says where; a plain log beside it is read in full."""
+def test_a_damaged_zstd_frame_loses_only_its_lines(tmp_path, capsys):
+    """A bit-rotted zstd file (not a truncated one: its frames look whole) is analyzed around
+    the damaged frame, with a warning that says where; a plain log beside it is read in full."""
     lines = shard_lines("0001", n=4000)
     text = ("OK\n" + "".join(f"{ln}\n" for ln in lines)).encode()
     # Small frames, as a capture flushes them; garbage in the middle of one frame's content.
+    step = 20_000
     frames = [
-        zstandard.ZstdCompressor().compress(text[i : i + 20_000])
-        for i in range(0, len(text), 20_000)
+        zstandard.ZstdCompressor().compress(text[i : i + step]) for i in range(0, len(text), step)
     ]
     middle = len(frames) // 2
     bad = bytearray(frames[middle])
@@ -255,16 +255,16 @@ def test_a_stream_damaged_mid_file_keeps_what_came_before(tmp_path, capsys):
     out = tmp_path / "out"
     status, _, err = analyze(capsys, str(damaged), str(whole), "--shard", "0001", "--out", str(out))
     assert status == ExitStatus.OK
-    assert "corrupt zstd data after" in err
+    assert "1 damaged zstd frame(s) skipped" in err
     s = summary(out)
     parsed = pl.read_parquet(out / "commands").group_by("source").len().sort("source").rows()
     assert parsed[1] == ("b.log", 100)
-    # The lines before the damaged frame, less at most one 64 KiB read.
-    before = text[: middle * 20_000 - (1 << 16)].count(b"\n") - 1
-    assert parsed[0][0] == "a.monitor.zst" and before <= parsed[0][1] < len(lines) // 2
+    # All but the damaged frame's lines (and the two it cuts at its edges).
+    lost = text[middle * step : (middle + 1) * step].count(b"\n") + 2
+    assert parsed[0][0] == "a.monitor.zst"
+    assert len(lines) - lost <= parsed[0][1] < len(lines)
     assert s["lines"]["parsed"] == parsed[0][1] + 100
-    report = (out / "report.md").read_text()
-    assert "corrupt zstd data after" in report
+    assert "damaged zstd frame(s) skipped" in (out / "report.md").read_text()
 
 
 def test_a_log_without_one_command_still_gives_every_output(tmp_path, capsys):

@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 import zstandard
@@ -209,16 +209,35 @@ def _readable_gzip(path: Path) -> _Readable:
 def _decode_prefix(path: Path, kind: str) -> _Readable:
     """Decode the readable prefix of a truncated stream into a temporary plain file."""
     target = _temp_dir() / f"{len(list(_temp_dir().iterdir()))}-{path.name}.log"
-    pending = b""
+    pending, damaged = b"", []
     with path.open("rb") as src, target.open("wb") as out:
-        for data in _decoded_chunks(src, kind):
-            data = pending + data
-            cut = data.rfind(b"\n") + 1
-            out.write(data[:cut])
-            pending = data[cut:]
+        if kind == "zstd":
+            # Frame by frame: a damaged frame mid-file (its sizes unreadable) costs only itself.
+            frames = _ZstdFrames(path)
+            with frames:
+                for data in iter(frames.read, b""):
+                    pending = _write_lines(out, pending + data)
+            # A skip that ran to the end of the file is the truncated last frame itself.
+            damaged = frames.skipped[:-1] if frames.ended_in_skip else frames.skipped
+        else:
+            for data in _decoded_chunks(src, kind):
+                pending = _write_lines(out, pending + data)
     partial = pending.removesuffix(b"\r").decode("utf-8", "replace") if pending else None
     note = f"{path.name}: truncated {kind} stream (killed capture?) — read its readable prefix"
+    if damaged:
+        offset, error = damaged[0]
+        note += (
+            f"; {len(damaged)} damaged zstd frame(s) skipped, the first at byte {offset:,} "
+            f"({error}): their lines are lost"
+        )
     return _Readable(target, partial, False, note)
+
+
+def _write_lines(out: BinaryIO, data: bytes) -> bytes:
+    """Write the complete lines of `data`; return the rest."""
+    cut = data.rfind(b"\n") + 1
+    out.write(data[:cut])
+    return data[cut:]
 
 
 def _decoded_chunks(src, kind: str):
@@ -329,6 +348,8 @@ class _ZstdFrames:
         self.pos = self.start = 0  # next byte to decode, start of the frame being decoded
         self.obj = zstandard.ZstdDecompressor().decompressobj()
         self.skipped: list[tuple[int, str]] = []
+        self.size = path.stat().st_size
+        self.ended_in_skip = False  # the last skip found no frame after it
 
     def __enter__(self) -> _ZstdFrames:
         return self
@@ -349,6 +370,7 @@ class _ZstdFrames:
             except zstandard.ZstdError as exc:
                 self.skipped.append((self.start, str(exc)))
                 self._resume(self.start + 1)
+                self.ended_in_skip = self.pos >= self.size
                 continue
             self.pos += len(raw)
             if self.obj.eof:  # a frame ended in `raw`: the next one starts in its unused tail

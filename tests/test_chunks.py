@@ -197,3 +197,32 @@ def test_zstd_frames_resume_after_damage(tmp_path):
     kept = {int(line.split()[1]) for line in text.decode().splitlines() if line.startswith("line ")}
     assert kept == {0, 1, 3, 4, 5}
     assert offsets == [len(good[0] + good[1]), len(good[0] + good[1] + bad + good[3])]
+
+
+def test_a_frame_whose_header_is_gone_costs_only_its_lines(tmp_path):
+    """When the frames cannot even be walked (a middle frame's magic number overwritten), the
+    file is decoded frame by frame up front: the other frames' lines are all kept, and the
+    note says what was skipped. A truncated last frame is not counted as damage."""
+    c = zstandard.ZstdCompressor(write_checksum=True)
+    frames = [c.compress(f'1.{i} [0 1.2.3.4:5] "GET" "k{i}"\n'.encode() * 10) for i in range(5)]
+    frames[2] = b"\x00\x00\x00\x00" + frames[2][4:]
+    path = tmp_path / "m.monitor.zst"
+    path.write_bytes(b"".join(frames)[:-2])  # and the last frame cut in its checksum
+    source = parse.Source(path)
+    keys = pl.concat(parse.line_chunks(source, 1 << 20))["line"].str.extract(r'"(k\d)"')
+    assert set(keys.drop_nulls()) == {"k0", "k1", "k3", "k4"}
+    note = parse.readable(path).note
+    assert "truncated zstd stream" in note
+    assert "1 damaged zstd frame(s) skipped" in note
+
+
+@pytest.mark.parametrize("cut", [2, 7, 40])
+def test_a_truncated_capture_is_not_called_damaged(tmp_path, cut):
+    c = zstandard.ZstdCompressor(write_checksum=True)
+    frames = [c.compress(f'1.{i} [0 1.2.3.4:5] "GET" "k{i}"\n'.encode() * 10) for i in range(5)]
+    path = tmp_path / "m.monitor.zst"
+    path.write_bytes(b"".join(frames)[:-cut])
+    note = parse.readable(path).note
+    assert "truncated zstd stream" in note and "damaged" not in note
+    keys = pl.concat(parse.line_chunks(parse.Source(path), 1 << 20))["line"].str.extract(r'"(k\d)"')
+    assert {"k0", "k1", "k2", "k3"} <= set(keys.drop_nulls())

@@ -28,7 +28,7 @@ from analyze.lists import only_rows
 # lines are distinct, 30% of 1M) but hold more: at 96 MiB the peak RSS was 0.87 GiB at 5M lines
 # and 1.04 GiB at 20M (the allocator keeps a freed chunk while the next one fills); at 64 MiB
 # it is 0.84 GiB at both, for the same speed.
-CHUNK_BYTES = 64 << 20
+CHUNK_BYTES = parse.CHUNK_BYTES
 # Above this share of distinct bodies, a chunk is parsed line by line: with every body distinct
 # the join made it 35% slower than that; at 30% distinct (the bench mix) it is 1.6x faster.
 DISTINCT_JOIN_LIMIT = 0.7

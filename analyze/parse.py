@@ -52,6 +52,7 @@ _HEADER = r"^\+?(\S+) \[(\S+) (.*?)\] (\".*)$"
 SCAN_COLUMNS = [*list(schema.COMMANDS)[: list(schema.COMMANDS).index("request_bytes") + 1], "args"]
 _EXAMPLE_CHARS = 200
 EXAMPLES = 5  # bad lines kept per source
+CHUNK_BYTES = 64 << 20  # text decoded at a time (see `analyze.chunks`)
 
 
 @dataclass(frozen=True)
@@ -725,27 +726,27 @@ def mark_lines(lf: pl.LazyFrame) -> pl.LazyFrame:
     return _header(lf).with_columns(_ok=pl.col("_head_ok") & quoted)
 
 
+def count_lines(source: Source, examples: int = EXAMPLES) -> LineCounts:
+    """One source's line counts, read a chunk at a time (damage noted, never raised)."""
+    counts = LineCounts()
+    try:
+        for lines in line_chunks(source, CHUNK_BYTES):
+            counts.add(mark_lines(lines.lazy()).collect(), examples)
+    except Damaged as exc:
+        counts.note = str(exc)
+    return counts
+
+
 def line_stats(sources: Sequence[Source], examples: int = EXAMPLES) -> pl.DataFrame:
     """Per source: how many lines were read, parsed, skipped and bad — the capture's health.
 
-    One extra pass per source, over the header fields and the validity check only (Polars
-    prunes the argument split); `analyze` counts while it parses instead, unless the time
-    window needs the first timestamp first. `lines_total` = parsed + skipped + errors + (1 if
-    `truncated_last_line`): the partial last line of a killed capture is neither parsed nor an
-    error. `error_examples` are the first few bad lines in file order, escaped and shortened.
+    A pass of its own over every line (header fields and the quoting check, no argument
+    split); `analyze` counts while it parses instead, unless the time window needs the first
+    timestamp first. `lines_total` = parsed + skipped + errors + (1 if `truncated_last_line`):
+    the partial last line of a killed capture is neither parsed nor an error.
+    `error_examples` are the first few bad lines in file order, escaped and shortened.
     """
-    plans = [stats_plans(s, examples) for s in sources]
-    frames = pl.collect_all([p[0] for p in plans]) if plans else []
-    # The bad lines' examples: a second read, only of the sources that have bad lines. (A
-    # frame-level bottom-k streams in bounded memory; as an aggregation beside the counts, or
-    # sharing their read in one `collect_all`, it held every line.)
-    counts = []
-    for (_, bad_lines), frame in zip(plans, frames, strict=True):
-        c = LineCounts(**frame.row(0, named=True))
-        if c.rows - c.parsed - c.skipped:
-            c.bad = bad_lines.collect().sort("_row")["line"].to_list()
-        counts.append(c)
-    return stats_frame(sources, counts)
+    return stats_frame(sources, [count_lines(s, examples) for s in sources])
 
 
 def _counts(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -759,17 +760,6 @@ def _counts(lf: pl.LazyFrame) -> pl.LazyFrame:
         pl.when(ok).then(pl.col("_ts")).min().alias("first_ts"),
         pl.when(ok).then(pl.col("_ts")).max().alias("last_ts"),
     )
-
-
-def _bad_lines(lf: pl.LazyFrame, examples: int) -> pl.LazyFrame:
-    bad = ~pl.col("_ok") & ~pl.col("_skip")
-    return lf.filter(bad).select("_row", "line").bottom_k(examples, by="_row")
-
-
-def stats_plans(source: Source, examples: int = EXAMPLES) -> list[pl.LazyFrame]:
-    """The two plans `line_stats` runs for a source (for tests of how they stream)."""
-    lf = _split(_lines(readable(Path(source.path))).with_row_index("_row"))
-    return [_counts(lf), _bad_lines(lf, examples)]
 
 
 def _example(line: str) -> str:

@@ -96,14 +96,14 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
 
     # The capture's health is counted while parsing, unless a --since/--until relative to the
     # first line needs that line before the parse (plain logs: no manifest start).
-    counts = None
-    if (options.since or options.until) and inputs.capture_span()[0] is None:
+    counts = [parse.LineCounts() for _ in sources]
+    upfront = bool(options.since or options.until) and inputs.capture_span()[0] is None
+    if upfront:
         progress(f"checking {len(sources)} source(s)")
         t = time.perf_counter()
         line_stats = parse.line_stats(sources)
         timings["line_stats"] = time.perf_counter() - t
     else:
-        counts = [parse.LineCounts() for _ in sources]
         line_stats = pl.DataFrame(schema=parse.STATS_SCHEMA)  # for the window's bounds: none yet
     window = _window(options, inputs, line_stats)
 
@@ -126,7 +126,7 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
 
             files = write_sources(plans, tmp / COMMANDS_DIR, db.add, parsed)
             timings["parse"] = time.perf_counter() - t
-            if counts is not None:
+            if not upfront:
                 line_stats = parse.stats_frame(sources, counts)
                 window = _window(options, inputs, line_stats)  # the span, from the lines read
             inputs.warnings.extend(line_stats["note"].drop_nulls().to_list())

@@ -234,9 +234,13 @@ def test_truncated_capture_is_reported_not_fatal(tmp_path, capsys):
     assert "| yes |" in health
 
 
-def test_a_damaged_zstd_frame_loses_only_its_lines(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "window", [[], ["--since", "+0"]], ids=["counted-while-parsing", "upfront"]
+)
+def test_a_damaged_zstd_frame_loses_only_its_lines(tmp_path, capsys, window):
     """A bit-rotted zstd file (not a truncated one: its frames look whole) is analyzed around
-    the damaged frame, with a warning that says where; a plain log beside it is read in full."""
+    the damaged frame, with a warning that says where; a plain log beside it is read in full.
+    Also when a window relative to the first line makes the health pass run first."""
     lines = shard_lines("0001", n=4000)
     text = ("OK\n" + "".join(f"{ln}\n" for ln in lines)).encode()
     # Small frames, as a capture flushes them; garbage in the middle of one frame's content.
@@ -253,7 +257,8 @@ def test_a_damaged_zstd_frame_loses_only_its_lines(tmp_path, capsys):
     damaged.write_bytes(b"".join(frames))
     whole = write_log(tmp_path / "b.log", shard_lines("0001", n=100))
     out = tmp_path / "out"
-    status, _, err = analyze(capsys, str(damaged), str(whole), "--shard", "0001", "--out", str(out))
+    args = [str(damaged), str(whole), "--shard", "0001", "--out", str(out), *window]
+    status, _, err = analyze(capsys, *args)
     assert status == ExitStatus.OK
     assert "1 damaged zstd frame(s) skipped" in err
     s = summary(out)

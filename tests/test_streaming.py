@@ -67,14 +67,6 @@ def test_the_window_filter_keeps_it_streaming(inputs):
         assert flagged(plan) == []
 
 
-def test_line_stats_plans_stream(inputs):
-    source = parse.Source(path=inputs.sources[0].path)
-    counts, bad_lines = parse.stats_plans(source)
-    assert flagged(counts) == []
-    # Only the few bad lines kept by the streaming bottom-k are sorted (and the literal k).
-    assert set(flagged(bad_lines)) <= {"sort", "input-independent-select"}
-
-
 def test_the_check_catches_a_whole_column_function(inputs):
     """The guard itself: a `replace_strict` with a mapping is flagged."""
     plan = parse.scan([parse.Source(path=inputs.sources[0].path)]).with_columns(

@@ -221,7 +221,7 @@ def _decode_prefix(path: Path, kind: str) -> _Readable:
             # A skip that ran to the end of the file is the truncated last frame itself.
             damaged = frames.skipped[:-1] if frames.ended_in_skip else frames.skipped
         else:
-            for data in _decoded_chunks(src, kind):
+            for data in _gzip_chunks(src):
                 pending = _write_lines(out, pending + data)
     partial = pending.removesuffix(b"\r").decode("utf-8", "replace") if pending else None
     note = f"{path.name}: truncated {kind} stream (killed capture?) — read its readable prefix"
@@ -241,23 +241,18 @@ def _write_lines(out: BinaryIO, data: bytes) -> bytes:
     return data[cut:]
 
 
-def _decoded_chunks(src, kind: str):
-    """Decoded bytes of a possibly truncated zstd/gzip stream, member after member, until it ends."""
-    new = (
-        zstandard.ZstdDecompressor().decompressobj
-        if kind == "zstd"
-        else lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)
-    )
-    obj = new()
+def _gzip_chunks(src: BinaryIO) -> Iterator[bytes]:
+    """Decoded bytes of a possibly truncated gzip stream, member after member, until it ends."""
+    obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
     while raw := src.read(1 << 20):
         while raw:
             try:
                 yield obj.decompress(raw)
-            except (zstandard.ZstdError, zlib.error):
+            except zlib.error:
                 return  # corrupt from here on: keep what was readable
             raw = obj.unused_data if obj.eof else b""
             if obj.eof:
-                obj = new()
+                obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
 
 # Lines as text: the CSV reader with no quoting and a separator that never appears in MONITOR

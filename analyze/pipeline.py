@@ -2,9 +2,9 @@
 
 One pass reads every source a chunk at a time (`analyze.chunks`: each distinct command body of a
 chunk parsed once), counts the capture's health as it goes and writes `OUT/commands/` (Parquet,
-partitioned by shard) in memory bounded by the chunk; everything after reads that dataset. Outputs are built in a temporary
-folder next to OUT and swapped in at the end, so a rerun never mixes old and new files and a
-failed run leaves the previous output untouched.
+partitioned by shard) in memory bounded by the chunk; everything after reads that dataset.
+Outputs are built in a temporary folder next to OUT and swapped in at the end, so a rerun never
+mixes old and new files and a failed run leaves the previous output untouched.
 """
 
 from __future__ import annotations

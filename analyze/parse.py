@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import polars as pl
 import zstandard
@@ -80,6 +80,7 @@ class _Readable:
 
 _TEMP: list[Path] = []
 _CACHE: dict[tuple[str, int, int], _Readable] = {}
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
 def _temp_dir() -> Path:
@@ -211,18 +212,18 @@ def _decode_prefix(path: Path, kind: str) -> _Readable:
     """Decode the readable prefix of a truncated stream into a temporary plain file."""
     target = _temp_dir() / f"{len(list(_temp_dir().iterdir()))}-{path.name}.log"
     pending, damaged = b"", []
-    with path.open("rb") as src, target.open("wb") as out:
+    with target.open("wb") as out:
         if kind == "zstd":
             # Frame by frame: a damaged frame mid-file (its sizes unreadable) costs only itself.
-            frames = _ZstdFrames(path)
-            with frames:
+            with _ZstdFrames(path) as frames:
                 for data in iter(frames.read, b""):
                     pending = _write_lines(out, pending + data)
             # A skip that ran to the end of the file is the truncated last frame itself.
             damaged = frames.skipped[:-1] if frames.ended_in_skip else frames.skipped
         else:
-            for data in _gzip_chunks(src):
-                pending = _write_lines(out, pending + data)
+            with path.open("rb") as src:
+                for data in _gzip_chunks(src):
+                    pending = _write_lines(out, pending + data)
     partial = pending.removesuffix(b"\r").decode("utf-8", "replace") if pending else None
     note = f"{path.name}: truncated {kind} stream (killed capture?) — read its readable prefix"
     if damaged:
@@ -270,12 +271,16 @@ _CSV = dict(
 
 
 def _lines(readable_: _Readable) -> pl.LazyFrame:
-    lf = pl.scan_csv(readable_.path, **_CSV)
-    if readable_.partial is not None and readable_.partial_in_file:
-        # The partial line is the last one; an identical complete line earlier is near impossible
-        # (same microsecond, client and arguments) — and would be a duplicate anyway.
-        lf = lf.filter(pl.col("line") != readable_.partial)
-    return lf
+    return _without_partial(pl.scan_csv(readable_.path, **_CSV), readable_)
+
+
+def _without_partial(lines: FrameT, r: _Readable) -> FrameT:
+    """`lines` without the truncated last line, when the file holds one. An identical complete
+    line earlier is near impossible (same microsecond, client and arguments) — and would be a
+    duplicate anyway."""
+    if r.partial is not None and r.partial_in_file:
+        return lines.filter(pl.col("line") != r.partial)
+    return lines
 
 
 class Damaged(Exception):
@@ -379,6 +384,15 @@ class _ZstdFrames:
         """Start a new frame at the first magic number at or after `offset` (or at the end);
         `gap`: a frame ended at `offset`, so any bytes passed over are damage too."""
         self.fh.seek(offset)
+        head = self.fh.read(4)
+        if head == self.MAGIC or (
+            len(head) == 4 and int.from_bytes(head, "little") & 0xFFFFFFF0 == 0x184D2A50
+        ):
+            # The usual case after a frame: the next frame (or a skippable one) starts here.
+            self.pos = self.start = offset
+            self.obj = zstandard.ZstdDecompressor().decompressobj()
+            return
+        self.fh.seek(offset)
         found, base, tail = -1, offset, b""
         while found < 0 and (block := self.fh.read(1 << 20)):
             hit = (tail + block).find(self.MAGIC)
@@ -417,10 +431,7 @@ def _read_at_least(stream: Any, size: int) -> tuple[bytes, Exception | None]:
 
 
 def _chunk_frame(data: bytes, r: _Readable) -> pl.DataFrame:
-    frame = pl.read_csv(data, **_CSV)
-    if r.partial is not None and r.partial_in_file:
-        frame = frame.filter(pl.col("line") != r.partial)  # as `_lines`
-    return frame
+    return _without_partial(pl.read_csv(data, **_CSV), r)
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -592,22 +603,17 @@ def lines(source: Source) -> pl.LazyFrame:
 
 
 def header_rows(marked: pl.LazyFrame) -> pl.LazyFrame:
-    """The lines of `marked` (`mark_lines`) whose header is well formed, as `ts`, `db`,
-    `client` and `body`, the quoted fields as printed. `body_rows` parses the bodies (a line is
-    a command when its body parses too); `source_columns` adds the rest of the header columns."""
-    return marked.filter(pl.col("_head_ok")).select(
-        ts="_ts", db="_db", client="_addr", body="_rest"
-    )
+    """The command lines of `marked` (`mark_lines`: header and quoting well formed), as `ts`,
+    `db`, `client` and `body`, the quoted fields as printed. `body_rows` parses the bodies;
+    `source_columns` adds the rest of the header columns."""
+    return marked.filter(pl.col("_ok")).select(ts="_ts", db="_db", client="_addr", body="_rest")
 
 
 def body_rows(lf: pl.LazyFrame, keep: Sequence[str] = ()) -> pl.LazyFrame:
-    """The rows of `lf` (with `body`, as `header_rows` gives it) whose body is well quoted: the
-    `keep` columns, `body`, and its `command`, `arg_count`, `request_bytes` and `args` (as in
-    `scan`)."""
-    return (
-        _body(lf.rename({"body": "_rest"}))
-        .filter(pl.col("_quoted"))
-        .select(*keep, pl.col("_rest").alias("body"), *_command_columns())
+    """The rows of `lf` (with `body`, well quoted, as `header_rows` gives it): the `keep`
+    columns, `body`, and its `command`, `arg_count`, `request_bytes` and `args` (as in `scan`)."""
+    return _body(lf.rename({"body": "_rest"})).select(
+        *keep, pl.col("_rest").alias("body"), *_command_columns()
     )
 
 

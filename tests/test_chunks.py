@@ -226,3 +226,16 @@ def test_a_truncated_capture_is_not_called_damaged(tmp_path, cut):
     assert "truncated zstd stream" in note and "damaged" not in note
     keys = pl.concat(parse.line_chunks(parse.Source(path), 1 << 20))["line"].str.extract(r'"(k\d)"')
     assert {"k0", "k1", "k2", "k3"} <= set(keys.drop_nulls())
+
+
+def test_skippable_frames_between_frames_are_not_damage(tmp_path):
+    """pzstd and friends put skippable frames between frames: nothing is lost or reported."""
+    c = zstandard.ZstdCompressor()
+    skippable = (0x184D2A53).to_bytes(4, "little") + (5).to_bytes(4, "little") + b"12345"
+    parts = [c.compress(f"line {i}\n".encode() * 3000) for i in range(4)]
+    path = tmp_path / "m.zst"
+    path.write_bytes(skippable.join(parts))
+    with parse._ZstdFrames(path) as frames:
+        text = b"".join(iter(frames.read, b""))
+        assert frames.skipped == []
+    assert text == b"".join(f"line {i}\n".encode() * 3000 for i in range(4))

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from analyze import schema
+from analyze import tables
 from analyze.errors import BadInput
 
 SUMMARY_NAME = "summary.json"
@@ -31,11 +31,8 @@ class Analysis:
     summary: dict[str, Any]
 
     def commands(self) -> pl.LazyFrame:
-        files = sorted((self.folder / DATASET_NAME).rglob("*.parquet"))
-        if not files:
-            return schema.empty_commands().lazy()
-        # shard is a column inside the files: no hive parsing (it would read "0001" as 1).
-        return pl.scan_parquet(files, hive_partitioning=False, schema=schema.COMMANDS)
+        """Every command with all its attributes (`analyze.tables.wide`)."""
+        return tables.read(self.folder).wide()
 
     @property
     def duration(self) -> float:

@@ -1,11 +1,14 @@
 """The keys of each command, by key spec, as Polars expressions over the parsed `args`.
 
-`add_keys` adds `keys`, `key_count`, `key_name`, `key_binary`, `key_bytes` and `arg_shape`.
+`find_keys` adds each row's raw first key, its raw key list (multi-key commands), `key_count` and
+`arg_shape`; `decode` turns a key as quoted into its text and exact bytes, and runs once per
+distinct key (`analyze.dictionaries`), never per row.
 
 How key specs (see `keyspecs`) become expressions: every command name (or `container|sub`) maps
 to a small integer code, and per-code parameters are gathered from literal Series — a lookup that
-keeps row order, unlike a join. Commands then take one of two shapes:
-- simple (GET, SET, MGET, MSET, DEL, BITOP, LMOVE, OBJECT ENCODING, ...): the keys are one run of
+keeps row order, unlike a join. Commands then take one of three shapes:
+- fast (GET, SET, HGET, ZRANGE, ... most traffic): one key at argv 1, `args[0]`.
+- simple (MGET, MSET, DEL, BITOP, LMOVE, OBJECT ENCODING, ...): the keys are one run of
   argv positions with a step: a few integer expressions and one `list.gather`.
 - general (EVAL/FCALL numkeys, XREAD ... STREAMS, Z*STORE, LMPOP, GEORADIUS ... STORE, MIGRATE,
   SORT ... STORE): up to three spec slots, each a begin (index, or keyword search) and a find
@@ -133,6 +136,9 @@ def _plan(specs: KeySpecs) -> _Plan:
         simple = _simple(command_specs)
         if simple:
             row.update(first=simple[0], lastkey=simple[1], step=simple[2])
+            # One key at argv 1 (GET, SET, HGET, ZRANGE...): `find_keys`' fast path.
+            if simple == (1, 0, 1) and name not in DROP_EMPTY_KEYS and "|" not in name:
+                row["fast"] = 1
         for j, spec in enumerate(command_specs[:MAX_SLOTS] if not simple else []):
             kw = None
             if spec.begin == "keyword":
@@ -151,7 +157,7 @@ def _plan(specs: KeySpecs) -> _Plan:
             )
         codes[name] = len(rows)
         rows.append(row)
-    names = ["first", "lastkey", "step", "general"]
+    names = ["first", "lastkey", "step", "general", "fast"]
     names += [f"s{j}_{p}" for j in range(MAX_SLOTS) for p in _SLOT_PARAMS]
     for row in rows:
         row["general"] = 1 if "s0_range" in row else None
@@ -174,10 +180,10 @@ def _keyword_first(args: pl.Expr, argc: pl.Expr, keyword: str, startfrom: int) -
 
 # Intermediate results live in `_k_*` columns, one `with_columns` stage after another: an
 # expression used several times inside a larger one was evaluated again each time.
-def _general_stages(lf: pl.LazyFrame, plan: _Plan, param) -> pl.LazyFrame:
+def _general_stages(lf: pl.LazyFrame, plan: _Plan, param, column: str) -> pl.LazyFrame:
     """Add `_k_a{j}`/`_k_b{j}`: argv range of the keys of spec slot j of general-shape commands
     (null on other rows and where the slot finds nothing)."""
-    args, argc = only_rows(pl.col("args"), pl.col("_k_gen")), pl.col("_k_argc")
+    args, argc = only_rows(pl.col(column), pl.col("_k_gen")), pl.col("_k_argc")
     firsts = {}
     for j in range(plan.slots):
         kw_firsts = [
@@ -272,15 +278,31 @@ def _two_runs(head: pl.Expr, after: pl.Expr, n: pl.Expr) -> pl.Expr:
     return k + past_head * (after - head)
 
 
-# -- add_keys ---------------------------------------------------------------------------------
-def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
-    """Add `keys`, `key_count`, `key_name`, `key_binary`, `key_bytes`, `arg_shape` (schema order)
-    from `command` and `args` (see `parse.scan`)."""
-    plan = _plan(specs)
+# -- find_keys --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeyPlan:
+    """Key specs as expression parameters (`find_keys`), built once per analysis."""
+
+    plan: _Plan
+    keywords: list[str]  # arguments kept in arg_shape, in every spelling
+
+
+def plan(specs: KeySpecs) -> KeyPlan:
     words = KEYWORDS | _subcommands(specs)
-    keywords = sorted(words | {w.lower() for w in words} | {w.title() for w in words})
-    columns = [c for c in lf.collect_schema() if c not in _ADDED]
-    args, command, argc = pl.col("args"), pl.col("command"), pl.col("_k_argc")
+    return KeyPlan(
+        _plan(specs), sorted(words | {w.lower() for w in words} | {w.title() for w in words})
+    )
+
+
+def find_keys(lf: pl.LazyFrame, key_plan: KeyPlan) -> pl.LazyFrame:
+    """Add `key_raw` (the first key as quoted, escapes unresolved; null without a key),
+    `keys_raw` (every key as quoted, for commands with more than one; null otherwise),
+    `key_count` and `arg_shape`, from `command` and `args` (`rows.split_body`).
+
+    Most commands have one key at argv 1 (GET, SET, HGET, ZRANGE...): they take the fast path,
+    `args[0]`, and the general machinery below only ever sees the other rows' arguments."""
+    plan, keywords = key_plan.plan, key_plan.keywords
+    args, command = pl.col("args"), pl.col("command")
     name = (
         pl.when(command.is_in(plan.containers))
         .then(command + "|" + args.list.first().str.to_lowercase())
@@ -295,7 +317,51 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
         # An Enum cast, not `replace_strict`: that one runs as a whole-column function in the
         # streaming engine, which then buffers every row (memory grew with the capture).
         _k_code=name.cast(pl.Enum(list(plan.codes)), strict=False).to_physical().cast(pl.Int64),
+    ).with_columns(_k_fast=param("fast").is_not_null())
+    fast = pl.col("_k_fast")
+    cap = SHAPE_TOKENS + 1
+    lf = lf.with_columns(
+        _k_slow_args=only_rows(args, ~fast),
+        _k_fast_tokens=pl.when(fast).then(args.list.slice(1, cap)),
+    )
+    lf = _slow_keys(lf, plan, "_k_slow_args")
+    raw, tokens, ranged = pl.col("_k_raw"), pl.col("_k_tokens"), pl.col("_k_ranged")
+    lf = lf.with_columns(
+        _k_tokens=pl.coalesce("_k_fast_tokens", tokens),
+        _k_ranged=command.is_in(list(RANGE_COMMANDS)),
     ).with_columns(
+        _k_masked=pl.coalesce(
+            only_rows(tokens, ranged).list.eval(_mask(keywords, True)),
+            only_rows(tokens, ~ranged).list.eval(_mask(keywords, False)),
+        ),
+    )
+    masked = pl.col("_k_masked")
+    shape = masked.list.head(SHAPE_TOKENS).list.join(" ")
+    count = raw.list.len().cast(pl.Int32)
+    return lf.with_columns(
+        key_raw=pl.when(fast).then(args.list.first()).otherwise(raw.list.first()),
+        keys_raw=pl.when(~fast & (count > 1)).then(raw),
+        key_count=pl.when(fast)
+        .then((args.list.len() > 0).cast(pl.Int32))
+        .otherwise(count.fill_null(0)),
+        arg_shape=pl.when(masked.list.len() > SHAPE_TOKENS).then(shape + " …").otherwise(shape),
+    ).drop(_temporary(lf))
+
+
+def _temporary(lf: pl.LazyFrame) -> list[str]:
+    return [c for c in lf.collect_schema() if c.startswith("_k_")]
+
+
+def _slow_keys(lf: pl.LazyFrame, plan: _Plan, column: str) -> pl.LazyFrame:
+    """`_k_raw` (every key, as quoted) and `_k_tokens` (the non-key arguments, at most
+    SHAPE_TOKENS + 1) of the rows whose `column` (their args) is not null: the commands off the
+    fast path."""
+    args, argc = pl.col(column), pl.col("_k_argc")
+
+    def param(p: str) -> pl.Expr:
+        return pl.lit(plan.params[p]).gather(pl.col("_k_code"))
+
+    lf = lf.with_columns(
         _k_first=param("first"),
         _k_last=pl.min_horizontal(
             pl.when(param("lastkey") >= 0)
@@ -304,9 +370,9 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
             argc - 1,
         ),
         _k_step=param("step"),
-        _k_gen=param("general").is_not_null(),
+        _k_gen=param("general").is_not_null() & args.is_not_null(),
     )
-    lf = _general_stages(lf, plan, param)
+    lf = _general_stages(lf, plan, param, column)
 
     # The main run of keys: a simple command's, or the first spec slot of a general one.
     general = pl.col("_k_gen")
@@ -347,9 +413,9 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
             keys_raw,
         )
     # Non-key arguments (for arg_shape), at most SHAPE_TOKENS + 1 of them: those after the main
-    # run of keys (GET, SET, ZRANGE, MGET; all of them without keys), around it (OBJECT ENCODING
-    # k, BITOP op dest k), interleaved (MSET), or the complement of the key positions when keys
-    # are in several runs (slow per row, and rare).
+    # run of keys (MGET; all of them without keys), around it (OBJECT ENCODING k, BITOP op dest
+    # k), interleaved (MSET), or the complement of the key positions when keys are in several
+    # runs (slow per row, and rare).
     cap = SHAPE_TOKENS + 1
     keyless = pl.col("_k_code").is_null() | (last < first)
     head = pl.when(keyless).then(0).otherwise(pl.max_horizontal(first - 1, 0))
@@ -370,40 +436,23 @@ def add_keys(lf: pl.LazyFrame, specs: KeySpecs) -> pl.LazyFrame:
         args.list.gather(_two_runs(pl.when(head > 0).then(head), after, n).list.head(cap)),
         args.list.slice(after, cap),
     )
-    lf = lf.with_columns(
-        _k_raw=keys_raw,
-        _k_tokens=tokens.list.head(cap),
-        _k_ranged=command.is_in(list(RANGE_COMMANDS)),
-    )
-    raw, tokens, ranged = pl.col("_k_raw"), pl.col("_k_tokens"), pl.col("_k_ranged")
-    lf = lf.with_columns(
-        _k_key=raw.list.first(),
-        _k_escaped=raw.list.eval(pl.element().str.contains("\\", literal=True)).list.any(),
-        _k_masked=pl.coalesce(
-            only_rows(tokens, ranged).list.eval(_mask(keywords, True)),
-            only_rows(tokens, ~ranged).list.eval(_mask(keywords, False)),
-        ),
-    )
-    lf = _decode_stages(lf, "_k_key")
-    masked, escaped = pl.col("_k_masked"), pl.col("_k_escaped")
-    shape = masked.list.head(SHAPE_TOKENS).list.join(" ")
     return lf.with_columns(
-        # Escaped keys are rare: one key -> the decoded key_name; several -> list.eval (slow).
-        keys=pl.coalesce(
-            pl.when(~escaped).then(raw),
-            pl.when(raw.list.len() == 1).then(pl.concat_list(pl.col("_k_key_text"))),
-            only_rows(raw, escaped & (raw.list.len() > 1)).list.eval(decode(pl.element()).text),
-        ),
-        key_count=raw.list.len().cast(pl.Int32),
-        key_name=pl.col("_k_key_text"),
-        key_binary=pl.col("_k_key_binary"),
-        key_bytes=pl.col("_k_key_bytes"),
-        arg_shape=pl.when(masked.list.len() > SHAPE_TOKENS).then(shape + " …").otherwise(shape),
-    ).select(*columns, *_ADDED)
+        _k_raw=pl.when(args.is_not_null()).then(keys_raw), _k_tokens=tokens.list.head(cap)
+    )
 
 
-def _decode_stages(lf: pl.LazyFrame, column: str) -> pl.LazyFrame:
-    """`decode` of one string column in stages: adds `<column>_text`, `_binary`, `_bytes`."""
+def decode_keys(raw: pl.Expr) -> pl.Expr:
+    """Text form of a List of keys as quoted (escaped ones resolved; few have a backslash)."""
+    escaped = raw.list.eval(pl.element().str.contains("\\", literal=True)).list.any()
+    return pl.coalesce(
+        pl.when(~escaped).then(raw),
+        only_rows(raw, escaped).list.eval(decode(pl.element()).text),
+    )
+
+
+def decode_column(lf: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """`decode` of one string column in stages: adds `<column>_text`, `_binary`, `_bytes`
+    (and a few `<column>_*` helpers)."""
     raw = pl.col(column)
     has_x = pl.col(f"{column}_has_x")
     lf = lf.with_columns(
@@ -442,9 +491,6 @@ def _decode_stages(lf: pl.LazyFrame, column: str) -> pl.LazyFrame:
             )
         }
     )
-
-
-_ADDED = ("keys", "key_count", "key_name", "key_binary", "key_bytes", "arg_shape")
 
 
 def _subcommands(specs: KeySpecs) -> set[str]:

@@ -1,20 +1,18 @@
-"""MONITOR logs to a typed LazyFrame: one row per command line, parsed by Polars' Rust engine.
+"""MONITOR logs as chunks of lines, their headers, and the capture's health.
 
-A MONITOR line (SPEC 4) is
+A MONITOR line (docs/MONITOR.md) is
 
     1697549123.123456 [0 10.0.0.1:53422] "ZREVRANGE" "key" "0" "-1"
 
 optionally with the RESP `+` prefix and a trailing `\\r`. Inputs are plain, `.gz` or `.zst`
-files. Polars reads them itself; this module only looks at each file's ends first (cheap) so that
-a killed capture — a truncated zstd/gzip stream, a half-written last line — never fails the lazy
-query later: a truncated stream's readable prefix is decoded to a temporary file, and a partial
-last line is dropped and reported by `line_stats`.
+files, read a chunk of text at a time (`line_chunks`). Each file's ends are looked at first
+(cheap) so that a killed capture — a truncated zstd/gzip stream, a half-written last line — is
+read up to its last whole line, and the partial line is reported by `line_stats`.
 
-Splitting (SPEC 6): `str.splitn(" ", 4)` takes the fixed header; the quoted arguments are split on
-the literal `" "` separator, which is exact unless a line contains `\\"` (an argument with a quote
-in it, or ending in a backslash): those rare rows take the escape-aware regex (`extract_all`).
-One anchored regex checks every line's quoting; lines failing any check are left out of `scan`
-and counted by `line_stats`. Garbage never fails the query: lines are read as lossy UTF-8.
+`str.splitn(" ", 4)` takes the fixed header (`mark_lines`); one anchored regex checks the
+quoting of the rest; lines failing any check are left out (`header_rows`) and counted
+(`LineCounts`). Garbage never fails a query: lines are read as lossy UTF-8. The quoted arguments
+are split by `analyze.rows`.
 
 Cost notes (measured, 2.1): each Polars expression costs about the same per row whether or not a
 row needs it, so rare cases are computed on null-masked inputs (`pl.when(rare).then(x)`), which
@@ -36,23 +34,18 @@ from typing import Any, BinaryIO, TypeVar
 import polars as pl
 import zstandard
 
-from analyze import schema
 from analyze.errors import BadInput
-from analyze.lists import only_rows
 from capture.manifest import escape_bytes
 
 # A quoted MONITOR argument, escapes included (Rust regex: no look-around needed).
 QUOTED_ARG = r'"(?:[^"\\]|\\.)*"'
 _QUOTED_LINE = rf"^{QUOTED_ARG}(?: {QUOTED_ARG})*$"
-# One escape sequence as Redis prints it: `\xHH` is 4 characters for 1 byte, the others 2 for 1.
-ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|.)"
 # A header whose address holds a space (a unix socket path), which `splitn` cannot take.
 _HEADER = r"^\+?(\S+) \[(\S+) (.*?)\] (\".*)$"
 
-SCAN_COLUMNS = [*list(schema.COMMANDS)[: list(schema.COMMANDS).index("request_bytes") + 1], "args"]
 _EXAMPLE_CHARS = 200
 EXAMPLES = 5  # bad lines kept per source
-CHUNK_BYTES = 64 << 20  # text decoded at a time (see `analyze.chunks`)
+CHUNK_BYTES = 64 << 20  # text decoded at a time (see `analyze.rows`)
 
 
 @dataclass(frozen=True)
@@ -270,10 +263,6 @@ _CSV = dict(
 )
 
 
-def _lines(readable_: _Readable) -> pl.LazyFrame:
-    return _without_partial(pl.scan_csv(readable_.path, **_CSV), readable_)
-
-
 def _without_partial(lines: FrameT, r: _Readable) -> FrameT:
     """`lines` without the truncated last line, when the file holds one. An identical complete
     line earlier is near impossible (same microsecond, client and arguments) — and would be a
@@ -479,174 +468,11 @@ def _header(lf: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _body(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Add `_escaped` (has a backslash), `_quoted` (the quoting is well formed) and `_parts`: the
-    quoted fields of `_rest` (command first) without their quotes, escapes unresolved."""
-    rest, odd = pl.col("_rest"), pl.col("_odd")
-    return (
-        lf.with_columns(
-            _escaped=rest.str.contains("\\", literal=True),
-            _odd=rest.str.contains('\\"', literal=True),
-            # One DFA pass: twice as fast as counting quotes and separators (measured).
-            _quoted=rest.str.contains(_QUOTED_LINE).fill_null(False),
-        )
-        .with_columns(
-            # A `" "` inside an argument (`a\\" "b`) would be split: take these rare rows with the
-            # escape-aware regex (no capture groups: a capturing replace was 10x slower).
-            _parts=pl.coalesce(
-                pl.when(odd)
-                .then(rest)
-                .str.extract_all(QUOTED_ARG)
-                .list.eval(pl.element().str.strip_prefix('"').str.strip_suffix('"')),
-                rest.str.strip_prefix('"').str.strip_suffix('"').str.split('" "'),
-            ),
-        )
-        .drop("_odd")
-    )
-
-
-def _split(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """`_header` and `_body` of each `line`, and `_ok`: the line is a command."""
-    return _body(_header(lf)).with_columns(_ok=pl.col("_head_ok") & pl.col("_quoted"))
-
-
-def _digits(n: pl.Expr) -> pl.Expr:
-    """Decimal digits of a length (comparisons: casting to text per element is much slower)."""
-    out = pl.lit(1, pl.Int64)
-    for power in range(1, 10):
-        out = out + (n >= 10**power).cast(pl.Int64)
-    return out
-
-
-def _resp_len(n: pl.Expr) -> pl.Expr:
-    """RESP2 size of a bulk string of n bytes: `$n\\r\\n` + n bytes + `\\r\\n`."""
-    return n + _digits(n) + 5
-
-
-def _request_bytes(parts: pl.Expr, escaped: pl.Expr) -> pl.Expr:
-    """The command as a RESP2 array: `*N\\r\\n` + per argument `$len\\r\\n` + bytes + `\\r\\n`,
-    with decoded lengths (`\\xHH` is one byte). Only the arguments of lines with a backslash
-    go through the escape regex (compacted first: a masked list still pays per element); the
-    others are their own length. `escaped`: the line has a backslash."""
-    decoded = pl.coalesce(
-        only_rows(parts, escaped).list.eval(
-            pl.element().str.replace_all(ESCAPE, "_").str.len_bytes()
-        ),
-        parts.list.eval(pl.element().str.len_bytes()),
-    )
-    per_arg = decoded.list.eval(_resp_len(pl.element().cast(pl.Int64))).list.sum()
-    n = parts.list.len().cast(pl.Int64)
-    return _digits(n) + 3 + per_arg  # `*N\\r\\n`
-
-
-def _client_columns(source: Source) -> list[pl.Expr]:
-    client = pl.col("client")
-    kind = (
-        pl.when(client == "lua")
-        .then(pl.lit("lua"))
-        .when(client.str.starts_with("unix:"))
-        .then(pl.lit("unix"))
-        .when(client == "")
-        .then(pl.lit("internal"))
-        .otherwise(pl.lit("ip"))
-    )
-    # ip:port -> ip, [v6]:port -> v6 (a regex extract here cost 4x more).
-    ip = (
-        pl.when(client.str.starts_with("["))
-        .then(client.str.extract(r"^\[(.*)\]:"))
-        .when(kind == "ip")
-        .then(client.str.splitn(":", 2).struct.field("field_0"))
-    )
-    replicated = (
-        client.is_in(list(source.primary_addresses))
-        if source.primary_addresses and source.role != "primary"
-        else pl.lit(False)
-    )
-    origin = (
-        pl.when(client == "lua")
-        .then(pl.lit(schema.ORIGIN_SCRIPT))
-        .when(replicated)
-        .then(pl.lit(schema.ORIGIN_REPLICATED))
-        .otherwise(pl.lit(schema.ORIGIN_CLIENT))
-    )
-    return [ip.alias("client_ip"), kind.alias("client_kind"), origin.alias("origin")]
-
-
-def _command_columns() -> list[pl.Expr]:
-    parts = pl.col("_parts")
-    return [
-        parts.list.first().str.to_lowercase().alias("command"),
-        (parts.list.len() - 1).cast(pl.Int32).alias("arg_count"),
-        _request_bytes(parts, pl.col("_escaped")).alias("request_bytes"),
-        parts.list.slice(1).alias("args"),
-    ]
-
-
-def _scan_one(source: Source) -> pl.LazyFrame:
-    lf = _split(lines(source)).filter(pl.col("_ok"))
-    return (
-        lf.select(
-            pl.col("_ts").alias("ts"),
-            pl.col("_db").alias("db"),
-            pl.col("_addr").alias("client"),
-            *_command_columns(),
-        )
-        .with_columns(source_columns(source))
-        .select(SCAN_COLUMNS)
-    )
-
-
-def lines(source: Source) -> pl.LazyFrame:
-    """The source's lines as `line` (a killed capture's partial last line left out). Raises
-    `BadInput` for a missing file; see `scan` for what is inspected up front."""
-    return _lines(readable(Path(source.path)))
-
-
 def header_rows(marked: pl.LazyFrame) -> pl.LazyFrame:
     """The command lines of `marked` (`mark_lines`: header and quoting well formed), as `ts`,
     `db`, `client` and `body`, the quoted fields as printed. `body_rows` parses the bodies;
     `source_columns` adds the rest of the header columns."""
     return marked.filter(pl.col("_ok")).select(ts="_ts", db="_db", client="_addr", body="_rest")
-
-
-def body_rows(lf: pl.LazyFrame, keep: Sequence[str] = ()) -> pl.LazyFrame:
-    """The rows of `lf` (with `body`, well quoted, as `header_rows` gives it): the `keep`
-    columns, `body`, and its `command`, `arg_count`, `request_bytes` and `args` (as in `scan`)."""
-    return _body(lf.rename({"body": "_rest"})).select(
-        *keep, pl.col("_rest").alias("body"), *_command_columns()
-    )
-
-
-def source_columns(source: Source) -> list[pl.Expr]:
-    """`node`, `shard`, `role`, `source`, and from `client`: `client_ip`, `client_kind`, `origin`."""
-    return [
-        pl.lit(source.node, pl.String).alias("node"),
-        pl.lit(source.shard, pl.String).alias("shard"),
-        pl.lit(source.role, pl.String).alias("role"),
-        pl.lit(Path(source.path).name, pl.String).alias("source"),
-        *_client_columns(source),
-    ]
-
-
-def scan(sources: Sequence[Source]) -> pl.LazyFrame:
-    """One row per parsed command line of every source, columns `schema.COMMANDS` from `ts`
-    through `request_bytes` plus the transient `args` (List[String]: each argument after the
-    command, without its quotes, escapes NOT resolved).
-
-    Lines that are not commands (`OK`, blank, garbage, a truncated last line) are left out; see
-    `line_stats`. Row order follows the files but is not a promise (polars 2 streams).
-
-    Each file's ends are inspected now, before the lazy query runs (cheap for plain and zstd;
-    gzip takes one full read, and a truncated stream is decoded to a temporary file), so that
-    collecting never fails on a killed capture. Raises `BadInput` for a missing file.
-    """
-    if not sources:
-        return pl.LazyFrame(schema={c: _scan_dtype(c) for c in SCAN_COLUMNS})
-    return pl.concat([_scan_one(s) for s in sources], how="vertical")
-
-
-def _scan_dtype(column: str) -> pl.DataType:
-    return pl.List(pl.String()) if column == "args" else schema.COMMANDS[column]
 
 
 # -- capture health -----------------------------------------------------------------------------

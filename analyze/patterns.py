@@ -17,8 +17,9 @@ first, then the defaults:
 
 The defaults use no capture groups (a capturing replace ran ~10x slower in Rust regex) and ASCII
 word boundaries. Greedy digit runs are maximal, which stands in for look-around: after the 9+
-digit rule, an 8-digit date can only match a whole run. They run once per distinct key of the run
-(`distinct.PerDistinct`), then are mapped back.
+digit rule, an 8-digit date can only match a whole run. They run once per distinct key
+(`analyze.dictionaries`), and a rule with a literal precheck (`Rule.needs`) runs its regex only on
+the keys that hold that literal: most keys have no `-`, `.` or escape.
 
 The rules file (`--rules`):
 
@@ -39,7 +40,6 @@ from pathlib import Path
 
 import polars as pl
 
-from analyze.distinct import PerDistinct
 from analyze.errors import BadRules
 
 
@@ -48,6 +48,8 @@ class Rule:
     match: str  # Rust regex
     replace: str  # replacement; `$1`, `${1}` refer to groups
     name: str = ""
+    # A cheap regex every match must contain (a literal or a class): keys without it skip the rule.
+    needs: str | None = None
 
 
 _B = r"(?-u:\b)"  # ASCII word boundary: DFA-friendly, unlike the Unicode one
@@ -56,14 +58,20 @@ _TIME = r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     # A key part holding raw bytes: `\xHH` escapes (binary keys) or control characters.
-    Rule(r"[^:/|{}]*(?:\\x[0-9a-fA-F]{2}|[\x00-\x1f\x7f])[^:/|{}]*", "{BIN}", "binary"),
+    Rule(
+        r"[^:/|{}]*(?:\\x[0-9a-fA-F]{2}|[\x00-\x1f\x7f])[^:/|{}]*",
+        "{BIN}",
+        "binary",
+        r"\\x|[\x00-\x1f\x7f]",
+    ),
     Rule(
         "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
         "{UUID}",
         "uuid",
+        "-",
     ),
-    Rule(f"[0-9]{{4}}[-/]{_MONTH}[-/]{_DAY}{_TIME}", "{DATE}", "iso-date"),
-    Rule(rf"{_B}(?:[0-9]{{1,3}}\.){{3}}[0-9]{{1,3}}{_B}", "{IP}", "ipv4"),
+    Rule(f"[0-9]{{4}}[-/]{_MONTH}[-/]{_DAY}{_TIME}", "{DATE}", "iso-date", "[-/]"),
+    Rule(rf"{_B}(?:[0-9]{{1,3}}\.){{3}}[0-9]{{1,3}}{_B}", "{IP}", "ipv4", r"\."),
     Rule("[0-9]{16,}", "{ID}", "long-number"),  # before hex: all digits is a number
     Rule("[0-9a-fA-F]{16,}", "{HEX}", "hex"),
     Rule("[0-9]{9,}", "{ID}", "number"),  # leaves digit runs of 8 or less for the date rule
@@ -74,18 +82,34 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 
 
 def pattern_expr(key: pl.Expr, rules: Sequence[Rule] = DEFAULT_RULES) -> pl.Expr:
-    """The pattern of a key expression, all rules applied in order (pure expression)."""
+    """The pattern of a key expression, all rules applied in order (pure expression; no
+    prechecks: `add_pattern` is the fast form)."""
     out = key
     for rule in rules:
         out = out.str.replace_all(rule.match, rule.replace)
     return out
 
 
-def _patterns(rules: Sequence[Rule]) -> PerDistinct:
-    def fold(distinct: pl.Series) -> pl.Series:
-        return pl.select(pattern_expr(pl.lit(distinct), rules)).to_series()
-
-    return PerDistinct(fold, pl.String())
+def add_pattern(
+    lf: pl.LazyFrame, key: str, rules: Sequence[Rule] = DEFAULT_RULES, name: str = "key_pattern"
+) -> pl.LazyFrame:
+    """Add column `name`: the pattern of column `key`. One stage per rule (an expression that
+    used its input twice would be evaluated twice per rule); a rule with a precheck runs its
+    regex only on the keys that could match (null elsewhere is free)."""
+    lf = lf.with_columns(pl.col(key).alias(name))
+    out = pl.col(name)
+    plain = out  # rules without a precheck chain into one expression, staged before the next
+    for rule in rules:
+        if rule.needs is None:
+            plain = plain.str.replace_all(rule.match, rule.replace)
+            continue
+        if plain is not out:
+            lf, plain = lf.with_columns(plain), out
+        hit = pl.when(out.str.contains(rule.needs)).then(out)
+        lf = lf.with_columns(pl.coalesce(hit.str.replace_all(rule.match, rule.replace), out))
+    if plain is not out:
+        lf = lf.with_columns(plain)
+    return lf
 
 
 def signature_expr(command: pl.Expr, pattern: pl.Expr, shape: pl.Expr) -> pl.Expr:
@@ -97,17 +121,6 @@ def signature_expr(command: pl.Expr, pattern: pl.Expr, shape: pl.Expr) -> pl.Exp
         pl.when(pattern.is_not_null() | has_shape).then(" | " + pattern.fill_null("-")),
         pl.when(has_shape).then(" | " + shape),
         ignore_nulls=True,
-    )
-
-
-def add_patterns(lf: pl.LazyFrame, rules: Sequence[Rule] | None = None) -> pl.LazyFrame:
-    """Add `key_pattern` (of `key_name`; null without a key) and `signature`."""
-    rules = DEFAULT_RULES if rules is None else tuple(rules)
-    pattern = pl.col("key_name").map_batches(
-        _patterns(rules), return_dtype=pl.String, is_elementwise=True
-    )
-    return lf.with_columns(key_pattern=pattern).with_columns(
-        signature=signature_expr(pl.col("command"), pl.col("key_pattern"), pl.col("arg_shape"))
     )
 
 

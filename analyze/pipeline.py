@@ -1,8 +1,9 @@
-"""`hotshard analyze`: inputs -> Parquet dataset -> rollups -> report, summary, SQLite.
+"""`hotshard analyze`: inputs -> rows, keys, signatures -> rollups -> report, summary, SQLite.
 
-One pass reads every source a chunk at a time (`analyze.chunks`: each distinct command body of a
-chunk parsed once), counts the capture's health as it goes and writes `OUT/commands/` (Parquet,
-partitioned by shard) in memory bounded by the chunk; everything after reads that dataset.
+One pass reads every source a chunk at a time (`analyze.rows`: per-key work once per distinct
+key), counts the capture's health as it goes and writes `OUT/commands/` (Parquet, partitioned by
+shard) in memory bounded by the chunk and the number of distinct keys; SQLite fills from the
+same rows on the other core meanwhile. Rollups read the narrow dataset back.
 Outputs are built in a temporary folder next to OUT and swapped in at the end, so a rerun never
 mixes old and new files and a failed run leaves the previous output untouched.
 """
@@ -16,7 +17,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from urllib.parse import quote
 
 import polars as pl
 
-from analyze import humanize, report, rollups, schema, summary
+from analyze import humanize, parse, patterns, report, rollups, rows, schema, summary, tables
 from analyze import sqlite as sqlite_out
 from analyze.errors import AnalyzeError, BadInput, BadRules
 from analyze.findings import Findings, Window
@@ -33,11 +34,12 @@ from analyze.inputs import Inputs, parse_time, resolve
 from analyze.verdict import recommendations, verdict
 from capture import __version__
 
-COMMANDS_DIR = "commands"
+COMMANDS_DIR = tables.COMMANDS_DIR
 REPORT_NAME = "report.md"
 SUMMARY_NAME = "summary.json"
 KEY_SIZES_NAME = "key_sizes.parquet"
 MARKER = ".hotshard-out"  # marks a folder this tool wrote, so a rerun may replace it
+PARQUET_COMPRESSION = "lz4"  # docs/BENCHMARKS.md: zstd costs more time than the files are worth
 
 
 @dataclass
@@ -87,12 +89,12 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     out = Path(options.out)
     _check_out(out)
     inputs = resolve(options.inputs, options.shard, options.node)
-    parse = _parser()
     sources = _sources(inputs)
     if options.cloudwatch and not inputs.manifests:
         raise BadInput(
             "--cloudwatch needs a capture folder (its manifest maps nodes to AWS cache cluster ids)"
         )
+    ctx = _context(inputs, options)
 
     # The capture's health is counted while parsing, unless a --since/--until relative to the
     # first line needs that line before the parse (plain logs: no manifest start).
@@ -116,22 +118,40 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
         with db:
             progress(f"parsing into {COMMANDS_DIR}/ (Parquet)")
             t = time.perf_counter()
-            # The window filter goes first: lines outside it never reach the key/reply stages.
-            plans = parse_plans(inputs, options, window, counts)
-
+            chunks = (
+                (rows.source_rows(s, ctx, lambda lf: _filter_window(lf, window), c), s.shard)
+                for s, c in zip(sources, counts, strict=True)
+            )
             finished = itertools.count(1)
 
             def parsed() -> None:
                 progress(f"parsed {next(finished)}/{len(sources)} source(s)")
 
-            files = write_sources(plans, tmp / COMMANDS_DIR, db.add, parsed)
-            timings["parse"] = time.perf_counter() - t
+            files = write_sources(chunks, tmp / COMMANDS_DIR, db.add, parsed)
+            parse_seconds = time.perf_counter() - t
+            timings["parse"] = parse_seconds
+            lines = sum(c.rows for c in counts)
+            progress(
+                f"parsed {humanize.count(lines)} lines in {parse_seconds:.1f} s "
+                f"({humanize.count(round(lines / max(parse_seconds, 1e-9)))} lines/s), "
+                f"{humanize.count(ctx.keys.count)} distinct keys"
+            )
             if not upfront:
                 line_stats = parse.stats_frame(sources, counts)
                 window = _window(options, inputs, line_stats)  # the span, from the lines read
             inputs.warnings.extend(line_stats["note"].drop_nulls().to_list())
-            findings, rows = _outputs(
-                tmp, files, inputs, line_stats, window, options, timings, progress, db
+            t = time.perf_counter()
+            found = tables.Tables(
+                rows=scan_dataset(files),
+                keys=ctx.keys.table(),
+                signatures=ctx.signatures.table(),
+                sources=_sources_table(sources),
+            )
+            tables.write(tmp, found.keys, found.signatures, found.sources)
+            db.add_tables(found)
+            timings["tables"] = time.perf_counter() - t
+            findings, n_rows = _outputs(
+                tmp, found, inputs, line_stats, window, options, timings, progress, db
             )
         _swap(tmp, out)
     except _WRITE_ERRORS as exc:
@@ -147,9 +167,13 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     }
     if options.sqlite:
         paths["sqlite"] = out / sqlite_out.DB_NAME
-    result = AnalysisResult(out=out, rows=rows, findings=findings, files=paths, timings=timings)
+    result = AnalysisResult(out=out, rows=n_rows, findings=findings, files=paths, timings=timings)
+    total = time.perf_counter() - progress.t0
     stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items())
-    progress(f"done: {humanize.count(rows)} commands ({stages})")
+    progress(
+        f"done: {humanize.count(n_rows)} commands, "
+        f"{humanize.count(round(lines / max(total, 1e-9)))} lines/s overall ({stages})"
+    )
     for warning in inputs.warnings:
         progress.warn(warning)
     if options.console:
@@ -157,49 +181,19 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     return result
 
 
-# -- stages ---------------------------------------------------------------------------------
-def parse_plans(
-    inputs: Inputs, options: AnalyzeOptions, window: Window, counts: list[Any] | None = None
-) -> Iterator[tuple[Iterator[pl.LazyFrame], str]]:
-    """Per source, its shard and its plans, one per chunk of lines (`analyze.chunks`): the
-    lines in the window, parsed through every stage, in the columns of `schema.COMMANDS`.
-    Memory is bounded by the chunk. A source's plans are built as they are asked for, so each
-    chunk's data is freed once its plan has run. `counts` (one `parse.LineCounts` per source)
-    are filled with every line's health as the chunks are read."""
-    _, stages = _stages(inputs, options)
-    from analyze import chunks
-
-    def keep(lf: pl.LazyFrame) -> pl.LazyFrame:
-        return _filter_window(lf, window)
-
-    for i, source in enumerate(_sources(inputs)):
-        tally = counts[i] if counts is not None else None
-        yield chunks.chunk_plans(source, stages, keep, counts=tally), source.shard
+def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
+    """Key specs, pattern rules and sampled sizes of this analysis."""
+    if options.rules is not None and not Path(options.rules).is_file():
+        raise BadRules(f"{options.rules}: no such rules file")
+    return rows.Context.create(
+        inputs.commands_reply,
+        patterns.load_rules(options.rules),
+        inputs.key_sizes,
+        inputs.resp,
+    )
 
 
-def line_plans(
-    inputs: Inputs, options: AnalyzeOptions, window: Window
-) -> Iterator[tuple[pl.LazyFrame, str]]:
-    """The same rows as `parse_plans`, line by line in one streaming plan per source: the
-    reference the chunked parse is tested against."""
-    parse, stages = _stages(inputs, options)
-    columns = [pl.col(c).cast(t) for c, t in schema.COMMANDS.items()]
-    for source in _sources(inputs):
-        yield stages(_filter_window(parse.scan([source]), window)).select(columns), source.shard
-
-
-def _parser() -> Any:
-    try:
-        from analyze import parse
-    except ImportError as exc:
-        raise AnalyzeError(
-            f"the MONITOR parser is not available in this build ({exc}); cannot analyze"
-        ) from None
-    return parse
-
-
-def _sources(inputs: Inputs) -> list[Any]:
-    parse = _parser()
+def _sources(inputs: Inputs) -> list[parse.Source]:
     return [
         parse.Source(
             path=s.path,
@@ -212,47 +206,12 @@ def _sources(inputs: Inputs) -> list[Any]:
     ]
 
 
-def _stages(
-    inputs: Inputs, options: AnalyzeOptions
-) -> tuple[Any, Callable[[pl.LazyFrame], pl.LazyFrame]]:
-    """The parser module and the composed lazy stages after `scan` (keys, slot, patterns, replies)."""
-    parse = _parser()
-    from analyze import keys, keyspecs, patterns, slots
-
-    if options.rules is not None and not Path(options.rules).is_file():
-        raise BadRules(f"{options.rules}: no such rules file")
-    specs = keyspecs.load(inputs.commands_reply)
-    rules = patterns.load_rules(options.rules)
-
-    def add_patterns(lf: pl.LazyFrame) -> pl.LazyFrame:
-        return patterns.add_patterns(lf, rules)
-
-    try:
-        from analyze import replies
-    except ImportError:
-        replies = None
-
-    def key_patterns(lf: pl.LazyFrame) -> pl.LazyFrame:
-        # Sampled keys get the same patterns as captured keys (no command: no signature).
-        return lf.with_columns(key_pattern=patterns.pattern_expr(pl.col("key_name"), rules))
-
-    sizes = None
-    if replies is not None and inputs.key_sizes:
-        sizes = replies.sizes_frame(inputs.key_sizes, key_patterns)
-
-    def run(lf: pl.LazyFrame) -> pl.LazyFrame:
-        lf = keys.add_keys(lf, specs)
-        lf = slots.add_slot(lf)
-        lf = add_patterns(lf)
-        if replies is not None:
-            lf = replies.estimate(lf, sizes, inputs.server_version, inputs.resp)
-        else:
-            lf = lf.with_columns(
-                reply_bytes=pl.lit(None, pl.Int64), reply_confidence=pl.lit("unknown")
-            )
-        return lf
-
-    return parse, run
+def _sources_table(sources: Iterable[parse.Source]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(Path(s.path).name, s.node, s.shard, s.role) for s in sources],
+        schema=tables.SOURCES,
+        orient="row",
+    )
 
 
 def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -> Window:
@@ -280,32 +239,23 @@ def _filter_window(lf: pl.LazyFrame, w: Window) -> pl.LazyFrame:
     return lf
 
 
-def write_dataset(plan: pl.LazyFrame, folder: Path) -> list[Path]:
-    """Stream `plan` into `folder/shard=<id>/*.parquet`; return the files (sorted).
-
-    An empty result still gets one empty file, so the dataset can always be scanned.
-    """
-    plan.sink_parquet(pl.PartitionBy(folder, key="shard", include_key=True), mkdir=True)
-    return _files(folder)
-
-
 def write_sources(
-    sources: Iterable[tuple[Iterable[pl.LazyFrame], str]],
+    sources: Iterable[tuple[Iterable[pl.DataFrame], str]],
     folder: Path,
-    done: Callable[[Path], None] | None = None,
+    done: Callable[[pl.DataFrame], None] | None = None,
     source_done: Callable[[], None] | None = None,
 ) -> list[Path]:
-    """Stream each source's chunk plans into `folder/shard=<id>/<n>-<k>.parquet`, one after
-    the other (each one already keeps both cores busy), calling `done(file)` as each file is
-    complete — SQLite fills from finished files while the next chunk is parsed — and
-    `source_done()` after each source. Returns the files."""
-    for n, (plans, shard) in enumerate(sources):
-        for k, plan in enumerate(plans):
+    """Write each source's chunks of rows to `folder/shard=<id>/<n>-<k>.parquet`, one after
+    the other, calling `done(rows)` as each chunk is written (SQLite takes them on the other
+    core) and `source_done()` after each source. Returns the files."""
+    for n, (chunks, shard) in enumerate(sources):
+        for k, chunk in enumerate(chunks):
             path = folder / f"shard={quote(shard, safe='')}" / f"{n:05d}-{k:05d}.parquet"
-            plan.sink_parquet(path, mkdir=True)
-            del plan  # its chunk goes before the next one is read
+            path.parent.mkdir(parents=True, exist_ok=True)
+            schema.for_parquet(chunk).write_parquet(path, compression=PARQUET_COMPRESSION)
             if done is not None:
-                done(path)
+                done(chunk)
+            del chunk  # its rows go before the next chunk is read
         if source_done is not None:
             source_done()
     return _files(folder)
@@ -316,15 +266,19 @@ def _files(folder: Path) -> list[Path]:
     if not files:
         empty = folder / "shard=unknown" / "00000000.parquet"
         empty.parent.mkdir(parents=True, exist_ok=True)
-        schema.empty_commands().write_parquet(empty)
+        schema.for_parquet(schema.empty()).write_parquet(empty)
         files = [empty]
     return files
 
 
 class _Database:
-    """hotshard.db, filled in a background thread: rows as each source's file is finished,
-    then the indexes. SQLite is single-threaded and slow per row; this way it uses the core
-    the other stages leave idle instead of running alone after them."""
+    """hotshard.db, filled in a background thread from the rows as each chunk is written, then
+    the keys and signatures, the indexes and the views. SQLite is single-threaded and slow per
+    row; this way it uses the core the other stages leave idle instead of running alone after
+    them. At most `PENDING` chunks wait for it: a slower SQLite slows the parse down instead of
+    holding every chunk in memory."""
+
+    PENDING = 2
 
     def __init__(self, path: Path, enabled: bool, timings: dict[str, float]) -> None:
         self.path, self.timings = path, timings
@@ -340,30 +294,47 @@ class _Database:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def add(self, file: Path) -> None:
-        """Queue a finished Parquet file; raise at once if an earlier one failed to go in."""
+    def add(self, chunk: pl.DataFrame) -> None:
+        """Queue a chunk of rows; raise at once if an earlier one failed to go in."""
+        if self.pool is None:
+            return
         for job in self.jobs:
             if job.done() and job.exception() is not None:
                 job.result()  # fail now, not after parsing every other source
+        pending = [job for job in self.jobs if not job.done()]
+        while len(pending) >= self.PENDING:
+            t = time.perf_counter()
+            pending[0].result()
+            self.timings["sqlite_wait"] = self.timings.get("sqlite_wait", 0.0) + (
+                time.perf_counter() - t
+            )
+            pending = [job for job in self.jobs if not job.done()]
+        arrow = sqlite_out.commands_arrow(chunk)
+        self.jobs.append(
+            self.pool.submit(
+                self._timed, "sqlite_rows", sqlite_out.append_commands, self.path, arrow
+            )
+        )
+
+    def add_tables(self, found: tables.Tables) -> None:
+        """Queue the keys and signatures tables, the indexes and the views, after the rows."""
         if self.pool is not None:
             self.jobs.append(
                 self.pool.submit(
-                    self._timed, "sqlite_rows", sqlite_out.append_commands, self.path, [file]
+                    self._timed, "sqlite_tables", sqlite_out.write_dimensions, self.path, found
                 )
             )
 
     def finish(self) -> int:
-        """Queue the indexes after the rows; return the row count once everything is in."""
+        """Return the row count once everything queued is in."""
         if self.pool is None:
             return 0
-        index = self.pool.submit(
-            self._timed, "sqlite_indexes", sqlite_out.index_commands, self.path
-        )
         t = time.perf_counter()
-        rows = sum(job.result() for job in self.jobs)
-        index.result()
-        self.timings["sqlite_wait"] = time.perf_counter() - t
-        return rows
+        rows_in = sum(job.result() or 0 for job in self.jobs)
+        self.timings["sqlite_wait"] = self.timings.get("sqlite_wait", 0.0) + (
+            time.perf_counter() - t
+        )
+        return rows_in
 
     def _timed(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         t = time.perf_counter()
@@ -374,13 +345,13 @@ class _Database:
 
 
 def scan_dataset(files: list[Path]) -> pl.LazyFrame:
-    # The shard column is inside the files: no hive parsing (it would read "0001" as 1).
-    return pl.scan_parquet(files, hive_partitioning=False, schema=schema.COMMANDS)
+    # The shard is a column inside the files: no hive parsing (it would read "0001" as 1).
+    return pl.scan_parquet(files, hive_partitioning=False).cast(schema.COMMANDS)  # type: ignore[arg-type]
 
 
 def _outputs(
     tmp: Path,
-    files: list[Path],
+    found: tables.Tables,
     inputs: Inputs,
     line_stats: pl.DataFrame,
     window: Window,
@@ -391,12 +362,11 @@ def _outputs(
 ) -> tuple[Findings, int]:
     t = time.perf_counter()
     progress("computing rollups")
-    lf = scan_dataset(files)
     span = (
         (window.start, window.end) if window.start is not None and window.end is not None else None
     )
     r = rollups.compute(
-        lf, span=span, shards_known=inputs.shards_known, nodes_known=inputs.nodes_known
+        found, span=span, shards_known=inputs.shards_known, nodes_known=inputs.nodes_known
     )
     v = verdict(r)
     recs = recommendations(r, v, _cardinalities(inputs))
@@ -418,10 +388,12 @@ def _outputs(
     _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
     timings["rollups_report"] = time.perf_counter() - t
     if options.sqlite:
-        progress("finishing hotshard.db (indexes)")
+        progress("finishing hotshard.db")
         db.finish()
         t = time.perf_counter()
-        sqlite_out.write_summaries(db.path, summary_tables(findings), info_table(findings))
+        sqlite_out.write_summaries(
+            db.path, summary_tables(findings, found.signatures), info_table(findings)
+        )
         timings["sqlite_summaries"] = time.perf_counter() - t
     return findings, r.totals.rows
 
@@ -474,8 +446,12 @@ def _cardinalities(inputs: Inputs) -> pl.DataFrame | None:
     return pl.DataFrame(rows, schema={"key": pl.String, "cardinality": pl.Int64}, orient="row")
 
 
-def summary_tables(f: Findings) -> dict[str, pl.DataFrame]:
-    """The small tables that go into hotshard.db beside `commands`."""
+def summary_tables(
+    f: Findings, signatures: pl.DataFrame | None = None
+) -> dict[str, pl.DataFrame]:
+    """The small tables that go into hotshard.db beside `commands`. `signatures` (every
+    signature by id) makes the `signatures` table complete: the ranked sums where there are
+    some, the id and attributes for all."""
     r = f.rollups
     line_stats = f.line_stats.select(
         [c for c, t in f.line_stats.schema.items() if not isinstance(t, pl.List | pl.Struct)]
@@ -486,7 +462,11 @@ def summary_tables(f: Findings) -> dict[str, pl.DataFrame]:
         "shard_commands": r.shard_commands,
         "hot_keys": r.hot_keys,
         "patterns": r.patterns,
-        "signatures": r.signatures,
+        "signatures": r.signatures
+        if signatures is None
+        else signatures.join(
+            r.signatures.drop("command", "key_pattern"), on="signature", how="left"
+        ).sort("signature_id"),
         "clients": r.clients,
         "slots": r.slots,
         "series": r.series,

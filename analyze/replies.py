@@ -31,12 +31,12 @@ joined back. No Python per row.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
-from analyze import schema
+from analyze import patterns, schema
 from analyze.lists import only_rows
 from analyze.reply_model import NULL2, chain, rules, unescaped_len
 from capture.manifest import KeySize, Manifest
@@ -86,15 +86,10 @@ SIZES_SCHEMA: dict[str, pl.DataType] = {
 
 # -- sizes --------------------------------------------------------------------------------------
 def sizes_frame(
-    key_sizes: list[KeySize], patterns_fn: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
+    key_sizes: list[KeySize], rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES
 ) -> pl.DataFrame:
-    """One row per (node, key) that sampling measured (`SIZES_SCHEMA`).
-
-    `patterns_fn` takes a LazyFrame with a `key_name` column and returns it with `key_pattern`
-    added (the analyzer's own pattern rules, so sampled keys and captured keys agree); without
-    it `analyze.patterns.add_patterns` is used when importable, else `key_pattern` stays null and
-    keys without their own sample get no pattern estimate.
-    """
+    """One row per (node, key) that sampling measured (`SIZES_SCHEMA`), with the key's pattern
+    by the analysis' own `rules`, so sampled keys and captured keys agree."""
     rows = []
     for s in key_sizes:
         if s.type is None:
@@ -138,30 +133,14 @@ def sizes_frame(
     frame = pl.DataFrame(rows, schema=SIZES_SCHEMA)
     # One row per node+key even if sampling listed a key twice.
     frame = frame.unique(["node", "key_name"], keep="first").sort(["node", "key_name"])
-    fn = patterns_fn or _default_patterns_fn()
-    if fn is not None and frame.height:
-        # The pattern stage may also derive columns of the commands table (a signature from
-        # command and arg_shape): give it nulls for those.
-        keys_only = frame.drop("key_pattern").with_columns(
-            command=pl.lit(None, pl.String), arg_shape=pl.lit(None, pl.String)
-        )
-        with_patterns = fn(keys_only.lazy()).collect()
-        frame = with_patterns.select(list(SIZES_SCHEMA)).sort(["node", "key_name"])
-    return frame
+    with_patterns = patterns.add_pattern(frame.drop("key_pattern").lazy(), "key_name", rules)
+    return with_patterns.collect().select(list(SIZES_SCHEMA)).sort(["node", "key_name"])
 
 
 def _bulk_of(length: float | None) -> float | None:
     if length is None:
         return None
     return length + len(str(round(length))) + 5
-
-
-def _default_patterns_fn() -> Callable[[pl.LazyFrame], pl.LazyFrame] | None:
-    try:
-        from analyze import patterns  # the parser engineer's pattern rules
-    except ImportError:
-        return None
-    return getattr(patterns, "add_patterns", None)
 
 
 def pattern_sizes(sizes: pl.DataFrame) -> pl.DataFrame:
@@ -223,27 +202,17 @@ CACHE_LIMIT = 200_000
 _REPLY = pl.Struct({"reply_bytes": pl.Int64(), "reply_confidence": pl.String()})
 
 
-def estimate(
-    lf: pl.LazyFrame,
-    sizes: pl.DataFrame | None,
-    server_version: str | None,
-    resp: int = 2,
-) -> pl.LazyFrame:
-    """Add `reply_bytes` (Int64, null = unknown) and `reply_confidence` to a parsed frame.
+def estimate(lf: pl.LazyFrame, lookup: Lookup) -> pl.LazyFrame:
+    """Add `reply_bytes` (Int64, null = unknown) and `reply_confidence` to a frame of rows.
 
-    Needs the columns origin, command, args (as quoted), arg_count, keys, key_count, key_name;
-    uses key_pattern when present. `sizes` is `sizes_frame(...)` (None: only exact replies are
-    known). `resp` is what the application clients speak (2 or 3). Score sizes come from samples
-    taken on the same server, so `server_version` only documents the provenance (Redis < 7.2
-    prints 17 significant digits, 7.2+ the shortest form).
+    Needs the columns origin, command, args (as quoted), arg_count, keys (text, multi-key
+    commands), key_count, key_name, and the key's size columns `_key_sz`, `_key_own`, `_key_pim`
+    (`Lookup.key_columns`, worked out once per distinct key by `analyze.dictionaries`).
 
     Each row's features (sampled key or pattern, the arguments that matter) are plain streaming
     expressions; per batch, only the distinct feature combinations not seen before go through
     the model, and the rest is a lookup by the combination's hash.
     """
-    del server_version  # scores are sampled as that server printed them
-    names = lf.collect_schema().names()
-    lookup = _Lookup(sizes, resp, "key_pattern" in names)
     reply = pl.struct(lookup.inputs).map_batches(
         lookup.batch, return_dtype=_REPLY, is_elementwise=True
     )
@@ -267,12 +236,16 @@ def _model_name(feature: str) -> str:
     return name[1:] if name[1:] in _PLAIN else name
 
 
-class _Lookup:
-    """The sizes as lookup tables, and the per-batch estimate that uses them."""
+class Lookup:
+    """The sampled sizes as lookup tables, and the per-batch estimate that uses them.
 
-    def __init__(self, sizes: pl.DataFrame | None, resp: int, has_pattern: bool) -> None:
+    `sizes` is `sizes_frame(...)` (None: only exact replies are known); `resp` is what the
+    application clients speak (2 or 3). Score sizes come from samples taken on the same server,
+    so the server version needs no say here (Redis < 7.2 prints 17 significant digits, 7.2+ the
+    shortest form: the samples carry whichever it printed)."""
+
+    def __init__(self, sizes: pl.DataFrame | None, resp: int = 2) -> None:
         self.resp = resp
-        self.has_pattern = has_pattern
         if sizes is None:
             sizes = pl.DataFrame(schema=SIZES_SCHEMA)
         sizes = sizes.select(list(SIZES_SCHEMA)).cast(SIZES_SCHEMA)  # type: ignore[arg-type]
@@ -287,7 +260,7 @@ class _Lookup:
             )
             .sort("key_name")
         )
-        pats = pattern_sizes(sizes) if has_pattern else pl.DataFrame()
+        pats = pattern_sizes(sizes)
         if not pats.height:
             pats = pl.DataFrame(
                 schema={"key_pattern": pl.String(), "type": pl.String()}
@@ -328,21 +301,23 @@ class _Lookup:
         features = self.features()
         return lf.with_columns(**features).with_columns(pl.struct(*features).hash().alias(_HASH))
 
+    def key_columns(self, key_name: pl.Series, key_pattern: pl.Series) -> pl.DataFrame:
+        """Per key (distinct keys: `analyze.dictionaries`): `_key_sz`, the row of `metrics`
+        its reply is sized from (its own sample, else its pattern's), `_key_own` (its own
+        sample) and `_key_pim` (its pattern's row in `patterns`, for MGET)."""
+        ki = key_name.cast(self.key_enum, strict=False).to_physical().cast(pl.UInt32)
+        pi = key_pattern.cast(self.pattern_enum, strict=False).to_physical().cast(pl.UInt32)
+        return pl.DataFrame({"ki": ki, "pi": pi}).select(
+            _key_sz=pl.coalesce("ki", pl.col("pi") + self.n_keys).cast(pl.UInt32),
+            _key_own=pl.col("ki").is_not_null(),
+            _key_pim=pl.col("pi"),
+        )
+
     def features(self) -> dict[str, pl.Expr]:
         """Per row, only what the reply depends on: most rows share their combination."""
         cmd = pl.col("command")
         args = pl.col("args")
         need = cmd.is_in(ARG_COMMANDS)
-        ki = pl.col("key_name").cast(self.key_enum, strict=False).to_physical().cast(pl.UInt32)
-        if self.has_pattern:
-            pi = (
-                pl.col("key_pattern")
-                .cast(self.pattern_enum, strict=False)
-                .to_physical()
-                .cast(pl.UInt32)
-            )
-        else:
-            pi = pl.lit(None, pl.UInt32)
         # Mask the arguments first: list work then only happens on the rows that need it.
         ranged = pl.when(need).then(args)
         set_opts = pl.when(cmd == "set").then(args).list.slice(2)
@@ -369,9 +344,9 @@ class _Lookup:
             "_f_arg_count": pl.col("arg_count"),
             "_f_key_count": pl.col("key_count"),
             "_f_client": pl.col("origin") == schema.ORIGIN_CLIENT,
-            "_f_own": ki.is_not_null(),
-            "_f_sz": pl.coalesce(ki, pi + self.n_keys),
-            "_f_pim": pl.when(cmd == "mget").then(pi),
+            "_f_own": pl.col("_key_own").fill_null(False),
+            "_f_sz": pl.col("_key_sz"),
+            "_f_pim": pl.when(cmd == "mget").then(pl.col("_key_pim")),
             "_f_s1": _bound(ranged.list.get(1, null_on_oob=True), cmd),
             "_f_s2": _bound(ranged.list.get(2, null_on_oob=True), cmd),
             "_f_tail": ranged.list.slice(3).list.join(" "),

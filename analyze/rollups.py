@@ -1,7 +1,9 @@
 """Aggregations over the `commands` table: who and what makes a shard hot.
 
-Everything here reads a LazyFrame with the `schema.COMMANDS` columns (in practice a scan of the
-Parquet dataset) and returns small DataFrames. Only `origin == "client"` rows count as client
+Everything here reads the analyzer's tables (`analyze.tables.Tables`: the rows, in practice a scan
+of the Parquet dataset, and the keys and signatures they point at) and returns small DataFrames.
+The big group_bys run over integer ids (key, signature) and low-cardinality columns; names,
+slots and patterns are joined onto their (much smaller) results. Only `origin == "client"` rows count as client
 traffic; replicated writes and script sub-commands are counted in their own columns and never
 added to client totals. Every ranking ends in a total sort with tie-breakers, because polars 2
 does not keep row order through group_by.
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from analyze import schema
+from analyze.tables import Tables, client_columns, roles
 
 # How many rows each ranking keeps (the report shows `top` of them; SQLite keeps them all).
 TABLE_LIMIT = 1000
@@ -129,19 +132,30 @@ class Rollups:
         return "est_bytes_out" if self.basis == "bytes" else "commands"
 
 
-def origins(lf: pl.LazyFrame) -> pl.DataFrame:
-    """Per node and origin: rows, known reply bytes, request bytes, time span (one cheap pass)."""
-    return (
+def origins(lf: pl.LazyFrame, sources: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per node and origin: rows, known reply bytes, request bytes, time span (one cheap pass).
+    `role` comes from `sources` (node -> role), "unknown" without."""
+    by_origin = (
         lf.with_columns(_sized=pl.col("reply_confidence").is_in(SIZED))
-        .group_by("node", "shard", "role", "origin")
+        .group_by("node", "shard", "origin")
         .agg(
             *_sums(),
             sized=pl.col("_sized").sum().cast(pl.Int64),
             first_ts=pl.col("ts").min(),
             last_ts=pl.col("ts").max(),
         )
-        .sort("node", "shard", "role", "origin")
         .collect()
+    )
+    node_roles = (
+        roles(sources)
+        if sources is not None
+        else pl.DataFrame(schema={"node": pl.String, "role": pl.String})
+    )
+    return (
+        by_origin.join(node_roles, on="node", how="left")
+        .with_columns(pl.col("role").fill_null("unknown"))
+        .select("node", "shard", "role", "origin", pl.exclude("node", "shard", "role", "origin"))
+        .sort("node", "shard", "role", "origin")
     )
 
 
@@ -220,11 +234,9 @@ def _finish(df: pl.DataFrame, duration: float, basis: str, keys: Sequence[str]) 
     )
 
 
-def _plans(
-    lf: pl.LazyFrame, keys_all: pl.LazyFrame, basis: str, limit: int
-) -> dict[str, pl.LazyFrame]:
+def _plans(t: Tables, keys_all: pl.LazyFrame, basis: str, limit: int) -> dict[str, pl.LazyFrame]:
     """The lazy aggregations; `keys_all` is the per-key table (already computed)."""
-    client = lf.filter(CLIENT)
+    client = t.rows.filter(CLIENT)
     rank = "est_bytes_out" if basis == "bytes" else "commands"
 
     def top(frame: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
@@ -237,20 +249,22 @@ def _plans(
         ).head(limit)
 
     signatures = (
-        client.filter(pl.col("signature").is_not_null())
-        .group_by("signature", "shard")
-        .agg(*_sums(), command=pl.col("command").min(), key_pattern=pl.col("key_pattern").min())
-        .group_by("signature")
-        .agg(
-            *_resum(),
-            command=pl.col("command").min(),
-            key_pattern=pl.col("key_pattern").min(),
-            shards=pl.len().cast(pl.Int64),
+        client.filter(pl.col("signature_id").is_not_null())
+        .group_by("signature_id", "shard")
+        .agg(*_sums())
+        .group_by("signature_id")
+        .agg(*_resum(), shards=pl.len().cast(pl.Int64))
+        .join(
+            t.signatures.lazy().select("signature_id", "signature", "command", "key_pattern"),
+            on="signature_id",
         )
+        .drop("signature_id")
     )
+    kind, ip = client_columns(pl.col("client"))
     per_client = (
-        client.group_by("client", "client_kind", "command")
-        .agg(*_sums(), client_ip=pl.col("client_ip").first())
+        client.group_by("client", "command")
+        .agg(*_sums())
+        .with_columns(kind, ip)
         .with_columns(
             client_id=pl.when(pl.col("client_kind") == "internal")
             .then(pl.lit("(internal)"))
@@ -275,10 +289,18 @@ def _plans(
     # Group the candidate commands first and test their shapes on the (small) groups.
     large_ops = (
         client.filter(
-            pl.col("command").is_in(_FULL_READ_CANDIDATES) & pl.col("key_name").is_not_null()
+            pl.col("command").is_in(_FULL_READ_CANDIDATES) & pl.col("key_id").is_not_null()
         )
+        .group_by("shard", "key_id", "command", "signature_id")
+        .agg(*_sums(), max_reply_bytes=_BYTES.max())
+        .join(t.keys.lazy().select("key_id", "key_name", "key_pattern"), on="key_id")
+        .join(t.signatures.lazy().select("signature_id", "arg_shape"), on="signature_id")
         .group_by("shard", "key_name", "command", "arg_shape")
-        .agg(*_sums(), key_pattern=pl.col("key_pattern").min(), max_reply_bytes=_BYTES.max())
+        .agg(
+            *_resum(),
+            key_pattern=pl.col("key_pattern").min(),
+            max_reply_bytes=pl.col("max_reply_bytes").max(),
+        )
         .filter(full_read())
     )
     return {
@@ -305,31 +327,25 @@ def _plans(
     }
 
 
-def _keys_all(lf: pl.LazyFrame) -> pl.DataFrame:
+def _keys_all(t: Tables) -> pl.DataFrame:
     """Per shard and key (client traffic): sums, slot, pattern and the command used most."""
     return (
-        lf.filter(CLIENT & pl.col("key_name").is_not_null())
-        .group_by("shard", "key_name", "command")
-        .agg(
-            *_sums(),
-            slot=pl.col("slot").min(),
-            key_pattern=pl.col("key_pattern").min(),
-            key_binary=pl.col("key_binary").max(),
+        t.rows.filter(CLIENT & pl.col("key_id").is_not_null())
+        .group_by("shard", "key_id", "command")
+        .agg(*_sums())
+        .group_by("shard", "key_id")
+        .agg(*_resum(), top_command=_top_by("command", "top_command"))
+        .join(
+            t.keys.lazy().select("key_id", "key_name", "slot", "key_pattern", "key_binary"),
+            on="key_id",
         )
-        .group_by("shard", "key_name")
-        .agg(
-            *_resum(),
-            slot=pl.col("slot").min(),
-            key_pattern=pl.col("key_pattern").min(),
-            key_binary=pl.col("key_binary").max(),
-            top_command=_top_by("command", "top_command"),
-        )
+        .drop("key_id")
         .collect()
     )
 
 
 def compute(
-    lf: pl.LazyFrame,
+    t: Tables,
     *,
     span: tuple[float, float] | None = None,
     shards_known: Sequence[str] = (),
@@ -343,14 +359,14 @@ def compute(
     shards_known / nodes_known: shards and (node, shard, role) that were monitored, so that a
       silent one still shows up with zero commands.
     """
-    by_origin = origins(lf)
+    by_origin = origins(t.rows, t.sources)
     tot = _totals(by_origin)
     if span is None:
         span = (tot.first_ts or 0.0, tot.last_ts or 0.0)
     duration = max(span[1] - span[0], 1.0)
     basis = tot.basis
-    keys_all = _keys_all(lf)
-    plans = _plans(lf, keys_all.lazy(), basis, limit)
+    keys_all = _keys_all(t)
+    plans = _plans(t, keys_all.lazy(), basis, limit)
     # One after the other: collect_all would run every streaming pipeline at once, each with its
     # own buffers (measured on 20M rows: 2.1 GB and 17 s together, 0.7 GB and 8 s in turn).
     frames = {name: plan.collect() for name, plan in plans.items()}

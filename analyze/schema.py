@@ -1,15 +1,14 @@
-"""The one description of the parsed `commands` table.
+"""The one description of the analyzer's tables: a narrow row per command, a row per distinct key,
+a row per distinct command signature.
 
-The Parquet dataset is written with exactly these columns and types, and the SQLite DDL is derived
-from them (`sqlite_ddl`). Stages in between add columns in this order:
+    commands     one row per command line (Parquet `commands/`, SQLite `commands`)
+    keys         one row per distinct first key: its text, exact bytes, slot, pattern
+    signatures   one row per distinct `COMMAND | pattern | arg shape`
 
-    parse.scan        ts .. arg_count, request_bytes, plus the transient `args` column
-    keys.extract      keys, key_count, key_name, key_binary, key_bytes, arg_shape
-    slots / patterns  slot, key_pattern, signature
-    replies.estimate  reply_bytes, reply_confidence
-
-`args` (List[String]: every argument after the command, as quoted in the MONITOR line, escapes
-NOT resolved) lives only inside the lazy plan; it is dropped before anything is written.
+A row points at its key and signature by integer id (`key_id`, `signature_id`): the attributes
+of a key are worked out once per distinct key, not once per line, and stored once. SQLite's
+`commands_wide` view joins them back for people who want everything in one place. The Parquet
+files and the SQLite DDL are both derived from the dicts below.
 """
 
 from __future__ import annotations
@@ -31,33 +30,45 @@ COMMANDS: dict[str, pl.DataType] = {
     "ts": pl.Float64(),  # epoch seconds, microsecond precision, as the server printed it
     "node": pl.String(),  # "host:port" of the monitored node ("unknown" for plain logs)
     "shard": pl.String(),  # shard id, e.g. "0001" (from the manifest or --shard)
-    "role": pl.String(),  # primary | replica | unknown
     "source": pl.String(),  # the file the line came from (name only)
     "db": pl.Int32(),
     "client": pl.String(),  # address as printed: "10.0.0.1:53422", "[::1]:6000", "lua", "unix:/p", ""
-    "client_ip": pl.String(),  # ip without port; null for unix/lua/internal
-    "client_kind": pl.String(),  # one of CLIENT_KINDS
     "origin": pl.String(),  # one of ORIGIN_*
     "command": pl.String(),  # lower case, e.g. "zrevrange"
+    "key_name": pl.String(),  # first key, text form (see `keys`); null when the command has none
+    "key_id": pl.Int32(),  # -> keys.key_id
+    "signature_id": pl.Int32(),  # -> signatures.signature_id
     "arg_count": pl.Int32(),  # arguments after the command name
+    "key_count": pl.Int32(),  # keys by key spec
+    # Every key, text form, for commands with more than one (MGET, DEL a b); null otherwise.
+    "keys": pl.List(pl.String()),
     "request_bytes": pl.Int64(),  # the command as a RESP2 array on the wire (NetworkBytesIn)
-    "keys": pl.List(
-        pl.String()
-    ),  # every key by key spec, text form (see capture.manifest.key_text)
-    "key_count": pl.Int32(),
-    "key_name": pl.String(),  # first key, text form; null when the command has none
-    "key_binary": pl.Boolean(),  # key_name is the escaped form of a non-UTF-8 key
-    "key_bytes": pl.Binary(),  # first key, exact bytes
-    "arg_shape": pl.String(),  # non-key arguments with values masked, e.g. "0 -1 WITHSCORES"
-    "slot": pl.Int32(),  # cluster slot of the first key
-    "key_pattern": pl.String(),  # e.g. "large_sortedset:app:{DATE}"
-    "signature": pl.String(),  # "ZREVRANGE | large_sortedset:app:{DATE} | 0 -1"
     "reply_bytes": pl.Int64(),  # estimated RESP reply size; null when unknown
     "reply_confidence": pl.String(),  # one of CONFIDENCES
 }
 
-# Columns that stay in Parquet only (SQLite users query text; the exact bytes live in Parquet).
-PARQUET_ONLY = frozenset({"keys", "key_bytes"})
+KEYS: dict[str, pl.DataType] = {
+    "key_id": pl.Int32(),
+    "key_name": pl.String(),  # text form: the key when valid UTF-8, else Redis' escaped form
+    "key_binary": pl.Boolean(),  # key_name is the escaped form of a non-UTF-8 key
+    "key_bytes": pl.Binary(),  # the exact bytes
+    "slot": pl.Int32(),  # CRC16 cluster slot (hash tags applied)
+    "key_pattern": pl.String(),  # e.g. "large_sortedset:app:{DATE}"
+}
+
+SIGNATURES: dict[str, pl.DataType] = {
+    "signature_id": pl.Int32(),
+    "signature": pl.String(),  # "ZREVRANGE | large_sortedset:app:{DATE} | 0 -1"
+    "command": pl.String(),
+    "key_pattern": pl.String(),
+    "arg_shape": pl.String(),  # non-key arguments with values masked, e.g. "0 -1 WITHSCORES"
+}
+
+# Low-cardinality strings, dictionary-encoded in Parquet (cheaper to write and to read).
+DICTIONARY = ("node", "shard", "source", "client", "origin", "command", "reply_confidence")
+# What SQLite's `commands` leaves to Parquet: the SQLite driver's cost grows with every column,
+# and per-row questions do not need these (the view derives role, slot, pattern, signature...).
+PARQUET_ONLY = frozenset({"source", "arg_count", "key_count", "keys", "key_bytes"})
 
 _SQLITE_TYPES = {
     pl.Float64: "REAL",
@@ -69,20 +80,24 @@ _SQLITE_TYPES = {
 }
 
 
-def sqlite_columns() -> dict[str, str]:
-    """Column name -> SQLite type for the `commands` table."""
-    out = {}
-    for name, dtype in COMMANDS.items():
-        if name in PARQUET_ONLY:
-            continue
-        out[name] = _SQLITE_TYPES[type(dtype)]
-    return out
+def sqlite_columns(table: dict[str, pl.DataType] = COMMANDS) -> dict[str, str]:
+    """Column name -> SQLite type of a table's SQLite form."""
+    return {
+        name: _SQLITE_TYPES[type(dtype)]
+        for name, dtype in table.items()
+        if name not in PARQUET_ONLY
+    }
 
 
-def sqlite_ddl(table: str = "commands") -> str:
-    cols = ",\n  ".join(f"{name} {sqltype}" for name, sqltype in sqlite_columns().items())
-    return f"CREATE TABLE {table} (\n  {cols}\n)"
+def sqlite_ddl(name: str = "commands", table: dict[str, pl.DataType] = COMMANDS) -> str:
+    cols = ",\n  ".join(f"{c} {t}" for c, t in sqlite_columns(table).items())
+    return f"CREATE TABLE {name} (\n  {cols}\n)"
 
 
-def empty_commands() -> pl.DataFrame:
-    return pl.DataFrame(schema=COMMANDS)
+def empty(table: dict[str, pl.DataType] = COMMANDS) -> pl.DataFrame:
+    return pl.DataFrame(schema=table)
+
+
+def for_parquet(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` (COMMANDS columns) with the dictionary columns as Categorical for writing."""
+    return df.with_columns(pl.col(c).cast(pl.Categorical) for c in DICTIONARY if c in df.columns)

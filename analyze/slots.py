@@ -2,9 +2,8 @@
 modulo 16384, exactly as `CLUSTER KEYSLOT` computes it.
 
 CRC16 is a byte-serial loop that Polars expressions cannot express well, so the work is done
-with `binascii.crc_hqx` (C) once per distinct key of the run (`distinct.PerDistinct` remembers
-them across streaming batches), then mapped back with a hash lookup in Polars. Python touches
-each distinct key, never each line.
+with `binascii.crc_hqx` (C) once per distinct key (`analyze.dictionaries` calls `slots` on each
+key the first time it is seen). Python touches each distinct key, never each line.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from __future__ import annotations
 import binascii
 
 import polars as pl
-
-from analyze.distinct import PerDistinct
 
 SLOTS = 16384
 
@@ -29,16 +26,13 @@ def hash_slot(key: bytes) -> int:
     return binascii.crc_hqx(key, 0) % SLOTS
 
 
-def _slots(distinct: pl.Series) -> pl.Series:
-    return pl.Series([hash_slot(k) for k in distinct.to_list()], dtype=pl.Int32)
-
-
-def slot_expr(key_bytes: pl.Expr) -> pl.Expr:
-    """Slot of a Binary key expression (null stays null)."""
-    per_key = PerDistinct(_slots, pl.Int32())
-    return key_bytes.map_batches(per_key, return_dtype=pl.Int32, is_elementwise=True)
-
-
-def add_slot(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Add `slot` (Int32): the cluster slot of `key_bytes`, null for commands without a key."""
-    return lf.with_columns(slot=slot_expr(pl.col("key_bytes")))
+def slots(key_bytes: pl.Series) -> pl.Series:
+    """The slot of each key of a Binary Series (null stays null)."""
+    crc = binascii.crc_hqx
+    out = [
+        None
+        if k is None
+        else (hash_slot(k) if b"{" in k else crc(k, 0) % SLOTS)  # hash tags are rare
+        for k in key_bytes.to_list()
+    ]
+    return pl.Series("slot", out, dtype=pl.Int32)

@@ -1,43 +1,41 @@
-"""`hotshard.db`: the `commands` table plus small summary tables, for `hotshard query` and friends.
+"""`hotshard.db`: the narrow `commands` table, the `keys` and `signatures` it points at, the
+`commands_wide` view, and small summary tables, for `hotshard query` and friends.
 
 The `commands` table is created with `schema.sqlite_ddl()` first and then appended to through
-ADBC, streaming record batches from the Parquet dataset (the table is never in memory whole).
+ADBC, a chunk of rows at a time as the analyzer makes them (the table is never in memory whole).
 Creating it first matters: ADBC's own CREATE TABLE would give the string columns no TEXT type.
-Measured on one core (22 columns, 5M rows): ADBC 0.4-0.5M rows/s (0.3M on a busy machine),
-`executemany` ~0.15M rows/s; the ADBC SQLite driver's cost grows with the number of columns,
-not with the bytes.
+The ADBC SQLite driver's cost grows with the number of columns, not with the bytes, which is why
+`commands` holds only what per-row questions need (docs/BENCHMARKS.md).
 
 Summary tables (all small) get their own DDL from their frames: `shards`, `nodes`, `hot_keys`,
-`patterns`, `signatures`, `clients`, `slots`, `series` (per second per shard), `large_ops`,
-`shard_commands`, `line_stats`, and `info` (key/value: basis, verdict, time span...).
+`patterns`, `signatures` (every signature with its id, sums for the top ones), `clients`,
+`slots`, `series` (per second per shard), `large_ops`, `shard_commands`, `line_stats`, and
+`info` (key/value: basis, verdict, time span...).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from analyze import schema
+from analyze.tables import Tables
 
 DB_NAME = "hotshard.db"
 BATCH_ROWS = 65_536  # per ADBC batch: 262,144 was within noise and held +160 MiB
-# Built after the data is in (much faster than maintaining it row by row). One index covers
-# all five SPEC queries (no table access): grouped by key_name they walk it in order, filtered
-# on command or shard they scan it instead of the 22-column table. Measured on 20M rows: 28 s
-# to build; the five queries 1.5, 1.3, 2.0, 4.3, 3.0 s. A second index (command, shard,
-# key_name) took Q2/Q5 to 0.3 s and Q4 to 3.2 s but doubled the build to 56 s, which every
-# analyze run pays before its output is ready. An index on `shard` alone would not help:
-# `shard LIKE '%0001%'` cannot use one, and it has a handful of values.
+# Built after the data is in (much faster than maintaining it row by row), on the background
+# thread while rollups and the report are written. One index covers all five predecessor
+# queries (no table access): grouped by key_name they walk it in order, filtered on command or
+# shard they scan it instead of the table. What it costs and buys: docs/BENCHMARKS.md.
 INDEXES = {
-    "commands_key_name": "key_name, command, shard",
+    "commands_key_name": "commands (key_name, command, shard)",
 }
 
 _TYPES: dict[type[pl.DataType], str] = {
@@ -60,33 +58,30 @@ _FAST_PRAGMAS = (
     # The file is rebuilt from scratch on every run: a crash just means run again.
     "PRAGMA journal_mode=OFF",
     "PRAGMA synchronous=OFF",
-    # Index builds sort through temporary files beyond this cache, so memory stays bounded
-    # however large the table (temp_store=MEMORY would hold the whole sort in RAM).
-    "PRAGMA cache_size=-65536",  # 64 MB
+    # Index builds sort through temporary files beyond the (default) cache, so memory stays
+    # bounded however large the table; a 64 MB cache made the build twice as slow.
     "PRAGMA threads=2",  # worker threads for the index sorter
 )
+# Fewer, larger pages: ~25% more rows/s through ADBC (docs/BENCHMARKS.md). Set before any table.
+PAGE_SIZE = "PRAGMA page_size=65536"
 
-
-def write_database(
-    path: str | os.PathLike[str],
-    parquet_files: Iterable[str | os.PathLike[str]],
-    tables: Mapping[str, pl.DataFrame],
-    info: Mapping[str, Any] | None = None,
-) -> int:
-    """Create `path` (replacing it) from the Parquet files and summary tables; return the row count."""
-    rows = write_commands(path, parquet_files)
-    write_summaries(path, tables, info)
-    return rows
-
-
-def write_commands(
-    path: str | os.PathLike[str], parquet_files: Iterable[str | os.PathLike[str]]
-) -> int:
-    """Create `path` (replacing it) with the indexed `commands` table; return its row count."""
-    create_commands(path)
-    rows = append_commands(path, parquet_files)
-    index_commands(path)
-    return rows
+VIEWS = {
+    # Everything in one place: the row, its key's and signature's attributes, its node's role.
+    "commands_wide": """
+SELECT c.*,
+  r.role AS role,
+  CASE WHEN c.client = 'lua' THEN 'lua' WHEN c.client LIKE 'unix:%' THEN 'unix'
+       WHEN c.client = '' THEN 'internal' ELSE 'ip' END AS client_kind,
+  CASE WHEN c.client LIKE '[%' THEN substr(c.client, 2, instr(c.client, ']') - 2)
+       WHEN c.client = 'lua' OR c.client = '' OR c.client LIKE 'unix:%' THEN NULL
+       ELSE substr(c.client, 1, instr(c.client, ':') - 1) END AS client_ip,
+  k.key_binary AS key_binary, k.slot AS slot, k.key_pattern AS key_pattern,
+  s.signature AS signature, s.arg_shape AS arg_shape
+FROM commands AS c
+LEFT JOIN keys AS k ON k.key_id = c.key_id
+LEFT JOIN signatures AS s ON s.signature_id = c.signature_id
+LEFT JOIN (SELECT node, min(role) AS role FROM sources GROUP BY node) AS r ON r.node = c.node""",
+}
 
 
 def create_commands(path: str | os.PathLike[str]) -> None:
@@ -94,28 +89,57 @@ def create_commands(path: str | os.PathLike[str]) -> None:
     path = Path(path)
     path.unlink(missing_ok=True)
     with closing(sqlite3.connect(path)) as conn:
+        conn.execute(PAGE_SIZE)
         conn.execute(schema.sqlite_ddl())
         conn.commit()
 
 
-def append_commands(
-    path: str | os.PathLike[str], parquet_files: Iterable[str | os.PathLike[str]]
-) -> int:
-    """Append Parquet files of the commands dataset to the table; return the rows added.
+def commands_arrow(rows: pl.DataFrame) -> pa.Table:
+    """The SQLite columns of a chunk of rows, as Arrow with 32-bit-offset strings (they bind
+    ~10% faster than `large_string` in the ADBC driver)."""
+    table = rows.select(list(schema.sqlite_columns())).to_arrow()
+    return table.cast(
+        pa.schema(
+            [
+                pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
+                for f in table.schema
+            ]
+        )
+    )
 
-    Needs only finished files, so the analyzer runs it in a thread as each source is parsed.
-    """
-    return _ingest_commands(Path(path), [str(f) for f in parquet_files])
+
+def append_commands(path: str | os.PathLike[str], rows: pa.Table) -> int:
+    """Append rows (`commands_arrow`) to the table; return how many went in."""
+    return _ingest(Path(path), "commands", rows)
 
 
-def index_commands(path: str | os.PathLike[str]) -> None:
-    """Build the indexes, once every row is in (much faster than maintaining them)."""
+def write_dimensions(path: str | os.PathLike[str], found: Tables) -> int:
+    """The `keys` and `sources` tables, the indexes and the views, once every row is in."""
+    keys = found.keys.select(list(schema.sqlite_columns(schema.KEYS))).to_arrow()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(
+            schema.sqlite_ddl("keys", schema.KEYS).replace(
+                "key_id INTEGER", "key_id INTEGER PRIMARY KEY", 1
+            )
+        )
+        write_table(conn, "sources", found.sources)
+        conn.commit()
+    _ingest(Path(path), "keys", keys.cast(_narrow_strings(keys.schema)))
     with closing(sqlite3.connect(path)) as conn:
         for pragma in _FAST_PRAGMAS:
             conn.execute(pragma)
         with conn:
-            for name, columns in INDEXES.items():
-                conn.execute(f"CREATE INDEX {name} ON commands ({columns})")
+            for name, on in INDEXES.items():
+                conn.execute(f"CREATE INDEX {name} ON {on}")
+            for name, sql in VIEWS.items():
+                conn.execute(f"CREATE VIEW {name} AS {sql}")
+    return 0
+
+
+def _narrow_strings(s: pa.Schema) -> pa.Schema:
+    return pa.schema(
+        [pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type) for f in s]
+    )
 
 
 def write_summaries(
@@ -159,54 +183,29 @@ def _sql_type(dtype: pl.DataType) -> str:
         raise TypeError(f"no SQLite type for {dtype}") from None
 
 
-def _batches(files: list[str], columns: list[str]) -> pa.RecordBatchReader:
-    """The dataset's SQLite columns as a stream of record batches with 32-bit-offset strings.
-
-    Files are read one after the other, a batch at a time (a dataset scanner reads ahead of a
-    slow consumer like SQLite and holds the difference in memory). Plain `string` binds ~10%
-    faster than `large_string` in the ADBC driver.
-    """
-    first = pq.ParquetFile(files[0]).schema_arrow
-    fields = []
-    for name in columns:
-        t = first.field(name).type
-        fields.append(pa.field(name, pa.string() if pa.types.is_large_string(t) else t))
-    target = pa.schema(fields)
-
-    def read() -> Iterator[pa.RecordBatch]:
-        for path in files:
-            with pq.ParquetFile(path) as pf:
-                for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-                    if batch.num_rows:
-                        yield batch.cast(target)
-
-    return pa.RecordBatchReader.from_batches(target, read())
-
-
-def _ingest_commands(path: Path, files: list[str]) -> int:
-    columns = list(schema.sqlite_columns())
-    if not files:
+def _ingest(path: Path, table: str, rows: pa.Table) -> int:
+    if not rows.num_rows:
         return 0
-    reader = _batches(files, columns)
+    reader = pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches(BATCH_ROWS))
     try:
         import adbc_driver_sqlite.dbapi as adbc
     except ImportError:  # pragma: no cover - adbc is part of the analyze extra
-        return _ingest_executemany(path, reader)
+        return _ingest_executemany(path, table, reader)
     with adbc.connect(str(path), autocommit=True) as conn:
         cur = conn.cursor()
         try:
             # Not inherited from the connection that created the file: without them the driver
-            # journals and syncs every batch (measured: 0.33M rows/s, 0.40M with them).
+            # journals and syncs every batch.
             for pragma in _FAST_PRAGMAS[:2]:
                 cur.execute(pragma)
-            return int(cur.adbc_ingest("commands", reader, mode="append"))
+            return int(cur.adbc_ingest(table, reader, mode="append"))
         finally:
             cur.close()
 
 
-def _ingest_executemany(path: Path, reader: pa.RecordBatchReader) -> int:
+def _ingest_executemany(path: Path, table: str, reader: pa.RecordBatchReader) -> int:
     names = reader.schema.names
-    sql = f"INSERT INTO commands ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     n = 0
     with closing(sqlite3.connect(path)) as conn:
         for pragma in _FAST_PRAGMAS[:2]:

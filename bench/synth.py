@@ -13,15 +13,16 @@ manifest. The mix, per shard replica:
 - a hot sorted set: `ZREVRANGE large_sortedset:app:2025-10-17 0 -1` on the shard owning its
   slot, while other dates are read as top-100 pages elsewhere.
 
-`python -m bench.synth --lines N [--out DIR]` writes one capture folder and prints its path.
+`python -m bench.synth --lines N [--mix highcard] [--out DIR]` writes one capture folder and
+prints its path.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
+import fire
 import polars as pl
 import zstandard
 
@@ -88,8 +89,18 @@ def _q(*parts: pl.Expr | str) -> pl.Expr:
     return pl.concat_str(out)
 
 
-def _chunk(shard: str, pools: dict[str, list[str]], start: int, n: int, hot: bool) -> pl.Series:
-    """`n` events of one node (an event is 1-4 lines) as RESP simple-string text."""
+def _unique(prefix: str, h: pl.Expr, hexed: bool = False) -> pl.Expr:
+    """A key no other event uses: `prefix` + a random id (decimal) or hash (hex)."""
+    text = h.cast(pl.String)
+    return pl.lit(prefix) + (text.str.encode("hex") if hexed else text)
+
+
+def _chunk(
+    shard: str, pools: dict[str, list[str]], start: int, n: int, hot: bool, mix: str = "repeat"
+) -> pl.Series:
+    """`n` events of one node (an event is 1-4 lines) as RESP simple-string text. `mix`:
+    "repeat" draws every key from fixed pools; "highcard" makes most reads and every session
+    write hit a key no other event uses (random ids and hashes), like cache and session traffic."""
     i = pl.int_range(start, start + n, dtype=pl.Int64)
     h = i.hash(seed=int(shard))
     h2 = i.hash(seed=int(shard) + 100)
@@ -110,10 +121,16 @@ def _chunk(shard: str, pools: dict[str, list[str]], start: int, n: int, hot: boo
         head=pl.concat_str(pl.lit("+"), "ts_text", pl.lit(" [0 "), "client", pl.lit("] ")),
         lua_head=pl.concat_str(pl.lit("+"), "ts_text", pl.lit(" [0 lua] ")),
         repl_head=pl.concat_str(pl.lit("+"), "ts_text", pl.lit(f" [0 {primary}] ")),
-        user=_pick(pools["user"], pl.col("h2")),
+        user=_pick(pools["user"], pl.col("h2"))
+        if mix == "repeat"
+        else pl.when(pl.col("h2") % 100 < 85)
+        .then(_unique(f"obj:{shard}:", pl.col("h2")))
+        .otherwise(_pick(pools["user"], pl.col("h2"))),
         user2=_pick(pools["user"], pl.col("h2") // 7),
         user3=_pick(pools["user"], pl.col("h2") // 13),
-        session=_pick(pools["session"], pl.col("h2")),
+        session=_pick(pools["session"], pl.col("h2"))
+        if mix == "repeat"
+        else _unique("session:", pl.col("h2") // 3, hexed=True),
         counter=_pick(pools["counter"], pl.col("h2")),
         cart=_pick(pools["cart"], pl.col("h2")),
         zset=_pick(pools["zset"] or [HOT_KEY], pl.col("h2")),
@@ -232,9 +249,14 @@ def _key_sizes(pools: dict[str, dict[str, list[str]]], hot_shard: str) -> list[m
     return sizes
 
 
-def generate(lines: int, out: Path | None = None, quiet: bool = False) -> Path:
-    """A capture folder with about `lines` MONITOR lines over 3 shards (cached by size)."""
-    folder = out or DATA / f"capture-{lines}"
+MIXES = ("repeat", "highcard")
+
+
+def generate(lines: int, out: Path | None = None, quiet: bool = False, mix: str = "repeat") -> Path:
+    """A capture folder with about `lines` MONITOR lines over 3 shards (cached by size and mix)."""
+    if mix not in MIXES:
+        raise ValueError(f"mix is one of {MIXES}, not {mix!r}")
+    folder = out or DATA / (f"capture-{lines}" if mix == "repeat" else f"capture-{mix}-{lines}")
     if mf.is_capture_folder(folder):
         return folder
     t = time.perf_counter()
@@ -253,7 +275,8 @@ def generate(lines: int, out: Path | None = None, quiet: bool = False) -> Path:
             zf.write(b"+OK\r\n")
             for start in range(0, events_per_node, CHUNK):
                 n = min(CHUNK, events_per_node - start)
-                text = _chunk(shard, pools[shard], start, n, shard == hot_shard).str.join("\r\n")
+                text = _chunk(shard, pools[shard], start, n, shard == hot_shard, mix)
+                text = text.str.join("\r\n")
                 data = text.item().encode() + b"\r\n"
                 zf.write(data)
                 written += len(data)
@@ -312,13 +335,16 @@ def generate(lines: int, out: Path | None = None, quiet: bool = False) -> Path:
     return folder
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
-    print(generate(args.lines, args.out))
+def main(lines: int = 1_000_000, out: str | None = None, mix: str = "repeat") -> None:
+    """Write one synthetic capture folder and print its path.
+
+    Args:
+      lines: about how many MONITOR lines, over 3 shards.
+      out: the folder (default: bench/data/capture-[MIX-]LINES, reused when it exists).
+      mix: "repeat" (keys from fixed pools) or "highcard" (most keys never repeat).
+    """
+    print(generate(int(lines), Path(out) if out else None, mix=str(mix)))
 
 
 if __name__ == "__main__":
-    main()
+    fire.Fire(main)

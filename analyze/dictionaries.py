@@ -1,0 +1,190 @@
+"""Every distinct key and command signature of an analysis, each worked out once and given an id.
+
+A MONITOR capture names the same keys over and over (a hot key is the same key a million times)
+or, in cache and session traffic, millions of keys once each. Either way, a key's text, exact
+bytes, slot, pattern and sampled size depend on the key alone, so they are computed once, the
+first time the key is seen, and every row only carries the key's integer id.
+
+Ids come from a Polars `Categories` mapping (a hash map in Rust that lives as long as a Series of
+that type does: `_ids` keeps one): casting a chunk's keys to it gives each key its id, new keys
+the next free ones. The
+cast runs on one contiguous column in file order, so ids are assigned in order of first
+appearance and are the same for the same input. Memory grows with the number of distinct keys
+(docs/BENCHMARKS.md gives the cost per key), never with the number of lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from analyze import keys, patterns, replies, schema, slots
+
+# The per-row attributes of a key, gathered by id into every chunk's rows.
+_PER_ROW = ("key_name", "_pattern_id", "_key_sz", "_key_own", "_key_pim")
+
+
+def _ids() -> pl.DataType:
+    """A fresh Categorical type whose mapping lives as long as the returned dtype's anchor."""
+    return pl.Categorical(pl.Categories.random())
+
+
+class _Mapping:
+    """String -> id, assigned in order of first appearance, for as long as this object lives."""
+
+    def __init__(self) -> None:
+        self.dtype = _ids()
+        # Polars frees a mapping once no Series of its type is left: this one keeps it.
+        self._anchor = pl.Series([], dtype=self.dtype)
+
+    def codes(self, values: pl.Series) -> pl.Series:
+        return values.rechunk().cast(self.dtype).to_physical()
+
+
+class _Growing:
+    """Rows appended chunk by chunk, gathered by row number: compacted when the tail is as long
+    as the compacted part, so every row is copied O(1) times on average."""
+
+    def __init__(self, schema_: dict[str, pl.DataType]) -> None:
+        self.done = pl.DataFrame(schema=schema_)
+        self.tail: list[pl.DataFrame] = []
+        self.tail_rows = 0
+
+    def append(self, df: pl.DataFrame) -> None:
+        self.tail.append(df)
+        self.tail_rows += df.height
+        if self.tail_rows >= max(self.done.height, 1 << 16):
+            self.done = pl.concat([self.done, *self.tail], rechunk=True)
+            self.tail, self.tail_rows = [], 0
+
+    def frame(self) -> pl.DataFrame:
+        if self.tail:
+            self.done = pl.concat([self.done, *self.tail], rechunk=True)
+            self.tail, self.tail_rows = [], 0
+        return self.done
+
+    def gather(self, index: pl.Series) -> pl.DataFrame:
+        return self.frame().select(pl.all().gather(index))
+
+
+class KeyDictionary:
+    """The distinct first keys seen so far: id -> text, bytes, slot, pattern, sampled size."""
+
+    def __init__(self, rules: Sequence[patterns.Rule], lookup: replies.Lookup) -> None:
+        self.rules, self.lookup = tuple(rules), lookup
+        self.mapping, self.pattern_mapping = _Mapping(), _Mapping()
+        self.count = 0
+        self.patterns: list[str] = []  # pattern text by pattern id
+        self.keys = _Growing(schema.KEYS)
+        self.per_row = _Growing(
+            {
+                "key_name": pl.String(),
+                "_pattern_id": pl.UInt32(),
+                "_key_sz": pl.UInt32(),
+                "_key_own": pl.Boolean(),
+                "_key_pim": pl.UInt32(),
+            }
+        )
+
+    def ids(self, raw: pl.Series) -> pl.Series:
+        """The id of each key of `raw` (keys as quoted in MONITOR; null: no key), registering
+        the keys not seen before."""
+        codes = self.mapping.codes(raw)
+        top = codes.max()
+        if top is not None and int(top) >= self.count:  # type: ignore[arg-type]
+            new = (
+                pl.DataFrame({"raw": raw, "id": codes})
+                .filter(pl.col("id") >= self.count)
+                .unique("id")
+                .sort("id")
+            )
+            self._register(new)
+        return codes.cast(pl.Int32).rename("key_id")
+
+    def attributes(self, key_id: pl.Series) -> pl.DataFrame:
+        """Per row, the attributes of its key (`_PER_ROW`), null where there is none."""
+        return self.per_row.gather(key_id)
+
+    def _register(self, new: pl.DataFrame) -> None:
+        assert new["id"][0] == self.count and new["id"][-1] == self.count + new.height - 1
+        decoded = keys.decode_column(new.lazy(), "raw")
+        with_pattern = patterns.add_pattern(decoded, "raw_text", self.rules).collect()
+        key_bytes = with_pattern["raw_bytes"]
+        table = with_pattern.select(
+            key_id=pl.col("id").cast(pl.Int32),
+            key_name=pl.col("raw_text"),
+            key_binary=pl.col("raw_binary"),
+            key_bytes=key_bytes,
+            slot=slots.slots(key_bytes),
+            key_pattern=pl.col("key_pattern"),
+        )
+        codes = self.pattern_mapping.codes(table["key_pattern"])
+        fresh = (
+            pl.DataFrame({"code": codes, "name": table["key_pattern"]})
+            .filter(pl.col("code") >= len(self.patterns))
+            .unique("code")
+            .sort("code")
+        )
+        self.patterns.extend(fresh["name"].to_list())
+        sizes = self.lookup.key_columns(table["key_name"], table["key_pattern"])
+        self.keys.append(table)
+        self.per_row.append(
+            pl.DataFrame(
+                {
+                    "key_name": table["key_name"],
+                    "_pattern_id": codes,
+                    "_key_sz": sizes["_key_sz"],
+                    "_key_own": sizes["_key_own"],
+                    "_key_pim": sizes["_key_pim"],
+                }
+            )
+        )
+        self.count += new.height
+
+    def pattern_names(self, pattern_id: pl.Series) -> pl.Series:
+        return pl.Series(self.patterns, dtype=pl.String).gather(pattern_id)
+
+    def table(self) -> pl.DataFrame:
+        """The `keys` table (schema.KEYS), by id."""
+        return self.keys.frame()
+
+
+class SignatureDictionary:
+    """The distinct `COMMAND | pattern | arg shape` seen so far, by id."""
+
+    def __init__(self) -> None:
+        self.mapping = _Mapping()
+        self.signatures = _Growing(schema.SIGNATURES)
+        self.count = 0
+
+    def ids(self, rows: pl.DataFrame, key_dictionary: KeyDictionary) -> pl.Series:
+        """The signature id of every row of `rows` (command, `_pattern_id`, arg_shape)."""
+        on = ["command", "_pattern_id", "arg_shape"]
+        combos = rows.select(on).unique(maintain_order=True)
+        combos = combos.with_columns(
+            key_pattern=key_dictionary.pattern_names(combos["_pattern_id"])
+        ).with_columns(
+            signature=patterns.signature_expr(
+                pl.col("command"), pl.col("key_pattern"), pl.col("arg_shape")
+            )
+        )
+        codes = self.mapping.codes(combos["signature"])
+        combos = combos.with_columns(signature_id=codes.cast(pl.Int32))
+        new = combos.filter(pl.col("signature_id") >= self.count).unique(
+            "signature_id", keep="first", maintain_order=True
+        )
+        if new.height:
+            self.signatures.append(new.sort("signature_id").select(list(schema.SIGNATURES)))
+            self.count += new.height
+        return rows.select(on).join(
+            combos.select(*on, "signature_id"),
+            on=on,
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
+        )["signature_id"]
+
+    def table(self) -> pl.DataFrame:
+        """The `signatures` table (schema.SIGNATURES), by id."""
+        return self.signatures.frame()

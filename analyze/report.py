@@ -269,6 +269,16 @@ def _nodes(f: Findings) -> str:
         "Measured bytes out: the server's own output counter over the window (INFO deltas), "
         "less replication and this tool's traffic."
     ]
+    unknown = [
+        n
+        for n in nodes["node"].to_list()
+        if n in f.measured_bytes_out and f.measured_bytes_out[n] is None
+    ]
+    if unknown:
+        notes.append(
+            "— means the server's counters cannot give it for that node (no INFO after the "
+            "window, or the server restarted during it: see Health)."
+        )
     if cw:
         headers.append("CloudWatch NetworkBytesOut")
         notes.append(

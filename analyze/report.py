@@ -57,8 +57,7 @@ def _footer(f: Findings) -> str:
 code = humanize.code
 
 
-def _cell(value: Any) -> str:
-    return "—" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+_cell = humanize.cell
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> str:
@@ -172,7 +171,7 @@ def _health(f: Findings) -> str:
                 ),
             )
         )
-    notes = list(f.warnings)
+    notes = [humanize.printable(w) for w in f.warnings]  # they quote paths and server errors
     notes += _error_examples(ls)
     if notes:
         body.append("\n".join(f"- {n}" for n in notes))

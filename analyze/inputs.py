@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,7 +293,7 @@ def _read_some(reader: Any) -> bytes:
 
 def parse_time(text: str | None, start: float | None, what: str) -> float | None:
     """`--since/--until`: epoch seconds, ISO-8601 (UTC unless it says otherwise), or `+SECONDS`
-    after the capture start."""
+    after the capture start. A time no calendar can show (`1e400`, `inf`, `nan`) is BadInput."""
     if text is None or str(text).strip() == "":
         return None
     value = str(text).strip()
@@ -303,9 +304,9 @@ def parse_time(text: str | None, start: float | None, what: str) -> float | None
             raise BadInput(f"--{what} {value!r}: +SECONDS takes a number, e.g. +30") from None
         if start is None:
             raise BadInput(f"--{what} {value!r}: the capture start is unknown (no data)")
-        return start + offset
+        return _usable(start + offset, value, what)
     try:
-        return float(value)
+        return _usable(float(value), value, what)
     except ValueError:
         pass
     try:
@@ -318,3 +319,36 @@ def parse_time(text: str | None, start: float | None, what: str) -> float | None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.timestamp()
+
+
+def _usable(ts: float, value: str, what: str) -> float:
+    """`ts` when it is a real moment (the report prints it as a date), else BadInput."""
+    try:
+        if math.isfinite(ts):
+            dt.datetime.fromtimestamp(ts, dt.UTC)
+            return ts
+    except (OverflowError, OSError, ValueError):  # beyond time_t, or year out of range
+        pass
+    raise BadInput(
+        f"--{what} {value!r}: not a usable time (out of range) — give epoch seconds, an ISO time "
+        "(2025-10-17T13:05:00Z) or +SECONDS from the capture start"
+    )
+
+
+def check_window(
+    since: float | None, until: float | None, start: float | None, end: float | None
+) -> None:
+    """Refuse a --since/--until window that misses the input's span (the capture's, or a plain
+    log's first to last line) entirely: it would hold nothing and read as "no client traffic
+    was captured"."""
+    span = f"the input spans {_iso(start)} → {_iso(end)}" if start and end else ""
+    if since is not None and end is not None and since >= end:
+        raise BadInput(
+            f"--since {_iso(since)} is after the end of the input ({_iso(end)}): the window holds "
+            f"nothing — {span or 'choose an earlier --since'}"
+        )
+    if until is not None and start is not None and until <= start:
+        raise BadInput(
+            f"--until {_iso(until)} is before the start of the input ({_iso(start)}): the window "
+            f"holds nothing — {span or 'choose a later --until'}"
+        )

@@ -18,6 +18,7 @@ from capture.errors import ExitStatus
 from capture.escape import printable
 
 NULL = "NULL"
+_SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database
 
 
 def resolve_db(db: str | os.PathLike[str]) -> Path:
@@ -29,6 +30,16 @@ def resolve_db(db: str | os.PathLike[str]) -> Path:
         raise NoDatabase(
             f"no database at {path} — run `hotshard analyze INPUT --out DIR` first "
             "(or pass --db DIR/hotshard.db)"
+        )
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise NoDatabase(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if header != _SQLITE_HEADER:
+        raise NoDatabase(
+            f"{path} is not an SQLite database — give the hotshard.db that `hotshard analyze` "
+            "wrote (or its output folder)"
         )
     return path
 

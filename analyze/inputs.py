@@ -22,6 +22,7 @@ from analyze.errors import BadInput
 from analyze.findings import InputInfo
 from capture import manifest as mf
 from capture.errors import ManifestError
+from capture.escape import printable
 from capture.info import counters_reset
 
 _MONITOR_LINE = re.compile(rb"^\+?(OK|\d+\.\d+ \[\d+ )")
@@ -129,6 +130,13 @@ def _labels(value: str | None, n: int, what: str) -> list[str]:
     if value is None or str(value).strip() == "":
         return ["unknown"] * n
     items = [v.strip() for v in str(value).split(",")]
+    for item in items:
+        # A label goes into every table, heading and console line: it must be plain text.
+        if printable(item) != item or not item:
+            raise BadInput(
+                f"--{what} '{printable(item)}': a label must be non-empty plain text (no control "
+                "characters), e.g. 0001"
+            )
     if len(items) == 1:
         return items * n
     if len(items) != n:

@@ -214,3 +214,36 @@ def test_uptime_going_backwards_is_a_restart_too():
     assert "uptime went from 100 s to 4 s" in counters_reset(snap(100), snap(4))
     assert "run_id" in counters_reset(snap(100), snap(130, "b" * 40))
     assert counters_reset(snap(100), None) is None
+
+
+def test_read_placement_ignores_a_restarted_node():
+    """The capture's "reads ran on an unmonitored node" check compares commandstats too: a
+    restart there once showed "122% of the shard's reads"."""
+    from capture import placement
+    from capture.manifest import InfoSnapshot, NodeCapture
+
+    def snap(calls: int, run_id: str, uptime: int) -> InfoSnapshot:
+        return InfoSnapshot(
+            at=0,
+            sections={
+                "server": {"run_id": run_id, "uptime_in_seconds": uptime},
+                "commandstats": {"cmdstat_get": {"calls": calls}},
+            },
+        )
+
+    def node(name: str, role: str, monitored: bool, before: InfoSnapshot, after: InfoSnapshot):
+        return NodeCapture(
+            node=name, host="h", port=1, role=role, shard="0001", monitored=monitored,
+            info_before=before, info_after=after,
+        )  # fmt: skip
+
+    replica = node("r:1", "replica", True, snap(100, "a" * 40, 50), snap(1100, "a" * 40, 80))
+    primary = node("p:1", "primary", False, snap(9000, "b" * 40, 50), snap(5000, "c" * 40, 10))
+    warnings = placement.check([replica, primary], placement.FALLBACK_READS)
+    assert len(warnings) == 1
+    assert "p:1 (primary, not monitored): the server restarted" in warnings[0]
+    assert "% of the shard's reads" not in warnings[0]
+    # Without the restart, the same counters are a real miss, and still reported.
+    primary.info_after = snap(15000, "b" * 40, 80)
+    (miss,) = placement.check([replica, primary], placement.FALLBACK_READS)
+    assert "6,000 reads (86% of the shard's reads) ran on p:1" in miss

@@ -142,3 +142,12 @@ def test_code_and_cell():
     assert code("``x") == "``` ``x ```"
     assert code("x" * 100, limit=10) == "`xxxxxxxxx…`"
     assert cell(code("a|b\nc")) == "`a\\|b\\nc`"
+
+
+def test_a_label_with_control_characters_is_refused(log, tmp_path, capsys):
+    for flag in ("--shard", "--node"):
+        argv = ["analyze", str(log), flag, "0001\x1b[2J\n## Injected", "--out", str(tmp_path)]
+        assert run(argv) == ExitStatus.USAGE
+        err = capsys.readouterr().err
+        assert_inert(err)
+        assert f"{flag} '0001\\x1b[2J\\n## Injected': a label must be" in err

@@ -50,6 +50,7 @@ class Inputs:
     warnings: list[str] = field(default_factory=list)
     shards_known: list[str] = field(default_factory=list)
     nodes_known: list[tuple[str, str, str]] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)  # monitored nodes whose data is not here
 
     @property
     def server_version(self) -> str | None:
@@ -115,11 +116,10 @@ def resolve(paths: list[str], shard: str | None = None, node: str | None = None)
         if s != "unknown" and s not in out.shards_known:
             out.shards_known.append(s)
     if not out.sources:
-        lost = [w for w in out.warnings if w.endswith("— left out")]
-        if lost:
+        if out.absent:
             raise BadInput(
                 f"no MONITOR data in the inputs: the file of every monitored node is missing or "
-                f"empty ({len(lost)} node(s), e.g. {lost[0].removesuffix(' — left out')})"
+                f"empty ({len(out.absent)} node(s), e.g. {out.absent[0]})"
             )
         raise BadInput("no MONITOR data in the inputs: no node of the capture was monitored")
     same.refuse_duplicates([s.path for s in out.sources], origins)
@@ -163,7 +163,8 @@ def _add_capture(out: Inputs, folder: Path) -> None:
         missing = _missing(node, path, manifest.status)
         if missing:
             absent += 1
-            out.warnings.append(f"node {node.node} (shard {node.shard}): {missing} — left out")
+            out.absent.append(f"node {node.node} (shard {node.shard}): {missing}")
+            out.warnings.append(f"{out.absent[-1]} — left out")
             continue
         monitored += 1
         with_data.add(node.shard)

@@ -17,7 +17,7 @@ from typing import Any
 
 import zstandard
 
-from analyze import same
+from analyze import duplicates
 from analyze.errors import BadInput
 from analyze.findings import InputInfo
 from capture import manifest as mf
@@ -110,6 +110,10 @@ def resolve(paths: list[str], shard: str | None = None, node: str | None = None)
     shards = _labels(shard, len(logs), "shard")
     nodes = _labels(node, len(logs), "node")
     for path, s, n in zip(logs, shards, nodes, strict=True):
+        if path.stat().st_size == 0:  # even `redis-cli monitor` writes its OK first
+            out.absent.append(f"{path} is empty (0 bytes)")
+            out.warnings.append(f"{out.absent[-1]}: no MONITOR data in it — left out")
+            continue
         out.sources.append(SourceSpec(path=path, node=n, shard=s))
         out.infos.append(InputInfo(name=path.name, kind="log"))
         origins.append(str(path))
@@ -118,11 +122,11 @@ def resolve(paths: list[str], shard: str | None = None, node: str | None = None)
     if not out.sources:
         if out.absent:
             raise BadInput(
-                f"no MONITOR data in the inputs: the file of every monitored node is missing or "
-                f"empty ({len(out.absent)} node(s), e.g. {out.absent[0]})"
+                f"no MONITOR data in the inputs: every file is missing or empty "
+                f"({len(out.absent)}, e.g. {out.absent[0]})"
             )
         raise BadInput("no MONITOR data in the inputs: no node of the capture was monitored")
-    same.refuse_duplicates([s.path for s in out.sources], origins)
+    duplicates.refuse([s.path for s in out.sources], origins)
     return out
 
 

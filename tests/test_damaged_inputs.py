@@ -247,3 +247,28 @@ def test_read_placement_ignores_a_restarted_node():
     primary.info_after = snap(15000, "b" * 40, 80)
     (miss,) = placement.check([replica, primary], placement.FALLBACK_READS)
     assert "6,000 reads (86% of the shard's reads) ran on p:1" in miss
+
+
+def test_an_empty_plain_log_is_no_idle_shard(tmp_path, capsys):
+    """`redis-cli monitor > file` killed before its first line leaves 0 bytes: no data, so its
+    shard is not compared as an idle one."""
+    logs = []
+    for shard in ("0001", "0002"):
+        logs.append(tmp_path / f"{shard}.log")
+        logs[-1].write_bytes(zstd_text(node_file(SAMPLE, shard)))
+    empty = tmp_path / "0003.log"
+    empty.write_bytes(b"")
+    status, _, err = analyze(capsys, tmp_path / "out", *logs, empty, "--shard", "0001,0002,0003")
+    assert status == ExitStatus.OK, err
+    s = summary(tmp_path / "out")
+    assert _shard_ids(s) == ["0001", "0002"]
+    assert "0003.log is empty (0 bytes): no MONITOR data in it" in health(tmp_path / "out")
+    status, _, err = analyze(capsys, tmp_path / "out2", empty)
+    assert status == ExitStatus.USAGE and "every file is missing or empty" in err
+
+
+def zstd_text(path: Path) -> bytes:
+    import zstandard
+
+    with path.open("rb") as fh:
+        return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True).read()

@@ -15,7 +15,7 @@ from pathlib import Path
 from analyze.errors import BadInput
 
 
-def refuse_duplicates(paths: list[Path], origins: list[str]) -> None:
+def refuse(paths: list[Path], origins: list[str]) -> None:
     """Raise BadInput when two sources that come from different inputs hold the same data.
 
     `origins[i]` names the input (as the user typed it) that `paths[i]` came from. Files of
@@ -35,7 +35,7 @@ def refuse_duplicates(paths: list[Path], origins: list[str]) -> None:
             continue  # nothing in it to count twice
         first = by_identity.setdefault((st.st_dev, st.st_ino), i)
         if first != i and origins[first] != origins[i]:
-            raise BadInput(_message(paths, origins, first, i, "is the same file as"))
+            raise BadInput(_message(paths, origins, first, i, same_file=True))
         if first == i:
             by_size[st.st_size].append(i)
     for group in by_size.values():
@@ -45,7 +45,7 @@ def refuse_duplicates(paths: list[Path], origins: list[str]) -> None:
         for i in group:
             first = digests.setdefault(_digest(paths[i]), i)
             if first != i and origins[first] != origins[i]:
-                raise BadInput(_message(paths, origins, first, i, "has the same content as"))
+                raise BadInput(_message(paths, origins, first, i, same_file=False))
 
 
 def _digest(path: Path) -> bytes:
@@ -56,17 +56,19 @@ def _digest(path: Path) -> bytes:
         return str(path).encode()  # unreadable: never equal to another file's digest
 
 
-def _message(paths: list[Path], origins: list[str], first: int, second: int, how: str) -> str:
-    def named(i: int) -> str:
-        inside = str(paths[i]) != origins[i]
-        return f"{paths[i]} (of capture folder {origins[i]})" if inside else str(paths[i])
+def _message(paths: list[Path], origins: list[str], a: int, b: int, same_file: bool) -> str:
+    def inside(i: int) -> bool:  # a file of a capture folder, not an input of its own
+        return str(paths[i]) != origins[i]
 
-    if how == "is the same file as" and str(paths[first]) != origins[first]:
-        what = f"{origins[second]} is already part of capture folder {origins[first]}"
-    elif how == "is the same file as" and str(paths[second]) != origins[second]:
-        what = f"{origins[first]} is already part of capture folder {origins[second]}"
+    def named(i: int) -> str:
+        return f"{paths[i]} (of capture folder {origins[i]})" if inside(i) else str(paths[i])
+
+    if same_file and inside(a) != inside(b):
+        folder, given = (a, b) if inside(a) else (b, a)
+        what = f"{origins[given]} is already part of capture folder {origins[folder]}"
     else:
-        what = f"{named(second)} {how} {named(first)}"
+        how = "is the same file as" if same_file else "has the same content as"
+        what = f"{named(b)} {how} {named(a)}"
     return (
         f"{what}: its MONITOR data would be counted twice — give each capture folder or log "
         "once (a capture folder already includes its own files)"

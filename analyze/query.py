@@ -150,7 +150,9 @@ def execute(sql: str, db: str | os.PathLike[str]) -> tuple[list[str], list[tuple
 @contextlib.contextmanager
 def _interrupt_on_sigint(conn: sqlite3.Connection, interrupted: threading.Event) -> Iterator[None]:
     """Ctrl-C calls `conn.interrupt()`. Python runs signal handlers only between bytecodes, so a
-    no-op progress handler gives it that chance while SQLite works in C."""
+    progress handler gives it that chance while SQLite works in C; it also stops the query
+    itself once interrupted, should Ctrl-C land before the statement began (when
+    `interrupt()` does nothing)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
@@ -160,7 +162,7 @@ def _interrupt_on_sigint(conn: sqlite3.Connection, interrupted: threading.Event)
         conn.interrupt()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    conn.set_progress_handler(lambda: 0, PROGRESS_STEPS)
+    conn.set_progress_handler(interrupted.is_set, PROGRESS_STEPS)
     try:
         yield
     finally:

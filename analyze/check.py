@@ -18,12 +18,14 @@ import polars as pl
 
 from analyze import rollups, schema
 from analyze.analysis import Analysis, open_analysis
-from analyze.errors import AnalyzeError, BadRules
+from analyze.errors import AnalyzeError, BadInput, BadRules
 from analyze.humanize import size as human_bytes
 from analyze.pipeline import KEY_SIZES_NAME
 from capture.errors import ExitStatus
+from capture.escape import code, printable
 
 DEFAULT_RULES = Path(__file__).parent / "data" / "check_rules.toml"
+KEY_LIMIT = 200  # a key in a violation is shortened only past this many characters
 
 
 class RulesBroken(AnalyzeError):
@@ -99,8 +101,8 @@ def _full_range_read(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
         violations.append(
             Violation(
                 subject=r["key_name"],
-                message=f"`{call}` read the whole key ({size}) {r['count']:,}× on shard "
-                f"{r['shard']} (node {r['node']}) — paginate it",
+                message=f"{code(call, KEY_LIMIT)} read the whole key ({size}) {r['count']:,}× "
+                f"on shard {printable(r['shard'])} (node {printable(r['node'])}) — paginate it",
             )
         )
     return RuleResult(
@@ -139,7 +141,8 @@ def _pattern_share(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     violations = [
         Violation(
             subject=str(r["key_pattern"]),
-            message=f"pattern `{r['key_pattern']}` makes {r['share']:.1%} of shard {r['shard']}'s "
+            message=f"pattern {code(r['key_pattern'], KEY_LIMIT)} makes {r['share']:.1%} of "
+            f"shard {printable(r['shard'])}'s "
             f"bytes out ({human_bytes(r['bytes'])} of {human_bytes(r['shard_bytes'])}, "
             f"{r['count']:,} commands)",
         )
@@ -162,7 +165,8 @@ def _shard_skew(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
         violations.append(
             Violation(
                 subject=f"shard {hot.get('shard')}",
-                message=f"shard {hot.get('shard')} carries {ratio:.1f}× the median of the other "
+                message=f"shard {printable(str(hot.get('shard')))} carries {ratio:.1f}× the "
+                "median of the other "
                 f"shards by {hot.get('basis', 'bytes')} (limit {max_ratio:g}×)",
             )
         )
@@ -182,7 +186,8 @@ def _forbidden_commands(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     violations = [
         Violation(
             subject=r["command"],
-            message=f"`{r['command'].upper()}` ran {r['count']:,}× on shard {r['shard']}",
+            message=f"{code(r['command'].upper())} ran {r['count']:,}× on shard "
+            f"{printable(r['shard'])}",
         )
         for r in rows.iter_rows(named=True)
     ]
@@ -205,7 +210,8 @@ def _key_rate(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     violations = [
         Violation(
             subject=r["key_name"],
-            message=f"key `{r['key_name']}` on shard {r['shard']}: {r['rate']:,.0f} commands/s "
+            message=f"key {code(r['key_name'], KEY_LIMIT)} on shard {printable(r['shard'])}: "
+            f"{r['rate']:,.0f} commands/s "
             f"({r['count']:,} in {a.duration:.0f} s)",
         )
         for r in rows.iter_rows(named=True)
@@ -269,7 +275,7 @@ def to_markdown(result: CheckResult) -> str:
         if broken
         else f"## hotshard check: all {len(result.results)} rule(s) pass"
     )
-    lines = [head, "", f"Checked: `{result.target}`", ""]
+    lines = [head, "", f"Checked: {code(result.target, 200)}", ""]
     lines += ["| Rule | Result | What it checks |", "|---|---|---|"]
     for r in result.results:
         status = "✅ pass" if r.ok else f"❌ {len(r.violations)} violation(s)"
@@ -281,6 +287,9 @@ def to_markdown(result: CheckResult) -> str:
 
 
 def to_junit(result: CheckResult) -> str:
+    """JUnit XML that parses whatever the keys hold: every text goes through `printable`
+    (XML 1.0 cannot carry most control characters, even as `&#..;` references), and
+    ElementTree escapes the markup characters."""
     suite = ET.Element(
         "testsuite",
         name="hotshard check",
@@ -289,16 +298,27 @@ def to_junit(result: CheckResult) -> str:
         errors="0",
     )
     for r in result.results:
-        case = ET.SubElement(suite, "testcase", classname="hotshard.check", name=r.rule)
+        case = ET.SubElement(suite, "testcase", classname="hotshard.check", name=printable(r.rule))
         if not r.ok:
             failure = ET.SubElement(
-                case, "failure", message=f"{len(r.violations)} violation(s): {r.description}"
+                case,
+                "failure",
+                message=printable(f"{len(r.violations)} violation(s): {r.description}"),
             )
-            failure.text = "\n".join(v.message for v in r.violations)
+            failure.text = "\n".join(printable(v.message) for v in r.violations)
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
     )
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(
+            f"--junit {path}: cannot write it ({exc.strerror or exc}) — choose a writable path"
+        ) from None
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -314,7 +334,7 @@ def run_check(
         result = CheckResult(target=analysis.name, results=evaluate(analysis, config))
     print(to_markdown(result), end="")
     if junit:
-        Path(junit).write_text(to_junit(result))
+        _write(Path(junit), to_junit(result))
     if result.broken:
         names = ", ".join(r.rule for r in result.broken)
         raise RulesBroken(f"{len(result.broken)} rule(s) broken: {names}")

@@ -13,7 +13,8 @@ import polars as pl
 
 from analyze import schema
 from analyze.analysis import Analysis, open_analysis
-from analyze.humanize import rate, size
+from analyze.errors import BadInput
+from analyze.humanize import cell, code, rate, size
 
 LEVELS = (("shard", "Shards"), ("key_pattern", "Key patterns"), ("signature", "Command signatures"))
 
@@ -58,7 +59,7 @@ def _change(before: float, after: float) -> str:
 def to_markdown(
     before: Analysis, after: Analysis, tables: dict[str, pl.DataFrame], top: int
 ) -> str:
-    lines = [f"# hotshard diff: `{before.name}` → `{after.name}`", ""]
+    lines = [f"# hotshard diff: {code(before.name, 200)} → {code(after.name, 200)}", ""]
     lines.append(
         f"Windows: {before.duration:.1f} s before, {after.duration:.1f} s after. Figures are per "
         "second of each window, client traffic only; bytes out are estimated reply bytes."
@@ -78,9 +79,9 @@ def to_markdown(
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in df.head(top).iter_rows(named=True):
-            name = str(r["name"]).replace("|", "\\|")
+            name = cell(code(str(r["name"]), 200))
             lines.append(
-                f"| `{name}` | {rate(r['ops_s_before'])} | {rate(r['ops_s_after'])} | "
+                f"| {name} | {rate(r['ops_s_before'])} | {rate(r['ops_s_after'])} | "
                 f"{size(r['bytes_s_before'])} | {size(r['bytes_s_after'])} | "
                 f"{size(r['bytes_s_change'])} | {_change(r['bytes_s_before'], r['bytes_s_after'])} |"
             )
@@ -107,5 +108,10 @@ def run_diff(before: str, after: str, top: int = 20, out: str | None = None) -> 
         text = to_markdown(b, a, diff(b, a), top)
     print(text, end="")
     if out:
-        Path(out).write_text(text)
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(
+                f"--out {out}: cannot write it ({exc.strerror or exc}) — choose a writable path"
+            ) from None
     return text

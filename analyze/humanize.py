@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
+
+# Text from the data is escaped in one place for every output; re-exported for the renderers.
+from capture.escape import cell, code, printable  # noqa: F401
 
 
 def count(n: int | float | None) -> str:
@@ -60,24 +62,3 @@ def duration(seconds: float | None) -> str:
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
     return f"{h}h {m:02d}m {sec:02d}s" if h else f"{m}m {sec:02d}s"
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_NAMES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x07": "\\a", "\x08": "\\b"}
-
-
-def printable(text: str) -> str:
-    """Control characters as Redis prints them (`\\n`, `\\x01`): a key must not break a page."""
-    return _CONTROL.sub(lambda m: _NAMES.get(m[0], f"\\x{ord(m[0]):02x}"), text)
-
-
-def code(text: str | None, limit: int = 80) -> str:
-    """`text` as a markdown inline code span, shortened to `limit` characters."""
-    if text is None:
-        return "—"
-    text = printable(text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
-    return f"{fence}{pad}{text}{pad}{fence}"

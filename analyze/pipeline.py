@@ -26,11 +26,22 @@ from urllib.parse import quote
 
 import polars as pl
 
-from analyze import humanize, parse, patterns, report, rollups, rows, schema, summary, tables
+from analyze import (
+    humanize,
+    parse,
+    patterns,
+    private,
+    report,
+    rollups,
+    rows,
+    schema,
+    summary,
+    tables,
+)
 from analyze import sqlite as sqlite_out
 from analyze.errors import AnalyzeError, BadInput, BadRules
 from analyze.findings import Findings, Window
-from analyze.inputs import Inputs, parse_time, resolve
+from analyze.inputs import Inputs, check_window, parse_time, resolve
 from analyze.verdict import recommendations, verdict
 from capture import __version__
 
@@ -109,9 +120,7 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
         line_stats = pl.DataFrame(schema=parse.STATS_SCHEMA)  # for the window's bounds: none yet
     window = _window(options, inputs, line_stats)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the output is a normal folder
+    tmp = private.build_folder(out)  # 0700, next to out
     try:
         (tmp / MARKER).write_text("written by hotshard analyze; safe to delete\n")
         db = _Database(tmp / sqlite_out.DB_NAME, options.sqlite, timings)
@@ -153,6 +162,7 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             findings, n_rows = _outputs(
                 tmp, found, inputs, line_stats, window, options, timings, progress, db
             )
+        private.restrict(tmp)  # files 0600 before anyone can see them (analyze/private.py)
         _swap(tmp, out)
     except _WRITE_ERRORS as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -224,6 +234,7 @@ def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -
     until = parse_time(options.until, start, "until")
     if since is not None and until is not None and until <= since:
         raise BadInput(f"--until ({options.until}) is not after --since ({options.since})")
+    check_window(since, until, start, end)
     if since is not None and (start is None or since > start):
         start = since
     if until is not None and (end is None or until < end):
@@ -446,9 +457,7 @@ def _cardinalities(inputs: Inputs) -> pl.DataFrame | None:
     return pl.DataFrame(rows, schema={"key": pl.String, "cardinality": pl.Int64}, orient="row")
 
 
-def summary_tables(
-    f: Findings, signatures: pl.DataFrame | None = None
-) -> dict[str, pl.DataFrame]:
+def summary_tables(f: Findings, signatures: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
     """The small tables that go into hotshard.db beside `commands`. `signatures` (every
     signature by id) makes the `signatures` table complete: the ranked sums where there are
     some, the id and attributes for all."""
@@ -525,12 +534,6 @@ def _write_failed(out: Path, exc: BaseException) -> AnalyzeError:
 
 
 # -- the output folder ------------------------------------------------------------------------
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _check_out(out: Path) -> None:
     """Refuse to replace anything but an empty folder or an earlier hotshard output."""
     if not out.exists():

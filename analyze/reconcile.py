@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from analyze import schema
+from capture.info import counters_reset
 from capture.manifest import InfoSnapshot, Manifest, NodeCapture
 
 SHARES = ("exact", "sampled", "pattern")
@@ -70,7 +71,10 @@ def _delta(node: NodeCapture, name: str) -> int | None:
 
 
 def measured_repl_bytes_out(node: NodeCapture) -> int | None:
-    """Δ total_net_repl_output_bytes over the window (what the node sent its replicas)."""
+    """Δ total_net_repl_output_bytes over the window (what the node sent its replicas); None
+    when the server restarted in between."""
+    if counters_reset(node.info_before, node.info_after):
+        return None
     return _delta(node, "total_net_repl_output_bytes")
 
 
@@ -78,13 +82,17 @@ def measured_bytes_out(node: NodeCapture) -> int | None:
     """Reply bytes the node sent to application clients in the window (formula above).
 
     None when either INFO snapshot or its counters are missing (not monitored, old server).
-    A server restart between the snapshots (counters going backwards) also gives None.
+    A server restart between the snapshots (`capture.info.counters_reset`: a new run_id, less
+    uptime, or counters going backwards) also gives None, never a negative figure.
     """
+    if counters_reset(node.info_before, node.info_after):
+        return None
     total = _delta(node, "total_net_output_bytes")
     repl = _delta(node, "total_net_repl_output_bytes")
     if total is None or repl is None or total < 0 or repl < 0:
         return None
-    return total - repl - node.bytes_received - node.overhead_bytes_out
+    measured = total - repl - node.bytes_received - node.overhead_bytes_out
+    return measured if measured >= 0 else None  # below zero is never a true figure
 
 
 def node_estimates(lf: pl.LazyFrame) -> pl.DataFrame:

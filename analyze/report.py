@@ -57,8 +57,7 @@ def _footer(f: Findings) -> str:
 code = humanize.code
 
 
-def _cell(value: Any) -> str:
-    return "—" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+_cell = humanize.cell
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> str:
@@ -172,7 +171,7 @@ def _health(f: Findings) -> str:
                 ),
             )
         )
-    notes = list(f.warnings)
+    notes = [humanize.printable(w) for w in f.warnings]  # they quote paths and server errors
     notes += _error_examples(ls)
     if notes:
         body.append("\n".join(f"- {n}" for n in notes))
@@ -269,6 +268,16 @@ def _nodes(f: Findings) -> str:
         "Measured bytes out: the server's own output counter over the window (INFO deltas), "
         "less replication and this tool's traffic."
     ]
+    unknown = [
+        n
+        for n in nodes["node"].to_list()
+        if n in f.measured_bytes_out and f.measured_bytes_out[n] is None
+    ]
+    if unknown:
+        notes.append(
+            "— means the server's counters cannot give it for that node (no INFO after the "
+            "window, or the server restarted during it: see Health)."
+        )
     if cw:
         headers.append("CloudWatch NetworkBytesOut")
         notes.append(

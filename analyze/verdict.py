@@ -56,6 +56,7 @@ def verdict(r: Rollups) -> Verdict:
         return Verdict("idle", basis, None, None, 0.0, None, "No client traffic was captured.")
     # Hottest first; ties go to the smaller shard name so the verdict is deterministic.
     hot, hot_value = min(values.items(), key=lambda kv: (-kv[1], kv[0]))
+    name = humanize.printable(hot)  # a label from the input: inert in the report and console
     if len(values) == 1:
         return Verdict(
             "single",
@@ -64,7 +65,7 @@ def verdict(r: Rollups) -> Verdict:
             None,
             hot_value,
             None,
-            f"Only one shard ({hot}) in the input: nothing to compare it with.",
+            f"Only one shard ({name}) in the input: nothing to compare it with.",
         )
     others = [v for s, v in values.items() if s != hot]
     median = statistics.median(others)
@@ -73,19 +74,19 @@ def verdict(r: Rollups) -> Verdict:
     vs = f"the median of the other {n} shards" if n > 1 else "the other shard"
     if median == 0:
         rest = f"the median of the other {n} shards is 0" if n > 1 else "the other shard has none"
-        text = f"Shard {hot} is hot: {_show(basis, hot_value)} of the {what}, while {rest}."
+        text = f"Shard {name} is hot: {_show(basis, hot_value)} of the {what}, while {rest}."
         return Verdict("hot", basis, hot, None, hot_value, 0.0, text)
     skew = hot_value / median
     status = "hot" if skew >= HOT_SKEW else "skewed" if skew >= SKEWED else "balanced"
     amounts = f"{_show(basis, hot_value)} vs {_show(basis, median)}"
     if status == "balanced":
         text = (
-            f"No shard stands out: the busiest, {hot}, has {humanize.ratio(skew)} {vs} "
+            f"No shard stands out: the busiest, {name}, has {humanize.ratio(skew)} {vs} "
             f"by {what} ({amounts})."
         )
     else:
         adjective = "hot" if status == "hot" else "somewhat busier than the rest"
-        text = f"Shard {hot} is {adjective}: {humanize.ratio(skew)} {vs} by {what} ({amounts})."
+        text = f"Shard {name} is {adjective}: {humanize.ratio(skew)} {vs} by {what} ({amounts})."
     return Verdict(status, basis, hot, skew, hot_value, median, text)
 
 
@@ -203,7 +204,8 @@ def _full_reads(r: Rollups, key_sizes: pl.DataFrame | None) -> list[Recommendati
     for g in groups.iter_rows(named=True):
         cmd = g["command"]
         call = f"{cmd.upper()} {g['key_pattern']} {g['arg_shape'] or ''}".strip()
-        where = f"shard {g['shards']}" if "," not in g["shards"] else f"shards {g['shards']}"
+        shards = humanize.printable(g["shards"])
+        where = f"shard {shards}" if "," not in shards else f"shards {shards}"
         keys = f"{g['keys']} keys" if g["keys"] > 1 else f"key {humanize.code(g['example'])}"
         bytes_known = g["bytes_known"] > 0
         amount = f", {humanize.size(g['est_bytes_out'])} out" if bytes_known else ""
@@ -242,7 +244,7 @@ def _hot_keys(r: Rollups, v: Verdict) -> list[Recommendation]:
             Recommendation(
                 "hot-key",
                 f"Key {humanize.code(k['key_name'])} alone makes {humanize.percent(k['share_of_shard'])} of "
-                f"shard {k['shard']}'s {what} ({humanize.count(k['commands'])} commands, "
+                f"shard {humanize.printable(k['shard'])}'s {what} ({humanize.count(k['commands'])} commands, "
                 f"{humanize.rate(k['ops_per_s'])}/s, mostly {(k['top_command'] or '').upper()})."
                 " One key always lives on one shard: cache it on the client, or split it into "
                 "several keys with different hash tags so the load spreads over shards.",
@@ -271,7 +273,7 @@ def _hot_slots(r: Rollups, v: Verdict) -> list[Recommendation]:
             Recommendation(
                 "hot-slot",
                 f"Slot {s['slot']} carries {humanize.percent(s['share_of_shard'])} of shard "
-                f"{s['shard']}'s load over {humanize.count(s['distinct_keys'])} keys (shared hash "
+                f"{humanize.printable(s['shard'])}'s load over {humanize.count(s['distinct_keys'])} keys (shared hash "
                 "tag?). Keys in one slot cannot be spread by resharding: give them different "
                 "hash tags, or move this slot to an idle shard if the rest is balanced.",
                 weight=float(s[r.rank_column] or 0),

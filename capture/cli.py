@@ -7,6 +7,7 @@ fire builds the CLI from the dict in `COMMANDS`, and the docstring is the `--hel
 
 from __future__ import annotations
 
+import math
 import sys
 import traceback as tb
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ import fire
 from fire.decorators import SetParseFn
 
 from capture.errors import ExitStatus, HotshardError, UsageError
+from capture.escape import printable
 
 if TYPE_CHECKING:
     from capture.connect import ConnectOptions
@@ -34,22 +36,29 @@ def as_list(value: Any) -> list[str]:
     return [i.strip() for i in items if i.strip()]
 
 
-def as_int(value: Any, name: str) -> int | None:
+def as_int(value: Any, name: str, minimum: int | None = None) -> int | None:
     if value is None:
         return None
     try:
-        return int(str(value).replace("_", ""))
+        number = int(str(value).replace("_", ""))
     except ValueError:
         raise UsageError(f"--{name} takes a whole number, not {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise UsageError(f"--{name} takes a whole number of at least {minimum}, not {value!r}")
+    return number
 
 
-def as_float(value: Any, name: str) -> float | None:
+def as_float(value: Any, name: str, minimum: float | None = None) -> float | None:
     if value is None:
         return None
     try:
-        return float(str(value))
+        number = float(str(value))
     except ValueError:
         raise UsageError(f"--{name} takes a number, not {value!r}") from None
+    if not math.isfinite(number) or (minimum is not None and number < minimum):
+        least = f" of at least {minimum:g}" if minimum is not None else ""
+        raise UsageError(f"--{name} takes a finite number{least}, not {value!r}")
+    return number
 
 
 def as_bool(value: Any, name: str) -> bool:
@@ -106,7 +115,7 @@ def analyze(
         node=node,
         since=since,
         until=until,
-        top=as_int(top, "top") or 20,
+        top=as_int(top, "top", minimum=1) or 20,
         rules=rules,
         sqlite=as_bool(sqlite, "sqlite"),
         cloudwatch=as_bool(cloudwatch, "cloudwatch"),
@@ -158,7 +167,7 @@ def diff(before: str, after: str, top: str = "20", out: str | None = None) -> No
     """
     from analyze.diff import run_diff
 
-    run_diff(before, after, top=as_int(top, "top") or 20, out=out)
+    run_diff(before, after, top=as_int(top, "top", minimum=1) or 20, out=out)
 
 
 # -- capture half (no polars) ------------------------------------------------------------------
@@ -174,9 +183,12 @@ def as_bytes(value: Any, name: str) -> int | None:
     number = text.rstrip("kmgib")
     unit = text[len(number) :]
     try:
-        return int(float(number) * _BYTE_UNITS[unit])
-    except (ValueError, KeyError):
-        raise UsageError(f"--{name} takes a size such as 500MB or 1GiB, not {value!r}") from None
+        size = int(float(number) * _BYTE_UNITS[unit])
+    except (ValueError, KeyError, OverflowError):
+        size = -1
+    if size < 0:
+        raise UsageError(f"--{name} takes a size such as 500MB or 1GiB, not {value!r}")
+    return size
 
 
 def _connect_options(
@@ -266,8 +278,8 @@ def capture(
         max_omem=as_bytes(max_omem, "max-omem") or 0,
         sizes=not as_bool(no_sizes, "no-sizes")
         or as_bool(estimate_bandwidth, "estimate-bandwidth"),
-        sizes_top=as_int(sizes_top, "sizes-top") or 500,
-        sizes_rate=as_float(sizes_rate, "sizes-rate"),
+        sizes_top=as_int(sizes_top, "sizes-top", minimum=1) or 500,
+        sizes_rate=as_float(sizes_rate, "sizes-rate", minimum=1),
         quiet=as_bool(quiet, "quiet"),
     )
     result = run_capture(options)
@@ -358,7 +370,9 @@ def run(argv: Sequence[str] | None = None) -> ExitStatus:
     except HotshardError as exc:
         if show_traceback:
             tb.print_exc()
-        print(f"hotshard: {exc}", file=sys.stderr)
+        # Messages quote paths, keys and server replies: inert text, lines kept as written.
+        message = "\n".join(printable(line) for line in str(exc).split("\n"))
+        print(f"hotshard: {message}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("hotshard: interrupted", file=sys.stderr)
@@ -368,6 +382,24 @@ def run(argv: Sequence[str] | None = None) -> ExitStatus:
     except fire.core.FireExit as exc:
         code = exc.code if isinstance(exc.code, int) else ExitStatus.USAGE
         return ExitStatus(code) if code in iter(ExitStatus) else ExitStatus.USAGE
+    except OSError as exc:  # a file or folder the library did not expect to fail
+        if show_traceback:
+            tb.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"hotshard: {printable(where + (exc.strerror or str(exc)))} (--traceback for details)",
+            file=sys.stderr,
+        )
+        return ExitStatus.ERROR
+    except Exception as exc:  # a bug: still one line, and the way to see the stack
+        if show_traceback:
+            tb.print_exc()
+        print(
+            f"hotshard: internal error: {type(exc).__name__}: {printable(str(exc))} — rerun with "
+            "--traceback and report it",
+            file=sys.stderr,
+        )
+        return ExitStatus.ERROR
     return ExitStatus.OK
 
 

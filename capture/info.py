@@ -103,3 +103,20 @@ def command_calls(snap: InfoSnapshot | None) -> dict[str, int]:
 def calls_delta(before: InfoSnapshot | None, after: InfoSnapshot | None) -> dict[str, int]:
     b, a = command_calls(before), command_calls(after)
     return {name: a[name] - b.get(name, 0) for name in a if a[name] != b.get(name, 0)}
+
+
+def counters_reset(before: InfoSnapshot | None, after: InfoSnapshot | None) -> str | None:
+    """Why the counters of `after` do not continue those of `before` (the server restarted
+    between them: a new run_id, or less uptime), or None when they do or cannot be told.
+    Every delta over such a pair is meaningless, often negative."""
+    if before is None or after is None:
+        return None
+    b, a = before.sections.get("server", {}), after.sections.get("server", {})
+    if b.get("run_id") and a.get("run_id") and b["run_id"] != a["run_id"]:
+        return "the server restarted during the capture (its run_id changed)"
+    up_b, up_a = b.get("uptime_in_seconds"), a.get("uptime_in_seconds")
+    if isinstance(up_b, int) and isinstance(up_a, int) and up_a < up_b:
+        return (
+            f"the server restarted during the capture (uptime went from {up_b:,} s to {up_a:,} s)"
+        )
+    return None

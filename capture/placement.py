@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from capture.info import calls_delta
+from capture.info import calls_delta, counters_reset
 from capture.manifest import NodeCapture
 
 # Used only when the COMMAND reply is missing.
@@ -59,6 +59,15 @@ def check(nodes: list[NodeCapture], readonly: frozenset[str]) -> list[str]:
     shards = sorted({n.shard for n in nodes if n.monitored})
     for shard in shards:
         members = [n for n in nodes if n.shard == shard and n.info_before and n.info_after]
+        # A node restarted in the window has reset counters: its deltas would be nonsense.
+        for n in members:
+            reset = counters_reset(n.info_before, n.info_after)
+            if reset and not n.monitored:
+                warnings.append(
+                    f"shard {shard}: {n.node} ({n.role}, not monitored): {reset} — whether "
+                    "reads landed on it cannot be told"
+                )
+        members = [n for n in members if not counters_reset(n.info_before, n.info_after)]
         counts = {n.node: reads(n, readonly) for n in members}
         total = sum(counts.values())
         for n in members:

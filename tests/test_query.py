@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+
 import pytest
 
 from analyze import pipeline
@@ -51,7 +55,65 @@ def test_unknown_column_and_writes_are_refused(out_dir, capsys):
     assert run(["query", "SELECT nope FROM commands", "--db", str(out_dir)]) == ExitStatus.USAGE
     assert "no such column: nope" in capsys.readouterr().err
     assert run(["query", "DELETE FROM commands", "--db", str(out_dir)]) == ExitStatus.USAGE
-    assert "readonly" in capsys.readouterr().err
+    assert "refused: DELETE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("sql", "refused", "creates"),
+    [
+        ("ATTACH DATABASE '{tmp}/made.db' AS x", "ATTACH", "made.db"),
+        ("VACUUM INTO '{tmp}/copy.db'", "VACUUM INTO", "copy.db"),
+        ("SELECT load_extension('{tmp}/evil')", "load_extension()", None),
+        ("CREATE TEMP TABLE t AS SELECT * FROM commands", "a schema change", None),
+        ("PRAGMA journal_mode = wal", "PRAGMA journal_mode = wal", None),
+        ("BEGIN IMMEDIATE", "a transaction", None),
+    ],
+)
+def test_nothing_but_reading_is_allowed(out_dir, tmp_path, capsys, sql, refused, creates):
+    status = run(["query", sql.format(tmp=tmp_path), "--db", str(out_dir)])
+    err = capsys.readouterr().err
+    assert status == ExitStatus.USAGE
+    assert err.startswith("hotshard: refused: ") and refused in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written anywhere
+    assert creates is None or not (tmp_path / creates).exists()
+
+
+def test_reading_queries_still_run(out_dir, capsys):
+    for sql in (
+        "PRAGMA table_info(commands)",
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 3) SELECT * FROM c",
+        "SELECT upper(command), length(key_name) FROM commands LIMIT 1",
+    ):
+        assert run(["query", sql, "--db", str(out_dir)]) == ExitStatus.OK, capsys.readouterr()
+    capsys.readouterr()
+
+
+def test_ctrl_c_interrupts_a_runaway_query(out_dir, capsys):
+    """SIGINT while SQLite runs a query that would never end: one line, exit status 130."""
+    default = signal.getsignal(signal.SIGINT)
+    stop = threading.Event()
+
+    def press_ctrl_c() -> None:
+        # The query installs its own SIGINT handler just before it runs: wait for that.
+        while not stop.is_set() and signal.getsignal(signal.SIGINT) is default:
+            stop.wait(0.01)
+        if not stop.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+    try:
+        status = run(["query", forever, "--db", str(out_dir)])
+    finally:
+        stop.set()
+        presser.join()
+    out, err = capsys.readouterr()
+    assert status == ExitStatus.INTERRUPTED == 130
+    assert err == "hotshard: query interrupted (Ctrl-C); nothing was printed\n"
+    assert out == ""
+    assert signal.getsignal(signal.SIGINT) is default  # put back as it was
 
 
 def test_missing_database_says_run_analyze(tmp_path, capsys):

@@ -136,7 +136,13 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             def parsed() -> None:
                 progress(f"parsed {next(finished)}/{len(sources)} source(s)")
 
-            files = write_sources(chunks, tmp / COMMANDS_DIR, db.add, parsed)
+            partials = rollups.Partials()
+
+            def written(chunk: pl.DataFrame) -> None:
+                db.add(chunk)
+                partials.add(chunk)
+
+            files = write_sources(chunks, tmp / COMMANDS_DIR, written, parsed)
             parse_seconds = time.perf_counter() - t
             timings["parse"] = parse_seconds
             lines = sum(c.rows for c in counts)
@@ -160,7 +166,7 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             db.add_tables(found)
             timings["tables"] = time.perf_counter() - t
             findings, n_rows = _outputs(
-                tmp, found, inputs, line_stats, window, options, timings, progress, db
+                tmp, found, partials, inputs, line_stats, window, options, timings, progress, db
             )
         private.restrict(tmp)  # files 0600 before anyone can see them (analyze/private.py)
         _swap(tmp, out)
@@ -363,6 +369,7 @@ def scan_dataset(files: list[Path]) -> pl.LazyFrame:
 def _outputs(
     tmp: Path,
     found: tables.Tables,
+    partials: rollups.Partials,
     inputs: Inputs,
     line_stats: pl.DataFrame,
     window: Window,
@@ -377,7 +384,11 @@ def _outputs(
         (window.start, window.end) if window.start is not None and window.end is not None else None
     )
     r = rollups.compute(
-        found, span=span, shards_known=inputs.shards_known, nodes_known=inputs.nodes_known
+        found,
+        partials=partials,
+        span=span,
+        shards_known=inputs.shards_known,
+        nodes_known=inputs.nodes_known,
     )
     v = verdict(r)
     recs = recommendations(r, v, _cardinalities(inputs))

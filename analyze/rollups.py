@@ -135,28 +135,9 @@ class Rollups:
 def origins(lf: pl.LazyFrame, sources: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per node and origin: rows, known reply bytes, request bytes, time span (one cheap pass).
     `role` comes from `sources` (node -> role), "unknown" without."""
-    by_origin = (
-        lf.with_columns(_sized=pl.col("reply_confidence").is_in(SIZED))
-        .group_by("node", "shard", "origin")
-        .agg(
-            *_sums(),
-            sized=pl.col("_sized").sum().cast(pl.Int64),
-            first_ts=pl.col("ts").min(),
-            last_ts=pl.col("ts").max(),
-        )
-        .collect()
-    )
-    node_roles = (
-        roles(sources)
-        if sources is not None
-        else pl.DataFrame(schema={"node": pl.String, "role": pl.String})
-    )
-    return (
-        by_origin.join(node_roles, on="node", how="left")
-        .with_columns(pl.col("role").fill_null("unknown"))
-        .select("node", "shard", "role", "origin", pl.exclude("node", "shard", "role", "origin"))
-        .sort("node", "shard", "role", "origin")
-    )
+    part = Partials()
+    part.add(lf.collect())
+    return part.origins(sources)
 
 
 def totals(lf: pl.LazyFrame) -> Totals:
@@ -234,10 +215,121 @@ def _finish(df: pl.DataFrame, duration: float, basis: str, keys: Sequence[str]) 
     )
 
 
-def _plans(t: Tables, keys_all: pl.LazyFrame, basis: str, limit: int) -> dict[str, pl.LazyFrame]:
-    """The lazy aggregations; `keys_all` is the per-key table (already computed)."""
-    client = t.rows.filter(CLIENT)
+class Partials:
+    """The group_bys of the rollups, added up chunk by chunk as the rows are made (no second
+    read of the dataset): each `add` aggregates one chunk over integer ids and low-cardinality
+    columns; `frames` re-aggregates the chunks' results (sums of sums, min of mins)."""
+
+    # How many chunk results to keep before folding them into one (bounded memory however many
+    # chunks; only distinct keys x commands stay).
+    FOLD = 8
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[pl.DataFrame]] = {name: [] for name in _GROUPS}
+
+    def add(self, rows: pl.DataFrame) -> None:
+        client = rows.lazy().filter(CLIENT)
+        plans = {
+            "origins": rows.lazy()
+            .group_by("node", "shard", "origin")
+            .agg(
+                *_sums(),
+                sized=pl.col("reply_confidence").is_in(SIZED).sum().cast(pl.Int64),
+                first_ts=pl.col("ts").min(),
+                last_ts=pl.col("ts").max(),
+            ),
+            "keys": client.filter(pl.col("key_id").is_not_null())
+            .group_by("shard", "key_id", "command")
+            .agg(*_sums()),
+            "signatures": client.filter(pl.col("signature_id").is_not_null())
+            .group_by("signature_id", "shard")
+            .agg(*_sums()),
+            "clients": client.group_by("client", "command").agg(*_sums()),
+            "series": client.group_by("shard", second=pl.col("ts").floor().cast(pl.Int64)).agg(
+                *_sums()
+            ),
+            "shard_commands": client.group_by("shard", "command").agg(*_sums()),
+            # Full reads are judged on the (small) groups, once their arg shape is known.
+            "large_ops": client.filter(
+                pl.col("command").is_in(_FULL_READ_CANDIDATES) & pl.col("key_id").is_not_null()
+            )
+            .group_by("shard", "key_id", "command", "signature_id")
+            .agg(*_sums(), max_reply_bytes=_BYTES.max()),
+        }
+        for name, frame in zip(plans, pl.collect_all(list(plans.values())), strict=True):
+            self.parts[name].append(frame)
+            if len(self.parts[name]) >= self.FOLD:
+                self.parts[name] = [self._fold(name)]
+
+    def _fold(self, name: str) -> pl.DataFrame:
+        parts = self.parts[name]
+        if len(parts) == 1:
+            return parts[0]
+        keys, extra = _GROUPS[name]
+        return pl.concat(parts).group_by(keys).agg(*_resum(), *extra)
+
+    def frame(self, name: str, schema_: dict[str, pl.DataType]) -> pl.DataFrame:
+        if not self.parts[name]:
+            return pl.DataFrame(schema=schema_)
+        self.parts[name] = [self._fold(name)]
+        return self.parts[name][0]
+
+    def origins(self, sources: pl.DataFrame | None = None) -> pl.DataFrame:
+        node_roles = (
+            roles(sources)
+            if sources is not None
+            else pl.DataFrame(schema={"node": pl.String, "role": pl.String})
+        )
+        empty = {
+            "node": pl.String(),
+            "shard": pl.String(),
+            "origin": pl.String(),
+            **_SUM_SCHEMA,
+            "sized": pl.Int64(),
+            "first_ts": pl.Float64(),
+            "last_ts": pl.Float64(),
+        }
+        return (
+            self.frame("origins", empty)
+            .join(node_roles, on="node", how="left")
+            .with_columns(pl.col("role").fill_null("unknown"))
+            .select(
+                "node", "shard", "role", "origin", pl.exclude("node", "shard", "role", "origin")
+            )
+            .sort("node", "shard", "role", "origin")
+        )
+
+
+_SUM_SCHEMA: dict[str, pl.DataType] = {
+    "commands": pl.Int64(),
+    "est_bytes_out": pl.Int64(),
+    "bytes_known": pl.Int64(),
+    "request_bytes": pl.Int64(),
+}
+# Per partial: its group keys, and how its extra columns fold.
+_GROUPS: dict[str, tuple[list[str], list[pl.Expr]]] = {
+    "origins": (
+        ["node", "shard", "origin"],
+        [pl.col("sized").sum(), pl.col("first_ts").min(), pl.col("last_ts").max()],
+    ),
+    "keys": (["shard", "key_id", "command"], []),
+    "signatures": (["signature_id", "shard"], []),
+    "clients": (["client", "command"], []),
+    "series": (["shard", "second"], []),
+    "shard_commands": (["shard", "command"], []),
+    "large_ops": (
+        ["shard", "key_id", "command", "signature_id"],
+        [pl.col("max_reply_bytes").max()],
+    ),
+}
+
+
+def _plans(
+    t: Tables, part: Partials, keys_all: pl.LazyFrame, basis: str, limit: int
+) -> dict[str, pl.LazyFrame]:
+    """The lazy aggregations over the partials; `keys_all` is the per-key table."""
     rank = "est_bytes_out" if basis == "bytes" else "commands"
+    ints = {"shard": pl.String(), "command": pl.String(), **_SUM_SCHEMA}
 
     def top(frame: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
         # Cut lazily so a million distinct keys never reach Python; exact ties at the cut are
@@ -249,9 +341,8 @@ def _plans(t: Tables, keys_all: pl.LazyFrame, basis: str, limit: int) -> dict[st
         ).head(limit)
 
     signatures = (
-        client.filter(pl.col("signature_id").is_not_null())
-        .group_by("signature_id", "shard")
-        .agg(*_sums())
+        part.frame("signatures", {"signature_id": pl.Int32(), **ints})
+        .lazy()
         .group_by("signature_id")
         .agg(*_resum(), shards=pl.len().cast(pl.Int64))
         .join(
@@ -262,8 +353,8 @@ def _plans(t: Tables, keys_all: pl.LazyFrame, basis: str, limit: int) -> dict[st
     )
     kind, ip = client_columns(pl.col("client"))
     per_client = (
-        client.group_by("client", "command")
-        .agg(*_sums())
+        part.frame("clients", {"client": pl.String(), **ints})
+        .lazy()
         .with_columns(kind, ip)
         .with_columns(
             client_id=pl.when(pl.col("client_kind") == "internal")
@@ -281,18 +372,24 @@ def _plans(t: Tables, keys_all: pl.LazyFrame, basis: str, limit: int) -> dict[st
         .agg(*_resum(), top_command=_top_by("command", "top_command"))
         .join(connections, on=["client_id", "client_kind"], how="left")
     )
-    series = client.group_by("shard", second=pl.col("ts").floor().cast(pl.Int64)).agg(
-        commands=pl.len().cast(pl.Int64),
-        est_bytes_out=_BYTES.sum(),
-        bytes_known=_BYTES.count().cast(pl.Int64),
+    series = (
+        part.frame("series", {"shard": pl.String(), "second": pl.Int64(), **_SUM_SCHEMA})
+        .lazy()
+        .select("shard", "second", "commands", "est_bytes_out", "bytes_known")
     )
-    # Group the candidate commands first and test their shapes on the (small) groups.
     large_ops = (
-        client.filter(
-            pl.col("command").is_in(_FULL_READ_CANDIDATES) & pl.col("key_id").is_not_null()
+        part.frame(
+            "large_ops",
+            {
+                "shard": pl.String(),
+                "key_id": pl.Int32(),
+                "command": pl.String(),
+                "signature_id": pl.Int32(),
+                **_SUM_SCHEMA,
+                "max_reply_bytes": pl.Int64(),
+            },
         )
-        .group_by("shard", "key_id", "command", "signature_id")
-        .agg(*_sums(), max_reply_bytes=_BYTES.max())
+        .lazy()
         .join(t.keys.lazy().select("key_id", "key_name", "key_pattern"), on="key_id")
         .join(t.signatures.lazy().select("signature_id", "arg_shape"), on="signature_id")
         .group_by("shard", "key_name", "command", "arg_shape")
@@ -304,7 +401,7 @@ def _plans(t: Tables, keys_all: pl.LazyFrame, basis: str, limit: int) -> dict[st
         .filter(full_read())
     )
     return {
-        "shard_commands": client.group_by("shard", "command").agg(*_sums()),
+        "shard_commands": part.frame("shard_commands", ints).lazy(),
         "shard_keys": keys_all.group_by("shard").agg(distinct_keys=pl.len().cast(pl.Int64)),
         "hot_keys": top(keys_all, ["shard", "key_name"]),
         "patterns": top(
@@ -327,12 +424,14 @@ def _plans(t: Tables, keys_all: pl.LazyFrame, basis: str, limit: int) -> dict[st
     }
 
 
-def _keys_all(t: Tables) -> pl.DataFrame:
+def _keys_all(t: Tables, part: Partials) -> pl.DataFrame:
     """Per shard and key (client traffic): sums, slot, pattern and the command used most."""
+    per_command = part.frame(
+        "keys",
+        {"shard": pl.String(), "key_id": pl.Int32(), "command": pl.String(), **_SUM_SCHEMA},
+    )
     return (
-        t.rows.filter(CLIENT & pl.col("key_id").is_not_null())
-        .group_by("shard", "key_id", "command")
-        .agg(*_sums())
+        per_command.lazy()
         .group_by("shard", "key_id")
         .agg(*_resum(), top_command=_top_by("command", "top_command"))
         .join(
@@ -347,26 +446,31 @@ def _keys_all(t: Tables) -> pl.DataFrame:
 def compute(
     t: Tables,
     *,
+    partials: Partials | None = None,
     span: tuple[float, float] | None = None,
     shards_known: Sequence[str] = (),
     nodes_known: Sequence[tuple[str, str, str]] = (),
     limit: int = TABLE_LIMIT,
 ) -> Rollups:
-    """All rollups of a `commands` LazyFrame.
+    """All rollups of the analysis' tables, from `partials` when the rows were already added up
+    as they were made (else from `t.rows`).
 
     span: (start, end) epoch seconds the capture covered; ops/s divide by its length (at least
       1 s). Default: first to last timestamp in the table.
     shards_known / nodes_known: shards and (node, shard, role) that were monitored, so that a
       silent one still shows up with zero commands.
     """
-    by_origin = origins(t.rows, t.sources)
+    if partials is None:  # aggregate the rows now (the analyzer adds them up as it parses)
+        partials = Partials()
+        partials.add(t.rows.collect())
+    by_origin = partials.origins(t.sources)
     tot = _totals(by_origin)
     if span is None:
         span = (tot.first_ts or 0.0, tot.last_ts or 0.0)
     duration = max(span[1] - span[0], 1.0)
     basis = tot.basis
-    keys_all = _keys_all(t)
-    plans = _plans(t, keys_all.lazy(), basis, limit)
+    keys_all = _keys_all(t, partials)
+    plans = _plans(t, partials, keys_all.lazy(), basis, limit)
     # One after the other: collect_all would run every streaming pipeline at once, each with its
     # own buffers (measured on 20M rows: 2.1 GB and 17 s together, 0.7 GB and 8 s in turn).
     frames = {name: plan.collect() for name, plan in plans.items()}

@@ -71,9 +71,9 @@ def write(
     folder: Path, keys: pl.DataFrame, signatures: pl.DataFrame, sources: pl.DataFrame
 ) -> None:
     """The small tables beside `commands/`."""
-    keys.write_parquet(folder / KEYS_NAME)
-    signatures.write_parquet(folder / SIGNATURES_NAME)
-    sources.sort("source").write_parquet(folder / SOURCES_NAME)
+    keys.write_parquet(folder / KEYS_NAME, compression="lz4")
+    signatures.write_parquet(folder / SIGNATURES_NAME, compression="lz4")
+    sources.sort("source").write_parquet(folder / SOURCES_NAME, compression="lz4")
 
 
 def roles(sources: pl.DataFrame) -> pl.DataFrame:

@@ -6,7 +6,7 @@ bytes, slot, pattern and sampled size depend on the key alone, so they are compu
 first time the key is seen, and every row only carries the key's integer id.
 
 Ids come from a Polars `Categories` mapping (a hash map in Rust that lives as long as a Series of
-that type does: `_ids` keeps one): casting a chunk's keys to it gives each key its id, new keys
+that type does: `Mapping` keeps one): casting a chunk's keys to it gives each key its id, new keys
 the next free ones. The
 cast runs on one contiguous column in file order, so ids are assigned in order of first
 appearance and are the same for the same input. Memory grows with the number of distinct keys
@@ -22,24 +22,25 @@ import polars as pl
 from analyze import keys, patterns, replies, schema, slots
 
 # The per-row attributes of a key, gathered by id into every chunk's rows.
-_PER_ROW = ("key_name", "_pattern_id", "_key_sz", "_key_own", "_key_pim")
+_PER_ROW = ("key_name", "_key_len", "_pattern_id", "_key_sz", "_key_own", "_key_pim")
 
 
-def _ids() -> pl.DataType:
-    """A fresh Categorical type whose mapping lives as long as the returned dtype's anchor."""
-    return pl.Categorical(pl.Categories.random())
-
-
-class _Mapping:
+class Mapping:
     """String -> id, assigned in order of first appearance, for as long as this object lives."""
 
     def __init__(self) -> None:
-        self.dtype = _ids()
+        self.categories = pl.Categories.random()
+        self.dtype = pl.Categorical(self.categories)
         # Polars frees a mapping once no Series of its type is left: this one keeps it.
         self._anchor = pl.Series([], dtype=self.dtype)
 
     def codes(self, values: pl.Series) -> pl.Series:
+        """The id of each value (UInt32; null stays null), new values getting the next ids."""
         return values.rechunk().cast(self.dtype).to_physical()
+
+    def values(self) -> pl.Series:
+        """Every value so far, by id."""
+        return self.categories.to_series()
 
 
 class _Growing:
@@ -73,13 +74,14 @@ class KeyDictionary:
 
     def __init__(self, rules: Sequence[patterns.Rule], lookup: replies.Lookup) -> None:
         self.rules, self.lookup = tuple(rules), lookup
-        self.mapping, self.pattern_mapping = _Mapping(), _Mapping()
+        self.mapping, self.pattern_mapping = Mapping(), Mapping()
         self.count = 0
         self.patterns: list[str] = []  # pattern text by pattern id
         self.keys = _Growing(schema.KEYS)
         self.per_row = _Growing(
             {
                 "key_name": pl.String(),
+                "_key_len": pl.Int64(),
                 "_pattern_id": pl.UInt32(),
                 "_key_sz": pl.UInt32(),
                 "_key_own": pl.Boolean(),
@@ -133,6 +135,7 @@ class KeyDictionary:
             pl.DataFrame(
                 {
                     "key_name": table["key_name"],
+                    "_key_len": key_bytes.bin.size().cast(pl.Int64),
                     "_pattern_id": codes,
                     "_key_sz": sizes["_key_sz"],
                     "_key_own": sizes["_key_own"],
@@ -154,7 +157,7 @@ class SignatureDictionary:
     """The distinct `COMMAND | pattern | arg shape` seen so far, by id."""
 
     def __init__(self) -> None:
-        self.mapping = _Mapping()
+        self.mapping = Mapping()
         self.signatures = _Growing(schema.SIGNATURES)
         self.count = 0
 

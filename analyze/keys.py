@@ -285,51 +285,47 @@ class KeyPlan:
 
     plan: _Plan
     keywords: list[str]  # arguments kept in arg_shape, in every spelling
+    # Commands whose one key is argv 1, quoted as MONITOR prints them (`"GET`, `"get`, `"Get`).
+    fast_spellings: list[str]
 
 
 def plan(specs: KeySpecs) -> KeyPlan:
     words = KEYWORDS | _subcommands(specs)
-    return KeyPlan(
-        _plan(specs), sorted(words | {w.lower() for w in words} | {w.title() for w in words})
-    )
+    p = _plan(specs)
+    fast = [name for name, code in p.codes.items() if p.params["fast"][code] == 1]
+    spellings = sorted({f'"{s}' for n in fast for s in (n, n.upper(), n.title())})
+    keywords = sorted(words | {w.lower() for w in words} | {w.title() for w in words})
+    return KeyPlan(p, keywords, spellings)
 
 
-def find_keys(lf: pl.LazyFrame, key_plan: KeyPlan) -> pl.LazyFrame:
+def find_keys(lf: pl.LazyFrame, key_plan: KeyPlan, all_fast: bool = False) -> pl.LazyFrame:
     """Add `key_raw` (the first key as quoted, escapes unresolved; null without a key),
     `keys_raw` (every key as quoted, for commands with more than one; null otherwise),
     `key_count` and `arg_shape`, from `command` and `args` (`rows.split_body`).
 
     Most commands have one key at argv 1 (GET, SET, HGET, ZRANGE...): they take the fast path,
-    `args[0]`, and the general machinery below only ever sees the other rows' arguments."""
+    `args[0]`, and the general machinery below only ever sees the other rows' arguments.
+    `all_fast`: the caller knows every row is such a command (`rows` sorts them out first)."""
     plan, keywords = key_plan.plan, key_plan.keywords
     args, command = pl.col("args"), pl.col("command")
-    name = (
-        pl.when(command.is_in(plan.containers))
-        .then(command + "|" + args.list.first().str.to_lowercase())
-        .otherwise(command)
-    )
-
-    def param(p: str) -> pl.Expr:
-        return pl.lit(plan.params[p]).gather(pl.col("_k_code"))
-
-    lf = lf.with_columns(
-        _k_argc=args.list.len().cast(pl.Int64) + 1,  # Redis' argc: the name counts
-        # An Enum cast, not `replace_strict`: that one runs as a whole-column function in the
-        # streaming engine, which then buffers every row (memory grew with the capture).
-        _k_code=name.cast(pl.Enum(list(plan.codes)), strict=False).to_physical().cast(pl.Int64),
-    ).with_columns(_k_fast=param("fast").is_not_null())
-    fast = pl.col("_k_fast")
     cap = SHAPE_TOKENS + 1
-    lf = lf.with_columns(
-        _k_slow_args=only_rows(args, ~fast),
-        _k_fast_tokens=pl.when(fast).then(args.list.slice(1, cap)),
-    )
-    lf = _slow_keys(lf, plan, "_k_slow_args")
-    raw, tokens, ranged = pl.col("_k_raw"), pl.col("_k_tokens"), pl.col("_k_ranged")
-    lf = lf.with_columns(
-        _k_tokens=pl.coalesce("_k_fast_tokens", tokens),
-        _k_ranged=command.is_in(list(RANGE_COMMANDS)),
-    ).with_columns(
+    if all_fast:
+        lf = lf.with_columns(
+            _k_fast=pl.lit(True),
+            _k_tokens=args.list.slice(1, cap),
+            _k_raw=pl.lit(None, pl.List(pl.String)),
+        )
+    else:
+        lf = _code(lf, plan)
+        fast = pl.col("_k_fast")
+        lf = lf.with_columns(
+            _k_slow_args=only_rows(args, ~fast),
+            _k_fast_tokens=pl.when(fast).then(args.list.slice(1, cap)),
+        )
+        lf = _slow_keys(lf, plan, "_k_slow_args")
+        lf = lf.with_columns(_k_tokens=pl.coalesce("_k_fast_tokens", "_k_tokens"))
+    fast, raw, tokens, ranged = (pl.col(c) for c in ("_k_fast", "_k_raw", "_k_tokens", "_k_ranged"))
+    lf = lf.with_columns(_k_ranged=command.is_in(list(RANGE_COMMANDS))).with_columns(
         _k_masked=pl.coalesce(
             only_rows(tokens, ranged).list.eval(_mask(keywords, True)),
             only_rows(tokens, ~ranged).list.eval(_mask(keywords, False)),
@@ -346,6 +342,25 @@ def find_keys(lf: pl.LazyFrame, key_plan: KeyPlan) -> pl.LazyFrame:
         .otherwise(count.fill_null(0)),
         arg_shape=pl.when(masked.list.len() > SHAPE_TOKENS).then(shape + " …").otherwise(shape),
     ).drop(_temporary(lf))
+
+
+def _code(lf: pl.LazyFrame, plan: _Plan) -> pl.LazyFrame:
+    """Add `_k_code` (the command's row in the plan; null without key specs), `_k_argc` and
+    `_k_fast` (one key, at argv 1)."""
+    args, command = pl.col("args"), pl.col("command")
+    name = (
+        pl.when(command.is_in(plan.containers))
+        .then(command + "|" + args.list.first().str.to_lowercase())
+        .otherwise(command)
+    )
+    lf = lf.with_columns(
+        _k_argc=args.list.len().cast(pl.Int64) + 1,  # Redis' argc: the name counts
+        # An Enum cast, not `replace_strict`: that one runs as a whole-column function in the
+        # streaming engine, which then buffers every row (memory grew with the capture).
+        _k_code=name.cast(pl.Enum(list(plan.codes)), strict=False).to_physical().cast(pl.Int64),
+    )
+    fast = pl.lit(plan.params["fast"]).gather(pl.col("_k_code")).is_not_null()
+    return lf.with_columns(_k_fast=fast)
 
 
 def _temporary(lf: pl.LazyFrame) -> list[str]:

@@ -228,6 +228,8 @@ def estimate(lf: pl.LazyFrame, lookup: Lookup) -> pl.LazyFrame:
 
 
 _HASH = "_f_hash"
+# Features of the key's sampled size and of the sender, beside the command's own (`tail_features`).
+KEY_FEATURES = ("_f_client", "_f_own", "_f_sz", "_f_pim")
 _PLAIN = ("command", "arg_count", "key_count")  # model inputs named like the table's columns
 
 
@@ -368,6 +370,19 @@ class Lookup:
             "_f_mget_known": mget.list.sum(),
             "_f_mget_missing": mget.list.eval(pl.element().is_null()).list.sum().cast(pl.Int64),
         }
+
+    def tail_features(self) -> dict[str, pl.Expr]:
+        """The features that depend on the command and its arguments alone: not on the key's
+        sampled size (`KEY_FEATURES`) nor on who sent it."""
+        return {k: v for k, v in self.features().items() if k not in KEY_FEATURES}
+
+    def estimate_combos(self, combos: pl.DataFrame) -> pl.DataFrame:
+        """`reply_bytes` and `reply_confidence` of each row of `combos` (distinct combinations
+        carrying every feature column of `features`), in the same order."""
+        names = {c: _model_name(c) for c in combos.columns if c.startswith("_f_")}
+        framed = combos.select(*names, _combo=pl.int_range(pl.len(), dtype=pl.UInt32))
+        out = self.model(framed.rename(names))
+        return out.sort("_combo").select("reply_bytes", "reply_confidence")
 
     def batch(self, s: pl.Series) -> pl.Series:
         """Estimate one batch of rows (a struct Series of the hash and the feature columns).

@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 
 from analyze import keys, keyspecs, parse, patterns, replies, schema
-from analyze.dictionaries import KeyDictionary, SignatureDictionary
+from analyze.dictionaries import KeyDictionary, Mapping, SignatureDictionary
 from analyze.errors import BadInput
 from analyze.lists import only_rows
 from capture.manifest import KeySize
@@ -92,28 +92,64 @@ def source_rows(
 
 
 def chunk_rows(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> pl.DataFrame:
-    """The rows (`schema.COMMANDS`) of `heads` (`parse.header_rows`: ts, db, client, body)."""
-    parsed = (
+    """The rows (`schema.COMMANDS`) of `heads` (`parse.header_rows`: ts, db, client, body).
+
+    Per row only the cheap part: the body cut into command, first argument and the rest, and
+    for the commands whose key is their first argument (GET, SET, HGET, ZRANGE...: the "fast"
+    path) the key goes to the key dictionary while the command and the rest (the "tail":
+    `SET`, `v`, `EX`, `60`) are parsed once per distinct tail of the chunk. Every other line
+    (MGET, EVALSHA, a quote inside an argument...) is its own tail. Replies and signatures are
+    then worked out once per distinct (tail, key size, pattern, sender) and joined back."""
+    body, first, rest, cmd = pl.col("body"), pl.col("_a"), pl.col("_r"), pl.col("_c")
+    fast = cmd.is_in(ctx.key_plan.fast_spellings) & first.is_not_null() & ~misplit(body)
+    per_row = (
         heads.lazy()
-        .pipe(split_body)
-        .pipe(keys.find_keys, ctx.key_plan)
-        .with_columns(origin=origin(source))
+        .with_columns(_parts=body.str.splitn('" "', 3))
+        .with_columns(
+            _c=pl.col("_parts").struct.field("field_0"),
+            _a=pl.col("_parts").struct.field("field_1"),
+            _r=pl.col("_parts").struct.field("field_2"),
+        )
+        .with_columns(_fast=fast)
+        .select(
+            "ts",
+            "db",
+            "client",
+            "_fast",
+            origin=origin(source),
+            _key_raw=pl.when("_fast").then(
+                pl.when(rest.is_null()).then(first.str.strip_suffix('"')).otherwise(first)
+            ),
+            _tail=pl.when("_fast")
+            .then(pl.concat_str(cmd, pl.lit(_SEP), rest.fill_null(_NONE)))
+            .otherwise(pl.lit(_WHOLE) + body),
+        )
         .collect()
     )
-    key_id = ctx.keys.ids(parsed["key_raw"])
-    parsed = pl.concat(
-        [parsed.drop("key_raw"), key_id.to_frame(), ctx.keys.attributes(key_id)], how="horizontal"
+    tails = Mapping()
+    per_row = per_row.with_columns(_tail=tails.codes(per_row["_tail"]))
+    tail = _tails(tails.values(), ctx)
+    per_row = pl.concat(
+        [per_row, tail.select(_TAIL_PER_ROW).select(pl.all().gather(per_row["_tail"]))],
+        how="horizontal",
     )
-    parsed = parsed.with_columns(signature_id=ctx.signatures.ids(parsed, ctx.keys))
-    client = pl.col("origin") == schema.ORIGIN_CLIENT
+    key_id = ctx.keys.ids(per_row.select(pl.coalesce("_key_raw", "_tail_key_raw"))["_key_raw"])
+    per_row = pl.concat(
+        [per_row.drop("_key_raw", "_tail_key_raw"), key_id.to_frame(), ctx.keys.attributes(key_id)],
+        how="horizontal",
+    )
+    length = pl.col("_key_len")
+    # A fast tail was sized with a one-byte placeholder key (`$1\r\nK\r\n`, 7 bytes).
+    key_bytes = pl.when("_fast").then(length + _digits(length) + 5 - 7).otherwise(0)
+    per_row = per_row.with_columns(
+        request_bytes=pl.col("_request_bytes") + key_bytes.fill_null(0),
+        _client=pl.col("origin") == schema.ORIGIN_CLIENT,
+    )
+    combos = _combos(per_row, tail, ctx)
     return (
-        parsed.lazy()
-        .with_columns(keys=keys.decode_keys(pl.col("keys_raw")))
-        .pipe(replies.estimate, ctx.lookup)
+        per_row.lazy()
+        .join(combos.lazy(), on="_combo", how="left", maintain_order="left")
         .with_columns(
-            # Replicated writes and script sub-commands sent nothing to a client.
-            reply_bytes=pl.when(client).then("reply_bytes").otherwise(pl.lit(0, pl.Int64)),
-            reply_confidence=pl.when(client).then("reply_confidence").otherwise(pl.lit("none")),
             node=pl.lit(source.node, pl.String),
             shard=pl.lit(source.shard, pl.String),
             source=pl.lit(Path(source.path).name, pl.String),
@@ -121,6 +157,74 @@ def chunk_rows(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> pl.Da
         .select([pl.col(c).cast(t) for c, t in schema.COMMANDS.items()])
         .collect()
     )
+
+
+# Tail texts: a fast line's command and rest (`_SEP`; `_NONE` when there is no rest), or a whole
+# body (`_WHOLE`). Control characters never appear raw in MONITOR output, so they cannot clash.
+_SEP, _NONE, _WHOLE = "\x00", "\x01", "\x02"
+_TAIL_PER_ROW = ("command", "arg_count", "key_count", "keys", "_request_bytes", "_tail_key_raw")
+_COMBO = ["_tail", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client"]
+
+
+def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
+    """Per distinct tail (by code): command, arg_count, key_count, keys, the request size, the
+    first key of a whole-body tail, arg_shape and the reply features of the arguments. A fast
+    tail is parsed as a body whose key is a placeholder."""
+    frame = texts.rename("_text").to_frame().with_row_index("_code")
+    whole = pl.col("_text").str.starts_with(_WHOLE)
+    parts = pl.col("_text").str.splitn(_SEP, 2)
+    command, rest = parts.struct.field("field_0"), parts.struct.field("field_1")
+    fast = (
+        frame.lazy()
+        .filter(~whole)
+        .with_columns(
+            body=pl.concat_str(
+                command,
+                pl.when(rest == _NONE).then(pl.lit('" "K"')).otherwise(pl.lit('" "K" "') + rest),
+            )
+        )
+        .pipe(split_body)
+        .pipe(keys.find_keys, ctx.key_plan, all_fast=True)
+        .with_columns(keys=pl.lit(None, pl.List(pl.String)), _tail_key_raw=pl.lit(None, pl.String))
+    )
+    slow = (
+        frame.lazy()
+        .filter(whole)
+        .with_columns(body=pl.col("_text").str.slice(1))
+        .pipe(split_body)
+        .pipe(keys.find_keys, ctx.key_plan)
+        .with_columns(keys=keys.decode_keys(pl.col("keys_raw")), _tail_key_raw="key_raw")
+    )
+    out = (
+        pl.concat([fast, slow], how="vertical_relaxed")
+        # The reply features that need the key's text (XREAD's key length): whole tails only.
+        .with_columns(key_name=keys.decode(pl.col("_tail_key_raw")).text)
+        .with_columns(**ctx.lookup.tail_features())
+        .rename({"request_bytes": "_request_bytes"})
+        .collect()
+    )
+    return out.sort("_code")
+
+
+def _combos(per_row: pl.DataFrame, tail: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    """Per distinct (tail, key pattern, key size, sender) of the chunk (`_combo`, the hash of
+    `_COMBO`, added to `per_row` in place): signature id and reply."""
+    per_row.insert_column(per_row.width, per_row.select(_combo=pl.struct(_COMBO).hash())["_combo"])
+    combos = per_row.select("_combo", *_COMBO).unique("_combo", maintain_order=True)
+    if combos.select(_COMBO).n_unique() != combos.height:  # a 64-bit collision: never seen
+        raise AssertionError("hash collision between reply combinations")
+    features = tail.select("command", "arg_shape", pl.col("^_f_.*$")).select(
+        pl.all().gather(combos["_tail"])
+    )
+    combos = pl.concat([combos, features], how="horizontal").with_columns(
+        _f_client=pl.col("_client"),
+        _f_own=pl.col("_key_own").fill_null(False),
+        _f_sz=pl.col("_key_sz"),
+        _f_pim=pl.when(pl.col("command") == "mget").then(pl.col("_key_pim")),
+    )
+    replies_ = ctx.lookup.estimate_combos(combos)
+    signature_id = ctx.signatures.ids(combos, ctx.keys)
+    return pl.concat([combos.select("_combo"), replies_, signature_id.to_frame()], how="horizontal")
 
 
 def origin(source: parse.Source) -> pl.Expr:
@@ -142,6 +246,16 @@ def origin(source: parse.Source) -> pl.Expr:
 
 
 # -- the body -----------------------------------------------------------------------------------
+def misplit(body: pl.Expr) -> pl.Expr:
+    """Whether splitting `body` on the literal `" "` could cut inside an argument.
+
+    Inside an argument a quote is always escaped (`\\"`), so an occurrence of `" "` whose first
+    quote has no backslash before it is a closing quote, the separating space and the next
+    opening quote. Only `\\" "` (an escaped quote and a space ending an argument, or an escaped
+    backslash ending one) can mislead; JSON values (`{\\"id\\":1}`) never hold it."""
+    return body.str.contains('\\" "', literal=True)
+
+
 # One escape sequence as Redis prints it: `\xHH` is 4 characters for 1 byte, the others 2 for 1.
 ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|.)"
 
@@ -151,11 +265,10 @@ def split_body(lf: pl.LazyFrame) -> pl.LazyFrame:
     case), `arg_count`, `request_bytes` and `args` (each argument after the command, as quoted:
     escapes NOT resolved).
 
-    The fields are split on the literal `" "`, which is exact unless a line holds `\\"` (an
-    argument with a quote in it, or ending in a backslash): those rare rows take the
-    escape-aware regex."""
+    The fields are split on the literal `" "` unless `misplit` says that could cut inside an
+    argument: those rare rows take the escape-aware regex."""
     body = pl.col("body")
-    odd = body.str.contains('\\"', literal=True)
+    odd = misplit(body)
     parts = pl.coalesce(
         pl.when(odd)
         .then(body)

@@ -77,10 +77,11 @@ class KeyDictionary:
         self.mapping, self.pattern_mapping = Mapping(), Mapping()
         self.count = 0
         self.patterns: list[str] = []  # pattern text by pattern id
-        self.keys = _Growing(schema.KEYS)
-        self.per_row = _Growing(
+        # schema.KEYS (key_bytes only for binary keys: the others are their text) and the
+        # per-row attributes, one row per key id.
+        self.keys = _Growing(
             {
-                "key_name": pl.String(),
+                **schema.KEYS,
                 "_key_len": pl.Int64(),
                 "_pattern_id": pl.UInt32(),
                 "_key_sz": pl.UInt32(),
@@ -106,35 +107,34 @@ class KeyDictionary:
 
     def attributes(self, key_id: pl.Series) -> pl.DataFrame:
         """Per row, the attributes of its key (`_PER_ROW`), null where there is none."""
-        return self.per_row.gather(key_id)
+        return self.keys.frame().select(pl.col(list(_PER_ROW)).gather(key_id))
 
     def _register(self, new: pl.DataFrame) -> None:
         assert new["id"][0] == self.count and new["id"][-1] == self.count + new.height - 1
         decoded = keys.decode_column(new.lazy(), "raw")
-        with_pattern = patterns.add_pattern(decoded, "raw_text", self.rules).collect()
-        key_bytes = with_pattern["raw_bytes"]
-        table = with_pattern.select(
-            key_id=pl.col("id").cast(pl.Int32),
-            key_name=pl.col("raw_text"),
-            key_binary=pl.col("raw_binary"),
-            key_bytes=key_bytes,
-            slot=slots.slots(key_bytes),
-            key_pattern=pl.col("key_pattern"),
-        )
-        codes = self.pattern_mapping.codes(table["key_pattern"])
+        found = patterns.add_pattern(decoded, "raw_text", self.rules).collect()
+        if not found["id"].is_sorted():  # the streaming engine keeps row order; make sure
+            found = found.sort("id")
+        key_bytes = found["raw_bytes"]
+        codes = self.pattern_mapping.codes(found["key_pattern"])
         fresh = (
-            pl.DataFrame({"code": codes, "name": table["key_pattern"]})
+            pl.DataFrame({"code": codes, "name": found["key_pattern"]})
             .filter(pl.col("code") >= len(self.patterns))
             .unique("code")
             .sort("code")
         )
         self.patterns.extend(fresh["name"].to_list())
-        sizes = self.lookup.key_columns(table["key_name"], table["key_pattern"])
-        self.keys.append(table)
-        self.per_row.append(
+        sizes = self.lookup.key_columns(found["raw_text"], found["key_pattern"])
+        binary = found["raw_binary"]
+        self.keys.append(
             pl.DataFrame(
                 {
-                    "key_name": table["key_name"],
+                    "key_id": found["id"].cast(pl.Int32),
+                    "key_name": found["raw_text"],
+                    "key_binary": binary,
+                    "key_bytes": key_bytes.zip_with(binary, pl.Series([None], dtype=pl.Binary)),
+                    "slot": slots.slots(key_bytes),
+                    "key_pattern": found["key_pattern"],
                     "_key_len": key_bytes.bin.size().cast(pl.Int64),
                     "_pattern_id": codes,
                     "_key_sz": sizes["_key_sz"],
@@ -150,7 +150,11 @@ class KeyDictionary:
 
     def table(self) -> pl.DataFrame:
         """The `keys` table (schema.KEYS), by id."""
-        return self.keys.frame()
+        return (
+            self.keys.frame()
+            .select(list(schema.KEYS))
+            .with_columns(key_bytes=pl.coalesce("key_bytes", pl.col("key_name").cast(pl.Binary)))
+        )
 
 
 class SignatureDictionary:

@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 
 from analyze import keys, keyspecs, parse, patterns, replies, schema
+from analyze.ahead import ahead
 from analyze.dictionaries import KeyDictionary, Mapping, SignatureDictionary
 from analyze.errors import BadInput
 from analyze.lists import only_rows
@@ -67,23 +68,30 @@ def source_rows(
     ctx: Context,
     keep: Rows = lambda lf: lf,
     counts: parse.LineCounts | None = None,
-    chunk_bytes: int = parse.CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> Iterator[pl.DataFrame]:
     """The rows of one source, a chunk at a time, in file order (chunks without a command are
     skipped). `keep` filters the header rows (`ts`, `db`, `client`: the time window) before any
     body is split; `counts`, when given, counts every line for the capture's health, so no other
     pass reads the file. A damaged stream ends the source after its readable lines: noted in
     `counts`, or raised as `BadInput` without them."""
+
+    def cut(lines: pl.DataFrame) -> _Cut | None:
+        marked = parse.mark_lines(lines.lazy()).collect()
+        del lines
+        if counts is not None:
+            counts.add(marked)
+        heads = keep(parse.header_rows(marked.lazy())).collect()
+        del marked
+        return _cut(heads, source, ctx) if heads.height else None
+
+    # Decoding, cutting and finishing overlap, one chunk each (`ahead`): the first two need
+    # nothing from earlier chunks; finishing (the dictionaries) goes in file order.
+    lines = ahead(parse.line_chunks(source, chunk_bytes or parse.CHUNK_BYTES))
     try:
-        for lines in parse.line_chunks(source, chunk_bytes):
-            marked = parse.mark_lines(lines.lazy()).collect()
-            del lines
-            if counts is not None:
-                counts.add(marked)
-            heads = keep(parse.header_rows(marked.lazy())).collect()
-            del marked
-            if heads.height:
-                yield chunk_rows(heads, source, ctx)
+        for part in ahead(cut(chunk) for chunk in lines):
+            if part is not None:
+                yield _finish(part, source, ctx)
     except parse.Damaged as exc:
         # What was readable is analyzed; the report's capture health says where it stopped.
         if counts is None:
@@ -92,7 +100,12 @@ def source_rows(
 
 
 def chunk_rows(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> pl.DataFrame:
-    """The rows (`schema.COMMANDS`) of `heads` (`parse.header_rows`: ts, db, client, body).
+    """The rows (`schema.COMMANDS`) of `heads` (`parse.header_rows`: ts, db, client, body)."""
+    return _finish(_cut(heads, source, ctx), source, ctx)
+
+
+def _cut(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> _Cut:
+    """`heads` cut into command, key and tail, each distinct tail parsed.
 
     Per row only the cheap part: the body cut into command, first argument and the rest, and
     for the commands whose key is their first argument (GET, SET, HGET, ZRANGE...: the "fast"
@@ -133,6 +146,21 @@ def chunk_rows(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> pl.Da
         [per_row, tail.select(_TAIL_PER_ROW).select(pl.all().gather(per_row["_tail"]))],
         how="horizontal",
     )
+    return _Cut(per_row, tail)
+
+
+@dataclass
+class _Cut:
+    """A chunk's rows cut into command, key and tail (`_cut`), before the dictionaries."""
+
+    rows: pl.DataFrame
+    tails: pl.DataFrame  # per distinct tail (`_tails`)
+
+
+def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
+    """The rows of a cut chunk: key ids and attributes, signatures, replies (file order: the
+    dictionaries give ids in order of first appearance)."""
+    per_row, tail = cut.rows, cut.tails
     key_id = ctx.keys.ids(per_row.select(pl.coalesce("_key_raw", "_tail_key_raw"))["_key_raw"])
     per_row = pl.concat(
         [per_row.drop("_key_raw", "_tail_key_raw"), key_id.to_frame(), ctx.keys.attributes(key_id)],
@@ -162,8 +190,18 @@ def chunk_rows(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> pl.Da
 # Tail texts: a fast line's command and rest (`_SEP`; `_NONE` when there is no rest), or a whole
 # body (`_WHOLE`). Control characters never appear raw in MONITOR output, so they cannot clash.
 _SEP, _NONE, _WHOLE = "\x00", "\x01", "\x02"
-_TAIL_PER_ROW = ("command", "arg_count", "key_count", "keys", "_request_bytes", "_tail_key_raw")
-_COMBO = ["_tail", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client"]
+_TAIL_PER_ROW = (
+    "command",
+    "arg_count",
+    "key_count",
+    "keys",
+    "_request_bytes",
+    "_tail_key_raw",
+    "_class",
+)
+# What a reply and a signature depend on: the tail's class (`_tails`), the key's pattern and
+# sampled size, and whether a client sent it.
+_COMBO = ["_class", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client"]
 
 
 def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
@@ -202,15 +240,20 @@ def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
         .with_columns(**ctx.lookup.tail_features())
         .rename({"request_bytes": "_request_bytes"})
         .collect()
+        .sort("_code")
     )
-    return out.sort("_code")
+    # Tails that differ only in what neither reply nor signature looks at (SET's value) share
+    # a class: the reply model and the signatures then run once per class, not per tail.
+    same = pl.struct("command", "arg_shape", pl.col("^_f_.*$"))
+    return out.with_columns(_class=(same.hash().rank("dense") - 1).cast(pl.UInt32))
 
 
 def _combos(per_row: pl.DataFrame, tail: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Per distinct (tail, key pattern, key size, sender) of the chunk (`_combo`, the hash of
     `_COMBO`, added to `per_row` in place): signature id and reply."""
     per_row.insert_column(per_row.width, per_row.select(_combo=pl.struct(_COMBO).hash())["_combo"])
-    combos = per_row.select("_combo", *_COMBO).unique("_combo", maintain_order=True)
+    # The first row of each combination stands for it: every tail of a class has its features.
+    combos = per_row.select("_combo", "_tail", *_COMBO).unique("_combo", maintain_order=True)
     if combos.select(_COMBO).n_unique() != combos.height:  # a 64-bit collision: never seen
         raise AssertionError("hash collision between reply combinations")
     features = tail.select("command", "arg_shape", pl.col("^_f_.*$")).select(

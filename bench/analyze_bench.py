@@ -115,7 +115,10 @@ def memory(sizes: list[int]) -> list[Run]:
     for n in sizes:
         folder = synth.generate(n, mix="repeat")
         run = measure(analyze_cmd(folder, out, True), f"analyze {n:,} lines", count_lines(folder))
-        print(f"  memory: {run.name} {run.seconds:.1f} s {run.peak_rss / 2**20:,.0f} MiB  {run.stages}", file=sys.stderr)
+        print(
+            f"  memory: {run.name} {run.seconds:.1f} s {run.peak_rss / 2**20:,.0f} MiB  {run.stages}",
+            file=sys.stderr,
+        )
         runs.append(run)
     shutil.rmtree(out, ignore_errors=True)
     return runs
@@ -152,7 +155,9 @@ def report(results: dict[str, list[dict[str, Run]]], mem: list[Run]) -> str:
     return out
 
 
-def main(lines: int = 3_000_000, runs: int = 3, mixes: str = "highcard,repeat", memory_sizes: str = "") -> None:
+def main(
+    lines: int = 3_000_000, runs: int = 3, mixes: str = "highcard,repeat", memory_sizes: str = ""
+) -> None:
     """Benchmark `hotshard analyze` beside the counts-only baseline, per mix.
 
     Args:

@@ -196,9 +196,16 @@ def _connect_options(
 ) -> ConnectOptions:
     from capture.connect import ConnectOptions, resolve_password
 
+    insecure = as_bool(tls_insecure, "tls-insecure")
+    if insecure:  # an explicit opt-out of a safety check is said out loud, once
+        print(
+            "hotshard: warning: --tls-insecure: server certificates are not verified — anyone "
+            "on the network path can pose as the cluster and read the password",
+            file=sys.stderr,
+        )
     return ConnectOptions(
         tls=str(tls).lower(),
-        tls_insecure=as_bool(tls_insecure, "tls-insecure"),
+        tls_insecure=insecure,
         tls_ca=tls_ca,
         user=user,
         password=resolve_password(password=password, password_file=password_file),

@@ -335,8 +335,12 @@ def test_tls_certificate_checked_by_default(tls_node, tmp_path, capsys):
     assert "TLS certificate not trusted" in err and "--tls-ca" in err
 
 
-def test_tls_insecure_skips_the_check(tls_node, tmp_path, capsys):
+def test_tls_insecure_skips_the_check_and_says_so_once(tls_node, tmp_path, capsys):
     assert run(capture_cli(tls_node, tmp_path, "--tls-insecure")) == ExitStatus.OK
+    err = capsys.readouterr().err
+    assert err.count("certificates are not verified") == 1, err
+    assert run(["endpoints", "--endpoints", tls_node.address, "--tls-insecure"]) == ExitStatus.OK
+    assert capsys.readouterr().err.count("certificates are not verified") == 1
 
 
 def test_plain_text_to_a_tls_node_says_so(tls_node, tmp_path, capsys):

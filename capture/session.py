@@ -247,6 +247,8 @@ class Session:
         self.status.message(f"hotshard: warning: {text}", force=True)
 
     def run(self) -> CaptureResult:
+        for text in self.manifest.warnings:  # from discovery and node choice: say them up front
+            self.status.message(f"hotshard: warning: {text}", force=True)
         try:
             with _SignalScope(self):
                 self._open_controls()

@@ -26,6 +26,7 @@ from capture.errors import CaptureError, CaptureIncomplete, CaptureInterrupted, 
 from capture.manifest import Manifest, NodeCapture
 from capture.stream import COMPRESSIONS, MonitorStream
 from capture.topology import Topology, locate
+from capture.watchdog import Watchdog
 
 NODE_CHOICES = ("replicas", "primaries", "all")
 
@@ -237,7 +238,8 @@ class Session:
         self.interrupted = threading.Event()
         self.stop_requested = stop or threading.Event()
         self.status = StatusLine(stderr, quiet=options.quiet)
-        self._poll_ok: dict[str, bool] = {}
+        self.watchdog: Watchdog | None = None
+        self._watchdog_lost = False
 
     def say(self, text: str) -> None:
         self.status.message(f"hotshard: {text}")
@@ -253,10 +255,12 @@ class Session:
             with _SignalScope(self):
                 self._open_controls()
                 self._save_commands()
+                self._start_watchdog()
                 self._snapshot("before")
                 self._start_streams()
                 stop_reason = self._window()
                 self._stop_streams(stop_reason)
+                self._finish_watchdog()
                 self._snapshot("after")
                 self._finish(stop_reason)
         except BaseException:
@@ -267,6 +271,8 @@ class Session:
             manifest.write(self.folder, self.manifest)
             raise
         finally:
+            if self.watchdog is not None:
+                self.watchdog.close()
             for c in self.controls.values():
                 c.close()
         # The capture is complete on disk by now; sizing only adds to it.
@@ -324,8 +330,30 @@ class Session:
             else:
                 n.info_after = snap
 
+    def _start_watchdog(self) -> None:
+        """The output-buffer guard, in its own process (capture/watchdog.py), before INFO."""
+        nodes = [n for n in self.monitored if n.node in self.controls]
+        if not nodes:
+            return
+        self.watchdog = Watchdog(nodes, self.connect, self.options.max_omem)
+        unreachable = self.watchdog.start(timeout=self.connect.timeout * 2 + 10)
+        for _, error in sorted(unreachable.items()):
+            self.warn(f"{error}; the watchdog cannot guard its output buffer")
+
+    def _finish_watchdog(self) -> None:
+        """Before the "after" INFO: its polls' replies are bytes out the node sent for us."""
+        if self.watchdog is None:
+            return
+        self._watch()
+        for node, totals in self.watchdog.finish().items():
+            n = self.manifest.node(node)
+            if n is not None:
+                n.overhead_bytes_out += int(totals.get("overhead", 0))
+                n.max_omem = max(n.max_omem, int(totals.get("max_omem", 0)))
+
     def _start_streams(self) -> None:
         o = self.options
+        dog = self.watchdog
         for n in self.monitored:
             if n.node not in self.controls:  # unreachable at setup: recorded as failed
                 n.stop_reason = "error"
@@ -340,6 +368,8 @@ class Session:
                 flush_seconds=o.flush_seconds,
                 use_reset=info.version_tuple(n.server_version) >= (6, 2),
                 throttle=o.read_throttle,
+                on_monitor=(lambda cid, node=n.node: dog.watch(node, cid)) if dog else None,
+                was_cut=(lambda cid, node=n.node: dog.was_cut(node, cid)) if dog else None,
             )
             self.streams[n.node] = stream
             stream.start()
@@ -364,7 +394,7 @@ class Session:
         """Wait for the duration, an interrupt, or every stream ending; return why it ended."""
         end = time.monotonic() + self.options.duration
         while True:
-            self._poll_output_buffers()
+            self._watch()
             self.status.show(self.streams)
             if self.interrupted.is_set():
                 return "interrupted"
@@ -377,44 +407,32 @@ class Session:
                 return "duration"
             self.interrupted.wait(min(self.options.poll_seconds, left))
 
-    def _poll_output_buffers(self) -> None:
-        """CLIENT LIST of each monitor connection: stop a node whose output buffer grows."""
-        for node, stream in self.streams.items():
-            client = self.controls.get(node)
-            if client is None or stream.client_id is None or stream.finished.is_set():
-                continue
-            if not self._poll_ok.get(node, True):
-                continue
-            n = stream.node
-            try:
-                if info.version_tuple(n.server_version) >= (6, 2):
-                    raw = client.execute_command("CLIENT LIST", "ID", stream.client_id)
-                else:  # no CLIENT LIST ID before 6.2: the whole list, our line picked out
-                    raw = client.execute_command("CLIENT LIST")
-            except redis.ResponseError as exc:
-                n.overhead_bytes_out += info.error_size(f"ERR {exc}")
-                self._poll_ok[node] = False
-                self.warn(
-                    f"node {node}: CLIENT LIST failed ({exc}); its output buffer is not watched"
-                )
-                continue
-            except (redis.RedisError, OSError):
-                continue  # the node dropped; its stream reconnects and records the gap
-            n.overhead_bytes_out += info.bulk_size(len(raw))
-            omem = _client_field(raw, stream.client_id, "omem")
-            if omem is None:
-                continue
-            stream.omem = omem
-            n.max_omem = max(n.max_omem, omem)
-            if omem > self.options.max_omem and stream.stop_reason is None:
-                stream.stop("output_buffer", abort=True)  # closing frees the buffer at once
-                self.warn(
-                    f"{stream.label}: the server holds {omem / 1e6:.1f} MB of MONITOR output for "
-                    f"this capture (limit --max-omem {self.options.max_omem / 1e6:.1f} MB) — "
-                    "stopped this node to protect the server; the reader cannot keep up "
-                    "(busier than this host can read: use a shorter --duration, fewer nodes, "
-                    "or a bigger bastion)"
-                )
+    def _watch(self) -> None:
+        """Take the watchdog's news: the omem it saw, and the connections it cut."""
+        dog = self.watchdog
+        if dog is None:
+            return
+        for node, client_id, omem in dog.take_cuts():
+            stream = self.streams[node]
+            stream.node.max_omem = max(stream.node.max_omem, omem)
+            if stream.client_id == client_id:
+                stream.stop("output_buffer", abort=True)  # the server has let it go already
+            self.warn(
+                f"{stream.label}: the server held {omem / 1e6:.1f} MB of MONITOR output for this "
+                f"capture (limit --max-omem {self.options.max_omem / 1e6:.1f} MB) — the watchdog "
+                "cut this node to protect the server; the reader could not keep up (the capture "
+                "was stopped or slowed: keep it running, or use a shorter --duration, fewer "
+                "nodes, or a bigger bastion)"
+            )
+        for node, omem in dog.omem.items():
+            if node in self.streams:
+                self.streams[node].omem = omem
+                self.streams[node].node.max_omem = max(self.streams[node].node.max_omem, omem)
+        if dog.lost and not self._watchdog_lost:
+            self._watchdog_lost = True
+            self.warn("the output-buffer watchdog stopped: ending the capture, which it guarded")
+            self.stop_requested.set()
+        dog.request_report()
 
     def _stop_streams(self, reason: str) -> None:
         for s in self.streams.values():
@@ -504,15 +522,6 @@ class _SignalScope:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
-
-
-def _client_field(raw: bytes, client_id: int, name: str) -> int | None:
-    """A numeric field (`omem=0`) of the CLIENT LIST line of connection `client_id`."""
-    for line in raw.decode("utf-8", "replace").splitlines():
-        fields = dict(item.partition("=")[::2] for item in line.split())
-        if fields.get("id") == str(client_id) and fields.get(name, "").isdigit():
-            return int(fields[name])
-    return None
 
 
 # -- live status -------------------------------------------------------------------------------

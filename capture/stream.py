@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import zstandard
@@ -123,6 +124,8 @@ class MonitorStream:
         use_reset: bool = True,
         drain_timeout: float = 10.0,
         throttle: tuple[int, float] | None = None,
+        on_monitor: Callable[[int], None] | None = None,
+        was_cut: Callable[[int], bool] | None = None,
     ):
         self.node = node
         self.path = Path(path)
@@ -134,6 +137,11 @@ class MonitorStream:
         self.use_reset = use_reset
         self.drain_timeout = drain_timeout
         self.throttle = throttle  # (bytes per read, pause): a slow reader, for tests only
+        # The watchdog (capture/watchdog.py): told each monitor connection's client id, and
+        # asked after a drop whether it cut the connection (then there is no reconnect).
+        self.on_monitor = on_monitor
+        self.was_cut = was_cut
+        self.cut = False
         # Counters, read by the session thread while this one runs.
         self.bytes_received = 0
         self.lines = 0
@@ -173,7 +181,18 @@ class MonitorStream:
     @property
     def failed(self) -> bool:
         """Ended without a monitor connection (never started, or dropped and never came back)."""
-        return self.finished.is_set() and not self.connected
+        return self.finished.is_set() and not self.connected and not self.cut
+
+    def _cut_by_watchdog(self) -> bool:
+        if self.was_cut is None or self.client_id is None or not self.was_cut(self.client_id):
+            return False
+        self.cut = True
+        self.stop("output_buffer")
+        self.errors.append(
+            f"{self.label}: cut by the output-buffer watchdog (the server buffered more than "
+            "--max-omem for this connection)"
+        )
+        return True
 
     def start(self) -> None:
         self._thread.start()
@@ -216,6 +235,8 @@ class MonitorStream:
                 finally:
                     sock.close()
                 self._end_segment()
+                if self._cut_by_watchdog():
+                    break
                 sock = self._reconnect(reason)
         except Exception as exc:  # a bug or a disk error: record it, never hang the session
             self.errors.append(f"{self.label}: {type(exc).__name__}: {exc}")
@@ -250,6 +271,8 @@ class MonitorStream:
             reply = self._call(sock, pending, resp_command("CLIENT", "ID"), fatal=False)
             self.client_id = int(reply[1:]) if reply.startswith(b":") else None
             self._call(sock, pending, resp_command("MONITOR"))
+            if self.on_monitor is not None and self.client_id is not None:
+                self.on_monitor(self.client_id)
         except OSError as exc:
             sock.close()
             raise describe_failure(node, exc, self.options) from None

@@ -500,7 +500,17 @@ class Session:
 
 
 class _SignalScope:
-    """Ctrl-C / SIGTERM stop the window cleanly; a second Ctrl-C aborts at once."""
+    """Ctrl-C / SIGTERM stop the window cleanly; a second Ctrl-C aborts at once.
+
+    Ctrl-Z is refused: a suspended capture stops reading while the server keeps buffering its
+    MONITOR output (the watchdog would cut every node). A background capture that writes its
+    status to the terminal is not stopped by SIGTTOU either.
+    """
+
+    SUSPEND_REFUSED = (
+        "not suspending: a stopped capture makes the server buffer its MONITOR output — press "
+        "Ctrl-C to stop it cleanly (to detach, run it under tmux, screen or nohup)"
+    )
 
     def __init__(self, session: Session):
         self.session = session
@@ -511,6 +521,8 @@ class _SignalScope:
             return self
         for sig in (signal.SIGINT, signal.SIGTERM):
             self.saved[sig] = signal.signal(sig, self._handle)
+        self.saved[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, self._refuse_suspend)
+        self.saved[signal.SIGTTOU] = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -518,6 +530,9 @@ class _SignalScope:
             raise KeyboardInterrupt
         self.session.interrupted.set()
         self.session.say("stopping (Ctrl-C again to abort at once)")
+
+    def _refuse_suspend(self, signum: int, frame: Any) -> None:
+        self.session.status.message(f"hotshard: {self.SUSPEND_REFUSED}", force=True)
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self.saved.items():

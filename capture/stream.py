@@ -328,6 +328,7 @@ class MonitorStream:
                 next_flush = now + self.flush_seconds
             if self._abort.is_set():
                 self._pos = pos
+                self._drop_partial_line()  # the file keeps whole lines only
                 self.errors.append(f"{self.label}: connection closed without draining it")
                 return
             if not stop_sent and self._stop.is_set():
@@ -387,12 +388,15 @@ class MonitorStream:
             self._buf[:rest] = self._buf[cut:pos]
         self._pos = rest
 
-    def _end_segment(self) -> None:
-        """After a drop: drop the half-received last line, so the file has whole lines only."""
-        self.connected = False
+    def _drop_partial_line(self) -> None:
         last = self._buf.rfind(b"\n", 0, self._pos) + 1
         if last or self._line_start:
             self._pos = last
+
+    def _end_segment(self) -> None:
+        """After a drop: drop the half-received last line, so the file has whole lines only."""
+        self.connected = False
+        self._drop_partial_line()
         self._flush(final=True)
         if not self._line_start and self._writer is not None:
             self._writer.write(b"\r\n")  # a line cut by the drop ends here

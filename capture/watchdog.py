@@ -36,7 +36,7 @@ from typing import Any
 
 import redis
 
-from capture.connect import ConnectOptions, control_client, describe_failure
+from capture.connect import PASSWORD_ENV, ConnectOptions, control_client, describe_failure
 from capture.errors import CaptureError
 from capture.info import bulk_size, error_size, version_tuple
 from capture.manifest import NodeCapture
@@ -93,6 +93,7 @@ class Watchdog:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,  # it reports on stdout; nothing reaches the terminal
+                env={k: v for k, v in os.environ.items() if k not in PASSWORD_ENV},
                 start_new_session=True,  # outside the terminal's process group
                 close_fds=True,
             )

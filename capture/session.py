@@ -7,6 +7,7 @@ RESET on every stream → INFO again → read-placement check → key sizes → 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import signal
 import sys
@@ -20,15 +21,23 @@ from typing import Any, TextIO
 
 import redis
 
-from capture import info, manifest, placement
+from capture import disk, info, manifest, placement
 from capture.connect import ConnectOptions, control_client, describe_failure, prompt_password
-from capture.errors import CaptureError, CaptureIncomplete, CaptureInterrupted, UsageError
+from capture.errors import (
+    CaptureError,
+    CaptureIncomplete,
+    CaptureInterrupted,
+    DiskWriteFailed,
+    UsageError,
+)
 from capture.manifest import Manifest, NodeCapture
 from capture.stream import COMPRESSIONS, MonitorStream
 from capture.topology import Topology, locate
 from capture.watchdog import Watchdog
 
 NODE_CHOICES = ("replicas", "primaries", "all")
+# Stop reasons of a node that was not captured for the whole window.
+FAILED_REASONS = (None, "error", "output_buffer", "disk_full", "disk_error")
 
 
 @dataclass
@@ -91,19 +100,20 @@ class CaptureOptions:
 class CaptureResult:
     folder: Path
     manifest: Manifest
+    problem: CaptureError | None = None  # what stopped the whole capture (a full disk)
 
     def raise_for_status(self) -> None:
         """CaptureIncomplete / CaptureInterrupted when the capture was not complete."""
         m = self.manifest
+        if self.problem is not None:
+            raise self.problem
         if m.status == "interrupted":
             raise CaptureInterrupted(
                 f"interrupted — {self.folder} holds what was captured until then "
                 "(manifest status: interrupted)"
             )
         if m.status != "complete":
-            failed = [
-                n for n in m.nodes if n.monitored and n.stop_reason in ("error", "output_buffer")
-            ]
+            failed = [n for n in m.nodes if n.monitored and n.stop_reason in FAILED_REASONS]
             what = "; ".join(f"{n.node} (shard {n.shard}): {n.stop_reason}" for n in failed)
             raise CaptureIncomplete(
                 f"capture {m.status}: {what or 'see warnings'} — the other nodes are complete "
@@ -167,8 +177,21 @@ def run_capture(
         n.monitored = True
         n.compression = options.compress
         n.file = manifest.monitor_file_name(n.shard, n.role, n.host, n.port, options.compress)
-    manifest.write(folder, m)
-    return Session(options, topology, m, folder, stderr, stop).run()
+    watched = [n for n in m.nodes if n.shard in {c.shard for c in chosen}]
+    reserve = disk.Reserve(folder, disk.RESERVE_BASE + disk.RESERVE_PER_NODE * len(watched))
+    try:
+        write_manifest(folder, m)
+    except BaseException:
+        reserve.release()
+        raise
+    return Session(options, topology, m, folder, stderr, stop, reserve).run()
+
+
+def write_manifest(folder: Path, m: Manifest) -> None:
+    try:
+        manifest.write(folder, m)
+    except OSError as exc:
+        raise disk.write_failed(folder / manifest.MANIFEST_NAME, exc) from None
 
 
 def choose_nodes(
@@ -207,9 +230,15 @@ def make_folder(out: str | None, label: str) -> Path:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in label)
         folder = Path("captures") / f"{safe}-{stamp}"
-    if folder.exists() and any(folder.iterdir()):
-        raise UsageError(f"--out {folder} exists and is not empty — choose a new folder")
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if folder.exists() and any(folder.iterdir()):
+            raise UsageError(f"--out {folder} exists and is not empty — choose a new folder")
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise UsageError(
+            f"--out {folder}: cannot create it ({exc.strerror or exc}) — choose a folder this "
+            "user can write, on a disk with room"
+        ) from None
     return folder
 
 
@@ -223,8 +252,11 @@ class Session:
         folder: Path,
         stderr: TextIO,
         stop: threading.Event | None = None,
+        reserve: disk.Reserve | None = None,
     ):
         self.options = options
+        self.reserve = reserve  # room kept for the final manifest (capture/disk.py)
+        self.problem: CaptureError | None = None
         self.connect = topology.options
         self.manifest = m
         self.folder = folder
@@ -263,12 +295,16 @@ class Session:
                 self._finish_watchdog()
                 self._snapshot("after")
                 self._finish(stop_reason)
-        except BaseException:
+        except BaseException as exc:
             for s in self.streams.values():
                 s.stop("error", abort=True)
             self.manifest.status = "failed"
             self._record_streams()
-            manifest.write(self.folder, self.manifest)
+            self._release_reserve()
+            with contextlib.suppress(OSError):  # the error below says what happened
+                manifest.write(self.folder, self.manifest)
+            if isinstance(exc, OSError) and (disk.is_disk_error(exc) or exc.filename):
+                raise disk.write_failed(exc.filename or self.folder, exc) from None
             raise
         finally:
             if self.watchdog is not None:
@@ -276,9 +312,14 @@ class Session:
             for c in self.controls.values():
                 c.close()
         # The capture is complete on disk by now; sizing only adds to it.
-        self._sizes()
-        manifest.write(self.folder, self.manifest)
-        return CaptureResult(self.folder, self.manifest)
+        if self.problem is None:
+            self._sizes()
+            write_manifest(self.folder, self.manifest)
+        return CaptureResult(self.folder, self.manifest, self.problem)
+
+    def _release_reserve(self) -> None:
+        if self.reserve is not None:
+            self.reserve.release()
 
     # -- setup -------------------------------------------------------------------------------
     def _open_controls(self) -> None:
@@ -306,7 +347,10 @@ class Session:
             except redis.RedisError as exc:
                 self.warn(f"node {n.node}: COMMAND failed ({exc}); the analyzer uses its defaults")
                 return
-            manifest.write_commands(self.folder, self.manifest, reply)
+            try:
+                manifest.write_commands(self.folder, self.manifest, reply)
+            except OSError as exc:
+                raise disk.write_failed(self.folder / manifest.COMMANDS_NAME, exc) from None
             self.readonly = placement.readonly_commands(reply)
             return
 
@@ -384,7 +428,7 @@ class Session:
             if s.started_at is None:
                 self.warn(f"{s.errors[-1] if s.errors else s.label + ': MONITOR did not start'}")
         self.manifest.started_at = min(started)
-        manifest.write(self.folder, self.manifest)
+        write_manifest(self.folder, self.manifest)
         self.say(
             f"monitoring {len(started)} node(s) for {self.options.duration:g} s into {self.folder}"
         )
@@ -396,6 +440,9 @@ class Session:
         while True:
             self._watch()
             self.status.show(self.streams)
+            full = next((s.disk_error for s in self.streams.values() if s.disk_error), None)
+            if full is not None:  # every node writes to the same disk: stop them all now
+                return disk.stop_reason(full)
             if self.interrupted.is_set():
                 return "interrupted"
             if self.stop_requested.is_set():
@@ -435,8 +482,9 @@ class Session:
         dog.request_report()
 
     def _stop_streams(self, reason: str) -> None:
+        abort = reason in ("disk_full", "disk_error")  # a clean stop would write more
         for s in self.streams.values():
-            s.stop(reason)
+            s.stop(reason, abort=abort)
         deadline = time.monotonic() + 30
         for s in self.streams.values():
             while not s.join(0.5):
@@ -467,14 +515,27 @@ class Session:
                     f"node {n.node} (shard {n.shard}) was not monitored for "
                     f"{sum((g.end or 0) - g.start for g in n.gaps):.1f} s (reconnects)"
                 )
-        failed = [n for n in self.monitored if n.stop_reason in ("error", "output_buffer", None)]
+        failed = [n for n in self.monitored if n.stop_reason in FAILED_REASONS]
         if reason == "interrupted":
             self.manifest.status = "interrupted"
         elif failed:
             self.manifest.status = "partial"
         else:
             self.manifest.status = "complete"
-        manifest.write(self.folder, self.manifest)
+        self._release_reserve()  # its room is for this write, whatever filled the disk
+        errors = [s.disk_error for s in self.streams.values() if s.disk_error]
+        if errors:
+            m = self.manifest
+            text = disk.stopped_message(
+                self.folder,
+                errors[0],
+                written=sum(s.bytes_written for s in self.streams.values()),
+                elapsed=(m.ended_at or 0) - (m.started_at or 0),
+                duration=self.options.duration,
+            )
+            self.manifest.warnings.append(text)
+            self.problem = DiskWriteFailed(text, errno=errors[0].errno)
+        write_manifest(self.folder, self.manifest)
 
     def _sizes(self) -> None:
         """Key sizes, by capture/sizing.py when present; a failure there never loses the capture."""
@@ -492,7 +553,11 @@ class Session:
         except Exception as exc:
             self.warn(f"key sizes skipped: {exc}")
             return
-        manifest.write_key_sizes(self.folder, self.manifest, sizes)
+        try:
+            manifest.write_key_sizes(self.folder, self.manifest, sizes)
+        except OSError as exc:
+            self.manifest.key_sizes_file = None
+            self.warn(f"key sizes not written: {disk.write_failed(manifest.KEY_SIZES_NAME, exc)}")
 
     def sizing_client(self, node: NodeCapture) -> redis.Redis:
         """A client for key reads on `node` (sizing sends READONLY itself on cluster replicas)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import signal
 import sys
 import threading
@@ -70,8 +71,18 @@ class CaptureOptions:
             raise UsageError(
                 f"--compress takes one of {', '.join(COMPRESSIONS)}, not {self.compress!r}"
             )
-        if not self.duration or self.duration <= 0:
+        if not math.isfinite(self.duration) or self.duration <= 0:
             raise UsageError("-d/--duration must be a positive number of seconds")
+        if self.max_omem <= 0:
+            raise UsageError("--max-omem must be above 0, e.g. 32MB (the guard cannot be off)")
+        if self.max_bytes is not None and self.max_bytes < 0:
+            raise UsageError("--max-bytes must be a size above 0, e.g. 2GB")
+        if self.sizes_top < 0:
+            raise UsageError(f"--sizes-top takes a count of keys, not {self.sizes_top}")
+        if self.sizes_rate is not None and not (0 < self.sizes_rate < math.inf):
+            raise UsageError(
+                f"--sizes-rate takes commands per second above 0, not {self.sizes_rate:g}"
+            )
 
     def for_manifest(self) -> dict[str, Any]:
         """What the manifest may say about how the capture ran (secrets go through redact)."""

@@ -53,14 +53,18 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     """`host:port`, `host` (port 6379), `[v6]:port` -> (host, port)."""
     text = text.strip()
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":") or str(DEFAULT_PORT)
+        host, bracket, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or str(DEFAULT_PORT)
+        if not bracket or (rest and not rest.startswith(":")):
+            host = ""
     elif text.count(":") == 1:
         host, port = text.split(":")
     else:
         host, port = text, str(DEFAULT_PORT)
-    if not host or not port.isdigit():
-        raise UsageError(f"--endpoints: {text!r} is not host:port")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(
+            f"--endpoints: {text!r} is not host:port (a port 1-65535; IPv6 as [addr]:port)"
+        )
     return host, int(port)
 
 

@@ -38,7 +38,7 @@ from capture.watchdog import Watchdog
 
 NODE_CHOICES = ("replicas", "primaries", "all")
 # Stop reasons of a node that was not captured for the whole window.
-FAILED_REASONS = (None, "error", "output_buffer", "disk_full", "disk_error")
+FAILED_REASONS = (None, "error", "output_buffer", "disk_full", "disk_error", "watchdog_lost")
 
 
 @dataclass
@@ -454,6 +454,8 @@ class Session:
             full = next((s.disk_error for s in self.streams.values() if s.disk_error), None)
             if full is not None:  # every node writes to the same disk: stop them all now
                 return disk.stop_reason(full)
+            if self._watchdog_lost:
+                return "watchdog_lost"
             if self.interrupted.is_set():
                 return "interrupted"
             if self.stop_requested.is_set():
@@ -487,9 +489,7 @@ class Session:
                 self.streams[node].omem = omem
                 self.streams[node].node.max_omem = max(self.streams[node].node.max_omem, omem)
         if dog.lost and not self._watchdog_lost:
-            self._watchdog_lost = True
-            self.warn("the output-buffer watchdog stopped: ending the capture, which it guarded")
-            self.stop_requested.set()
+            self._watchdog_lost = True  # ends the window: no capture runs unguarded
         dog.request_report()
 
     def _stop_streams(self, reason: str) -> None:
@@ -534,6 +534,14 @@ class Session:
         else:
             self.manifest.status = "complete"
         self._release_reserve()  # its room is for this write, whatever filled the disk
+        if reason == "watchdog_lost":
+            text = (
+                "the output-buffer watchdog stopped during the window, so the capture ended "
+                f"early rather than run unguarded — {self.folder} holds what was captured "
+                "(manifest status partial); run the capture again"
+            )
+            self.manifest.warnings.append(text)
+            self.problem = CaptureError(text)
         errors = [s.disk_error for s in self.streams.values() if s.disk_error]
         if errors:
             m = self.manifest

@@ -167,3 +167,23 @@ def test_ctrl_z_is_refused_with_one_line_and_the_capture_goes_on(redis_node, tmp
     (n,) = monitored(m)
     assert m.status == "interrupted"
     assert command_counts(lines_of(out, n))["set"] == 500
+
+
+def test_a_capture_whose_watchdog_dies_ends_rather_than_run_unguarded(redis_node, tmp_path):
+    out = tmp_path / "cap"
+    proc = start_capture(redis_node, out)
+    try:
+        wait_until(lambda: started(out), "MONITOR", proc=proc)
+        dog = wait_until(lambda: watchdog_of(proc.pid), "the watchdog process")
+        os.kill(dog, signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == ExitStatus.ERROR, err
+    errors = [ln for ln in err.splitlines() if not ln.startswith("hotshard: warning:")]
+    assert len(errors) == 1 and errors[0].startswith("hotshard: the output-buffer watchdog stopped")
+    m = manifest.read(out)
+    (n,) = monitored(m)
+    assert m.status == "partial" and n.stop_reason == "watchdog_lost"
+    assert not monitors(redis_node)

@@ -438,6 +438,11 @@ class Session:
         for s in self.streams.values():
             if s.started_at is None:
                 self.warn(f"{s.errors[-1] if s.errors else s.label + ': MONITOR did not start'}")
+            elif s.client_id is None:
+                self.warn(
+                    f"{s.label}: CLIENT ID failed, so the watchdog cannot find this connection "
+                    "and its output buffer is not watched (the ACL user needs +client|id)"
+                )
         self.manifest.started_at = min(started)
         write_manifest(self.folder, self.manifest)
         self.say(
@@ -492,6 +497,19 @@ class Session:
             self._watchdog_lost = True  # ends the window: no capture runs unguarded
         dog.request_report()
 
+    def _kill_monitor(self, stream: MonitorStream) -> None:
+        """A reader stuck (on a hung disk, say) keeps its MONITOR connection open after the
+        watchdog is gone: close it on the server, so nothing buffers for it any more."""
+        client = self.controls.get(stream.node.node)
+        if client is None or stream.client_id is None:
+            return
+        try:
+            client.execute_command("CLIENT KILL", "ID", stream.client_id)
+        except (redis.RedisError, OSError):
+            return
+        stream.node.overhead_bytes_out += 4  # `:1\r\n`
+        stream.errors.append(f"{stream.label}: its connection was closed on the server instead")
+
     def _stop_streams(self, reason: str) -> None:
         abort = reason in ("disk_full", "disk_error")  # a clean stop would write more
         for s in self.streams.values():
@@ -502,6 +520,7 @@ class Session:
                 self.status.show(self.streams)
                 if time.monotonic() > deadline:
                     s.errors.append(f"{s.label}: reader did not stop within 30 s")
+                    self._kill_monitor(s)
                     break
         self.manifest.ended_at = time.time()
         self.status.show(self.streams, final=True)

@@ -79,6 +79,7 @@ class Watchdog:
         self.cuts: dict[tuple[str, int], int] = {}  # (node, client id) -> omem when cut
         self.unseen_cuts: list[tuple[str, int, int]] = []  # for the session to report once
         self.lost = False  # the process ended or stopped answering before `finish`
+        self.failure: str | None = None  # what it reported before it gave up
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
         self._partial = b""
@@ -120,9 +121,10 @@ class Watchdog:
             left = deadline - time.monotonic()
             if self.lost or left <= 0:
                 self.close()
+                why = f" ({self.failure})" if self.failure else ""
                 raise WatchdogError(
-                    "the output-buffer watchdog did not come up — the capture does not run "
-                    "without it (rerun with --traceback, or report it)"
+                    f"the output-buffer watchdog did not come up{why} — the capture does not "
+                    "run without it; report this if it persists"
                 )
             select.select([self._proc.stdout], [], [], min(left, 0.5))
             self.drain()
@@ -175,6 +177,7 @@ class Watchdog:
         elif "done" in event:
             self._done = dict(event["done"])
         elif "error" in event:
+            self.failure = str(event["error"])
             self.lost = True
 
     def take_cuts(self) -> list[tuple[str, int, int]]:

@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
+import redis
 
 from capture import manifest
 from capture.errors import ExitStatus
 from capture.session import _SignalScope
 from tests.capturing import REDIS_BENCHMARK, command_counts, lines_of, monitored
-from tests.servers import start_node
+from tests.servers import make_tls_files, start_node
 
 ROOT = Path(__file__).parent.parent
 
 
-def start_capture(node, out: Path, *extra: str) -> subprocess.Popen[str]:
+def start_capture(node, out: Path, *extra: str, env=None) -> subprocess.Popen[str]:
     """`hotshard capture` as a real process of its own (signals reach only it)."""
     args = ["--endpoints", node.address, "-d", "300", "--out", str(out), "--no-sizes", "--quiet"]
     return subprocess.Popen(
         [sys.executable, "-c", "from capture.cli import main; main()", "capture", *args, *extra],
         cwd=ROOT,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -74,26 +81,63 @@ def watchdog_of(pid: int) -> int | None:
     return None
 
 
-def test_a_frozen_capture_is_cut_by_the_watchdog_then_finishes(redis_node, tmp_path):
-    limit = 4_000_000
-    out = tmp_path / "cap"
-    proc = start_capture(redis_node, out, "--max-omem", "4MB")
+@dataclass
+class Target:
+    """A node to capture, how the test itself reaches it, and how the load and capture do."""
+
+    node: object
+    client: Callable[[], redis.Redis]
+    capture_args: list[str] = field(default_factory=list)
+    load_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@pytest.fixture(params=["plain", "tls+auth"])
+def target(request, tmp_path_factory) -> Iterator[Target]:
+    """A plain node, or a TLS-only node with a password: the watchdog uses the same settings."""
+    folder = tmp_path_factory.mktemp("frozen")
+    if request.param == "plain":
+        node = start_node(folder)
+        yield Target(node, node.client)
+    else:
+        secret = "frozen-tls-secret"
+        files = make_tls_files(folder / "certs")
+        node = start_node(folder, tls_files=files, password=secret)
+        ca = files["ca"]
+        tls = {"ssl": True, "ssl_ca_certs": ca, "ssl_cert_reqs": ssl.CERT_REQUIRED}
+        yield Target(
+            node,
+            lambda: node.client(**tls),
+            capture_args=["--tls", "on", "--tls-ca", ca],
+            load_args=["--tls", "--cacert", ca, "-a", secret],
+            env={**os.environ, "HOTSHARD_PASSWORD": secret},
+        )
+    node.stop()
+
+
+def test_a_frozen_capture_is_cut_by_the_watchdog_then_finishes(target, tmp_path):
+    node, limit, out = target.node, 4_000_000, tmp_path / "cap"
+
+    def monitor_ids() -> set[int]:
+        return {c["id"] for c in target.client().client_list() if "O" in c["flags"]}
+
+    proc = start_capture(node, out, "--max-omem", "4MB", *target.capture_args, env=target.env)
     load = None
     try:
         wait_until(lambda: started(out), "MONITOR", proc=proc)
-        (mon,) = monitors(redis_node)
-        target = ["-h", "127.0.0.1", "-p", str(redis_node.port)]  # loopback only
+        (mon,) = monitor_ids()
+        where = ["-h", "127.0.0.1", "-p", str(node.port), *target.load_args]  # loopback only
         bounded = ["-n", "5000000", "-t", "set", "-d", "100", "-q"]  # at most this many commands
         load = subprocess.Popen(
-            [REDIS_BENCHMARK, *target, "-c", "10", "-P", "16", *bounded],
+            [REDIS_BENCHMARK, *where, "-c", "10", "-P", "16", *bounded],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_until(lambda: redis_node.client().info("stats")["total_commands_processed"] > 10_000,
-                   "the load to start")  # fmt: skip
+        processed = lambda: target.client().info("stats")["total_commands_processed"]  # noqa: E731
+        wait_until(lambda: processed() > 10_000, "the load to start")
         os.kill(proc.pid, signal.SIGSTOP)
         wait_until(lambda: state(proc.pid) == "T", "the capture to stop")
-        wait_until(lambda: not monitors(redis_node), "the watchdog to cut the monitor connection")
+        wait_until(lambda: mon not in monitor_ids(), "the watchdog to cut the monitor connection")
         assert state(proc.pid) == "T"  # the capture never ran meanwhile: the watchdog did it
         load.kill()
         load.wait(10)
@@ -107,7 +151,7 @@ def test_a_frozen_capture_is_cut_by_the_watchdog_then_finishes(redis_node, tmp_p
             proc.kill()
     assert proc.returncode == ExitStatus.PARTIAL, err
     assert "Traceback" not in err
-    assert "the watchdog cut this node" in err and f"{redis_node.address} (shard 0001)" in err
+    assert "the watchdog cut this node" in err and f"{node.address} (shard 0001)" in err
     m = manifest.read(out)
     (n,) = monitored(m)
     assert m.status == "partial" and m.ended_at
@@ -115,7 +159,7 @@ def test_a_frozen_capture_is_cut_by_the_watchdog_then_finishes(redis_node, tmp_p
     assert any("watchdog" in e for e in n.errors + m.warnings)
     assert not n.gaps  # a cut connection is not reconnected
     assert len(lines_of(out, n)) == n.lines > 0  # what was read is kept, in whole lines
-    assert mon["id"] not in {c["id"] for c in redis_node.client().client_list()}
+    assert not monitor_ids()
 
 
 def test_the_watchdog_never_outlives_the_capture_and_gets_no_secret(tmp_path_factory, tmp_path):

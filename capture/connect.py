@@ -214,7 +214,7 @@ def auth_error(node: str, message: str, options: ConnectOptions) -> Exception:
     if "NOPERM" in upper or "NO PERMISSIONS" in upper:
         return AuthError(
             f"node {node}: {message.strip()} — the ACL user needs +monitor +info "
-            "+client|id +client|list +client|setname +command +cluster|shards +role "
+            "+client|id +client|list +client|kill +client|setname +command +cluster|shards +role "
             "(and read commands for key sizes)"
         )
     return ConnectionFailed(f"node {node}: {message.strip()}")

@@ -391,9 +391,9 @@ class Session:
         if not nodes:
             return
         self.watchdog = Watchdog(nodes, self.connect, self.options.max_omem)
-        unreachable = self.watchdog.start(timeout=self.connect.timeout * 2 + 10)
-        for _, error in sorted(unreachable.items()):
-            self.warn(f"{error}; the watchdog cannot guard its output buffer")
+        problems = self.watchdog.start(timeout=self.connect.timeout * 2 + 10)
+        for _, text in sorted(problems.items()):
+            self.warn(text)
 
     def _finish_watchdog(self) -> None:
         """Before the "after" INFO: its polls' replies are bytes out the node sent for us."""

@@ -10,7 +10,7 @@ in the first line on the pipe, never in argv, the environment or the process tit
                           {"watch": node, "id": N}      a monitor connection's client id
                           {"report": true}              ask for the latest omem per node
                           {"stop": true}                send the totals and exit
-    watchdog -> capture   {"ready": {node: error}}      connected (an error per unreachable node)
+    watchdog -> capture   {"ready": {node: warning}}    connected (None, or what it cannot do)
                           {"cut": node, "id": N, "omem": X}   written *before* CLIENT KILL
                           {"omem": {node: X}}           answer to "report"
                           {"done": {node: {"overhead": bytes, "max_omem": X}}}
@@ -43,6 +43,7 @@ from capture.manifest import NodeCapture
 
 INTERVAL = 0.25  # between CLIENT LIST polls: the overshoot past the limit is one interval's growth
 KILL_REPLY = 4  # `:1\r\n` (or `:0\r\n`): CLIENT KILL ID's reply, counted in bytes out
+NO_CLIENT = (1 << 63) - 1  # a client id no server hands out: a harmless permission probe
 
 
 class WatchdogError(CaptureError):
@@ -87,7 +88,8 @@ class Watchdog:
         self._ready: dict[str, str | None] | None = None
 
     def start(self, timeout: float) -> dict[str, str]:
-        """Spawn it and wait until it reached every node; returns node -> error for the others."""
+        """Spawn it and wait until it reached every node; returns node -> what it cannot do
+        there (unreachable, no permission to cut), for the capture to warn about."""
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "capture.watchdog"],
@@ -239,6 +241,28 @@ class _Target:
     omem: int = 0
 
 
+def _check(client: redis.Redis, node: str, connect: ConnectOptions) -> str | None:
+    """Connect now (the handshake stays outside the INFO window) and make sure we may cut:
+    what the capture should warn about, or None."""
+    try:
+        client.ping()
+        client.execute_command("CLIENT KILL", "ID", NO_CLIENT)  # `:0` when allowed
+    except redis.ResponseError as exc:
+        # redis-py strips the NOPERM code (NoPermissionError); older versions keep it
+        denied = isinstance(exc, redis.exceptions.NoPermissionError) or "NOPERM" in str(exc)
+        if not denied and "no permissions" not in str(exc):
+            return None  # an old server's wording: the real CLIENT KILL will tell
+        return (
+            f"node {node}: the ACL user may not run CLIENT KILL (add +client|kill), so the "
+            "watchdog can only ask the capture to stop this node: it is not guarded while the "
+            "capture is frozen"
+        )
+    except (redis.RedisError, OSError) as exc:
+        error = describe_failure(node, exc, connect)
+        return f"{error}; the watchdog cannot guard its output buffer"
+    return None
+
+
 class _Process:
     def __init__(self, config: dict[str, Any]):
         self.parent = int(config["parent"])
@@ -249,11 +273,7 @@ class _Process:
         ready: dict[str, str | None] = {}
         for n in config["nodes"]:
             client = control_client(n["host"], int(n["port"]), connect)
-            try:
-                client.ping()  # connect now: the handshake stays outside the INFO window
-                ready[n["node"]] = None
-            except (redis.RedisError, OSError) as exc:
-                ready[n["node"]] = str(describe_failure(n["node"], exc, connect))
+            ready[n["node"]] = _check(client, n["node"], connect)
             self.targets[n["node"]] = _Target(n["node"], client, version_tuple(n["version"]))
         emit({"ready": ready})
 

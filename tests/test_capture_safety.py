@@ -316,6 +316,46 @@ def test_auth_failures_name_the_node_and_the_fix(acl_node, tmp_path, capsys, arg
     assert len(errors) == 1, err  # one readable message, no traceback
 
 
+def test_a_user_without_client_kill_is_told_and_a_slow_reader_still_stops(acl_node, tmp_path):
+    """The watchdog may not cut: it warns at start, and a running capture stops itself."""
+    from capture.connect import ConnectOptions
+
+    limit = 256 << 10
+    options = CaptureOptions(
+        endpoints=[acl_node.address],
+        out=str(tmp_path / "cap"),
+        duration=120,
+        sizes=False,
+        quiet=True,
+        max_omem=limit,
+        read_throttle=(4096, 0.02),  # ~200 KB/s: far slower than the traffic below
+        connect=ConnectOptions(user="nokill", password=ACL_USERS["nokill"][0]),
+    )
+    load = None
+    try:
+        with background_capture(options) as bg:
+            bg.wait_started(files=1)
+            where = ["-h", "127.0.0.1", "-p", str(acl_node.port)]
+            app = ["--user", "app", "-a", ACL_USERS["app"][0]]
+            bounded = ["-n", "2000000", "-t", "set", "-d", "200", "-q"]
+            load = subprocess.Popen(
+                [REDIS_BENCHMARK, *where, *app, "-c", "10", "-P", "16", *bounded],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            bg.thread.join(60)  # the only stream stops, which ends the window
+            result = bg.stop()
+    finally:
+        if load is not None:
+            load.kill()
+            load.wait(10)
+    m = result.manifest
+    (n,) = monitored(m)
+    assert any("may not run CLIENT KILL (add +client|kill)" in w for w in m.warnings)
+    assert n.stop_reason == "output_buffer" and n.max_omem > limit
+    assert not [c for c in acl_node.client().client_list() if "O" in c["flags"]]
+
+
 # -- TLS ---------------------------------------------------------------------------------------
 def test_tls_verified_with_a_ca_bundle(tls_node, tmp_path, capsys):
     ca = tls_node.extra["tls"]["ca"]

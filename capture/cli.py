@@ -256,7 +256,7 @@ def capture(
       password: -p: the password (leaks into shell history; prefer HOTSHARD_PASSWORD, REDISCLI_AUTH or --password-file; a terminal prompt is the last resort).
       password_file: file whose first line is the password.
       max_bytes: stop a node after this much MONITOR output, e.g. 2GB (default: no cap).
-      max_omem: stop a node when the server buffers more than this for the capture (default 32MB).
+      max_omem: cut a node when the server buffers more than this for the capture (default 32MB); a separate watchdog process does it, even while the capture is stopped.
       compress: zstd (default), gzip or none.
       region: AWS region (default AWS_REGION / the profile's).
       profile: AWS profile (default AWS_PROFILE).

@@ -447,7 +447,8 @@ def test_a_node_announced_by_ip_is_verified_against_the_name_we_came_through(tmp
 def test_capture_imports_neither_polars_nor_pyarrow():
     code = (
         "import sys, capture.cli, capture.session, capture.topology, capture.stream, "
-        "capture.aws, capture.connect, capture.placement, capture.info\n"
+        "capture.aws, capture.connect, capture.placement, capture.info, capture.watchdog, "
+        "capture.disk\n"
         "bad = [m for m in ('polars', 'pyarrow') if m in sys.modules]\n"
         "assert not bad, bad"
     )

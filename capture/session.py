@@ -489,6 +489,8 @@ class Session:
                 "was stopped or slowed: keep it running, or use a shorter --duration, fewer "
                 "nodes, or a bigger bastion)"
             )
+        for text in dog.take_warnings():
+            self.warn(text)
         for node, omem in dog.omem.items():
             if node in self.streams:
                 self.streams[node].omem = omem

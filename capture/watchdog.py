@@ -13,6 +13,7 @@ in the first line on the pipe, never in argv, the environment or the process tit
     watchdog -> capture   {"ready": {node: warning}}    connected (None, or what it cannot do)
                           {"cut": node, "id": N, "omem": X}   written *before* CLIENT KILL
                           {"omem": {node: X}}           answer to "report"
+                          {"warning": text}             a node it cannot watch after all
                           {"done": {node: {"overhead": bytes, "max_omem": X}}}
 
 It exits by itself at EOF on its stdin, or when its parent changes: a capture that dies or ends
@@ -81,6 +82,7 @@ class Watchdog:
         self.unseen_cuts: list[tuple[str, int, int]] = []  # for the session to report once
         self.lost = False  # the process ended or stopped answering before `finish`
         self.failure: str | None = None  # what it reported before it gave up
+        self.warnings: list[str] = []  # what it cannot watch after all, for the session to say
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
         self._partial = b""
@@ -178,6 +180,8 @@ class Watchdog:
             self._ready = dict(event["ready"])
         elif "done" in event:
             self._done = dict(event["done"])
+        elif "warning" in event:
+            self.warnings.append(str(event["warning"]))
         elif "error" in event:
             self.failure = str(event["error"])
             self.lost = True
@@ -188,6 +192,13 @@ class Watchdog:
         with self._lock:
             cuts, self.unseen_cuts = self.unseen_cuts, []
         return cuts
+
+    def take_warnings(self) -> list[str]:
+        """Warnings not handed out before."""
+        self.drain()
+        with self._lock:
+            warnings, self.warnings = self.warnings, []
+        return warnings
 
     def finish(self, timeout: float = 15.0) -> dict[str, dict[str, int]]:
         """Stop it; per node the bytes its polls made the node send, and the highest omem."""
@@ -241,6 +252,12 @@ class _Target:
     omem: int = 0
 
 
+def _error_bytes(exc: redis.ResponseError) -> int:
+    # redis-py drops the error code from the message; put back the one we can get here
+    code = "NOPERM" if isinstance(exc, redis.exceptions.NoPermissionError) else "ERR"
+    return error_size(f"{code} {exc}")
+
+
 def _check(client: redis.Redis, node: str, connect: ConnectOptions) -> str | None:
     """Connect now (the handshake stays outside the INFO window) and make sure we may cut:
     what the capture should warn about, or None."""
@@ -284,7 +301,10 @@ class _Process:
             try:
                 raw = t.client.execute_command(*_client_list(t.version, t.client_id))
             except redis.ResponseError as exc:
-                t.overhead += error_size(f"ERR {exc}")
+                t.overhead += _error_bytes(exc)
+                t.client_id = None  # it would fail every time: say so once, stop asking
+                emit({"warning": f"node {t.node}: CLIENT LIST failed ({exc}); its output "
+                      "buffer is not watched (the ACL user needs +client|list)"})  # fmt: skip
                 continue
             except (redis.RedisError, OSError):
                 continue  # the node dropped: the capture reconnects and tells us the new id
@@ -300,7 +320,7 @@ class _Process:
                     t.client.execute_command("CLIENT KILL", "ID", t.client_id)
                     t.overhead += KILL_REPLY
                 except redis.ResponseError as exc:
-                    t.overhead += error_size(f"ERR {exc}")
+                    t.overhead += _error_bytes(exc)
                 except (redis.RedisError, OSError):
                     pass
                 t.client_id = None

@@ -293,6 +293,8 @@ ACL_USERS = {
     "reader": ("reader-secret", "~* &* +@read +@connection +info +command +role +cluster|shards"),
     # everything but cutting another connection (the watchdog's CLIENT KILL)
     "nokill": ("nokill-secret", "~* &* +@all -client|kill"),
+    # everything but reading the client list (the watchdog's CLIENT LIST)
+    "nolist": ("nolist-secret", "~* &* +@all -client|list"),
 }
 
 

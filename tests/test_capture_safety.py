@@ -356,6 +356,33 @@ def test_a_user_without_client_kill_is_told_and_a_slow_reader_still_stops(acl_no
     assert not [c for c in acl_node.client().client_list() if "O" in c["flags"]]
 
 
+def test_a_user_without_client_list_is_told_the_buffer_is_not_watched(acl_node, tmp_path):
+    import io
+
+    from capture.connect import ConnectOptions
+
+    options = CaptureOptions(
+        endpoints=[acl_node.address],
+        out=str(tmp_path / "cap"),
+        duration=120,
+        sizes=False,
+        quiet=True,
+        poll_seconds=0.1,
+        connect=ConnectOptions(user="nolist", password=ACL_USERS["nolist"][0]),
+    )
+    err = io.StringIO()
+    with background_capture(options, stderr=err) as bg:
+        bg.wait_started(files=1)
+        deadline = time.monotonic() + 30
+        while "CLIENT LIST failed" not in err.getvalue():
+            assert time.monotonic() < deadline, err.getvalue()
+            time.sleep(0.05)
+        result = bg.stop()
+    (warning,) = [w for w in result.manifest.warnings if "CLIENT LIST failed" in w]
+    assert "its output buffer is not watched (the ACL user needs +client|list)" in warning
+    assert err.getvalue().count("CLIENT LIST failed") == 1  # said once, not every poll
+
+
 # -- TLS ---------------------------------------------------------------------------------------
 def test_tls_verified_with_a_ca_bundle(tls_node, tmp_path, capsys):
     ca = tls_node.extra["tls"]["ca"]

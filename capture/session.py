@@ -604,6 +604,12 @@ class Session:
         return control_client(node.host, node.port, self.connect)
 
 
+SUSPEND_REFUSED = (
+    "not suspending: a stopped capture makes the server buffer its MONITOR output — press "
+    "Ctrl-C to stop it cleanly (to detach, run it under tmux, screen or nohup)"
+)
+
+
 class _SignalScope:
     """Ctrl-C / SIGTERM stop the window cleanly; a second Ctrl-C aborts at once.
 
@@ -611,11 +617,6 @@ class _SignalScope:
     MONITOR output (the watchdog would cut every node). A background capture that writes its
     status to the terminal is not stopped by SIGTTOU either.
     """
-
-    SUSPEND_REFUSED = (
-        "not suspending: a stopped capture makes the server buffer its MONITOR output — press "
-        "Ctrl-C to stop it cleanly (to detach, run it under tmux, screen or nohup)"
-    )
 
     def __init__(self, session: Session):
         self.session = session
@@ -637,7 +638,7 @@ class _SignalScope:
         self.session.say("stopping (Ctrl-C again to abort at once)")
 
     def _refuse_suspend(self, signum: int, frame: Any) -> None:
-        self.session.status.message(f"hotshard: {self.SUSPEND_REFUSED}", force=True)
+        self.session.status.message(f"hotshard: {SUSPEND_REFUSED}", force=True)
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self.saved.items():

@@ -18,7 +18,7 @@ import redis
 
 from capture import manifest
 from capture.errors import ExitStatus
-from capture.session import _SignalScope
+from capture.session import SUSPEND_REFUSED
 from tests.capturing import REDIS_BENCHMARK, command_counts, lines_of, monitored
 from tests.servers import make_tls_files, start_node
 
@@ -205,7 +205,7 @@ def test_ctrl_z_is_refused_with_one_line_and_the_capture_goes_on(redis_node, tmp
         if proc.poll() is None:
             proc.kill()
     refusals = [ln for ln in lines if "not suspending" in ln]
-    assert refusals == [f"hotshard: {_SignalScope.SUSPEND_REFUSED}\n"]
+    assert refusals == [f"hotshard: {SUSPEND_REFUSED}\n"]
     assert proc.returncode == ExitStatus.INTERRUPTED, "".join(lines)
     m = manifest.read(out)
     (n,) = monitored(m)

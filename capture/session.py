@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
-import signal
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ from capture.errors import (
     UsageError,
 )
 from capture.manifest import Manifest, NodeCapture
+from capture.signals import SignalScope
 from capture.stream import COMPRESSIONS, MonitorStream
 from capture.topology import Topology, locate
 from capture.watchdog import Watchdog
@@ -295,7 +295,7 @@ class Session:
         for text in self.manifest.warnings:  # from discovery and node choice: say them up front
             self.status.message(f"hotshard: warning: {text}", force=True)
         try:
-            with _SignalScope(self):
+            with SignalScope(self):
                 self._open_controls()
                 self._save_commands()
                 self._start_watchdog()
@@ -602,47 +602,6 @@ class Session:
     def sizing_client(self, node: NodeCapture) -> redis.Redis:
         """A client for key reads on `node` (sizing sends READONLY itself on cluster replicas)."""
         return control_client(node.host, node.port, self.connect)
-
-
-SUSPEND_REFUSED = (
-    "not suspending: a stopped capture makes the server buffer its MONITOR output — press "
-    "Ctrl-C to stop it cleanly (to detach, run it under tmux, screen or nohup)"
-)
-
-
-class _SignalScope:
-    """Ctrl-C / SIGTERM stop the window cleanly; a second Ctrl-C aborts at once.
-
-    Ctrl-Z is refused: a suspended capture stops reading while the server keeps buffering its
-    MONITOR output (the watchdog would cut every node). A background capture that writes its
-    status to the terminal is not stopped by SIGTTOU either.
-    """
-
-    def __init__(self, session: Session):
-        self.session = session
-        self.saved: dict[int, Any] = {}
-
-    def __enter__(self) -> _SignalScope:
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.saved[sig] = signal.signal(sig, self._handle)
-        self.saved[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, self._refuse_suspend)
-        self.saved[signal.SIGTTOU] = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.session.interrupted.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.session.interrupted.set()
-        self.session.say("stopping (Ctrl-C again to abort at once)")
-
-    def _refuse_suspend(self, signum: int, frame: Any) -> None:
-        self.session.status.message(f"hotshard: {SUSPEND_REFUSED}", force=True)
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
 
 
 # -- live status -------------------------------------------------------------------------------

@@ -475,7 +475,7 @@ def test_capture_imports_neither_polars_nor_pyarrow():
     code = (
         "import sys, capture.cli, capture.session, capture.topology, capture.stream, "
         "capture.aws, capture.connect, capture.placement, capture.info, capture.watchdog, "
-        "capture.disk\n"
+        "capture.disk, capture.signals\n"
         "bad = [m for m in ('polars', 'pyarrow') if m in sys.modules]\n"
         "assert not bad, bad"
     )

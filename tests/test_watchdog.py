@@ -18,7 +18,7 @@ import redis
 
 from capture import manifest
 from capture.errors import ExitStatus
-from capture.session import SUSPEND_REFUSED
+from capture.signals import SUSPEND_REFUSED
 from tests.capturing import REDIS_BENCHMARK, command_counts, lines_of, monitored
 from tests.servers import make_tls_files, start_node
 

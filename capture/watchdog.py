@@ -2,7 +2,7 @@
 buffers too much for — even while the capture process is stopped (SIGSTOP, Ctrl-Z), swapped out
 or stuck on a slow disk, when a guard inside it could not act (SPEC 7, "A frozen reader").
 
-The capture starts it with `python -m capture.watchdog` in a new session (so a terminal's Ctrl-C
+The capture starts it with `python -P -m capture.watchdog` in a new session (so a terminal's Ctrl-C
 or Ctrl-Z never reaches it) and talks to it over its stdin/stdout in JSON lines. Secrets travel
 in the first line on the pipe, never in argv, the environment or the process title.
 
@@ -94,7 +94,8 @@ class Watchdog:
         there (unreachable, no permission to cut), for the capture to warn about."""
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "capture.watchdog"],
+                # -P: the installed package, never a `capture/` folder in the working dir
+                [sys.executable, "-P", "-m", "capture.watchdog"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,  # it reports on stdout; nothing reaches the terminal

@@ -231,3 +231,22 @@ def test_a_capture_whose_watchdog_dies_ends_rather_than_run_unguarded(redis_node
     (n,) = monitored(m)
     assert m.status == "partial" and n.stop_reason == "watchdog_lost"
     assert not monitors(redis_node)
+
+
+def test_a_capture_folder_in_the_working_directory_does_not_shadow_the_watchdog(
+    redis_node, tmp_path
+):
+    """`python -m capture.watchdog` would import ./capture/ first; the watchdog runs with -P."""
+    (tmp_path / "capture").mkdir()
+    (tmp_path / "capture" / "__init__.py").write_text("raise ImportError('not hotshard')\n")
+    hotshard = Path(sys.executable).parent / "hotshard"
+    args = ["--endpoints", redis_node.address, "-d", "0.5", "--out", "cap", "--no-sizes"]
+    done = subprocess.run(
+        [str(hotshard), "capture", *args, "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == ExitStatus.OK, done.stderr
+    assert manifest.read(tmp_path / "cap").status == "complete"

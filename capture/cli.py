@@ -196,9 +196,16 @@ def _connect_options(
 ) -> ConnectOptions:
     from capture.connect import ConnectOptions, resolve_password
 
+    insecure = as_bool(tls_insecure, "tls-insecure")
+    if insecure:  # an explicit opt-out of a safety check is said out loud, once
+        print(
+            "hotshard: warning: --tls-insecure: server certificates are not verified — anyone "
+            "on the network path can pose as the cluster and read the password",
+            file=sys.stderr,
+        )
     return ConnectOptions(
         tls=str(tls).lower(),
-        tls_insecure=as_bool(tls_insecure, "tls-insecure"),
+        tls_insecure=insecure,
         tls_ca=tls_ca,
         user=user,
         password=resolve_password(password=password, password_file=password_file),
@@ -249,7 +256,7 @@ def capture(
       password: -p: the password (leaks into shell history; prefer HOTSHARD_PASSWORD, REDISCLI_AUTH or --password-file; a terminal prompt is the last resort).
       password_file: file whose first line is the password.
       max_bytes: stop a node after this much MONITOR output, e.g. 2GB (default: no cap).
-      max_omem: stop a node when the server buffers more than this for the capture (default 32MB).
+      max_omem: cut a node when the server buffers more than this for the capture (default 32MB); a separate watchdog process does it, even while the capture is stopped.
       compress: zstd (default), gzip or none.
       region: AWS region (default AWS_REGION / the profile's).
       profile: AWS profile (default AWS_PROFILE).

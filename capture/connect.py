@@ -50,6 +50,14 @@ class ConnectOptions:
             raise UsageError(f"--tls takes one of {', '.join(TLS_MODES)}, not {self.tls!r}")
         if self.tls_ca and not Path(self.tls_ca).is_file():
             raise UsageError(f"--tls-ca {self.tls_ca}: no such file")
+        if self.tls_ca:
+            try:
+                tls_context(self)  # a bad bundle is a usage error, not a failed handshake later
+            except ssl.SSLError as exc:
+                raise UsageError(
+                    f"--tls-ca {self.tls_ca}: not a PEM bundle of CA certificates "
+                    f"({exc.reason or exc})"
+                ) from None
 
     def settled(self, tls: bool) -> ConnectOptions:
         return dataclasses.replace(self, tls="on" if tls else "off")
@@ -206,7 +214,7 @@ def auth_error(node: str, message: str, options: ConnectOptions) -> Exception:
     if "NOPERM" in upper or "NO PERMISSIONS" in upper:
         return AuthError(
             f"node {node}: {message.strip()} — the ACL user needs +monitor +info "
-            "+client|id +client|list +client|setname +command +cluster|shards +role "
+            "+client|id +client|list +client|kill +client|setname +command +cluster|shards +role "
             "(and read commands for key sizes)"
         )
     return ConnectionFailed(f"node {node}: {message.strip()}")

@@ -63,3 +63,13 @@ class ManifestError(HotshardError):
     """A capture folder's manifest is missing, unreadable or of an unknown version."""
 
     exit_status = ExitStatus.USAGE
+
+
+class DiskWriteFailed(CaptureError):
+    """The capture folder's disk refused a write: full (ENOSPC), over quota (EDQUOT), failing
+    (EIO), read-only. Not an OSError on purpose: a full disk is not a lost connection."""
+
+    def __init__(self, message: str, *, errno: int | None = None, needed: int = 0):
+        super().__init__(message)
+        self.errno = errno
+        self.needed = needed  # bytes the failed write wanted

@@ -85,7 +85,9 @@ class NodeCapture:
     compression: str | None = None  # "zstd" | "gzip" | None
     started_at: float | None = None
     ended_at: float | None = None
-    stop_reason: str | None = None  # duration | interrupted | max_bytes | output_buffer | error
+    # duration | interrupted | max_bytes | output_buffer (cut by the watchdog) | error |
+    # disk_full | disk_error (the capture folder's disk) | watchdog_lost (ended unguarded)
+    stop_reason: str | None = None
     bytes_received: int = 0  # raw MONITOR bytes read from the socket (incl. the leading +OK)
     bytes_written: int = 0  # compressed bytes on disk
     lines: int = 0  # MONITOR lines received (newline count)

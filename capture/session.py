@@ -7,8 +7,9 @@ RESET on every stream → INFO again → read-placement check → key sizes → 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import signal
+import math
 import sys
 import threading
 import time
@@ -20,14 +21,24 @@ from typing import Any, TextIO
 
 import redis
 
-from capture import info, manifest, placement
+from capture import disk, info, manifest, placement
 from capture.connect import ConnectOptions, control_client, describe_failure, prompt_password
-from capture.errors import CaptureError, CaptureIncomplete, CaptureInterrupted, UsageError
+from capture.errors import (
+    CaptureError,
+    CaptureIncomplete,
+    CaptureInterrupted,
+    DiskWriteFailed,
+    UsageError,
+)
 from capture.manifest import Manifest, NodeCapture
+from capture.signals import SignalScope
 from capture.stream import COMPRESSIONS, MonitorStream
 from capture.topology import Topology, locate
+from capture.watchdog import Watchdog
 
 NODE_CHOICES = ("replicas", "primaries", "all")
+# Stop reasons of a node that was not captured for the whole window.
+FAILED_REASONS = (None, "error", "output_buffer", "disk_full", "disk_error", "watchdog_lost")
 
 
 @dataclass
@@ -60,8 +71,18 @@ class CaptureOptions:
             raise UsageError(
                 f"--compress takes one of {', '.join(COMPRESSIONS)}, not {self.compress!r}"
             )
-        if not self.duration or self.duration <= 0:
+        if not math.isfinite(self.duration) or self.duration <= 0:
             raise UsageError("-d/--duration must be a positive number of seconds")
+        if self.max_omem <= 0:
+            raise UsageError("--max-omem must be above 0, e.g. 32MB (the guard cannot be off)")
+        if self.max_bytes is not None and self.max_bytes < 0:
+            raise UsageError("--max-bytes must be a size above 0, e.g. 2GB")
+        if self.sizes_top < 0:
+            raise UsageError(f"--sizes-top takes a count of keys, not {self.sizes_top}")
+        if self.sizes_rate is not None and not (0 < self.sizes_rate < math.inf):
+            raise UsageError(
+                f"--sizes-rate takes commands per second above 0, not {self.sizes_rate:g}"
+            )
 
     def for_manifest(self) -> dict[str, Any]:
         """What the manifest may say about how the capture ran (secrets go through redact)."""
@@ -90,19 +111,20 @@ class CaptureOptions:
 class CaptureResult:
     folder: Path
     manifest: Manifest
+    problem: CaptureError | None = None  # what stopped the whole capture (a full disk)
 
     def raise_for_status(self) -> None:
         """CaptureIncomplete / CaptureInterrupted when the capture was not complete."""
         m = self.manifest
+        if self.problem is not None:
+            raise self.problem
         if m.status == "interrupted":
             raise CaptureInterrupted(
                 f"interrupted — {self.folder} holds what was captured until then "
                 "(manifest status: interrupted)"
             )
         if m.status != "complete":
-            failed = [
-                n for n in m.nodes if n.monitored and n.stop_reason in ("error", "output_buffer")
-            ]
+            failed = [n for n in m.nodes if n.monitored and n.stop_reason in FAILED_REASONS]
             what = "; ".join(f"{n.node} (shard {n.shard}): {n.stop_reason}" for n in failed)
             raise CaptureIncomplete(
                 f"capture {m.status}: {what or 'see warnings'} — the other nodes are complete "
@@ -166,8 +188,21 @@ def run_capture(
         n.monitored = True
         n.compression = options.compress
         n.file = manifest.monitor_file_name(n.shard, n.role, n.host, n.port, options.compress)
-    manifest.write(folder, m)
-    return Session(options, topology, m, folder, stderr, stop).run()
+    watched = [n for n in m.nodes if n.shard in {c.shard for c in chosen}]
+    reserve = disk.Reserve(folder, disk.RESERVE_BASE + disk.RESERVE_PER_NODE * len(watched))
+    try:
+        write_manifest(folder, m)
+    except BaseException:
+        reserve.release()
+        raise
+    return Session(options, topology, m, folder, stderr, stop, reserve).run()
+
+
+def write_manifest(folder: Path, m: Manifest) -> None:
+    try:
+        manifest.write(folder, m)
+    except OSError as exc:
+        raise disk.write_failed(folder / manifest.MANIFEST_NAME, exc) from None
 
 
 def choose_nodes(
@@ -206,9 +241,15 @@ def make_folder(out: str | None, label: str) -> Path:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in label)
         folder = Path("captures") / f"{safe}-{stamp}"
-    if folder.exists() and any(folder.iterdir()):
-        raise UsageError(f"--out {folder} exists and is not empty — choose a new folder")
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if folder.exists() and any(folder.iterdir()):
+            raise UsageError(f"--out {folder} exists and is not empty — choose a new folder")
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise UsageError(
+            f"--out {folder}: cannot create it ({exc.strerror or exc}) — choose a folder this "
+            "user can write, on a disk with room"
+        ) from None
     return folder
 
 
@@ -222,8 +263,11 @@ class Session:
         folder: Path,
         stderr: TextIO,
         stop: threading.Event | None = None,
+        reserve: disk.Reserve | None = None,
     ):
         self.options = options
+        self.reserve = reserve  # room kept for the final manifest (capture/disk.py)
+        self.problem: CaptureError | None = None
         self.connect = topology.options
         self.manifest = m
         self.folder = folder
@@ -237,7 +281,8 @@ class Session:
         self.interrupted = threading.Event()
         self.stop_requested = stop or threading.Event()
         self.status = StatusLine(stderr, quiet=options.quiet)
-        self._poll_ok: dict[str, bool] = {}
+        self.watchdog: Watchdog | None = None
+        self._watchdog_lost = False
 
     def say(self, text: str) -> None:
         self.status.message(f"hotshard: {text}")
@@ -247,30 +292,45 @@ class Session:
         self.status.message(f"hotshard: warning: {text}", force=True)
 
     def run(self) -> CaptureResult:
+        for text in self.manifest.warnings:  # from discovery and node choice: say them up front
+            self.status.message(f"hotshard: warning: {text}", force=True)
         try:
-            with _SignalScope(self):
+            with SignalScope(self):
                 self._open_controls()
                 self._save_commands()
+                self._start_watchdog()
                 self._snapshot("before")
                 self._start_streams()
                 stop_reason = self._window()
                 self._stop_streams(stop_reason)
+                self._finish_watchdog()
                 self._snapshot("after")
                 self._finish(stop_reason)
-        except BaseException:
+        except BaseException as exc:
             for s in self.streams.values():
                 s.stop("error", abort=True)
             self.manifest.status = "failed"
             self._record_streams()
-            manifest.write(self.folder, self.manifest)
+            self._release_reserve()
+            with contextlib.suppress(OSError):  # the error below says what happened
+                manifest.write(self.folder, self.manifest)
+            if isinstance(exc, OSError) and (disk.is_disk_error(exc) or exc.filename):
+                raise disk.write_failed(exc.filename or self.folder, exc) from None
             raise
         finally:
+            if self.watchdog is not None:
+                self.watchdog.close()
             for c in self.controls.values():
                 c.close()
         # The capture is complete on disk by now; sizing only adds to it.
-        self._sizes()
-        manifest.write(self.folder, self.manifest)
-        return CaptureResult(self.folder, self.manifest)
+        if self.problem is None:
+            self._sizes()
+            write_manifest(self.folder, self.manifest)
+        return CaptureResult(self.folder, self.manifest, self.problem)
+
+    def _release_reserve(self) -> None:
+        if self.reserve is not None:
+            self.reserve.release()
 
     # -- setup -------------------------------------------------------------------------------
     def _open_controls(self) -> None:
@@ -298,7 +358,10 @@ class Session:
             except redis.RedisError as exc:
                 self.warn(f"node {n.node}: COMMAND failed ({exc}); the analyzer uses its defaults")
                 return
-            manifest.write_commands(self.folder, self.manifest, reply)
+            try:
+                manifest.write_commands(self.folder, self.manifest, reply)
+            except OSError as exc:
+                raise disk.write_failed(self.folder / manifest.COMMANDS_NAME, exc) from None
             self.readonly = placement.readonly_commands(reply)
             return
 
@@ -322,8 +385,30 @@ class Session:
             else:
                 n.info_after = snap
 
+    def _start_watchdog(self) -> None:
+        """The output-buffer guard, in its own process (capture/watchdog.py), before INFO."""
+        nodes = [n for n in self.monitored if n.node in self.controls]
+        if not nodes:
+            return
+        self.watchdog = Watchdog(nodes, self.connect, self.options.max_omem)
+        problems = self.watchdog.start(timeout=self.connect.timeout * 2 + 10)
+        for _, text in sorted(problems.items()):
+            self.warn(text)
+
+    def _finish_watchdog(self) -> None:
+        """Before the "after" INFO: its polls' replies are bytes out the node sent for us."""
+        if self.watchdog is None:
+            return
+        self._watch()
+        for node, totals in self.watchdog.finish().items():
+            n = self.manifest.node(node)
+            if n is not None:
+                n.overhead_bytes_out += int(totals.get("overhead", 0))
+                n.max_omem = max(n.max_omem, int(totals.get("max_omem", 0)))
+
     def _start_streams(self) -> None:
         o = self.options
+        dog = self.watchdog
         for n in self.monitored:
             if n.node not in self.controls:  # unreachable at setup: recorded as failed
                 n.stop_reason = "error"
@@ -338,6 +423,8 @@ class Session:
                 flush_seconds=o.flush_seconds,
                 use_reset=info.version_tuple(n.server_version) >= (6, 2),
                 throttle=o.read_throttle,
+                on_monitor=(lambda cid, node=n.node: dog.watch(node, cid)) if dog else None,
+                was_cut=(lambda cid, node=n.node: dog.was_cut(node, cid)) if dog else None,
             )
             self.streams[n.node] = stream
             stream.start()
@@ -351,8 +438,13 @@ class Session:
         for s in self.streams.values():
             if s.started_at is None:
                 self.warn(f"{s.errors[-1] if s.errors else s.label + ': MONITOR did not start'}")
+            elif s.client_id is None:
+                self.warn(
+                    f"{s.label}: CLIENT ID failed, so the watchdog cannot find this connection "
+                    "and its output buffer is not watched (the ACL user needs +client|id)"
+                )
         self.manifest.started_at = min(started)
-        manifest.write(self.folder, self.manifest)
+        write_manifest(self.folder, self.manifest)
         self.say(
             f"monitoring {len(started)} node(s) for {self.options.duration:g} s into {self.folder}"
         )
@@ -362,8 +454,13 @@ class Session:
         """Wait for the duration, an interrupt, or every stream ending; return why it ended."""
         end = time.monotonic() + self.options.duration
         while True:
-            self._poll_output_buffers()
+            self._watch()
             self.status.show(self.streams)
+            full = next((s.disk_error for s in self.streams.values() if s.disk_error), None)
+            if full is not None:  # every node writes to the same disk: stop them all now
+                return disk.stop_reason(full)
+            if self._watchdog_lost:
+                return "watchdog_lost"
             if self.interrupted.is_set():
                 return "interrupted"
             if self.stop_requested.is_set():
@@ -375,54 +472,57 @@ class Session:
                 return "duration"
             self.interrupted.wait(min(self.options.poll_seconds, left))
 
-    def _poll_output_buffers(self) -> None:
-        """CLIENT LIST of each monitor connection: stop a node whose output buffer grows."""
-        for node, stream in self.streams.items():
-            client = self.controls.get(node)
-            if client is None or stream.client_id is None or stream.finished.is_set():
-                continue
-            if not self._poll_ok.get(node, True):
-                continue
-            n = stream.node
-            try:
-                if info.version_tuple(n.server_version) >= (6, 2):
-                    raw = client.execute_command("CLIENT LIST", "ID", stream.client_id)
-                else:  # no CLIENT LIST ID before 6.2: the whole list, our line picked out
-                    raw = client.execute_command("CLIENT LIST")
-            except redis.ResponseError as exc:
-                n.overhead_bytes_out += info.error_size(f"ERR {exc}")
-                self._poll_ok[node] = False
-                self.warn(
-                    f"node {node}: CLIENT LIST failed ({exc}); its output buffer is not watched"
-                )
-                continue
-            except (redis.RedisError, OSError):
-                continue  # the node dropped; its stream reconnects and records the gap
-            n.overhead_bytes_out += info.bulk_size(len(raw))
-            omem = _client_field(raw, stream.client_id, "omem")
-            if omem is None:
-                continue
-            stream.omem = omem
-            n.max_omem = max(n.max_omem, omem)
-            if omem > self.options.max_omem and stream.stop_reason is None:
-                stream.stop("output_buffer", abort=True)  # closing frees the buffer at once
-                self.warn(
-                    f"{stream.label}: the server holds {omem / 1e6:.1f} MB of MONITOR output for "
-                    f"this capture (limit --max-omem {self.options.max_omem / 1e6:.1f} MB) — "
-                    "stopped this node to protect the server; the reader cannot keep up "
-                    "(busier than this host can read: use a shorter --duration, fewer nodes, "
-                    "or a bigger bastion)"
-                )
+    def _watch(self) -> None:
+        """Take the watchdog's news: the omem it saw, and the connections it cut."""
+        dog = self.watchdog
+        if dog is None:
+            return
+        for node, client_id, omem in dog.take_cuts():
+            stream = self.streams[node]
+            stream.node.max_omem = max(stream.node.max_omem, omem)
+            if stream.client_id == client_id:
+                stream.stop("output_buffer", abort=True)  # the server has let it go already
+            self.warn(
+                f"{stream.label}: the server held {omem / 1e6:.1f} MB of MONITOR output for this "
+                f"capture (limit --max-omem {self.options.max_omem / 1e6:.1f} MB) — the watchdog "
+                "cut this node to protect the server; the reader could not keep up (the capture "
+                "was stopped or slowed: keep it running, or use a shorter --duration, fewer "
+                "nodes, or a bigger bastion)"
+            )
+        for text in dog.take_warnings():
+            self.warn(text)
+        for node, omem in dog.omem.items():
+            if node in self.streams:
+                self.streams[node].omem = omem
+                self.streams[node].node.max_omem = max(self.streams[node].node.max_omem, omem)
+        if dog.lost and not self._watchdog_lost:
+            self._watchdog_lost = True  # ends the window: no capture runs unguarded
+        dog.request_report()
+
+    def _kill_monitor(self, stream: MonitorStream) -> None:
+        """A reader stuck (on a hung disk, say) keeps its MONITOR connection open after the
+        watchdog is gone: close it on the server, so nothing buffers for it any more."""
+        client = self.controls.get(stream.node.node)
+        if client is None or stream.client_id is None:
+            return
+        try:
+            client.execute_command("CLIENT KILL", "ID", stream.client_id)
+        except (redis.RedisError, OSError):
+            return
+        stream.node.overhead_bytes_out += 4  # `:1\r\n`
+        stream.errors.append(f"{stream.label}: its connection was closed on the server instead")
 
     def _stop_streams(self, reason: str) -> None:
+        abort = reason in ("disk_full", "disk_error")  # a clean stop would write more
         for s in self.streams.values():
-            s.stop(reason)
+            s.stop(reason, abort=abort)
         deadline = time.monotonic() + 30
         for s in self.streams.values():
             while not s.join(0.5):
                 self.status.show(self.streams)
                 if time.monotonic() > deadline:
                     s.errors.append(f"{s.label}: reader did not stop within 30 s")
+                    self._kill_monitor(s)
                     break
         self.manifest.ended_at = time.time()
         self.status.show(self.streams, final=True)
@@ -447,14 +547,35 @@ class Session:
                     f"node {n.node} (shard {n.shard}) was not monitored for "
                     f"{sum((g.end or 0) - g.start for g in n.gaps):.1f} s (reconnects)"
                 )
-        failed = [n for n in self.monitored if n.stop_reason in ("error", "output_buffer", None)]
+        failed = [n for n in self.monitored if n.stop_reason in FAILED_REASONS]
         if reason == "interrupted":
             self.manifest.status = "interrupted"
         elif failed:
             self.manifest.status = "partial"
         else:
             self.manifest.status = "complete"
-        manifest.write(self.folder, self.manifest)
+        self._release_reserve()  # its room is for this write, whatever filled the disk
+        if reason == "watchdog_lost":
+            text = (
+                "the output-buffer watchdog stopped during the window, so the capture ended "
+                f"early rather than run unguarded — {self.folder} holds what was captured "
+                "(manifest status partial); run the capture again"
+            )
+            self.manifest.warnings.append(text)
+            self.problem = CaptureError(text)
+        errors = [s.disk_error for s in self.streams.values() if s.disk_error]
+        if errors:
+            m = self.manifest
+            text = disk.stopped_message(
+                self.folder,
+                errors[0],
+                written=sum(s.bytes_written for s in self.streams.values()),
+                elapsed=(m.ended_at or 0) - (m.started_at or 0),
+                duration=self.options.duration,
+            )
+            self.manifest.warnings.append(text)
+            self.problem = DiskWriteFailed(text, errno=errors[0].errno)
+        write_manifest(self.folder, self.manifest)
 
     def _sizes(self) -> None:
         """Key sizes, by capture/sizing.py when present; a failure there never loses the capture."""
@@ -472,45 +593,15 @@ class Session:
         except Exception as exc:
             self.warn(f"key sizes skipped: {exc}")
             return
-        manifest.write_key_sizes(self.folder, self.manifest, sizes)
+        try:
+            manifest.write_key_sizes(self.folder, self.manifest, sizes)
+        except OSError as exc:
+            self.manifest.key_sizes_file = None
+            self.warn(f"key sizes not written: {disk.write_failed(manifest.KEY_SIZES_NAME, exc)}")
 
     def sizing_client(self, node: NodeCapture) -> redis.Redis:
         """A client for key reads on `node` (sizing sends READONLY itself on cluster replicas)."""
         return control_client(node.host, node.port, self.connect)
-
-
-class _SignalScope:
-    """Ctrl-C / SIGTERM stop the window cleanly; a second Ctrl-C aborts at once."""
-
-    def __init__(self, session: Session):
-        self.session = session
-        self.saved: dict[int, Any] = {}
-
-    def __enter__(self) -> _SignalScope:
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.session.interrupted.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.session.interrupted.set()
-        self.session.say("stopping (Ctrl-C again to abort at once)")
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
-
-
-def _client_field(raw: bytes, client_id: int, name: str) -> int | None:
-    """A numeric field (`omem=0`) of the CLIENT LIST line of connection `client_id`."""
-    for line in raw.decode("utf-8", "replace").splitlines():
-        fields = dict(item.partition("=")[::2] for item in line.split())
-        if fields.get("id") == str(client_id) and fields.get(name, "").isdigit():
-            return int(fields[name])
-    return None
 
 
 # -- live status -------------------------------------------------------------------------------

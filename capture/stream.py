@@ -17,18 +17,21 @@ server's `total_net_output_bytes`).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import socket
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import zstandard
 
+from capture import disk
 from capture.connect import ConnectOptions, auth_error, describe_failure, open_socket
-from capture.errors import AuthError, CaptureError, ConnectionFailed, UsageError
+from capture.errors import AuthError, CaptureError, ConnectionFailed, DiskWriteFailed, UsageError
 from capture.manifest import Gap, NodeCapture
 
 COMPRESSIONS = ("zstd", "gzip", "none")
@@ -66,7 +69,14 @@ class FrameWriter:
             if compression == "zstd"
             else None
         )
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
+            )
+        except OSError as exc:
+            if not disk.is_disk_error(exc):
+                raise
+            raise disk.write_failed(self.path, exc) from None
 
     def write(self, data: memoryview | bytes) -> None:
         """One complete frame holding `data` (the compressors release the GIL)."""
@@ -80,13 +90,35 @@ class FrameWriter:
         else:
             frame = bytes(data)
         view = memoryview(frame)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            if not disk.is_disk_error(exc):
+                raise
+            # Cut the half-written frame off: the file stays a sequence of complete frames.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self.bytes_written)
+            raise disk.write_failed(self.path, exc, needed=len(frame)) from None
         self.bytes_written += len(frame)
 
-    def close(self) -> None:
+    def close_quietly(self) -> None:
+        """After a disk error: close without a last fsync (that would fail again)."""
         if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        try:
             os.fsync(self._fd)
+        except OSError as exc:
+            if not disk.is_disk_error(exc):
+                raise
+            raise disk.write_failed(self.path, exc) from None
+        finally:
             os.close(self._fd)
             self._fd = -1
 
@@ -123,6 +155,8 @@ class MonitorStream:
         use_reset: bool = True,
         drain_timeout: float = 10.0,
         throttle: tuple[int, float] | None = None,
+        on_monitor: Callable[[int], None] | None = None,
+        was_cut: Callable[[int], bool] | None = None,
     ):
         self.node = node
         self.path = Path(path)
@@ -134,6 +168,12 @@ class MonitorStream:
         self.use_reset = use_reset
         self.drain_timeout = drain_timeout
         self.throttle = throttle  # (bytes per read, pause): a slow reader, for tests only
+        # The watchdog (capture/watchdog.py): told each monitor connection's client id, and
+        # asked after a drop whether it cut the connection (then there is no reconnect).
+        self.on_monitor = on_monitor
+        self.was_cut = was_cut
+        self.cut = False
+        self.disk_error: DiskWriteFailed | None = None  # the disk refused a write: stopped
         # Counters, read by the session thread while this one runs.
         self.bytes_received = 0
         self.lines = 0
@@ -173,7 +213,33 @@ class MonitorStream:
     @property
     def failed(self) -> bool:
         """Ended without a monitor connection (never started, or dropped and never came back)."""
-        return self.finished.is_set() and not self.connected
+        return (
+            self.finished.is_set()
+            and not self.connected
+            and not self.cut
+            and self.disk_error is None
+        )
+
+    def _disk_failed(self, exc: DiskWriteFailed) -> None:
+        """Stop for good: what is on disk stays; the buffered lines cannot be written."""
+        if self.disk_error is None:
+            self.disk_error = exc
+        self.stop(disk.stop_reason(exc))
+        lost = self._buf.count(b"\n", 0, self._pos)
+        self.lines -= lost  # `lines` stays the count of lines in the file
+        self._pos = 0
+        self.errors.append(f"{self.label}: {exc}; stopped, {lost:,} buffered lines not written")
+
+    def _cut_by_watchdog(self) -> bool:
+        if self.was_cut is None or self.client_id is None or not self.was_cut(self.client_id):
+            return False
+        self.cut = True
+        self.stop("output_buffer")
+        self.errors.append(
+            f"{self.label}: cut by the output-buffer watchdog (the server buffered more than "
+            "--max-omem for this connection)"
+        )
+        return True
 
     def start(self) -> None:
         self._thread.start()
@@ -214,17 +280,26 @@ class MonitorStream:
                 except OSError as exc:
                     reason = f"connection lost ({exc})"
                 finally:
-                    sock.close()
+                    sock.close()  # also on a disk error: the server frees the buffer at once
                 self._end_segment()
+                if self._cut_by_watchdog():
+                    break
                 sock = self._reconnect(reason)
-        except Exception as exc:  # a bug or a disk error: record it, never hang the session
+        except DiskWriteFailed as exc:
+            self._disk_failed(exc)
+        except Exception as exc:  # a bug: record it, never hang the session
             self.errors.append(f"{self.label}: {type(exc).__name__}: {exc}")
             self.connected = False
         finally:
             self.started.set()
             if self._writer is not None:
-                self._flush(final=True)
-                self._writer.close()
+                try:
+                    if self.disk_error is None:
+                        self._flush(final=True)
+                    self._writer.close()
+                except DiskWriteFailed as exc:
+                    self._disk_failed(exc)
+                    self._writer.close_quietly()
             self.ended_at = time.time()
             for gap in self.gaps:
                 gap.end = gap.end or self.ended_at
@@ -250,6 +325,8 @@ class MonitorStream:
             reply = self._call(sock, pending, resp_command("CLIENT", "ID"), fatal=False)
             self.client_id = int(reply[1:]) if reply.startswith(b":") else None
             self._call(sock, pending, resp_command("MONITOR"))
+            if self.on_monitor is not None and self.client_id is not None:
+                self.on_monitor(self.client_id)
         except OSError as exc:
             sock.close()
             raise describe_failure(node, exc, self.options) from None
@@ -257,7 +334,11 @@ class MonitorStream:
             sock.close()
             raise
         if self._writer is None:
-            self._writer = FrameWriter(self.path, self.compression, self.level)
+            try:
+                self._writer = FrameWriter(self.path, self.compression, self.level)
+            except BaseException:
+                sock.close()
+                raise
         n = len(pending)
         self._buf[:n] = pending
         self._pos = n
@@ -305,6 +386,7 @@ class MonitorStream:
                 next_flush = now + self.flush_seconds
             if self._abort.is_set():
                 self._pos = pos
+                self._drop_partial_line()  # the file keeps whole lines only
                 self.errors.append(f"{self.label}: connection closed without draining it")
                 return
             if not stop_sent and self._stop.is_set():
@@ -364,12 +446,15 @@ class MonitorStream:
             self._buf[:rest] = self._buf[cut:pos]
         self._pos = rest
 
-    def _end_segment(self) -> None:
-        """After a drop: drop the half-received last line, so the file has whole lines only."""
-        self.connected = False
+    def _drop_partial_line(self) -> None:
         last = self._buf.rfind(b"\n", 0, self._pos) + 1
         if last or self._line_start:
             self._pos = last
+
+    def _end_segment(self) -> None:
+        """After a drop: drop the half-received last line, so the file has whole lines only."""
+        self.connected = False
+        self._drop_partial_line()
         self._flush(final=True)
         if not self._line_start and self._writer is not None:
             self._writer.write(b"\r\n")  # a line cut by the drop ends here

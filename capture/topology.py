@@ -42,6 +42,7 @@ class Topology:
     server_version: str | None = None
     seed: str | None = None  # the node discovery went through
     warnings: list[str] = field(default_factory=list)
+    cluster_state: str | None = None  # CLUSTER INFO of the seed: ok | fail (None: cluster off)
 
     def shard_nodes(self, shard: str) -> list[NodeCapture]:
         return [n for n in self.nodes if n.shard == shard]
@@ -52,14 +53,18 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     """`host:port`, `host` (port 6379), `[v6]:port` -> (host, port)."""
     text = text.strip()
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":") or str(DEFAULT_PORT)
+        host, bracket, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or str(DEFAULT_PORT)
+        if not bracket or (rest and not rest.startswith(":")):
+            host = ""
     elif text.count(":") == 1:
         host, port = text.split(":")
     else:
         host, port = text, str(DEFAULT_PORT)
-    if not host or not port.isdigit():
-        raise UsageError(f"--endpoints: {text!r} is not host:port")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(
+            f"--endpoints: {text!r} is not host:port (a port 1-65535; IPv6 as [addr]:port)"
+        )
     return host, int(port)
 
 
@@ -151,7 +156,50 @@ def from_engine(client: redis.Redis, host: str, port: int, options: ConnectOptio
     shards, nodes = _build(groups)
     for n in nodes:
         n.server_version = version
-    return Topology(True, shards, nodes, options, version, seed=node_name(host, port))
+    topology = Topology(True, shards, nodes, options, version, seed=node_name(host, port))
+    topology.cluster_state = _cluster_state(client)
+    topology.warnings += health_warnings(topology)
+    return topology
+
+
+def _cluster_state(client: redis.Redis) -> str | None:
+    try:
+        reply = client.execute_command("CLUSTER INFO")
+    except redis.ResponseError:
+        return None
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else None
+    if text is None:  # redis-py parsed it into a dict
+        return str(reply.get("cluster_state")) if isinstance(reply, dict) else None
+    for line in text.splitlines():
+        if line.startswith("cluster_state:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def health_warnings(topology: Topology) -> list[str]:
+    """What a capture of this cluster cannot see: a failed primary, a cluster that is down."""
+    out = []
+    if topology.cluster_state not in (None, "ok"):
+        out.append(
+            f"cluster_state:{topology.cluster_state} (as {topology.seed} sees it) — the cluster "
+            "refuses commands for some or all keys; fix the cluster first, a capture now shows "
+            "an outage, not the usual traffic"
+        )
+    for shard in topology.shards:
+        members = topology.shard_nodes(shard.shard)
+        dead = [n for n in members if n.role == "primary" and n.health == "failed"]
+        for n in dead:
+            replicas = [r.node for r in members if r.role == "replica" and r.health != "failed"]
+            out.append(
+                f"shard {shard.shard}: its primary {n.node} is marked failed and no replica took "
+                "over — its slots are not served"
+                + (
+                    f"; a capture of {', '.join(replicas)} shows replication only"
+                    if replicas
+                    else ""
+                )
+            )
+    return out
 
 
 def _server_version(client: redis.Redis) -> str | None:
@@ -189,11 +237,16 @@ def parse_cluster_shards(reply: list[Any], tls: bool = False) -> list[Group]:
                     "host": host,
                     "port": int(port or 0),
                     "role": "primary" if _text(node.get("role")) == "master" else "replica",
-                    "health": _text(node.get("health", b"online")),
+                    "health": _health(_text(node.get("health", b"online"))),
                 }
             )
         groups.append((slots, nodes))
     return groups
+
+
+def _health(engine: str) -> str:
+    # CLUSTER SHARDS says `fail`; CLUSTER NODES' `fail` flag is read as the same word below.
+    return "failed" if engine == "fail" else engine
 
 
 def parse_cluster_nodes(text: str) -> list[Group]:
@@ -209,7 +262,7 @@ def parse_cluster_nodes(text: str) -> list[Group]:
         host, _, port = hostport.rpartition(":")
         if "noaddr" in flags or "handshake" in flags or not port.isdigit():
             continue
-        health = "failed" if "fail" in flags else "online"
+        health = "failed" if "fail" in flags else "suspected" if "fail?" in flags else "online"
         node = {"id": node_id, "host": host.strip("[]"), "port": int(port), "health": health}
         if "master" in flags:
             slots = []
@@ -345,7 +398,8 @@ def render_text(topology: Topology, cluster: str | None = None) -> str:
     for shard in topology.shards:
         lines.append(f"shard {shard.shard}  slots {format_slots(shard.slots)}")
         for n in topology.shard_nodes(shard.shard):
-            extra = [n.aws_node_id or "", "FAILED" if n.health == "failed" else ""]
+            flag = (n.health or "online").upper() if n.health not in (None, "online") else ""
+            extra = [n.aws_node_id or "", flag]
             lines.append(f"  {n.role:<8} {n.node:<28} {' '.join(e for e in extra if e)}".rstrip())
     lines += [f"warning: {w}" for w in topology.warnings]
     return "\n".join(lines)
@@ -357,6 +411,7 @@ def render_json(topology: Topology, cluster: str | None = None) -> str:
         "cluster_mode": topology.cluster_mode,
         "server_version": topology.server_version,
         "tls": topology.options.use_tls,
+        "cluster_state": topology.cluster_state,
         "shards": [
             {
                 "shard": s.shard,

@@ -291,6 +291,10 @@ ACL_USERS = {
     "app": ("app-secret", "~* &* +@all"),
     # everything a capture needs but MONITOR
     "reader": ("reader-secret", "~* &* +@read +@connection +info +command +role +cluster|shards"),
+    # everything but cutting another connection (the watchdog's CLIENT KILL)
+    "nokill": ("nokill-secret", "~* &* +@all -client|kill"),
+    # everything but reading the client list (the watchdog's CLIENT LIST)
+    "nolist": ("nolist-secret", "~* &* +@all -client|list"),
 }
 
 

@@ -80,14 +80,39 @@ def test_the_predecessors_endpoints_command(redis_node, monkeypatch, capsys):
         (["-d", "soon"], "--duration takes a number"),
         (["--max-bytes", "lots"], "--max-bytes takes a size"),
         (["--shards", "0009"], "--shards: no shard 0009 (shards: 0001)"),
+        (["-d", "nan"], "--duration takes a finite number"),
+        (["-d", "1e400"], "--duration takes a finite number"),
+        (["--max-omem", "0"], "--max-omem must be above 0"),
+        (["--max-omem", "-1MB"], "--max-omem takes a size"),
+        (["--max-bytes", "1e400"], "--max-bytes takes a size"),
+        (["--sizes-top", "-3"], "--sizes-top takes a whole number of at least 1"),
+        (["--sizes-rate", "0"], "--sizes-rate takes a finite number of at least 1"),
+        (["--endpoints", "127.0.0.1:99999"], "is not host:port (a port 1-65535"),
+        (["--endpoints", "[::1"], "is not host:port"),
+        (["--password-file", "/"], "--password-file /: Is a directory"),
+        (["--out", "/dev/null"], "--out /dev/null: cannot create it (Not a directory)"),
     ],
 )
 def test_bad_flags_are_usage_errors(redis_node, tmp_path, capsys, args, message):
-    status = run(
-        ["capture", "--endpoints", redis_node.address, "--out", str(tmp_path / "c"), *args]
-    )
+    out = [] if "--out" in args else ["--out", str(tmp_path / "c")]
+    status = run(["capture", "--endpoints", redis_node.address, *out, *args])
+    err = capsys.readouterr().err
+    assert status == ExitStatus.USAGE, err
+    assert message in err
+    assert [ln for ln in err.splitlines() if not ln.startswith("hotshard: warning:")] == [
+        ln for ln in err.splitlines() if message in ln
+    ]  # the one line, no traceback
+
+
+def test_a_ca_bundle_that_holds_no_certificate_is_a_usage_error(tmp_path, capsys):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    status = run(["endpoints", "--endpoints", "127.0.0.1:1", "--tls", "on", "--tls-ca", str(bad)])
+    err = capsys.readouterr().err
     assert status == ExitStatus.USAGE
-    assert message in capsys.readouterr().err
+    assert err == f"hotshard: --tls-ca {bad}: not a PEM bundle of CA certificates " + (
+        "(NO_CERTIFICATE_OR_CRL_FOUND)\n"
+    )
 
 
 def test_out_folder_must_be_new(redis_node, tmp_path, capsys):

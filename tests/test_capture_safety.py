@@ -312,7 +312,75 @@ def test_auth_failures_name_the_node_and_the_fix(acl_node, tmp_path, capsys, arg
     assert status == ExitStatus.ERROR
     assert f"hotshard: node {acl_node.address}" in err
     assert expected in err
-    assert err.count("\n") <= 2, err  # one readable message, no traceback
+    errors = [ln for ln in err.splitlines() if not ln.startswith("hotshard: warning:")]
+    assert len(errors) == 1, err  # one readable message, no traceback
+
+
+def test_a_user_without_client_kill_is_told_and_a_slow_reader_still_stops(acl_node, tmp_path):
+    """The watchdog may not cut: it warns at start, and a running capture stops itself."""
+    from capture.connect import ConnectOptions
+
+    limit = 256 << 10
+    options = CaptureOptions(
+        endpoints=[acl_node.address],
+        out=str(tmp_path / "cap"),
+        duration=120,
+        sizes=False,
+        quiet=True,
+        max_omem=limit,
+        read_throttle=(4096, 0.02),  # ~200 KB/s: far slower than the traffic below
+        connect=ConnectOptions(user="nokill", password=ACL_USERS["nokill"][0]),
+    )
+    load = None
+    try:
+        with background_capture(options) as bg:
+            bg.wait_started(files=1)
+            where = ["-h", "127.0.0.1", "-p", str(acl_node.port)]
+            app = ["--user", "app", "-a", ACL_USERS["app"][0]]
+            bounded = ["-n", "2000000", "-t", "set", "-d", "200", "-q"]
+            load = subprocess.Popen(
+                [REDIS_BENCHMARK, *where, *app, "-c", "10", "-P", "16", *bounded],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            bg.thread.join(60)  # the only stream stops, which ends the window
+            result = bg.stop()
+    finally:
+        if load is not None:
+            load.kill()
+            load.wait(10)
+    m = result.manifest
+    (n,) = monitored(m)
+    assert any("may not run CLIENT KILL (add +client|kill)" in w for w in m.warnings)
+    assert n.stop_reason == "output_buffer" and n.max_omem > limit
+    assert not [c for c in acl_node.client().client_list() if "O" in c["flags"]]
+
+
+def test_a_user_without_client_list_is_told_the_buffer_is_not_watched(acl_node, tmp_path):
+    import io
+
+    from capture.connect import ConnectOptions
+
+    options = CaptureOptions(
+        endpoints=[acl_node.address],
+        out=str(tmp_path / "cap"),
+        duration=120,
+        sizes=False,
+        quiet=True,
+        poll_seconds=0.1,
+        connect=ConnectOptions(user="nolist", password=ACL_USERS["nolist"][0]),
+    )
+    err = io.StringIO()
+    with background_capture(options, stderr=err) as bg:
+        bg.wait_started(files=1)
+        deadline = time.monotonic() + 30
+        while "CLIENT LIST failed" not in err.getvalue():
+            assert time.monotonic() < deadline, err.getvalue()
+            time.sleep(0.05)
+        result = bg.stop()
+    (warning,) = [w for w in result.manifest.warnings if "CLIENT LIST failed" in w]
+    assert "its output buffer is not watched (the ACL user needs +client|list)" in warning
+    assert err.getvalue().count("CLIENT LIST failed") == 1  # said once, not every poll
 
 
 # -- TLS ---------------------------------------------------------------------------------------
@@ -335,8 +403,12 @@ def test_tls_certificate_checked_by_default(tls_node, tmp_path, capsys):
     assert "TLS certificate not trusted" in err and "--tls-ca" in err
 
 
-def test_tls_insecure_skips_the_check(tls_node, tmp_path, capsys):
+def test_tls_insecure_skips_the_check_and_says_so_once(tls_node, tmp_path, capsys):
     assert run(capture_cli(tls_node, tmp_path, "--tls-insecure")) == ExitStatus.OK
+    err = capsys.readouterr().err
+    assert err.count("certificates are not verified") == 1, err
+    assert run(["endpoints", "--endpoints", tls_node.address, "--tls-insecure"]) == ExitStatus.OK
+    assert capsys.readouterr().err.count("certificates are not verified") == 1
 
 
 def test_plain_text_to_a_tls_node_says_so(tls_node, tmp_path, capsys):
@@ -402,7 +474,8 @@ def test_a_node_announced_by_ip_is_verified_against_the_name_we_came_through(tmp
 def test_capture_imports_neither_polars_nor_pyarrow():
     code = (
         "import sys, capture.cli, capture.session, capture.topology, capture.stream, "
-        "capture.aws, capture.connect, capture.placement, capture.info\n"
+        "capture.aws, capture.connect, capture.placement, capture.info, capture.watchdog, "
+        "capture.disk, capture.signals\n"
         "bad = [m for m in ('polars', 'pyarrow') if m in sys.modules]\n"
         "assert not bad, bad"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -140,3 +141,44 @@ def test_no_endpoint_and_no_cluster_is_a_usage_error(capsys):
 )
 def test_parse_endpoint(text, expected):
     assert parse_endpoint(text) == expected
+
+
+def test_a_dead_primary_is_flagged_in_endpoints_and_capture(tmp_path_factory, tmp_path, capsys):
+    """A primary that died with no replica taking over: endpoints flags it, capture warns."""
+    from capture import manifest
+    from tests.servers import running_cluster
+
+    with running_cluster(tmp_path_factory.mktemp("dead-primary")) as cluster:
+        for replica in cluster.replicas():  # keep the primary dead: no failover
+            replica.client().config_set("cluster-replica-no-failover", "yes")
+        dead = cluster.primaries()[1]
+        seed = next(n for n in cluster.nodes if n is not dead)
+        dead.kill()
+        deadline = time.monotonic() + 60
+        while seed.client().execute_command("CLUSTER INFO")["cluster_state"] != "fail":
+            assert time.monotonic() < deadline, "the cluster never marked the primary failed"
+            time.sleep(0.1)
+
+        assert run(["endpoints", "--endpoints", seed.address, "--json"]) == ExitStatus.OK
+        data = json.loads(capsys.readouterr().out)
+        assert data["cluster_state"] == "fail"
+        nodes = {n["node"]: n for s in data["shards"] for n in s["nodes"]}
+        assert nodes[dead.address]["health"] == "failed"
+        assert any(dead.address in w and "marked failed" in w for w in data["warnings"])
+
+        assert run(["endpoints", "--endpoints", seed.address]) == ExitStatus.OK
+        text = capsys.readouterr().out
+        (line,) = [ln for ln in text.splitlines() if ln.startswith("  ") and dead.address in ln]
+        assert line.split()[0] == "primary" and "FAILED" in line
+        assert "warning: cluster_state:fail" in text
+
+        out = tmp_path / "cap"
+        args = ["--endpoints", seed.address, "-d", "0.5", "--out", str(out), "--no-sizes"]
+        status = run(["capture", *args, "--quiet"])
+        err = capsys.readouterr().err
+        assert status == ExitStatus.OK, err
+        assert f"warning: shard 0002: its primary {dead.address} is marked failed" in err
+        m = manifest.read(out)
+        assert any(dead.address in w and "marked failed" in w for w in m.warnings)
+        assert any(w.startswith("cluster_state:fail") for w in m.warnings)
+        assert m.node(dead.address).health == "failed" and not m.node(dead.address).monitored

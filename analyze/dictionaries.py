@@ -25,6 +25,37 @@ from analyze import keys, patterns, replies, schema, slots
 _PER_ROW = ("key_name", "_key_len", "_pattern_id", "_key_sz", "_key_own", "_key_pim")
 
 
+class Ids:
+    """Value -> id, in order of first appearance, by a 128-bit hash of the value."""
+
+    def __init__(self) -> None:
+        self.known = _Growing({"_h1": pl.UInt64(), "_h2": pl.UInt64(), "id": pl.UInt32()})
+        self.count = 0
+
+    def ids(self, values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
+        """The id of each value (UInt32; null stays null), and the values not seen before
+        with their ids (columns `value`, `id`, in id order)."""
+        value = pl.col("value")
+        frame = pl.DataFrame({"value": values}).with_columns(
+            _h1=pl.when(value.is_not_null()).then(value.hash(seed=1)),
+            _h2=pl.when(value.is_not_null()).then(value.hash(seed=2)),
+        )
+        on = ["_h1", "_h2"]
+        distinct = frame.filter(value.is_not_null()).unique(on, maintain_order=True)
+        seen = distinct.select(on).join(
+            self.known.frame(), on=on, how="left", maintain_order="left"
+        )
+        fresh = distinct.filter(seen["id"].is_null())
+        new = fresh.select(
+            "value", *on, id=pl.int_range(self.count, self.count + fresh.height, dtype=pl.UInt32)
+        )
+        if new.height:
+            self.known.append(new.select(*on, "id"))
+            self.count += new.height
+        ids = frame.select(on).join(self.known.frame(), on=on, how="left", maintain_order="left")
+        return ids["id"], new.select("value", "id")
+
+
 class Mapping:
     """String -> id, assigned in order of first appearance, for as long as this object lives."""
 
@@ -74,7 +105,7 @@ class KeyDictionary:
 
     def __init__(self, rules: Sequence[patterns.Rule], lookup: replies.Lookup) -> None:
         self.rules, self.lookup = tuple(rules), lookup
-        self.mapping, self.pattern_mapping = Mapping(), Mapping()
+        self.hashed, self.pattern_mapping = Ids(), Mapping()
         self.count = 0
         self.patterns: list[str] = []  # pattern text by pattern id
         # schema.KEYS (key_bytes only for binary keys: the others are their text) and the
@@ -93,16 +124,9 @@ class KeyDictionary:
     def ids(self, raw: pl.Series) -> pl.Series:
         """The id of each key of `raw` (keys as quoted in MONITOR; null: no key), registering
         the keys not seen before."""
-        codes = self.mapping.codes(raw)
-        top = codes.max()
-        if top is not None and int(top) >= self.count:  # type: ignore[arg-type]
-            new = (
-                pl.DataFrame({"raw": raw, "id": codes})
-                .filter(pl.col("id") >= self.count)
-                .unique("id")
-                .sort("id")
-            )
-            self._register(new)
+        codes, new = self.hashed.ids(raw)
+        if new.height:
+            self._register(new.rename({"value": "raw"}))
         return codes.cast(pl.Int32).rename("key_id")
 
     def attributes(self, key_id: pl.Series) -> pl.DataFrame:

@@ -27,7 +27,7 @@ import polars as pl
 
 from analyze import keys, keyspecs, parse, patterns, replies, schema
 from analyze.ahead import ahead
-from analyze.dictionaries import KeyDictionary, Mapping, SignatureDictionary
+from analyze.dictionaries import Ids, KeyDictionary, SignatureDictionary
 from analyze.errors import BadInput
 from analyze.lists import only_rows
 from capture.manifest import KeySize
@@ -139,9 +139,9 @@ def _cut(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> _Cut:
         )
         .collect()
     )
-    tails = Mapping()
-    per_row = per_row.with_columns(_tail=tails.codes(per_row["_tail"]))
-    tail = _tails(tails.values(), ctx)
+    codes, texts = Ids().ids(per_row["_tail"])
+    per_row = per_row.with_columns(_tail=codes)
+    tail = _tails(texts["value"], ctx)
     per_row = pl.concat(
         [per_row, tail.select(_TAIL_PER_ROW).select(pl.all().gather(per_row["_tail"]))],
         how="horizontal",

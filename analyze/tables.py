@@ -77,8 +77,9 @@ def write(
 
 
 def roles(sources: pl.DataFrame) -> pl.DataFrame:
-    """node -> role (one row per node)."""
-    return sources.select("node", "role").unique("node", keep="first").sort("node")
+    """node -> role (one row per node). A node seen in two roles (files from before and after a
+    failover) takes the least by name, as SQLite's `commands_wide` does: never the input order."""
+    return sources.group_by("node").agg(pl.col("role").min()).sort("node")
 
 
 def client_columns(client: pl.Expr) -> tuple[pl.Expr, pl.Expr]:

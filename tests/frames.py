@@ -1,24 +1,42 @@
-"""Build `commands` frames from literals, for tests of the stages after parsing.
+"""Build the analyzer's tables from literals or real files, through the product's own code.
 
 `commands([...])` takes one dict per row with only the columns a test cares about; the others get
 plausible defaults (a GET from an ip client on shard 0001), and the result has exactly the columns
-and types of `analyze.schema.COMMANDS`.
+and types of the wide view (`analyze.tables.WIDE_COLUMNS`). `tables(df)` splits such a frame into
+the narrow rows, keys, signatures and sources the stages after parsing take; `parse_log` runs a
+real file through `analyze.rows`; `write_outputs` writes an analysis folder and its SQLite file
+with the real writers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from analyze import schema
+from analyze import parse, rows, schema
+from analyze import tables as tables_mod
 from analyze.slots import hash_slot
 
 slot_of = hash_slot  # checked against CLUSTER KEYSLOT in test_slots.py
 
+# The types of the wide view's columns (`analyze.tables.wide`).
+WIDE: dict[str, pl.DataType] = {
+    **schema.COMMANDS,
+    "role": pl.String(),
+    "client_ip": pl.String(),
+    "client_kind": pl.String(),
+    **{c: schema.KEYS[c] for c in ("key_binary", "key_bytes", "slot", "key_pattern")},
+    **{c: schema.SIGNATURES[c] for c in ("signature", "arg_shape")},
+}
+assert tuple(WIDE) == tables_mod.WIDE_COLUMNS
+
 
 def row(**values: Any) -> dict[str, Any]:
-    """One row with defaults filled in; `key` is a shortcut for keys/key_name/key_bytes/slot."""
+    """One row with defaults filled in; `key` is a shortcut for key_name/key_bytes/slot.
+    `keys` (every key) is null as for single-key commands; ids are given by `tables`."""
     key = values.pop("key", "k")
     command = values.get("command", "get")
     shape = values.get("arg_shape", "")
@@ -39,10 +57,10 @@ def row(**values: Any) -> dict[str, Any]:
         "command": command,
         "arg_count": 1,
         "request_bytes": 30,
-        "keys": [] if key is None else [key],
+        "keys": None,
         "key_count": 0 if key is None else 1,
         "key_name": key,
-        "key_binary": False,
+        "key_binary": None if key is None else False,
         "key_bytes": key_bytes,
         "arg_shape": shape,
         "slot": None if key_bytes is None else slot_of(key_bytes),
@@ -50,15 +68,138 @@ def row(**values: Any) -> dict[str, Any]:
         "signature": f"{command.upper()} | {pattern or ''} | {shape}",
         "reply_bytes": None,
         "reply_confidence": "unknown",
+        "key_id": None,
+        "signature_id": None,
     }
     out.update(values)
     return out
 
 
 def commands(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """A frame with the exact `schema.COMMANDS` columns and types from `row(...)` dicts."""
-    filled = [r if set(r) >= set(schema.COMMANDS) else row(**r) for r in rows]
-    return pl.DataFrame(filled, schema=schema.COMMANDS, orient="row")
+    """A frame with the exact wide columns and types (`WIDE`) from `row(...)` dicts."""
+    filled = [r if set(r) >= set(WIDE) else row(**r) for r in rows]
+    return pl.DataFrame(filled, schema=WIDE, orient="row")
+
+
+def tables(df: pl.DataFrame) -> tables_mod.Tables:
+    """The narrow tables of a wide frame (`commands`): `key_id` numbers the distinct key names
+    in sorted order, `signature_id` the distinct signatures; ids already set are replaced.
+    Raises ValueError when rows give one key or signature different attributes."""
+    keys = (
+        df.filter(pl.col("key_name").is_not_null())
+        .select(list(schema.KEYS)[1:])
+        .unique("key_name", keep="first", maintain_order=True)
+        .sort("key_name")
+        .with_row_index("key_id")
+        .select([pl.col(c).cast(t) for c, t in schema.KEYS.items()])
+    )
+    signatures = (
+        df.select(list(schema.SIGNATURES)[1:])
+        .unique("signature", keep="first", maintain_order=True)
+        .sort("signature")
+        .with_row_index("signature_id")
+        .select([pl.col(c).cast(t) for c, t in schema.SIGNATURES.items()])
+    )
+    # A key (signature) has one set of attributes: a literal that gives two is a broken test.
+    for table, by in ((keys, "key_name"), (signatures, "signature")):
+        attributes = df.filter(pl.col(by).is_not_null()).select(table.columns[1:]).unique()
+        if attributes.height != table.height:
+            clash = attributes.filter(pl.col(by).is_duplicated())[by].unique().sort().to_list()
+            raise ValueError(f"rows disagree on the attributes of {by} {clash}")
+    narrow = (
+        df.drop("key_id", "signature_id")
+        .join(keys.select("key_name", "key_id"), on="key_name", how="left", maintain_order="left")
+        .join(
+            signatures.select("signature", "signature_id"),
+            on="signature",
+            how="left",
+            maintain_order="left",
+        )
+        .select(list(schema.COMMANDS))
+    )
+    sources = (
+        df.select(list(tables_mod.SOURCES))
+        .unique(maintain_order=True)
+        .sort("source")
+        .cast(tables_mod.SOURCES)  # type: ignore[arg-type]
+    )
+    return tables_mod.Tables(rows=narrow.lazy(), keys=keys, signatures=signatures, sources=sources)
+
+
+def source_tables(
+    sources: Sequence[parse.Source], ctx: rows.Context | None = None, **source_rows: Any
+) -> tables_mod.Tables:
+    """The tables of real MONITOR files, through the analyzer's one row path."""
+    ctx = ctx or rows.Context.create()
+    chunks = [c for s in sources for c in rows.source_rows(s, ctx, **source_rows)]
+    return tables_mod.Tables(
+        rows=pl.concat([schema.empty(), *chunks]).lazy(),
+        keys=ctx.keys.table(),
+        signatures=ctx.signatures.table(),
+        sources=pl.DataFrame(
+            [(Path(s.path).name, s.node, s.shard, s.role) for s in sources],
+            schema=tables_mod.SOURCES,
+            orient="row",
+        ),
+    )
+
+
+def parse_log(path: str | Path, ctx: rows.Context | None = None, **source: Any) -> pl.DataFrame:
+    """The wide rows of one MONITOR file (`source`: the other `parse.Source` fields)."""
+    return parse_logs([parse.Source(Path(path), **source)], ctx)
+
+
+def parse_logs(sources: Sequence[parse.Source], ctx: rows.Context | None = None) -> pl.DataFrame:
+    """The wide rows of MONITOR files, in file order."""
+    return source_tables(sources, ctx).wide().collect()
+
+
+def split_log(path: str | Path) -> pl.DataFrame:
+    """Per command line of a MONITOR file, in file order: `ts`, `db`, `client`, `command`,
+    `arg_count`, `request_bytes` and `args` (each argument as quoted, escapes unresolved) —
+    the arguments no output keeps, from the row path's own `rows.split_body`."""
+    chunks = parse.line_chunks(parse.Source(Path(path)), parse.CHUNK_BYTES)
+    heads = [parse.header_rows(parse.mark_lines(c.lazy())) for c in chunks]
+    if not heads:
+        return pl.DataFrame()
+    return pl.concat(heads).pipe(rows.split_body).collect()
+
+
+def write_outputs(
+    folder: Path, t: tables_mod.Tables, findings: Any = None, database: bool = True
+) -> Path:
+    """An analysis folder as `analyze` writes it: `commands/` (one chunk per shard) and the
+    tables beside it, and, when `database`, hotshard.db (rows, keys, views, signatures and, with
+    `findings`, the other summary tables). Returns the database path."""
+    from analyze import pipeline
+    from analyze import sqlite as db
+
+    narrow = t.rows.collect()
+    path = folder / db.DB_NAME
+    if database:
+        db.create_commands(path)
+    per_shard: Iterable[tuple[list[pl.DataFrame], str]] = [
+        ([part], shard)
+        for (shard,), part in sorted(narrow.partition_by("shard", as_dict=True).items())
+    ]
+
+    def added(chunk: pl.DataFrame) -> None:
+        if database:
+            db.append_commands(path, db.commands_arrow(chunk))
+
+    pipeline.write_sources(per_shard, folder / tables_mod.COMMANDS_DIR, added)
+    tables_mod.write(folder, t.keys, t.signatures, t.sources)
+    if database:
+        db.write_dimensions(path, t)
+        if findings is None:  # the view still needs every signature
+            db.write_summaries(path, {"signatures": t.signatures})
+        else:
+            db.write_summaries(
+                path,
+                pipeline.summary_tables(findings, t.signatures),
+                pipeline.info_table(findings),
+            )
+    return path
 
 
 def workload() -> pl.DataFrame:
@@ -149,7 +290,7 @@ def findings(df: pl.DataFrame, top: int = 20, warnings: list[str] | None = None)
     from analyze.findings import Findings, InputInfo, Window
     from analyze.verdict import recommendations, verdict
 
-    r = rollups.compute(df.lazy())
+    r = rollups.compute(tables(df))
     v = verdict(r)
     stats = (
         df.group_by("source", "node", "shard")

@@ -13,6 +13,7 @@ from analyze import keyspecs
 from capture.manifest import jsonable, key_text, unescape_bytes
 
 SPECS = keyspecs.load()
+PLAN = keys_mod.plan(SPECS)
 
 # argv as MONITOR prints it (escapes unresolved) -> expected keys (escaped form)
 CASES: list[tuple[list[str], list[str]]] = [
@@ -82,17 +83,18 @@ def _frame(cases: list[tuple[list[str], list[str]]]) -> pl.DataFrame:
     )
 
 
-def test_add_keys_matches_the_cases():
-    out = keys_mod.add_keys(_frame(CASES).lazy(), SPECS).collect()
+def test_find_keys_matches_the_cases():
+    out = keys_mod.find_keys(_frame(CASES).lazy(), PLAN).collect()
     expected = pl.DataFrame(
         {
-            "keys": [k for _, k in CASES],
+            "key_raw": [k[0] if k else None for _, k in CASES],
+            # Every key only for commands with more than one (the first is key_raw).
+            "keys_raw": [k if len(k) > 1 else None for _, k in CASES],
             "key_count": [len(k) for _, k in CASES],
-            "key_name": [k[0] if k else None for _, k in CASES],
         },
-        schema={"keys": pl.List(pl.String), "key_count": pl.Int32, "key_name": pl.String},
+        schema={"key_raw": pl.String, "keys_raw": pl.List(pl.String), "key_count": pl.Int32},
     )
-    assert_frame_equal(out.select("keys", "key_count", "key_name"), expected)
+    assert_frame_equal(out.select("key_raw", "keys_raw", "key_count"), expected)
 
 
 def test_table_has_one_row_per_spec():
@@ -138,12 +140,21 @@ def test_keys_of_escaped_arguments_are_decoded():
         (["GET", "\\x00\\x7f"], "\x00\x7f", False),
     ]
     frame = _frame([(argv, []) for argv, _, _ in cases])
-    out = keys_mod.add_keys(frame.lazy(), SPECS).collect()
+    found = keys_mod.find_keys(frame.lazy(), PLAN)
+    out = keys_mod.decode_column(found, "key_raw").collect()
     for (argv, text, binary), row in zip(cases, out.iter_rows(named=True), strict=True):
         exact = unescape_bytes(argv[1])
-        assert (row["key_name"], row["key_binary"]) == key_text(exact) == (text, binary)
-        assert row["key_bytes"] == exact
-        assert row["keys"] == [text]
+        assert (row["key_raw_text"], row["key_raw_binary"]) == key_text(exact) == (text, binary)
+        assert row["key_raw_bytes"] == exact
+        assert row["key_raw"] == argv[1] and row["keys_raw"] is None
+    # The key list of a multi-key command, text form (`keys` of the rows).
+    many = _frame([(["MGET", *(argv[1] for argv, _, _ in cases)], [])])
+    listed = (
+        keys_mod.find_keys(many.lazy(), PLAN)
+        .select(keys=keys_mod.decode_keys(pl.col("keys_raw")))
+        .collect()
+    )
+    assert listed["keys"].to_list() == [[text for _, text, _ in cases]]
 
 
 def test_arg_shape_masks_values_and_keeps_ranges_and_keywords():
@@ -163,7 +174,7 @@ def test_arg_shape_masks_values_and_keeps_ranges_and_keywords():
         ["XADD", "s", "*", "f", "v"],
         ["PING"],
     ]
-    out = keys_mod.add_keys(_frame([(a, []) for a in argvs]).lazy(), SPECS).collect()
+    out = keys_mod.find_keys(_frame([(a, []) for a in argvs]).lazy(), PLAN).collect()
     assert out["arg_shape"].to_list() == [
         "0 -1 WITHSCORES",
         "? EX ?",
@@ -182,15 +193,13 @@ def test_arg_shape_masks_values_and_keeps_ranges_and_keywords():
     ]
 
 
-def test_columns_keep_schema_order():
-    out = keys_mod.add_keys(_frame(CASES[:2]).lazy(), SPECS)
+def test_find_keys_adds_its_columns_and_no_helpers():
+    out = keys_mod.find_keys(_frame(CASES[:2]).lazy(), PLAN)
     assert out.collect_schema().names() == [
         "command",
         "args",
-        "keys",
+        "key_raw",
+        "keys_raw",
         "key_count",
-        "key_name",
-        "key_binary",
-        "key_bytes",
         "arg_shape",
     ]

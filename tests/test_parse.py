@@ -1,4 +1,8 @@
-"""MONITOR logs in, typed frames out: every escape, address form, line variant and container."""
+"""MONITOR logs in, typed frames out: every escape, address form, line variant and container.
+
+Files go through the analyzer's one row path (`analyze.rows`, via `tests.frames.parse_log`);
+the arguments as quoted, which no output keeps, are checked on `rows.split_body` of the lines'
+bodies."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ import pytest
 import zstandard
 from polars.testing import assert_frame_equal
 
-from analyze import parse, schema
-from analyze.parse import Source, line_stats, scan
+from analyze import parse, schema, tables
+from analyze.parse import Source, line_stats
 from capture.manifest import unescape_bytes
+from tests.frames import WIDE, parse_log, parse_logs, slot_of, split_log
 
 HEADER = "1697549123.123456 [0 10.0.0.1:53422]"
 
@@ -29,7 +34,11 @@ def write(path: Path, data: bytes, kind: str = "plain") -> Path:
 def scan_bytes(tmp_path: Path, data: bytes, kind: str = "plain", **source) -> pl.DataFrame:
     suffix = {"plain": ".log", "gzip": ".log.gz", "zstd": ".log.zst"}[kind]
     path = write(tmp_path / f"monitor{suffix}", data, kind)
-    return scan([Source(path, **source)]).collect()
+    return parse_log(path, **source)
+
+
+def split_bytes(tmp_path: Path, data: bytes) -> pl.DataFrame:
+    return split_log(write(tmp_path / "monitor.log", data))
 
 
 def resp_size(argv: list[bytes]) -> int:
@@ -43,30 +52,41 @@ def resp_size(argv: list[bytes]) -> int:
 def test_one_line_every_column(tmp_path):
     data = f'{HEADER} "ZREVRANGE" "large_sortedset:app:2025-10-17" "0" "-1"\n'.encode()
     out = scan_bytes(tmp_path, data, node="10.0.1.5:6379", shard="0001", role="replica")
+    key = "large_sortedset:app:2025-10-17"
     expected = pl.DataFrame(
         {
             "ts": [1697549123.123456],
             "node": ["10.0.1.5:6379"],
             "shard": ["0001"],
-            "role": ["replica"],
             "source": ["monitor.log"],
             "db": [0],
             "client": ["10.0.0.1:53422"],
-            "client_ip": ["10.0.0.1"],
-            "client_kind": ["ip"],
             "origin": ["client"],
             "command": ["zrevrange"],
+            "key_name": [key],
+            "key_id": [0],
+            "signature_id": [0],
             "arg_count": [3],
-            "request_bytes": [
-                resp_size([b"ZREVRANGE", b"large_sortedset:app:2025-10-17", b"0", b"-1"])
-            ],
-            "args": [["large_sortedset:app:2025-10-17", "0", "-1"]],
+            "key_count": [1],
+            "keys": [None],
+            "request_bytes": [resp_size([b"ZREVRANGE", key.encode(), b"0", b"-1"])],
+            "reply_bytes": [None],  # no sampled size: a whole zset of unknown size
+            "reply_confidence": ["unknown"],
+            "role": ["replica"],
+            "client_ip": ["10.0.0.1"],
+            "client_kind": ["ip"],
+            "key_binary": [False],
+            "key_bytes": [key.encode()],
+            "slot": [slot_of(key.encode())],
+            "key_pattern": ["large_sortedset:app:{DATE}"],
+            "signature": ["ZREVRANGE | large_sortedset:app:{DATE} | 0 -1"],
+            "arg_shape": ["0 -1"],
         },
-        schema={c: parse._scan_dtype(c) for c in parse.SCAN_COLUMNS},
+        schema=WIDE,
     )
     assert_frame_equal(out, expected)
-    assert out.columns[-2] == "request_bytes"
-    assert out.columns[:-1] == list(schema.COMMANDS)[: len(out.columns) - 1]
+    assert out.columns == list(tables.WIDE_COLUMNS)
+    assert out.columns[: len(schema.COMMANDS)] == list(schema.COMMANDS)
 
 
 # Each escape Redis' sdscatrepr prints, alone and next to the separator that fools a naive split.
@@ -92,7 +112,7 @@ ESCAPED_ARGS = [
 
 def test_every_escape_parses_back_to_its_bytes(tmp_path):
     quoted = " ".join(f'"{a}"' for a in ESCAPED_ARGS)
-    out = scan_bytes(tmp_path, f'{HEADER} "SET" {quoted}\n'.encode())
+    out = split_bytes(tmp_path, f'{HEADER} "SET" {quoted}\n'.encode())
     assert out["args"].to_list() == [ESCAPED_ARGS]
     assert out["arg_count"].to_list() == [len(ESCAPED_ARGS)]
     argv = [b"SET", *(unescape_bytes(a) for a in ESCAPED_ARGS)]
@@ -101,7 +121,7 @@ def test_every_escape_parses_back_to_its_bytes(tmp_path):
 
 @pytest.mark.parametrize("arg", ESCAPED_ARGS)
 def test_each_escape_alone(tmp_path, arg):
-    out = scan_bytes(tmp_path, f'{HEADER} "GET" "{arg}" "tail"\n'.encode())
+    out = split_bytes(tmp_path, f'{HEADER} "GET" "{arg}" "tail"\n'.encode())
     assert out["args"].to_list() == [[arg, "tail"]]
     assert out["request_bytes"].to_list() == [resp_size([b"GET", unescape_bytes(arg), b"tail"])]
 
@@ -170,8 +190,8 @@ def test_resp_prefix_crlf_ok_blank_garbage(tmp_path):
         b'1.8 [0 1.2.3.4:5] "GET" "a" "b\n'
     )
     path = write(tmp_path / "m.log", data)
-    out = scan([Source(path)]).collect()
-    assert out.sort("ts")["args"].to_list() == [["a"], ["b"]]
+    out = parse_log(path)
+    assert out.sort("ts")["key_name"].to_list() == ["a", "b"]
     stats = line_stats([Source(path, node="n:1", shard="0001")])
     row = stats.row(0, named=True)
     assert row["lines_total"] == 14
@@ -220,9 +240,9 @@ def test_truncated_stream_keeps_every_readable_line(tmp_path, kind):
         stream = b"".join(gzip.compress(c) for c in chunks)
     path = tmp_path / ("cut.monitor.zst" if kind == "zstd" else "cut.monitor.gz")
     path.write_bytes(stream[: len(stream) - 25])
-    out = scan([Source(path)]).collect()
+    out = parse_log(path)
     assert 160 <= out.height < 200
-    assert out["args"].list.first().is_in([f"key:{i}" for i in range(40)]).all()
+    assert out["key_name"].is_in([f"key:{i}" for i in range(40)]).all()
     stats = line_stats([Source(path)]).row(0, named=True)
     assert stats["parsed"] == out.height
     assert stats["errors"] == 0
@@ -232,20 +252,20 @@ def test_truncated_stream_keeps_every_readable_line(tmp_path, kind):
 def test_empty_and_ok_only_files(tmp_path):
     empty = write(tmp_path / "empty.log", b"")
     ok = write(tmp_path / "ok.log.zst", b"+OK\r\n", "zstd")
-    assert scan([Source(empty), Source(ok)]).collect().height == 0
+    assert parse_logs([Source(empty), Source(ok)]).height == 0
     stats = line_stats([Source(empty), Source(ok)])
     assert stats.select("lines_total", "parsed", "skipped").rows() == [(0, 0, 0), (1, 0, 1)]
 
 
 def test_no_sources():
-    assert scan([]).collect().columns == parse.SCAN_COLUMNS
+    assert parse_logs([]).columns == list(tables.WIDE_COLUMNS)
     assert line_stats([]).is_empty()
 
 
 def test_several_sources_are_labelled(tmp_path):
     a = write(tmp_path / "a.log", _log(2))
     b = write(tmp_path / "b.log.zst", _log(3), "zstd")
-    out = scan([Source(a, shard="0001"), Source(b, shard="0002")]).collect()
+    out = parse_logs([Source(a, shard="0001"), Source(b, shard="0002")])
     counts = out.group_by("shard", "source").len().sort("shard")
     assert counts.rows() == [("0001", "a.log", 2), ("0002", "b.log.zst", 3)]
 
@@ -254,7 +274,7 @@ def test_missing_file_is_a_bad_input(tmp_path):
     from analyze.errors import BadInput
 
     with pytest.raises(BadInput, match=r"nope\.log"):
-        scan([Source(tmp_path / "nope.log")])
+        parse_log(tmp_path / "nope.log")
 
 
 def test_multi_and_lua_lines(tmp_path):

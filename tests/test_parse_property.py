@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analyze import keys, keyspecs
-from analyze.parse import Source, scan
 from capture.manifest import escape_bytes, key_text, unescape_bytes
+from tests.frames import parse_log, split_log
 
 # Bytes that exercise every escape and the separators around them, plus anything at all.
 NASTY = st.sampled_from(
@@ -20,7 +20,7 @@ ARG = st.one_of(
     st.lists(NASTY, max_size=8).map(b"".join),
     st.text(max_size=20).map(str.encode),
 )
-SPECS = keyspecs.load()
+PLAN = keys.plan(keyspecs.load())
 
 
 def resp_size(argv: list[bytes]) -> int:
@@ -43,12 +43,11 @@ def test_arguments_round_trip(tmp_path, commands):
     argvs = [[b"SET", *args] for args in commands]
     path = tmp_path / "prop.log"
     path.write_bytes(b"".join(monitor_line(i, argv) for i, argv in enumerate(argvs)))
-    lf = keys.add_keys(scan([Source(path)]), SPECS)
-    out = lf.select("ts", "args", "request_bytes", "key_name", "key_binary", "key_bytes").collect()
-    out = out.sort("ts")
-    assert out.height == len(argvs)
-    for row, argv in zip(out.iter_rows(named=True), argvs, strict=True):
-        assert [unescape_bytes(a) for a in row["args"]] == argv[1:]
+    out = parse_log(path)  # in file order
+    split = split_log(path)
+    assert out.height == split.height == len(argvs)
+    for row, args, argv in zip(out.iter_rows(named=True), split["args"], argvs, strict=True):
+        assert [unescape_bytes(a) for a in args] == argv[1:]
         assert row["request_bytes"] == resp_size(argv)
         assert row["key_bytes"] == argv[1]
         assert (row["key_name"], row["key_binary"]) == key_text(argv[1])
@@ -63,5 +62,12 @@ def test_all_keys_decode_like_key_text(key, others):
         {"command": ["mget"], "args": [[escape_bytes(a) for a in argv]]},
         schema={"command": pl.String, "args": pl.List(pl.String)},
     )
-    out = keys.add_keys(frame.lazy(), SPECS).collect()
-    assert out["keys"].to_list() == [[key_text(a)[0] for a in argv]]
+    out = (
+        keys.find_keys(frame.lazy(), PLAN)
+        .select(keys=keys.decode_keys(pl.col("keys_raw")), key_raw="key_raw")
+        .pipe(keys.decode_column, "key_raw")
+        .collect()
+    )
+    # The first key alone (key_name); every key for several (`keys`, null for one).
+    assert out["key_raw_text"].to_list() == [key_text(key)[0]]
+    assert out["keys"].to_list() == [[key_text(a)[0] for a in argv] if others else None]

@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import redis
 
-from analyze import keys, keyspecs
-from analyze.parse import Source, line_stats, scan
+from analyze.parse import Source, line_stats
 from capture.manifest import key_text, unescape_bytes
+from tests.frames import parse_log, split_log
 from tests.servers import start_node
 
 SENTINEL = b"hotshard-parse-test-done"
@@ -105,8 +105,11 @@ def resp_size(argv: list[bytes]) -> int:
 
 
 def parsed(path: Path) -> pl.DataFrame:
-    lf = keys.add_keys(scan([Source(path, node="127.0.0.1:1", shard="0001")]), keyspecs.load())
-    return lf.with_row_index("_i").sort("ts", "_i").collect()
+    """The wide rows, in file order, with each line's arguments as quoted (`args`)."""
+    wide = parse_log(path, node="127.0.0.1:1", shard="0001")
+    split = split_log(path)
+    assert split.select("ts", "command").equals(wide.select("ts", "command"))
+    return wide.with_columns(args=split["args"])
 
 
 def client_commands(frame: pl.DataFrame) -> pl.DataFrame:

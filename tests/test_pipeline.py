@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 import zstandard
 
-from analyze import schema
+from analyze import schema, tables
 from capture import manifest as mf
 from capture.cli import run
 from capture.errors import ExitStatus
@@ -208,8 +208,26 @@ def test_capture_folder(tmp_path, capsys):
         "shard=0003",
     ]
     df = pl.read_parquet(sorted((out / "commands").rglob("*.parquet")), hive_partitioning=False)
-    assert df.schema == pl.Schema(schema.COMMANDS)
+    # The low-cardinality strings are stored dictionary-encoded; read back, the exact schema.
+    stored = {
+        c: pl.Categorical() if c in schema.DICTIONARY else t for c, t in schema.COMMANDS.items()
+    }
+    assert df.schema == pl.Schema(stored)
     assert df.height == 94
+    found = tables.read(out)
+    assert found.rows.collect_schema() == pl.Schema(schema.COMMANDS)
+    assert found.sources.rows() == [
+        (
+            f"{shard}-replica-10.0.0.{int(shard)}_6379.monitor.zst",
+            f"10.0.0.{int(shard)}:6379",
+            shard,
+            "replica",
+        )
+        for shard in ("0001", "0002", "0003")
+    ]
+    wide = found.wide().collect()
+    assert wide.height == 94 and wide.columns == list(tables.WIDE_COLUMNS)
+    assert wide["key_id"].drop_nulls().max() == found.keys.height - 1
 
 
 def test_deterministic_outputs(tmp_path, capsys):

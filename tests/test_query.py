@@ -8,21 +8,18 @@ import threading
 
 import pytest
 
-from analyze import pipeline
 from analyze import sqlite as db
 from analyze.query import format_table
 from capture.cli import run
 from capture.errors import ExitStatus
-from tests.frames import findings, workload
+from tests.frames import findings, tables, workload, write_outputs
 
 
 @pytest.fixture(scope="module")
 def out_dir(tmp_path_factory):
     df = workload()
     folder = tmp_path_factory.mktemp("out")
-    files = pipeline.write_dataset(df.lazy(), folder / "commands")
-    f = findings(df)
-    db.write_database(folder / db.DB_NAME, files, pipeline.summary_tables(f))
+    write_outputs(folder, tables(df), findings(df))
     return folder
 
 

@@ -14,8 +14,10 @@ import polars as pl
 import pytest
 
 from analyze import replies
+from analyze.patterns import Rule
 from capture.manifest import key_text
 from capture.sizing import measure_keys
+from tests.frames import parse_log
 from tests.resp import RawConnection, monitor_args
 from tests.servers import start_node
 
@@ -53,7 +55,8 @@ def frame(argvs: list[tuple], origin: str = "client") -> pl.LazyFrame:
                 "command": str(argv[0]).lower(),
                 "args": monitor_args(*argv[1:]),
                 "arg_count": len(argv) - 1,
-                "keys": keys,
+                # Every key only for commands with more than one, as `analyze.rows` gives it.
+                "keys": keys if len(keys) > 1 else None,
                 "key_count": len(keys),
                 "key_name": keys[0] if keys else None,
                 "key_pattern": pattern_of(keys[0]) if keys else None,
@@ -75,8 +78,20 @@ def frame(argvs: list[tuple], origin: str = "client") -> pl.LazyFrame:
     )
 
 
-def with_patterns(lf: pl.LazyFrame) -> pl.LazyFrame:
-    return lf.with_columns(key_pattern=pl.col("key_name").map_elements(pattern_of, pl.String))
+# The same patterns as `pattern_of`, as a rule, for the sampled sizes.
+DIGITS = (Rule("[0-9]", "#"),)
+
+
+def estimate(lf: pl.LazyFrame, sizes: pl.DataFrame | None, resp: int = 2) -> pl.LazyFrame:
+    """`replies.estimate` with each key's size columns, as the key dictionary adds them."""
+    lookup = replies.Lookup(sizes, resp)
+    return replies.estimate(with_key_columns(lf, lookup), lookup)
+
+
+def with_key_columns(lf: pl.LazyFrame, lookup: replies.Lookup) -> pl.LazyFrame:
+    df = lf.collect()
+    sizes = lookup.key_columns(df["key_name"], df["key_pattern"])
+    return pl.concat([df, sizes], how="horizontal").lazy()
 
 
 def _id(value: object) -> str:
@@ -110,7 +125,7 @@ def server(tmp_path_factory):
         keys += [b"list:1", b"set:1", b"stream:1", b"missing:1"]
         sizes = measure_keys(r, NODE, keys, sample=1000, rate=100_000)
         assert not [s for s in sizes if s.error]
-        yield node, replies.sizes_frame(sizes, patterns_fn=with_patterns)
+        yield node, replies.sizes_frame(sizes, DIGITS)
     finally:
         node.stop()
 
@@ -123,7 +138,7 @@ def loaded(server):
 
 
 def estimate_one(argv: tuple, sizes: pl.DataFrame, resp: int = 2) -> tuple[int | None, str]:
-    out = replies.estimate(frame([argv]), sizes, "7.0.15", resp=resp).collect()
+    out = estimate(frame([argv]), sizes, resp=resp).collect()
     return out["reply_bytes"][0], out["reply_confidence"][0]
 
 
@@ -248,23 +263,33 @@ def test_unknown_is_null_never_a_default(loaded):
         assert estimate_one(argv, sizes) == (None, "unknown"), argv
 
 
-def test_replicated_and_script_lines_are_not_client_output(loaded):
-    _, sizes = loaded
-    for origin in ("replicated", "script"):
-        out = replies.estimate(frame([("GET", "str:1")], origin), sizes, None).collect()
-        assert out.select("reply_bytes", "reply_confidence").row(0) == (0, "none")
+def test_replicated_and_script_lines_are_not_client_output(tmp_path):
+    """On a replica, the primary's link and a script's redis.call sent nothing to a client."""
+    log = tmp_path / "replica.log"
+    log.write_text(
+        '1700000000.000001 [0 10.0.0.9:6379] "SET" "a" "b"\n'
+        '1700000000.000002 [0 lua] "SET" "a" "b"\n'
+        '1700000000.000003 [0 10.0.1.1:5000] "SET" "a" "b"\n'
+    )
+    out = parse_log(log, node="10.0.0.2:6379", role="replica", primary_addresses=("10.0.0.9:6379",))
+    assert out.select("origin", "reply_bytes", "reply_confidence").rows() == [
+        ("replicated", 0, "none"),
+        ("script", 0, "none"),
+        ("client", 5, "exact"),
+    ]
 
 
 def test_without_sizes_only_exact_replies_are_known():
-    out = replies.estimate(frame([("SET", "a", "b"), ("GET", "a")]), None, None).collect()
+    out = estimate(frame([("SET", "a", "b"), ("GET", "a")]), None).collect()
     assert out.select("reply_bytes", "reply_confidence").rows() == [(5, "exact"), (None, "unknown")]
 
 
 def test_keeps_rows_and_columns(loaded):
     _, sizes = loaded
     argvs = [("GET", "str:1"), ("PING",), ("HGETALL", "hash:1"), ("GET", "str:1")] * 50
-    lf = frame(argvs).with_row_index("i")
-    out = replies.estimate(lf, sizes, None).collect()
+    lookup = replies.Lookup(sizes)
+    lf = with_key_columns(frame(argvs).with_row_index("i"), lookup)
+    out = replies.estimate(lf, lookup).collect()
     assert out["i"].to_list() == list(range(len(argvs)))
     assert out.columns == [*lf.collect_schema().names(), "reply_bytes", "reply_confidence"]
     assert out.schema["reply_bytes"] == pl.Int64
@@ -301,9 +326,12 @@ def test_replication_bytes():
 def test_batches_reuse_modelled_combinations(loaded):
     """Later batches take known combinations from the cache and model only the new ones."""
     _, sizes = loaded
-    lookup = replies._Lookup(sizes, 2, True)
-    first = frame([("GET", "str:1"), ("HGETALL", "hash:1"), ("PING",)])
-    second = frame([("PING",), ("LRANGE", "list:1", 0, 9), ("GET", "str:1"), ("GET", "nosuch")])
+    lookup = replies.Lookup(sizes)
+    first = with_key_columns(frame([("GET", "str:1"), ("HGETALL", "hash:1"), ("PING",)]), lookup)
+    second = with_key_columns(
+        frame([("PING",), ("LRANGE", "list:1", 0, 9), ("GET", "str:1"), ("GET", "nosuch")]),
+        lookup,
+    )
 
     def run(lf: pl.LazyFrame) -> list[tuple]:
         s = lookup.prepare(lf).select(pl.struct(lookup.inputs).alias("x")).collect()["x"]
@@ -314,6 +342,6 @@ def test_batches_reuse_modelled_combinations(loaded):
     b = run(second)
     assert lookup.cache.height == cached + 2  # LRANGE and the unsampled GET are new
     assert run(first) == a and run(second) == b
-    fresh = replies.estimate(second, sizes, None).collect()
+    fresh = replies.estimate(second, replies.Lookup(sizes)).collect()
     assert b == fresh.select("reply_bytes", "reply_confidence").rows()
     assert b[0] == (7, "exact") and b[3] == (None, "unknown")

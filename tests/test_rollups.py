@@ -7,8 +7,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from analyze import rollups, schema
+from analyze import tables as analyze_tables
 from analyze.verdict import recommendations, verdict
-from tests.frames import commands, row
+from tests.frames import commands, row, tables, write_outputs
 
 T0 = 1_700_000_000.0
 
@@ -54,19 +55,59 @@ def _workload(with_bytes: bool) -> pl.DataFrame:
 
 def test_frames_helper_matches_schema():
     df = commands([row()])
-    assert df.schema == pl.Schema(schema.COMMANDS)
+    assert df.columns == list(analyze_tables.WIDE_COLUMNS)
+    t = tables(df)
+    assert t.rows.collect_schema() == pl.Schema(schema.COMMANDS)
+    assert t.keys.schema == pl.Schema(schema.KEYS)
+    assert t.signatures.schema == pl.Schema(schema.SIGNATURES)
+    assert t.sources.schema == pl.Schema(analyze_tables.SOURCES)
+    # One key, two patterns: the literal is wrong, and the helper says so.
+    clash = commands([row(key="a", key_pattern="x"), row(key="a", key_pattern="y")])
+    with pytest.raises(ValueError, match=r"key_name \['a'\]"):
+        tables(clash)
+
+
+def test_wide_round_trip(tmp_path):
+    """Split into rows, keys, signatures and sources, then joined back: the same frame, with
+    ids numbering the sorted distinct keys and signatures."""
+    df = _workload(True)
+    t = tables(df)
+    assert t.keys["key_name"].to_list() == [
+        "big:zset:2025-10-17",
+        "k",
+        *[f"user:{shard}:{i}" for shard in ("0002", "0003") for i in range(5)],
+    ]
+    assert t.keys["key_id"].to_list() == list(range(12))
+    assert t.signatures["signature"].to_list() == [
+        "GET | k | ",
+        "GET | user:{N}:{N} | ",
+        "SET | k | ",
+        "ZREVRANGE | big:zset:{DATE} | 0 -1",
+    ]
+    assert t.rows.collect()["key_id"].to_list()[:12] == [0] * 10 + [2, 3]
+    back = t.wide().collect()
+    assert_frame_equal(back.drop("key_id", "signature_id"), df.drop("key_id", "signature_id"))
+    # The same through the files of an analysis folder (commands/ is written shard by shard).
+    write_outputs(tmp_path, t, database=False)
+    read = analyze_tables.read(tmp_path)
+    assert_frame_equal(read.keys, t.keys)
+    assert_frame_equal(read.signatures, t.signatures)
+    assert_frame_equal(
+        read.wide().collect().sort("shard", "ts", "command", "key_name"),
+        back.sort("shard", "ts", "command", "key_name"),
+    )
 
 
 def test_totals_count_client_traffic_only():
-    t = rollups.totals(_workload(True).lazy())
+    t = rollups.totals(tables(_workload(True)).rows)
     assert (t.rows, t.client, t.replicated, t.script) == (52, 50, 1, 1)
     assert t.est_bytes_out == 10 * 1_000_000 + 40 * 100
     assert t.basis == "bytes"
-    assert rollups.totals(_workload(False).lazy()).basis == "commands"
+    assert rollups.totals(tables(_workload(False)).rows).basis == "commands"
 
 
 def test_shards_by_bytes_and_verdict():
-    r = rollups.compute(_workload(True).lazy(), span=(T0, T0 + 10))
+    r = rollups.compute(tables(_workload(True)), span=(T0, T0 + 10))
     assert r.duration == 10
     shards = r.shards.select("shard", "commands", "est_bytes_out", "replicated", "script")
     expected = pl.DataFrame(
@@ -89,7 +130,7 @@ def test_shards_by_bytes_and_verdict():
 
 
 def test_verdict_by_commands_when_bytes_unknown():
-    r = rollups.compute(_workload(False).lazy())
+    r = rollups.compute(tables(_workload(False)))
     assert r.basis == "commands"
     assert r.shards["est_bytes_out"].null_count() == 3
     v = verdict(r)
@@ -100,7 +141,7 @@ def test_verdict_by_commands_when_bytes_unknown():
 
 
 def test_hot_keys_ranked_with_tie_breakers():
-    r = rollups.compute(_workload(True).lazy())
+    r = rollups.compute(tables(_workload(True)))
     top = r.hot_keys.select("shard", "key_name", "commands", "top_command").head(3)
     assert top.rows() == [
         ("0001", "big:zset:2025-10-17", 10, "zrevrange"),
@@ -127,7 +168,7 @@ def test_large_ops_find_full_range_reads():
     )
     flags = df.select(rollups.full_read())["command"].to_list()
     assert flags == [True, True, False, False, True, True, True, False]
-    r = rollups.compute(df.lazy())
+    r = rollups.compute(tables(df))
     assert r.large_ops.select("key_name", "command", "arg_shape", "commands").rows() == [
         ("h", "hgetall", "", 1),
         ("l", "lrange", "0 -1", 1),
@@ -138,7 +179,7 @@ def test_large_ops_find_full_range_reads():
 
 
 def test_clients_patterns_signatures_series():
-    r = rollups.compute(_workload(True).lazy())
+    r = rollups.compute(tables(_workload(True)))
     assert r.clients.select("client_id", "commands", "connections").rows() == [
         ("10.0.9.1", 10, 2),
         ("10.0.9.2", 40, 1),
@@ -154,7 +195,7 @@ def test_clients_patterns_signatures_series():
 
 def test_known_but_silent_shard_and_node_show_up():
     r = rollups.compute(
-        _workload(True).lazy(),
+        tables(_workload(True)),
         shards_known=["0001", "0002", "0003", "0004"],
         nodes_known=[("10.0.0.4:6379", "0004", "replica")],
     )
@@ -166,7 +207,7 @@ def test_known_but_silent_shard_and_node_show_up():
 
 
 def test_recommendations_estimate_savings_from_key_sizes():
-    r = rollups.compute(_workload(True).lazy())
+    r = rollups.compute(tables(_workload(True)))
     v = verdict(r)
     sizes = pl.DataFrame({"key": ["big:zset:2025-10-17"], "cardinality": [100_000]})
     recs = recommendations(r, v, sizes)
@@ -180,15 +221,15 @@ def test_recommendations_estimate_savings_from_key_sizes():
 
 
 def test_idle_and_single_shard():
-    assert verdict(rollups.compute(commands([]).lazy())).status == "idle"
+    assert verdict(rollups.compute(tables(commands([])))).status == "idle"
     one = commands([row(shard="unknown")])
-    assert verdict(rollups.compute(one.lazy())).status == "single"
+    assert verdict(rollups.compute(tables(one))).status == "single"
 
 
 def test_deterministic_across_runs():
     df = _workload(True)
-    a = rollups.compute(df.lazy())
-    b = rollups.compute(df.sample(fraction=1.0, shuffle=True, seed=7).lazy())
+    a = rollups.compute(tables(df))
+    b = rollups.compute(tables(df.sample(fraction=1.0, shuffle=True, seed=7)))
     for name in ("shards", "hot_keys", "patterns", "signatures", "clients", "slots", "large_ops"):
         assert_frame_equal(getattr(a, name), getattr(b, name))
 
@@ -198,7 +239,7 @@ def test_hot_key_advice_for_a_key_not_read_whole():
     rows += [row(shard="0001", key=f"k{i}", ts=T0 + i / 10) for i in range(5)]
     rows += [row(shard="0002", key=f"j{i}", ts=T0 + i / 10) for i in range(5)]
     rows += [row(shard="0003", key=f"m{i}", ts=T0 + i / 10) for i in range(4)]
-    r = rollups.compute(commands(rows).lazy())
+    r = rollups.compute(tables(commands(rows)))
     v = verdict(r)
     assert (v.status, v.hot_shard) == ("hot", "0001")
     recs = recommendations(r, v)
@@ -211,7 +252,7 @@ def test_hot_slot_advice_only_when_the_slot_has_many_busy_keys():
     rows += [row(shard="0001", key=f"other{i}", ts=T0 + i / 10) for i in range(4)]
     rows += [row(shard="0002", key=f"j{i}", ts=T0 + i / 10) for i in range(5)]
     rows += [row(shard="0003", key=f"m{i}", ts=T0 + i / 10) for i in range(5)]
-    r = rollups.compute(commands(rows).lazy())
+    r = rollups.compute(tables(commands(rows)))
     recs = recommendations(r, verdict(r))
     assert any(rec.kind == "hot-slot" and "over 4 keys" in rec.text for rec in recs)
     # The same load on one key of that slot is a hot key, not a hot slot.
@@ -219,6 +260,6 @@ def test_hot_slot_advice_only_when_the_slot_has_many_busy_keys():
     rows += [row(shard="0001", key="{tag}:1", ts=T0)]
     rows += [row(shard="0002", key=f"j{i}", ts=T0 + i / 10) for i in range(5)]
     rows += [row(shard="0003", key=f"m{i}", ts=T0 + i / 10) for i in range(5)]
-    r = rollups.compute(commands(rows).lazy())
+    r = rollups.compute(tables(commands(rows)))
     kinds = [rec.kind for rec in recommendations(r, verdict(r))]
     assert "hot-slot" not in kinds and "hot-key" in kinds

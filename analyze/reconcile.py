@@ -70,8 +70,19 @@ def _delta(node: NodeCapture, name: str) -> int | None:
 
 
 def measured_repl_bytes_out(node: NodeCapture) -> int | None:
-    """Δ total_net_repl_output_bytes over the window (what the node sent its replicas)."""
-    return _delta(node, "total_net_repl_output_bytes")
+    """Δ total_net_repl_output_bytes over the window (what the node sent its replicas).
+
+    Redis 6.2 has no such counter and counts replication inside total_net_output_bytes: there
+    the answer is 0 only when the node had no replica in either snapshot, else unknown (None).
+    """
+    delta = _delta(node, "total_net_repl_output_bytes")
+    if delta is not None:
+        return delta
+    replicas = [
+        info_value(snap, "connected_slaves", "replication")
+        for snap in (node.info_before, node.info_after)
+    ]
+    return 0 if replicas == [0, 0] else None
 
 
 def measured_bytes_out(node: NodeCapture) -> int | None:
@@ -81,7 +92,7 @@ def measured_bytes_out(node: NodeCapture) -> int | None:
     A server restart between the snapshots (counters going backwards) also gives None.
     """
     total = _delta(node, "total_net_output_bytes")
-    repl = _delta(node, "total_net_repl_output_bytes")
+    repl = measured_repl_bytes_out(node)
     if total is None or repl is None or total < 0 or repl < 0:
         return None
     return total - repl - node.bytes_received - node.overhead_bytes_out

@@ -108,7 +108,9 @@ def test_endpoints_cli_text_and_json(engine_cluster, capsys):
 
     assert run(["endpoints", "--endpoints", replica.address, "--json"]) == ExitStatus.OK
     data = json.loads(capsys.readouterr().out)
-    assert f"{data['server_name']} {data['server_version']}" == ENGINE_TEXT[redis_cluster.engine.name]
+    assert (
+        f"{data['server_name']} {data['server_version']}" == ENGINE_TEXT[redis_cluster.engine.name]
+    )
     assert [s["shard"] for s in data["shards"]] == ["0001", "0002", "0003"]
     assert {n["node"] for s in data["shards"] for n in s["nodes"]} == {
         n.address for n in redis_cluster.nodes

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import polars as pl
 
-from analyze import humanize, report, rollups, schema, summary
+from analyze import humanize, report, rollups, schema, slotstats, summary
 from analyze import sqlite as sqlite_out
 from analyze.errors import AnalyzeError, BadInput, BadRules
 from analyze.findings import Findings, Window
@@ -411,6 +411,7 @@ def _outputs(
         warnings=inputs.warnings,
         measured_bytes_out=_measured(inputs),
         cloudwatch_bytes_out=_cloudwatch(inputs, window, options, progress),
+        slot_stats=slotstats.measured(inputs.manifests),
         database=options.sqlite,
     )
     (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")

@@ -150,6 +150,10 @@ def from_engine(client: redis.Redis, host: str, port: int, options: ConnectOptio
         if "unknown" not in text:  # not "unknown subcommand/command": a real error
             raise
         groups = parse_cluster_nodes(client.execute_command("CLUSTER NODES").decode())
+    for _, members in groups:
+        for m in members:
+            if not m["host"] and m["port"] == port:
+                m["host"] = host  # the seed itself, before any peer told it its address
     shards, nodes = _build(groups)
     for n in nodes:
         n.server_version, n.server_name = version, name

@@ -20,6 +20,7 @@ from capture import info
 from capture.connect import ConnectOptions, control_client
 from capture.manifest import jsonable
 from capture.topology import discover, parse_cluster_nodes
+from tests.servers import start_node, start_replica
 from tests.test_parse_real_monitor import SENTINEL, MonitorRecorder
 
 # Commands whose keys are found differently (index, keyword, keynum, several specs, subcommands).
@@ -183,3 +184,32 @@ def test_cluster_shards_or_cluster_nodes(engine_cluster):
     assert {n.server_name for n in topology.nodes} == {
         "valkey" if engine_cluster.engine.valkey else "redis"
     }
+
+
+def test_a_replica_shows_scripts_as_their_effects(engine, tmp_path):
+    """On a replica every engine shows a script as MULTI, its writes, EXEC from the primary's
+    address (Valkey puts the SELECT inside the MULTI), and rewrites `SET … EX`: to `PX` on 6.2,
+    to `PXAT` from 7.0 on. All of it is replicated traffic, none of it client bytes out."""
+    primary = start_node(tmp_path, engine=engine, config={"repl-diskless-sync-delay": "0"})
+    try:
+        replica = start_replica(tmp_path, primary)
+        try:
+            recorder = MonitorRecorder(replica.host, replica.port)
+            client = primary.client()
+            client.eval("redis.call('set', KEYS[1], 'x'); redis.call('incr', 'n')", 1, "k")
+            client.set("e", "1", ex=100)
+            client.set("done", SENTINEL)  # replicated: the recorder stops on it
+            path = recorder.save(tmp_path / "replica.monitor")
+        finally:
+            replica.stop()
+    finally:
+        primary.stop()
+    source = Source(path, node=replica.address, shard="0001", role="replica",
+                    primary_addresses=(primary.address,))  # fmt: skip
+    frame = scan([source]).with_row_index("_i").sort("ts", "_i").collect()
+    assert set(frame["origin"]) == {"replicated"}
+    assert set(frame["client"]) == {primary.address}
+    commands = [c for c in frame["command"] if c not in ("select", "ping")]
+    assert commands == ["multi", "set", "incr", "exec", "set", "set"]
+    expire = [a.to_list() for a in frame["args"] if a.to_list()[:1] == ["e"]]
+    assert [a[2] for a in expire] == ["PXAT" if engine.at_least(7) else "PX"]

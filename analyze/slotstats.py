@@ -26,23 +26,19 @@ class SlotMeasure:
     bytes_out: dict[tuple[str, int], int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # nodes without counters, and why
 
-    def __bool__(self) -> bool:
-        return bool(self.bytes_out)
-
 
 def measured(manifests: Iterable[Manifest]) -> SlotMeasure:
     """Sum each slot's `network-bytes-out` change over the nodes that report it."""
     out = SlotMeasure()
     versions: set[str] = set()
+    missing: dict[tuple[str, str], list[str]] = {}  # (status, note) -> nodes
     for m in manifests:
         for n in m.nodes:
             stats = n.slot_stats
             if stats is None:
                 continue
             if stats.status != "ok":
-                out.notes.append(f"node {n.node} (shard {n.shard}): slot stats {stats.status}")
-                if stats.note:
-                    out.notes[-1] += f" — {stats.note}"
+                missing.setdefault((stats.status, stats.note or ""), []).append(n.node)
                 continue
             versions.add(n.server_version or "")
             for slot, counters in stats.delta.items():
@@ -50,6 +46,9 @@ def measured(manifests: Iterable[Manifest]) -> SlotMeasure:
                 out.bytes_out[key] = out.bytes_out.get(key, 0) + counters.get(
                     "network-bytes-out", 0
                 )
+    for (status, note), nodes in sorted(missing.items()):
+        where = f"node {nodes[0]}" if len(nodes) == 1 else f"{len(nodes)} nodes ({nodes[0]}, …)"
+        out.notes.append(f"slot stats {status} on {where}" + (f" — {note}" if note else ""))
     out.notes += caveats(versions)
     return out
 

@@ -24,8 +24,10 @@ Counters = dict[int, dict[str, int]]
 
 
 def applies(node: NodeCapture) -> bool:
-    """Only Valkey >= 8.0 has the command; other servers are never asked (and say nothing)."""
-    return node.server_name == "valkey" and version_tuple(node.server_version) >= (8,)
+    """Only Valkey >= 8.0 in cluster mode has the command, and only a node serving slots has
+    anything to tell; the others are never asked (and say nothing)."""
+    valkey8 = node.server_name == "valkey" and version_tuple(node.server_version) >= (8,)
+    return valkey8 and bool(node.slots)
 
 
 def _text(value: Any) -> str:
@@ -52,9 +54,6 @@ def _status_of(exc: redis.RedisError) -> tuple[str, str]:
 
 def read(client: redis.Redis, node: NodeCapture) -> Counters | None:
     """Probe one slot, then read every slot of the node; record why not in `node.slot_stats`."""
-    if not node.slots:
-        node.slot_stats = SlotStats("unsupported", "the node serves no slots")
-        return None
     first = node.slots[0][0]
     try:
         probe = parse(client.execute_command("CLUSTER SLOT-STATS", "SLOTSRANGE", first, first))

@@ -160,7 +160,9 @@ def test_disabled_denied_and_not_valkey_are_notes_never_failures(tmp_path):
 
     redis70 = capture_node(node)
     redis70.server_name, redis70.server_version = "redis", "7.0.15"
-    assert not slotstats.applies(redis70)  # never asked: no note either
+    standalone = capture_node(node)
+    standalone.slots = []  # cluster mode off
+    assert not slotstats.applies(redis70) and not slotstats.applies(standalone)  # never asked
 
 
 def test_report_notes_and_the_double_count_caveat():
@@ -180,6 +182,10 @@ def test_report_notes_and_the_double_count_caveat():
     )
     got = analyzed_slots.measured([m])
     assert got.bytes_out == {("0001", 7): 120, ("0001", 9): 5}
-    assert got.notes[0] == "node c:1 (shard 0001): slot stats denied — not allowed"
+    assert got.notes[0] == "slot stats denied on node c:1 — not allowed"
     assert "valkey#3043" in got.notes[1] and "9.0.1" in got.notes[1]
+    many = [node(f"d:{i}", "9.1.2", SlotStats("disabled", "off")) for i in range(6)]
+    assert analyzed_slots.measured([manifest.Manifest(nodes=many)]).notes == [
+        "slot stats disabled on 6 nodes (d:0, …) — off"
+    ]
     assert analyzed_slots.caveats(["9.1.2", "8.1.1", "9.0.0"]) == []

@@ -146,7 +146,8 @@ def test_sample_sizes_on_a_node(engine_node, tmp_path):
     assert '"zrandmember" "large_sortedset:app:2025-10-17" "500" "withscores"' in stream
 
 
-def test_sampling_on_a_cluster_replica(redis_cluster, tmp_path):
+def test_sampling_on_a_cluster_replica(engine_cluster, tmp_path):
+    redis_cluster = engine_cluster
     rc = redis_cluster.cluster_client()
     key = "cluster:zset:{r1}"
     rc.zadd(key, {f"m{i}": i / 3 for i in range(3000)})

@@ -28,9 +28,9 @@ update-golden:
 bench:
     uv run python -m bench.analyze_bench && uv run python -m bench.capture_bench
 
-# start a local Redis Cluster (3 primaries + 3 replicas) in ./.cluster, print its seed node
-cluster-up:
-    uv run python -m tests.cluster_cli up .cluster
+# start a local cluster (3 primaries + 3 replicas; engine redis70, valkey91 or redis62) in ./.cluster
+cluster-up engine="redis70":
+    uv run python -m tests.cluster_cli up .cluster {{engine}}
 
 # stop the local Redis Cluster started by cluster-up
 cluster-down:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from analyze.rollups import Rollups
+from analyze.slotstats import SlotMeasure
 from analyze.verdict import Recommendation, Verdict
 
 # Columns of `line_stats` the renderers rely on (the parser may add more).
@@ -55,6 +56,7 @@ class Findings:
     warnings: list[str] = field(default_factory=list)  # capture and analysis warnings, in order
     measured_bytes_out: dict[str, int | None] = field(default_factory=dict)  # node -> bytes
     cloudwatch_bytes_out: dict[str, float] = field(default_factory=dict)  # node -> bytes
+    slot_stats: SlotMeasure = field(default_factory=SlotMeasure)  # Valkey's per-slot counters
     database: bool = True  # hotshard.db is written beside the report
 
     def lines(self) -> dict[str, int]:

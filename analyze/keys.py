@@ -213,7 +213,9 @@ def _general_stages(lf: pl.LazyFrame, plan: _Plan, param, column: str) -> pl.Laz
             .otherwise(first + (argc - first) // limit + lastkey)
         )
         bounds[f"_k_a{j}"] = start
-        bounds[f"_k_b{j}"] = pl.when(is_range).then(range_last).otherwise(start + numkeys - 1)
+        # keynum keys are `keystep` apart (Valkey's MSETEX numkeys k v k v: keystep 2)
+        keynum_last = start + (numkeys - 1) * param(f"s{j}_step")
+        bounds[f"_k_b{j}"] = pl.when(is_range).then(range_last).otherwise(keynum_last)
     lf = lf.with_columns(**bounds)
     valid = {}
     for j in range(plan.slots):

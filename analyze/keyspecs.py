@@ -246,7 +246,7 @@ def key_positions(specs: Sequence[KeySpec], argv: Sequence[str]) -> list[int]:
             if numkeys < 0:
                 continue
             first += spec.firstkey
-            last = first + numkeys - 1
+            last = first + (numkeys - 1) * spec.step  # keys `keystep` apart (Valkey's MSETEX)
         if first < 1 or last >= argc or last < first:
             continue
         out.extend(range(first, last + 1, spec.step))

@@ -35,6 +35,7 @@ from analyze import (
     rollups,
     rows,
     schema,
+    slotstats,
     summary,
     tables,
 )
@@ -403,6 +404,7 @@ def _outputs(
         warnings=inputs.warnings,
         measured_bytes_out=_measured(inputs),
         cloudwatch_bytes_out=_cloudwatch(inputs, window, options, progress),
+        slot_stats=slotstats.measured(inputs.manifests),
         database=options.sqlite,
     )
     (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")

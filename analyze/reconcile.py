@@ -72,10 +72,21 @@ def _delta(node: NodeCapture, name: str) -> int | None:
 
 def measured_repl_bytes_out(node: NodeCapture) -> int | None:
     """Δ total_net_repl_output_bytes over the window (what the node sent its replicas); None
-    when the server restarted in between."""
+    when the server restarted in between.
+
+    Redis 6.2 has no such counter and counts replication inside total_net_output_bytes: there
+    the answer is 0 only when the node had no replica in either snapshot, else unknown (None).
+    """
     if counters_reset(node.info_before, node.info_after):
         return None
-    return _delta(node, "total_net_repl_output_bytes")
+    delta = _delta(node, "total_net_repl_output_bytes")
+    if delta is not None:
+        return delta
+    replicas = [
+        info_value(snap, "connected_slaves", "replication")
+        for snap in (node.info_before, node.info_after)
+    ]
+    return 0 if replicas == [0, 0] else None
 
 
 def measured_bytes_out(node: NodeCapture) -> int | None:
@@ -88,7 +99,7 @@ def measured_bytes_out(node: NodeCapture) -> int | None:
     if counters_reset(node.info_before, node.info_after):
         return None
     total = _delta(node, "total_net_output_bytes")
-    repl = _delta(node, "total_net_repl_output_bytes")
+    repl = measured_repl_bytes_out(node)
     if total is None or repl is None or total < 0 or repl < 0:
         return None
     measured = total - repl - node.bytes_received - node.overhead_bytes_out

@@ -493,6 +493,7 @@ def _slots(f: Findings) -> str:
     slots = f.rollups.slots
     if slots.is_empty():
         return ""
+    measured = f.slot_stats.bytes_out
     rows = [
         [
             s["slot"],
@@ -502,10 +503,26 @@ def _slots(f: Findings) -> str:
             humanize.size(s["est_bytes_out"]),
             humanize.percent(s["share_of_shard"]),
         ]
+        + ([_measured_slot(measured.get((s["shard"], s["slot"])))] if measured else [])
         for s in _rank(slots, min(f.top, 10))
     ]
     headers = ["Slot", "Shard", "Keys", "Commands", "Est. bytes out", "Share of shard"]
-    return _section("Hottest slots", table(headers, rows, "rlrrrr"))
+    notes = ""
+    if measured:
+        headers.append("Measured bytes out (server)")
+        notes = (
+            "Measured: the server's own per-slot counter (Valkey `CLUSTER SLOT-STATS` "
+            "`network-bytes-out`, over the window, summed over the shard's nodes). It also "
+            "counts the replication stream, each write once per replica, which the estimate "
+            "leaves out: on a write-heavy slot measured above estimated is expected."
+        )
+    bullets = "\n".join(f"- {n}" for n in f.slot_stats.notes)
+    notes = "\n\n".join(p for p in (notes, bullets) if p)
+    return _section("Hottest slots", table(headers, rows, "rlrrrrr"), notes)
+
+
+def _measured_slot(value: int | None) -> str | None:
+    return None if value is None else humanize.size(value)
 
 
 def _recommendations(f: Findings) -> str:

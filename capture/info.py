@@ -40,6 +40,19 @@ def version_tuple(version: str | None) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def server_identity(server: dict[str, Any]) -> tuple[str, str | None]:
+    """(engine name, version) from the `server` section of INFO.
+
+    Valkey keeps `redis_version:7.2.4` for client compatibility and reports its own version in
+    `valkey_version` (with `server_name:valkey`); every Valkey release has the features this
+    tool gates on Redis >= 6.2 / 7.0, so its own version compares correctly too.
+    """
+    if server.get("valkey_version") is not None:
+        return "valkey", str(server["valkey_version"])
+    version = server.get("redis_version")
+    return str(server.get("server_name") or "redis"), str(version) if version is not None else None
+
+
 def _value(text: str) -> Any:
     if _NUMBER.fullmatch(text):
         return float(text) if "." in text else int(text)

@@ -33,7 +33,8 @@ from capture.errors import ManifestError
 # Version history (Manifest.from_dict reads them all; tests/data/capture-v1 is a v1 folder):
 #   1  first release
 #   2  nodes[].health; key_sizes.jsonl gains *_bulk averages and zset/list head/tail samples
-FORMAT_VERSION = 2
+#   3  nodes[].server_name (redis | valkey) and nodes[].slot_stats (Valkey CLUSTER SLOT-STATS)
+FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 COMMANDS_NAME = "commands.json"
 KEY_SIZES_NAME = "key_sizes.jsonl"
@@ -66,6 +67,23 @@ class InfoSnapshot:
 
 
 @dataclass
+class SlotStats:
+    """`CLUSTER SLOT-STATS` of one node (Valkey >= 8.0) read before and after the window.
+
+    `status`: ok | disabled (`cluster-slot-stats-enabled no`: key counts only, not kept) |
+    unsupported | denied | error, with `note` saying why. `delta` holds, for every slot of the
+    node whose counters moved, `cpu-usec`, `network-bytes-in` and `network-bytes-out` after minus
+    before; on a primary, bytes out include the replication stream sent to each replica.
+    """
+
+    status: str
+    note: str | None = None
+    before_at: float | None = None
+    after_at: float | None = None
+    delta: dict[str, dict[str, int]] = field(default_factory=dict)  # slot (as text) -> counters
+
+
+@dataclass
 class NodeCapture:
     """One node of the cluster, monitored or not."""
 
@@ -78,7 +96,8 @@ class NodeCapture:
     cluster_node_id: str | None = None  # engine's 40-hex node id
     aws_node_id: str | None = None  # e.g. "mycluster-0001-002"
     primary_node: str | None = None  # for replicas: "host:port" of their primary
-    server_version: str | None = None
+    server_version: str | None = None  # Valkey's own version, not its redis_version
+    server_name: str | None = None  # redis | valkey
     health: str | None = None  # as the engine reported it: online | failed | loading | ...
     monitored: bool = False
     file: str | None = None  # relative to the capture folder
@@ -99,6 +118,7 @@ class NodeCapture:
     gaps: list[Gap] = field(default_factory=list)
     info_before: InfoSnapshot | None = None
     info_after: InfoSnapshot | None = None
+    slot_stats: SlotStats | None = None  # None: not a Valkey >= 8.0 node (never asked)
 
 
 @dataclass
@@ -203,7 +223,15 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-_UPGRADES = {1: _v1_to_v2}
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    # v2 did not tell Valkey from Redis, nor read slot stats: unknown and absent.
+    for node in data.get("nodes", []):
+        node.setdefault("server_name", None)
+        node.setdefault("slot_stats", None)
+    return data
+
+
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +258,7 @@ def _node_from_dict(data: dict[str, Any]) -> NodeCapture:
     data["gaps"] = [Gap(**g) for g in data.get("gaps", [])]
     data["info_before"] = _snapshot(data.get("info_before"))
     data["info_after"] = _snapshot(data.get("info_after"))
+    data["slot_stats"] = SlotStats(**data["slot_stats"]) if data.get("slot_stats") else None
     data["shard"] = str(data["shard"])
     known = {f.name for f in dataclasses.fields(NodeCapture)}
     return NodeCapture(**{k: v for k, v in data.items() if k in known})

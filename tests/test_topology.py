@@ -27,7 +27,9 @@ def shape(topology) -> list[tuple]:
     ]
 
 
-def test_every_node_gives_the_same_topology(redis_cluster):
+def test_every_node_gives_the_same_topology(engine_cluster):
+    """On every engine: CLUSTER SHARDS (Redis 7.0, Valkey), CLUSTER NODES (Redis 6.2)."""
+    redis_cluster = engine_cluster
     seen = {
         n.address: shape(discover([(n.host, n.port)], ConnectOptions()))
         for n in redis_cluster.nodes
@@ -92,16 +94,24 @@ def test_node_choice(redis_cluster):
         choose_nodes(topology, "all", ["0009"])
 
 
-def test_endpoints_cli_text_and_json(redis_cluster, capsys):
+# Valkey says `redis_version:7.2.4` for compatibility: its own version is the one to show.
+ENGINE_TEXT = {"redis70": "redis 7.0.15", "valkey91": "valkey 9.1.2", "redis62": "redis 6.2.14"}
+
+
+def test_endpoints_cli_text_and_json(engine_cluster, capsys):
+    redis_cluster = engine_cluster
     replica = redis_cluster.replicas()[0]
     assert run(["endpoints", "--endpoints", replica.address]) == ExitStatus.OK
     text = capsys.readouterr().out
-    assert "cluster mode on, redis 7.0.15" in text
+    assert f"cluster mode on, {ENGINE_TEXT[redis_cluster.engine.name]}" in text
     assert "shard 0001  slots 0-5460" in text and "shard 0003  slots 10923-16383" in text
     assert text.count("  primary  ") == 3 and text.count("  replica  ") == 3
 
     assert run(["endpoints", "--endpoints", replica.address, "--json"]) == ExitStatus.OK
     data = json.loads(capsys.readouterr().out)
+    assert (
+        f"{data['server_name']} {data['server_version']}" == ENGINE_TEXT[redis_cluster.engine.name]
+    )
     assert [s["shard"] for s in data["shards"]] == ["0001", "0002", "0003"]
     assert {n["node"] for s in data["shards"] for n in s["nodes"]} == {
         n.address for n in redis_cluster.nodes

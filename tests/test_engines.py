@@ -14,12 +14,13 @@ import polars as pl
 import pytest
 import redis
 
-from analyze import keys, keyspecs
-from analyze.parse import Source, scan
+from analyze import keyspecs, rows
+from analyze.parse import Source
 from capture import info
 from capture.connect import ConnectOptions, control_client
 from capture.manifest import jsonable
 from capture.topology import discover, parse_cluster_nodes
+from tests import frames
 from tests.servers import start_node, start_replica
 from tests.test_parse_real_monitor import SENTINEL, MonitorRecorder
 
@@ -83,15 +84,16 @@ def test_keys_from_the_servers_own_command_reply(engine_node, tmp_path):
             client.execute_command(*argv)
     client.execute_command("ECHO", SENTINEL)
     path = recorder.save(tmp_path / "keys.monitor")
-    frame = (
-        keys.add_keys(scan([Source(path, node="n", shard="0001")]), specs)
-        .with_row_index("_i")
-        .sort("ts", "_i")
-        .collect()
-        .filter(pl.col("command").is_in([a[0].lower() for a in argvs]))
+    ctx = rows.Context.create(commands_reply=reply)
+    frame = frames.parse_log(path, ctx, node="n", shard="0001").filter(
+        pl.col("command").is_in([a[0].lower() for a in argvs])
     )
     assert frame["command"].to_list() == [a[0].lower() for a in argvs]
-    got = [sorted(k) for k in frame["keys"].to_list()]
+    # `keys` lists every key of multi-key commands; a one-key command has it in key_name
+    got = [
+        sorted(many) if many is not None else [one] if one is not None else []
+        for many, one in frame.select("keys", "key_name").iter_rows()
+    ]
     assert got == truth
     # the plain-Python reference agrees too
     assert [sorted(argv[i] for i in specs.positions(list(argv))) for argv in argvs] == truth
@@ -120,10 +122,10 @@ def test_monitor_shows_scripts_and_multi_alike(engine_node, tmp_path):
     client.execute_command("DISCARD")
     client.execute_command("ECHO", SENTINEL)
     path = recorder.save(tmp_path / "scripts.monitor")
-    frame = scan([Source(path, node="n", shard="0001")]).with_row_index("_i").sort("ts", "_i")
-    rows = frame.select("command", "origin").collect().rows()
-    rows = [r for r in rows if r[0] not in ("client", "hello", "ping", "select")]
-    assert rows == [
+    frame = frames.parse_log(path, node="n", shard="0001")  # file order
+    seen = frame.select("command", "origin").rows()
+    seen = [r for r in seen if r[0] not in ("client", "hello", "ping", "select")]
+    assert seen == [
         ("eval", "client"),
         ("set", "script"),
         ("get", "script"),
@@ -207,10 +209,10 @@ def test_a_replica_shows_scripts_as_their_effects(engine, tmp_path):
         primary.stop()
     source = Source(path, node=replica.address, shard="0001", role="replica",
                     primary_addresses=(primary.address,))  # fmt: skip
-    frame = scan([source]).with_row_index("_i").sort("ts", "_i").collect()
+    frame = frames.parse_logs([source])  # file order
     assert set(frame["origin"]) == {"replicated"}
     assert set(frame["client"]) == {primary.address}
     commands = [c for c in frame["command"] if c not in ("select", "ping")]
     assert commands == ["multi", "set", "incr", "exec", "set", "set"]
-    expire = [a.to_list() for a in frame["args"] if a.to_list()[:1] == ["e"]]
+    expire = [a.to_list() for a in frames.split_log(path)["args"] if a.to_list()[:1] == ["e"]]
     assert [a[2] for a in expire] == ["PXAT" if engine.at_least(7) else "PX"]

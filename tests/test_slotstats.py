@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from analyze import slotstats as analyzed_slots
+from analyze import tables
 from capture import manifest, slotstats
 from capture.cli import run
 from capture.connect import ConnectOptions, control_client
@@ -63,9 +64,7 @@ def test_measured_slot_bytes_match_the_estimate_plus_replication(clusters, tmp_p
     assert back.nodes[0].slot_stats == m.nodes[0].slot_stats  # survives the JSON round trip
 
     assert run(["analyze", str(out), "--out", str(tmp_path / "a"), "--quiet"]) == ExitStatus.OK
-    rows = pl.scan_parquet(tmp_path / "a" / "commands" / "**" / "*.parquet").filter(
-        pl.col("slot").is_not_null()
-    )
+    rows = tables.read(tmp_path / "a").wide().filter(pl.col("slot").is_not_null())
     estimate = (
         rows.group_by("shard", "slot")
         .agg(

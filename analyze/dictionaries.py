@@ -26,7 +26,9 @@ _PER_ROW = ("key_name", "_key_len", "_pattern_id", "_key_sz", "_key_own", "_key_
 
 
 class Ids:
-    """Value -> id, in order of first appearance, by a 128-bit hash of the value."""
+    """Value -> id, in order of first appearance, by a 128-bit hash of the value (two 64-bit
+    hashes: two values never share one in practice). For one chunk's values (`rows`' tails):
+    every call joins to all values seen before."""
 
     def __init__(self) -> None:
         self.known = _Growing({"_h1": pl.UInt64(), "_h2": pl.UInt64(), "id": pl.UInt32()})
@@ -105,7 +107,7 @@ class KeyDictionary:
 
     def __init__(self, rules: Sequence[patterns.Rule], lookup: replies.Lookup) -> None:
         self.rules, self.lookup = tuple(rules), lookup
-        self.hashed, self.pattern_mapping = Ids(), Mapping()
+        self.mapping, self.pattern_mapping = Mapping(), Mapping()
         self.count = 0
         self.patterns: list[str] = []  # pattern text by pattern id
         # schema.KEYS (key_bytes only for binary keys: the others are their text) and the
@@ -124,9 +126,16 @@ class KeyDictionary:
     def ids(self, raw: pl.Series) -> pl.Series:
         """The id of each key of `raw` (keys as quoted in MONITOR; null: no key), registering
         the keys not seen before."""
-        codes, new = self.hashed.ids(raw)
-        if new.height:
-            self._register(new.rename({"value": "raw"}))
+        codes = self.mapping.codes(raw)
+        top = codes.max()
+        if top is not None and int(top) >= self.count:  # type: ignore[arg-type]
+            new = (
+                pl.DataFrame({"raw": raw, "id": codes})
+                .filter(pl.col("id") >= self.count)
+                .unique("id")
+                .sort("id")
+            )
+            self._register(new)
         return codes.cast(pl.Int32).rename("key_id")
 
     def attributes(self, key_id: pl.Series) -> pl.DataFrame:

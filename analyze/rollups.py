@@ -238,9 +238,11 @@ class Partials:
                 first_ts=pl.col("ts").min(),
                 last_ts=pl.col("ts").max(),
             ),
+            # Per key and signature (which fixes the command and the arg shape): the hot keys,
+            # whole-collection reads and per-command sums all come from it.
             "keys": client.filter(pl.col("key_id").is_not_null())
-            .group_by("shard", "key_id", "command")
-            .agg(*_sums()),
+            .group_by("shard", "key_id", "signature_id")
+            .agg(*_sums(), max_reply_bytes=_BYTES.max()),
             "signatures": client.filter(pl.col("signature_id").is_not_null())
             .group_by("signature_id", "shard")
             .agg(*_sums()),
@@ -248,13 +250,6 @@ class Partials:
             "series": client.group_by("shard", second=pl.col("ts").floor().cast(pl.Int64)).agg(
                 *_sums()
             ),
-            "shard_commands": client.group_by("shard", "command").agg(*_sums()),
-            # Full reads are judged on the (small) groups, once their arg shape is known.
-            "large_ops": client.filter(
-                pl.col("command").is_in(_FULL_READ_CANDIDATES) & pl.col("key_id").is_not_null()
-            )
-            .group_by("shard", "key_id", "command", "signature_id")
-            .agg(*_sums(), max_reply_bytes=_BYTES.max()),
         }
         for name, frame in zip(plans, pl.collect_all(list(plans.values())), strict=True):
             self.parts[name].append(frame)
@@ -312,15 +307,10 @@ _GROUPS: dict[str, tuple[list[str], list[pl.Expr]]] = {
         ["node", "shard", "origin"],
         [pl.col("sized").sum(), pl.col("first_ts").min(), pl.col("last_ts").max()],
     ),
-    "keys": (["shard", "key_id", "command"], []),
+    "keys": (["shard", "key_id", "signature_id"], [pl.col("max_reply_bytes").max()]),
     "signatures": (["signature_id", "shard"], []),
     "clients": (["client", "command"], []),
     "series": (["shard", "second"], []),
-    "shard_commands": (["shard", "command"], []),
-    "large_ops": (
-        ["shard", "key_id", "command", "signature_id"],
-        [pl.col("max_reply_bytes").max()],
-    ),
 }
 
 
@@ -377,21 +367,11 @@ def _plans(
         .lazy()
         .select("shard", "second", "commands", "est_bytes_out", "bytes_known")
     )
+    # Full reads are judged on the (small) groups, once their command and arg shape are known.
     large_ops = (
-        part.frame(
-            "large_ops",
-            {
-                "shard": pl.String(),
-                "key_id": pl.Int32(),
-                "command": pl.String(),
-                "signature_id": pl.Int32(),
-                **_SUM_SCHEMA,
-                "max_reply_bytes": pl.Int64(),
-            },
-        )
-        .lazy()
+        _key_signatures(t, part)
+        .filter(pl.col("command").is_in(_FULL_READ_CANDIDATES))
         .join(t.keys.lazy().select("key_id", "key_name", "key_pattern"), on="key_id")
-        .join(t.signatures.lazy().select("signature_id", "arg_shape"), on="signature_id")
         .group_by("shard", "key_name", "command", "arg_shape")
         .agg(
             *_resum(),
@@ -400,8 +380,15 @@ def _plans(
         )
         .filter(full_read())
     )
+    shard_commands = (
+        part.frame("signatures", {"signature_id": pl.Int32(), "shard": pl.String(), **_SUM_SCHEMA})
+        .lazy()
+        .join(t.signatures.lazy().select("signature_id", "command"), on="signature_id")
+        .group_by("shard", "command")
+        .agg(*_resum())
+    )
     return {
-        "shard_commands": part.frame("shard_commands", ints).lazy(),
+        "shard_commands": shard_commands,
         "shard_keys": keys_all.group_by("shard").agg(distinct_keys=pl.len().cast(pl.Int64)),
         "hot_keys": top(keys_all, ["shard", "key_name"]),
         "patterns": top(
@@ -424,14 +411,29 @@ def _plans(
     }
 
 
+def _key_signatures(t: Tables, part: Partials) -> pl.LazyFrame:
+    """The per-key partial (shard, key_id, signature_id) with its command and arg shape."""
+    frame = part.frame(
+        "keys",
+        {
+            "shard": pl.String(),
+            "key_id": pl.Int32(),
+            "signature_id": pl.Int32(),
+            **_SUM_SCHEMA,
+            "max_reply_bytes": pl.Int64(),
+        },
+    )
+    return frame.lazy().join(
+        t.signatures.lazy().select("signature_id", "command", "arg_shape"), on="signature_id"
+    )
+
+
 def _keys_all(t: Tables, part: Partials) -> pl.DataFrame:
     """Per shard and key (client traffic): sums, slot, pattern and the command used most."""
-    per_command = part.frame(
-        "keys",
-        {"shard": pl.String(), "key_id": pl.Int32(), "command": pl.String(), **_SUM_SCHEMA},
-    )
     return (
-        per_command.lazy()
+        _key_signatures(t, part)
+        .group_by("shard", "key_id", "command")
+        .agg(*_resum())
         .group_by("shard", "key_id")
         .agg(*_resum(), top_command=_top_by("command", "top_command"))
         .join(

@@ -22,7 +22,7 @@ import polars as pl
 from analyze import keys, patterns, replies, schema, slots
 
 # The per-row attributes of a key, gathered by id into every chunk's rows.
-_PER_ROW = ("key_name", "_key_len", "_pattern_id", "_key_sz", "_key_own", "_key_pim")
+_PER_ROW = ("_key_text", "_key_len", "_pattern_id", "_key_sz", "_key_own", "_key_pim")
 
 
 class Ids:
@@ -110,11 +110,17 @@ class KeyDictionary:
         self.mapping, self.pattern_mapping = Mapping(), Mapping()
         self.count = 0
         self.patterns: list[str] = []  # pattern text by pattern id
-        # schema.KEYS (key_bytes only for binary keys: the others are their text) and the
-        # per-row attributes, one row per key id.
+        # One row per key id: what schema.KEYS needs and the per-row attributes. Stored once per
+        # distinct key, so as little as can be: the text only when it differs from the key as
+        # quoted (the mapping holds that), the bytes only for binary keys (else the text's),
+        # the pattern as its id.
         self.keys = _Growing(
             {
-                **schema.KEYS,
+                "key_id": pl.Int32(),
+                "_key_text": pl.String(),
+                "key_binary": pl.Boolean(),
+                "key_bytes": pl.Binary(),
+                "slot": pl.Int32(),
                 "_key_len": pl.Int64(),
                 "_pattern_id": pl.UInt32(),
                 "_key_sz": pl.UInt32(),
@@ -139,7 +145,8 @@ class KeyDictionary:
         return codes.cast(pl.Int32).rename("key_id")
 
     def attributes(self, key_id: pl.Series) -> pl.DataFrame:
-        """Per row, the attributes of its key (`_PER_ROW`), null where there is none."""
+        """Per row, the attributes of its key (`_PER_ROW`), null where there is none:
+        `_key_text` is the key's text where it differs from the key as quoted (escapes)."""
         return self.keys.frame().select(pl.col(list(_PER_ROW)).gather(key_id))
 
     def _register(self, new: pl.DataFrame) -> None:
@@ -159,15 +166,17 @@ class KeyDictionary:
         self.patterns.extend(fresh["name"].to_list())
         sizes = self.lookup.key_columns(found["raw_text"], found["key_pattern"])
         binary = found["raw_binary"]
+        text = found["raw_text"]
         self.keys.append(
             pl.DataFrame(
                 {
                     "key_id": found["id"].cast(pl.Int32),
-                    "key_name": found["raw_text"],
+                    "_key_text": text.zip_with(
+                        text != found["raw"], pl.Series([None], dtype=pl.String)
+                    ),
                     "key_binary": binary,
                     "key_bytes": key_bytes.zip_with(binary, pl.Series([None], dtype=pl.Binary)),
                     "slot": slots.slots(key_bytes),
-                    "key_pattern": found["key_pattern"],
                     "_key_len": key_bytes.bin.size().cast(pl.Int64),
                     "_pattern_id": codes,
                     "_key_sz": sizes["_key_sz"],
@@ -183,10 +192,15 @@ class KeyDictionary:
 
     def table(self) -> pl.DataFrame:
         """The `keys` table (schema.KEYS), by id."""
+        frame = self.keys.frame()
+        raw = self.mapping.values()[: frame.height]
         return (
-            self.keys.frame()
-            .select(list(schema.KEYS))
+            frame.with_columns(
+                key_name=pl.coalesce(pl.col("_key_text"), raw),
+                key_pattern=self.pattern_names(frame["_pattern_id"]),
+            )
             .with_columns(key_bytes=pl.coalesce("key_bytes", pl.col("key_name").cast(pl.Binary)))
+            .select(list(schema.KEYS))
         )
 
 

@@ -161,11 +161,12 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
     """The rows of a cut chunk: key ids and attributes, signatures, replies (file order: the
     dictionaries give ids in order of first appearance)."""
     per_row, tail = cut.rows, cut.tails
-    key_id = ctx.keys.ids(per_row.select(pl.coalesce("_key_raw", "_tail_key_raw"))["_key_raw"])
+    raw = per_row.select(pl.coalesce("_key_raw", "_tail_key_raw"))["_key_raw"]
+    key_id = ctx.keys.ids(raw)
     per_row = pl.concat(
         [per_row.drop("_key_raw", "_tail_key_raw"), key_id.to_frame(), ctx.keys.attributes(key_id)],
         how="horizontal",
-    )
+    ).with_columns(key_name=pl.coalesce(pl.col("_key_text"), raw))
     length = pl.col("_key_len")
     # A fast tail was sized with a one-byte placeholder key (`$1\r\nK\r\n`, 7 bytes).
     key_bytes = pl.when("_fast").then(length + _digits(length) + 5 - 7).otherwise(0)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
+if TYPE_CHECKING:  # analyze reads INFO snapshots without loading the client library
+    import redis
+
 
 from capture.manifest import InfoSnapshot
 

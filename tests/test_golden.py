@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import golden
 from tests.samples_fixture import SAMPLE_INPUTS, SAMPLES, analyze_sample
 
 GOLDEN_FILES = ("summary.json", "report.md")
@@ -20,16 +21,12 @@ GOLDEN_FILES = ("summary.json", "report.md")
 def test_sample_matches_expected(name: str, analyzed: dict[str, Path], update_golden: bool):
     expected = SAMPLES / name / "expected"
     if update_golden:
-        expected.mkdir(exist_ok=True)
         for f in GOLDEN_FILES:
+            expected.mkdir(exist_ok=True)
             shutil.copyfile(analyzed[name] / f, expected / f)
         pytest.skip("golden files rewritten")
     for f in GOLDEN_FILES:
-        want = (expected / f).read_text()
-        got = (analyzed[name] / f).read_text()
-        assert got == want, (
-            f"{name}/{f} differs from samples/{name}/expected/{f} (just update-golden?)"
-        )
+        golden.check(expected / f, (analyzed[name] / f).read_text(), update=False)
 
 
 def test_reanalysis_is_byte_identical(analyzed: dict[str, Path], tmp_path: Path):
@@ -37,3 +34,10 @@ def test_reanalysis_is_byte_identical(analyzed: dict[str, Path], tmp_path: Path)
     again = analyze_sample("hot-zset", tmp_path / "again")
     for f in GOLDEN_FILES:
         assert (again / f).read_bytes() == (analyzed["hot-zset"] / f).read_bytes()
+
+
+def test_a_missing_golden_fails(tmp_path: Path):
+    """Only --update-golden writes a golden: a missing one is a failure, not a free pass."""
+    with pytest.raises(pytest.fail.Exception, match="missing"):
+        golden.check(tmp_path / "none.md", "text", update=False)
+    assert not (tmp_path / "none.md").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from analyze import humanize, report, summary
+from tests import golden
 from tests.frames import commands, findings, row, workload
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -16,10 +17,7 @@ DOCS = Path(__file__).parent.parent / "docs" / "SUMMARY_SCHEMA.md"
 
 
 def _golden(name: str, text: str, update: bool) -> None:
-    path = GOLDEN / name
-    if update or not path.exists():
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8"), f"{name} changed: rerun with --update-golden"
+    golden.check(GOLDEN / name, text, update)
 
 
 def test_report_golden(update_golden):

@@ -31,6 +31,7 @@ from analyze import (
     parse,
     patterns,
     private,
+    reconcile,
     report,
     rollups,
     rows,
@@ -434,10 +435,6 @@ def _write_key_sizes(path: Path, inputs: Inputs) -> None:
 
 def _measured(inputs: Inputs) -> dict[str, int | None]:
     """node -> bytes the server counted for its clients over the window (capture folders only)."""
-    try:
-        from analyze import reconcile
-    except ImportError:
-        return {}
     return {
         n.node: reconcile.measured_bytes_out(n)
         for m in inputs.manifests

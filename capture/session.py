@@ -9,7 +9,6 @@ key sizes → manifest.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import math
 import sys
 import threading
@@ -581,8 +580,8 @@ class Session:
         write_manifest(self.folder, self.manifest)
 
     def _sizes(self) -> None:
-        """Key sizes, by capture/sizing.py when present; a failure there never loses the capture."""
-        if not self.options.sizes or importlib.util.find_spec("capture.sizing") is None:
+        """Key sizes (capture/sizing.py); a failure there never loses the capture."""
+        if not self.options.sizes:
             return
         from capture import sizing
 

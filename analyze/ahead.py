@@ -3,7 +3,8 @@
 Polars and zstandard release the GIL while they work, so a chunk can be decoded and cut up in
 one thread while the previous one is finished in another: both cores stay busy. Items come out
 in order; an exception raised by the iterator comes out where it happened, after every item
-before it; at most `depth` items wait, so memory stays bounded by the chunk.
+before it. The next item is started only once the consumer has taken the last one, so at most
+two are alive: the one being made and the one being used.
 """
 
 from __future__ import annotations
@@ -18,20 +19,20 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
-    """`items`, produced in a background thread up to `depth` items ahead of the caller."""
-    out: queue.Queue[object] = queue.Queue(maxsize=depth)
+def ahead(items: Iterable[T]) -> Iterator[T]:
+    """`items`, each made in a background thread while the caller uses the one before."""
+    out: queue.Queue[object] = queue.Queue(maxsize=1)
+    taken = threading.Semaphore(0)
     stop = threading.Event()
 
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        out.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                out.put(item)
+                del item  # the consumer has it now
+                while not taken.acquire(timeout=0.1):  # start the next one once it is taken
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
             out.put(_DONE)
@@ -47,7 +48,9 @@ def ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
                 return
             if isinstance(item, _Raised):
                 raise item.exc
+            taken.release()
             yield item  # type: ignore[misc]
+            del item
     finally:
         stop.set()  # the consumer stopped early (an error, Ctrl-C): let the producer end
         while worker.is_alive():

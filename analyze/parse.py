@@ -45,7 +45,7 @@ _HEADER = r"^\+?(\S+) \[(\S+) (.*?)\] (\".*)$"
 
 _EXAMPLE_CHARS = 200
 EXAMPLES = 5  # bad lines kept per source
-CHUNK_BYTES = 64 << 20  # text decoded at a time (see `analyze.rows`)
+CHUNK_BYTES = 32 << 20  # text decoded at a time: docs/BENCHMARKS.md (memory) and `analyze.rows`
 
 
 @dataclass(frozen=True)

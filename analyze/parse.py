@@ -184,8 +184,13 @@ def _readable_zstd(path: Path) -> _Readable:
     with path.open("rb") as fh:
         fh.seek(last)
         reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
-        while chunk := reader.read(1 << 20):
-            tail = (tail + chunk)[-(1 << 20) :] if b"\n" in chunk else tail + chunk
+        try:
+            while chunk := reader.read(1 << 20):
+                tail = (tail + chunk)[-(1 << 20) :] if b"\n" in chunk else tail + chunk
+        except zstandard.ZstdError as exc:
+            # The frames are whole but the last one does not decode (what `zstd file` writes
+            # is one frame: damage anywhere is damage here): keep what decodes before it.
+            return _decode_prefix(path, "zstd", damage=str(exc))
     return _Readable(path, _partial_of(tail), True, None)
 
 
@@ -201,14 +206,16 @@ def _readable_gzip(path: Path) -> _Readable:
     return _Readable(path, partial, True, None)
 
 
-def _decode_prefix(path: Path, kind: str) -> _Readable:
-    """Decode the readable prefix of a truncated stream into a temporary plain file."""
+def _decode_prefix(path: Path, kind: str, damage: str | None = None) -> _Readable:
+    """Decode the readable prefix of a truncated (or, with `damage`, damaged) stream into a
+    temporary plain file."""
     target = _temp_dir() / f"{len(list(_temp_dir().iterdir()))}-{path.name}.log"
     pending, damaged = b"", []
     with target.open("wb") as out:
         if kind == "zstd":
-            # Frame by frame: a damaged frame mid-file (its sizes unreadable) costs only itself.
-            with _ZstdFrames(path) as frames:
+            # Frame by frame: a damaged frame mid-file (its sizes unreadable) costs only itself;
+            # inside a frame, small feeds give out every whole block before the damage.
+            with _ZstdFrames(path, feed=1 << 12 if damage else None) as frames:
                 for data in iter(frames.read, b""):
                     pending = _write_lines(out, pending + data)
             # A skip that ran to the end of the file is the truncated last frame itself.
@@ -219,7 +226,13 @@ def _decode_prefix(path: Path, kind: str) -> _Readable:
                     pending = _write_lines(out, pending + data)
     partial = pending.removesuffix(b"\r").decode("utf-8", "replace") if pending else None
     note = f"{path.name}: truncated {kind} stream (killed capture?) — read its readable prefix"
-    if damaged:
+    if damage is not None:
+        text = target.stat().st_size
+        note = (
+            f"{path.name}: damaged {kind} data after {text:,} bytes of text ({damage}) — "
+            "analyzed the lines before it; the rest of the file is lost"
+        )
+    elif damaged:
         offset, error = damaged[0]
         note += (
             f"; {len(damaged)} damaged zstd frame(s) skipped, the first at byte {offset:,} "
@@ -333,7 +346,8 @@ class _ZstdFrames:
     MAGIC = b"\x28\xb5\x2f\xfd"
     FEED = 1 << 18  # compressed bytes per step: a few MB of text
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, feed: int | None = None) -> None:
+        self.feed = feed or self.FEED
         self.fh = path.open("rb")
         self.pos = self.start = 0  # next byte to decode, start of the frame being decoded
         self.obj = zstandard.ZstdDecompressor().decompressobj()
@@ -352,7 +366,7 @@ class _ZstdFrames:
         del size
         while True:
             self.fh.seek(self.pos)
-            raw = self.fh.read(self.FEED)
+            raw = self.fh.read(self.feed)
             if not raw:
                 return b""
             try:

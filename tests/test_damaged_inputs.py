@@ -272,3 +272,30 @@ def zstd_text(path: Path) -> bytes:
 
     with path.open("rb") as fh:
         return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True).read()
+
+
+def test_a_damaged_single_frame_zst_is_analyzed_up_to_the_damage(tmp_path, capsys):
+    """What `zstd file` writes is one frame: damage in its middle kept nothing and raised a
+    traceback. Now every whole block before the damage is analyzed, and a warning says where
+    the text stopped."""
+    import zstandard
+
+    lines = [
+        f'+1700000000.{i:06d} [0 10.0.0.1:5000] "GET" "user:{i % 5000}:profile"\r\n'
+        for i in range(60_000)
+    ]
+    text = "".join(lines).encode()  # ~3.6 MB: many zstd blocks of at most 128 KiB
+    data = bytearray(zstandard.ZstdCompressor().compress(text))
+    middle = len(data) // 2
+    data[middle : middle + 32] = bytes(b ^ 0xFF for b in data[middle : middle + 32])
+    log = tmp_path / "monitor.log.zst"
+    log.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    assert run(["analyze", str(log), "--out", str(out), "--quiet"]) == ExitStatus.OK
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "damaged zstd data after" in err and "monitor.log.zst" in err
+    summary = json.loads((out / "summary.json").read_text())
+    got = summary["commands"]["total"]
+    assert 0 < got < len(lines)  # the lines before the damage, not the ones after
+    assert got > len(lines) // 4  # whole blocks before the middle were kept

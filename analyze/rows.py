@@ -1,6 +1,6 @@
 """The one path from MONITOR lines to the analyzer's rows (`schema.COMMANDS`).
 
-Per chunk of a source's lines (`parse.line_chunks`, ~64 MiB of text):
+Per chunk of a source's lines (`parse.line_chunks`, ~32 MiB of text):
 
 1. header: `ts`, `db`, `client` and the quoted body of every command line (`parse.mark_lines`),
    counted for the capture's health; the time window is applied here, before any body is split;

@@ -264,7 +264,7 @@ def _gzip_chunks(src: BinaryIO) -> Iterator[bytes]:
 
 # Lines as text: the CSV reader with no quoting and a separator that never appears in MONITOR
 # output reads lines like `scan_lines`, but tolerates invalid UTF-8 (garbage) and drops `\r`.
-_CSV = dict(
+_CSV: dict[str, Any] = dict(
     has_header=False,
     separator="\x00",
     quote_char=None,

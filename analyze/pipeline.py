@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import polars as pl
@@ -52,7 +52,8 @@ REPORT_NAME = "report.md"
 SUMMARY_NAME = "summary.json"
 KEY_SIZES_NAME = "key_sizes.parquet"
 MARKER = ".hotshard-out"  # marks a folder this tool wrote, so a rerun may replace it
-PARQUET_COMPRESSION = "lz4"  # docs/BENCHMARKS.md: zstd costs more time than the files are worth
+# docs/BENCHMARKS.md: zstd costs more time than the smaller files are worth.
+PARQUET_COMPRESSION: Literal["lz4"] = "lz4"
 
 
 @dataclass
@@ -234,8 +235,8 @@ def _sources_table(sources: Iterable[parse.Source]) -> pl.DataFrame:
 
 def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -> Window:
     cap_start, cap_end = inputs.capture_span()
-    first = line_stats["first_ts"].min() if line_stats.height else None
-    last = line_stats["last_ts"].max() if line_stats.height else None
+    first = _float(line_stats["first_ts"].min()) if line_stats.height else None
+    last = _float(line_stats["last_ts"].max()) if line_stats.height else None
     start = cap_start if cap_start is not None else first
     end = cap_end if cap_end is not None else last
     since = parse_time(options.since, start, "since")
@@ -248,6 +249,10 @@ def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -
     if until is not None and (end is None or until < end):
         end = until
     return Window(since=since, until=until, start=start, end=end)
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def _filter_window(lf: pl.LazyFrame, w: Window) -> pl.LazyFrame:

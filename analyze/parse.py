@@ -484,8 +484,7 @@ def _header(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 def header_rows(marked: pl.LazyFrame) -> pl.LazyFrame:
     """The command lines of `marked` (`mark_lines`: header and quoting well formed), as `ts`,
-    `db`, `client` and `body`, the quoted fields as printed. `body_rows` parses the bodies;
-    `source_columns` adds the rest of the header columns."""
+    `db`, `client` and `body`, the quoted fields as printed (`rows` cuts them)."""
     return marked.filter(pl.col("_ok")).select(ts="_ts", db="_db", client="_addr", body="_rest")
 
 

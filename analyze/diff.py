@@ -65,8 +65,8 @@ def to_markdown(
         "second of each window, client traffic only; bytes out are estimated reply bytes."
     )
     # Every client row has a shard, so the shard table's sums are the totals.
-    b_total = tables["shard"]["bytes_s_before"].sum()
-    a_total = tables["shard"]["bytes_s_after"].sum()
+    b_total = float(tables["shard"]["bytes_s_before"].sum())
+    a_total = float(tables["shard"]["bytes_s_after"].sum())
     lines += [
         "",
         f"**Bytes out: {size(b_total)}/s → {size(a_total)}/s ({_change(b_total, a_total)}).**",

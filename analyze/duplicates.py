@@ -22,7 +22,7 @@ def refuse(paths: list[Path], origins: list[str]) -> None:
     one capture folder are never compared with each other: each is its own node by
     construction, and two idle nodes may well write identical bytes.
     """
-    stats = []
+    stats: list[os.stat_result | None] = []
     for path in paths:
         try:
             stats.append(os.stat(path))

@@ -124,7 +124,7 @@ def recommendations(
     recs += _full_reads(r, key_sizes)
     recs += _hot_keys(r, v)
     recs += _hot_slots(r, v)
-    keys_cmd = r.shard_commands.filter(pl.col("command") == "keys")["commands"].sum()
+    keys_cmd = int(r.shard_commands.filter(pl.col("command") == "keys")["commands"].sum())
     if keys_cmd:
         recs.append(
             Recommendation(
@@ -233,7 +233,7 @@ def _hot_keys(r: Rollups, v: Verdict) -> list[Recommendation]:
     keys = r.hot_keys.filter(pl.col("share_of_shard") >= HOT_KEY_SHARE)
     if v.hot_shard is not None and v.status in ("hot", "skewed"):
         keys = keys.filter(pl.col("shard") == v.hot_shard)
-    out = []
+    out: list[Recommendation] = []
     what = "bytes out" if r.basis == "bytes" else "client commands"
     for k in keys.iter_rows(named=True):
         if (k["shard"], k["key_name"]) in whole:
@@ -266,7 +266,7 @@ def _hot_slots(r: Rollups, v: Verdict) -> list[Recommendation]:
     for s in slots.head(1).iter_rows(named=True):
         # One key making most of the slot is a hot key (advised above), not a slot problem.
         in_slot = r.hot_keys.filter((pl.col("shard") == s["shard"]) & (pl.col("slot") == s["slot"]))
-        top_key = float(in_slot[r.rank_column].max() or 0) if in_slot.height else 0.0
+        top_key = float(in_slot[r.rank_column].max() or 0) if in_slot.height else 0.0  # type: ignore[arg-type]
         if top_key >= 0.5 * float(s[r.rank_column] or 0):
             continue
         out.append(

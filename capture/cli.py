@@ -388,7 +388,7 @@ def run(argv: Sequence[str] | None = None) -> ExitStatus:
         return ExitStatus.OK  # `hotshard query ... | head` is fine
     except fire.core.FireExit as exc:
         code = exc.code if isinstance(exc.code, int) else ExitStatus.USAGE
-        return ExitStatus(code) if code in iter(ExitStatus) else ExitStatus.USAGE
+        return ExitStatus(code) if code in {s.value for s in ExitStatus} else ExitStatus.USAGE
     except OSError as exc:  # a file or folder the library did not expect to fail
         if show_traceback:
             tb.print_exc()
@@ -427,7 +427,8 @@ def legacy_endpoints() -> None:
 
 def legacy_analyze() -> None:
     """`elasticache-analyze -i FILE [-i FILE ...]`: -i/--input become positional inputs."""
-    args, rest = [], list(sys.argv[1:])
+    args: list[str] = []
+    rest = list(sys.argv[1:])
     while rest:
         arg = rest.pop(0)
         if arg in ("-i", "--input") and rest:

@@ -16,7 +16,7 @@ import os
 import socket
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -72,14 +72,14 @@ def resolve_password(
     *,
     password: str | None = None,
     password_file: str | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     stderr: TextIO | None = None,
 ) -> str | None:
     """The password from, in order: --password-file, -p/--password, HOTSHARD_PASSWORD, REDISCLI_AUTH.
 
     None when no source gives one (the caller may prompt later, see `prompt_password`).
     """
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     stderr = stderr or sys.stderr
     if password_file:
         try:
@@ -98,8 +98,8 @@ def resolve_password(
         )
         return str(password)
     for name in PASSWORD_ENV:
-        if environ.get(name):
-            return environ[name]
+        if env.get(name):
+            return env[name]
     return None
 
 
@@ -157,9 +157,9 @@ def describe_failure(node: str, exc: BaseException, options: ConnectOptions) -> 
         return exc
     if isinstance(exc, redis.AuthenticationError | redis.ResponseError):
         return auth_error(node, str(exc), options)
-    root = exc
-    while isinstance(root, redis.RedisError) and (root.__cause__ or root.__context__):
-        root = root.__cause__ or root.__context__
+    root: BaseException = exc
+    while isinstance(root, redis.RedisError) and (cause := root.__cause__ or root.__context__):
+        root = cause
     if isinstance(root, ssl.SSLCertVerificationError) and "mismatch" in str(root.verify_message):
         return TLSError(
             f"node {node}: its TLS certificate is not for this address ({root.verify_message}) — "

@@ -183,3 +183,24 @@ def test_the_analysis_output_is_private(tmp_path, capsys):
     assert all(m & 0o077 == 0 for m in modes.values()), modes
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # nothing left over
     shutil.rmtree(out)
+
+
+def test_a_bug_is_one_line_and_exit_1_with_the_stack_only_on_request(tmp_path, capsys, monkeypatch):
+    """An exception outside the error family (a bug) reaches the user as one line and exit
+    status 1; `--traceback` shows the real stack."""
+    from analyze import rows
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug in the row path")
+
+    monkeypatch.setattr(rows, "chunk_rows", broken)
+    monkeypatch.setattr(rows, "_finish", broken)
+    argv = ["analyze", str(SAMPLES / "hot-zset"), "--out", str(tmp_path / "o"), "--quiet"]
+    assert run(argv) == ExitStatus.ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "internal error: ZeroDivisionError: a bug in the row path" in err
+    assert "--traceback" in err
+    assert run([*argv, "--traceback"]) == ExitStatus.ERROR
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "ZeroDivisionError" in err

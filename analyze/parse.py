@@ -14,7 +14,7 @@ quoting of the rest; lines failing any check are left out (`header_rows`) and co
 (`LineCounts`). Garbage never fails a query: lines are read as lossy UTF-8. The quoted arguments
 are split by `analyze.rows`.
 
-Cost notes (measured, 2.1): each Polars expression costs about the same per row whether or not a
+Cost notes (docs/BENCHMARKS.md): each Polars expression costs about the same per row whether or not a
 row needs it, so rare cases are computed on null-masked inputs (`pl.when(rare).then(x)`), which
 is cheap, rather than on whole columns.
 """
@@ -297,7 +297,7 @@ def line_chunks(source: Source, chunk_bytes: int) -> Iterator[pl.DataFrame]:
     """The source's lines (as `lines` gives them), about `chunk_bytes` of text at a time.
 
     A chunk is decoded only when it is asked for: Polars' own `collect_batches` decodes ahead
-    of a slower consumer without bound (measured: ~4 chunks of 1M lines held at once).
+    of a slower consumer without bound (docs/BENCHMARKS.md).
 
     Damage (a truncated stream is not damage: `readable` handles it, and it ends normally): a
     zstd frame that does not decode is skipped and reading goes on at the next frame, so only

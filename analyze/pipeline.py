@@ -432,7 +432,7 @@ def _write_key_sizes(path: Path, inputs: Inputs) -> None:
     """The capture's sampled key sizes beside the commands, so `check` can judge an output alone."""
     if not inputs.key_sizes:
         return
-    # `vars`, not `dataclasses.asdict` (a deep copy: 1.4 s for 40k keys); the fields are scalars.
+    # `vars`, not `dataclasses.asdict` (a deep copy, slow for many keys): the fields are scalars.
     rows = [vars(k) for k in inputs.key_sizes]
     frame = pl.DataFrame(rows, infer_schema_length=None).sort(["node", "key"])
     frame.write_parquet(path)

@@ -29,7 +29,7 @@ from analyze import schema
 from analyze.tables import Tables
 
 DB_NAME = "hotshard.db"
-BATCH_ROWS = 65_536  # per ADBC batch: 262,144 was within noise and held +160 MiB
+BATCH_ROWS = 65_536  # per ADBC batch: larger ones held more memory for no speed (BENCHMARKS)
 # Built after the data is in (much faster than maintaining it row by row), on the background
 # thread while rollups and the report are written. One index covers all five predecessor
 # queries (no table access): grouped by key_name they walk it in order, filtered on command or
@@ -162,7 +162,7 @@ def write_summaries(
                     "INSERT INTO info VALUES (?, ?)",
                     [(k, None if v is None else str(v)) for k, v in sorted(info.items())],
                 )
-        # Planner statistics from a sample: a full ANALYZE reads every index (~8 s on 20M rows).
+        # Planner statistics from a sample: a full ANALYZE reads every index.
         conn.execute("PRAGMA analysis_limit=1000")
         conn.execute("ANALYZE")
 

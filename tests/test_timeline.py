@@ -12,6 +12,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from analyze import reconcile, timeline
@@ -20,7 +21,7 @@ from capture import info, poll
 from capture.connect import ConnectOptions, control_client
 from capture.manifest import NodeCapture
 from capture.session import CaptureOptions
-from tests.capturing import background_capture, monitored
+from tests.capturing import background_capture, command_counts, lines_of, monitored
 from tests.resp import RawConnection
 from tests.servers import start_node
 
@@ -175,8 +176,11 @@ def test_a_real_capture_gives_measured_and_estimated_series_and_charts(redis_clu
         # Pro-rated over minutes, each rounded: within a byte per minute of the total.
         got = sum(x["measured_bytes_out"] or 0 for x in minutes)
         assert abs(got - row["measured_bytes_out"]) <= len(minutes)
-    # The polls' own INFO lines are not the application's commands.
-    assert "info" not in {c["top_command"] for c in summary["top_clients"]}
+    # The polls' own INFO lines are in the MONITOR files, not among the application's commands.
+    assert all(command_counts(lines_of(folder, n))["info"] >= 4 for n in monitored(m))
+    rows = pl.scan_parquet(out / "commands" / "**" / "*.parquet").select("command").collect()
+    assert rows.height == sum(by_node[n]["commands"] for n in by_node)
+    assert "info" not in rows["command"].to_list()
     assert all(x["commands"] >= 0 for x in t["intervals"])
 
     report = (out / "report.md").read_text()

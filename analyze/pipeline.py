@@ -432,7 +432,9 @@ def _outputs(
         database=options.sqlite,
         timeline=timeline.build(r, window, inputs.manifests, per_minute),
     )
+    drawn = time.perf_counter()
     findings.charts = charts.write(tmp, findings, inputs.manifests)
+    timings["charts"] = time.perf_counter() - drawn
     (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
     (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")
     _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)

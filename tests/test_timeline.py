@@ -8,8 +8,11 @@ stream must come out). Then a real capture of a real cluster goes through the wh
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import time
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -17,13 +20,17 @@ import pytest
 
 from analyze import reconcile, timeline
 from analyze.pipeline import AnalyzeOptions, run_analyze
-from capture import info, poll
+from capture import info, manifest, poll
 from capture.connect import ConnectOptions, control_client
 from capture.manifest import NodeCapture
 from capture.session import CaptureOptions
 from tests.capturing import background_capture, command_counts, lines_of, monitored
 from tests.resp import RawConnection
+from tests.samples_fixture import SAMPLES
 from tests.servers import start_node
+from tests.test_cloudwatch import client as cloudwatch_client
+from tests.test_cloudwatch import moto  # noqa: F401 (a fixture)
+from tests.test_cloudwatch import put as put_metric
 
 
 @pytest.fixture
@@ -205,6 +212,48 @@ def test_a_real_capture_gives_measured_and_estimated_series_and_charts(redis_clu
 def bg_nodes(bg) -> list[NodeCapture]:
     """The nodes of a running capture, as its session records them (polls included)."""
     folder = Path(bg.options.out)
-    from capture import manifest
-
     return manifest.read(folder).nodes if (folder / manifest.MANIFEST_NAME).exists() else []
+
+
+def test_cloudwatch_minutes_sit_beside_the_estimate(moto, monkeypatch, tmp_path):  # noqa: F811
+    """`--cloudwatch` on a capture: CloudWatch's per-minute NetworkBytesOut (moto, real boto3)
+    lands in the minutes of the node it belongs to, and in the chart."""
+    folder = tmp_path / "cap"
+    shutil.copytree(SAMPLES / "hot-zset", folder, ignore=shutil.ignore_patterns("expected"))
+    data = json.loads((folder / manifest.MANIFEST_NAME).read_text())
+    for n in data["nodes"]:
+        n["aws_node_id"] = f"shop-{n['shard']}-{'001' if n['role'] == 'primary' else '002'}"
+    (folder / manifest.MANIFEST_NAME).write_text(json.dumps(data))
+    m = manifest.read(folder)
+    first = math.floor(m.started_at / 60) * 60
+    cw = cloudwatch_client(moto)
+    put_metric(cw, "shop-0002-002", datetime.fromtimestamp(first + 5, UTC), 123_456_789.0)
+    put_metric(cw, "shop-0001-002", datetime.fromtimestamp(first + 5, UTC), 4_321.0)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
+    out = tmp_path / "out"
+    run_analyze(
+        AnalyzeOptions(
+            inputs=[str(folder)],
+            out=str(out),
+            cloudwatch=True,
+            region="eu-west-1",
+            quiet=True,
+            console=False,
+        )
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    t = summary["timeline"]
+    assert t["cloudwatch"] is True and t["measured"] is False  # the sample predates the polls
+    seen = {
+        (x["shard"], x["minute"]): x["cloudwatch_bytes_out"]
+        for x in t["minutes"]
+        if x["cloudwatch_bytes_out"] is not None
+    }
+    assert seen == {("0002", first): 123_456_789.0, ("0001", first): 4_321.0}
+    by_shard = {n["shard"]: n for n in summary["nodes"]}
+    assert by_shard["0002"]["cloudwatch_bytes_out"] == 123_456_789.0
+    chart = (out / "charts" / "bytes_over_time.svg").read_text()
+    assert "CloudWatch" in chart
+    report = (out / "report.md").read_text()
+    assert "with CloudWatch NetworkBytesOut per minute](charts/bytes_over_time.svg)" in report
+    assert "123.5 MB |" in report  # the per-minute table, beside the estimate

@@ -11,7 +11,8 @@ window's `measured_bytes_out` to the byte. One interval can be off by the MONITO
 were in flight at a poll (sent, not yet read), which the next interval gets back.
 
 **Estimated**: the per-command reply estimates (`reply_bytes`, client rows) summed per node on
-the same intervals (a command counts in the interval holding the middle of its second), or, for
+the same intervals (a command counts in the interval holding the middle of its second, or the
+first or last interval for a second the capture's first or last reading cuts), or, for
 a node without polls (older captures, plain logs), on fixed bins from the window's start.
 
 **Per UTC minute** (CloudWatch's 60 s periods): estimated sums per minute; measured intervals
@@ -199,6 +200,8 @@ def build(
             bounds = pl.Series([measured[0]["start"], *(m["end"] for m in measured)])
             middles = seconds["second"].cast(pl.Float64) + 0.5
             index = bounds.search_sorted(middles, side="right").cast(pl.Int64) - 1
+            # A second cut by the first or last reading belongs to the interval it touches.
+            index = index.clip(0, len(measured) - 1)
             spans = pl.DataFrame(measured).with_row_index("i")
         else:
             count = max(1, math.ceil((end - origin) / width))

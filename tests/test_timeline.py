@@ -257,3 +257,36 @@ def test_cloudwatch_minutes_sit_beside_the_estimate(moto, monkeypatch, tmp_path)
     report = (out / "report.md").read_text()
     assert "with CloudWatch NetworkBytesOut per minute](charts/bytes_over_time.svg)" in report
     assert "123.5 MB |" in report  # the per-minute table, beside the estimate
+
+
+def test_a_poll_that_fails_says_so_once_and_stops_polling_that_node(tmp_path):
+    node = start_node(tmp_path)
+    control = control_client(node.host, node.port, ConnectOptions(tls="off"))
+    n = NodeCapture(node.address, node.host, node.port, "replica", "0001", monitored=True)
+    try:
+        poller = poll.Poller([n], {n.node: control}, 5.0, lambda n: (0, n.overhead_bytes_out))
+        assert poller.poll_now() == [] and len(n.polls) == 1
+        assert n.overhead_bytes_out > 0  # the reply is the capture's own traffic
+        node.stop()
+        [warning] = poller.poll_now()
+        assert warning.startswith(f"node {node.address} (shard 0001): INFO stats poll failed")
+        assert "the window's total is unaffected" in warning and n.errors == [warning]
+        assert poller.poll_now() == [] and len(n.polls) == 1  # not tried again
+    finally:
+        control.close()
+        node.stop()
+
+
+def test_polls_off_sends_nothing(redis_node):
+    control = control_client(redis_node.host, redis_node.port, ConnectOptions(tls="off"))
+    n = NodeCapture(redis_node.address, redis_node.host, redis_node.port, "primary", "0001")
+    try:
+        calls = info.command_calls(info.snapshot(control, None))
+        poller = poll.Poller([n], {n.node: control}, 0, lambda n: (0, 0))
+        assert poller.tick() == [] and poller.wait_for(1.0) == 1.0
+        after = info.command_calls(info.snapshot(control, None))
+        assert after.get("client|info", 0) == calls.get("client|info", 0)
+        assert after["info"] == calls.get("info", 0) + 1  # only the first snapshot itself
+        assert (n.polls, n.poll_client) == ([], None)
+    finally:
+        control.close()

@@ -2,9 +2,9 @@
 
 Three pictures of what makes a shard hot: bytes out per node over time (estimated, measured by
 the server, CloudWatch when fetched), bytes out across the 16,384 slots coloured by shard, and
-bytes out by key pattern per shard. matplotlib was chosen over Altair + vl-convert: it draws a
-chart in ~35 ms against ~360 ms (vl-convert runs Vega in an embedded JavaScript engine), its
-SVG output is deterministic with documented switches (below), and it needs no browser engine.
+bytes out by key pattern per shard. matplotlib rather than Altair + vl-convert: faster per chart,
+no JavaScript engine inside, deterministic SVG with documented switches (docs/BENCHMARKS.md,
+"Charts").
 
 Determinism: no pyplot state (a `Figure` per chart), `svg.hashsalt` fixed (element ids),
 `svg.fonttype` "none" (text stays text: no glyph paths that depend on the fonts installed), no

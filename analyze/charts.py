@@ -13,6 +13,7 @@ Date/Creator metadata, every series drawn in a fixed, sorted order.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,9 +107,15 @@ def _shard_colours(f: Findings) -> dict[str, str]:
     return {s: _colour(i) for i, s in enumerate(shards)}
 
 
+def _clock(ts: float, tenths: bool) -> str:
+    """HH:MM:SS (UTC) of an epoch second, with tenths for short windows."""
+    text = humanize.timestamp(math.floor(ts))[11:19]
+    return f"{text}.{int((ts - math.floor(ts)) * 10)}" if tenths else text
+
+
 def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     t = f.timeline
     if t is None or t.intervals.is_empty():
@@ -160,9 +167,10 @@ def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | 
         return None
     ax.set_ylim(bottom=0)
     _bytes_axis(ax, per_second=True)
-    ax.xaxis.set_major_formatter(
-        FuncFormatter(lambda v, _: humanize.timestamp(t0 + v)[11:19] if v >= 0 else "")
-    )
+    span = float(t.intervals["end"].max()) - t0  # type: ignore[arg-type]
+    if span >= 10:  # whole seconds; shorter windows show tenths
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _clock(t0 + v, span < 10)))
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel("client bytes out per second")
     ax.set_title("Bytes out per node over time")

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from analyze.charts import Chart
 from analyze.rollups import Rollups
 from analyze.slotstats import SlotMeasure
+from analyze.timeline import Timeline
 from analyze.verdict import Recommendation, Verdict
 
 # Columns of `line_stats` the renderers rely on (the parser may add more).
@@ -58,6 +60,8 @@ class Findings:
     cloudwatch_bytes_out: dict[str, float] = field(default_factory=dict)  # node -> bytes
     slot_stats: SlotMeasure = field(default_factory=SlotMeasure)  # Valkey's per-slot counters
     database: bool = True  # hotshard.db is written beside the report
+    timeline: Timeline | None = None  # bytes out through time per node (analyze/timeline.py)
+    charts: list[Chart] = field(default_factory=list)  # images beside the report
 
     def lines(self) -> dict[str, int]:
         """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import polars as pl
 
 from analyze import (
+    charts,
     humanize,
     parse,
     patterns,
@@ -39,6 +40,7 @@ from analyze import (
     slotstats,
     summary,
     tables,
+    timeline,
 )
 from analyze import sqlite as sqlite_out
 from analyze.errors import AnalyzeError, BadInput, BadRules
@@ -130,8 +132,19 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
         with db:
             progress(f"parsing into {COMMANDS_DIR}/ (Parquet)")
             t = time.perf_counter()
+            polls = _poll_clients(inputs)
             chunks = (
-                (rows.source_rows(s, ctx, lambda lf: _filter_window(lf, window), c), s.shard)
+                (
+                    rows.source_rows(
+                        s,
+                        ctx,
+                        lambda lf, s=s: _filter_window(
+                            _without_polls(lf, polls.get(s.node)), window
+                        ),
+                        c,
+                    ),
+                    s.shard,
+                )
                 for s, c in zip(sources, counts, strict=True)
             )
             finished = itertools.count(1)
@@ -261,6 +274,16 @@ def _filter_window(lf: pl.LazyFrame, w: Window) -> pl.LazyFrame:
     if w.until is not None:
         lf = lf.filter(pl.col("ts") < w.until)
     return lf
+
+
+def _poll_clients(inputs: Inputs) -> dict[str, str]:
+    """node -> the address of the capture's INFO polls there (capture/poll.py)."""
+    return {n.node: n.poll_client for m in inputs.manifests for n in m.nodes if n.poll_client}
+
+
+def _without_polls(lf: pl.LazyFrame, poll_client: str | None) -> pl.LazyFrame:
+    """The capture's own INFO polls are not the application's traffic: leave their lines out."""
+    return lf if poll_client is None else lf.filter(pl.col("client").ne_missing(poll_client))
 
 
 def write_sources(
@@ -399,6 +422,7 @@ def _outputs(
     )
     v = verdict(r)
     recs = recommendations(r, v, _cardinalities(inputs))
+    per_minute = _cloudwatch(inputs, window, options, progress)
     findings = Findings(
         inputs=inputs.infos,
         window=window,
@@ -409,10 +433,14 @@ def _outputs(
         top=options.top,
         warnings=inputs.warnings,
         measured_bytes_out=_measured(inputs),
-        cloudwatch_bytes_out=_cloudwatch(inputs, window, options, progress),
+        cloudwatch_bytes_out=_cloudwatch_totals(per_minute),
         slot_stats=slotstats.measured(inputs.manifests),
         database=options.sqlite,
+        timeline=timeline.build(r, window, inputs.manifests, per_minute),
     )
+    drawn = time.perf_counter()
+    findings.charts = charts.write(tmp, findings, inputs.manifests)
+    timings["charts"] = time.perf_counter() - drawn
     (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
     (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")
     _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
@@ -450,19 +478,27 @@ def _measured(inputs: Inputs) -> dict[str, int | None]:
 
 def _cloudwatch(
     inputs: Inputs, window: Window, options: AnalyzeOptions, progress: _Progress
-) -> dict[str, float]:
-    """node -> CloudWatch NetworkBytesOut over the window (whole minutes), when asked for."""
+) -> pl.DataFrame | None:
+    """CloudWatch NetworkBytesOut per node and minute over the window, when asked for."""
     if not options.cloudwatch or window.start is None or window.end is None:
-        return {}
+        return None
     from analyze import cloudwatch
 
     progress("reading NetworkBytesOut from CloudWatch")
-    out: dict[str, float] = {}
-    for m in inputs.manifests:
-        frame = cloudwatch.fetch_network_bytes_out(m, window.start, window.end, options.region)
-        for node, _, total, _ in cloudwatch.totals(frame).iter_rows():
-            out[node] = float(total)
-    return out
+    frames = [
+        cloudwatch.fetch_network_bytes_out(m, window.start, window.end, options.region)
+        for m in inputs.manifests
+    ]
+    return pl.concat(frames) if frames else None
+
+
+def _cloudwatch_totals(frame: pl.DataFrame | None) -> dict[str, float]:
+    """node -> CloudWatch NetworkBytesOut over the window (whole minutes)."""
+    if frame is None:
+        return {}
+    from analyze import cloudwatch
+
+    return {node: float(total) for node, _, total, _ in cloudwatch.totals(frame).iter_rows()}
 
 
 def _cardinalities(inputs: Inputs) -> pl.DataFrame | None:
@@ -594,6 +630,8 @@ def console_summary(result: AnalysisResult) -> str:
             f"Top key: {humanize.printable(k['key_name'])} (shard {k['shard']}, "
             f"{humanize.count(k['commands'])} commands{extra})"
         )
+    if line := timeline.console_line(f):
+        out.append(line)
     if f.recommendations:
         out.append(f"{len(f.recommendations)} recommendation(s) in the report.")
     o = result.out

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from analyze import humanize
+from analyze import charts, humanize, timeline
 from analyze.findings import Findings
 from capture import __version__
 
@@ -30,12 +30,14 @@ def render(f: Findings) -> str:
         _shards(f),
         _nodes(f),
         _load_over_time(f),
+        _bytes_over_time(f),
         _top_keys(f),
         _patterns(f),
         _signatures(f),
         _clients(f),
         _large_ops(f),
         _slots(f),
+        charts.section(f.charts),
         _recommendations(f),
         _footer(f),
     ]
@@ -336,6 +338,11 @@ def _load_over_time(f: Findings) -> str:
         f"all rows share one scale (█ = {humanize.rate(peak)} ops/s); a blank is no traffic."
     )
     return _section("Load over time", "```text\n" + "\n".join(lines) + "\n```", note)
+
+
+def _bytes_over_time(f: Findings) -> str:
+    """Bytes out per node through time: the chart and byte sparklines (analyze/timeline.py)."""
+    return timeline.section(f, charts.over_time(f.charts))
 
 
 def _rank(df: pl.DataFrame, n: int) -> list[dict[str, Any]]:

@@ -122,6 +122,8 @@ class Rollups:
     series: pl.DataFrame  # per shard x second
     large_ops: pl.DataFrame
     extra: dict[str, object] = field(default_factory=dict)
+    node_series: pl.DataFrame = field(default_factory=pl.DataFrame)  # per node x second
+    shard_patterns: pl.DataFrame = field(default_factory=pl.DataFrame)  # per shard x key pattern
 
     @property
     def basis(self) -> str:
@@ -250,6 +252,10 @@ class Partials:
             "series": client.group_by("shard", second=pl.col("ts").floor().cast(pl.Int64)).agg(
                 *_sums()
             ),
+            # Per node and second: bytes out through time beside INFO polls (analyze/timeline.py).
+            "node_series": client.group_by(
+                "node", "shard", second=pl.col("ts").floor().cast(pl.Int64)
+            ).agg(*_sums()),
         }
         for name, frame in zip(plans, pl.collect_all(list(plans.values())), strict=True):
             self.parts[name].append(frame)
@@ -311,6 +317,7 @@ _GROUPS: dict[str, tuple[list[str], list[pl.Expr]]] = {
     "signatures": (["signature_id", "shard"], []),
     "clients": (["client", "command"], []),
     "series": (["shard", "second"], []),
+    "node_series": (["node", "shard", "second"], []),
 }
 
 
@@ -551,6 +558,13 @@ def compute(
             )
         ),
         large_ops=shared(frames["large_ops"], ["shard", "key_name", "command", "arg_shape"]),
+        node_series=partials.frame(
+            "node_series",
+            {"node": pl.String(), "shard": pl.String(), "second": pl.Int64(), **_SUM_SCHEMA},
+        ).sort("node", "shard", "second"),
+        shard_patterns=keys_all.group_by("shard", "key_pattern")
+        .agg(*_resum())
+        .sort("shard", "key_pattern", nulls_last=True),
     )
 
 

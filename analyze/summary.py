@@ -31,6 +31,11 @@ tie-breakers.
                          max_reply_bytes, share_of_shard}]
     recommendations    [{kind, text, saves_bytes}]
     warnings           [str]
+    timeline           {measured, cloudwatch, bin_seconds, intervals: [{node, shard, role, start,
+                         end, commands, est_bytes_out, measured_bytes_out, commands_processed}],
+                         minutes: [{node, shard, role, minute, commands, est_bytes_out,
+                         measured_bytes_out, cloudwatch_bytes_out}]}    analyze/timeline.py
+    charts             [str]                                        files beside report.md
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any
 
 import polars as pl
 
+from analyze import timeline
 from analyze.findings import Findings
 
 SCHEMA_VERSION = 1
@@ -210,7 +216,13 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
             for rec in f.recommendations
         ],
         "warnings": list(f.warnings),
+        **_timeline(f),
     }
+
+
+def _timeline(f: Findings) -> dict[str, Any]:
+    """Bytes out through time per node, and the chart files (analyze/timeline.py, charts.py)."""
+    return {"timeline": timeline.summary(f.timeline), "charts": [c.path for c in f.charts]}
 
 
 def render(f: Findings, tool_version: str) -> str:

@@ -235,6 +235,7 @@ def capture(
     no_sizes: bool = False,
     sizes_top: str = "500",
     sizes_rate: str | None = None,
+    poll_interval: str = "5",
     save_to_db: bool = False,
     estimate_bandwidth: bool = False,
     quiet: bool = False,
@@ -263,6 +264,7 @@ def capture(
       no_sizes: skip key-size sampling after the window.
       sizes_top: how many of the busiest keys to size (default 500).
       sizes_rate: key-size sampling rate limit, commands per second per node.
+      poll_interval: seconds between INFO stats polls of each monitored node during the window (default 5; 0: none), for measured bytes out through time.
       save_to_db: then analyze the capture into ./hotshard-out (needs the analyze extra).
       estimate_bandwidth: kept for old runbooks: key sizes (the bandwidth estimate) are sampled by default.
       quiet: no live status on stderr (warnings still show).
@@ -287,6 +289,7 @@ def capture(
         or as_bool(estimate_bandwidth, "estimate-bandwidth"),
         sizes_top=as_int(sizes_top, "sizes-top", minimum=1) or 500,
         sizes_rate=as_float(sizes_rate, "sizes-rate", minimum=1),
+        poll_interval=as_float(poll_interval, "poll-interval", minimum=0) or 0.0,
         quiet=as_bool(quiet, "quiet"),
     )
     result = run_capture(options)

@@ -34,7 +34,8 @@ from capture.errors import ManifestError
 #   1  first release
 #   2  nodes[].health; key_sizes.jsonl gains *_bulk averages and zset/list head/tail samples
 #   3  nodes[].server_name (redis | valkey) and nodes[].slot_stats (Valkey CLUSTER SLOT-STATS)
-FORMAT_VERSION = 3
+#   4  nodes[].polls (INFO stats counters through the window) and nodes[].poll_client
+FORMAT_VERSION = 4
 MANIFEST_NAME = "manifest.json"
 COMMANDS_NAME = "commands.json"
 KEY_SIZES_NAME = "key_sizes.jsonl"
@@ -64,6 +65,24 @@ class InfoSnapshot:
     at: float
     sections: dict[str, dict[str, Any]]
     reply_bytes: int = 0
+
+
+@dataclass
+class InfoPoll:
+    """The byte counters of one `INFO stats` poll during the window (capture/poll.py).
+
+    `monitor_bytes` and `overhead_bytes` are what `bytes_received` and `overhead_bytes_out` of
+    the node were when the poll was sent: the capture's own traffic so far, so that the
+    difference of two polls is the application's bytes out in between (analyze/timeline.py).
+    `total_net_repl_output_bytes` is None on servers without it (Redis 6.2).
+    """
+
+    at: float
+    total_net_output_bytes: int
+    total_net_repl_output_bytes: int | None
+    total_commands_processed: int
+    monitor_bytes: int = 0
+    overhead_bytes: int = 0
 
 
 @dataclass
@@ -119,6 +138,8 @@ class NodeCapture:
     info_before: InfoSnapshot | None = None
     info_after: InfoSnapshot | None = None
     slot_stats: SlotStats | None = None  # None: not a Valkey >= 8.0 node (never asked)
+    polls: list[InfoPoll] = field(default_factory=list)  # INFO stats during the window
+    poll_client: str | None = None  # "ip:port" of the polling connection, as the server sees it
 
 
 @dataclass
@@ -231,7 +252,15 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    # v3 did not poll INFO during the window: the analyzer estimates the series alone.
+    for node in data.get("nodes", []):
+        node.setdefault("polls", [])
+        node.setdefault("poll_client", None)
+    return data
+
+
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
@@ -259,6 +288,7 @@ def _node_from_dict(data: dict[str, Any]) -> NodeCapture:
     data["info_before"] = _snapshot(data.get("info_before"))
     data["info_after"] = _snapshot(data.get("info_after"))
     data["slot_stats"] = SlotStats(**data["slot_stats"]) if data.get("slot_stats") else None
+    data["polls"] = [InfoPoll(**p) for p in data.get("polls", [])]
     data["shard"] = str(data["shard"])
     known = {f.name for f in dataclasses.fields(NodeCapture)}
     return NodeCapture(**{k: v for k, v in data.items() if k in known})

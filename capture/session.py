@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import redis
 
-from capture import disk, info, manifest, placement, slotstats
+from capture import disk, info, manifest, placement, poll, slotstats
 from capture.connect import ConnectOptions, control_client, describe_failure, prompt_password
 from capture.errors import (
     CaptureError,
@@ -62,6 +62,7 @@ class CaptureOptions:
     quiet: bool = False
     flush_seconds: float = 2.0
     poll_seconds: float = 1.0
+    poll_interval: float = poll.DEFAULT_INTERVAL  # INFO stats during the window; 0: never
     read_throttle: tuple[int, float] | None = None  # tests only: a deliberately slow reader
 
     def validate(self) -> None:
@@ -77,6 +78,10 @@ class CaptureOptions:
             raise UsageError("--max-omem must be above 0, e.g. 32MB (the guard cannot be off)")
         if self.max_bytes is not None and self.max_bytes < 0:
             raise UsageError("--max-bytes must be a size above 0, e.g. 2GB")
+        if not (0 <= self.poll_interval < math.inf):
+            raise UsageError(
+                f"--poll-interval takes seconds (0 turns the polls off), not {self.poll_interval:g}"
+            )
         if self.sizes_top < 0:
             raise UsageError(f"--sizes-top takes a count of keys, not {self.sizes_top}")
         if self.sizes_rate is not None and not (0 < self.sizes_rate < math.inf):
@@ -99,6 +104,7 @@ class CaptureOptions:
             "max_bytes": self.max_bytes,
             "max_omem": self.max_omem,
             "sizes": self.sizes,
+            "poll_interval": self.poll_interval,
             "tls": c.tls,
             "tls_insecure": c.tls_insecure,
             "tls_ca": c.tls_ca,
@@ -283,6 +289,7 @@ class Session:
         self.status = StatusLine(stderr, quiet=options.quiet)
         self.watchdog: Watchdog | None = None
         self._watchdog_lost = False
+        self.poller: poll.Poller | None = None
 
     def say(self, text: str) -> None:
         self.status.message(f"hotshard: {text}")
@@ -297,6 +304,7 @@ class Session:
         try:
             with SignalScope(self):
                 self._open_controls()
+                self._start_polls()
                 self._save_commands()
                 self._start_watchdog()
                 slots_start = slotstats.before(self.controls, self.watched)  # outside the INFOs
@@ -457,6 +465,7 @@ class Session:
         end = time.monotonic() + self.options.duration
         while True:
             self._watch()
+            self._poll()
             self.status.show(self.streams)
             full = next((s.disk_error for s in self.streams.values() if s.disk_error), None)
             if full is not None:  # every node writes to the same disk: stop them all now
@@ -472,7 +481,33 @@ class Session:
             left = end - time.monotonic()
             if left <= 0:
                 return "duration"
-            self.interrupted.wait(min(self.options.poll_seconds, left))
+            wait = min(self.options.poll_seconds, left)
+            self.interrupted.wait(self.poller.wait_for(wait) if self.poller else wait)
+
+    def _start_polls(self) -> None:
+        """INFO stats through the window (capture/poll.py), on the control connections."""
+        self.poller = poll.Poller(
+            [n for n in self.monitored],
+            self.controls,
+            self.options.poll_interval,
+            self._own_traffic,
+        )
+
+    def _own_traffic(self, node: NodeCapture) -> tuple[int, int]:
+        """(MONITOR bytes received, other bytes the node sent for us) so far, for a poll."""
+        stream = self.streams.get(node.node)
+        dog = self.watchdog.overhead.get(node.node, 0) if self.watchdog else 0
+        return (stream.bytes_received if stream else 0), node.overhead_bytes_out + dog
+
+    def _poll(self) -> None:
+        if self.poller is None:
+            return
+        rounds = self.poller.rounds
+        for text in self.poller.tick():
+            self.warn(text)
+        if self.poller.rounds != rounds:  # a killed capture keeps its polls; the end reports
+            with contextlib.suppress(OSError):  # a full disk, which the streams report
+                manifest.write(self.folder, self.manifest)
 
     def _watch(self) -> None:
         """Take the watchdog's news: the omem it saw, and the connections it cut."""

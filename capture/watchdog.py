@@ -12,7 +12,7 @@ in the first line on the pipe, never in argv, the environment or the process tit
                           {"stop": true}                send the totals and exit
     watchdog -> capture   {"ready": {node: warning}}    connected (None, or what it cannot do)
                           {"cut": node, "id": N, "omem": X}   written *before* CLIENT KILL
-                          {"omem": {node: X}}           answer to "report"
+                          {"omem": {node: X}, "overhead": {node: bytes}}   answer to "report"
                           {"warning": text}             a node it cannot watch after all
                           {"done": {node: {"overhead": bytes, "max_omem": X}}}
 
@@ -78,6 +78,7 @@ class Watchdog:
         self.limit = limit
         self.interval = INTERVAL
         self.omem: dict[str, int] = {}
+        self.overhead: dict[str, int] = {}  # bytes its polls made each node send, so far
         self.cuts: dict[tuple[str, int], int] = {}  # (node, client id) -> omem when cut
         self.unseen_cuts: list[tuple[str, int, int]] = []  # for the session to report once
         self.lost = False  # the process ended or stopped answering before `finish`
@@ -177,6 +178,7 @@ class Watchdog:
                 self.unseen_cuts.append((*key, int(event["omem"])))
         elif "omem" in event:
             self.omem.update({str(k): int(v) for k, v in event["omem"].items()})
+            self.overhead.update({str(k): int(v) for k, v in event.get("overhead", {}).items()})
         elif "ready" in event:
             self._ready = dict(event["ready"])
         elif "done" in event:
@@ -331,7 +333,12 @@ class _Process:
         if "watch" in message and message["watch"] in self.targets:
             self.targets[message["watch"]].client_id = int(message["id"])
         elif "report" in message:
-            emit({"omem": {t.node: t.omem for t in self.targets.values()}})
+            emit(
+                {
+                    "omem": {t.node: t.omem for t in self.targets.values()},
+                    "overhead": {t.node: t.overhead for t in self.targets.values()},
+                }
+            )
         elif "stop" in message:
             emit(
                 {

@@ -87,6 +87,8 @@ def test_the_predecessors_endpoints_command(redis_node, monkeypatch, capsys):
         (["--max-bytes", "1e400"], "--max-bytes takes a size"),
         (["--sizes-top", "-3"], "--sizes-top takes a whole number of at least 1"),
         (["--sizes-rate", "0"], "--sizes-rate takes a finite number of at least 1"),
+        (["--poll-interval", "-5"], "--poll-interval takes a finite number of at least 0"),
+        (["--poll-interval", "often"], "--poll-interval takes a number"),
         (["--endpoints", "127.0.0.1:99999"], "is not host:port (a port 1-65535"),
         (["--endpoints", "[::1"], "is not host:port"),
         (["--password-file", "/"], "--password-file /: Is a directory"),

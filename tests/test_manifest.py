@@ -78,8 +78,28 @@ def test_a_v2_manifest_reads_with_no_engine_name_and_no_slot_stats(tmp_path):
         del node["server_name"], node["slot_stats"]
     (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
     back = mf.read(tmp_path)
-    assert back.format_version == mf.FORMAT_VERSION == 3
+    assert back.format_version == mf.FORMAT_VERSION == 4
     assert (back.nodes[0].server_name, back.nodes[0].slot_stats) == (None, None)
+
+
+def test_a_v3_manifest_reads_with_no_polls(tmp_path):
+    data = _sample().to_dict()
+    data["format_version"] = 3
+    for node in data["nodes"]:
+        del node["polls"], node["poll_client"]
+    (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
+    back = mf.read(tmp_path)
+    assert back.format_version == 4
+    assert (back.nodes[0].polls, back.nodes[0].poll_client) == ([], None)
+
+
+def test_polls_round_trip(tmp_path):
+    m = _sample()
+    m.nodes[0].polls = [mf.InfoPoll(5.0, 1200, None, 30, monitor_bytes=700, overhead_bytes=90)]
+    m.nodes[0].poll_client = "127.0.0.1:51000"
+    mf.write(tmp_path, m)
+    back = mf.read(tmp_path).nodes[0]
+    assert (back.polls, back.poll_client) == (m.nodes[0].polls, "127.0.0.1:51000")
 
 
 def test_slot_stats_round_trip(tmp_path):

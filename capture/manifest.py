@@ -34,7 +34,9 @@ from capture.errors import ManifestError
 #   1  first release
 #   2  nodes[].health; key_sizes.jsonl gains *_bulk averages and zset/list head/tail samples
 #   3  nodes[].server_name (redis | valkey) and nodes[].slot_stats (Valkey CLUSTER SLOT-STATS)
-FORMAT_VERSION = 3
+#   4  nodes[].own_calls, nodes[].reply_sizes, nodes[].pubsub (what MONITOR does not show:
+#      capture/costs.py, analyze/unshown.py)
+FORMAT_VERSION = 4
 MANIFEST_NAME = "manifest.json"
 COMMANDS_NAME = "commands.json"
 KEY_SIZES_NAME = "key_sizes.jsonl"
@@ -119,6 +121,13 @@ class NodeCapture:
     info_before: InfoSnapshot | None = None
     info_after: InfoSnapshot | None = None
     slot_stats: SlotStats | None = None  # None: not a Valkey >= 8.0 node (never asked)
+    # What MONITOR does not show (capture/costs.py). `own_calls`: commands this tool ran on the
+    # node between the INFO snapshots, by commandstats name (None: not recorded, format < 4);
+    # `reply_sizes`: exact reply bytes measured once (`client|list`, `info`, `cluster|slots`...);
+    # `pubsub`: subscribers per channel after the window (`channels`, `shard_channels`, `patterns`).
+    own_calls: dict[str, int] | None = None
+    reply_sizes: dict[str, int] = field(default_factory=dict)
+    pubsub: dict[str, Any] | None = None
 
 
 @dataclass
@@ -231,7 +240,16 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    # v3 did not record the tool's own calls, reply sizes or subscribers: unknown.
+    for node in data.get("nodes", []):
+        node.setdefault("own_calls", None)
+        node.setdefault("reply_sizes", {})
+        node.setdefault("pubsub", None)
+    return data
+
+
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from analyze.rollups import Rollups
+from analyze.selfcheck import SelfCheck
 from analyze.slotstats import SlotMeasure
 from analyze.verdict import Recommendation, Verdict
 
@@ -58,6 +59,7 @@ class Findings:
     cloudwatch_bytes_out: dict[str, float] = field(default_factory=dict)  # node -> bytes
     slot_stats: SlotMeasure = field(default_factory=SlotMeasure)  # Valkey's per-slot counters
     database: bool = True  # hotshard.db is written beside the report
+    self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
 
     def lines(self) -> dict[str, int]:
         """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""

@@ -35,6 +35,7 @@ from analyze import (
     rollups,
     rows,
     schema,
+    selfcheck,
     slotstats,
     summary,
     tables,
@@ -69,6 +70,7 @@ class AnalyzeOptions:
     region: str | None = None
     quiet: bool = False
     console: bool = True  # print the short summary on stdout (check/diff keep stdout for markdown)
+    tolerance: float = selfcheck.TOLERANCE  # self-check: a node off by more is named
 
 
 @dataclass
@@ -406,6 +408,9 @@ def _outputs(
         cloudwatch_bytes_out=_cloudwatch(inputs, window, options, progress),
         slot_stats=slotstats.measured(inputs.manifests),
         database=options.sqlite,
+        self_check=selfcheck.build(
+            inputs.manifests, found.rows, inputs.commands_reply, options.tolerance
+        ),
     )
     (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
     (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")

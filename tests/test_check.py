@@ -39,7 +39,7 @@ def test_fixed_passes_default_rules(analyzed, capsys):
     status = run(["check", str(analyzed["fixed"])])
     out = capsys.readouterr().out
     assert status == ExitStatus.OK, out
-    assert "all 5 rule(s) pass" in out
+    assert "all 6 rule(s) pass" in out
 
 
 def test_check_accepts_a_capture_folder_and_keeps_stdout_markdown(capsys):

@@ -102,7 +102,8 @@ class SelfCheck:
             )
         off = self.off()
         if not off:
-            worst = max(self.measured, key=lambda n: (abs((n.ratio or 1) - 1), n.node))
+            big = [n for n in self.measured if (n.share or 0) >= MIN_SHARE] or self.measured
+            worst = max(big, key=lambda n: (abs((n.ratio or 1) - 1), n.node))
             return (
                 f"Self-check: the estimate is within {tol} of the measured bytes out on every "
                 f"node above {humanize.percent(MIN_SHARE)} of the traffic "

@@ -66,7 +66,8 @@ def load_data(cluster) -> None:
 
 
 def mixed_workload(cluster) -> None:
-    """The SPEC's mixed workload; reads round-robin over each shard's primary and replica."""
+    """The SPEC's mixed workload; reads round-robin over each shard's primary and replica.
+    Strings are rewritten (50–3,000 bytes) and deleted while they are read."""
     rc = RedisCluster(
         host=cluster.seed.host,
         port=cluster.seed.port,
@@ -80,6 +81,10 @@ def mixed_workload(cluster) -> None:
         rc.zrevrange(HOT_KEY, 0, 99, withscores=True)
         for _ in range(10):
             rc.get(f"session:{rnd.randrange(1000)}")
+        if i % 2 == 0:  # values rewritten mid-window, growing and shrinking (issue 11)
+            rc.set(f"session:{rnd.randrange(1000)}", "s" * rnd.randint(50, 3000))
+        if i % 25 == 0:  # and deleted: later GETs are null replies
+            rc.delete(f"session:{rnd.randrange(1000)}")
         if i % 5 < 2:
             rc.hgetall(f"user:profile:{rnd.randrange(50)}")
         if i % 50 == 0:

@@ -219,12 +219,41 @@ def _key_rate(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     return RuleResult("key_rate", f"no key above {limit:,.0f} commands/s", violations)
 
 
+def _estimate_accuracy(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
+    """The self-check of summary.json (analyze/selfcheck.py) as a rule: every node carrying at
+    least `min_share` of the measured bytes out has an estimate within `max_error` of them."""
+    max_error = float(cfg.get("max_error", 0.05))
+    min_share = float(cfg.get("min_share", 0.01))
+    nodes = (a.summary.get("self_check") or {}).get("nodes") or []
+    checked = [n for n in nodes if n.get("ratio") is not None]
+    violations = [
+        Violation(
+            subject=n["node"],
+            message=f"node {printable(n['node'])} (shard {printable(n['shard'])}, {n['role']}, "
+            f"{n['share'] * 100:.1f}% of the traffic): estimated {human_bytes(n['est_bytes_out'])}"
+            f" = {n['ratio']:.3f}× of the measured {human_bytes(n['measured_bytes_out'])}"
+            f" — {human_bytes(abs(n['unexplained_bytes']))} "
+            f"{'unexplained' if n['unexplained_bytes'] > 0 else 'over-estimated'}",
+        )
+        for n in sorted(checked, key=lambda n: (n["shard"], n["node"]))
+        if (n.get("share") or 0) >= min_share and abs(n["ratio"] - 1) > max_error
+    ]
+    scope = "" if checked else " (nothing measured to compare: needs a capture folder)"
+    return RuleResult(
+        "estimate_accuracy",
+        f"estimate within {max_error * 100:g}% of measured bytes out on every node above "
+        f"{min_share * 100:g}% of the traffic{scope}",
+        violations,
+    )
+
+
 RULES: dict[str, Callable[[Analysis, dict[str, Any]], RuleResult]] = {
     "full_range_read": _full_range_read,
     "pattern_share": _pattern_share,
     "shard_skew": _shard_skew,
     "forbidden_commands": _forbidden_commands,
     "key_rate": _key_rate,
+    "estimate_accuracy": _estimate_accuracy,
 }
 _KNOWN_SETTINGS = {
     "full_range_read": {"max_members", "max_reply_bytes"},
@@ -232,6 +261,7 @@ _KNOWN_SETTINGS = {
     "shard_skew": {"max_ratio"},
     "forbidden_commands": {"commands"},
     "key_rate": {"max_ops_per_s"},
+    "estimate_accuracy": {"max_error", "min_share"},
 }
 
 

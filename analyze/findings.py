@@ -11,6 +11,7 @@ import polars as pl
 
 from analyze.charts import Chart
 from analyze.rollups import Rollups
+from analyze.selfcheck import SelfCheck
 from analyze.slotstats import SlotMeasure
 from analyze.timeline import Timeline
 from analyze.verdict import Recommendation, Verdict
@@ -62,6 +63,7 @@ class Findings:
     database: bool = True  # hotshard.db is written beside the report
     timeline: Timeline | None = None  # bytes out through time per node (analyze/timeline.py)
     charts: list[Chart] = field(default_factory=list)  # images beside the report
+    self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
 
     def lines(self) -> dict[str, int]:
         """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""

@@ -37,6 +37,7 @@ from analyze import (
     rollups,
     rows,
     schema,
+    selfcheck,
     slotstats,
     summary,
     tables,
@@ -73,6 +74,7 @@ class AnalyzeOptions:
     region: str | None = None
     quiet: bool = False
     console: bool = True  # print the short summary on stdout (check/diff keep stdout for markdown)
+    tolerance: float = selfcheck.TOLERANCE  # self-check: a node off by more is named
 
 
 @dataclass
@@ -437,6 +439,9 @@ def _outputs(
         slot_stats=slotstats.measured(inputs.manifests),
         database=options.sqlite,
         timeline=timeline.build(r, window, inputs.manifests, per_minute),
+        self_check=selfcheck.build(
+            inputs.manifests, found.rows, inputs.commands_reply, options.tolerance
+        ),
     )
     drawn = time.perf_counter()
     findings.charts = charts.write(tmp, findings, inputs.manifests)

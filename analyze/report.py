@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from analyze import charts, humanize, timeline
+from analyze import charts, humanize, selfcheck, timeline
 from analyze.findings import Findings
 from capture import __version__
 
@@ -25,10 +25,12 @@ def render(f: Findings) -> str:
     parts = [
         "# hotshard report",
         f"**{f.verdict.text}**",
+        _self_check_line(f),
         _overview(f),
         _health(f),
         _shards(f),
         _nodes(f),
+        _self_check(f),
         _load_over_time(f),
         _bytes_over_time(f),
         _top_keys(f),
@@ -250,7 +252,7 @@ def _nodes(f: Findings) -> str:
             code(n["shard"]),
             n["role"],
             humanize.count(n["commands"]),
-            humanize.size(n["est_bytes_out"]),
+            humanize.size(_whole_estimate(f, n["node"], n["est_bytes_out"])),
             humanize.size(measured),
             humanize.count(n["replicated"]),
         ]
@@ -287,6 +289,120 @@ def _nodes(f: Findings) -> str:
             "expect it above the other two."
         )
     return _section("Nodes", table(headers, rows, "lllrrrrr"), " ".join(notes))
+
+
+# -- self-check (analyze/selfcheck.py) ----------------------------------------------------------
+def _whole_estimate(f: Findings, node: str, modelled: int | None) -> int | None:
+    """Modelled replies plus what MONITOR does not show: comparable with measured."""
+    check = f.self_check.node(node)
+    if modelled is None or check is None:
+        return modelled
+    return modelled + check.not_shown_bytes
+
+
+def _self_check_line(f: Findings) -> str:
+    return f.self_check.text
+
+
+_PART_NAMES = {
+    "rejected": "rejected before running",
+    "admin": "admin command",
+    "info": "INFO",
+    "pubsub": "Pub/Sub",
+    "replication": "replica to primary",
+}
+
+
+def _self_check(f: Findings) -> str:
+    check = f.self_check
+    if not check.nodes:
+        return ""
+    rows = []
+    for n in check.nodes:
+        gap = n.unexplained
+        rows.append(
+            [
+                code(n.node),
+                code(n.shard),
+                n.role,
+                humanize.percent(n.share),
+                humanize.size(n.estimated),
+                humanize.size(n.measured),
+                "—" if n.ratio is None else f"{n.ratio:.3f}×",
+                humanize.size(gap)
+                if gap is not None and gap >= 0
+                else ("-" + humanize.size(-gap) if gap is not None else None),
+                humanize.percent(gap / n.measured) if gap is not None and n.measured else None,
+            ]
+        )
+    headers = [
+        "Node",
+        "Shard",
+        "Role",
+        "Share",
+        "Estimated",
+        "Measured",
+        "Est. ÷ measured",
+        "Unexplained",
+        "Unexplained share",
+    ]
+    body = [
+        table(headers, rows, "lllrrrrrr"),
+        "Estimated: modelled replies plus what MONITOR does not show (errors of rejected "
+        "commands, admin commands, INFO, Pub/Sub pushes), from the server's own counters. "
+        f"Nodes off by more than {humanize.percent(check.tolerance)} (`--tolerance`) above "
+        f"{humanize.percent(selfcheck.MIN_SHARE)} of the traffic get a breakdown below.",
+    ]
+    for n in check.off():
+        body.append(_breakdown(n))
+    return _section("Self-check", *body)
+
+
+def _breakdown(n: selfcheck.NodeCheck) -> str:
+    measured = n.measured or 0
+
+    def share(b: int | None) -> str | None:
+        return humanize.percent(b / measured) if b is not None and measured else None
+
+    rows: list[list[Any]] = []
+    for conf, b in n.modelled.items():
+        rows.append([f"modelled replies, {conf}", "", humanize.size(b), share(b), conf])
+    if n.unknown_commands:
+        rows.append(
+            ["modelled replies, unknown", humanize.count(n.unknown_commands), "—", None, "none"]
+        )
+    for p in n.parts:
+        rows.append(
+            [
+                f"not shown by MONITOR: {_PART_NAMES.get(p.kind, p.kind)} {code(p.name)}",
+                humanize.count(p.count),
+                humanize.size(p.bytes) if p.bytes is not None else "—",
+                share(p.bytes),
+                p.basis,
+            ]
+        )
+    gap = n.unexplained
+    rows.append(
+        [
+            "**unexplained**",
+            "",
+            humanize.size(gap)
+            if gap is not None and gap >= 0
+            else f"-{humanize.size(-(gap or 0))}",
+            share(gap),
+            "",
+        ]
+    )
+    repl = n.replication
+    note = (
+        f"Replication, its own figure (not client bytes): estimated "
+        f"{humanize.size(repl.estimated)}, measured {humanize.size(repl.measured)}."
+        if n.role == "primary"
+        else ""
+    )
+    head = f"### Where the measured bytes of {code(n.node)} went ({n.ratio:.3f}× explained)"
+    parts = [head, table(["Part", "Count", "Bytes", "Of measured", "Sized by"], rows, "lrrrl")]
+    return "\n\n".join(p for p in (*parts, note) if p)
 
 
 def sparkline(values: Sequence[float], top: float) -> str:

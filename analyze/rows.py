@@ -25,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from analyze import keys, keyspecs, parse, patterns, replies, schema
+from analyze import keys, keyspecs, parse, patterns, replies, schema, through_time
 from analyze.ahead import ahead
 from analyze.dictionaries import Ids, KeyDictionary, SignatureDictionary
 from analyze.errors import BadInput
@@ -88,10 +88,11 @@ def source_rows(
     # Decoding, cutting and finishing overlap, one chunk each (`ahead`): the first two need
     # nothing from earlier chunks; finishing (the dictionaries) goes in file order.
     lines = ahead(parse.line_chunks(source, chunk_bytes or parse.CHUNK_BYTES))
+    strings = through_time.Strings()  # GETs sized by the writes before them (issue 11)
     try:
         for part in ahead(cut(chunk) for chunk in lines):
             if part is not None:
-                yield _finish(part, source, ctx)
+                yield strings.apply(_finish(part, source, ctx))
     except parse.Damaged as exc:
         # What was readable is analyzed; the report's capture health says where it stopped.
         if counts is None:

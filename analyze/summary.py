@@ -19,7 +19,8 @@ tie-breakers.
     shards             [{shard, nodes, commands, ops_per_s, peak_ops_per_s, est_bytes_out,
                          share, replicated, script, distinct_keys, top_command}]
     nodes              [{node, shard, role, commands, replicated, script, est_bytes_out,
-                         measured_bytes_out, cloudwatch_bytes_out}]
+                         modelled_bytes_out, measured_bytes_out, cloudwatch_bytes_out}]
+    self_check         {tolerance, min_share, status, text, nodes: [...]}  (analyze/selfcheck.py)
     top_keys           [{key, key_binary, shard, slot, pattern, commands, ops_per_s,
                          est_bytes_out, share_of_shard, top_command}]
     top_patterns       [{pattern, distinct_keys, shards, commands, ops_per_s, est_bytes_out, share}]
@@ -46,7 +47,7 @@ from typing import Any
 
 import polars as pl
 
-from analyze import timeline
+from analyze import selfcheck, timeline
 from analyze.findings import Findings
 
 SCHEMA_VERSION = 1
@@ -83,6 +84,7 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
     for n in nodes:
         n["measured_bytes_out"] = f.measured_bytes_out.get(n["node"])
         n["cloudwatch_bytes_out"] = _num(f.cloudwatch_bytes_out.get(n["node"]))
+        _whole_estimate(n, f)
     return {
         "schema_version": SCHEMA_VERSION,
         "tool_version": tool_version,
@@ -216,6 +218,7 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
             for rec in f.recommendations
         ],
         "warnings": list(f.warnings),
+        "self_check": selfcheck.to_json(f.self_check),
         **_timeline(f),
     }
 
@@ -223,6 +226,15 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
 def _timeline(f: Findings) -> dict[str, Any]:
     """Bytes out through time per node, and the chart files (analyze/timeline.py, charts.py)."""
     return {"timeline": timeline.summary(f.timeline), "charts": [c.path for c in f.charts]}
+
+
+def _whole_estimate(node: dict[str, Any], f: Findings) -> None:
+    """`est_bytes_out` becomes modelled replies plus what MONITOR does not show (the figure
+    comparable with `measured_bytes_out`); `modelled_bytes_out` keeps the replies alone."""
+    node["modelled_bytes_out"] = node["est_bytes_out"]
+    check = f.self_check.node(node["node"])
+    if check is not None and node["est_bytes_out"] is not None:
+        node["est_bytes_out"] += check.not_shown_bytes
 
 
 def render(f: Findings, tool_version: str) -> str:

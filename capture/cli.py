@@ -72,6 +72,21 @@ def as_bool(value: Any, name: str) -> bool:
     raise UsageError(f"--{name} is a switch: use --{name} or --no{name}, not {value!r}")
 
 
+def as_share(value: Any, name: str) -> float | None:
+    """`5%`, `0.05` -> 0.05 (a share between 0 and 1)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    percent = text.endswith("%")
+    try:
+        number = float(text.rstrip("%")) / (100 if percent else 1)
+    except ValueError:
+        raise UsageError(f"--{name} takes a share such as 5% or 0.05, not {value!r}") from None
+    if not math.isfinite(number) or not 0 <= number <= 1:
+        raise UsageError(f"--{name} takes a share between 0% and 100%, not {value!r}")
+    return number
+
+
 # -- analyze half (imports polars lazily) ---------------------------------------------------
 @SetParseFn(str)
 def analyze(
@@ -86,6 +101,7 @@ def analyze(
     sqlite: bool = True,
     cloudwatch: bool = False,
     region: str | None = None,
+    tolerance: str = "5%",
     quiet: bool = False,
 ) -> None:
     """Analyze a capture folder or plain MONITOR logs (.log, .gz, .zst).
@@ -102,6 +118,7 @@ def analyze(
       sqlite: write hotshard.db (use --nosqlite to skip it).
       cloudwatch: fetch NetworkBytesOut from CloudWatch for the capture window.
       region: AWS region for --cloudwatch (default: AWS_REGION / profile).
+      tolerance: self-check: name the nodes whose estimate is off from measured by more (5%).
       quiet: no progress on stderr.
     """
     from analyze.pipeline import AnalyzeOptions, run_analyze
@@ -120,6 +137,7 @@ def analyze(
         sqlite=as_bool(sqlite, "sqlite"),
         cloudwatch=as_bool(cloudwatch, "cloudwatch"),
         region=region,
+        tolerance=as_share(tolerance, "tolerance") or 0.0,
         quiet=as_bool(quiet, "quiet"),
     )
     run_analyze(options)

@@ -35,6 +35,8 @@ from capture.errors import ManifestError
 #   2  nodes[].health; key_sizes.jsonl gains *_bulk averages and zset/list head/tail samples
 #   3  nodes[].server_name (redis | valkey) and nodes[].slot_stats (Valkey CLUSTER SLOT-STATS)
 #   4  nodes[].polls (INFO stats counters through the window) and nodes[].poll_client
+#      and nodes[].own_calls, nodes[].reply_sizes, nodes[].pubsub (what MONITOR does not show:
+#      capture/costs.py, analyze/unshown.py)
 FORMAT_VERSION = 4
 MANIFEST_NAME = "manifest.json"
 COMMANDS_NAME = "commands.json"
@@ -140,6 +142,13 @@ class NodeCapture:
     slot_stats: SlotStats | None = None  # None: not a Valkey >= 8.0 node (never asked)
     polls: list[InfoPoll] = field(default_factory=list)  # INFO stats during the window
     poll_client: str | None = None  # "ip:port" of the polling connection, as the server sees it
+    # What MONITOR does not show (capture/costs.py). `own_calls`: commands this tool ran on the
+    # node between the INFO snapshots, by commandstats name (None: not recorded, format < 4);
+    # `reply_sizes`: exact reply bytes measured once (`client|list`, `info`, `cluster|slots`...);
+    # `pubsub`: subscribers per channel after the window (`channels`, `shard_channels`, `patterns`).
+    own_calls: dict[str, int] | None = None
+    reply_sizes: dict[str, int] = field(default_factory=dict)
+    pubsub: dict[str, Any] | None = None
 
 
 @dataclass
@@ -253,10 +262,14 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
-    # v3 did not poll INFO during the window: the analyzer estimates the series alone.
+    # v3 did not poll INFO during the window (the analyzer estimates the series alone) nor
+    # record the tool's own calls, reply sizes or subscribers (unknown).
     for node in data.get("nodes", []):
         node.setdefault("polls", [])
         node.setdefault("poll_client", None)
+        node.setdefault("own_calls", None)
+        node.setdefault("reply_sizes", {})
+        node.setdefault("pubsub", None)
     return data
 
 

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import redis
 
-from capture import disk, info, manifest, placement, poll, slotstats
+from capture import costs, disk, info, manifest, placement, poll, slotstats
 from capture.connect import ConnectOptions, control_client, describe_failure, prompt_password
 from capture.errors import (
     CaptureError,
@@ -310,11 +310,13 @@ class Session:
                 slots_start = slotstats.before(self.controls, self.watched)  # outside the INFOs
                 self._snapshot("before")
                 self._start_streams()
+                self._measure_client_list()
                 stop_reason = self._window()
                 self._stop_streams(stop_reason)
                 self._finish_watchdog()
                 self._snapshot("after")
                 slotstats.after(self.controls, self.watched, slots_start)
+                self._after_window_costs()
                 self._finish(stop_reason)
         except BaseException as exc:
             for s in self.streams.values():
@@ -415,6 +417,49 @@ class Session:
             if n is not None:
                 n.overhead_bytes_out += int(totals.get("overhead", 0))
                 n.max_omem = max(n.max_omem, int(totals.get("max_omem", 0)))
+                own = n.own_calls if n.own_calls is not None else {}
+                own["client|list"] = own.get("client|list", 0) + int(totals.get("polls", 0))
+                own["client|kill"] = own.get("client|kill", 0) + int(totals.get("kills", 0))
+                n.own_calls = own
+
+    # -- what MONITOR does not show (capture/costs.py) ---------------------------------------
+    def _measure_client_list(self) -> None:
+        """One CLIENT LIST per monitored node inside the window: what an agent's call costs."""
+        for n in self.monitored:
+            client = self.controls.get(n.node)
+            if client is None or n.node not in self.streams:
+                continue
+            size = costs.client_list_size(client)
+            own = n.own_calls if n.own_calls is not None else {}
+            own["client|list"] = own.get("client|list", 0) + 1
+            n.own_calls = own
+            if size is not None:
+                n.reply_sizes["client|list"] = size
+                n.overhead_bytes_out += size
+
+    def _after_window_costs(self) -> None:
+        """The tool's own calls between the snapshots; reply sizes and subscribers, measured
+        after the "after" INFO (MONITOR would show these, and the window is closed)."""
+        for n in self.monitored:
+            stream = self.streams.get(n.node)
+            client = self.controls.get(n.node)
+            if stream is None or client is None:
+                continue
+            own = n.own_calls if n.own_calls is not None else {}
+            connections = 1 + len(n.gaps)  # each reconnect repeats the handshake
+            handshake = ["client|setname", "client|id", "monitor"]
+            if self.connect.password:
+                handshake.append("auth")
+            for name in handshake:
+                own[name] = own.get(name, 0) + connections
+            own["info"] = own.get("info", 0) + 1  # the "before" snapshot
+            own["reset"] = own.get("reset", 0) + 1
+            n.own_calls = own
+            sizes, subscribers = costs.after_window(
+                client, n.server_version, self.manifest.cluster_mode
+            )
+            n.reply_sizes.update(sizes)
+            n.pubsub = subscribers
 
     def _start_streams(self) -> None:
         o = self.options

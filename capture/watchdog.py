@@ -251,6 +251,8 @@ class _Target:
     version: tuple[int, ...]
     client_id: int | None = None
     overhead: int = 0
+    polls: int = 0  # CLIENT LIST calls (commandstats counts them: analyze/unshown.py)
+    kills: int = 0
     max_omem: int = 0
     omem: int = 0
 
@@ -302,6 +304,7 @@ class _Process:
             if t.client_id is None:
                 continue
             try:
+                t.polls += 1
                 raw = t.client.execute_command(*_client_list(t.version, t.client_id))
             except redis.ResponseError as exc:
                 t.overhead += _error_bytes(exc)
@@ -320,6 +323,7 @@ class _Process:
             if omem > self.limit:
                 emit({"cut": t.node, "id": t.client_id, "omem": omem})  # first, then cut
                 try:
+                    t.kills += 1
                     t.client.execute_command("CLIENT KILL", "ID", t.client_id)
                     t.overhead += KILL_REPLY
                 except redis.ResponseError as exc:
@@ -343,7 +347,12 @@ class _Process:
             emit(
                 {
                     "done": {
-                        t.node: {"overhead": t.overhead, "max_omem": t.max_omem}
+                        t.node: {
+                            "overhead": t.overhead,
+                            "max_omem": t.max_omem,
+                            "polls": t.polls,
+                            "kills": t.kills,
+                        }
                         for t in self.targets.values()
                     }
                 }

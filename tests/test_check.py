@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def test_fixed_passes_default_rules(analyzed, capsys):
     status = run(["check", str(analyzed["fixed"])])
     out = capsys.readouterr().out
     assert status == ExitStatus.OK, out
-    assert "all 5 rule(s) pass" in out
+    assert "all 6 rule(s) pass" in out
 
 
 def test_check_accepts_a_capture_folder_and_keeps_stdout_markdown(capsys):
@@ -98,3 +99,25 @@ def test_thresholds_are_honoured(analyzed):
         strict = check.evaluate(a, {"shard_skew": {"max_ratio": 1.0}})
     assert all(r.ok for r in lenient)
     assert not strict[0].ok
+
+
+def test_estimate_accuracy_names_the_node_the_model_does_not_explain(analyzed, capsys):
+    """samples/edge: scripts and Pub/Sub the model leaves unsized — its one node is off."""
+    summary = json.loads((analyzed["edge"] / "summary.json").read_text())
+    (node,) = summary["self_check"]["nodes"]
+    assert node["ratio"] < 0.95  # the premise: off by more than the default 5%
+    with open_analysis(str(analyzed["edge"])) as a:
+        (broken,) = check.evaluate(a, {"estimate_accuracy": {}})
+        (loose,) = check.evaluate(a, {"estimate_accuracy": {"max_error": 0.5}})
+        (tiny,) = check.evaluate(a, {"estimate_accuracy": {"min_share": 1.01}})
+    assert [v.subject for v in broken.violations] == [node["node"]]
+    assert f"{node['ratio']:.3f}×" in broken.violations[0].message
+    assert "unexplained" in broken.violations[0].message
+    assert loose.ok and tiny.ok  # within 50%; or above every node's share
+
+
+def test_estimate_accuracy_passes_plain_logs_saying_why(analyzed):
+    with open_analysis(str(analyzed["legacy"])) as a:
+        (result,) = check.evaluate(a, {"estimate_accuracy": {}})
+    assert result.ok
+    assert "nothing measured to compare" in result.description

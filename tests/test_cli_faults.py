@@ -82,6 +82,14 @@ def test_top_must_be_a_positive_number(capsys, tmp_path, top):
         assert "--top takes a whole number" in err
 
 
+@pytest.mark.parametrize("tolerance", ["-1%", "150%", "lots"])
+def test_tolerance_must_be_a_share(capsys, tmp_path, tolerance):
+    command = ["analyze", SAMPLE, "--out", str(tmp_path / "o"), "--tolerance", tolerance]
+    status, err = one_line(capsys, command)
+    assert status == ExitStatus.USAGE
+    assert "--tolerance takes a share" in err
+
+
 # -- every subcommand, bad input ------------------------------------------------------------
 def _bad_manifest(tmp_path: Path, text: str) -> str:
     folder = tmp_path / f"capture-{abs(hash(text))}"

@@ -78,7 +78,7 @@ def test_a_v2_manifest_reads_with_no_engine_name_and_no_slot_stats(tmp_path):
         del node["server_name"], node["slot_stats"]
     (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
     back = mf.read(tmp_path)
-    assert back.format_version == mf.FORMAT_VERSION == 4
+    assert back.format_version == mf.FORMAT_VERSION
     assert (back.nodes[0].server_name, back.nodes[0].slot_stats) == (None, None)
 
 
@@ -86,7 +86,8 @@ def test_a_v3_manifest_reads_with_no_polls(tmp_path):
     data = _sample().to_dict()
     data["format_version"] = 3
     for node in data["nodes"]:
-        del node["polls"], node["poll_client"]
+        del node["polls"], node["poll_client"], node["own_calls"], node["reply_sizes"]
+        del node["pubsub"]
     (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
     back = mf.read(tmp_path)
     assert back.format_version == 4
@@ -100,6 +101,37 @@ def test_polls_round_trip(tmp_path):
     mf.write(tmp_path, m)
     back = mf.read(tmp_path).nodes[0]
     assert (back.polls, back.poll_client) == (m.nodes[0].polls, "127.0.0.1:51000")
+
+
+def test_a_v3_manifest_reads_with_own_calls_unknown(tmp_path):
+    data = _sample().to_dict()
+    data["format_version"] = 3
+    for node in data["nodes"]:
+        del node["polls"], node["poll_client"], node["own_calls"], node["reply_sizes"]
+        del node["pubsub"]
+    (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
+    back = mf.read(tmp_path)
+    assert back.format_version == mf.FORMAT_VERSION == 4
+    # Unknown, not "none": the analyzer must not take the capture's own calls for an agent's.
+    assert (back.nodes[0].own_calls, back.nodes[0].reply_sizes, back.nodes[0].pubsub) == (
+        None,
+        {},
+        None,
+    )
+
+
+def test_own_calls_and_reply_sizes_round_trip(tmp_path):
+    m = _sample()
+    m.nodes[0].own_calls = {"client|list": 12, "info": 1}
+    m.nodes[0].reply_sizes = {"client|list": 2116, "info": 5196}
+    m.nodes[0].pubsub = {"channels": {"news": 2}, "shard_channels": {}, "patterns": 0}
+    mf.write(tmp_path, m)
+    back = mf.read(tmp_path).nodes[0]
+    assert (back.own_calls, back.reply_sizes, back.pubsub) == (
+        m.nodes[0].own_calls,
+        m.nodes[0].reply_sizes,
+        m.nodes[0].pubsub,
+    )
 
 
 def test_slot_stats_round_trip(tmp_path):

@@ -1,0 +1,109 @@
+"""What a node's replies cost that the reply model cannot size from MONITOR, measured once.
+
+Monitoring agents poll `CLIENT LIST` (never shown by MONITOR), `INFO`, `CLUSTER SLOTS`/`NODES`/
+`SHARDS` (shown, but their reply depends on the node, not on arguments); Pub/Sub subscribers get
+messages pushed with no MONITOR line on their node. The capture measures each reply's exact size
+on the wire once per node and counts the subscribers per channel, so the analyzer can estimate
+the bytes out MONITOR does not explain (analyze/unshown.py). Nothing here reads a key.
+
+`CLIENT LIST` is measured inside the window (the connections it lists are those an agent's call
+saw, the MONITOR one included): MONITOR does not show it, and its reply goes into
+`overhead_bytes_out` like the watchdog's polls. Everything else is asked after the "after" INFO
+snapshot, outside the counted window, because MONITOR would show it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from capture.info import bulk_size, version_tuple
+from capture.manifest import escape_bytes
+
+if TYPE_CHECKING:
+    import redis
+
+MAX_CHANNELS = 1000  # channels whose subscribers are counted per node, at most
+
+
+def resp_size(value: Any) -> int:
+    """RESP2 size on the wire of a reply as redis-py parses it without callbacks."""
+    if value is None:
+        return 5  # $-1\r\n
+    if isinstance(value, bool | int):
+        return len(str(int(value))) + 3
+    if isinstance(value, bytes | str):
+        data = value.encode() if isinstance(value, str) else value
+        return bulk_size(len(data))
+    if isinstance(value, list | tuple):
+        return len(str(len(value))) + 3 + sum(resp_size(v) for v in value)
+    raise TypeError(f"not a RESP2 reply: {type(value).__name__}")
+
+
+def _raw(response: Any, **_: Any) -> Any:
+    return response
+
+
+def _raw_client(client: redis.Redis) -> redis.Redis:
+    for name in ("CLUSTER SLOTS", "CLUSTER SHARDS", "CLUSTER NODES", "INFO", "CLIENT LIST"):
+        client.set_response_callback(name, _raw)
+    for name in ("PUBSUB CHANNELS", "PUBSUB NUMSUB", "PUBSUB SHARDCHANNELS"):
+        client.set_response_callback(name, _raw)
+    client.set_response_callback("PUBSUB SHARDNUMSUB", _raw)
+    client.set_response_callback("PUBSUB NUMPAT", _raw)
+    return client
+
+
+def client_list_size(client: redis.Redis) -> int | None:
+    """Exact bytes of a plain `CLIENT LIST` reply now; None when the server refuses it."""
+    import redis as redis_lib
+
+    try:
+        raw = _raw_client(client).execute_command("CLIENT LIST")
+    except redis_lib.RedisError:
+        return None
+    return resp_size(raw)
+
+
+def after_window(
+    client: redis.Redis, server_version: str | None, cluster_mode: bool
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """(reply sizes by command name as commandstats spells it, Pub/Sub subscribers) of a node.
+
+    Sizes: `info` (INFO without arguments), and in cluster mode `cluster|slots`,
+    `cluster|nodes`, `cluster|shards` (Redis >= 7). Pub/Sub: `{"channels": {channel: subscribers},
+    "shard_channels": {...}, "patterns": n}`, channels in Redis' escaped text form; at most
+    `MAX_CHANNELS` of each kind. A command the server refuses is left out, never fatal.
+    """
+    import redis as redis_lib
+
+    client = _raw_client(client)
+    asks = [("info", ("INFO",))]
+    if cluster_mode:
+        asks += [("cluster|slots", ("CLUSTER SLOTS",)), ("cluster|nodes", ("CLUSTER NODES",))]
+        if version_tuple(server_version) >= (7,):
+            asks.append(("cluster|shards", ("CLUSTER SHARDS",)))
+    sizes: dict[str, int] = {}
+    for name, command in asks:
+        try:
+            sizes[name] = resp_size(client.execute_command(*command))
+        except redis_lib.RedisError:
+            continue
+    pubsub: dict[str, Any] = {}
+    for kind, list_cmd, count_cmd in (
+        ("channels", "PUBSUB CHANNELS", "PUBSUB NUMSUB"),
+        ("shard_channels", "PUBSUB SHARDCHANNELS", "PUBSUB SHARDNUMSUB"),
+    ):
+        if kind == "shard_channels" and version_tuple(server_version) < (7,):
+            continue
+        try:
+            names = list(client.execute_command(list_cmd))[:MAX_CHANNELS]
+            counts = client.execute_command(count_cmd, *names) if names else []
+        except redis_lib.RedisError:
+            continue
+        pubsub[kind] = {
+            escape_bytes(bytes(counts[i])): int(counts[i + 1]) for i in range(0, len(counts), 2)
+        }
+    with contextlib.suppress(redis_lib.RedisError):
+        pubsub["patterns"] = int(client.execute_command("PUBSUB NUMPAT"))
+    return sizes, pubsub

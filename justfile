@@ -4,9 +4,9 @@
 test *args:
     uv run pytest {{args}}
 
-# lint and type-check
+# lint, format check and type check (ruff, mypy)
 lint:
-    uv run ruff check . && uv run ruff format --check .
+    uv run ruff check . && uv run ruff format --check . && uv run mypy
 
 # format the code
 fmt:

@@ -92,7 +92,7 @@ def write(out: Path, f: Findings, manifests: list[Manifest]) -> list[Chart]:
     folder = out / CHARTS_DIR
     folder.mkdir(exist_ok=True)
     charts = []
-    with matplotlib.rc_context(RC), warnings.catch_warnings():
+    with matplotlib.rc_context(RC), warnings.catch_warnings():  # type: ignore[arg-type]
         # Keys and patterns may hold any script; the SVG keeps the text, the viewer's fonts draw it.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         for draw in (_over_time, _slots, _patterns):

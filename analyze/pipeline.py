@@ -140,9 +140,7 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
                     rows.source_rows(
                         s,
                         ctx,
-                        lambda lf, s=s: _filter_window(
-                            _without_polls(lf, polls.get(s.node)), window
-                        ),
+                        _keep(window, polls.get(s.node)),
                         c,
                     ),
                     s.shard,
@@ -264,6 +262,15 @@ def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -
     if until is not None and (end is None or until < end):
         end = until
     return Window(since=since, until=until, start=start, end=end)
+
+
+def _keep(window: Window, poll_client: str | None) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    """The header rows of one source that count: in the window, not the capture's own polls."""
+
+    def keep(lf: pl.LazyFrame) -> pl.LazyFrame:
+        return _filter_window(_without_polls(lf, poll_client), window)
+
+    return keep
 
 
 def _float(value: object) -> float | None:

@@ -189,7 +189,7 @@ def _error_examples(ls: pl.DataFrame, limit: int = 5) -> list[str]:
     col = next((c for c in ("examples", "error_examples") if c in ls.columns), None)
     if col is None or not isinstance(ls.schema[col], pl.List):
         return []
-    out = []
+    out: list[str] = []
     for source, examples in ls.sort("source").select("source", col).iter_rows():
         for ex in examples or []:
             if len(out) < limit:
@@ -422,8 +422,9 @@ def _load_over_time(f: Findings) -> str:
     series = r.series
     if series.is_empty():
         return ""
-    start = math.floor(f.window.start if f.window.start is not None else series["second"].min())
-    end = int(series["second"].max()) + 1
+    first, last = series["second"].min(), series["second"].max()
+    start = math.floor(f.window.start if f.window.start is not None else float(first))  # type: ignore[arg-type]
+    end = int(last) + 1  # type: ignore[arg-type]
     if f.window.end is not None:
         end = max(end, math.ceil(f.window.end))
     span = max(end - start, 1)
@@ -436,7 +437,7 @@ def _load_over_time(f: Findings) -> str:
         .with_columns(ops=pl.col("commands") / bucket)
         .sort("shard", "b")
     )
-    peak = float(grid["ops"].max() or 0)
+    peak = float(grid["ops"].max() or 0)  # type: ignore[arg-type]
     shards = r.shards["shard"].sort().to_list()
     label = max((len(s) for s in shards), default=4)
     lines = []

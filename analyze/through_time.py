@@ -20,7 +20,12 @@ import polars as pl
 
 from analyze.replies import WRITE_COMMANDS
 
-_EVENT = {"db": pl.Int32(), "key_name": pl.String(), "_seq": pl.Int64(), "_bulk": pl.Int64()}
+_EVENT: dict[str, pl.DataType] = {
+    "db": pl.Int32(),
+    "key_name": pl.String(),
+    "_seq": pl.Int64(),
+    "_bulk": pl.Int64(),
+}
 _KIND = "_kind"  # 0 unknown, 1 sized by the write (`_bulk`), 2 missing
 NULL_BULK = 5  # `$-1\r\n`
 _HEADER = {"set": 13, "getset": 16}  # `*3\r\n` + `$3\r\nSET\r\n` / `$6\r\nGETSET\r\n`
@@ -84,7 +89,7 @@ class Strings:
             )
         )
         return pl.concat(
-            [first.cast({**_EVENT, _KIND: pl.Int8()}), multi.cast({**_EVENT, _KIND: pl.Int8()})]
+            [first.cast({**_EVENT, _KIND: pl.Int8()}), multi.cast({**_EVENT, _KIND: pl.Int8()})]  # type: ignore[dict-item]
         )
 
     def apply(self, rows: pl.DataFrame) -> pl.DataFrame:

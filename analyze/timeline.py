@@ -171,8 +171,8 @@ def build(
     `cloudwatch.fetch_network_bytes_out`'s frame when fetched."""
     bytes_basis = r.basis == "bytes"
     per_second = r.node_series
-    first = per_second["second"].min() if per_second.height else None
-    last = per_second["second"].max() if per_second.height else None
+    first = _number(per_second["second"].min()) if per_second.height else None
+    last = _number(per_second["second"].max()) if per_second.height else None
     start = window.start if window.start is not None else first
     end = window.end if window.end is not None else (last + 1 if last is not None else None)
     captured = {n.node: n for m in manifests for n in m.nodes if n.monitored}
@@ -498,3 +498,8 @@ def summary(t: Timeline | None) -> dict[str, Any] | None:
         "intervals": records(t.intervals),
         "minutes": records(t.minutes),
     }
+
+
+def _number(value: object) -> float | None:
+    """A numeric aggregate of a Series as a float (Polars types it as any scalar)."""
+    return None if value is None else float(value)  # type: ignore[arg-type]

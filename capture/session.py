@@ -9,6 +9,7 @@ key sizes → manifest.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
 import threading
@@ -468,6 +469,7 @@ class Session:
             if n.node not in self.controls:  # unreachable at setup: recorded as failed
                 n.stop_reason = "error"
                 continue
+            assert n.file is not None  # every monitored node was given its file at setup
             stream = MonitorStream(
                 n,
                 self.folder / n.file,
@@ -478,8 +480,8 @@ class Session:
                 flush_seconds=o.flush_seconds,
                 use_reset=info.version_tuple(n.server_version) >= (6, 2),
                 throttle=o.read_throttle,
-                on_monitor=(lambda cid, node=n.node: dog.watch(node, cid)) if dog else None,
-                was_cut=(lambda cid, node=n.node: dog.was_cut(node, cid)) if dog else None,
+                on_monitor=functools.partial(dog.watch, n.node) if dog else None,
+                was_cut=functools.partial(dog.was_cut, n.node) if dog else None,
             )
             self.streams[n.node] = stream
             stream.start()

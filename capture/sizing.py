@@ -228,11 +228,11 @@ def rank_keys(
 ) -> Counter[bytes]:
     """Rough traffic score per key from (a uniform subsample of) one node's capture file."""
     every = max(1, math.ceil(total_lines / max_lines)) if total_lines else 1
-    scores: Counter[bytes] = Counter()
+    scores: Counter[bytes] = Counter()  # counts are weights (floats)
     for line in iter_lines(path, max_lines=max_lines, every=every):
         info = parse_line(line, positions)
         if info is not None and info.key is not None:
-            scores[info.key] += FULL_READ_WEIGHT if info.full_read else READ_WEIGHT
+            scores[info.key] += FULL_READ_WEIGHT if info.full_read else READ_WEIGHT  # type: ignore[assignment]
     return scores
 
 
@@ -335,7 +335,7 @@ def bulk_len(length: int) -> int:
     return length + len(str(length)) + 5
 
 
-def _mean(values: list[float]) -> float | None:
+def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
@@ -424,7 +424,8 @@ def _measure_batch(pipe: _Pipe, plans: list[_Plan], *, sample: int, edge: int, b
         s.type = _text(typ)
         s.encoding = _text(enc)
         s.memory_usage = _int(mem)
-        s.ttl_ms = _int(ttl) if _int(ttl) is not None and _int(ttl) >= 0 else None
+        pttl = _int(ttl)
+        s.ttl_ms = pttl if pttl is not None and pttl >= 0 else None
         if s.type == "none":
             s.cardinality = 0
         for name, reply in (("MEMORY USAGE", mem), ("PTTL", ttl)):
@@ -439,12 +440,10 @@ def _measure_batch(pipe: _Pipe, plans: list[_Plan], *, sample: int, edge: int, b
         "zset": "ZCARD",
         "stream": "XLEN",
     }
-    todo = [p for p in plans if p.size.type in card_cmd]
-    for p, reply in zip(
-        todo, pipe.run([(card_cmd[p.size.type], p.raw) for p in todo]), strict=True
-    ):
+    todo = [(p, card_cmd[p.size.type]) for p in plans if p.size.type in card_cmd]
+    for (p, card), reply in zip(todo, pipe.run([(c, p.raw) for p, c in todo]), strict=True):
         if isinstance(reply, Exception):
-            p.errors.append(f"{card_cmd[p.size.type]}: {reply}")
+            p.errors.append(f"{card}: {reply}")
         else:
             p.size.cardinality = int(reply)
     # Round 3: element samples.
@@ -535,11 +534,11 @@ def _summarize(size: KeySize, results: list[tuple[tuple[Any, ...], Any]], edge: 
             if cmd[0] == "ZRANDMEMBER":
                 members, scores = [m for m, _ in pairs], [s for _, s in pairs]
             else:
-                head = cmd[2] == 0
+                at_head = cmd[2] == 0
                 m_bulk = _mean([bulk_len(len(m)) for m, _ in pairs])
                 s_bulk = _mean([bulk_len(len(s)) for _, s in pairs])
                 size.edge_n = len(pairs)
-                if head:
+                if at_head:
                     size.head_member_bulk, size.head_score_bulk = m_bulk, s_bulk
                 else:
                     size.tail_member_bulk, size.tail_score_bulk = m_bulk, s_bulk

@@ -1,4 +1,5 @@
-"""Estimated bytes out next to what the server itself counted over the capture window.
+"""What the server itself counted over the capture window, for the estimate to be judged by
+(`analyze.selfcheck`).
 
 The server's counter (`INFO stats`) covers every byte it wrote to every socket, so the capture
 has to take its own traffic back out (SPEC 4, "Ground truth"); what remains is exactly the
@@ -21,29 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import polars as pl
-
-from analyze import schema
 from capture.info import counters_reset
-from capture.manifest import InfoSnapshot, Manifest, NodeCapture
-
-SHARES = ("exact", "sampled", "pattern")
-
-RECONCILE_SCHEMA: dict[str, pl.DataType] = {
-    "node": pl.String(),
-    "shard": pl.String(),
-    "role": pl.String(),
-    "commands": pl.Int64(),  # client commands in the capture
-    "est_bytes_out": pl.Int64(),  # sum of known reply estimates
-    "measured_bytes_out": pl.Int64(),  # corrected INFO delta (null without both snapshots)
-    "ratio": pl.Float64(),  # est / measured
-    "exact_share": pl.Float64(),  # shares of est_bytes_out by confidence
-    "sampled_share": pl.Float64(),
-    "pattern_share": pl.Float64(),
-    "unknown_share": pl.Float64(),  # share of client commands with no estimate at all
-    "est_repl_bytes_out": pl.Int64(),  # replication output estimate (when given)
-    "measured_repl_bytes_out": pl.Int64(),  # Δ total_net_repl_output_bytes
-}
+from capture.manifest import InfoSnapshot, NodeCapture
 
 
 def info_value(snapshot: InfoSnapshot | None, name: str, section: str = "stats") -> int | None:
@@ -104,67 +84,3 @@ def measured_bytes_out(node: NodeCapture) -> int | None:
         return None
     measured = total - repl - node.bytes_received - node.overhead_bytes_out
     return measured if measured >= 0 else None  # below zero is never a true figure
-
-
-def node_estimates(lf: pl.LazyFrame) -> pl.DataFrame:
-    """Per node: client commands, est_bytes_out, and known bytes / unknown commands by confidence.
-
-    Reads `node`, `origin`, `reply_bytes`, `reply_confidence` of an estimated frame.
-    """
-    client = pl.col("origin") == schema.ORIGIN_CLIENT
-    conf = pl.col("reply_confidence")
-    known = pl.col("reply_bytes").filter(client)
-    return (
-        lf.group_by("node")
-        .agg(
-            commands=client.sum().cast(pl.Int64),
-            est_bytes_out=known.sum().cast(pl.Int64),
-            unknown_commands=(client & (conf == "unknown")).sum().cast(pl.Int64),
-            **{
-                f"{c}_bytes": pl.col("reply_bytes")
-                .filter(client & (conf == c))
-                .sum()
-                .cast(pl.Int64)
-                for c in SHARES
-            },
-        )
-        .sort("node")
-        .collect()
-    )
-
-
-def reconcile(manifest: Manifest, per_node_estimates: pl.DataFrame) -> pl.DataFrame:
-    """One row per monitored node of the manifest (`RECONCILE_SCHEMA`), sorted by shard, node.
-
-    `per_node_estimates` is `node_estimates(...)` (at least `node` and `est_bytes_out`;
-    optionally `repl_bytes_out` from `replies.replication_bytes`). Shares are of the estimate's
-    known bytes; `unknown_share` is of client commands (their bytes are unknown by definition).
-    """
-    est = {row["node"]: row for row in per_node_estimates.iter_rows(named=True)}
-    rows = []
-    for node in manifest.nodes:
-        if not node.monitored and node.node not in est:
-            continue
-        e = est.get(node.node, {})
-        est_bytes = e.get("est_bytes_out")
-        measured = measured_bytes_out(node)
-        commands = e.get("commands")
-        rows.append(
-            {
-                "node": node.node,
-                "shard": node.shard,
-                "role": node.role,
-                "commands": commands,
-                "est_bytes_out": est_bytes,
-                "measured_bytes_out": measured,
-                "ratio": est_bytes / measured if est_bytes is not None and measured else None,
-                **{
-                    f"{c}_share": (e.get(f"{c}_bytes") or 0) / est_bytes if est_bytes else None
-                    for c in SHARES
-                },
-                "unknown_share": (e.get("unknown_commands") or 0) / commands if commands else None,
-                "est_repl_bytes_out": e.get("repl_bytes_out"),
-                "measured_repl_bytes_out": measured_repl_bytes_out(node),
-            }
-        )
-    return pl.DataFrame(rows, schema=RECONCILE_SCHEMA).sort(["shard", "node"])

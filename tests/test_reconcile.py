@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import time
 
-import polars as pl
 import pytest
 
 from analyze import reconcile
-from capture.manifest import InfoSnapshot, Manifest, NodeCapture
+from capture.manifest import InfoSnapshot, NodeCapture
 from tests.resp import RawConnection
 from tests.servers import start_node
 
@@ -106,25 +105,6 @@ def test_formula_gives_the_exact_client_reply_bytes(primary_with_replica):
     assert reconcile.measured_repl_bytes_out(capture) > 0  # the replica got the writes
     assert reconcile.measured_bytes_out(capture) == client_bytes
 
-    # reconcile() puts it beside an estimate
-    manifest = Manifest(nodes=[capture])
-    estimates = pl.DataFrame(
-        {
-            "node": [node.address],
-            "commands": [82],
-            "est_bytes_out": [client_bytes // 2],
-            "unknown_commands": [41],
-            "exact_bytes": [client_bytes // 4],
-            "sampled_bytes": [client_bytes // 4],
-            "pattern_bytes": [0],
-        }
-    )
-    row = reconcile.reconcile(manifest, estimates).row(0, named=True)
-    assert row["measured_bytes_out"] == client_bytes
-    assert row["ratio"] == pytest.approx(0.5, abs=1e-3)
-    assert row["exact_share"] == pytest.approx(0.5, abs=1e-3)
-    assert row["unknown_share"] == pytest.approx(0.5)
-
 
 def test_missing_snapshots_give_none():
     node = NodeCapture(node="a:1", host="a", port=1, role="replica", shard="0001", monitored=True)
@@ -132,50 +112,3 @@ def test_missing_snapshots_give_none():
     node.info_before = InfoSnapshot(at=0, sections={"stats": {"total_net_output_bytes": 10}})
     node.info_after = InfoSnapshot(at=1, sections={"stats": {"total_net_output_bytes": 5}})
     assert reconcile.measured_bytes_out(node) is None  # restarted server: counters went back
-    out = reconcile.reconcile(
-        Manifest(nodes=[node]),
-        reconcile.node_estimates(
-            pl.LazyFrame(
-                schema={
-                    "node": pl.String,
-                    "origin": pl.String,
-                    "reply_bytes": pl.Int64,
-                    "reply_confidence": pl.String,
-                }
-            )
-        ),
-    )
-    assert out.row(0, named=True)["measured_bytes_out"] is None
-    assert out.schema == pl.Schema(reconcile.RECONCILE_SCHEMA)
-
-
-def test_node_estimates_rolls_up_by_confidence():
-    lf = pl.LazyFrame(
-        {
-            "node": ["a", "a", "a", "a", "b"],
-            "origin": ["client", "client", "client", "replicated", "client"],
-            "reply_bytes": [5, 100, None, 0, 7],
-            "reply_confidence": ["exact", "sampled", "unknown", "none", "pattern"],
-        }
-    )
-    out = reconcile.node_estimates(lf)
-    assert out.rows(named=True) == [
-        {
-            "node": "a",
-            "commands": 3,
-            "est_bytes_out": 105,
-            "unknown_commands": 1,
-            "exact_bytes": 5,
-            "sampled_bytes": 100,
-            "pattern_bytes": 0,
-        },
-        {
-            "node": "b",
-            "commands": 1,
-            "est_bytes_out": 7,
-            "unknown_commands": 0,
-            "exact_bytes": 0,
-            "sampled_bytes": 0,
-            "pattern_bytes": 7,
-        },
-    ]

@@ -85,6 +85,15 @@ def _save(fig: Any, folder: Path, name: str) -> Path:
     return path
 
 
+def preload() -> None:
+    """Import the plotting library (about half a second) while the analyzer parses: `write`
+    then starts drawing at once."""
+    import matplotlib.figure
+    import matplotlib.patches
+    import matplotlib.ticker  # noqa: F401
+    from matplotlib.backends import backend_svg  # noqa: F401
+
+
 def write(out: Path, f: Findings, manifests: list[Manifest]) -> list[Chart]:
     """Draw the charts into `out/charts/` and return them (those with something to show)."""
     import matplotlib

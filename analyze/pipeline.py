@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -167,6 +168,8 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
                 f"({humanize.count(round(lines / max(parse_seconds, 1e-9)))} lines/s), "
                 f"{humanize.count(ctx.keys.count)} distinct keys"
             )
+            # The plotting library loads while the tables and rollups are made (Polars, no GIL).
+            threading.Thread(target=charts.preload, name="hotshard-charts", daemon=True).start()
             if not upfront:
                 line_stats = parse.stats_frame(sources, counts)
                 window = _window(options, inputs, line_stats)  # the span, from the lines read

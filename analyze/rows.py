@@ -100,11 +100,6 @@ def source_rows(
         counts.note = str(exc)
 
 
-def chunk_rows(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> pl.DataFrame:
-    """The rows (`schema.COMMANDS`) of `heads` (`parse.header_rows`: ts, db, client, body)."""
-    return _finish(_cut(heads, source, ctx), source, ctx)
-
-
 def _cut(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> _Cut:
     """`heads` cut into command, key and tail, each distinct tail parsed.
 

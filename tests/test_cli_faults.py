@@ -201,7 +201,6 @@ def test_a_bug_is_one_line_and_exit_1_with_the_stack_only_on_request(tmp_path, c
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug in the row path")
 
-    monkeypatch.setattr(rows, "chunk_rows", broken)
     monkeypatch.setattr(rows, "_finish", broken)
     argv = ["analyze", str(SAMPLES / "hot-zset"), "--out", str(tmp_path / "o"), "--quiet"]
     assert run(argv) == ExitStatus.ERROR

@@ -85,14 +85,16 @@ def source_rows(
         del marked
         return _cut(heads, source, ctx) if heads.height else None
 
-    # Decoding, cutting and finishing overlap, one chunk each (`ahead`): the first two need
-    # nothing from earlier chunks; finishing (the dictionaries) goes in file order.
+    # Decoding, cutting, finishing and sizing strings through time overlap, one chunk each
+    # (`ahead`): cutting needs nothing from earlier chunks; finishing (the dictionaries) and the
+    # strings' last writes go in file order, each in its own thread.
     lines = ahead(parse.line_chunks(source, chunk_bytes or parse.CHUNK_BYTES))
+    cuts = ahead(cut(chunk) for chunk in lines)
+    finished = ahead(_finish(part, source, ctx) for part in cuts if part is not None)
     strings = through_time.Strings()  # GETs sized by the writes before them (issue 11)
     try:
-        for part in ahead(cut(chunk) for chunk in lines):
-            if part is not None:
-                yield strings.apply(_finish(part, source, ctx))
+        for chunk in finished:
+            yield strings.apply(chunk)
     except parse.Damaged as exc:
         # What was readable is analyzed; the report's capture health says where it stopped.
         if counts is None:

@@ -267,12 +267,38 @@ class _RateLimiter:
         self.sent += n
 
 
-class _Pipe:
-    """Raw pipelining on one dedicated connection: replies unparsed (bytes), errors as values."""
+# Replies that are RESP simple strings (`+string\r\n`), not bulk strings.
+_SIMPLE = frozenset({"TYPE", "READONLY"})
+
+
+def wire_size(command: str, reply: Any) -> int:
+    """RESP2 bytes of one sampling reply (errors by their text: `-CODE message\r\n`)."""
+    if isinstance(reply, Exception):
+        text = str(reply)
+        return len(text) + (3 if text.split(" ", 1)[0].isupper() else 7)  # `-ERR ` stripped
+    if command in _SIMPLE and isinstance(reply, bytes):
+        return len(reply) + 3
+    if reply is None:
+        return 5
+    if isinstance(reply, int):
+        return len(str(reply)) + 3
+    if isinstance(reply, bytes):
+        return bulk_len(len(reply))
+    if isinstance(reply, list):
+        return len(str(len(reply))) + 3 + sum(wire_size("", r) for r in reply)
+    return len(str(reply)) + 3
+
+
+class Pipe:
+    """Raw pipelining on one dedicated connection: replies unparsed (bytes), errors as values.
+
+    `reply_bytes` counts what the node sent on it (capture/start_sample.py adds it to the node's
+    overhead when the sample ran inside the window)."""
 
     def __init__(self, client: redis.Redis, rate: float, readonly: bool) -> None:
         self.pool = client.connection_pool
         self.conn = self.pool.get_connection()
+        self.reply_bytes = 0
         self.limiter = _RateLimiter(rate)
         self.chunk = max(1, min(200, int(rate / 10)))
         # Score strings must be the RESP2 bulk strings the server prints, not parsed doubles.
@@ -289,11 +315,12 @@ class _Pipe:
             part = commands[i : i + self.chunk]
             self.limiter.take(len(part))
             self.conn.send_packed_command(self.conn.pack_commands(part))
-            for _ in part:
+            for cmd in part:
                 try:
                     out.append(self.conn.read_response(disable_decoding=True))
                 except redis.ResponseError as exc:
                     out.append(_named(exc))
+                self.reply_bytes += wire_size(str(cmd[0]).upper(), out[-1])
         return out
 
     def close(self) -> None:
@@ -363,13 +390,15 @@ def measure_keys(
     sample_budget: int = 1 << 20,
     batch: int = 50,
     progress: Callable[[str], None] | None = None,
+    pipe: Pipe | None = None,
 ) -> list[KeySize]:
     """Measure `keys` on one node (the `client` must reach exactly that node).
 
     Never reads a whole value: strings get STRLEN only, collections a random sample of at most
     `sample` elements (fewer when MEMORY USAGE says the elements are big: about `sample_budget`
     bytes per key), plus `edge` elements at each end of sorted sets and lists.
-    `readonly`: send READONLY first (a replica in cluster mode).
+    `readonly`: send READONLY first (a replica in cluster mode). `pipe`: an open connection
+    to use (and close) instead of a new one.
     """
     plans = [_Plan(KeySize(node=node, key=key_text(k)[0]), k) for k in keys]
     for p in plans:
@@ -377,8 +406,9 @@ def measure_keys(
             p.size.key_b64 = base64.b64encode(p.raw).decode()
     if not plans:
         return []
+    own = pipe is None
     try:
-        pipe = _Pipe(client, rate, readonly)
+        pipe = pipe or Pipe(client, rate, readonly)
     except (redis.RedisError, OSError) as exc:
         for p in plans:
             p.size.error = f"connect: {exc}"
@@ -397,14 +427,15 @@ def measure_keys(
                 last = time.monotonic()
                 progress(f"sizes {node}: {min(start + batch, len(plans))}/{len(plans)} keys")
     finally:
-        pipe.close()
+        if own:
+            pipe.close()
     for p in plans:
         if p.errors:
             p.size.error = "; ".join(p.errors)
     return [p.size for p in plans]
 
 
-def _measure_batch(pipe: _Pipe, plans: list[_Plan], *, sample: int, edge: int, budget: int) -> None:
+def _measure_batch(pipe: Pipe, plans: list[_Plan], *, sample: int, edge: int, budget: int) -> None:
     # Round 1: what each key is.
     cmds: list[tuple[Any, ...]] = []
     for p in plans:
@@ -446,6 +477,9 @@ def _measure_batch(pipe: _Pipe, plans: list[_Plan], *, sample: int, edge: int, b
             p.errors.append(f"{card}: {reply}")
         else:
             p.size.cardinality = int(reply)
+    measured = time.time()  # after the replies: a write before this may be in the sample
+    for p in plans:
+        p.size.sampled_at = measured
     # Round 3: element samples.
     cmds, owners = [], []
     for p in plans:

@@ -309,6 +309,10 @@ class Pipe:
             if isinstance(reply, Exception) and "cluster support disabled" not in str(reply):
                 raise reply
 
+    def restart_rate(self) -> None:
+        """Count the rate from now (a connection opened long before it is used)."""
+        self.limiter = _RateLimiter(self.limiter.rate)
+
     def run(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         out: list[Any] = []
         for i in range(0, len(commands), self.chunk):

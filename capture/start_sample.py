@@ -51,7 +51,7 @@ class StartSample:
                 readonly = manifest.cluster_mode and n.role == "replica"
                 pipe = sizing.Pipe(client, rate, readonly)
                 (reply,) = pipe.run([("CLIENT", "INFO")])
-            except (redis.RedisError, OSError) as exc:
+            except Exception as exc:  # any failure to reach a node only skips its start sample
                 self.errors.append(f"node {n.node}: start-of-window key sizes skipped ({exc})")
                 continue
             n.sampler_client = _address(reply)
@@ -93,6 +93,7 @@ class StartSample:
                 continue
             scores = sizing.rank_keys(path, positions)
             keys = sizing.choose_keys(scores, top=self.top)
+            pipe.restart_rate()  # no burst for the seconds the connection sat idle
             try:
                 self.sizes += sizing.measure_keys(client, n.node, keys, rate=self.rate, pipe=pipe)
             except Exception as exc:  # a sampling failure never touches the capture

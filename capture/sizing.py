@@ -273,9 +273,9 @@ _SIMPLE = frozenset({"TYPE", "READONLY"})
 
 def wire_size(command: str, reply: Any) -> int:
     """RESP2 bytes of one sampling reply (errors by their text: `-CODE message\r\n`)."""
-    if isinstance(reply, Exception):
-        text = str(reply)
-        return len(text) + (3 if text.split(" ", 1)[0].isupper() else 7)  # `-ERR ` stripped
+    if isinstance(reply, Exception):  # redis-py keeps the code it strips in `status_code`
+        code = getattr(reply, "status_code", None)
+        return len(str(reply)) + 3 + (len(code) + 1 if code else 0)
     if command in _SIMPLE and isinstance(reply, bytes):
         return len(reply) + 3
     if reply is None:

@@ -323,7 +323,7 @@ class Session:
                 self._measure_client_list()
                 stop_reason = self._window()
                 self._stop_streams(stop_reason)
-                self._finish_start_sample()
+                self._finish_start_sample(stop_reason)
                 self._finish_watchdog()
                 self._snapshot("after")
                 slotstats.after(self.controls, self.watched, slots_start)
@@ -714,13 +714,14 @@ class Session:
         for text in self.start_sample.errors:
             self.warn(text)
 
-    def _finish_start_sample(self) -> None:
-        """Its replies are overhead of the window; its sizes go to key_sizes_start.jsonl."""
+    def _finish_start_sample(self, reason: str) -> None:
+        """Its replies are overhead of the window; its sizes go to key_sizes_start.jsonl. An
+        interrupt (or a failing disk) does not wait for the keys left."""
         sample = self.start_sample
         if sample is None:
             return
         errors = len(sample.errors)
-        sample.finish()
+        sample.finish(cancel=reason != "duration")
         for text in sample.errors[errors:]:
             self.warn(text)
         if sample.thread is None:

@@ -395,6 +395,7 @@ def measure_keys(
     batch: int = 50,
     progress: Callable[[str], None] | None = None,
     pipe: Pipe | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[KeySize]:
     """Measure `keys` on one node (the `client` must reach exactly that node).
 
@@ -402,7 +403,8 @@ def measure_keys(
     `sample` elements (fewer when MEMORY USAGE says the elements are big: about `sample_budget`
     bytes per key), plus `edge` elements at each end of sorted sets and lists.
     `readonly`: send READONLY first (a replica in cluster mode). `pipe`: an open connection
-    to use (and close) instead of a new one.
+    to use (and close) instead of a new one. `stop`: asked between batches; when it says so,
+    the keys left get an error instead of sizes.
     """
     plans = [_Plan(KeySize(node=node, key=key_text(k)[0]), k) for k in keys]
     for p in plans:
@@ -421,6 +423,10 @@ def measure_keys(
     try:
         for start in range(0, len(plans), batch):
             part = plans[start : start + batch]
+            if stop is not None and stop():
+                for p in plans[start:]:
+                    p.errors.append("not measured: the capture was stopped")
+                break
             try:
                 _measure_batch(pipe, part, sample=sample, edge=edge, budget=sample_budget)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:

@@ -45,6 +45,7 @@ class StartSample:
         self.sizes: list[KeySize] = []
         self.errors: list[str] = []
         self.thread: threading.Thread | None = None
+        self.cancelled = threading.Event()
         for n in nodes:
             try:
                 client = connect(n)
@@ -76,9 +77,12 @@ class StartSample:
         entry = self.pipes.get(node.node)
         return entry[2].reply_bytes if entry else 0
 
-    def finish(self) -> None:
-        """Wait for the sample; add its replies to each node's overhead; close the connections.
-        Before the "after" INFO."""
+    def finish(self, cancel: bool = False) -> None:
+        """Wait for the sample (`cancel`: only for the batch under way, after an interrupt);
+        add its replies to each node's overhead; close the connections. Before the "after"
+        INFO."""
+        if cancel:
+            self.cancelled.set()
         if self.thread is not None:
             self.thread.join()
         for n, _, pipe in self.pipes.values():
@@ -95,7 +99,9 @@ class StartSample:
             keys = sizing.choose_keys(scores, top=self.top)
             pipe.restart_rate()  # no burst for the seconds the connection sat idle
             try:
-                self.sizes += sizing.measure_keys(client, n.node, keys, rate=self.rate, pipe=pipe)
+                self.sizes += sizing.measure_keys(
+                    client, n.node, keys, rate=self.rate, pipe=pipe, stop=self.cancelled.is_set
+                )
             except Exception as exc:  # a sampling failure never touches the capture
                 self.errors.append(f"node {n.node}: start-of-window key sizes failed ({exc})")
 

@@ -261,3 +261,12 @@ def test_wire_size_of_sampling_replies(redis_node):
     with RawConnection(redis_node.host, redis_node.port) as raw:
         expected = sum(raw.reply_size(*c) for c in commands)
     assert pipe.reply_bytes == expected
+
+
+def test_a_stopped_measurement_leaves_the_keys_unmeasured(redis_node):
+    client = redis.Redis(host=redis_node.host, port=redis_node.port, protocol=2)
+    client.set("k", "v")
+    got = sizing.measure_keys(client, redis_node.address, [b"k"], stop=lambda: True)
+    assert [(s.key, s.type, s.error) for s in got] == [
+        ("k", None, "not measured: the capture was stopped")
+    ]

@@ -198,7 +198,7 @@ class KeySize:
     head_score_bulk: float | None = None
     tail_member_bulk: float | None = None
     tail_score_bulk: float | None = None
-    # When the key was measured (bastion clock, after its cardinality reply); None before v5.
+    # When the key was measured (the node's TIME, after its cardinality reply); None before v5.
     sampled_at: float | None = None
 
 

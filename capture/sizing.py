@@ -487,7 +487,7 @@ def _measure_batch(pipe: Pipe, plans: list[_Plan], *, sample: int, edge: int, bu
             p.errors.append(f"{card}: {reply}")
         else:
             p.size.cardinality = int(reply)
-    measured = time.time()  # after the replies: a write before this may be in the sample
+    measured = _server_time(pipe)  # after the replies: a write before it may be in the sample
     for p in plans:
         p.size.sampled_at = measured
     # Round 3: element samples.
@@ -506,6 +506,15 @@ def _measure_batch(pipe: Pipe, plans: list[_Plan], *, sample: int, edge: int, bu
                 p.errors.append(f"{cmd[0]}: {reply}")
         ok = [(c, r) for c, r in by_plan.get(id(p), []) if not isinstance(r, Exception)]
         _summarize(p.size, ok, edge)
+
+
+def _server_time(pipe: Pipe) -> float:
+    """The node's clock (`TIME`), the one its MONITOR lines are stamped with; ours if refused."""
+    (reply,) = pipe.run([("TIME",)])
+    try:
+        return int(reply[0]) + int(reply[1]) / 1e6
+    except (TypeError, ValueError, IndexError):
+        return time.time()
 
 
 def _sample_count(size: KeySize, sample: int, budget: int) -> int:

@@ -84,12 +84,18 @@ def test_a_read_before_the_sample_waits_for_the_rest_of_the_window():
 
 
 def _sampler_lines_seen(path, keys: set[bytes], sampler: str) -> bool:
-    """Whether the partial capture file shows the sampler's STRLEN of every key in `keys`."""
-    seen = set()
+    """Whether the partial capture file shows the sampler's STRLEN of every key in `keys`, and
+    then its TIME (the moment the sample says it was taken: a write before it is seen as one
+    that may be in the sample)."""
+    seen: set[bytes] = set()
     for line in sizing.iter_lines(path):
-        if f" {sampler}] ".encode() in line and b'"STRLEN" "' in line:
+        if f" {sampler}] ".encode() not in line:
+            continue
+        if b'"STRLEN" "' in line:
             seen.add(line.rsplit(b'"STRLEN" "', 1)[1].rstrip(b'"\r\n'))
-    return keys <= seen
+        elif b'"TIME"' in line and keys <= seen:
+            return True
+    return False
 
 
 def test_rewritten_strings_on_a_real_node(redis_node, tmp_path):

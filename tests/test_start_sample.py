@@ -163,3 +163,29 @@ def test_rewritten_strings_on_a_real_node(redis_node, tmp_path):
         ("exact", 3 * KEYS),
         ("sampled", 3 * KEYS),
     ]
+
+
+def test_no_start_sample_when_it_is_off(redis_node, tmp_path):
+    """`--start-sample-seconds 0`: one sample, as captures before format 5 had."""
+    from capture.session import CaptureOptions
+    from tests.capturing import background_capture
+    from tests.resp import RawConnection
+
+    options = CaptureOptions(
+        endpoints=[redis_node.address],
+        out=str(tmp_path / "cap"),
+        nodes="all",
+        duration=120,
+        quiet=True,
+        start_sample_seconds=0,
+    )
+    with background_capture(options) as bg, RawConnection(redis_node.host, redis_node.port) as app:
+        bg.wait_started(files=1)
+        app.call("SET", "k", "v")
+        app.call("GET", "k")
+        result = bg.stop()
+    m = result.manifest
+    assert m.key_sizes_start_file is None
+    assert [n.sampler_client for n in m.nodes] == [None]
+    assert not (result.folder / mf.START_SIZES_NAME).exists()
+    assert [s.key for s in mf.read_key_sizes(result.folder, m)] == ["k"]

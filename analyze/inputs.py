@@ -46,6 +46,7 @@ class Inputs:
     infos: list[InputInfo] = field(default_factory=list)
     manifests: list[mf.Manifest] = field(default_factory=list)
     key_sizes: list[mf.KeySize] = field(default_factory=list)
+    start_key_sizes: list[mf.KeySize] = field(default_factory=list)  # start of the window (v5)
     commands_reply: list[Any] | None = None
     warnings: list[str] = field(default_factory=list)
     shards_known: list[str] = field(default_factory=list)
@@ -238,6 +239,7 @@ def _add_capture(out: Inputs, folder: Path) -> None:
         )
     )
     out.key_sizes.extend(mf.read_key_sizes(folder, manifest))
+    out.start_key_sizes.extend(mf.read_key_sizes(folder, manifest, start=True))
     if out.commands_reply is None:
         out.commands_reply = mf.read_commands(folder, manifest)
 

@@ -225,6 +225,7 @@ def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
         patterns.load_rules(options.rules),
         inputs.key_sizes,
         inputs.resp,
+        inputs.start_key_sizes,
     )
 
 
@@ -267,7 +268,9 @@ def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -
     return Window(since=since, until=until, start=start, end=end)
 
 
-def _keep(window: Window, poll_client: str | None) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+def _keep(
+    window: Window, poll_client: tuple[str, ...] | None
+) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
     """The header rows of one source that count: in the window, not the capture's own polls."""
 
     def keep(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -288,14 +291,21 @@ def _filter_window(lf: pl.LazyFrame, w: Window) -> pl.LazyFrame:
     return lf
 
 
-def _poll_clients(inputs: Inputs) -> dict[str, str]:
-    """node -> the address of the capture's INFO polls there (capture/poll.py)."""
-    return {n.node: n.poll_client for m in inputs.manifests for n in m.nodes if n.poll_client}
+def _poll_clients(inputs: Inputs) -> dict[str, tuple[str, ...]]:
+    """node -> the addresses of the capture's INFO polls (capture/poll.py) and start-of-window
+    sampler (capture/start_sample.py) there."""
+    out: dict[str, tuple[str, ...]] = {}
+    for m in inputs.manifests:
+        for n in m.nodes:
+            own = tuple(a for a in (n.poll_client, n.sampler_client) if a)
+            if own:
+                out[n.node] = own
+    return out
 
 
-def _without_polls(lf: pl.LazyFrame, poll_client: str | None) -> pl.LazyFrame:
-    """The capture's own INFO polls are not the application's traffic: leave their lines out."""
-    return lf if poll_client is None else lf.filter(pl.col("client").ne_missing(poll_client))
+def _without_polls(lf: pl.LazyFrame, clients: tuple[str, ...] | None) -> pl.LazyFrame:
+    """The capture's own polls and samples are not the application's traffic: leave them out."""
+    return lf.filter(~pl.col("client").is_in(list(clients)).fill_null(False)) if clients else lf
 
 
 def write_sources(

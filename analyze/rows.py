@@ -44,6 +44,7 @@ class Context:
     lookup: replies.Lookup
     keys: KeyDictionary
     signatures: SignatureDictionary
+    start: through_time.StartSizes | None = None  # key sizes at the start of the window
 
     @classmethod
     def create(
@@ -52,6 +53,7 @@ class Context:
         rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES,
         key_sizes: Sequence[KeySize] = (),
         resp: int = 2,
+        start_sizes: Sequence[KeySize] = (),
     ) -> Context:
         sizes = replies.sizes_frame(list(key_sizes), rules) if key_sizes else None
         lookup = replies.Lookup(sizes, resp)
@@ -60,6 +62,7 @@ class Context:
             lookup=lookup,
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
+            start=through_time.StartSizes(start_sizes) if start_sizes else None,
         )
 
 
@@ -91,7 +94,8 @@ def source_rows(
     lines = ahead(parse.line_chunks(source, chunk_bytes or parse.CHUNK_BYTES))
     cuts = ahead(cut(chunk) for chunk in lines)
     finished = ahead(_finish(part, source, ctx) for part in cuts if part is not None)
-    strings = through_time.Strings()  # GETs sized by the writes before them (issue 11)
+    # GETs sized by the writes before them, and before any by the start sample (issue 11)
+    strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
     try:
         for chunk in finished:
             yield strings.apply(chunk)

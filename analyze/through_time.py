@@ -12,15 +12,24 @@ FLUSHALL/FLUSHDB make its size unknown again: those GETs keep the sampled estima
 Per source, in file order (the order the server ran the commands): an as-of join of the GETs on
 the last write event per (db, key) by row sequence, with the last event per key carried from one
 chunk to the next (`Strings` holds them).
+
+A GET before any write of its key in the window is sized by the start-of-window sample
+(capture/start_sample.py, `StartSizes`) when the capture took one: the key's STRLEN, or a null
+reply when it did not exist, provided no write of the key (nor a FLUSH) came between the read and
+the moment it was measured; otherwise, and for captures with one sample, by the after-window one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from analyze.replies import WRITE_COMMANDS
+from capture.manifest import KeySize
 
 _EVENT: dict[str, pl.DataType] = {
+    "ts": pl.Float64(),
     "db": pl.Int32(),
     "key_name": pl.String(),
     "_seq": pl.Int64(),
@@ -37,10 +46,45 @@ def _bulk(length: pl.Expr) -> pl.Expr:
     return length + length.cast(pl.String).str.len_bytes().cast(pl.Int64) + 5
 
 
-class Strings:
-    """The last write event per key of one source, carried across its chunks."""
+_START: dict[str, pl.DataType] = {
+    "key_name": pl.String(),
+    "_start_bytes": pl.Int64(),
+    "_sampled_at": pl.Float64(),
+}
 
-    def __init__(self, writes: frozenset[str] = WRITE_COMMANDS) -> None:
+
+class StartSizes:
+    """The start-of-window sample's string sizes, per node: GET's reply bytes and when."""
+
+    def __init__(self, sizes: Sequence[KeySize]) -> None:
+        rows: dict[str, list[tuple[str, int, float]]] = {}
+        for s in sizes:
+            if s.error or s.sampled_at is None:
+                continue
+            if s.type == "string" and s.cardinality is not None:
+                reply = s.cardinality + len(str(s.cardinality)) + 5
+            elif s.type == "none":
+                reply = NULL_BULK
+            else:
+                continue
+            rows.setdefault(s.node, []).append((s.key, reply, s.sampled_at))
+        self.by_node = {
+            node: pl.DataFrame(r, schema=_START, orient="row").unique("key_name", keep="first")
+            for node, r in sorted(rows.items())
+        }
+
+    def of(self, node: str) -> pl.DataFrame | None:
+        return self.by_node.get(node)
+
+
+class Strings:
+    """The last write event per key of one source, carried across its chunks; `start`: the
+    start-of-window sizes of its node (`StartSizes.of`)."""
+
+    def __init__(
+        self, writes: frozenset[str] = WRITE_COMMANDS, start: pl.DataFrame | None = None
+    ) -> None:
+        self.start = start
         self.writes = sorted(writes | set(_DELETES))
         self.seq = 0
         self.flushed = -1  # sequence of the last FLUSHALL/FLUSHDB seen
@@ -65,6 +109,7 @@ class Strings:
             .cast(pl.Int8)
         )
         first = single.select(
+            "ts",
             "db",
             "key_name",
             "_seq",
@@ -74,6 +119,7 @@ class Strings:
         multi = (
             writes.filter(pl.col("keys").is_not_null())
             .select(
+                "ts",
                 "db",
                 "_seq",
                 key_name=pl.col("keys"),
@@ -81,6 +127,7 @@ class Strings:
             )
             .explode("key_name")
             .select(
+                "ts",
                 "db",
                 "key_name",
                 "_seq",
@@ -99,11 +146,14 @@ class Strings:
             return rows
         self.seq += n
         seq = pl.int_range(start, start + n, dtype=pl.Int64).alias("_seq")
-        df = rows.select("db", "key_name", "command", "arg_count", "keys", "request_bytes", seq)
+        df = rows.select(
+            "ts", "db", "key_name", "command", "arg_count", "keys", "request_bytes", seq
+        )
         flushes = df.filter(pl.col("command").is_in(_FLUSHES))["_seq"].to_list()
-        events = pl.concat([self.last, self._events(df)]).sort("_seq")
+        fresh = self._events(df)
+        events = pl.concat([self.last, fresh]).sort("_seq")
         flushed, self.flushed = self.flushed, max([self.flushed, *flushes])
-        if not events.height:
+        if not events.height and self.start is None:
             return rows
         self.last = (
             events.group_by("db", "key_name")
@@ -114,32 +164,69 @@ class Strings:
             (pl.col("command") == "get")
             & (pl.col("arg_count") == 1)
             & pl.col("key_name").is_not_null()
-        ).select("db", "key_name", "_seq")
+        ).select("ts", "db", "key_name", "_seq")
         if not reads.height:
             return rows
         # the last FLUSH before each read: a write before it is not the value any more
         last_flush = pl.lit(flushed, pl.Int64)
         for f in flushes:
             last_flush = pl.when(pl.col("_seq") > f).then(pl.lit(f, pl.Int64)).otherwise(last_flush)
-        sized = (
-            reads.join_asof(
-                events.rename({"_seq": "_event_seq"}),
-                left_on="_seq",
-                right_on="_event_seq",
-                by=["db", "key_name"],
-                strategy="backward",
-                check_sortedness=False,
-            )
-            .filter(pl.col(_KIND).is_in([1, 2]) & (pl.col("_event_seq") > last_flush))
-            .select(
-                index=pl.col("_seq") - start,
-                size=pl.when(pl.col(_KIND) == 2).then(NULL_BULK).otherwise(pl.col("_bulk")),
-            )
+        joined = reads.join_asof(
+            events.drop("ts").rename({"_seq": "_event_seq"}),
+            left_on="_seq",
+            right_on="_event_seq",
+            by=["db", "key_name"],
+            strategy="backward",
+            check_sortedness=False,
+        ).with_columns(_flush=last_flush)
+        sized = joined.filter(
+            pl.col(_KIND).is_in([1, 2]) & (pl.col("_event_seq") > pl.col("_flush"))
+        ).select(
+            index=pl.col("_seq") - start,
+            size=pl.when(pl.col(_KIND) == 2).then(NULL_BULK).otherwise(pl.col("_bulk")),
+            confidence=pl.lit("exact"),
         )
+        if self.start is not None:
+            sized = pl.concat([sized, self._from_start(joined, fresh, df, bool(flushes), start)])
         if not sized.height:
             return rows
         index = sized["index"]
         return rows.with_columns(
             rows["reply_bytes"].scatter(index, sized["size"]),
-            rows["reply_confidence"].scatter(index, "exact"),
+            rows["reply_confidence"].scatter(index, sized["confidence"]),
+        )
+
+    def _from_start(
+        self,
+        joined: pl.DataFrame,
+        fresh: pl.DataFrame,
+        df: pl.DataFrame,
+        flushed_here: bool,
+        start: int,
+    ) -> pl.DataFrame:
+        """The reads of no write seen so far that the start sample sizes (`index`, `size`,
+        `confidence`): db 0 (what the sampler reads), no FLUSH before, and no write of the key
+        (nor FLUSH) between the read and the key's measurement — a read before the sample needs
+        the rest of the chunk to reach the sample's time, or it keeps the after-window size."""
+        assert self.start is not None
+        first_write = fresh.group_by("db", "key_name").agg(_first_write=pl.col("ts").min())
+        chunk_end = df["ts"].max()
+        before = pl.col("ts") < pl.col("_sampled_at")
+        clear_until_sample = (
+            (pl.col("_first_write").is_null() | (pl.col("_first_write") > pl.col("_sampled_at")))
+            & (pl.lit(chunk_end, pl.Float64) >= pl.col("_sampled_at"))
+            & pl.lit(not flushed_here)
+        )
+        return (
+            joined.filter(
+                pl.col("_event_seq").is_null() & (pl.col("_flush") < 0) & (pl.col("db") == 0)
+            )
+            .join(self.start, on="key_name", how="inner")
+            .join(first_write, on=["db", "key_name"], how="left")
+            .filter(~before | clear_until_sample)
+            .select(
+                index=pl.col("_seq") - start,
+                size=pl.col("_start_bytes"),
+                confidence=pl.lit("sampled"),
+            )
         )

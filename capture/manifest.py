@@ -6,6 +6,7 @@ A capture folder holds:
     <shard>-<role>-<host>_<port>.monitor.zst   raw MONITOR bytes of one node (or .gz)
     commands.json                       the `COMMAND` reply of the server (key specs), optional
     key_sizes.jsonl                     one `KeySize` per line, optional (sampled after the window)
+    key_sizes_start.jsonl               the same, sampled shortly after the window opened (v5)
 
 A monitor file holds the MONITOR lines exactly as the server sent them, RESP simple strings
 (`+1697549123.123456 [0 10.0.0.1:53422] "GET" "k"\r\n`), from the first line after MONITOR's
@@ -37,10 +38,13 @@ from capture.errors import ManifestError
 #   4  nodes[].polls (INFO stats counters through the window) and nodes[].poll_client
 #      and nodes[].own_calls, nodes[].reply_sizes, nodes[].pubsub (what MONITOR does not show:
 #      capture/costs.py, analyze/unshown.py)
-FORMAT_VERSION = 4
+#   5  key_sizes_start.jsonl (capture/start_sample.py), nodes[].sampler_client, and
+#      key sizes gain sampled_at
+FORMAT_VERSION = 5
 MANIFEST_NAME = "manifest.json"
 COMMANDS_NAME = "commands.json"
 KEY_SIZES_NAME = "key_sizes.jsonl"
+START_SIZES_NAME = "key_sizes_start.jsonl"
 MONITOR_SUFFIXES = (".monitor.zst", ".monitor.gz", ".monitor")
 
 # Option names whose values must never be written anywhere.
@@ -149,6 +153,9 @@ class NodeCapture:
     own_calls: dict[str, int] | None = None
     reply_sizes: dict[str, int] = field(default_factory=dict)
     pubsub: dict[str, Any] | None = None
+    # "ip:port" of the start-of-window sampler's connection (capture/start_sample.py): MONITOR
+    # shows its TYPE/STRLEN/... lines, which the analyzer leaves out like the polls.
+    sampler_client: str | None = None
 
 
 @dataclass
@@ -191,6 +198,8 @@ class KeySize:
     head_score_bulk: float | None = None
     tail_member_bulk: float | None = None
     tail_score_bulk: float | None = None
+    # When the key was measured (the node's TIME, after its cardinality reply); None before v5.
+    sampled_at: float | None = None
 
 
 @dataclass
@@ -210,6 +219,7 @@ class Manifest:
     warnings: list[str] = field(default_factory=list)  # e.g. reads landing on unmonitored nodes
     commands_file: str | None = None
     key_sizes_file: str | None = None
+    key_sizes_start_file: str | None = None  # the start-of-window sample (v5), when taken
     resp_protocol: int = 2  # what the application clients speak, when known
 
     # -- serialization -------------------------------------------------------------------
@@ -273,7 +283,15 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    # v4 sampled key sizes once, after the window: no start sample, no sampler connection.
+    data.setdefault("key_sizes_start_file", None)
+    for node in data.get("nodes", []):
+        node.setdefault("sampler_client", None)
+    return data
+
+
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
@@ -351,10 +369,14 @@ def read(folder: str | os.PathLike[str]) -> Manifest:
     return Manifest.from_dict(data)
 
 
-def read_key_sizes(folder: str | os.PathLike[str], manifest: Manifest) -> list[KeySize]:
-    if not manifest.key_sizes_file:
+def read_key_sizes(
+    folder: str | os.PathLike[str], manifest: Manifest, *, start: bool = False
+) -> list[KeySize]:
+    """The after-window key sizes (or, `start`, the start-of-window ones); [] when absent."""
+    name = manifest.key_sizes_start_file if start else manifest.key_sizes_file
+    if not name:
         return []
-    path = Path(folder) / manifest.key_sizes_file
+    path = Path(folder) / name
     if not path.exists():
         return []
     known = {f.name for f in dataclasses.fields(KeySize)}
@@ -474,13 +496,17 @@ def write_commands(folder: str | os.PathLike[str], manifest: Manifest, reply: An
 
 
 def write_key_sizes(
-    folder: str | os.PathLike[str], manifest: Manifest, sizes: list[KeySize]
+    folder: str | os.PathLike[str], manifest: Manifest, sizes: list[KeySize], *, start: bool = False
 ) -> None:
-    """Write `key_sizes.jsonl` (sorted, so the file is deterministic) and point the manifest at it."""
-    path = Path(folder) / KEY_SIZES_NAME
+    """Write `key_sizes.jsonl` (`start`: `key_sizes_start.jsonl`; sorted, so the file is
+    deterministic) and point the manifest at it."""
+    path = Path(folder) / (START_SIZES_NAME if start else KEY_SIZES_NAME)
     rows = sorted((dataclasses.asdict(s) for s in sizes), key=lambda r: (r["node"], r["key"]))
     with path.open("w") as fh:
         for row in rows:
             fh.write(json.dumps(row, sort_keys=True) + "\n")
     os.chmod(path, 0o600)
-    manifest.key_sizes_file = KEY_SIZES_NAME
+    if start:
+        manifest.key_sizes_start_file = START_SIZES_NAME
+    else:
+        manifest.key_sizes_file = KEY_SIZES_NAME

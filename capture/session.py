@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import redis
 
-from capture import costs, disk, info, manifest, placement, poll, slotstats
+from capture import costs, disk, info, manifest, placement, poll, slotstats, start_sample
 from capture.connect import ConnectOptions, control_client, describe_failure, prompt_password
 from capture.errors import (
     CaptureError,
@@ -60,6 +60,7 @@ class CaptureOptions:
     sizes: bool = True
     sizes_top: int = 500
     sizes_rate: float | None = None
+    start_sample_seconds: float = start_sample.DEFAULT_SECONDS  # 0: sizes after the window only
     quiet: bool = False
     flush_seconds: float = 2.0
     poll_seconds: float = 1.0
@@ -83,6 +84,11 @@ class CaptureOptions:
             raise UsageError(
                 f"--poll-interval takes seconds (0 turns the polls off), not {self.poll_interval:g}"
             )
+        if not (0 <= self.start_sample_seconds < math.inf):
+            raise UsageError(
+                "--start-sample-seconds takes seconds (0 turns the start sample off), not "
+                f"{self.start_sample_seconds:g}"
+            )
         if self.sizes_top < 0:
             raise UsageError(f"--sizes-top takes a count of keys, not {self.sizes_top}")
         if self.sizes_rate is not None and not (0 < self.sizes_rate < math.inf):
@@ -105,6 +111,7 @@ class CaptureOptions:
             "max_bytes": self.max_bytes,
             "max_omem": self.max_omem,
             "sizes": self.sizes,
+            "start_sample_seconds": self.start_sample_seconds,
             "poll_interval": self.poll_interval,
             "tls": c.tls,
             "tls_insecure": c.tls_insecure,
@@ -291,6 +298,7 @@ class Session:
         self.watchdog: Watchdog | None = None
         self._watchdog_lost = False
         self.poller: poll.Poller | None = None
+        self.start_sample: start_sample.StartSample | None = None
 
     def say(self, text: str) -> None:
         self.status.message(f"hotshard: {text}")
@@ -309,11 +317,13 @@ class Session:
                 self._save_commands()
                 self._start_watchdog()
                 slots_start = slotstats.before(self.controls, self.watched)  # outside the INFOs
+                self._open_start_sample()
                 self._snapshot("before")
                 self._start_streams()
                 self._measure_client_list()
                 stop_reason = self._window()
                 self._stop_streams(stop_reason)
+                self._finish_start_sample(stop_reason)
                 self._finish_watchdog()
                 self._snapshot("after")
                 slotstats.after(self.controls, self.watched, slots_start)
@@ -510,7 +520,10 @@ class Session:
     def _window(self) -> str:
         """Wait for the duration, an interrupt, or every stream ending; return why it ended."""
         end = time.monotonic() + self.options.duration
+        sample_at = time.monotonic() + self.options.start_sample_seconds
         while True:
+            if self.start_sample is not None and time.monotonic() >= sample_at:
+                self.start_sample.start()
             self._watch()
             self._poll()
             self.status.show(self.streams)
@@ -529,6 +542,8 @@ class Session:
             if left <= 0:
                 return "duration"
             wait = min(self.options.poll_seconds, left)
+            if self.start_sample is not None and self.start_sample.thread is None:
+                wait = max(0.0, min(wait, sample_at - time.monotonic()))
             self.interrupted.wait(self.poller.wait_for(wait) if self.poller else wait)
 
     def _start_polls(self) -> None:
@@ -544,7 +559,8 @@ class Session:
         """(MONITOR bytes received, other bytes the node sent for us) so far, for a poll."""
         stream = self.streams.get(node.node)
         dog = self.watchdog.overhead.get(node.node, 0) if self.watchdog else 0
-        return (stream.bytes_received if stream else 0), node.overhead_bytes_out + dog
+        sampler = self.start_sample.bytes_out(node) if self.start_sample else 0
+        return (stream.bytes_received if stream else 0), node.overhead_bytes_out + dog + sampler
 
     def _poll(self) -> None:
         if self.poller is None:
@@ -682,6 +698,41 @@ class Session:
         except OSError as exc:
             self.manifest.key_sizes_file = None
             self.warn(f"key sizes not written: {disk.write_failed(manifest.KEY_SIZES_NAME, exc)}")
+
+    def _open_start_sample(self) -> None:
+        """The start-of-window sampler's connections, before the "before" INFO."""
+        o = self.options
+        if not o.sizes or o.start_sample_seconds <= 0:
+            return
+        nodes = [n for n in self.monitored if n.node in self.controls]
+        kwargs: dict[str, Any] = {"top": o.sizes_top}
+        if o.sizes_rate is not None:
+            kwargs["rate"] = o.sizes_rate
+        self.start_sample = start_sample.StartSample(
+            self.folder, self.manifest, nodes, self.sizing_client, **kwargs
+        )
+        for text in self.start_sample.errors:
+            self.warn(text)
+
+    def _finish_start_sample(self, reason: str) -> None:
+        """Its replies are overhead of the window; its sizes go to key_sizes_start.jsonl. An
+        interrupt (or a failing disk) does not wait for the keys left."""
+        sample = self.start_sample
+        if sample is None:
+            return
+        errors = len(sample.errors)
+        sample.finish(cancel=reason != "duration")
+        for text in sample.errors[errors:]:
+            self.warn(text)
+        if sample.thread is None:
+            return  # the window ended before the sample was due
+        try:
+            manifest.write_key_sizes(self.folder, self.manifest, sample.sizes, start=True)
+        except OSError as exc:
+            self.manifest.key_sizes_start_file = None
+            self.warn(
+                f"start key sizes not written: {disk.write_failed(manifest.START_SIZES_NAME, exc)}"
+            )
 
     def sizing_client(self, node: NodeCapture) -> redis.Redis:
         """A client for key reads on `node` (sizing sends READONLY itself on cluster replicas)."""

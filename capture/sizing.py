@@ -267,12 +267,38 @@ class _RateLimiter:
         self.sent += n
 
 
-class _Pipe:
-    """Raw pipelining on one dedicated connection: replies unparsed (bytes), errors as values."""
+# Replies that are RESP simple strings (`+string\r\n`), not bulk strings.
+_SIMPLE = frozenset({"TYPE", "READONLY"})
+
+
+def wire_size(command: str, reply: Any) -> int:
+    """RESP2 bytes of one sampling reply (errors by their text: `-CODE message\r\n`)."""
+    if isinstance(reply, Exception):  # redis-py keeps the code it strips in `status_code`
+        code = getattr(reply, "status_code", None)
+        return len(str(reply)) + 3 + (len(code) + 1 if code else 0)
+    if command in _SIMPLE and isinstance(reply, bytes):
+        return len(reply) + 3
+    if reply is None:
+        return 5
+    if isinstance(reply, int):
+        return len(str(reply)) + 3
+    if isinstance(reply, bytes):
+        return bulk_len(len(reply))
+    if isinstance(reply, list):
+        return len(str(len(reply))) + 3 + sum(wire_size("", r) for r in reply)
+    return len(str(reply)) + 3
+
+
+class Pipe:
+    """Raw pipelining on one dedicated connection: replies unparsed (bytes), errors as values.
+
+    `reply_bytes` counts what the node sent on it (capture/start_sample.py adds it to the node's
+    overhead when the sample ran inside the window)."""
 
     def __init__(self, client: redis.Redis, rate: float, readonly: bool) -> None:
         self.pool = client.connection_pool
         self.conn = self.pool.get_connection()
+        self.reply_bytes = 0
         self.limiter = _RateLimiter(rate)
         self.chunk = max(1, min(200, int(rate / 10)))
         # Score strings must be the RESP2 bulk strings the server prints, not parsed doubles.
@@ -283,17 +309,22 @@ class _Pipe:
             if isinstance(reply, Exception) and "cluster support disabled" not in str(reply):
                 raise reply
 
+    def restart_rate(self) -> None:
+        """Count the rate from now (a connection opened long before it is used)."""
+        self.limiter = _RateLimiter(self.limiter.rate)
+
     def run(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         out: list[Any] = []
         for i in range(0, len(commands), self.chunk):
             part = commands[i : i + self.chunk]
             self.limiter.take(len(part))
             self.conn.send_packed_command(self.conn.pack_commands(part))
-            for _ in part:
+            for cmd in part:
                 try:
                     out.append(self.conn.read_response(disable_decoding=True))
                 except redis.ResponseError as exc:
                     out.append(_named(exc))
+                self.reply_bytes += wire_size(str(cmd[0]).upper(), out[-1])
         return out
 
     def close(self) -> None:
@@ -363,13 +394,17 @@ def measure_keys(
     sample_budget: int = 1 << 20,
     batch: int = 50,
     progress: Callable[[str], None] | None = None,
+    pipe: Pipe | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[KeySize]:
     """Measure `keys` on one node (the `client` must reach exactly that node).
 
     Never reads a whole value: strings get STRLEN only, collections a random sample of at most
     `sample` elements (fewer when MEMORY USAGE says the elements are big: about `sample_budget`
     bytes per key), plus `edge` elements at each end of sorted sets and lists.
-    `readonly`: send READONLY first (a replica in cluster mode).
+    `readonly`: send READONLY first (a replica in cluster mode). `pipe`: an open connection
+    to use (and close) instead of a new one. `stop`: asked between batches; when it says so,
+    the keys left get an error instead of sizes.
     """
     plans = [_Plan(KeySize(node=node, key=key_text(k)[0]), k) for k in keys]
     for p in plans:
@@ -377,8 +412,9 @@ def measure_keys(
             p.size.key_b64 = base64.b64encode(p.raw).decode()
     if not plans:
         return []
+    own = pipe is None
     try:
-        pipe = _Pipe(client, rate, readonly)
+        pipe = pipe or Pipe(client, rate, readonly)
     except (redis.RedisError, OSError) as exc:
         for p in plans:
             p.size.error = f"connect: {exc}"
@@ -387,6 +423,10 @@ def measure_keys(
     try:
         for start in range(0, len(plans), batch):
             part = plans[start : start + batch]
+            if stop is not None and stop():
+                for p in plans[start:]:
+                    p.errors.append("not measured: the capture was stopped")
+                break
             try:
                 _measure_batch(pipe, part, sample=sample, edge=edge, budget=sample_budget)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -397,14 +437,15 @@ def measure_keys(
                 last = time.monotonic()
                 progress(f"sizes {node}: {min(start + batch, len(plans))}/{len(plans)} keys")
     finally:
-        pipe.close()
+        if own:
+            pipe.close()
     for p in plans:
         if p.errors:
             p.size.error = "; ".join(p.errors)
     return [p.size for p in plans]
 
 
-def _measure_batch(pipe: _Pipe, plans: list[_Plan], *, sample: int, edge: int, budget: int) -> None:
+def _measure_batch(pipe: Pipe, plans: list[_Plan], *, sample: int, edge: int, budget: int) -> None:
     # Round 1: what each key is.
     cmds: list[tuple[Any, ...]] = []
     for p in plans:
@@ -446,6 +487,9 @@ def _measure_batch(pipe: _Pipe, plans: list[_Plan], *, sample: int, edge: int, b
             p.errors.append(f"{card}: {reply}")
         else:
             p.size.cardinality = int(reply)
+    measured = _server_time(pipe)  # after the replies: a write before it may be in the sample
+    for p in plans:
+        p.size.sampled_at = measured
     # Round 3: element samples.
     cmds, owners = [], []
     for p in plans:
@@ -462,6 +506,15 @@ def _measure_batch(pipe: _Pipe, plans: list[_Plan], *, sample: int, edge: int, b
                 p.errors.append(f"{cmd[0]}: {reply}")
         ok = [(c, r) for c, r in by_plan.get(id(p), []) if not isinstance(r, Exception)]
         _summarize(p.size, ok, edge)
+
+
+def _server_time(pipe: Pipe) -> float:
+    """The node's clock (`TIME`), the one its MONITOR lines are stamped with; ours if refused."""
+    (reply,) = pipe.run([("TIME",)])
+    try:
+        return int(reply[0]) + int(reply[1]) / 1e6
+    except (TypeError, ValueError, IndexError):
+        return time.time()
 
 
 def _sample_count(size: KeySize, sample: int, budget: int) -> int:

@@ -89,6 +89,10 @@ def test_the_predecessors_endpoints_command(redis_node, monkeypatch, capsys):
         (["--sizes-rate", "0"], "--sizes-rate takes a finite number of at least 1"),
         (["--poll-interval", "-5"], "--poll-interval takes a finite number of at least 0"),
         (["--poll-interval", "often"], "--poll-interval takes a number"),
+        (
+            ["--start-sample-seconds", "-1"],
+            "--start-sample-seconds takes a finite number of at least 0",
+        ),
         (["--endpoints", "127.0.0.1:99999"], "is not host:port (a port 1-65535"),
         (["--endpoints", "[::1"], "is not host:port"),
         (["--password-file", "/"], "--password-file /: Is a directory"),

@@ -90,7 +90,7 @@ def test_a_v3_manifest_reads_with_no_polls(tmp_path):
         del node["pubsub"]
     (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
     back = mf.read(tmp_path)
-    assert back.format_version == 4
+    assert back.format_version == mf.FORMAT_VERSION
     assert (back.nodes[0].polls, back.nodes[0].poll_client) == ([], None)
 
 
@@ -111,7 +111,7 @@ def test_a_v3_manifest_reads_with_own_calls_unknown(tmp_path):
         del node["pubsub"]
     (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
     back = mf.read(tmp_path)
-    assert back.format_version == mf.FORMAT_VERSION == 4
+    assert back.format_version == mf.FORMAT_VERSION
     # Unknown, not "none": the analyzer must not take the capture's own calls for an agent's.
     assert (back.nodes[0].own_calls, back.nodes[0].reply_sizes, back.nodes[0].pubsub) == (
         None,
@@ -141,3 +141,17 @@ def test_slot_stats_round_trip(tmp_path):
     )
     mf.write(tmp_path, m)
     assert mf.read(tmp_path).nodes[0].slot_stats == m.nodes[0].slot_stats
+
+
+def test_a_v4_manifest_reads_with_one_sample(tmp_path):
+    data = _sample().to_dict()
+    data["format_version"] = 4
+    del data["key_sizes_start_file"]
+    for node in data["nodes"]:
+        del node["sampler_client"]
+    (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
+    back = mf.read(tmp_path)
+    assert back.format_version == mf.FORMAT_VERSION == 5
+    assert back.key_sizes_start_file is None
+    assert [n.sampler_client for n in back.nodes] == [None] * len(back.nodes)
+    assert mf.read_key_sizes(tmp_path, back, start=True) == []

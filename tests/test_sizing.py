@@ -237,3 +237,36 @@ def test_reads_a_torn_zstd_file(tmp_path):
     path.write_bytes(blob[: len(blob) * 2 // 3])
     scores = sizing.rank_keys(path, {})
     assert 1000 <= sum(scores.values()) / sizing.FULL_READ_WEIGHT < 5000  # GET: a full read
+
+
+def test_wire_size_of_sampling_replies(redis_node):
+    """`Pipe.reply_bytes` is what the node sent for the sampling commands, byte for byte."""
+    commands = [
+        ("TYPE", "s"),
+        ("STRLEN", "s"),
+        ("OBJECT", "ENCODING", "s"),
+        ("PTTL", "nothing"),
+        ("HLEN", "s"),  # WRONGTYPE
+        ("NOSUCHCOMMAND",),  # ERR
+        ("LRANGE", "l", 0, -1),
+        ("MEMORY", "USAGE", "nothing"),
+        ("GET", "nothing"),
+    ]
+    client = redis.Redis(host=redis_node.host, port=redis_node.port, protocol=2)
+    client.set("s", "x" * 12)
+    client.rpush("l", "a", "bb")
+    pipe = sizing.Pipe(client, rate=10_000, readonly=False)
+    pipe.run(commands)
+    pipe.close()
+    with RawConnection(redis_node.host, redis_node.port) as raw:
+        expected = sum(raw.reply_size(*c) for c in commands)
+    assert pipe.reply_bytes == expected
+
+
+def test_a_stopped_measurement_leaves_the_keys_unmeasured(redis_node):
+    client = redis.Redis(host=redis_node.host, port=redis_node.port, protocol=2)
+    client.set("k", "v")
+    got = sizing.measure_keys(client, redis_node.address, [b"k"], stop=lambda: True)
+    assert [(s.key, s.type, s.error) for s in got] == [
+        ("k", None, "not measured: the capture was stopped")
+    ]

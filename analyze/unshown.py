@@ -33,7 +33,15 @@ from typing import Any
 import polars as pl
 
 from analyze import schema
-from capture.info import bulk_size, calls_delta, counters_reset, error_size, version_tuple
+from capture.info import (
+    array_header_size,
+    bulk_size,
+    calls_delta,
+    counters_reset,
+    error_size,
+    integer_size,
+    version_tuple,
+)
 from capture.manifest import InfoSnapshot, Manifest, NodeCapture
 
 SLOTS = 16384
@@ -223,10 +231,6 @@ def info_parts(node: NodeCapture, rows: pl.DataFrame) -> list[Part]:
     return parts
 
 
-def _int_reply(n: int) -> int:
-    return len(str(n)) + 3
-
-
 def pubsub_parts(
     node: NodeCapture, rows: pl.DataFrame, sharded: pl.DataFrame, publish_bytes: int, publishes: int
 ) -> list[Part]:
@@ -259,7 +263,7 @@ def pubsub_parts(
     if mine:
         each = round(sum(subs) / len(subs)) if subs else 0
         basis = "measured" if len(subs) <= 1 else "estimated"
-        parts.append(Part("pubsub", "PUBLISH replies", mine, mine * _int_reply(each), basis))
+        parts.append(Part("pubsub", "PUBLISH replies", mine, mine * integer_size(each), basis))
     shard_subs: dict[str, int] = node.pubsub.get("shard_channels") or {}
     here = sharded.filter(pl.col("shard") == node.shard)
     if here.height and shard_subs:
@@ -287,7 +291,7 @@ def ack_parts(node: NodeCapture) -> list[Part]:
 
 
 def resp_array_size(args: list[str]) -> int:
-    return len(str(len(args))) + 3 + sum(bulk_size(len(a.encode())) for a in args)
+    return array_header_size(len(args)) + sum(bulk_size(len(a.encode())) for a in args)
 
 
 def replication(

@@ -29,6 +29,16 @@ def bulk_size(payload_len: int) -> int:
     return payload_len + len(str(payload_len)) + 5
 
 
+def integer_size(n: int) -> int:
+    """RESP2 integer `:<n>\\r\\n` on the wire."""
+    return len(str(n)) + 3
+
+
+def array_header_size(n: int) -> int:
+    """RESP2 array header `*<n>\\r\\n` on the wire."""
+    return len(str(n)) + 3
+
+
 def error_size(message: str) -> int:
     """RESP2 error `-<message>\\r\\n` (message with its code, e.g. `NOPERM ...`)."""
     return len(message.encode()) + 3

@@ -22,15 +22,14 @@ average value); BYSCORE/BYLEX with LIMIT assume the range holds `count` elements
 in MULTI are costed as if run alone (their `+QUEUED` replies and EXEC's header are not counted:
 EXEC is `unknown`).
 
-How it runs: per batch of rows (`map_batches`, so it streams), a few vectorized lookups give
-each row its features (sampled key or pattern, the arguments that matter); the rules in
-`analyze.reply_model` are evaluated once per distinct combination (cached across batches) and
-joined back. No Python per row.
+How it runs: a few vectorized lookups give each row its features (sampled key or pattern, the
+arguments that matter); the rules in `analyze.reply_model` are evaluated once per distinct
+combination of features and joined back (`analyze.rows` per chunk, `estimate` for any frame).
+No Python per row.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -197,9 +196,6 @@ ARG_COMMANDS = [
     "decrby",
 ]
 _XREAD = ("xread", "xreadgroup")
-# Forget the modelled combinations past this many (arguments that never repeat).
-CACHE_LIMIT = 200_000
-_REPLY = pl.Struct({"reply_bytes": pl.Int64(), "reply_confidence": pl.String()})
 
 
 def estimate(lf: pl.LazyFrame, lookup: Lookup) -> pl.LazyFrame:
@@ -207,27 +203,21 @@ def estimate(lf: pl.LazyFrame, lookup: Lookup) -> pl.LazyFrame:
 
     Needs the columns origin, command, args (as quoted), arg_count, keys (text, multi-key
     commands), key_count, key_name, and the key's size columns `_key_sz`, `_key_own`, `_key_pim`
-    (`Lookup.key_columns`, worked out once per distinct key by `analyze.dictionaries`).
-
-    Each row's features (sampled key or pattern, the arguments that matter) are plain streaming
-    expressions; per batch, only the distinct feature combinations not seen before go through
-    the model, and the rest is a lookup by the combination's hash.
+    (`Lookup.key_columns`). The analyzer itself models distinct combinations per chunk
+    (`analyze.rows`); this is the same model for any frame of rows, each distinct combination of
+    features modelled once and joined back.
     """
-    reply = pl.struct(lookup.inputs).map_batches(
-        lookup.batch, return_dtype=_REPLY, is_elementwise=True
-    )
+    features = lookup.features()
+    rows = lf.with_columns(**features).collect()
+    combos = rows.select(list(features)).unique(maintain_order=True)
+    modelled = pl.concat([combos, lookup.estimate_combos(combos)], how="horizontal")
     return (
-        lookup.prepare(lf)
-        .with_columns(reply.alias("_reply"))
-        .with_columns(
-            reply_bytes=pl.col("_reply").struct.field("reply_bytes"),
-            reply_confidence=pl.col("_reply").struct.field("reply_confidence"),
-        )
-        .drop("_reply", *lookup.inputs)
+        rows.join(modelled, on=list(features), how="left", nulls_equal=True, maintain_order="left")
+        .drop(*features)
+        .lazy()
     )
 
 
-_HASH = "_f_hash"
 # Features of the key's sampled size and of the sender, beside the command's own (`tail_features`).
 KEY_FEATURES = ("_f_client", "_f_own", "_f_sz", "_f_pim")
 _PLAIN = ("command", "arg_count", "key_count")  # model inputs named like the table's columns
@@ -291,17 +281,6 @@ class Lookup:
         self.string_keys = pl.Series(list(strings), dtype=pl.String)
         self.string_bytes = pl.Series(list(strings.values()), dtype=pl.Int64)
         self.stages, self.rules = rules(resp)
-        # Modelled combinations by hash, reused by later batches (the streaming engine may
-        # call `batch` from several threads at once).
-        self.cache: pl.DataFrame | None = None
-        self.lock = threading.Lock()
-        self.exact = False  # set when two combinations share a hash: join on every feature
-        self.inputs = [_HASH, *self.features()]
-
-    def prepare(self, lf: pl.LazyFrame) -> pl.LazyFrame:
-        """Add the feature columns and their hash (`self.inputs`) to a parsed frame."""
-        features = self.features()
-        return lf.with_columns(**features).with_columns(pl.struct(*features).hash().alias(_HASH))
 
     def key_columns(self, key_name: pl.Series, key_pattern: pl.Series) -> pl.DataFrame:
         """Per key (distinct keys: `analyze.dictionaries`): `_key_sz`, the row of `metrics`
@@ -383,52 +362,6 @@ class Lookup:
         framed = combos.select(*names, _combo=pl.int_range(pl.len(), dtype=pl.UInt32))
         out = self.model(framed.rename(names))
         return out.sort("_combo").select("reply_bytes", "reply_confidence")
-
-    def batch(self, s: pl.Series) -> pl.Series:
-        """Estimate one batch of rows (a struct Series of the hash and the feature columns).
-
-        Rows are matched to modelled combinations by their 64-bit hash. Two combinations of
-        one batch with the same hash switch to matching on every feature; a collision with a
-        combination cached from an earlier batch is not detected (odds below 1e-9 for the at
-        most CACHE_LIMIT combinations kept).
-        """
-        df = s.struct.unnest()
-        if not df.height:
-            return pl.Series(s.name, [], dtype=_REPLY)
-        on = [c for c in df.columns if c != _HASH] if self.exact else [_HASH]
-        with self.lock:
-            cache = self.cache
-        known: pl.DataFrame | None = None
-        if cache is not None:
-            known = df.join(cache, on=on, how="left", nulls_equal=True, maintain_order="left")
-            missing = known["reply_confidence"].is_null()
-            if not missing.any():
-                return self._result(known, s.name)
-            combos = df.filter(missing).unique()
-        else:
-            combos = df.unique()
-        if not self.exact and combos[_HASH].n_unique() < combos.height:
-            self.exact, on = True, [c for c in df.columns if c != _HASH]  # a hash collision
-        names = {c: _model_name(c) for c in combos.columns}
-        fresh = self.model(combos.rename(names)).rename({v: k for k, v in names.items()})
-        with self.lock:
-            # Another batch may have modelled some of them meanwhile: one row per hash.
-            if self.cache is None:
-                merged = fresh
-            else:
-                seen = fresh[_HASH].is_in(self.cache[_HASH].implode())
-                merged = pl.concat([self.cache, fresh.filter(~seen)], rechunk=False)
-            self.cache = None if merged.height > CACHE_LIMIT else merged
-        out = df.join(fresh, on=on, how="left", nulls_equal=True, maintain_order="left")
-        if known is not None:
-            out = pl.DataFrame(
-                [known[c].zip_with(~missing, out[c]) for c in ("reply_bytes", "reply_confidence")]
-            )
-        return self._result(out, s.name)
-
-    @staticmethod
-    def _result(out: pl.DataFrame, name: str) -> pl.Series:
-        return out.select(pl.struct("reply_bytes", "reply_confidence").alias(name)).to_series()
 
     def model(self, combos: pl.DataFrame) -> pl.DataFrame:
         """reply_bytes and reply_confidence for distinct feature combinations."""

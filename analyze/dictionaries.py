@@ -25,37 +25,25 @@ from analyze import keys, patterns, replies, schema, slots
 _PER_ROW = ("_key_text", "_key_len", "_pattern_id", "_key_sz", "_key_own", "_key_pim")
 
 
-class Ids:
-    """Value -> id, in order of first appearance, by a 128-bit hash of the value (two 64-bit
-    hashes: two values never share one in practice). For one chunk's values (`rows`' tails):
-    every call joins to all values seen before."""
-
-    def __init__(self) -> None:
-        self.known = _Growing({"_h1": pl.UInt64(), "_h2": pl.UInt64(), "id": pl.UInt32()})
-        self.count = 0
-
-    def ids(self, values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
-        """The id of each value (UInt32; null stays null), and the values not seen before
-        with their ids (columns `value`, `id`, in id order)."""
-        value = pl.col("value")
-        frame = pl.DataFrame({"value": values}).with_columns(
-            _h1=pl.when(value.is_not_null()).then(value.hash(seed=1)),
-            _h2=pl.when(value.is_not_null()).then(value.hash(seed=2)),
-        )
-        on = ["_h1", "_h2"]
-        distinct = frame.filter(value.is_not_null()).unique(on, maintain_order=True)
-        seen = distinct.select(on).join(
-            self.known.frame(), on=on, how="left", maintain_order="left"
-        )
-        fresh = distinct.filter(seen["id"].is_null())
-        new = fresh.select(
-            "value", *on, id=pl.int_range(self.count, self.count + fresh.height, dtype=pl.UInt32)
-        )
-        if new.height:
-            self.known.append(new.select(*on, "id"))
-            self.count += new.height
-        ids = frame.select(on).join(self.known.frame(), on=on, how="left", maintain_order="left")
-        return ids["id"], new.select("value", "id")
+def first_appearance_ids(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Per value its id (UInt32, in order of first appearance; null stays null), and the
+    distinct values by id. Values are matched by a 128-bit hash (two 64-bit hashes: two values
+    never share one in practice): cheaper than hashing the strings into a map, for one chunk."""
+    value = pl.col("value")
+    frame = pl.DataFrame({"value": values}).with_columns(
+        _h1=pl.when(value.is_not_null()).then(value.hash(seed=1)),
+        _h2=pl.when(value.is_not_null()).then(value.hash(seed=2)),
+    )
+    on = ["_h1", "_h2"]
+    distinct = (
+        frame.filter(value.is_not_null())
+        .unique(on, maintain_order=True)
+        .with_columns(id=pl.int_range(pl.len(), dtype=pl.UInt32))
+    )
+    ids = frame.select(on).join(
+        distinct.select(*on, "id"), on=on, how="left", maintain_order="left"
+    )
+    return ids["id"], distinct["value"]
 
 
 class Mapping:

@@ -27,7 +27,7 @@ import polars as pl
 
 from analyze import keys, keyspecs, parse, patterns, replies, schema, through_time
 from analyze.ahead import ahead
-from analyze.dictionaries import Ids, KeyDictionary, SignatureDictionary
+from analyze.dictionaries import KeyDictionary, SignatureDictionary, first_appearance_ids
 from analyze.errors import BadInput
 from analyze.lists import only_rows
 from capture.manifest import KeySize
@@ -141,9 +141,9 @@ def _cut(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> _Cut:
         )
         .collect()
     )
-    codes, texts = Ids().ids(per_row["_tail"])
+    codes, texts = first_appearance_ids(per_row["_tail"])
     per_row = per_row.with_columns(_tail=codes)
-    tail = _tails(texts["value"], ctx)
+    tail = _tails(texts, ctx)
     per_row = pl.concat(
         [per_row, tail.select(_TAIL_PER_ROW).select(pl.all().gather(per_row["_tail"]))],
         how="horizontal",

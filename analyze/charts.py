@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from analyze import humanize
-from capture.manifest import Manifest
+from capture.format.manifest import Manifest
 
 if TYPE_CHECKING:
     from analyze.findings import Findings

@@ -22,7 +22,7 @@ from analyze.errors import AnalyzeError, BadInput, BadRules
 from analyze.humanize import size as human_bytes
 from analyze.pipeline import KEY_SIZES_NAME
 from capture.errors import ExitStatus
-from capture.escape import code, printable
+from capture.format.escape import code, printable
 
 DEFAULT_RULES = Path(__file__).parent / "data" / "check_rules.toml"
 KEY_LIMIT = 200  # a key in a violation is shortened only past this many characters

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from analyze.errors import AnalyzeError
-from capture.manifest import Manifest, NodeCapture
+from capture.format.manifest import Manifest, NodeCapture
 
 NAMESPACE = "AWS/ElastiCache"
 METRIC = "NetworkBytesOut"

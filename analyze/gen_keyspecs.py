@@ -3,7 +3,7 @@
     uv run python -m analyze.gen_keyspecs                # starts a throwaway local redis-server
     uv run python -m analyze.gen_keyspecs --url redis://host:6379 --out other.json
 
-The reply is read with RESP2 and no redis-py parsing, JSON-ified with `capture.manifest.jsonable`
+The reply is read with RESP2 and no redis-py parsing, JSON-ified with `capture.format.manifest.jsonable`
 — the same format capture saves as `commands.json` — and sorted by command name so the committed
 file diffs cleanly.
 """
@@ -22,7 +22,7 @@ from typing import Any
 import redis
 
 from analyze.keyspecs import BUILTIN
-from capture.manifest import jsonable
+from capture.format.manifest import jsonable
 
 
 def command_reply(client: redis.Redis) -> list[Any]:

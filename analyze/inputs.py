@@ -8,24 +8,21 @@ role, and for a replica its primary's address so replicated writes are told apar
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import zstandard
-
 from analyze import duplicates
 from analyze.errors import BadInput
 from analyze.findings import InputInfo
-from capture import manifest as mf
 from capture.errors import ManifestError
-from capture.escape import printable
-from capture.info import counters_reset
+from capture.format import lines as lines_
+from capture.format import manifest as mf
+from capture.format.counters import counters_reset
+from capture.format.escape import printable
+from capture.format.reader import MonitorFile
 
-_MONITOR_LINE = re.compile(rb"^\+?(OK|\d+\.\d+ \[\d+ )")
 _SNIFF_BYTES = 64 * 1024
 
 
@@ -270,40 +267,17 @@ def _iso(ts: float) -> str:
 def sniff(path: Path) -> None:
     """Refuse a file that is not a MONITOR log (plain, gzip or zstd), looking at its first lines."""
     try:
-        with path.open("rb") as fh:
-            magic = fh.read(4)
-            fh.seek(0)
-            if magic == b"\x28\xb5\x2f\xfd":
-                head = _read_some(zstandard.ZstdDecompressor().stream_reader(fh))
-            elif magic[:2] == b"\x1f\x8b":
-                head = _read_some(gzip.GzipFile(fileobj=fh))
-            else:
-                head = fh.read(_SNIFF_BYTES)
+        head = MonitorFile(path).head(_SNIFF_BYTES)
     except OSError as exc:
         raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
     lines = [ln.rstrip(b"\r") for ln in head.split(b"\n")[:50]]
-    if not head.strip() or any(_MONITOR_LINE.match(ln) for ln in lines):
+    if not head.strip() or any(ln in (b"OK", b"+OK") or lines_.split(ln) for ln in lines):
         return
     first = next((ln for ln in lines if ln.strip()), b"")[:60]
     raise BadInput(
         f"{path}: not a MONITOR log (it starts with {first.decode('utf-8', 'replace')!r}) — give "
         "a capture folder or a file written by `redis-cli monitor` (plain, .gz or .zst)"
     )
-
-
-def _read_some(reader: Any) -> bytes:
-    """Up to _SNIFF_BYTES of a decompressing reader; a truncated stream yields what it has."""
-    chunks, size = [], 0
-    try:
-        while size < _SNIFF_BYTES:
-            chunk = reader.read(_SNIFF_BYTES - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except (OSError, EOFError, zstandard.ZstdError):
-        pass
-    return b"".join(chunks)
 
 
 def parse_time(text: str | None, start: float | None, what: str) -> float | None:

@@ -15,7 +15,7 @@ keeps row order, unlike a join. Commands then take one of three shapes:
   (range or keynum). These expressions read `args` only on general rows (null elsewhere), so the
   common path does not pay for them.
 
-Text form of a key (`capture.manifest.key_text`): most keys have no backslash and are their own
+Text form of a key (`capture.format.lines.key_text`): most keys have no backslash and are their own
 text. Keys with simple escapes go through one Aho-Corasick `replace_many`. Keys with `\\xHH` are
 hex-encoded, their escapes replaced in the hex domain (an escape's leading `5c` cannot sit at an
 odd offset of ASCII text, so matches stay aligned), checked for UTF-8 with a regex over hex pairs,

@@ -192,7 +192,7 @@ class KeySpecs:
 
 
 def load(reply: Sequence[Any] | None = None) -> KeySpecs:
-    """Key specs from a `COMMAND` reply (e.g. `capture.manifest.read_commands`), else built-in.
+    """Key specs from a `COMMAND` reply (e.g. `capture.format.manifest.read_commands`), else built-in.
 
     Commands the reply does not list (renamed or disabled on that server) keep the built-in
     specs, so a partial reply never loses keys."""

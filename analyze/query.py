@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from analyze.errors import NoDatabase, QueryError
 from analyze.sqlite import DB_NAME
 from capture.errors import ExitStatus
-from capture.escape import printable
+from capture.format.escape import printable
 
 NULL = "NULL"
 _SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database

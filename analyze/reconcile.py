@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from capture.info import counters_reset
-from capture.manifest import InfoSnapshot, NodeCapture
+from capture.format.counters import counters_reset
+from capture.format.manifest import InfoSnapshot, NodeCapture
 
 
 def info_value(snapshot: InfoSnapshot | None, name: str, section: str = "stats") -> int | None:

@@ -38,7 +38,7 @@ import polars as pl
 from analyze import patterns, schema
 from analyze.lists import only_rows
 from analyze.reply_model import NULL2, chain, rules, unescaped_len
-from capture.manifest import KeySize, Manifest
+from capture.format.manifest import KeySize, Manifest
 
 # Averaged per key in `sizes_frame`, per pattern in `pattern_sizes`.
 _METRICS = (

@@ -30,7 +30,7 @@ from analyze.ahead import ahead
 from analyze.dictionaries import KeyDictionary, SignatureDictionary, first_appearance_ids
 from analyze.errors import BadInput
 from analyze.lists import only_rows
-from capture.manifest import KeySize
+from capture.format.manifest import KeySize
 
 Rows = Callable[[pl.LazyFrame], pl.LazyFrame]
 
@@ -76,8 +76,8 @@ def source_rows(
     """The rows of one source, a chunk at a time, in file order (chunks without a command are
     skipped). `keep` filters the header rows (`ts`, `db`, `client`: the time window) before any
     body is split; `counts`, when given, counts every line for the capture's health, so no other
-    pass reads the file. A damaged stream ends the source after its readable lines: noted in
-    `counts`, or raised as `BadInput` without them."""
+    pass reads the file. A damaged stream gives its readable lines (capture/format/reader.py):
+    what was lost is noted in `counts`, or raised as `BadInput` after the rows without them."""
 
     def cut(lines: pl.DataFrame) -> _Cut | None:
         marked = parse.mark_lines(lines.lazy()).collect()
@@ -91,19 +91,19 @@ def source_rows(
     # Decoding, cutting, finishing and sizing strings through time overlap, one chunk each
     # (`ahead`): cutting needs nothing from earlier chunks; finishing (the dictionaries) and the
     # strings' last writes go in file order, each in its own thread.
-    lines = ahead(parse.line_chunks(source, chunk_bytes or parse.CHUNK_BYTES))
+    file = parse.open_source(source)
+    lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
     cuts = ahead(cut(chunk) for chunk in lines)
     finished = ahead(_finish(part, source, ctx) for part in cuts if part is not None)
     # GETs sized by the writes before them, and before any by the start sample (issue 11)
     strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
-    try:
-        for chunk in finished:
-            yield strings.apply(chunk)
-    except parse.Damaged as exc:
-        # What was readable is analyzed; the report's capture health says where it stopped.
-        if counts is None:
-            raise BadInput(str(exc)) from None
-        counts.note = str(exc)
+    for chunk in finished:
+        yield strings.apply(chunk)
+    # What was readable is analyzed; the report's capture health says what was lost.
+    if counts is not None:
+        counts.ended(file)
+    elif file.damaged:
+        raise BadInput("; ".join(file.notes))
 
 
 def _cut(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> _Cut:

@@ -18,7 +18,7 @@ import polars as pl
 
 from analyze import humanize, schema, unshown
 from analyze.unshown import Part, Replication
-from capture.manifest import Manifest
+from capture.format.manifest import Manifest
 
 TOLERANCE = 0.05  # default: estimate within 5% of measured
 MIN_SHARE = 0.01  # the verdict names off nodes above this share of the measured bytes out

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from capture.info import version_tuple
-from capture.manifest import Manifest
+from capture.format.counters import version_tuple
+from capture.format.manifest import Manifest
 
 # valkey#3043: from 9.0.1 (valkey PR #2652) replies sent with copy avoidance (I/O threads) were
 # counted twice; fixed by valkey PR #3046 (January 2026), in a later 9.0 patch release.

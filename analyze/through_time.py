@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from analyze.replies import WRITE_COMMANDS
-from capture.manifest import KeySize
+from capture.format.manifest import KeySize
 
 _EVENT: dict[str, pl.DataType] = {
     "ts": pl.Float64(),

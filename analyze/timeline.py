@@ -31,8 +31,8 @@ import polars as pl
 
 from analyze import humanize
 from analyze.reconcile import info_value, measured_repl_bytes_out
-from capture.info import counters_reset
-from capture.manifest import Manifest, NodeCapture
+from capture.format.counters import counters_reset
+from capture.format.manifest import Manifest, NodeCapture
 
 if TYPE_CHECKING:
     from analyze.findings import Findings, Window

@@ -33,16 +33,9 @@ from typing import Any
 import polars as pl
 
 from analyze import schema
-from capture.info import (
-    array_header_size,
-    bulk_size,
-    calls_delta,
-    counters_reset,
-    error_size,
-    integer_size,
-    version_tuple,
-)
-from capture.manifest import InfoSnapshot, Manifest, NodeCapture
+from capture.format.counters import calls_delta, counters_reset, version_tuple
+from capture.format.manifest import InfoSnapshot, Manifest, NodeCapture
+from capture.info import array_header_size, bulk_size, error_size, integer_size
 
 SLOTS = 16384
 # Hidden commands that send no reply worth counting: a replica's REPLCONF ACK is not answered.

@@ -32,7 +32,7 @@ import fire
 import redis
 from redis.cluster import LoadBalancingStrategy, RedisCluster
 
-from capture import manifest as manifest_mod
+from capture.format import manifest as manifest_mod
 from tests.servers import running_cluster
 
 HOT_KEY = "large_sortedset:app:2025-10-17"

@@ -27,7 +27,7 @@ import fire
 import redis
 
 from capture.connect import ConnectOptions
-from capture.manifest import NodeCapture
+from capture.format.manifest import NodeCapture
 from capture.stream import MonitorStream
 from tests.capturing import REDIS_BENCHMARK
 from tests.servers import REDIS_SERVER, Node, start_node

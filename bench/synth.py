@@ -27,7 +27,7 @@ import polars as pl
 import zstandard
 
 from analyze.slots import hash_slot
-from capture import manifest as mf
+from capture.format import manifest as mf
 
 DATA = Path(__file__).parent / "data"
 SHARDS = [("0001", (0, 5460)), ("0002", (5461, 10922)), ("0003", (10923, 16383))]

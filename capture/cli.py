@@ -17,7 +17,7 @@ import fire
 from fire.decorators import SetParseFn
 
 from capture.errors import ExitStatus, HotshardError, UsageError
-from capture.escape import printable
+from capture.format.escape import printable
 
 if TYPE_CHECKING:
     from capture.connect import ConnectOptions

@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from capture.info import bulk_size, version_tuple
-from capture.manifest import escape_bytes
+from capture.format.counters import version_tuple
+from capture.format.lines import escape_bytes
+from capture.info import bulk_size
 
 if TYPE_CHECKING:
     import redis

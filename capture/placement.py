@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from capture.info import calls_delta, counters_reset
-from capture.manifest import NodeCapture
+from capture.format.counters import calls_delta, counters_reset
+from capture.format.manifest import NodeCapture
 
 # Used only when the COMMAND reply is missing.
 FALLBACK_READS = frozenset(

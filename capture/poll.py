@@ -21,8 +21,9 @@ from typing import Any
 
 import redis
 
-from capture.info import bulk_size, parse_info
-from capture.manifest import InfoPoll, NodeCapture
+from capture.format.counters import parse_info
+from capture.format.manifest import InfoPoll, NodeCapture
+from capture.info import bulk_size
 
 DEFAULT_INTERVAL = 5.0  # seconds; one ~2 kB reply per node each time
 COUNTERS = ("total_net_output_bytes", "total_net_repl_output_bytes", "total_commands_processed")

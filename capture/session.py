@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import redis
 
-from capture import costs, disk, info, manifest, placement, poll, slotstats, start_sample
+from capture import costs, disk, info, placement, poll, slotstats, start_sample
 from capture.connect import ConnectOptions, control_client, describe_failure, prompt_password
 from capture.errors import (
     CaptureError,
@@ -31,7 +31,8 @@ from capture.errors import (
     DiskWriteFailed,
     UsageError,
 )
-from capture.manifest import Manifest, NodeCapture
+from capture.format import counters, manifest
+from capture.format.manifest import Manifest, NodeCapture
 from capture.signals import SignalScope
 from capture.stream import COMPRESSIONS, MonitorStream
 from capture.topology import Topology, locate
@@ -402,7 +403,7 @@ class Session:
                 continue
             if when == "before":
                 n.info_before = snap
-                name, version = info.server_identity(snap.sections.get("server", {}))
+                name, version = counters.server_identity(snap.sections.get("server", {}))
                 n.server_name, n.server_version = name, version or n.server_version
                 n.overhead_bytes_out += snap.reply_bytes  # counted in the "after" delta
             else:
@@ -488,7 +489,7 @@ class Session:
                 level=o.level,
                 max_bytes=o.max_bytes,
                 flush_seconds=o.flush_seconds,
-                use_reset=info.version_tuple(n.server_version) >= (6, 2),
+                use_reset=counters.version_tuple(n.server_version) >= (6, 2),
                 throttle=o.read_throttle,
                 on_monitor=functools.partial(dog.watch, n.node) if dog else None,
                 was_cut=functools.partial(dog.was_cut, n.node) if dog else None,

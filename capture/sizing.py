@@ -21,8 +21,6 @@ it touched and never aborts the capture.
 from __future__ import annotations
 
 import base64
-import gzip
-import io
 import math
 import re
 import time
@@ -35,8 +33,11 @@ from typing import Any
 
 import redis
 
+from capture.format import lines
+from capture.format.lines import key_text
+from capture.format.manifest import KeySize, Manifest, NodeCapture, read_commands
+from capture.format.reader import MonitorFile
 from capture.info import array_header_size, bulk_size
-from capture.manifest import KeySize, Manifest, NodeCapture, key_text, read_commands, unescape_bytes
 
 # Weight of one command in the rough ranking: a full read of a collection dwarfs anything else.
 FULL_READ_WEIGHT = 10.0
@@ -111,43 +112,23 @@ _KEYLESS = frozenset(
 )
 _EVAL_LIKE = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 
-_QUOTED = re.compile(rb'"((?:[^"\\]|\\.)*)"')
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8,}(?![0-9A-Za-z])")
 _DIGITS = re.compile(r"\d+")
 
 
 # -- reading the capture back ---------------------------------------------------------------
-def open_monitor(path: Path) -> io.BufferedIOBase:
-    """A binary stream over a raw MONITOR file, whatever its compression (zstd, gzip, none)."""
-    name = path.name
-    if name.endswith(".zst"):
-        import zstandard
-
-        fh = path.open("rb")
-        # read_across_frames: the capture flushes a frame every few seconds.
-        return io.BufferedReader(
-            zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True, closefd=True)
-        )
-    if name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    return path.open("rb")
-
-
 def iter_lines(path: Path, max_lines: int | None = None, every: int = 1) -> Iterator[bytes]:
-    """Lines of a MONITOR file (every `every`-th one, at most `max_lines`); a torn tail is fine."""
+    """Lines of a MONITOR file (every `every`-th one, at most `max_lines`); a file still being
+    written, or cut, gives its whole lines."""
     taken = 0
-    try:
-        with open_monitor(path) as fh:
-            for i, line in enumerate(fh):
-                if i % every:
-                    continue
-                yield line
-                taken += 1
-                if max_lines is not None and taken >= max_lines:
-                    return
-    except (EOFError, OSError, ValueError):
-        return  # a killed capture ends mid-frame: use what was read
+    for i, line in enumerate(MonitorFile(path).lines()):
+        if i % every:
+            continue
+        yield line
+        taken += 1
+        if max_lines is not None and taken >= max_lines:
+            return
 
 
 def key_positions(commands_reply: list[Any] | None) -> dict[str, int]:
@@ -174,14 +155,11 @@ class LineInfo:
 
 def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
     """Command, first key and "is it a full read" of one MONITOR line; None for lines to skip."""
-    head = line.find(b'] "')
-    if head < 0 or line[head - 4 : head] == b" lua":
+    parsed = lines.split(line)
+    if parsed is None or parsed.client == "lua":
         return None  # +OK, garbage, or a redis.call inside a script (no client reply)
-    args = _QUOTED.findall(line, head + 2)
-    if not args:
-        return None
-    command = args[0].decode("latin-1").lower()
-    rest = args[1:]
+    command = parsed.args[0].decode("latin-1").lower()
+    rest = parsed.args[1:]
     pos = positions.get(command)
     if command in _EVAL_LIKE:
         try:
@@ -195,7 +173,7 @@ def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
         pos = 0 if command in _KEYLESS else 1
     if pos <= 0 or pos > len(rest):
         return None
-    key = unescape_bytes(rest[pos - 1].decode("latin-1"))
+    key = lines.unescape_bytes(rest[pos - 1].decode("latin-1"))
     return LineInfo(command, key, _is_full_read(command, rest))
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import redis
 
 from capture import sizing
-from capture.manifest import KeySize, Manifest, NodeCapture, read_commands
+from capture.format.manifest import KeySize, Manifest, NodeCapture, read_commands
 
 DEFAULT_SECONDS = 5.0
 

@@ -18,7 +18,6 @@ server's `total_net_output_bytes`).
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import socket
 import threading
@@ -32,7 +31,7 @@ import zstandard
 from capture import disk
 from capture.connect import ConnectOptions, auth_error, describe_failure, open_socket
 from capture.errors import AuthError, CaptureError, ConnectionFailed, DiskWriteFailed, UsageError
-from capture.manifest import Gap, NodeCapture
+from capture.format.manifest import Gap, NodeCapture
 
 COMPRESSIONS = ("zstd", "gzip", "none")
 DEFAULT_LEVEL = {"zstd": 1, "gzip": 1, "none": 0}
@@ -121,17 +120,6 @@ class FrameWriter:
         finally:
             os.close(self._fd)
             self._fd = -1
-
-
-def decompress(path: Path) -> bytes:
-    """The raw MONITOR bytes of a capture file (all frames)."""
-    data = Path(path).read_bytes()
-    if str(path).endswith(".gz"):
-        return gzip.decompress(data)
-    if str(path).endswith(".zst"):
-        reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
-        return reader.read()
-    return data
 
 
 class _Closed(ConnectionResetError):

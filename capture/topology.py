@@ -25,8 +25,8 @@ from capture.connect import (
     with_prompted_password,
 )
 from capture.errors import AuthError, ConnectionFailed, DiscoveryError, TLSError, UsageError
-from capture.info import parse_info, server_identity
-from capture.manifest import NodeCapture, ShardInfo
+from capture.format.counters import parse_info, server_identity
+from capture.format.manifest import NodeCapture, ShardInfo
 
 if TYPE_CHECKING:
     from capture.aws import AwsCluster

@@ -39,8 +39,9 @@ import redis
 
 from capture.connect import PASSWORD_ENV, ConnectOptions, control_client, describe_failure
 from capture.errors import CaptureError
-from capture.info import bulk_size, error_size, version_tuple
-from capture.manifest import NodeCapture
+from capture.format.counters import version_tuple
+from capture.format.manifest import NodeCapture
+from capture.info import bulk_size, error_size
 
 INTERVAL = 0.25  # between CLIENT LIST polls: the overshoot past the limit is one interval's growth
 KILL_REPLY = 4  # `:1\r\n` (or `:0\r\n`): CLIENT KILL ID's reply, counted in bytes out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 import subprocess
 import threading
@@ -12,14 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from capture import manifest
-from capture.manifest import Manifest, NodeCapture
+from capture.format import lines, manifest
+from capture.format.manifest import Manifest, NodeCapture
+from capture.format.reader import MonitorFile
 from capture.session import CaptureOptions, CaptureResult, run_capture
-from capture.stream import decompress
 
 REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
-# `+<ts> [<db> <addr>] "<command>"`; the address may be `[v6]:port`.
-_LINE = re.compile(rb'^\+\d+\.\d+ \[\d+ (?:\[[^\]]*\]:\d+|[^\]]*)\] "((?:[^"\\]|\\.)*)"')
 
 
 @dataclass
@@ -91,17 +88,19 @@ def benchmark(
 
 
 def lines_of(folder: Path, node: NodeCapture) -> list[bytes]:
-    data = decompress(Path(folder) / node.file)
-    assert data.endswith(b"\r\n") or not data, "the file ends mid-line"
-    return data[:-2].split(b"\r\n") if data else []
+    """Every line of a node's capture file, which must end whole (the capture ended it)."""
+    file = MonitorFile(Path(folder) / node.file)
+    got = list(file.lines())
+    assert (file.partial, file.truncated, file.damaged) == (None, False, False), file.notes
+    return got
 
 
-def command_counts(lines: list[bytes]) -> Counter[str]:
+def command_counts(monitor_lines: list[bytes]) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for line in lines:
-        match = _LINE.match(line)
-        assert match, f"not a MONITOR line: {line[:120]!r}"
-        counts[match.group(1).decode().lower()] += 1
+    for line in monitor_lines:
+        parsed = lines.split(line)
+        assert parsed is not None and line.startswith(b"+"), f"not a MONITOR line: {line[:120]!r}"
+        counts[parsed.args[0].decode().lower()] += 1
     return counts
 
 
@@ -134,7 +133,7 @@ def expected_lines(folder: Path, m: manifest.Manifest, node: manifest.NodeCaptur
 
 
 def calls_delta(node: NodeCapture) -> Counter[str]:
-    from capture.info import calls_delta as delta
+    from capture.format.counters import calls_delta as delta
 
     return Counter(delta(node.info_before, node.info_after))
 

@@ -158,7 +158,7 @@ def split_log(path: str | Path) -> pl.DataFrame:
     """Per command line of a MONITOR file, in file order: `ts`, `db`, `client`, `command`,
     `arg_count`, `request_bytes` and `args` (each argument as quoted, escapes unresolved) —
     the arguments no output keeps, from the row path's own `rows.split_body`."""
-    chunks = parse.line_chunks(parse.Source(Path(path)), parse.CHUNK_BYTES)
+    chunks = parse.line_chunks(parse.open_source(parse.Source(Path(path))), parse.CHUNK_BYTES)
     heads = [parse.header_rows(parse.mark_lines(c.lazy())) for c in chunks]
     if not heads:
         return pl.DataFrame()

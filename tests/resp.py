@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from capture.manifest import escape_bytes
+from capture.format.lines import escape_bytes
 
 
 def encode(*args: bytes | str | int | float) -> bytes:

@@ -175,7 +175,7 @@ def test_endpoints_given_means_no_aws_call(aws, monkeypatch, redis_cluster, tmp_
         ]
     )
     assert status == ExitStatus.OK
-    from capture import manifest
+    from capture.format import manifest
 
     m = manifest.read(out)
     assert m.cluster == "hot-a"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from capture import manifest
+from capture.format import manifest
 
 ROOT = Path(__file__).parent.parent
 

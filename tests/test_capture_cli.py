@@ -7,9 +7,10 @@ import threading
 
 import pytest
 
-from capture import cli, manifest
+from capture import cli
 from capture.cli import as_bytes, expand_short_flags, run
 from capture.errors import ExitStatus, UsageError
+from capture.format import manifest
 from tests.servers import start_node
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from capture import manifest
 from capture.cli import run
 from capture.errors import CaptureIncomplete, ExitStatus
+from capture.format import manifest
 from capture.session import CaptureOptions
 from tests.capturing import (
     REDIS_BENCHMARK,

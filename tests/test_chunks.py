@@ -175,7 +175,7 @@ def test_line_chunks_give_every_whole_line(tmp_path, kind, partial):
     path.write_bytes(data)
     source = parse.Source(path)
     for chunk_bytes in (1, 50, 333, 1 << 20):
-        frames = list(parse.line_chunks(source, chunk_bytes))
+        frames = list(parse.line_chunks(parse.open_source(source), chunk_bytes))
         got = pl.concat(frames)["line"].to_list()
         if kind.endswith("truncated"):
             # A killed capture: the whole lines before the cut, the cut one left out.
@@ -247,64 +247,3 @@ def test_a_damaged_stream_without_counts_is_a_bad_input(tmp_path):
     path = _damaged_zstd(tmp_path / "m.monitor.zst")
     with pytest.raises(BadInput, match="damaged zstd frame"):
         list(rows.source_rows(parse.Source(path), rows.Context.create()))
-
-
-def test_zstd_frames_resume_after_damage(tmp_path):
-    """Frames decode one after the other; a damaged one, bytes that are no frame, and a
-    skippable frame between them cost only themselves."""
-    c = zstandard.ZstdCompressor(write_checksum=True)
-    good = [c.compress(f"line {i}\n".encode() * 50) for i in range(6)]
-    bad = bytearray(good[2])
-    bad[len(bad) // 2] ^= 0xFF
-    skippable = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
-    data = good[0] + good[1] + bytes(bad) + good[3] + b"\x00" * 9 + skippable + good[4] + good[5]
-    path = tmp_path / "m.zst"
-    path.write_bytes(data)
-    with parse._ZstdFrames(path) as frames:
-        text = b"".join(iter(frames.read, b""))
-        offsets = [offset for offset, _ in frames.skipped]
-    kept = {int(line.split()[1]) for line in text.decode().splitlines() if line.startswith("line ")}
-    assert kept == {0, 1, 3, 4, 5}
-    assert offsets == [len(good[0] + good[1]), len(good[0] + good[1] + bad + good[3])]
-
-
-def test_a_frame_whose_header_is_gone_costs_only_its_lines(tmp_path):
-    """When the frames cannot even be walked (a middle frame's magic number overwritten), the
-    file is decoded frame by frame up front: the other frames' lines are all kept, and the
-    note says what was skipped. A truncated last frame is not counted as damage."""
-    c = zstandard.ZstdCompressor(write_checksum=True)
-    frames = [c.compress(f'1.{i} [0 1.2.3.4:5] "GET" "k{i}"\n'.encode() * 10) for i in range(5)]
-    frames[2] = b"\x00\x00\x00\x00" + frames[2][4:]
-    path = tmp_path / "m.monitor.zst"
-    path.write_bytes(b"".join(frames)[:-2])  # and the last frame cut in its checksum
-    source = parse.Source(path)
-    keys = pl.concat(parse.line_chunks(source, 1 << 20))["line"].str.extract(r'"(k\d)"')
-    assert set(keys.drop_nulls()) == {"k0", "k1", "k3", "k4"}
-    note = parse.readable(path).note
-    assert "truncated zstd stream" in note
-    assert "1 damaged zstd frame(s) skipped" in note
-
-
-@pytest.mark.parametrize("cut", [2, 7, 40])
-def test_a_truncated_capture_is_not_called_damaged(tmp_path, cut):
-    c = zstandard.ZstdCompressor(write_checksum=True)
-    frames = [c.compress(f'1.{i} [0 1.2.3.4:5] "GET" "k{i}"\n'.encode() * 10) for i in range(5)]
-    path = tmp_path / "m.monitor.zst"
-    path.write_bytes(b"".join(frames)[:-cut])
-    note = parse.readable(path).note
-    assert "truncated zstd stream" in note and "damaged" not in note
-    keys = pl.concat(parse.line_chunks(parse.Source(path), 1 << 20))["line"].str.extract(r'"(k\d)"')
-    assert {"k0", "k1", "k2", "k3"} <= set(keys.drop_nulls())
-
-
-def test_skippable_frames_between_frames_are_not_damage(tmp_path):
-    """pzstd and friends put skippable frames between frames: nothing is lost or reported."""
-    c = zstandard.ZstdCompressor()
-    skippable = (0x184D2A53).to_bytes(4, "little") + (5).to_bytes(4, "little") + b"12345"
-    parts = [c.compress(f"line {i}\n".encode() * 3000) for i in range(4)]
-    path = tmp_path / "m.zst"
-    path.write_bytes(skippable.join(parts))
-    with parse._ZstdFrames(path) as frames:
-        text = b"".join(iter(frames.read, b""))
-        assert frames.skipped == []
-    assert text == b"".join(f"line {i}\n".encode() * 3000 for i in range(4))

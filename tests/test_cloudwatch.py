@@ -10,7 +10,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from analyze import cloudwatch
-from capture.manifest import Manifest, NodeCapture
+from capture.format.manifest import Manifest, NodeCapture
 from tests.servers import free_port
 
 REGION = "eu-west-1"

@@ -202,8 +202,8 @@ def test_a_restarted_node_has_unknown_measured_bytes_with_the_reason(tmp_path, c
 
 
 def test_uptime_going_backwards_is_a_restart_too():
-    from capture.info import counters_reset
-    from capture.manifest import InfoSnapshot
+    from capture.format.counters import counters_reset
+    from capture.format.manifest import InfoSnapshot
 
     def snap(uptime: int, run_id: str = "a" * 40) -> InfoSnapshot:
         return InfoSnapshot(
@@ -220,7 +220,7 @@ def test_read_placement_ignores_a_restarted_node():
     """The capture's "reads ran on an unmonitored node" check compares commandstats too: a
     restart there once showed "122% of the shard's reads"."""
     from capture import placement
-    from capture.manifest import InfoSnapshot, NodeCapture
+    from capture.format.manifest import InfoSnapshot, NodeCapture
 
     def snap(calls: int, run_id: str, uptime: int) -> InfoSnapshot:
         return InfoSnapshot(

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from capture import disk, manifest
+from capture import disk
 from capture.cli import run
 from capture.errors import DiskWriteFailed, ExitStatus
+from capture.format import manifest
 from tests.capturing import REDIS_BENCHMARK, lines_of, monitored
 
 

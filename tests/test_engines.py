@@ -18,7 +18,8 @@ from analyze import keyspecs, rows
 from analyze.parse import Source
 from capture import info
 from capture.connect import ConnectOptions, control_client
-from capture.manifest import jsonable
+from capture.format import counters
+from capture.format.manifest import jsonable
 from capture.topology import discover, parse_cluster_nodes
 from tests import frames
 from tests.servers import start_node, start_replica
@@ -148,7 +149,7 @@ def test_info_fields_the_tool_reads(engine_node):
     with contextlib.suppress(redis.ResponseError):
         control.execute_command("LPUSH")  # an error, for errorstats
     version = control.execute_command("INFO", "server")
-    name, own = info.server_identity(info.parse_info(version.decode())["server"])
+    name, own = counters.server_identity(counters.parse_info(version.decode())["server"])
     assert (name, own.split(".")[:2]) == (
         "valkey" if e.valkey else "redis",
         [str(v) for v in e.version],
@@ -163,7 +164,7 @@ def test_info_fields_the_tool_reads(engine_node):
     assert "errorstat_ERR" in sections["errorstats"]
     assert "connected_slaves" in sections["replication"]
     # commandstats: subcommands apart from 7.0 on (`client|id`), whole commands on 6.2
-    calls = info.command_calls(snap)
+    calls = counters.command_calls(snap)
     assert calls["get"] == 1
     assert ("client|id" in calls, "client" in calls) == (e.at_least(7), not e.at_least(7))
     assert ("valkey_version" in sections["server"]) == e.valkey

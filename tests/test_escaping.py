@@ -15,7 +15,7 @@ import pytest
 
 from capture.cli import run
 from capture.errors import ExitStatus
-from capture.escape import cell, code, printable
+from capture.format.escape import cell, code, printable
 from tests.test_pipeline import T0, line, write_log
 
 NASTY = [

@@ -10,7 +10,8 @@ from polars.testing import assert_frame_equal
 
 from analyze import keys as keys_mod
 from analyze import keyspecs
-from capture.manifest import jsonable, key_text, unescape_bytes
+from capture.format.lines import key_text, unescape_bytes
+from capture.format.manifest import jsonable
 
 SPECS = keyspecs.load()
 PLAN = keys_mod.plan(SPECS)

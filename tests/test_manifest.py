@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from capture import manifest as mf
 from capture.errors import ManifestError
+from capture.format import lines
+from capture.format import manifest as mf
 
 
 def _sample() -> mf.Manifest:
@@ -66,9 +67,9 @@ def test_missing_manifest_says_what_to_do(tmp_path):
     "raw", [b"plain", b"caf\xc3\xa9", b"bin\xff\x00", b'q"uote\\ \n\r\t\x07\x08', b"\\xff"]
 )
 def test_escape_round_trip(raw):
-    assert mf.unescape_bytes(mf.escape_bytes(raw)) == raw
-    text, binary = mf.key_text(raw)
-    assert (mf.unescape_bytes(text) if binary else text.encode()) == raw
+    assert lines.unescape_bytes(lines.escape_bytes(raw)) == raw
+    text, binary = lines.key_text(raw)
+    assert (lines.unescape_bytes(text) if binary else text.encode()) == raw
 
 
 def test_a_v2_manifest_reads_with_no_engine_name_and_no_slot_stats(tmp_path):

@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 
 from analyze import parse, schema, tables
 from analyze.parse import Source, line_stats
-from capture.manifest import unescape_bytes
+from capture.format.lines import unescape_bytes
 from tests.frames import WIDE, parse_log, parse_logs, slot_of, split_log
 
 HEADER = "1697549123.123456 [0 10.0.0.1:53422]"

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analyze import keys, keyspecs
-from capture.manifest import escape_bytes, key_text, unescape_bytes
+from capture.format.lines import escape_bytes, key_text, unescape_bytes
 from tests.frames import parse_log, split_log
 
 # Bytes that exercise every escape and the separators around them, plus anything at all.
@@ -56,7 +56,7 @@ def test_arguments_round_trip(tmp_path, commands):
 @settings(max_examples=40, deadline=None)
 @given(key=ARG, others=st.lists(ARG, max_size=3))
 def test_all_keys_decode_like_key_text(key, others):
-    """MGET of several keys: every key's text form equals capture.manifest.key_text."""
+    """MGET of several keys: every key's text form equals capture.format.lines.key_text."""
     argv = [key, *others]
     frame = pl.DataFrame(
         {"command": ["mget"], "args": [[escape_bytes(a) for a in argv]]},

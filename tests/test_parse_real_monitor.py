@@ -15,7 +15,7 @@ import polars as pl
 import redis
 
 from analyze.parse import Source, line_stats
-from capture.manifest import key_text, unescape_bytes
+from capture.format.lines import key_text, unescape_bytes
 from tests.frames import parse_log, split_log
 from tests.servers import start_node
 

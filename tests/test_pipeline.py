@@ -16,9 +16,10 @@ import pytest
 import zstandard
 
 from analyze import schema, tables
-from capture import manifest as mf
 from capture.cli import run
 from capture.errors import ExitStatus
+from capture.format import lines
+from capture.format import manifest as mf
 
 T0 = 1_760_700_000.0
 HOT = "large_sortedset:app:2025-10-17"
@@ -27,7 +28,7 @@ HOT = "large_sortedset:app:2025-10-17"
 def line(ts: float, client: str, *args: bytes | str, db: int = 0) -> str:
     """A MONITOR line exactly as Redis prints it (sdscatrepr quoting)."""
     quoted = " ".join(
-        f'"{mf.escape_bytes(a if isinstance(a, bytes) else a.encode())}"' for a in args
+        f'"{lines.escape_bytes(a if isinstance(a, bytes) else a.encode())}"' for a in args
     )
     return f"{ts:.6f} [{db} {client}] {quoted}"
 

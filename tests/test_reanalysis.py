@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from analyze.pipeline import AnalyzeOptions, run_analyze
-from capture import manifest as mf
+from capture.format import manifest as mf
 
 V1 = Path(__file__).parent / "data" / "capture-v1"  # samples/edge as format 1 wrote it
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from analyze import reconcile
-from capture.manifest import InfoSnapshot, NodeCapture
+from capture.format.manifest import InfoSnapshot, NodeCapture
 from tests.resp import RawConnection
 from tests.servers import start_node
 

@@ -15,7 +15,7 @@ import pytest
 
 from analyze import replies
 from analyze.patterns import Rule
-from capture.manifest import key_text
+from capture.format.lines import key_text
 from capture.sizing import measure_keys
 from tests.frames import parse_log
 from tests.resp import RawConnection, monitor_args

@@ -10,7 +10,7 @@ import redis
 import zstandard
 
 from capture import sizing
-from capture.manifest import Manifest, NodeCapture
+from capture.format.manifest import Manifest, NodeCapture
 from tests.resp import RawConnection
 
 

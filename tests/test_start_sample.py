@@ -9,10 +9,10 @@ import polars as pl
 
 from analyze import tables, through_time
 from analyze.pipeline import AnalyzeOptions, run_analyze
-from capture import manifest as mf
 from capture import sizing
+from capture.format import manifest as mf
+from capture.format.manifest import KeySize
 from capture.info import bulk_size
-from capture.manifest import KeySize
 
 KEYS = 20
 

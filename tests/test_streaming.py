@@ -45,7 +45,7 @@ def sample():
 
 
 def _heads(source: parse.Source) -> pl.LazyFrame:
-    lines = next(parse.line_chunks(source, 1 << 20))
+    lines = next(parse.line_chunks(parse.open_source(source), 1 << 20))
     return parse.header_rows(parse.mark_lines(lines.lazy()))
 
 
@@ -90,12 +90,12 @@ def test_a_chunk_is_its_bytes_and_chunks_come_in_file_order(sample, tmp_path):
     one cut (a plain file: a zstd reader hands over what a frame step decodes), and the rows
     come out a chunk at a time, in the file's order."""
     sources, _ = sample
-    lines = pl.concat(parse.line_chunks(sources[0], 1 << 30))["line"]
+    lines = pl.concat(parse.line_chunks(parse.open_source(sources[0]), 1 << 30))["line"]
     text = "".join(f"{line}\n" for line in lines).encode()
     source = parse.Source(tmp_path / "plain.monitor")
     source.path.write_bytes(text)
     chunk_bytes = 40_000
-    texts = list(parse.line_chunks(source, chunk_bytes))
+    texts = list(parse.line_chunks(parse.open_source(source), chunk_bytes))
     longest = max(len(line) for line in text.splitlines(keepends=True))
     sizes = [int(t["line"].str.len_bytes().sum()) + t.height for t in texts]
     assert sum(sizes) == len(text)

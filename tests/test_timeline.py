@@ -20,9 +20,10 @@ import pytest
 
 from analyze import reconcile, timeline
 from analyze.pipeline import AnalyzeOptions, run_analyze
-from capture import info, manifest, poll
+from capture import info, poll
 from capture.connect import ConnectOptions, control_client
-from capture.manifest import NodeCapture
+from capture.format import counters, manifest
+from capture.format.manifest import NodeCapture
 from capture.session import CaptureOptions
 from tests.capturing import background_capture, command_counts, lines_of, monitored
 from tests.resp import RawConnection
@@ -281,10 +282,10 @@ def test_polls_off_sends_nothing(redis_node):
     control = control_client(redis_node.host, redis_node.port, ConnectOptions(tls="off"))
     n = NodeCapture(redis_node.address, redis_node.host, redis_node.port, "primary", "0001")
     try:
-        calls = info.command_calls(info.snapshot(control, None))
+        calls = counters.command_calls(info.snapshot(control, None))
         poller = poll.Poller([n], {n.node: control}, 0, lambda n: (0, 0))
         assert poller.tick() == [] and poller.wait_for(1.0) == 1.0
-        after = info.command_calls(info.snapshot(control, None))
+        after = counters.command_calls(info.snapshot(control, None))
         assert after.get("client|info", 0) == calls.get("client|info", 0)
         assert after["info"] == calls.get("info", 0) + 1  # only the first snapshot itself
         assert (n.polls, n.poll_client) == ([], None)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from capture import manifest
 from capture.cli import run
 from capture.connect import ConnectOptions
 from capture.errors import ExitStatus
+from capture.format import manifest
 from capture.session import CaptureOptions
 from tests.capturing import background_capture, command_counts, expected_lines, lines_of, monitored
 from tests.servers import ENGINES, make_tls_files, running_cluster

@@ -155,7 +155,7 @@ def test_parse_endpoint(text, expected):
 
 def test_a_dead_primary_is_flagged_in_endpoints_and_capture(tmp_path_factory, tmp_path, capsys):
     """A primary that died with no replica taking over: endpoints flags it, capture warns."""
-    from capture import manifest
+    from capture.format import manifest
     from tests.servers import running_cluster
 
     with running_cluster(tmp_path_factory.mktemp("dead-primary")) as cluster:

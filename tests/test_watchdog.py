@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from capture import manifest
 from capture.errors import ExitStatus
+from capture.format import manifest
 from capture.signals import SUSPEND_REFUSED
 from tests.capturing import REDIS_BENCHMARK, command_counts, lines_of, monitored
 from tests.servers import make_tls_files, start_node

@@ -171,7 +171,7 @@ class KeySize:
     """What sampling learned about one key on one node; sizes are bytes, averages over a sample."""
 
     node: str
-    key: str  # text form (see `key_text`)
+    key: str  # text form (`capture.format.lines.key_text`)
     key_b64: str | None = None  # exact bytes when the key is not valid UTF-8
     type: str | None = None  # string | hash | list | set | zset | stream | none
     encoding: str | None = None
@@ -405,67 +405,6 @@ def monitor_file_name(shard: str, role: str, host: str, port: int, compression: 
     ext = {"zstd": ".monitor.zst", "gzip": ".monitor.gz"}.get(compression, ".monitor")
     safe_host = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
     return f"{shard}-{role}-{safe_host}_{port}{ext}"
-
-
-def key_text(key: bytes) -> tuple[str, bool]:
-    """The text form of a key and whether it is binary.
-
-    Valid UTF-8 keys are their text. Other keys use Redis' own quoting without the quotes
-    (`\\\\`, `\\"`, `\\n`, `\\r`, `\\t`, `\\a`, `\\b`, `\\xHH`) and are flagged binary, which makes
-    the form reversible with `key_bytes(text, True)`.
-    """
-    try:
-        return key.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return escape_bytes(key), True
-
-
-_ESCAPES = {
-    0x5C: "\\\\",
-    0x22: '\\"',
-    0x0A: "\\n",
-    0x0D: "\\r",
-    0x09: "\\t",
-    0x07: "\\a",
-    0x08: "\\b",
-}
-
-
-def escape_bytes(data: bytes) -> str:
-    """Redis' `sdscatrepr` quoting (without the surrounding quotes)."""
-    out = []
-    for b in data:
-        if b in _ESCAPES:
-            out.append(_ESCAPES[b])
-        elif 0x20 <= b < 0x7F:
-            out.append(chr(b))
-        else:
-            out.append(f"\\x{b:02x}")
-    return "".join(out)
-
-
-_UNESCAPES = {"\\": 0x5C, '"': 0x22, "n": 0x0A, "r": 0x0D, "t": 0x09, "a": 0x07, "b": 0x08}
-
-
-def unescape_bytes(text: str) -> bytes:
-    """Inverse of `escape_bytes`."""
-    out = bytearray()
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n:
-            nxt = text[i + 1]
-            if nxt == "x" and i + 4 <= n:
-                out.append(int(text[i + 2 : i + 4], 16))
-                i += 4
-                continue
-            if nxt in _UNESCAPES:
-                out.append(_UNESCAPES[nxt])
-                i += 2
-                continue
-        out.extend(c.encode("utf-8"))
-        i += 1
-    return bytes(out)
 
 
 def _json_default(obj: Any) -> Any:

@@ -1,0 +1,282 @@
+"""A MONITOR file read back, whole lines at a time, whatever happened to it.
+
+Both halves read captures with this: the bastion ranks keys from the file it is writing
+(capture/sizing.py, capture/start_sample.py), the analyzer parses whole files (analyze/parse.py),
+and tests read what a capture wrote. Pure Python; `zstandard` is the one dependency.
+
+A file is plain text, gzip (members one after the other, as `cat a.gz b.gz` makes) or zstd (the
+capture closes a frame every couple of seconds, so a killed capture loses at most the open one);
+the kind comes from the magic number, not the name. What can have happened to it:
+
+- truncated (a killed capture, a copy still in progress): the stream stops inside a frame or a
+  member and the last line is cut. Every whole line is given; the cut line is `partial`, never
+  given as a line; `truncated` is set and a note says so.
+- damaged (bit rot, a bad copy): a zstd frame that does not decode is skipped — only its lines
+  are lost — and reading resumes at the next frame's magic number; the text it decoded before
+  the damage is given up to its last whole line (the frame is decoded again in small steps to
+  find it). gzip has no frames to resume at: reading stops at the damage. A note says where.
+
+A file that ends without a newline (a half-written last line) has that line as `partial` too.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
+_SKIPPABLE = 0x184D2A50  # zstd skippable frames: magic & 0xFFFFFFF0
+_FEED = 1 << 18  # compressed bytes decoded per step: a few MB of text
+_SMALL_FEED = 1 << 12  # when a frame is decoded again to keep the text before its damage
+_GZIP = 16 + zlib.MAX_WBITS
+
+
+def kind_of(path: Path) -> str:
+    """ "zstd", "gzip" or "plain", from the first bytes."""
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == ZSTD_MAGIC:
+        return "zstd"
+    if magic[:2] == GZIP_MAGIC:
+        return "gzip"
+    return "plain"
+
+
+class MonitorFile:
+    """One MONITOR file. `blocks()` gives its text; once it has ended, `partial`, `truncated`,
+    `damaged` and `notes` say how the file ended (they are set as reading goes)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.kind = kind_of(self.path)
+        self.partial: bytes | None = None  # the cut last line, without its `\r`
+        self.truncated = False  # the compressed stream stops inside a frame or member
+        self.damaged = False  # some of the file could not be decoded (see `notes`)
+        self.notes: list[str] = []  # for people: what was lost and where
+        self.text_bytes = 0  # decoded bytes given so far
+
+    def blocks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """The text in file order, about `size` bytes at a time, each block whole lines (ending
+        in `\\n`). Nothing is decoded before it is asked for, and nothing here keeps a block
+        once it is given."""
+        parts: list[bytes] = []
+        got = 0
+        for data in self._decoded(size):
+            if self._cut_by_damage:  # what came before the damage ends mid-line: drop that line
+                self._cut_by_damage = False
+                yield from self._whole(parts, keep_rest=False)
+                got = 0
+            for i in range(0, len(data), size):  # one decoding step may give many blocks
+                parts.append(data[i : i + size] if len(data) > size else data)
+                got += len(parts[-1])
+                if got >= size:
+                    yield from self._whole(parts, keep_rest=True)
+                    got = len(parts[0]) if parts else 0
+        yield from self._whole(parts, keep_rest=False, last=not self._cut_by_damage)
+        if self.truncated:
+            self.notes.append(
+                f"{self.path.name}: truncated {self.kind} stream (killed capture?) — read its "
+                "readable prefix"
+            )
+
+    def _whole(self, parts: list[bytes], *, keep_rest: bool, last: bool = False) -> Iterator[bytes]:
+        """The whole lines of `parts` (emptied): the rest stays in `parts` (`keep_rest`), is the
+        partial last line (`last`) or is dropped."""
+        data = b"".join(parts)
+        parts.clear()
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        if rest and keep_rest:
+            parts.append(rest)
+        elif rest and last:
+            self.partial = rest.removesuffix(b"\r")
+        if cut:
+            self.text_bytes += cut
+            block = [data[:cut] if cut < len(data) else data]
+            del data  # the consumer may hold the block a while: no second copy alive here
+            yield block.pop()
+
+    def head(self, size: int) -> bytes:
+        """About the first `size` bytes of text, whole lines or not: a look at what the file is."""
+        parts, got = [], 0
+        for data in self._decoded(size):
+            parts.append(data)
+            got += len(data)
+            if got >= size:
+                break
+        return b"".join(parts)[:size]
+
+    def lines(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """Each whole line, without its `\\r\\n`."""
+        for block in self.blocks(size):
+            for line in block.removesuffix(b"\n").split(b"\n"):
+                yield line.removesuffix(b"\r")
+
+    # -- decoding -------------------------------------------------------------------------------
+    _cut_by_damage = False  # the text given before a damage ends mid-line
+
+    def _decoded(self, size: int) -> Iterator[bytes]:
+        with self.path.open("rb") as fh:
+            if self.kind == "zstd":
+                yield from _ZstdFrames(fh, self).text()
+            elif self.kind == "gzip":
+                yield from self._gzip(fh)
+            else:
+                while data := fh.read(size):
+                    yield data
+
+    def _gzip(self, fh: BinaryIO) -> Iterator[bytes]:
+        obj, fed, given = zlib.decompressobj(_GZIP), False, 0
+        while raw := fh.read(_FEED):
+            while raw:
+                before = obj.copy()  # to decode `raw` again in small steps if it is damaged
+                try:
+                    text = obj.decompress(raw)
+                except zlib.error as exc:
+                    for text in _until_error(before, raw):
+                        given += len(text)
+                        yield text
+                    self._damage(
+                        f"{self.path.name}: corrupt gzip data after {given:,} bytes of text "
+                        f"({exc}) — analyzed the lines before it; the rest of the file is lost"
+                    )
+                    return
+                fed, given = True, given + len(text)
+                yield text
+                raw = b""
+                if obj.eof:  # the next member, if any, starts in the unused tail
+                    raw, obj, fed = obj.unused_data, zlib.decompressobj(_GZIP), False
+        self.truncated = fed  # a member that started and did not end: the stream was cut
+
+    def _damage(self, note: str) -> None:
+        self.damaged = self._cut_by_damage = True
+        self.notes.append(note)
+
+
+def _until_error(obj: zlib._Decompress, raw: bytes) -> Iterator[bytes]:
+    """What `obj` decodes of `raw`, a small step at a time, until the step that fails."""
+    for i in range(0, len(raw), _SMALL_FEED):
+        try:
+            text = obj.decompress(raw[i : i + _SMALL_FEED])
+        except zlib.error:
+            return
+        yield text
+        if obj.eof:
+            return
+
+
+class _ZstdFrames:
+    """A zstd file decoded frame after frame (see the module docstring for damage)."""
+
+    def __init__(self, fh: BinaryIO, file: MonitorFile) -> None:
+        self.fh, self.file = fh, file
+        self.size = fh.seek(0, 2)
+        self.pos = self.start = 0  # next byte to feed, start of the frame being decoded
+        self.given = 0  # text given from the current frame
+        self.decoded = 0  # text given from the whole file
+        self.fed = False  # the current frame has been fed bytes
+        self.obj = zstandard.ZstdDecompressor().decompressobj()
+        self.skipped: list[tuple[int, str]] = []
+        self.lost_rest = False  # a skip found no frame after it
+
+    def text(self) -> Iterator[bytes]:
+        while True:
+            self.fh.seek(self.pos)
+            raw = self.fh.read(_FEED)
+            if not raw:
+                break
+            try:
+                text = self.obj.decompress(raw)
+            except zstandard.ZstdError as exc:
+                yield from self._before_damage()
+                self.skipped.append((self.start, str(exc)))
+                self.file.damaged = self.file._cut_by_damage = True
+                self._resume(self.start + 1)
+                continue
+            self.pos += len(raw)
+            self.fed = True
+            if self.obj.eof:  # a frame ended in `raw`: the next one starts in its unused tail
+                self.pos -= len(self.obj.unused_data)
+                self._resume(self.pos, gap=True)
+            if text:
+                self.given += len(text)
+                self.decoded += len(text)
+                yield text
+        self.file.truncated = self.fed and not self.obj.eof
+        self._note()
+
+    def _before_damage(self) -> Iterator[bytes]:
+        """The text of the current frame before its damage that was not given yet: the frame
+        decoded again from its start in small steps, until the step that fails."""
+        obj, seen, pos = zstandard.ZstdDecompressor().decompressobj(), 0, self.start
+        while True:
+            self.fh.seek(pos)
+            raw = self.fh.read(_SMALL_FEED)
+            if not raw:
+                return
+            try:
+                text = obj.decompress(raw)
+            except zstandard.ZstdError:
+                return
+            pos += len(raw)
+            new = text[max(0, self.given - seen) :]
+            seen += len(text)
+            if new:
+                self.given += len(new)
+                self.decoded += len(new)
+                yield new
+            if obj.eof:
+                return
+
+    def _resume(self, offset: int, gap: bool = False) -> None:
+        """Start a new frame at the first magic number at or after `offset` (or at the end);
+        `gap`: a frame ended at `offset`, so any bytes passed over are damage too."""
+        self.obj = zstandard.ZstdDecompressor().decompressobj()
+        self.given, self.fed = 0, False
+        self.fh.seek(offset)
+        head = self.fh.read(4)
+        if head == ZSTD_MAGIC or (
+            len(head) == 4 and int.from_bytes(head, "little") & 0xFFFFFFF0 == _SKIPPABLE
+        ):
+            self.pos = self.start = offset  # the usual case: the next frame starts here
+            return
+        self.fh.seek(offset)
+        found, base, tail = -1, offset, b""
+        while found < 0 and (block := self.fh.read(1 << 20)):
+            hit = (tail + block).find(ZSTD_MAGIC)
+            if hit >= 0:
+                found = base - len(tail) + hit
+            tail = block[-3:]
+            base += len(block)
+        self.pos = self.start = found if found >= 0 else base
+        if found < 0 and ZSTD_MAGIC.startswith(head) and 0 < len(head) < 4:
+            self.fed = True  # the next frame's first bytes and nothing more: a cut stream
+            return
+        if gap and self.pos > offset:
+            self.skipped.append((offset, f"{self.pos - offset:,} bytes that are not zstd frames"))
+            self.file.damaged = self.file._cut_by_damage = True
+        if found < 0 and not gap:
+            self.lost_rest = True
+
+    def _note(self) -> None:
+        if not self.skipped:
+            return
+        name = self.file.path.name
+        if self.lost_rest and len(self.skipped) == 1:
+            # One frame, damaged (what `zstd file` writes): the text stops there.
+            _, error = self.skipped[0]
+            self.file.notes.append(
+                f"{name}: damaged zstd data after {self.decoded:,} bytes of text "
+                f"({error}) — analyzed the lines before it; the rest of the file is lost"
+            )
+            return
+        offset, error = self.skipped[0]
+        self.file.notes.append(
+            f"{name}: {len(self.skipped)} damaged zstd frame(s) skipped, the first at byte "
+            f"{offset:,} of the file ({error}) — their lines are lost, the rest was analyzed"
+        )

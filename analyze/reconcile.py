@@ -73,7 +73,7 @@ def measured_bytes_out(node: NodeCapture) -> int | None:
     """Reply bytes the node sent to application clients in the window (formula above).
 
     None when either INFO snapshot or its counters are missing (not monitored, old server).
-    A server restart between the snapshots (`capture.info.counters_reset`: a new run_id, less
+    A server restart between the snapshots (`capture.format.counters.counters_reset`: a new run_id, less
     uptime, or counters going backwards) also gives None, never a negative figure.
     """
     if counters_reset(node.info_before, node.info_after):

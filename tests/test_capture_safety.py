@@ -471,43 +471,9 @@ def test_a_node_announced_by_ip_is_verified_against_the_name_we_came_through(tmp
         node.stop()
 
 
-# -- the bastion half stays small --------------------------------------------------------------
-CAPTURE = Path(__file__).parent.parent / "capture"
-
-
-def _imports(path: Path) -> set[str]:
-    """Every module a file imports, at the top or inside a function (lazily)."""
-    import ast
-
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-def test_capture_never_imports_analyze_polars_or_pyarrow():
-    """Not even lazily: the bastion install has none of them. The CLI is the one exception,
-    for `analyze` and friends, which it reaches only when the user runs them."""
-    for path in sorted(CAPTURE.glob("*.py")):
-        banned = {"analyze", "polars", "pyarrow"} - (
-            {"analyze"} if path.name == "cli.py" else set()
-        )
-        assert not (_imports(path) & banned), f"{path.name} imports {_imports(path) & banned}"
-    modules = ", ".join(
-        f"capture.{p.stem}" for p in sorted(CAPTURE.glob("*.py")) if p.stem != "__init__"
-    )
-    code = f"import sys, {modules}\nbad = [m for m in ('polars', 'pyarrow', 'analyze') if m in sys.modules]\nassert not bad, bad"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
 def test_a_signal_stops_cleanly_and_keeps_everything(redis_node, tmp_path, sig):
     import signal
-    from pathlib import Path
 
     out = tmp_path / "cap"
     proc = subprocess.Popen(

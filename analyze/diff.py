@@ -90,14 +90,6 @@ def to_markdown(
     return "\n".join(lines) + "\n"
 
 
-def shard_share(tables: dict[str, pl.DataFrame], shard: str) -> float | None:
-    """Relative change of one shard's bytes out per second (e.g. -0.93 for a 93% fall)."""
-    row = tables["shard"].filter(pl.col("name") == shard)
-    if row.is_empty() or not row["bytes_s_before"][0]:
-        return None
-    return row["bytes_s_after"][0] / row["bytes_s_before"][0] - 1
-
-
 def diff(before: Analysis, after: Analysis) -> dict[str, pl.DataFrame]:
     return {column: compare(rates(before, column), rates(after, column)) for column, _ in LEVELS}
 

@@ -81,15 +81,6 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 )
 
 
-def pattern_expr(key: pl.Expr, rules: Sequence[Rule] = DEFAULT_RULES) -> pl.Expr:
-    """The pattern of a key expression, all rules applied in order (pure expression; no
-    prechecks: `add_pattern` is the fast form)."""
-    out = key
-    for rule in rules:
-        out = out.str.replace_all(rule.match, rule.replace)
-    return out
-
-
 def add_pattern(
     lf: pl.LazyFrame, key: str, rules: Sequence[Rule] = DEFAULT_RULES, name: str = "key_pattern"
 ) -> pl.LazyFrame:

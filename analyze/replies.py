@@ -30,7 +30,7 @@ No Python per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -556,35 +556,3 @@ def replica_counts(manifest: Manifest) -> dict[str, int]:
         if shard.primary in counts and not counts[shard.primary]:
             counts[shard.primary] = max(0, len(shard.nodes) - 1)
     return counts
-
-
-def replication_bytes(
-    lf: pl.LazyFrame, replicas: Mapping[str, int], writes: Iterable[str] | None = None
-) -> pl.LazyFrame:
-    """Estimated replication output per node: each write's request size once per replica.
-
-    Counts the writes a primary ran for clients and inside scripts (`origin` client or script;
-    script effects are replicated, EVAL itself is not). Over-counts writes that changed nothing
-    (DEL of a missing key) and ignores SELECT/PING/MULTI framing. Columns: node,
-    repl_writes, repl_bytes_out (Int64).
-    """
-    write_set = sorted(writes or WRITE_COMMANDS)
-    rep = pl.DataFrame(
-        {"node": list(replicas), "_replicas": [int(v) for v in replicas.values()]},
-        schema={"node": pl.String, "_replicas": pl.Int64},
-    )
-    return (
-        lf.filter(
-            pl.col("command").is_in(write_set)
-            & pl.col("origin").is_in([schema.ORIGIN_CLIENT, schema.ORIGIN_SCRIPT])
-        )
-        .group_by("node")
-        .agg(repl_writes=pl.len().cast(pl.Int64), _req=pl.col("request_bytes").sum().cast(pl.Int64))
-        .join(rep.lazy(), on="node", how="left")
-        .select(
-            "node",
-            "repl_writes",
-            repl_bytes_out=(pl.col("_req") * pl.col("_replicas").fill_null(0)).cast(pl.Int64),
-        )
-        .sort("node")
-    )

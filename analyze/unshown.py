@@ -33,7 +33,7 @@ from typing import Any
 import polars as pl
 
 from analyze import schema
-from capture.format.counters import calls_delta, counters_reset, version_tuple
+from capture.format.counters import calls_delta, counters_reset
 from capture.format.manifest import InfoSnapshot, Manifest, NodeCapture
 from capture.info import array_header_size, bulk_size, error_size, integer_size
 
@@ -330,7 +330,3 @@ def node_parts(
             _sum(client_publish, "rows"),
         ),
     ]
-
-
-def supports_errorstats(node: NodeCapture) -> bool:
-    return version_tuple(node.server_version) >= (6, 2)

@@ -12,7 +12,6 @@ from analyze.patterns import (
     Rule,
     add_pattern,
     load_rules,
-    pattern_expr,
     signature_expr,
 )
 
@@ -45,13 +44,7 @@ CASES = [
 
 
 def test_default_rules():
-    frame = pl.DataFrame({"key": [k for k, _ in CASES]})
-    out = frame.select(pattern=pattern_expr(pl.col("key")))
-    assert out["pattern"].to_list() == [p for _, p in CASES]
-
-
-def test_prechecked_rules_give_the_same_patterns():
-    """`add_pattern` (each rule only on keys holding its `needs`) against the hand-written cases."""
+    """`add_pattern` (each rule only on keys holding its `needs`) against hand-written cases."""
     frame = pl.DataFrame({"key": [k for k, _ in CASES]})
     out = add_pattern(frame.lazy(), "key").collect()
     assert out["key_pattern"].to_list() == [p for _, p in CASES]
@@ -108,8 +101,8 @@ replace = "$1:{VERSION}:"
     )
     assert rules[2:] == DEFAULT_RULES
     keys = pl.Series(["tenant-acme:user:7", "cache:v12:item:5"])
-    out = pl.select(pattern_expr(pl.lit(keys), rules))
-    assert out.to_series().to_list() == ["tenant-{TENANT}:user:{ID}", "cache:{VERSION}:item:{ID}"]
+    out = add_pattern(keys.to_frame("key").lazy(), "key", rules).collect()["key_pattern"]
+    assert out.to_list() == ["tenant-{TENANT}:user:{ID}", "cache:{VERSION}:item:{ID}"]
 
 
 def test_rules_file_without_defaults(tmp_path):

@@ -13,9 +13,10 @@ import random
 import polars as pl
 import pytest
 
-from analyze import replies
+from analyze import replies, unshown
 from analyze.patterns import Rule
 from capture.format.lines import key_text
+from capture.format.manifest import NodeCapture
 from capture.sizing import measure_keys
 from tests.frames import parse_log
 from tests.resp import RawConnection, monitor_args
@@ -332,12 +333,27 @@ def test_resp3(loaded, argv):
     assert est == conn.reply_size(*argv)
 
 
-def test_replication_bytes():
-    lf = frame([("SET", "a", "b"), ("GET", "a"), ("DEL", "a")]).with_columns(
-        request_bytes=pl.Series([30, 20, 21], dtype=pl.Int64)
+def test_replication_is_each_client_or_script_write_once_per_replica():
+    """A primary replicates what its clients and scripts wrote (not reads, not replicated
+    lines it received), each write's request once per replica; a replica replicates nothing."""
+    rows = pl.LazyFrame(
+        {
+            "node": [NODE] * 5,
+            "shard": ["0001"] * 5,
+            "origin": ["client", "client", "client", "script", "replicated"],
+            "command": ["set", "get", "del", "set", "set"],
+            "reply_confidence": ["exact"] * 5,
+            "reply_bytes": [5, 7, 4, 5, 0],
+            "request_bytes": [30, 20, 21, 33, 40],
+            "arg_count": [2, 1, 1, 2, 2],
+        }
     )
-    out = replies.replication_bytes(lf, {NODE: 2}).collect()
-    assert out.rows(named=True) == [{"node": NODE, "repl_writes": 2, "repl_bytes_out": 102}]
+    traffic = unshown.traffic(rows)
+    primary = NodeCapture(node=NODE, shard="0001", role="primary", host="h", port=1)
+    got = unshown.replication(primary, traffic, 2, replies.WRITE_COMMANDS)
+    assert got.estimated == (30 + 21 + 33) * 2
+    replica = NodeCapture(node=NODE, shard="0001", role="replica", host="h", port=1)
+    assert unshown.replication(replica, traffic, 2, replies.WRITE_COMMANDS).estimated == 0
 
 
 def test_each_combination_is_modelled_once_and_joined_back(loaded):

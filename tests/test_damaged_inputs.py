@@ -11,6 +11,7 @@ import pytest
 
 from capture.cli import run
 from capture.errors import ExitStatus
+from capture.format.reader import MonitorFile
 from tests.samples_fixture import SAMPLES
 
 SAMPLE = SAMPLES / "hot-zset"
@@ -268,10 +269,7 @@ def test_an_empty_plain_log_is_no_idle_shard(tmp_path, capsys):
 
 
 def zstd_text(path: Path) -> bytes:
-    import zstandard
-
-    with path.open("rb") as fh:
-        return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True).read()
+    return b"".join(MonitorFile(path).blocks())
 
 
 def test_a_damaged_single_frame_zst_is_analyzed_up_to_the_damage(tmp_path, capsys):

@@ -16,10 +16,11 @@ import redis
 
 from analyze import slotstats as analyzed_slots
 from analyze import tables
+from capture import slotstats
 from capture.cli import run
 from capture.connect import ConnectOptions, control_client
 from capture.errors import ExitStatus
-from capture.format import manifest, slotstats
+from capture.format import manifest
 from capture.format.manifest import NodeCapture, SlotStats
 from capture.session import CaptureOptions
 from tests.capturing import background_capture, monitored

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # analyze reads INFO snapshots without loading the client lib
     import redis
 
 
+from capture.format import resp
 from capture.manifest import InfoSnapshot
 
 # Redis 7 takes several sections at once; older servers get "all".
@@ -22,26 +23,6 @@ SECTIONS = ("server", "clients", "memory", "stats", "replication", "cpu", "comma
 # Sections whose values are `k=v,k=v` lists (plus `slaveN:` lines in replication).
 _LIST_SECTIONS = {"commandstats", "keyspace", "errorstats", "latencystats"}
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
-
-
-def bulk_size(payload_len: int) -> int:
-    """RESP2 bulk string `$<len>\\r\\n<payload>\\r\\n` on the wire."""
-    return payload_len + len(str(payload_len)) + 5
-
-
-def integer_size(n: int) -> int:
-    """RESP2 integer `:<n>\\r\\n` on the wire."""
-    return len(str(n)) + 3
-
-
-def array_header_size(n: int) -> int:
-    """RESP2 array header `*<n>\\r\\n` on the wire."""
-    return len(str(n)) + 3
-
-
-def error_size(message: str) -> int:
-    """RESP2 error `-<message>\\r\\n` (message with its code, e.g. `NOPERM ...`)."""
-    return len(message.encode()) + 3
 
 
 def version_tuple(version: str | None) -> tuple[int, ...]:
@@ -109,7 +90,7 @@ def snapshot(client: redis.Redis, server_version: str | None) -> InfoSnapshot:
     return InfoSnapshot(
         at=time.time(),
         sections=parse_info(raw.decode("utf-8", "replace")),
-        reply_bytes=bulk_size(len(raw)),
+        reply_bytes=resp.bulk(len(raw)),
     )
 
 

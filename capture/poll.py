@@ -21,7 +21,8 @@ from typing import Any
 
 import redis
 
-from capture.info import bulk_size, parse_info
+from capture.format import resp
+from capture.info import parse_info
 from capture.manifest import InfoPoll, NodeCapture
 
 DEFAULT_INTERVAL = 5.0  # seconds; one ~2 kB reply per node each time
@@ -35,7 +36,7 @@ def read_counters(client: redis.Redis) -> tuple[dict[str, Any], int]:
     """`INFO stats` as {field: value}, and the exact size of its reply on the wire."""
     raw: bytes = client.execute_command("INFO", "stats")
     stats = parse_info(raw.decode("utf-8", "replace")).get("stats", {})
-    return stats, bulk_size(len(raw))
+    return stats, resp.bulk(len(raw))
 
 
 def client_address(client: redis.Redis) -> str | None:

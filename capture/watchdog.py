@@ -39,7 +39,8 @@ import redis
 
 from capture.connect import PASSWORD_ENV, ConnectOptions, control_client, describe_failure
 from capture.errors import CaptureError
-from capture.info import bulk_size, error_size, version_tuple
+from capture.format import resp
+from capture.info import version_tuple
 from capture.manifest import NodeCapture
 
 INTERVAL = 0.25  # between CLIENT LIST polls: the overshoot past the limit is one interval's growth
@@ -260,7 +261,7 @@ class _Target:
 def _error_bytes(exc: redis.ResponseError) -> int:
     # redis-py drops the error code from the message; put back the one we can get here
     code = "NOPERM" if isinstance(exc, redis.exceptions.NoPermissionError) else "ERR"
-    return error_size(f"{code} {exc}")
+    return resp.error(f"{code} {exc}")
 
 
 def _check(client: redis.Redis, node: str, connect: ConnectOptions) -> str | None:
@@ -314,7 +315,7 @@ class _Process:
                 continue
             except (redis.RedisError, OSError):
                 continue  # the node dropped: the capture reconnects and tells us the new id
-            t.overhead += bulk_size(len(raw))
+            t.overhead += resp.bulk(len(raw))
             omem = client_field(raw, t.client_id, "omem")
             if omem is None:
                 continue

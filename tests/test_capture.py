@@ -18,7 +18,7 @@ from capture import manifest
 from capture.cli import run
 from capture.connect import ConnectOptions
 from capture.errors import ExitStatus
-from capture.info import bulk_size
+from capture.format import resp
 from capture.session import CaptureOptions, run_capture
 from capture.stream import FrameWriter
 from tests.capturing import (
@@ -117,7 +117,7 @@ def test_bytes_reconcile_to_the_byte(engine_node, tmp_path):
             )
         for i in range(len(values)):
             app.sendall(b"*2\r\n$3\r\nGET\r\n$%d\r\nk%d\r\n" % (len(b"k%d" % i), i))
-        app_bytes = 5 * len(values) + sum(bulk_size(len(v)) for v in values)
+        app_bytes = 5 * len(values) + sum(resp.bulk(len(v)) for v in values)
         received = 0
         while received < app_bytes:
             received += len(app.recv(1 << 16))

@@ -1,0 +1,1 @@
+"""The capture folder's format, shared by both halves: what capture writes and analyze reads."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from analyze.resp_exprs import NULL, RESP3_NULL, array_header, bulk, digits, integer
+from analyze.resp_exprs import NULL, RESP3_NULL, array_header, bulk, digits, integer, simple
 
 WRONGTYPE = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 
@@ -274,7 +274,7 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     add(cmd.is_in(["ping", "echo"]), bulk(_c("_vlen").cast(pl.Float64)), "exact")
     add(cmd == "smismember", array_header(argn) + 4 * argn, "exact")
     add(cmd == "xadd", 22, "exact")  # "<13-digit ms>-<seq>" as a bulk string
-    add(cmd == "type", typ.str.len_bytes().cast(pl.Float64) + 3)
+    add(cmd == "type", simple(typ.str.len_bytes().cast(pl.Float64)))
     add(cmd.is_in(UNKNOWN_COMMANDS), pl.lit(None, pl.Float64), "unknown")
 
     # -- missing keys (sampled as none): null or empty replies
@@ -301,7 +301,7 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     add(cmd.is_in(["get", "getex", "getdel", "getset"]) | set_get, bulk(n))
     add(cmd.is_in(["getrange", "substr"]), bulk(_c("_rc")))
     add(cmd.is_in(["strlen", "hlen", "llen", "scard", "zcard", "xlen"]), integer(n))
-    add(cmd.is_in(["incr", "decr", "incrby", "decrby"]), n + 3)
+    add(cmd.is_in(["incr", "decr", "incrby", "decrby"]), simple(n))
     add(cmd == "incrbyfloat", bulk(n))
     add(cmd.is_in(["append", "setrange"]), integer(n + _c("_vlen")))
     missing = _c("_mget_missing")
@@ -318,7 +318,7 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     add(cmd == "hkeys", array_header(n) + n * fb)
     add(cmd == "hvals", array_header(n) + n * vb)
     add(cmd == "hstrlen", integer(_c("_value_len")))
-    add(cmd == "hincrby", _c("_value_len").round(0) + 3)
+    add(cmd == "hincrby", simple(_c("_value_len").round(0)))
     add(cmd == "hincrbyfloat", vb)
     rand_m = _c("_rand_m")
     add((cmd == "hrandfield") & (_c("arg_count") == 1), fb)

@@ -28,6 +28,11 @@ def array_header(count: pl.Expr) -> pl.Expr:
     return resp.array_header(count, digits)
 
 
+def simple(length: pl.Expr) -> pl.Expr:
+    """A simple string of `length` bytes `+<text>\\r\\n` (or an integer printed that long)."""
+    return resp.simple(length)
+
+
 def integer(value: pl.Expr) -> pl.Expr:
     """An integer reply: `:<value>\\r\\n`."""
     return resp.integer(value, digits)

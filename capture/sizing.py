@@ -35,7 +35,7 @@ from typing import Any
 
 import redis
 
-from capture.format import resp
+from capture.format import reads, resp
 from capture.manifest import KeySize, Manifest, NodeCapture, key_text, read_commands, unescape_bytes
 
 # Weight of one command in the rough ranking: a full read of a collection dwarfs anything else.
@@ -200,20 +200,11 @@ def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
 
 
 def _is_full_read(command: str, rest: list[bytes]) -> bool:
-    if command in ("get", "getex", "getdel", "getset", "mget", "hgetall", "hvals", "hkeys"):
+    """A whole value or a whole collection (capture/format/reads.py); `rest`: key and after."""
+    if command in reads.WHOLE_VALUES:
         return True
-    if command in ("smembers", "sinter", "sunion", "sdiff", "sort", "sort_ro", "dump"):
-        return True
-    if command in ("lrange", "zrange", "zrevrange") and len(rest) >= 3:
-        upper = [a.upper() for a in rest[3:]]
-        if b"BYSCORE" in upper or b"BYLEX" in upper:
-            return rest[1] in (b"-inf", b"+inf", b"-", b"+") and b"LIMIT" not in upper
-        return rest[1] == b"0" and rest[2] == b"-1"
-    if command in ("zrangebyscore", "zrevrangebyscore") and len(rest) >= 3:
-        return b"LIMIT" not in [a.upper() for a in rest[3:]]
-    if command in ("xrange", "xrevrange") and len(rest) >= 3:
-        return b"COUNT" not in [a.upper() for a in rest[3:]]
-    return False
+    args = [a.decode("latin-1") for a in rest[1:]] if command in reads.CANDIDATES else []
+    return reads.whole_collection(command, args)
 
 
 def rough_pattern(key: bytes) -> str:

@@ -43,8 +43,9 @@ def integer(value: N, digits: Callable[[N], N] = decimal_digits) -> N:  # type: 
     return digits(value) + 3
 
 
-def simple(length: int) -> int:
-    """A simple string or an error of `length` bytes: `+<text>\\r\\n`, `-<CODE message>\\r\\n`."""
+def simple(length: N) -> N:
+    """A simple string or an error of `length` bytes: `+<text>\\r\\n`, `-<CODE message>\\r\\n`;
+    also an integer reply whose text is `length` characters long."""
     return length + 3
 
 

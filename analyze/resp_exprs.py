@@ -12,7 +12,7 @@ NULL, RESP3_NULL, OK = resp.NULL, resp.RESP3_NULL, resp.OK
 def digits(n: pl.Expr) -> pl.Expr:
     """Characters of an integer in decimal, a minus sign included, as `len(str(n))` counts
     them; a float counts as rounded (half to even); null stays null. Exact over the Int64
-    range. By comparisons: casting to text per element is slower (docs/BENCHMARKS.md)."""
+    range. By comparisons, not by casting to text (docs/BENCHMARKS.md, "Choices in the code")."""
     v = n.round(0)
     wider = [(v >= 10**p) | (v <= -(10**p)) for p in range(1, 19)]
     return pl.sum_horizontal([*wider, v < 0], ignore_nulls=False).cast(pl.Int64) + 1

@@ -1,4 +1,5 @@
-"""The bytes out MONITOR does not show, estimated from the server's own counters (SPEC 4 and 7).
+"""The bytes out MONITOR does not show, estimated from the server's own counters
+(docs/RECONCILE.md, "What MONITOR does not show").
 
 A node's measured client bytes out (analyze/reconcile.py) also holds replies no MONITOR line
 explains. Each is estimated per node from the INFO snapshots before and after the window and

@@ -1,7 +1,7 @@
 """INFO snapshots and the exact size of the replies this tool makes a node send.
 
-Bytes-out reconciliation (SPEC 4, "Ground truth") needs every reply the capture itself caused
-between the two snapshots, to the byte: `bulk_size` is the RESP2 size of a bulk string reply.
+Bytes-out reconciliation (docs/RECONCILE.md, "Ground truth") needs every reply the capture itself
+caused between the two snapshots, to the byte: `snapshot` records the size of its INFO reply.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The output-buffer watchdog: a process of its own that cuts a MONITOR connection the server
 buffers too much for — even while the capture process is stopped (SIGSTOP, Ctrl-Z), swapped out
-or stuck on a slow disk, when a guard inside it could not act (SPEC 7, "A frozen reader").
+or stuck on a slow disk, when a guard inside it could not act (docs/CAPTURE.md, "A reader that
+falls behind").
 
 The capture starts it with `python -P -m capture.watchdog` in a new session (so a terminal's Ctrl-C
 or Ctrl-Z never reaches it) and talks to it over its stdin/stdout in JSON lines. Secrets travel

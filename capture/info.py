@@ -78,6 +78,23 @@ def parse_info(text: str) -> dict[str, dict[str, Any]]:
     return sections
 
 
+def client_info_address(reply: object) -> str | None:
+    """The `addr=` field of a `CLIENT INFO` reply (raw bytes, text, or redis-py's parsed dict):
+    the connection's `ip:port` as the server prints it in MONITOR lines; None when absent or the
+    reply is an error."""
+    if isinstance(reply, dict):
+        addr = reply.get("addr")
+        return str(addr) if addr else None
+    if not isinstance(reply, bytes | str):
+        return None
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    for item in text.split():
+        name, _, value = item.partition("=")
+        if name == "addr" and value:
+            return value
+    return None
+
+
 def info_command(server_version: str | None) -> tuple[str, ...]:
     if version_tuple(server_version) >= (7,):
         return ("INFO", *SECTIONS)

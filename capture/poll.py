@@ -22,7 +22,7 @@ from typing import Any
 import redis
 
 from capture.format import resp
-from capture.info import parse_info
+from capture.info import client_info_address, parse_info
 from capture.manifest import InfoPoll, NodeCapture
 
 DEFAULT_INTERVAL = 5.0  # seconds; one ~2 kB reply per node each time
@@ -43,18 +43,9 @@ def client_address(client: redis.Redis) -> str | None:
     """The control connection's `ip:port` as the server prints it in MONITOR lines (from
     `CLIENT INFO`, Redis >= 6.2), or None when the server does not say."""
     try:
-        reply = client.execute_command("CLIENT INFO")
+        return client_info_address(client.execute_command("CLIENT INFO"))
     except (redis.RedisError, OSError):
         return None
-    if isinstance(reply, dict):
-        addr = reply.get("addr")
-        return str(addr) if addr else None
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    for item in text.split():
-        name, _, value = item.partition("=")
-        if name == "addr" and value:
-            return value
-    return None
 
 
 class Poller:

@@ -50,10 +50,9 @@ def full_read() -> pl.Expr:
         text = " ".join(ends)
         return (shape == text) | shape.str.starts_with(text + " ") if ends else pl.lit(True)
 
-    ranged = pl.lit(False)
+    ranged, rev = pl.lit(False), has([reads.REVERSE])
     for command, by, reverse, ends in reads.full_spans():
         told = ~has(reads.BY) if by is None else has([by])
-        rev = has([reads.REVERSE])
         ranged = ranged | ((cmd == command) & told & (rev if reverse else ~rev) & starts(ends))
     return cmd.is_in(sorted(reads.WHOLE_COLLECTIONS)) | (ranged & ~has(reads.LIMITING))
 

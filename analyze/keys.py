@@ -257,8 +257,9 @@ _SPECIALS = ["-inf", "+inf", "inf", "-", "+", "*", "$", ">", "~", "=", "#"]  # r
 
 def _mask(keywords: list[str], keep_ints: bool) -> pl.Expr:
     """One argument of arg_shape: a keyword (upper case), a kept integer or special, else `?`.
-    Elementwise only: a window (`shift`) in `list.eval` made Polars evaluate list by list,
-    ~10x slower; `is_in` over the keyword spellings beats upper-casing every argument."""
+    Elementwise only: a window (`shift`) in `list.eval` makes Polars evaluate list by list
+    (docs/BENCHMARKS.md, "Choices in the code"); `is_in` over the keyword spellings beats
+    upper-casing every argument."""
     e = pl.element()
     kept = e.is_in(_SPECIALS)
     if keep_ints:
@@ -273,8 +274,9 @@ def _mask(keywords: list[str], keep_ints: bool) -> pl.Expr:
 
 
 def _two_runs(head: pl.Expr, after: pl.Expr, n: pl.Expr) -> pl.Expr:
-    """The index list [0, head) ++ [after, n) without `list.concat`, which costs ~0.16 s per
-    million rows even when every input is null: k -> k + (after - head) once k >= head."""
+    """The index list [0, head) ++ [after, n) without `list.concat`, which is slow even when
+    every input is null (docs/BENCHMARKS.md, "Choices in the code"): k -> k + (after - head)
+    once k >= head."""
     k = pl.int_ranges(0, head + pl.max_horizontal(n - after, 0))
     past_head = (k - head + 1).list.eval(pl.element().clip(0, 1))
     return k + past_head * (after - head)

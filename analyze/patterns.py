@@ -15,8 +15,8 @@ first, then the defaults:
             between non-word characters (`user:42:cart`, `a/7/b`; not `v2`, not `user_42`) —
             one placeholder, so `user:7` and `user:1234567` share a pattern
 
-The defaults use no capture groups (a capturing replace ran ~10x slower in Rust regex) and ASCII
-word boundaries. Greedy digit runs are maximal, which stands in for look-around: after the 9+
+The defaults use no capture groups (a capturing replace is much slower in Rust regex:
+docs/BENCHMARKS.md, "Choices in the code") and ASCII word boundaries. Greedy digit runs are maximal, which stands in for look-around: after the 9+
 digit rule, an 8-digit date can only match a whole run. They run once per distinct key
 (`analyze.dictionaries`), and a rule with a literal precheck (`Rule.needs`) runs its regex only on
 the keys that hold that literal: most keys have no `-`, `.` or escape.

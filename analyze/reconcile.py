@@ -2,8 +2,8 @@
 (`analyze.selfcheck`).
 
 The server's counter (`INFO stats`) covers every byte it wrote to every socket, so the capture
-has to take its own traffic back out (SPEC 4, "Ground truth"); what remains is exactly the
-replies sent to the application's clients:
+has to take its own traffic back out (docs/RECONCILE.md, "Ground truth"); what remains is exactly
+the replies sent to the application's clients:
 
     measured_bytes_out = Δ total_net_output_bytes        (after - before)
                        - Δ total_net_repl_output_bytes   (replication: counted separately)

@@ -2,13 +2,7 @@
 
 MONITOR shows requests, never replies. The bytes out come from the command's shape (index ranges,
 counts, WITHSCORES, LIMIT, ...) and what sampling learned about the key (`capture.sizing`), with
-the exact RESP framing (SPEC 4):
-
-    bulk string of L bytes   L + digits(L) + 5        $L\\r\\n...\\r\\n
-    null bulk / null array   5 ($-1 / *-1);  RESP3 `_\\r\\n` = 3
-    array header of N        digits(N) + 3            *N\\r\\n   (RESP3 maps %N, sets ~N alike)
-    integer n                len(str(n)) + 3          :n\\r\\n
-    +OK                      5
+the exact RESP framing of capture/format/resp.py (docs/MONITOR.md, "RESP sizes").
 
 Every row gets a `reply_confidence` (schema.CONFIDENCES):
     exact    the command alone fixes the reply (+OK, :0/:1, PING, MSET...)
@@ -37,8 +31,9 @@ import polars as pl
 
 from analyze import patterns, schema
 from analyze.lists import only_rows
-from analyze.reply_model import NULL2, chain, rules, unescaped_len
+from analyze.reply_model import chain, rules, unescaped_len
 from capture.format.manifest import KeySize, Manifest
+from capture.format.resp import NULL, RESP3_NULL, bulk, decimal_digits
 
 # Averaged per key in `sizes_frame`, per pattern in `pattern_sizes`.
 _METRICS = (
@@ -139,7 +134,7 @@ def sizes_frame(
 def _bulk_of(length: float | None) -> float | None:
     if length is None:
         return None
-    return length + len(str(round(length))) + 5
+    return bulk(length, lambda n: decimal_digits(round(n)))
 
 
 def pattern_sizes(sizes: pl.DataFrame) -> pl.DataFrame:
@@ -434,7 +429,7 @@ def _string_map(keys: pl.DataFrame, resp: int) -> dict[str, int]:
     out: dict[str, int] = {}
     for key, typ, card in rows.select("key_name", "type", "card").iter_rows():
         length = round(card or 0)
-        out[key] = (3 if resp == 3 else NULL2) if typ == "none" else length + len(str(length)) + 5
+        out[key] = (RESP3_NULL if resp == 3 else NULL) if typ == "none" else bulk(length)
     return out
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 
+from analyze.resp_exprs import NULL, RESP3_NULL, array_header, bulk, digits, integer, simple
+
 WRONGTYPE = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 
 # The type a command works on; a sampled key of another type means a WRONGTYPE error reply.
@@ -90,29 +92,10 @@ UNKNOWN_COMMANDS = [
     "spublish",
 ]
 
-NULL2 = 5
-
 
 # -- expression helpers -------------------------------------------------------------------------
 def _c(name: str) -> pl.Expr:
     return pl.col(name)
-
-
-def _digits(x: pl.Expr) -> pl.Expr:
-    """Decimal digits of an integer expression as printed (a minus sign counts)."""
-    return x.round(0).cast(pl.Int64).cast(pl.String).str.len_bytes().cast(pl.Int64)
-
-
-def _bulk(length: pl.Expr) -> pl.Expr:
-    return length + _digits(length) + 5
-
-
-def _arr(n: pl.Expr) -> pl.Expr:
-    return _digits(n) + 3
-
-
-def _int_reply(value: pl.Expr) -> pl.Expr:
-    return _digits(value) + 3
 
 
 def _arg(i: int) -> pl.Expr:
@@ -169,7 +152,7 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     src = _c("_src")
     n = _c("_card")
     r3 = resp == 3
-    null = 3 if r3 else NULL2
+    null = RESP3_NULL if r3 else NULL
     empty_arr = 4  # *0\r\n (RESP3 %0 / ~0 alike)
     mb, fb, vb, sb = _c("_member_bulk"), _c("_field_bulk"), _c("_value_bulk"), _c("_score_bulk")
     argn = (_c("arg_count") - 1).cast(pl.Float64)
@@ -240,7 +223,7 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
         "_pl": pl.when(cmd == "zpopmax").then(n - 1).otherwise(_c("_pop_m") - 1),
         "_scan_cursor": pl.when(_c("_scan_m") >= n)
         .then(7.0)  # $1\r\n0\r\n: the scan is done
-        .otherwise(_bulk(_digits(n).cast(pl.Float64))),
+        .otherwise(bulk(digits(n).cast(pl.Float64))),
     }
     # Stage 4: average element sizes for those ranges (head/tail samples near the ends).
     head_m, tail_m = _c("_head_member_bulk"), _c("_tail_member_bulk")
@@ -261,10 +244,10 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     def zreply(count: pl.Expr, m: pl.Expr, s: pl.Expr, scores: pl.Expr) -> pl.Expr:
         """ZRANGE-like reply of `count` elements of average member m and score s."""
         if r3:
-            with_s = _arr(count) + count * (4 + m + s)
+            with_s = array_header(count) + count * (4 + m + s)
         else:
-            with_s = _arr(2 * count) + count * (m + s)
-        return pl.when(scores).then(with_s).otherwise(_arr(count) + count * m)
+            with_s = array_header(2 * count) + count * (m + s)
+        return pl.when(scores).then(with_s).otherwise(array_header(count) + count * m)
 
     rows: list[tuple[pl.Expr, pl.Expr | float | int, pl.Expr | str]] = []
 
@@ -284,14 +267,14 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     set_get = _c("_set_get")
     add(cmd.is_in(OK_COMMANDS) | ((cmd == "set") & ~set_get), 5, "exact")
     add(cmd.is_in(ZERO_ONE_COMMANDS), 4, "exact")
-    add(cmd.is_in(KEY_COUNT_COMMANDS), _int_reply(_c("key_count").cast(pl.Float64)), "exact")
-    add(cmd.is_in(ELEMENT_COUNT_COMMANDS), _int_reply(argn), "exact")
-    add(cmd.is_in(PAIR_COUNT_COMMANDS) & ~_c("_zincr"), _int_reply((argn / 2).floor()), "exact")
+    add(cmd.is_in(KEY_COUNT_COMMANDS), integer(_c("key_count").cast(pl.Float64)), "exact")
+    add(cmd.is_in(ELEMENT_COUNT_COMMANDS), integer(argn), "exact")
+    add(cmd.is_in(PAIR_COUNT_COMMANDS) & ~_c("_zincr"), integer((argn / 2).floor()), "exact")
     add((cmd == "ping") & (_c("arg_count") == 0), 7, "exact")  # +PONG
-    add(cmd.is_in(["ping", "echo"]), _bulk(_c("_vlen").cast(pl.Float64)), "exact")
-    add(cmd == "smismember", _arr(argn) + 4 * argn, "exact")
+    add(cmd.is_in(["ping", "echo"]), bulk(_c("_vlen").cast(pl.Float64)), "exact")
+    add(cmd == "smismember", array_header(argn) + 4 * argn, "exact")
     add(cmd == "xadd", 22, "exact")  # "<13-digit ms>-<seq>" as a bulk string
-    add(cmd == "type", typ.str.len_bytes().cast(pl.Float64) + 3)
+    add(cmd == "type", simple(typ.str.len_bytes().cast(pl.Float64)))
     add(cmd.is_in(UNKNOWN_COMMANDS), pl.lit(None, pl.Float64), "unknown")
 
     # -- missing keys (sampled as none): null or empty replies
@@ -301,8 +284,8 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     )
     add(none & (cmd.is_in(single.split()) | set_get | no_count), null)
     add(none & cmd.is_in(["incr", "decr"]), 4)
-    add(none & cmd.is_in(["incrby", "decrby"]), _int_reply(_c("_a1")))
-    add(none & cmd.is_in(["hmget", "zmscore"]), _arr(argn) + null * argn)
+    add(none & cmd.is_in(["incrby", "decrby"]), integer(_c("_a1")))
+    add(none & cmd.is_in(["hmget", "zmscore"]), array_header(argn) + null * argn)
     empty = (
         "hgetall hkeys hvals lrange smembers zrange zrevrange zrangebyscore zrevrangebyscore "
         "zrangebylex zrevrangebylex xrange xrevrange spop srandmember hrandfield zrandmember "
@@ -315,39 +298,43 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     add(none & cmd.is_in(["ttl", "pttl"]), 5)  # :-2
 
     # -- strings
-    add(cmd.is_in(["get", "getex", "getdel", "getset"]) | set_get, _bulk(n))
-    add(cmd.is_in(["getrange", "substr"]), _bulk(_c("_rc")))
-    add(cmd.is_in(["strlen", "hlen", "llen", "scard", "zcard", "xlen"]), _int_reply(n))
-    add(cmd.is_in(["incr", "decr", "incrby", "decrby"]), n + 3)
-    add(cmd == "incrbyfloat", _bulk(n))
-    add(cmd.is_in(["append", "setrange"]), _int_reply(n + _c("_vlen")))
+    add(cmd.is_in(["get", "getex", "getdel", "getset"]) | set_get, bulk(n))
+    add(cmd.is_in(["getrange", "substr"]), bulk(_c("_rc")))
+    add(cmd.is_in(["strlen", "hlen", "llen", "scard", "zcard", "xlen"]), integer(n))
+    add(cmd.is_in(["incr", "decr", "incrby", "decrby"]), simple(n))
+    add(cmd == "incrbyfloat", bulk(n))
+    add(cmd.is_in(["append", "setrange"]), integer(n + _c("_vlen")))
     missing = _c("_mget_missing")
-    mget = _arr(_c("key_count").cast(pl.Float64)) + _c("_mget_known").cast(pl.Float64)
-    pattern_get = pl.when(_c("_p_type") == "string").then(_bulk(_c("_p_card")))
+    mget = array_header(_c("key_count").cast(pl.Float64)) + _c("_mget_known").cast(pl.Float64)
+    pattern_get = pl.when(_c("_p_type") == "string").then(bulk(_c("_p_card")))
     add((cmd == "mget") & (missing == 0), mget, "sampled")
     add((cmd == "mget") & pattern_get.is_not_null(), mget + missing * pattern_get, "pattern")
     add(cmd == "mget", pl.lit(None, pl.Float64), "unknown")
 
     # -- hashes
     add(cmd == "hget", vb)
-    add(cmd == "hmget", _arr(argn) + argn * vb)
-    add(cmd == "hgetall", _arr(n if r3 else 2 * n) + n * (fb + vb))
-    add(cmd == "hkeys", _arr(n) + n * fb)
-    add(cmd == "hvals", _arr(n) + n * vb)
-    add(cmd == "hstrlen", _int_reply(_c("_value_len")))
-    add(cmd == "hincrby", _c("_value_len").round(0) + 3)
+    add(cmd == "hmget", array_header(argn) + argn * vb)
+    add(cmd == "hgetall", array_header(n if r3 else 2 * n) + n * (fb + vb))
+    add(cmd == "hkeys", array_header(n) + n * fb)
+    add(cmd == "hvals", array_header(n) + n * vb)
+    add(cmd == "hstrlen", integer(_c("_value_len")))
+    add(cmd == "hincrby", simple(_c("_value_len").round(0)))
     add(cmd == "hincrbyfloat", vb)
     rand_m = _c("_rand_m")
     add((cmd == "hrandfield") & (_c("arg_count") == 1), fb)
-    pairs = _arr(rand_m) + rand_m * (4 + fb + vb) if r3 else _arr(2 * rand_m) + rand_m * (fb + vb)
+    pairs = (
+        array_header(rand_m) + rand_m * (4 + fb + vb)
+        if r3
+        else array_header(2 * rand_m) + rand_m * (fb + vb)
+    )
     add((cmd == "hrandfield") & _c("_wv"), pairs)
-    add(cmd == "hrandfield", _arr(rand_m) + rand_m * fb)
+    add(cmd == "hrandfield", array_header(rand_m) + rand_m * fb)
     # SCAN family: small encodings come back whole in one call, big ones ~COUNT (default 10).
     scan_m, cursor = _c("_scan_m"), _c("_scan_cursor")
-    add(cmd == "hscan", 4 + cursor + _arr(2 * scan_m) + scan_m * (fb + vb))
+    add(cmd == "hscan", 4 + cursor + array_header(2 * scan_m) + scan_m * (fb + vb))
 
     # -- lists
-    add(cmd == "lrange", _arr(_c("_rc")) + _c("_rc") * _c("_mr"))
+    add(cmd == "lrange", array_header(_c("_rc")) + _c("_rc") * _c("_mr"))
     pos = _c("_pos")
     add(cmd == "lindex", pl.when((pos < 0) | (pos >= n)).then(float(null)).otherwise(_c("_mi")))
     head_item = pl.coalesce(head_m, mb)
@@ -355,16 +342,16 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     pop_m = _c("_pop_m")
     add((cmd == "lpop") & (_c("arg_count") == 1), head_item)
     add((cmd == "rpop") & (_c("arg_count") == 1), tail_item)
-    add(cmd == "lpop", _arr(pop_m) + pop_m * head_item)
-    add(cmd == "rpop", _arr(pop_m) + pop_m * tail_item)
-    add(cmd.is_in(["lpush", "rpush", "lpushx", "rpushx", "linsert"]), _int_reply(n + argn))
+    add(cmd == "lpop", array_header(pop_m) + pop_m * head_item)
+    add(cmd == "rpop", array_header(pop_m) + pop_m * tail_item)
+    add(cmd.is_in(["lpush", "rpush", "lpushx", "rpushx", "linsert"]), integer(n + argn))
     add(cmd.is_in(["lrem", "lpos"]), 4)
 
     # -- sets (RESP3 ~n headers are the size of *n)
-    add(cmd == "smembers", _arr(n) + n * mb)
+    add(cmd == "smembers", array_header(n) + n * mb)
     add(cmd.is_in(["srandmember", "spop"]) & (_c("arg_count") == 1), mb)
-    add(cmd.is_in(["srandmember", "spop"]), _arr(rand_m) + rand_m * mb)
-    add(cmd == "sscan", 4 + cursor + _arr(scan_m) + scan_m * mb)
+    add(cmd.is_in(["srandmember", "spop"]), array_header(rand_m) + rand_m * mb)
+    add(cmd == "sscan", 4 + cursor + array_header(scan_m) + scan_m * mb)
 
     # -- sorted sets
     ws = _c("_ws")
@@ -380,13 +367,13 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     add(by_cmd & _c("_full_span"), zreply(n, mb, score, ws))
     add(by_cmd, pl.lit(None, pl.Float64), "unknown")
     add(cmd.is_in(["zscore", "zincrby"]) | ((cmd == "zadd") & _c("_zincr")), score)
-    add(cmd == "zmscore", _arr(argn) + argn * score)
-    add(cmd.is_in(["zrank", "zrevrank"]), _int_reply(_max0(n - 1)))
-    add(cmd.is_in(["zcount", "zlexcount"]), _int_reply(n))
+    add(cmd == "zmscore", array_header(argn) + argn * score)
+    add(cmd.is_in(["zrank", "zrevrank"]), integer(_max0(n - 1)))
+    add(cmd.is_in(["zcount", "zlexcount"]), integer(n))
     add(cmd.is_in(["zpopmin", "zpopmax"]), zreply(pop_m, _c("_mp"), _c("_sp_"), pl.lit(True)))
     add((cmd == "zrandmember") & (_c("arg_count") == 1), mb)
     add(cmd == "zrandmember", zreply(rand_m, mb, score, ws))
-    add(cmd == "zscan", 4 + cursor + _arr(2 * scan_m) + scan_m * (mb + score))
+    add(cmd == "zscan", 4 + cursor + array_header(2 * scan_m) + scan_m * (mb + score))
 
     # -- streams
     entry = _c("_entry_bytes")
@@ -396,18 +383,18 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
         .when(_c("_x_full"))
         .then(n)
     )
-    add(cmd.is_in(["xrange", "xrevrange"]), _arr(x_m) + x_m * entry)
+    add(cmd.is_in(["xrange", "xrevrange"]), array_header(x_m) + x_m * entry)
     xr_m = pl.min_horizontal(_c("_xr").cast(pl.Float64), n)
-    key_bulk = _bulk(_c("_klen").cast(pl.Float64))
+    key_bulk = bulk(_c("_klen").cast(pl.Float64))
     add(
         cmd.is_in(["xread", "xreadgroup"]) & (_c("key_count") == 1),
-        4 + 4 + key_bulk + _arr(xr_m) + xr_m * entry,
+        4 + 4 + key_bulk + array_header(xr_m) + xr_m * entry,
     )
 
     # -- keyspace (PTTL -1/-2 were sampled as "no TTL": both 5 bytes)
     ttl = _c("_ttl_ms")
-    add(cmd == "ttl", pl.when(ttl.is_null()).then(5.0).otherwise(_int_reply(ttl / 1000)))
-    add(cmd == "pttl", pl.when(ttl.is_null()).then(5.0).otherwise(_int_reply(ttl)))
+    add(cmd == "ttl", pl.when(ttl.is_null()).then(5.0).otherwise(integer(ttl / 1000)))
+    add(cmd == "pttl", pl.when(ttl.is_null()).then(5.0).otherwise(integer(ttl)))
 
     rules = [
         (

@@ -16,13 +16,14 @@ the small exact replies alone would look like a measurement and mislead).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from analyze import schema
 from analyze.tables import Tables, client_columns, roles
+from capture.format import reads
 
 # How many rows each ranking keeps (the report shows `top` of them; SQLite keeps them all).
 TABLE_LIMIT = 1000
@@ -34,40 +35,26 @@ SIZED = ("sampled", "pattern")  # reply confidences that rest on sampled key siz
 CLIENT = pl.col("origin") == schema.ORIGIN_CLIENT
 _BYTES = pl.col("reply_bytes")
 
-# Reads that return a whole collection, whatever its size.
-WHOLE_VALUE_COMMANDS = ("smembers", "hgetall", "hkeys", "hvals", "sinter", "sunion", "sdiff")
-# Range reads that are whole when their arguments span everything.
-_FULL_RANGE_SHAPES: dict[str, tuple[str, ...]] = {
-    "lrange": ("0 -1",),
-    "zrange": ("0 -1", "-inf +inf", "- +"),
-    "zrevrange": ("0 -1",),
-    "zrangebyscore": ("-inf +inf",),
-    "zrevrangebyscore": ("+inf -inf",),
-    "zrangebylex": ("- +",),
-    "zrevrangebylex": ("+ -",),
-    "xrange": ("- +",),
-    "xrevrange": ("+ -",),
-}
-
 
 def full_read() -> pl.Expr:
-    """True for a command that reads a whole collection: `LRANGE k 0 -1`, `HGETALL k`, ...
-
-    A range read is full when its arg shape starts with the full span and has no LIMIT/COUNT.
-    """
-    shape = pl.col("arg_shape").fill_null("").str.to_uppercase()
+    """True for a command that reads a whole collection (`LRANGE k 0 -1`, `HGETALL k`, ...), as
+    capture/format/reads.py defines it, from `command` and `arg_shape`."""
+    shape = pl.col("arg_shape").fill_null("")
+    upper = shape.str.to_uppercase()
     cmd = pl.col("command")
-    limited = shape.str.contains(r"\b(LIMIT|COUNT)\b")
-    ranged = pl.lit(False)
-    for command, spans in _FULL_RANGE_SHAPES.items():
-        starts = pl.lit(False)
-        for span in spans:
-            starts = starts | (shape == span) | shape.str.starts_with(span + " ")
-        ranged = ranged | ((cmd == command) & starts & ~limited)
-    return cmd.is_in(WHOLE_VALUE_COMMANDS) | ranged
 
+    def has(options: Iterable[str]) -> pl.Expr:
+        return upper.str.contains(rf"(^| )({'|'.join(sorted(options))})( |$)")
 
-_FULL_READ_CANDIDATES = (*WHOLE_VALUE_COMMANDS, *_FULL_RANGE_SHAPES)
+    def starts(ends: tuple[str, ...]) -> pl.Expr:
+        text = " ".join(ends)
+        return (shape == text) | shape.str.starts_with(text + " ") if ends else pl.lit(True)
+
+    ranged, rev = pl.lit(False), has([reads.REVERSE])
+    for command, by, reverse, ends in reads.full_spans():
+        told = ~has(reads.BY) if by is None else has([by])
+        ranged = ranged | ((cmd == command) & told & (rev if reverse else ~rev) & starts(ends))
+    return cmd.is_in(sorted(reads.WHOLE_COLLECTIONS)) | (ranged & ~has(reads.LIMITING))
 
 
 @dataclass(frozen=True)
@@ -377,7 +364,7 @@ def _plans(
     # Full reads are judged on the (small) groups, once their command and arg shape are known.
     large_ops = (
         _key_signatures(t, part)
-        .filter(pl.col("command").is_in(_FULL_READ_CANDIDATES))
+        .filter(pl.col("command").is_in(sorted(reads.CANDIDATES)))
         .join(t.keys.lazy().select("key_id", "key_name", "key_pattern"), on="key_id")
         .group_by("shard", "key_name", "command", "arg_shape")
         .agg(

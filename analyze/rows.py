@@ -30,6 +30,7 @@ from analyze.ahead import ahead
 from analyze.dictionaries import KeyDictionary, SignatureDictionary, first_appearance_ids
 from analyze.errors import BadInput
 from analyze.lists import only_rows
+from analyze.resp_exprs import array_header, bulk
 from capture.format.manifest import KeySize
 
 Rows = Callable[[pl.LazyFrame], pl.LazyFrame]
@@ -171,7 +172,7 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
     ).with_columns(key_name=pl.coalesce(pl.col("_key_text"), raw))
     length = pl.col("_key_len")
     # A fast tail was sized with a one-byte placeholder key (`$1\r\nK\r\n`, 7 bytes).
-    key_bytes = pl.when("_fast").then(length + _digits(length) + 5 - 7).otherwise(0)
+    key_bytes = pl.when("_fast").then(bulk(length) - 7).otherwise(0)
     per_row = per_row.with_columns(
         request_bytes=pl.col("_request_bytes") + key_bytes.fill_null(0),
         _client=pl.col("origin") == schema.ORIGIN_CLIENT,
@@ -332,14 +333,6 @@ def split_body(lf: pl.LazyFrame) -> pl.LazyFrame:
     ).drop("body", "_parts", "_escaped")
 
 
-def _digits(n: pl.Expr) -> pl.Expr:
-    """Decimal digits of a length (comparisons: casting to text per element is much slower)."""
-    out = pl.lit(1, pl.Int64)
-    for power in range(1, 10):
-        out = out + (n >= 10**power).cast(pl.Int64)
-    return out
-
-
 def _request_bytes(parts: pl.Expr, escaped: pl.Expr) -> pl.Expr:
     """The command as a RESP2 array: `*N\\r\\n` + per argument `$len\\r\\n` + bytes + `\\r\\n`,
     with decoded lengths (`\\xHH` is one byte). Only the arguments of lines with a backslash
@@ -352,6 +345,6 @@ def _request_bytes(parts: pl.Expr, escaped: pl.Expr) -> pl.Expr:
         parts.list.eval(pl.element().str.len_bytes()),
     )
     length = pl.element().cast(pl.Int64)
-    per_arg = decoded.list.eval(length + _digits(length) + 5).list.sum()
+    per_arg = decoded.list.eval(bulk(length)).list.sum()
     n = parts.list.len().cast(pl.Int64)
-    return _digits(n) + 3 + per_arg  # `*N\\r\\n`
+    return array_header(n) + per_arg

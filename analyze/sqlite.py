@@ -29,7 +29,7 @@ from analyze import schema
 from analyze.tables import Tables
 
 DB_NAME = "hotshard.db"
-BATCH_ROWS = 65_536  # per ADBC batch: larger ones held more memory for no speed (BENCHMARKS)
+BATCH_ROWS = 65_536  # per ADBC batch: larger ones held more memory for no speed
 # Built after the data is in (much faster than maintaining it row by row), on the background
 # thread while rollups and the report are written. One index covers all five predecessor
 # queries (no table access): grouped by key_name they walk it in order, filtered on command or
@@ -59,10 +59,10 @@ _FAST_PRAGMAS = (
     "PRAGMA journal_mode=OFF",
     "PRAGMA synchronous=OFF",
     # Index builds sort through temporary files beyond the (default) cache, so memory stays
-    # bounded however large the table; a 64 MB cache made the build twice as slow.
+    # bounded however large the table; a bigger cache made it slower (docs/BENCHMARKS.md).
     "PRAGMA threads=2",  # worker threads for the index sorter
 )
-# Fewer, larger pages: ~25% more rows/s through ADBC (docs/BENCHMARKS.md). Set before any table.
+# Fewer, larger pages: more rows/s through ADBC (docs/BENCHMARKS.md). Set before any table.
 PAGE_SIZE = "PRAGMA page_size=65536"
 
 VIEWS = {
@@ -96,7 +96,7 @@ def create_commands(path: str | os.PathLike[str]) -> None:
 
 def commands_arrow(rows: pl.DataFrame) -> pa.Table:
     """The SQLite columns of a chunk of rows, as Arrow with 32-bit-offset strings (they bind
-    ~10% faster than `large_string` in the ADBC driver)."""
+    faster than `large_string` in the ADBC driver: docs/BENCHMARKS.md)."""
     table = rows.select(list(schema.sqlite_columns())).to_arrow()
     return table.cast(
         pa.schema(

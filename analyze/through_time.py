@@ -25,7 +25,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from analyze import resp_exprs
 from analyze.replies import WRITE_COMMANDS
+from capture.format import resp
 from capture.format.manifest import KeySize
 
 _EVENT: dict[str, pl.DataType] = {
@@ -36,14 +38,10 @@ _EVENT: dict[str, pl.DataType] = {
     "_bulk": pl.Int64(),
 }
 _KIND = "_kind"  # 0 unknown, 1 sized by the write (`_bulk`), 2 missing
-NULL_BULK = 5  # `$-1\r\n`
-_HEADER = {"set": 13, "getset": 16}  # `*3\r\n` + `$3\r\nSET\r\n` / `$6\r\nGETSET\r\n`
+# `*3\r\n` + `$3\r\nSET\r\n` (13 bytes) / `$6\r\nGETSET\r\n` (16)
+_HEADER = {c: resp.array_header(3) + resp.bulk(len(c)) for c in ("set", "getset")}
 _DELETES = ("del", "unlink", "getdel")
 _FLUSHES = ("flushall", "flushdb")
-
-
-def _bulk(length: pl.Expr) -> pl.Expr:
-    return length + length.cast(pl.String).str.len_bytes().cast(pl.Int64) + 5
 
 
 _START: dict[str, pl.DataType] = {
@@ -62,9 +60,9 @@ class StartSizes:
             if s.error or s.sampled_at is None:
                 continue
             if s.type == "string" and s.cardinality is not None:
-                reply = s.cardinality + len(str(s.cardinality)) + 5
+                reply = resp.bulk(s.cardinality)
             elif s.type == "none":
-                reply = NULL_BULK
+                reply = resp.NULL
             else:
                 continue
             rows.setdefault(s.node, []).append((s.key, reply, s.sampled_at))
@@ -99,7 +97,7 @@ class Strings:
             & ~pl.col("key_name").str.contains("\\", literal=True)  # escaped: length unknown
         )
         header = pl.col("command").replace_strict(_HEADER, default=0, return_dtype=pl.Int64)
-        key_bulk = _bulk(pl.col("key_name").str.len_bytes().cast(pl.Int64))
+        key_bulk = resp_exprs.bulk(pl.col("key_name").str.len_bytes().cast(pl.Int64))
         kind = (
             pl.when(pl.col("command").is_in(_DELETES))
             .then(2)
@@ -183,7 +181,7 @@ class Strings:
             pl.col(_KIND).is_in([1, 2]) & (pl.col("_event_seq") > pl.col("_flush"))
         ).select(
             index=pl.col("_seq") - start,
-            size=pl.when(pl.col(_KIND) == 2).then(NULL_BULK).otherwise(pl.col("_bulk")),
+            size=pl.when(pl.col(_KIND) == 2).then(resp.NULL).otherwise(pl.col("_bulk")),
             confidence=pl.lit("exact"),
         )
         if self.start is not None:

@@ -1,4 +1,5 @@
-"""The bytes out MONITOR does not show, estimated from the server's own counters (SPEC 4 and 7).
+"""The bytes out MONITOR does not show, estimated from the server's own counters
+(docs/RECONCILE.md, "What MONITOR does not show").
 
 A node's measured client bytes out (analyze/reconcile.py) also holds replies no MONITOR line
 explains. Each is estimated per node from the INFO snapshots before and after the window and
@@ -33,16 +34,16 @@ from typing import Any
 import polars as pl
 
 from analyze import schema
+from capture.format import resp
 from capture.format.counters import calls_delta, counters_reset
 from capture.format.manifest import InfoSnapshot, Manifest, NodeCapture
-from capture.info import array_header_size, bulk_size, error_size, integer_size
 
 SLOTS = 16384
 # Hidden commands that send no reply worth counting: a replica's REPLCONF ACK is not answered.
 _NO_REPLY = frozenset({"replconf", "psync", "sync"})
 
 # Error replies sent for commands refused before they ran: never on MONITOR. The texts are
-# Redis 7.0's (`-` and CRLF added by `error_size`); `{cmd}` is unknown, so NOPERM is estimated.
+# Redis 7.0's (`-` and CRLF added by `resp.error`); `{cmd}` is unknown, so NOPERM is estimated.
 REJECTED: dict[str, str] = {
     "CROSSSLOT": "CROSSSLOT Keys in request don't hash to the same slot",
     "CLUSTERDOWN": "CLUSTERDOWN The cluster is down",
@@ -153,10 +154,8 @@ def redirect_size(manifest: Manifest, node: NodeCapture, code: str) -> float | N
     total = count = 0
     for ranges, address in owners:
         for lo, hi in ranges:
-            n = hi - lo + 1
-            digits = sum(len(str(s)) for s in range(lo, hi + 1))
-            total += n * (len(code) + 1 + 1 + len(address) + 3) + digits  # "-CODE slot addr\r\n"
-            count += n
+            total += sum(resp.error(f"{code} {slot} {address}") for slot in range(lo, hi + 1))
+            count += hi - lo + 1
     return total / count if count else None
 
 
@@ -169,7 +168,7 @@ def rejected_parts(manifest: Manifest, node: NodeCapture) -> list[Part]:
             parts.append(Part("rejected", code, count, size, "formula" if size else "unsized"))
         elif code in REJECTED:
             basis = "formula" if code in _EXACT_TEXT else "estimated"
-            parts.append(Part("rejected", code, count, count * error_size(REJECTED[code]), basis))
+            parts.append(Part("rejected", code, count, count * resp.error(REJECTED[code]), basis))
     return parts
 
 
@@ -256,7 +255,7 @@ def pubsub_parts(
     if mine:
         each = round(sum(subs) / len(subs)) if subs else 0
         basis = "measured" if len(subs) <= 1 else "estimated"
-        parts.append(Part("pubsub", "PUBLISH replies", mine, mine * integer_size(each), basis))
+        parts.append(Part("pubsub", "PUBLISH replies", mine, mine * resp.integer(each), basis))
     shard_subs: dict[str, int] = node.pubsub.get("shard_channels") or {}
     here = sharded.filter(pl.col("shard") == node.shard)
     if here.height and shard_subs:
@@ -279,12 +278,8 @@ def ack_parts(node: NodeCapture) -> list[Part]:
     offset = after.sections.get("replication", {}).get("master_repl_offset")  # as acked
     if acks <= 0 or not isinstance(offset, int):
         return []
-    size = resp_array_size(["REPLCONF", "ACK", str(offset)])
+    size = resp.command([b"REPLCONF", b"ACK", str(offset).encode()])
     return [Part("replication", "REPLCONF ACK", acks, acks * size, "estimated")]
-
-
-def resp_array_size(args: list[str]) -> int:
-    return array_header_size(len(args)) + sum(bulk_size(len(a.encode())) for a in args)
 
 
 def replication(

@@ -3,7 +3,7 @@
     uv run python -m bench.accuracy_bench [--duration 45] [--no-benchmark]
 
 Starts a local Redis Cluster (3 primaries + 1 replica each), captures every node with
-`hotshard capture --nodes all` while it runs the SPEC's mixed workload (50 full reads of a 100k
+`hotshard capture --nodes all` while it runs a mixed workload (50 full reads of a 100k
 zset, 500 `ZREVRANGE 0 99 WITHSCORES`, 5,000 GETs, 200 HGETALLs; reads spread over primaries and
 replicas) and then `redis-benchmark --cluster` with several command types, analyzes the capture,
 and prints per node: estimated bytes out, measured (INFO, corrected), ratio, and the shares of
@@ -66,7 +66,7 @@ def load_data(cluster) -> None:
 
 
 def mixed_workload(cluster) -> None:
-    """The SPEC's mixed workload; reads round-robin over each shard's primary and replica.
+    """The mixed workload (docs/RECONCILE.md, "Key sizes from samples"); reads round-robin over each shard's primary and replica.
     Strings are rewritten (50–3,000 bytes) and deleted while they are read."""
     rc = RedisCluster(
         host=cluster.seed.host,

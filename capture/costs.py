@@ -17,28 +17,14 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from capture.format import resp
 from capture.format.counters import version_tuple
 from capture.format.lines import escape_bytes
-from capture.info import bulk_size
 
 if TYPE_CHECKING:
     import redis
 
 MAX_CHANNELS = 1000  # channels whose subscribers are counted per node, at most
-
-
-def resp_size(value: Any) -> int:
-    """RESP2 size on the wire of a reply as redis-py parses it without callbacks."""
-    if value is None:
-        return 5  # $-1\r\n
-    if isinstance(value, bool | int):
-        return len(str(int(value))) + 3
-    if isinstance(value, bytes | str):
-        data = value.encode() if isinstance(value, str) else value
-        return bulk_size(len(data))
-    if isinstance(value, list | tuple):
-        return len(str(len(value))) + 3 + sum(resp_size(v) for v in value)
-    raise TypeError(f"not a RESP2 reply: {type(value).__name__}")
 
 
 def _raw(response: Any, **_: Any) -> Any:
@@ -63,7 +49,7 @@ def client_list_size(client: redis.Redis) -> int | None:
         raw = _raw_client(client).execute_command("CLIENT LIST")
     except redis_lib.RedisError:
         return None
-    return resp_size(raw)
+    return resp.reply(raw)
 
 
 def after_window(
@@ -87,7 +73,7 @@ def after_window(
     sizes: dict[str, int] = {}
     for name, command in asks:
         try:
-            sizes[name] = resp_size(client.execute_command(*command))
+            sizes[name] = resp.reply(client.execute_command(*command))
         except redis_lib.RedisError:
             continue
     pubsub: dict[str, Any] = {}

@@ -1,7 +1,7 @@
 """INFO snapshots and the exact size of the replies this tool makes a node send.
 
-Bytes-out reconciliation (SPEC 4, "Ground truth") needs every reply the capture itself caused
-between the two snapshots, to the byte: `bulk_size` is the RESP2 size of a bulk string reply.
+Bytes-out reconciliation (docs/RECONCILE.md, "Ground truth") needs every reply the capture itself
+caused between the two snapshots, to the byte: `snapshot` records the size of its INFO reply.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # analyze reads INFO snapshots without loading the client lib
     import redis
 
 
+from capture.format import resp
 from capture.format.counters import parse_info, version_tuple
 from capture.format.manifest import InfoSnapshot
 
@@ -21,24 +22,21 @@ SECTIONS = ("server", "clients", "memory", "stats", "replication", "cpu", "comma
             "errorstats", "keyspace")  # fmt: skip
 
 
-def bulk_size(payload_len: int) -> int:
-    """RESP2 bulk string `$<len>\\r\\n<payload>\\r\\n` on the wire."""
-    return payload_len + len(str(payload_len)) + 5
-
-
-def integer_size(n: int) -> int:
-    """RESP2 integer `:<n>\\r\\n` on the wire."""
-    return len(str(n)) + 3
-
-
-def array_header_size(n: int) -> int:
-    """RESP2 array header `*<n>\\r\\n` on the wire."""
-    return len(str(n)) + 3
-
-
-def error_size(message: str) -> int:
-    """RESP2 error `-<message>\\r\\n` (message with its code, e.g. `NOPERM ...`)."""
-    return len(message.encode()) + 3
+def client_info_address(reply: object) -> str | None:
+    """The `addr=` field of a `CLIENT INFO` reply (raw bytes, text, or redis-py's parsed dict):
+    the connection's `ip:port` as the server prints it in MONITOR lines; None when absent or the
+    reply is an error."""
+    if isinstance(reply, dict):
+        addr = reply.get("addr")
+        return str(addr) if addr else None
+    if not isinstance(reply, bytes | str):
+        return None
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    for item in text.split():
+        name, _, value = item.partition("=")
+        if name == "addr" and value:
+            return value
+    return None
 
 
 def info_command(server_version: str | None) -> tuple[str, ...]:
@@ -53,5 +51,5 @@ def snapshot(client: redis.Redis, server_version: str | None) -> InfoSnapshot:
     return InfoSnapshot(
         at=time.time(),
         sections=parse_info(raw.decode("utf-8", "replace")),
-        reply_bytes=bulk_size(len(raw)),
+        reply_bytes=resp.bulk(len(raw)),
     )

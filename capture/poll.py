@@ -21,9 +21,10 @@ from typing import Any
 
 import redis
 
+from capture.format import resp
 from capture.format.counters import parse_info
 from capture.format.manifest import InfoPoll, NodeCapture
-from capture.info import bulk_size
+from capture.info import client_info_address
 
 DEFAULT_INTERVAL = 5.0  # seconds; one ~2 kB reply per node each time
 COUNTERS = ("total_net_output_bytes", "total_net_repl_output_bytes", "total_commands_processed")
@@ -36,25 +37,16 @@ def read_counters(client: redis.Redis) -> tuple[dict[str, Any], int]:
     """`INFO stats` as {field: value}, and the exact size of its reply on the wire."""
     raw: bytes = client.execute_command("INFO", "stats")
     stats = parse_info(raw.decode("utf-8", "replace")).get("stats", {})
-    return stats, bulk_size(len(raw))
+    return stats, resp.bulk(len(raw))
 
 
 def client_address(client: redis.Redis) -> str | None:
     """The control connection's `ip:port` as the server prints it in MONITOR lines (from
     `CLIENT INFO`, Redis >= 6.2), or None when the server does not say."""
     try:
-        reply = client.execute_command("CLIENT INFO")
+        return client_info_address(client.execute_command("CLIENT INFO"))
     except (redis.RedisError, OSError):
         return None
-    if isinstance(reply, dict):
-        addr = reply.get("addr")
-        return str(addr) if addr else None
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    for item in text.split():
-        name, _, value = item.partition("=")
-        if name == "addr" and value:
-            return value
-    return None
 
 
 class Poller:

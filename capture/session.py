@@ -1,9 +1,9 @@
 """`hotshard capture`: one MONITOR stream per chosen node, safely, into a capture folder.
 
-Order, so the byte counts reconcile (SPEC 4): discover → COMMAND → slot stats (Valkey) → INFO on
-every node of the monitored shards → MONITOR on the chosen nodes → the window (output-buffer
-polls, live status) → RESET on every stream → INFO again → slot stats → read-placement check →
-key sizes → manifest.
+Order, so the byte counts reconcile (docs/RECONCILE.md, "Ground truth"): discover → COMMAND →
+slot stats (Valkey) → INFO on every node of the monitored shards → MONITOR on the chosen nodes →
+the window (output-buffer polls, live status) → RESET on every stream → INFO again → slot stats →
+read-placement check → key sizes → manifest.
 """
 
 from __future__ import annotations

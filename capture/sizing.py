@@ -33,11 +33,15 @@ from typing import Any
 
 import redis
 
-from capture.format import lines
+from capture.format import lines, reads, resp
 from capture.format.lines import key_text
-from capture.format.manifest import KeySize, Manifest, NodeCapture, read_commands
+from capture.format.manifest import (
+    KeySize,
+    Manifest,
+    NodeCapture,
+    read_commands,
+)
 from capture.format.reader import MonitorFile
-from capture.info import array_header_size, bulk_size
 
 # Weight of one command in the rough ranking: a full read of a collection dwarfs anything else.
 FULL_READ_WEIGHT = 10.0
@@ -178,20 +182,11 @@ def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
 
 
 def _is_full_read(command: str, rest: list[bytes]) -> bool:
-    if command in ("get", "getex", "getdel", "getset", "mget", "hgetall", "hvals", "hkeys"):
+    """A whole value or a whole collection (capture/format/reads.py); `rest`: key and after."""
+    if command in reads.WHOLE_VALUES:
         return True
-    if command in ("smembers", "sinter", "sunion", "sdiff", "sort", "sort_ro", "dump"):
-        return True
-    if command in ("lrange", "zrange", "zrevrange") and len(rest) >= 3:
-        upper = [a.upper() for a in rest[3:]]
-        if b"BYSCORE" in upper or b"BYLEX" in upper:
-            return rest[1] in (b"-inf", b"+inf", b"-", b"+") and b"LIMIT" not in upper
-        return rest[1] == b"0" and rest[2] == b"-1"
-    if command in ("zrangebyscore", "zrevrangebyscore") and len(rest) >= 3:
-        return b"LIMIT" not in [a.upper() for a in rest[3:]]
-    if command in ("xrange", "xrevrange") and len(rest) >= 3:
-        return b"COUNT" not in [a.upper() for a in rest[3:]]
-    return False
+    args = [a.decode("latin-1") for a in rest[1:]] if command in reads.CANDIDATES else []
+    return reads.whole_collection(command, args)
 
 
 def rough_pattern(key: bytes) -> str:
@@ -252,20 +247,9 @@ _SIMPLE = frozenset({"TYPE", "READONLY"})
 
 def wire_size(command: str, reply: Any) -> int:
     """RESP2 bytes of one sampling reply (errors by their text: `-CODE message\r\n`)."""
-    if isinstance(reply, Exception):  # redis-py keeps the code it strips in `status_code`
-        code = getattr(reply, "status_code", None)
-        return len(str(reply)) + 3 + (len(code) + 1 if code else 0)
     if command in _SIMPLE and isinstance(reply, bytes):
-        return len(reply) + 3
-    if reply is None:
-        return 5
-    if isinstance(reply, int):
-        return len(str(reply)) + 3
-    if isinstance(reply, bytes):
-        return bulk_size(len(reply))
-    if isinstance(reply, list):
-        return len(str(len(reply))) + 3 + sum(wire_size("", r) for r in reply)
-    return len(str(reply)) + 3
+        return resp.simple(len(reply))
+    return resp.reply(reply)
 
 
 class Pipe:
@@ -347,12 +331,7 @@ def _mean(values: Sequence[float]) -> float | None:
 def _entry_bytes(entry: Any) -> int:
     """RESP2 bytes of one stream entry as XRANGE sends it: `*2 id *2n field value ...`."""
     entry_id, fields = entry[0], entry[1] or []
-    return (
-        array_header_size(2)
-        + bulk_size(len(entry_id))
-        + array_header_size(len(fields))
-        + sum(bulk_size(len(f)) for f in fields)
-    )
+    return resp.array_header(2) + resp.bulk(len(entry_id)) + resp.reply(list(fields))
 
 
 def measure_keys(
@@ -548,8 +527,8 @@ def _summarize(size: KeySize, results: list[tuple[tuple[Any, ...], Any]], edge: 
             values = [len(v) for _, v in pairs]
             size.avg_field_len = _mean(fields)
             size.avg_value_len = _mean(values)
-            size.avg_field_bulk = _mean([bulk_size(n) for n in fields])
-            size.avg_value_bulk = _mean([bulk_size(n) for n in values])
+            size.avg_field_bulk = _mean([resp.bulk(n) for n in fields])
+            size.avg_value_bulk = _mean([resp.bulk(n) for n in values])
         return
     if size.type == "set":
         for _, reply in results:
@@ -561,8 +540,8 @@ def _summarize(size: KeySize, results: list[tuple[tuple[Any, ...], Any]], edge: 
                 members, scores = [m for m, _ in pairs], [s for _, s in pairs]
             else:
                 at_head = cmd[2] == 0
-                m_bulk = _mean([bulk_size(len(m)) for m, _ in pairs])
-                s_bulk = _mean([bulk_size(len(s)) for _, s in pairs])
+                m_bulk = _mean([resp.bulk(len(m)) for m, _ in pairs])
+                s_bulk = _mean([resp.bulk(len(s)) for _, s in pairs])
                 size.edge_n = len(pairs)
                 if at_head:
                     size.head_member_bulk, size.head_score_bulk = m_bulk, s_bulk
@@ -582,8 +561,8 @@ def _summarize(size: KeySize, results: list[tuple[tuple[Any, ...], Any]], edge: 
             head, tail = members[:edge], members[-edge:]
         if head and tail:
             size.edge_n = len(head)
-            size.head_member_bulk = _mean([bulk_size(len(m)) for m in head])
-            size.tail_member_bulk = _mean([bulk_size(len(m)) for m in tail])
+            size.head_member_bulk = _mean([resp.bulk(len(m)) for m in head])
+            size.tail_member_bulk = _mean([resp.bulk(len(m)) for m in tail])
     elif size.type == "stream":
         entries = [e for _, reply in results for e in (reply or [])]
         size.sample_n = len(entries)
@@ -592,10 +571,10 @@ def _summarize(size: KeySize, results: list[tuple[tuple[Any, ...], Any]], edge: 
     if members:
         size.sample_n = len(members)
         size.avg_member_len = _mean([len(m) for m in members])
-        size.avg_member_bulk = _mean([bulk_size(len(m)) for m in members])
+        size.avg_member_bulk = _mean([resp.bulk(len(m)) for m in members])
     if scores:
         size.avg_score_len = _mean([len(s) for s in scores])
-        size.avg_score_bulk = _mean([bulk_size(len(s)) for s in scores])
+        size.avg_score_bulk = _mean([resp.bulk(len(s)) for s in scores])
 
 
 # -- the capture-side entry point ---------------------------------------------------------------

@@ -1,11 +1,11 @@
 """Valkey's per-slot counters (`CLUSTER SLOT-STATS`, Valkey >= 8.0), a cross-check of the estimate.
 
 Read on every watched node just outside the INFO snapshots — before the "before" INFO, after the
-"after" one — so their replies never enter the bytes-out reconciliation (SPEC 4). One slot is
-asked first: no such command, an ACL without `+cluster|slot-stats`, or
+"after" one — so their replies never enter the bytes-out reconciliation (docs/RECONCILE.md). One
+slot is asked first: no such command, an ACL without `+cluster|slot-stats`, or
 `cluster-slot-stats-enabled no` each end as a note in the manifest, never as a failed capture.
 A node reports the slots of its shard only; on a primary, `network-bytes-out` includes the
-replication stream to every replica (SPEC 7).
+replication stream to every replica (docs/RECONCILE.md, "Valkey's per-slot counters").
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import redis
 
 from capture import sizing
 from capture.format.manifest import KeySize, Manifest, NodeCapture, read_commands
+from capture.info import client_info_address
 
 DEFAULT_SECONDS = 5.0
 
@@ -55,7 +56,7 @@ class StartSample:
             except Exception as exc:  # any failure to reach a node only skips its start sample
                 self.errors.append(f"node {n.node}: start-of-window key sizes skipped ({exc})")
                 continue
-            n.sampler_client = _address(reply)
+            n.sampler_client = client_info_address(reply)
             if n.sampler_client is None:  # its lines could not be told from the application's
                 pipe.close()
                 self.errors.append(
@@ -104,12 +105,3 @@ class StartSample:
                 )
             except Exception as exc:  # a sampling failure never touches the capture
                 self.errors.append(f"node {n.node}: start-of-window key sizes failed ({exc})")
-
-
-def _address(reply: object) -> str | None:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else ""
-    for item in text.split():
-        name, _, value = item.partition("=")
-        if name == "addr" and value:
-            return value
-    return None

@@ -1,6 +1,7 @@
 """The output-buffer watchdog: a process of its own that cuts a MONITOR connection the server
 buffers too much for — even while the capture process is stopped (SIGSTOP, Ctrl-Z), swapped out
-or stuck on a slow disk, when a guard inside it could not act (SPEC 7, "A frozen reader").
+or stuck on a slow disk, when a guard inside it could not act (docs/CAPTURE.md, "A reader that
+falls behind").
 
 The capture starts it with `python -P -m capture.watchdog` in a new session (so a terminal's Ctrl-C
 or Ctrl-Z never reaches it) and talks to it over its stdin/stdout in JSON lines. Secrets travel
@@ -39,9 +40,9 @@ import redis
 
 from capture.connect import PASSWORD_ENV, ConnectOptions, control_client, describe_failure
 from capture.errors import CaptureError
+from capture.format import resp
 from capture.format.counters import version_tuple
 from capture.format.manifest import NodeCapture
-from capture.info import bulk_size, error_size
 
 INTERVAL = 0.25  # between CLIENT LIST polls: the overshoot past the limit is one interval's growth
 KILL_REPLY = 4  # `:1\r\n` (or `:0\r\n`): CLIENT KILL ID's reply, counted in bytes out
@@ -261,7 +262,7 @@ class _Target:
 def _error_bytes(exc: redis.ResponseError) -> int:
     # redis-py drops the error code from the message; put back the one we can get here
     code = "NOPERM" if isinstance(exc, redis.exceptions.NoPermissionError) else "ERR"
-    return error_size(f"{code} {exc}")
+    return resp.error(f"{code} {exc}")
 
 
 def _check(client: redis.Redis, node: str, connect: ConnectOptions) -> str | None:
@@ -315,7 +316,7 @@ class _Process:
                 continue
             except (redis.RedisError, OSError):
                 continue  # the node dropped: the capture reconnects and tells us the new id
-            t.overhead += bulk_size(len(raw))
+            t.overhead += resp.bulk(len(raw))
             omem = client_field(raw, t.client_id, "omem")
             if omem is None:
                 continue

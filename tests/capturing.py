@@ -95,6 +95,12 @@ def lines_of(folder: Path, node: NodeCapture) -> list[bytes]:
     return got
 
 
+def flushed(path: Path) -> bytes:
+    """The whole lines a running capture's file holds so far (the frame being written is not
+    readable yet)."""
+    return b"".join(MonitorFile(path).blocks()) if path.exists() else b""
+
+
 def command_counts(monitor_lines: list[bytes]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for line in monitor_lines:

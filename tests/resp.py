@@ -20,6 +20,11 @@ def encode(*args: bytes | str | int | float) -> bytes:
     return b"".join(parts)
 
 
+def request_size(argv: list[bytes]) -> int:
+    """The bytes of a command as a client sends it (the array `encode` builds)."""
+    return len(encode(*argv))
+
+
 def monitor_args(*args: bytes | str | int | float) -> list[str]:
     """Arguments as a MONITOR line quotes them (without the quotes, escapes unresolved)."""
     return [escape_bytes(a if isinstance(a, bytes) else str(a).encode()) for a in args]

@@ -274,6 +274,28 @@ class Cluster:
             opts.update(ssl=True, ssl_ca_certs=self.seed.extra["tls"]["ca"])
         return redis.RedisCluster(protocol=2, **{**opts, **kwargs})
 
+    @contextlib.contextmanager
+    def no_replication_pings(self) -> Iterator[None]:
+        """Primaries do not ping their replicas while inside (they do every 10 s by default).
+
+        A replica runs its primary's PING: one that lands between the replica's "before" INFO
+        and the start of its MONITOR stream (or between RESET and the "after" INFO) is counted
+        by commandstats and never shown, so a test comparing the lines with commandstats would
+        fail now and then. `repl_ping_slave_period` is a modulus of the seconds since start: at
+        INT_MAX the primary never pings."""
+        primaries = self.primaries()
+        periods = [
+            p.client().config_get("repl-ping-replica-period")["repl-ping-replica-period"]
+            for p in primaries
+        ]
+        for p in primaries:
+            p.client().config_set("repl-ping-replica-period", 2**31 - 1)
+        try:
+            yield
+        finally:
+            for p, period in zip(primaries, periods, strict=True):
+                p.client().config_set("repl-ping-replica-period", period)
+
     def wait_replicas_synced(self, timeout: float = 30) -> None:
         """Until every replica has applied its primary's whole replication stream (a fixed
         sleep was not enough on a loaded machine)."""

@@ -1,6 +1,6 @@
 """AWS discovery against moto in server mode, through the real boto3 client.
 
-moto (SPEC 5) knows replication groups with cluster mode, but not the members' endpoints or
+moto (docs/AWS.md) knows replication groups with cluster mode, but not the members' endpoints or
 roles — which hotshard takes from the engine anyway. So: AWS gives the first endpoint and the
 names (node-group ids), the engine gives slots and roles; both halves are tested here.
 """

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import stat
 import time
 from pathlib import Path
@@ -17,9 +16,9 @@ from analyze import reconcile
 from capture.cli import run
 from capture.connect import ConnectOptions
 from capture.errors import ExitStatus
-from capture.format import manifest
+from capture.format import manifest, resp
+from capture.format.counters import parse_info
 from capture.format.reader import MonitorFile
-from capture.info import bulk_size
 from capture.session import CaptureOptions, run_capture
 from capture.stream import FrameWriter
 from tests.capturing import (
@@ -27,9 +26,11 @@ from tests.capturing import (
     benchmark,
     command_counts,
     expected_lines,
+    flushed,
     lines_of,
     monitored,
 )
+from tests.resp import RawConnection
 
 
 def assert_nothing_lost(folder: Path, m: manifest.Manifest, min_lines: int) -> None:
@@ -54,7 +55,8 @@ def test_all_nodes_under_load_lose_nothing(engine_cluster, tmp_path):
         sizes=False,
         quiet=True,
     )
-    with background_capture(options) as bg:
+    # Replicas compare exactly with commandstats only when no PING can fall outside MONITOR.
+    with redis_cluster.no_replication_pings(), background_capture(options) as bg:
         bg.wait_started(files=6)
         benchmark(
             seed.host, seed.port, n=20_000, tests="set,get,lpush,lpop,incr,hset", cluster=True
@@ -96,10 +98,17 @@ def test_primaries_only_and_reads_missed_by_replicas(redis_cluster, tmp_path):
     assert all("--use-primary" in w for w in missed)
 
 
+def _client_list_calls(app: RawConnection) -> int:
+    """CLIENT LIST calls the node counted so far, asked on the application's own connection (so
+    the reply is application traffic, counted by `app.received`). Redis 6.2 counts CLIENT as one."""
+    stats = parse_info(app.call("INFO", "commandstats").decode())["commandstats"]
+    return int((stats.get("cmdstat_client|list") or stats["cmdstat_client"])["calls"])
+
+
 def test_bytes_reconcile_to_the_byte(engine_node, tmp_path):
     """Δ total_net_output_bytes = MONITOR bytes + the tool's own replies + the app's replies."""
     redis_node = engine_node
-    app = socket.create_connection((redis_node.host, redis_node.port))  # connected before INFO
+    app = RawConnection(redis_node.host, redis_node.port)  # connected before INFO
     options = CaptureOptions(
         endpoints=[redis_node.address],
         out=str(tmp_path / "cap"),
@@ -113,18 +122,20 @@ def test_bytes_reconcile_to_the_byte(engine_node, tmp_path):
         bg.wait_started(files=1)
         values = [b"x" * i for i in range(200)]
         for i, v in enumerate(values):
-            app.sendall(
-                b"*3\r\n$3\r\nSET\r\n$%d\r\nk%d\r\n$%d\r\n%s\r\n" % (len(b"k%d" % i), i, len(v), v)
-            )
+            app.send("SET", f"k{i}", v)
         for i in range(len(values)):
-            app.sendall(b"*2\r\n$3\r\nGET\r\n$%d\r\nk%d\r\n" % (len(b"k%d" % i), i))
-        app_bytes = 5 * len(values) + sum(bulk_size(len(v)) for v in values)
-        received = 0
-        while received < app_bytes:
-            received += len(app.recv(1 << 16))
-        time.sleep(0.5)  # several CLIENT LIST polls happen meanwhile
+            app.send("GET", f"k{i}")
+        replies = [app.read_reply()[0] for _ in range(2 * len(values))]
+        assert sum(replies) == 5 * len(values) + sum(resp.bulk(len(v)) for v in values)
+        # Until the watchdog has polled CLIENT LIST twice more inside the window.
+        calls, deadline = [_client_list_calls(app)], time.monotonic() + 60
+        while calls[-1] < calls[0] + 2:
+            assert time.monotonic() < deadline, f"no CLIENT LIST polls: {calls[0]} calls"
+            time.sleep(0.02)
+            calls.append(_client_list_calls(app))
         result = bg.stop()
     app.close()
+    app_bytes = app.received
     node = monitored(result.manifest)[0]
     stats = lambda snap, k: snap.sections["stats"][k]  # noqa: E731
     out = stats(node.info_after, "total_net_output_bytes") - stats(
@@ -138,7 +149,7 @@ def test_bytes_reconcile_to_the_byte(engine_node, tmp_path):
     assert node.overhead_bytes_out > node.info_before.reply_bytes  # INFO + CLIENT LIST polls
     assert out - node.bytes_received - node.overhead_bytes_out == app_bytes
     assert reconcile.measured_bytes_out(node) == app_bytes
-    assert node.lines == 2 * len(values)
+    assert node.lines == 2 * len(values) + len(calls)  # the app's INFO lines too
 
 
 def test_cli_capture_writes_a_private_self_describing_folder(redis_node, tmp_path, capsys):
@@ -240,28 +251,34 @@ def test_sigkill_leaves_files_readable_up_to_the_last_flush(redis_node, tmp_path
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    written = 0
     try:
         client = redis_node.client()
         deadline = time.monotonic() + 60
         while not list(out.glob("*.monitor.zst")) and time.monotonic() < deadline:
             time.sleep(0.1)
-        end = time.monotonic() + 5.5  # more than two flushes (every 2 s)
-        i = 0
-        while time.monotonic() < end:
-            client.set(f"key:{i}", "v" * (i % 50))
-            i += 1
+        (path,) = out.glob("*.monitor.zst")
+        for _ in range(2):  # two batches, each waited for: the file holds several frames
+            for i in range(written, written + 1000):
+                client.set(f"key:{i}", "v" * (i % 50))
+            written += 1000
+            last = b'"SET" "key:%d"' % (written - 1)
+            while last not in flushed(path):  # a frame every 2 s
+                assert time.monotonic() < deadline, "the capture flushed nothing"
+                time.sleep(0.1)
         proc.kill()
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    (path,) = out.glob("*.monitor.zst")
     assert subprocess.run(["zstd", "-tq", str(path)]).returncode == 0
     file = MonitorFile(path)
     lines = list(file.lines())
     assert (file.partial, file.truncated, file.damaged) == (None, False, False), file.notes
     assert len(lines) > i // 4, (len(lines), i)
     assert all(line.startswith(b"+") for line in lines)
+    sets = [line for line in lines if b'"SET" "key:' in line]
+    assert len(sets) == written  # every write flushed before the kill, once
     assert manifest.read(out).status == "running"  # never finished, but still readable
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 

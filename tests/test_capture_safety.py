@@ -22,18 +22,25 @@ from tests.capturing import (
     background_capture,
     command_counts,
     expected_lines,
+    flushed,
     lines_of,
     monitored,
 )
 from tests.servers import ACL_USERS, start_node
 
 
-def keep_writing(client: redis.Redis, stop: threading.Event) -> threading.Thread:
+def keep_writing(
+    client: redis.Redis, stop: threading.Event, done: list[int] | None = None
+) -> threading.Thread:
+    """SETs until `stop`; `done[0]` counts the ones that succeeded."""
+    done = done if done is not None else [0]
+
     def target() -> None:
         i = 0
         while not stop.is_set():
             try:
                 client.set(f"w:{i}", i)
+                done[0] += 1
             except redis.RedisError:
                 time.sleep(0.05)
             i += 1
@@ -46,6 +53,13 @@ def keep_writing(client: redis.Redis, stop: threading.Event) -> threading.Thread
 def monitors(node) -> list[str]:
     """The node's MONITOR connections (flag O in CLIENT LIST)."""
     return [c for c in node.client().client_list() if "O" in c["flags"]]
+
+
+def wait_until(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def wait_for_files(folder, count: int, timeout: float = 30) -> None:
@@ -64,14 +78,19 @@ def test_node_killed_mid_capture_is_partial_and_the_others_complete(replica_pair
 
     timeline = []
 
-    def traffic_then_kill() -> None:  # well inside the 10 s window, so commandstats match
+    def traffic_then_kill() -> None:  # inside the 10 s window, so commandstats match
         wait_for_files(out, 2)
         timeline.append(("started", time.time()))
-        writer = keep_writing(primary.client(), stop)
-        time.sleep(1.0)
+        done = [0]
+        writer = keep_writing(primary.client(), stop, done)
+        # The replica's file holds lines (a frame every 2 s) before it dies, and the primary
+        # takes writes after it did.
+        (replica_file,) = out.glob(f"*_{replica.port}.monitor*")
+        wait_until(lambda: b'"set"' in flushed(replica_file).lower(), "the replica's lines")
         replica.kill()
         timeline.append(("killed", time.time()))
-        time.sleep(1.0)
+        after_kill = done[0]
+        wait_until(lambda: done[0] >= after_kill + 100, "writes after the kill")
         stop.set()
         writer.join(5)
         timeline.append(("stopped", time.time()))
@@ -127,13 +146,10 @@ def test_node_restarted_mid_capture_reconnects_and_records_the_gap(tmp_path, tmp
             bg.wait_started(files=1)
             node.client().set("before", 1)
             node.kill()
-            time.sleep(1.0)
             node = start_node(folder, port=node.port)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not monitors(node):
-                time.sleep(0.1)
+            wait_until(lambda: monitors(node), "the capture's MONITOR on the restarted node")
+            # MONITOR gets the line before the client its reply: stop's RESET comes after it.
             node.client().set("after", 1)
-            time.sleep(0.3)
             result = bg.stop()
     finally:
         node.stop()

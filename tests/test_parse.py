@@ -18,6 +18,7 @@ from analyze import parse, schema, tables
 from analyze.parse import Source, line_stats
 from capture.format.lines import unescape_bytes
 from tests.frames import WIDE, parse_log, parse_logs, slot_of, split_log
+from tests.resp import request_size
 
 HEADER = "1697549123.123456 [0 10.0.0.1:53422]"
 
@@ -41,14 +42,6 @@ def split_bytes(tmp_path: Path, data: bytes) -> pl.DataFrame:
     return split_log(write(tmp_path / "monitor.log", data))
 
 
-def resp_size(argv: list[bytes]) -> int:
-    """The real RESP2 encoding of a command, as a client sends it."""
-    out = f"*{len(argv)}\r\n".encode()
-    for arg in argv:
-        out += f"${len(arg)}\r\n".encode() + arg + b"\r\n"
-    return len(out)
-
-
 def test_one_line_every_column(tmp_path):
     data = f'{HEADER} "ZREVRANGE" "large_sortedset:app:2025-10-17" "0" "-1"\n'.encode()
     out = scan_bytes(tmp_path, data, node="10.0.1.5:6379", shard="0001", role="replica")
@@ -69,7 +62,7 @@ def test_one_line_every_column(tmp_path):
             "arg_count": [3],
             "key_count": [1],
             "keys": [None],
-            "request_bytes": [resp_size([b"ZREVRANGE", key.encode(), b"0", b"-1"])],
+            "request_bytes": [request_size([b"ZREVRANGE", key.encode(), b"0", b"-1"])],
             "reply_bytes": [None],  # no sampled size: a whole zset of unknown size
             "reply_confidence": ["unknown"],
             "role": ["replica"],
@@ -116,14 +109,14 @@ def test_every_escape_parses_back_to_its_bytes(tmp_path):
     assert out["args"].to_list() == [ESCAPED_ARGS]
     assert out["arg_count"].to_list() == [len(ESCAPED_ARGS)]
     argv = [b"SET", *(unescape_bytes(a) for a in ESCAPED_ARGS)]
-    assert out["request_bytes"].to_list() == [resp_size(argv)]
+    assert out["request_bytes"].to_list() == [request_size(argv)]
 
 
 @pytest.mark.parametrize("arg", ESCAPED_ARGS)
 def test_each_escape_alone(tmp_path, arg):
     out = split_bytes(tmp_path, f'{HEADER} "GET" "{arg}" "tail"\n'.encode())
     assert out["args"].to_list() == [[arg, "tail"]]
-    assert out["request_bytes"].to_list() == [resp_size([b"GET", unescape_bytes(arg), b"tail"])]
+    assert out["request_bytes"].to_list() == [request_size([b"GET", unescape_bytes(arg), b"tail"])]
 
 
 def test_every_address_form(tmp_path):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from analyze import keys, keyspecs
 from capture.format.lines import escape_bytes, key_text, unescape_bytes
 from tests.frames import parse_log, split_log
+from tests.resp import request_size
 
 # Bytes that exercise every escape and the separators around them, plus anything at all.
 NASTY = st.sampled_from(
@@ -21,13 +22,6 @@ ARG = st.one_of(
     st.text(max_size=20).map(str.encode),
 )
 PLAN = keys.plan(keyspecs.load())
-
-
-def resp_size(argv: list[bytes]) -> int:
-    out = f"*{len(argv)}\r\n".encode()
-    for arg in argv:
-        out += f"${len(arg)}\r\n".encode() + arg + b"\r\n"
-    return len(out)
 
 
 def monitor_line(i: int, argv: list[bytes]) -> bytes:
@@ -48,7 +42,7 @@ def test_arguments_round_trip(tmp_path, commands):
     assert out.height == split.height == len(argvs)
     for row, args, argv in zip(out.iter_rows(named=True), split["args"], argvs, strict=True):
         assert [unescape_bytes(a) for a in args] == argv[1:]
-        assert row["request_bytes"] == resp_size(argv)
+        assert row["request_bytes"] == request_size(argv)
         assert row["key_bytes"] == argv[1]
         assert (row["key_name"], row["key_binary"]) == key_text(argv[1])
 

@@ -17,6 +17,7 @@ import redis
 from analyze.parse import Source, line_stats
 from capture.format.lines import key_text, unescape_bytes
 from tests.frames import parse_log, split_log
+from tests.resp import request_size
 from tests.servers import start_node
 
 SENTINEL = b"hotshard-parse-test-done"
@@ -97,13 +98,6 @@ def run_commands(client: redis.Redis) -> list[list[bytes]]:
     return sent
 
 
-def resp_size(argv: list[bytes]) -> int:
-    out = f"*{len(argv)}\r\n".encode()
-    for arg in argv:
-        out += f"${len(arg)}\r\n".encode() + arg + b"\r\n"
-    return len(out)
-
-
 def parsed(path: Path) -> pl.DataFrame:
     """The wide rows, in file order, with each line's arguments as quoted (`args`)."""
     wide = parse_log(path, node="127.0.0.1:1", shard="0001")
@@ -138,7 +132,7 @@ def test_real_monitor_round_trip(engine_node, tmp_path):
     for row, argv in zip(got.iter_rows(named=True), sent, strict=True):
         assert row["command"] == argv[0].decode().lower()
         assert [unescape_bytes(a) for a in row["args"]] == argv[1:]
-        assert row["request_bytes"] == resp_size(argv)
+        assert row["request_bytes"] == request_size(argv)
 
     # Keys come back exactly, as bytes and as text (key_text).
     sets = got.filter(command="set")

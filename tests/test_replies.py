@@ -206,7 +206,8 @@ def test_estimate_is_exact(loaded, argv, confidence):
     assert (est, conf) == (real, confidence)
 
 
-# The sample covers 1,000 of 20,000 members: within 2% (SPEC: 1,000 samples gave <1%).
+# The sample covers 1,000 of 20,000 members: within 2% (docs/RECONCILE.md, "Key sizes from samples":
+# 1,000 samples gave <1%).
 APPROX = [
     (("ZREVRANGE", "zset:big", 0, -1, "WITHSCORES"), 0.02),
     (("ZRANGE", "zset:big", 0, -1), 0.02),

@@ -11,8 +11,8 @@ from analyze import tables, through_time
 from analyze.pipeline import AnalyzeOptions, run_analyze
 from capture import sizing
 from capture.format import manifest as mf
+from capture.format import resp
 from capture.format.manifest import KeySize
-from capture.info import bulk_size
 
 KEYS = 20
 
@@ -49,7 +49,7 @@ def test_reads_before_the_first_write_take_the_start_size():
             KeySize(node="n", key="old", type="string", cardinality=7),  # a v4 size: no time
         ]
     )
-    set_b = 13 + bulk_size(1) + bulk_size(5)  # `SET b vvvvv`
+    set_b = 13 + resp.bulk(1) + resp.bulk(5)  # `SET b vvvvv`
     rows = _rows(
         [
             (9.0, 0, "a", "get", 0),  # before the sample, no write until then: start size
@@ -62,7 +62,7 @@ def test_reads_before_the_first_write_take_the_start_size():
         ]
     )
     got = through_time.Strings(start=start.of("n")).apply(rows)
-    assert got["reply_bytes"].to_list() == [bulk_size(40), 999, 999, bulk_size(5), 5, 999, 999]
+    assert got["reply_bytes"].to_list() == [resp.bulk(40), 999, 999, resp.bulk(5), 5, 999, 999]
     assert got["reply_confidence"].to_list() == [
         "sampled",
         "sampled",

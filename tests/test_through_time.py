@@ -8,7 +8,7 @@ import pytest
 from analyze import rows as rows_mod
 from analyze import tables
 from analyze.pipeline import AnalyzeOptions, run_analyze
-from capture.info import bulk_size
+from capture.format import resp
 from tests.test_pipeline import line, write_log
 
 C = "10.0.0.1:5000"
@@ -58,15 +58,15 @@ def test_reads_follow_the_writes_before_them(tmp_path):
     ]
     got = analyzed(tmp_path, lines)
     assert got["reply_bytes"].to_list() == [
-        bulk_size(2000),
-        bulk_size(200),
-        bulk_size(9),
+        resp.bulk(2000),
+        resp.bulk(200),
+        resp.bulk(9),
         5,
         None,
         5,
         None,
         None,
-        bulk_size(20),
+        resp.bulk(20),
     ]
     assert got["reply_confidence"].to_list() == [
         "exact",
@@ -88,7 +88,7 @@ def test_the_last_write_carries_across_chunks(tmp_path, monkeypatch, chunk_bytes
     lines += [line(t + 0.001 * i, C, "SET", f"other{i}", "y") for i in range(1, 40)]
     lines += [line(t + 1, C, "GET", "k")]
     got = analyzed(tmp_path, lines, monkeypatch, chunk_bytes)
-    assert got.row(0) == ("k", bulk_size(321), "exact")
+    assert got.row(0) == ("k", resp.bulk(321), "exact")
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 MONITOR shows requests, never replies. The bytes out come from the command's shape (index ranges,
 counts, WITHSCORES, LIMIT, ...) and what sampling learned about the key (`capture.sizing`), with
-the exact RESP framing of capture/format/resp.py (docs/MONITOR.md, "RESP sizes").
+the exact RESP framing of capture/format/resp.py (docs/RECONCILE.md, "RESP sizes").
 
 Every row gets a `reply_confidence` (schema.CONFIDENCES):
     exact    the command alone fixes the reply (+OK, :0/:1, PING, MSET...)

@@ -1,4 +1,4 @@
-"""RESP2 sizes on the wire, written once for both halves (docs/MONITOR.md, "RESP sizes").
+"""RESP2 sizes on the wire, written once for both halves (docs/RECONCILE.md, "RESP sizes").
 
 Each size is a formula over a length or a count and the function that counts its decimal
 digits. Capture calls them on Python ints (`decimal_digits`, the default); analyze passes its

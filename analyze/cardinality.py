@@ -164,7 +164,10 @@ def _is_plain(key: str) -> bool:
 
 
 class Brackets:
-    """Per node, the collections sampled at the start and after the window (`_BRACKET`)."""
+    """Per node, the collections sampled at the start and after the window whose cardinality
+    differs between the samples, or that the start sample saw expiring before the second
+    (`_BRACKET`). The others keep the model's size: reading the source's lines again for them
+    would cost every capture a pass for keys that rarely change (docs/BENCHMARKS.md)."""
 
     def __init__(self, start: Sequence[KeySize], after: Sequence[KeySize]) -> None:
         def usable(s: KeySize) -> bool:
@@ -181,7 +184,11 @@ class Brackets:
                 continue
             if s1.type not in (sized.type, "none"):
                 continue
-            assert s0.sampled_at is not None
+            assert s0.sampled_at is not None and s1.sampled_at is not None
+            expires = s0.sampled_at + s0.ttl_ms / 1000 if s0.ttl_ms is not None else None
+            changed = (s0.cardinality or 0) != (s1.cardinality or 0) or s0.type != s1.type
+            if not changed and (expires is None or expires >= s1.sampled_at):
+                continue  # unchanged between the samples: the model's size and label stand
             rows.setdefault(s1.node, []).append(
                 {
                     "key_name": s1.key,
@@ -190,7 +197,7 @@ class Brackets:
                     "_c0": s0.cardinality or 0,
                     "_t1": s1.sampled_at,
                     "_c1": s1.cardinality or 0,
-                    "_expires": s0.sampled_at + s0.ttl_ms / 1000 if s0.ttl_ms else None,
+                    "_expires": expires,
                     "_mb": _bulk(sized.avg_member_bulk, sized.avg_member_len),
                     "_fb": _bulk(sized.avg_field_bulk, sized.avg_field_len),
                     "_vb": _bulk(sized.avg_value_bulk, sized.avg_value_len),

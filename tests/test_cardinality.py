@@ -136,19 +136,24 @@ def _sized(**kw) -> KeySize:
 
 
 def test_reads_are_placed_by_the_writes_around_them():
-    """Frames in, frames out: a zset from 10 to 20 members over 10 single ZADDs (and a DEL and
-    re-creation of a set between its samples)."""
+    """Frames in, frames out: a zset from 10 to 20 members over 10 single ZADDs, a DEL and
+    re-creation of a set between its samples, and a hash whose TTL runs out (no line shows it)."""
     brackets = cardinality.Brackets(
         [
             _sized(key="z", type="zset", cardinality=10, sampled_at=10.0, avg_member_bulk=10.0),
             _sized(key="s", type="set", cardinality=5, sampled_at=10.0, avg_member_bulk=8.0),
+            _sized(key="h", type="hash", cardinality=3, sampled_at=10.0, ttl_ms=20_000),
+            _sized(key="same", type="set", cardinality=4, sampled_at=10.0),
         ],
         [
             _sized(key="z", type="zset", cardinality=20, sampled_at=100.0, avg_member_bulk=10.0),
             _sized(key="s", type="set", cardinality=2, sampled_at=100.0, avg_member_bulk=8.0),
+            _sized(key="h", type="none", cardinality=0, sampled_at=100.0),
+            _sized(key="same", type="set", cardinality=4, sampled_at=100.0),
         ],
     ).of("n")
     assert brackets is not None
+    assert brackets["key_name"].to_list() == ["h", "s", "z"]  # `same` did not change
     events = pl.DataFrame(
         {
             "key_name": ["z"] * 10 + ["s", "s"],
@@ -161,12 +166,14 @@ def test_reads_are_placed_by_the_writes_around_them():
     )
     reads = pl.DataFrame(
         {
-            "key_name": ["z", "z", "z", "z", "s", "s", "s", "s"],
-            "ts": [5.0, 15.0, 24.5, 40.0, 30.0, 55.0, 65.0, 5.0],
+            "key_name": ["z", "z", "z", "z", "s", "s", "s", "s", "h", "h"],
+            "ts": [5.0, 15.0, 24.5, 40.0, 30.0, 55.0, 65.0, 5.0, 25.0, 35.0],
         }
     ).sort("ts")
     placed = cardinality.place(reads, cardinality.timeline(brackets, events)).sort("key_name", "ts")
     assert placed.select("key_name", "ts", "_c", "_conf").rows() == [
+        ("h", 25.0, 3, "sampled"),
+        ("h", 35.0, 0, "exact"),
         ("s", 5.0, 5, "sampled"),
         ("s", 30.0, 5, "sampled"),
         ("s", 55.0, 0, "exact"),

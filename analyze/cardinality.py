@@ -425,7 +425,10 @@ def place(reads: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("interpolated"))
     )
     return joined.with_columns(
-        _c=pl.max_horizontal(card, pl.lit(0.0)).round(0).cast(pl.Int64),
+        # (max_horizontal skips nulls: an unplaced read stays null)
+        _c=pl.when(card.is_not_null()).then(
+            pl.max_horizontal(card, pl.lit(0.0)).round(0).cast(pl.Int64)
+        ),
         _conf=pl.when(card.is_not_null()).then(conf),
     )
 

@@ -144,34 +144,38 @@ def test_reads_are_placed_by_the_writes_around_them():
             _sized(key="s", type="set", cardinality=5, sampled_at=10.0, avg_member_bulk=8.0),
             _sized(key="h", type="hash", cardinality=3, sampled_at=10.0, ttl_ms=20_000),
             _sized(key="same", type="set", cardinality=4, sampled_at=10.0),
+            _sized(key="d", type="set", cardinality=2, sampled_at=10.0),
         ],
         [
             _sized(key="z", type="zset", cardinality=20, sampled_at=100.0, avg_member_bulk=10.0),
             _sized(key="s", type="set", cardinality=2, sampled_at=100.0, avg_member_bulk=8.0),
             _sized(key="h", type="none", cardinality=0, sampled_at=100.0),
             _sized(key="same", type="set", cardinality=4, sampled_at=100.0),
+            _sized(key="d", type="set", cardinality=4, sampled_at=100.0),
         ],
     ).of("n")
     assert brackets is not None
-    assert brackets["key_name"].to_list() == ["h", "s", "z"]  # `same` did not change
+    assert brackets["key_name"].to_list() == ["d", "h", "s", "z"]  # `same` did not change
     events = pl.DataFrame(
         {
-            "key_name": ["z"] * 10 + ["s", "s"],
-            "ts": [20.0 + i for i in range(10)] + [50.0, 60.0],
-            "_w": [1.0] * 10 + [0.0, 2.0],
-            "_d": [1.0] * 10 + [0.0, 2.0],
-            "_after": [None] * 10 + [0, None],
+            "key_name": ["z"] * 10 + ["s", "s", "d", "d"],
+            "ts": [20.0 + i for i in range(10)] + [50.0, 60.0, 8.0, 9.0],
+            "_w": [1.0] * 10 + [0.0, 2.0, 0.0, 2.0],
+            "_d": [1.0] * 10 + [0.0, 2.0, 0.0, 2.0],
+            "_after": [None] * 10 + [0, None, 0, None],
         },
         schema=cardinality._EVENTS,
     )
     reads = pl.DataFrame(
         {
-            "key_name": ["z", "z", "z", "z", "s", "s", "s", "s", "h", "h"],
-            "ts": [5.0, 15.0, 24.5, 40.0, 30.0, 55.0, 65.0, 5.0, 25.0, 35.0],
+            "key_name": ["z", "z", "z", "z", "s", "s", "s", "s", "h", "h", "d", "d"],
+            "ts": [5.0, 15.0, 24.5, 40.0, 30.0, 55.0, 65.0, 5.0, 25.0, 35.0, 7.0, 8.5],
         }
     ).sort("ts")
     placed = cardinality.place(reads, cardinality.timeline(brackets, events)).sort("key_name", "ts")
     assert placed.select("key_name", "ts", "_c", "_conf").rows() == [
+        ("d", 7.0, None, None),  # before a DEL before the first sample: nothing known
+        ("d", 8.5, 0, "exact"),
         ("h", 25.0, 3, "sampled"),
         ("h", 35.0, 0, "exact"),
         ("s", 5.0, 5, "sampled"),

@@ -33,11 +33,12 @@ are placed by an as-of join on the key's timeline, with no state between chunks.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
 from analyze import parse, schema
+from analyze.through_time import shard_mates
 from capture.manifest import KeySize, escape_bytes
 
 # Transient columns `rows._finish` adds per row from its reply combination (`read_columns`).
@@ -169,15 +170,36 @@ class Brackets:
     (`_BRACKET`). The others keep the model's size: reading the source's lines again for them
     would cost every capture a pass for keys that rarely change (docs/BENCHMARKS.md)."""
 
-    def __init__(self, start: Sequence[KeySize], after: Sequence[KeySize]) -> None:
-        def usable(s: KeySize) -> bool:
-            return not s.error and s.sampled_at is not None and s.type is not None
+    def __init__(
+        self,
+        start: Sequence[KeySize],
+        after: Sequence[KeySize],
+        shards: Mapping[str, str] | None = None,
+    ) -> None:
+        self.shards = dict(shards or {})
+        self.start = {(s.node, s.key): s for s in start if _usable(s)}
+        self.after = {(s.node, s.key): s for s in after if _usable(s) and _is_plain(s.key)}
+        self.nodes = sorted({n for n, _ in self.start} | {n for n, _ in self.after})
+        self.cache: dict[str, pl.DataFrame | None] = {}
 
-        first = {(s.node, s.key): s for s in start if usable(s)}
-        rows: dict[str, list[dict[str, object]]] = {}
-        for s1 in after:
-            s0 = first.get((s1.node, s1.key))
-            if s0 is None or not usable(s1) or not _is_plain(s1.key):
+    def of(self, node: str) -> pl.DataFrame | None:
+        """The bracketed keys of `node`: each sample its own, else that of another node of its
+        shard (each node's start sample ranks the keys of its own first seconds)."""
+        if node not in self.cache:
+            self.cache[node] = self._of(node)
+        return self.cache[node]
+
+    def _of(self, node: str) -> pl.DataFrame | None:
+        mates = shard_mates(node, self.nodes, self.shards)
+
+        def pick(samples: dict[tuple[str, str], KeySize], key: str) -> KeySize | None:
+            return next((samples[(n, key)] for n in mates if (n, key) in samples), None)
+
+        keys = sorted({k for n, k in self.after if n in mates})
+        rows: list[dict[str, object]] = []
+        for key in keys:
+            s0, s1 = pick(self.start, key), pick(self.after, key)
+            if s0 is None or s1 is None:
                 continue
             sized = s1 if s1.type in _COLLECTIONS else s0  # the element averages
             if sized.type not in _COLLECTIONS or s0.type not in (sized.type, "none"):
@@ -189,7 +211,7 @@ class Brackets:
             changed = (s0.cardinality or 0) != (s1.cardinality or 0) or s0.type != s1.type
             if not changed and (expires is None or expires >= s1.sampled_at):
                 continue  # unchanged between the samples: the model's size and label stand
-            rows.setdefault(s1.node, []).append(
+            rows.append(
                 {
                     "key_name": s1.key,
                     "_type": sized.type,
@@ -206,13 +228,11 @@ class Brackets:
                     "_eb": sized.avg_entry_bytes,
                 }
             )
-        self.by_node = {
-            node: pl.DataFrame(r, schema=_BRACKET).unique("key_name", keep="first").sort("key_name")
-            for node, r in sorted(rows.items())
-        }
+        return pl.DataFrame(rows, schema=_BRACKET) if rows else None
 
-    def of(self, node: str) -> pl.DataFrame | None:
-        return self.by_node.get(node)
+
+def _usable(s: KeySize) -> bool:
+    return not s.error and s.sampled_at is not None and s.type is not None
 
 
 def _bulk(bulk: float | None, length: float | None) -> float | None:

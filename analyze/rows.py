@@ -18,7 +18,7 @@ so that ids are the same for the same input.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +56,10 @@ class Context:
         key_sizes: Sequence[KeySize] = (),
         resp: int = 2,
         start_sizes: Sequence[KeySize] = (),
+        shards: Mapping[str, str] | None = None,
     ) -> Context:
+        """`shards`: node -> shard, so a node borrows the samples of another node of its shard
+        (the same keys) where its own missed a key."""
         sizes = replies.sizes_frame(list(key_sizes), rules) if key_sizes else None
         lookup = replies.Lookup(sizes, resp)
         return cls(
@@ -64,8 +67,8 @@ class Context:
             lookup=lookup,
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
-            start=through_time.StartSizes(start_sizes) if start_sizes else None,
-            brackets=cardinality.Brackets(start_sizes, key_sizes) if start_sizes else None,
+            start=through_time.StartSizes(start_sizes, shards) if start_sizes else None,
+            brackets=cardinality.Brackets(start_sizes, key_sizes, shards) if start_sizes else None,
         )
 
 

@@ -22,7 +22,7 @@ A read past the TTL the sample saw, with no write of the key since, is a null re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import polars as pl
 
@@ -55,10 +55,20 @@ _START: dict[str, pl.DataType] = {
 }
 
 
-class StartSizes:
-    """The start-of-window sample's string sizes, per node: GET's reply bytes and when."""
+def shard_mates(node: str, nodes: Iterable[str], shards: Mapping[str, str]) -> list[str]:
+    """`node`, then the other nodes of its shard (they hold the same keys), by name."""
+    shard = shards.get(node)
+    mates = sorted(n for n in nodes if n != node and shard is not None and shards.get(n) == shard)
+    return [node, *mates]
 
-    def __init__(self, sizes: Sequence[KeySize]) -> None:
+
+class StartSizes:
+    """The start-of-window sample's string sizes, per node: GET's reply bytes and when. A node
+    whose own sample missed a key takes another node of its shard's (`shards`: node -> shard):
+    each ranks the keys of its own first seconds, and a replica serves a share of the reads."""
+
+    def __init__(self, sizes: Sequence[KeySize], shards: Mapping[str, str] | None = None) -> None:
+        self.shards = dict(shards or {})
         rows: dict[str, list[tuple[str, int, float, float | None]]] = {}
         for s in sizes:
             if s.error or s.sampled_at is None:
@@ -77,7 +87,14 @@ class StartSizes:
         }
 
     def of(self, node: str) -> pl.DataFrame | None:
-        return self.by_node.get(node)
+        frames = [
+            self.by_node[n]
+            for n in shard_mates(node, self.by_node, self.shards)
+            if n in self.by_node
+        ]
+        if not frames:
+            return None
+        return pl.concat(frames).unique("key_name", keep="first", maintain_order=True)
 
 
 class Strings:

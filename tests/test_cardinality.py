@@ -9,7 +9,7 @@ from collections import defaultdict
 import polars as pl
 import pytest
 
-from analyze import cardinality, tables
+from analyze import cardinality, tables, through_time
 from analyze.pipeline import AnalyzeOptions, run_analyze
 from capture import manifest as mf
 from capture import sizing
@@ -63,9 +63,10 @@ def _capture_options(node, out):
 
 
 def test_collections_changing_mid_window_on_a_real_node(redis_node, tmp_path):
-    """A zset growing (ZADD), a list trimmed (LTRIM) and pushed to, a hash deleted: every whole
-    read's estimate is what the client received, each family within 0.5%, and the labels say
-    which reads were placed (`interpolated`), measured (`sampled`) or known (`exact`)."""
+    """A zset growing (ZADD), a list trimmed (LTRIM) and pushed to, a hash deleted, a set whose
+    TTL runs out: every whole read's estimate is what the client received, each family within
+    0.5%, and the labels say which reads were placed (`interpolated`), measured (`sampled`) or
+    known (`exact`)."""
     from tests.capturing import background_capture
 
     node = redis_node
@@ -73,11 +74,14 @@ def test_collections_changing_mid_window_on_a_real_node(redis_node, tmp_path):
     app.call("ZADD", "z", *[x for i in range(50) for x in (1000 + i, f"member:{i:04d}")])
     app.call("RPUSH", "l", *[f"item:{i:05d}" for i in range(200)])
     app.call("HSET", "h", *[x for i in range(30) for x in (f"field:{i:03d}", "v" * 40)])
+    app.call("SADD", "s", *[f"tag:{i:03d}" for i in range(25)])
+    app.call("PEXPIRE", "s", 8000)  # before the window: MONITOR shows no write of it
     received: dict[str, int] = defaultdict(int)
     reads = {
         "zrange": ("ZRANGE", "z", 0, -1, "WITHSCORES"),
         "lrange": ("LRANGE", "l", 0, -1),
         "hgetall": ("HGETALL", "h"),
+        "smembers": ("SMEMBERS", "s"),
     }
 
     def read(name: str, times: int = 1) -> None:
@@ -89,7 +93,7 @@ def test_collections_changing_mid_window_on_a_real_node(redis_node, tmp_path):
         bg.wait_started(files=1)
         for name in reads:  # before the start sample: the keys it ranks
             read(name, 2)
-        wait_for_start_sample(folder, {b"z", b"l", b"h"})
+        wait_for_start_sample(folder, {b"z", b"l", b"h", b"s"})
         for name in reads:
             read(name, 2)
         for i in range(50, 80):  # the zset grows one member at a time
@@ -104,6 +108,13 @@ def test_collections_changing_mid_window_on_a_real_node(redis_node, tmp_path):
         read("lrange", 2)
         app.call("DEL", "h")
         read("hgetall", 3)  # empty replies
+        watcher = RawConnection(node.host, node.port)
+        for _ in range(400):  # until the TTL ran out (a read then finds nothing)
+            if watcher.call("PTTL", "s") == -2:
+                break
+            threading.Event().wait(0.05)
+        watcher.close()
+        read("smembers", 2)
         result = bg.stop()
     app.close()
 
@@ -127,6 +138,11 @@ def test_collections_changing_mid_window_on_a_real_node(redis_node, tmp_path):
     # after `LTRIM l 0 99` the list is taken to be 100 long (it was longer: a capped list)
     assert labels("lrange") == ["sampled"] * 4 + ["interpolated"] * 12 + ["sampled"] * 2
     assert labels("hgetall") == ["sampled"] * 4 + ["exact"] * 3
+    (s,) = [
+        s for s in mf.read_key_sizes(result.folder, result.manifest, start=True) if s.key == "s"
+    ]
+    assert s.ttl_ms is not None  # the premise: the start sample saw the TTL
+    assert labels("smembers") == ["sampled"] * 4 + ["exact"] * 2
     hgetall = rows.filter(pl.col("command") == "hgetall")["reply_bytes"].to_list()
     assert hgetall[-3:] == [4, 4, 4]  # `*0\r\n`
 
@@ -266,3 +282,27 @@ def _key_on(node) -> str:
         if int(nodes[0][1]) == node.port:
             owned.update(range(int(lo), int(hi) + 1))
     return next(k for k in (f"grow:{i}" for i in range(5000)) if hash_slot(k.encode()) in owned)
+
+
+def test_a_node_borrows_the_samples_of_its_shard():
+    """Each node's start sample ranks its own first seconds: a replica that read a key only later
+    takes its primary's sample of it — never one from another shard."""
+    start = [_sized(key="z", type="zset", cardinality=10, sampled_at=10.0)]
+    start[0].node = "primary"
+    after = [
+        KeySize(node=n, key="z", type="zset", cardinality=20, sampled_at=100.0, avg_member_bulk=9)
+        for n in ("primary", "replica", "other")
+    ]
+    shards = {"primary": "0001", "replica": "0001", "other": "0002"}
+    brackets = cardinality.Brackets(start, after, shards)
+    for node in ("primary", "replica"):
+        got = brackets.of(node)
+        assert got is not None and got.select("key_name", "_c0", "_c1").rows() == [("z", 10, 20)]
+    assert brackets.of("other") is None
+    strings = through_time.StartSizes(
+        [KeySize(node="primary", key="s", type="string", cardinality=7, sampled_at=10.0)], shards
+    )
+    assert strings.of("replica") is not None and strings.of("replica")["key_name"].to_list() == [
+        "s"
+    ]
+    assert strings.of("other") is None

@@ -306,3 +306,55 @@ def test_a_node_borrows_the_samples_of_its_shard():
         "s"
     ]
     assert strings.of("other") is None
+
+
+@pytest.mark.parametrize("resp", [2, 3])
+def test_placed_reads_are_framed_as_the_clients_speak(resp):
+    """RESP2 `*2n` of member, score bulks; RESP3 `*n` of `*2` pairs with `,score` doubles and a
+    `%n` map for HGETALL. Rows the model sized the same stay as they were."""
+    start = [
+        _sized(key="z", type="zset", cardinality=2, sampled_at=10.0),
+        _sized(key="h", type="hash", cardinality=2, sampled_at=10.0),
+    ]
+    after = [
+        _sized(
+            key="z",
+            type="zset",
+            cardinality=5,
+            sampled_at=100.0,
+            avg_member_bulk=10.0,
+            avg_score_bulk=9.0,
+            avg_score_len=3.0,
+        ),
+        _sized(
+            key="h",
+            type="hash",
+            cardinality=5,
+            sampled_at=100.0,
+            avg_field_bulk=8,
+            avg_value_bulk=9,
+        ),
+    ]
+    brackets = cardinality.Brackets(start, after).of("n")
+    assert brackets is not None
+    rows = pl.DataFrame(
+        {
+            "ts": [20.0, 21.0, 22.0, 23.0],
+            "db": [0, 0, 0, 1],
+            "key_name": ["z", "h", "z", "z"],
+            "origin": ["client"] * 4,
+            "reply_bytes": [999, 999, 999, 999],
+            "reply_confidence": ["sampled"] * 4,
+            "_rd": [7, 1, 5, 7],  # the third: an LRANGE of a zset (WRONGTYPE), the last: db 1
+            "_r1": [0, 0, 0, 0],
+            "_r2": [-1, -1, -1, -1],
+        },
+        schema_overrides={"db": pl.Int32, "_rd": pl.Int8, "reply_bytes": pl.Int64},
+    )
+    got = cardinality.Collections(brackets, pl.DataFrame(schema=cardinality._EVENTS), resp).apply(
+        rows
+    )
+    zset = 4 + 2 * (4 + 10 + 3 + 3) if resp == 3 else 4 + 2 * (10 + 9)
+    assert got["reply_bytes"].to_list() == [zset, 4 + 2 * (8 + 9), 999, 999]
+    assert got["reply_confidence"].to_list() == ["sampled"] * 4
+    assert not set(cardinality.READ_COLUMNS) & set(got.columns)

@@ -16,9 +16,13 @@ of the key, so each read is placed between the samples by the writes before it:
   (RPUSH adds n, LPOP takes one, ZADD adds at most its pairs): nothing says how big the key was
   just before a DEL;
 - a read with no write between it and a sample has that sample's cardinality (`sampled`); a read
-  after a DEL with no write since is an empty reply (`exact`); other placed reads are
-  `interpolated`. The element sizes stay the sampled averages (the after sample's, the start
+  after a DEL (or the expiry) with no write since is an empty reply (`exact`); other placed reads
+  are `interpolated`. The element sizes stay the sampled averages (the after sample's, the start
   one's when the key was gone by then).
+
+Only keys whose cardinality differs between the samples, or whose sampled TTL runs out between
+them, are placed (`Brackets`); a node whose own sample missed a key takes that of another node of
+its shard.
 
 Which reads: those whose reply is a header plus one item per element of a range that only the
 cardinality clips — HGETALL/HKEYS/HVALS, SMEMBERS, LRANGE and ZRANGE/ZREVRANGE by index

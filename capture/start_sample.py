@@ -47,6 +47,7 @@ class StartSample:
         self.thread: threading.Thread | None = None
         self.cancelled = threading.Event()
         self.lock = threading.Lock()
+        self.ranking = threading.Lock()
         for n in nodes:
             try:
                 client = connect(n)
@@ -91,9 +92,9 @@ class StartSample:
             pipe.close()
 
     def _run(self) -> None:
-        # Every node at once (each at its own rate): one after the other, the last node's
-        # sample came 20+ s into the window, after the changes it should bracket
-        # (docs/BENCHMARKS.md).
+        # Every node measured at once (each at its own rate): one after the other, the last
+        # node's sample came 20+ s into the window, after the changes it should bracket
+        # (docs/BENCHMARKS.md). Ranking the keys stays one node at a time.
         positions = sizing.key_positions(read_commands(self.folder, self.manifest))
         threads = [
             threading.Thread(
@@ -114,8 +115,9 @@ class StartSample:
         if path is None:
             return
         try:
-            scores = sizing.rank_keys(path, positions)
-            keys = sizing.choose_keys(scores, top=self.top)
+            with self.ranking:  # Python per line: one file at a time, as the readers need the GIL
+                scores = sizing.rank_keys(path, positions)
+                keys = sizing.choose_keys(scores, top=self.top)
             pipe.restart_rate()  # no burst for the seconds the connection sat idle
             sizes = sizing.measure_keys(
                 client, n.node, keys, rate=self.rate, pipe=pipe, stop=self.cancelled.is_set

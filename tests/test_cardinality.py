@@ -205,6 +205,7 @@ def test_reads_are_placed_by_the_writes_around_them():
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["redis70", "valkey91"], indirect=True)
 def test_start_sample_on_a_cluster_replica_and_valkey(engine_cluster, tmp_path):
     """The start sample reads a replica after READONLY (its reads are the replica's own), on

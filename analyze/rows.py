@@ -9,7 +9,10 @@ Per chunk of a source's lines (`parse.line_chunks`, ~32 MiB of text):
 3. per distinct key, once per analysis: its id, text, bytes, slot, pattern and sampled size
    (`dictionaries.KeyDictionary`), gathered back into the rows by id;
 4. per distinct signature: its id (`dictionaries.SignatureDictionary`);
-5. the reply estimate, per distinct combination of what a reply depends on (`replies`).
+5. the reply estimate, per distinct combination of what a reply depends on (`replies`);
+6. sizes through the window: whole reads of collections that changed between the two key-size
+   samples placed by the writes around them (`cardinality`), GETs by the writes before them
+   (`through_time`).
 
 Stages pass columns by name; the ones that start with `_` are transient and never written. Steps
 2 and 5 run on Polars' streaming engine (both cores); steps 3-4 on whole columns, in file order,

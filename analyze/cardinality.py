@@ -9,12 +9,13 @@ of the key, so each read is placed between the samples by the writes before it:
 - anchors, where the cardinality is known: the two samples, every DEL/UNLINK/GETDEL/FLUSH of the
   key (0 after it), the expiry the start sample's PTTL foretold (when no write came first), and
   an `LTRIM s e` with indexes of one sign (e - s + 1 after it: a capped list is that long);
-- between two samples, the cardinality at a read is c0 + (c1 - c0) × (writes since t0 before the
-  read) / (writes between t0 and t1), each write weighted by the elements it names (RPUSH of 3
-  weighs 3: a list only pushed to is then placed exactly);
-- after a DEL or LTRIM, and before the first sample, by the elements the writes name, signed
-  (RPUSH adds n, LPOP takes one, ZADD adds at most its pairs): nothing says how big the key was
-  just before a DEL;
+- up to a sample, the cardinality at a read is c0 + (c1 - c0) × (writes since t0 before the
+  read) / (writes between t0 and t1) — from t0, or from a DEL/LTRIM's known length — each write
+  weighted by the elements it names (RPUSH of 3 weighs 3: a list only pushed to is then placed
+  exactly; ZADDs that only update scores weigh much and change little, and so move it little);
+- before the first sample, at the pace (change per weight) of the writes between the samples;
+- up to a DEL or LTRIM, by the elements the writes name, signed (RPUSH adds n, LPOP takes one,
+  ZADD adds at most its pairs): nothing says how big the key was just before a DEL;
 - a read with no write between it and a sample has that sample's cardinality (`sampled`); a read
   after a DEL (or the expiry) with no write since is an empty reply (`exact`); other placed reads
   are `interpolated`. The element sizes stay the sampled averages (the after sample's, the start
@@ -68,7 +69,7 @@ _ADD_ARGS = ("sadd", "rpush", "lpush", "rpushx", "lpushx")
 _REMOVE_ARGS = ("srem", "zrem", "hdel", "xdel")
 _PAIRS = ("hset", "hmset")
 _POPS = ("lpop", "rpop", "spop", "zpopmin", "zpopmax")
-_ONE_MORE = ("hsetnx", "linsert", "xadd", "zincrby", "hincrby", "hincrbyfloat")
+_ONE_MORE = ("hsetnx", "linsert", "xadd")
 _ONE_LESS = ("smove", "lmove", "rpoplpush")
 _UNSIGNED = (
     "ltrim",  # with indexes of both signs (LTRIM 0 -2): its effect depends on the length
@@ -87,6 +88,9 @@ _UNSIGNED = (
     "zrangestore",
     "restore",
     "copy",
+    "zincrby",  # mostly a member that is there already
+    "hincrby",
+    "hincrbyfloat",
 )
 _RESETS = ("del", "unlink", "getdel", "rename", "renamenx", "move")
 _FLUSHES = ("flushall", "flushdb")
@@ -405,8 +409,29 @@ def timeline(brackets: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
             _bw=pl.when(is_anchor).then("_cw").shift(-1).backward_fill().over(over),
             _bd=pl.when(is_anchor).then("_cd").shift(-1).backward_fill().over(over),
         )
+        .with_columns(
+            # before the first anchor: the change per weight of the segment after it, when that
+            # segment ends at a sample (score updates of a leaderboard weigh much, change little)
+            _s1=pl.when((pl.col("_bk") == 1) & (pl.col("_bw") > pl.col("_cw")))
+            .then((pl.col("_bc") - pl.col("_card")) / (pl.col("_bw") - pl.col("_cw")))
+            .filter(is_anchor)
+            .first()
+            .over(over)
+        )
         .select(
-            "key_name", "ts", "_cw", "_cd", "_ac", "_ak", "_aw", "_ad", "_bc", "_bk", "_bw", "_bd"
+            "key_name",
+            "ts",
+            "_cw",
+            "_cd",
+            "_ac",
+            "_ak",
+            "_aw",
+            "_ad",
+            "_bc",
+            "_bk",
+            "_bw",
+            "_bd",
+            "_s1",
         )
     )
 
@@ -432,12 +457,15 @@ def place(reads: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
         .then(ac)
         .when(sample_b & (to_b == 0))
         .then(bc)
-        # between two samples: by the weight of the writes
-        .when(sample_a & sample_b & (span > 0))
+        # up to a sample: by the weight of the writes since the anchor before
+        .when(pl.col("_ak").is_not_null() & sample_b & (span > 0))
         .then(ac + (bc - ac) * since_a / span)
-        # after a DEL, or before the first sample: by the elements the writes name
+        # up to a DEL or LTRIM: by the elements the writes name
         .when(pl.col("_ak").is_not_null())
         .then(signed_since_a)
+        # before the first sample: at the pace of the writes after it, else as they name
+        .when(sample_b & pl.col("_s1").is_not_null())
+        .then(bc - pl.col("_s1") * to_b)
         .when(sample_b)
         .then(signed_to_b)
     )

@@ -359,3 +359,27 @@ def test_placed_reads_are_framed_as_the_clients_speak(resp):
     assert got["reply_bytes"].to_list() == [zset, 4 + 2 * (8 + 9), 999, 999]
     assert got["reply_confidence"].to_list() == ["sampled"] * 4
     assert not set(cardinality.READ_COLUMNS) & set(got.columns)
+
+
+def test_score_updates_barely_move_a_leaderboard():
+    """ZADDs that mostly update scores: before the first sample, the read is placed at the pace
+    of the writes between the samples (+1 over 10), not by the members they name (-4)."""
+    brackets = cardinality.Brackets(
+        [_sized(key="lb", type="zset", cardinality=100, sampled_at=10.0, avg_member_bulk=9.0)],
+        [_sized(key="lb", type="zset", cardinality=101, sampled_at=100.0, avg_member_bulk=9.0)],
+    ).of("n")
+    assert brackets is not None
+    times = [2.0, 3.0, 4.0, 6.0] + [20.0 + i for i in range(10)]
+    events = pl.DataFrame(
+        {
+            "key_name": ["lb"] * len(times),
+            "ts": times,
+            "_w": [1.0] * len(times),
+            "_d": [1.0] * len(times),
+            "_after": [None] * len(times),
+        },
+        schema=cardinality._EVENTS,
+    )
+    reads = pl.DataFrame({"key_name": ["lb", "lb"], "ts": [1.0, 25.0]})
+    placed = cardinality.place(reads, cardinality.timeline(brackets, events))
+    assert placed.select("_c", "_conf").rows() == [(100, "interpolated"), (101, "interpolated")]

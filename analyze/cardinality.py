@@ -502,9 +502,7 @@ class Collections:
     from the source's write events (`write_events`) once, before its first chunk."""
 
     def __init__(self, brackets: pl.DataFrame, events: pl.DataFrame, resp: int = 2) -> None:
-        self.brackets = brackets
         self.points = timeline(brackets, events)
-        self.resp = resp
         kinds = pl.DataFrame(
             {
                 "_rd": list(_KINDS),
@@ -553,14 +551,15 @@ class Collections:
         out = rows.drop(READ_COLUMNS)
         if not reads.height:
             return out
-        placed = place(reads.sort("ts", "_index"), self.points).filter(
-            pl.col("_c").is_not_null() & pl.col("_elem").is_not_null()
-        )
+        placed = place(reads.sort("ts", "_index"), self.points).filter(pl.col("_c").is_not_null())
         r1, r2 = pl.col("_r1"), pl.col("_r2")
         n = _count(r1, r2, pl.col("_c"))
         sized = (
             placed.with_columns(_n=n, _n1=_count(r1, r2, pl.col("_c1")))
             .filter((pl.col("_n") != pl.col("_n1")) | (pl.col("_conf") == "exact"))
+            # no element sizes (their sample failed): only an empty reply is known
+            .filter(pl.col("_elem").is_not_null() | (pl.col("_n") == 0))
+            .with_columns(pl.col("_elem").fill_null(0.0))
             .select(
                 "_index",
                 size=(

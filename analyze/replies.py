@@ -7,6 +7,8 @@ the exact RESP framing of capture/format/resp.py (docs/RECONCILE.md, "RESP sizes
 Every row gets a `reply_confidence` (schema.CONFIDENCES):
     exact    the command alone fixes the reply (+OK, :0/:1, PING, MSET...)
     sampled  this key's own sample (on this node)
+    interpolated  a collection read between its two samples, its cardinality placed by the
+             writes MONITOR showed (set after the model: analyze/cardinality.py)
     pattern  the averages of the key's pattern (no sample of its own)
     unknown  no honest estimate: `reply_bytes` is null (EVAL, PUBLISH, SCAN, unsampled keys, ...)
     none     not client output: replicated writes and script sub-commands (`reply_bytes` 0)

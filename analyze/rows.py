@@ -9,7 +9,10 @@ Per chunk of a source's lines (`parse.line_chunks`, ~32 MiB of text):
 3. per distinct key, once per analysis: its id, text, bytes, slot, pattern and sampled size
    (`dictionaries.KeyDictionary`), gathered back into the rows by id;
 4. per distinct signature: its id (`dictionaries.SignatureDictionary`);
-5. the reply estimate, per distinct combination of what a reply depends on (`replies`).
+5. the reply estimate, per distinct combination of what a reply depends on (`replies`);
+6. sizes through the window: whole reads of collections that changed between the two key-size
+   samples placed by the writes around them (`cardinality`), GETs by the writes before them
+   (`through_time`).
 
 Stages pass columns by name; the ones that start with `_` are transient and never written. Steps
 2 and 5 run on Polars' streaming engine (both cores); steps 3-4 on whole columns, in file order,
@@ -18,14 +21,15 @@ so that ids are the same for the same input.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from analyze import keys, keyspecs, parse, patterns, replies, schema, through_time
+from analyze import cardinality, keys, keyspecs, parse, patterns, replies, schema, through_time
 from analyze.ahead import ahead
 from analyze.dictionaries import KeyDictionary, SignatureDictionary, first_appearance_ids
 from analyze.errors import BadInput
@@ -46,6 +50,7 @@ class Context:
     keys: KeyDictionary
     signatures: SignatureDictionary
     start: through_time.StartSizes | None = None  # key sizes at the start of the window
+    brackets: cardinality.Brackets | None = None  # collections sampled at both ends
 
     @classmethod
     def create(
@@ -55,7 +60,10 @@ class Context:
         key_sizes: Sequence[KeySize] = (),
         resp: int = 2,
         start_sizes: Sequence[KeySize] = (),
+        shards: Mapping[str, str] | None = None,
     ) -> Context:
+        """`shards`: node -> shard, so a node borrows the samples of another node of its shard
+        (the same keys) where its own missed a key."""
         sizes = replies.sizes_frame(list(key_sizes), rules) if key_sizes else None
         lookup = replies.Lookup(sizes, resp)
         return cls(
@@ -63,7 +71,8 @@ class Context:
             lookup=lookup,
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
-            start=through_time.StartSizes(start_sizes) if start_sizes else None,
+            start=through_time.StartSizes(start_sizes, shards) if start_sizes else None,
+            brackets=cardinality.Brackets(start_sizes, key_sizes, shards) if start_sizes else None,
         )
 
 
@@ -92,14 +101,27 @@ def source_rows(
     # Decoding, cutting, finishing and sizing strings through time overlap, one chunk each
     # (`ahead`): cutting needs nothing from earlier chunks; finishing (the dictionaries) and the
     # strings' last writes go in file order, each in its own thread.
+    # Collections read between the two samples are placed by the writes before and after each
+    # read: their writes are read first, on the side, while the first chunks are cut.
+    bracketed = ctx.brackets.of(source.node) if ctx.brackets else None
+    placing = None
+    if bracketed is not None:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotshard-writes")
+        placing = pool.submit(cardinality.write_events, source, bracketed["key_name"].to_list())
+        pool.shutdown(wait=False)
     file = parse.open_source(source)
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
     cuts = ahead(cut(chunk) for chunk in lines)
     finished = ahead(_finish(part, source, ctx) for part in cuts if part is not None)
     # GETs sized by the writes before them, and before any by the start sample (issue 11)
     strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
+    collections: cardinality.Collections | None = None
     for chunk in finished:
-        yield strings.apply(chunk)
+        if placing is not None and collections is None:
+            assert bracketed is not None
+            collections = cardinality.Collections(bracketed, placing.result(), ctx.lookup.resp)
+        sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)
+        yield strings.apply(sized)
     # What was readable is analyzed; the report's capture health says what was lost.
     if counts is not None:
         counts.ended(file)
@@ -186,7 +208,7 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
             shard=pl.lit(source.shard, pl.String),
             source=pl.lit(Path(source.path).name, pl.String),
         )
-        .select([pl.col(c).cast(t) for c, t in schema.COMMANDS.items()])
+        .select(*[pl.col(c).cast(t) for c, t in schema.COMMANDS.items()], *cardinality.READ_COLUMNS)
         .collect()
     )
 
@@ -271,7 +293,10 @@ def _combos(per_row: pl.DataFrame, tail: pl.DataFrame, ctx: Context) -> pl.DataF
     )
     replies_ = ctx.lookup.estimate_combos(combos)
     signature_id = ctx.signatures.ids(combos, ctx.keys)
-    return pl.concat([combos.select("_combo"), replies_, signature_id.to_frame()], how="horizontal")
+    reads = cardinality.read_columns(combos)  # which replies scale with the cardinality
+    return pl.concat(
+        [combos.select("_combo"), replies_, signature_id.to_frame(), reads], how="horizontal"
+    )
 
 
 def origin(source: parse.Source) -> pl.Expr:

@@ -17,11 +17,12 @@ A GET before any write of its key in the window is sized by the start-of-window 
 (capture/start_sample.py, `StartSizes`) when the capture took one: the key's STRLEN, or a null
 reply when it did not exist, provided no write of the key (nor a FLUSH) came between the read and
 the moment it was measured; otherwise, and for captures with one sample, by the after-window one.
+A read past the TTL the sample saw, with no write of the key since, is a null reply (`exact`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import polars as pl
 
@@ -48,14 +49,25 @@ _START: dict[str, pl.DataType] = {
     "key_name": pl.String(),
     "_start_bytes": pl.Int64(),
     "_sampled_at": pl.Float64(),
+    "_expires": pl.Float64(),  # when its TTL then ran out
 }
 
 
-class StartSizes:
-    """The start-of-window sample's string sizes, per node: GET's reply bytes and when."""
+def shard_mates(node: str, nodes: Iterable[str], shards: Mapping[str, str]) -> list[str]:
+    """`node`, then the other nodes of its shard (they hold the same keys), by name."""
+    shard = shards.get(node)
+    mates = sorted(n for n in nodes if n != node and shard is not None and shards.get(n) == shard)
+    return [node, *mates]
 
-    def __init__(self, sizes: Sequence[KeySize]) -> None:
-        rows: dict[str, list[tuple[str, int, float]]] = {}
+
+class StartSizes:
+    """The start-of-window sample's string sizes, per node: GET's reply bytes and when. A node
+    whose own sample missed a key takes another node of its shard's (`shards`: node -> shard):
+    each ranks the keys of its own first seconds, and a replica serves a share of the reads."""
+
+    def __init__(self, sizes: Sequence[KeySize], shards: Mapping[str, str] | None = None) -> None:
+        self.shards = dict(shards or {})
+        rows: dict[str, list[tuple[str, int, float, float | None]]] = {}
         for s in sizes:
             if s.error or s.sampled_at is None:
                 continue
@@ -65,14 +77,22 @@ class StartSizes:
                 reply = resp.NULL
             else:
                 continue
-            rows.setdefault(s.node, []).append((s.key, reply, s.sampled_at))
+            expires = s.sampled_at + s.ttl_ms / 1000 if s.ttl_ms is not None else None
+            rows.setdefault(s.node, []).append((s.key, reply, s.sampled_at, expires))
         self.by_node = {
             node: pl.DataFrame(r, schema=_START, orient="row").unique("key_name", keep="first")
             for node, r in sorted(rows.items())
         }
 
     def of(self, node: str) -> pl.DataFrame | None:
-        return self.by_node.get(node)
+        frames = [
+            self.by_node[n]
+            for n in shard_mates(node, self.by_node, self.shards)
+            if n in self.by_node
+        ]
+        if not frames:
+            return None
+        return pl.concat(frames).unique("key_name", keep="first", maintain_order=True)
 
 
 class Strings:
@@ -210,6 +230,7 @@ class Strings:
         first_write = fresh.group_by("db", "key_name").agg(_first_write=pl.col("ts").min())
         chunk_end = df["ts"].max()
         before = pl.col("ts") < pl.col("_sampled_at")
+        expired = (pl.col("ts") >= pl.col("_expires")).fill_null(False)
         clear_until_sample = (
             (pl.col("_first_write").is_null() | (pl.col("_first_write") > pl.col("_sampled_at")))
             & (pl.lit(chunk_end, pl.Float64) >= pl.col("_sampled_at"))
@@ -224,7 +245,8 @@ class Strings:
             .filter(~before | clear_until_sample)
             .select(
                 index=pl.col("_seq") - start,
-                size=pl.col("_start_bytes"),
-                confidence=pl.lit("sampled"),
+                # no write since the sample: past its TTL the key is gone (a null reply)
+                size=pl.when(expired).then(resp.NULL).otherwise(pl.col("_start_bytes")),
+                confidence=pl.when(expired).then(pl.lit("exact")).otherwise(pl.lit("sampled")),
             )
         )

@@ -11,7 +11,11 @@ the estimate by confidence. Beside it runs the traffic MONITOR does not show (is
 that sends every GET to one node and collects `-MOVED` replies, an agent polling INFO and CLIENT
 LIST on every node, and Pub/Sub subscribers on several nodes fed by PUBLISH on one. Target
 (issue 11): within ±3% for every node carrying more than 1% of the traffic, the unexplained
-share under 2%, and the right hot shard, hot key and hot pattern.
+share under 2%, and the right hot shard, hot key and hot pattern. The mixed workload also changes
+what it reads: strings rewritten and deleted, zsets and sets growing, lists pushed to and
+trimmed, hashes deleted, keys whose TTL runs out mid-window (analyze/through_time.py,
+analyze/cardinality.py); the same capture is then analyzed with the after-window sample only,
+to show what the start-of-window sample buys.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ TARGET = 0.03
 MAX_UNEXPLAINED = 0.02
 MIN_SHARE = 0.01
 CHANNEL = "events"
+CHANGING = 10  # keys of each changing kind
+PACE = 0.08  # seconds per mixed-workload iteration: most of it after the start sample
+TTL = 30.0  # seconds from just before the capture: the ephemeral keys expire mid-workload
 
 
 def load_data(cluster) -> None:
@@ -61,13 +68,32 @@ def load_data(cluster) -> None:
         rc.hset(
             f"user:profile:{i}", mapping={f"field{j}": "v" * rnd.randint(5, 60) for j in range(20)}
         )
+    # Collections that change while they are read (issue 11): zsets and sets growing, lists
+    # trimmed and pushed to, hashes deleted, keys whose TTL runs out mid-window.
+    for i in range(CHANGING):
+        rc.zadd(f"feed:{i}", {f"post:{j:06d}": 1_000_000 + j for j in range(400)})
+        rc.rpush(f"queue:{i}", *[f"job:{j:06d}:" + "q" * rnd.randint(20, 60) for j in range(600)])
+        rc.sadd(f"tags:{i}", *[f"tag:{j:05d}" for j in range(200)])
+        rc.hset(f"cart:{i}", mapping={f"sku:{j:05d}": "1" * rnd.randint(1, 3) for j in range(60)})
+        rc.hset(f"ephemeral:{i}", mapping={f"f{j}": "e" * rnd.randint(10, 40) for j in range(30)})
+        rc.set(f"token:{i}", "t" * rnd.randint(200, 400))
     for n in cluster.primaries():
         n.client().execute_command("WAIT", 1, 5000)
 
 
+def expire_soon(cluster, seconds: float) -> None:
+    """TTLs that run out mid-window, set before it (a PEXPIRE inside the window is a write)."""
+    rc = cluster.cluster_client()
+    for i in range(CHANGING):
+        rc.pexpire(f"ephemeral:{i}", int(seconds * 1000))
+        rc.pexpire(f"token:{i}", int(seconds * 1000))
+    rc.close()
+
+
 def mixed_workload(cluster) -> None:
     """The mixed workload (docs/RECONCILE.md, "Key sizes from samples"); reads round-robin over each shard's primary and replica.
-    Strings are rewritten (50–3,000 bytes) and deleted while they are read."""
+    Strings are rewritten (50–3,000 bytes) and deleted while they are read; collections grow,
+    are trimmed and deleted while they are read whole (`changing_collections`)."""
     rc = RedisCluster(
         host=cluster.seed.host,
         port=cluster.seed.port,
@@ -75,7 +101,10 @@ def mixed_workload(cluster) -> None:
         load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN,
     )
     rnd = random.Random(7)
+    t0 = time.monotonic()
     for i in range(500):
+        time.sleep(max(0.0, t0 + i * PACE - time.monotonic()))
+        changing_collections(rc, i, rnd)
         if i % 10 == 0:
             rc.zrevrange(HOT_KEY, 0, -1, withscores=True)
         rc.zrevrange(HOT_KEY, 0, 99, withscores=True)
@@ -92,6 +121,41 @@ def mixed_workload(cluster) -> None:
                 f"large_sortedset:app:2025-10-{10 + rnd.randrange(7)}", 0, -1, withscores=True
             )
     rc.close()
+
+
+def changing_collections(rc, i: int, rnd: random.Random) -> None:
+    """One iteration of reads of whole collections while they change (every family cycles
+    through its keys at its own period)."""
+
+    def key(name: str, period: int) -> str:
+        return f"{name}:{(i // period) % CHANGING}"
+
+    if i % 2 == 0:
+        rc.zrange(key("feed", 2), 0, -1, withscores=True)
+    if i % 4 == 1:  # one or three new posts
+        n = 1 if i % 8 == 1 else 3
+        rc.zadd(key("feed", 4), {f"post:{1000 + i:06d}:{j}": 2_000_000 + i + j for j in range(n)})
+    if i % 3 == 0:
+        rc.lrange(key("queue", 3), 0, -1)
+    if i % 7 == 0:
+        rc.rpush(key("queue", 7), f"job:{i:06d}:" + "q" * rnd.randint(20, 60))
+    if i in (150, 350):  # capped: the oldest jobs go
+        for q in range(CHANGING):
+            rc.ltrim(f"queue:{q}", -300 if i == 150 else -200, -1)
+    if i % 4 == 2:
+        rc.smembers(key("tags", 4))
+    if i % 6 == 3:
+        rc.sadd(key("tags", 6), f"tag:new:{i:05d}", f"tag:new:{i:05d}:b")
+    if i % 4 == 3:
+        rc.hgetall(key("cart", 4))
+    if i == 250:  # half the carts checked out: deleted, later reads are empty
+        for c in range(CHANGING // 2):
+            rc.delete(f"cart:{c}")
+    if i == 400:  # one comes back
+        rc.hset("cart:0", mapping={"sku:90000": "1", "sku:90001": "22"})
+    if i % 5 == 4:
+        rc.hgetall(key("ephemeral", 5))
+        rc.get(key("token", 5))
 
 
 class Subscribers:
@@ -180,6 +244,7 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
         subscribers = Subscribers(
             [(primaries[0], 2), (primaries[1], 1), (replicas[0], 1), (replicas[-1], 3)]
         )
+        expire_soon(cluster, TTL)
         status: list[int] = []
         argv = ["capture", "--endpoints", cluster.seed.address, "--duration", str(duration)]
         argv += ["--out", str(folder), "--nodes", "all", "--quiet"]
@@ -223,7 +288,31 @@ def analyze(folder: Path, out: Path) -> int:
     t_analyze = time.monotonic() - t1
     man = manifest_mod.read(folder)
     summary = json.loads((out / "summary.json").read_text())
-    return report(summary, t_analyze, len(manifest_mod.read_key_sizes(folder, man)))
+    status = report(summary, t_analyze, len(manifest_mod.read_key_sizes(folder, man)))
+    if man.key_sizes_start_file:
+        one_sample(folder, out.parent / "one-sample")
+    return status
+
+
+def one_sample(folder: Path, tmp: Path) -> None:
+    """The same capture analyzed as if only the after-window sample existed: what sizing
+    through time buys, per node."""
+    from analyze.pipeline import AnalyzeOptions, run_analyze
+
+    copy = tmp / "capture"
+    copy.mkdir(parents=True)
+    for f in folder.iterdir():
+        if f.name != "manifest.json":
+            (copy / f.name).symlink_to(f.resolve())
+    data = json.loads((folder / "manifest.json").read_text())
+    data["key_sizes_start_file"] = None
+    (copy / "manifest.json").write_text(json.dumps(data))
+    run_analyze(AnalyzeOptions(inputs=[str(copy)], out=str(tmp / "out"), quiet=True, sqlite=False))
+    nodes = json.loads((tmp / "out" / "summary.json").read_text())["self_check"]["nodes"]
+    print("\nwith the after-window sample only (no sizes through time from the start sample):")
+    for n in nodes:
+        ratio = "-" if n["ratio"] is None else f"{n['ratio']:.4f}"
+        print(f"  :{n['node'].rsplit(':', 1)[1]} {n['shard']} {n['role']}: ratio {ratio}")
 
 
 def report(summary: dict, t_analyze: float, sized: int) -> int:
@@ -231,8 +320,8 @@ def report(summary: dict, t_analyze: float, sized: int) -> int:
     nodes = summary["self_check"]["nodes"]
     print(f"\nanalyze: {t_analyze:.1f} s; {sized} keys sized\n")
     print(
-        "| node | shard | role | share | estimated | measured | ratio | modelled | not shown "
-        "by MONITOR | unexplained |"
+        "| node | shard | role | share | estimated | measured | ratio | modelled (interpolated) "
+        "| not shown by MONITOR | unexplained |"
     )
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     failures = []
@@ -259,7 +348,8 @@ def report(summary: dict, t_analyze: float, sized: int) -> int:
         print(
             f"| :{n['node'].rsplit(':', 1)[1]} | {n['shard']} | {n['role']} | {pct(n['share'])} | "
             f"{n['est_bytes_out']:,} | {measured if measured is not None else '-':,} | "
-            f"{'-' if ratio is None else f'{ratio:.4f}'} | {modelled:,} | "
+            f"{'-' if ratio is None else f'{ratio:.4f}'} | {modelled:,} "
+            f"({n['modelled'].get('interpolated', 0):,}) | "
             f"{n['not_shown_bytes']:,} ({parts or 'none'}) | {pct(n['unexplained_share'])} |"
         )
     est_total = sum(n["est_bytes_out"] for n in nodes)
@@ -297,7 +387,7 @@ def report(summary: dict, t_analyze: float, sized: int) -> int:
 
 
 def main(
-    duration: float = 60.0,
+    duration: float = 75.0,
     requests: int = 20_000,
     benchmark: bool = True,
     keep: str | None = None,

@@ -189,3 +189,15 @@ def test_no_start_sample_when_it_is_off(redis_node, tmp_path):
     assert [n.sampler_client for n in m.nodes] == [None]
     assert not (result.folder / mf.START_SIZES_NAME).exists()
     assert [s.key for s in mf.read_key_sizes(result.folder, m)] == ["k"]
+
+
+def test_a_read_past_the_sampled_ttl_is_a_null_reply():
+    """The start sample saw the key's TTL: with no write since, a read after it ran out finds
+    nothing (on a primary, MONITOR never shows the expiry)."""
+    start = through_time.StartSizes(
+        [KeySize(node="n", key="a", type="string", cardinality=40, ttl_ms=2500, sampled_at=10.0)]
+    )
+    rows = _rows([(11.0, 0, "a", "get", 0), (12.6, 0, "a", "get", 0)])
+    got = through_time.Strings(start=start.of("n")).apply(rows)
+    assert got["reply_bytes"].to_list() == [resp.bulk(40), 5]
+    assert got["reply_confidence"].to_list() == ["sampled", "exact"]

@@ -215,17 +215,23 @@ APPROX = [
     (("ZREVRANGE", "zset:big", 0, 9), 0.05),  # 10 of the sampled top 100
     (("LRANGE", "list:1", -50, -1), 0.25),  # half of the tail window
     (("LRANGE", "list:1", -1000, 2), 0.5),
-    (("HRANDFIELD", "hash:1", 10, "WITHVALUES"), 0.5),
-    (("SRANDMEMBER", "set:1", 50), 0.2),
+    (("HRANDFIELD", "hash:1", 10, "WITHVALUES"), 0.1),  # random fields: on average (RANDOM)
+    (("SRANDMEMBER", "set:1", 50), 0.1),
     (("ZSCORE", "zset:big", "member:5"), 0.2),
 ]
+
+
+# The server picks these replies at random: the estimate is of their average, so it is held
+# against the average of many calls (one call of 10 random fields of 1-200 bytes strays ±35%).
+RANDOM = frozenset({"HRANDFIELD", "SRANDMEMBER", "ZRANDMEMBER"})
 
 
 @pytest.mark.parametrize(("argv", "tolerance"), APPROX, ids=_id)
 def test_estimate_is_close(loaded, argv, tolerance):
     conn, sizes = loaded
     est, conf = estimate_one(argv, sizes)
-    real = conn.reply_size(*argv)
+    calls = 200 if argv[0] in RANDOM else 1
+    real = sum(conn.reply_size(*argv) for _ in range(calls)) / calls
     assert conf == "sampled"
     assert abs(est - real) <= tolerance * real, (est, real)
 

@@ -34,7 +34,8 @@ from analyze.ahead import ahead
 from analyze.dictionaries import KeyDictionary, SignatureDictionary, first_appearance_ids
 from analyze.errors import BadInput
 from analyze.lists import only_rows
-from analyze.resp_exprs import array_header, bulk
+from analyze.resp_exprs import length_digits
+from capture.format import resp
 from capture.format.manifest import KeySize
 
 Rows = Callable[[pl.LazyFrame], pl.LazyFrame]
@@ -194,7 +195,7 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
     ).with_columns(key_name=pl.coalesce(pl.col("_key_text"), raw))
     length = pl.col("_key_len")
     # A fast tail was sized with a one-byte placeholder key (`$1\r\nK\r\n`, 7 bytes).
-    key_bytes = pl.when("_fast").then(bulk(length) - 7).otherwise(0)
+    key_bytes = pl.when("_fast").then(resp.bulk(length, length_digits) - 7).otherwise(0)
     per_row = per_row.with_columns(
         request_bytes=pl.col("_request_bytes") + key_bytes.fill_null(0),
         _client=pl.col("origin") == schema.ORIGIN_CLIENT,
@@ -370,6 +371,6 @@ def _request_bytes(parts: pl.Expr, escaped: pl.Expr) -> pl.Expr:
         parts.list.eval(pl.element().str.len_bytes()),
     )
     length = pl.element().cast(pl.Int64)
-    per_arg = decoded.list.eval(bulk(length)).list.sum()
+    per_arg = decoded.list.eval(resp.bulk(length, length_digits)).list.sum()
     n = parts.list.len().cast(pl.Int64)
-    return array_header(n) + per_arg
+    return resp.array_header(n, length_digits) + per_arg

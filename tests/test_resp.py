@@ -29,6 +29,12 @@ def test_polars_digits_of_floats_count_them_rounded(values):
     assert _digits(values, pl.Float64()) == [len(str(round(v))) for v in values]
 
 
+def test_length_digits_of_every_length_a_bulk_string_can_have():
+    lengths = [v for v in EDGES if 0 <= v < 10**10]
+    got = pl.select(resp_exprs.length_digits(pl.Series(lengths, dtype=pl.Int64()))).to_series()
+    assert got.to_list() == [len(str(v)) for v in lengths]
+
+
 def test_polars_digits_keep_null():
     assert _digits([None, 5], pl.Int64()) == [None, 1]
 

@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from analyze import parse, schema
-from analyze.through_time import shard_mates
+from analyze.through_time import resized, shard_mates
 from capture.format.lines import escape_bytes
 from capture.format.manifest import KeySize
 
@@ -567,10 +567,4 @@ class Collections:
             )
             .sort("_index")
         )
-        if not sized.height:
-            return out
-        index = sized["_index"]
-        return out.with_columns(
-            out["reply_bytes"].scatter(index, sized["size"]),
-            out["reply_confidence"].scatter(index, sized["confidence"]),
-        )
+        return resized(out, sized["_index"], sized["size"], sized["confidence"])

@@ -206,13 +206,7 @@ class Strings:
         )
         if self.start is not None:
             sized = pl.concat([sized, self._from_start(joined, fresh, df, bool(flushes), start)])
-        if not sized.height:
-            return rows
-        index = sized["index"]
-        return rows.with_columns(
-            rows["reply_bytes"].scatter(index, sized["size"]),
-            rows["reply_confidence"].scatter(index, sized["confidence"]),
-        )
+        return resized(rows, sized["index"], sized["size"], sized["confidence"])
 
     def _from_start(
         self,
@@ -250,3 +244,15 @@ class Strings:
                 confidence=pl.when(expired).then(pl.lit("exact")).otherwise(pl.lit("sampled")),
             )
         )
+
+
+def resized(
+    rows: pl.DataFrame, index: pl.Series, size: pl.Series, confidence: pl.Series
+) -> pl.DataFrame:
+    """`rows` with the reply of the rows at `index` (positions) sized anew."""
+    if not index.len():
+        return rows
+    return rows.with_columns(
+        rows["reply_bytes"].scatter(index, size),
+        rows["reply_confidence"].scatter(index, confidence),
+    )

@@ -439,12 +439,16 @@ def start_acl_node(folder: Path) -> Node:
 
 
 def start_replica(folder: Path, primary: Node) -> Node:
-    """A standalone replica of `primary` (cluster mode disabled), in sync when returned."""
+    """A standalone replica of `primary` (cluster mode disabled), in sync when returned: its
+    link is up and the primary lists it (ROLE shows a replica only once it is online there,
+    after its first ACK, up to a second after the replica's link is up)."""
     config = {"replicaof": f"{primary.host} {primary.port}"}
     replica = start_node(folder, password=primary.password, config=config, engine=primary.engine)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if replica.client().info("replication").get("master_link_status") == "up":
+        up = replica.client().info("replication").get("master_link_status") == "up"
+        listed = [int(r[1]) for r in primary.client().execute_command("ROLE")[2]]
+        if up and replica.port in listed:
             return replica
         time.sleep(0.1)
     raise RuntimeError("replica did not sync")

@@ -119,6 +119,20 @@ def acl_node(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
+def primary_with_replica(tmp_path, engine):
+    """A primary (cluster mode disabled) of each engine with one replica in sync, for one test."""
+    primary = start_node(tmp_path, engine=engine)
+    replica = None
+    try:
+        replica = start_replica(tmp_path, primary)
+        yield primary
+    finally:
+        if replica is not None:
+            replica.stop()
+        primary.stop()
+
+
+@pytest.fixture
 def replica_pair(tmp_path_factory: pytest.TempPathFactory):
     """A primary and its replica, cluster mode disabled, fresh for one test (may be killed)."""
     folder = tmp_path_factory.mktemp("pair")

@@ -7,6 +7,7 @@ talk to redis-server through this instead.
 from __future__ import annotations
 
 import socket
+import time
 
 from capture.format.lines import escape_bytes
 
@@ -90,6 +91,14 @@ class RawConnection:
                 items.append(value)
             return size, items
         raise ValueError(f"not RESP: {line!r}")
+
+    def read_until(self, marker: bytes, timeout: float = 10) -> None:
+        """Read the stream (a MONITOR one) until `marker` has arrived: everything up to it is
+        counted in the connection's bytes."""
+        deadline = time.monotonic() + timeout
+        while marker not in self.buf:
+            assert time.monotonic() < deadline, "monitor stream stalled"
+            self._fill()
 
     def send(self, *args: bytes | str | int | float) -> None:
         self.sock.sendall(encode(*args))

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from analyze import reconcile
 from capture.format.manifest import InfoSnapshot, NodeCapture
 from tests.resp import RawConnection
-from tests.servers import start_node
 
 
 def parse_info(text: bytes) -> dict[str, dict[str, str]]:
@@ -34,29 +31,6 @@ def info(conn: RawConnection) -> InfoSnapshot:
     return InfoSnapshot(at=time.time(), sections=parse_info(value), reply_bytes=size)
 
 
-@pytest.fixture
-def primary_with_replica(tmp_path, engine):
-    primary = start_node(tmp_path, engine=engine)
-    replica = start_node(tmp_path, config={"replicaof": f"127.0.0.1 {primary.port}"}, engine=engine)
-    try:
-        deadline = time.monotonic() + 20
-        while replica.client().info("replication").get("master_link_status") != "up":
-            assert time.monotonic() < deadline, "replica did not sync"
-            time.sleep(0.1)
-        yield primary
-    finally:
-        replica.stop()
-        primary.stop()
-
-
-def drain_until(mon: RawConnection, marker: bytes, timeout: float = 10) -> None:
-    """Read the monitor stream until `marker` has arrived (everything up to it is counted)."""
-    deadline = time.monotonic() + timeout
-    while marker not in mon.buf:
-        assert time.monotonic() < deadline, "monitor stream stalled"
-        mon._fill()
-
-
 def test_formula_gives_the_exact_client_reply_bytes(primary_with_replica):
     node = primary_with_replica
     control = RawConnection(node.host, node.port)
@@ -65,7 +39,7 @@ def test_formula_gives_the_exact_client_reply_bytes(primary_with_replica):
     try:
         before = info(control)
         mon.send("MONITOR")
-        drain_until(mon, b"+OK\r\n")
+        mon.read_until(b"+OK\r\n")
         client_bytes = 0
         # A workload with writes (replicated), reads, big replies and an error.
         client_bytes += app.reply_size(
@@ -77,7 +51,7 @@ def test_formula_gives_the_exact_client_reply_bytes(primary_with_replica):
             client_bytes += app.reply_size("GET", "k")
             client_bytes += app.reply_size("HGETALL", "z")  # WRONGTYPE
         client_bytes += app.reply_size("ECHO", "the end")
-        drain_until(mon, b'"the end"')
+        mon.read_until(b'"the end"')
         bytes_received = mon.received  # everything read so far, +OK included
         after = info(control)
     finally:

@@ -83,14 +83,20 @@ def test_a_v2_manifest_reads_with_no_engine_name_and_no_slot_stats(tmp_path):
     assert (back.nodes[0].server_name, back.nodes[0].slot_stats) == (None, None)
 
 
-def test_a_v3_manifest_reads_with_no_polls(tmp_path):
+def _read_as_v3(folder):
+    """The sample manifest written as format 3 wrote it (no polls, own calls, reply sizes or
+    Pub/Sub counts), read back."""
     data = _sample().to_dict()
     data["format_version"] = 3
     for node in data["nodes"]:
         del node["polls"], node["poll_client"], node["own_calls"], node["reply_sizes"]
         del node["pubsub"]
-    (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
-    back = mf.read(tmp_path)
+    (folder / mf.MANIFEST_NAME).write_text(json.dumps(data))
+    return mf.read(folder)
+
+
+def test_a_v3_manifest_reads_with_no_polls(tmp_path):
+    back = _read_as_v3(tmp_path)
     assert back.format_version == mf.FORMAT_VERSION
     assert (back.nodes[0].polls, back.nodes[0].poll_client) == ([], None)
 
@@ -105,13 +111,7 @@ def test_polls_round_trip(tmp_path):
 
 
 def test_a_v3_manifest_reads_with_own_calls_unknown(tmp_path):
-    data = _sample().to_dict()
-    data["format_version"] = 3
-    for node in data["nodes"]:
-        del node["polls"], node["poll_client"], node["own_calls"], node["reply_sizes"]
-        del node["pubsub"]
-    (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
-    back = mf.read(tmp_path)
+    back = _read_as_v3(tmp_path)
     assert back.format_version == mf.FORMAT_VERSION
     # Unknown, not "none": the analyzer must not take the capture's own calls for an agent's.
     assert (back.nodes[0].own_calls, back.nodes[0].reply_sizes, back.nodes[0].pubsub) == (

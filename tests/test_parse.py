@@ -119,17 +119,21 @@ def test_each_escape_alone(tmp_path, arg):
     assert out["request_bytes"].to_list() == [request_size([b"GET", unescape_bytes(arg), b"tail"])]
 
 
+# One line of every client address form MONITOR prints (docs/MONITOR.md).
+ADDRESSES = [
+    '1.000001 [0 10.0.0.1:53422] "GET" "a"',
+    '1.000002 [3 [::1]:6000] "GET" "b"',
+    '1.000003 [0 [fe80::1%eth0]:6001] "GET" "c"',
+    '1.000004 [0 lua] "get" "d"',
+    '1.000005 [0 unix:/var/run/redis.sock] "GET" "e"',
+    '1.000006 [0 unix:/tmp/with space/r.sock] "GET" "f"',
+    '1.000007 [0 ] "PING"',
+    '1.000008 [0 10.0.2.9:6379] "SET" "g" "1"',
+]
+
+
 def test_every_address_form(tmp_path):
-    lines = [
-        '1.000001 [0 10.0.0.1:53422] "GET" "a"',
-        '1.000002 [3 [::1]:6000] "GET" "b"',
-        '1.000003 [0 [fe80::1%eth0]:6001] "GET" "c"',
-        '1.000004 [0 lua] "get" "d"',
-        '1.000005 [0 unix:/var/run/redis.sock] "GET" "e"',
-        '1.000006 [0 unix:/tmp/with space/r.sock] "GET" "f"',
-        '1.000007 [0 ] "PING"',
-        '1.000008 [0 10.0.2.9:6379] "SET" "g" "1"',
-    ]
+    lines = ADDRESSES
     out = scan_bytes(
         tmp_path,
         ("\n".join(lines) + "\n").encode(),

@@ -24,6 +24,7 @@ from tests.frames import (
     workload,
     write_outputs,
 )
+from tests.test_parse import ADDRESSES
 
 # The queries users already have, as docs/QUERIES.md writes them down.
 _DOC = Path(__file__).parent.parent / "docs" / "QUERIES.md"
@@ -219,18 +220,6 @@ def test_commands_wide_view_joins_everything_back(database):
     ).fetchone()
     assert lua == ("lua", "lua", None, "replica", "script", "GET | user:{N} | ")
     conn.close()
-
-
-ADDRESSES = [
-    '1.000001 [0 10.0.0.1:53422] "GET" "a"',
-    '1.000002 [3 [::1]:6000] "GET" "b"',
-    '1.000003 [0 [fe80::1%eth0]:6001] "GET" "c"',
-    '1.000004 [0 lua] "get" "d"',
-    '1.000005 [0 unix:/var/run/redis.sock] "GET" "e"',
-    '1.000006 [0 unix:/tmp/with space/r.sock] "GET" "f"',
-    '1.000007 [0 ] "PING"',
-    '1.000008 [0 10.0.2.9:6379] "SET" "g" "1"',
-]
 
 
 def test_the_view_derives_what_the_wide_frame_derives(tmp_path):

@@ -58,7 +58,7 @@ class MonitorFile:
         self.truncated = False  # the compressed stream stops inside a frame or member
         self.damaged = False  # some of the file could not be decoded (see `notes`)
         self.notes: list[str] = []  # for people: what was lost and where
-        self.text_bytes = 0  # decoded bytes given so far
+        self._cut_by_damage = False  # the text given before a damage ends mid-line
 
     def blocks(self, size: int = 1 << 20) -> Iterator[bytes]:
         """The text in file order, about `size` bytes at a time, each block whole lines (ending
@@ -96,7 +96,6 @@ class MonitorFile:
         elif rest and last:
             self.partial = rest.removesuffix(b"\r")
         if cut:
-            self.text_bytes += cut
             block = [data[:cut] if cut < len(data) else data]
             del data  # the consumer may hold the block a while: no second copy alive here
             yield block.pop()
@@ -118,8 +117,6 @@ class MonitorFile:
                 yield line.removesuffix(b"\r")
 
     # -- decoding -------------------------------------------------------------------------------
-    _cut_by_damage = False  # the text given before a damage ends mid-line
-
     def _decoded(self, size: int) -> Iterator[bytes]:
         with self.path.open("rb") as fh:
             if self.kind == "zstd":
@@ -153,9 +150,11 @@ class MonitorFile:
                     raw, obj, fed = obj.unused_data, zlib.decompressobj(_GZIP), False
         self.truncated = fed  # a member that started and did not end: the stream was cut
 
-    def _damage(self, note: str) -> None:
+    def _damage(self, note: str | None = None) -> None:
+        """Some text is lost here (`note`: what, for people)."""
         self.damaged = self._cut_by_damage = True
-        self.notes.append(note)
+        if note:
+            self.notes.append(note)
 
 
 def _until_error(obj: zlib._Decompress, raw: bytes) -> Iterator[bytes]:
@@ -195,7 +194,7 @@ class _ZstdFrames:
             except zstandard.ZstdError as exc:
                 yield from self._before_damage()
                 self.skipped.append((self.start, str(exc)))
-                self.file.damaged = self.file._cut_by_damage = True
+                self.file._damage()
                 self._resume(self.start + 1)
                 continue
             self.pos += len(raw)
@@ -259,7 +258,7 @@ class _ZstdFrames:
             return
         if gap and self.pos > offset:
             self.skipped.append((offset, f"{self.pos - offset:,} bytes that are not zstd frames"))
-            self.file.damaged = self.file._cut_by_damage = True
+            self.file._damage()
         if found < 0 and not gap:
             self.lost_rest = True
 

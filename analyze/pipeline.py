@@ -11,6 +11,7 @@ mixes old and new files and a failed run leaves the previous output untouched.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import shutil
 import sqlite3
@@ -29,6 +30,7 @@ import polars as pl
 
 from analyze import (
     charts,
+    extent,
     humanize,
     parse,
     patterns,
@@ -76,6 +78,7 @@ class AnalyzeOptions:
     quiet: bool = False
     console: bool = True  # print the short summary on stdout (check/diff keep stdout for markdown)
     tolerance: float = selfcheck.TOLERANCE  # self-check: a node off by more is named
+    max_line_bytes: int = parse.MAX_LINE_BYTES  # longer lines are skipped with a note
 
 
 @dataclass
@@ -108,7 +111,7 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     out = Path(options.out)
     _check_out(out)
     inputs = resolve(options.inputs, options.shard, options.node)
-    sources = _sources(inputs)
+    sources = _sources(inputs, options.max_line_bytes)
     if options.cloudwatch and not inputs.manifests:
         raise BadInput(
             "--cloudwatch needs a capture folder (its manifest maps nodes to AWS cache cluster ids)"
@@ -170,9 +173,24 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             )
             # The plotting library loads while the tables and rollups are made (Polars, no GIL).
             threading.Thread(target=charts.preload, name="hotshard-charts", daemon=True).start()
+            core = extent.core(partials.node_seconds())
+            names: dict[str, list[str]] = {}
+            for src in sources:
+                names.setdefault(src.node, []).append(Path(src.path).name)
+            if core is not None and (outlying := extent.note(core, names)):
+                partials.clip_seconds(core.start, core.end)
+                inputs.warnings.append(outlying)
+            else:
+                core = None
             if not upfront:
                 line_stats = parse.stats_frame(sources, counts)
-                window = _window(options, inputs, line_stats)  # the span, from the lines read
+                window = _window(options, inputs, line_stats, core)  # the span, from the lines
+            lo, hi = _bounds(window)
+            inputs.warnings.extend(
+                n
+                for s, c in zip(sources, counts, strict=True)
+                if (n := c.step_note(Path(s.path).name, lo, hi))
+            )
             inputs.warnings.extend(line_stats["note"].drop_nulls().to_list())
             t = time.perf_counter()
             found = tables.Tables(
@@ -185,7 +203,17 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             db.add_tables(found)
             timings["tables"] = time.perf_counter() - t
             findings, n_rows = _outputs(
-                tmp, found, partials, inputs, line_stats, window, options, timings, progress, db
+                tmp,
+                found,
+                partials,
+                inputs,
+                line_stats,
+                window,
+                options,
+                timings,
+                progress,
+                db,
+                _covered(counts, window, inputs),
             )
         private.restrict(tmp)  # files 0600 before anyone can see them (analyze/private.py)
         _swap(tmp, out)
@@ -230,10 +258,11 @@ def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
     )
 
 
-def _sources(inputs: Inputs) -> list[parse.Source]:
+def _sources(inputs: Inputs, max_line_bytes: int = parse.MAX_LINE_BYTES) -> list[parse.Source]:
     return [
         parse.Source(
             path=s.path,
+            max_line_bytes=max_line_bytes,
             node=s.node,
             shard=s.shard,
             role=s.role,
@@ -251,10 +280,19 @@ def _sources_table(sources: Iterable[parse.Source]) -> pl.DataFrame:
     )
 
 
-def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -> Window:
+def _window(
+    options: AnalyzeOptions,
+    inputs: Inputs,
+    line_stats: pl.DataFrame,
+    core: extent.Extent | None = None,
+) -> Window:
+    """The window analyzed; `core`: the data's extent when some timestamps lie outside it."""
     cap_start, cap_end = inputs.capture_span()
     first = _float(line_stats["first_ts"].min()) if line_stats.height else None
     last = _float(line_stats["last_ts"].max()) if line_stats.height else None
+    if core is not None:
+        first = core.start if first is None else max(first, core.start)
+        last = core.end if last is None else min(last, core.end)
     start = cap_start if cap_start is not None else first
     end = cap_end if cap_end is not None else last
     since = parse_time(options.since, start, "since")
@@ -267,6 +305,26 @@ def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -
     if until is not None and (end is None or until < end):
         end = until
     return Window(since=since, until=until, start=start, end=end)
+
+
+def _covered(counts: list[parse.LineCounts], window: Window, inputs: Inputs) -> float | None:
+    """The seconds a plain log's lines cover when a node's clock stepped back (the union of
+    the spans between steps, inside the window); None otherwise (the window's length)."""
+    lo, hi = _bounds(window)
+    if not any(c.real_steps(lo, hi) for c in counts) or inputs.capture_span()[0] is not None:
+        return None
+    spans = sorted((max(a, lo), min(b, hi)) for c in counts for a, b in c.segments)
+    total, reach = 0.0, -math.inf
+    for a, b in spans:
+        if b > max(a, reach):
+            total += b - max(a, reach)
+        reach = max(reach, b)
+    return total
+
+
+def _bounds(window: Window) -> tuple[float, float]:
+    lo = window.start if window.start is not None else -math.inf
+    return lo, window.end if window.end is not None else math.inf
 
 
 def _keep(
@@ -430,6 +488,7 @@ def _outputs(
     timings: dict[str, float],
     progress: _Progress,
     db: _Database,
+    duration: float | None = None,
 ) -> tuple[Findings, int]:
     t = time.perf_counter()
     progress("computing rollups")
@@ -440,6 +499,7 @@ def _outputs(
         found,
         partials=partials,
         span=span,
+        duration=duration,
         shards_known=inputs.shards_known,
         nodes_known=inputs.nodes_known,
     )

@@ -102,6 +102,7 @@ def analyze(
     cloudwatch: bool = False,
     region: str | None = None,
     tolerance: str = "5%",
+    max_line_bytes: str = "64MiB",
     quiet: bool = False,
 ) -> None:
     """Analyze a capture folder or plain MONITOR logs (.log, .gz, .zst).
@@ -119,6 +120,8 @@ def analyze(
       cloudwatch: fetch NetworkBytesOut from CloudWatch for the capture window.
       region: AWS region for --cloudwatch (default: AWS_REGION / profile).
       tolerance: self-check: name the nodes whose estimate is off from measured by more (5%).
+      max_line_bytes: lines longer than this are skipped with a note (64MiB; a line costs ~13x
+        its length in memory while it is parsed).
       quiet: no progress on stderr.
     """
     from analyze.pipeline import AnalyzeOptions, run_analyze
@@ -138,6 +141,7 @@ def analyze(
         cloudwatch=as_bool(cloudwatch, "cloudwatch"),
         region=region,
         tolerance=as_share(tolerance, "tolerance") or 0.0,
+        max_line_bytes=max(1, as_bytes(max_line_bytes, "max-line-bytes") or 1),
         quiet=as_bool(quiet, "quiet"),
     )
     run_analyze(options)

@@ -1,0 +1,205 @@
+"""Logs as they arrive from someone else's machine: a garbled timestamp, a clock stepped back,
+NUL bytes, lines ending in a bare CR, a line of a gigabyte. Each is a real file analyzed by the
+real command; the memory cases run it as a child process and measure its peak RSS (a child that
+passes the ceiling is killed at once: the machine is shared)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import zstandard
+
+from capture.cli import run
+from capture.errors import ExitStatus
+
+T0 = 1733412345.0
+MIB = 1 << 20
+
+
+def line(ts: float, i: int) -> str:
+    return f'{ts:.6f} [0 10.0.0.1:5000] "GET" "key:{i % 50}"\n'
+
+
+def write_log(path: Path, stamps: list[float]) -> Path:
+    path.write_text("".join(line(ts, i) for i, ts in enumerate(stamps)))
+    return path
+
+
+def steady(n: int = 3000, step: float = 0.01, start: float = T0) -> list[float]:
+    return [start + i * step for i in range(n)]
+
+
+def analyze(capsys, out: Path, *inputs: Path, extra: tuple[str, ...] = ()) -> tuple[int, str]:
+    status = run(["analyze", *map(str, inputs), "--out", str(out), "--quiet", *extra])
+    return status, capsys.readouterr().err
+
+
+def summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def health(out: Path) -> str:
+    return (out / "report.md").read_text().split("## Health")[1].split("\n## ")[0]
+
+
+def measured(argv: list[str], ceiling: int) -> tuple[int, int, str]:
+    """Run `hotshard ARGV` as a child; (exit status, peak RSS in bytes, stderr). The child is
+    killed as soon as its RSS passes `ceiling` (then the peak reported is above it)."""
+    code = "import sys; from capture.cli import run; sys.exit(int(run(sys.argv[1:])))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    child, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, child.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        if peak > ceiling:
+            proc.kill()
+            break
+        time.sleep(0.02)
+    _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (0, 0, None)
+    if usage is not None:  # the kernel's own count, exact, once the child is reaped
+        peak = max(peak, usage.ru_maxrss * 1024)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read() if proc.stderr else ""
+    return proc.returncode, peak, err
+
+
+# Analyzing 3,000 lines costs about 270 MB (Polars, the plotting library); a garbled line must
+# not add a multiple of that (a year of seconds was 1.3 GB, the year 3000 was killed at 24 GB).
+CEILING = 600 * MIB
+
+
+@pytest.mark.parametrize("outlier", [T0 + 365 * 86400, 32503680000.0, 0.000001])
+def test_one_garbled_timestamp_bounds_nothing(tmp_path, outlier):
+    stamps = steady()
+    log = write_log(tmp_path / "app.log", [*stamps[:1500], outlier, *stamps[1500:]])
+    out = tmp_path / "out"
+    status, peak, err = measured(["analyze", str(log), "--out", str(out), "--quiet"], CEILING)
+    assert peak <= CEILING, f"peak RSS {peak / MIB:.0f} MiB"
+    assert status == ExitStatus.OK, err
+    s = summary(out)
+    assert s["window"]["duration_s"] == pytest.approx(30, abs=1.5)  # not a year
+    assert s["commands"]["total"] == 3001  # the line still counts, only not in time
+    assert all(i["end"] - i["start"] <= 60 for i in s["timeline"]["intervals"])
+    note = health(out)
+    assert "1 command(s) have timestamps far outside the rest of the data" in note
+    assert "app.log" in note  # where
+
+
+def test_a_timestamp_beyond_any_calendar_is_an_unparsable_line(tmp_path, capsys):
+    stamps = steady()
+    log = tmp_path / "app.log"
+    log.write_text(
+        "".join(line(ts, i) for i, ts in enumerate(stamps[:10]))
+        + '1e300 [0 10.0.0.1:5000] "GET" "k"\n'
+        + '-5 [0 10.0.0.1:5000] "GET" "k"\n'
+    )
+    status, err = analyze(capsys, tmp_path / "out", log)
+    assert status == ExitStatus.OK, err
+    stats = summary(tmp_path / "out")
+    assert stats["commands"]["total"] == 10
+    assert "| 12 | 10 | 0 | 2 |" in health(tmp_path / "out")
+
+
+def test_a_clock_stepped_back_is_said_and_not_an_hour(tmp_path, capsys):
+    first = [T0 + i * 0.005 for i in range(1500)]  # 7.5 s
+    then = [T0 - 3600 + 7.5 + i * 0.005 for i in range(1500)]  # NTP stepped it back an hour
+    log = write_log(tmp_path / "app.log", first + then)
+    status, err = analyze(capsys, tmp_path / "out", log)
+    assert status == ExitStatus.OK, err
+    assert summary(tmp_path / "out")["window"]["duration_s"] == pytest.approx(15, abs=0.1)
+    note = health(tmp_path / "out")
+    assert "app.log: the node's clock went back 1h 00m 00s at line 1,501" in note
+
+
+def test_commands_within_milliseconds_are_not_a_rate_per_millisecond(tmp_path, capsys):
+    log = write_log(tmp_path / "app.log", [T0 + 0.5 + i * 0.00001 for i in range(200)])
+    status, err = analyze(capsys, tmp_path / "out", log)
+    assert status == ExitStatus.OK, err
+    (interval,) = summary(tmp_path / "out")["timeline"]["intervals"]
+    assert interval["end"] - interval["start"] >= 1.0  # 200 commands in that second, not 2 ms
+
+
+# -- bytes that are not MONITOR text -----------------------------------------------------------
+def test_a_nul_byte_in_a_line_is_data_not_a_failure(tmp_path, capsys):
+    text = "".join(line(ts, i) for i, ts in enumerate(steady(100)))
+    log = tmp_path / "app.log"
+    log.write_bytes(b'1733412344.000000 [0 10.0.0.1:5000] "GET" "a\x00b"\n' + text.encode())
+    status, err = analyze(capsys, tmp_path / "out", log)
+    assert status == ExitStatus.OK, err
+    assert summary(tmp_path / "out")["commands"]["total"] == 101
+    assert "1 stray NUL byte(s) inside lines" in health(tmp_path / "out")
+
+
+def test_a_copytruncate_hole_of_nuls_is_skipped_with_a_note(tmp_path, capsys):
+    text = "".join(line(ts, i) for i, ts in enumerate(steady(100)))
+    log = tmp_path / "app.log"
+    log.write_bytes(b"\x00" * 70_000 + text.encode())
+    status, err = analyze(capsys, tmp_path / "out", log)
+    assert status == ExitStatus.OK, err
+    assert summary(tmp_path / "out")["commands"]["total"] == 100
+    assert "skipped 70,000 NUL bytes in 1 run(s)" in health(tmp_path / "out")
+
+
+def test_lines_ending_in_a_bare_cr_are_read_as_lines(tmp_path, capsys):
+    text = "".join(line(ts, i) for i, ts in enumerate(steady())).replace("\n", "\r")
+    log = tmp_path / "app.log"
+    log.write_bytes(text.encode())
+    status, err = analyze(capsys, tmp_path / "out", log)
+    assert status == ExitStatus.OK, err
+    assert summary(tmp_path / "out")["commands"]["total"] == 3000
+    assert "3,000 line(s) end in a bare carriage return" in health(tmp_path / "out")
+
+
+# -- a line of a gigabyte ------------------------------------------------------------------------
+def _huge_zst(path: Path, size: int, newline: bool) -> Path:
+    """A .zst holding a few normal lines, then one SET of `size` bytes (tiny compressed)."""
+    head = "".join(line(ts, i) for i, ts in enumerate(steady(50))).encode()
+    cctx = zstandard.ZstdCompressor(level=3)
+    with path.open("wb") as fh, cctx.stream_writer(fh) as w:
+        w.write(head)
+        w.write(b'1733412346.000000 [0 10.0.0.1:5000] "SET" "big" "')
+        block = b"x" * MIB
+        for _ in range(size // MIB):
+            w.write(block)
+        if newline:
+            w.write(b'"\n')
+            w.write(line(T0 + 2, 7).encode())
+    return path
+
+
+def test_a_gigabyte_line_without_newline_is_skipped_in_bounded_memory(tmp_path):
+    log = _huge_zst(tmp_path / "app.monitor.zst", 1024 * MIB, newline=False)
+    assert log.stat().st_size < 200_000
+    out = tmp_path / "out"
+    status, peak, err = measured(["analyze", str(log), "--out", str(out), "--quiet"], CEILING)
+    assert peak <= CEILING, f"peak RSS {peak / MIB:.0f} MiB"
+    assert status == ExitStatus.OK, err
+    assert summary(out)["commands"]["total"] == 50
+    assert "skipped 1 line(s) longer than 67,108,864 bytes (--max-line-bytes)" in health(out)
+
+
+def test_a_long_complete_line_over_the_limit_is_skipped_and_the_rest_read(tmp_path, capsys):
+    log = _huge_zst(tmp_path / "app.monitor.zst", 8 * MIB, newline=True)
+    status, err = analyze(capsys, tmp_path / "out", log, extra=("--max-line-bytes", "1MiB"))
+    assert status == ExitStatus.OK, err
+    assert summary(tmp_path / "out")["commands"]["total"] == 51  # the line after it too
+    assert "skipped 1 line(s) longer than 1,048,576 bytes" in health(tmp_path / "out")
+    # Under the limit it is a command like any other.
+    status, err = analyze(capsys, tmp_path / "all", log)
+    assert status == ExitStatus.OK, err
+    assert summary(tmp_path / "all")["commands"]["total"] == 52

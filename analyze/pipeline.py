@@ -10,6 +10,8 @@ mixes old and new files and a failed run leaves the previous output untouched.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import itertools
 import math
 import os
@@ -19,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +103,7 @@ class _Progress:
 
     def warn(self, message: str) -> None:
         """Shown even with --quiet: something about the input the user must know."""
-        print(f"hotshard: warning: {message}", file=sys.stderr)
+        print(f"hotshard: warning: {humanize.printable(message)}", file=sys.stderr)
 
 
 def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
@@ -109,8 +111,16 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     progress = _Progress(options.quiet)
     timings: dict[str, float] = {}
     out = Path(options.out)
+    with _out_lock(out):
+        return _analyze(options, out, progress, timings)
+
+
+def _analyze(
+    options: AnalyzeOptions, out: Path, progress: _Progress, timings: dict[str, float]
+) -> AnalysisResult:
     _check_out(out)
     inputs = resolve(options.inputs, options.shard, options.node)
+    check_out_apart(out, [*options.inputs, *(str(s.path) for s in inputs.sources)])
     sources = _sources(inputs, options.max_line_bytes)
     if options.cloudwatch and not inputs.manifests:
         raise BadInput(
@@ -683,6 +693,55 @@ def _check_out(out: Path) -> None:
         f"--out {out}: the folder exists and was not written by hotshard analyze — "
         "choose another --out (hotshard replaces its output folder as a whole)"
     )
+
+
+def check_out_apart(out: Path, inputs: Iterable[str | Path]) -> None:
+    """Refuse an --out that holds an input or lies inside one: replacing the output folder as
+    a whole (`_swap`) would delete the input, or write into a capture."""
+    real_out = out.resolve()
+    for text in inputs:
+        real = Path(text).resolve()
+        if real == real_out or real_out in real.parents:
+            raise BadInput(
+                f"--out {out} holds the input {text}: writing the output replaces that folder "
+                "as a whole and would delete it — choose another --out"
+            )
+        if real in real_out.parents:
+            raise BadInput(
+                f"--out {out} is inside the input {text}: the output would be written into "
+                "the capture — choose an --out outside it"
+            )
+
+
+@contextlib.contextmanager
+def _out_lock(out: Path) -> Iterator[None]:
+    """One analysis at a time into one --out: two would both report success while one's files
+    replace the other's. A lock file beside the folder, held with `flock` (released by the
+    kernel if this process dies), removed at the end."""
+    lock = out.parent / f".{out.name}.lock"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise BadInput(
+            f"--out {out}: cannot create the output folder ({exc.filename or out.parent}: "
+            f"{exc.strerror or exc}) — choose an --out in a folder you can write to"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BadInput(
+                f"--out {out}: another hotshard analyze is writing this folder now — wait for "
+                "it to finish, or choose another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+    finally:
+        os.close(fd)
 
 
 def _swap(tmp: Path, out: Path) -> None:

@@ -11,6 +11,7 @@ import math
 import sys
 import traceback as tb
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import fire
@@ -213,6 +214,21 @@ def as_bytes(value: Any, name: str) -> int | None:
     return size
 
 
+SAVE_TO_DB_OUT = "hotshard-out"  # where --save-to-db analyzes the capture
+
+
+def _apart(capture: Path, analysis: Path) -> None:
+    """Refuse, before capturing, a capture folder inside (or holding) the --save-to-db output:
+    the analysis replaces its folder as a whole and would delete the capture."""
+    cap, ana = capture.resolve(), analysis.resolve()
+    if cap == ana or ana in cap.parents or cap in ana.parents:
+        raise UsageError(
+            f"--out {capture} and --save-to-db's output ./{analysis} overlap: the analysis "
+            "replaces its folder as a whole and would delete the capture — choose an --out "
+            f"outside ./{analysis}"
+        )
+
+
 def _connect_options(
     tls: Any, tls_insecure: Any, tls_ca: Any, user: Any, password: Any, password_file: Any
 ) -> ConnectOptions:
@@ -318,12 +334,15 @@ def capture(
         poll_interval=as_float(poll_interval, "poll-interval", minimum=0) or 0.0,
         quiet=as_bool(quiet, "quiet"),
     )
+    save = as_bool(save_to_db, "save-to-db")
+    if save and out:
+        _apart(Path(out), Path(SAVE_TO_DB_OUT))
     result = run_capture(options)
     print(result.summary())
-    if as_bool(save_to_db, "save-to-db"):
+    if save:
         from analyze.pipeline import AnalyzeOptions, run_analyze
 
-        run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out="hotshard-out"))
+        run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out=SAVE_TO_DB_OUT))
     result.raise_for_status()
 
 

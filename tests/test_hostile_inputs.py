@@ -5,8 +5,10 @@ passes the ceiling is killed at once: the machine is shared)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -203,3 +205,165 @@ def test_a_long_complete_line_over_the_limit_is_skipped_and_the_rest_read(tmp_pa
     status, err = analyze(capsys, tmp_path / "all", log)
     assert status == ExitStatus.OK, err
     assert summary(tmp_path / "all")["commands"]["total"] == 52
+
+
+# -- outputs and folders ---------------------------------------------------------------------
+SAMPLE = Path(__file__).parent.parent / "samples" / "hot-zset"
+
+
+def one_line_refusal(capsys, argv: list[str]) -> str:
+    status = run(argv)
+    err = capsys.readouterr().err
+    assert status == ExitStatus.USAGE, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_an_out_holding_its_input_is_refused_and_the_input_kept(tmp_path, capsys):
+    out = tmp_path / "out"
+    log = write_log(tmp_path / "app.log", steady(100))
+    assert run(["analyze", str(log), "--out", str(out), "--quiet"]) == ExitStatus.OK
+    inside = out / "app.log"  # the user keeps the log beside the report, and runs it again
+    inside.write_bytes(log.read_bytes())
+    err = one_line_refusal(capsys, ["analyze", str(inside), "--out", str(out), "--quiet"])
+    assert "holds the input" in err
+    assert inside.read_bytes() == log.read_bytes()
+    # A capture folder inside the output: the same.
+    capture = Path(shutil.copytree(SAMPLE, out / "cap"))
+    err = one_line_refusal(capsys, ["analyze", str(capture), "--out", str(out), "--quiet"])
+    assert "holds the input" in err and (capture / "manifest.json").is_file()
+    # An output inside a capture folder would write into the capture.
+    err = one_line_refusal(capsys, ["analyze", str(capture), "--out", str(capture / "o")])
+    assert "is inside the input" in err and not (capture / "o").exists()
+
+
+def test_capture_save_to_db_into_its_own_capture_is_refused_before_capturing(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hotshard-out").mkdir()
+    err = one_line_refusal(
+        capsys,
+        [
+            "capture",
+            "--endpoints",
+            "127.0.0.1:1",  # never reached: refused before any connection
+            "--out",
+            "hotshard-out/cap3",
+            "--duration",
+            "1",
+            "--save-to-db",
+        ],
+    )
+    assert "overlap" in err and not (tmp_path / "hotshard-out" / "cap3").exists()
+
+
+def test_two_analyses_into_one_out_one_refuses(tmp_path):
+    out = tmp_path / "out"
+    code = "import sys; from capture.cli import run; sys.exit(int(run(sys.argv[1:])))"
+    argv = [sys.executable, "-c", code, "analyze", str(SAMPLE), "--out", str(out), "--quiet"]
+    root = Path(__file__).parent.parent
+    procs = [
+        subprocess.Popen(argv, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=300), p.stderr.read().decode() if p.stderr else "") for p in procs]
+    assert sorted(status for status, _ in results) == [ExitStatus.OK, ExitStatus.USAGE], results
+    (refusal,) = [err for status, err in results if status == ExitStatus.USAGE]
+    assert "another hotshard analyze is writing this folder now" in refusal
+    assert summary(out)["commands"]["total"] > 0
+    assert not (tmp_path / ".out.lock").exists()
+
+
+def test_a_held_out_lock_is_a_clear_refusal(tmp_path, capsys):
+    out = tmp_path / "out"
+    with (tmp_path / ".out.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running analysis holds
+        err = one_line_refusal(capsys, ["analyze", str(SAMPLE), "--out", str(out)])
+    assert "another hotshard analyze is writing" in err and not out.exists()
+
+
+# -- a capture folder from someone else --------------------------------------------------------
+def hostile_copy(tmp_path: Path, edit) -> Path:
+    folder = Path(shutil.copytree(SAMPLE, tmp_path / "cap"))
+    path = folder / "manifest.json"
+    data = json.loads(path.read_text())
+    edit(data, folder)
+    path.write_text(json.dumps(data))
+    return folder
+
+
+def _node_file(data: dict, value: str) -> None:
+    next(n for n in data["nodes"] if n.get("file"))["file"] = value
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d, f: _node_file(d, "/etc/passwd"),
+        lambda d, f: _node_file(d, "../../../../../../etc/passwd"),
+        lambda d, f: d.update(key_sizes_file="/etc/passwd"),
+        lambda d, f: d.update(commands_file="../outside.json"),
+        # A symlink inside the folder that points out of it.
+        lambda d, f: (
+            (f / "link.monitor").symlink_to("/etc/passwd"),
+            _node_file(d, "link.monitor"),
+        ),
+    ],
+    ids=["absolute", "dotdot", "key_sizes", "commands", "symlink"],
+)
+def test_a_manifest_naming_files_outside_its_folder_is_refused(tmp_path, capsys, edit):
+    folder = hostile_copy(tmp_path, edit)
+    err = one_line_refusal(capsys, ["analyze", str(folder), "--out", str(tmp_path / "o")])
+    assert "outside the capture folder" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_one_file_named_by_three_nodes_is_refused(tmp_path, capsys):
+    def edit(data, folder):
+        name = next(n["file"] for n in data["nodes"] if n.get("file"))
+        for n in data["nodes"]:
+            if n.get("file"):
+                n["file"] = name
+
+    err = one_line_refusal(
+        capsys, ["analyze", str(hostile_copy(tmp_path, edit)), "--out", str(tmp_path / "o")]
+    )
+    assert "name the same file" in err
+
+
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda d, f: d.update(started_at="yesterday"), "started_at"),
+        (lambda d, f: d.update(nodes={"a": 1}), "nodes"),
+        (lambda d, f: d["nodes"][0].update(errors="abc"), "errors"),
+        (lambda d, f: d.update(ended_at=d["started_at"] - 10), "ended_at is before started_at"),
+        (lambda d, f: d.update(warnings=[1, 2]), "warnings"),
+        (lambda d, f: d["nodes"][0].update(port="6379"), "port"),
+    ],
+    ids=["started_at", "nodes", "errors", "ended_before", "warnings", "port"],
+)
+def test_manifest_fields_of_the_wrong_type_are_one_bad_input(tmp_path, capsys, edit, field):
+    folder = hostile_copy(tmp_path, edit)
+    err = one_line_refusal(capsys, ["analyze", str(folder), "--out", str(tmp_path / "o")])
+    assert "malformed manifest" in err and field in err and "internal error" not in err
+
+
+def test_control_characters_in_a_manifest_reach_nobody_raw(tmp_path, capsys):
+    evil = "\x1b]0;pwned\x07\x1b[2J\rfake line\nhotshard: all good"
+
+    def edit(data, folder):
+        data["warnings"] = [evil]
+        data["status"] = "partial" + evil
+        data["nodes"][0]["errors"] = [evil]
+
+    folder = hostile_copy(tmp_path, edit)
+    out = tmp_path / "o"
+    status = run(["analyze", str(folder), "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert status == ExitStatus.OK, captured.err
+    for text in (captured.err, captured.out, (out / "report.md").read_text()):
+        assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+        assert "\nhotshard: all good" not in text
+    assert "\\x1b]0;pwned" in captured.err

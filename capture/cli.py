@@ -7,7 +7,9 @@ fire builds the CLI from the dict in `COMMANDS`, and the docstring is the `--hel
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
 import traceback as tb
 from collections.abc import Sequence
@@ -338,7 +340,8 @@ def capture(
     if save and out:
         _apart(Path(out), Path(SAVE_TO_DB_OUT))
     result = run_capture(options)
-    print(result.summary())
+    with contextlib.suppress(OSError):  # the terminal hung up (EIO): the folder is what counts
+        print(result.summary(), flush=True)
     if save:
         from analyze.pipeline import AnalyzeOptions, run_analyze
 
@@ -427,10 +430,10 @@ def run(argv: Sequence[str] | None = None) -> ExitStatus:
             tb.print_exc()
         # Messages quote paths, keys and server replies: inert text, lines kept as written.
         message = "\n".join(printable(line) for line in str(exc).split("\n"))
-        print(f"hotshard: {message}", file=sys.stderr)
+        _tell(f"hotshard: {message}")
         return exc.exit_status
     except KeyboardInterrupt:
-        print("hotshard: interrupted", file=sys.stderr)
+        _tell("hotshard: interrupted")
         return ExitStatus.INTERRUPTED
     except BrokenPipeError:
         return ExitStatus.OK  # `hotshard query ... | head` is fine
@@ -458,8 +461,21 @@ def run(argv: Sequence[str] | None = None) -> ExitStatus:
     return ExitStatus.OK
 
 
+def _tell(text: str) -> None:
+    """A last line on stderr, unless the terminal hung up (EIO): the exit status still says."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    sys.exit(int(run(argv)))
+    status = run(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a hung-up terminal: no flush at exit either (it would exit 120)
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    sys.exit(int(status))
 
 
 # The predecessor's command names, kept for existing runbooks.

@@ -757,7 +757,12 @@ class StatusLine:
     def message(self, text: str, force: bool = False) -> None:
         if self.quiet and not force:
             return
-        self._write(lambda: (self._clear(), print(text, file=self.stream, flush=True)))
+
+        def say() -> None:
+            self._clear()
+            print(text, file=self.stream, flush=True)
+
+        self._write(say)
 
     def _write(self, write: Callable[[], object]) -> None:
         """Write unless the terminal is gone: after a hang-up (SIGHUP, a dropped SSH session) a

@@ -165,7 +165,11 @@ def query(sql: str, db: str = "hotshard-out/hotshard.db") -> None:
 
 @SetParseFn(str)
 def check(
-    target: str, rules: str | None = None, junit: str | None = None, quiet: bool = True
+    target: str,
+    rules: str | None = None,
+    junit: str | None = None,
+    quiet: bool = True,
+    fail_unjudged: bool = False,
 ) -> None:
     """Fail a build when the traffic breaks a rule; exit 0 clean, 1 a rule broken, 2 bad input.
 
@@ -174,10 +178,18 @@ def check(
       rules: TOML rules file (default: the shipped set, analyze/data/check_rules.toml).
       junit: also write the result as JUnit XML to this file (for CI test reports).
       quiet: no analysis progress on stderr (use --noquiet to see it).
+      fail_unjudged: exit 1 when a rule cannot be judged on this input (no sizes, one shard,
+        nothing measured); without it such a rule is reported "not judged" and exit is 0.
     """
     from analyze.check import run_check
 
-    run_check(target, rules=rules, junit=junit, quiet=as_bool(quiet, "quiet"))
+    run_check(
+        target,
+        rules=rules,
+        junit=junit,
+        quiet=as_bool(quiet, "quiet"),
+        fail_unjudged=as_bool(fail_unjudged, "fail-unjudged"),
+    )
 
 
 @SetParseFn(str)

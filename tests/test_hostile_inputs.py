@@ -367,3 +367,76 @@ def test_control_characters_in_a_manifest_reach_nobody_raw(tmp_path, capsys):
         assert "\x1b" not in text and "\x07" not in text and "\r" not in text
         assert "\nhotshard: all good" not in text
     assert "\\x1b]0;pwned" in captured.err
+
+
+# -- check and diff on what someone damaged ------------------------------------------------------
+@pytest.fixture
+def plain_analysis(tmp_path) -> Path:
+    out = tmp_path / "analysis"
+    log = write_log(tmp_path / "app.log", steady(200))
+    assert run(["analyze", str(log), "--out", str(out), "--quiet", "--nosqlite"]) == ExitStatus.OK
+    return out
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda out: (out / "summary.json").write_text('{"window": "x", "hot_shard": "abc"}'),
+        lambda out: (out / "summary.json").write_text("[1, 2]"),
+        lambda out: next((out / "commands").rglob("*.parquet")).write_bytes(b"PAR1 junk" * 50),
+    ],
+    ids=["summary-types", "summary-list", "junk-parquet"],
+)
+def test_check_and_diff_on_a_damaged_analysis_are_bad_input(
+    plain_analysis, tmp_path, capsys, damage
+):
+    good = Path(shutil.copytree(plain_analysis, tmp_path / "good"))
+    damage(plain_analysis)
+    for argv in (
+        ["check", str(plain_analysis)],
+        ["diff", str(good), str(plain_analysis)],
+        ["diff", str(plain_analysis), str(good)],
+    ):
+        status = run(argv)
+        captured = capsys.readouterr()
+        assert status == ExitStatus.USAGE, (argv, captured.err)  # not 1: "a rule is broken"
+        assert captured.err.count("\n") == 1 and "internal error" not in captured.err
+
+
+@pytest.mark.parametrize(
+    "rules, said",
+    [
+        ("[key_rate]\nmax_ops_per_s = nan\n", "max_ops_per_s = nan"),
+        ("[shard_skew]\nmax_ratio = true\n", "max_ratio = True"),
+        ('[forbidden_commands]\ncommands = "keys"\n', "a list of command names"),
+        ("[pattern_share]\nmax_share = 1.5\n", "from 0 to 1"),
+        ("[full_range_read]\nmax_members = -1\n", "a whole number"),
+        ('[key_rate]\nmax_ops_per_s = "5000"\n', "a number"),
+    ],
+)
+def test_rule_values_that_would_pass_everything_are_refused(
+    plain_analysis, tmp_path, capsys, rules, said
+):
+    path = tmp_path / "rules.toml"
+    path.write_text(rules)
+    status = run(["check", str(plain_analysis), "--rules", str(path)])
+    err = capsys.readouterr().err
+    assert status == ExitStatus.USAGE, err
+    assert said in err and err.count("\n") == 1
+
+
+def test_a_rule_the_input_cannot_judge_is_not_judged_not_passed(plain_analysis, tmp_path, capsys):
+    status = run(["check", str(plain_analysis), "--junit", str(tmp_path / "j.xml")])
+    out = capsys.readouterr().out
+    assert status == ExitStatus.OK
+    assert "not judged (the input cannot tell)" in out.splitlines()[0]
+    for rule in ("pattern_share", "shard_skew", "estimate_accuracy"):
+        (row,) = [r for r in out.splitlines() if r.startswith(f"| `{rule}`")]
+        assert "not judged" in row and "pass" not in row
+    (row,) = [r for r in out.splitlines() if r.startswith("| `forbidden_commands`")]
+    assert "✅ pass" in row  # this one the log can judge
+    assert 'skipped="3"' in (tmp_path / "j.xml").read_text()
+    # The gate decides: --fail-unjudged fails the build on it.
+    status = run(["check", str(plain_analysis), "--fail-unjudged"])
+    err = capsys.readouterr().err
+    assert status == ExitStatus.ERROR and "3 rule(s) not judged" in err

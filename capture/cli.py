@@ -151,16 +151,17 @@ def analyze(
 
 
 @SetParseFn(str)
-def query(sql: str, db: str = "hotshard-out/hotshard.db") -> None:
-    """Run SQL over the SQLite output of `hotshard analyze` and print a table.
+def query(sql: str, db: str = "hotshard-out/hotshard.db", timeout: str | None = None) -> None:
+    """Run SQL over the SQLite output of `hotshard analyze` and print a table, rows as they come.
 
     Args:
       sql: the query, e.g. "SELECT key_name, COUNT(*) FROM commands GROUP BY 1 ORDER BY 2 DESC".
       db: path to hotshard.db (or the analyze output folder).
+      timeout: stop the query after this many seconds (exit 2); none by default.
     """
     from analyze.query import run_query
 
-    run_query(sql, db)
+    run_query(sql, db, timeout=as_float(timeout, "timeout", minimum=0.001))
 
 
 @SetParseFn(str)

@@ -260,11 +260,11 @@ def table_lines(
 
     yield line(headers)
     yield "  ".join("-" * w for w in widths)
-    yield from (line(row) for row in cells)
+    yield from (line(cell) for cell in cells)
     n = len(first)
-    for row in rows:
+    for later in rows:
         n += 1
-        yield line([format_value(v) for v in row])
+        yield line([format_value(v) for v in later])
     yield f"({n} row{'s' if n != 1 else ''})"
 
 

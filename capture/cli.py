@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import fire
 from fire.decorators import SetParseFn
 
-from capture.errors import ExitStatus, HotshardError, UsageError
-from capture.format.escape import printable
+from hotshard.capture.errors import ExitStatus, HotshardError, UsageError
+from hotshard.capture.format.escape import printable
 
 if TYPE_CHECKING:
-    from capture.connect import ConnectOptions
+    from hotshard.capture.connect import ConnectOptions
 
 
 # fire parses values with literal_eval (`--shard 0001` could become 1, `a,b` a tuple): every
@@ -127,7 +127,7 @@ def analyze(
         its length in memory while it is parsed).
       quiet: no progress on stderr.
     """
-    from analyze.pipeline import AnalyzeOptions, run_analyze
+    from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
     if not inputs:
         raise UsageError("analyze needs at least one input: a capture folder or a MONITOR log")
@@ -159,7 +159,7 @@ def query(sql: str, db: str = "hotshard-out/hotshard.db", timeout: str | None = 
       db: path to hotshard.db (or the analyze output folder).
       timeout: stop the query after this many seconds (exit 2); none by default.
     """
-    from analyze.query import run_query
+    from hotshard.analyze.commands.query import run_query
 
     run_query(sql, db, timeout=as_float(timeout, "timeout", minimum=0.001))
 
@@ -182,7 +182,7 @@ def check(
       fail_unjudged: exit 1 when a rule cannot be judged on this input (no sizes, one shard,
         nothing measured); without it such a rule is reported "not judged" and exit is 0.
     """
-    from analyze.check import run_check
+    from hotshard.analyze.commands.check import run_check
 
     run_check(
         target,
@@ -203,7 +203,7 @@ def diff(before: str, after: str, top: str = "20", out: str | None = None) -> No
       top: rows per table.
       out: also write the markdown to this file.
     """
-    from analyze.diff import run_diff
+    from hotshard.analyze.commands.diff import run_diff
 
     run_diff(before, after, top=as_int(top, "top", minimum=1) or 20, out=out)
 
@@ -247,7 +247,7 @@ def _apart(capture: Path, analysis: Path) -> None:
 def _connect_options(
     tls: Any, tls_insecure: Any, tls_ca: Any, user: Any, password: Any, password_file: Any
 ) -> ConnectOptions:
-    from capture.connect import ConnectOptions, resolve_password
+    from hotshard.capture.connect import ConnectOptions, resolve_password
 
     insecure = as_bool(tls_insecure, "tls-insecure")
     if insecure:  # an explicit opt-out of a safety check is said out loud, once
@@ -324,7 +324,7 @@ def capture(
       estimate_bandwidth: kept for old runbooks: key sizes (the bandwidth estimate) are sampled by default.
       quiet: no live status on stderr (warnings still show).
     """
-    from capture.session import CaptureOptions, run_capture
+    from hotshard.capture.session import CaptureOptions, run_capture
 
     which = "primaries" if as_bool(use_primary, "use-primary") else str(nodes)
     options = CaptureOptions(
@@ -356,7 +356,7 @@ def capture(
     with contextlib.suppress(OSError):  # the terminal hung up (EIO): the folder is what counts
         print(result.summary(), flush=True)
     if save:
-        from analyze.pipeline import AnalyzeOptions, run_analyze
+        from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
         run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out=SAVE_TO_DB_OUT))
     result.raise_for_status()
@@ -391,8 +391,8 @@ def endpoints(
       password_file: file whose first line is the password.
       json: print JSON instead of text.
     """
-    from capture.connect import prompt_password
-    from capture.topology import locate, render_json, render_text
+    from hotshard.capture.connect import prompt_password
+    from hotshard.capture.topology import locate, render_json, render_text
 
     topology = locate(
         cluster=cluster,

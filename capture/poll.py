@@ -22,7 +22,7 @@ from typing import Any
 import redis
 
 from hotshard.capture.format import resp
-from hotshard.capture.format.counters import parse_info
+from hotshard.capture.format.counters import parse_info, version_tuple
 from hotshard.capture.format.manifest import InfoPoll, NodeCapture
 from hotshard.capture.info import client_info_address
 
@@ -33,11 +33,20 @@ COUNTERS = ("total_net_output_bytes", "total_net_repl_output_bytes", "total_comm
 OwnTraffic = Callable[[NodeCapture], tuple[int, int]]
 
 
-def read_counters(client: redis.Redis) -> tuple[dict[str, Any], int]:
-    """`INFO stats` as {field: value}, and the exact size of its reply on the wire."""
-    raw: bytes = client.execute_command("INFO", "stats")
-    stats = parse_info(raw.decode("utf-8", "replace")).get("stats", {})
-    return stats, resp.bulk(len(raw))
+def read_counters(
+    client: redis.Redis, server_version: str | None = None
+) -> tuple[dict[str, Any], str | None, int]:
+    """`INFO stats` as {field: value}, the node's role (`INFO replication`, asked in the same
+    call on servers that take several sections: Redis >= 7; None on older ones), and the exact
+    size of the reply on the wire. The role shows a failover during the window, and when."""
+    several = version_tuple(server_version) >= (7,)
+    raw: bytes = client.execute_command("INFO", "stats", *(["replication"] if several else []))
+    info = parse_info(raw.decode("utf-8", "replace"))
+    role = (info.get("replication") or {}).get("role")
+    return info.get("stats", {}), ROLES.get(str(role)) if role else None, resp.bulk(len(raw))
+
+
+ROLES = {"master": "primary", "slave": "replica"}  # INFO's words, and the manifest's
 
 
 def client_address(client: redis.Redis) -> str | None:
@@ -98,7 +107,7 @@ class Poller:
             monitor_bytes, overhead = self.own_traffic(n)
             at = time.time()
             try:
-                stats, reply_bytes = read_counters(self.controls[n.node])
+                stats, role, reply_bytes = read_counters(self.controls[n.node], n.server_version)
             except (redis.RedisError, OSError) as exc:
                 # A slow or broken control connection must not stall the window again.
                 self.failed[n.node] = str(exc) or type(exc).__name__
@@ -125,6 +134,7 @@ class Poller:
                     total_commands_processed=int(values["total_commands_processed"] or 0),
                     monitor_bytes=monitor_bytes,
                     overhead_bytes=overhead,
+                    role=role,
                 )
             )
         return warnings

@@ -11,6 +11,7 @@ mixes old and new files and a failed run leaves the previous output untouched.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import itertools
 import math
@@ -504,6 +505,13 @@ def _outputs(
         nodes_known=inputs.nodes_known,
     )
     v = verdict(r)
+    if inputs.role_changes:  # the verdict says so: the roles it compares did not hold throughout
+        v = dataclasses.replace(
+            v,
+            text=f"{v.text} Note: node {', '.join(inputs.role_changes)} changed role during "
+            "the window (a failover: see Health) — reads moved between nodes mid-window, so "
+            "this comparison mixes before and after.",
+        )
     recs = recommendations(r, v, _cardinalities(inputs))
     per_minute = _cloudwatch(inputs, window, options, progress)
     findings = Findings(

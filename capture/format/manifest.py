@@ -93,6 +93,7 @@ class InfoPoll:
     total_commands_processed: int
     monitor_bytes: int = 0
     overhead_bytes: int = 0
+    role: str | None = None  # primary | replica, on servers that say it in the same INFO (>= 7)
 
 
 @dataclass
@@ -323,7 +324,10 @@ def _node_from_dict(data: dict[str, Any]) -> NodeCapture:
     data["info_before"] = _snapshot(data.get("info_before"))
     data["info_after"] = _snapshot(data.get("info_after"))
     data["slot_stats"] = SlotStats(**data["slot_stats"]) if data.get("slot_stats") else None
-    data["polls"] = [InfoPoll(**p) for p in data.get("polls", [])]
+    polls = {f.name for f in dataclasses.fields(InfoPoll)}
+    data["polls"] = [
+        InfoPoll(**{k: v for k, v in p.items() if k in polls}) for p in data.get("polls", [])
+    ]
     data["shard"] = str(data["shard"])
     known = {f.name for f in dataclasses.fields(NodeCapture)}
     return NodeCapture(**{k: v for k, v in data.items() if k in known})

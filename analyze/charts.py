@@ -37,6 +37,8 @@ RC: dict[str, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "path.simplify": False,
+    # Key names are text, never mathtext: `$$` would raise and `$total$` turn italic.
+    "text.parse_math": False,
 }
 METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 MAX_NODES = 10  # lines in the time chart; the busiest nodes

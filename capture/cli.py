@@ -7,6 +7,8 @@ fire builds the CLI from the dict in `COMMANDS`, and the docstring is the `--hel
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import math
 import sys
 import traceback as tb
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import fire
 from fire.decorators import SetParseFn
 
+from capture import flags
 from capture.errors import ExitStatus, HotshardError, UsageError
 from capture.format.escape import printable
 
@@ -292,6 +295,7 @@ def capture(
     from capture.session import CaptureOptions, run_capture
 
     which = "primaries" if as_bool(use_primary, "use-primary") else str(nodes)
+    then_analyze = as_bool(save_to_db, "save-to-db")  # read now: a bad value must not wait
     options = CaptureOptions(
         cluster=cluster,
         endpoints=as_list(endpoints),
@@ -316,7 +320,7 @@ def capture(
     )
     result = run_capture(options)
     print(result.summary())
-    if as_bool(save_to_db, "save-to-db"):
+    if then_analyze:
         from analyze.pipeline import AnalyzeOptions, run_analyze
 
         run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out="hotshard-out"))
@@ -377,6 +381,29 @@ COMMANDS = {
 }
 
 
+ANALYZE_COMMANDS = ("analyze", "query", "check", "diff")  # need polars & co (the analyze extra)
+ANALYZE_EXTRA = (
+    "install the analyze extra: pip install 'hotshard[analyze]' (from a clone of the "
+    "repository: pip install '.[analyze]', or uv sync --extra analyze)"
+)
+
+
+def need_analyze_extra() -> None:
+    """Refuse, before any work, a command that needs the analyze half on a capture-only install."""
+    missing = [m for m in ("polars", "pyarrow") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"{' and '.join(missing)} not installed: {ANALYZE_EXTRA}")
+
+
+def _saves_to_db(args: list[str]) -> bool:
+    for i, a in enumerate(args):
+        name, eq, value = a.partition("=")
+        if name.replace("_", "-") == "--save-to-db":
+            nxt = value if eq else (args[i + 1] if i + 1 < len(args) else "true")
+            return nxt.startswith("--") or nxt.lower() not in ("0", "false", "no", "off")
+    return False
+
+
 # fire's `-x` shortcuts only work when one parameter starts with x; these are spelled out.
 SHORT_FLAGS = {
     "capture": {"-c": "--cluster", "-d": "--duration", "-p": "--password"},
@@ -398,6 +425,20 @@ def run(argv: Sequence[str] | None = None) -> ExitStatus:
     show_traceback = "--traceback" in args
     args = expand_short_flags([a for a in args if a != "--traceback"])
     try:
+        if not args or args[0] in flags.HELP:
+            print(flags.overview(COMMANDS), end="")
+            return ExitStatus.OK if args else ExitStatus.USAGE
+        if args[0] not in COMMANDS:
+            close = difflib.get_close_matches(args[0], list(COMMANDS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"unknown command {args[0]!r}{hint}; `hotshard --help` lists them")
+        command = COMMANDS[args[0]]
+        if any(a in flags.HELP[:2] for a in args[1:]):
+            print(flags.help_page(args[0], command), end="")
+            return ExitStatus.OK
+        flags.check(args[0], args[1:], command)  # before anything connects or writes
+        if args[0] in ANALYZE_COMMANDS or (args[0] == "capture" and _saves_to_db(args)):
+            need_analyze_extra()
         fire.Fire(COMMANDS, command=args, name="hotshard")
     except HotshardError as exc:
         if show_traceback:

@@ -53,9 +53,9 @@ def check(command: str, args: Sequence[str], fn: Callable[..., object]) -> None:
         i += 1
         if arg == "--":  # fire's own flags follow; nothing of ours
             break
-        if arg.startswith("--"):
+        if arg.startswith("-") and not _number(arg):
             name, eq, _ = arg.partition("=")
-            name = name.replace("_", "-")
+            name = _long(name, sig).replace("_", "-")
             switch = sig.flags.get(name)
             negated = name.startswith("--no") and sig.flags.get("--" + name[4:]) is True
             if switch is None and not negated:
@@ -67,8 +67,6 @@ def check(command: str, args: Sequence[str], fn: Callable[..., object]) -> None:
                 i += 1  # fire takes the next word as the flag's value
             elif not switch:
                 raise UsageError(f"{command}: {name} needs a value")
-        elif arg.startswith("-") and not _number(arg):
-            raise UsageError(_unknown(command, arg, sig))
         else:
             loose.append(arg)
     # fire fills parameters from positional words too, in order, unless named as flags.
@@ -79,6 +77,14 @@ def check(command: str, args: Sequence[str], fn: Callable[..., object]) -> None:
             f"{command}: unexpected argument {loose[len(free)]!r}"
             + (f" ({command} takes {takes})" if takes else "")
         )
+
+
+def _long(name: str, sig: Signature) -> str:
+    """fire's `-x`: the one flag starting with that letter (none or several: not a flag)."""
+    if name.startswith("--") or len(name) != 2:
+        return name
+    matches = [f for f in sig.flags if f[2:].startswith(name[1])]
+    return matches[0] if len(matches) == 1 else name
 
 
 def _number(text: str) -> bool:

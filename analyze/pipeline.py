@@ -460,6 +460,9 @@ def _outputs(
         slot_stats=slotstats.measured(inputs.manifests),
         database=options.sqlite,
         timeline=timeline.build(r, window, inputs.manifests, per_minute),
+        node_ids={
+            n.node: n.aws_node_id for m in inputs.manifests for n in m.nodes if n.aws_node_id
+        },
         self_check=selfcheck.build(
             inputs.manifests, found.rows, inputs.commands_reply, options.tolerance
         ),

@@ -17,7 +17,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -157,6 +157,14 @@ def _node_colours(f: Findings, nodes: list[tuple[str, str, str]]) -> dict[str, s
     return out
 
 
+LineStyle = Literal["-", "--", ":"]
+_STYLES: tuple[tuple[str, LineStyle, str, str], ...] = (
+    ("estimated", "-", "", "estimated from the commands seen"),
+    ("measured", "--", "", "measured: the server's INFO counters"),
+    ("CloudWatch", ":", "o", "CloudWatch NetworkBytesOut (Sum per minute)"),
+)
+
+
 def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -256,13 +264,10 @@ def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | 
     ax.add_artist(nodes_legend)
     style_handles = [
         Line2D([], [], color="#555555", linestyle=style, marker=marker, markersize=3, label=text)
-        for what, style, marker, text in (
-            ("estimated", "-", "", "estimated from the commands seen"),
-            ("measured", "--", "", "measured: the server's INFO counters"),
-            ("CloudWatch", ":", "o", "CloudWatch NetworkBytesOut (Sum per minute)"),
-        )
+        for what, style, marker, text in _STYLES
         if what in styles
     ]
+
     ax.legend(
         handles=style_handles,
         fontsize=7,

@@ -65,6 +65,7 @@ class Findings:
     charts: list[Chart] = field(default_factory=list)  # images beside the report
     self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
     node_ids: dict[str, str] = field(default_factory=dict)  # node -> ElastiCache node id
+    redaction: str = ""  # how the outputs were redacted (analyze/redact.py); "" when not
 
     def node_label(self, node: str) -> str:
         """A node as CloudWatch names it (its ElastiCache node id) when known, else host:port."""

@@ -46,6 +46,8 @@ def render(f: Findings) -> str:
 
 
 def _footer(f: Findings) -> str:
+    if f.redaction:
+        return f"---\n\nWritten by hotshard {__version__}. {f.redaction}"
     head = f"---\n\nWritten by hotshard {__version__}. Every command is in "
     if not f.database:
         return head + "`commands/` (Parquet, one folder per shard) beside this report."

@@ -105,6 +105,8 @@ def analyze(
     cloudwatch: bool = False,
     region: str | None = None,
     tolerance: str = "5%",
+    redact: bool = False,
+    redact_key: str | None = None,
     quiet: bool = False,
 ) -> None:
     """Analyze a capture folder or plain MONITOR logs (.log, .gz, .zst).
@@ -122,6 +124,8 @@ def analyze(
       cloudwatch: fetch NetworkBytesOut from CloudWatch for the capture window.
       region: AWS region for --cloudwatch (default: AWS_REGION / profile).
       tolerance: self-check: name the nodes whose estimate is off from measured by more (5%).
+      redact: outputs safe to share: keys as pattern#tag, client hosts as host#tag, no SQLite or Parquet.
+      redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY): the same key gets the same tag in every run made with it.
       quiet: no progress on stderr.
     """
     from analyze.pipeline import AnalyzeOptions, run_analyze
@@ -141,6 +145,8 @@ def analyze(
         cloudwatch=as_bool(cloudwatch, "cloudwatch"),
         region=region,
         tolerance=as_share(tolerance, "tolerance") or 0.0,
+        redact=as_bool(redact, "redact") or redact_key is not None,
+        redact_key=None if redact_key is None else str(redact_key),
         quiet=as_bool(quiet, "quiet"),
     )
     run_analyze(options)
@@ -159,9 +165,23 @@ def query(sql: str, db: str = "hotshard-out/hotshard.db") -> None:
     run_query(sql, db)
 
 
+def _redactor(redact: Any, redact_key: Any) -> Any:
+    """The `Redactor` of --redact / --redact-key (or HOTSHARD_REDACT_KEY), or None."""
+    if not as_bool(redact, "redact") and redact_key is None:
+        return None
+    from analyze.redact import Redactor
+
+    return Redactor.create(None if redact_key is None else str(redact_key))
+
+
 @SetParseFn(str)
 def check(
-    target: str, rules: str | None = None, junit: str | None = None, quiet: bool = True
+    target: str,
+    rules: str | None = None,
+    junit: str | None = None,
+    quiet: bool = True,
+    redact: bool = False,
+    redact_key: str | None = None,
 ) -> None:
     """Fail a build when the traffic breaks a rule; exit 0 clean, 1 a rule broken, 2 bad input.
 
@@ -170,14 +190,24 @@ def check(
       rules: TOML rules file (default: the shipped set, analyze/data/check_rules.toml).
       junit: also write the result as JUnit XML to this file (for CI test reports).
       quiet: no analysis progress on stderr (use --noquiet to see it).
+      redact: name keys as pattern#tag and nodes by shard and role (see analyze --redact).
+      redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY).
     """
     from analyze.check import run_check
 
-    run_check(target, rules=rules, junit=junit, quiet=as_bool(quiet, "quiet"))
+    red = _redactor(redact, redact_key)
+    run_check(target, rules=rules, junit=junit, quiet=as_bool(quiet, "quiet"), redactor=red)
 
 
 @SetParseFn(str)
-def diff(before: str, after: str, top: str = "20", out: str | None = None) -> None:
+def diff(
+    before: str,
+    after: str,
+    top: str = "20",
+    out: str | None = None,
+    redact: bool = False,
+    redact_key: str | None = None,
+) -> None:
     """Compare two analyses (or captures, or logs): per shard, pattern and signature, per second.
 
     Args:
@@ -185,10 +215,13 @@ def diff(before: str, after: str, top: str = "20", out: str | None = None) -> No
       after: the same for the "after" traffic.
       top: rows per table.
       out: also write the markdown to this file.
+      redact: patterns with no variable part shown as {KEY} (see analyze --redact).
+      redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY).
     """
     from analyze.diff import run_diff
 
-    run_diff(before, after, top=as_int(top, "top", minimum=1) or 20, out=out)
+    top_rows = as_int(top, "top", minimum=1) or 20
+    run_diff(before, after, top=top_rows, out=out, redactor=_redactor(redact, redact_key))
 
 
 # -- capture half (no polars) ------------------------------------------------------------------

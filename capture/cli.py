@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import fire
 from fire.decorators import SetParseFn
 
-from capture import flags
-from capture.errors import ExitStatus, HotshardError, UsageError
-from capture.format.escape import printable
+from hotshard.capture import flags
+from hotshard.capture.errors import ExitStatus, HotshardError, UsageError
+from hotshard.capture.format.escape import printable
 
 if TYPE_CHECKING:
-    from capture.connect import ConnectOptions
+    from hotshard.capture.connect import ConnectOptions
 
 
 # fire parses values with literal_eval (`--shard 0001` could become 1, `a,b` a tuple): every
@@ -128,7 +128,7 @@ def analyze(
       redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY): the same key gets the same tag in every run made with it.
       quiet: no progress on stderr.
     """
-    from analyze.pipeline import AnalyzeOptions, run_analyze
+    from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
     if not inputs:
         raise UsageError("analyze needs at least one input: a capture folder or a MONITOR log")
@@ -160,7 +160,7 @@ def query(sql: str, db: str = "hotshard-out/hotshard.db") -> None:
       sql: the query, e.g. "SELECT key_name, COUNT(*) FROM commands GROUP BY 1 ORDER BY 2 DESC".
       db: path to hotshard.db (or the analyze output folder).
     """
-    from analyze.query import run_query
+    from hotshard.analyze.commands.query import run_query
 
     run_query(sql, db)
 
@@ -169,7 +169,7 @@ def _redactor(redact: Any, redact_key: Any) -> Any:
     """The `Redactor` of --redact / --redact-key (or HOTSHARD_REDACT_KEY), or None."""
     if not as_bool(redact, "redact") and redact_key is None:
         return None
-    from analyze.redact import Redactor
+    from hotshard.analyze.render.redact import Redactor
 
     return Redactor.create(None if redact_key is None else str(redact_key))
 
@@ -193,7 +193,7 @@ def check(
       redact: name keys as pattern#tag and nodes by shard and role (see analyze --redact).
       redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY).
     """
-    from analyze.check import run_check
+    from hotshard.analyze.commands.check import run_check
 
     red = _redactor(redact, redact_key)
     run_check(target, rules=rules, junit=junit, quiet=as_bool(quiet, "quiet"), redactor=red)
@@ -218,7 +218,7 @@ def diff(
       redact: patterns with no variable part shown as {KEY} (see analyze --redact).
       redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY).
     """
-    from analyze.diff import run_diff
+    from hotshard.analyze.commands.diff import run_diff
 
     top_rows = as_int(top, "top", minimum=1) or 20
     run_diff(before, after, top=top_rows, out=out, redactor=_redactor(redact, redact_key))
@@ -248,7 +248,7 @@ def as_bytes(value: Any, name: str) -> int | None:
 def _connect_options(
     tls: Any, tls_insecure: Any, tls_ca: Any, user: Any, password: Any, password_file: Any
 ) -> ConnectOptions:
-    from capture.connect import ConnectOptions, resolve_password
+    from hotshard.capture.connect import ConnectOptions, resolve_password
 
     insecure = as_bool(tls_insecure, "tls-insecure")
     if insecure:  # an explicit opt-out of a safety check is said out loud, once
@@ -325,7 +325,7 @@ def capture(
       estimate_bandwidth: kept for old runbooks: key sizes (the bandwidth estimate) are sampled by default.
       quiet: no live status on stderr (warnings still show).
     """
-    from capture.session import CaptureOptions, run_capture
+    from hotshard.capture.session import CaptureOptions, run_capture
 
     which = "primaries" if as_bool(use_primary, "use-primary") else str(nodes)
     then_analyze = as_bool(save_to_db, "save-to-db")  # read now: a bad value must not wait
@@ -354,7 +354,7 @@ def capture(
     result = run_capture(options)
     print(result.summary())
     if then_analyze:
-        from analyze.pipeline import AnalyzeOptions, run_analyze
+        from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
         run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out="hotshard-out"))
     result.raise_for_status()
@@ -389,8 +389,8 @@ def endpoints(
       password_file: file whose first line is the password.
       json: print JSON instead of text.
     """
-    from capture.connect import prompt_password
-    from capture.topology import locate, render_json, render_text
+    from hotshard.capture.connect import prompt_password
+    from hotshard.capture.topology import locate, render_json, render_text
 
     topology = locate(
         cluster=cluster,

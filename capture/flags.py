@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from capture.errors import UsageError
+from hotshard.capture.errors import UsageError
 
 HELP = ("--help", "-h", "help")
 

@@ -7,8 +7,8 @@ import dataclasses
 
 import polars as pl
 
-from analyze.findings import Findings
-from analyze.timeline import INTERVAL_SCHEMA, MINUTE_SCHEMA, Timeline
+from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.timeline import INTERVAL_SCHEMA, MINUTE_SCHEMA, Timeline
 from tests.frames import findings, workload
 
 T0 = 1_700_000_040.0  # a minute boundary

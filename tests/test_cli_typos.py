@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from capture.cli import COMMANDS, run
-from capture.errors import ExitStatus
+from hotshard.capture.cli import COMMANDS, run
+from hotshard.capture.errors import ExitStatus
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

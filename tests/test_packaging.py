@@ -53,4 +53,6 @@ def test_wheel_holds_the_program_and_nothing_else(wheel: Path):
     assert "hotshard/capture/cli.py" in names
     assert "hotshard/analyze/render/report.py" in names
     assert "hotshard/analyze/data/check_rules.toml" in names
-    assert not [n for n in names if n.startswith(("tests/", "samples/", "bench/", "hotshard/tests"))]
+    assert not [
+        n for n in names if n.startswith(("tests/", "samples/", "bench/", "hotshard/tests"))
+    ]

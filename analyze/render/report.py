@@ -231,7 +231,7 @@ def _shards(f: Findings) -> str:
                 humanize.count(s["replicated"]),
                 humanize.count(s["script"]),
                 humanize.count(s["distinct_keys"]),
-                code((s["top_command"] or "").upper()) if s["top_command"] else "—",
+                _top_command(f, s["shard"], s["top_command"]),
             ]
         )
     headers = [
@@ -246,13 +246,26 @@ def _shards(f: Findings) -> str:
         "Replicated writes",
         "Script sub-commands",
         "Keys",
-        "Top command",
+        "Top command (commands, bytes)" if f.rollups.basis == "bytes" else "Top command (commands)",
     ]
     v = f.verdict
     note = _share_note(f)
     if v.skew is not None:
         note += f" Skew: hottest shard / median of the others = {humanize.ratio(v.skew)}."
     return _section("Shards", table(headers, rows, "lrrrrrrrrrrl"), note)
+
+
+def _top_command(f: Findings, shard: str, command: str | None) -> str:
+    """The shard's top command by the ranking, with its count (and bytes) beside it."""
+    if not command:
+        return "—"
+    sc = f.rollups.shard_commands
+    row = sc.filter((pl.col("shard") == shard) & (pl.col("command") == command)).head(1)
+    if row.is_empty():
+        return code(command.upper())
+    n, b = row.row(0, named=True)["commands"], row.row(0, named=True)["est_bytes_out"]
+    amount = f", {humanize.size(b)}" if f.rollups.basis == "bytes" and b is not None else ""
+    return f"{code(command.upper())} ({humanize.count(n)}{amount})"
 
 
 def _nodes(f: Findings) -> str:

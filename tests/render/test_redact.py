@@ -76,6 +76,13 @@ def test_a_redacted_analysis_names_no_key_and_no_address(redis_cluster, tmp_path
     tag = Redactor(b"s3cret").key("session:" + EMAILS[0], "session:{EMAIL}")
     assert f"`{tag}`" in report or "session:{EMAIL}" in report
     assert "Redacted (`--redact`)" in report
+    # The first screen of this real scenario still says where, why, what to do and how sure.
+    screen = report.split("\n## ", 1)[0]
+    assert len(screen.splitlines()) <= 25
+    for label in ("Where", "Cause", "Fix", "How sure"):
+        assert f"- **{label}:** " in screen, label
+    assert "{EMAIL}" in screen.split("- **Cause:** ", 1)[1].split("\n", 1)[0]
+    assert "Self-check: the estimate" in screen  # measured by the server: a capture folder
     assert "host#" in report
     for n in monitored(m):
         assert n.node not in report

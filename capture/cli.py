@@ -8,6 +8,8 @@ fire builds the CLI from the dict in `COMMANDS`, and the docstring is the `--hel
 from __future__ import annotations
 
 import contextlib
+import difflib
+import importlib.util
 import math
 import os
 import sys
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import fire
 from fire.decorators import SetParseFn
 
+from hotshard.capture import flags
 from hotshard.capture.errors import ExitStatus, HotshardError, UsageError
 from hotshard.capture.format.escape import printable
 
@@ -106,6 +109,8 @@ def analyze(
     region: str | None = None,
     tolerance: str = "5%",
     max_line_bytes: str = "64MiB",
+    redact: bool = False,
+    redact_key: str | None = None,
     quiet: bool = False,
 ) -> None:
     """Analyze a capture folder or plain MONITOR logs (.log, .gz, .zst).
@@ -125,6 +130,8 @@ def analyze(
       tolerance: self-check: name the nodes whose estimate is off from measured by more (5%).
       max_line_bytes: lines longer than this are skipped with a note (64MiB; a line costs ~13x
         its length in memory while it is parsed).
+      redact: outputs safe to share: keys as pattern#tag, client hosts as host#tag, no SQLite or Parquet.
+      redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY): the same key gets the same tag in every run made with it.
       quiet: no progress on stderr.
     """
     from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
@@ -145,6 +152,8 @@ def analyze(
         region=region,
         tolerance=as_share(tolerance, "tolerance") or 0.0,
         max_line_bytes=max(1, as_bytes(max_line_bytes, "max-line-bytes") or 1),
+        redact=as_bool(redact, "redact") or redact_key is not None,
+        redact_key=None if redact_key is None else str(redact_key),
         quiet=as_bool(quiet, "quiet"),
     )
     run_analyze(options)
@@ -164,6 +173,15 @@ def query(sql: str, db: str = "hotshard-out/hotshard.db", timeout: str | None = 
     run_query(sql, db, timeout=as_float(timeout, "timeout", minimum=0.001))
 
 
+def _redactor(redact: Any, redact_key: Any) -> Any:
+    """The `Redactor` of --redact / --redact-key (or HOTSHARD_REDACT_KEY), or None."""
+    if not as_bool(redact, "redact") and redact_key is None:
+        return None
+    from hotshard.analyze.render.redact import Redactor
+
+    return Redactor.create(None if redact_key is None else str(redact_key))
+
+
 @SetParseFn(str)
 def check(
     target: str,
@@ -171,6 +189,8 @@ def check(
     junit: str | None = None,
     quiet: bool = True,
     fail_unjudged: bool = False,
+    redact: bool = False,
+    redact_key: str | None = None,
 ) -> None:
     """Fail a build when the traffic breaks a rule; exit 0 clean, 1 a rule broken, 2 bad input.
 
@@ -181,20 +201,31 @@ def check(
       quiet: no analysis progress on stderr (use --noquiet to see it).
       fail_unjudged: exit 1 when a rule cannot be judged on this input (no sizes, one shard,
         nothing measured); without it such a rule is reported "not judged" and exit is 0.
+      redact: name keys as pattern#tag and nodes by shard and role (see analyze --redact).
+      redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY).
     """
     from hotshard.analyze.commands.check import run_check
 
+    red = _redactor(redact, redact_key)
     run_check(
         target,
         rules=rules,
         junit=junit,
         quiet=as_bool(quiet, "quiet"),
         fail_unjudged=as_bool(fail_unjudged, "fail-unjudged"),
+        redactor=red,
     )
 
 
 @SetParseFn(str)
-def diff(before: str, after: str, top: str = "20", out: str | None = None) -> None:
+def diff(
+    before: str,
+    after: str,
+    top: str = "20",
+    out: str | None = None,
+    redact: bool = False,
+    redact_key: str | None = None,
+) -> None:
     """Compare two analyses (or captures, or logs): per shard, pattern and signature, per second.
 
     Args:
@@ -202,10 +233,13 @@ def diff(before: str, after: str, top: str = "20", out: str | None = None) -> No
       after: the same for the "after" traffic.
       top: rows per table.
       out: also write the markdown to this file.
+      redact: patterns with no variable part shown as {KEY} (see analyze --redact).
+      redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY).
     """
     from hotshard.analyze.commands.diff import run_diff
 
-    run_diff(before, after, top=as_int(top, "top", minimum=1) or 20, out=out)
+    top_rows = as_int(top, "top", minimum=1) or 20
+    run_diff(before, after, top=top_rows, out=out, redactor=_redactor(redact, redact_key))
 
 
 # -- capture half (no polars) ------------------------------------------------------------------
@@ -327,6 +361,7 @@ def capture(
     from hotshard.capture.session import CaptureOptions, run_capture
 
     which = "primaries" if as_bool(use_primary, "use-primary") else str(nodes)
+    then_analyze = as_bool(save_to_db, "save-to-db")  # read now: a bad value must not wait
     options = CaptureOptions(
         cluster=cluster,
         endpoints=as_list(endpoints),
@@ -349,13 +384,12 @@ def capture(
         poll_interval=as_float(poll_interval, "poll-interval", minimum=0) or 0.0,
         quiet=as_bool(quiet, "quiet"),
     )
-    save = as_bool(save_to_db, "save-to-db")
-    if save and out:
+    if then_analyze and out:
         _apart(Path(out), Path(SAVE_TO_DB_OUT))
     result = run_capture(options)
     with contextlib.suppress(OSError):  # the terminal hung up (EIO): the folder is what counts
         print(result.summary(), flush=True)
-    if save:
+    if then_analyze:
         from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
         run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out=SAVE_TO_DB_OUT))
@@ -416,6 +450,29 @@ COMMANDS = {
 }
 
 
+ANALYZE_COMMANDS = ("analyze", "query", "check", "diff")  # need polars & co (the analyze extra)
+ANALYZE_EXTRA = (
+    "install the analyze extra: pip install 'hotshard[analyze]' (from a clone of the "
+    "repository: pip install '.[analyze]', or uv sync --extra analyze)"
+)
+
+
+def need_analyze_extra() -> None:
+    """Refuse, before any work, a command that needs the analyze half on a capture-only install."""
+    missing = [m for m in ("polars", "pyarrow") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"{' and '.join(missing)} not installed: {ANALYZE_EXTRA}")
+
+
+def _saves_to_db(args: list[str]) -> bool:
+    for i, a in enumerate(args):
+        name, eq, value = a.partition("=")
+        if name.replace("_", "-") == "--save-to-db":
+            nxt = value if eq else (args[i + 1] if i + 1 < len(args) else "true")
+            return nxt.startswith("--") or nxt.lower() not in ("0", "false", "no", "off")
+    return False
+
+
 # fire's `-x` shortcuts only work when one parameter starts with x; these are spelled out.
 SHORT_FLAGS = {
     "capture": {"-c": "--cluster", "-d": "--duration", "-p": "--password"},
@@ -437,6 +494,20 @@ def run(argv: Sequence[str] | None = None) -> ExitStatus:
     show_traceback = "--traceback" in args
     args = expand_short_flags([a for a in args if a != "--traceback"])
     try:
+        if not args or args[0] in flags.HELP:
+            print(flags.overview(COMMANDS), end="")
+            return ExitStatus.OK if args else ExitStatus.USAGE
+        if args[0] not in COMMANDS:
+            close = difflib.get_close_matches(args[0], list(COMMANDS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"unknown command {args[0]!r}{hint}; `hotshard --help` lists them")
+        command = COMMANDS[args[0]]
+        if any(a in flags.HELP[:2] for a in args[1:]):
+            print(flags.help_page(args[0], command), end="")
+            return ExitStatus.OK
+        flags.check(args[0], args[1:], command)  # before anything connects or writes
+        if args[0] in ANALYZE_COMMANDS or (args[0] == "capture" and _saves_to_db(args)):
+            need_analyze_extra()
         fire.Fire(COMMANDS, command=args, name="hotshard")
     except HotshardError as exc:
         if show_traceback:

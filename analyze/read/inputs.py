@@ -50,7 +50,7 @@ class Inputs:
     shards_known: list[str] = field(default_factory=list)
     nodes_known: list[tuple[str, str, str]] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)  # monitored nodes whose data is not here
-    role_changes: list[str] = field(default_factory=list)  # nodes whose role changed (failover)
+    role_changes: list[str] = field(default_factory=list)  # shards of nodes whose role changed
 
     @property
     def server_version(self) -> str | None:
@@ -178,7 +178,7 @@ def _add_capture(out: Inputs, folder: Path) -> None:
         role = node.role
         if change is not None:
             role = f"{change.before}→{change.after}"  # never compared as one role or the other
-            out.role_changes.append(node.node)
+            out.role_changes.append(node.shard)
             out.warnings.append(change.text)
         out.sources.append(
             SourceSpec(

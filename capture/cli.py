@@ -160,7 +160,7 @@ def analyze(
 
 
 @SetParseFn(str)
-def query(sql: str, db: str = "hotshard-out/hotshard.db", timeout: str | None = None) -> None:
+def query(sql: str, db: str = "hotshard-out/hotshard.db", *, timeout: str | None = None) -> None:
     """Run SQL over the SQLite output of `hotshard analyze` and print a table, rows as they come.
 
     Args:

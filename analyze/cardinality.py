@@ -1,6 +1,6 @@
 """Collections sized through the window: whole reads placed between the two samples.
 
-A sorted set, hash, set, list or stream is sampled twice (capture/start_sample.py a few seconds
+A sorted set, hash, set, list or stream is sampled twice (capture/window_sample.py a few seconds
 into the window, capture/sizing.py after it): cardinality c0 at t0 and c1 at t1. The reply model
 (analyze/replies.py) sizes every read by c1; a collection that grew, was trimmed or deleted during
 the window answered its earlier reads with another number of elements. MONITOR shows every write

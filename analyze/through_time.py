@@ -14,7 +14,7 @@ the last write event per (db, key) by row sequence, with the last event per key 
 chunk to the next (`Strings` holds them).
 
 A GET before any write of its key in the window is sized by the start-of-window sample
-(capture/start_sample.py, `StartSizes`) when the capture took one: the key's STRLEN, or a null
+(capture/window_sample.py, `StartSizes`) when the capture took one: the key's STRLEN, or a null
 reply when it did not exist, provided no write of the key (nor a FLUSH) came between the read and
 the moment it was measured; otherwise, and for captures with one sample, by the after-window one.
 A read past the TTL the sample saw, with no write of the key since, is a null reply (`exact`).

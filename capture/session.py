@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import redis
 
-from capture import costs, disk, info, placement, poll, slotstats, start_sample
+from capture import costs, disk, info, placement, poll, slotstats, window_sample
 from capture.connect import ConnectOptions, control_client, describe_failure, prompt_password
 from capture.errors import (
     CaptureError,
@@ -61,7 +61,7 @@ class CaptureOptions:
     sizes: bool = True
     sizes_top: int = 500
     sizes_rate: float | None = None
-    start_sample_seconds: float = start_sample.DEFAULT_SECONDS  # 0: sizes after the window only
+    start_sample_seconds: float = window_sample.DEFAULT_SECONDS  # 0: sizes after the window only
     quiet: bool = False
     flush_seconds: float = 2.0
     poll_seconds: float = 1.0
@@ -299,7 +299,7 @@ class Session:
         self.watchdog: Watchdog | None = None
         self._watchdog_lost = False
         self.poller: poll.Poller | None = None
-        self.start_sample: start_sample.StartSample | None = None
+        self.start_sample: window_sample.WindowSample | None = None
 
     def say(self, text: str) -> None:
         self.status.message(f"hotshard: {text}")
@@ -323,14 +323,20 @@ class Session:
                 self._start_streams()
                 self._measure_client_list()
                 stop_reason = self._window()
+                # Nothing unbounded between the end of MONITOR and the "after" INFO: the sampler
+                # stops with the streams (one batch at most), then the watchdog's last report.
+                if self.start_sample is not None:
+                    self.start_sample.stop()
                 self._stop_streams(stop_reason)
-                self._finish_start_sample(stop_reason)
+                self._finish_start_sample()
                 self._finish_watchdog()
                 self._snapshot("after")
                 slotstats.after(self.controls, self.watched, slots_start)
                 self._after_window_costs()
                 self._finish(stop_reason)
         except BaseException as exc:
+            if self.start_sample is not None:
+                self.start_sample.stop()
             for s in self.streams.values():
                 s.stop("error", abort=True)
             self.manifest.status = "failed"
@@ -524,7 +530,7 @@ class Session:
         sample_at = time.monotonic() + self.options.start_sample_seconds
         while True:
             if self.start_sample is not None and time.monotonic() >= sample_at:
-                self.start_sample.start()
+                self.start_sample.start(self._taps())
             self._watch()
             self._poll()
             self.status.show(self.streams)
@@ -543,9 +549,13 @@ class Session:
             if left <= 0:
                 return "duration"
             wait = min(self.options.poll_seconds, left)
-            if self.start_sample is not None and self.start_sample.thread is None:
+            if self.start_sample is not None and not self.start_sample.started:
                 wait = max(0.0, min(wait, sample_at - time.monotonic()))
             self.interrupted.wait(self.poller.wait_for(wait) if self.poller else wait)
+
+    def _taps(self) -> dict[str, window_sample.Tap]:
+        """Per monitored node, what its stream received last (capture/window_sample.py)."""
+        return {node: stream.since for node, stream in self.streams.items()}
 
     def _start_polls(self) -> None:
         """INFO stats through the window (capture/poll.py), on the control connections."""
@@ -701,31 +711,32 @@ class Session:
             self.warn(f"key sizes not written: {disk.write_failed(manifest.KEY_SIZES_NAME, exc)}")
 
     def _open_start_sample(self) -> None:
-        """The start-of-window sampler's connections, before the "before" INFO."""
+        """The in-window sampler's connections (capture/window_sample.py), before the "before"
+        INFO."""
         o = self.options
         if not o.sizes or o.start_sample_seconds <= 0:
             return
         nodes = [n for n in self.monitored if n.node in self.controls]
-        kwargs: dict[str, Any] = {"top": o.sizes_top}
+        kwargs: dict[str, Any] = {"max_keys": max(1, 4 * o.sizes_top)}
         if o.sizes_rate is not None:
             kwargs["rate"] = o.sizes_rate
-        self.start_sample = start_sample.StartSample(
+        self.start_sample = window_sample.WindowSample(
             self.folder, self.manifest, nodes, self.sizing_client, **kwargs
         )
         for text in self.start_sample.errors:
             self.warn(text)
 
-    def _finish_start_sample(self, reason: str) -> None:
-        """Its replies are overhead of the window; its sizes go to key_sizes_start.jsonl. An
-        interrupt (or a failing disk) does not wait for the keys left."""
+    def _finish_start_sample(self) -> None:
+        """Its replies are overhead of the window; its sizes go to key_sizes_start.jsonl. It
+        stops with the window: the keys still queued keep the after-window sample."""
         sample = self.start_sample
         if sample is None:
             return
         errors = len(sample.errors)
-        sample.finish(cancel=reason != "duration")
+        sample.finish()
         for text in sample.errors[errors:]:
             self.warn(text)
-        if sample.thread is None:
+        if not sample.started:
             return  # the window ended before the sample was due
         try:
             manifest.write_key_sizes(self.folder, self.manifest, sample.sizes, start=True)

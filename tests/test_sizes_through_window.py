@@ -133,7 +133,7 @@ def test_collections_growing_trimmed_expiring_read_late_from_replicas(redis_clus
             for i in range(0, 3000, 500):
                 pipe.rpush(f"log:{tag}", *[f"event:{j:06d}:" + "e" * 12 for j in range(i, i + 500)])
             pipe.hset(f"sess:{tag}", mapping={f"f{j}": "s" * 40 for j in range(50)})
-            pipe.pexpire(f"sess:{tag}", 3000 + 1500 * g)  # runs out while it is read
+            pipe.pexpire(f"sess:{tag}", 6000 + 1200 * g)  # runs out while it is read
             pipe.set(f"cfg:{tag}", "c" * rnd.randint(1500, 2500))
             pipe.execute()
     cluster.wait_replicas_synced()
@@ -141,16 +141,17 @@ def test_collections_growing_trimmed_expiring_read_late_from_replicas(redis_clus
     reader = cluster.cluster_client(load_balancing_strategy=LoadBalancingStrategy.RANDOM_REPLICA)
     with background_capture(_options(cluster, tmp_path / "cap")) as bg:
         bg.wait_started(files=len(cluster.nodes))
-        for step in range(24):
+        # 0.4 s a step: group g first read at step 2 + 3g, written 2 and 3 s after that
+        for step in range(26):
             for g, tag in enumerate(tags):
-                first = 3 * g
+                first = 2 + 3 * g
                 if step < first:
                     continue
-                if step in (first + 3, first + 6):  # written on the primaries
+                if step in (first + 5, first + 8):  # written on the primaries
                     with writer.pipeline(transaction=False) as pipe:
                         base = 10_000 + 200 * step
                         pipe.zadd(f"board:{tag}", {f"new:{base + i:06d}": base + i for i in range(200)})
-                        if step == first + 3:
+                        if step == first + 5:
                             pipe.ltrim(f"log:{tag}", 0, 999)
                         pipe.set(f"cfg:{tag}", "n" * rnd.randint(200, 400))
                         pipe.execute()

@@ -241,7 +241,9 @@ class Strings:
                 index=pl.col("_seq") - start,
                 # no write since the sample: past its TTL the key is gone (a null reply)
                 size=pl.when(expired).then(resp.NULL).otherwise(pl.col("_start_bytes")),
-                confidence=pl.when(expired).then(pl.lit("exact")).otherwise(pl.lit("sampled")),
+                confidence=pl.when(expired)
+                .then(pl.lit("exact"))
+                .otherwise(pl.lit("sampled-during")),
             )
         )
 

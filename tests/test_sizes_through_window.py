@@ -82,7 +82,7 @@ def test_strings_rewritten_under_reads_spread_over_the_window(redis_cluster, tmp
     rnd = random.Random(24)
     keys = {g: [f"page:{{p{g}}}:{i}" for i in range(12)] for g in range(GROUPS)}
     app = cluster.cluster_client()
-    for g, names in keys.items():
+    for names in keys.values():
         with app.pipeline(transaction=False) as pipe:
             for k in names:
                 pipe.set(k, "v" * rnd.randint(2000, 4000))
@@ -150,7 +150,9 @@ def test_collections_growing_trimmed_expiring_read_late_from_replicas(redis_clus
                 if step in (first + 5, first + 8):  # written on the primaries
                     with writer.pipeline(transaction=False) as pipe:
                         base = 10_000 + 200 * step
-                        pipe.zadd(f"board:{tag}", {f"new:{base + i:06d}": base + i for i in range(200)})
+                        pipe.zadd(
+                            f"board:{tag}", {f"new:{base + i:06d}": base + i for i in range(200)}
+                        )
                         if step == first + 5:
                             pipe.ltrim(f"log:{tag}", 0, 999)
                         pipe.set(f"cfg:{tag}", "n" * rnd.randint(200, 400))

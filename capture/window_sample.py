@@ -7,7 +7,7 @@ stream as it arrives and measures the keys it has not measured yet, the same way
 after-window sample (never a whole value, TYPE/cardinality/a few elements, on the node that
 served the reads), into `key_sizes_start.jsonl`, each with the node's time (`sampled_at`). The
 analyzer sizes a read by the measurement nearest to it that no write separates from it
-(analyze/through_time.py, analyze/cardinality.py).
+(analyze/estimate/through_time.py, analyze/estimate/cardinality.py).
 
 Bounded per node, whatever the traffic: key discovery parses at most `lines_per_tick` of the
 last lines the stream received (`MonitorStream.since`: slices kept at each flush and twice a
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import redis
 
-from capture import sizing
-from capture.format.manifest import KeySize, Manifest, NodeCapture, read_commands
-from capture.info import client_info_address
+from hotshard.capture import sizing
+from hotshard.capture.format.manifest import KeySize, Manifest, NodeCapture, read_commands
+from hotshard.capture.info import client_info_address
 
 DEFAULT_SECONDS = 1.0
 TICK_SECONDS = 0.5

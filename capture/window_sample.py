@@ -11,11 +11,11 @@ analyzer sizes a read by the measurement nearest to it that no write separates f
 
 Bounded per node, whatever the traffic: key discovery parses at most `lines_per_tick` of the
 last lines the stream received (`MonitorStream.since`: slices kept at each flush and twice a
-second) — a sample of
-the stream that never falls behind it — and the measurements go through the same rate limiter
-as the after-window sample (`rate` commands/s), at most `max_keys` keys. Keys wait in a queue
-ranked by what their reads could cost (a whole-collection or whole-value read weighs 10, any
-other command 1), so the keys that can move the estimate most are measured first. Nodes are
+second), newest first, and stops when it passes its CPU budget (`cpu_share` of a core per
+node): a sample of the stream that never falls behind it. Measurements go through the same rate
+limiter as the after-window sample (`rate` commands/s), at most `max_keys` keys. Keys wait in a
+queue ranked by what their reads could cost (a whole-collection read weighs 100, a whole
+value 10, any other command 1), so the keys that can move the estimate most are measured first. Nodes are
 sampled side by side (a thread each); stopping takes at most one pipelined batch.
 
 It runs inside the window, so MONITOR shows its lines and the node's bytes out include its
@@ -35,6 +35,7 @@ from pathlib import Path
 import redis
 
 from hotshard.capture import sizing
+from hotshard.capture.format import reads
 from hotshard.capture.format.manifest import KeySize, Manifest, NodeCapture, read_commands
 from hotshard.capture.info import client_info_address
 
@@ -42,7 +43,13 @@ DEFAULT_SECONDS = 1.0
 TICK_SECONDS = 0.5
 # Keys measured in one pipelined batch: the longest a stop waits is one batch at `rate`.
 BATCH = 8
+# What a read could cost, roughly: a whole collection can be megabytes, a whole value (GET)
+# kilobytes, anything else a few bytes.
+WHOLE_COLLECTION_WEIGHT = 100.0
+WHOLE_VALUE_WEIGHT = 10.0
+OTHER_WEIGHT = 1.0
 COMMANDS_PER_KEY = 8  # TYPE, OBJECT ENCODING, MEMORY USAGE, PTTL, cardinality, TIME, samples
+CPU_SHARE = 0.01  # of one core, per node, for key discovery (16 nodes: 16% of a core at most)
 
 # `tap(seq)`: the slices of lines a node's stream kept after slice `seq`, and the last slice's
 # number (`MonitorStream.since`).
@@ -63,9 +70,11 @@ class WindowSample:
         max_keys: int = 2000,
         lines_per_tick: int = 1000,
         tick: float = TICK_SECONDS,
+        cpu_share: float = CPU_SHARE,
     ) -> None:
         self.folder, self.manifest, self.rate = folder, manifest, rate
         self.max_keys, self.lines_per_tick, self.tick = max_keys, lines_per_tick, tick
+        self.cpu_budget = cpu_share * tick  # CPU seconds of key discovery per node and tick
         self.pipes: dict[str, tuple[NodeCapture, redis.Redis, sizing.Pipe]] = {}
         self.sizes: list[KeySize] = []
         self.errors: list[str] = []
@@ -199,18 +208,26 @@ class WindowSample:
         not measured yet; returns the lines parsed."""
         lines: list[bytes] = []
         for data in reversed(recent):  # the newest first, up to the budget
-            lines[:0] = data.split(b"\n")[-self.lines_per_tick - 1 :]
+            lines[:0] = data.rstrip(b"\n").split(b"\n")[-self.lines_per_tick :]
             if len(lines) > self.lines_per_tick:
                 break
         lines = lines[-self.lines_per_tick :]
         parsed = 0
-        for line in lines:
+        deadline = time.thread_time() + self.cpu_budget
+        for line in reversed(lines):  # the newest first: a budget cut drops the oldest
             if not line or own in line:
                 continue
             parsed += 1
+            if parsed % 64 == 0 and time.thread_time() > deadline:
+                break
             info = sizing.parse_line(line.rstrip(b"\r"), positions)
             if info is None or info.key is None or info.key in done:
                 continue
-            weight = sizing.FULL_READ_WEIGHT if info.full_read else sizing.READ_WEIGHT
-            queue[info.key] += weight  # type: ignore[assignment]
+            queue[info.key] += _weight(info)  # type: ignore[assignment]
         return parsed
+
+
+def _weight(info: sizing.LineInfo) -> float:
+    if not info.full_read:
+        return OTHER_WEIGHT
+    return WHOLE_VALUE_WEIGHT if info.command in reads.WHOLE_VALUES else WHOLE_COLLECTION_WEIGHT

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from hotshard.capture.errors import (
     UsageError,
 )
 from hotshard.capture.format import counters, manifest
-from hotshard.capture.format.manifest import Manifest, NodeCapture
+from hotshard.capture.format.manifest import InfoSnapshot, Manifest, NodeCapture
 from hotshard.capture.signals import SignalScope
 from hotshard.capture.stream import COMPRESSIONS, MonitorStream
 from hotshard.capture.topology import Topology, locate
@@ -72,6 +73,7 @@ class CaptureOptions:
     poll_seconds: float = 1.0
     poll_interval: float = poll.DEFAULT_INTERVAL  # INFO stats during the window; 0: never
     read_throttle: tuple[int, float] | None = None  # tests only: a deliberately slow reader
+    after_sizes: bool = True  # bench only: False skips the after-window sample (window cost alone)
 
     def validate(self) -> None:
         if self.nodes not in NODE_CHOICES:
@@ -353,12 +355,17 @@ class Session:
                 raise disk.write_failed(exc.filename or self.folder, exc) from None
             raise
         finally:
+            if self.start_sample is not None:
+                self.start_sample.stop()
+                for t in self.start_sample.threads:  # each ends after its batch under way
+                    t.join()
+                self.start_sample.close()
             if self.watchdog is not None:
                 self.watchdog.close()
             for c in self.controls.values():
                 c.close()
         # The capture is complete on disk by now; sizing only adds to it.
-        if self.problem is None:
+        if self.problem is None and self.options.after_sizes:
             self._sizes()
             write_manifest(self.folder, self.manifest)
         return CaptureResult(self.folder, self.manifest, self.problem)
@@ -401,15 +408,19 @@ class Session:
             return
 
     def _snapshot(self, when: str) -> None:
-        for n in self.watched:
-            client = self.controls.get(n.node)
-            if client is None:
-                continue
-            try:
-                snap = info.snapshot(client, n.server_version)
-            except (redis.RedisError, OSError) as exc:
+        """INFO on every watched node. The "after" ones are taken side by side (a thread per
+        node): one after the other, the last node's came seconds after its MONITOR stopped on
+        a loaded cluster, counting traffic the stream never saw."""
+        nodes = [n for n in self.watched if n.node in self.controls]
+        if when == "after" and len(nodes) > 1:
+            with ThreadPoolExecutor(max_workers=min(16, len(nodes))) as pool:
+                snaps = list(pool.map(self._info, nodes))
+        else:
+            snaps = [self._info(n) for n in nodes]
+        for n, snap in zip(nodes, snaps, strict=True):
+            if isinstance(snap, BaseException):
                 n.errors.append(
-                    f"INFO {when} the window failed: {describe_failure(n.node, exc, self.connect)}"
+                    f"INFO {when} the window failed: {describe_failure(n.node, snap, self.connect)}"
                 )
                 continue
             if when == "before":
@@ -419,6 +430,12 @@ class Session:
                 n.overhead_bytes_out += snap.reply_bytes  # counted in the "after" delta
             else:
                 n.info_after = snap
+
+    def _info(self, n: NodeCapture) -> InfoSnapshot | redis.RedisError | OSError:
+        try:
+            return info.snapshot(self.controls[n.node], n.server_version)
+        except (redis.RedisError, OSError) as exc:
+            return exc
 
     def _start_watchdog(self) -> None:
         """The output-buffer guard, in its own process (capture/watchdog.py), before INFO."""
@@ -435,7 +452,9 @@ class Session:
         if self.watchdog is None:
             return
         self._watch()
-        for node, totals in self.watchdog.finish().items():
+        # its process exits after the "after" INFO (`run`'s finally closes it): only its
+        # totals stand between the end of MONITOR and the snapshot
+        for node, totals in self.watchdog.finish(close=False).items():
             n = self.manifest.node(node)
             if n is not None:
                 n.overhead_bytes_out += int(totals.get("overhead", 0))
@@ -554,6 +573,13 @@ class Session:
             if left <= 0:
                 return "duration"
             wait = min(self.options.poll_seconds, left)
+            if self.start_sample is not None:
+                # it stops a moment before the streams, so its last batch is over by the end
+                before = left - window_sample.STOP_BEFORE
+                if before <= 0:
+                    self.start_sample.stop()
+                else:
+                    wait = min(wait, before)
             if self.start_sample is not None and not self.start_sample.started:
                 wait = max(0.0, min(wait, sample_at - time.monotonic()))
             self.interrupted.wait(self.poller.wait_for(wait) if self.poller else wait)

@@ -205,8 +205,9 @@ class Watchdog:
             warnings, self.warnings = self.warnings, []
         return warnings
 
-    def finish(self, timeout: float = 15.0) -> dict[str, dict[str, int]]:
-        """Stop it; per node the bytes its polls made the node send, and the highest omem."""
+    def finish(self, timeout: float = 15.0, close: bool = True) -> dict[str, dict[str, int]]:
+        """Stop it; per node the bytes its polls made the node send, and the highest omem.
+        `close=False`: leave reaping its process to `close()` (it polls no more by then)."""
         self._send({"stop": True})
         deadline = time.monotonic() + timeout
         while self._done is None and not self.lost and time.monotonic() < deadline:
@@ -214,7 +215,8 @@ class Watchdog:
                 break
             select.select([self._proc.stdout], [], [], 0.2)
             self.drain()
-        self.close()
+        if close or self._done is None:
+            self.close()
         return self._done or {}
 
     def close(self) -> None:

@@ -11,12 +11,15 @@ analyzer sizes a read by the measurement nearest to it that no write separates f
 
 Bounded per node, whatever the traffic: key discovery parses at most `lines_per_tick` of the
 last lines the stream received (`MonitorStream.since`: slices kept at each flush and twice a
-second), newest first, and stops when it passes its CPU budget (`cpu_share` of a core per
-node): a sample of the stream that never falls behind it. Measurements go through the same rate
+second), newest first, and stops when it passes half its CPU budget; a tick is skipped while
+the node's sampler has used more than `cpu_share` of a core since it started (discovery and
+measurements together): a sample of the stream that never falls behind it. Measurements go through the same rate
 limiter as the after-window sample (`rate` commands/s), at most `max_keys` keys. Keys wait in a
 queue ranked by what their reads could cost (a whole-collection read weighs 100, a whole
 value 10, any other command 1), so the keys that can move the estimate most are measured first. Nodes are
-sampled side by side (a thread each); stopping takes at most one pipelined batch.
+sampled side by side (a thread each); they stop a second before a timed window ends (an
+interrupt stops them at once, after the pipelined batch under way), so nothing but the
+watchdog's last report stands between the end of MONITOR and the "after" INFO.
 
 It runs inside the window, so MONITOR shows its lines and the node's bytes out include its
 replies. Its connection is opened (READONLY, CLIENT INFO) before the "before" INFO, and its
@@ -42,14 +45,16 @@ from hotshard.capture.info import client_info_address
 DEFAULT_SECONDS = 1.0
 TICK_SECONDS = 0.5
 # Keys measured in one pipelined batch: the longest a stop waits is one batch at `rate`.
-BATCH = 8
+BATCH = 4
+STOP_BEFORE = 1.0  # seconds before the end of a timed window when the sampler stops
 # What a read could cost, roughly: a whole collection can be megabytes, a whole value (GET)
 # kilobytes, anything else a few bytes.
 WHOLE_COLLECTION_WEIGHT = 100.0
 WHOLE_VALUE_WEIGHT = 10.0
 OTHER_WEIGHT = 1.0
 COMMANDS_PER_KEY = 8  # TYPE, OBJECT ENCODING, MEMORY USAGE, PTTL, cardinality, TIME, samples
-CPU_SHARE = 0.01  # of one core, per node, for key discovery (16 nodes: 16% of a core at most)
+# Of one core, per node, for discovery and measurements together (16 nodes: 16% of a core).
+CPU_SHARE = 0.01
 
 # `tap(seq)`: the slices of lines a node's stream kept after slice `seq`, and the last slice's
 # number (`MonitorStream.since`).
@@ -74,7 +79,8 @@ class WindowSample:
     ) -> None:
         self.folder, self.manifest, self.rate = folder, manifest, rate
         self.max_keys, self.lines_per_tick, self.tick = max_keys, lines_per_tick, tick
-        self.cpu_budget = cpu_share * tick  # CPU seconds of key discovery per node and tick
+        self.cpu_share = cpu_share
+        self.cpu_budget = cpu_share * tick / 2  # CPU seconds of key discovery per node and tick
         self.pipes: dict[str, tuple[NodeCapture, redis.Redis, sizing.Pipe]] = {}
         self.sizes: list[KeySize] = []
         self.errors: list[str] = []
@@ -136,15 +142,21 @@ class WindowSample:
         self.cancelled.set()
 
     def finish(self) -> None:
-        """Stop; add its replies to each node's overhead; close the connections. Before the
-        "after" INFO (so every reply it counts is in the window's delta)."""
+        """Stop; add its replies to each node's overhead. Before the "after" INFO (so every
+        reply it counts is in the window's delta); `close()` after it."""
         self.cancelled.set()
         for t in self.threads:
             t.join()
         for n, _, pipe in self.pipes.values():
             n.overhead_bytes_out += pipe.reply_bytes
-            pipe.close()
+            pipe.reply_bytes = 0
         self.sizes.sort(key=lambda s: (s.node, s.key))  # the file's order: not the threads'
+
+    def close(self) -> None:
+        """Close the connections (nothing is sent: no bytes out)."""
+        for _, _, pipe in self.pipes.values():
+            pipe.close()
+        self.pipes.clear()
 
     def _node(
         self,
@@ -162,8 +174,12 @@ class WindowSample:
         per_tick = max(1, int(self.rate * self.tick / COMMANDS_PER_KEY))
         parsed = commands = 0
         pipe.restart_rate()  # no burst for the seconds the connection sat idle
+        began = time.monotonic()
         try:
             while not self.cancelled.wait(self.tick) and len(done) < self.max_keys:
+                spent = time.thread_time() - cpu0
+                if spent > self.cpu_share * (time.monotonic() - began):
+                    continue  # over its CPU budget: this tick is skipped
                 last_seq, recent = tap(last_seq)
                 if recent:
                     parsed += self._discover(recent, own, positions, queue, done)

@@ -330,8 +330,8 @@ class Session:
                 self._start_streams()
                 self._measure_client_list()
                 stop_reason = self._window()
-                # Nothing unbounded between the end of MONITOR and the "after" INFO: the sampler
-                # stops with the streams (one batch at most), then the watchdog's last report.
+                # Nothing unbounded between the end of a node's MONITOR and its "after" INFO
+                # (`_node_ended`): the sampler stops with the streams (one batch at most).
                 if self.start_sample is not None:
                     self.start_sample.stop()
                 self._stop_streams(stop_reason)
@@ -357,7 +357,7 @@ class Session:
         finally:
             if self.start_sample is not None:
                 self.start_sample.stop()
-                for t in self.start_sample.threads:  # each ends after its batch under way
+                for t in self.start_sample.threads.values():  # after its batch under way
                     t.join()
                 self.start_sample.close()
             if self.watchdog is not None:
@@ -407,11 +407,25 @@ class Session:
             self.readonly = placement.readonly_commands(reply)
             return
 
-    def _snapshot(self, when: str) -> None:
-        """INFO on every watched node. The "after" ones are taken side by side (a thread per
-        node): one after the other, the last node's came seconds after its MONITOR stopped on
-        a loaded cluster, counting traffic the stream never saw."""
-        nodes = [n for n in self.watched if n.node in self.controls]
+    def _node_ended(self, node: str) -> None:
+        """The "after" INFO of a node whose stream has just ended, once nothing of ours sends to
+        it any more: its sampler has finished its batch, the watchdog polls it no more."""
+        if self.start_sample is not None:
+            self.start_sample.join(node)
+        if self.watchdog is not None and not self.watchdog.release(node):
+            return  # taken with the others, after the watchdog's totals
+        n = self.manifest.node(node)
+        if n is not None and n.node in self.controls:
+            self._snapshot("after", [n])
+
+    def _snapshot(self, when: str, only: list[NodeCapture] | None = None) -> None:
+        """INFO on every watched node (`only`: those), but an "after" one already taken. The
+        "after" ones are taken side by side (a thread per node): one after the other, the last
+        node's came seconds after its MONITOR stopped on a loaded cluster, counting traffic the
+        stream never saw."""
+        nodes = [n for n in (only or self.watched) if n.node in self.controls]
+        if when == "after":
+            nodes = [n for n in nodes if n.info_after is None]
         if when == "after" and len(nodes) > 1:
             with ThreadPoolExecutor(max_workers=min(16, len(nodes))) as pool:
                 snaps = list(pool.map(self._info, nodes))
@@ -655,17 +669,23 @@ class Session:
         stream.errors.append(f"{stream.label}: its connection was closed on the server instead")
 
     def _stop_streams(self, reason: str) -> None:
+        """Stop every stream; each node's "after" INFO is taken as soon as its own stream has
+        ended (on a loaded cluster the last stream drains seconds after the first)."""
         abort = reason in ("disk_full", "disk_error")  # a clean stop would write more
         for s in self.streams.values():
             s.stop(reason, abort=abort)
         deadline = time.monotonic() + 30
-        for s in self.streams.values():
-            while not s.join(0.5):
-                self.status.show(self.streams)
-                if time.monotonic() > deadline:
+        pending = dict(self.streams)
+        while pending:
+            for node, s in list(pending.items()):
+                if s.join(0.02):
+                    del pending[node]
+                    self._node_ended(node)
+                elif time.monotonic() > deadline:
+                    del pending[node]
                     s.errors.append(f"{s.label}: reader did not stop within 30 s")
                     self._kill_monitor(s)
-                    break
+            self.status.show(self.streams)
         self.manifest.ended_at = time.time()
         self.status.show(self.streams, final=True)
 

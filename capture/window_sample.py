@@ -53,8 +53,8 @@ WHOLE_COLLECTION_WEIGHT = 100.0
 WHOLE_VALUE_WEIGHT = 10.0
 OTHER_WEIGHT = 1.0
 COMMANDS_PER_KEY = 8  # TYPE, OBJECT ENCODING, MEMORY USAGE, PTTL, cardinality, TIME, samples
-# Of one core, per node, for discovery and measurements together (16 nodes: 16% of a core).
-CPU_SHARE = 0.01
+# Of one core, per node, for discovery and measurements together (16 nodes: 8% of a core).
+CPU_SHARE = 0.005
 
 # `tap(seq)`: the slices of lines a node's stream kept after slice `seq`, and the last slice's
 # number (`MonitorStream.since`).
@@ -84,7 +84,7 @@ class WindowSample:
         self.pipes: dict[str, tuple[NodeCapture, redis.Redis, sizing.Pipe]] = {}
         self.sizes: list[KeySize] = []
         self.errors: list[str] = []
-        self.threads: list[threading.Thread] = []
+        self.threads: dict[str, threading.Thread] = {}
         self.cancelled = threading.Event()
         self.lock = threading.Lock()
         self.cpu_seconds = 0.0  # the samplers' threads, for bench/capture_bench.py
@@ -114,6 +114,12 @@ class WindowSample:
     def started(self) -> bool:
         return bool(self.threads)
 
+    def join(self, node: str) -> None:
+        """Wait for `node`'s sampler to end (after `stop`: its batch under way at most)."""
+        thread = self.threads.get(node)
+        if thread is not None:
+            thread.join()
+
     def start(self, taps: dict[str, Tap]) -> None:
         """A sampling thread per node that has a tap on its stream (`taps`: node -> tap)."""
         if self.threads or not self.pipes:
@@ -129,7 +135,7 @@ class WindowSample:
                 name=f"window-sample {name}",
                 daemon=True,
             )
-            self.threads.append(t)
+            self.threads[name] = t
             t.start()
 
     def bytes_out(self, node: NodeCapture) -> int:
@@ -145,7 +151,7 @@ class WindowSample:
         """Stop; add its replies to each node's overhead. Before the "after" INFO (so every
         reply it counts is in the window's delta); `close()` after it."""
         self.cancelled.set()
-        for t in self.threads:
+        for t in self.threads.values():
             t.join()
         for n, _, pipe in self.pipes.values():
             n.overhead_bytes_out += pipe.reply_bytes

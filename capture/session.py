@@ -676,16 +676,20 @@ class Session:
             s.stop(reason, abort=abort)
         deadline = time.monotonic() + 30
         pending = dict(self.streams)
-        while pending:
-            for node, s in list(pending.items()):
-                if s.join(0.02):
-                    del pending[node]
-                    self._node_ended(node)
-                elif time.monotonic() > deadline:
-                    del pending[node]
-                    s.errors.append(f"{s.label}: reader did not stop within 30 s")
-                    self._kill_monitor(s)
-            self.status.show(self.streams)
+        with ThreadPoolExecutor(max_workers=min(16, len(pending) or 1)) as closing:
+            while pending:
+                for node, s in list(pending.items()):
+                    if s.finished.is_set():
+                        s.join()
+                        del pending[node]
+                        closing.submit(self._node_ended, node)  # each node on its own
+                    elif time.monotonic() > deadline:
+                        del pending[node]
+                        s.errors.append(f"{s.label}: reader did not stop within 30 s")
+                        self._kill_monitor(s)
+                self.status.show(self.streams)
+                if pending:
+                    time.sleep(0.01)
         self.manifest.ended_at = time.time()
         self.status.show(self.streams, final=True)
 

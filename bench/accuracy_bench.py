@@ -248,6 +248,10 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
             workloads_changing.load_collections(cluster, ttl_ms=12_000),
         )
         workloads_changing.wait_replicas_listed(cluster)
+        (app, _), (writer, reader) = (
+            workloads_changing.clients(cluster),
+            workloads_changing.clients(cluster),
+        )
         folder = Path(tmp) / "capture"
         primaries, replicas = cluster.primaries(), cluster.replicas()
         subscribers = Subscribers(
@@ -265,11 +269,9 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
         side = threading.Thread(target=unmonitored_workload, args=(cluster, stop))
         side.start()
         late = [
+            threading.Thread(target=workloads_changing.rewritten_strings, args=(app, changing[0])),
             threading.Thread(
-                target=workloads_changing.rewritten_strings, args=(cluster, changing[0])
-            ),
-            threading.Thread(
-                target=workloads_changing.changing_collections, args=(cluster, changing[1])
+                target=workloads_changing.changing_collections, args=(writer, reader, changing[1])
             ),
         ]
         for t in late:

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 
-from redis.cluster import LoadBalancingStrategy
+from redis.cluster import LoadBalancingStrategy, RedisCluster
 
 from hotshard.capture.format import resp
 
@@ -43,11 +43,20 @@ def load_strings(cluster, seed: int = 24) -> dict[int, list[str]]:
     return keys
 
 
-def rewritten_strings(cluster, keys: dict[int, list[str]], seed: int = 24, steps: int = 24) -> int:
+def clients(cluster) -> tuple[RedisCluster, RedisCluster]:
+    """A client on the primaries and one reading from the replicas. Made before the window: a
+    `RedisCluster` asks the seed node for COMMAND (~100 kB) and CLUSTER SLOTS when it starts."""
+    return cluster.cluster_client(), cluster.cluster_client(
+        load_balancing_strategy=LoadBalancingStrategy.RANDOM_REPLICA
+    )
+
+
+def rewritten_strings(
+    app: RedisCluster, keys: dict[int, list[str]], seed: int = 24, steps: int = 24
+) -> int:
     """Group g first read at step 3g, rewritten to ~300 B at step 3g + 5; the bytes of the GET
     replies the client received."""
     rnd = random.Random(seed + 1)
-    app = cluster.cluster_client()
     received = 0
     for step in range(steps):
         for g, names in keys.items():
@@ -65,7 +74,6 @@ def rewritten_strings(cluster, keys: dict[int, list[str]], seed: int = 24, steps
                 if isinstance(reply, bytes):
                     received += resp.bulk(len(reply))
         _wait(STEP)
-    app.close()
     return received
 
 
@@ -108,12 +116,13 @@ def wait_replicas_listed(cluster, timeout: float = 60) -> None:
     raise AssertionError("CLUSTER SLOTS never listed the replicas")
 
 
-def changing_collections(cluster, tags: list[str], seed: int = 8, steps: int = 26) -> None:
+def changing_collections(
+    writer: RedisCluster, reader: RedisCluster, tags: list[str], seed: int = 8, steps: int = 26
+) -> None:
     """Group g first read at step 2 + 3g; 2 and 3 s later 200 members are added to its zset,
-    its list trimmed to 1,000 (the first time) and its config rewritten, on the primaries."""
+    its list trimmed to 1,000 (the first time) and its config rewritten, on the primaries
+    (`writer`); every read from the replicas (`reader`)."""
     rnd = random.Random(seed)
-    writer = cluster.cluster_client()
-    reader = cluster.cluster_client(load_balancing_strategy=LoadBalancingStrategy.RANDOM_REPLICA)
     for step in range(steps):
         for g, tag in enumerate(tags):
             first = 2 + 3 * g
@@ -133,5 +142,3 @@ def changing_collections(cluster, tags: list[str], seed: int = 8, steps: int = 2
             reader.hgetall(f"sess:{tag}")
             reader.get(f"cfg:{tag}")
         _wait(STEP)
-    writer.close()
-    reader.close()

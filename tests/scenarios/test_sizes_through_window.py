@@ -57,10 +57,13 @@ def test_strings_rewritten_under_reads_spread_over_the_window(redis_cluster, tmp
     cluster = redis_cluster
     keys = workloads.load_strings(cluster)
     cluster.wait_replicas_synced()
+    app, reader = workloads.clients(cluster)
     with background_capture(_options(cluster, tmp_path / "cap")) as bg:
         bg.wait_started(files=len(cluster.nodes))
-        received = workloads.rewritten_strings(cluster, keys)
+        received = workloads.rewritten_strings(app, keys)
         result = bg.stop()
+    app.close()
+    reader.close()
     nodes, rows = _check(result.folder, tmp_path / "out")
     gets = rows.filter(pl.col("command") == "get", pl.col("key_name").str.starts_with("page:"))
     assert gets["reply_bytes"].sum() == received
@@ -75,10 +78,13 @@ def test_collections_growing_trimmed_expiring_read_late_from_replicas(redis_clus
     tags = workloads.load_collections(cluster)
     cluster.wait_replicas_synced()
     workloads.wait_replicas_listed(cluster)
+    writer, reader = workloads.clients(cluster)
     with background_capture(_options(cluster, tmp_path / "cap")) as bg:
         bg.wait_started(files=len(cluster.nodes))
-        workloads.changing_collections(cluster, tags)
+        workloads.changing_collections(writer, reader, tags)
         result = bg.stop()
+    writer.close()
+    reader.close()
     nodes, rows = _check(result.folder, tmp_path / "out")
     replicas = [n for n in nodes if n["role"] == "replica"]
     assert sum(n["share"] or 0 for n in replicas) > 0.5  # the premise: reads on the replicas

@@ -318,7 +318,7 @@ def capture(
       profile: AWS profile (default AWS_PROFILE).
       no_sizes: skip key-size sampling after the window.
       sizes_top: how many of the busiest keys to size (default 500).
-      sizes_rate: key-size sampling rate limit, commands per second per node.
+      sizes_rate: key-size sampling rate limit, commands per second per node (the in-window sampler and the after-window sample; default 500).
       start_sample_seconds: seconds into the window when the in-window sampler starts sizing each key soon after its first read (default 1; 0: sizes after the window only), so reads before a key's rewrite get its size then.
       poll_interval: seconds between INFO stats polls of each monitored node during the window (default 5; 0: none), for measured bytes out through time.
       save_to_db: then analyze the capture into ./hotshard-out (needs the analyze extra).

@@ -94,7 +94,7 @@ class CaptureOptions:
             )
         if not (0 <= self.start_sample_seconds < math.inf):
             raise UsageError(
-                "--start-sample-seconds takes seconds (0 turns the start sample off), not "
+                "--start-sample-seconds takes seconds (0 turns the in-window sampler off), not "
                 f"{self.start_sample_seconds:g}"
             )
         if self.sizes_top < 0:

@@ -196,7 +196,7 @@ class Brackets:
 
     def of(self, node: str) -> pl.DataFrame | None:
         """The bracketed keys of `node`: each sample its own, else that of another node of its
-        shard (each node's start sample ranks the keys of its own first seconds)."""
+        shard (each node's in-window sample sizes the keys its own stream showed)."""
         if node not in self.cache:
             self.cache[node] = self._of(node)
         return self.cache[node]

@@ -107,7 +107,7 @@ def value_columns() -> dict[str, pl.Expr]:
 
 
 class StartSizes:
-    """The start-of-window sample's string sizes, per node: GET's reply bytes and when. A node
+    """The in-window sample's string sizes, per node: GET's reply bytes and when. A node
     whose own sample missed a key takes another node of its shard's (`shards`: node -> shard):
     each ranks the keys of its own first seconds, and a replica serves a share of the reads."""
 
@@ -143,7 +143,7 @@ class StartSizes:
 
 class Strings:
     """The last write event per key of one source, carried across its chunks; `start`: the
-    start-of-window sizes of its node (`StartSizes.of`)."""
+    in-window sizes of its node (`StartSizes.of`)."""
 
     def __init__(
         self, writes: frozenset[str] = WRITE_COMMANDS, start: pl.DataFrame | None = None
@@ -277,7 +277,7 @@ class Strings:
         flushed_here: bool,
         start: int,
     ) -> pl.DataFrame:
-        """The reads of no write seen so far that the start sample sizes (`index`, `size`,
+        """The reads of no write seen so far that the in-window sample sizes (`index`, `size`,
         `confidence`): db 0 (what the sampler reads), no FLUSH before, and no write of the key
         (nor FLUSH) between the read and the key's measurement — a read before the sample needs
         the rest of the chunk to reach the sample's time, or it keeps the after-window size."""

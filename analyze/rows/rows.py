@@ -121,7 +121,7 @@ def source_rows(
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
     cuts = ahead(cut(chunk) for chunk in lines)
     finished = ahead(_finish(part, source, ctx) for part in cuts if part is not None)
-    # GETs sized by the writes before them, and before any by the start sample (issue 11)
+    # GETs sized by the writes before them, and before any by the in-window sample (issue 11)
     strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
     collections: cardinality.Collections | None = None
     for chunk in finished:

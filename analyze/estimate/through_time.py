@@ -39,9 +39,11 @@ _EVENT: dict[str, pl.DataType] = {
     "key_name": pl.String(),
     "_seq": pl.Int64(),
     "_bulk": pl.Int64(),
-    "_expires": pl.Float64(),  # when the value written expires (SET ... EX/PXAT, SETEX)
+    "_value_expires": pl.Float64(),  # when the value written expires (SET ... EX/PXAT, SETEX)
 }
 _KIND = "_kind"  # 0 unknown, 1 sized by the write (`_bulk`), 2 missing
+# `*3\r\n` + `$3\r\nSET\r\n` (13 bytes) / `$6\r\nGETSET\r\n` (16)
+_HEADER = {c: resp.array_header(3) + resp.bulk(len(c)) for c in ("set", "getset")}
 _DELETES = ("del", "unlink", "getdel")
 _FLUSHES = ("flushall", "flushdb")
 
@@ -157,8 +159,16 @@ class Strings:
     def _events(self, rows: pl.DataFrame) -> pl.DataFrame:
         writes = rows.filter(pl.col("command").is_in(self.writes))
         single = writes.filter(pl.col("keys").is_null() & pl.col("key_name").is_not_null())
-        # the value's bulk string, exactly what a later GET answers
-        plain = pl.col("_value_len").is_not_null()
+        # the value's bulk string, exactly what a later GET answers; rows without the value's
+        # length (frames built by hand) take it from a plain `SET k v`'s request size
+        by_request = (
+            pl.col("command").is_in(list(_HEADER))
+            & (pl.col("arg_count") == 2)
+            & ~pl.col("key_name").str.contains("\\", literal=True)  # escaped: length unknown
+        )
+        header = pl.col("command").replace_strict(_HEADER, default=0, return_dtype=pl.Int64)
+        key_bulk = resp_exprs.bulk(pl.col("key_name").str.len_bytes().cast(pl.Int64))
+        plain = pl.col("_value_len").is_not_null() | by_request
         kind = (
             pl.when(pl.col("command").is_in(_DELETES))
             .then(2)
@@ -172,8 +182,13 @@ class Strings:
             "db",
             "key_name",
             "_seq",
-            _bulk=pl.when(plain).then(resp_exprs.bulk(pl.col("_value_len"))),
-            _expires=pl.when(plain).then(
+            _bulk=pl.when(plain).then(
+                pl.coalesce(
+                    resp_exprs.bulk(pl.col("_value_len")),
+                    pl.col("request_bytes") - header - key_bulk,
+                )
+            ),
+            _value_expires=pl.when(plain).then(
                 pl.coalesce(pl.col("_exp_abs"), pl.col("ts") + pl.col("_exp_rel"))
             ),
             **{_KIND: kind},
@@ -194,7 +209,7 @@ class Strings:
                 "key_name",
                 "_seq",
                 pl.lit(None, pl.Int64).alias("_bulk"),
-                pl.lit(None, pl.Float64).alias("_expires"),
+                pl.lit(None, pl.Float64).alias("_value_expires"),
                 pl.col(_KIND).cast(pl.Int8),
             )
         )
@@ -257,7 +272,7 @@ class Strings:
             strategy="backward",
             check_sortedness=False,
         ).with_columns(_flush=last_flush)
-        gone = (pl.col(_KIND) == 2) | (pl.col("ts") >= pl.col("_expires")).fill_null(False)
+        gone = (pl.col(_KIND) == 2) | (pl.col("ts") >= pl.col("_value_expires")).fill_null(False)
         sized = joined.filter(
             pl.col(_KIND).is_in([1, 2]) & (pl.col("_event_seq") > pl.col("_flush"))
         ).select(

@@ -12,6 +12,7 @@ import polars as pl
 from analyze.charts import Chart
 from analyze.rollups import Rollups
 from analyze.selfcheck import SelfCheck
+from analyze.slotplan import Plan
 from analyze.slotstats import SlotMeasure
 from analyze.timeline import Timeline
 from analyze.verdict import Recommendation, Verdict
@@ -64,6 +65,7 @@ class Findings:
     timeline: Timeline | None = None  # bytes out through time per node (analyze/timeline.py)
     charts: list[Chart] = field(default_factory=list)  # images beside the report
     self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
+    plan: Plan | None = None  # can moving slots cool the hot shard (analyze/slotplan.py)
 
     def lines(self) -> dict[str, int]:
         """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""

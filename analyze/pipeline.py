@@ -32,6 +32,7 @@ from analyze import (
     humanize,
     parse,
     patterns,
+    plan,
     private,
     reconcile,
     report,
@@ -39,6 +40,7 @@ from analyze import (
     rows,
     schema,
     selfcheck,
+    slotplan,
     slotstats,
     summary,
     tables,
@@ -463,6 +465,7 @@ def _outputs(
         self_check=selfcheck.build(
             inputs.manifests, found.rows, inputs.commands_reply, options.tolerance
         ),
+        plan=_plan(r, inputs),
     )
     drawn = time.perf_counter()
     findings.charts = charts.write(tmp, findings, inputs.manifests)
@@ -480,6 +483,11 @@ def _outputs(
         )
         timings["sqlite_summaries"] = time.perf_counter() - t
     return findings, r.totals.rows
+
+
+def _plan(r: rollups.Rollups, inputs: Inputs) -> slotplan.Plan | None:
+    load = plan.from_rollups(r, inputs.manifests, inputs.key_sizes)
+    return slotplan.build(load) if load is not None else None
 
 
 def _write_key_sizes(path: Path, inputs: Inputs) -> None:

@@ -35,6 +35,12 @@ def node_group_configuration(layout: Layout) -> list[dict[str, str]]:
     ]
 
 
+def configuration_json(layout: Layout) -> str:
+    """`node_group_configuration` as JSON, one shard a line (for `--node-group-configuration`)."""
+    items = [json.dumps(g) for g in node_group_configuration(layout)]
+    return "[\n  " + ",\n  ".join(items) + "\n]"
+
+
 def summary(plan: Plan) -> str:
     """One paragraph: can slots fix it, and the best expected skew."""
     if not plan.before or max(plan.before.values()) == 0:
@@ -110,7 +116,7 @@ def _layouts(plan: Plan, commands: bool) -> list[str]:
     if commands:
         for layout in plan.layouts:
             loads = ", ".join(_value(plan, v) for v in layout.loads)
-            config = json.dumps(node_group_configuration(layout), indent=2)
+            config = configuration_json(layout)
             out.append(
                 f"`NodeGroupConfiguration` for {len(layout.ranges)} shards (expected load per "
                 f"shard: {loads}; add `ReplicaCount` to each):\n\n```json\n{config}\n```"

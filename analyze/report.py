@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from analyze import charts, humanize, selfcheck, timeline
+from analyze import charts, humanize, planview, selfcheck, timeline
 from analyze.findings import Findings
 from capture import __version__
 
@@ -40,6 +40,7 @@ def render(f: Findings) -> str:
         _large_ops(f),
         _slots(f),
         charts.section(f.charts),
+        planview.section(f.plan),
         _recommendations(f),
         _footer(f),
     ]

@@ -29,7 +29,7 @@ import polars as pl
 
 SLOTS = 16384
 DOMINANT_SHARE = 0.5  # one slot above this share of the hot shard: resharding cannot help
-LARGE_SLOT_SHARE = 0.25  # a slot above this share of its node is not moved (move the others)
+LARGE_SLOT_SHARE = 0.25  # a node's hottest slot above this share of it stays (move the next ones)
 TARGET = 1.1  # self-managed target: the hottest shard within 10% of the mean shard load
 MAX_MOVES = 64
 MIGRATION_LIMIT = 256 * 1024 * 1024  # ElastiCache cannot migrate a slot holding a bigger item
@@ -263,12 +263,17 @@ def _moves(
     coolest shard under `cap` (else the biggest that still lowers the pair's maximum)."""
     loads = dict(before)
     owner = dict(load.owner)
+    # Each shard over the cap keeps its hottest slot when that slot is a large share of it.
+    tops: dict[str, tuple[int, int]] = {}
+    for slot, value in load.values.items():
+        shard = owner[slot]
+        if value > 0 and (shard not in tops or (value, -slot) > (tops[shard][0], -tops[shard][1])):
+            tops[shard] = (value, slot)
     held = tuple(
         sorted(
-            s
-            for s, v in load.values.items()
-            # only on shards over the cap: the ones slots would move from
-            if before[owner[s]] > cap and v / before[owner[s]] >= LARGE_SLOT_SHARE
+            slot
+            for shard, (value, slot) in tops.items()
+            if before[shard] > cap and value / before[shard] >= LARGE_SLOT_SHARE
         )
     )
     fixed = frozen | set(held)

@@ -29,6 +29,7 @@ import polars as pl
 
 from analyze import (
     charts,
+    fixes,
     humanize,
     parse,
     patterns,
@@ -50,7 +51,8 @@ from analyze import sqlite as sqlite_out
 from analyze.errors import AnalyzeError, BadInput, BadRules
 from analyze.findings import Findings, Window
 from analyze.inputs import Inputs, check_window, parse_time, resolve
-from analyze.verdict import recommendations, verdict
+from analyze.replies import write_commands
+from analyze.verdict import HOT_KEY_SHARE, recommendations, verdict
 from capture import __version__
 
 COMMANDS_DIR = tables.COMMANDS_DIR
@@ -446,7 +448,7 @@ def _outputs(
         nodes_known=inputs.nodes_known,
     )
     v = verdict(r)
-    recs = recommendations(r, v, _cardinalities(inputs))
+    recs = recommendations(r, v, _cardinalities(inputs), context=_fix_context(found, r, inputs))
     per_minute = _cloudwatch(inputs, window, options, progress)
     findings = Findings(
         inputs=inputs.infos,
@@ -483,6 +485,15 @@ def _outputs(
         )
         timings["sqlite_summaries"] = time.perf_counter() - t
     return findings, r.totals.rows
+
+
+def _fix_context(found: tables.Tables, r: rollups.Rollups, inputs: Inputs) -> fixes.Context:
+    """Evidence for the hot keys' fixes: one filtered pass over the rows of a few keys."""
+    hot = r.hot_keys.filter(pl.col("share_of_shard") >= HOT_KEY_SHARE).head(20)
+    rows = None
+    if not hot.is_empty():
+        rows = fixes.evidence(found, hot, write_commands(inputs.commands_reply))
+    return fixes.context(rows, inputs.manifests)
 
 
 def _plan(r: rollups.Rollups, inputs: Inputs) -> slotplan.Plan | None:

@@ -30,7 +30,7 @@ tie-breakers.
                          top_command}]
     large_key_operations [{key, shard, command, arg_shape, commands, est_bytes_out,
                          max_reply_bytes, share_of_shard}]
-    recommendations    [{kind, text, saves_bytes}]
+    recommendations    [{kind, text, saves_bytes, subject, level}]
     warnings           [str]
     timeline           {measured, cloudwatch, bin_seconds, intervals: [{node, shard, role, start,
                          end, commands, est_bytes_out, measured_bytes_out, commands_processed}],
@@ -214,7 +214,13 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
             top,
         ),
         "recommendations": [
-            {"kind": rec.kind, "text": rec.text, "saves_bytes": rec.saves_bytes}
+            {
+                "kind": rec.kind,
+                "text": rec.text,
+                "saves_bytes": rec.saves_bytes,
+                "subject": rec.subject,
+                "level": rec.level,
+            }
             for rec in f.recommendations
         ],
         "warnings": list(f.warnings),

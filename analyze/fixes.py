@@ -32,6 +32,7 @@ WRITE_HOT = 0.5  # writes above this share of a key's commands: write-hot
 COALESCED_WRITES_PER_S = 10
 TAG_SPREAD = 8  # the suffix count the hash-tag advice proposes
 SCRIPT_SHARE = 0.1  # a script/multi-key signature above this share of bytes gets advice
+READ_HOT_MIN = 100  # fewer reads than this over the window is not "read-hot"
 SCRIPTS = ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "mget")
 
 
@@ -42,6 +43,7 @@ class Context:
     evidence: pl.DataFrame | None = None  # per hot key (`evidence`)
     replicas: dict[str, int] = field(default_factory=dict)  # shard -> replicas
     ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # shard -> slots
+    script_bytes: int = 0  # reply bytes of scripts' own `redis.call`s (what scripts pulled)
 
 
 def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFrame:
@@ -130,6 +132,8 @@ def for_key(k: dict, e: dict | None, ctx: Context, duration: float, basis: str) 
             "otherwise compress it, or cache it on the client."
         )
         return Fix("big-value", text, None, weight, k["key_name"], "key_name")
+    if reads < READ_HOT_MIN:
+        return None
     fetches = min(reads, e["connections"] * (e["writes"] + 1))
     saves = int(read_bytes * (1 - fetches / reads)) if read_bytes else None
     text = (
@@ -186,15 +190,15 @@ def for_tag(slot: dict, tag: str, ctx: Context, basis: str) -> Fix:
     return Fix("hash-tag", text, None, weight, f"{{{tag}}}", "hash_tag")
 
 
-def for_scripts(signatures: pl.DataFrame, basis: str) -> list[Fix]:
-    """Scripts and multi-key reads above SCRIPT_SHARE of all bytes out (by bytes only)."""
+def for_scripts(signatures: pl.DataFrame, basis: str, ctx: Context) -> list[Fix]:
+    """Scripts and multi-key reads above SCRIPT_SHARE of the bytes out. A script's reply is
+    often unsized: then what its `redis.call`s read (`ctx.script_bytes`) stands for it."""
     if basis != "bytes" or signatures.is_empty():
         return []
-    rows = signatures.filter(
-        pl.col("command").is_in(SCRIPTS) & (pl.col("share") >= SCRIPT_SHARE)
-    ).head(2)
+    mine = signatures.filter(pl.col("command").is_in(SCRIPTS))
+    sized = mine.filter(pl.col("share") >= SCRIPT_SHARE).head(2)
     out = []
-    for s in rows.iter_rows(named=True):
+    for s in sized.iter_rows(named=True):
         what = "multi-key read" if s["command"] == "mget" else "script"
         text = (
             f"**A {what} pulls a large total**: {humanize.code(s['signature'], 120)} returned "
@@ -203,17 +207,42 @@ def for_scripts(signatures: pl.DataFrame, basis: str) -> list[Fix]:
             + (
                 "Fetch fewer keys per call, or only the ones that changed."
                 if what == "multi-key read"
-                else "Have the script return only what the caller uses (a count, a page, the "
-                "changed fields) instead of the values it read."
+                else _RETURN_LESS
             )
         )
         out.append(
             Fix("script", text, None, float(s["est_bytes_out"] or 0), s["signature"], "signature")
         )
+    client = int(signatures["est_bytes_out"].fill_null(0).sum() or 0)
+    unsized = mine.filter(pl.col("est_bytes_out").is_null() & (pl.col("command") != "mget"))
+    pulled = ctx.script_bytes
+    if not out and not unsized.is_empty() and pulled >= SCRIPT_SHARE * (client + pulled):
+        s = unsized.sort(["commands", "signature"], descending=[True, False]).row(0, named=True)
+        text = (
+            f"**A script pulls a large total**: scripts ({humanize.code(s['signature'], 120)} "
+            f"{humanize.count(s['commands'])} times, and others) read {humanize.size(pulled)} "
+            "through `redis.call`; a script returning what it read sends that much again. "
+            + _RETURN_LESS
+        )
+        out.append(Fix("script", text, None, float(pulled), s["signature"], "signature"))
     return out
 
 
-def context(evidence_rows: pl.DataFrame | None, manifests: Sequence[object] = ()) -> Context:
+_RETURN_LESS = (
+    "Have the script return only what the caller uses (a count, a page, the changed fields) "
+    "instead of the values it read."
+)
+
+
+def script_bytes(t: Tables) -> int:
+    """Reply bytes of the `redis.call`s scripts made (origin `script`)."""
+    rows = t.rows.filter(pl.col("origin") == schema.ORIGIN_SCRIPT)
+    return int(rows.select(pl.col("reply_bytes").sum()).collect().item() or 0)
+
+
+def context(
+    evidence_rows: pl.DataFrame | None, manifests: Sequence[object] = (), scripts: int = 0
+) -> Context:
     """Replicas and slot ranges per shard from the captures' manifests."""
     replicas: dict[str, int] = {}
     ranges: dict[str, list[tuple[int, int]]] = {}
@@ -223,4 +252,4 @@ def context(evidence_rows: pl.DataFrame | None, manifests: Sequence[object] = ()
                 replicas[n.shard] = replicas.get(n.shard, 0) + 1
             elif n.role == "primary" and n.slots:
                 ranges[n.shard] = [(int(a), int(b)) for a, b in n.slots]
-    return Context(evidence_rows, replicas, ranges)
+    return Context(evidence_rows, replicas, ranges, scripts)

@@ -493,7 +493,8 @@ def _fix_context(found: tables.Tables, r: rollups.Rollups, inputs: Inputs) -> fi
     rows = None
     if not hot.is_empty():
         rows = fixes.evidence(found, hot, write_commands(inputs.commands_reply))
-    return fixes.context(rows, inputs.manifests)
+    scripts = fixes.script_bytes(found) if r.totals.script else 0
+    return fixes.context(rows, inputs.manifests, scripts)
 
 
 def _plan(r: rollups.Rollups, inputs: Inputs) -> slotplan.Plan | None:

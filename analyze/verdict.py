@@ -138,7 +138,7 @@ def recommendations(
     recs += _full_reads(r, key_sizes)
     recs += _hot_keys(r, v, ctx)
     recs += _hot_slots(r, v, ctx)
-    recs += [_from_fix(f) for f in fixes.for_scripts(r.signatures, r.basis)]
+    recs += [_from_fix(f) for f in fixes.for_scripts(r.signatures, r.basis, ctx)]
     keys_cmd = int(r.shard_commands.filter(pl.col("command") == "keys")["commands"].sum())
     if keys_cmd:
         recs.append(

@@ -173,6 +173,21 @@ def _shard_skew(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     return RuleResult("shard_skew", f"hottest shard at most {max_ratio:g}× the others", violations)
 
 
+def _balance(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
+    max_score = float(cfg.get("max_score", 1.0))
+    score = a.summary.get("balance_score")
+    violations = []
+    if score is not None and score > max_score:
+        violations.append(
+            Violation(
+                subject="cluster",
+                message=f"balance score {score:.2f} (hottest shard / mean shard load − 1) "
+                f"above {max_score:g}",
+            )
+        )
+    return RuleResult("balance", f"balance score at most {max_score:g} (0 = even)", violations)
+
+
 def _forbidden_commands(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     names = [str(c).lower() for c in cfg.get("commands", [])]
     rows = (
@@ -251,6 +266,7 @@ RULES: dict[str, Callable[[Analysis, dict[str, Any]], RuleResult]] = {
     "full_range_read": _full_range_read,
     "pattern_share": _pattern_share,
     "shard_skew": _shard_skew,
+    "balance": _balance,
     "forbidden_commands": _forbidden_commands,
     "key_rate": _key_rate,
     "estimate_accuracy": _estimate_accuracy,
@@ -259,6 +275,7 @@ _KNOWN_SETTINGS = {
     "full_range_read": {"max_members", "max_reply_bytes"},
     "pattern_share": {"max_share", "min_shard_bytes"},
     "shard_skew": {"max_ratio"},
+    "balance": {"max_score"},
     "forbidden_commands": {"commands"},
     "key_rate": {"max_ops_per_s"},
     "estimate_accuracy": {"max_error", "min_share"},

@@ -143,6 +143,14 @@ def skew(loads: dict[object, int] | dict[str, int] | dict[int, int]) -> float | 
     return values[0] / median if median > 0 else None
 
 
+def balance_score(loads: list[float]) -> float | None:
+    """0 when every shard carries the same load; hottest / mean - 1 otherwise (N - 1 when one
+    of N shards carries everything). None with fewer than two shards or no load."""
+    if len(loads) < 2 or sum(loads) <= 0:
+        return None
+    return max(loads) / (sum(loads) / len(loads)) - 1
+
+
 def shard_loads(load: SlotLoad) -> dict[str, int]:
     out = {s: int(load.fixed.get(s, 0)) for s in load.shards}
     for slot, value in load.values.items():

@@ -32,6 +32,7 @@ tie-breakers.
                          max_reply_bytes, share_of_shard}]
     recommendations    [{kind, text, saves_bytes, subject, level}]
     warnings           [str]
+    balance_score      float | null                                 0 = every shard even
     timeline           {measured, cloudwatch, bin_seconds, intervals: [{node, shard, role, start,
                          end, commands, est_bytes_out, measured_bytes_out, commands_processed}],
                          minutes: [{node, shard, role, minute, commands, est_bytes_out,
@@ -47,7 +48,7 @@ from typing import Any
 
 import polars as pl
 
-from analyze import selfcheck, timeline
+from analyze import selfcheck, slotplan, timeline
 from analyze.findings import Findings
 
 SCHEMA_VERSION = 1
@@ -224,9 +225,17 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
             for rec in f.recommendations
         ],
         "warnings": list(f.warnings),
+        "balance_score": _num(_balance(f)),
         "self_check": selfcheck.to_json(f.self_check),
         **_timeline(f),
     }
+
+
+def _balance(f: Findings) -> float | None:
+    """analyze/slotplan.py `balance_score` over the shards, in the basis' unit."""
+    column = f.rollups.rank_column
+    values = [float(v or 0) for v in f.rollups.shards[column].to_list()]
+    return slotplan.balance_score(values)
 
 
 def _timeline(f: Findings) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def _layouts(plan: Plan, commands: bool) -> list[str]:
             config = configuration_json(layout)
             out.append(
                 f"`NodeGroupConfiguration` for {len(layout.ranges)} shards (expected load per "
-                f"shard: {loads}; add `ReplicaCount` to each):\n\n```json\n{config}\n```"
+                f"shard: {loads}; add `ReplicaCount` to each):\n\n{_indent(config)}"
             )
     return out
 
@@ -144,8 +144,8 @@ def _moves(plan: Plan, commands: bool) -> list[str]:
     if plan.held:
         held = ", ".join(str(s) for s in plan.held[:10])
         out[0] += (
-            f" Slots kept in place because each is a large share of its node: {held} — moving "
-            "the hot slot itself moves the problem and risks the migration; the plan moves the "
+            f" Kept in place: slot(s) {held}, the hottest of a node and a large share of it — "
+            "moving that slot moves the problem and risks the migration, so the plan moves the "
             "next ones."
         )
     rows = ["| Slot | Load | From | To |", "|---:|---:|---|---|"]
@@ -185,11 +185,7 @@ def _id(p: Primary, shard: str) -> str:
 
 def _commands(plan: Plan) -> str:
     valkey9 = [m for m in plan.moves if _is_valkey9(_primary(plan, m.source))]
-    lines = [
-        "Commands (authenticate with `REDISCLI_AUTH`; add `--tls` for in-transit encryption). "
-        "Redis, Valkey < 9: `CLUSTER SETSLOT` and `MIGRATE`, one slot at a time:",
-        "",
-        "```sh",
+    script = [
         "move_slot() {  # SLOT FROM_HOST FROM_PORT FROM_ID TO_HOST TO_PORT TO_ID",
         '  redis-cli -h "$5" -p "$6" CLUSTER SETSLOT "$1" IMPORTING "$4"',
         '  redis-cli -h "$2" -p "$3" CLUSTER SETSLOT "$1" MIGRATING "$7"',
@@ -204,27 +200,35 @@ def _commands(plan: Plan) -> str:
         src, dst = _primary(plan, m.source), _primary(plan, m.target)
         sh, sp = _host_port(src, m.source)
         dh, dp = _host_port(dst, m.target)
-        lines.append(
+        script.append(
             f"move_slot {m.slot} {_sh(sh)} {_sh(sp)} {_sh(_id(src, m.source))} "
             f"{_sh(dh)} {_sh(dp)} {_sh(_id(dst, m.target))}"
         )
-    lines.append("```")
+    parts = [
+        "Commands (authenticate with `REDISCLI_AUTH`; add `--tls` for in-transit encryption). "
+        "Redis, Valkey < 9: `CLUSTER SETSLOT` and `MIGRATE`, one slot at a time:",
+        _indent("\n".join(script)),
+    ]
     if valkey9 or not plan.load.primaries:
-        lines += [
-            "",
-            "Valkey ≥ 9 moves them atomically with `CLUSTER MIGRATESLOTS`, sent to the source primary:",
-            "",
-            "```sh",
-        ]
+        atomic = []
         for m in plan.moves:
             src, dst = _primary(plan, m.source), _primary(plan, m.target)
             sh, sp = _host_port(src, m.source)
-            lines.append(
+            atomic.append(
                 f"valkey-cli -h {_sh(sh)} -p {_sh(sp)} CLUSTER MIGRATESLOTS SLOTSRANGE "
                 f"{m.slot} {m.slot} NODE {_sh(_id(dst, m.target))}"
             )
-        lines.append("```")
-    return "\n".join(lines)
+        parts += [
+            "Valkey ≥ 9 moves them atomically with `CLUSTER MIGRATESLOTS`, sent to the source "
+            "primary:",
+            _indent("\n".join(atomic)),
+        ]
+    return "\n\n".join(parts)
+
+
+def _indent(text: str) -> str:
+    """A markdown code block by indentation (the page may itself sit inside a fenced block)."""
+    return "\n".join("    " + line if line else "" for line in text.splitlines())
 
 
 def _sh(text: str) -> str:

@@ -101,7 +101,9 @@ def test_moves_bring_the_hottest_shard_under_the_target():
     assert [c["NodeGroupId"] for c in config] == ["0001", "0002", "0003"]
     assert config[0]["Slots"].startswith("0-") and config[-1]["Slots"].endswith("-16383")
     page = planview.page(plan)
-    assert json.loads(page.split("```json\n")[1].split("```")[0]) == config
+    block = page.split("add `ReplicaCount` to each):\n\n")[1].split("\n\n")[0]
+    assert json.loads(block) == config  # an indented code block: JSON once dedented
+    assert "```" not in page  # the page can sit inside a fenced block (README transcripts)
     assert "move_slot " in page and "CLUSTER MIGRATESLOTS SLOTSRANGE" in page
     assert "hypothesis" in page
 

@@ -31,6 +31,7 @@ from analyze import (
     charts,
     fixes,
     humanize,
+    metrics,
     parse,
     patterns,
     plan,
@@ -59,6 +60,7 @@ COMMANDS_DIR = tables.COMMANDS_DIR
 REPORT_NAME = "report.md"
 SUMMARY_NAME = "summary.json"
 KEY_SIZES_NAME = "key_sizes.parquet"
+METRICS_NAME = "hotshard.prom"  # Prometheus textfile (analyze/metrics.py)
 MARKER = ".hotshard-out"  # marks a folder this tool wrote, so a rerun may replace it
 # docs/BENCHMARKS.md: zstd costs more time than the smaller files are worth.
 PARQUET_COMPRESSION: Literal["lz4"] = "lz4"
@@ -474,6 +476,9 @@ def _outputs(
     timings["charts"] = time.perf_counter() - drawn
     (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
     (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")
+    (tmp / METRICS_NAME).write_text(
+        metrics.render(summary.build(findings, __version__)), encoding="utf-8"
+    )
     _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
     timings["rollups_report"] = time.perf_counter() - t
     if options.sqlite:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from analyze.bandwidth import Network
 from analyze.charts import Chart
 from analyze.rollups import Rollups
 from analyze.selfcheck import SelfCheck
@@ -66,6 +67,7 @@ class Findings:
     charts: list[Chart] = field(default_factory=list)  # images beside the report
     self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
     plan: Plan | None = None  # can moving slots cool the hot shard (analyze/slotplan.py)
+    network: Network | None = None  # bytes/s vs node type bandwidth (analyze/bandwidth.py)
 
     def lines(self) -> dict[str, int]:
         """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""

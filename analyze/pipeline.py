@@ -28,6 +28,7 @@ from urllib.parse import quote
 import polars as pl
 
 from analyze import (
+    bandwidth,
     charts,
     fixes,
     humanize,
@@ -452,6 +453,7 @@ def _outputs(
     v = verdict(r)
     recs = recommendations(r, v, _cardinalities(inputs), context=_fix_context(found, r, inputs))
     per_minute = _cloudwatch(inputs, window, options, progress)
+    check = selfcheck.build(inputs.manifests, found.rows, inputs.commands_reply, options.tolerance)
     findings = Findings(
         inputs=inputs.infos,
         window=window,
@@ -466,10 +468,9 @@ def _outputs(
         slot_stats=slotstats.measured(inputs.manifests),
         database=options.sqlite,
         timeline=timeline.build(r, window, inputs.manifests, per_minute),
-        self_check=selfcheck.build(
-            inputs.manifests, found.rows, inputs.commands_reply, options.tolerance
-        ),
+        self_check=check,
         plan=_plan(r, inputs),
+        network=_network(inputs, window, options, per_minute, check, r.duration),
     )
     drawn = time.perf_counter()
     findings.charts = charts.write(tmp, findings, inputs.manifests)
@@ -541,6 +542,57 @@ def _cloudwatch(
         for m in inputs.manifests
     ]
     return pl.concat(frames) if frames else None
+
+
+def _network(
+    inputs: Inputs,
+    window: Window,
+    options: AnalyzeOptions,
+    per_minute: pl.DataFrame | None,
+    check: selfcheck.SelfCheck,
+    duration: float,
+) -> bandwidth.Network | None:
+    """Each node's bytes/s against its node type's bandwidth (with --cloudwatch only)."""
+    if per_minute is None or window.start is None or window.end is None:
+        return None
+    from analyze import cloudwatch
+
+    warnings: list[str] = []
+    frames = []
+    for m in inputs.manifests:
+        try:
+            frames.append(
+                cloudwatch.fetch_metric(
+                    m,
+                    window.start,
+                    window.end,
+                    options.region,
+                    metric=bandwidth.ALLOWANCE_METRIC,
+                    column="exceeded",
+                )
+            )
+        except cloudwatch.CloudWatchError as exc:
+            warnings.append(f"{bandwidth.ALLOWANCE_METRIC} unknown: {exc}")
+    types, type_warnings = bandwidth.node_types(inputs.manifests, options.region)
+    nodes = sorted({(n.node, n.shard, n.role) for m in inputs.manifests for n in m.nodes})
+    client: dict[str, tuple[int, str]] = {}
+    replication: dict[str, int | None] = {}
+    for n in check.nodes:
+        client[n.node] = (
+            (n.measured, "measured") if n.measured is not None else (n.estimated, "estimated")
+        )
+        rep = n.replication
+        replication[n.node] = rep.measured if rep.measured is not None else rep.estimated
+    return bandwidth.build(
+        nodes,
+        types,
+        per_minute,
+        pl.concat(frames) if frames else None,
+        client,
+        replication,
+        duration,
+        [*warnings, *type_warnings],
+    )
 
 
 def _cloudwatch_totals(frame: pl.DataFrame | None) -> dict[str, float]:

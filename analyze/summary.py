@@ -33,6 +33,7 @@ tie-breakers.
     recommendations    [{kind, text, saves_bytes, subject, level}]
     warnings           [str]
     balance_score      float | null                                 0 = every shard even
+    network            {source, retrieved, nodes: [...]} | null      analyze/bandwidth.py
     timeline           {measured, cloudwatch, bin_seconds, intervals: [{node, shard, role, start,
                          end, commands, est_bytes_out, measured_bytes_out, commands_processed}],
                          minutes: [{node, shard, role, minute, commands, est_bytes_out,
@@ -48,7 +49,7 @@ from typing import Any
 
 import polars as pl
 
-from analyze import selfcheck, slotplan, timeline
+from analyze import bandwidth, selfcheck, slotplan, timeline
 from analyze.findings import Findings
 
 SCHEMA_VERSION = 1
@@ -226,6 +227,7 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
         ],
         "warnings": list(f.warnings),
         "balance_score": _num(_balance(f)),
+        "network": bandwidth.to_json(f.network),
         "self_check": selfcheck.to_json(f.self_check),
         **_timeline(f),
     }

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from analyze import bandwidth, charts, humanize, planview, selfcheck, timeline
+from analyze import advice, charts, humanize, selfcheck, timeline
 from analyze.findings import Findings
 from capture import __version__
 
@@ -30,7 +30,6 @@ def render(f: Findings) -> str:
         _health(f),
         _shards(f),
         _nodes(f),
-        bandwidth.section(f.network),
         _self_check(f),
         _load_over_time(f),
         _bytes_over_time(f),
@@ -41,7 +40,7 @@ def render(f: Findings) -> str:
         _large_ops(f),
         _slots(f),
         charts.section(f.charts),
-        planview.section(f.plan),
+        advice.render(f),
         _recommendations(f),
         _footer(f),
     ]

@@ -128,3 +128,19 @@ def test_keys_over_the_migration_limit_block_their_slot():
     assert plan.blocked == (big,)
     assert 3 not in {m.slot for m in plan.moves}
     assert "`huge` (slot 3" in planview.section(plan)
+
+
+def test_valkey_9_primaries_get_migrateslots_with_their_ids():
+    lo = spread_load()
+    primaries = {
+        s: slotplan.Primary(f"10.0.0.{i}:6379", f"{i}" * 40, "valkey", "9.1.2")
+        for i, s in enumerate(lo.shards, 1)
+    }
+    plan = slotplan.build(SlotLoad(**{**lo.__dict__, "primaries": primaries}))  # type: ignore[arg-type]
+    page = planview.page(plan)
+    m = plan.moves[0]
+    assert (
+        f"valkey-cli -h 10.0.0.1 -p 6379 CLUSTER MIGRATESLOTS SLOTSRANGE {m.slot} {m.slot} "
+        f"NODE {primaries[m.target].node_id}" in page
+    )
+    assert f"move_slot {m.slot} 10.0.0.1 6379 {'1' * 40} " in page

@@ -56,14 +56,14 @@ def test_nodes_against_their_allowance_with_moto(moto, monkeypatch, tmp_path):  
     folder = tmp_path / "cap"
     shutil.copytree(SAMPLES / "hot-zset", folder, ignore=shutil.ignore_patterns("expected"))
     data = json.loads((folder / manifest.MANIFEST_NAME).read_text())
-    data["cluster"] = "shop"
+    data["cluster"] = "bwshop"  # moto's state is per process: names no other test uses
     for n in data["nodes"]:
-        n["aws_node_id"] = f"shop-{n['shard']}-{'001' if n['role'] == 'primary' else '002'}"
+        n["aws_node_id"] = f"bwshop-{n['shard']}-{'001' if n['role'] == 'primary' else '002'}"
     (folder / manifest.MANIFEST_NAME).write_text(json.dumps(data))
     m = manifest.read(folder)
     ec = boto3.client("elasticache", region_name=REGION, endpoint_url=moto)
     ec.create_replication_group(
-        ReplicationGroupId="shop",
+        ReplicationGroupId="bwshop",
         ReplicationGroupDescription="hotshard test",
         Engine="redis",
         CacheNodeType="cache.t4g.small",
@@ -74,10 +74,10 @@ def test_nodes_against_their_allowance_with_moto(moto, monkeypatch, tmp_path):  
     first = math.floor(m.started_at / 60) * 60
     when = datetime.fromtimestamp(first + 5, UTC)
     cw = cloudwatch_client(moto)
-    put_metric(cw, "shop-0002-002", when, 600_000_000.0)  # 10 MB/s in that minute
-    put_metric(cw, "shop-0001-002", when, 6_000.0)
-    put_allowance(cw, "shop-0002-002", when, 42.0)
-    put_allowance(cw, "shop-0001-002", when, 0.0)
+    put_metric(cw, "bwshop-0002-002", when, 600_000_000.0)  # 10 MB/s in that minute
+    put_metric(cw, "bwshop-0001-002", when, 6_000.0)
+    put_allowance(cw, "bwshop-0002-002", when, 42.0)
+    put_allowance(cw, "bwshop-0001-002", when, 0.0)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
     out = tmp_path / "out"
     run_analyze(

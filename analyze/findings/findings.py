@@ -70,6 +70,12 @@ class Findings:
     self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
     plan: Plan | None = None  # can moving slots cool the hot shard (analyze/findings/slotplan.py)
     network: Network | None = None  # bytes/s vs node type bandwidth (analyze/measure/bandwidth.py)
+    node_ids: dict[str, str] = field(default_factory=dict)  # node -> ElastiCache node id
+    redaction: str = ""  # how the outputs were redacted (analyze/render/redact.py); "" when not
+
+    def node_label(self, node: str) -> str:
+        """A node as CloudWatch names it (its ElastiCache node id) when known, else host:port."""
+        return self.node_ids.get(node, node)
 
     def lines(self) -> dict[str, int]:
         """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""

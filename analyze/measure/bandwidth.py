@@ -10,8 +10,9 @@ counts toward the allowance: it is shown beside the client bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,17 @@ def _per_node(frame: pl.DataFrame | None, column: str) -> dict[str, tuple[float,
         .sort("node")
     )
     return {n: (float(s), float(m), int(k)) for n, s, m, k in df.iter_rows()}
+
+
+def relabel(
+    net: Network | None, node: Callable[[str], str | None], text: Callable[[str], str]
+) -> Network | None:
+    """The same table with each node's label (`--redact`: no addresses) and warnings passed
+    through `text`."""
+    if net is None:
+        return None
+    nodes = tuple(dataclasses.replace(n, node=node(n.node) or n.node) for n in net.nodes)
+    return dataclasses.replace(net, nodes=nodes, warnings=tuple(text(w) for w in net.warnings))
 
 
 # -- AWS ------------------------------------------------------------------------------------

@@ -242,6 +242,20 @@ def diff(
     run_diff(before, after, top=top_rows, out=out, redactor=_redactor(redact, redact_key))
 
 
+@SetParseFn(str)
+def plan(target: str, goal: str = "1.1", quiet: bool = True) -> None:
+    """Can moving slots cool the hot shard? ElastiCache layouts and self-managed slot moves.
+
+    Args:
+      target: an analysis output folder, a capture folder, or MONITOR log(s).
+      goal: self-managed moves stop once the hottest shard is under this times the mean load.
+      quiet: no analysis progress on stderr (use --noquiet to see it).
+    """
+    from hotshard.analyze.commands.plan import run_plan
+
+    run_plan(target, as_float(goal, "goal", minimum=1.0) or 1.1, quiet=as_bool(quiet, "quiet"))
+
+
 # -- capture half (no polars) ------------------------------------------------------------------
 _BYTE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9,
                "gb": 10**9, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}  # fmt: skip
@@ -447,6 +461,7 @@ COMMANDS = {
     "endpoints": endpoints,
     "check": check,
     "diff": diff,
+    "plan": plan,
 }
 
 

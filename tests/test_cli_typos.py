@@ -57,6 +57,8 @@ def _cases(addr: str) -> list[tuple[list[str], str]]:
         (["diff", fixed, hot, "--top", "0"], "--top takes a whole number of at least 1"),
         (["query", "SELECT 1", "--dbb", "x"], "query: unknown option --dbb (did you mean --db?)"),
         (["query", "SELECT 1", "x", "y"], "query: unexpected argument 'y'"),
+        (["plan", hot, "--gol", "2"], "plan: unknown option --gol (did you mean --goal?)"),
+        (["plan", hot, "--goal", "0.5"], "--goal takes a finite number of at least 1"),
         (["analyse", fixed], "unknown command 'analyse' (did you mean analyze?)"),
     ]  # fmt: skip
 

@@ -32,15 +32,17 @@ from urllib.parse import quote
 import polars as pl
 
 from hotshard.analyze import humanize, schema
+from hotshard.analyze.commands import plan
 from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
-from hotshard.analyze.findings import extent, rollups, timeline
+from hotshard.analyze.estimate.replies import write_commands
+from hotshard.analyze.findings import extent, fixes, rollups, slotplan, timeline
 from hotshard.analyze.findings.findings import Findings, Window
-from hotshard.analyze.findings.verdict import recommendations, verdict
+from hotshard.analyze.findings.verdict import HOT_KEY_SHARE, recommendations, verdict
 from hotshard.analyze.keys import patterns
-from hotshard.analyze.measure import reconcile, selfcheck, slotstats
+from hotshard.analyze.measure import bandwidth, reconcile, selfcheck, slotstats
 from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import Inputs, check_window, parse_time, resolve
-from hotshard.analyze.render import charts, redact, report, summary
+from hotshard.analyze.render import charts, metrics, redact, report, summary
 from hotshard.analyze.rows import rows
 from hotshard.analyze.store import private, tables
 from hotshard.analyze.store import sqlite as sqlite_out
@@ -50,6 +52,7 @@ COMMANDS_DIR = tables.COMMANDS_DIR
 REPORT_NAME = "report.md"
 SUMMARY_NAME = "summary.json"
 KEY_SIZES_NAME = "key_sizes.parquet"
+METRICS_NAME = "hotshard.prom"  # Prometheus textfile (analyze/render/metrics.py)
 MARKER = ".hotshard-out"  # marks a folder this tool wrote, so a rerun may replace it
 # docs/BENCHMARKS.md: zstd costs more time than the smaller files are worth.
 PARQUET_COMPRESSION: Literal["lz4"] = "lz4"
@@ -235,6 +238,7 @@ def _analyze(
     paths = {
         "report": out / REPORT_NAME,
         "summary": out / SUMMARY_NAME,
+        "metrics": out / METRICS_NAME,
     }
     if not options.redact:
         paths["commands"] = out / COMMANDS_DIR
@@ -254,7 +258,8 @@ def _analyze(
     return result
 
 
-SHAREABLE = (REPORT_NAME, SUMMARY_NAME, charts.CHARTS_DIR, MARKER)
+# hotshard.prom is made from the (redacted) summary: as shareable as it is.
+SHAREABLE = (REPORT_NAME, SUMMARY_NAME, METRICS_NAME, charts.CHARTS_DIR, MARKER)
 
 
 def _keep_only_shareable(folder: Path) -> None:
@@ -536,8 +541,9 @@ def _outputs(
             "changed role during the window (a failover: see Health) — reads moved between "
             "nodes mid-window, so this comparison mixes before and after.",
         )
-    recs = recommendations(r, v, _cardinalities(inputs))
+    recs = recommendations(r, v, _cardinalities(inputs), context=_fix_context(found, r, inputs))
     per_minute = _cloudwatch(inputs, window, options, progress)
+    check = selfcheck.build(inputs.manifests, found.rows, inputs.commands_reply, options.tolerance)
     findings = Findings(
         inputs=inputs.infos,
         window=window,
@@ -555,20 +561,28 @@ def _outputs(
         node_ids={
             n.node: n.aws_node_id for m in inputs.manifests for n in m.nodes if n.aws_node_id
         },
-        self_check=selfcheck.build(
-            inputs.manifests, found.rows, inputs.commands_reply, options.tolerance
-        ),
+        self_check=check,
+        plan=_plan(r, inputs),
+        network=_network(inputs, window, options, per_minute, check, r.duration),
     )
     if options.redact:
         red = redact.Redactor.create(options.redact_key)
         findings = redact.findings(findings, red, _cardinalities(inputs))
         findings.redaction = redact.note(red)
+        # The plan from the redacted rollups, without the primaries' addresses and ids or the
+        # sampled key names; the allowance table with node labels.
+        load = plan.from_rollups(findings.rollups)
+        findings.plan = slotplan.build(load) if load is not None else None
+        findings.network = bandwidth.relabel(findings.network, red.node, red.text)
         inputs.warnings[:] = findings.warnings  # stderr too
     drawn = time.perf_counter()
     findings.charts = charts.write(tmp, findings, inputs.manifests)
     timings["charts"] = time.perf_counter() - drawn
     (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
     (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")
+    (tmp / METRICS_NAME).write_text(
+        metrics.render(summary.build(findings, __version__)), encoding="utf-8"
+    )
     if not options.redact:
         _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
     timings["rollups_report"] = time.perf_counter() - t
@@ -581,6 +595,21 @@ def _outputs(
         )
         timings["sqlite_summaries"] = time.perf_counter() - t
     return findings, r.totals.rows
+
+
+def _fix_context(found: tables.Tables, r: rollups.Rollups, inputs: Inputs) -> fixes.Context:
+    """Evidence for the hot keys' fixes: one filtered pass over the rows of a few keys."""
+    hot = r.hot_keys.filter(pl.col("share_of_shard") >= HOT_KEY_SHARE).head(20)
+    rows = None
+    if not hot.is_empty():
+        rows = fixes.evidence(found, hot, write_commands(inputs.commands_reply))
+    scripts = fixes.script_bytes(found) if r.totals.script else 0
+    return fixes.context(rows, inputs.manifests, scripts)
+
+
+def _plan(r: rollups.Rollups, inputs: Inputs) -> slotplan.Plan | None:
+    load = plan.from_rollups(r, inputs.manifests, inputs.key_sizes)
+    return slotplan.build(load) if load is not None else None
 
 
 def _write_key_sizes(path: Path, inputs: Inputs) -> None:
@@ -617,6 +646,57 @@ def _cloudwatch(
         for m in inputs.manifests
     ]
     return pl.concat(frames) if frames else None
+
+
+def _network(
+    inputs: Inputs,
+    window: Window,
+    options: AnalyzeOptions,
+    per_minute: pl.DataFrame | None,
+    check: selfcheck.SelfCheck,
+    duration: float,
+) -> bandwidth.Network | None:
+    """Each node's bytes/s against its node type's bandwidth (with --cloudwatch only)."""
+    if per_minute is None or window.start is None or window.end is None:
+        return None
+    from hotshard.analyze.measure import cloudwatch
+
+    warnings: list[str] = []
+    frames = []
+    for m in inputs.manifests:
+        try:
+            frames.append(
+                cloudwatch.fetch_metric(
+                    m,
+                    window.start,
+                    window.end,
+                    options.region,
+                    metric=bandwidth.ALLOWANCE_METRIC,
+                    column="exceeded",
+                )
+            )
+        except cloudwatch.CloudWatchError as exc:
+            warnings.append(f"{bandwidth.ALLOWANCE_METRIC} unknown: {exc}")
+    types, type_warnings = bandwidth.node_types(inputs.manifests, options.region)
+    nodes = sorted({(n.node, n.shard, n.role) for m in inputs.manifests for n in m.nodes})
+    client: dict[str, tuple[int, str]] = {}
+    replication: dict[str, int | None] = {}
+    for n in check.nodes:
+        client[n.node] = (
+            (n.measured, "measured") if n.measured is not None else (n.estimated, "estimated")
+        )
+        rep = n.replication
+        replication[n.node] = rep.measured if rep.measured is not None else rep.estimated
+    return bandwidth.build(
+        nodes,
+        types,
+        per_minute,
+        pl.concat(frames) if frames else None,
+        client,
+        replication,
+        duration,
+        [*warnings, *type_warnings],
+    )
 
 
 def _cloudwatch_totals(frame: pl.DataFrame | None) -> dict[str, float]:

@@ -204,6 +204,26 @@ def _shard_skew(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     )
 
 
+def _balance(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
+    max_score = float(cfg.get("max_score", 1.0))
+    score = a.summary.get("balance_score")
+    violations = []
+    if score is not None and score > max_score:
+        violations.append(
+            Violation(
+                subject="cluster",
+                message=f"balance score {score:.2f} (hottest shard / mean shard load − 1) "
+                f"above {max_score:g}",
+            )
+        )
+    return RuleResult(
+        "balance",
+        f"balance score at most {max_score:g} (0 = even)",
+        violations,
+        unjudged=None if score is not None else "no balance score in this analysis",
+    )
+
+
 def _forbidden_commands(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     names = [str(c).lower() for c in cfg.get("commands", [])]
     rows = (
@@ -282,6 +302,7 @@ RULES: dict[str, Callable[[Analysis, dict[str, Any]], RuleResult]] = {
     "full_range_read": _full_range_read,
     "pattern_share": _pattern_share,
     "shard_skew": _shard_skew,
+    "balance": _balance,
     "forbidden_commands": _forbidden_commands,
     "key_rate": _key_rate,
     "estimate_accuracy": _estimate_accuracy,
@@ -292,6 +313,7 @@ _SETTINGS: dict[str, dict[str, str]] = {
     "full_range_read": {"max_members": "count", "max_reply_bytes": "count"},
     "pattern_share": {"max_share": "share", "min_shard_bytes": "count"},
     "shard_skew": {"max_ratio": "number"},
+    "balance": {"max_score": "number"},
     "forbidden_commands": {"commands": "names"},
     "key_rate": {"max_ops_per_s": "number"},
     "estimate_accuracy": {"max_error": "number", "min_share": "share"},

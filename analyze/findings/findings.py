@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from hotshard.analyze.findings.rollups import Rollups
+from hotshard.analyze.findings.slotplan import Plan
 from hotshard.analyze.findings.timeline import Timeline
 from hotshard.analyze.findings.verdict import Recommendation, Verdict
+from hotshard.analyze.measure.bandwidth import Network
 from hotshard.analyze.measure.selfcheck import SelfCheck
 from hotshard.analyze.measure.slotstats import SlotMeasure
 from hotshard.analyze.render.charts import Chart
@@ -66,6 +68,8 @@ class Findings:
     )
     charts: list[Chart] = field(default_factory=list)  # images beside the report
     self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
+    plan: Plan | None = None  # can moving slots cool the hot shard (analyze/findings/slotplan.py)
+    network: Network | None = None  # bytes/s vs node type bandwidth (analyze/measure/bandwidth.py)
     node_ids: dict[str, str] = field(default_factory=dict)  # node -> ElastiCache node id
     redaction: str = ""  # how the outputs were redacted (analyze/render/redact.py); "" when not
 

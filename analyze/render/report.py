@@ -16,7 +16,7 @@ from hotshard.analyze import humanize
 from hotshard.analyze.findings import timeline
 from hotshard.analyze.findings.findings import Findings
 from hotshard.analyze.measure import selfcheck
-from hotshard.analyze.render import charts, headline
+from hotshard.analyze.render import advice, charts, headline
 from hotshard.capture import __version__
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -42,6 +42,7 @@ def render(f: Findings) -> str:
         _large_ops(f),
         _slots(f),
         charts.section(f.charts),
+        advice.render(f),
         _recommendations(f),
         _footer(f),
     ]

@@ -430,13 +430,13 @@ def test_a_rule_the_input_cannot_judge_is_not_judged_not_passed(plain_analysis, 
     out = capsys.readouterr().out
     assert status == ExitStatus.OK
     assert "not judged (the input cannot tell)" in out.splitlines()[0]
-    for rule in ("pattern_share", "shard_skew", "estimate_accuracy"):
+    for rule in ("pattern_share", "shard_skew", "balance", "estimate_accuracy"):
         (row,) = [r for r in out.splitlines() if r.startswith(f"| `{rule}`")]
         assert "not judged" in row and "pass" not in row
     (row,) = [r for r in out.splitlines() if r.startswith("| `forbidden_commands`")]
     assert "✅ pass" in row  # this one the log can judge
-    assert 'skipped="3"' in (tmp_path / "j.xml").read_text()
+    assert 'skipped="4"' in (tmp_path / "j.xml").read_text()
     # The gate decides: --fail-unjudged fails the build on it.
     status = run(["check", str(plain_analysis), "--fail-unjudged"])
     err = capsys.readouterr().err
-    assert status == ExitStatus.ERROR and "3 rule(s) not judged" in err
+    assert status == ExitStatus.ERROR and "4 rule(s) not judged" in err

@@ -68,7 +68,7 @@ def test_a_redacted_analysis_names_no_key_and_no_address(redis_cluster, tmp_path
     printed = capsys.readouterr()
     assert status == ExitStatus.OK, printed.err
     shared = sorted(p.name for p in out.iterdir())
-    assert shared == [".hotshard-out", "charts", "report.md", "summary.json"]
+    assert shared == [".hotshard-out", "charts", "hotshard.prom", "report.md", "summary.json"]
     text = _everything(out, printed.out + printed.err)
     for secret in [*keys, *EMAILS, *addresses, *hosts, "example-corp"]:
         assert secret not in text, secret

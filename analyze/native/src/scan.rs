@@ -1,0 +1,470 @@
+//! One chunk of MONITOR text (whole lines) parsed in one pass: the line split, the header
+//! (`ts`, `db`, `client`), the quoting check, the capture's health counts, and the first cut of
+//! the body into command, first argument and the rest (the "tail").
+//!
+//! It mirrors what the analyzer's Polars expressions did line by line (docs/MONITOR.md):
+//! - lines split on `\n`, one trailing `\r` dropped, invalid UTF-8 replaced (lossy);
+//! - `OK`, `+OK` and blank lines are skipped;
+//! - the header is `ts [db addr] body`, split on the first three spaces; an address holding a
+//!   space (a unix socket path) is taken by a regex instead;
+//! - the body is well formed when it is quoted arguments separated by single spaces, every quote
+//!   or backslash inside an argument escaped.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use memchr::{memchr, memmem};
+use regex::Regex;
+
+/// Tail texts: a fast line's command and rest (`SEP`; `NONE` when there is no rest), or a whole
+/// body (`WHOLE`). Control characters never appear raw in MONITOR output: they cannot clash.
+pub const SEP: u8 = 0;
+pub const NONE: u8 = 1;
+pub const WHOLE: u8 = 2;
+
+/// A string column as Arrow's large string layout: `offsets` (one more than rows) into `data`,
+/// and a validity bit per row when it can hold nulls.
+#[derive(Default)]
+pub struct Strings {
+    pub offsets: Vec<i64>,
+    pub data: Vec<u8>,
+    pub valid: Option<Bits>,
+}
+
+impl Strings {
+    fn new(nullable: bool) -> Self {
+        Strings {
+            offsets: vec![0],
+            data: Vec::new(),
+            valid: nullable.then(Bits::default),
+        }
+    }
+
+    fn push(&mut self, value: &[u8]) {
+        self.data.extend_from_slice(value);
+        self.offsets.push(self.data.len() as i64);
+        if let Some(v) = self.valid.as_mut() {
+            v.push(true);
+        }
+    }
+
+    fn push_parts(&mut self, parts: &[&[u8]]) {
+        for p in parts {
+            self.data.extend_from_slice(p);
+        }
+        self.offsets.push(self.data.len() as i64);
+        if let Some(v) = self.valid.as_mut() {
+            v.push(true);
+        }
+    }
+
+    fn push_null(&mut self) {
+        self.offsets.push(self.data.len() as i64);
+        self.valid
+            .as_mut()
+            .expect("a nullable column")
+            .push(false);
+    }
+
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        if let Some(v) = &self.valid {
+            if !v.get(i) {
+                return None;
+            }
+        }
+        Some(&self.data[self.offsets[i] as usize..self.offsets[i + 1] as usize])
+    }
+}
+
+/// A bitmap, least significant bit first (Arrow's validity and boolean layout).
+#[derive(Default)]
+pub struct Bits {
+    pub bytes: Vec<u8>,
+    pub len: usize,
+    pub unset: usize,
+}
+
+impl Bits {
+    pub fn push(&mut self, bit: bool) {
+        if self.len % 8 == 0 {
+            self.bytes.push(0);
+        }
+        if bit {
+            *self.bytes.last_mut().expect("pushed above") |= 1 << (self.len % 8);
+        } else {
+            self.unset += 1;
+        }
+        self.len += 1;
+    }
+
+    pub fn get(&self, i: usize) -> bool {
+        self.bytes[i / 8] & (1 << (i % 8)) != 0
+    }
+}
+
+/// What one chunk gives: the health counts of every line, and per command line its columns.
+pub struct Scan {
+    pub rows: u64,
+    pub parsed: u64,
+    pub skipped: u64,
+    pub first_ts: Option<f64>,
+    pub last_ts: Option<f64>,
+    /// The first bad lines (neither skipped nor parsed), lossy text.
+    pub bad: Vec<String>,
+    pub ts: Vec<f64>,
+    pub db: Vec<i32>,
+    pub client: Strings,
+    /// The quoted fields as printed (only when asked for).
+    pub body: Option<Strings>,
+    /// The command's one key is argv 1 (`Options::fast`) and `key_raw` holds it as quoted.
+    pub fast: Bits,
+    pub key_raw: Strings,
+    /// Per row the code of its tail in `tails` (codes in order of first appearance).
+    pub tail: Vec<u32>,
+    pub tails: Strings,
+}
+
+pub struct Options<'a> {
+    /// Commands whose one key is argv 1, quoted as MONITOR prints them (`"GET`, `"get`).
+    pub fast: &'a std::collections::HashSet<Vec<u8>>,
+    pub with_body: bool,
+    pub examples: usize,
+}
+
+/// A small, fast hash for the tails (FxHash's multiply-rotate): keys are chunk-local.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+#[derive(Hash, PartialEq, Eq)]
+enum Tail<'a> {
+    Fast(&'a [u8], Option<&'a [u8]>),
+    Whole(&'a [u8]),
+}
+
+/// The header of a line that is not skipped: ts, db, address, body; `None` when malformed.
+pub fn header(line: &[u8]) -> Option<(f64, i32, &[u8], &[u8])> {
+    let mut fields: [Option<&[u8]>; 4] = [None; 4];
+    let mut rest = line;
+    for (i, field) in fields.iter_mut().enumerate() {
+        if i == 3 {
+            *field = Some(rest);
+            break;
+        }
+        match memchr(b' ', rest) {
+            Some(p) => {
+                *field = Some(&rest[..p]);
+                rest = &rest[p + 1..];
+            }
+            None => {
+                *field = Some(rest);
+                break;
+            }
+        }
+    }
+    let [f0, f1, f2, f3] = fields;
+    let f0 = f0.expect("always a first field");
+    let ts = f0.strip_prefix(b"+").unwrap_or(f0);
+    if let Some(addr) = f2 {
+        if !addr.ends_with(b"]") {
+            if let Some(wide) = wide_header(line) {
+                return typed(wide.0, Some(wide.1), Some(wide.2), Some(wide.3), true);
+            }
+        }
+    }
+    typed(ts, f1, f2, f3, false)
+}
+
+/// The fields typed; `wide`: `db` and `addr` come without their `[` and `]`.
+fn typed<'a>(
+    ts: &[u8],
+    db: Option<&[u8]>,
+    addr: Option<&'a [u8]>,
+    body: Option<&'a [u8]>,
+    wide: bool,
+) -> Option<(f64, i32, &'a [u8], &'a [u8])> {
+    let ts: f64 = std::str::from_utf8(ts).ok()?.parse().ok()?;
+    let db = db?;
+    let db = if wide { db } else { db.strip_prefix(b"[")? };
+    let db: i32 = std::str::from_utf8(db).ok()?.parse().ok()?;
+    let addr = addr?;
+    let addr = if wide {
+        addr
+    } else {
+        addr.strip_suffix(b"]")?
+    };
+    Some((ts, db, addr, body?))
+}
+
+fn wide_header(line: &[u8]) -> Option<(&[u8], &[u8], &[u8], &[u8])> {
+    static WIDE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let re = WIDE.get_or_init(|| {
+        Regex::new(r#"^\+?(\S+) \[(\S+) (.*?)\] (".*)$"#).expect("a valid regex")
+    });
+    let text = std::str::from_utf8(line).ok()?;
+    let c = re.captures(text)?;
+    let g = |i: usize| c.get(i).map(|m| &line[m.start()..m.end()]);
+    Some((g(1)?, g(2)?, g(3)?, g(4)?))
+}
+
+/// Quoted arguments separated by single spaces, `"` and `\` escaped inside.
+pub fn well_quoted(body: &[u8]) -> bool {
+    let mut i = 0;
+    let n = body.len();
+    loop {
+        if i >= n || body[i] != b'"' {
+            return false;
+        }
+        i += 1;
+        loop {
+            if i >= n {
+                return false;
+            }
+            match body[i] {
+                b'\\' => {
+                    if i + 1 >= n {
+                        return false;
+                    }
+                    i += 2;
+                }
+                b'"' => {
+                    i += 1;
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+        if i == n {
+            return true;
+        }
+        if body[i] != b' ' {
+            return false;
+        }
+        i += 1;
+    }
+}
+
+/// `body` split like `str.splitn("\" \"", 3)`: command (with its opening quote), first
+/// argument, the rest (with the closing quote).
+fn cut3(body: &[u8]) -> (&[u8], Option<&[u8]>, Option<&[u8]>) {
+    let sep = memmem::Finder::new(b"\" \"");
+    match sep.find(body) {
+        None => (body, None, None),
+        Some(p) => {
+            let cmd = &body[..p];
+            let after = &body[p + 3..];
+            match sep.find(after) {
+                None => (cmd, Some(after), None),
+                Some(q) => (cmd, Some(&after[..q]), Some(&after[q + 3..])),
+            }
+        }
+    }
+}
+
+pub fn scan(data: &[u8], opts: &Options) -> Scan {
+    let text = String::from_utf8_lossy(data);
+    let text = text.as_bytes();
+    let mut out = Scan {
+        rows: 0,
+        parsed: 0,
+        skipped: 0,
+        first_ts: None,
+        last_ts: None,
+        bad: Vec::new(),
+        ts: Vec::new(),
+        db: Vec::new(),
+        client: Strings::new(false),
+        body: opts.with_body.then(|| Strings::new(false)),
+        fast: Bits::default(),
+        key_raw: Strings::new(true),
+        tail: Vec::new(),
+        tails: Strings::new(false),
+    };
+    let mut tails: FxMap<Tail, u32> = FxMap::default();
+    let misplit = memmem::Finder::new(b"\\\" \"");
+    let mut start = 0;
+    while start < text.len() {
+        let end = memchr(b'\n', &text[start..]).map_or(text.len(), |p| start + p);
+        let mut line = &text[start..end];
+        start = end + 1;
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        out.rows += 1;
+        if line.is_empty() || line == b"OK" || line == b"+OK" {
+            out.skipped += 1;
+            continue;
+        }
+        let parsed = header(line).filter(|h| well_quoted(h.3));
+        let Some((ts, db, addr, body)) = parsed else {
+            if out.bad.len() < opts.examples {
+                out.bad.push(String::from_utf8_lossy(line).into_owned());
+            }
+            continue;
+        };
+        out.parsed += 1;
+        out.first_ts = Some(out.first_ts.map_or(ts, |t| t.min(ts)));
+        out.last_ts = Some(out.last_ts.map_or(ts, |t| t.max(ts)));
+        out.ts.push(ts);
+        out.db.push(db);
+        out.client.push(addr);
+        if let Some(b) = out.body.as_mut() {
+            b.push(body);
+        }
+        let (cmd, first, rest) = cut3(body);
+        let fast = first.is_some() && opts.fast.contains(cmd) && misplit.find(body).is_none();
+        out.fast.push(fast);
+        let tail = if fast {
+            let first = first.expect("checked");
+            match rest {
+                None => out.key_raw.push(first.strip_suffix(b"\"").unwrap_or(first)),
+                Some(_) => out.key_raw.push(first),
+            }
+            Tail::Fast(cmd, rest)
+        } else {
+            out.key_raw.push_null();
+            Tail::Whole(body)
+        };
+        let next = tails.len() as u32;
+        let code = *tails.entry(tail).or_insert_with_key(|t| {
+            match t {
+                Tail::Fast(cmd, rest) => {
+                    let rest: &[u8] = rest.unwrap_or(&[NONE]);
+                    out.tails.push_parts(&[cmd, &[SEP], rest]);
+                }
+                Tail::Whole(body) => out.tails.push_parts(&[&[WHOLE], body]),
+            }
+            next
+        });
+        out.tail.push(code);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn run(text: &str) -> Scan {
+        let fast: HashSet<Vec<u8>> = [b"\"GET".to_vec(), b"\"get".to_vec(), b"\"SET".to_vec()]
+            .into_iter()
+            .collect();
+        let opts = Options {
+            fast: &fast,
+            with_body: true,
+            examples: 5,
+        };
+        scan(text.as_bytes(), &opts)
+    }
+
+    fn s(b: Option<&[u8]>) -> Option<String> {
+        b.map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    #[test]
+    fn headers_in_every_address_form() {
+        let out = run(concat!(
+            "1.5 [0 10.0.0.1:5] \"GET\" \"k\"\r\n",
+            "+2.25 [3 [::1]:6000] \"get\" \"k\" \"x\"\n",
+            "3 [0 unix:/tmp/a b.sock] \"GET\" \"k\"\n",
+            "4 [0 lua] \"SET\" \"k\" \"v\"\n",
+            "5 [0 ] \"PING\"\n",
+        ));
+        assert_eq!(out.parsed, 5);
+        assert_eq!(out.ts, vec![1.5, 2.25, 3.0, 4.0, 5.0]);
+        let clients: Vec<_> = (0..5).map(|i| s(out.client.get(i)).unwrap()).collect();
+        assert_eq!(
+            clients,
+            ["10.0.0.1:5", "[::1]:6000", "unix:/tmp/a b.sock", "lua", ""]
+        );
+        assert_eq!(out.first_ts, Some(1.5));
+        assert_eq!(out.last_ts, Some(5.0));
+    }
+
+    #[test]
+    fn skipped_and_bad_lines_are_counted() {
+        let out = run("OK\n+OK\n\nnot monitor\n1 [0 a:1] \"GET\" \"unterminated\n1 [x a:1] \"GET\"\n");
+        assert_eq!((out.rows, out.skipped, out.parsed), (6, 3, 0));
+        assert_eq!(out.bad.len(), 3);
+        assert_eq!(out.bad[0], "not monitor");
+    }
+
+    #[test]
+    fn quoting_is_checked_escape_by_escape() {
+        assert!(well_quoted(br#""a" "b\"c" "\\""#));
+        assert!(well_quoted(br#""""#));
+        assert!(!well_quoted(br#""a"  "b""#));
+        assert!(!well_quoted(br#""a\""#));
+        assert!(!well_quoted(br#""a"b""#));
+        assert!(!well_quoted(b""));
+    }
+
+    #[test]
+    fn fast_lines_share_a_tail_without_their_key() {
+        let out = run(concat!(
+            "1 [0 a:1] \"GET\" \"k1\"\n",
+            "1 [0 a:1] \"GET\" \"k2\"\n",
+            "1 [0 a:1] \"SET\" \"k3\" \"v\"\n",
+            "1 [0 a:1] \"MGET\" \"a\" \"b\"\n",
+            "1 [0 a:1] \"SET\" \"k\\\" \" \"v\"\n",
+        ));
+        assert_eq!(out.tail, vec![0, 0, 1, 2, 3]);
+        let keys: Vec<_> = (0..5).map(|i| s(out.key_raw.get(i))).collect();
+        assert_eq!(
+            keys,
+            [Some("k1".into()), Some("k2".into()), Some("k3".into()), None, None]
+        );
+        assert_eq!(out.tails.get(0).unwrap(), b"\"GET\x00\x01");
+        assert_eq!(out.tails.get(1).unwrap(), b"\"SET\x00v\"");
+        assert_eq!(out.tails.get(2).unwrap(), b"\x02\"MGET\" \"a\" \"b\"");
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        let out = scan(
+            b"1 [0 a:1] \"GET\" \"\xff\"\n",
+            &Options {
+                fast: &HashSet::new(),
+                with_body: true,
+                examples: 5,
+            },
+        );
+        assert_eq!(out.parsed, 1);
+        assert_eq!(
+            out.body.unwrap().get(0).unwrap(),
+            "\"GET\" \"\u{fffd}\"".as_bytes()
+        );
+    }
+}

@@ -29,9 +29,19 @@ from typing import Any
 
 import polars as pl
 
-from analyze import cardinality, keys, keyspecs, parse, patterns, replies, schema, through_time
+from analyze import (
+    cardinality,
+    keys,
+    keyspecs,
+    parse,
+    patterns,
+    replies,
+    scanner,
+    schema,
+    through_time,
+)
 from analyze.ahead import ahead
-from analyze.dictionaries import KeyDictionary, SignatureDictionary, first_appearance_ids
+from analyze.dictionaries import KeyDictionary, SignatureDictionary
 from analyze.errors import BadInput
 from analyze.lists import only_rows
 from analyze.resp_exprs import length_digits
@@ -50,6 +60,7 @@ class Context:
     lookup: replies.Lookup
     keys: KeyDictionary
     signatures: SignatureDictionary
+    parser: scanner.Parser  # the native core, told which commands take the fast path
     start: through_time.StartSizes | None = None  # key sizes at the start of the window
     brackets: cardinality.Brackets | None = None  # collections sampled at both ends
 
@@ -67,8 +78,10 @@ class Context:
         (the same keys) where its own missed a key."""
         sizes = replies.sizes_frame(list(key_sizes), rules) if key_sizes else None
         lookup = replies.Lookup(sizes, resp)
+        key_plan = keys.plan(keyspecs.load(commands_reply))
         return cls(
-            key_plan=keys.plan(keyspecs.load(commands_reply)),
+            key_plan=key_plan,
+            parser=scanner.parser(key_plan.fast_spellings),
             lookup=lookup,
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
@@ -90,14 +103,13 @@ def source_rows(
     pass reads the file. A damaged stream gives its readable lines (capture/format/reader.py):
     what was lost is noted in `counts`, or raised as `BadInput` after the rows without them."""
 
-    def cut(lines: pl.DataFrame) -> _Cut | None:
-        marked = parse.mark_lines(lines.lazy()).collect()
-        del lines
+    def cut(block: bytes) -> _Cut | None:
+        scanned = scanner.scan(block, ctx.parser)
+        del block
         if counts is not None:
-            counts.add(marked)
-        heads = keep(parse.header_rows(marked.lazy())).collect()
-        del marked
-        return _cut(heads, source, ctx) if heads.height else None
+            counts.add(scanned)
+        heads = keep(scanned.frame.lazy()).collect()
+        return _cut(heads, scanned.tails, source, ctx) if heads.height else None
 
     # Decoding, cutting, finishing and sizing strings through time overlap, one chunk each
     # (`ahead`): cutting needs nothing from earlier chunks; finishing (the dictionaries) and the
@@ -130,43 +142,20 @@ def source_rows(
         raise BadInput("; ".join(file.notes))
 
 
-def _cut(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> _Cut:
-    """`heads` cut into command, key and tail, each distinct tail parsed.
+def _cut(heads: pl.DataFrame, texts: pl.Series, source: parse.Source, ctx: Context) -> _Cut:
+    """`heads` (`scanner.scan`: each row's first key as quoted and its tail's code) with each
+    distinct tail of the chunk parsed.
 
-    Per row only the cheap part: the body cut into command, first argument and the rest, and
-    for the commands whose key is their first argument (GET, SET, HGET, ZRANGE...: the "fast"
-    path) the key goes to the key dictionary while the command and the rest (the "tail":
-    `SET`, `v`, `EX`, `60`) are parsed once per distinct tail of the chunk. Every other line
-    (MGET, EVALSHA, a quote inside an argument...) is its own tail. Replies and signatures are
-    then worked out once per distinct (tail, key size, pattern, sender) and joined back."""
-    body, first, rest, cmd = pl.col("body"), pl.col("_a"), pl.col("_r"), pl.col("_c")
-    fast = cmd.is_in(ctx.key_plan.fast_spellings) & first.is_not_null() & ~misplit(body)
-    per_row = (
-        heads.lazy()
-        .with_columns(_parts=body.str.splitn('" "', 3))
-        .with_columns(
-            _c=pl.col("_parts").struct.field("field_0"),
-            _a=pl.col("_parts").struct.field("field_1"),
-            _r=pl.col("_parts").struct.field("field_2"),
-        )
-        .with_columns(_fast=fast)
-        .select(
-            "ts",
-            "db",
-            "client",
-            "_fast",
-            origin=origin(source),
-            _key_raw=pl.when("_fast").then(
-                pl.when(rest.is_null()).then(first.str.strip_suffix('"')).otherwise(first)
-            ),
-            _tail=pl.when("_fast")
-            .then(pl.concat_str(cmd, pl.lit(_SEP), rest.fill_null(_NONE)))
-            .otherwise(pl.lit(_WHOLE) + body),
-        )
-        .collect()
-    )
-    codes, texts = first_appearance_ids(per_row["_tail"])
-    per_row = per_row.with_columns(_tail=codes)
+    The native core cut each body into command, first argument and the rest: for the commands
+    whose key is their first argument (GET, SET, HGET, ZRANGE...: the "fast" path) the key goes
+    to the key dictionary while the command and the rest (the "tail": `SET`, `v`, `EX`, `60`)
+    are parsed once per distinct tail of the chunk. Every other line (MGET, EVALSHA, a quote
+    inside an argument...) is its own tail. Replies and signatures are then worked out once per
+    distinct (tail, key size, pattern, sender) and joined back. `texts`: the tails by code
+    (some may belong to rows `keep` left out: parsed, never gathered)."""
+    per_row = heads.select(
+        "ts", "db", "client", "_fast", "_key_raw", "_tail", origin=origin(source)
+    ).with_columns(pl.col("_tail").cast(pl.UInt32))
     tail = _tails(texts, ctx)
     per_row = pl.concat(
         [per_row, tail.select(_TAIL_PER_ROW).select(pl.all().gather(per_row["_tail"]))],

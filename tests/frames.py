@@ -159,10 +159,10 @@ def split_log(path: str | Path) -> pl.DataFrame:
     `arg_count`, `request_bytes` and `args` (each argument as quoted, escapes unresolved) —
     the arguments no output keeps, from the row path's own `rows.split_body`."""
     chunks = parse.line_chunks(parse.open_source(parse.Source(Path(path))), parse.CHUNK_BYTES)
-    heads = [parse.header_rows(parse.mark_lines(c.lazy())) for c in chunks]
+    heads = [parse.header_rows(c) for c in chunks]
     if not heads:
         return pl.DataFrame()
-    return pl.concat(heads).pipe(rows.split_body).collect()
+    return pl.concat(heads).lazy().pipe(rows.split_body).collect()
 
 
 def write_outputs(

@@ -23,12 +23,7 @@ mod python {
         fast: HashSet<Vec<u8>>,
     }
 
-    fn put_strings(
-        py: Python<'_>,
-        d: &Bound<'_, PyDict>,
-        name: &str,
-        s: &Strings,
-    ) -> PyResult<()> {
+    fn put_strings(py: Python<'_>, d: &Bound<'_, PyDict>, name: &str, s: &Strings) -> PyResult<()> {
         d.set_item(format!("{name}.offsets"), PyBytes::new(py, raw(&s.offsets)))?;
         d.set_item(format!("{name}.data"), PyBytes::new(py, &s.data))?;
         if let Some(v) = &s.valid {

@@ -60,10 +60,7 @@ impl Strings {
 
     fn push_null(&mut self) {
         self.offsets.push(self.data.len() as i64);
-        self.valid
-            .as_mut()
-            .expect("a nullable column")
-            .push(false);
+        self.valid.as_mut().expect("a nullable column").push(false);
     }
 
     pub fn len(&self) -> usize {
@@ -94,7 +91,7 @@ pub struct Bits {
 
 impl Bits {
     pub fn push(&mut self, bit: bool) {
-        if self.len % 8 == 0 {
+        if self.len.is_multiple_of(8) {
             self.bytes.push(0);
         }
         if bit {
@@ -174,7 +171,10 @@ enum Tail<'a> {
 }
 
 /// The header of a line that is not skipped: ts, db, address, body; `None` when malformed.
-pub fn header(line: &[u8]) -> Option<(f64, i32, &[u8], &[u8])> {
+/// A command line's header typed: ts, db, address, body.
+pub type Header<'a> = (f64, i32, &'a [u8], &'a [u8]);
+
+pub fn header(line: &[u8]) -> Option<Header<'_>> {
     let mut fields: [Option<&[u8]>; 4] = [None; 4];
     let mut rest = line;
     for (i, field) in fields.iter_mut().enumerate() {
@@ -213,25 +213,23 @@ fn typed<'a>(
     addr: Option<&'a [u8]>,
     body: Option<&'a [u8]>,
     wide: bool,
-) -> Option<(f64, i32, &'a [u8], &'a [u8])> {
+) -> Option<Header<'a>> {
     let ts: f64 = std::str::from_utf8(ts).ok()?.parse().ok()?;
     let db = db?;
     let db = if wide { db } else { db.strip_prefix(b"[")? };
     let db: i32 = std::str::from_utf8(db).ok()?.parse().ok()?;
     let addr = addr?;
-    let addr = if wide {
-        addr
-    } else {
-        addr.strip_suffix(b"]")?
-    };
+    let addr = if wide { addr } else { addr.strip_suffix(b"]")? };
     Some((ts, db, addr, body?))
 }
 
-fn wide_header(line: &[u8]) -> Option<(&[u8], &[u8], &[u8], &[u8])> {
+/// The four fields of a header taken by regex: ts, db, address, body.
+type Wide<'a> = (&'a [u8], &'a [u8], &'a [u8], &'a [u8]);
+
+fn wide_header(line: &[u8]) -> Option<Wide<'_>> {
     static WIDE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    let re = WIDE.get_or_init(|| {
-        Regex::new(r#"^\+?(\S+) \[(\S+) (.*?)\] (".*)$"#).expect("a valid regex")
-    });
+    let re = WIDE
+        .get_or_init(|| Regex::new(r#"^\+?(\S+) \[(\S+) (.*?)\] (".*)$"#).expect("a valid regex"));
     let text = std::str::from_utf8(line).ok()?;
     let c = re.captures(text)?;
     let g = |i: usize| c.get(i).map(|m| &line[m.start()..m.end()]);
@@ -415,7 +413,8 @@ mod tests {
 
     #[test]
     fn skipped_and_bad_lines_are_counted() {
-        let out = run("OK\n+OK\n\nnot monitor\n1 [0 a:1] \"GET\" \"unterminated\n1 [x a:1] \"GET\"\n");
+        let out =
+            run("OK\n+OK\n\nnot monitor\n1 [0 a:1] \"GET\" \"unterminated\n1 [x a:1] \"GET\"\n");
         assert_eq!((out.rows, out.skipped, out.parsed), (6, 3, 0));
         assert_eq!(out.bad.len(), 3);
         assert_eq!(out.bad[0], "not monitor");
@@ -444,7 +443,13 @@ mod tests {
         let keys: Vec<_> = (0..5).map(|i| s(out.key_raw.get(i))).collect();
         assert_eq!(
             keys,
-            [Some("k1".into()), Some("k2".into()), Some("k3".into()), None, None]
+            [
+                Some("k1".into()),
+                Some("k2".into()),
+                Some("k3".into()),
+                None,
+                None
+            ]
         );
         assert_eq!(out.tails.get(0).unwrap(), b"\"GET\x00\x01");
         assert_eq!(out.tails.get(1).unwrap(), b"\"SET\x00v\"");

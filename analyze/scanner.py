@@ -19,9 +19,9 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from hotshard_native import Parser
+from hotshard_native import Keys, Parser
 
-__all__ = ["Parser", "Scanned", "parser", "scan"]
+__all__ = ["KeyIds", "Parser", "Scanned", "parser", "scan"]
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,72 @@ def _numbers(dtype: pa.DataType, n: int, data: bytes) -> pa.Array:
     return pa.Array.from_buffers(dtype, n, [None, pa.py_buffer(data)])
 
 
-def _strings(d: dict[str, Any], name: str, n: int) -> pa.Array:
+def _strings(d: dict[str, Any], name: str, n: int, dtype: pa.DataType | None = None) -> pa.Array:
     valid = d.get(f"{name}.valid")
     buffers = [
         pa.py_buffer(valid) if valid is not None else None,
         pa.py_buffer(d[f"{name}.offsets"]),
         pa.py_buffer(d[f"{name}.data"]),
     ]
-    return pa.Array.from_buffers(
-        pa.large_string(), n, buffers, null_count=d.get(f"{name}.nulls", 0)
-    )
+    nulls = d.get(f"{name}.nulls", 0)
+    return pa.Array.from_buffers(dtype or pa.large_string(), n, buffers, null_count=nulls)
+
+
+class KeyIds:
+    """The distinct first keys of one analysis in the native core: key as quoted -> id, in order
+    of first appearance; each new key unquoted (`sdscatrepr`'s escapes) and slotted there once.
+    The keys are held once, back to back, in Rust (docs/BENCHMARKS.md: bytes per key)."""
+
+    def __init__(self) -> None:
+        self._keys = Keys()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def ids(self, raw: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
+        """Per key of `raw` its id (Int32, null stays null), and the keys not seen before by id:
+        `key_id`, `raw`, `text` (null when it is `raw`), `binary` (not UTF-8: the text is then
+        the escaped form), `bytes` (binary keys only), `slot`, `length` (bytes)."""
+        array = raw.cast(pl.String).rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+        if isinstance(array, pa.ChunkedArray):  # one chunk after `rechunk`
+            array = array.combine_chunks()
+        array = array.cast(pa.large_string())
+        valid, offsets, data = array.buffers()
+        d = self._keys.ids(
+            len(array),
+            array.offset,
+            valid.address if valid is not None and array.null_count else 0,
+            offsets.address,
+            data.address if data is not None else 0,
+        )
+        n, m = len(array), d["new.n"]
+        ids = pa.Array.from_buffers(
+            pa.int32(),
+            n,
+            [pa.py_buffer(d["ids.valid"]), pa.py_buffer(d["ids"])],
+            null_count=d["ids.nulls"],
+        )
+        new = pa.table(
+            {
+                "key_id": _numbers(pa.int32(), m, d["new.id"]),
+                "raw": _strings(d, "new.raw", m),
+                "text": _strings(d, "new.text", m),
+                "binary": pa.Array.from_buffers(
+                    pa.bool_(), m, [None, pa.py_buffer(d["new.binary"])]
+                ),
+                "bytes": _strings(d, "new.bytes", m, pa.large_binary()),
+                "slot": _numbers(pa.int32(), m, d["new.slot"]),
+                "length": _numbers(pa.int64(), m, d["new.len"]),
+            }
+        )
+        series = pl.from_arrow(ids)
+        frame = pl.from_arrow(new)
+        assert isinstance(series, pl.Series) and isinstance(frame, pl.DataFrame)
+        return series.rename("key_id"), frame
+
+    def values(self) -> pl.Series:
+        """Every key so far as quoted, by id."""
+        d = self._keys.values()
+        values = pl.from_arrow(_strings(d, "values", d["n"]))
+        assert isinstance(values, pl.Series)
+        return values.cast(pl.String)

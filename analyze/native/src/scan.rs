@@ -32,7 +32,7 @@ pub struct Strings {
 }
 
 impl Strings {
-    fn new(nullable: bool) -> Self {
+    pub fn new(nullable: bool) -> Self {
         Strings {
             offsets: vec![0],
             data: Vec::new(),
@@ -40,7 +40,7 @@ impl Strings {
         }
     }
 
-    fn push(&mut self, value: &[u8]) {
+    pub fn push(&mut self, value: &[u8]) {
         self.data.extend_from_slice(value);
         self.offsets.push(self.data.len() as i64);
         if let Some(v) = self.valid.as_mut() {
@@ -58,7 +58,7 @@ impl Strings {
         }
     }
 
-    fn push_null(&mut self) {
+    pub fn push_null(&mut self) {
         self.offsets.push(self.data.len() as i64);
         self.valid.as_mut().expect("a nullable column").push(false);
     }

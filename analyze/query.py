@@ -8,11 +8,13 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from analyze.errors import NoDatabase, QueryError
+from analyze import sqlite as sqlite_out
 from analyze.sqlite import DB_NAME
 from capture.errors import ExitStatus
 from capture.format.escape import printable
@@ -120,6 +122,7 @@ def execute(sql: str, db: str | os.PathLike[str]) -> tuple[list[str], list[tuple
     instead of waiting for SQLite to finish.
     """
     path = resolve_db(db)
+    ensure_indexes(path)
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     guard = _Guard()
     conn.set_authorizer(guard)
@@ -145,6 +148,34 @@ def execute(sql: str, db: str | os.PathLike[str]) -> tuple[list[str], list[tuple
     finally:
         conn.close()
     return columns, rows
+
+
+def ensure_indexes(path: Path, err: TextIO | None = None) -> None:
+    """Build the database's query index the first time a query runs on it (`analyze` leaves it
+    out unless `--sqlite-index`: it is SQLite's slowest step and many analyses are never
+    queried), saying so on stderr with the time it took. A database that cannot be written
+    (read-only copy) is queried without it."""
+    stream = err or sys.stderr
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as c:
+            missing = sqlite_out.missing_indexes(c)
+    except sqlite3.Error:
+        return  # not a hotshard database we can read: the query itself will say what is wrong
+    if not missing:
+        return
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        print(f"hotshard: {path} is read-only: querying without its index (slower)", file=stream)
+        return
+    print(f"hotshard: building the query index of {path.name} (first query only)…", file=stream)
+    t = time.perf_counter()
+    try:
+        sqlite_out.build_indexes(path)
+    except sqlite3.Error as exc:
+        print(f"hotshard: could not build the index ({exc}): querying without it", file=stream)
+        return
+    print(f"hotshard: index built in {time.perf_counter() - t:.1f} s", file=stream)
 
 
 @contextlib.contextmanager

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from analyze.errors import NoDatabase, QueryError
 from analyze import sqlite as sqlite_out
+from analyze.errors import NoDatabase, QueryError
 from analyze.sqlite import DB_NAME
 from capture.errors import ExitStatus
 from capture.format.escape import printable

@@ -6,8 +6,6 @@ pub mod scan;
 
 #[cfg(feature = "python")]
 mod python {
-    use std::collections::HashSet;
-
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyDict};
 
@@ -22,7 +20,7 @@ mod python {
     /// The parser of one analysis: the spellings of the commands whose one key is argv 1.
     #[pyclass(frozen, module = "hotshard_native")]
     struct Parser {
-        fast: HashSet<Vec<u8>>,
+        fast: scan::Spellings,
     }
 
     fn put_strings(py: Python<'_>, d: &Bound<'_, PyDict>, name: &str, s: &Strings) -> PyResult<()> {

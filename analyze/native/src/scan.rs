@@ -11,7 +11,6 @@
 //!   or backslash inside an argument escaped.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use memchr::{memchr, memmem};
 use regex::Regex;
@@ -129,40 +128,20 @@ pub struct Scan {
     pub tails: Strings,
 }
 
+/// Spellings of commands, hashed cheaply (lines ask once each).
+pub type Spellings = std::collections::HashSet<Vec<u8>, Fast>;
+
 pub struct Options<'a> {
     /// Commands whose one key is argv 1, quoted as MONITOR prints them (`"GET`, `"get`).
-    pub fast: &'a std::collections::HashSet<Vec<u8>>,
+    pub fast: &'a Spellings,
     pub with_body: bool,
     pub examples: usize,
 }
 
-/// A small, fast hash for the tails (FxHash's multiply-rotate): keys are chunk-local.
-#[derive(Default)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let word = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    fn write_u8(&mut self, b: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+/// A fast hash for chunk-local maps (tails, spellings): nothing here is chosen by an attacker
+/// who could not just as well send more lines.
+type Fast = foldhash::fast::FixedState;
+type FxMap<K, V> = HashMap<K, V, Fast>;
 
 #[derive(Hash, PartialEq, Eq)]
 enum Tail<'a> {
@@ -207,6 +186,42 @@ pub fn header(line: &[u8]) -> Option<Header<'_>> {
 }
 
 /// The fields typed; `wide`: `db` and `addr` come without their `[` and `]`.
+/// `digits.digits` exactly as a correctly rounded parse gives it: one division of two exact
+/// integers below 2^53 is correctly rounded. Anything else goes to the full parser.
+fn parse_ts(ts: &[u8]) -> Option<f64> {
+    let mut m: u64 = 0;
+    let mut scale: Option<u32> = None;
+    let mut digits = 0;
+    for &b in ts {
+        match b {
+            b'0'..=b'9' => {
+                m = m * 10 + u64::from(b - b'0');
+                digits += 1;
+                if let Some(k) = scale.as_mut() {
+                    *k += 1;
+                }
+            }
+            b'.' if scale.is_none() => scale = Some(0),
+            _ => return std::str::from_utf8(ts).ok()?.parse().ok(),
+        }
+        if digits > 17 || m > 1 << 53 {
+            return std::str::from_utf8(ts).ok()?.parse().ok();
+        }
+    }
+    if digits == 0 {
+        return std::str::from_utf8(ts).ok()?.parse().ok();
+    }
+    Some(m as f64 / 10f64.powi(scale.unwrap_or(0) as i32))
+}
+
+/// A database number: a few digits (anything else as `i32::from_str` takes it).
+fn parse_db(db: &[u8]) -> Option<i32> {
+    if !db.is_empty() && db.len() <= 4 && db.iter().all(u8::is_ascii_digit) {
+        return Some(db.iter().fold(0, |n, &b| n * 10 + i32::from(b - b'0')));
+    }
+    std::str::from_utf8(db).ok()?.parse().ok()
+}
+
 fn typed<'a>(
     ts: &[u8],
     db: Option<&[u8]>,
@@ -214,10 +229,10 @@ fn typed<'a>(
     body: Option<&'a [u8]>,
     wide: bool,
 ) -> Option<Header<'a>> {
-    let ts: f64 = std::str::from_utf8(ts).ok()?.parse().ok()?;
+    let ts = parse_ts(ts)?;
     let db = db?;
     let db = if wide { db } else { db.strip_prefix(b"[")? };
-    let db: i32 = std::str::from_utf8(db).ok()?.parse().ok()?;
+    let db = parse_db(db)?;
     let addr = addr?;
     let addr = if wide { addr } else { addr.strip_suffix(b"]")? };
     Some((ts, db, addr, body?))
@@ -246,21 +261,19 @@ pub fn well_quoted(body: &[u8]) -> bool {
         }
         i += 1;
         loop {
-            if i >= n {
-                return false;
+            // Jump to the next quote or backslash: arguments are mostly plain text.
+            match memchr::memchr2(b'"', b'\\', &body[i..]) {
+                None => return false,
+                Some(p) => i += p,
             }
-            match body[i] {
-                b'\\' => {
-                    if i + 1 >= n {
-                        return false;
-                    }
-                    i += 2;
+            if body[i] == b'\\' {
+                if i + 1 >= n {
+                    return false;
                 }
-                b'"' => {
-                    i += 1;
-                    break;
-                }
-                _ => i += 1,
+                i += 2;
+            } else {
+                i += 1;
+                break;
             }
         }
         if i == n {
@@ -275,8 +288,10 @@ pub fn well_quoted(body: &[u8]) -> bool {
 
 /// `body` split like `str.splitn("\" \"", 3)`: command (with its opening quote), first
 /// argument, the rest (with the closing quote).
-fn cut3(body: &[u8]) -> (&[u8], Option<&[u8]>, Option<&[u8]>) {
-    let sep = memmem::Finder::new(b"\" \"");
+fn cut3<'a>(
+    body: &'a [u8],
+    sep: &memmem::Finder,
+) -> (&'a [u8], Option<&'a [u8]>, Option<&'a [u8]>) {
     match sep.find(body) {
         None => (body, None, None),
         Some(p) => {
@@ -291,8 +306,16 @@ fn cut3(body: &[u8]) -> (&[u8], Option<&[u8]>, Option<&[u8]>) {
 }
 
 pub fn scan(data: &[u8], opts: &Options) -> Scan {
-    let text = String::from_utf8_lossy(data);
-    let text = text.as_bytes();
+    // Valid UTF-8 (nearly always: MONITOR escapes every byte that is not printable ASCII) is
+    // used as it is; anything else is read lossily, like any text reader would.
+    let lossy;
+    let text = match std::str::from_utf8(data) {
+        Ok(_) => data,
+        Err(_) => {
+            lossy = String::from_utf8_lossy(data);
+            lossy.as_bytes()
+        }
+    };
     let mut out = Scan {
         rows: 0,
         parsed: 0,
@@ -311,6 +334,7 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
     };
     let mut tails: FxMap<Tail, u32> = FxMap::default();
     let misplit = memmem::Finder::new(b"\\\" \"");
+    let sep = memmem::Finder::new(b"\" \"");
     let mut start = 0;
     while start < text.len() {
         let end = memchr(b'\n', &text[start..]).map_or(text.len(), |p| start + p);
@@ -340,7 +364,7 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         if let Some(b) = out.body.as_mut() {
             b.push(body);
         }
-        let (cmd, first, rest) = cut3(body);
+        let (cmd, first, rest) = cut3(body, &sep);
         let fast = first.is_some() && opts.fast.contains(cmd) && misplit.find(body).is_none();
         out.fast.push(fast);
         let tail = if fast {
@@ -373,10 +397,9 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
 
     fn run(text: &str) -> Scan {
-        let fast: HashSet<Vec<u8>> = [b"\"GET".to_vec(), b"\"get".to_vec(), b"\"SET".to_vec()]
+        let fast: Spellings = [b"\"GET".to_vec(), b"\"get".to_vec(), b"\"SET".to_vec()]
             .into_iter()
             .collect();
         let opts = Options {
@@ -457,11 +480,31 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_parse_as_the_full_parser_does() {
+        for ts in [
+            "1697549123.123456",
+            "1697549123.000001",
+            "0.1",
+            "1e5",
+            "inf",
+            "123456789012345678.5",
+            "1.",
+            ".5",
+            "1764950000.999999",
+        ] {
+            assert_eq!(parse_ts(ts.as_bytes()), ts.parse().ok(), "{ts}");
+        }
+        assert_eq!(parse_ts(b"1.2.3"), None);
+        assert_eq!(parse_ts(b""), None);
+        assert_eq!(parse_ts(b"."), None);
+    }
+
+    #[test]
     fn invalid_utf8_is_replaced() {
         let out = scan(
             b"1 [0 a:1] \"GET\" \"\xff\"\n",
             &Options {
-                fast: &HashSet::new(),
+                fast: &Spellings::default(),
                 with_body: true,
                 examples: 5,
             },

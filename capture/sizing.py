@@ -33,15 +33,15 @@ from typing import Any
 
 import redis
 
-from capture.format import lines, reads, resp
-from capture.format.lines import key_text
-from capture.format.manifest import (
+from hotshard.capture.format import lines, reads, resp
+from hotshard.capture.format.lines import key_text
+from hotshard.capture.format.manifest import (
     KeySize,
     Manifest,
     NodeCapture,
     read_commands,
 )
-from capture.format.reader import MonitorFile
+from hotshard.capture.format.reader import MonitorFile
 
 # Weight of one command in the rough ranking: a full read of a collection dwarfs anything else.
 FULL_READ_WEIGHT = 10.0

@@ -1,5 +1,5 @@
 //! hotshard's row path in Rust: a chunk of MONITOR text parsed in one pass (`scan`), the
-//! columns handed to Python as Arrow buffers (`analyze/native.py` wraps them).
+//! columns handed to Python as Arrow buffers (`analyze/read/scanner.py` wraps them).
 
 pub mod keys;
 pub mod scan;
@@ -154,7 +154,7 @@ mod python {
                 let mut id_valid = Bits::default();
                 let mut new: Vec<NewKey> = Vec::new();
                 for i in 0..column.n {
-                    // SAFETY: the caller hands a live array (`analyze/scanner.py`).
+                    // SAFETY: the caller hands a live array (`analyze/read/scanner.py`).
                     match unsafe { column.get(i) } {
                         Some(key) => {
                             ids.push(keys.id(key, &mut new) as i32);

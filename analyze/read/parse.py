@@ -1,0 +1,180 @@
+"""MONITOR logs as chunks of text, their command lines, and the capture's health.
+
+A MONITOR line (docs/MONITOR.md) is
+
+    1697549123.123456 [0 10.0.0.1:53422] "ZREVRANGE" "key" "0" "-1"
+
+optionally with the RESP `+` prefix and a trailing `\\r`. Files are read by the capture
+format's reader (capture/format/reader.py: plain, `.gz` or `.zst`, truncated or damaged), a
+chunk of whole lines at a time (`line_chunks`); a killed capture's cut last line and what a
+damaged stream lost are reported by `line_stats`.
+
+Each chunk is parsed by the native core (`hotshard.analyze.read.scanner`): the header, the quoting check and
+the counts, in one pass over its bytes; lines failing a check are left out and counted
+(`LineCounts`). Garbage never fails a query: lines are read as lossy UTF-8. The quoted
+arguments are split by `hotshard.analyze.rows.rows`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from hotshard.analyze.errors import BadInput
+from hotshard.analyze.read import scanner
+from hotshard.capture.format.lines import escape_bytes
+from hotshard.capture.format.reader import MonitorFile
+
+# A quoted MONITOR argument, escapes included (`rows.split_body`'s rare misplit rows).
+QUOTED_ARG = r'"(?:[^"\\]|\\.)*"'
+_EXAMPLE_CHARS = 200
+EXAMPLES = 5  # bad lines kept per source
+CHUNK_BYTES = (
+    32 << 20
+)  # text decoded at a time: docs/BENCHMARKS.md (memory) and `hotshard.analyze.rows.rows`
+
+
+@dataclass(frozen=True)
+class Source:
+    """One MONITOR log and what is known of the node it was captured on."""
+
+    path: Path
+    node: str = "unknown"  # "host:port"
+    shard: str = "unknown"
+    role: str = "unknown"  # primary | replica | unknown
+    # "ip:port" client addresses whose lines are replicated writes (the replica's primary link).
+    primary_addresses: tuple[str, ...] = ()
+
+
+# -- reading files --------------------------------------------------------------------------
+def open_source(source: Source) -> MonitorFile:
+    """The source's file, to read once (`line_chunks`); a clear error when it cannot be read."""
+    path = Path(source.path)
+    try:
+        if not path.is_file():
+            raise BadInput(f"{path}: not a file")
+        return MonitorFile(path)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def line_chunks(file: MonitorFile, chunk_bytes: int) -> Iterator[bytes]:
+    """The file's text, whole lines, about `chunk_bytes` at a time (`scanner.scan` parses it).
+
+    A chunk is decoded only when it is asked for. How the file ended (a cut last line, a
+    truncated or damaged stream) is on `file` once the chunks have run out."""
+    yield from file.blocks(chunk_bytes)
+
+
+def header_rows(block: bytes) -> pl.DataFrame:
+    """The command lines of a chunk of text (header and quoting well formed), as `ts`, `db`,
+    `client` and `body`, the quoted fields as printed."""
+    return scanner.scan(block, body=True).frame.select("ts", "db", "client", "body")
+
+
+# -- capture health -----------------------------------------------------------------------------
+STATS_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "node": pl.String(),
+    "shard": pl.String(),
+    "lines_total": pl.Int64(),
+    "parsed": pl.Int64(),
+    "skipped": pl.Int64(),  # OK / +OK / blank lines
+    "errors": pl.Int64(),  # lines that are not MONITOR output
+    "truncated_last_line": pl.Boolean(),
+    "first_ts": pl.Float64(),
+    "last_ts": pl.Float64(),
+    "error_examples": pl.List(pl.String()),  # the first few bad lines, escaped, shortened
+    "note": pl.String(),  # e.g. how a truncated compressed stream was read
+}
+
+
+@dataclass
+class LineCounts:
+    """A source's line counts, added up over its chunks (`add`) or taken in one pass."""
+
+    rows: int = 0
+    parsed: int = 0
+    skipped: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    bad: list[str] = field(default_factory=list)  # the first bad lines, in file order
+    truncated_last_line: bool = False  # the file ends in a cut line (`ended`)
+    notes: list[str] = field(default_factory=list)  # how a truncated or damaged stream was read
+
+    def ended(self, file: MonitorFile) -> None:
+        """Take what `file`'s reading found at its end (after its last chunk)."""
+        self.truncated_last_line = file.partial is not None
+        self.notes = list(file.notes)
+
+    @property
+    def note(self) -> str | None:
+        return "; ".join(self.notes) or None
+
+    def add(self, chunk: scanner.Scanned, examples: int = EXAMPLES) -> None:
+        """Count one parsed chunk (chunks in file order)."""
+        self.rows += chunk.rows
+        self.parsed += chunk.parsed
+        self.skipped += chunk.skipped
+        self.first_ts = _fold(min, self.first_ts, chunk.first_ts)
+        self.last_ts = _fold(max, self.last_ts, chunk.last_ts)
+        if len(self.bad) < examples:
+            self.bad = [*self.bad, *chunk.bad][:examples]
+
+    def row(self, source: Source) -> dict[str, object]:
+        """This source's row of `STATS_SCHEMA`."""
+        truncated = self.truncated_last_line
+        return {
+            "source": Path(source.path).name,
+            "node": source.node,
+            "shard": source.shard,
+            "lines_total": self.rows + truncated,
+            "parsed": self.parsed,
+            "skipped": self.skipped,
+            "errors": self.rows - self.parsed - self.skipped,
+            "truncated_last_line": truncated,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "error_examples": [_example(line) for line in self.bad],
+            "note": self.note,
+        }
+
+
+def _fold(pick, a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else pick(a, b)
+
+
+def stats_frame(sources: Sequence[Source], counts: Sequence[LineCounts]) -> pl.DataFrame:
+    """`line_stats` from counts taken elsewhere (the analyzer counts while it parses)."""
+    rows = [c.row(s) for s, c in zip(sources, counts, strict=True)]
+    return pl.DataFrame(rows, schema=STATS_SCHEMA)
+
+
+def count_lines(source: Source, examples: int = EXAMPLES) -> LineCounts:
+    """One source's line counts, read a chunk at a time."""
+    counts, file = LineCounts(), open_source(source)
+    for block in line_chunks(file, CHUNK_BYTES):
+        counts.add(scanner.scan(block), examples)
+    counts.ended(file)
+    return counts
+
+
+def line_stats(sources: Sequence[Source], examples: int = EXAMPLES) -> pl.DataFrame:
+    """Per source: how many lines were read, parsed, skipped and bad — the capture's health.
+
+    A pass of its own over every line (header fields and the quoting check, no argument
+    split); `analyze` counts while it parses instead, unless the time window needs the first
+    timestamp first. `lines_total` = parsed + skipped + errors + (1 if `truncated_last_line`):
+    the partial last line of a killed capture is neither parsed nor an error.
+    `error_examples` are the first few bad lines in file order, escaped and shortened.
+    """
+    return stats_frame(sources, [count_lines(s, examples) for s in sources])
+
+
+def _example(line: str) -> str:
+    """A bad line fit for a report: control and non-ASCII characters escaped, at most ~200."""
+    text = "".join(ch if " " <= ch <= "~" else escape_bytes(ch.encode()) for ch in line[:400])
+    return text if len(text) <= _EXAMPLE_CHARS else text[: _EXAMPLE_CHARS - 1] + "…"

@@ -12,7 +12,7 @@ damaged stream lost are reported by `line_stats`.
 Each chunk is parsed by the native core (`hotshard.analyze.read.scanner`): the header, the quoting check and
 the counts, in one pass over its bytes; lines failing a check are left out and counted
 (`LineCounts`). Garbage never fails a query: lines are read as lossy UTF-8. The quoted
-arguments are split by `hotshard.analyze.rows.rows`.
+arguments are split by the core too, once per distinct tail (`hotshard.analyze.rows.rows`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from hotshard.analyze.read import scanner
 from hotshard.capture.format.lines import escape_bytes
 from hotshard.capture.format.reader import MonitorFile
 
-# A quoted MONITOR argument, escapes included (`rows.split_body`'s rare misplit rows).
-QUOTED_ARG = r'"(?:[^"\\]|\\.)*"'
 _EXAMPLE_CHARS = 200
 EXAMPLES = 5  # bad lines kept per source
 CHUNK_BYTES = (
@@ -73,6 +71,21 @@ def header_rows(block: bytes) -> pl.DataFrame:
     """The command lines of a chunk of text (header and quoting well formed), as `ts`, `db`,
     `client` and `body`, the quoted fields as printed."""
     return scanner.scan(block, body=True).frame.select("ts", "db", "client", "body")
+
+
+def split_rows(block: bytes) -> pl.DataFrame:
+    """Per command line of a chunk of text: `ts`, `db`, `client`, `command`, `arg_count`,
+    `request_bytes` and `args` (each argument as printed, escapes unresolved), as the native
+    core splits them (with no fast commands every body is its own tail)."""
+    scanned = scanner.scan(block)
+    tails = scanned.tails.drop("_text")
+    return pl.concat(
+        [
+            scanned.frame.select("ts", "db", "client"),
+            tails.select(pl.all().gather(scanned.frame["_tail"])),
+        ],
+        how="horizontal",
+    )
 
 
 # -- capture health -----------------------------------------------------------------------------

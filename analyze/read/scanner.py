@@ -36,7 +36,11 @@ class Scanned:
     bad: list[str]  # the first few lines that are not MONITOR output, in file order
     # ts, db, client, (body,) _fast, _key_raw (the fast line's key as quoted), _tail (code)
     frame: pl.DataFrame
-    tails: pl.Series  # distinct tail texts by code (`rows`: `_SEP`, `_NONE`, `_WHOLE`)
+    # Per distinct tail, by code: `_text` (`rows`: `_SEP`, `_NONE`, `_WHOLE`), and the tail
+    # parsed as a body (a fast one with the placeholder key `K`): `command` (lower case),
+    # `arg_count`, `request_bytes` (RESP2, decoded lengths), `args` (after the command, as
+    # printed: escapes unresolved).
+    tails: pl.DataFrame
 
 
 def parser(fast_spellings: Sequence[str] = ()) -> Parser:
@@ -66,8 +70,23 @@ def scan(block: bytes, using: Parser | None = None, body: bool = False) -> Scann
         "_tail": _numbers(pa.uint32(), n, d["tail"]),
     }
     frame = pl.from_arrow(pa.table(columns))
-    tails = pl.from_arrow(_strings(d, "tails", d["tails.n"]))
-    assert isinstance(frame, pl.DataFrame) and isinstance(tails, pl.Series)
+    t = d["tails.n"]
+    args = pa.LargeListArray.from_arrays(
+        _numbers(pa.int64(), t + 1, d["tails.arg_offsets"]),
+        _strings(d, "tails.args", d["tails.args.n"]),
+    )
+    tails = pl.from_arrow(
+        pa.table(
+            {
+                "_text": _strings(d, "tails", t),
+                "command": _strings(d, "tails.command", t),
+                "arg_count": _numbers(pa.int32(), t, d["tails.arg_count"]),
+                "request_bytes": _numbers(pa.int64(), t, d["tails.request_bytes"]),
+                "args": args,
+            }
+        )
+    )
+    assert isinstance(frame, pl.DataFrame) and isinstance(tails, pl.DataFrame)
     return Scanned(
         rows=d["rows"],
         parsed=d["parsed"],
@@ -76,7 +95,7 @@ def scan(block: bytes, using: Parser | None = None, body: bool = False) -> Scann
         last_ts=d["last_ts"],
         bad=d["bad"],
         frame=frame,
-        tails=tails.cast(pl.String).rename("_text"),
+        tails=tails.cast({"_text": pl.String, "command": pl.String, "args": pl.List(pl.String)}),
     )
 
 

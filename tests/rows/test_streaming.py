@@ -47,24 +47,22 @@ def sample():
     return sources, ctx
 
 
-def _heads(source: parse.Source) -> pl.LazyFrame:
+def _split(source: parse.Source) -> pl.LazyFrame:
+    """A chunk's rows as the native core splits them (a frame in memory: the plan's source)."""
     block = next(parse.line_chunks(parse.open_source(source), 1 << 20))
-    return parse.header_rows(block).lazy()
+    return parse.split_rows(block).lazy()
 
 
 def test_the_per_row_stages_stream(sample):
-    """Headers, the body split, the keys and the reply estimate of a chunk: nothing but the
-    chunk itself is held."""
+    """The keys and the reply estimate of a chunk's rows (split by the native core): nothing but
+    the chunk itself is held."""
     sources, ctx = sample
     for source in sources:
-        heads = _heads(source)
-        assert flagged(heads) == [SOURCE]
-        body = heads.pipe(rows.split_body).pipe(keys.find_keys, ctx.key_plan)
+        body = _split(source).pipe(keys.find_keys, ctx.key_plan)
         assert flagged(body) == [SOURCE]
     # The estimate over rows with their keys' columns, as `rows` hands them over.
     parsed = (
-        _heads(sources[0])
-        .pipe(rows.split_body)
+        _split(sources[0])
         .pipe(keys.find_keys, ctx.key_plan)
         .with_columns(origin=rows.origin(sources[0]))
         .pipe(keys.decode_column, "key_raw")
@@ -80,10 +78,8 @@ def test_the_per_row_stages_stream(sample):
 def test_the_check_catches_a_whole_column_function(sample):
     """The guard itself: a `replace_strict` with a mapping is flagged."""
     sources, _ = sample
-    plan = (
-        _heads(sources[0])
-        .pipe(rows.split_body)
-        .with_columns(code=pl.col("command").replace_strict({"get": 1, "set": 2}, default=None))
+    plan = _split(sources[0]).with_columns(
+        code=pl.col("command").replace_strict({"get": 1, "set": 2}, default=None)
     )
     assert set(flagged(plan)) - {SOURCE}
 

@@ -77,6 +77,16 @@ mod python {
             d.set_item("tail", PyBytes::new(py, raw(&out.tail)))?;
             d.set_item("tails.n", out.tails.len())?;
             put_strings(py, &d, "tails", &out.tails)?;
+            let parsed = &out.parsed_tails;
+            put_strings(py, &d, "tails.command", &parsed.command)?;
+            d.set_item("tails.arg_count", PyBytes::new(py, raw(&parsed.arg_count)))?;
+            d.set_item(
+                "tails.request_bytes",
+                PyBytes::new(py, raw(&parsed.request_bytes)),
+            )?;
+            d.set_item("tails.arg_offsets", PyBytes::new(py, raw(&parsed.offsets)))?;
+            d.set_item("tails.args.n", parsed.args.len())?;
+            put_strings(py, &d, "tails.args", &parsed.args)?;
             Ok(d)
         }
     }

@@ -126,6 +126,47 @@ pub struct Scan {
     /// Per row the code of its tail in `tails` (codes in order of first appearance).
     pub tail: Vec<u32>,
     pub tails: Strings,
+    /// Per tail, parsed (a fast tail as a body whose key is the placeholder `K`).
+    pub parsed_tails: Tails,
+}
+
+/// The distinct tails of a chunk parsed: command (lower case), argument count, request size,
+/// and every argument after the command as printed (a list: `offsets` into `args`).
+pub struct Tails {
+    pub command: Strings,
+    pub arg_count: Vec<i32>,
+    pub request_bytes: Vec<i64>,
+    pub offsets: Vec<i64>,
+    pub args: Strings,
+}
+
+impl Tails {
+    fn new() -> Self {
+        Tails {
+            command: Strings::new(false),
+            arg_count: Vec::new(),
+            request_bytes: Vec::new(),
+            offsets: vec![0],
+            args: Strings::new(false),
+        }
+    }
+
+    fn push(&mut self, body: &[u8]) {
+        let (args, request_bytes) = split_body(body);
+        let command = args.first().copied().unwrap_or_default();
+        if command.is_ascii() {
+            self.command.push(&command.to_ascii_lowercase());
+        } else {
+            let text = String::from_utf8_lossy(command).to_lowercase();
+            self.command.push(text.as_bytes());
+        }
+        self.arg_count.push(args.len().saturating_sub(1) as i32);
+        self.request_bytes.push(request_bytes);
+        for arg in args.iter().skip(1) {
+            self.args.push(arg);
+        }
+        self.offsets.push(self.args.len() as i64);
+    }
 }
 
 /// Spellings of commands, hashed cheaply (lines ask once each).
@@ -286,6 +327,68 @@ pub fn well_quoted(body: &[u8]) -> bool {
     }
 }
 
+/// The arguments of a well-quoted body (`well_quoted`), each as printed (escapes unresolved,
+/// without its quotes), and the request's size as a RESP2 array of the decoded arguments
+/// (`*N\r\n`, then `$len\r\n` + bytes + `\r\n` each: `\xHH` and `\c` are one byte each).
+pub fn split_body(body: &[u8]) -> (Vec<&[u8]>, i64) {
+    let mut args = Vec::new();
+    let mut size = 0i64;
+    let mut i = 0;
+    let n = body.len();
+    while i < n {
+        i += 1; // the opening quote
+        let start = i;
+        let mut decoded = 0i64;
+        loop {
+            let Some(p) = memchr::memchr2(b'"', b'\\', &body[i..]) else {
+                i = n;
+                break;
+            };
+            decoded += p as i64;
+            i += p;
+            if body[i] == b'"' {
+                break;
+            }
+            decoded += 1;
+            let next = body.get(i + 1).copied().unwrap_or(0);
+            let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
+            i += if next == b'x' && hex(body.get(i + 2)) && hex(body.get(i + 3)) {
+                4
+            } else {
+                1 + utf8_len(next)
+            };
+        }
+        args.push(&body[start..i.min(n)]);
+        size += bulk(decoded);
+        i += 2; // the closing quote and the space
+    }
+    let count = args.len() as i64;
+    (args, size + digits(count) + 3)
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xf0.. => 4,
+        0xe0.. => 3,
+        0xc0.. => 2,
+        _ => 1,
+    }
+}
+
+fn digits(n: i64) -> i64 {
+    let mut d = 1;
+    let mut p = 10;
+    while n >= p && d < 19 {
+        d += 1;
+        p = p.saturating_mul(10);
+    }
+    d
+}
+
+fn bulk(len: i64) -> i64 {
+    len + digits(len) + 5
+}
+
 /// `body` split like `str.splitn("\" \"", 3)`: command (with its opening quote), first
 /// argument, the rest (with the closing quote).
 fn cut3<'a>(
@@ -331,7 +434,9 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         key_raw: Strings::new(true),
         tail: Vec::new(),
         tails: Strings::new(false),
+        parsed_tails: Tails::new(),
     };
+    let mut scratch = Vec::new();
     let mut tails: FxMap<Tail, u32> = FxMap::default();
     let misplit = memmem::Finder::new(b"\\\" \"");
     let sep = memmem::Finder::new(b"\" \"");
@@ -382,10 +487,23 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         let code = *tails.entry(tail).or_insert_with_key(|t| {
             match t {
                 Tail::Fast(cmd, rest) => {
-                    let rest: &[u8] = rest.unwrap_or(&[NONE]);
-                    out.tails.push_parts(&[cmd, &[SEP], rest]);
+                    out.tails
+                        .push_parts(&[cmd, &[SEP], rest.unwrap_or(&[NONE])]);
+                    scratch.clear();
+                    scratch.extend_from_slice(cmd);
+                    match rest {
+                        None => scratch.extend_from_slice(b"\" \"K\""),
+                        Some(rest) => {
+                            scratch.extend_from_slice(b"\" \"K\" \"");
+                            scratch.extend_from_slice(rest);
+                        }
+                    }
+                    out.parsed_tails.push(&scratch);
                 }
-                Tail::Whole(body) => out.tails.push_parts(&[&[WHOLE], body]),
+                Tail::Whole(body) => {
+                    out.tails.push_parts(&[&[WHOLE], body]);
+                    out.parsed_tails.push(body);
+                }
             }
             next
         });
@@ -477,6 +595,21 @@ mod tests {
         assert_eq!(out.tails.get(0).unwrap(), b"\"GET\x00\x01");
         assert_eq!(out.tails.get(1).unwrap(), b"\"SET\x00v\"");
         assert_eq!(out.tails.get(2).unwrap(), b"\x02\"MGET\" \"a\" \"b\"");
+    }
+
+    #[test]
+    fn bodies_split_into_arguments_as_printed_and_sized_decoded() {
+        let (args, size) = split_body(br#""SET" "k\" \"" "\x00\n" """#);
+        let args: Vec<_> = args.iter().map(|a| String::from_utf8_lossy(a)).collect();
+        assert_eq!(args, ["SET", r#"k\" \""#, r"\x00\n", ""]);
+        // *4\r\n, $3 SET, $4 k" ", $2 \0\n, $0
+        assert_eq!(size, 4 + (4 + 3 + 2) + (4 + 4 + 2) + (4 + 2 + 2) + (4 + 2));
+        let out = run("1 [0 a:1] \"Get\" \"k\"\n1 [0 a:1] \"GET\" \"k\"\n");
+        assert_eq!(out.parsed_tails.command.get(0).unwrap(), b"get");
+        assert_eq!(out.parsed_tails.offsets, [0, 1, 2]);
+        assert_eq!(out.parsed_tails.args.get(0).unwrap(), b"k");
+        assert_eq!(out.parsed_tails.args.get(1).unwrap(), b"K"); // fast: the placeholder key
+        assert_eq!(out.parsed_tails.request_bytes, [4 + 9 + 7, 4 + 9 + 7]);
     }
 
     #[test]

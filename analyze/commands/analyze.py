@@ -10,6 +10,7 @@ mixes old and new files and a failed run leaves the previous output untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import shutil
@@ -36,7 +37,7 @@ from hotshard.analyze.keys import patterns
 from hotshard.analyze.measure import reconcile, selfcheck, slotstats
 from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import Inputs, check_window, parse_time, resolve
-from hotshard.analyze.render import charts, report, summary
+from hotshard.analyze.render import charts, redact, report, summary
 from hotshard.analyze.rows import rows
 from hotshard.analyze.store import private, tables
 from hotshard.analyze.store import sqlite as sqlite_out
@@ -68,6 +69,10 @@ class AnalyzeOptions:
     quiet: bool = False
     console: bool = True  # print the short summary on stdout (check/diff keep stdout for markdown)
     tolerance: float = selfcheck.TOLERANCE  # self-check: a node off by more is named
+    redact: bool = (
+        False  # outputs safe to share (analyze/render/redact.py): no key names, no addresses
+    )
+    redact_key: str | None = None  # the secret that keeps redaction tags stable across runs
 
 
 @dataclass
@@ -97,6 +102,8 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     """Analyze the inputs into `options.out`; print a short summary on stdout."""
     progress = _Progress(options.quiet)
     timings: dict[str, float] = {}
+    if options.redact:  # the commands table is every key and address: not in a shared folder
+        options = dataclasses.replace(options, sqlite=False)
     out = Path(options.out)
     _check_out(out)
     inputs = resolve(options.inputs, options.shard, options.node)
@@ -179,6 +186,8 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             findings, n_rows = _outputs(
                 tmp, found, partials, inputs, line_stats, window, options, timings, progress, db
             )
+        if options.redact:
+            _keep_only_shareable(tmp)
         private.restrict(tmp)  # files 0600 before anyone can see them (analyze/store/private.py)
         _swap(tmp, out)
     except _WRITE_ERRORS as exc:
@@ -190,8 +199,9 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     paths = {
         "report": out / REPORT_NAME,
         "summary": out / SUMMARY_NAME,
-        "commands": out / COMMANDS_DIR,
     }
+    if not options.redact:
+        paths["commands"] = out / COMMANDS_DIR
     if options.sqlite:
         paths["sqlite"] = out / sqlite_out.DB_NAME
     result = AnalysisResult(out=out, rows=n_rows, findings=findings, files=paths, timings=timings)
@@ -206,6 +216,21 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     if options.console:
         print(console_summary(result))
     return result
+
+
+SHAREABLE = (REPORT_NAME, SUMMARY_NAME, charts.CHARTS_DIR, MARKER)
+
+
+def _keep_only_shareable(folder: Path) -> None:
+    """A redacted output keeps the report, summary and charts; the commands table (Parquet),
+    the key and signature tables and the sampled key sizes name every key: they go."""
+    for entry in sorted(folder.iterdir()):
+        if entry.name in SHAREABLE:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
@@ -459,16 +484,25 @@ def _outputs(
         slot_stats=slotstats.measured(inputs.manifests),
         database=options.sqlite,
         timeline=timeline.build(r, window, inputs.manifests, per_minute),
+        node_ids={
+            n.node: n.aws_node_id for m in inputs.manifests for n in m.nodes if n.aws_node_id
+        },
         self_check=selfcheck.build(
             inputs.manifests, found.rows, inputs.commands_reply, options.tolerance
         ),
     )
+    if options.redact:
+        red = redact.Redactor.create(options.redact_key)
+        findings = redact.findings(findings, red, _cardinalities(inputs))
+        findings.redaction = redact.note(red)
+        inputs.warnings[:] = findings.warnings  # stderr too
     drawn = time.perf_counter()
     findings.charts = charts.write(tmp, findings, inputs.manifests)
     timings["charts"] = time.perf_counter() - drawn
     (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
     (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")
-    _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
+    if not options.redact:
+        _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
     timings["rollups_report"] = time.perf_counter() - t
     if options.sqlite:
         progress("finishing hotshard.db")
@@ -662,7 +696,10 @@ def console_summary(result: AnalysisResult) -> str:
     o = result.out
     out.append(f"Report:   {o / REPORT_NAME}")
     out.append(f"Summary:  {o / SUMMARY_NAME}")
-    out.append(f"Parquet:  {o / COMMANDS_DIR}/")
+    if "commands" in result.files:
+        out.append(f"Parquet:  {o / COMMANDS_DIR}/")
+    if f.redaction:
+        out.append("Redacted: keys as pattern#tag, hosts as host#tag; no commands table kept.")
     if "sqlite" in result.files:
         out.append(f'Database: {o / sqlite_out.DB_NAME}  (hotshard query "SQL" --db {o})')
     return "\n".join(out)

@@ -22,6 +22,7 @@ from hotshard.analyze.commands.analyze import KEY_SIZES_NAME
 from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
 from hotshard.analyze.findings import rollups
 from hotshard.analyze.humanize import size as human_bytes
+from hotshard.analyze.render.redact import Redactor
 from hotshard.capture.errors import ExitStatus
 from hotshard.capture.format.escape import code, printable
 
@@ -118,11 +119,16 @@ def _members(a: Analysis) -> pl.DataFrame | None:
     path = a.folder / KEY_SIZES_NAME
     if not path.exists():
         return None
-    return (
+    members = (
         pl.read_parquet(path)
         .select("node", pl.col("key").alias("key_name"), pl.col("cardinality").alias("members"))
         .unique(["node", "key_name"], keep="first", maintain_order=True)
     )
+    if a.redactor is not None:  # named as the redacted commands name keys and nodes
+        members = a.key_names(members).with_columns(
+            pl.col("node").map_elements(a.redactor.node, return_dtype=pl.String)
+        )
+    return members
 
 
 def _pattern_share(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
@@ -354,14 +360,18 @@ def _write(path: Path, text: str) -> None:
 
 # -- the command ------------------------------------------------------------------------------
 def run_check(
-    target: str, rules: str | None = None, junit: str | None = None, quiet: bool = True
+    target: str,
+    rules: str | None = None,
+    junit: str | None = None,
+    quiet: bool = True,
+    redactor: Redactor | None = None,
 ) -> CheckResult:
     """Judge `target` (analysis output, capture folder or log) against the rules; print markdown.
 
     Raises `RulesBroken` (exit 1) when a rule is broken, after printing and writing JUnit.
     """
     config = load_rules(rules)
-    with open_analysis(target, quiet=quiet) as analysis:
+    with open_analysis(target, quiet=quiet, redactor=redactor) as analysis:
         result = CheckResult(target=analysis.name, results=evaluate(analysis, config))
     print(to_markdown(result), end="")
     if junit:

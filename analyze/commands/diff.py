@@ -15,6 +15,7 @@ from hotshard.analyze import schema
 from hotshard.analyze.commands.analysis import Analysis, open_analysis
 from hotshard.analyze.errors import BadInput
 from hotshard.analyze.humanize import cell, code, rate, size
+from hotshard.analyze.render.redact import Redactor
 
 LEVELS = (("shard", "Shards"), ("key_pattern", "Key patterns"), ("signature", "Command signatures"))
 
@@ -94,9 +95,18 @@ def diff(before: Analysis, after: Analysis) -> dict[str, pl.DataFrame]:
     return {column: compare(rates(before, column), rates(after, column)) for column, _ in LEVELS}
 
 
-def run_diff(before: str, after: str, top: int = 20, out: str | None = None) -> str:
+def run_diff(
+    before: str,
+    after: str,
+    top: int = 20,
+    out: str | None = None,
+    redactor: Redactor | None = None,
+) -> str:
     """Compare two analyses (or captures, or logs); print markdown, optionally write it to `out`."""
-    with open_analysis(before) as b, open_analysis(after) as a:
+    with (
+        open_analysis(before, redactor=redactor) as b,
+        open_analysis(after, redactor=redactor) as a,
+    ):
         text = to_markdown(b, a, diff(b, a), top)
     print(text, end="")
     if out:

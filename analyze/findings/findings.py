@@ -66,6 +66,12 @@ class Findings:
     )
     charts: list[Chart] = field(default_factory=list)  # images beside the report
     self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
+    node_ids: dict[str, str] = field(default_factory=dict)  # node -> ElastiCache node id
+    redaction: str = ""  # how the outputs were redacted (analyze/render/redact.py); "" when not
+
+    def node_label(self, node: str) -> str:
+        """A node as CloudWatch names it (its ElastiCache node id) when known, else host:port."""
+        return self.node_ids.get(node, node)
 
     def lines(self) -> dict[str, int]:
         """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""

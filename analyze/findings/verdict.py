@@ -162,6 +162,10 @@ def recommendations(
     return recs[:limit]
 
 
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{humanize.count(n)} times"
+
+
 def _cardinalities(key_sizes: pl.DataFrame | None) -> dict[str, int]:
     if key_sizes is None or key_sizes.is_empty() or "cardinality" not in key_sizes.columns:
         return {}
@@ -214,7 +218,7 @@ def _full_reads(r: Rollups, key_sizes: pl.DataFrame | None) -> list[Recommendati
         if bytes_known and cmd in _PAGEABLE and g["cardinality"] and g["cardinality"] > PAGE:
             saves = int(g["est_bytes_out"] * (1 - PAGE / g["cardinality"]))
         text = (
-            f"{humanize.code(call, 120)} read the whole value{size} {humanize.count(g['commands'])} times "
+            f"{humanize.code(call, 120)} read the whole value{size} {_times(g['commands'])} "
             f"({keys}, {where}{amount}). If the application needs only part of it, "
             f"{_PAGING.get(cmd, 'read only the part you need')}"
         )

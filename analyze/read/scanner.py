@@ -129,17 +129,19 @@ class KeyIds:
         """Per key of `raw` its id (Int32, null stays null), and the keys not seen before by id:
         `key_id`, `raw`, `text` (null when it is `raw`), `binary` (not UTF-8: the text is then
         the escaped form), `bytes` (binary keys only), `slot`, `length` (bytes)."""
-        array = raw.cast(pl.String).rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+        # Polars' own string views, handed over as they are (no copy).
+        array = raw.cast(pl.String).rechunk().to_arrow()
         if isinstance(array, pa.ChunkedArray):  # one chunk after `rechunk`
             array = array.combine_chunks()
-        array = array.cast(pa.large_string())
-        valid, offsets, data = array.buffers()
+        if not pa.types.is_string_view(array.type):
+            array = array.cast(pa.string_view())
+        valid, views, *data = array.buffers()
         d = self._keys.ids(
             len(array),
             array.offset,
             valid.address if valid is not None and array.null_count else 0,
-            offsets.address,
-            data.address if data is not None else 0,
+            views.address if views is not None else 0,
+            [b.address for b in data if b is not None],
         )
         n, m = len(array), d["new.n"]
         ids = pa.Array.from_buffers(

@@ -98,19 +98,19 @@ mod python {
         keys: KeyDictionary,
     }
 
-    /// A string column handed over as an Arrow large string array's parts (addresses of its
-    /// buffers, which the caller keeps alive for the call).
+    /// A string column handed over as an Arrow string view array's parts (Polars' own layout,
+    /// so no copy): addresses of its buffers, which the caller keeps alive for the call.
     struct Column {
         n: usize,
         offset: usize,
         valid: usize, // 0: no nulls
-        offsets: usize,
-        data: usize,
+        views: usize,
+        data: Vec<usize>,
     }
 
     impl Column {
         /// # Safety
-        /// The addresses are those of a live Arrow large string array of `offset + n` rows.
+        /// The addresses are those of a live Arrow string view array of `offset + n` rows.
         unsafe fn get(&self, i: usize) -> Option<&[u8]> {
             let i = i + self.offset;
             if self.valid != 0 {
@@ -119,12 +119,17 @@ mod python {
                     return None;
                 }
             }
-            let offsets = self.offsets as *const i64;
-            let (start, end) = (*offsets.add(i) as usize, *offsets.add(i + 1) as usize);
-            Some(std::slice::from_raw_parts(
-                (self.data as *const u8).add(start),
-                end - start,
-            ))
+            // A view: length, then the bytes inline (12 at most) or a prefix, the index of the
+            // data buffer and the offset in it.
+            let view = (self.views as *const u8).add(16 * i);
+            let word = |at: usize| u32::from_le_bytes(*(view.add(at) as *const [u8; 4])) as usize;
+            let len = word(0);
+            let start = if len <= 12 {
+                view.add(4)
+            } else {
+                (self.data[word(8)] as *const u8).add(word(12))
+            };
+            Some(std::slice::from_raw_parts(start, len))
         }
     }
 
@@ -139,23 +144,22 @@ mod python {
             self.keys.len()
         }
 
-        /// The id of each key of a large string column (`n` rows from `offset`; null: no key),
+        /// The id of each key of a string view column (`n` rows from `offset`; null: no key),
         /// and the keys seen for the first time: their id, text, exact bytes, slot.
-        #[allow(clippy::too_many_arguments)]
         fn ids<'py>(
             &mut self,
             py: Python<'py>,
             n: usize,
             offset: usize,
             valid: usize,
-            offsets: usize,
-            data: usize,
+            views: usize,
+            data: Vec<usize>,
         ) -> PyResult<Bound<'py, PyDict>> {
             let column = Column {
                 n,
                 offset,
                 valid,
-                offsets,
+                views,
                 data,
             };
             let keys = &mut self.keys;

@@ -292,7 +292,7 @@ def capture(
     no_sizes: bool = False,
     sizes_top: str = "500",
     sizes_rate: str | None = None,
-    start_sample_seconds: str = "5",
+    start_sample_seconds: str = "1",
     poll_interval: str = "5",
     save_to_db: bool = False,
     estimate_bandwidth: bool = False,
@@ -321,8 +321,8 @@ def capture(
       profile: AWS profile (default AWS_PROFILE).
       no_sizes: skip key-size sampling after the window.
       sizes_top: how many of the busiest keys to size (default 500).
-      sizes_rate: key-size sampling rate limit, commands per second per node.
-      start_sample_seconds: seconds into the window to size the keys seen so far a first time (default 5; 0: sizes after the window only), so reads before a key's first rewrite get its old size.
+      sizes_rate: key-size sampling rate limit, commands per second per node (the in-window sampler and the after-window sample; default 500).
+      start_sample_seconds: seconds into the window when the in-window sampler starts sizing each key soon after its first read (default 1; 0: sizes after the window only), so reads before a key's rewrite get its size then.
       poll_interval: seconds between INFO stats polls of each monitored node during the window (default 5; 0: none), for measured bytes out through time.
       save_to_db: then analyze the capture into ./hotshard-out (needs the analyze extra).
       estimate_bandwidth: kept for old runbooks: key sizes (the bandwidth estimate) are sampled by default.

@@ -311,7 +311,7 @@ def _filter_window(lf: pl.LazyFrame, w: Window) -> pl.LazyFrame:
 
 def _poll_clients(inputs: Inputs) -> dict[str, tuple[str, ...]]:
     """node -> the addresses of the capture's INFO polls (capture/poll.py) and start-of-window
-    sampler (capture/start_sample.py) there."""
+    sampler (capture/window_sample.py) there."""
     out: dict[str, tuple[str, ...]] = {}
     for m in inputs.manifests:
         for n in m.nodes:

@@ -23,7 +23,14 @@ from hotshard.capture.format.manifest import Manifest
 
 TOLERANCE = 0.05  # default: estimate within 5% of measured
 MIN_SHARE = 0.01  # the verdict names off nodes above this share of the measured bytes out
-MODELLED = ("exact", "sampled", "interpolated", "pattern")  # reply confidences with bytes
+MODELLED = (
+    "exact",
+    "sampled-during",
+    "replayed",
+    "interpolated",
+    "sampled",
+    "pattern",
+)  # reply confidences with bytes
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class NodeCheck:
     measured: int | None
     replication: Replication
     share: float | None = None  # of the measured bytes out of every checked node
+    modelled_commands: dict[str, int] = field(default_factory=dict)  # client commands, same keys
 
     @property
     def modelled_bytes(self) -> int:
@@ -126,15 +134,19 @@ class SelfCheck:
         )
 
 
-def _modelled(rows: pl.DataFrame, node: str) -> tuple[dict[str, int], int]:
+def _modelled(rows: pl.DataFrame, node: str) -> tuple[dict[str, int], dict[str, int], int]:
+    """Reply bytes and client commands by confidence, and the commands left unsized."""
     mine = rows.filter((pl.col("node") == node) & (pl.col("origin") == schema.ORIGIN_CLIENT))
-    modelled = {
-        c: int(mine.filter(pl.col("reply_confidence") == c)["reply_bytes"].sum() or 0)
-        for c in MODELLED
-    }
-    for c in sorted(set(mine["reply_confidence"].to_list()) - {*MODELLED, "unknown", "none"}):
-        modelled[c] = int(mine.filter(pl.col("reply_confidence") == c)["reply_bytes"].sum() or 0)
-    return modelled, int(mine["unsized"].sum() or 0)
+    kinds = [
+        *MODELLED,
+        *sorted(set(mine["reply_confidence"].to_list()) - {*MODELLED, "unknown", "none"}),
+    ]
+    modelled, commands = {}, {}
+    for c in kinds:
+        of = mine.filter(pl.col("reply_confidence") == c)
+        modelled[c] = int(of["reply_bytes"].sum() or 0)
+        commands[c] = int(of["rows"].sum() or 0)
+    return modelled, commands, int(mine["unsized"].sum() or 0)
 
 
 def build(
@@ -159,13 +171,14 @@ def build(
         for n in m.nodes:
             if not n.monitored:
                 continue
-            modelled, unknown = _modelled(traffic, n.node)
+            modelled, commands, unknown = _modelled(traffic, n.node)
             checks.append(
                 NodeCheck(
                     node=n.node,
                     shard=n.shard,
                     role=n.role,
                     modelled=modelled,
+                    modelled_commands=commands,
                     unknown_commands=unknown,
                     parts=tuple(unshown.node_parts(m, n, traffic, sharded, hidden)),
                     measured=measured_bytes_out(n),
@@ -197,6 +210,7 @@ def to_json(check: SelfCheck) -> dict[str, Any]:
                 "ratio": r6(n.ratio),
                 "within": n.within(check.tolerance),
                 "modelled": dict(sorted(n.modelled.items())),
+                "modelled_commands": dict(sorted(n.modelled_commands.items())),
                 "unknown_commands": n.unknown_commands,
                 "not_shown": [
                     {

@@ -391,7 +391,16 @@ def _breakdown(n: selfcheck.NodeCheck) -> str:
 
     rows: list[list[Any]] = []
     for conf, b in n.modelled.items():
-        rows.append([f"modelled replies, {conf}", "", humanize.size(b), share(b), conf])
+        count = n.modelled_commands.get(conf)
+        rows.append(
+            [
+                f"modelled replies, {conf}",
+                humanize.count(count) if count else "",
+                humanize.size(b),
+                share(b),
+                conf,
+            ]
+        )
     if n.unknown_commands:
         rows.append(
             ["modelled replies, unknown", humanize.count(n.unknown_commands), "—", None, "none"]

@@ -121,7 +121,7 @@ def source_rows(
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
     cuts = ahead(cut(chunk) for chunk in lines)
     finished = ahead(_finish(part, source, ctx) for part in cuts if part is not None)
-    # GETs sized by the writes before them, and before any by the start sample (issue 11)
+    # GETs sized by the writes before them, and before any by the in-window sample (issue 11)
     strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
     collections: cardinality.Collections | None = None
     for chunk in finished:
@@ -193,7 +193,11 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
             shard=pl.lit(source.shard, pl.String),
             source=pl.lit(Path(source.path).name, pl.String),
         )
-        .select(*[pl.col(c).cast(t) for c, t in schema.COMMANDS.items()], *cardinality.READ_COLUMNS)
+        .select(
+            *[pl.col(c).cast(t) for c, t in schema.COMMANDS.items()],
+            *cardinality.READ_COLUMNS,
+            *through_time.VALUE_COLUMNS,
+        )
         .collect()
     )
 
@@ -210,6 +214,7 @@ _TAIL_PER_ROW = (
     "_request_bytes",
     "_tail_key_raw",
     "_class",
+    *through_time.VALUE_COLUMNS,
 )
 # What a reply and a signature depend on: the tail's class (`_tails`), the key's pattern and
 # sampled size, and whether a client sent it.
@@ -239,7 +244,7 @@ def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         pl.concat([fast, slow], how="vertical_relaxed")
         # The reply features that need the key's text (XREAD's key length): whole tails only.
         .with_columns(key_name=keys.decode(pl.col("_tail_key_raw")).text)
-        .with_columns(**ctx.lookup.tail_features())
+        .with_columns(**ctx.lookup.tail_features(), **through_time.value_columns())
         .rename({"request_bytes": "_request_bytes"})
         .collect()
         .sort("_code")

@@ -69,6 +69,7 @@ class AnalyzeOptions:
     top: int = 20
     rules: str | None = None
     sqlite: bool = True
+    sqlite_index: bool = False  # build the query index now, not on the first `hotshard query`
     cloudwatch: bool = False
     region: str | None = None
     quiet: bool = False
@@ -144,7 +145,7 @@ def _analyze(
     tmp = private.build_folder(out)  # 0700, next to out
     try:
         (tmp / MARKER).write_text("written by hotshard analyze; safe to delete\n")
-        db = _Database(tmp / sqlite_out.DB_NAME, options.sqlite, timings)
+        db = _Database(tmp / sqlite_out.DB_NAME, options.sqlite, timings, options.sqlite_index)
         with db:
             progress(f"parsing into {COMMANDS_DIR}/ (Parquet)")
             t = time.perf_counter()
@@ -438,8 +439,10 @@ class _Database:
 
     PENDING = 2
 
-    def __init__(self, path: Path, enabled: bool, timings: dict[str, float]) -> None:
-        self.path, self.timings = path, timings
+    def __init__(
+        self, path: Path, enabled: bool, timings: dict[str, float], index: bool = False
+    ) -> None:
+        self.path, self.timings, self.index = path, timings, index
         self.pool = ThreadPoolExecutor(max_workers=1) if enabled else None
         self.jobs: list[Future[int]] = []
         if enabled:
@@ -479,7 +482,12 @@ class _Database:
         if self.pool is not None:
             self.jobs.append(
                 self.pool.submit(
-                    self._timed, "sqlite_tables", sqlite_out.write_dimensions, self.path, found
+                    self._timed,
+                    "sqlite_tables",
+                    sqlite_out.write_dimensions,
+                    self.path,
+                    found,
+                    self.index,
                 )
             )
 

@@ -1,11 +1,14 @@
 """The one path from MONITOR lines to the analyzer's rows (`schema.COMMANDS`).
 
-Per chunk of a source's lines (`parse.line_chunks`, ~32 MiB of text):
+Per chunk of a source's text (`parse.line_chunks`, ~32 MiB), in the native core
+(`scanner.scan`, analyze/native/src/scan.rs):
 
-1. header: `ts`, `db`, `client` and the quoted body of every command line (`parse.mark_lines`),
-   counted for the capture's health; the time window is applied here, before any body is split;
-2. body, per row: the arguments split on the literal `" "` (`split_body`), the command, its
-   request size, the first key as quoted and the argument shape (`keys.find_keys`);
+1. lines and header: `ts`, `db`, `client` of every command line, the quoting checked, every line
+   counted for the capture's health; the time window is applied to these rows (`keep`);
+2. body: cut into command, first key as quoted (commands whose one key is argv 1) and the rest,
+   the "tail"; each distinct tail of the chunk split into its arguments, command and request
+   size once. Then in Polars, per distinct tail: the keys by key spec and the argument shape
+   (`keys.find_keys`) and the reply features;
 3. per distinct key, once per analysis: its id, text, bytes, slot, pattern and sampled size
    (`dictionaries.KeyDictionary`), gathered back into the rows by id;
 4. per distinct signature: its id (`dictionaries.SignatureDictionary`);
@@ -14,9 +17,9 @@ Per chunk of a source's lines (`parse.line_chunks`, ~32 MiB of text):
    samples placed by the writes around them (`cardinality`), GETs by the writes before them
    (`through_time`).
 
-Stages pass columns by name; the ones that start with `_` are transient and never written. Steps
-2 and 5 run on Polars' streaming engine (both cores); steps 3-4 on whole columns, in file order,
-so that ids are the same for the same input.
+Stages pass columns by name; the ones that start with `_` are transient and never written. Step
+5 runs on Polars' streaming engine (both cores); steps 3-4 on whole columns, in file order, so
+that ids are the same for the same input.
 """
 
 from __future__ import annotations
@@ -34,14 +37,9 @@ from hotshard.analyze.errors import BadInput
 from hotshard.analyze.estimate import cardinality, replies, through_time
 from hotshard.analyze.estimate.resp_exprs import length_digits
 from hotshard.analyze.keys import keys, keyspecs, patterns
-from hotshard.analyze.lists import only_rows
-from hotshard.analyze.read import parse
+from hotshard.analyze.read import parse, scanner
 from hotshard.analyze.read.ahead import ahead
-from hotshard.analyze.rows.dictionaries import (
-    KeyDictionary,
-    SignatureDictionary,
-    first_appearance_ids,
-)
+from hotshard.analyze.rows.dictionaries import KeyDictionary, SignatureDictionary
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
@@ -57,6 +55,7 @@ class Context:
     lookup: replies.Lookup
     keys: KeyDictionary
     signatures: SignatureDictionary
+    parser: scanner.Parser  # the native core, told which commands take the fast path
     start: through_time.StartSizes | None = None  # key sizes at the start of the window
     brackets: cardinality.Brackets | None = None  # collections sampled at both ends
 
@@ -74,8 +73,10 @@ class Context:
         (the same keys) where its own missed a key."""
         sizes = replies.sizes_frame(list(key_sizes), rules) if key_sizes else None
         lookup = replies.Lookup(sizes, resp)
+        key_plan = keys.plan(keyspecs.load(commands_reply))
         return cls(
-            key_plan=keys.plan(keyspecs.load(commands_reply)),
+            key_plan=key_plan,
+            parser=scanner.parser(key_plan.fast_spellings),
             lookup=lookup,
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
@@ -97,14 +98,13 @@ def source_rows(
     pass reads the file. A damaged stream gives its readable lines (capture/format/reader.py):
     what was lost is noted in `counts`, or raised as `BadInput` after the rows without them."""
 
-    def cut(lines: pl.DataFrame) -> _Cut | None:
-        marked = parse.mark_lines(lines.lazy()).collect()
-        del lines
+    def cut(block: bytes) -> _Cut | None:
+        scanned = scanner.scan(block, ctx.parser)
+        del block
         if counts is not None:
-            counts.add(marked)
-        heads = keep(parse.header_rows(marked.lazy())).collect()
-        del marked
-        return _cut(heads, source, ctx) if heads.height else None
+            counts.add(scanned)
+        heads = keep(scanned.frame.lazy()).collect()
+        return _cut(heads, scanned.tails, source, ctx) if heads.height else None
 
     # Decoding, cutting, finishing and sizing strings through time overlap, one chunk each
     # (`ahead`): cutting needs nothing from earlier chunks; finishing (the dictionaries) and the
@@ -137,43 +137,20 @@ def source_rows(
         raise BadInput("; ".join(file.notes))
 
 
-def _cut(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> _Cut:
-    """`heads` cut into command, key and tail, each distinct tail parsed.
+def _cut(heads: pl.DataFrame, texts: pl.DataFrame, source: parse.Source, ctx: Context) -> _Cut:
+    """`heads` (`scanner.scan`: each row's first key as quoted and its tail's code) with each
+    distinct tail of the chunk parsed.
 
-    Per row only the cheap part: the body cut into command, first argument and the rest, and
-    for the commands whose key is their first argument (GET, SET, HGET, ZRANGE...: the "fast"
-    path) the key goes to the key dictionary while the command and the rest (the "tail":
-    `SET`, `v`, `EX`, `60`) are parsed once per distinct tail of the chunk. Every other line
-    (MGET, EVALSHA, a quote inside an argument...) is its own tail. Replies and signatures are
-    then worked out once per distinct (tail, key size, pattern, sender) and joined back."""
-    body, first, rest, cmd = pl.col("body"), pl.col("_a"), pl.col("_r"), pl.col("_c")
-    fast = cmd.is_in(ctx.key_plan.fast_spellings) & first.is_not_null() & ~misplit(body)
-    per_row = (
-        heads.lazy()
-        .with_columns(_parts=body.str.splitn('" "', 3))
-        .with_columns(
-            _c=pl.col("_parts").struct.field("field_0"),
-            _a=pl.col("_parts").struct.field("field_1"),
-            _r=pl.col("_parts").struct.field("field_2"),
-        )
-        .with_columns(_fast=fast)
-        .select(
-            "ts",
-            "db",
-            "client",
-            "_fast",
-            origin=origin(source),
-            _key_raw=pl.when("_fast").then(
-                pl.when(rest.is_null()).then(first.str.strip_suffix('"')).otherwise(first)
-            ),
-            _tail=pl.when("_fast")
-            .then(pl.concat_str(cmd, pl.lit(_SEP), rest.fill_null(_NONE)))
-            .otherwise(pl.lit(_WHOLE) + body),
-        )
-        .collect()
-    )
-    codes, texts = first_appearance_ids(per_row["_tail"])
-    per_row = per_row.with_columns(_tail=codes)
+    The native core cut each body into command, first argument and the rest: for the commands
+    whose key is their first argument (GET, SET, HGET, ZRANGE...: the "fast" path) the key goes
+    to the key dictionary while the command and the rest (the "tail": `SET`, `v`, `EX`, `60`)
+    are parsed once per distinct tail of the chunk. Every other line (MGET, EVALSHA, a quote
+    inside an argument...) is its own tail. Replies and signatures are then worked out once per
+    distinct (tail, key size, pattern, sender) and joined back. `texts`: the tails by code, split
+    (some may belong to rows `keep` left out: never gathered)."""
+    per_row = heads.select(
+        "ts", "db", "client", "_fast", "_key_raw", "_tail", origin=origin(source)
+    ).with_columns(pl.col("_tail").cast(pl.UInt32))
     tail = _tails(texts, ctx)
     per_row = pl.concat(
         [per_row, tail.select(_TAIL_PER_ROW).select(pl.all().gather(per_row["_tail"]))],
@@ -225,9 +202,10 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
     )
 
 
-# Tail texts: a fast line's command and rest (`_SEP`; `_NONE` when there is no rest), or a whole
-# body (`_WHOLE`). Control characters never appear raw in MONITOR output, so they cannot clash.
-_SEP, _NONE, _WHOLE = "\x00", "\x01", "\x02"
+# A tail text is a fast line's command and rest (`\x00` between them, `\x01` for no rest), or
+# `_WHOLE` and a whole body (analyze/native/src/scan.rs). Control characters never appear raw in
+# MONITOR output, so they cannot clash.
+_WHOLE = "\x02"
 _TAIL_PER_ROW = (
     "command",
     "arg_count",
@@ -243,32 +221,22 @@ _TAIL_PER_ROW = (
 _COMBO = ["_class", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client"]
 
 
-def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
-    """Per distinct tail (by code): command, arg_count, key_count, keys, the request size, the
-    first key of a whole-body tail, arg_shape and the reply features of the arguments. A fast
-    tail is parsed as a body whose key is a placeholder."""
-    frame = texts.rename("_text").to_frame().with_row_index("_code")
+def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    """Per distinct tail (by code; `scanner.Scanned.tails`, split by the native core): command,
+    arg_count, key_count, keys, the request size, the first key of a whole-body tail, arg_shape
+    and the reply features of the arguments. A fast tail was parsed as a body whose key is a
+    placeholder."""
+    frame = parsed.with_row_index("_code")
     whole = pl.col("_text").str.starts_with(_WHOLE)
-    parts = pl.col("_text").str.splitn(_SEP, 2)
-    command, rest = parts.struct.field("field_0"), parts.struct.field("field_1")
     fast = (
         frame.lazy()
         .filter(~whole)
-        .with_columns(
-            body=pl.concat_str(
-                command,
-                pl.when(rest == _NONE).then(pl.lit('" "K"')).otherwise(pl.lit('" "K" "') + rest),
-            )
-        )
-        .pipe(split_body)
         .pipe(keys.find_keys, ctx.key_plan, all_fast=True)
         .with_columns(keys=pl.lit(None, pl.List(pl.String)), _tail_key_raw=pl.lit(None, pl.String))
     )
     slow = (
         frame.lazy()
         .filter(whole)
-        .with_columns(body=pl.col("_text").str.slice(1))
-        .pipe(split_body)
         .pipe(keys.find_keys, ctx.key_plan)
         .with_columns(keys=keys.decode_keys(pl.col("keys_raw")), _tail_key_raw="key_raw")
     )
@@ -328,61 +296,3 @@ def origin(source: parse.Source) -> pl.Expr:
         .then(pl.lit(schema.ORIGIN_REPLICATED))
         .otherwise(pl.lit(schema.ORIGIN_CLIENT))
     )
-
-
-# -- the body -----------------------------------------------------------------------------------
-def misplit(body: pl.Expr) -> pl.Expr:
-    """Whether splitting `body` on the literal `" "` could cut inside an argument.
-
-    Inside an argument a quote is always escaped (`\\"`), so an occurrence of `" "` whose first
-    quote has no backslash before it is a closing quote, the separating space and the next
-    opening quote. Only `\\" "` (an escaped quote and a space ending an argument, or an escaped
-    backslash ending one) can mislead; JSON values (`{\\"id\\":1}`) never hold it."""
-    return body.str.contains('\\" "', literal=True)
-
-
-# One escape sequence as Redis prints it: `\xHH` is 4 characters for 1 byte, the others 2 for 1.
-ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|.)"
-
-
-def split_body(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Replace `body` (the quoted fields, well formed: `parse.header_rows`) by `command` (lower
-    case), `arg_count`, `request_bytes` and `args` (each argument after the command, as quoted:
-    escapes NOT resolved).
-
-    The fields are split on the literal `" "` unless `misplit` says that could cut inside an
-    argument: those rare rows take the escape-aware regex."""
-    body = pl.col("body")
-    odd = misplit(body)
-    parts = pl.coalesce(
-        pl.when(odd)
-        .then(body)
-        .str.extract_all(parse.QUOTED_ARG)
-        .list.eval(pl.element().str.strip_prefix('"').str.strip_suffix('"')),
-        body.str.strip_prefix('"').str.strip_suffix('"').str.split('" "'),
-    )
-    lf = lf.with_columns(_parts=parts, _escaped=body.str.contains("\\", literal=True))
-    parts = pl.col("_parts")
-    return lf.with_columns(
-        command=parts.list.first().str.to_lowercase(),
-        arg_count=(parts.list.len() - 1).cast(pl.Int32),
-        request_bytes=_request_bytes(parts, pl.col("_escaped")),
-        args=parts.list.slice(1),
-    ).drop("body", "_parts", "_escaped")
-
-
-def _request_bytes(parts: pl.Expr, escaped: pl.Expr) -> pl.Expr:
-    """The command as a RESP2 array: `*N\\r\\n` + per argument `$len\\r\\n` + bytes + `\\r\\n`,
-    with decoded lengths (`\\xHH` is one byte). Only the arguments of lines with a backslash
-    go through the escape regex (compacted first: a masked list still pays per element); the
-    others are their own length. `escaped`: the line has a backslash."""
-    decoded = pl.coalesce(
-        only_rows(parts, escaped).list.eval(
-            pl.element().str.replace_all(ESCAPE, "_").str.len_bytes()
-        ),
-        parts.list.eval(pl.element().str.len_bytes()),
-    )
-    length = pl.element().cast(pl.Int64)
-    per_arg = decoded.list.eval(resp.bulk(length, length_digits)).list.sum()
-    n = parts.list.len().cast(pl.Int64)
-    return resp.array_header(n, length_digits) + per_arg

@@ -1,7 +1,7 @@
 """MONITOR logs in, typed frames out: every escape, address form, line variant and container.
 
 Files go through the analyzer's one row path (`hotshard.analyze.rows.rows`, via `tests.frames.parse_log`);
-the arguments as quoted, which no output keeps, are checked on `rows.split_body` of the lines'
+the arguments as quoted, which no output keeps, are checked as the native core splits the lines'
 bodies."""
 
 from __future__ import annotations

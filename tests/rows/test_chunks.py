@@ -178,7 +178,9 @@ def test_line_chunks_give_every_whole_line(tmp_path, kind, partial):
     source = parse.Source(path)
     for chunk_bytes in (1, 50, 333, 1 << 20):
         frames = list(parse.line_chunks(parse.open_source(source), chunk_bytes))
-        got = pl.concat(frames)["line"].to_list()
+        assert all(f.endswith(b"\n") for f in frames)
+        text = b"".join(frames).decode(errors="replace")  # the core reads lossy UTF-8 too
+        got = [line.removesuffix("\r") for line in text.split("\n")[:-1]]
         if kind.endswith("truncated"):
             # A killed capture: the whole lines before the cut, the cut one left out.
             assert 10 <= len(got) < len(EXPECTED_LINES), chunk_bytes

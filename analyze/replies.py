@@ -140,17 +140,37 @@ def _bulk_of(length: float | None) -> float | None:
 
 
 def pattern_sizes(sizes: pl.DataFrame) -> pl.DataFrame:
-    """Averages per key pattern over the sampled keys of its most common type (ties: by name)."""
+    """Averages per key pattern over the sampled keys of its most common type among the keys
+    that exist (ties: by name), and `miss`, the share of its sampled keys that were missing.
+
+    A pattern read mostly for keys that are not there (a cache with more misses than hits)
+    is sized as `miss` x the null reply + (1 - `miss`) x the reply on the keys that exist
+    (`Lookup.model`); a pattern whose samples were all missing is of type `none`, `miss` 0."""
     known = sizes.filter(pl.col("key_pattern").is_not_null())
     if not known.height:
         return pl.DataFrame(
             schema={"key_pattern": pl.String(), "type": pl.String()}
             | {m: pl.Float64() for m in _METRICS}
+            | {"miss": pl.Float64()}
         )
+    missing = (
+        known.group_by("key_pattern")
+        .agg(
+            n=pl.len(),
+            n_none=(pl.col("type") == "none").sum(),
+        )
+        .select(
+            "key_pattern",
+            miss=pl.when(pl.col("n_none") < pl.col("n"))
+            .then(pl.col("n_none") / pl.col("n"))
+            .otherwise(0.0),
+        )
+    )
+    # `none` only where no sampled key of the pattern exists.
     types = (
         known.group_by("key_pattern", "type")
-        .agg(n=pl.len())
-        .sort(["key_pattern", "n", "type"], descending=[False, True, False])
+        .agg(n=pl.len(), exists=pl.col("type").first() != "none")
+        .sort(["key_pattern", "exists", "n", "type"], descending=[False, True, True, False])
         .group_by("key_pattern", maintain_order=True)
         .first()
         .select("key_pattern", "type")
@@ -159,6 +179,7 @@ def pattern_sizes(sizes: pl.DataFrame) -> pl.DataFrame:
         known.join(types, on=["key_pattern", "type"], how="inner")
         .group_by("key_pattern", "type")
         .agg([pl.col(m).cast(pl.Float64).mean() for m in _METRICS])
+        .join(missing, on="key_pattern", how="left")
         .sort("key_pattern")
     )
 
@@ -254,6 +275,7 @@ class Lookup:
             pats = pl.DataFrame(
                 schema={"key_pattern": pl.String(), "type": pl.String()}
                 | {m: pl.Float64() for m in _METRICS}
+                | {"miss": pl.Float64()}
             )
         # Enum casts map a name to its row: elementwise in the streaming engine and built once
         # (a dict given to `replace_strict` is converted again for every batch).
@@ -261,17 +283,17 @@ class Lookup:
         self.pattern_enum = pl.Enum(pats["key_pattern"].to_list())
         n_keys = keys.height
         self.n_keys = n_keys
-        metric_cols = ["type", "encoding", *_METRICS]
+        metric_cols = ["type", "encoding", *_METRICS, "miss"]
         table = pl.concat(
             [
-                keys.select(metric_cols),
+                keys.with_columns(miss=pl.lit(0.0)).select(metric_cols),
                 pats.with_columns(encoding=pl.lit(None, pl.String)).select(metric_cols),
             ]
         )
         self.metrics = table.rename({c: f"_{c}" for c in metric_cols}).with_columns(
             _sz=pl.int_range(pl.len(), dtype=pl.UInt32)
         )
-        self.patterns = pats.select(_p_type="type", _p_card="card").with_columns(
+        self.patterns = pats.select(_p_type="type", _p_card="card", _p_miss="miss").with_columns(
             _pim=pl.int_range(pl.len(), dtype=pl.UInt32)
         )
         strings = _string_map(keys, resp)
@@ -383,23 +405,44 @@ class Lookup:
         )
         for stage in self.stages:
             modelled = modelled.with_columns(**stage)
+        # A pattern whose sampled keys were partly missing: the reply on a missing key too.
+        missed = modelled.with_columns(_none=pl.lit(True))
         # Only the rules some combination reaches: a short chain is a fast one.
-        hits = modelled.select(
-            [cond.fill_null(False).any().alias(str(i)) for i, (cond, _, _) in enumerate(self.rules)]
-        ).row(0)
+        hits = [
+            a or b
+            for a, b in zip(
+                self._hits(modelled), self._hits(missed.filter(pl.col("_miss") > 0)), strict=True
+            )
+        ]
         bytes_, conf = chain([rule for rule, hit in zip(self.rules, hits, strict=True) if hit])
+        on_missing = missed.select(_b_none=bytes_)
+        modelled = pl.concat([modelled, on_missing], how="horizontal")
+        miss = pl.col("_miss").fill_null(0.0)
+        mixed = (
+            pl.when((pl.col("_src") == "pattern") & (miss > 0) & pl.col("_b_none").is_not_null())
+            .then((1 - miss) * bytes_ + miss * pl.col("_b_none"))
+            .otherwise(bytes_)
+        )
         client = pl.col("_client")
         return modelled.select(
             *combos.columns,
             reply_bytes=pl.when(client)
-            .then(bytes_.round(0).cast(pl.Int64))
+            .then(mixed.round(0).cast(pl.Int64))
             .otherwise(pl.lit(0, pl.Int64)),
             reply_confidence=pl.when(~client)
             .then(pl.lit("none"))
-            .when(bytes_.is_null())
+            .when(mixed.is_null())
             .then(pl.lit("unknown"))
             .otherwise(conf),
         )
+
+    def _hits(self, frame: pl.DataFrame) -> tuple[bool, ...]:
+        """Per rule, whether some row of `frame` reaches its condition."""
+        if not frame.height:
+            return (False,) * len(self.rules)
+        return frame.select(
+            [cond.fill_null(False).any().alias(str(i)) for i, (cond, _, _) in enumerate(self.rules)]
+        ).row(0)
 
 
 _INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]

@@ -416,7 +416,11 @@ class _Database:
 
 def scan_dataset(files: list[Path]) -> pl.LazyFrame:
     # The shard is a column inside the files: no hive parsing (it would read "0001" as 1).
-    return pl.scan_parquet(files, hive_partitioning=False).cast(schema.COMMANDS)  # type: ignore[arg-type]
+    return (
+        schema.with_all_columns(pl.scan_parquet(files, hive_partitioning=False))
+        .select(list(schema.COMMANDS))
+        .cast(schema.COMMANDS)  # type: ignore[arg-type]
+    )
 
 
 def _outputs(

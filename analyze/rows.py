@@ -29,7 +29,17 @@ from typing import Any
 
 import polars as pl
 
-from analyze import cardinality, keys, keyspecs, parse, patterns, replies, schema, through_time
+from analyze import (
+    attribution,
+    cardinality,
+    keys,
+    keyspecs,
+    parse,
+    patterns,
+    replies,
+    schema,
+    through_time,
+)
 from analyze.ahead import ahead
 from analyze.dictionaries import KeyDictionary, SignatureDictionary, first_appearance_ids
 from analyze.errors import BadInput
@@ -122,7 +132,7 @@ def source_rows(
             assert bracketed is not None
             collections = cardinality.Collections(bracketed, placing.result(), ctx.lookup.resp)
         sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)
-        yield strings.apply(sized)
+        yield attribution.per_key(strings.apply(sized), ctx.lookup)
     # What was readable is analyzed; the report's capture health says what was lost.
     if counts is not None:
         counts.ended(file)
@@ -189,6 +199,12 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
     per_row, tail = cut.rows, cut.tails
     raw = per_row.select(pl.coalesce("_key_raw", "_tail_key_raw"))["_key_raw"]
     key_id = ctx.keys.ids(raw)
+    # Every key of a multi-key command is a key of the analysis (its share of the reply is
+    # charged to it: analyze/attribution.py), after the chunk's first keys.
+    others = per_row["_keys_raw"].explode().drop_nulls()
+    if others.len():
+        ctx.keys.ids(others)
+    per_row = per_row.drop("_keys_raw")
     per_row = pl.concat(
         [per_row.drop("_key_raw", "_tail_key_raw"), key_id.to_frame(), ctx.keys.attributes(key_id)],
         how="horizontal",
@@ -209,9 +225,16 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
             shard=pl.lit(source.shard, pl.String),
             source=pl.lit(Path(source.path).name, pl.String),
         )
-        .select(*[pl.col(c).cast(t) for c, t in schema.COMMANDS.items()], *cardinality.READ_COLUMNS)
+        .select(
+            *[pl.col(c).cast(t) for c, t in schema.COMMANDS.items() if c not in _LATER],
+            *cardinality.READ_COLUMNS,
+        )
         .collect()
     )
+
+
+# Columns added once a chunk's replies are final (`source_rows`).
+_LATER = ("keys_reply_bytes",)
 
 
 # Tail texts: a fast line's command and rest (`_SEP`; `_NONE` when there is no rest), or a whole
@@ -224,6 +247,7 @@ _TAIL_PER_ROW = (
     "keys",
     "_request_bytes",
     "_tail_key_raw",
+    "_keys_raw",
     "_class",
 )
 # What a reply and a signature depend on: the tail's class (`_tails`), the key's pattern and
@@ -250,7 +274,11 @@ def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
         )
         .pipe(split_body)
         .pipe(keys.find_keys, ctx.key_plan, all_fast=True)
-        .with_columns(keys=pl.lit(None, pl.List(pl.String)), _tail_key_raw=pl.lit(None, pl.String))
+        .with_columns(
+            keys=pl.lit(None, pl.List(pl.String)),
+            _tail_key_raw=pl.lit(None, pl.String),
+            _keys_raw=pl.lit(None, pl.List(pl.String)),
+        )
     )
     slow = (
         frame.lazy()
@@ -258,7 +286,9 @@ def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
         .with_columns(body=pl.col("_text").str.slice(1))
         .pipe(split_body)
         .pipe(keys.find_keys, ctx.key_plan)
-        .with_columns(keys=keys.decode_keys(pl.col("keys_raw")), _tail_key_raw="key_raw")
+        .with_columns(
+            keys=keys.decode_keys(pl.col("keys_raw")), _tail_key_raw="key_raw", _keys_raw="keys_raw"
+        )
     )
     out = (
         pl.concat([fast, slow], how="vertical_relaxed")

@@ -155,6 +155,7 @@ class LineInfo:
     command: str
     key: bytes | None
     full_read: bool
+    others: tuple[bytes, ...] = ()  # MGET's keys after the first: each is its own reply element
 
 
 def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
@@ -178,7 +179,12 @@ def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
     if pos <= 0 or pos > len(rest):
         return None
     key = lines.unescape_bytes(rest[pos - 1].decode("latin-1"))
-    return LineInfo(command, key, _is_full_read(command, rest))
+    others = (
+        tuple(lines.unescape_bytes(a.decode("latin-1")) for a in rest[1:])
+        if command == "mget"
+        else ()
+    )
+    return LineInfo(command, key, _is_full_read(command, rest), others)
 
 
 def _is_full_read(command: str, rest: list[bytes]) -> bool:
@@ -207,6 +213,8 @@ def rank_keys(
         info = parse_line(line, positions)
         if info is not None and info.key is not None:
             scores[info.key] += FULL_READ_WEIGHT if info.full_read else READ_WEIGHT  # type: ignore[assignment]
+            for other in info.others:
+                scores[other] += READ_WEIGHT  # type: ignore[assignment]
     return scores
 
 

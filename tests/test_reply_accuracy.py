@@ -10,6 +10,7 @@ patterns that mostly miss, multi-key reads, scripts, RESP3 clients, sub-windows.
 from __future__ import annotations
 
 import json
+import sqlite3
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -124,3 +125,53 @@ def test_a_pattern_that_mostly_misses(redis_cluster, tmp_path):
     # Per node the hit share of the reads sized by the pattern differs from the sample's by
     # chance (some 1,400 reads a node: ±1 point of hits is ±4% of the node's bytes).
     assert_accurate(summary, target=0.05)
+
+
+def bulk(value: bytes | str) -> int:
+    n = len(value.encode() if isinstance(value, str) else value)
+    return n + len(str(n)) + 5
+
+
+@pytest.mark.slow
+def test_mget_replies_are_charged_to_every_key(redis_cluster, tmp_path):
+    """MGETs of 40 items of one catalog (a hash tag): each item is charged its own element of
+    every MGET that named it (issue 24, item 4). One item is named in 13 MGETs, never first: it
+    used to get 0 B, the first item of each MGET the whole reply."""
+    rc = redis_cluster.cluster_client()
+    rnd = random.Random(4)
+    items = {f"{{shop}}:item:{i}": "i" * rnd.randint(100, 2000) for i in range(400)}
+    star = "{shop}:item:star"
+    items[star] = "s" * 1500
+    rc.mset(items)
+    names = sorted(k for k in items if k != star)
+    mgets = []
+    for n in range(200):
+        keys = rnd.sample(names, 40)
+        if n % 15 == 7:  # 13 of them name the star item, never first
+            keys[rnd.randrange(1, 40)] = star
+        mgets.append(keys)
+    assert sum(star in m for m in mgets) == 13
+    app = connected(redis_cluster)
+
+    def workload() -> None:
+        for keys in mgets:  # one slot: one MGET each
+            assert len(app.mget_nonatomic(keys)) == 40
+
+    folder = capture(redis_cluster, tmp_path / "cap", workload)
+    summary = analyze(folder, tmp_path / "out")
+    assert_accurate(summary)
+
+    # Client-side: what each key's elements cost over the MGETs that named it.
+    expected: dict[str, int] = {}
+    for keys in mgets:
+        for k in keys:
+            expected[k] = expected.get(k, 0) + bulk(items[k])
+    with sqlite3.connect(tmp_path / "out" / "hotshard.db") as db:
+        charged = dict(db.execute("SELECT key_name, est_bytes_out FROM hot_keys").fetchall())
+        counts = dict(db.execute("SELECT key_name, commands FROM hot_keys").fetchall())
+    assert counts[star] == 13
+    # The array header (`*40\r\n`, 5 B of some 42 kB) is shared too: within 1% per key.
+    off = {
+        k: (charged.get(k), v) for k, v in expected.items() if abs(charged.get(k, 0) / v - 1) > 0.01
+    }
+    assert not off, list(off.items())[:5]

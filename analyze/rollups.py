@@ -30,7 +30,12 @@ TABLE_LIMIT = 1000
 # Rank by bytes when key sizes were sampled, or when at least this share of client commands
 # has a reply-size estimate.
 BYTES_BASIS_MIN_COVERAGE = 0.5
-SIZED = ("sampled", "interpolated", "pattern")  # reply confidences that rest on sampled key sizes
+SIZED = (
+    "sampled",
+    "interpolated",
+    "pattern",
+    "script",
+)  # reply confidences that rest on sampled key sizes
 
 CLIENT = pl.col("origin") == schema.ORIGIN_CLIENT
 _BYTES = pl.col("reply_bytes")

@@ -9,7 +9,8 @@ Per chunk of a source's lines (`parse.line_chunks`, ~32 MiB of text):
 3. per distinct key, once per analysis: its id, text, bytes, slot, pattern and sampled size
    (`dictionaries.KeyDictionary`), gathered back into the rows by id;
 4. per distinct signature: its id (`dictionaries.SignatureDictionary`);
-5. the reply estimate, per distinct combination of what a reply depends on (`replies`);
+5. the reply estimate, per distinct combination of what a reply depends on (`replies`); a
+   script's reply from what its `redis.call`s read (`scripts`);
 6. sizes through the window: whole reads of collections that changed between the two key-size
    samples placed by the writes around them (`cardinality`), GETs by the writes before them
    (`through_time`).
@@ -38,6 +39,7 @@ from analyze import (
     patterns,
     replies,
     schema,
+    scripts,
     through_time,
 )
 from analyze.ahead import ahead
@@ -220,6 +222,7 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
     return (
         per_row.lazy()
         .join(combos.lazy(), on="_combo", how="left", maintain_order="left")
+        .pipe(scripts.sized)
         .with_columns(
             node=pl.lit(source.node, pl.String),
             shard=pl.lit(source.shard, pl.String),
@@ -323,10 +326,17 @@ def _combos(per_row: pl.DataFrame, tail: pl.DataFrame, ctx: Context) -> pl.DataF
         _f_pim=pl.when(pl.col("command") == "mget").then(pl.col("_key_pim")),
     )
     replies_ = ctx.lookup.estimate_combos(combos)
+    # What a script's `redis.call` would have replied to a client (analyze/scripts.py).
+    as_client = pl.Series("_as_client", [None] * combos.height, dtype=pl.Int64)
+    inside = combos.with_row_index("_i").filter(~pl.col("_client"))
+    if inside.height:
+        modelled = ctx.lookup.estimate_combos(inside.drop("_i").with_columns(_f_client=True))
+        as_client = as_client.scatter(inside["_i"], modelled["reply_bytes"])
     signature_id = ctx.signatures.ids(combos, ctx.keys)
     reads = cardinality.read_columns(combos)  # which replies scale with the cardinality
     return pl.concat(
-        [combos.select("_combo"), replies_, signature_id.to_frame(), reads], how="horizontal"
+        [combos.select("_combo"), replies_, as_client.to_frame(), signature_id.to_frame(), reads],
+        how="horizontal",
     )
 
 

@@ -109,6 +109,9 @@ def shard_publishes(rows: pl.LazyFrame) -> pl.DataFrame:
     )
 
 
+_SHOWN = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+
+
 def hidden_commands(commands_reply: list[Any] | None) -> frozenset[str]:
     """Commands (and subcommands, `client|list`) MONITOR never shows: flagged admin or
     skip_monitor in the server's saved COMMAND reply."""
@@ -118,8 +121,11 @@ def hidden_commands(commands_reply: list[Any] | None) -> frozenset[str]:
         entry = stack.pop()
         if not isinstance(entry, list) or len(entry) < 3 or not isinstance(entry[2], list):
             continue
-        if {"admin", "skip_monitor"} & {str(f) for f in entry[2]}:
-            out.add(str(entry[0]).lower())
+        name = str(entry[0]).lower()
+        # Scripts are flagged skip_monitor, yet MONITOR shows their calls (and the model
+        # sizes them: analyze/scripts.py).
+        if {"admin", "skip_monitor"} & {str(f) for f in entry[2]} and name not in _SHOWN:
+            out.add(name)
         if len(entry) >= 10 and isinstance(entry[9], list):
             stack += entry[9]
     return frozenset(out)

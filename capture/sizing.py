@@ -161,8 +161,10 @@ class LineInfo:
 def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
     """Command, first key and "is it a full read" of one MONITOR line; None for lines to skip."""
     parsed = lines.split(line)
-    if parsed is None or parsed.client == "lua":
-        return None  # +OK, garbage, or a redis.call inside a script (no client reply)
+    if parsed is None:
+        return None  # +OK or garbage
+    # A redis.call inside a script counts: the script's reply is sized from what it read
+    # (analyze/scripts.py).
     command = parsed.args[0].decode("latin-1").lower()
     rest = parsed.args[1:]
     pos = positions.get(command)

@@ -10,8 +10,8 @@ patterns that mostly miss, multi-key reads, scripts, RESP3 clients, sub-windows.
 from __future__ import annotations
 
 import json
-import sqlite3
 import random
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,3 +175,50 @@ def test_mget_replies_are_charged_to_every_key(redis_cluster, tmp_path):
         k: (charged.get(k), v) for k, v in expected.items() if abs(charged.get(k, 0) / v - 1) > 0.01
     }
     assert not off, list(off.items())[:5]
+
+
+FIVE = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('GET', key) end
+return out
+"""
+COUNTED = """
+redis.call('INCR', KEYS[2])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
+@pytest.mark.slow
+def test_script_replies_from_what_they_read(redis_cluster, tmp_path):
+    """EVALSHA of scripts that return what they read (issue 24, item 3): five 20 kB values of
+    one user (a hash tag), and a profile hash read beside a counter's INCR. Their replies are
+    sized from the `redis.call`s MONITOR shows after each call (confidence `script`), and the
+    breakdown no longer counts them as admin commands MONITOR hides."""
+    rc = redis_cluster.cluster_client()
+    rnd = random.Random(3)
+    for u in range(20):
+        for j in range(5):
+            rc.set(f"{{user:{u}}}:doc:{j}", "d" * rnd.randint(15_000, 25_000))
+        rc.hset(
+            f"{{user:{u}}}:profile",
+            mapping={f"f{j}": "p" * rnd.randint(10, 300) for j in range(30)},
+        )
+    app = connected(redis_cluster)
+    five, counted = app.register_script(FIVE), app.register_script(COUNTED)
+    for u in range(20):  # loaded on every primary before the window (SCRIPT LOAD is hidden)
+        five(keys=[f"{{user:{u}}}:doc:{j}" for j in range(5)])
+        counted(keys=[f"{{user:{u}}}:profile", f"{{user:{u}}}:views"])
+
+    def workload() -> None:
+        for _ in range(300):
+            u = rnd.randrange(20)
+            assert len(five(keys=[f"{{user:{u}}}:doc:{j}" for j in range(5)])) == 5
+            counted(keys=[f"{{user:{u}}}:profile", f"{{user:{u}}}:views"])
+
+    folder = capture(redis_cluster, tmp_path / "cap", workload)
+    summary = analyze(folder, tmp_path / "out")
+    assert_accurate(summary)
+    for n in summary["self_check"]["nodes"]:
+        assert not [p for p in n["not_shown"] if p["name"] in ("evalsha", "eval")], n
+        if n["role"] == "primary" and n["share"] > 0.01:
+            assert n["modelled"]["script"] > 0.9 * n["measured_bytes_out"], n

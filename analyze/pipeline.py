@@ -465,7 +465,11 @@ def _outputs(
         database=options.sqlite,
         timeline=timeline.build(r, window, inputs.manifests, per_minute),
         self_check=selfcheck.build(
-            inputs.manifests, found.rows, inputs.commands_reply, options.tolerance
+            inputs.manifests,
+            found.rows,
+            inputs.commands_reply,
+            options.tolerance,
+            (window.since, window.until),
         ),
     )
     drawn = time.perf_counter()

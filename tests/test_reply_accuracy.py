@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -222,3 +223,50 @@ def test_script_replies_from_what_they_read(redis_cluster, tmp_path):
         assert not [p for p in n["not_shown"] if p["name"] in ("evalsha", "eval")], n
         if n["role"] == "primary" and n["share"] > 0.01:
             assert n["modelled"]["script"] > 0.9 * n["measured_bytes_out"], n
+
+
+@pytest.mark.slow
+def test_a_sub_window_is_checked_between_the_polls_inside_it(redis_cluster, tmp_path):
+    """The same capture analyzed over a sub-window (issue 24, item 5): the measured bytes come
+    from the INFO polls nearest its edges inside it, the estimate from the rows between them;
+    errors and admin commands (counted over the whole capture only) are pro-rated. It used to
+    compare the sub-window's estimate with the whole capture's measurement."""
+    rc = redis_cluster.cluster_client()
+    rnd = random.Random(5)
+    values = {f"page:{{{i % 30}}}:{i}": "p" * rnd.randint(200, 4000) for i in range(600)}
+    rc.mset_nonatomic(values)
+    names = sorted(values)
+    app = connected(redis_cluster)
+    stop_at: list[float] = []
+
+    def workload() -> None:
+        t0 = time.monotonic()
+        for step in range(120):  # 12 s at a steady pace
+            time.sleep(max(0.0, t0 + step * 0.1 - time.monotonic()))
+            pipe = app.pipeline(transaction=False)
+            for _ in range(20):
+                pipe.get(rnd.choice(names))
+            pipe.execute()
+        stop_at.append(time.time())
+
+    folder = capture(redis_cluster, tmp_path / "cap", workload, poll_interval=1.0)
+    whole = analyze(folder, tmp_path / "whole")
+    assert whole["self_check"]["window"] is None
+    start = whole["window"]["start"]
+    summary = analyze(folder, tmp_path / "sub", since=str(start + 3.5), until=str(start + 9.5))
+    check = summary["self_check"]
+    assert check["window"]["polled"] is True
+    assert_accurate(summary)
+    for n in check["nodes"]:
+        if n["measured_bytes_out"]:
+            span = n["span"]
+            assert 0 <= span["after_since_s"] <= 1.5 and 0 <= span["before_until_s"] <= 1.5, n
+    assert "nearest the window's edges" in check["text"]
+
+    # Without polls, the sub-window cannot be checked: the text says so.
+    quiet = capture(redis_cluster, tmp_path / "quiet", workload, poll_interval=0)
+    start = analyze(quiet, tmp_path / "q-whole")["window"]["start"]
+    unpolled = analyze(quiet, tmp_path / "q-sub", since=str(start + 3.5), until=str(start + 9.5))
+    assert unpolled["self_check"]["window"]["polled"] is False
+    assert "covers the whole capture only" in unpolled["self_check"]["text"]
+    assert all(n["measured_bytes_out"] is None for n in unpolled["self_check"]["nodes"])

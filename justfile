@@ -6,7 +6,7 @@ test *args:
 
 # lint, format check and type check (ruff, mypy)
 lint:
-    uv run ruff check . && uv run ruff format --check . && uv run mypy
+    uv run ruff check . && uv run ruff format --check . && uv run python tools/typecheck.py
 
 # format the code
 fmt:
@@ -22,7 +22,7 @@ sample:
 
 # rewrite golden files from the current code; review the diff like code
 update-golden:
-    uv run pytest tests/test_golden.py tests/test_report.py tests/test_readme.py --update-golden
+    uv run pytest tests/test_golden.py tests/render/test_report.py tests/test_readme.py --update-golden
 
 # run the benchmarks (prints ratios against in-run baselines)
 bench:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from capture.errors import ExitStatus, HotshardError
+from hotshard.capture.errors import ExitStatus, HotshardError
 
 
 class AnalyzeError(HotshardError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 # Text from the data is escaped in one place for every output; re-exported for the renderers.
-from capture.format.escape import cell, code, printable  # noqa: F401
+from hotshard.capture.format.escape import cell, code, printable  # noqa: F401
 
 
 def count(n: int | float | None) -> str:

@@ -46,7 +46,7 @@ COMMANDS: dict[str, pl.DataType] = {
     "request_bytes": pl.Int64(),  # the command as a RESP2 array on the wire (NetworkBytesIn)
     "reply_bytes": pl.Int64(),  # estimated RESP reply size; null when unknown
     "reply_confidence": pl.String(),  # one of CONFIDENCES
-    # Per key of `keys`, its share of `reply_bytes` (analyze/attribution.py); null otherwise.
+    # Per key of `keys`, its share of `reply_bytes` (analyze/estimate/attribution.py); null otherwise.
     "keys_reply_bytes": pl.List(pl.Int64()),
 }
 

@@ -13,8 +13,8 @@ LIST on every node, and Pub/Sub subscribers on several nodes fed by PUBLISH on o
 (issue 11): within ±3% for every node carrying more than 1% of the traffic, the unexplained
 share under 2%, and the right hot shard, hot key and hot pattern. The mixed workload also changes
 what it reads: strings rewritten and deleted, zsets and sets growing, lists pushed to and
-trimmed, hashes deleted, keys whose TTL runs out mid-window (analyze/through_time.py,
-analyze/cardinality.py); the same capture is then analyzed with the after-window sample only,
+trimmed, hashes deleted, keys whose TTL runs out mid-window (analyze/estimate/through_time.py,
+analyze/estimate/cardinality.py); the same capture is then analyzed with the after-window sample only,
 to show what the start-of-window sample buys.
 """
 
@@ -36,7 +36,7 @@ import fire
 import redis
 from redis.cluster import LoadBalancingStrategy, RedisCluster
 
-from capture.format import manifest as manifest_mod
+from hotshard.capture.format import manifest as manifest_mod
 from tests.servers import running_cluster
 
 HOT_KEY = "large_sortedset:app:2025-10-17"
@@ -231,7 +231,7 @@ def wait_for_monitors(folder: Path, expected: int, timeout: float = 60) -> None:
 
 
 def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> int:
-    from capture.cli import run as cli_run
+    from hotshard.capture.cli import run as cli_run
 
     with (
         tempfile.TemporaryDirectory(prefix="hotshard-accuracy-") as tmp,
@@ -281,7 +281,7 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
 
 def analyze(folder: Path, out: Path) -> int:
     """Analyze a capture folder with the real pipeline and report accuracy per node."""
-    from analyze.pipeline import AnalyzeOptions, run_analyze
+    from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
     t1 = time.monotonic()
     run_analyze(AnalyzeOptions(inputs=[str(folder)], out=str(out), quiet=True, sqlite=False))
@@ -297,7 +297,7 @@ def analyze(folder: Path, out: Path) -> int:
 def one_sample(folder: Path, tmp: Path) -> None:
     """The same capture analyzed as if only the after-window sample existed: what sizing
     through time buys, per node."""
-    from analyze.pipeline import AnalyzeOptions, run_analyze
+    from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
     copy = tmp / "capture"
     copy.mkdir(parents=True)
@@ -316,7 +316,7 @@ def one_sample(folder: Path, tmp: Path) -> None:
 
 
 def report(summary: dict, t_analyze: float, sized: int) -> int:
-    """The self-check of summary.json (analyze/selfcheck.py) as a table, judged on the targets."""
+    """The self-check of summary.json (analyze/measure/selfcheck.py) as a table, judged on the targets."""
     nodes = summary["self_check"]["nodes"]
     print(f"\nanalyze: {t_analyze:.1f} s; {sized} keys sized\n")
     print(

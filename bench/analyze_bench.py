@@ -77,7 +77,7 @@ def count_lines(folder: Path) -> int:
 
 
 def analyze_cmd(folder: Path, out: Path, sqlite: bool) -> list[str]:
-    cli = "from capture.cli import main; main()"
+    cli = "from hotshard.capture.cli import main; main()"
     args = [sys.executable, "-c", cli, "analyze", str(folder), "--out", str(out)]
     return args + ([] if sqlite else ["--nosqlite"])
 

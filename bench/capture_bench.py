@@ -26,9 +26,9 @@ from pathlib import Path
 import fire
 import redis
 
-from capture.connect import ConnectOptions
-from capture.format.manifest import NodeCapture
-from capture.stream import MonitorStream
+from hotshard.capture.connect import ConnectOptions
+from hotshard.capture.format.manifest import NodeCapture
+from hotshard.capture.stream import MonitorStream
 from tests.capturing import REDIS_BENCHMARK
 from tests.servers import REDIS_SERVER, Node, start_node
 

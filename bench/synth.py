@@ -26,8 +26,8 @@ import fire
 import polars as pl
 import zstandard
 
-from analyze.slots import hash_slot
-from capture.format import manifest as mf
+from hotshard.analyze.keys.slots import hash_slot
+from hotshard.capture.format import manifest as mf
 
 DATA = Path(__file__).parent / "data"
 SHARDS = [("0001", (0, 5460)), ("0002", (5461, 10922)), ("0003", (10923, 16383))]

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from capture.errors import AwsError
+from hotshard.capture.errors import AwsError
 
 ACTION_GROUPS = "elasticache:DescribeReplicationGroups"
 ACTION_CLUSTERS = "elasticache:DescribeCacheClusters"

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import fire
 from fire.decorators import SetParseFn
 
-from capture.errors import ExitStatus, HotshardError, UsageError
-from capture.format.escape import printable
+from hotshard.capture.errors import ExitStatus, HotshardError, UsageError
+from hotshard.capture.format.escape import printable
 
 if TYPE_CHECKING:
-    from capture.connect import ConnectOptions
+    from hotshard.capture.connect import ConnectOptions
 
 
 # fire parses values with literal_eval (`--shard 0001` could become 1, `a,b` a tuple): every
@@ -121,7 +121,7 @@ def analyze(
       tolerance: self-check: name the nodes whose estimate is off from measured by more (5%).
       quiet: no progress on stderr.
     """
-    from analyze.pipeline import AnalyzeOptions, run_analyze
+    from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
     if not inputs:
         raise UsageError("analyze needs at least one input: a capture folder or a MONITOR log")
@@ -151,7 +151,7 @@ def query(sql: str, db: str = "hotshard-out/hotshard.db") -> None:
       sql: the query, e.g. "SELECT key_name, COUNT(*) FROM commands GROUP BY 1 ORDER BY 2 DESC".
       db: path to hotshard.db (or the analyze output folder).
     """
-    from analyze.query import run_query
+    from hotshard.analyze.commands.query import run_query
 
     run_query(sql, db)
 
@@ -168,7 +168,7 @@ def check(
       junit: also write the result as JUnit XML to this file (for CI test reports).
       quiet: no analysis progress on stderr (use --noquiet to see it).
     """
-    from analyze.check import run_check
+    from hotshard.analyze.commands.check import run_check
 
     run_check(target, rules=rules, junit=junit, quiet=as_bool(quiet, "quiet"))
 
@@ -183,7 +183,7 @@ def diff(before: str, after: str, top: str = "20", out: str | None = None) -> No
       top: rows per table.
       out: also write the markdown to this file.
     """
-    from analyze.diff import run_diff
+    from hotshard.analyze.commands.diff import run_diff
 
     run_diff(before, after, top=as_int(top, "top", minimum=1) or 20, out=out)
 
@@ -212,7 +212,7 @@ def as_bytes(value: Any, name: str) -> int | None:
 def _connect_options(
     tls: Any, tls_insecure: Any, tls_ca: Any, user: Any, password: Any, password_file: Any
 ) -> ConnectOptions:
-    from capture.connect import ConnectOptions, resolve_password
+    from hotshard.capture.connect import ConnectOptions, resolve_password
 
     insecure = as_bool(tls_insecure, "tls-insecure")
     if insecure:  # an explicit opt-out of a safety check is said out loud, once
@@ -289,7 +289,7 @@ def capture(
       estimate_bandwidth: kept for old runbooks: key sizes (the bandwidth estimate) are sampled by default.
       quiet: no live status on stderr (warnings still show).
     """
-    from capture.session import CaptureOptions, run_capture
+    from hotshard.capture.session import CaptureOptions, run_capture
 
     which = "primaries" if as_bool(use_primary, "use-primary") else str(nodes)
     options = CaptureOptions(
@@ -317,7 +317,7 @@ def capture(
     result = run_capture(options)
     print(result.summary())
     if as_bool(save_to_db, "save-to-db"):
-        from analyze.pipeline import AnalyzeOptions, run_analyze
+        from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
         run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out="hotshard-out"))
     result.raise_for_status()
@@ -352,8 +352,8 @@ def endpoints(
       password_file: file whose first line is the password.
       json: print JSON instead of text.
     """
-    from capture.connect import prompt_password
-    from capture.topology import locate, render_json, render_text
+    from hotshard.capture.connect import prompt_password
+    from hotshard.capture.topology import locate, render_json, render_text
 
     topology = locate(
         cluster=cluster,

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import redis
 import redis.connection
 
-from capture.errors import AuthError, ConnectionFailed, TLSError, UsageError
+from hotshard.capture.errors import AuthError, ConnectionFailed, TLSError, UsageError
 
 TLS_MODES = ("auto", "on", "off")
 PASSWORD_ENV = ("HOTSHARD_PASSWORD", "REDISCLI_AUTH")

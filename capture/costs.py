@@ -4,7 +4,7 @@ Monitoring agents poll `CLIENT LIST` (never shown by MONITOR), `INFO`, `CLUSTER 
 `SHARDS` (shown, but their reply depends on the node, not on arguments); Pub/Sub subscribers get
 messages pushed with no MONITOR line on their node. The capture measures each reply's exact size
 on the wire once per node and counts the subscribers per channel, so the analyzer can estimate
-the bytes out MONITOR does not explain (analyze/unshown.py). Nothing here reads a key.
+the bytes out MONITOR does not explain (analyze/measure/unshown.py). Nothing here reads a key.
 
 `CLIENT LIST` is measured inside the window (the connections it lists are those an agent's call
 saw, the MONITOR one included): MONITOR does not show it, and its reply goes into
@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from capture.format import resp
-from capture.format.counters import version_tuple
-from capture.format.lines import escape_bytes
+from hotshard.capture.format import resp
+from hotshard.capture.format.counters import version_tuple
+from hotshard.capture.format.lines import escape_bytes
 
 if TYPE_CHECKING:
     import redis

@@ -13,7 +13,7 @@ import errno
 import os
 from pathlib import Path
 
-from capture.errors import DiskWriteFailed
+from hotshard.capture.errors import DiskWriteFailed
 
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS})
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})

@@ -13,9 +13,9 @@ if TYPE_CHECKING:  # analyze reads INFO snapshots without loading the client lib
     import redis
 
 
-from capture.format import resp
-from capture.format.counters import parse_info, version_tuple
-from capture.format.manifest import InfoSnapshot
+from hotshard.capture.format import resp
+from hotshard.capture.format.counters import parse_info, version_tuple
+from hotshard.capture.format.manifest import InfoSnapshot
 
 # Redis 7 takes several sections at once; older servers get "all".
 SECTIONS = ("server", "clients", "memory", "stats", "replication", "cpu", "commandstats",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from capture.format.counters import calls_delta, counters_reset
-from capture.format.manifest import NodeCapture
+from hotshard.capture.format.counters import calls_delta, counters_reset
+from hotshard.capture.format.manifest import NodeCapture
 
 # Used only when the COMMAND reply is missing.
 FALLBACK_READS = frozenset(

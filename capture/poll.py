@@ -4,10 +4,10 @@ Every `interval` seconds the session asks each monitored node, on its control co
 the MONITOR one), for `INFO stats` and keeps three counters with the time (`manifest.InfoPoll`),
 beside what the capture itself had received (`monitor_bytes`) and made the node send otherwise
 (`overhead_bytes`) until then. The difference of two polls, less replication and the capture's
-own traffic, is what the application's clients received in between (analyze/timeline.py).
+own traffic, is what the application's clients received in between (analyze/findings/timeline.py).
 
 Each reply is bytes out the node sent for us: it goes into the node's `overhead_bytes_out`, so
-the window's reconciliation (analyze/reconcile.py) stays exact. A poll's own reply is counted by
+the window's reconciliation (analyze/measure/reconcile.py) stays exact. A poll's own reply is counted by
 the next reading (INFO reports the counter before writing itself), which the arithmetic there
 follows. The polls show in the node's MONITOR stream as `INFO stats` from `poll_client`, the
 address the server gives the control connection, so the analyzer can leave them out.
@@ -21,10 +21,10 @@ from typing import Any
 
 import redis
 
-from capture.format import resp
-from capture.format.counters import parse_info
-from capture.format.manifest import InfoPoll, NodeCapture
-from capture.info import client_info_address
+from hotshard.capture.format import resp
+from hotshard.capture.format.counters import parse_info
+from hotshard.capture.format.manifest import InfoPoll, NodeCapture
+from hotshard.capture.info import client_info_address
 
 DEFAULT_INTERVAL = 5.0  # seconds; one ~2 kB reply per node each time
 COUNTERS = ("total_net_output_bytes", "total_net_repl_output_bytes", "total_commands_processed")

@@ -22,21 +22,26 @@ from typing import Any, TextIO
 
 import redis
 
-from capture import costs, disk, info, placement, poll, slotstats, start_sample
-from capture.connect import ConnectOptions, control_client, describe_failure, prompt_password
-from capture.errors import (
+from hotshard.capture import costs, disk, info, placement, poll, slotstats, start_sample
+from hotshard.capture.connect import (
+    ConnectOptions,
+    control_client,
+    describe_failure,
+    prompt_password,
+)
+from hotshard.capture.errors import (
     CaptureError,
     CaptureIncomplete,
     CaptureInterrupted,
     DiskWriteFailed,
     UsageError,
 )
-from capture.format import counters, manifest
-from capture.format.manifest import Manifest, NodeCapture
-from capture.signals import SignalScope
-from capture.stream import COMPRESSIONS, MonitorStream
-from capture.topology import Topology, locate
-from capture.watchdog import Watchdog
+from hotshard.capture.format import counters, manifest
+from hotshard.capture.format.manifest import Manifest, NodeCapture
+from hotshard.capture.signals import SignalScope
+from hotshard.capture.stream import COMPRESSIONS, MonitorStream
+from hotshard.capture.topology import Topology, locate
+from hotshard.capture.watchdog import Watchdog
 
 NODE_CHOICES = ("replicas", "primaries", "all")
 # Stop reasons of a node that was not captured for the whole window.
@@ -682,7 +687,7 @@ class Session:
         """Key sizes (capture/sizing.py); a failure there never loses the capture."""
         if not self.options.sizes:
             return
-        from capture import sizing
+        from hotshard.capture import sizing
 
         kwargs: dict[str, Any] = {"top": self.options.sizes_top}
         if self.options.sizes_rate is not None:

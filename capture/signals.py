@@ -7,7 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from capture.session import Session
+    from hotshard.capture.session import Session
 
 SUSPEND_REFUSED = (
     "not suspending: a stopped capture makes the server buffer its MONITOR output — press "

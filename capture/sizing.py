@@ -33,15 +33,15 @@ from typing import Any
 
 import redis
 
-from capture.format import lines, reads, resp
-from capture.format.lines import key_text
-from capture.format.manifest import (
+from hotshard.capture.format import lines, reads, resp
+from hotshard.capture.format.lines import key_text
+from hotshard.capture.format.manifest import (
     KeySize,
     Manifest,
     NodeCapture,
     read_commands,
 )
-from capture.format.reader import MonitorFile
+from hotshard.capture.format.reader import MonitorFile
 
 # Weight of one command in the rough ranking: a full read of a collection dwarfs anything else.
 FULL_READ_WEIGHT = 10.0
@@ -164,7 +164,7 @@ def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
     if parsed is None:
         return None  # +OK or garbage
     # A redis.call inside a script counts: the script's reply is sized from what it read
-    # (analyze/scripts.py).
+    # (analyze/estimate/scripts.py).
     command = parsed.args[0].decode("latin-1").lower()
     rest = parsed.args[1:]
     pos = positions.get(command)

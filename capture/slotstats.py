@@ -16,8 +16,8 @@ from typing import Any
 
 import redis
 
-from capture.format.counters import version_tuple
-from capture.format.manifest import NodeCapture, SlotStats
+from hotshard.capture.format.counters import version_tuple
+from hotshard.capture.format.manifest import NodeCapture, SlotStats
 
 COUNTERS = ("cpu-usec", "network-bytes-in", "network-bytes-out")
 Counters = dict[int, dict[str, int]]

@@ -5,7 +5,7 @@ the window was another size before. A few seconds into the window (`--start-samp
 this sampler ranks the keys of every monitored node's partial capture file with the same light
 parser, and measures them the same way (same rate limit, never a whole value) into
 `key_sizes_start.jsonl`; the analyzer sizes a read before the key's first write by it
-(analyze/through_time.py).
+(analyze/estimate/through_time.py).
 
 It runs inside the window, so MONITOR shows its lines and the node's bytes out include its
 replies. Its connection is opened (READONLY, CLIENT INFO) before the "before" INFO, and its
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import redis
 
-from capture import sizing
-from capture.format.manifest import KeySize, Manifest, NodeCapture, read_commands
-from capture.info import client_info_address
+from hotshard.capture import sizing
+from hotshard.capture.format.manifest import KeySize, Manifest, NodeCapture, read_commands
+from hotshard.capture.info import client_info_address
 
 DEFAULT_SECONDS = 5.0
 

@@ -28,10 +28,16 @@ from pathlib import Path
 
 import zstandard
 
-from capture import disk
-from capture.connect import ConnectOptions, auth_error, describe_failure, open_socket
-from capture.errors import AuthError, CaptureError, ConnectionFailed, DiskWriteFailed, UsageError
-from capture.format.manifest import Gap, NodeCapture
+from hotshard.capture import disk
+from hotshard.capture.connect import ConnectOptions, auth_error, describe_failure, open_socket
+from hotshard.capture.errors import (
+    AuthError,
+    CaptureError,
+    ConnectionFailed,
+    DiskWriteFailed,
+    UsageError,
+)
+from hotshard.capture.format.manifest import Gap, NodeCapture
 
 COMPRESSIONS = ("zstd", "gzip", "none")
 DEFAULT_LEVEL = {"zstd": 1, "gzip": 1, "none": 0}

@@ -17,19 +17,25 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from capture.connect import (
+from hotshard.capture.connect import (
     ConnectOptions,
     control_client,
     describe_failure,
     is_ip,
     with_prompted_password,
 )
-from capture.errors import AuthError, ConnectionFailed, DiscoveryError, TLSError, UsageError
-from capture.format.counters import parse_info, server_identity
-from capture.format.manifest import NodeCapture, ShardInfo
+from hotshard.capture.errors import (
+    AuthError,
+    ConnectionFailed,
+    DiscoveryError,
+    TLSError,
+    UsageError,
+)
+from hotshard.capture.format.counters import parse_info, server_identity
+from hotshard.capture.format.manifest import NodeCapture, ShardInfo
 
 if TYPE_CHECKING:
-    from capture.aws import AwsCluster
+    from hotshard.capture.aws import AwsCluster
 
 DEFAULT_PORT = 6379
 
@@ -97,7 +103,7 @@ def locate(
         raise UsageError(
             "name the cluster with -c/--cluster NAME, or a node with --endpoints HOST:PORT"
         )
-    from capture.aws import describe_cluster
+    from hotshard.capture.aws import describe_cluster
 
     aws = describe_cluster(cluster, region=region, profile=profile)
     if aws.tls and options.tls == "auto":

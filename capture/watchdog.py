@@ -3,7 +3,7 @@ buffers too much for — even while the capture process is stopped (SIGSTOP, Ctr
 or stuck on a slow disk, when a guard inside it could not act (docs/CAPTURE.md, "A reader that
 falls behind").
 
-The capture starts it with `python -P -m capture.watchdog` in a new session (so a terminal's Ctrl-C
+The capture starts it with `python -P -m hotshard.capture.watchdog` in a new session (so a terminal's Ctrl-C
 or Ctrl-Z never reaches it) and talks to it over its stdin/stdout in JSON lines. Secrets travel
 in the first line on the pipe, never in argv, the environment or the process title.
 
@@ -38,11 +38,11 @@ from typing import Any
 
 import redis
 
-from capture.connect import PASSWORD_ENV, ConnectOptions, control_client, describe_failure
-from capture.errors import CaptureError
-from capture.format import resp
-from capture.format.counters import version_tuple
-from capture.format.manifest import NodeCapture
+from hotshard.capture.connect import PASSWORD_ENV, ConnectOptions, control_client, describe_failure
+from hotshard.capture.errors import CaptureError
+from hotshard.capture.format import resp
+from hotshard.capture.format.counters import version_tuple
+from hotshard.capture.format.manifest import NodeCapture
 
 INTERVAL = 0.25  # between CLIENT LIST polls: the overshoot past the limit is one interval's growth
 KILL_REPLY = 4  # `:1\r\n` (or `:0\r\n`): CLIENT KILL ID's reply, counted in bytes out
@@ -98,7 +98,7 @@ class Watchdog:
         try:
             self._proc = subprocess.Popen(
                 # -P: the installed package, never a `capture/` folder in the working dir
-                [sys.executable, "-P", "-m", "capture.watchdog"],
+                [sys.executable, "-P", "-m", "hotshard.capture.watchdog"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,  # it reports on stdout; nothing reaches the terminal
@@ -253,7 +253,7 @@ class _Target:
     version: tuple[int, ...]
     client_id: int | None = None
     overhead: int = 0
-    polls: int = 0  # CLIENT LIST calls (commandstats counts them: analyze/unshown.py)
+    polls: int = 0  # CLIENT LIST calls (commandstats counts them: analyze/measure/unshown.py)
     kills: int = 0
     max_omem: int = 0
     omem: int = 0

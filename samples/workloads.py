@@ -27,7 +27,7 @@ import redis
 import zstandard
 from redis.cluster import LoadBalancingStrategy, RedisCluster
 
-from capture.session import CaptureOptions, run_capture
+from hotshard.capture.session import CaptureOptions, run_capture
 from tests.servers import REDIS_CLI, Cluster, Node, running_cluster, start_node
 
 SAMPLES = Path(__file__).resolve().parent

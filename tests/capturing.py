@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from capture.format import lines, manifest
-from capture.format.manifest import Manifest, NodeCapture
-from capture.format.reader import MonitorFile
-from capture.session import CaptureOptions, CaptureResult, run_capture
+from hotshard.capture.format import lines, manifest
+from hotshard.capture.format.manifest import Manifest, NodeCapture
+from hotshard.capture.format.reader import MonitorFile
+from hotshard.capture.session import CaptureOptions, CaptureResult, run_capture
 
 REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 
@@ -139,7 +139,7 @@ def expected_lines(folder: Path, m: manifest.Manifest, node: manifest.NodeCaptur
 
 
 def calls_delta(node: NodeCapture) -> Counter[str]:
-    from capture.format.counters import calls_delta as delta
+    from hotshard.capture.format.counters import calls_delta as delta
 
     return Counter(delta(node.info_before, node.info_after))
 

@@ -31,7 +31,7 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
-# Valkey's per-slot counters are on in its test cluster (tests/test_slotstats.py reads them).
+# Valkey's per-slot counters are on in its test cluster (tests/measure/test_slotstats.py reads them).
 CLUSTER_CONFIG = {"valkey91": {"cluster-slot-stats-enabled": "yes"}}
 
 

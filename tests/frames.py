@@ -2,9 +2,9 @@
 
 `commands([...])` takes one dict per row with only the columns a test cares about; the others get
 plausible defaults (a GET from an ip client on shard 0001), and the result has exactly the columns
-and types of the wide view (`analyze.tables.WIDE_COLUMNS`). `tables(df)` splits such a frame into
+and types of the wide view (`hotshard.analyze.store.tables.WIDE_COLUMNS`). `tables(df)` splits such a frame into
 the narrow rows, keys, signatures and sources the stages after parsing take; `parse_log` runs a
-real file through `analyze.rows`; `write_outputs` writes an analysis folder and its SQLite file
+real file through `hotshard.analyze.rows.rows`; `write_outputs` writes an analysis folder and its SQLite file
 with the real writers.
 """
 
@@ -16,13 +16,15 @@ from typing import Any
 
 import polars as pl
 
-from analyze import parse, rows, schema
-from analyze import tables as tables_mod
-from analyze.slots import hash_slot
+from hotshard.analyze import schema
+from hotshard.analyze.keys.slots import hash_slot
+from hotshard.analyze.read import parse
+from hotshard.analyze.rows import rows
+from hotshard.analyze.store import tables as tables_mod
 
 slot_of = hash_slot  # checked against CLUSTER KEYSLOT in test_slots.py
 
-# The types of the wide view's columns (`analyze.tables.wide`).
+# The types of the wide view's columns (`hotshard.analyze.store.tables.wide`).
 WIDE: dict[str, pl.DataType] = {
     **schema.COMMANDS,
     "role": pl.String(),
@@ -171,8 +173,8 @@ def write_outputs(
     """An analysis folder as `analyze` writes it: `commands/` (one chunk per shard) and the
     tables beside it, and, when `database`, hotshard.db (rows, keys, views, signatures and, with
     `findings`, the other summary tables). Returns the database path."""
-    from analyze import pipeline
-    from analyze import sqlite as db
+    from hotshard.analyze.commands import analyze as pipeline
+    from hotshard.analyze.store import sqlite as db
 
     narrow = t.rows.collect()
     path = folder / db.DB_NAME
@@ -286,9 +288,9 @@ def workload() -> pl.DataFrame:
 
 def findings(df: pl.DataFrame, top: int = 20, warnings: list[str] | None = None):
     """Findings over a commands frame, as the pipeline would build them (one log per shard)."""
-    from analyze import rollups
-    from analyze.findings import Findings, InputInfo, Window
-    from analyze.verdict import recommendations, verdict
+    from hotshard.analyze.findings import rollups
+    from hotshard.analyze.findings.findings import Findings, InputInfo, Window
+    from hotshard.analyze.findings.verdict import recommendations, verdict
 
     r = rollups.compute(tables(df))
     v = verdict(r)

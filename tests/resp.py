@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import time
 
-from capture.format.lines import escape_bytes
+from hotshard.capture.format.lines import escape_bytes
 
 
 def encode(*args: bytes | str | int | float) -> bytes:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analyze.pipeline import AnalyzeOptions, run_analyze
+from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

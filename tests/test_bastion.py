@@ -10,28 +10,42 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from capture.format import manifest
+from hotshard.capture.format import manifest
 
 ROOT = Path(__file__).parent.parent
 
 
-@pytest.fixture(scope="module")
-def bastion_venv(tmp_path_factory):
+def _sh(*cmd: str) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, f"{cmd}: {done.stderr[-2000:]}"
+
+
+def _uv() -> str:
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("uv is not installed")
+    return uv
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
+    # sdist first, wheel from the sdist: what a release does, and no stale build/ folder of this
+    # checkout can slip a deleted module into the wheel
+    _sh(_uv(), "build", "--out-dir", str(dist), str(ROOT))
+    (found,) = dist.glob("hotshard-*.whl")
+    return found
+
+
+@pytest.fixture(scope="module")
+def bastion_venv(tmp_path_factory, wheel):
+    uv, sh = _uv(), _sh
     tmp = tmp_path_factory.mktemp("bastion")
-
-    def sh(*cmd: str) -> None:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
-        assert done.returncode == 0, f"{cmd}: {done.stderr[-2000:]}"
-
-    sh(uv, "build", "--wheel", "--out-dir", str(tmp / "dist"), str(ROOT))
-    (wheel,) = (tmp / "dist").glob("hotshard-*.whl")
     sh(uv, "venv", "--quiet", "--python", sys.executable, str(tmp / "venv"))
     sh(
         uv,
@@ -43,6 +57,22 @@ def bastion_venv(tmp_path_factory):
         str(wheel),
     )
     return tmp / "venv" / "bin"
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_hotshard_capture_and_analyze_only(wheel):
+    """One namespace: no top-level `capture` or `analyze` in site-packages to collide with
+    public packages of those names; the analyzer's data files inside."""
+    assert wheel.name.endswith("-py3-none-any.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {
+        n.split("/")[0] if n.split("/")[0] != "hotshard" else "/".join(n.split("/")[:2])
+        for n in names
+    }
+    assert tops == {"hotshard/capture", "hotshard/analyze", "hotshard-0.1.0.dist-info"}
+    assert "hotshard/__init__.py" not in names  # a namespace package: hotshard.* may grow
+    for data in ("check_rules.toml", "commands-redis-7.0.json"):
+        assert f"hotshard/analyze/data/{data}" in names
 
 
 @pytest.mark.slow

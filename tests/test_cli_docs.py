@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from capture.cli import COMMANDS
+from hotshard.capture.cli import COMMANDS
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

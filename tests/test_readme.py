@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from capture.cli import run
+from hotshard.capture.cli import run
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"

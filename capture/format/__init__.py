@@ -5,5 +5,5 @@ truncated or damaged), `lines` (the MONITOR line grammar and Redis' quoting), `r
 sizes), `reads` (what a whole-collection read is), `counters` (INFO snapshots read back),
 `escape` (text from the data made safe to print). Standard library and `zstandard` only: the
 bastion runs it, and `analyze` reaches `capture` only through here, the error family
-(`capture.errors`) and the version (tests/test_import_rules.py enforces it).
+(`hotshard.capture.errors`) and the version (tests/test_import_rules.py enforces it).
 """

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from capture.format.manifest import InfoSnapshot
+from hotshard.capture.format.manifest import InfoSnapshot
 
 # Sections whose values are `k=v,k=v` lists (plus `slaveN:` lines in replication).
 _LIST_SECTIONS = {"commandstats", "keyspace", "errorstats", "latencystats"}

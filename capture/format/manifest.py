@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capture import __version__
-from capture.errors import ManifestError
+from hotshard.capture import __version__
+from hotshard.capture.errors import ManifestError
 
 # Version history (Manifest.from_dict reads them all; tests/data/capture-v1 is a v1 folder):
 #   1  first release
@@ -37,7 +37,7 @@ from capture.errors import ManifestError
 #   3  nodes[].server_name (redis | valkey) and nodes[].slot_stats (Valkey CLUSTER SLOT-STATS)
 #   4  nodes[].polls (INFO stats counters through the window) and nodes[].poll_client
 #      and nodes[].own_calls, nodes[].reply_sizes, nodes[].pubsub (what MONITOR does not show:
-#      capture/costs.py, analyze/unshown.py)
+#      capture/costs.py, analyze/measure/unshown.py)
 #   5  key_sizes_start.jsonl (capture/start_sample.py), nodes[].sampler_client, and
 #      key sizes gain sampled_at
 FORMAT_VERSION = 5
@@ -79,7 +79,7 @@ class InfoPoll:
 
     `monitor_bytes` and `overhead_bytes` are what `bytes_received` and `overhead_bytes_out` of
     the node were when the poll was sent: the capture's own traffic so far, so that the
-    difference of two polls is the application's bytes out in between (analyze/timeline.py).
+    difference of two polls is the application's bytes out in between (analyze/findings/timeline.py).
     `total_net_repl_output_bytes` is None on servers without it (Redis 6.2).
     """
 
@@ -171,7 +171,7 @@ class KeySize:
     """What sampling learned about one key on one node; sizes are bytes, averages over a sample."""
 
     node: str
-    key: str  # text form (`capture.format.lines.key_text`)
+    key: str  # text form (`hotshard.capture.format.lines.key_text`)
     key_b64: str | None = None  # exact bytes when the key is not valid UTF-8
     type: str | None = None  # string | hash | list | set | zset | stream | none
     encoding: str | None = None

@@ -2,7 +2,7 @@
 
 Each size is a formula over a length or a count and the function that counts its decimal
 digits. Capture calls them on Python ints (`decimal_digits`, the default); analyze passes its
-Polars digits (analyze/resp_exprs.py) and gets the same layout column by column. RESP3's maps
+Polars digits (analyze/estimate/resp_exprs.py) and gets the same layout column by column. RESP3's maps
 (`%N`) and sets (`~N`) have the array header's size.
 """
 

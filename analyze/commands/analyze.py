@@ -1,0 +1,668 @@
+"""`hotshard analyze`: inputs -> rows, keys, signatures -> rollups -> report, summary, SQLite.
+
+One pass reads every source a chunk at a time (`hotshard.analyze.rows.rows`: per-key work once per distinct
+key), counts the capture's health as it goes and writes `OUT/commands/` (Parquet, partitioned by
+shard) in memory bounded by the chunk and the number of distinct keys; SQLite fills from the
+same rows on the other core meanwhile. Rollups read the narrow dataset back.
+Outputs are built in a temporary folder next to OUT and swapped in at the end, so a rerun never
+mixes old and new files and a failed run leaves the previous output untouched.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+import polars as pl
+
+from hotshard.analyze import humanize, schema
+from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
+from hotshard.analyze.findings import rollups, timeline
+from hotshard.analyze.findings.findings import Findings, Window
+from hotshard.analyze.findings.verdict import recommendations, verdict
+from hotshard.analyze.keys import patterns
+from hotshard.analyze.measure import reconcile, selfcheck, slotstats
+from hotshard.analyze.read import parse
+from hotshard.analyze.read.inputs import Inputs, check_window, parse_time, resolve
+from hotshard.analyze.render import charts, report, summary
+from hotshard.analyze.rows import rows
+from hotshard.analyze.store import private, tables
+from hotshard.analyze.store import sqlite as sqlite_out
+from hotshard.capture import __version__
+
+COMMANDS_DIR = tables.COMMANDS_DIR
+REPORT_NAME = "report.md"
+SUMMARY_NAME = "summary.json"
+KEY_SIZES_NAME = "key_sizes.parquet"
+MARKER = ".hotshard-out"  # marks a folder this tool wrote, so a rerun may replace it
+# docs/BENCHMARKS.md: zstd costs more time than the smaller files are worth.
+PARQUET_COMPRESSION: Literal["lz4"] = "lz4"
+
+
+@dataclass
+class AnalyzeOptions:
+    inputs: list[str]
+    out: str = "hotshard-out"
+    shard: str | None = None
+    node: str | None = None
+    since: str | None = None
+    until: str | None = None
+    top: int = 20
+    rules: str | None = None
+    sqlite: bool = True
+    cloudwatch: bool = False
+    region: str | None = None
+    quiet: bool = False
+    console: bool = True  # print the short summary on stdout (check/diff keep stdout for markdown)
+    tolerance: float = selfcheck.TOLERANCE  # self-check: a node off by more is named
+
+
+@dataclass
+class AnalysisResult:
+    out: Path
+    rows: int  # commands written to the Parquet dataset (and SQLite)
+    findings: Findings
+    files: dict[str, Path] = field(default_factory=dict)  # output name -> path
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+
+class _Progress:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"hotshard: [{time.perf_counter() - self.t0:6.1f}s] {message}", file=sys.stderr)
+
+    def warn(self, message: str) -> None:
+        """Shown even with --quiet: something about the input the user must know."""
+        print(f"hotshard: warning: {message}", file=sys.stderr)
+
+
+def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
+    """Analyze the inputs into `options.out`; print a short summary on stdout."""
+    progress = _Progress(options.quiet)
+    timings: dict[str, float] = {}
+    out = Path(options.out)
+    _check_out(out)
+    inputs = resolve(options.inputs, options.shard, options.node)
+    sources = _sources(inputs)
+    if options.cloudwatch and not inputs.manifests:
+        raise BadInput(
+            "--cloudwatch needs a capture folder (its manifest maps nodes to AWS cache cluster ids)"
+        )
+    ctx = _context(inputs, options)
+
+    # The capture's health is counted while parsing, unless a --since/--until relative to the
+    # first line needs that line before the parse (plain logs: no manifest start).
+    counts = [parse.LineCounts() for _ in sources]
+    upfront = bool(options.since or options.until) and inputs.capture_span()[0] is None
+    if upfront:
+        progress(f"checking {len(sources)} source(s)")
+        t = time.perf_counter()
+        line_stats = parse.line_stats(sources)
+        timings["line_stats"] = time.perf_counter() - t
+    else:
+        line_stats = pl.DataFrame(schema=parse.STATS_SCHEMA)  # for the window's bounds: none yet
+    window = _window(options, inputs, line_stats)
+
+    tmp = private.build_folder(out)  # 0700, next to out
+    try:
+        (tmp / MARKER).write_text("written by hotshard analyze; safe to delete\n")
+        db = _Database(tmp / sqlite_out.DB_NAME, options.sqlite, timings)
+        with db:
+            progress(f"parsing into {COMMANDS_DIR}/ (Parquet)")
+            t = time.perf_counter()
+            polls = _poll_clients(inputs)
+            chunks = (
+                (
+                    rows.source_rows(
+                        s,
+                        ctx,
+                        _keep(window, polls.get(s.node)),
+                        c,
+                    ),
+                    s.shard,
+                )
+                for s, c in zip(sources, counts, strict=True)
+            )
+            finished = itertools.count(1)
+
+            def parsed() -> None:
+                progress(f"parsed {next(finished)}/{len(sources)} source(s)")
+
+            partials = rollups.Partials()
+
+            def written(chunk: pl.DataFrame) -> None:
+                db.add(chunk)
+                partials.add(chunk)
+
+            files = write_sources(chunks, tmp / COMMANDS_DIR, written, parsed)
+            parse_seconds = time.perf_counter() - t
+            timings["parse"] = parse_seconds
+            lines = sum(c.rows for c in counts)
+            progress(
+                f"parsed {humanize.count(lines)} lines in {parse_seconds:.1f} s "
+                f"({humanize.count(round(lines / max(parse_seconds, 1e-9)))} lines/s), "
+                f"{humanize.count(ctx.keys.count)} distinct keys"
+            )
+            # The plotting library loads while the tables and rollups are made (Polars, no GIL).
+            threading.Thread(target=charts.preload, name="hotshard-charts", daemon=True).start()
+            if not upfront:
+                line_stats = parse.stats_frame(sources, counts)
+                window = _window(options, inputs, line_stats)  # the span, from the lines read
+            inputs.warnings.extend(line_stats["note"].drop_nulls().to_list())
+            t = time.perf_counter()
+            found = tables.Tables(
+                rows=scan_dataset(files),
+                keys=ctx.keys.table(),
+                signatures=ctx.signatures.table(),
+                sources=_sources_table(sources),
+            )
+            tables.write(tmp, found.keys, found.signatures, found.sources)
+            db.add_tables(found)
+            timings["tables"] = time.perf_counter() - t
+            findings, n_rows = _outputs(
+                tmp, found, partials, inputs, line_stats, window, options, timings, progress, db
+            )
+        private.restrict(tmp)  # files 0600 before anyone can see them (analyze/store/private.py)
+        _swap(tmp, out)
+    except _WRITE_ERRORS as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _write_failed(out, exc) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    paths = {
+        "report": out / REPORT_NAME,
+        "summary": out / SUMMARY_NAME,
+        "commands": out / COMMANDS_DIR,
+    }
+    if options.sqlite:
+        paths["sqlite"] = out / sqlite_out.DB_NAME
+    result = AnalysisResult(out=out, rows=n_rows, findings=findings, files=paths, timings=timings)
+    total = time.perf_counter() - progress.t0
+    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items())
+    progress(
+        f"done: {humanize.count(n_rows)} commands, "
+        f"{humanize.count(round(lines / max(total, 1e-9)))} lines/s overall ({stages})"
+    )
+    for warning in inputs.warnings:
+        progress.warn(warning)
+    if options.console:
+        print(console_summary(result))
+    return result
+
+
+def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
+    """Key specs, pattern rules and sampled sizes of this analysis."""
+    if options.rules is not None and not Path(options.rules).is_file():
+        raise BadRules(f"{options.rules}: no such rules file")
+    return rows.Context.create(
+        inputs.commands_reply,
+        patterns.load_rules(options.rules),
+        inputs.key_sizes,
+        inputs.resp,
+        inputs.start_key_sizes,
+        {s.node: s.shard for s in inputs.sources if s.shard != "unknown"},
+    )
+
+
+def _sources(inputs: Inputs) -> list[parse.Source]:
+    return [
+        parse.Source(
+            path=s.path,
+            node=s.node,
+            shard=s.shard,
+            role=s.role,
+            primary_addresses=s.primary_addresses,
+        )
+        for s in inputs.sources
+    ]
+
+
+def _sources_table(sources: Iterable[parse.Source]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(Path(s.path).name, s.node, s.shard, s.role) for s in sources],
+        schema=tables.SOURCES,
+        orient="row",
+    )
+
+
+def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -> Window:
+    cap_start, cap_end = inputs.capture_span()
+    first = _float(line_stats["first_ts"].min()) if line_stats.height else None
+    last = _float(line_stats["last_ts"].max()) if line_stats.height else None
+    start = cap_start if cap_start is not None else first
+    end = cap_end if cap_end is not None else last
+    since = parse_time(options.since, start, "since")
+    until = parse_time(options.until, start, "until")
+    if since is not None and until is not None and until <= since:
+        raise BadInput(f"--until ({options.until}) is not after --since ({options.since})")
+    check_window(since, until, start, end)
+    if since is not None and (start is None or since > start):
+        start = since
+    if until is not None and (end is None or until < end):
+        end = until
+    return Window(since=since, until=until, start=start, end=end)
+
+
+def _keep(
+    window: Window, poll_client: tuple[str, ...] | None
+) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    """The header rows of one source that count: in the window, not the capture's own polls."""
+
+    def keep(lf: pl.LazyFrame) -> pl.LazyFrame:
+        return _filter_window(_without_polls(lf, poll_client), window)
+
+    return keep
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _filter_window(lf: pl.LazyFrame, w: Window) -> pl.LazyFrame:
+    if w.since is not None:
+        lf = lf.filter(pl.col("ts") >= w.since)
+    if w.until is not None:
+        lf = lf.filter(pl.col("ts") < w.until)
+    return lf
+
+
+def _poll_clients(inputs: Inputs) -> dict[str, tuple[str, ...]]:
+    """node -> the addresses of the capture's INFO polls (capture/poll.py) and start-of-window
+    sampler (capture/start_sample.py) there."""
+    out: dict[str, tuple[str, ...]] = {}
+    for m in inputs.manifests:
+        for n in m.nodes:
+            own = tuple(a for a in (n.poll_client, n.sampler_client) if a)
+            if own:
+                out[n.node] = own
+    return out
+
+
+def _without_polls(lf: pl.LazyFrame, clients: tuple[str, ...] | None) -> pl.LazyFrame:
+    """The capture's own polls and samples are not the application's traffic: leave them out."""
+    return lf.filter(~pl.col("client").is_in(list(clients)).fill_null(False)) if clients else lf
+
+
+def write_sources(
+    sources: Iterable[tuple[Iterable[pl.DataFrame], str]],
+    folder: Path,
+    done: Callable[[pl.DataFrame], None] | None = None,
+    source_done: Callable[[], None] | None = None,
+) -> list[Path]:
+    """Write each source's chunks of rows to `folder/shard=<id>/<n>-<k>.parquet`, one after
+    the other, calling `done(rows)` as each chunk is written (SQLite takes them on the other
+    core) and `source_done()` after each source. Returns the files."""
+    for n, (chunks, shard) in enumerate(sources):
+        for k, chunk in enumerate(chunks):
+            path = folder / f"shard={quote(shard, safe='')}" / f"{n:05d}-{k:05d}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            schema.for_parquet(chunk).write_parquet(path, compression=PARQUET_COMPRESSION)
+            if done is not None:
+                done(chunk)
+            del chunk  # its rows go before the next chunk is read
+        if source_done is not None:
+            source_done()
+    return _files(folder)
+
+
+def _files(folder: Path) -> list[Path]:
+    files = sorted(folder.rglob("*.parquet"))
+    if not files:
+        empty = folder / "shard=unknown" / "00000000.parquet"
+        empty.parent.mkdir(parents=True, exist_ok=True)
+        schema.for_parquet(schema.empty()).write_parquet(empty)
+        files = [empty]
+    return files
+
+
+class _Database:
+    """hotshard.db, filled in a background thread from the rows as each chunk is written, then
+    the keys and signatures, the indexes and the views. SQLite is single-threaded and slow per
+    row; this way it uses the core the other stages leave idle instead of running alone after
+    them. At most `PENDING` chunks wait for it: a slower SQLite slows the parse down instead of
+    holding every chunk in memory."""
+
+    PENDING = 2
+
+    def __init__(self, path: Path, enabled: bool, timings: dict[str, float]) -> None:
+        self.path, self.timings = path, timings
+        self.pool = ThreadPoolExecutor(max_workers=1) if enabled else None
+        self.jobs: list[Future[int]] = []
+        if enabled:
+            sqlite_out.create_commands(path)
+
+    def __enter__(self) -> _Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, chunk: pl.DataFrame) -> None:
+        """Queue a chunk of rows; raise at once if an earlier one failed to go in."""
+        if self.pool is None:
+            return
+        for job in self.jobs:
+            if job.done() and job.exception() is not None:
+                job.result()  # fail now, not after parsing every other source
+        pending = [job for job in self.jobs if not job.done()]
+        while len(pending) >= self.PENDING:
+            t = time.perf_counter()
+            pending[0].result()
+            self.timings["sqlite_wait"] = self.timings.get("sqlite_wait", 0.0) + (
+                time.perf_counter() - t
+            )
+            pending = [job for job in self.jobs if not job.done()]
+        arrow = sqlite_out.commands_arrow(chunk)
+        self.jobs.append(
+            self.pool.submit(
+                self._timed, "sqlite_rows", sqlite_out.append_commands, self.path, arrow
+            )
+        )
+
+    def add_tables(self, found: tables.Tables) -> None:
+        """Queue the keys and signatures tables, the indexes and the views, after the rows."""
+        if self.pool is not None:
+            self.jobs.append(
+                self.pool.submit(
+                    self._timed, "sqlite_tables", sqlite_out.write_dimensions, self.path, found
+                )
+            )
+
+    def finish(self) -> int:
+        """Return the row count once everything queued is in."""
+        if self.pool is None:
+            return 0
+        t = time.perf_counter()
+        rows_in = sum(job.result() or 0 for job in self.jobs)
+        self.timings["sqlite_wait"] = self.timings.get("sqlite_wait", 0.0) + (
+            time.perf_counter() - t
+        )
+        return rows_in
+
+    def _timed(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t
+
+
+def scan_dataset(files: list[Path]) -> pl.LazyFrame:
+    # The shard is a column inside the files: no hive parsing (it would read "0001" as 1).
+    return (
+        schema.with_all_columns(pl.scan_parquet(files, hive_partitioning=False))
+        .select(list(schema.COMMANDS))
+        .cast(schema.COMMANDS)  # type: ignore[arg-type]
+    )
+
+
+def _outputs(
+    tmp: Path,
+    found: tables.Tables,
+    partials: rollups.Partials,
+    inputs: Inputs,
+    line_stats: pl.DataFrame,
+    window: Window,
+    options: AnalyzeOptions,
+    timings: dict[str, float],
+    progress: _Progress,
+    db: _Database,
+) -> tuple[Findings, int]:
+    t = time.perf_counter()
+    progress("computing rollups")
+    span = (
+        (window.start, window.end) if window.start is not None and window.end is not None else None
+    )
+    r = rollups.compute(
+        found,
+        partials=partials,
+        span=span,
+        shards_known=inputs.shards_known,
+        nodes_known=inputs.nodes_known,
+    )
+    v = verdict(r)
+    recs = recommendations(r, v, _cardinalities(inputs))
+    per_minute = _cloudwatch(inputs, window, options, progress)
+    findings = Findings(
+        inputs=inputs.infos,
+        window=window,
+        line_stats=line_stats,
+        rollups=r,
+        verdict=v,
+        recommendations=recs,
+        top=options.top,
+        warnings=inputs.warnings,
+        measured_bytes_out=_measured(inputs),
+        cloudwatch_bytes_out=_cloudwatch_totals(per_minute),
+        slot_stats=slotstats.measured(inputs.manifests),
+        database=options.sqlite,
+        timeline=timeline.build(r, window, inputs.manifests, per_minute),
+        self_check=selfcheck.build(
+            inputs.manifests,
+            found.rows,
+            inputs.commands_reply,
+            options.tolerance,
+            (window.since, window.until),
+        ),
+    )
+    drawn = time.perf_counter()
+    findings.charts = charts.write(tmp, findings, inputs.manifests)
+    timings["charts"] = time.perf_counter() - drawn
+    (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
+    (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")
+    _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
+    timings["rollups_report"] = time.perf_counter() - t
+    if options.sqlite:
+        progress("finishing hotshard.db")
+        db.finish()
+        t = time.perf_counter()
+        sqlite_out.write_summaries(
+            db.path, summary_tables(findings, found.signatures), info_table(findings)
+        )
+        timings["sqlite_summaries"] = time.perf_counter() - t
+    return findings, r.totals.rows
+
+
+def _write_key_sizes(path: Path, inputs: Inputs) -> None:
+    """The capture's sampled key sizes beside the commands, so `check` can judge an output alone."""
+    if not inputs.key_sizes:
+        return
+    # `vars`, not `dataclasses.asdict` (a deep copy, slow for many keys): the fields are scalars.
+    rows = [vars(k) for k in inputs.key_sizes]
+    frame = pl.DataFrame(rows, infer_schema_length=None).sort(["node", "key"])
+    frame.write_parquet(path)
+
+
+def _measured(inputs: Inputs) -> dict[str, int | None]:
+    """node -> bytes the server counted for its clients over the window (capture folders only)."""
+    return {
+        n.node: reconcile.measured_bytes_out(n)
+        for m in inputs.manifests
+        for n in m.nodes
+        if n.monitored
+    }
+
+
+def _cloudwatch(
+    inputs: Inputs, window: Window, options: AnalyzeOptions, progress: _Progress
+) -> pl.DataFrame | None:
+    """CloudWatch NetworkBytesOut per node and minute over the window, when asked for."""
+    if not options.cloudwatch or window.start is None or window.end is None:
+        return None
+    from hotshard.analyze.measure import cloudwatch
+
+    progress("reading NetworkBytesOut from CloudWatch")
+    frames = [
+        cloudwatch.fetch_network_bytes_out(m, window.start, window.end, options.region)
+        for m in inputs.manifests
+    ]
+    return pl.concat(frames) if frames else None
+
+
+def _cloudwatch_totals(frame: pl.DataFrame | None) -> dict[str, float]:
+    """node -> CloudWatch NetworkBytesOut over the window (whole minutes)."""
+    if frame is None:
+        return {}
+    from hotshard.analyze.measure import cloudwatch
+
+    return {node: float(total) for node, _, total, _ in cloudwatch.totals(frame).iter_rows()}
+
+
+def _cardinalities(inputs: Inputs) -> pl.DataFrame | None:
+    rows = [(k.key, k.cardinality) for k in inputs.key_sizes if k.cardinality is not None]
+    if not rows:
+        return None
+    return pl.DataFrame(rows, schema={"key": pl.String, "cardinality": pl.Int64}, orient="row")
+
+
+def summary_tables(f: Findings, signatures: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
+    """The small tables that go into hotshard.db beside `commands`. `signatures` (every
+    signature by id) makes the `signatures` table complete: the ranked sums where there are
+    some, the id and attributes for all."""
+    r = f.rollups
+    line_stats = f.line_stats.select(
+        [c for c, t in f.line_stats.schema.items() if not isinstance(t, pl.List | pl.Struct)]
+    )
+    return {
+        "shards": r.shards,
+        "nodes": r.nodes,
+        "shard_commands": r.shard_commands,
+        "hot_keys": r.hot_keys,
+        "patterns": r.patterns,
+        "signatures": r.signatures
+        if signatures is None
+        else signatures.join(
+            r.signatures.drop("command", "key_pattern"), on="signature", how="left"
+        ).sort("signature_id"),
+        "clients": r.clients,
+        "slots": r.slots,
+        "series": r.series,
+        "large_ops": r.large_ops,
+        "line_stats": line_stats,
+    }
+
+
+def info_table(f: Findings) -> dict[str, Any]:
+    v = f.verdict
+    return {
+        "tool_version": __version__,
+        "basis": f.rollups.basis,
+        "hot_shard": v.hot_shard,
+        "verdict": v.status,
+        "skew_ratio": None if v.skew is None else round(v.skew, 6),
+        "window_start": f.window.start,
+        "window_end": f.window.end,
+        "duration_s": f.rollups.duration,
+    }
+
+
+def _write_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OSError, sqlite3.Error, pl.exceptions.ComputeError]
+    try:
+        import adbc_driver_manager
+
+        errors.append(adbc_driver_manager.Error)
+    except ImportError:  # pragma: no cover - adbc is part of the analyze extra
+        pass
+    return tuple(errors)
+
+
+# What a full disk, a file-size limit or an unwritable folder raise from Polars, SQLite and ADBC.
+_WRITE_ERRORS = _write_errors()
+
+
+def _write_failed(out: Path, exc: BaseException) -> AnalyzeError:
+    """One readable line for an I/O failure on the way (a full disk, most often). The previous
+    output, if any, is untouched: nothing was swapped in."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = f"stopped, {out} left as it was: {detail}"
+    try:
+        free = shutil.disk_usage(out.parent if out.parent.exists() else Path.cwd()).free
+    except OSError:
+        free = None
+    if free is not None and free < 1 << 30:
+        message += (
+            f" — only {humanize.size(free)} free on that disk: free space or choose another --out"
+        )
+    else:
+        message += (
+            " — check the inputs are readable and --out is writable (--traceback for details)"
+        )
+    return AnalyzeError(message)
+
+
+# -- the output folder ------------------------------------------------------------------------
+def _check_out(out: Path) -> None:
+    """Refuse to replace anything but an empty folder or an earlier hotshard output."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise BadInput(f"--out {out}: exists and is not a folder")
+    if (out / MARKER).exists() or not any(out.iterdir()):
+        return
+    raise BadInput(
+        f"--out {out}: the folder exists and was not written by hotshard analyze — "
+        "choose another --out (hotshard replaces its output folder as a whole)"
+    )
+
+
+def _swap(tmp: Path, out: Path) -> None:
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.rename(out, old / "out")
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, out)
+
+
+# -- console ------------------------------------------------------------------------------------
+def console_summary(result: AnalysisResult) -> str:
+    f = result.findings
+    t = f.rollups.totals
+    lines = f.lines()
+    nodes = len({s for s in f.line_stats["source"].to_list()}) if f.line_stats.height else 0
+    out = [
+        f"hotshard: {humanize.count(t.rows)} commands from {nodes} source(s) "
+        f"({humanize.count(lines['total'])} lines, {humanize.count(lines['errors'])} unparsable), "
+        f"{humanize.duration(f.rollups.duration)}",
+        f.verdict.text,
+    ]
+    hk = f.rollups.hot_keys
+    if hk.height:
+        k = hk.row(0, named=True)
+        amount = humanize.size(k["est_bytes_out"]) if f.rollups.basis == "bytes" else None
+        extra = f", {amount}" if amount else ""
+        out.append(
+            f"Top key: {humanize.printable(k['key_name'])} (shard {k['shard']}, "
+            f"{humanize.count(k['commands'])} commands{extra})"
+        )
+    if line := timeline.console_line(f):
+        out.append(line)
+    if f.recommendations:
+        out.append(f"{len(f.recommendations)} recommendation(s) in the report.")
+    o = result.out
+    out.append(f"Report:   {o / REPORT_NAME}")
+    out.append(f"Summary:  {o / SUMMARY_NAME}")
+    out.append(f"Parquet:  {o / COMMANDS_DIR}/")
+    if "sqlite" in result.files:
+        out.append(f'Database: {o / sqlite_out.DB_NAME}  (hotshard query "SQL" --db {o})')
+    return "\n".join(out)

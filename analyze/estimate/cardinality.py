@@ -1,0 +1,571 @@
+"""Collections sized through the window: whole reads placed between the two samples.
+
+A sorted set, hash, set, list or stream is sampled twice (capture/start_sample.py a few seconds
+into the window, capture/sizing.py after it): cardinality c0 at t0 and c1 at t1. The reply model
+(analyze/estimate/replies.py) sizes every read by c1; a collection that grew, was trimmed or deleted during
+the window answered its earlier reads with another number of elements. MONITOR shows every write
+of the key, so each read is placed between the samples by the writes before it:
+
+- anchors, where the cardinality is known: the two samples, every DEL/UNLINK/GETDEL/FLUSH of the
+  key (0 after it), the expiry the start sample's PTTL foretold (when no write came first), and
+  an `LTRIM s e` with indexes of one sign (e - s + 1 after it: a capped list is that long);
+- up to a sample, the cardinality at a read is c0 + (c1 - c0) × (writes since t0 before the
+  read) / (writes between t0 and t1) — from t0, or from a DEL/LTRIM's known length — each write
+  weighted by the elements it names (RPUSH of 3 weighs 3: a list only pushed to is then placed
+  exactly; ZADDs that only update scores weigh much and change little, and so move it little);
+- before the first sample, at the pace (change per weight) of the writes between the samples;
+- up to a DEL or LTRIM, by the elements the writes name, signed (RPUSH adds n, LPOP takes one,
+  ZADD adds at most its pairs): nothing says how big the key was just before a DEL;
+- a read with no write between it and a sample has that sample's cardinality (`sampled`); a read
+  after a DEL (or the expiry) with no write since is an empty reply (`exact`); other placed reads
+  are `interpolated`. The element sizes stay the sampled averages (the after sample's, the start
+  one's when the key was gone by then).
+
+Only keys whose cardinality differs between the samples, or whose sampled TTL runs out between
+them, are placed (`Brackets`); a node whose own sample missed a key takes that of another node of
+its shard.
+
+Which reads: those whose reply is a header plus one item per element of a range that only the
+cardinality clips — HGETALL/HKEYS/HVALS, SMEMBERS, LRANGE and ZRANGE/ZREVRANGE by index
+(WITHSCORES or not), full-span ZRANGEBYSCORE/BYLEX without LIMIT, and XRANGE/XREVRANGE - + without
+COUNT. A read whose element count comes out as the model's keeps the model's bytes and label.
+
+The placement needs the writes after a read, up to t1: `write_events` reads the source's lines
+once before its rows (only the lines naming a bracketed key are parsed), so every chunk's reads
+are placed by an as-of join on the key's timeline, with no state between chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import polars as pl
+
+from hotshard.analyze import schema
+from hotshard.analyze.estimate.through_time import resized, shard_mates
+from hotshard.analyze.read import parse
+from hotshard.capture.format.lines import escape_bytes
+from hotshard.capture.format.manifest import KeySize
+
+# Transient columns `rows._finish` adds per row from its reply combination (`read_columns`).
+READ_COLUMNS = ("_rd", "_r1", "_r2")
+
+# Read kinds: (command type, elements per item in the RESP2 header, RESP3 header).
+_KINDS: dict[int, tuple[str, int, int]] = {
+    1: ("hash", 2, 1),  # HGETALL: field, value (RESP3: a map of n)
+    2: ("hash", 1, 1),  # HKEYS
+    3: ("hash", 1, 1),  # HVALS
+    4: ("set", 1, 1),  # SMEMBERS
+    5: ("list", 1, 1),  # LRANGE
+    6: ("zset", 1, 1),  # ZRANGE ... (members)
+    7: ("zset", 2, 1),  # ZRANGE ... WITHSCORES
+    8: ("stream", 1, 1),  # XRANGE - +
+}
+_COLLECTIONS = ("hash", "set", "list", "zset", "stream")
+_INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]
+
+# Writes and the elements they name: a signed nominal change of the cardinality (`_delta`), or
+# a change of unknown size (`_UNSIGNED`, weight 1). Other writes (EXPIRE, PERSIST...) change none.
+_ADD_ARGS = ("sadd", "rpush", "lpush", "rpushx", "lpushx")
+_REMOVE_ARGS = ("srem", "zrem", "hdel", "xdel")
+_PAIRS = ("hset", "hmset")
+_POPS = ("lpop", "rpop", "spop", "zpopmin", "zpopmax")
+_ONE_MORE = ("hsetnx", "linsert", "xadd")
+_ONE_LESS = ("smove", "lmove", "rpoplpush")
+_UNSIGNED = (
+    "ltrim",  # with indexes of both signs (LTRIM 0 -2): its effect depends on the length
+    "xtrim",
+    "lrem",
+    "lset",
+    "zremrangebyrank",
+    "zremrangebyscore",
+    "zremrangebylex",
+    "sinterstore",
+    "sunionstore",
+    "sdiffstore",
+    "zunionstore",
+    "zinterstore",
+    "zdiffstore",
+    "zrangestore",
+    "restore",
+    "copy",
+    "zincrby",  # mostly a member that is there already
+    "hincrby",
+    "hincrbyfloat",
+)
+_RESETS = ("del", "unlink", "getdel", "rename", "renamenx", "move")
+_FLUSHES = ("flushall", "flushdb")
+_ZADD_FLAGS = ["NX", "XX", "GT", "LT", "CH", "INCR", "nx", "xx", "gt", "lt", "ch", "incr"]
+_WRITES = sorted(
+    {"zadd", *_ADD_ARGS, *_REMOVE_ARGS, *_PAIRS, *_POPS, *_ONE_MORE, *_ONE_LESS, *_UNSIGNED}
+)
+
+_BRACKET: dict[str, pl.DataType] = {
+    "key_name": pl.String(),
+    "_type": pl.String(),
+    "_t0": pl.Float64(),
+    "_c0": pl.Int64(),
+    "_t1": pl.Float64(),
+    "_c1": pl.Int64(),
+    "_expires": pl.Float64(),  # t0 + the start sample's PTTL
+    "_mb": pl.Float64(),  # member / item bulk
+    "_fb": pl.Float64(),
+    "_vb": pl.Float64(),
+    "_sb": pl.Float64(),
+    "_sl": pl.Float64(),  # score length as printed
+    "_eb": pl.Float64(),  # stream entry
+}
+_EVENTS: dict[str, pl.DataType] = {
+    "key_name": pl.String(),
+    "ts": pl.Float64(),
+    "_w": pl.Float64(),  # weight: elements named (1 when unknown)
+    "_d": pl.Float64(),  # signed nominal change
+    "_after": pl.Int64(),  # the cardinality after it, when it sets one (DEL: 0; LTRIM 0 49: 50)
+}
+
+
+def read_columns(combos: pl.DataFrame) -> pl.DataFrame:
+    """Per reply combination (`rows._combos`: `command`, `_f_s1`, `_f_s2`, `_f_tail`): the read
+    kind (`_rd`, 0 when the reply does not scale with the cardinality) and the index range that
+    the cardinality clips (`_r1`, `_r2`; 0 and -1 for a whole read)."""
+    cmd, s1, s2 = pl.col("command"), pl.col("_f_s1"), pl.col("_f_s2")
+    opts = pl.lit(" ") + pl.col("_f_tail").fill_null("").str.to_uppercase() + pl.lit(" ")
+    ws = opts.str.contains(" WITHSCORES ")
+    by = opts.str.contains(" BYSCORE ") | opts.str.contains(" BYLEX ")
+    limited = opts.str.contains(" LIMIT ")
+    full_span = s1.is_in(_INFINITE) & s2.is_in(_INFINITE) & (s1 != s2)
+    by_cmd = cmd.is_in(["zrangebyscore", "zrevrangebyscore", "zrangebylex", "zrevrangebylex"])
+    index = cmd.is_in(["zrange", "zrevrange"]) & ~by & ~limited
+    by_full = (by_cmd | ((cmd == "zrange") & by)) & full_span & ~limited
+    zkind = pl.when(ws).then(7).otherwise(6)
+    kind = (
+        pl.when(cmd == "hgetall")
+        .then(1)
+        .when(cmd == "hkeys")
+        .then(2)
+        .when(cmd == "hvals")
+        .then(3)
+        .when(cmd == "smembers")
+        .then(4)
+        .when(cmd == "lrange")
+        .then(5)
+        .when(index | by_full)
+        .then(zkind)
+        .when(
+            cmd.is_in(["xrange", "xrevrange"])
+            & s1.is_in(["-", "+"])
+            & s2.is_in(["-", "+"])
+            & ~opts.str.contains(" COUNT ")
+        )
+        .then(8)
+        .otherwise(0)
+    )
+    ranged = cmd.is_in(["lrange"]) | index
+    return combos.select(
+        _rd=kind.cast(pl.Int8),
+        _r1=pl.when(ranged).then(s1.cast(pl.Int64, strict=False)).otherwise(0),
+        _r2=pl.when(ranged).then(s2.cast(pl.Int64, strict=False)).otherwise(-1),
+    )
+
+
+def _is_plain(key: str) -> bool:
+    """A key MONITOR prints as its text (no escapes): found in the lines as `"key"`."""
+    return escape_bytes(key.encode()) == key
+
+
+class Brackets:
+    """Per node, the collections sampled at the start and after the window whose cardinality
+    differs between the samples, or that the start sample saw expiring before the second
+    (`_BRACKET`). The others keep the model's size: reading the source's lines again for them
+    would cost every capture a pass for keys that rarely change (docs/BENCHMARKS.md)."""
+
+    def __init__(
+        self,
+        start: Sequence[KeySize],
+        after: Sequence[KeySize],
+        shards: Mapping[str, str] | None = None,
+    ) -> None:
+        self.shards = dict(shards or {})
+        self.start = {(s.node, s.key): s for s in start if _usable(s)}
+        self.after = {(s.node, s.key): s for s in after if _usable(s) and _is_plain(s.key)}
+        self.nodes = sorted({n for n, _ in self.start} | {n for n, _ in self.after})
+        self.cache: dict[str, pl.DataFrame | None] = {}
+
+    def of(self, node: str) -> pl.DataFrame | None:
+        """The bracketed keys of `node`: each sample its own, else that of another node of its
+        shard (each node's start sample ranks the keys of its own first seconds)."""
+        if node not in self.cache:
+            self.cache[node] = self._of(node)
+        return self.cache[node]
+
+    def _of(self, node: str) -> pl.DataFrame | None:
+        mates = shard_mates(node, self.nodes, self.shards)
+
+        def pick(samples: dict[tuple[str, str], KeySize], key: str) -> KeySize | None:
+            return next((samples[(n, key)] for n in mates if (n, key) in samples), None)
+
+        keys = sorted({k for n, k in self.after if n in mates})
+        rows: list[dict[str, object]] = []
+        for key in keys:
+            s0, s1 = pick(self.start, key), pick(self.after, key)
+            if s0 is None or s1 is None:
+                continue
+            sized = s1 if s1.type in _COLLECTIONS else s0  # the element averages
+            if sized.type not in _COLLECTIONS or s0.type not in (sized.type, "none"):
+                continue
+            if s1.type not in (sized.type, "none"):
+                continue
+            assert s0.sampled_at is not None and s1.sampled_at is not None
+            expires = s0.sampled_at + s0.ttl_ms / 1000 if s0.ttl_ms is not None else None
+            changed = (s0.cardinality or 0) != (s1.cardinality or 0) or s0.type != s1.type
+            if not changed and (expires is None or expires >= s1.sampled_at):
+                continue  # unchanged between the samples: the model's size and label stand
+            rows.append(
+                {
+                    "key_name": s1.key,
+                    "_type": sized.type,
+                    "_t0": s0.sampled_at,
+                    "_c0": s0.cardinality or 0,
+                    "_t1": s1.sampled_at,
+                    "_c1": s1.cardinality or 0,
+                    "_expires": expires,
+                    "_mb": _bulk(sized.avg_member_bulk, sized.avg_member_len),
+                    "_fb": _bulk(sized.avg_field_bulk, sized.avg_field_len),
+                    "_vb": _bulk(sized.avg_value_bulk, sized.avg_value_len),
+                    "_sb": _bulk(sized.avg_score_bulk, sized.avg_score_len),
+                    "_sl": sized.avg_score_len,
+                    "_eb": sized.avg_entry_bytes,
+                }
+            )
+        return pl.DataFrame(rows, schema=_BRACKET) if rows else None
+
+
+def _usable(s: KeySize) -> bool:
+    return not s.error and s.sampled_at is not None and s.type is not None
+
+
+def _bulk(bulk: float | None, length: float | None) -> float | None:
+    if bulk is not None:
+        return bulk
+    return None if length is None else length + len(str(round(length))) + 5
+
+
+# -- the writes ---------------------------------------------------------------------------------
+def write_events(source: parse.Source, keys: Sequence[str]) -> pl.DataFrame:
+    """The writes of `keys` (db 0) in the whole source, in time order (`_EVENTS`): only the
+    lines that name one of them (`"key"`) or flush are parsed. A damaged stream gives the
+    writes of its readable lines."""
+    needles = [f'"{k}"' for k in keys] + ['"flushall"', '"flushdb"']
+    found = []
+    for lines in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
+        hits = lines.filter(pl.col("line").str.contains_any(needles, ascii_case_insensitive=True))
+        if hits.height:
+            found.append(parse.header_rows(parse.mark_lines(hits.lazy())).collect())
+    if not found:
+        return pl.DataFrame(schema=_EVENTS)
+    return _events(pl.concat(found), keys)
+
+
+def _events(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """`heads` (`parse.header_rows`) as the write events of `keys`."""
+    args = pl.col("body").str.strip_prefix('"').str.strip_suffix('"').str.split('" "')
+    lines = heads.filter(pl.col("db") == 0).select(
+        "ts",
+        command=args.list.first().str.to_lowercase(),
+        _args=args.list.slice(1),
+    )
+    cmd, argv = pl.col("command"), pl.col("_args")
+    n = (argv.list.len() - 1).cast(pl.Float64)  # after the key
+    count = argv.list.get(1, null_on_oob=True).cast(pl.Float64, strict=False).fill_null(1.0)
+    zflags = argv.list.slice(1, 4).list.eval(pl.element().is_in(_ZADD_FLAGS)).list.sum()
+    delta = (
+        pl.when(cmd == "zadd")
+        .then(((n - zflags.cast(pl.Float64)) / 2).floor())
+        .when(cmd.is_in(_ADD_ARGS))
+        .then(n)
+        .when(cmd.is_in(_PAIRS))
+        .then((n / 2).floor())
+        .when(cmd.is_in(_REMOVE_ARGS))
+        .then(-n)
+        .when(cmd.is_in(_POPS))
+        .then(-count)
+        .when(cmd.is_in(_ONE_MORE))
+        .then(1.0)
+        .when(cmd.is_in(_ONE_LESS))
+        .then(-1.0)
+        .otherwise(0.0)
+    )
+    weight = pl.when(pl.col("_d") != 0).then(pl.col("_d").abs()).otherwise(1.0)
+    wanted = pl.Series(list(keys), dtype=pl.String)
+    # LTRIM s e with indexes of one sign keeps e - s + 1 elements of a list at least that long
+    # (a capped list): the length after it is known.
+    lo = argv.list.get(1, null_on_oob=True).cast(pl.Int64, strict=False)
+    hi = argv.list.get(2, null_on_oob=True).cast(pl.Int64, strict=False)
+    capped = (cmd == "ltrim") & (((lo >= 0) & (hi >= 0)) | ((lo < 0) & (hi < 0)))
+    kept = pl.max_horizontal(hi - lo + 1, pl.lit(0, pl.Int64))
+    first = (
+        lines.filter(cmd.is_in(_WRITES))
+        .with_columns(
+            key_name=argv.list.first(),
+            _d=delta,
+            _after=pl.when(capped.fill_null(False)).then(kept),
+        )
+        .with_columns(_w=pl.when(pl.col("_after").is_null()).then(weight).otherwise(0.0))
+    )
+    resets = (
+        lines.filter(cmd.is_in(_RESETS))
+        .with_columns(
+            # DEL/UNLINK name keys only; RENAME/MOVE empty their first key
+            key_name=pl.when(cmd.is_in(["del", "unlink"])).then(argv).otherwise(argv.list.head(1))
+        )
+        .explode("key_name")
+        .with_columns(_w=pl.lit(0.0), _d=pl.lit(0.0), _after=pl.lit(0, pl.Int64))
+    )
+    flushes = (
+        lines.filter(cmd.is_in(_FLUSHES))
+        .join(wanted.to_frame("key_name"), how="cross")
+        .with_columns(_w=pl.lit(0.0), _d=pl.lit(0.0), _after=pl.lit(0, pl.Int64))
+    )
+    cols = list(_EVENTS)
+    return (
+        pl.concat([first.select(cols), resets.select(cols), flushes.select(cols)])
+        .filter(pl.col("key_name").is_in(list(keys)))
+        .cast(_EVENTS)  # type: ignore[arg-type]
+        .with_row_index("_line")
+        .sort("key_name", "ts", "_line")
+        .drop("_line")
+    )
+
+
+# -- the timeline ---------------------------------------------------------------------------------
+def timeline(brackets: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """Per key, every point where its cardinality is known or changes, in time order, with the
+    anchor at or before it (`_a*`), the next one after it (`_b*`) and the cumulative weights and
+    changes (`_cw`, `_cd`). Before a key's first point a sentinel at -inf."""
+    anchor = {"_w": 0.0, "_d": 0.0}
+    samples = pl.concat(
+        [
+            brackets.select("key_name", ts="_t0", _card="_c0", _kind=pl.lit(1)),
+            brackets.select("key_name", ts="_t1", _card="_c1", _kind=pl.lit(1)),
+        ]
+    ).with_columns(**{k: pl.lit(v) for k, v in anchor.items()})
+    # The start sample's PTTL empties the key then, unless a write came between.
+    first_write = events.group_by("key_name").agg(_fw=pl.col("ts").min())
+    expiries = (
+        brackets.join(first_write, on="key_name", how="left")
+        .filter(
+            pl.col("_expires").is_not_null()
+            & (pl.col("_expires") < pl.col("_t1"))
+            & (pl.col("_fw").is_null() | (pl.col("_fw") > pl.col("_expires")))
+        )
+        .select("key_name", ts="_expires", _card=pl.lit(0, pl.Int64), _kind=pl.lit(2))
+        .with_columns(**{k: pl.lit(v) for k, v in anchor.items()})
+    )
+    # kinds: -1 the sentinel, 0 a write, 1 a sample, 2 emptied (DEL, expiry), 3 trimmed to a length
+    set_to = pl.col("_after")
+    writes = events.select(
+        "key_name",
+        "ts",
+        _card=set_to,
+        _kind=pl.when(set_to.is_null()).then(0).when(set_to == 0).then(2).otherwise(3),
+        _w="_w",
+        _d="_d",
+    )
+    sentinel = brackets.select(
+        "key_name",
+        ts=pl.lit(-math.inf),
+        _card=pl.lit(None, pl.Int64),
+        _kind=pl.lit(-1),
+        _w=pl.lit(0.0),
+        _d=pl.lit(0.0),
+    )
+    # At one timestamp: the sentinel, writes (a write at the sample's microsecond is in it), then
+    # anchors; each kind keeps its own order (`_at`).
+    parts = [sentinel, writes, samples, expiries]
+    points = (
+        pl.concat([p.cast({"_kind": pl.Int32}) for p in parts], how="vertical_relaxed")
+        .with_row_index("_at")
+        .sort("key_name", "ts", "_kind", "_at")
+        .drop("_at")
+    )
+    is_anchor = pl.col("_kind") >= 1
+    over = "key_name"
+    return (
+        points.with_columns(
+            _cw=pl.col("_w").cum_sum().over(over),
+            _cd=pl.col("_d").cum_sum().over(over),
+        )
+        .with_columns(
+            _ac=pl.when(is_anchor).then("_card").forward_fill().over(over),
+            _ak=pl.when(is_anchor).then("_kind").forward_fill().over(over),
+            _aw=pl.when(is_anchor).then("_cw").forward_fill().over(over),
+            _ad=pl.when(is_anchor).then("_cd").forward_fill().over(over),
+            _bc=pl.when(is_anchor).then("_card").shift(-1).backward_fill().over(over),
+            _bk=pl.when(is_anchor).then("_kind").shift(-1).backward_fill().over(over),
+            _bw=pl.when(is_anchor).then("_cw").shift(-1).backward_fill().over(over),
+            _bd=pl.when(is_anchor).then("_cd").shift(-1).backward_fill().over(over),
+        )
+        .with_columns(
+            # before the first anchor: the change per weight of the segment after it, when that
+            # segment ends at a sample (score updates of a leaderboard weigh much, change little)
+            _s1=pl.when((pl.col("_bk") == 1) & (pl.col("_bw") > pl.col("_cw")))
+            .then((pl.col("_bc") - pl.col("_card")) / (pl.col("_bw") - pl.col("_cw")))
+            .filter(is_anchor)
+            .first()
+            .over(over)
+        )
+        .select(
+            "key_name",
+            "ts",
+            "_cw",
+            "_cd",
+            "_ac",
+            "_ak",
+            "_aw",
+            "_ad",
+            "_bc",
+            "_bk",
+            "_bw",
+            "_bd",
+            "_s1",
+        )
+    )
+
+
+def place(reads: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
+    """`reads` (`key_name`, `ts`, sorted by ts) with their cardinality `_c` (Int64, null: not
+    placed) and its confidence `_conf`."""
+    joined = reads.join_asof(
+        points, on="ts", by="key_name", strategy="backward", check_sortedness=False
+    )
+    ac, bc = pl.col("_ac").cast(pl.Float64), pl.col("_bc").cast(pl.Float64)
+    since_a = pl.col("_cw") - pl.col("_aw")  # weight of the writes since the anchor before
+    span = pl.col("_bw") - pl.col("_aw")
+    to_b = pl.col("_bw") - pl.col("_cw")  # weight of the writes until the anchor after
+    signed_since_a = ac + pl.col("_cd") - pl.col("_ad")
+    signed_to_b = bc - (pl.col("_bd") - pl.col("_cd"))
+    sample_a, reset_a = pl.col("_ak") == 1, pl.col("_ak") == 2
+    sample_b = pl.col("_bk") == 1
+    card = (
+        pl.when(reset_a & (since_a == 0))
+        .then(0.0)
+        .when(pl.col("_ak").is_not_null() & (since_a == 0))
+        .then(ac)
+        .when(sample_b & (to_b == 0))
+        .then(bc)
+        # up to a sample: by the weight of the writes since the anchor before
+        .when(pl.col("_ak").is_not_null() & sample_b & (span > 0))
+        .then(ac + (bc - ac) * since_a / span)
+        # up to a DEL or LTRIM: by the elements the writes name
+        .when(pl.col("_ak").is_not_null())
+        .then(signed_since_a)
+        # before the first sample: at the pace of the writes after it, else as they name
+        .when(sample_b & pl.col("_s1").is_not_null())
+        .then(bc - pl.col("_s1") * to_b)
+        .when(sample_b)
+        .then(signed_to_b)
+    )
+    conf = (
+        pl.when(reset_a & (since_a == 0))
+        .then(pl.lit("exact"))
+        .when((sample_a & (since_a == 0)) | (sample_b & (to_b == 0)))
+        .then(pl.lit("sampled"))
+        .otherwise(pl.lit("interpolated"))
+    )
+    return joined.with_columns(
+        # (max_horizontal skips nulls: an unplaced read stays null)
+        _c=pl.when(card.is_not_null()).then(
+            pl.max_horizontal(card, pl.lit(0.0)).round(0).cast(pl.Int64)
+        ),
+        _conf=pl.when(card.is_not_null()).then(conf),
+    )
+
+
+# -- the pass ------------------------------------------------------------------------------------
+def _count(r1: pl.Expr, r2: pl.Expr, n: pl.Expr) -> pl.Expr:
+    """Elements of index range `r1 r2` on a collection of n (Redis' LRANGE/ZRANGE rule)."""
+    s = pl.when(r1 < 0).then(pl.max_horizontal(n + r1, pl.lit(0))).otherwise(r1)
+    e = pl.when(r2 < 0).then(n + r2).otherwise(pl.min_horizontal(r2, n - 1))
+    return pl.when((s > e) | (s >= n)).then(0).otherwise(e - s + 1)
+
+
+def _digits(n: pl.Expr) -> pl.Expr:
+    return n.cast(pl.String).str.len_bytes().cast(pl.Int64)
+
+
+class Collections:
+    """Whole reads of one source's bracketed collections re-sized (`apply`, per chunk); built
+    from the source's write events (`write_events`) once, before its first chunk."""
+
+    def __init__(self, brackets: pl.DataFrame, events: pl.DataFrame, resp: int = 2) -> None:
+        self.points = timeline(brackets, events)
+        kinds = pl.DataFrame(
+            {
+                "_rd": list(_KINDS),
+                "_ktype": [t for t, _, _ in _KINDS.values()],
+                "_per_item": [k3 if resp == 3 else k2 for _, k2, k3 in _KINDS.values()],
+            },
+            schema={"_rd": pl.Int8, "_ktype": pl.String, "_per_item": pl.Int64},
+        )
+        mb, fb, vb = pl.col("_mb"), pl.col("_fb"), pl.col("_vb")
+        # RESP3 scores are doubles (`,<text>\r\n`) inside a pair (`*2\r\n`: 4 bytes)
+        scored = (mb + pl.col("_sl") + 3 + 4) if resp == 3 else (mb + pl.col("_sb"))
+        kind = pl.col("_rd")
+        elem = (
+            pl.when(kind == 1)
+            .then(fb + vb)
+            .when(kind == 2)
+            .then(fb)
+            .when(kind == 3)
+            .then(vb)
+            .when(kind.is_in([4, 5, 6]))
+            .then(mb)
+            .when(kind == 7)
+            .then(scored)
+            .otherwise(pl.col("_eb"))
+        )
+        self.sizes = (
+            brackets.join(kinds, how="cross")
+            .filter(pl.col("_type") == pl.col("_ktype"))
+            .select("key_name", "_rd", "_per_item", "_c1", _elem=elem)
+        )
+
+    def apply(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """`rows` (one chunk, with `READ_COLUMNS`) with the reads of bracketed collections
+        re-sized, without `READ_COLUMNS`."""
+        reads = (
+            rows.with_row_index("_index")
+            .filter(
+                (pl.col("_rd") > 0)
+                & (pl.col("db") == 0)
+                & (pl.col("origin") == schema.ORIGIN_CLIENT)
+                & pl.col("reply_bytes").is_not_null()
+            )
+            .select("_index", "ts", "key_name", "_rd", "_r1", "_r2")
+            .join(self.sizes, on=["key_name", "_rd"], how="inner")
+        )
+        out = rows.drop(READ_COLUMNS)
+        if not reads.height:
+            return out
+        placed = place(reads.sort("ts", "_index"), self.points).filter(pl.col("_c").is_not_null())
+        r1, r2 = pl.col("_r1"), pl.col("_r2")
+        n = _count(r1, r2, pl.col("_c"))
+        sized = (
+            placed.with_columns(_n=n, _n1=_count(r1, r2, pl.col("_c1")))
+            .filter((pl.col("_n") != pl.col("_n1")) | (pl.col("_conf") == "exact"))
+            # no element sizes (their sample failed): only an empty reply is known
+            .filter(pl.col("_elem").is_not_null() | (pl.col("_n") == 0))
+            .with_columns(pl.col("_elem").fill_null(0.0))
+            .select(
+                "_index",
+                size=(
+                    _digits(pl.col("_n") * pl.col("_per_item"))
+                    + 3
+                    + (pl.col("_n") * pl.col("_elem")).round(0).cast(pl.Int64)
+                ),
+                confidence="_conf",
+            )
+            .sort("_index")
+        )
+        return resized(out, sized["_index"], sized["size"], sized["confidence"])

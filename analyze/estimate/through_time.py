@@ -1,0 +1,258 @@
+"""String sizes through the window: a GET after a write MONITOR showed is sized by that write.
+
+Key sizes are sampled after the window, so a value rewritten during it would be sized in its
+final state for every read (issue 11). MONITOR carries every write's value, and for the two
+writes that replace a value unconditionally with nothing else on the line the reply of a later
+GET follows from the request sizes alone: `SET k v` is `*3 $3 SET <k> <v>` on the wire, so the
+value's bulk string — exactly what `GET k` answers — is `request_bytes - 13 - bulk(k)`
+(`GETSET`: 16). A `DEL`/`UNLINK`/`GETDEL` of the key makes the GET a null reply (`$-1`, 5 bytes).
+Any other write naming the key (SET with options, APPEND, INCR, EXPIRE, MSET, RENAME...) and any
+FLUSHALL/FLUSHDB make its size unknown again: those GETs keep the sampled estimate.
+
+Per source, in file order (the order the server ran the commands): an as-of join of the GETs on
+the last write event per (db, key) by row sequence, with the last event per key carried from one
+chunk to the next (`Strings` holds them).
+
+A GET before any write of its key in the window is sized by the start-of-window sample
+(capture/start_sample.py, `StartSizes`) when the capture took one: the key's STRLEN, or a null
+reply when it did not exist, provided no write of the key (nor a FLUSH) came between the read and
+the moment it was measured; otherwise, and for captures with one sample, by the after-window one.
+A read past the TTL the sample saw, with no write of the key since, is a null reply (`exact`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import polars as pl
+
+from hotshard.analyze.estimate import resp_exprs
+from hotshard.analyze.estimate.replies import WRITE_COMMANDS
+from hotshard.capture.format import resp
+from hotshard.capture.format.manifest import KeySize
+
+_EVENT: dict[str, pl.DataType] = {
+    "ts": pl.Float64(),
+    "db": pl.Int32(),
+    "key_name": pl.String(),
+    "_seq": pl.Int64(),
+    "_bulk": pl.Int64(),
+}
+_KIND = "_kind"  # 0 unknown, 1 sized by the write (`_bulk`), 2 missing
+# `*3\r\n` + `$3\r\nSET\r\n` (13 bytes) / `$6\r\nGETSET\r\n` (16)
+_HEADER = {c: resp.array_header(3) + resp.bulk(len(c)) for c in ("set", "getset")}
+_DELETES = ("del", "unlink", "getdel")
+_FLUSHES = ("flushall", "flushdb")
+
+
+_START: dict[str, pl.DataType] = {
+    "key_name": pl.String(),
+    "_start_bytes": pl.Int64(),
+    "_sampled_at": pl.Float64(),
+    "_expires": pl.Float64(),  # when its TTL then ran out
+}
+
+
+def shard_mates(node: str, nodes: Iterable[str], shards: Mapping[str, str]) -> list[str]:
+    """`node`, then the other nodes of its shard (they hold the same keys), by name."""
+    shard = shards.get(node)
+    mates = sorted(n for n in nodes if n != node and shard is not None and shards.get(n) == shard)
+    return [node, *mates]
+
+
+class StartSizes:
+    """The start-of-window sample's string sizes, per node: GET's reply bytes and when. A node
+    whose own sample missed a key takes another node of its shard's (`shards`: node -> shard):
+    each ranks the keys of its own first seconds, and a replica serves a share of the reads."""
+
+    def __init__(self, sizes: Sequence[KeySize], shards: Mapping[str, str] | None = None) -> None:
+        self.shards = dict(shards or {})
+        rows: dict[str, list[tuple[str, int, float, float | None]]] = {}
+        for s in sizes:
+            if s.error or s.sampled_at is None:
+                continue
+            if s.type == "string" and s.cardinality is not None:
+                reply = resp.bulk(s.cardinality)
+            elif s.type == "none":
+                reply = resp.NULL
+            else:
+                continue
+            expires = s.sampled_at + s.ttl_ms / 1000 if s.ttl_ms is not None else None
+            rows.setdefault(s.node, []).append((s.key, reply, s.sampled_at, expires))
+        self.by_node = {
+            node: pl.DataFrame(r, schema=_START, orient="row").unique("key_name", keep="first")
+            for node, r in sorted(rows.items())
+        }
+
+    def of(self, node: str) -> pl.DataFrame | None:
+        frames = [
+            self.by_node[n]
+            for n in shard_mates(node, self.by_node, self.shards)
+            if n in self.by_node
+        ]
+        if not frames:
+            return None
+        return pl.concat(frames).unique("key_name", keep="first", maintain_order=True)
+
+
+class Strings:
+    """The last write event per key of one source, carried across its chunks; `start`: the
+    start-of-window sizes of its node (`StartSizes.of`)."""
+
+    def __init__(
+        self, writes: frozenset[str] = WRITE_COMMANDS, start: pl.DataFrame | None = None
+    ) -> None:
+        self.start = start
+        self.writes = sorted(writes | set(_DELETES))
+        self.seq = 0
+        self.flushed = -1  # sequence of the last FLUSHALL/FLUSHDB seen
+        self.last = pl.DataFrame(schema={**_EVENT, _KIND: pl.Int8()})
+
+    def _events(self, rows: pl.DataFrame) -> pl.DataFrame:
+        writes = rows.filter(pl.col("command").is_in(self.writes))
+        single = writes.filter(pl.col("keys").is_null() & pl.col("key_name").is_not_null())
+        plain = (
+            pl.col("command").is_in(list(_HEADER))
+            & (pl.col("arg_count") == 2)
+            & ~pl.col("key_name").str.contains("\\", literal=True)  # escaped: length unknown
+        )
+        header = pl.col("command").replace_strict(_HEADER, default=0, return_dtype=pl.Int64)
+        key_bulk = resp_exprs.bulk(pl.col("key_name").str.len_bytes().cast(pl.Int64))
+        kind = (
+            pl.when(pl.col("command").is_in(_DELETES))
+            .then(2)
+            .when(plain)
+            .then(1)
+            .otherwise(0)
+            .cast(pl.Int8)
+        )
+        first = single.select(
+            "ts",
+            "db",
+            "key_name",
+            "_seq",
+            _bulk=pl.when(plain).then(pl.col("request_bytes") - header - key_bulk),
+            **{_KIND: kind},
+        )
+        multi = (
+            writes.filter(pl.col("keys").is_not_null())
+            .select(
+                "ts",
+                "db",
+                "_seq",
+                key_name=pl.col("keys"),
+                **{_KIND: pl.when(pl.col("command").is_in(_DELETES)).then(2).otherwise(0)},
+            )
+            .explode("key_name")
+            .select(
+                "ts",
+                "db",
+                "key_name",
+                "_seq",
+                pl.lit(None, pl.Int64).alias("_bulk"),
+                pl.col(_KIND).cast(pl.Int8),
+            )
+        )
+        return pl.concat(
+            [first.cast({**_EVENT, _KIND: pl.Int8()}), multi.cast({**_EVENT, _KIND: pl.Int8()})]  # type: ignore[dict-item]
+        )
+
+    def apply(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """`rows` (one chunk of this source, file order) with its GETs re-sized."""
+        n, start = rows.height, self.seq
+        if not n:
+            return rows
+        self.seq += n
+        seq = pl.int_range(start, start + n, dtype=pl.Int64).alias("_seq")
+        df = rows.select(
+            "ts", "db", "key_name", "command", "arg_count", "keys", "request_bytes", seq
+        )
+        flushes = df.filter(pl.col("command").is_in(_FLUSHES))["_seq"].to_list()
+        fresh = self._events(df)
+        events = pl.concat([self.last, fresh]).sort("_seq")
+        flushed, self.flushed = self.flushed, max([self.flushed, *flushes])
+        if not events.height and self.start is None:
+            return rows
+        self.last = (
+            events.group_by("db", "key_name")
+            .agg(pl.all().sort_by("_seq").last())
+            .select(self.last.columns)
+        )
+        reads = df.filter(
+            (pl.col("command") == "get")
+            & (pl.col("arg_count") == 1)
+            & pl.col("key_name").is_not_null()
+        ).select("ts", "db", "key_name", "_seq")
+        if not reads.height:
+            return rows
+        # the last FLUSH before each read: a write before it is not the value any more
+        last_flush = pl.lit(flushed, pl.Int64)
+        for f in flushes:
+            last_flush = pl.when(pl.col("_seq") > f).then(pl.lit(f, pl.Int64)).otherwise(last_flush)
+        joined = reads.join_asof(
+            events.drop("ts").rename({"_seq": "_event_seq"}),
+            left_on="_seq",
+            right_on="_event_seq",
+            by=["db", "key_name"],
+            strategy="backward",
+            check_sortedness=False,
+        ).with_columns(_flush=last_flush)
+        sized = joined.filter(
+            pl.col(_KIND).is_in([1, 2]) & (pl.col("_event_seq") > pl.col("_flush"))
+        ).select(
+            index=pl.col("_seq") - start,
+            size=pl.when(pl.col(_KIND) == 2).then(resp.NULL).otherwise(pl.col("_bulk")),
+            confidence=pl.lit("exact"),
+        )
+        if self.start is not None:
+            sized = pl.concat([sized, self._from_start(joined, fresh, df, bool(flushes), start)])
+        return resized(rows, sized["index"], sized["size"], sized["confidence"])
+
+    def _from_start(
+        self,
+        joined: pl.DataFrame,
+        fresh: pl.DataFrame,
+        df: pl.DataFrame,
+        flushed_here: bool,
+        start: int,
+    ) -> pl.DataFrame:
+        """The reads of no write seen so far that the start sample sizes (`index`, `size`,
+        `confidence`): db 0 (what the sampler reads), no FLUSH before, and no write of the key
+        (nor FLUSH) between the read and the key's measurement — a read before the sample needs
+        the rest of the chunk to reach the sample's time, or it keeps the after-window size."""
+        assert self.start is not None
+        first_write = fresh.group_by("db", "key_name").agg(_first_write=pl.col("ts").min())
+        chunk_end = df["ts"].max()
+        before = pl.col("ts") < pl.col("_sampled_at")
+        expired = (pl.col("ts") >= pl.col("_expires")).fill_null(False)
+        clear_until_sample = (
+            (pl.col("_first_write").is_null() | (pl.col("_first_write") > pl.col("_sampled_at")))
+            & (pl.lit(chunk_end, pl.Float64) >= pl.col("_sampled_at"))
+            & pl.lit(not flushed_here)
+        )
+        return (
+            joined.filter(
+                pl.col("_event_seq").is_null() & (pl.col("_flush") < 0) & (pl.col("db") == 0)
+            )
+            .join(self.start, on="key_name", how="inner")
+            .join(first_write, on=["db", "key_name"], how="left")
+            .filter(~before | clear_until_sample)
+            .select(
+                index=pl.col("_seq") - start,
+                # no write since the sample: past its TTL the key is gone (a null reply)
+                size=pl.when(expired).then(resp.NULL).otherwise(pl.col("_start_bytes")),
+                confidence=pl.when(expired).then(pl.lit("exact")).otherwise(pl.lit("sampled")),
+            )
+        )
+
+
+def resized(
+    rows: pl.DataFrame, index: pl.Series, size: pl.Series, confidence: pl.Series
+) -> pl.DataFrame:
+    """`rows` with the reply of the rows at `index` (positions) sized anew."""
+    if not index.len():
+        return rows
+    return rows.with_columns(
+        rows["reply_bytes"].scatter(index, size),
+        rows["reply_confidence"].scatter(index, confidence),
+    )

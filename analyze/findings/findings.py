@@ -1,0 +1,83 @@
+"""Everything one analysis found, in one value: what `report`, `summary` and `sqlite` render.
+
+The pipeline builds it; the renderers only read it, so they can be tested on hand-made findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from hotshard.analyze.findings.rollups import Rollups
+from hotshard.analyze.findings.timeline import Timeline
+from hotshard.analyze.findings.verdict import Recommendation, Verdict
+from hotshard.analyze.measure.selfcheck import SelfCheck
+from hotshard.analyze.measure.slotstats import SlotMeasure
+from hotshard.analyze.render.charts import Chart
+
+# Columns of `line_stats` the renderers rely on (the parser may add more).
+LINE_STATS_COLUMNS = ("source", "lines_total", "parsed", "skipped", "errors")
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """One input as given: a capture folder or a log file (name only: reports carry no paths)."""
+
+    name: str
+    kind: str  # "capture" | "log"
+    cluster: str | None = None
+    status: str | None = None  # capture status from the manifest
+    started_at: float | None = None
+    ended_at: float | None = None
+    nodes_monitored: int = 0
+
+
+@dataclass(frozen=True)
+class Window:
+    """The time window analyzed: what was asked (`since`/`until`) and what it covers (`start`/`end`)."""
+
+    since: float | None = None
+    until: float | None = None
+    start: float | None = None
+    end: float | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return self.since is not None or self.until is not None
+
+
+@dataclass
+class Findings:
+    inputs: list[InputInfo]
+    window: Window
+    line_stats: pl.DataFrame
+    rollups: Rollups
+    verdict: Verdict
+    recommendations: list[Recommendation]
+    top: int = 20
+    warnings: list[str] = field(default_factory=list)  # capture and analysis warnings, in order
+    measured_bytes_out: dict[str, int | None] = field(default_factory=dict)  # node -> bytes
+    cloudwatch_bytes_out: dict[str, float] = field(default_factory=dict)  # node -> bytes
+    slot_stats: SlotMeasure = field(default_factory=SlotMeasure)  # Valkey's per-slot counters
+    database: bool = True  # hotshard.db is written beside the report
+    timeline: Timeline | None = (
+        None  # bytes out through time per node (analyze/findings/timeline.py)
+    )
+    charts: list[Chart] = field(default_factory=list)  # images beside the report
+    self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
+
+    def lines(self) -> dict[str, int]:
+        """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""
+        ls = self.line_stats
+
+        def total(col: str) -> int:
+            return int(ls[col].sum() or 0) if col in ls.columns else 0
+
+        return {
+            "total": total("lines_total"),
+            "parsed": total("parsed"),
+            "skipped": total("skipped"),
+            "errors": total("errors"),
+            "truncated_files": total("truncated_last_line"),
+        }

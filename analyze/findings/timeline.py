@@ -1,0 +1,505 @@
+"""Bytes out through time, per node: measured by the server, estimated per command, CloudWatch.
+
+**Measured** (capture folders with INFO polls, manifest v4): between two consecutive readings of
+a node's counters — the "before" INFO, each `INFO stats` poll (capture/poll.py), the "after"
+INFO — the application's clients received
+
+    Δ total_net_output_bytes - Δ total_net_repl_output_bytes - Δ monitor_bytes - Δ overhead_bytes
+
+the window formula of analyze/measure/reconcile.py applied to each interval: the intervals add up to the
+window's `measured_bytes_out` to the byte. One interval can be off by the MONITOR bytes that
+were in flight at a poll (sent, not yet read), which the next interval gets back.
+
+**Estimated**: the per-command reply estimates (`reply_bytes`, client rows) summed per node on
+the same intervals (a command counts in the interval holding the middle of its second, or the
+first or last interval for a second the capture's first or last reading cuts), or, for
+a node without polls (older captures, plain logs), on fixed bins from the window's start.
+
+**Per UTC minute** (CloudWatch's 60 s periods): estimated sums per minute; measured intervals
+pro-rated over the minutes they overlap; with `--cloudwatch`, `NetworkBytesOut` per minute
+(host-level: it includes replication and cluster-bus traffic).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from hotshard.analyze import humanize
+from hotshard.analyze.measure.reconcile import info_value, measured_repl_bytes_out
+from hotshard.capture.format.counters import counters_reset
+from hotshard.capture.format.manifest import Manifest, NodeCapture
+
+if TYPE_CHECKING:
+    from hotshard.analyze.findings.findings import Findings, Window
+    from hotshard.analyze.findings.rollups import Rollups
+
+# Bin widths for nodes without polls: the smallest that keeps a series to MAX_BINS points.
+BIN_CHOICES = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+MAX_BINS = 240
+
+INTERVAL_SCHEMA: dict[str, pl.DataType] = {
+    "node": pl.String(),
+    "shard": pl.String(),
+    "role": pl.String(),
+    "start": pl.Float64(),  # epoch seconds
+    "end": pl.Float64(),
+    "commands": pl.Int64(),  # client commands seen in the MONITOR stream
+    "est_bytes_out": pl.Int64(),  # their estimated reply bytes (null: none estimated)
+    "measured_bytes_out": pl.Int64(),  # the server's counters, corrected (null: no polls)
+    "commands_processed": pl.Int64(),  # Δ total_commands_processed (the capture's own too)
+}
+MINUTE_SCHEMA: dict[str, pl.DataType] = {
+    "node": pl.String(),
+    "shard": pl.String(),
+    "role": pl.String(),
+    "minute": pl.Int64(),  # epoch seconds of the UTC minute's start
+    "commands": pl.Int64(),
+    "est_bytes_out": pl.Int64(),
+    "measured_bytes_out": pl.Int64(),  # pro-rated from the poll intervals
+    "cloudwatch_bytes_out": pl.Float64(),  # NetworkBytesOut, Sum over the minute
+}
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Per node: `intervals` (INTERVAL_SCHEMA) and `minutes` (MINUTE_SCHEMA), sorted by node."""
+
+    intervals: pl.DataFrame
+    minutes: pl.DataFrame
+    bin_seconds: int  # width of the fixed bins of nodes without polls
+    measured: bool  # some node has measured intervals
+    cloudwatch: bool  # CloudWatch's minutes were fetched
+
+    def node_rates(self, node: str, column: str) -> list[tuple[float, float, float | None]]:
+        """(start, end, bytes per second) of `column` for one node, in time order."""
+        df = self.intervals.filter(pl.col("node") == node).sort("start")
+        return [
+            (s, e, (v / (e - s)) if v is not None and e > s else None)
+            for s, e, v in df.select("start", "end", column).iter_rows()
+        ]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    at: float
+    total: int
+    repl: int | None
+    commands: int | None
+    monitor: int  # MONITOR bytes received by then
+    overhead: int  # other bytes the node had sent for the capture by then
+
+
+def _reading(node: NodeCapture, which: str) -> _Reading | None:
+    snap = node.info_before if which == "before" else node.info_after
+    total = info_value(snap, "total_net_output_bytes")
+    if snap is None or total is None:
+        return None
+    after = which == "after"
+    return _Reading(
+        at=snap.at,
+        total=total,
+        repl=info_value(snap, "total_net_repl_output_bytes"),
+        commands=info_value(snap, "total_commands_processed"),
+        monitor=node.bytes_received if after else 0,
+        overhead=node.overhead_bytes_out if after else 0,
+    )
+
+
+def measured_intervals(node: NodeCapture) -> list[dict[str, Any]]:
+    """`start`, `end`, `measured_bytes_out`, `commands_processed` between consecutive readings
+    of one node (module docstring); [] without polls or without the "before" INFO. An interval
+    is null where the counters cannot tell (a restart, replication unknown on Redis 6.2)."""
+    before = _reading(node, "before")
+    if not node.polls or before is None:
+        return []
+    after = _reading(node, "after")
+    polls = [
+        _Reading(
+            p.at,
+            p.total_net_output_bytes,
+            p.total_net_repl_output_bytes,
+            p.total_commands_processed,
+            p.monitor_bytes,
+            p.overhead_bytes,
+        )
+        for p in node.polls
+    ]
+    readings = [before, *polls, *([after] if after else [])]
+    restarted = counters_reset(node.info_before, node.info_after) is not None
+    no_replicas = measured_repl_bytes_out(node) == 0  # Redis 6.2 without replicas: none to take
+    out = []
+    for a, b in pairwise(readings):
+        total = b.total - a.total
+        if a.repl is not None and b.repl is not None:
+            repl: int | None = b.repl - a.repl
+        else:
+            repl = 0 if no_replicas else None
+        measured = None
+        if not restarted and total >= 0 and repl is not None and repl >= 0:
+            measured = total - repl - (b.monitor - a.monitor) - (b.overhead - a.overhead)
+        processed = None
+        if a.commands is not None and b.commands is not None and b.commands >= a.commands:
+            processed = b.commands - a.commands
+        out.append(
+            {
+                "start": a.at,
+                "end": b.at,
+                "measured_bytes_out": measured,
+                "commands_processed": processed,
+            }
+        )
+    return out
+
+
+def bin_seconds(duration: float) -> int:
+    """The fixed bin width for a window of `duration` seconds (at most MAX_BINS bins)."""
+    return next((b for b in BIN_CHOICES if duration / b <= MAX_BINS), BIN_CHOICES[-1])
+
+
+def build(
+    r: Rollups,
+    window: Window,
+    manifests: list[Manifest],
+    cloudwatch: pl.DataFrame | None = None,
+) -> Timeline:
+    """The per-node series of one analysis (module docstring). `cloudwatch` is
+    `cloudwatch.fetch_network_bytes_out`'s frame when fetched."""
+    bytes_basis = r.basis == "bytes"
+    per_second = r.node_series
+    first = _number(per_second["second"].min()) if per_second.height else None
+    last = _number(per_second["second"].max()) if per_second.height else None
+    start = window.start if window.start is not None else first
+    end = window.end if window.end is not None else (last + 1 if last is not None else None)
+    captured = {n.node: n for m in manifests for n in m.nodes if n.monitored}
+    nodes = r.nodes.select("node", "shard", "role").unique().sort("node", "shard", "role")
+    if start is None or end is None or nodes.is_empty():
+        empty = Timeline(
+            pl.DataFrame(schema=INTERVAL_SCHEMA),
+            pl.DataFrame(schema=MINUTE_SCHEMA),
+            0,
+            False,
+            False,
+        )
+        return empty
+    width = bin_seconds(max(end - start, 1.0))
+    origin = math.floor(start)
+    frames = []
+    for node, shard, role in nodes.iter_rows():
+        seconds = per_second.filter((pl.col("node") == node) & (pl.col("shard") == shard))
+        measured = [
+            m
+            for m in (measured_intervals(captured[node]) if node in captured else [])
+            if m["end"] > start and m["start"] < end  # those the analyzed window overlaps
+        ]
+        if measured:
+            bounds = pl.Series([measured[0]["start"], *(m["end"] for m in measured)])
+            middles = seconds["second"].cast(pl.Float64) + 0.5
+            index = bounds.search_sorted(middles, side="right").cast(pl.Int64) - 1
+            # A second cut by the first or last reading belongs to the interval it touches.
+            index = index.clip(0, len(measured) - 1)
+            spans = pl.DataFrame(measured).with_row_index("i")
+        else:
+            count = max(1, math.ceil((end - origin) / width))
+            index = (seconds["second"] - origin) // width
+            spans = pl.DataFrame(
+                {
+                    "i": range(count),
+                    "start": [float(origin + k * width) for k in range(count)],
+                    "end": [float(min(origin + (k + 1) * width, end)) for k in range(count)],
+                    "measured_bytes_out": [None] * count,
+                    "commands_processed": [None] * count,
+                },
+                schema_overrides={"measured_bytes_out": pl.Int64, "commands_processed": pl.Int64},
+            )
+        sums = (
+            seconds.with_columns(i=index)
+            .filter(pl.col("i") >= 0)
+            .with_columns(pl.col("i").cast(pl.UInt32))
+            .group_by("i")
+            .agg(pl.col("commands", "est_bytes_out", "bytes_known").sum())
+        )
+        frames.append(
+            spans.with_columns(pl.col("i").cast(pl.UInt32))
+            .join(sums, on="i", how="left")
+            .with_columns(
+                node=pl.lit(node),
+                shard=pl.lit(shard),
+                role=pl.lit(role),
+                commands=pl.col("commands").fill_null(0),
+                est_bytes_out=pl.when((pl.col("bytes_known") > 0) & pl.lit(bytes_basis)).then(
+                    pl.col("est_bytes_out")
+                ),
+            )
+            .select(list(INTERVAL_SCHEMA))
+            .cast(INTERVAL_SCHEMA)  # type: ignore[arg-type]
+        )
+    intervals = pl.concat(frames).sort("node", "shard", "start")
+    minutes = _minutes(per_second, intervals, nodes, start, end, bytes_basis, cloudwatch)
+    return Timeline(
+        intervals=intervals,
+        minutes=minutes,
+        bin_seconds=width,
+        measured=bool(intervals["measured_bytes_out"].is_not_null().any()),
+        cloudwatch=cloudwatch is not None,
+    )
+
+
+def _minutes(
+    per_second: pl.DataFrame,
+    intervals: pl.DataFrame,
+    nodes: pl.DataFrame,
+    start: float,
+    end: float,
+    bytes_basis: bool,
+    cloudwatch: pl.DataFrame | None,
+) -> pl.DataFrame:
+    first, last = math.floor(start / 60) * 60, math.ceil(end / 60) * 60
+    grid = nodes.join(
+        pl.DataFrame({"minute": list(range(first, max(last, first + 60), 60))}), how="cross"
+    )
+    est = (
+        per_second.filter((pl.col("second") >= math.floor(start)) & (pl.col("second") < end))
+        .group_by("node", "shard", minute=pl.col("second") // 60 * 60)
+        .agg(pl.col("commands", "est_bytes_out", "bytes_known").sum())
+        .with_columns(
+            est_bytes_out=pl.when((pl.col("bytes_known") > 0) & pl.lit(bytes_basis)).then(
+                pl.col("est_bytes_out")
+            )
+        )
+        .drop("bytes_known")
+    )
+    # Each measured interval spread over the minutes it overlaps, in proportion to the overlap.
+    shares: dict[tuple[str, str, int], float] = {}
+    for node, shard, s, e, value in intervals.select(
+        "node", "shard", "start", "end", "measured_bytes_out"
+    ).iter_rows():
+        if value is None or e <= s:
+            continue
+        minute = math.floor(s / 60) * 60
+        while minute < e:
+            overlap = min(e, minute + 60) - max(s, minute)
+            if overlap > 0:
+                key = (node, shard, minute)
+                shares[key] = shares.get(key, 0.0) + value * overlap / (e - s)
+            minute += 60
+    measured = pl.DataFrame(
+        [(n, sh, m, round(v)) for (n, sh, m), v in sorted(shares.items())],
+        schema={
+            "node": pl.String,
+            "shard": pl.String,
+            "minute": pl.Int64,
+            "measured_bytes_out": pl.Int64,
+        },
+        orient="row",
+    )
+    out = grid.join(est, on=["node", "shard", "minute"], how="left").join(
+        measured, on=["node", "shard", "minute"], how="left"
+    )
+    if cloudwatch is not None and cloudwatch.height:
+        cw = (
+            cloudwatch.select(
+                "node",
+                minute=(pl.col("ts").dt.epoch("s") // 60 * 60).cast(pl.Int64),
+                cloudwatch_bytes_out=pl.col("bytes_out"),
+            )
+            .group_by("node", "minute")
+            .agg(pl.col("cloudwatch_bytes_out").sum())
+        )
+        out = out.join(cw, on=["node", "minute"], how="left")
+    else:
+        out = out.with_columns(cloudwatch_bytes_out=pl.lit(None, pl.Float64))
+    return (
+        out.with_columns(pl.col("commands").fill_null(0))
+        .select(list(MINUTE_SCHEMA))
+        .cast(MINUTE_SCHEMA)  # type: ignore[arg-type]
+        .sort("node", "shard", "minute")
+    )
+
+
+# -- text renderings -------------------------------------------------------------------------
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None], top: float) -> str:
+    """One character per value, scaled to `top`; a blank for nothing (or unknown)."""
+    out = []
+    for v in values:
+        if v is None or v <= 0 or top <= 0:
+            out.append(" ")
+        else:
+            out.append(SPARK[max(0, min(len(SPARK) - 1, math.ceil(v / top * len(SPARK)) - 1))])
+    return "".join(out)
+
+
+def _rates(t: Timeline, node: str, column: str, width: int) -> list[float | None]:
+    """A node's bytes/s of `column`, resampled to `width` columns over the node's span."""
+    spans = t.node_rates(node, column)
+    if not spans:
+        return []
+    s0, s1 = spans[0][0], spans[-1][1]
+    step = (s1 - s0) / width if s1 > s0 else 1.0
+    out: list[float | None] = []
+    for k in range(width):
+        lo, hi = s0 + k * step, s0 + (k + 1) * step
+        total, seen, known = 0.0, 0.0, False
+        for s, e, rate in spans:
+            overlap = min(e, hi) - max(s, lo)
+            if overlap > 0:
+                seen += overlap
+                if rate is not None:
+                    total += rate * overlap
+                    known = True
+        out.append(total / seen if known and seen else None)
+    return out
+
+
+def sparklines(t: Timeline, width: int = 60) -> list[tuple[str, str, str, float]]:
+    """(node, what, sparkline, peak bytes/s) per node and measure (estimated, measured), one
+    scale for all rows; one character per interval when they fit in `width`."""
+    rows = []
+    for node in t.intervals["node"].unique().sort().to_list():
+        columns = min(width, t.intervals.filter(pl.col("node") == node).height) or 1
+        for what, column in (("estimated", "est_bytes_out"), ("measured", "measured_bytes_out")):
+            values = _rates(t, node, column, columns)
+            if any(v is not None for v in values):
+                rows.append((node, what, values))
+    peak = max((v for *_, values in rows for v in values if v is not None), default=0.0)
+    return [
+        (node, what, sparkline(values, peak), max((v for v in values if v is not None), default=0))
+        for node, what, values in rows
+    ]
+
+
+def section(f: Findings, chart: str | None) -> str:
+    """The report's "Bytes out over time" section (`chart`: the image's markdown, if any)."""
+    t = f.timeline
+    if t is None or t.intervals.is_empty():
+        return ""
+    lines = sparklines(t)
+    parts = ["## Bytes out over time"]
+    if chart:
+        parts.append(chart)
+    if lines:
+        label = max(len(n) for n, *_ in lines)
+        text = [
+            f"{node.ljust(label)} {what:<9} {spark} peak {humanize.size(peak)}/s"
+            for node, what, spark, peak in lines
+        ]
+        parts.append("```text\n" + "\n".join(text) + "\n```")
+    how = (
+        "measured from the server's INFO counters polled during the capture (replication and the "
+        "capture's own traffic taken out; the intervals add up to the node's measured total)"
+        if t.measured
+        else f"no INFO polls in this input (a plain log, a capture before format 4, or --poll-interval 0): "
+        f"estimated only, in {t.bin_seconds} s bins"
+    )
+    parts.append(
+        f"Client bytes out per second per node: estimated from the commands seen, {how}; all "
+        "rows share one scale; a blank is nothing (or nothing known)."
+    )
+    table = _minute_table(f)
+    if table:
+        parts.append(table)
+    return "\n\n".join(parts)
+
+
+def _minute_table(f: Findings, limit: int = 30) -> str:
+    """Per UTC minute for the hot shard's nodes: what CloudWatch's graph shows, side by side."""
+    t = f.timeline
+    assert t is not None
+    shard = f.verdict.hot_shard
+    df = t.minutes.filter(pl.col("shard") == shard) if shard else t.minutes.head(0)
+    if df.is_empty():
+        return ""
+    from hotshard.analyze.render.report import table  # the report's own markdown table
+
+    rows = [
+        [
+            humanize.timestamp(m)[11:16] + " UTC",
+            humanize.code(node),
+            humanize.count(c),
+            humanize.size(est),
+            humanize.size(meas),
+            humanize.size(cw),
+        ]
+        for node, m, c, est, meas, cw in df.head(limit)
+        .select(
+            "node",
+            "minute",
+            "commands",
+            "est_bytes_out",
+            "measured_bytes_out",
+            "cloudwatch_bytes_out",
+        )
+        .iter_rows()
+    ]
+    more = f"\n\n{df.height - limit} more minute(s) in `summary.json`." if df.height > limit else ""
+    head = (
+        f"Per UTC minute (CloudWatch's periods), shard {humanize.code(shard)}; a minute the "
+        "capture covers only in part holds only that part (CloudWatch's whole minute does not):"
+    )
+    return (
+        head
+        + "\n\n"
+        + table(
+            ["Minute", "Node", "Commands", "Estimated", "Measured", "CloudWatch"], rows, "llrrrr"
+        )
+        + more
+    )
+
+
+def console_line(f: Findings, width: int = 40) -> str | None:
+    """Bytes out through time of the busiest node, for the console summary."""
+    t = f.timeline
+    if t is None or t.intervals.is_empty():
+        return None
+    totals = (
+        t.intervals.group_by("node")
+        .agg(pl.col("est_bytes_out").sum(), pl.col("commands").sum())
+        .sort(
+            ["est_bytes_out", "commands", "node"], descending=[True, True, False], nulls_last=True
+        )
+    )
+    node = totals["node"][0]
+    column = "measured_bytes_out" if t.measured else "est_bytes_out"
+    width = min(width, t.intervals.filter(pl.col("node") == node).height) or 1
+    values = _rates(t, node, column, width)
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    what = "measured" if t.measured else "estimated"
+    return (
+        f"Bytes out/s, {node} ({what}): {sparkline(values, max(known))} "
+        f"peak {humanize.size(max(known))}/s"
+    )
+
+
+# -- summary.json ----------------------------------------------------------------------------
+def summary(t: Timeline | None) -> dict[str, Any] | None:
+    """The `timeline` object of summary.json (docs/SUMMARY_SCHEMA.md)."""
+    if t is None:
+        return None
+
+    def records(df: pl.DataFrame) -> list[dict[str, Any]]:
+        return [
+            {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
+            for row in df.iter_rows(named=True)
+        ]
+
+    return {
+        "measured": t.measured,
+        "cloudwatch": t.cloudwatch,
+        "bin_seconds": t.bin_seconds,
+        "intervals": records(t.intervals),
+        "minutes": records(t.minutes),
+    }
+
+
+def _number(value: object) -> float | None:
+    """A numeric aggregate of a Series as a float (Polars types it as any scalar)."""
+    return None if value is None else float(value)  # type: ignore[arg-type]

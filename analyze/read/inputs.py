@@ -1,0 +1,343 @@
+"""What `hotshard analyze` was given: capture folders and MONITOR logs, resolved to sources.
+
+A capture folder gives one source per monitored node, labelled from its manifest (node, shard,
+role, and for a replica its primary's address so replicated writes are told apart). A plain,
+`.gz` or `.zst` log gives one source labelled with `--shard`/`--node` (or "unknown").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hotshard.analyze.errors import BadInput
+from hotshard.analyze.findings.findings import InputInfo
+from hotshard.analyze.read import duplicates
+from hotshard.capture.errors import ManifestError
+from hotshard.capture.format import lines as lines_
+from hotshard.capture.format import manifest as mf
+from hotshard.capture.format.counters import counters_reset
+from hotshard.capture.format.escape import printable
+from hotshard.capture.format.reader import MonitorFile
+
+_SNIFF_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Everything `hotshard.analyze.read.parse.Source` needs, without importing the parser."""
+
+    path: Path
+    node: str = "unknown"
+    shard: str = "unknown"
+    role: str = "unknown"
+    primary_addresses: tuple[str, ...] = ()
+
+
+@dataclass
+class Inputs:
+    sources: list[SourceSpec] = field(default_factory=list)
+    infos: list[InputInfo] = field(default_factory=list)
+    manifests: list[mf.Manifest] = field(default_factory=list)
+    key_sizes: list[mf.KeySize] = field(default_factory=list)
+    start_key_sizes: list[mf.KeySize] = field(default_factory=list)  # start of the window (v5)
+    commands_reply: list[Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    shards_known: list[str] = field(default_factory=list)
+    nodes_known: list[tuple[str, str, str]] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)  # monitored nodes whose data is not here
+
+    @property
+    def server_version(self) -> str | None:
+        for m in self.manifests:
+            for n in m.nodes:
+                if n.monitored and n.server_version:
+                    return n.server_version
+        return None
+
+    @property
+    def resp(self) -> int:
+        return next((m.resp_protocol for m in self.manifests), 2)
+
+    def capture_span(self) -> tuple[float | None, float | None]:
+        """Start and end of the capture windows, from the manifests (None for plain logs)."""
+        starts = [m.started_at for m in self.manifests if m.started_at is not None]
+        ends = [m.ended_at for m in self.manifests if m.ended_at is not None]
+        return (min(starts) if starts else None, max(ends) if ends else None)
+
+
+def resolve(paths: list[str], shard: str | None = None, node: str | None = None) -> Inputs:
+    """Turn CLI inputs into sources; a missing path or a file that is no MONITOR log is BadInput.
+
+    `shard`/`node` label plain logs; either one value for all of them, or a comma-separated list
+    with one value per plain log, in order. The same data given twice (the same path, a capture
+    folder and one of its own files, a copy of a file) is refused: it would be counted twice.
+    """
+    if not paths:
+        raise BadInput("no input: give a capture folder or a MONITOR log")
+    out = Inputs()
+    logs: list[Path] = []
+    origins: list[str] = []  # per source, the input it came from (for duplicate messages)
+    seen: dict[Path, str] = {}
+    for text in paths:
+        path = Path(text)
+        if not path.exists():
+            raise BadInput(f"{text}: no such file or folder")
+        real = path.resolve()
+        if real in seen:
+            raise BadInput(
+                f"{text}: given twice (also as {seen[real]}) — give each input once, or it is "
+                "counted twice"
+            )
+        seen[real] = text
+        if path.is_dir():
+            if not mf.is_capture_folder(path):
+                raise BadInput(
+                    f"{text}: a folder without {mf.MANIFEST_NAME} — give a hotshard capture "
+                    "folder, or the MONITOR log files themselves"
+                )
+            before = len(out.sources)
+            _add_capture(out, path)
+            origins += [text] * (len(out.sources) - before)
+        else:
+            sniff(path)
+            logs.append(path)
+    shards = _labels(shard, len(logs), "shard")
+    nodes = _labels(node, len(logs), "node")
+    for path, s, n in zip(logs, shards, nodes, strict=True):
+        if path.stat().st_size == 0:  # even `redis-cli monitor` writes its OK first
+            out.absent.append(f"{path} is empty (0 bytes)")
+            out.warnings.append(f"{out.absent[-1]}: no MONITOR data in it — left out")
+            continue
+        out.sources.append(SourceSpec(path=path, node=n, shard=s))
+        out.infos.append(InputInfo(name=path.name, kind="log"))
+        origins.append(str(path))
+        if s != "unknown" and s not in out.shards_known:
+            out.shards_known.append(s)
+    if not out.sources:
+        if out.absent:
+            raise BadInput(
+                f"no MONITOR data in the inputs: every file is missing or empty "
+                f"({len(out.absent)}, e.g. {out.absent[0]})"
+            )
+        raise BadInput("no MONITOR data in the inputs: no node of the capture was monitored")
+    duplicates.refuse([s.path for s in out.sources], origins)
+    return out
+
+
+def _labels(value: str | None, n: int, what: str) -> list[str]:
+    if value is None or str(value).strip() == "":
+        return ["unknown"] * n
+    items = [v.strip() for v in str(value).split(",")]
+    for item in items:
+        # A label goes into every table, heading and console line: it must be plain text.
+        if printable(item) != item or not item:
+            raise BadInput(
+                f"--{what} '{printable(item)}': a label must be non-empty plain text (no control "
+                "characters), e.g. 0001"
+            )
+    if len(items) == 1:
+        return items * n
+    if len(items) != n:
+        raise BadInput(
+            f"--{what} has {len(items)} values for {n} log files: give one for all, or one per log"
+        )
+    return items
+
+
+def _add_capture(out: Inputs, folder: Path) -> None:
+    try:
+        manifest = mf.read(folder)
+    except ManifestError as exc:
+        raise BadInput(str(exc)) from None
+    out.manifests.append(manifest)
+    primaries = {s.shard: s.primary for s in manifest.shards if s.primary}
+    monitored = 0
+    absent = 0
+    with_data: set[str] = set()
+    for node in manifest.nodes:
+        if not node.monitored or not node.file:
+            continue
+        path = folder / node.file
+        missing = _missing(node, path, manifest.status)
+        if missing:
+            absent += 1
+            out.absent.append(f"node {node.node} (shard {node.shard}): {missing}")
+            out.warnings.append(f"{out.absent[-1]} — left out")
+            continue
+        monitored += 1
+        with_data.add(node.shard)
+        primary = node.primary_node or primaries.get(node.shard)
+        addresses = (primary,) if node.role == "replica" and primary else ()
+        out.sources.append(
+            SourceSpec(
+                path=path,
+                node=node.node,
+                shard=node.shard,
+                role=node.role,
+                primary_addresses=addresses,
+            )
+        )
+        out.nodes_known.append((node.node, node.shard, node.role))
+        for gap in node.gaps:
+            end = "the end" if gap.end is None else f"{gap.end - gap.start:.1f} s"
+            out.warnings.append(
+                f"node {node.node} (shard {node.shard}): not monitored for {end} from "
+                f"{_iso(gap.start)} ({gap.reason})"
+            )
+        for err in node.errors:
+            out.warnings.append(f"node {node.node} (shard {node.shard}): {err}")
+        if node.stop_reason and node.stop_reason not in ("duration", "interrupted"):
+            out.warnings.append(
+                f"node {node.node} (shard {node.shard}): capture stopped early ({node.stop_reason})"
+            )
+        reset = counters_reset(node.info_before, node.info_after)
+        if reset:
+            out.warnings.append(
+                f"node {node.node} (shard {node.shard}): {reset} — its INFO counters started "
+                "again from zero, so its measured bytes out are unknown"
+            )
+    # A shard is compared with the others only when some of its data is here: one whose every
+    # file is missing would count as an idle shard and inflate the skew.
+    for node in manifest.nodes:
+        if node.monitored and node.shard in with_data and node.shard not in out.shards_known:
+            out.shards_known.append(node.shard)
+    for shard in sorted({n.shard for n in manifest.nodes if n.monitored} - with_data):
+        out.warnings.append(
+            f"shard {shard}: no data from any of its monitored nodes — left out of the shard "
+            "comparison (the verdict and skew use the other shards only)"
+        )
+    out.warnings.extend(manifest.warnings)
+    if manifest.status == "running":
+        out.warnings.append(
+            f"capture {folder.name} did not finish: its manifest still says running (the capture "
+            "was killed, or is still going) — its end, final INFO counters and key sizes may be "
+            "missing; the figures cover only what was written to disk"
+        )
+    elif manifest.status != "complete":
+        out.warnings.append(f"capture {folder.name} is {manifest.status}")
+    status = manifest.status
+    if status == "running":
+        status = "running (unfinished)"
+    if absent:
+        status += f", data missing for {absent} node{'s' if absent > 1 else ''}"
+    out.infos.append(
+        InputInfo(
+            name=folder.name,
+            kind="capture",
+            cluster=manifest.cluster,
+            status=status,
+            started_at=manifest.started_at,
+            ended_at=manifest.ended_at,
+            nodes_monitored=monitored,
+        )
+    )
+    out.key_sizes.extend(mf.read_key_sizes(folder, manifest))
+    out.start_key_sizes.extend(mf.read_key_sizes(folder, manifest, start=True))
+    if out.commands_reply is None:
+        out.commands_reply = mf.read_commands(folder, manifest)
+
+
+def _missing(node: mf.NodeCapture, path: Path, status: str) -> str | None:
+    """Why a monitored node's data is absent from the folder, or None when it is there."""
+    if not path.is_file():
+        return f"its file {node.file} is missing from the capture folder"
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"its file {node.file} cannot be read ({exc.strerror or exc})"
+    # An uncompressed file of a node that saw no line is legitimately empty; a compressed one
+    # always holds at least a frame header once the capture flushed anything.
+    idle = node.compression in (None, "none") and node.lines == 0 and status != "running"
+    if size == 0 and not idle:
+        return (
+            f"its file {node.file} is empty (0 bytes: the capture stopped before its first "
+            "flush, e.g. killed in its first seconds)"
+        )
+    return None
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def sniff(path: Path) -> None:
+    """Refuse a file that is not a MONITOR log (plain, gzip or zstd), looking at its first lines."""
+    try:
+        head = MonitorFile(path).head(_SNIFF_BYTES)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    lines = [ln.rstrip(b"\r") for ln in head.split(b"\n")[:50]]
+    if not head.strip() or any(ln in (b"OK", b"+OK") or lines_.split(ln) for ln in lines):
+        return
+    first = next((ln for ln in lines if ln.strip()), b"")[:60]
+    raise BadInput(
+        f"{path}: not a MONITOR log (it starts with {first.decode('utf-8', 'replace')!r}) — give "
+        "a capture folder or a file written by `redis-cli monitor` (plain, .gz or .zst)"
+    )
+
+
+def parse_time(text: str | None, start: float | None, what: str) -> float | None:
+    """`--since/--until`: epoch seconds, ISO-8601 (UTC unless it says otherwise), or `+SECONDS`
+    after the capture start. A time no calendar can show (`1e400`, `inf`, `nan`) is BadInput."""
+    if text is None or str(text).strip() == "":
+        return None
+    value = str(text).strip()
+    if value.startswith("+"):
+        try:
+            offset = float(value[1:])
+        except ValueError:
+            raise BadInput(f"--{what} {value!r}: +SECONDS takes a number, e.g. +30") from None
+        if start is None:
+            raise BadInput(f"--{what} {value!r}: the capture start is unknown (no data)")
+        return _usable(start + offset, value, what)
+    try:
+        return _usable(float(value), value, what)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(
+            f"--{what} {value!r}: give epoch seconds, an ISO time (2025-10-17T13:05:00Z) or "
+            "+SECONDS from the capture start"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def _usable(ts: float, value: str, what: str) -> float:
+    """`ts` when it is a real moment (the report prints it as a date), else BadInput."""
+    try:
+        if math.isfinite(ts):
+            dt.datetime.fromtimestamp(ts, dt.UTC)
+            return ts
+    except (OverflowError, OSError, ValueError):  # beyond time_t, or year out of range
+        pass
+    raise BadInput(
+        f"--{what} {value!r}: not a usable time (out of range) — give epoch seconds, an ISO time "
+        "(2025-10-17T13:05:00Z) or +SECONDS from the capture start"
+    )
+
+
+def check_window(
+    since: float | None, until: float | None, start: float | None, end: float | None
+) -> None:
+    """Refuse a --since/--until window that misses the input's span (the capture's, or a plain
+    log's first to last line) entirely: it would hold nothing and read as "no client traffic
+    was captured"."""
+    span = f"the input spans {_iso(start)} → {_iso(end)}" if start and end else ""
+    if since is not None and end is not None and since >= end:
+        raise BadInput(
+            f"--since {_iso(since)} is after the end of the input ({_iso(end)}): the window holds "
+            f"nothing — {span or 'choose an earlier --since'}"
+        )
+    if until is not None and start is not None and until <= start:
+        raise BadInput(
+            f"--until {_iso(until)} is before the start of the input ({_iso(start)}): the window "
+            f"holds nothing — {span or 'choose a later --until'}"
+        )

@@ -1,0 +1,271 @@
+"""MONITOR logs as chunks of lines, their headers, and the capture's health.
+
+A MONITOR line (docs/MONITOR.md) is
+
+    1697549123.123456 [0 10.0.0.1:53422] "ZREVRANGE" "key" "0" "-1"
+
+optionally with the RESP `+` prefix and a trailing `\\r`. Files are read by the capture
+format's reader (capture/format/reader.py: plain, `.gz` or `.zst`, truncated or damaged), a
+chunk of whole lines at a time (`line_chunks`); a killed capture's cut last line and what a
+damaged stream lost are reported by `line_stats`.
+
+`str.splitn(" ", 4)` takes the fixed header (`mark_lines`); one anchored regex checks the
+quoting of the rest; lines failing any check are left out (`header_rows`) and counted
+(`LineCounts`). Garbage never fails a query: lines are read as lossy UTF-8. The quoted arguments
+are split by `hotshard.analyze.rows.rows`.
+
+Each Polars expression costs about the same per row whether or not a row needs it, so rare cases
+are computed on null-masked inputs (`pl.when(rare).then(x)`), which is cheap, rather than on
+whole columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from hotshard.analyze.errors import BadInput
+from hotshard.capture.format.lines import escape_bytes
+from hotshard.capture.format.reader import MonitorFile
+
+# A quoted MONITOR argument, escapes included (Rust regex: no look-around needed).
+QUOTED_ARG = r'"(?:[^"\\]|\\.)*"'
+_QUOTED_LINE = rf"^{QUOTED_ARG}(?: {QUOTED_ARG})*$"
+# A header whose address holds a space (a unix socket path), which `splitn` cannot take.
+_HEADER = r"^\+?(\S+) \[(\S+) (.*?)\] (\".*)$"
+
+_EXAMPLE_CHARS = 200
+EXAMPLES = 5  # bad lines kept per source
+CHUNK_BYTES = (
+    32 << 20
+)  # text decoded at a time: docs/BENCHMARKS.md (memory) and `hotshard.analyze.rows.rows`
+
+
+@dataclass(frozen=True)
+class Source:
+    """One MONITOR log and what is known of the node it was captured on."""
+
+    path: Path
+    node: str = "unknown"  # "host:port"
+    shard: str = "unknown"
+    role: str = "unknown"  # primary | replica | unknown
+    # "ip:port" client addresses whose lines are replicated writes (the replica's primary link).
+    primary_addresses: tuple[str, ...] = ()
+
+
+# -- reading files --------------------------------------------------------------------------
+# Lines as text: the CSV reader with no quoting and a separator that never appears in MONITOR
+# output reads lines like `scan_lines`, but tolerates invalid UTF-8 (garbage) and drops `\r`.
+_CSV: dict[str, Any] = dict(
+    has_header=False,
+    separator="\x00",
+    quote_char=None,
+    schema={"line": pl.String},
+    encoding="utf8-lossy",
+    empty_string_is_null=False,
+    truncate_ragged_lines=True,
+    raise_if_empty=False,
+)
+
+
+def open_source(source: Source) -> MonitorFile:
+    """The source's file, to read once (`line_chunks`); a clear error when it cannot be read."""
+    path = Path(source.path)
+    try:
+        if not path.is_file():
+            raise BadInput(f"{path}: not a file")
+        return MonitorFile(path)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def line_chunks(file: MonitorFile, chunk_bytes: int) -> Iterator[pl.DataFrame]:
+    """The file's whole lines as a `line` column, about `chunk_bytes` of text at a time.
+
+    A chunk is decoded only when it is asked for: Polars' own `collect_batches` decodes ahead
+    of a slower consumer without bound (docs/BENCHMARKS.md). How the file ended (a cut last
+    line, a truncated or damaged stream) is on `file` once the chunks have run out."""
+    for block in file.blocks(chunk_bytes):
+        yield pl.read_csv(block, **_CSV)
+
+
+# -- parsing ----------------------------------------------------------------------------------
+def _header(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Add `_skip` (OK / blank), the typed header fields `_ts`, `_db`, `_addr` (null when
+    malformed), `_rest` (the quoted fields, as printed) and `_head_ok` to a frame of `line`s."""
+    line, head, wide = pl.col("line"), pl.col("_head"), pl.col("_wide")
+    return (
+        lf.with_columns(
+            _skip=(line == "") | (line == "OK") | (line == "+OK"),
+            _head=line.str.splitn(" ", 4),
+        )
+        .with_columns(
+            _ts=head.struct.field("field_0").str.strip_prefix("+"),
+            _db=head.struct.field("field_1"),
+            _addr=head.struct.field("field_2"),
+            _rest=head.struct.field("field_3"),
+        )
+        .with_columns(
+            # An address with a space in it (a unix socket path): take the header by regex.
+            _wide=pl.when(~pl.col("_addr").str.ends_with("]"))
+            .then(line)
+            .str.extract_groups(_HEADER)
+        )
+        .with_columns(
+            _ts=pl.coalesce(wide.struct.field("1"), "_ts").cast(pl.Float64, strict=False),
+            _db=pl.coalesce("[" + wide.struct.field("2"), "_db"),
+            _addr=pl.coalesce(wide.struct.field("3") + "]", "_addr"),
+            _rest=pl.coalesce(wide.struct.field("4"), "_rest"),
+        )
+        .with_columns(
+            _db=pl.when(pl.col("_db").str.starts_with("["))
+            .then(pl.col("_db").str.slice(1).cast(pl.Int32, strict=False))
+            .otherwise(None),
+            _addr=pl.when(pl.col("_addr").str.ends_with("]")).then(
+                pl.col("_addr").str.strip_suffix("]")
+            ),
+        )
+        .with_columns(
+            _head_ok=~pl.col("_skip")
+            & pl.col("_ts").is_not_null()
+            & pl.col("_db").is_not_null()
+            & pl.col("_addr").is_not_null()
+        )
+    )
+
+
+def header_rows(marked: pl.LazyFrame) -> pl.LazyFrame:
+    """The command lines of `marked` (`mark_lines`: header and quoting well formed), as `ts`,
+    `db`, `client` and `body`, the quoted fields as printed (`rows` cuts them)."""
+    return marked.filter(pl.col("_ok")).select(ts="_ts", db="_db", client="_addr", body="_rest")
+
+
+# -- capture health -----------------------------------------------------------------------------
+STATS_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "node": pl.String(),
+    "shard": pl.String(),
+    "lines_total": pl.Int64(),
+    "parsed": pl.Int64(),
+    "skipped": pl.Int64(),  # OK / +OK / blank lines
+    "errors": pl.Int64(),  # lines that are not MONITOR output
+    "truncated_last_line": pl.Boolean(),
+    "first_ts": pl.Float64(),
+    "last_ts": pl.Float64(),
+    "error_examples": pl.List(pl.String()),  # the first few bad lines, escaped, shortened
+    "note": pl.String(),  # e.g. how a truncated compressed stream was read
+}
+
+
+@dataclass
+class LineCounts:
+    """A source's line counts, added up over its chunks (`add`) or taken in one pass."""
+
+    rows: int = 0
+    parsed: int = 0
+    skipped: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    bad: list[str] = field(default_factory=list)  # the first bad lines, in file order
+    truncated_last_line: bool = False  # the file ends in a cut line (`ended`)
+    notes: list[str] = field(default_factory=list)  # how a truncated or damaged stream was read
+
+    def ended(self, file: MonitorFile) -> None:
+        """Take what `file`'s reading found at its end (after its last chunk)."""
+        self.truncated_last_line = file.partial is not None
+        self.notes = list(file.notes)
+
+    @property
+    def note(self) -> str | None:
+        return "; ".join(self.notes) or None
+
+    def add(self, marked: pl.DataFrame, examples: int = EXAMPLES) -> None:
+        """Count one chunk of `mark_lines` output (chunks in file order)."""
+        c = _counts(marked.lazy()).collect().row(0, named=True)
+        self.rows += c["rows"]
+        self.parsed += c["parsed"]
+        self.skipped += c["skipped"]
+        self.first_ts = _fold(min, self.first_ts, c["first_ts"])
+        self.last_ts = _fold(max, self.last_ts, c["last_ts"])
+        if len(self.bad) < examples and c["rows"] - c["parsed"] - c["skipped"]:
+            bad = marked.filter(~pl.col("_ok") & ~pl.col("_skip")).head(examples)["line"]
+            self.bad = [*self.bad, *bad.to_list()][:examples]
+
+    def row(self, source: Source) -> dict[str, object]:
+        """This source's row of `STATS_SCHEMA`."""
+        truncated = self.truncated_last_line
+        return {
+            "source": Path(source.path).name,
+            "node": source.node,
+            "shard": source.shard,
+            "lines_total": self.rows + truncated,
+            "parsed": self.parsed,
+            "skipped": self.skipped,
+            "errors": self.rows - self.parsed - self.skipped,
+            "truncated_last_line": truncated,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "error_examples": [_example(line) for line in self.bad],
+            "note": self.note,
+        }
+
+
+def _fold(pick, a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else pick(a, b)
+
+
+def stats_frame(sources: Sequence[Source], counts: Sequence[LineCounts]) -> pl.DataFrame:
+    """`line_stats` from counts taken elsewhere (the analyzer counts while it parses)."""
+    rows = [c.row(s) for s, c in zip(sources, counts, strict=True)]
+    return pl.DataFrame(rows, schema=STATS_SCHEMA)
+
+
+def mark_lines(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """`line` with what `line_stats` counts and `header_rows` needs: `_skip`, `_ok`, the
+    header fields and `_rest` (the body is checked for its quoting, not split)."""
+    quoted = pl.col("_rest").str.contains(_QUOTED_LINE).fill_null(False)
+    return _header(lf).with_columns(_ok=pl.col("_head_ok") & quoted)
+
+
+def count_lines(source: Source, examples: int = EXAMPLES) -> LineCounts:
+    """One source's line counts, read a chunk at a time."""
+    counts, file = LineCounts(), open_source(source)
+    for lines in line_chunks(file, CHUNK_BYTES):
+        counts.add(mark_lines(lines.lazy()).collect(), examples)
+    counts.ended(file)
+    return counts
+
+
+def line_stats(sources: Sequence[Source], examples: int = EXAMPLES) -> pl.DataFrame:
+    """Per source: how many lines were read, parsed, skipped and bad — the capture's health.
+
+    A pass of its own over every line (header fields and the quoting check, no argument
+    split); `analyze` counts while it parses instead, unless the time window needs the first
+    timestamp first. `lines_total` = parsed + skipped + errors + (1 if `truncated_last_line`):
+    the partial last line of a killed capture is neither parsed nor an error.
+    `error_examples` are the first few bad lines in file order, escaped and shortened.
+    """
+    return stats_frame(sources, [count_lines(s, examples) for s in sources])
+
+
+def _counts(lf: pl.LazyFrame) -> pl.LazyFrame:
+    ok = pl.col("_ok")
+    return lf.select(
+        pl.len().cast(pl.Int64).alias("rows"),
+        ok.sum().cast(pl.Int64).alias("parsed"),
+        pl.col("_skip").sum().cast(pl.Int64).alias("skipped"),
+        # `when`, not `filter`: two filtered reductions split the stream (a multiplexer that
+        # may buffer); min/max skip the nulls anyway.
+        pl.when(ok).then(pl.col("_ts")).min().alias("first_ts"),
+        pl.when(ok).then(pl.col("_ts")).max().alias("last_ts"),
+    )
+
+
+def _example(line: str) -> str:
+    """A bad line fit for a report: control and non-ASCII characters escaped, at most ~200."""
+    text = "".join(ch if " " <= ch <= "~" else escape_bytes(ch.encode()) for ch in line[:400])
+    return text if len(text) <= _EXAMPLE_CHARS else text[: _EXAMPLE_CHARS - 1] + "…"

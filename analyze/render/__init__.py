@@ -1,0 +1,1 @@
+"""Render: Findings in; report.md, charts and summary.json out."""

@@ -1,0 +1,343 @@
+"""Charts next to report.md (`charts/*.svg`), drawn with matplotlib, byte-identical per input.
+
+Three pictures of what makes a shard hot: bytes out per node over time (estimated, measured by
+the server, CloudWatch when fetched), bytes out across the 16,384 slots coloured by shard, and
+bytes out by key pattern per shard. matplotlib rather than Altair + vl-convert: faster per chart,
+no JavaScript engine inside, deterministic SVG with documented switches (docs/BENCHMARKS.md,
+"Charts").
+
+Determinism: no pyplot state (a `Figure` per chart), `svg.hashsalt` fixed (element ids),
+`svg.fonttype` "none" (text stays text: no glyph paths that depend on the fonts installed), no
+Date/Creator metadata, every series drawn in a fixed, sorted order.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from hotshard.analyze import humanize
+from hotshard.capture.format.manifest import Manifest
+
+if TYPE_CHECKING:
+    from hotshard.analyze.findings.findings import Findings
+
+CHARTS_DIR = "charts"
+SLOTS = 16384
+RC: dict[str, Any] = {
+    "svg.hashsalt": "hotshard",
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "path.simplify": False,
+}
+METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
+MAX_NODES = 10  # lines in the time chart; the busiest nodes
+MAX_PATTERNS = 8
+TOP_SLOTS = 20  # slots per shard marked with a dot in the slot chart
+VISIBLE = 400  # slots below 1/VISIBLE of the highest are not drawn (under half a pixel)  # segments in the pattern chart; the rest is "other"
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str
+    path: str  # relative to the output folder, e.g. "charts/bytes_over_time.svg"
+    alt: str  # the image's alt text: what it shows, in words
+
+    def markdown(self) -> str:
+        alt = self.alt.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+        return f"![{alt}]({self.path})"
+
+
+def _colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _bytes_axis(ax: Any, per_second: bool) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    unit = "/s" if per_second else ""
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{humanize.size(v)}{unit}"))
+
+
+def _save(fig: Any, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.svg"
+    fig.savefig(path, format="svg", metadata=METADATA, bbox_inches="tight")
+    return path
+
+
+def preload() -> None:
+    """Import the plotting library (about half a second) while the analyzer parses: `write`
+    then starts drawing at once."""
+    import matplotlib.figure
+    import matplotlib.patches
+    import matplotlib.ticker  # noqa: F401
+    from matplotlib.backends import backend_svg  # noqa: F401
+
+
+def write(out: Path, f: Findings, manifests: list[Manifest]) -> list[Chart]:
+    """Draw the charts into `out/charts/` and return them (those with something to show)."""
+    import matplotlib
+
+    folder = out / CHARTS_DIR
+    folder.mkdir(exist_ok=True)
+    charts = []
+    with matplotlib.rc_context(RC), warnings.catch_warnings():  # type: ignore[arg-type]
+        # Keys and patterns may hold any script; the SVG keeps the text, the viewer's fonts draw it.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        for draw in (_over_time, _slots, _patterns):
+            chart = draw(folder, f, manifests)
+            if chart is not None:
+                charts.append(chart)
+    return charts
+
+
+def _shard_colours(f: Findings) -> dict[str, str]:
+    shards = sorted(set(f.rollups.shards["shard"].to_list()))
+    return {s: _colour(i) for i, s in enumerate(shards)}
+
+
+def _clock(ts: float, tenths: bool) -> str:
+    """HH:MM:SS (UTC) of an epoch second, with tenths for short windows."""
+    text = humanize.timestamp(math.floor(ts))[11:19]
+    return f"{text}.{int((ts - math.floor(ts)) * 10)}" if tenths else text
+
+
+def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    t = f.timeline
+    if t is None or t.intervals.is_empty():
+        return None
+    busiest = (
+        t.intervals.group_by("node")
+        .agg(pl.col("est_bytes_out").sum(), pl.col("measured_bytes_out").sum(), pl.len())
+        .with_columns(value=pl.max_horizontal("est_bytes_out", "measured_bytes_out"))
+        .sort(["value", "node"], descending=[True, False], nulls_last=True)
+        .head(MAX_NODES)["node"]
+        .sort()
+        .to_list()
+    )
+    shard_of = dict(t.intervals.select("node", "shard").unique().iter_rows())
+    t0 = float(t.intervals["start"].min())  # type: ignore[arg-type]
+    colours = _shard_colours(f)
+    fig = Figure(figsize=(9, 3.6))
+    ax = fig.subplots()
+    drawn = False
+    for node in busiest:
+        colour = colours.get(shard_of[node], "#555555")  # the slot chart's colours
+        label = f"{node} ({shard_of[node]})"
+        for column, style, what in (
+            ("est_bytes_out", "-", "estimated"),
+            ("measured_bytes_out", "--", "measured"),
+        ):
+            spans = [(s, e, v) for s, e, v in t.node_rates(node, column) if v is not None]
+            if not spans:
+                continue
+            xs = [s - t0 for s, _, _ in spans] + [spans[-1][1] - t0]
+            ys = [v for *_, v in spans] + [spans[-1][2]]
+            ax.step(xs, ys, where="post", linestyle=style, color=colour, label=f"{label} {what}")
+            drawn = True
+        if t.cloudwatch:
+            cw = t.minutes.filter(
+                (pl.col("node") == node) & pl.col("cloudwatch_bytes_out").is_not_null()
+            )
+            if cw.height:
+                ax.plot(
+                    [m + 30 - t0 for m in cw["minute"].to_list()],
+                    [v / 60 for v in cw["cloudwatch_bytes_out"].to_list()],
+                    linestyle=":",
+                    marker="o",
+                    color=colour,
+                    label=f"{label} CloudWatch (minute mean)",
+                )
+                drawn = True
+    if not drawn:
+        return None
+    ax.set_ylim(bottom=0)
+    _bytes_axis(ax, per_second=True)
+    span = float(t.intervals["end"].max()) - t0  # type: ignore[arg-type]
+    if span >= 10:  # whole seconds; shorter windows show tenths
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _clock(t0 + v, span < 10)))
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel("client bytes out per second")
+    ax.set_title("Bytes out per node over time")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _save(fig, folder, "bytes_over_time")
+    what = "estimated and measured" if t.measured else "estimated"
+    extra = ", with CloudWatch NetworkBytesOut per minute" if t.cloudwatch else ""
+    return Chart(
+        "bytes_over_time",
+        f"{CHARTS_DIR}/bytes_over_time.svg",
+        f"Line chart: client bytes out per second over time for {len(busiest)} node(s), "
+        f"{what}{extra}",
+    )
+
+
+def _slots(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    r = f.rollups
+    column = r.rank_column
+    slots = r.slots.filter(pl.col(column).is_not_null() & (pl.col(column) > 0))
+    if slots.is_empty():
+        return None
+    top = slots.sort([column, "slot"], descending=[True, False]).row(0, named=True)
+    # Bars under half a pixel high draw nothing but bytes of SVG.
+    slots = slots.filter(pl.col(column) >= top[column] / VISIBLE)
+    colours = _shard_colours(f)
+    fig = Figure(figsize=(9, 3.2))
+    ax = fig.subplots()
+    ranges = sorted(
+        {(s.shard, a, b) for m in manifests for s in m.shards for a, b in s.slots},
+        key=lambda x: (x[1], x[2], x[0]),
+    )
+    for shard, a, b in ranges:  # where each shard's slots are, faintly
+        ax.axvspan(a, b + 1, color=colours.get(shard, "#dddddd"), alpha=0.12, linewidth=0)
+    for shard in sorted(colours):
+        part = slots.filter(pl.col("shard") == shard).sort("slot")
+        if part.is_empty():
+            continue
+        xs, ys = part["slot"].to_list(), part[column].to_list()
+        ax.vlines(xs, 0, ys, color=colours[shard], linewidth=1.2)
+        tops = part.sort([column, "slot"], descending=[True, False]).head(TOP_SLOTS).sort("slot")
+        ax.plot(  # a dot on the highest, so a single hot slot is seen at any width
+            tops["slot"].to_list(),
+            tops[column].to_list(),
+            linestyle="none",
+            marker="o",
+            markersize=2.5,
+            color=colours[shard],
+        )
+    ax.set_xlim(0, SLOTS)
+    ax.set_ylim(bottom=0)
+    if column == "est_bytes_out":
+        _bytes_axis(ax, per_second=False)
+        ax.set_ylabel("estimated bytes out")
+    else:
+        ax.set_ylabel("client commands")
+    ax.set_xlabel("hash slot (0–16383)")
+    ax.set_title(
+        "Bytes out by slot, coloured by shard"
+        if column == "est_bytes_out"
+        else "Commands by slot, coloured by shard"
+    )
+    ax.legend(
+        handles=[Patch(color=c, label=f"shard {s}") for s, c in sorted(colours.items())],
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+    )
+    _save(fig, folder, "slots")
+    what = "estimated bytes out" if column == "est_bytes_out" else "client commands"
+    return Chart(
+        "slots",
+        f"{CHARTS_DIR}/slots.svg",
+        f"Bar chart: {what} of each of the 16,384 hash slots, coloured by shard; the highest is "
+        f"slot {top['slot']} on shard {top['shard']}",
+    )
+
+
+def _patterns(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
+    from matplotlib.figure import Figure
+
+    r = f.rollups
+    column = r.rank_column
+    sp = r.shard_patterns
+    if sp.is_empty() or column not in sp.columns:
+        return None
+    if column == "est_bytes_out":
+        sp = sp.with_columns(pl.when(pl.col("bytes_known") > 0).then(pl.col(column)).alias(column))
+    sp = sp.with_columns(pl.col(column).fill_null(0), pl.col("key_pattern").fill_null("(none)"))
+    ranked = (
+        sp.group_by("key_pattern")
+        .agg(pl.col(column).sum())
+        .filter(pl.col(column) > 0)
+        .sort([column, "key_pattern"], descending=[True, False])
+    )
+    if ranked.is_empty():
+        return None
+    kept = ranked.head(MAX_PATTERNS)["key_pattern"].to_list()
+    sp = sp.with_columns(
+        pattern=pl.when(pl.col("key_pattern").is_in(kept))
+        .then(pl.col("key_pattern"))
+        .otherwise(pl.lit("(other patterns)"))
+    )
+    grid = sp.group_by("shard", "pattern").agg(pl.col(column).sum())
+    shards = sorted(set(f.rollups.shards["shard"].to_list()) | set(grid["shard"].to_list()))
+    order = [*kept, "(other patterns)"]
+    values = {(s, p): v for s, p, v in grid.select("shard", "pattern", column).iter_rows()}
+    totals = {s: sum(values.get((s, p), 0) for p in order) for s in shards}
+    fig = Figure(figsize=(9, 0.8 + 0.45 * max(len(shards), 2)))
+    ax = fig.subplots()
+    left = [0.0] * len(shards)
+    ys = list(range(len(shards)))
+    for i, pattern in enumerate(order):  # each shard's bar is its own 100%: what it is made of
+        widths = [
+            values.get((s, pattern), 0) / totals[s] * 100 if totals[s] else 0.0 for s in shards
+        ]
+        if not any(widths):
+            continue
+        colour = "#bbbbbb" if pattern == "(other patterns)" else _colour(i)
+        ax.barh(ys, widths, left=left, color=colour, label=humanize.printable(pattern), height=0.6)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    amount = humanize.size if column == "est_bytes_out" else humanize.count
+    unit = "" if column == "est_bytes_out" else " commands"
+    ax.set_yticks(ys, [f"shard {s}  ({amount(totals[s])}{unit})" for s in shards])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(
+        "share of the shard's estimated bytes out (%)"
+        if column == "est_bytes_out"
+        else "share of the shard's client commands (%)"
+    )
+    ax.set_title(
+        "Bytes out by key pattern per shard"
+        if column == "est_bytes_out"
+        else "Commands by key pattern per shard"
+    )
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _save(fig, folder, "patterns")
+    what = "estimated bytes out" if column == "est_bytes_out" else "client commands"
+    return Chart(
+        "patterns",
+        f"{CHARTS_DIR}/patterns.svg",
+        f"Stacked bar chart: each shard's {what} split by key pattern (shares of the shard, "
+        "totals beside the shard names); the largest pattern overall "
+        f"is {humanize.printable(kept[0])}",
+    )
+
+
+def section(charts: list[Chart]) -> str:
+    """The report's "Charts" section: the slot and pattern pictures (time is with its text)."""
+    shown = [c for c in charts if c.name != "bytes_over_time"]
+    if not shown:
+        return ""
+    return "## Charts\n\n" + "\n\n".join(c.markdown() for c in shown)
+
+
+def over_time(charts: list[Chart]) -> str | None:
+    return next((c.markdown() for c in charts if c.name == "bytes_over_time"), None)

@@ -43,13 +43,27 @@ def _raw_client(client: redis.Redis) -> redis.Redis:
 
 def client_list_size(client: redis.Redis) -> int | None:
     """Exact bytes of a plain `CLIENT LIST` reply now; None when the server refuses it."""
+    return client_list(client)[0]
+
+
+def client_list(client: redis.Redis) -> tuple[int | None, dict[str, int]]:
+    """Exact bytes of a plain `CLIENT LIST` reply now, and the protocol of each connection it
+    lists that does not speak RESP2 (`addr=` -> `resp=`, Redis >= 7 and Valkey). (None, {})
+    when the server refuses it."""
     import redis as redis_lib
 
     try:
         raw = _raw_client(client).execute_command("CLIENT LIST")
     except redis_lib.RedisError:
-        return None
-    return resp.reply(raw)
+        return None, {}
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    protocols = {}
+    for line in text.splitlines():
+        fields = dict(f.split("=", 1) for f in line.split(" ") if "=" in f)
+        proto, addr = fields.get("resp"), fields.get("addr")
+        if addr and proto and proto.isdigit() and proto != "2":
+            protocols[addr] = int(proto)
+    return resp.reply(raw), protocols
 
 
 def after_window(

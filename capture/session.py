@@ -446,7 +446,8 @@ class Session:
             client = self.controls.get(n.node)
             if client is None or n.node not in self.streams:
                 continue
-            size = costs.client_list_size(client)
+            size, protocols = costs.client_list(client)
+            n.client_protocols = dict(sorted(protocols.items()))
             own = n.own_calls if n.own_calls is not None else {}
             own["client|list"] = own.get("client|list", 0) + 1
             n.own_calls = own

@@ -218,6 +218,7 @@ def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
         inputs.resp,
         inputs.start_key_sizes,
         {s.node: s.shard for s in inputs.sources if s.shard != "unknown"},
+        inputs.client_protocols,
     )
 
 

@@ -301,6 +301,8 @@ class Lookup:
         self.string_keys = pl.Series(list(strings), dtype=pl.String)
         self.string_bytes = pl.Series(list(strings.values()), dtype=pl.Int64)
         self.stages, self.rules = rules(resp)
+        # Per client, the protocol it speaks (`_resp3` of a combination: analyze/rows/rows.py).
+        self.by_protocol = {2: rules(2), 3: rules(3)}
 
     def key_columns(self, key_name: pl.Series, key_pattern: pl.Series) -> pl.DataFrame:
         """Per key (distinct keys: `hotshard.analyze.rows.dictionaries`): `_key_sz`, the row of `metrics`
@@ -384,7 +386,27 @@ class Lookup:
         return out.sort("_combo").select("reply_bytes", "reply_confidence")
 
     def model(self, combos: pl.DataFrame) -> pl.DataFrame:
-        """reply_bytes and reply_confidence for distinct feature combinations."""
+        """reply_bytes and reply_confidence for distinct feature combinations; a combination
+        whose `_resp3` is set (its client said HELLO 3, or CLIENT LIST showed resp=3) is framed
+        in RESP3, one whose `_resp3` is false in RESP2, the others in the analysis' default."""
+        if "_resp3" not in combos.columns:
+            return self._model(combos, self.stages, self.rules)
+        r3 = pl.col("_resp3")
+        default = self.resp == 3
+        parts = []
+        for proto, rows in (
+            (3, combos.filter(r3.fill_null(default))),
+            (2, combos.filter(~r3.fill_null(default))),
+        ):
+            if rows.height:
+                parts.append(self._model(rows, *self.by_protocol[proto]))
+        if len(parts) == 1:
+            return parts[0]
+        return pl.concat(parts).sort("_combo") if "_combo" in combos.columns else pl.concat(parts)
+
+    def _model(
+        self, combos: pl.DataFrame, stages: list[dict[str, pl.Expr]], rule_list: list[Any]
+    ) -> pl.DataFrame:
         modelled = (
             combos.join(self.metrics, on="_sz", how="left")
             .join(self.patterns, on="_pim", how="left")
@@ -404,7 +426,7 @@ class Lookup:
                 ).str.to_uppercase(),
             )
         )
-        for stage in self.stages:
+        for stage in stages:
             modelled = modelled.with_columns(**stage)
         # A pattern whose sampled keys were partly missing: the reply on a missing key too.
         missed = modelled.with_columns(_none=pl.lit(True))
@@ -412,10 +434,12 @@ class Lookup:
         hits = [
             a or b
             for a, b in zip(
-                self._hits(modelled), self._hits(missed.filter(pl.col("_miss") > 0)), strict=True
+                self._hits(modelled, rule_list),
+                self._hits(missed.filter(pl.col("_miss") > 0), rule_list),
+                strict=True,
             )
         ]
-        bytes_, conf = chain([rule for rule, hit in zip(self.rules, hits, strict=True) if hit])
+        bytes_, conf = chain([rule for rule, hit in zip(rule_list, hits, strict=True) if hit])
         on_missing = missed.select(_b_none=bytes_)
         modelled = pl.concat([modelled, on_missing], how="horizontal")
         miss = pl.col("_miss").fill_null(0.0)
@@ -437,12 +461,13 @@ class Lookup:
             .otherwise(conf),
         )
 
-    def _hits(self, frame: pl.DataFrame) -> tuple[bool, ...]:
+    @staticmethod
+    def _hits(frame: pl.DataFrame, rule_list: list[Any]) -> tuple[bool, ...]:
         """Per rule, whether some row of `frame` reaches its condition."""
         if not frame.height:
-            return (False,) * len(self.rules)
+            return (False,) * len(rule_list)
         return frame.select(
-            [cond.fill_null(False).any().alias(str(i)) for i, (cond, _, _) in enumerate(self.rules)]
+            [cond.fill_null(False).any().alias(str(i)) for i, (cond, _, _) in enumerate(rule_list)]
         ).row(0)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,8 @@ class Context:
     signatures: SignatureDictionary
     start: through_time.StartSizes | None = None  # key sizes at the start of the window
     brackets: cardinality.Brackets | None = None  # collections sampled at both ends
+    # node -> client address -> protocol, for connections CLIENT LIST showed not on RESP2
+    protocols: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -70,6 +72,7 @@ class Context:
         resp: int = 2,
         start_sizes: Sequence[KeySize] = (),
         shards: Mapping[str, str] | None = None,
+        protocols: Mapping[str, Mapping[str, int]] | None = None,
     ) -> Context:
         """`shards`: node -> shard, so a node borrows the samples of another node of its shard
         (the same keys) where its own missed a key."""
@@ -82,6 +85,7 @@ class Context:
             signatures=SignatureDictionary(),
             start=through_time.StartSizes(start_sizes, shards) if start_sizes else None,
             brackets=cardinality.Brackets(start_sizes, key_sizes, shards) if start_sizes else None,
+            protocols=protocols or {},
         )
 
 
@@ -121,7 +125,9 @@ def source_rows(
     file = parse.open_source(source)
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
     cuts = ahead(cut(chunk) for chunk in lines)
-    finished = ahead(_finish(part, source, ctx) for part in cuts if part is not None)
+    # Each client's protocol, from CLIENT LIST (capture) and the HELLO lines seen so far.
+    spoken = dict(ctx.protocols.get(source.node, {}))
+    finished = ahead(_finish(part, source, ctx, spoken) for part in cuts if part is not None)
     # GETs sized by the writes before them, and before any by the start sample (issue 11)
     strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
     collections: cardinality.Collections | None = None
@@ -130,7 +136,7 @@ def source_rows(
             assert bracketed is not None
             collections = cardinality.Collections(bracketed, placing.result(), ctx.lookup.resp)
         sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)
-        yield attribution.per_key(strings.apply(sized), ctx.lookup)
+        yield attribution.per_key(resp3_nulls(strings.apply(sized)), ctx.lookup)
     # What was readable is analyzed; the report's capture health says what was lost.
     if counts is not None:
         counts.ended(file)
@@ -191,7 +197,9 @@ class _Cut:
     tails: pl.DataFrame  # per distinct tail (`_tails`)
 
 
-def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
+def _finish(
+    cut: _Cut, source: parse.Source, ctx: Context, spoken: dict[str, int] | None = None
+) -> pl.DataFrame:
     """The rows of a cut chunk: key ids and attributes, signatures, replies (file order: the
     dictionaries give ids in order of first appearance)."""
     per_row, tail = cut.rows, cut.tails
@@ -214,6 +222,7 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
         request_bytes=pl.col("_request_bytes") + key_bytes.fill_null(0),
         _client=pl.col("origin") == schema.ORIGIN_CLIENT,
     )
+    per_row = protocols(per_row, {} if spoken is None else spoken, ctx.lookup.resp)
     combos = _combos(per_row, tail, ctx)
     return (
         per_row.lazy()
@@ -227,6 +236,7 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
         .select(
             *[pl.col(c).cast(t) for c, t in schema.COMMANDS.items() if c not in _LATER],
             *cardinality.READ_COLUMNS,
+            "_resp3",
         )
         .collect()
     )
@@ -248,10 +258,11 @@ _TAIL_PER_ROW = (
     "_tail_key_raw",
     "_keys_raw",
     "_class",
+    "_hello",
 )
 # What a reply and a signature depend on: the tail's class (`_tails`), the key's pattern and
 # sampled size, and whether a client sent it.
-_COMBO = ["_class", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client"]
+_COMBO = ["_class", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client", "_resp3"]
 
 
 def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
@@ -295,6 +306,12 @@ def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
         .with_columns(key_name=keys.decode(pl.col("_tail_key_raw")).text)
         .with_columns(**ctx.lookup.tail_features())
         .rename({"request_bytes": "_request_bytes"})
+        # `HELLO 3` switches its connection to RESP3 (`HELLO` alone changes nothing)
+        .with_columns(
+            _hello=pl.when(pl.col("command") == "hello")
+            .then(pl.col("args").list.first())
+            .cast(pl.Int32, strict=False)
+        )
         .collect()
         .sort("_code")
     )
@@ -320,6 +337,7 @@ def _combos(per_row: pl.DataFrame, tail: pl.DataFrame, ctx: Context) -> pl.DataF
         _f_own=pl.col("_key_own").fill_null(False),
         _f_sz=pl.col("_key_sz"),
         _f_pim=pl.when(pl.col("command") == "mget").then(pl.col("_key_pim")),
+        _f_resp3=pl.col("_resp3"),
     )
     replies_ = ctx.lookup.estimate_combos(combos)
     # What a script's `redis.call` would have replied to a client (analyze/estimate/scripts.py).
@@ -334,6 +352,45 @@ def _combos(per_row: pl.DataFrame, tail: pl.DataFrame, ctx: Context) -> pl.DataF
         [combos.select("_combo"), replies_, as_client.to_frame(), signature_id.to_frame(), reads],
         how="horizontal",
     )
+
+
+# Replies that are one bulk string or null: 5 bytes is the RESP2 null (an empty string is 6).
+_SINGLE = ("get", "getdel", "getex", "getset", "hget", "lindex", "lpop", "rpop", "zscore")
+
+
+def resp3_nulls(rows: pl.DataFrame) -> pl.DataFrame:
+    """Null replies to RESP3 clients as RESP3 frames them (`_\r\n`), whichever step sized
+    them (the writes before a read size a deleted key's GET as RESP2's null); drops `_resp3`."""
+    null = (
+        pl.col("_resp3").fill_null(False)
+        & pl.col("command").is_in(_SINGLE)
+        & (pl.col("reply_bytes") == resp.NULL)
+    )
+    return rows.with_columns(
+        reply_bytes=pl.when(null).then(pl.lit(resp.RESP3_NULL, pl.Int64)).otherwise("reply_bytes")
+    ).drop("_resp3")
+
+
+def protocols(per_row: pl.DataFrame, spoken: dict[str, int], default: int) -> pl.DataFrame:
+    """`per_row` (one chunk, file order) with `_resp3`: whether each command's client speaks
+    RESP3 — by the last `HELLO <n>` it sent, else `spoken` (what CLIENT LIST and earlier chunks
+    said), else `default`. `spoken` is updated with this chunk's HELLOs."""
+    known = pl.DataFrame(
+        {"client": list(spoken), "_was": list(spoken.values())},
+        schema={"client": pl.String, "_was": pl.Int32},
+    )
+    out = (
+        per_row.with_columns(_said=pl.col("_hello").forward_fill().over("client"))
+        .join(known, on="client", how="left", maintain_order="left")
+        .with_columns(
+            _resp3=pl.coalesce("_said", "_was", pl.lit(default, pl.Int32)) == 3,
+        )
+    )
+    said = (
+        out.filter(pl.col("_hello").is_not_null()).group_by("client").agg(pl.col("_hello").last())
+    )
+    spoken.update(dict(said.iter_rows()))
+    return out.drop("_said", "_was", "_hello")
 
 
 def origin(source: parse.Source) -> pl.Expr:

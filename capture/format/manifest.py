@@ -40,7 +40,7 @@ from hotshard.capture.errors import ManifestError
 #      capture/costs.py, analyze/measure/unshown.py)
 #   5  key_sizes_start.jsonl (capture/start_sample.py), nodes[].sampler_client, and
 #      key sizes gain sampled_at
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 MANIFEST_NAME = "manifest.json"
 COMMANDS_NAME = "commands.json"
 KEY_SIZES_NAME = "key_sizes.jsonl"
@@ -156,6 +156,9 @@ class NodeCapture:
     # "ip:port" of the start-of-window sampler's connection (capture/start_sample.py): MONITOR
     # shows its TYPE/STRLEN/... lines, which the analyzer leaves out like the polls.
     sampler_client: str | None = None
+    # "ip:port" -> protocol of the connections `CLIENT LIST` showed speaking other than RESP2
+    # (`resp=3`, Redis >= 7 and Valkey), read once inside the window (capture/costs.py).
+    client_protocols: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -291,7 +294,14 @@ def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
+    # v5 did not record each client's protocol: the analyzer uses `resp_protocol` and HELLOs.
+    for node in data.get("nodes", []):
+        node.setdefault("client_protocols", {})
+    return data
+
+
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:

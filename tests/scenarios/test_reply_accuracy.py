@@ -270,3 +270,49 @@ def test_a_sub_window_is_checked_between_the_polls_inside_it(redis_cluster, tmp_
     assert unpolled["self_check"]["window"]["polled"] is False
     assert "covers the whole capture only" in unpolled["self_check"]["text"]
     assert all(n["measured_bytes_out"] is None for n in unpolled["self_check"]["nodes"])
+
+
+@pytest.mark.slow
+def test_resp2_and_resp3_clients_side_by_side(redis_cluster, tmp_path):
+    """Clients on RESP2 and RESP3 reading the same keys (issue 24, item 7): each reply framed in
+    its client's protocol — a miss is `_\\r\\n` (3 B, not 5), a score a double `,1.5\\r\\n`, a
+    hash a map. The protocol comes from CLIENT LIST (`resp=3`, read by the capture) for clients
+    connected before the window, and from `HELLO 3` lines for those that connect inside it."""
+    rc = redis_cluster.cluster_client()
+    rnd = random.Random(7)
+    for b in range(30):
+        rc.zadd(f"board:{{{b}}}", {f"player:{i}": rnd.random() * 1e4 for i in range(150)})
+        rc.hset(f"prefs:{{{b}}}", mapping={f"k{i}": "v" * rnd.randint(1, 8) for i in range(40)})
+    rc.delete(*[f"flag:{{{i}}}" for i in range(400)])
+    for i in range(0, 400, 3):
+        rc.set(f"flag:{{{i}}}", "1")
+    old2, old3 = connected(redis_cluster, protocol=2), connected(redis_cluster, protocol=3)
+    # Started before the window (its start-up `COMMAND`, unsized, is not what this measures),
+    # it opens its node connections inside it: `HELLO 3` on each.
+    new3 = redis_cluster.cluster_client(protocol=3)
+
+    def reads(app: redis.RedisCluster) -> None:
+        # Mostly feature flags, two thirds of them unset: null replies dominate.
+        pipe = app.pipeline(transaction=False)
+        for n in range(40):
+            b = rnd.randrange(30)
+            if n % 20 == 0:
+                pipe.zrange(f"board:{{{b}}}", 0, 9, withscores=True)
+            if n % 4 == 0:
+                pipe.hgetall(f"prefs:{{{b}}}")
+            for _ in range(10):
+                pipe.get(f"flag:{{{rnd.randrange(400)}}}")
+        pipe.execute()
+
+    def workload() -> None:
+        for _ in range(15):
+            for app in (old2, old3, new3):
+                reads(app)
+
+    folder = capture(redis_cluster, tmp_path / "cap", workload)
+    from hotshard.capture.format import manifest
+
+    m = manifest.read(folder)
+    assert any(3 in n.client_protocols.values() for n in m.nodes if n.role == "primary")
+    summary = analyze(folder, tmp_path / "out")
+    assert_accurate(summary)

@@ -33,11 +33,25 @@ COUNTERS = ("total_net_output_bytes", "total_net_repl_output_bytes", "total_comm
 OwnTraffic = Callable[[NodeCapture], tuple[int, int]]
 
 
-def read_counters(client: redis.Redis) -> tuple[dict[str, Any], int]:
-    """`INFO stats` as {field: value}, and the exact size of its reply on the wire."""
-    raw: bytes = client.execute_command("INFO", "stats")
-    stats = parse_info(raw.decode("utf-8", "replace")).get("stats", {})
+def read_counters(client: redis.Redis, clients: bool = False) -> tuple[dict[str, Any], int]:
+    """`INFO stats` as {field: value}, and the exact size of its reply on the wire. `clients`
+    (Redis >= 7 and Valkey take several sections): `INFO stats clients`, the `clients` fields
+    (`connected_clients`) merged in."""
+    raw: bytes = client.execute_command("INFO", "stats", *(["clients"] if clients else []))
+    sections = parse_info(raw.decode("utf-8", "replace"))
+    stats = {**sections.get("clients", {}), **sections.get("stats", {})}
     return stats, resp.bulk(len(raw))
+
+
+def _several_sections(node: NodeCapture) -> bool:
+    """Whether the node's INFO takes several sections (Redis >= 7, Valkey), from its "before"
+    snapshot."""
+    server = node.info_before.sections.get("server", {}) if node.info_before else {}
+    version = str(server.get("redis_version", "0"))
+    try:
+        return int(version.split(".")[0]) >= 7
+    except ValueError:
+        return False
 
 
 def client_address(client: redis.Redis) -> str | None:
@@ -98,7 +112,7 @@ class Poller:
             monitor_bytes, overhead = self.own_traffic(n)
             at = time.time()
             try:
-                stats, reply_bytes = read_counters(self.controls[n.node])
+                stats, reply_bytes = read_counters(self.controls[n.node], _several_sections(n))
             except (redis.RedisError, OSError) as exc:
                 # A slow or broken control connection must not stall the window again.
                 self.failed[n.node] = str(exc) or type(exc).__name__
@@ -125,6 +139,9 @@ class Poller:
                     total_commands_processed=int(values["total_commands_processed"] or 0),
                     monitor_bytes=monitor_bytes,
                     overhead_bytes=overhead,
+                    connected_clients=None
+                    if stats.get("connected_clients") is None
+                    else int(stats["connected_clients"]),
                 )
             )
         return warnings

@@ -446,8 +446,11 @@ class Session:
             client = self.controls.get(n.node)
             if client is None or n.node not in self.streams:
                 continue
-            size, protocols = costs.client_list(client)
-            n.client_protocols = dict(sorted(protocols.items()))
+            listed = costs.client_list(client)
+            size = listed.size
+            n.client_protocols = dict(sorted(listed.protocols.items()))
+            if size is not None:
+                n.client_list_lines, n.client_list_clients = listed.lines, listed.clients
             own = n.own_calls if n.own_calls is not None else {}
             own["client|list"] = own.get("client|list", 0) + 1
             n.own_calls = own

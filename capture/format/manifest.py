@@ -89,6 +89,7 @@ class InfoPoll:
     total_commands_processed: int
     monitor_bytes: int = 0
     overhead_bytes: int = 0
+    connected_clients: int | None = None  # INFO clients (Redis >= 7, Valkey; format >= 6)
 
 
 @dataclass
@@ -159,6 +160,10 @@ class NodeCapture:
     # "ip:port" -> protocol of the connections `CLIENT LIST` showed speaking other than RESP2
     # (`resp=3`, Redis >= 7 and Valkey), read once inside the window (capture/costs.py).
     client_protocols: dict[str, int] = field(default_factory=dict)
+    # That same CLIENT LIST: its lines, and those of ordinary clients (not replicas nor the
+    # primary's link), so its size follows the connected clients the polls count.
+    client_list_lines: int | None = None
+    client_list_clients: int | None = None
 
 
 @dataclass
@@ -298,6 +303,8 @@ def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
     # v5 did not record each client's protocol: the analyzer uses `resp_protocol` and HELLOs.
     for node in data.get("nodes", []):
         node.setdefault("client_protocols", {})
+        node.setdefault("client_list_lines", None)
+        node.setdefault("client_list_clients", None)
     return data
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ import pytest
 import redis
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
+from hotshard.capture import costs
+from hotshard.capture.format import manifest
 from hotshard.capture.session import CaptureOptions
 from tests.capturing import background_capture
 from tests.servers import Cluster
@@ -315,4 +318,69 @@ def test_resp2_and_resp3_clients_side_by_side(redis_cluster, tmp_path):
     m = manifest.read(folder)
     assert any(3 in n.client_protocols.values() for n in m.nodes if n.role == "primary")
     summary = analyze(folder, tmp_path / "out")
+    assert_accurate(summary)
+
+
+@pytest.mark.slow
+def test_client_list_follows_the_connections(redis_cluster, tmp_path):
+    """An agent polls INFO and CLIENT LIST on every primary, at a steady pace through the whole
+    window, while an application opens more and more connections (issue 24, item 6): CLIENT
+    LIST grows with them. Its size through the window follows the connected clients each INFO
+    poll counted, the bytes per line measured once by the capture; it used to be the one reply
+    measured at the window's start."""
+    rc = redis_cluster.cluster_client()
+    rc.set("beat:{0}", "x" * 100)
+    primaries = redis_cluster.primaries()
+    pools: list[redis.Redis] = []
+    for p in primaries:  # the application's connections before the window
+        for _ in range(30):
+            c = p.client()
+            c.ping()
+            pools.append(c)
+    stop = threading.Event()
+
+    sent: dict[str, list[tuple[float, int]]] = {p.address: [] for p in primaries}
+
+    def agent() -> None:
+        """Every 0.1 s by the clock (a late tick is skipped, never made up in a burst)."""
+        clients = [(p.address, p.client()) for p in primaries]
+        t0, tick = time.monotonic(), 0
+        while not stop.wait(max(0.0, t0 + tick * 0.1 - time.monotonic())):
+            tick += 1
+            if time.monotonic() > t0 + tick * 0.1:
+                continue
+            for address, c in clients:
+                sent[address].append((time.time(), costs.client_list_size(c) or 0))
+                c.execute_command("INFO")
+
+    def workload() -> None:
+        for _ in range(40):
+            for p in primaries:  # ten more idle connections per node each step
+                for _ in range(10):
+                    c = p.client()
+                    c.ping()
+                    pools.append(c)
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=agent, daemon=True)
+    thread.start()
+    try:
+        folder = capture(redis_cluster, tmp_path / "cap", workload, poll_interval=0.5)
+    finally:
+        stop.set()
+        thread.join()
+    try:
+        summary = analyze(folder, tmp_path / "out")
+    finally:
+        for c in pools:
+            c.close()
+    for n in summary["self_check"]["nodes"]:
+        if n["role"] == "primary":
+            (part,) = [p for p in n["not_shown"] if p["name"] == "client|list"]
+            assert part["basis"] == "polls", part
+            # Counted client-side: the agent's CLIENT LIST replies inside the window.
+            m = manifest.read(folder).node(n["node"])
+            assert m is not None and m.info_before and m.info_after
+            inside = [b for t, b in sent[n["node"]] if m.info_before.at < t < m.info_after.at]
+            assert abs(part["bytes"] / sum(inside) - 1) < 0.05, (part, len(inside), sum(inside))
     assert_accurate(summary)

@@ -25,7 +25,16 @@ ORIGIN_SCRIPT = "script"  # a redis.call inside EVAL/EVALSHA/FCALL ([0 lua] line
 CLIENT_KINDS = ("ip", "unix", "lua", "internal")
 
 # reply_confidence: what a reply-size estimate rests on.
-CONFIDENCES = ("exact", "sampled", "interpolated", "pattern", "script", "unknown", "none")
+CONFIDENCES = (
+    "logged",
+    "exact",
+    "sampled",
+    "interpolated",
+    "pattern",
+    "script",
+    "unknown",
+    "none",
+)
 
 COMMANDS: dict[str, pl.DataType] = {
     "ts": pl.Float64(),  # epoch seconds, microsecond precision, as the server printed it

@@ -22,7 +22,16 @@ from typing import Any, TextIO
 
 import redis
 
-from hotshard.capture import costs, disk, info, placement, poll, slotstats, start_sample
+from hotshard.capture import (
+    commandlog,
+    costs,
+    disk,
+    info,
+    placement,
+    poll,
+    slotstats,
+    start_sample,
+)
 from hotshard.capture.connect import (
     ConnectOptions,
     control_client,
@@ -323,6 +332,7 @@ class Session:
                 self._save_commands()
                 self._start_watchdog()
                 slots_start = slotstats.before(self.controls, self.watched)  # outside the INFOs
+                commandlog.before(self.controls, self.watched)
                 self._open_start_sample()
                 self._snapshot("before")
                 self._start_streams()
@@ -333,6 +343,7 @@ class Session:
                 self._finish_watchdog()
                 self._snapshot("after")
                 slotstats.after(self.controls, self.watched, slots_start)
+                commandlog.after(self.controls, self.watched)
                 self._after_window_costs()
                 self._finish(stop_reason)
         except BaseException as exc:

@@ -29,6 +29,7 @@ import polars as pl
 
 from hotshard.analyze import humanize, schema
 from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
+from hotshard.analyze.estimate import logged
 from hotshard.analyze.findings import rollups, timeline
 from hotshard.analyze.findings.findings import Findings, Window
 from hotshard.analyze.findings.verdict import recommendations, verdict
@@ -219,6 +220,7 @@ def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
         inputs.start_key_sizes,
         {s.node: s.shard for s in inputs.sources if s.shard != "unknown"},
         inputs.client_protocols,
+        logged.by_node(inputs.manifests),
     )
 
 
@@ -454,6 +456,7 @@ def _outputs(
         measured_bytes_out=_measured(inputs),
         cloudwatch_bytes_out=_cloudwatch_totals(per_minute),
         slot_stats=slotstats.measured(inputs.manifests),
+        commandlog=logged.coverage(inputs.manifests, found.rows),
         database=options.sqlite,
         timeline=timeline.build(r, window, inputs.manifests, per_minute),
         self_check=selfcheck.build(

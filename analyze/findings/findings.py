@@ -6,6 +6,7 @@ The pipeline builds it; the renderers only read it, so they can be tested on han
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -66,6 +67,8 @@ class Findings:
     )
     charts: list[Chart] = field(default_factory=list)  # images beside the report
     self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
+    # Valkey COMMANDLOG large-reply per node: entries, matched, lost (analyze/estimate/logged.py)
+    commandlog: list[dict[str, Any]] = field(default_factory=list)
 
     def lines(self) -> dict[str, int]:
         """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""

@@ -35,6 +35,7 @@ SIZED = (
     "interpolated",
     "pattern",
     "script",
+    "logged",
 )  # reply confidences that rest on sampled key sizes
 
 CLIENT = pl.col("origin") == schema.ORIGIN_CLIENT

@@ -220,6 +220,7 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
         ],
         "warnings": list(f.warnings),
         "self_check": selfcheck.to_json(f.self_check),
+        "commandlog": f.commandlog,
         **_timeline(f),
     }
 

@@ -32,7 +32,14 @@ import polars as pl
 
 from hotshard.analyze import schema
 from hotshard.analyze.errors import BadInput
-from hotshard.analyze.estimate import attribution, cardinality, replies, scripts, through_time
+from hotshard.analyze.estimate import (
+    attribution,
+    cardinality,
+    logged,
+    replies,
+    scripts,
+    through_time,
+)
 from hotshard.analyze.estimate.resp_exprs import length_digits
 from hotshard.analyze.keys import keys, keyspecs, patterns
 from hotshard.analyze.lists import only_rows
@@ -62,6 +69,8 @@ class Context:
     brackets: cardinality.Brackets | None = None  # collections sampled at both ends
     # node -> client address -> protocol, for connections CLIENT LIST showed not on RESP2
     protocols: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # node -> its COMMANDLOG large-reply entries from the window (analyze/estimate/logged.py)
+    logged: Mapping[str, pl.DataFrame] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -73,6 +82,7 @@ class Context:
         start_sizes: Sequence[KeySize] = (),
         shards: Mapping[str, str] | None = None,
         protocols: Mapping[str, Mapping[str, int]] | None = None,
+        logged: Mapping[str, pl.DataFrame] | None = None,
     ) -> Context:
         """`shards`: node -> shard, so a node borrows the samples of another node of its shard
         (the same keys) where its own missed a key."""
@@ -86,6 +96,7 @@ class Context:
             start=through_time.StartSizes(start_sizes, shards) if start_sizes else None,
             brackets=cardinality.Brackets(start_sizes, key_sizes, shards) if start_sizes else None,
             protocols=protocols or {},
+            logged=logged or {},
         )
 
 
@@ -129,6 +140,8 @@ def source_rows(
     spoken = dict(ctx.protocols.get(source.node, {}))
     finished = ahead(_finish(part, source, ctx, spoken) for part in cuts if part is not None)
     # GETs sized by the writes before them, and before any by the start sample (issue 11)
+    # Replies the server logged (COMMANDLOG large-reply): their bytes replace the estimate.
+    logged_replies = logged.Matcher(ctx.logged.get(source.node, pl.DataFrame()))
     strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
     collections: cardinality.Collections | None = None
     for chunk in finished:
@@ -136,7 +149,8 @@ def source_rows(
             assert bracketed is not None
             collections = cardinality.Collections(bracketed, placing.result(), ctx.lookup.resp)
         sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)
-        yield attribution.per_key(resp3_nulls(strings.apply(sized)), ctx.lookup)
+        final = logged_replies.apply(resp3_nulls(strings.apply(sized)))
+        yield attribution.per_key(final, ctx.lookup)
     # What was readable is analyzed; the report's capture health says what was lost.
     if counts is not None:
         counts.ended(file)

@@ -164,6 +164,9 @@ class NodeCapture:
     # primary's link), so its size follows the connected clients the polls count.
     client_list_lines: int | None = None
     client_list_clients: int | None = None
+    # Valkey >= 8.1 `COMMANDLOG large-reply` around the window (capture/commandlog.py): status,
+    # threshold, start_id, len_before/len_after, entries [{id, time, bytes, args, client}], lost.
+    commandlog: dict[str, Any] | None = None
 
 
 @dataclass
@@ -305,6 +308,7 @@ def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
         node.setdefault("client_protocols", {})
         node.setdefault("client_list_lines", None)
         node.setdefault("client_list_clients", None)
+        node.setdefault("commandlog", None)
     return data
 
 

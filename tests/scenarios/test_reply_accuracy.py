@@ -60,12 +60,6 @@ def capture(
 
 
 def analyze(folder: Path, out: Path, **options) -> dict:
-    import os
-    import shutil
-
-    if os.environ.get("KEEP_CAPTURE"):
-        shutil.rmtree(os.environ["KEEP_CAPTURE"], ignore_errors=True)
-        shutil.copytree(folder, os.environ["KEEP_CAPTURE"])
     run_analyze(AnalyzeOptions(inputs=[str(folder)], out=str(out), quiet=True, **options))
     return json.loads((out / "summary.json").read_text())
 

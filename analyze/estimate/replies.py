@@ -440,7 +440,7 @@ class Lookup:
             )
         ]
         bytes_, conf = chain([rule for rule, hit in zip(rule_list, hits, strict=True) if hit])
-        on_missing = missed.select(_b_none=bytes_)
+        on_missing = missed.with_columns(_b_none=bytes_).select("_b_none")
         modelled = pl.concat([modelled, on_missing], how="horizontal")
         miss = pl.col("_miss").fill_null(0.0)
         mixed = (

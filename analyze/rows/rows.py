@@ -13,7 +13,10 @@ Per chunk of a source's lines (`parse.line_chunks`, ~32 MiB of text):
    script's reply from what its `redis.call`s read (`scripts`);
 6. sizes through the window: whole reads of collections that changed between the two key-size
    samples placed by the writes around them (`cardinality`), GETs by the writes before them
-   (`through_time`).
+   (`through_time`);
+7. each reply framed in its client's protocol (`protocols`: CLIENT LIST and HELLO lines), the
+   replies Valkey logged given their logged bytes (`logged`), and a multi-key reply shared among
+   the keys it names (`attribution`).
 
 Stages pass columns by name; the ones that start with `_` are transient and never written. Steps
 2 and 5 run on Polars' streaming engine (both cores); steps 3-4 on whole columns, in file order,
@@ -139,9 +142,9 @@ def source_rows(
     # Each client's protocol, from CLIENT LIST (capture) and the HELLO lines seen so far.
     spoken = dict(ctx.protocols.get(source.node, {}))
     finished = ahead(_finish(part, source, ctx, spoken) for part in cuts if part is not None)
-    # GETs sized by the writes before them, and before any by the start sample (issue 11)
     # Replies the server logged (COMMANDLOG large-reply): their bytes replace the estimate.
     logged_replies = logged.Matcher(ctx.logged.get(source.node, pl.DataFrame()))
+    # GETs sized by the writes before them, and before any by the start sample (issue 11)
     strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
     collections: cardinality.Collections | None = None
     for chunk in finished:

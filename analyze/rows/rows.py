@@ -221,12 +221,22 @@ def _finish(
     dictionaries give ids in order of first appearance)."""
     per_row, tail = cut.rows, cut.tails
     raw = per_row.select(pl.coalesce("_key_raw", "_tail_key_raw"))["_key_raw"]
-    key_id = ctx.keys.ids(raw)
-    # Every key of a multi-key command is a key of the analysis (its share of the reply is
-    # charged to it: analyze/estimate/attribution.py), after the chunk's first keys.
-    others = per_row["_keys_raw"].explode().drop_nulls()
-    if others.len():
-        ctx.keys.ids(others)
+    # Every key of a multi-key command is a key of the analysis too (its share of the reply is
+    # charged to it: analyze/estimate/attribution.py): ids in file order, each row's keys in
+    # their order (its first key first), whatever the chunks.
+    named = (
+        pl.DataFrame({"raw": raw, "multi": per_row["_keys_raw"]})
+        .select(
+            pl.when(pl.col("multi").is_not_null())
+            .then(pl.col("multi"))
+            .otherwise(pl.concat_list("raw"))
+            .alias("keys")
+        )
+        .to_series()
+    )
+    lengths = named.list.len()
+    ids = ctx.keys.ids(named.explode())
+    key_id = ids.gather((lengths.cum_sum() - lengths).cast(pl.Int64)).rename("key_id")
     per_row = per_row.drop("_keys_raw")
     per_row = pl.concat(
         [per_row.drop("_key_raw", "_tail_key_raw"), key_id.to_frame(), ctx.keys.attributes(key_id)],

@@ -22,7 +22,7 @@ sample:
 
 # rewrite golden files from the current code; review the diff like code
 update-golden:
-    uv run pytest tests/test_golden.py tests/render/test_report.py tests/test_readme.py --update-golden
+    uv run pytest tests/test_golden.py tests/render/test_report.py tests/test_readme.py tests/render/test_charts.py --update-golden
 
 # run the benchmarks (prints ratios against in-run baselines)
 bench:

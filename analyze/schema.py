@@ -28,8 +28,10 @@ CLIENT_KINDS = ("ip", "unix", "lua", "internal")
 CONFIDENCES = (
     "logged",
     "exact",
-    "sampled",
+    "sampled-during",
+    "replayed",
     "interpolated",
+    "sampled",
     "pattern",
     "script",
     "unknown",

@@ -15,10 +15,12 @@ share under 2%, and the right hot shard, hot key and hot pattern. The mixed work
 what it reads: strings rewritten and deleted, zsets and sets growing, lists pushed to and
 trimmed, hashes deleted, keys whose TTL runs out mid-window (analyze/estimate/through_time.py,
 analyze/estimate/cardinality.py); the same capture is then analyzed with the after-window sample only,
-to show what the start-of-window sample buys. Issue 24's reply workloads run inside the mixed
-one: a cache pattern whose GETs miss 75% of the time, MGETs of 40 items, an EVALSHA returning
-five 20 kB values it read, and a RESP3 client (redis-py `protocol=3`) beside the RESP2 ones; the
-same capture is also analyzed over a 20 s sub-window.
+to show what the in-window sample buys. Beside them run the workloads of
+bench/workloads_changing.py (issue 24): strings rewritten under pipelined reads, and collections
+growing, trimmed and expiring read from the replicas, each group first read late in the window. Issue 24's reply workloads run inside the mixed one: a cache
+pattern whose GETs miss 75% of the time, MGETs of 40 items, an EVALSHA returning five 20 kB
+values it read, and a RESP3 client (redis-py `protocol=3`) beside the RESP2 ones; the same
+capture is also analyzed over a 20 s sub-window.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import fire
 import redis
 from redis.cluster import LoadBalancingStrategy, RedisCluster
 
+from bench import workloads_changing
 from hotshard.capture.format import manifest as manifest_mod
 from tests.servers import running_cluster
 
@@ -306,6 +309,16 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
     ):
         print(f"cluster up: {len(cluster.nodes)} nodes; loading data", file=sys.stderr)
         load_data(cluster)
+        # data changing under reads first made late in the window (issue 24)
+        changing = (
+            workloads_changing.load_strings(cluster),
+            workloads_changing.load_collections(cluster, ttl_ms=12_000),
+        )
+        workloads_changing.wait_replicas_listed(cluster)
+        (app, _), (writer, reader) = (
+            workloads_changing.clients(cluster),
+            workloads_changing.clients(cluster),
+        )
         folder = Path(tmp) / "capture"
         primaries, replicas = cluster.primaries(), cluster.replicas()
         subscribers = Subscribers(
@@ -323,8 +336,18 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
         stop = threading.Event()
         side = threading.Thread(target=unmonitored_workload, args=(cluster, stop))
         side.start()
+        late = [
+            threading.Thread(target=workloads_changing.rewritten_strings, args=(app, changing[0])),
+            threading.Thread(
+                target=workloads_changing.changing_collections, args=(writer, reader, changing[1])
+            ),
+        ]
+        for t in late:
+            t.start()
         mixed_workload(cluster, reply_clients)
         reply_clients.close()
+        for t in late:
+            t.join()
         t_mixed = time.monotonic() - t0
         if benchmark:
             benchmark_workload(cluster, requests)

@@ -7,6 +7,8 @@ fire builds the CLI from the dict in `COMMANDS`, and the docstring is the `--hel
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import math
 import sys
 import traceback as tb
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import fire
 from fire.decorators import SetParseFn
 
+from hotshard.capture import flags
 from hotshard.capture.errors import ExitStatus, HotshardError, UsageError
 from hotshard.capture.format.escape import printable
 
@@ -102,6 +105,8 @@ def analyze(
     cloudwatch: bool = False,
     region: str | None = None,
     tolerance: str = "5%",
+    redact: bool = False,
+    redact_key: str | None = None,
     quiet: bool = False,
 ) -> None:
     """Analyze a capture folder or plain MONITOR logs (.log, .gz, .zst).
@@ -119,6 +124,8 @@ def analyze(
       cloudwatch: fetch NetworkBytesOut from CloudWatch for the capture window.
       region: AWS region for --cloudwatch (default: AWS_REGION / profile).
       tolerance: self-check: name the nodes whose estimate is off from measured by more (5%).
+      redact: outputs safe to share: keys as pattern#tag, client hosts as host#tag, no SQLite or Parquet.
+      redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY): the same key gets the same tag in every run made with it.
       quiet: no progress on stderr.
     """
     from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
@@ -138,6 +145,8 @@ def analyze(
         cloudwatch=as_bool(cloudwatch, "cloudwatch"),
         region=region,
         tolerance=as_share(tolerance, "tolerance") or 0.0,
+        redact=as_bool(redact, "redact") or redact_key is not None,
+        redact_key=None if redact_key is None else str(redact_key),
         quiet=as_bool(quiet, "quiet"),
     )
     run_analyze(options)
@@ -156,9 +165,23 @@ def query(sql: str, db: str = "hotshard-out/hotshard.db") -> None:
     run_query(sql, db)
 
 
+def _redactor(redact: Any, redact_key: Any) -> Any:
+    """The `Redactor` of --redact / --redact-key (or HOTSHARD_REDACT_KEY), or None."""
+    if not as_bool(redact, "redact") and redact_key is None:
+        return None
+    from hotshard.analyze.render.redact import Redactor
+
+    return Redactor.create(None if redact_key is None else str(redact_key))
+
+
 @SetParseFn(str)
 def check(
-    target: str, rules: str | None = None, junit: str | None = None, quiet: bool = True
+    target: str,
+    rules: str | None = None,
+    junit: str | None = None,
+    quiet: bool = True,
+    redact: bool = False,
+    redact_key: str | None = None,
 ) -> None:
     """Fail a build when the traffic breaks a rule; exit 0 clean, 1 a rule broken, 2 bad input.
 
@@ -167,14 +190,24 @@ def check(
       rules: TOML rules file (default: the shipped set, analyze/data/check_rules.toml).
       junit: also write the result as JUnit XML to this file (for CI test reports).
       quiet: no analysis progress on stderr (use --noquiet to see it).
+      redact: name keys as pattern#tag and nodes by shard and role (see analyze --redact).
+      redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY).
     """
     from hotshard.analyze.commands.check import run_check
 
-    run_check(target, rules=rules, junit=junit, quiet=as_bool(quiet, "quiet"))
+    red = _redactor(redact, redact_key)
+    run_check(target, rules=rules, junit=junit, quiet=as_bool(quiet, "quiet"), redactor=red)
 
 
 @SetParseFn(str)
-def diff(before: str, after: str, top: str = "20", out: str | None = None) -> None:
+def diff(
+    before: str,
+    after: str,
+    top: str = "20",
+    out: str | None = None,
+    redact: bool = False,
+    redact_key: str | None = None,
+) -> None:
     """Compare two analyses (or captures, or logs): per shard, pattern and signature, per second.
 
     Args:
@@ -182,10 +215,27 @@ def diff(before: str, after: str, top: str = "20", out: str | None = None) -> No
       after: the same for the "after" traffic.
       top: rows per table.
       out: also write the markdown to this file.
+      redact: patterns with no variable part shown as {KEY} (see analyze --redact).
+      redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY).
     """
     from hotshard.analyze.commands.diff import run_diff
 
-    run_diff(before, after, top=as_int(top, "top", minimum=1) or 20, out=out)
+    top_rows = as_int(top, "top", minimum=1) or 20
+    run_diff(before, after, top=top_rows, out=out, redactor=_redactor(redact, redact_key))
+
+
+@SetParseFn(str)
+def plan(target: str, goal: str = "1.1", quiet: bool = True) -> None:
+    """Can moving slots cool the hot shard? ElastiCache layouts and self-managed slot moves.
+
+    Args:
+      target: an analysis output folder, a capture folder, or MONITOR log(s).
+      goal: self-managed moves stop once the hottest shard is under this times the mean load.
+      quiet: no analysis progress on stderr (use --noquiet to see it).
+    """
+    from hotshard.analyze.commands.plan import run_plan
+
+    run_plan(target, as_float(goal, "goal", minimum=1.0) or 1.1, quiet=as_bool(quiet, "quiet"))
 
 
 # -- capture half (no polars) ------------------------------------------------------------------
@@ -253,7 +303,7 @@ def capture(
     no_sizes: bool = False,
     sizes_top: str = "500",
     sizes_rate: str | None = None,
-    start_sample_seconds: str = "5",
+    start_sample_seconds: str = "1",
     poll_interval: str = "5",
     save_to_db: bool = False,
     estimate_bandwidth: bool = False,
@@ -282,8 +332,8 @@ def capture(
       profile: AWS profile (default AWS_PROFILE).
       no_sizes: skip key-size sampling after the window.
       sizes_top: how many of the busiest keys to size (default 500).
-      sizes_rate: key-size sampling rate limit, commands per second per node.
-      start_sample_seconds: seconds into the window to size the keys seen so far a first time (default 5; 0: sizes after the window only), so reads before a key's first rewrite get its old size.
+      sizes_rate: key-size sampling rate limit, commands per second per node (the in-window sampler and the after-window sample; default 500).
+      start_sample_seconds: seconds into the window when the in-window sampler starts sizing each key soon after its first read (default 1; 0: sizes after the window only), so reads before a key's rewrite get its size then.
       poll_interval: seconds between INFO stats polls of each monitored node during the window (default 5; 0: none), for measured bytes out through time.
       save_to_db: then analyze the capture into ./hotshard-out (needs the analyze extra).
       estimate_bandwidth: kept for old runbooks: key sizes (the bandwidth estimate) are sampled by default.
@@ -292,6 +342,7 @@ def capture(
     from hotshard.capture.session import CaptureOptions, run_capture
 
     which = "primaries" if as_bool(use_primary, "use-primary") else str(nodes)
+    then_analyze = as_bool(save_to_db, "save-to-db")  # read now: a bad value must not wait
     options = CaptureOptions(
         cluster=cluster,
         endpoints=as_list(endpoints),
@@ -316,7 +367,7 @@ def capture(
     )
     result = run_capture(options)
     print(result.summary())
-    if as_bool(save_to_db, "save-to-db"):
+    if then_analyze:
         from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
         run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out="hotshard-out"))
@@ -374,7 +425,31 @@ COMMANDS = {
     "endpoints": endpoints,
     "check": check,
     "diff": diff,
+    "plan": plan,
 }
+
+
+ANALYZE_COMMANDS = ("analyze", "query", "check", "diff")  # need polars & co (the analyze extra)
+ANALYZE_EXTRA = (
+    "install the analyze extra: pip install 'hotshard[analyze]' (from a clone of the "
+    "repository: pip install '.[analyze]', or uv sync --extra analyze)"
+)
+
+
+def need_analyze_extra() -> None:
+    """Refuse, before any work, a command that needs the analyze half on a capture-only install."""
+    missing = [m for m in ("polars", "pyarrow") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"{' and '.join(missing)} not installed: {ANALYZE_EXTRA}")
+
+
+def _saves_to_db(args: list[str]) -> bool:
+    for i, a in enumerate(args):
+        name, eq, value = a.partition("=")
+        if name.replace("_", "-") == "--save-to-db":
+            nxt = value if eq else (args[i + 1] if i + 1 < len(args) else "true")
+            return nxt.startswith("--") or nxt.lower() not in ("0", "false", "no", "off")
+    return False
 
 
 # fire's `-x` shortcuts only work when one parameter starts with x; these are spelled out.
@@ -398,6 +473,20 @@ def run(argv: Sequence[str] | None = None) -> ExitStatus:
     show_traceback = "--traceback" in args
     args = expand_short_flags([a for a in args if a != "--traceback"])
     try:
+        if not args or args[0] in flags.HELP:
+            print(flags.overview(COMMANDS), end="")
+            return ExitStatus.OK if args else ExitStatus.USAGE
+        if args[0] not in COMMANDS:
+            close = difflib.get_close_matches(args[0], list(COMMANDS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"unknown command {args[0]!r}{hint}; `hotshard --help` lists them")
+        command = COMMANDS[args[0]]
+        if any(a in flags.HELP[:2] for a in args[1:]):
+            print(flags.help_page(args[0], command), end="")
+            return ExitStatus.OK
+        flags.check(args[0], args[1:], command)  # before anything connects or writes
+        if args[0] in ANALYZE_COMMANDS or (args[0] == "capture" and _saves_to_db(args)):
+            need_analyze_extra()
         fire.Fire(COMMANDS, command=args, name="hotshard")
     except HotshardError as exc:
         if show_traceback:

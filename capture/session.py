@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from hotshard.capture import (
     placement,
     poll,
     slotstats,
-    start_sample,
+    window_sample,
 )
 from hotshard.capture.connect import (
     ConnectOptions,
@@ -46,7 +47,7 @@ from hotshard.capture.errors import (
     UsageError,
 )
 from hotshard.capture.format import counters, manifest
-from hotshard.capture.format.manifest import Manifest, NodeCapture
+from hotshard.capture.format.manifest import InfoSnapshot, Manifest, NodeCapture
 from hotshard.capture.signals import SignalScope
 from hotshard.capture.stream import COMPRESSIONS, MonitorStream
 from hotshard.capture.topology import Topology, locate
@@ -75,12 +76,13 @@ class CaptureOptions:
     sizes: bool = True
     sizes_top: int = 500
     sizes_rate: float | None = None
-    start_sample_seconds: float = start_sample.DEFAULT_SECONDS  # 0: sizes after the window only
+    start_sample_seconds: float = window_sample.DEFAULT_SECONDS  # 0: sizes after the window only
     quiet: bool = False
     flush_seconds: float = 2.0
     poll_seconds: float = 1.0
     poll_interval: float = poll.DEFAULT_INTERVAL  # INFO stats during the window; 0: never
     read_throttle: tuple[int, float] | None = None  # tests only: a deliberately slow reader
+    after_sizes: bool = True  # bench only: False skips the after-window sample (window cost alone)
 
     def validate(self) -> None:
         if self.nodes not in NODE_CHOICES:
@@ -101,7 +103,7 @@ class CaptureOptions:
             )
         if not (0 <= self.start_sample_seconds < math.inf):
             raise UsageError(
-                "--start-sample-seconds takes seconds (0 turns the start sample off), not "
+                "--start-sample-seconds takes seconds (0 turns the in-window sampler off), not "
                 f"{self.start_sample_seconds:g}"
             )
         if self.sizes_top < 0:
@@ -313,7 +315,7 @@ class Session:
         self.watchdog: Watchdog | None = None
         self._watchdog_lost = False
         self.poller: poll.Poller | None = None
-        self.start_sample: start_sample.StartSample | None = None
+        self.start_sample: window_sample.WindowSample | None = None
 
     def say(self, text: str) -> None:
         self.status.message(f"hotshard: {text}")
@@ -338,8 +340,12 @@ class Session:
                 self._start_streams()
                 self._measure_client_list()
                 stop_reason = self._window()
+                # Nothing unbounded between the end of a node's MONITOR and its "after" INFO
+                # (`_node_ended`): the sampler stops with the streams (one batch at most).
+                if self.start_sample is not None:
+                    self.start_sample.stop()
                 self._stop_streams(stop_reason)
-                self._finish_start_sample(stop_reason)
+                self._finish_start_sample()
                 self._finish_watchdog()
                 self._snapshot("after")
                 slotstats.after(self.controls, self.watched, slots_start)
@@ -347,6 +353,8 @@ class Session:
                 self._after_window_costs()
                 self._finish(stop_reason)
         except BaseException as exc:
+            if self.start_sample is not None:
+                self.start_sample.stop()
             for s in self.streams.values():
                 s.stop("error", abort=True)
             self.manifest.status = "failed"
@@ -358,12 +366,17 @@ class Session:
                 raise disk.write_failed(exc.filename or self.folder, exc) from None
             raise
         finally:
+            if self.start_sample is not None:
+                self.start_sample.stop()
+                for t in self.start_sample.threads.values():  # after its batch under way
+                    t.join()
+                self.start_sample.close()
             if self.watchdog is not None:
                 self.watchdog.close()
             for c in self.controls.values():
                 c.close()
         # The capture is complete on disk by now; sizing only adds to it.
-        if self.problem is None:
+        if self.problem is None and self.options.after_sizes:
             self._sizes()
             write_manifest(self.folder, self.manifest)
         return CaptureResult(self.folder, self.manifest, self.problem)
@@ -405,16 +418,34 @@ class Session:
             self.readonly = placement.readonly_commands(reply)
             return
 
-    def _snapshot(self, when: str) -> None:
-        for n in self.watched:
-            client = self.controls.get(n.node)
-            if client is None:
-                continue
-            try:
-                snap = info.snapshot(client, n.server_version)
-            except (redis.RedisError, OSError) as exc:
+    def _node_ended(self, node: str) -> None:
+        """The "after" INFO of a node whose stream has just ended, once nothing of ours sends to
+        it any more: its sampler has finished its batch, the watchdog polls it no more."""
+        if self.start_sample is not None:
+            self.start_sample.join(node)
+        if self.watchdog is not None and not self.watchdog.release(node):
+            return  # taken with the others, after the watchdog's totals
+        n = self.manifest.node(node)
+        if n is not None and n.node in self.controls:
+            self._snapshot("after", [n])
+
+    def _snapshot(self, when: str, only: list[NodeCapture] | None = None) -> None:
+        """INFO on every watched node (`only`: those), but an "after" one already taken. The
+        "after" ones are taken side by side (a thread per node): one after the other, the last
+        node's came seconds after its MONITOR stopped on a loaded cluster, counting traffic the
+        stream never saw."""
+        nodes = [n for n in (only or self.watched) if n.node in self.controls]
+        if when == "after":
+            nodes = [n for n in nodes if n.info_after is None]
+        if when == "after" and len(nodes) > 1:
+            with ThreadPoolExecutor(max_workers=min(16, len(nodes))) as pool:
+                snaps = list(pool.map(self._info, nodes))
+        else:
+            snaps = [self._info(n) for n in nodes]
+        for n, snap in zip(nodes, snaps, strict=True):
+            if isinstance(snap, BaseException):
                 n.errors.append(
-                    f"INFO {when} the window failed: {describe_failure(n.node, exc, self.connect)}"
+                    f"INFO {when} the window failed: {describe_failure(n.node, snap, self.connect)}"
                 )
                 continue
             if when == "before":
@@ -424,6 +455,12 @@ class Session:
                 n.overhead_bytes_out += snap.reply_bytes  # counted in the "after" delta
             else:
                 n.info_after = snap
+
+    def _info(self, n: NodeCapture) -> InfoSnapshot | redis.RedisError | OSError:
+        try:
+            return info.snapshot(self.controls[n.node], n.server_version)
+        except (redis.RedisError, OSError) as exc:
+            return exc
 
     def _start_watchdog(self) -> None:
         """The output-buffer guard, in its own process (capture/watchdog.py), before INFO."""
@@ -440,7 +477,9 @@ class Session:
         if self.watchdog is None:
             return
         self._watch()
-        for node, totals in self.watchdog.finish().items():
+        # its process exits after the "after" INFO (`run`'s finally closes it): only its
+        # totals stand between the end of MONITOR and the snapshot
+        for node, totals in self.watchdog.finish(close=False).items():
             n = self.manifest.node(node)
             if n is not None:
                 n.overhead_bytes_out += int(totals.get("overhead", 0))
@@ -544,7 +583,7 @@ class Session:
         sample_at = time.monotonic() + self.options.start_sample_seconds
         while True:
             if self.start_sample is not None and time.monotonic() >= sample_at:
-                self.start_sample.start()
+                self.start_sample.start(self._taps())
             self._watch()
             self._poll()
             self.status.show(self.streams)
@@ -563,9 +602,20 @@ class Session:
             if left <= 0:
                 return "duration"
             wait = min(self.options.poll_seconds, left)
-            if self.start_sample is not None and self.start_sample.thread is None:
+            if self.start_sample is not None:
+                # it stops a moment before the streams, so its last batch is over by the end
+                before = left - window_sample.STOP_BEFORE
+                if before <= 0:
+                    self.start_sample.stop()
+                else:
+                    wait = min(wait, before)
+            if self.start_sample is not None and not self.start_sample.started:
                 wait = max(0.0, min(wait, sample_at - time.monotonic()))
             self.interrupted.wait(self.poller.wait_for(wait) if self.poller else wait)
+
+    def _taps(self) -> dict[str, window_sample.Tap]:
+        """Per monitored node, what its stream received last (capture/window_sample.py)."""
+        return {node: stream.since for node, stream in self.streams.items()}
 
     def _start_polls(self) -> None:
         """INFO stats through the window (capture/poll.py), on the control connections."""
@@ -634,17 +684,27 @@ class Session:
         stream.errors.append(f"{stream.label}: its connection was closed on the server instead")
 
     def _stop_streams(self, reason: str) -> None:
+        """Stop every stream; each node's "after" INFO is taken as soon as its own stream has
+        ended (on a loaded cluster the last stream drains seconds after the first)."""
         abort = reason in ("disk_full", "disk_error")  # a clean stop would write more
         for s in self.streams.values():
             s.stop(reason, abort=abort)
         deadline = time.monotonic() + 30
-        for s in self.streams.values():
-            while not s.join(0.5):
+        pending = dict(self.streams)
+        with ThreadPoolExecutor(max_workers=min(16, len(pending) or 1)) as closing:
+            while pending:
+                for node, s in list(pending.items()):
+                    if s.finished.is_set():
+                        s.join()
+                        del pending[node]
+                        closing.submit(self._node_ended, node)  # each node on its own
+                    elif time.monotonic() > deadline:
+                        del pending[node]
+                        s.errors.append(f"{s.label}: reader did not stop within 30 s")
+                        self._kill_monitor(s)
                 self.status.show(self.streams)
-                if time.monotonic() > deadline:
-                    s.errors.append(f"{s.label}: reader did not stop within 30 s")
-                    self._kill_monitor(s)
-                    break
+                if pending:
+                    time.sleep(0.01)
         self.manifest.ended_at = time.time()
         self.status.show(self.streams, final=True)
 
@@ -721,31 +781,32 @@ class Session:
             self.warn(f"key sizes not written: {disk.write_failed(manifest.KEY_SIZES_NAME, exc)}")
 
     def _open_start_sample(self) -> None:
-        """The start-of-window sampler's connections, before the "before" INFO."""
+        """The in-window sampler's connections (capture/window_sample.py), before the "before"
+        INFO."""
         o = self.options
         if not o.sizes or o.start_sample_seconds <= 0:
             return
         nodes = [n for n in self.monitored if n.node in self.controls]
-        kwargs: dict[str, Any] = {"top": o.sizes_top}
+        kwargs: dict[str, Any] = {"max_keys": max(1, 4 * o.sizes_top)}
         if o.sizes_rate is not None:
             kwargs["rate"] = o.sizes_rate
-        self.start_sample = start_sample.StartSample(
+        self.start_sample = window_sample.WindowSample(
             self.folder, self.manifest, nodes, self.sizing_client, **kwargs
         )
         for text in self.start_sample.errors:
             self.warn(text)
 
-    def _finish_start_sample(self, reason: str) -> None:
-        """Its replies are overhead of the window; its sizes go to key_sizes_start.jsonl. An
-        interrupt (or a failing disk) does not wait for the keys left."""
+    def _finish_start_sample(self) -> None:
+        """Its replies are overhead of the window; its sizes go to key_sizes_start.jsonl. It
+        stops with the window: the keys still queued keep the after-window sample."""
         sample = self.start_sample
         if sample is None:
             return
         errors = len(sample.errors)
-        sample.finish(cancel=reason != "duration")
+        sample.finish()
         for text in sample.errors[errors:]:
             self.warn(text)
-        if sample.thread is None:
+        if not sample.started:
             return  # the window ended before the sample was due
         try:
             manifest.write_key_sizes(self.folder, self.manifest, sample.sizes, start=True)

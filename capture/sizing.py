@@ -265,7 +265,7 @@ def wire_size(command: str, reply: Any) -> int:
 class Pipe:
     """Raw pipelining on one dedicated connection: replies unparsed (bytes), errors as values.
 
-    `reply_bytes` counts what the node sent on it (capture/start_sample.py adds it to the node's
+    `reply_bytes` counts what the node sent on it (capture/window_sample.py adds it to the node's
     overhead when the sample ran inside the window)."""
 
     def __init__(self, client: redis.Redis, rate: float, readonly: bool) -> None:

@@ -17,6 +17,7 @@ server's `total_net_output_bytes`).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import socket
@@ -42,6 +43,11 @@ from hotshard.capture.format.manifest import Gap, NodeCapture
 COMPRESSIONS = ("zstd", "gzip", "none")
 DEFAULT_LEVEL = {"zstd": 1, "gzip": 1, "none": 0}
 BUFFER_SIZE = 4 << 20
+# The in-window sampler's view of the stream (`recent`): the last whole lines of the buffer, at
+# most this many bytes, refreshed this often. A copy of 64 KiB twice a second, whatever the rate.
+TAP_BYTES = 64 << 10
+TAP_SECONDS = 0.5
+TAP_KEEP = 8
 RESET_REPLY = b"+RESET\r\n"
 CLIENT_NAME = "hotshard-monitor"
 
@@ -181,6 +187,11 @@ class MonitorStream:
         self.failure: CaptureError | None = None  # why the first connection failed
         self.gaps: list[Gap] = []
         self.cpu_seconds = 0.0
+        # The last lines received, for the in-window sampler's key discovery
+        # (capture/window_sample.py): a few slices of at most TAP_BYTES, numbered.
+        self._recent: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=TAP_KEEP)
+        self._recent_seq = 0
+        self._tapped = 0  # buf[:_tapped] is kept already
         self.started = threading.Event()  # MONITOR is on (or the first connection failed)
         self.finished = threading.Event()
         self._stop = threading.Event()
@@ -369,10 +380,14 @@ class MonitorStream:
         stop_cmd = resp_command("RESET" if self.use_reset else "QUIT")
         sock.settimeout(0.2)
         next_flush = time.monotonic() + self.flush_seconds
+        next_tap = time.monotonic() + TAP_SECONDS
         stop_sent = 0.0
         pos = self._pos
         while True:
             now = time.monotonic()
+            if now >= next_tap:
+                self._tap(pos)
+                next_tap = now + TAP_SECONDS
             if pos == size or (pos and now >= next_flush):
                 self._pos = pos
                 self._flush()
@@ -415,6 +430,27 @@ class MonitorStream:
                 if self._strip_reply(RESET_REPLY):
                     return
 
+    def _tap(self, pos: int) -> None:
+        """Keep the whole lines of `buf[:pos]` not kept yet (at most the last TAP_BYTES of
+        them) for the in-window sampler (`since`)."""
+        done = self._tapped
+        end = self._buf.rfind(b"\n", done, pos) + 1
+        if end <= done:
+            return
+        start = max(done, end - TAP_BYTES)
+        if start > done:  # begin at a line start
+            start = self._buf.find(b"\n", start - 1, end) + 1
+        self._tapped = end
+        if 0 < start < end or start == done:
+            self._recent_seq += 1
+            self._recent.append((self._recent_seq, bytes(self._view[start:end])))
+
+    def since(self, seq: int) -> tuple[int, list[bytes]]:
+        """The lines kept for the sampler after refresh `seq` (oldest first; older ones are
+        dropped unseen when the sampler falls behind) and the last refresh's number."""
+        kept = list(self._recent)
+        return (kept[-1][0] if kept else seq), [data for n, data in kept if n > seq]
+
     def _strip_reply(self, reply: bytes) -> bool:
         """Drop the stop command's reply from the buffer end, if it stands on its own line."""
         pos, k = self._pos, len(reply)
@@ -432,6 +468,8 @@ class MonitorStream:
         cut = pos if final else self._buf.rfind(b"\n", 0, pos) + 1
         if cut == 0:  # one line longer than the buffer: flush it in pieces
             cut = pos
+        self._tap(cut)
+        self._tapped = 0  # what stays in the buffer holds no whole line
         if cut and self._writer is not None:
             self._writer.write(self._view[:cut])
         rest = pos - cut

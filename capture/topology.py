@@ -248,16 +248,27 @@ def parse_cluster_shards(reply: list[Any], tls: bool = False) -> list[Group]:
                     "host": host,
                     "port": int(port or 0),
                     "role": "primary" if _text(node.get("role")) == "master" else "replica",
-                    "health": _health(_text(node.get("health", b"online"))),
+                    "health": _health(
+                        _text(node.get("health", b"online")), node.get("replication-offset")
+                    ),
                 }
             )
         groups.append((slots, nodes))
     return groups
 
 
-def _health(engine: str) -> str:
+NO_OFFSET = "offset 0"  # Redis 7.0 says `loading` for a replica that has no offset yet
+
+
+def _health(engine: str, offset: Any = None) -> str:
     # CLUSTER SHARDS says `fail`; CLUSTER NODES' `fail` flag is read as the same word below.
-    return "failed" if engine == "fail" else engine
+    if engine == "fail":
+        return "failed"
+    # Redis 7.0 derives `loading` from the replica's offset alone (0: nothing replicated yet,
+    # e.g. a fresh cluster), not from an RDB load: say that, it is no alarm.
+    if engine == "loading" and offset is not None and int(offset) == 0:
+        return NO_OFFSET
+    return engine
 
 
 def parse_cluster_nodes(text: str) -> list[Group]:
@@ -418,7 +429,13 @@ def render_text(topology: Topology, cluster: str | None = None) -> str:
     for shard in topology.shards:
         lines.append(f"shard {shard.shard}  slots {format_slots(shard.slots)}")
         for n in topology.shard_nodes(shard.shard):
-            flag = (n.health or "online").upper() if n.health not in (None, "online") else ""
+            flag = (
+                "replication offset 0 (nothing replicated yet; CLUSTER SHARDS says loading)"
+                if n.health == NO_OFFSET
+                else (n.health or "online").upper()
+                if n.health not in (None, "online")
+                else ""
+            )
             extra = [n.aws_node_id or "", flag]
             lines.append(f"  {n.role:<8} {n.node:<28} {' '.join(e for e in extra if e)}".rstrip())
     lines += [f"warning: {w}" for w in topology.warnings]

@@ -10,10 +10,12 @@ in the first line on the pipe, never in argv, the environment or the process tit
     capture -> watchdog   {"config": {...}}             nodes, connect options, limit, interval
                           {"watch": node, "id": N}      a monitor connection's client id
                           {"report": true}              ask for the latest omem per node
+                          {"release": node}             stop polling it (its MONITOR ended)
                           {"stop": true}                send the totals and exit
     watchdog -> capture   {"ready": {node: warning}}    connected (None, or what it cannot do)
                           {"cut": node, "id": N, "omem": X}   written *before* CLIENT KILL
                           {"omem": {node: X}, "overhead": {node: bytes}}   answer to "report"
+                          {"released": node}            no poll of it from now on
                           {"warning": text}             a node it cannot watch after all
                           {"done": {node: {"overhead": bytes, "max_omem": X}}}
 
@@ -81,6 +83,7 @@ class Watchdog:
         self.interval = INTERVAL
         self.omem: dict[str, int] = {}
         self.overhead: dict[str, int] = {}  # bytes its polls made each node send, so far
+        self.released: set[str] = set()  # nodes it confirmed it polls no more
         self.cuts: dict[tuple[str, int], int] = {}  # (node, client id) -> omem when cut
         self.unseen_cuts: list[tuple[str, int, int]] = []  # for the session to report once
         self.lost = False  # the process ended or stopped answering before `finish`
@@ -144,6 +147,19 @@ class Watchdog:
     def request_report(self) -> None:
         self._send({"report": True})
 
+    def release(self, node: str, timeout: float = 2.0) -> bool:
+        """Stop its polls of `node` (whose MONITOR ended); True once it confirmed that no poll
+        of it is under way or to come, so an INFO taken now counts every poll reply."""
+        self._send({"release": node})
+        deadline = time.monotonic() + timeout
+        while node not in self.released and not self.lost and time.monotonic() < deadline:
+            proc = self._proc
+            if proc is None or proc.stdout is None or proc.stdout.closed:
+                break
+            select.select([proc.stdout], [], [], 0.05)
+            self.drain()
+        return node in self.released
+
     def was_cut(self, node: str, client_id: int) -> bool:
         """Whether the watchdog cut this connection (it says so before it cuts)."""
         self.drain()
@@ -181,6 +197,8 @@ class Watchdog:
         elif "omem" in event:
             self.omem.update({str(k): int(v) for k, v in event["omem"].items()})
             self.overhead.update({str(k): int(v) for k, v in event.get("overhead", {}).items()})
+        elif "released" in event:
+            self.released.add(str(event["released"]))
         elif "ready" in event:
             self._ready = dict(event["ready"])
         elif "done" in event:
@@ -205,8 +223,9 @@ class Watchdog:
             warnings, self.warnings = self.warnings, []
         return warnings
 
-    def finish(self, timeout: float = 15.0) -> dict[str, dict[str, int]]:
-        """Stop it; per node the bytes its polls made the node send, and the highest omem."""
+    def finish(self, timeout: float = 15.0, close: bool = True) -> dict[str, dict[str, int]]:
+        """Stop it; per node the bytes its polls made the node send, and the highest omem.
+        `close=False`: leave reaping its process to `close()` (it polls no more by then)."""
         self._send({"stop": True})
         deadline = time.monotonic() + timeout
         while self._done is None and not self.lost and time.monotonic() < deadline:
@@ -214,7 +233,8 @@ class Watchdog:
                 break
             select.select([self._proc.stdout], [], [], 0.2)
             self.drain()
-        self.close()
+        if close or self._done is None:
+            self.close()
         return self._done or {}
 
     def close(self) -> None:
@@ -338,6 +358,11 @@ class _Process:
         """Act on one message; False when it asks us to stop."""
         if "watch" in message and message["watch"] in self.targets:
             self.targets[message["watch"]].client_id = int(message["id"])
+        elif "release" in message:
+            target = self.targets.get(str(message["release"]))
+            if target is not None:
+                target.client_id = None
+            emit({"released": str(message["release"])})
         elif "report" in message:
             emit(
                 {

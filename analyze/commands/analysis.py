@@ -18,6 +18,8 @@ from typing import Any
 import polars as pl
 
 from hotshard.analyze.errors import BadInput
+from hotshard.analyze.render import redact
+from hotshard.analyze.render.redact import Redactor
 from hotshard.analyze.store import tables
 
 SUMMARY_NAME = "summary.json"
@@ -29,10 +31,33 @@ class Analysis:
     name: str  # what the user pointed at, for headings
     folder: Path
     summary: dict[str, Any]
+    redactor: Redactor | None = (
+        None  # --redact: keys, clients and nodes as tags (analyze/render/redact.py)
+    )
 
     def commands(self) -> pl.LazyFrame:
-        """Every command with all its attributes (`hotshard.analyze.store.tables.wide`)."""
-        return tables.read(self.folder).wide()
+        """Every command with all its attributes (`hotshard.analyze.store.tables.wide`), redacted with --redact."""
+        wide = tables.read(self.folder).wide()
+        if self.redactor is None:
+            return wide
+        return redact.frame(self.redactor, wide.collect()).lazy()
+
+    def key_names(self, keys: pl.DataFrame, column: str = "key_name") -> pl.DataFrame:
+        """A frame of other key-named rows (sampled sizes) named as `commands()` names them."""
+        if self.redactor is None or keys.is_empty():
+            return keys
+        patterns = (
+            tables.read(self.folder)
+            .wide()
+            .select("key_name", "key_pattern")
+            .unique()
+            .drop_nulls("key_name")
+            .collect()
+        )
+        names = {k: self.redactor.key(k, p) for k, p in patterns.sort("key_name").iter_rows()}
+        return keys.filter(pl.col(column).is_in(list(names))).with_columns(
+            pl.col(column).replace_strict(names, return_dtype=pl.String)
+        )
 
     @property
     def duration(self) -> float:
@@ -44,13 +69,17 @@ def is_analysis_folder(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def open_analysis(target: str, *, quiet: bool = True) -> Iterator[Analysis]:
-    """The analysis behind `target`, analyzing it first when it is not one already."""
+def open_analysis(
+    target: str, *, quiet: bool = True, redactor: Redactor | None = None
+) -> Iterator[Analysis]:
+    """The analysis behind `target`, analyzing it first when it is not one already (into a
+    private temporary folder: with `redactor`, only what is read from it is redacted)."""
     path = Path(target)
     if not path.exists():
         raise BadInput(f"{target}: no such file or folder")
     if path.is_dir() and is_analysis_folder(path):
-        yield Analysis(name=path.name, folder=path, summary=_summary(path))
+        summary = _summary(path)
+        yield Analysis(path.name, path, _redacted(summary, redactor), redactor)
         return
     from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
@@ -59,7 +88,29 @@ def open_analysis(target: str, *, quiet: bool = True) -> Iterator[Analysis]:
         run_analyze(
             AnalyzeOptions(inputs=[target], out=str(out), sqlite=False, quiet=quiet, console=False)
         )
-        yield Analysis(name=path.name, folder=out, summary=_summary(out))
+        yield Analysis(path.name, out, _redacted(_summary(out), redactor), redactor)
+
+
+def _redacted(summary: dict[str, Any], red: Redactor | None) -> dict[str, Any]:
+    """The summary's node addresses as the redactor names them (the rules quote nodes)."""
+    if red is None:
+        return summary
+    nodes = [n for n in summary.get("nodes") or [] if isinstance(n, dict)]
+    red.learn_nodes(
+        ((str(n.get("node")), str(n.get("shard")), str(n.get("role"))) for n in nodes), {}
+    )
+    check = summary.get("self_check")
+    if isinstance(check, dict) and isinstance(check.get("nodes"), list):
+        check = {
+            **check,
+            "nodes": [
+                {**n, "node": red.node(str(n.get("node")))} if isinstance(n, dict) else n
+                for n in check["nodes"]
+            ],
+        }
+        check["text"] = red.text(str(check.get("text", "")))
+    return {**summary, "nodes": [{**n, "node": red.node(str(n.get("node")))} for n in nodes],
+            "self_check": check}  # fmt: skip
 
 
 def _summary(folder: Path) -> dict[str, Any]:

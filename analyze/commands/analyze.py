@@ -10,6 +10,7 @@ mixes old and new files and a failed run leaves the previous output untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import shutil
@@ -28,16 +29,18 @@ from urllib.parse import quote
 import polars as pl
 
 from hotshard.analyze import humanize, schema
+from hotshard.analyze.commands import plan
 from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
 from hotshard.analyze.estimate import logged
-from hotshard.analyze.findings import rollups, timeline
+from hotshard.analyze.estimate.replies import write_commands
+from hotshard.analyze.findings import fixes, rollups, slotplan, timeline
 from hotshard.analyze.findings.findings import Findings, Window
-from hotshard.analyze.findings.verdict import recommendations, verdict
+from hotshard.analyze.findings.verdict import HOT_KEY_SHARE, recommendations, verdict
 from hotshard.analyze.keys import patterns
-from hotshard.analyze.measure import reconcile, selfcheck, slotstats
+from hotshard.analyze.measure import bandwidth, reconcile, selfcheck, slotstats
 from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import Inputs, check_window, parse_time, resolve
-from hotshard.analyze.render import charts, report, summary
+from hotshard.analyze.render import charts, metrics, redact, report, summary
 from hotshard.analyze.rows import rows
 from hotshard.analyze.store import private, tables
 from hotshard.analyze.store import sqlite as sqlite_out
@@ -47,6 +50,7 @@ COMMANDS_DIR = tables.COMMANDS_DIR
 REPORT_NAME = "report.md"
 SUMMARY_NAME = "summary.json"
 KEY_SIZES_NAME = "key_sizes.parquet"
+METRICS_NAME = "hotshard.prom"  # Prometheus textfile (analyze/render/metrics.py)
 MARKER = ".hotshard-out"  # marks a folder this tool wrote, so a rerun may replace it
 # docs/BENCHMARKS.md: zstd costs more time than the smaller files are worth.
 PARQUET_COMPRESSION: Literal["lz4"] = "lz4"
@@ -68,6 +72,10 @@ class AnalyzeOptions:
     quiet: bool = False
     console: bool = True  # print the short summary on stdout (check/diff keep stdout for markdown)
     tolerance: float = selfcheck.TOLERANCE  # self-check: a node off by more is named
+    redact: bool = (
+        False  # outputs safe to share (analyze/render/redact.py): no key names, no addresses
+    )
+    redact_key: str | None = None  # the secret that keeps redaction tags stable across runs
 
 
 @dataclass
@@ -97,6 +105,8 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     """Analyze the inputs into `options.out`; print a short summary on stdout."""
     progress = _Progress(options.quiet)
     timings: dict[str, float] = {}
+    if options.redact:  # the commands table is every key and address: not in a shared folder
+        options = dataclasses.replace(options, sqlite=False)
     out = Path(options.out)
     _check_out(out)
     inputs = resolve(options.inputs, options.shard, options.node)
@@ -179,6 +189,8 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             findings, n_rows = _outputs(
                 tmp, found, partials, inputs, line_stats, window, options, timings, progress, db
             )
+        if options.redact:
+            _keep_only_shareable(tmp)
         private.restrict(tmp)  # files 0600 before anyone can see them (analyze/store/private.py)
         _swap(tmp, out)
     except _WRITE_ERRORS as exc:
@@ -190,8 +202,10 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     paths = {
         "report": out / REPORT_NAME,
         "summary": out / SUMMARY_NAME,
-        "commands": out / COMMANDS_DIR,
+        "metrics": out / METRICS_NAME,
     }
+    if not options.redact:
+        paths["commands"] = out / COMMANDS_DIR
     if options.sqlite:
         paths["sqlite"] = out / sqlite_out.DB_NAME
     result = AnalysisResult(out=out, rows=n_rows, findings=findings, files=paths, timings=timings)
@@ -206,6 +220,22 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     if options.console:
         print(console_summary(result))
     return result
+
+
+# hotshard.prom is made from the (redacted) summary: as shareable as it is.
+SHAREABLE = (REPORT_NAME, SUMMARY_NAME, METRICS_NAME, charts.CHARTS_DIR, MARKER)
+
+
+def _keep_only_shareable(folder: Path) -> None:
+    """A redacted output keeps the report, summary and charts; the commands table (Parquet),
+    the key and signature tables and the sampled key sizes name every key: they go."""
+    for entry in sorted(folder.iterdir()):
+        if entry.name in SHAREABLE:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
@@ -288,7 +318,7 @@ def _filter_window(lf: pl.LazyFrame, w: Window) -> pl.LazyFrame:
 
 def _poll_clients(inputs: Inputs) -> dict[str, tuple[str, ...]]:
     """node -> the addresses of the capture's INFO polls (capture/poll.py) and start-of-window
-    sampler (capture/start_sample.py) there."""
+    sampler (capture/window_sample.py) there."""
     out: dict[str, tuple[str, ...]] = {}
     for m in inputs.manifests:
         for n in m.nodes:
@@ -442,8 +472,15 @@ def _outputs(
         nodes_known=inputs.nodes_known,
     )
     v = verdict(r)
-    recs = recommendations(r, v, _cardinalities(inputs))
+    recs = recommendations(r, v, _cardinalities(inputs), context=_fix_context(found, r, inputs))
     per_minute = _cloudwatch(inputs, window, options, progress)
+    check = selfcheck.build(
+        inputs.manifests,
+        found.rows,
+        inputs.commands_reply,
+        options.tolerance,
+        (window.since, window.until),
+    )
     findings = Findings(
         inputs=inputs.infos,
         window=window,
@@ -459,20 +496,33 @@ def _outputs(
         commandlog=logged.coverage(inputs.manifests, found.rows),
         database=options.sqlite,
         timeline=timeline.build(r, window, inputs.manifests, per_minute),
-        self_check=selfcheck.build(
-            inputs.manifests,
-            found.rows,
-            inputs.commands_reply,
-            options.tolerance,
-            (window.since, window.until),
-        ),
+        node_ids={
+            n.node: n.aws_node_id for m in inputs.manifests for n in m.nodes if n.aws_node_id
+        },
+        self_check=check,
+        plan=_plan(r, inputs),
+        network=_network(inputs, window, options, per_minute, check, r.duration),
     )
+    if options.redact:
+        red = redact.Redactor.create(options.redact_key)
+        findings = redact.findings(findings, red, _cardinalities(inputs))
+        findings.redaction = redact.note(red)
+        # The plan from the redacted rollups, without the primaries' addresses and ids or the
+        # sampled key names; the allowance table with node labels.
+        load = plan.from_rollups(findings.rollups)
+        findings.plan = slotplan.build(load) if load is not None else None
+        findings.network = bandwidth.relabel(findings.network, red.node, red.text)
+        inputs.warnings[:] = findings.warnings  # stderr too
     drawn = time.perf_counter()
     findings.charts = charts.write(tmp, findings, inputs.manifests)
     timings["charts"] = time.perf_counter() - drawn
     (tmp / REPORT_NAME).write_text(report.render(findings), encoding="utf-8")
     (tmp / SUMMARY_NAME).write_text(summary.render(findings, __version__), encoding="utf-8")
-    _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
+    (tmp / METRICS_NAME).write_text(
+        metrics.render(summary.build(findings, __version__)), encoding="utf-8"
+    )
+    if not options.redact:
+        _write_key_sizes(tmp / KEY_SIZES_NAME, inputs)
     timings["rollups_report"] = time.perf_counter() - t
     if options.sqlite:
         progress("finishing hotshard.db")
@@ -483,6 +533,21 @@ def _outputs(
         )
         timings["sqlite_summaries"] = time.perf_counter() - t
     return findings, r.totals.rows
+
+
+def _fix_context(found: tables.Tables, r: rollups.Rollups, inputs: Inputs) -> fixes.Context:
+    """Evidence for the hot keys' fixes: one filtered pass over the rows of a few keys."""
+    hot = r.hot_keys.filter(pl.col("share_of_shard") >= HOT_KEY_SHARE).head(20)
+    rows = None
+    if not hot.is_empty():
+        rows = fixes.evidence(found, hot, write_commands(inputs.commands_reply))
+    scripts = fixes.script_bytes(found) if r.totals.script else 0
+    return fixes.context(rows, inputs.manifests, scripts)
+
+
+def _plan(r: rollups.Rollups, inputs: Inputs) -> slotplan.Plan | None:
+    load = plan.from_rollups(r, inputs.manifests, inputs.key_sizes)
+    return slotplan.build(load) if load is not None else None
 
 
 def _write_key_sizes(path: Path, inputs: Inputs) -> None:
@@ -519,6 +584,57 @@ def _cloudwatch(
         for m in inputs.manifests
     ]
     return pl.concat(frames) if frames else None
+
+
+def _network(
+    inputs: Inputs,
+    window: Window,
+    options: AnalyzeOptions,
+    per_minute: pl.DataFrame | None,
+    check: selfcheck.SelfCheck,
+    duration: float,
+) -> bandwidth.Network | None:
+    """Each node's bytes/s against its node type's bandwidth (with --cloudwatch only)."""
+    if per_minute is None or window.start is None or window.end is None:
+        return None
+    from hotshard.analyze.measure import cloudwatch
+
+    warnings: list[str] = []
+    frames = []
+    for m in inputs.manifests:
+        try:
+            frames.append(
+                cloudwatch.fetch_metric(
+                    m,
+                    window.start,
+                    window.end,
+                    options.region,
+                    metric=bandwidth.ALLOWANCE_METRIC,
+                    column="exceeded",
+                )
+            )
+        except cloudwatch.CloudWatchError as exc:
+            warnings.append(f"{bandwidth.ALLOWANCE_METRIC} unknown: {exc}")
+    types, type_warnings = bandwidth.node_types(inputs.manifests, options.region)
+    nodes = sorted({(n.node, n.shard, n.role) for m in inputs.manifests for n in m.nodes})
+    client: dict[str, tuple[int, str]] = {}
+    replication: dict[str, int | None] = {}
+    for n in check.nodes:
+        client[n.node] = (
+            (n.measured, "measured") if n.measured is not None else (n.estimated, "estimated")
+        )
+        rep = n.replication
+        replication[n.node] = rep.measured if rep.measured is not None else rep.estimated
+    return bandwidth.build(
+        nodes,
+        types,
+        per_minute,
+        pl.concat(frames) if frames else None,
+        client,
+        replication,
+        duration,
+        [*warnings, *type_warnings],
+    )
 
 
 def _cloudwatch_totals(frame: pl.DataFrame | None) -> dict[str, float]:
@@ -666,7 +782,10 @@ def console_summary(result: AnalysisResult) -> str:
     o = result.out
     out.append(f"Report:   {o / REPORT_NAME}")
     out.append(f"Summary:  {o / SUMMARY_NAME}")
-    out.append(f"Parquet:  {o / COMMANDS_DIR}/")
+    if "commands" in result.files:
+        out.append(f"Parquet:  {o / COMMANDS_DIR}/")
+    if f.redaction:
+        out.append("Redacted: keys as pattern#tag, hosts as host#tag; no commands table kept.")
     if "sqlite" in result.files:
         out.append(f'Database: {o / sqlite_out.DB_NAME}  (hotshard query "SQL" --db {o})')
     return "\n".join(out)

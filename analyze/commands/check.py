@@ -22,6 +22,7 @@ from hotshard.analyze.commands.analyze import KEY_SIZES_NAME
 from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
 from hotshard.analyze.findings import rollups
 from hotshard.analyze.humanize import size as human_bytes
+from hotshard.analyze.render.redact import Redactor
 from hotshard.capture.errors import ExitStatus
 from hotshard.capture.format.escape import code, printable
 
@@ -118,11 +119,16 @@ def _members(a: Analysis) -> pl.DataFrame | None:
     path = a.folder / KEY_SIZES_NAME
     if not path.exists():
         return None
-    return (
+    members = (
         pl.read_parquet(path)
         .select("node", pl.col("key").alias("key_name"), pl.col("cardinality").alias("members"))
         .unique(["node", "key_name"], keep="first", maintain_order=True)
     )
+    if a.redactor is not None:  # named as the redacted commands name keys and nodes
+        members = a.key_names(members).with_columns(
+            pl.col("node").map_elements(a.redactor.node, return_dtype=pl.String)
+        )
+    return members
 
 
 def _pattern_share(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
@@ -172,6 +178,21 @@ def _shard_skew(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
             )
         )
     return RuleResult("shard_skew", f"hottest shard at most {max_ratio:g}× the others", violations)
+
+
+def _balance(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
+    max_score = float(cfg.get("max_score", 1.0))
+    score = a.summary.get("balance_score")
+    violations = []
+    if score is not None and score > max_score:
+        violations.append(
+            Violation(
+                subject="cluster",
+                message=f"balance score {score:.2f} (hottest shard / mean shard load − 1) "
+                f"above {max_score:g}",
+            )
+        )
+    return RuleResult("balance", f"balance score at most {max_score:g} (0 = even)", violations)
 
 
 def _forbidden_commands(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
@@ -252,6 +273,7 @@ RULES: dict[str, Callable[[Analysis, dict[str, Any]], RuleResult]] = {
     "full_range_read": _full_range_read,
     "pattern_share": _pattern_share,
     "shard_skew": _shard_skew,
+    "balance": _balance,
     "forbidden_commands": _forbidden_commands,
     "key_rate": _key_rate,
     "estimate_accuracy": _estimate_accuracy,
@@ -260,6 +282,7 @@ _KNOWN_SETTINGS = {
     "full_range_read": {"max_members", "max_reply_bytes"},
     "pattern_share": {"max_share", "min_shard_bytes"},
     "shard_skew": {"max_ratio"},
+    "balance": {"max_score"},
     "forbidden_commands": {"commands"},
     "key_rate": {"max_ops_per_s"},
     "estimate_accuracy": {"max_error", "min_share"},
@@ -354,14 +377,18 @@ def _write(path: Path, text: str) -> None:
 
 # -- the command ------------------------------------------------------------------------------
 def run_check(
-    target: str, rules: str | None = None, junit: str | None = None, quiet: bool = True
+    target: str,
+    rules: str | None = None,
+    junit: str | None = None,
+    quiet: bool = True,
+    redactor: Redactor | None = None,
 ) -> CheckResult:
     """Judge `target` (analysis output, capture folder or log) against the rules; print markdown.
 
     Raises `RulesBroken` (exit 1) when a rule is broken, after printing and writing JUnit.
     """
     config = load_rules(rules)
-    with open_analysis(target, quiet=quiet) as analysis:
+    with open_analysis(target, quiet=quiet, redactor=redactor) as analysis:
         result = CheckResult(target=analysis.name, results=evaluate(analysis, config))
     print(to_markdown(result), end="")
     if junit:

@@ -15,6 +15,7 @@ from hotshard.analyze import schema
 from hotshard.analyze.commands.analysis import Analysis, open_analysis
 from hotshard.analyze.errors import BadInput
 from hotshard.analyze.humanize import cell, code, rate, size
+from hotshard.analyze.render.redact import Redactor
 
 LEVELS = (("shard", "Shards"), ("key_pattern", "Key patterns"), ("signature", "Command signatures"))
 
@@ -90,14 +91,67 @@ def to_markdown(
     return "\n".join(lines) + "\n"
 
 
+FOLLOWED = ("key_name", "key_pattern", "signature")  # recommendation levels diff can follow
+
+
+def fixes(before: Analysis, after: Analysis) -> list[str]:
+    """Did the recommended savings happen? One line per recommendation of `before` that names
+    what it is about (summary.json `recommendations[].subject`/`level`)."""
+    recs = [
+        r
+        for r in before.summary.get("recommendations", [])
+        if r.get("subject") and r.get("level") in FOLLOWED
+    ]
+    if not recs:
+        return []
+    lines = ["", "## Recommended fixes", ""]
+    lines += [
+        "| Fix | About | Bytes/s before | Bytes/s after | Expected saving/s | Result |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    tables = {level: compare(rates(before, level), rates(after, level)) for level in FOLLOWED}
+    for r in recs:
+        df = tables[r["level"]].filter(pl.col("name") == r["subject"])
+        b = float(df["bytes_s_before"][0]) if df.height else 0.0
+        a = float(df["bytes_s_after"][0]) if df.height else 0.0
+        expected = r["saves_bytes"] / before.duration if r.get("saves_bytes") else None
+        lines.append(
+            f"| {r['kind']} | {cell(code(str(r['subject']), 120))} | {size(b)} | {size(a)} | "
+            f"{size(expected)} | {_result(b, a, expected)} |"
+        )
+    return lines
+
+
+def _result(before: float, after: float, expected: float | None) -> str:
+    """`saved` once at least half the expected saving (or half the bytes) is gone."""
+    drop = before - after
+    want = expected if expected else before
+    if before == 0:
+        return "not seen before"
+    if drop >= 0.5 * want:
+        return f"saved {size(drop)}/s"
+    return "not yet" if drop < 0.1 * want else f"partly: {size(drop)}/s"
+
+
 def diff(before: Analysis, after: Analysis) -> dict[str, pl.DataFrame]:
     return {column: compare(rates(before, column), rates(after, column)) for column, _ in LEVELS}
 
 
-def run_diff(before: str, after: str, top: int = 20, out: str | None = None) -> str:
+def run_diff(
+    before: str,
+    after: str,
+    top: int = 20,
+    out: str | None = None,
+    redactor: Redactor | None = None,
+) -> str:
     """Compare two analyses (or captures, or logs); print markdown, optionally write it to `out`."""
-    with open_analysis(before) as b, open_analysis(after) as a:
+    with (
+        open_analysis(before, redactor=redactor) as b,
+        open_analysis(after, redactor=redactor) as a,
+    ):
         text = to_markdown(b, a, diff(b, a), top)
+        followed = fixes(b, a)
+        text += "\n".join(followed) + ("\n" if followed else "")
     print(text, end="")
     if out:
         try:

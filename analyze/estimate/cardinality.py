@@ -1,7 +1,7 @@
 """Collections sized through the window: whole reads placed between the two samples.
 
-A sorted set, hash, set, list or stream is sampled twice (capture/start_sample.py a few seconds
-into the window, capture/sizing.py after it): cardinality c0 at t0 and c1 at t1. The reply model
+A sorted set, hash, set, list or stream is sampled twice (capture/window_sample.py soon after its
+first read in the window, capture/sizing.py after it): cardinality c0 at t0 and c1 at t1. The reply model
 (analyze/estimate/replies.py) sizes every read by c1; a collection that grew, was trimmed or deleted during
 the window answered its earlier reads with another number of elements. MONITOR shows every write
 of the key, so each read is placed between the samples by the writes before it:
@@ -16,9 +16,11 @@ of the key, so each read is placed between the samples by the writes before it:
 - before the first sample, at the pace (change per weight) of the writes between the samples;
 - up to a DEL or LTRIM, by the elements the writes name, signed (RPUSH adds n, LPOP takes one,
   ZADD adds at most its pairs): nothing says how big the key was just before a DEL;
-- a read with no write between it and a sample has that sample's cardinality (`sampled`); a read
-  after a DEL (or the expiry) with no write since is an empty reply (`exact`); other placed reads
-  are `interpolated`. The element sizes stay the sampled averages (the after sample's, the start
+- a read with no write between it and a sample has that sample's cardinality (`sampled-during`
+  for the in-window sample, `sampled` for the after-window one); a read after a DEL (or the
+  expiry) with no write since is an empty reply (`exact`); a read between an anchor and a sample
+  is `interpolated`; one sized from a single anchor through the writes named since or until it
+  (before the first sample, after a DEL or LTRIM) is `replayed`. The element sizes stay the sampled averages (the after sample's, the start
   one's when the key was gone by then).
 
 Only keys whose cardinality differs between the samples, or whose sampled TTL runs out between
@@ -194,7 +196,7 @@ class Brackets:
 
     def of(self, node: str) -> pl.DataFrame | None:
         """The bracketed keys of `node`: each sample its own, else that of another node of its
-        shard (each node's start sample ranks the keys of its own first seconds)."""
+        shard (each node's in-window sample sizes the keys its own stream showed)."""
         if node not in self.cache:
             self.cache[node] = self._of(node)
         return self.cache[node]
@@ -346,8 +348,8 @@ def timeline(brackets: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
     anchor = {"_w": 0.0, "_d": 0.0}
     samples = pl.concat(
         [
-            brackets.select("key_name", ts="_t0", _card="_c0", _kind=pl.lit(1)),
-            brackets.select("key_name", ts="_t1", _card="_c1", _kind=pl.lit(1)),
+            brackets.select("key_name", ts="_t0", _card="_c0", _kind=pl.lit(1), _in=pl.lit(True)),
+            brackets.select("key_name", ts="_t1", _card="_c1", _kind=pl.lit(1), _in=pl.lit(False)),
         ]
     ).with_columns(**{k: pl.lit(v) for k, v in anchor.items()})
     # The start sample's PTTL empties the key then, unless a write came between.
@@ -359,7 +361,9 @@ def timeline(brackets: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
             & (pl.col("_expires") < pl.col("_t1"))
             & (pl.col("_fw").is_null() | (pl.col("_fw") > pl.col("_expires")))
         )
-        .select("key_name", ts="_expires", _card=pl.lit(0, pl.Int64), _kind=pl.lit(2))
+        .select(
+            "key_name", ts="_expires", _card=pl.lit(0, pl.Int64), _kind=pl.lit(2), _in=pl.lit(False)
+        )
         .with_columns(**{k: pl.lit(v) for k, v in anchor.items()})
     )
     # kinds: -1 the sentinel, 0 a write, 1 a sample, 2 emptied (DEL, expiry), 3 trimmed to a length
@@ -369,6 +373,7 @@ def timeline(brackets: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
         "ts",
         _card=set_to,
         _kind=pl.when(set_to.is_null()).then(0).when(set_to == 0).then(2).otherwise(3),
+        _in=pl.lit(False),
         _w="_w",
         _d="_d",
     )
@@ -377,6 +382,7 @@ def timeline(brackets: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
         ts=pl.lit(-math.inf),
         _card=pl.lit(None, pl.Int64),
         _kind=pl.lit(-1),
+        _in=pl.lit(False),
         _w=pl.lit(0.0),
         _d=pl.lit(0.0),
     )
@@ -399,6 +405,8 @@ def timeline(brackets: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
         .with_columns(
             _ac=pl.when(is_anchor).then("_card").forward_fill().over(over),
             _ak=pl.when(is_anchor).then("_kind").forward_fill().over(over),
+            _ai=pl.when(is_anchor).then("_in").forward_fill().over(over),
+            _bi=pl.when(is_anchor).then("_in").shift(-1).backward_fill().over(over),
             _aw=pl.when(is_anchor).then("_cw").forward_fill().over(over),
             _ad=pl.when(is_anchor).then("_cd").forward_fill().over(over),
             _bc=pl.when(is_anchor).then("_card").shift(-1).backward_fill().over(over),
@@ -429,6 +437,8 @@ def timeline(brackets: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
             "_bw",
             "_bd",
             "_s1",
+            "_ai",
+            "_bi",
         )
     )
 
@@ -466,12 +476,20 @@ def place(reads: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
         .when(sample_b)
         .then(signed_to_b)
     )
+    # the sample that sized it: taken inside the window (`sampled-during`) or after it
+    during = pl.when(pl.col("_ai")).then(pl.lit("sampled-during")).otherwise(pl.lit("sampled"))
+    during_b = pl.when(pl.col("_bi")).then(pl.lit("sampled-during")).otherwise(pl.lit("sampled"))
     conf = (
         pl.when(reset_a & (since_a == 0))
         .then(pl.lit("exact"))
-        .when((sample_a & (since_a == 0)) | (sample_b & (to_b == 0)))
-        .then(pl.lit("sampled"))
-        .otherwise(pl.lit("interpolated"))
+        .when(sample_a & (since_a == 0))
+        .then(during)
+        .when(sample_b & (to_b == 0))
+        .then(during_b)
+        .when(pl.col("_ak").is_not_null() & sample_b & (span > 0))
+        .then(pl.lit("interpolated"))
+        # from one anchor through the writes named since (or until) it
+        .otherwise(pl.lit("replayed"))
     )
     return joined.with_columns(
         # (max_horizontal skips nulls: an unplaced read stays null)
@@ -551,15 +569,23 @@ class Collections:
         placed = place(reads.sort("ts", "_index"), self.points).filter(pl.col("_c").is_not_null())
         r1, r2 = pl.col("_r1"), pl.col("_r2")
         n = _count(r1, r2, pl.col("_c"))
+        model = out["reply_bytes"]
+        # A read whose element count comes out as the model's keeps the model's bytes; its label
+        # says what placed it (unless that is the after-window sample, the model's own).
+        same = (pl.col("_n") == pl.col("_n1")) & (pl.col("_conf") != "exact")
         sized = (
-            placed.with_columns(_n=n, _n1=_count(r1, r2, pl.col("_c1")))
-            .filter((pl.col("_n") != pl.col("_n1")) | (pl.col("_conf") == "exact"))
+            placed.with_columns(
+                _n=n, _n1=_count(r1, r2, pl.col("_c1")), _model=model.gather(placed["_index"])
+            )
+            .filter(~same | (pl.col("_conf") != "sampled"))
             # no element sizes (their sample failed): only an empty reply is known
             .filter(pl.col("_elem").is_not_null() | (pl.col("_n") == 0))
             .with_columns(pl.col("_elem").fill_null(0.0))
             .select(
                 "_index",
-                size=(
+                size=pl.when(same)
+                .then(pl.col("_model"))
+                .otherwise(
                     _digits(pl.col("_n") * pl.col("_per_item"))
                     + 3
                     + (pl.col("_n") * pl.col("_elem")).round(0).cast(pl.Int64)

@@ -5,10 +5,15 @@ counts, WITHSCORES, LIMIT, ...) and what sampling learned about the key (`hotsha
 the exact RESP framing of capture/format/resp.py (docs/RECONCILE.md, "RESP sizes").
 
 Every row gets a `reply_confidence` (schema.CONFIDENCES):
-    exact    the command alone fixes the reply (+OK, :0/:1, PING, MSET...)
-    sampled  this key's own sample (on this node)
-    interpolated  a collection read between its two samples, its cardinality placed by the
-             writes MONITOR showed (set after the model: analyze/estimate/cardinality.py)
+    exact    the command alone fixes the reply (+OK, :0/:1, PING, MSET...), or the writes
+             MONITOR showed before it do (a GET after `SET k v`, an empty read after a DEL)
+    sampled-during  the key's size measured inside the window, with no write between that
+             measurement and the read (capture/window_sample.py; analyze/estimate/through_time.py)
+    replayed  a collection's cardinality replayed from one sample through the writes MONITOR
+             showed between it and the read (analyze/estimate/cardinality.py)
+    interpolated  a collection read between two samples, its cardinality placed by the
+             writes MONITOR showed (analyze/estimate/cardinality.py)
+    sampled  this key's own after-window sample (on this node or its shard)
     pattern  the averages of the key's pattern (no sample of its own)
     unknown  no honest estimate: `reply_bytes` is null (EVAL, PUBLISH, SCAN, unsampled keys, ...)
     none     not client output: replicated writes and script sub-commands (`reply_bytes` 0)

@@ -1,22 +1,24 @@
 """String sizes through the window: a GET after a write MONITOR showed is sized by that write.
 
 Key sizes are sampled after the window, so a value rewritten during it would be sized in its
-final state for every read (issue 11). MONITOR carries every write's value, and for the two
-writes that replace a value unconditionally with nothing else on the line the reply of a later
-GET follows from the request sizes alone: `SET k v` is `*3 $3 SET <k> <v>` on the wire, so the
-value's bulk string — exactly what `GET k` answers — is `request_bytes - 13 - bulk(k)`
-(`GETSET`: 16). A `DEL`/`UNLINK`/`GETDEL` of the key makes the GET a null reply (`$-1`, 5 bytes).
-Any other write naming the key (SET with options, APPEND, INCR, EXPIRE, MSET, RENAME...) and any
-FLUSHALL/FLUSHDB make its size unknown again: those GETs keep the sampled estimate.
+final state for every read (issue 11). MONITOR carries every write's value: after a write that
+stores a value unconditionally — `SET k v` with any options but NX/XX/IFEQ (a replica sees
+`SET k v PXAT ms` for `SET k v EX n`), `GETSET`, `SETEX`, `PSETEX` — a later GET answers that
+value's bulk string (its length decoded from the escapes MONITOR prints), or a null reply once
+the expiry the write set has passed. A `DEL`/`UNLINK`/`GETDEL` of the key makes the GET a null
+reply (`$-1`, 5 bytes). Any other write naming the key (SET NX, APPEND, INCR, EXPIRE, MSET,
+RENAME...) and any FLUSHALL/FLUSHDB make its size unknown again: those GETs keep the sampled
+estimate.
 
 Per source, in file order (the order the server ran the commands): an as-of join of the GETs on
 the last write event per (db, key) by row sequence, with the last event per key carried from one
 chunk to the next (`Strings` holds them).
 
-A GET before any write of its key in the window is sized by the start-of-window sample
-(capture/start_sample.py, `StartSizes`) when the capture took one: the key's STRLEN, or a null
-reply when it did not exist, provided no write of the key (nor a FLUSH) came between the read and
-the moment it was measured; otherwise, and for captures with one sample, by the after-window one.
+A GET with no write of its key seen before it is sized by the in-window sample
+(capture/window_sample.py, `StartSizes`; `sampled-during`) when the capture took one: the key's
+STRLEN, or a null reply when it did not exist, provided no write of the key (nor a FLUSH) came
+between the read and the moment it was measured; otherwise, and for captures with one sample, by
+the after-window one.
 A read past the TTL the sample saw, with no write of the key since, is a null reply (`exact`).
 """
 
@@ -37,6 +39,7 @@ _EVENT: dict[str, pl.DataType] = {
     "key_name": pl.String(),
     "_seq": pl.Int64(),
     "_bulk": pl.Int64(),
+    "_value_expires": pl.Float64(),  # when the value written expires (SET ... EX/PXAT, SETEX)
 }
 _KIND = "_kind"  # 0 unknown, 1 sized by the write (`_bulk`), 2 missing
 # `*3\r\n` + `$3\r\nSET\r\n` (13 bytes) / `$6\r\nGETSET\r\n` (16)
@@ -60,8 +63,53 @@ def shard_mates(node: str, nodes: Iterable[str], shards: Mapping[str, str]) -> l
     return [node, *mates]
 
 
+# Per row, from its arguments (`rows._tails`): the decoded length of the value a SET/GETSET/
+# SETEX/PSETEX stores unconditionally, and when that value expires (absolute: PXAT/EXAT; relative
+# to the line's time: EX/PX/SETEX/PSETEX). Transient: `Strings.apply` drops them.
+VALUE_COLUMNS = ("_value_len", "_exp_abs", "_exp_rel")
+_ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|.)"
+_CONDITIONAL = ["NX", "XX", "IFEQ"]  # the value may not be stored
+
+
+def value_columns() -> dict[str, pl.Expr]:
+    """`VALUE_COLUMNS` over a frame with `command`, `args` (as quoted, key first) and
+    `arg_count`."""
+    cmd, args, n = pl.col("command"), pl.col("args"), pl.col("arg_count")
+    opts = args.list.slice(2).list.eval(pl.element().str.to_uppercase())
+    conditional = opts.list.eval(pl.element().is_in(_CONDITIONAL)).list.any()
+
+    def after(name: str) -> pl.Expr:  # the number after option `name`, as seconds
+        at = opts.list.eval(pl.element() == name).list.arg_max()
+        has = opts.list.contains(name)
+        return pl.when(has).then(
+            opts.list.get(at + 1, null_on_oob=True).cast(pl.Float64, strict=False)
+        )
+
+    setting = (cmd == "set") & (n >= 2) & ~conditional.fill_null(False)
+    value = (
+        pl.when(setting | ((cmd == "getset") & (n == 2)))
+        .then(args.list.get(1, null_on_oob=True))
+        .when(cmd.is_in(["setex", "psetex"]) & (n == 3))
+        .then(args.list.get(2, null_on_oob=True))
+    )
+    third = args.list.get(1, null_on_oob=True).cast(pl.Float64, strict=False)
+    rel = (
+        pl.when(cmd == "setex")
+        .then(third)
+        .when(cmd == "psetex")
+        .then(third / 1000)
+        .when(setting)
+        .then(pl.coalesce(after("EX"), after("PX") / 1000))
+    )
+    return {
+        "_value_len": value.str.replace_all(_ESCAPE, "_").str.len_bytes().cast(pl.Int64),
+        "_exp_abs": pl.when(setting).then(pl.coalesce(after("EXAT"), after("PXAT") / 1000)),
+        "_exp_rel": rel,
+    }
+
+
 class StartSizes:
-    """The start-of-window sample's string sizes, per node: GET's reply bytes and when. A node
+    """The in-window sample's string sizes, per node: GET's reply bytes and when. A node
     whose own sample missed a key takes another node of its shard's (`shards`: node -> shard):
     each ranks the keys of its own first seconds, and a replica serves a share of the reads."""
 
@@ -97,7 +145,7 @@ class StartSizes:
 
 class Strings:
     """The last write event per key of one source, carried across its chunks; `start`: the
-    start-of-window sizes of its node (`StartSizes.of`)."""
+    in-window sizes of its node (`StartSizes.of`)."""
 
     def __init__(
         self, writes: frozenset[str] = WRITE_COMMANDS, start: pl.DataFrame | None = None
@@ -111,13 +159,16 @@ class Strings:
     def _events(self, rows: pl.DataFrame) -> pl.DataFrame:
         writes = rows.filter(pl.col("command").is_in(self.writes))
         single = writes.filter(pl.col("keys").is_null() & pl.col("key_name").is_not_null())
-        plain = (
+        # the value's bulk string, exactly what a later GET answers; rows without the value's
+        # length (frames built by hand) take it from a plain `SET k v`'s request size
+        by_request = (
             pl.col("command").is_in(list(_HEADER))
             & (pl.col("arg_count") == 2)
             & ~pl.col("key_name").str.contains("\\", literal=True)  # escaped: length unknown
         )
         header = pl.col("command").replace_strict(_HEADER, default=0, return_dtype=pl.Int64)
         key_bulk = resp_exprs.bulk(pl.col("key_name").str.len_bytes().cast(pl.Int64))
+        plain = pl.col("_value_len").is_not_null() | by_request
         kind = (
             pl.when(pl.col("command").is_in(_DELETES))
             .then(2)
@@ -131,7 +182,15 @@ class Strings:
             "db",
             "key_name",
             "_seq",
-            _bulk=pl.when(plain).then(pl.col("request_bytes") - header - key_bulk),
+            _bulk=pl.when(plain).then(
+                pl.coalesce(
+                    resp_exprs.bulk(pl.col("_value_len")),
+                    pl.col("request_bytes") - header - key_bulk,
+                )
+            ),
+            _value_expires=pl.when(plain).then(
+                pl.coalesce(pl.col("_exp_abs"), pl.col("ts") + pl.col("_exp_rel"))
+            ),
             **{_KIND: kind},
         )
         multi = (
@@ -150,6 +209,7 @@ class Strings:
                 "key_name",
                 "_seq",
                 pl.lit(None, pl.Int64).alias("_bulk"),
+                pl.lit(None, pl.Float64).alias("_value_expires"),
                 pl.col(_KIND).cast(pl.Int8),
             )
         )
@@ -160,13 +220,28 @@ class Strings:
     def apply(self, rows: pl.DataFrame) -> pl.DataFrame:
         """`rows` (one chunk of this source, file order) with its GETs re-sized."""
         n, start = rows.height, self.seq
+        values = [c for c in VALUE_COLUMNS if c in rows.columns]
+        if len(values) < len(VALUE_COLUMNS):  # frames built without them: no value known
+            rows = rows.with_columns(
+                _value_len=pl.lit(None, pl.Int64),
+                _exp_abs=pl.lit(None, pl.Float64),
+                _exp_rel=pl.lit(None, pl.Float64),
+            )
+        df = rows.select(
+            "ts",
+            "db",
+            "key_name",
+            "command",
+            "arg_count",
+            "keys",
+            "request_bytes",
+            *VALUE_COLUMNS,
+            pl.int_range(start, start + n, dtype=pl.Int64).alias("_seq"),
+        )
+        rows = rows.drop(VALUE_COLUMNS)
         if not n:
             return rows
         self.seq += n
-        seq = pl.int_range(start, start + n, dtype=pl.Int64).alias("_seq")
-        df = rows.select(
-            "ts", "db", "key_name", "command", "arg_count", "keys", "request_bytes", seq
-        )
         flushes = df.filter(pl.col("command").is_in(_FLUSHES))["_seq"].to_list()
         fresh = self._events(df)
         events = pl.concat([self.last, fresh]).sort("_seq")
@@ -197,11 +272,12 @@ class Strings:
             strategy="backward",
             check_sortedness=False,
         ).with_columns(_flush=last_flush)
+        gone = (pl.col(_KIND) == 2) | (pl.col("ts") >= pl.col("_value_expires")).fill_null(False)
         sized = joined.filter(
             pl.col(_KIND).is_in([1, 2]) & (pl.col("_event_seq") > pl.col("_flush"))
         ).select(
             index=pl.col("_seq") - start,
-            size=pl.when(pl.col(_KIND) == 2).then(resp.NULL).otherwise(pl.col("_bulk")),
+            size=pl.when(gone).then(resp.NULL).otherwise(pl.col("_bulk")),
             confidence=pl.lit("exact"),
         )
         if self.start is not None:
@@ -216,7 +292,7 @@ class Strings:
         flushed_here: bool,
         start: int,
     ) -> pl.DataFrame:
-        """The reads of no write seen so far that the start sample sizes (`index`, `size`,
+        """The reads of no write seen so far that the in-window sample sizes (`index`, `size`,
         `confidence`): db 0 (what the sampler reads), no FLUSH before, and no write of the key
         (nor FLUSH) between the read and the key's measurement — a read before the sample needs
         the rest of the chunk to reach the sample's time, or it keeps the after-window size."""
@@ -241,7 +317,9 @@ class Strings:
                 index=pl.col("_seq") - start,
                 # no write since the sample: past its TTL the key is gone (a null reply)
                 size=pl.when(expired).then(resp.NULL).otherwise(pl.col("_start_bytes")),
-                confidence=pl.when(expired).then(pl.lit("exact")).otherwise(pl.lit("sampled")),
+                confidence=pl.when(expired)
+                .then(pl.lit("exact"))
+                .otherwise(pl.lit("sampled-during")),
             )
         )
 

@@ -11,8 +11,10 @@ from typing import Any
 import polars as pl
 
 from hotshard.analyze.findings.rollups import Rollups
+from hotshard.analyze.findings.slotplan import Plan
 from hotshard.analyze.findings.timeline import Timeline
 from hotshard.analyze.findings.verdict import Recommendation, Verdict
+from hotshard.analyze.measure.bandwidth import Network
 from hotshard.analyze.measure.selfcheck import SelfCheck
 from hotshard.analyze.measure.slotstats import SlotMeasure
 from hotshard.analyze.render.charts import Chart
@@ -69,6 +71,14 @@ class Findings:
     self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
     # Valkey COMMANDLOG large-reply per node: entries, matched, lost (analyze/estimate/logged.py)
     commandlog: list[dict[str, Any]] = field(default_factory=list)
+    plan: Plan | None = None  # can moving slots cool the hot shard (analyze/findings/slotplan.py)
+    network: Network | None = None  # bytes/s vs node type bandwidth (analyze/measure/bandwidth.py)
+    node_ids: dict[str, str] = field(default_factory=dict)  # node -> ElastiCache node id
+    redaction: str = ""  # how the outputs were redacted (analyze/render/redact.py); "" when not
+
+    def node_label(self, node: str) -> str:
+        """A node as CloudWatch names it (its ElastiCache node id) when known, else host:port."""
+        return self.node_ids.get(node, node)
 
     def lines(self) -> dict[str, int]:
         """Line counts over all sources: total, parsed, skipped, errors, truncated (files)."""

@@ -31,8 +31,10 @@ TABLE_LIMIT = 1000
 # has a reply-size estimate.
 BYTES_BASIS_MIN_COVERAGE = 0.5
 SIZED = (
-    "sampled",
+    "sampled-during",
+    "replayed",
     "interpolated",
+    "sampled",
     "pattern",
     "script",
     "logged",
@@ -189,9 +191,17 @@ def _client_sums() -> list[pl.Expr]:
 _SUMMED = ("commands", "est_bytes_out", "bytes_known", "request_bytes")
 
 
-def _top_by(value: str, name: str, count: str = "commands") -> pl.Expr:
-    """The `value` of the largest `count` in a group (ties: smallest value)."""
-    return pl.col(value).sort_by([count, value], descending=[True, False]).first().alias(name)
+def _top_by(value: str, name: str, basis: str) -> pl.Expr:
+    """The `value` that weighs most in a group by the report's ranking (`basis`): most bytes
+    out, then most commands, then the smallest value — a bytes-ranked report never names the
+    most frequent command as "top" when another one carries the bytes."""
+    rank = ["est_bytes_out", "commands"] if basis == "bytes" else ["commands", "est_bytes_out"]
+    return (
+        pl.col(value)
+        .sort_by([*rank, value], descending=[True, True, False], nulls_last=True)
+        .first()
+        .alias(name)
+    )
 
 
 def _finish(df: pl.DataFrame, duration: float, basis: str, keys: Sequence[str]) -> pl.DataFrame:
@@ -378,7 +388,7 @@ def _plans(
         per_client.group_by("client_id", "client_kind", "command")
         .agg(*_resum())
         .group_by("client_id", "client_kind")
-        .agg(*_resum(), top_command=_top_by("command", "top_command"))
+        .agg(*_resum(), top_command=_top_by("command", "top_command", basis))
         .join(connections, on=["client_id", "client_kind"], how="left")
     )
     series = (
@@ -453,14 +463,14 @@ def _key_signatures(t: Tables, part: Partials) -> pl.LazyFrame:
     )
 
 
-def _keys_all(t: Tables, part: Partials) -> pl.DataFrame:
+def _keys_all(t: Tables, part: Partials, basis: str) -> pl.DataFrame:
     """Per shard and key (client traffic): sums, slot, pattern and the command used most."""
     return (
         _key_signatures(t, part)
         .group_by("shard", "key_id", "command")
         .agg(*_resum())
         .group_by("shard", "key_id")
-        .agg(*_resum(), top_command=_top_by("command", "top_command"))
+        .agg(*_resum(), top_command=_top_by("command", "top_command", basis))
         .join(
             t.keys.lazy().select("key_id", "key_name", "slot", "key_pattern", "key_binary"),
             on="key_id",
@@ -496,7 +506,7 @@ def compute(
         span = (tot.first_ts or 0.0, tot.last_ts or 0.0)
     duration = max(span[1] - span[0], 1.0)
     basis = tot.basis
-    keys_all = _keys_all(t, partials)
+    keys_all = _keys_all(t, partials, basis)
     plans = _plans(t, partials, keys_all.lazy(), basis, limit)
     # The plans read the partials (small), never the rows: they can all run at once.
     frames = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
@@ -517,7 +527,7 @@ def compute(
     series = frames["series"].sort("shard", "second")
     peaks = series.group_by("shard").agg(peak_ops_per_s=pl.col("commands").max())
     shard_cmds = frames["shard_commands"]
-    top_cmd = shard_cmds.group_by("shard").agg(top_command=_top_by("command", "top_command"))
+    top_cmd = shard_cmds.group_by("shard").agg(top_command=_top_by("command", "top_command", basis))
     shards = (
         shards.join(frames["shard_keys"], on="shard", how="left")
         .join(peaks, on="shard", how="left")

@@ -408,28 +408,43 @@ def section(f: Findings, chart: str | None) -> str:
     return "\n\n".join(parts)
 
 
-def _minute_table(f: Findings, limit: int = 30) -> str:
-    """Per UTC minute for the hot shard's nodes: what CloudWatch's graph shows, side by side."""
+def _minute_table(f: Findings, limit: int = 60) -> str:
+    """Per UTC minute and node, in CloudWatch's unit (NetworkBytesOut: bytes, Sum per minute), so
+    a row can be read against the node's CloudWatch graph. Busiest nodes first."""
     t = f.timeline
     assert t is not None
-    shard = f.verdict.hot_shard
-    df = t.minutes.filter(pl.col("shard") == shard) if shard else t.minutes.head(0)
+    df = t.minutes
     if df.is_empty():
         return ""
     from hotshard.analyze.render.report import table  # the report's own markdown table
 
+    order = (
+        df.group_by("node")
+        .agg(
+            weight=pl.max_horizontal(
+                pl.col("est_bytes_out").sum(), pl.col("measured_bytes_out").sum()
+            )
+        )
+        .sort(["weight", "node"], descending=[True, False], nulls_last=True)
+        .with_row_index("rank")
+    )
+    df = df.join(order.select("node", "rank"), on="node").sort("rank", "minute")
     rows = [
         [
             humanize.timestamp(m)[11:16] + " UTC",
-            humanize.code(node),
+            humanize.code(f.node_label(node)),
+            humanize.code(shard),
+            role,
             humanize.count(c),
-            humanize.size(est),
-            humanize.size(meas),
-            humanize.size(cw),
+            humanize.count(est),
+            humanize.count(meas),
+            humanize.count(cw),
         ]
-        for node, m, c, est, meas, cw in df.head(limit)
+        for node, shard, role, m, c, est, meas, cw in df.head(limit)
         .select(
             "node",
+            "shard",
+            "role",
             "minute",
             "commands",
             "est_bytes_out",
@@ -438,19 +453,33 @@ def _minute_table(f: Findings, limit: int = 30) -> str:
         )
         .iter_rows()
     ]
-    more = f"\n\n{df.height - limit} more minute(s) in `summary.json`." if df.height > limit else ""
+    more = (
+        f"\n\n{df.height - limit} more node-minute(s) in `summary.json` (`timeline.minutes`)."
+        if df.height > limit
+        else ""
+    )
+    labelled = (
+        "nodes by their ElastiCache node id"
+        if f.node_ids
+        else "nodes by host:port: no ElastiCache node id known"
+    )
     head = (
-        f"Per UTC minute (CloudWatch's periods), shard {humanize.code(shard)}; a minute the "
-        "capture covers only in part holds only that part (CloudWatch's whole minute does not):"
+        "Per UTC minute and node, in CloudWatch's unit — `NetworkBytesOut` is bytes, Sum per "
+        f"minute, per node ({labelled}). A minute the capture covers only in part holds only "
+        "that part here; CloudWatch's holds the whole minute, and also replication and cluster "
+        "bus traffic:"
     )
-    return (
-        head
-        + "\n\n"
-        + table(
-            ["Minute", "Node", "Commands", "Estimated", "Measured", "CloudWatch"], rows, "llrrrr"
-        )
-        + more
-    )
+    headers = [
+        "Minute",
+        "Node",
+        "Shard",
+        "Role",
+        "Commands",
+        "Estimated bytes",
+        "Measured bytes",
+        "CloudWatch bytes",
+    ]
+    return head + "\n\n" + table(headers, rows, "llllrrrr") + more
 
 
 def console_line(f: Findings, width: int = 40) -> str | None:

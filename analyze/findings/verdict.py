@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from hotshard.analyze import humanize
+from hotshard.analyze.findings import fixes, slotplan
 from hotshard.analyze.findings.rollups import Rollups
 
 HOT_SKEW = 2.0  # hottest shard at least this many times the median of the others: "hot"
@@ -92,10 +93,18 @@ def verdict(r: Rollups) -> Verdict:
 
 @dataclass(frozen=True)
 class Recommendation:
-    kind: str  # full-read | hot-key | hot-slot | keys-command | no-bytes | balanced
+    # full-read | big-value | read-hot | write-hot | hot-key | hash-tag | hot-slot | script |
+    # keys-command | no-bytes | balanced
+    kind: str
     text: str  # markdown, one paragraph
     saves_bytes: int | None = None  # estimated bytes out saved over the capture, when known
     weight: float = 0  # what it is about, in the rankings' unit (bytes or commands): the order
+    subject: str | None = None  # what `hotshard diff` follows: a key, pattern, signature, tag
+    level: str | None = None  # key_name | key_pattern | signature | hash_tag
+
+
+def _from_fix(f: fixes.Fix) -> Recommendation:
+    return Recommendation(f.kind, f.text, f.saves_bytes, f.weight, f.subject, f.level)
 
 
 _PAGING = {
@@ -117,13 +126,20 @@ _PAGEABLE = {"zrevrange", "zrange", "lrange", "zrangebyscore", "zrevrangebyscore
 
 
 def recommendations(
-    r: Rollups, v: Verdict, key_sizes: pl.DataFrame | None = None, limit: int = 8
+    r: Rollups,
+    v: Verdict,
+    key_sizes: pl.DataFrame | None = None,
+    limit: int = 8,
+    context: fixes.Context | None = None,
 ) -> list[Recommendation]:
-    """Plain-language advice, biggest estimated saving first."""
+    """Plain-language advice, biggest estimated saving first. `context` (per-key evidence,
+    replicas, slot ranges: analyze/findings/fixes.py) turns the hot-key advice into a fix per kind."""
+    ctx = context or fixes.Context()
     recs: list[Recommendation] = []
     recs += _full_reads(r, key_sizes)
-    recs += _hot_keys(r, v)
-    recs += _hot_slots(r, v)
+    recs += _hot_keys(r, v, ctx)
+    recs += _hot_slots(r, v, ctx)
+    recs += [_from_fix(f) for f in fixes.for_scripts(r.signatures, r.basis, ctx)]
     keys_cmd = int(r.shard_commands.filter(pl.col("command") == "keys")["commands"].sum())
     if keys_cmd:
         recs.append(
@@ -151,7 +167,17 @@ def recommendations(
                 "vs primary) and the busy period.",
             )
         )
-    order = {"full-read": 0, "hot-key": 1, "hot-slot": 2, "keys-command": 3}
+    order = {
+        "full-read": 0,
+        "big-value": 1,
+        "read-hot": 1,
+        "write-hot": 1,
+        "hot-key": 1,
+        "hash-tag": 2,
+        "hot-slot": 2,
+        "script": 3,
+        "keys-command": 4,
+    }
     recs.sort(
         key=lambda x: (
             -(x.saves_bytes if x.saves_bytes is not None else x.weight),
@@ -160,6 +186,10 @@ def recommendations(
         )
     )
     return recs[:limit]
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{humanize.count(n)} times"
 
 
 def _cardinalities(key_sizes: pl.DataFrame | None) -> dict[str, int]:
@@ -214,7 +244,7 @@ def _full_reads(r: Rollups, key_sizes: pl.DataFrame | None) -> list[Recommendati
         if bytes_known and cmd in _PAGEABLE and g["cardinality"] and g["cardinality"] > PAGE:
             saves = int(g["est_bytes_out"] * (1 - PAGE / g["cardinality"]))
         text = (
-            f"{humanize.code(call, 120)} read the whole value{size} {humanize.count(g['commands'])} times "
+            f"{humanize.code(call, 120)} read the whole value{size} {_times(g['commands'])} "
             f"({keys}, {where}{amount}). If the application needs only part of it, "
             f"{_PAGING.get(cmd, 'read only the part you need')}"
         )
@@ -223,11 +253,12 @@ def _full_reads(r: Rollups, key_sizes: pl.DataFrame | None) -> list[Recommendati
         else:
             text += "; or cache the result on the client."
         weight = float(g[rank] or 0)
-        out.append(Recommendation("full-read", text, saves, weight))
+        level = "key_pattern" if g["key_pattern"] != g["example"] or g["keys"] > 1 else "key_name"
+        out.append(Recommendation("full-read", text, saves, weight, g["key_pattern"], level))
     return out
 
 
-def _hot_keys(r: Rollups, v: Verdict) -> list[Recommendation]:
+def _hot_keys(r: Rollups, v: Verdict, ctx: fixes.Context) -> list[Recommendation]:
     # Keys read whole already have their advice (page the read).
     whole = set(r.large_ops.select("shard", "key_name").iter_rows())
     keys = r.hot_keys.filter(pl.col("share_of_shard") >= HOT_KEY_SHARE)
@@ -240,6 +271,10 @@ def _hot_keys(r: Rollups, v: Verdict) -> list[Recommendation]:
             continue
         if len(out) == 3:
             break
+        fix = fixes.for_key(k, _evidence(ctx, k), ctx, r.duration, r.basis)
+        if fix is not None:
+            out.append(_from_fix(fix))
+            continue
         out.append(
             Recommendation(
                 "hot-key",
@@ -254,7 +289,16 @@ def _hot_keys(r: Rollups, v: Verdict) -> list[Recommendation]:
     return out
 
 
-def _hot_slots(r: Rollups, v: Verdict) -> list[Recommendation]:
+def _evidence(ctx: fixes.Context, k: dict) -> dict | None:
+    if ctx.evidence is None:
+        return None
+    rows = ctx.evidence.filter(
+        (pl.col("shard") == k["shard"]) & (pl.col("key_name") == k["key_name"])
+    )
+    return rows.row(0, named=True) if rows.height else None
+
+
+def _hot_slots(r: Rollups, v: Verdict, ctx: fixes.Context) -> list[Recommendation]:
     if v.status not in ("hot", "skewed") or v.hot_shard is None:
         return []
     slots = r.slots.filter(
@@ -268,6 +312,11 @@ def _hot_slots(r: Rollups, v: Verdict) -> list[Recommendation]:
         in_slot = r.hot_keys.filter((pl.col("shard") == s["shard"]) & (pl.col("slot") == s["slot"]))
         top_key = float(in_slot[r.rank_column].max() or 0) if in_slot.height else 0.0  # type: ignore[arg-type]
         if top_key >= 0.5 * float(s[r.rank_column] or 0):
+            continue
+        names = in_slot.sort(r.rank_column, "key_name", descending=[True, False], nulls_last=True)
+        tag = slotplan.hash_tag(names["key_name"][0]) if names.height else None
+        if tag is not None:
+            out.append(_from_fix(fixes.for_tag(s, tag, ctx, r.basis)))
             continue
         out.append(
             Recommendation(

@@ -7,6 +7,7 @@ first, then the defaults:
 
     {BIN}   a part of the key (between `:` `/` `|` `{` `}`) holding raw bytes: `\\xHH` escapes of
             a binary key, or control characters
+    {EMAIL} e-mail addresses (`name@host.tld`)
     {UUID}  8-4-4-4-12 hex UUIDs
     {DATE}  ISO dates and times (2025-10-17, 2025-10-17T10:00:00Z, 2025/10/17), compact 20251017
     {IP}    IPv4 addresses
@@ -63,6 +64,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         "{BIN}",
         "binary",
         r"\\x|[\x00-\x1f\x7f]",
+    ),
+    # E-mail addresses: whole, before the number rules take their digits apart.
+    Rule(
+        r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
+        "{EMAIL}",
+        "email",
+        "@",
     ),
     Rule(
         "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",

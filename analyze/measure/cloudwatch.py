@@ -82,7 +82,22 @@ def fetch_network_bytes_out(
     client: Any = None,
     period: int = 60,
 ) -> pl.DataFrame:
-    """`NetworkBytesOut` (Stat Sum, `period` seconds, a multiple of 60) per node and period.
+    """`NetworkBytesOut` per node and period (`fetch_metric`), in column `bytes_out`."""
+    return fetch_metric(manifest_or_nodes, start, end, region, client, period)
+
+
+def fetch_metric(
+    manifest_or_nodes: Manifest | Iterable[NodeCapture | str],
+    start: float | datetime,
+    end: float | datetime,
+    region: str | None = None,
+    client: Any = None,
+    period: int = 60,
+    metric: str = METRIC,
+    column: str = "bytes_out",
+) -> pl.DataFrame:
+    """`metric` (Stat Sum, `period` seconds, a multiple of 60) per node and period, its value
+    in `column` (CLOUDWATCH_SCHEMA with `bytes_out` renamed).
 
     The window is widened to whole periods: CloudWatch has no finer data. Nodes are the
     manifest's nodes with an `aws_node_id` (or cache cluster ids given as strings); dimensions
@@ -110,7 +125,7 @@ def fetch_network_bytes_out(
                     "MetricStat": {
                         "Metric": {
                             "Namespace": NAMESPACE,
-                            "MetricName": METRIC,
+                            "MetricName": metric,
                             "Dimensions": [
                                 {"Name": "CacheClusterId", "Value": t.cache_cluster_id},
                                 {"Name": "CacheNodeId", "Value": t.cache_node_id},
@@ -187,7 +202,7 @@ def fetch_network_bytes_out(
         if rows
         else pl.DataFrame(schema=CLOUDWATCH_SCHEMA)
     )
-    return frame.sort(["node", "ts"])
+    return frame.sort(["node", "ts"]).rename({"bytes_out": column})
 
 
 def totals(frame: pl.DataFrame) -> pl.DataFrame:

@@ -32,8 +32,10 @@ TOLERANCE = 0.05  # default: estimate within 5% of measured
 MIN_SHARE = 0.01  # the verdict names off nodes above this share of the measured bytes out
 MODELLED = (
     "exact",
-    "sampled",
+    "sampled-during",
+    "replayed",
     "interpolated",
+    "sampled",
     "pattern",
     "script",
     "logged",
@@ -51,6 +53,7 @@ class NodeCheck:
     measured: int | None
     replication: Replication
     share: float | None = None  # of the measured bytes out of every checked node
+    modelled_commands: dict[str, int] = field(default_factory=dict)  # client commands, same keys
     # A sub-window: the readings the check runs between (None: the whole capture).
     span: tuple[float, float] | None = None
 
@@ -183,15 +186,19 @@ class SelfCheck:
         )
 
 
-def _modelled(rows: pl.DataFrame, node: str) -> tuple[dict[str, int], int]:
+def _modelled(rows: pl.DataFrame, node: str) -> tuple[dict[str, int], dict[str, int], int]:
+    """Reply bytes and client commands by confidence, and the commands left unsized."""
     mine = rows.filter((pl.col("node") == node) & (pl.col("origin") == schema.ORIGIN_CLIENT))
-    modelled = {
-        c: int(mine.filter(pl.col("reply_confidence") == c)["reply_bytes"].sum() or 0)
-        for c in MODELLED
-    }
-    for c in sorted(set(mine["reply_confidence"].to_list()) - {*MODELLED, "unknown", "none"}):
-        modelled[c] = int(mine.filter(pl.col("reply_confidence") == c)["reply_bytes"].sum() or 0)
-    return modelled, int(mine["unsized"].sum() or 0)
+    kinds = [
+        *MODELLED,
+        *sorted(set(mine["reply_confidence"].to_list()) - {*MODELLED, "unknown", "none"}),
+    ]
+    modelled, commands = {}, {}
+    for c in kinds:
+        of = mine.filter(pl.col("reply_confidence") == c)
+        modelled[c] = int(of["reply_bytes"].sum() or 0)
+        commands[c] = int(of["rows"].sum() or 0)
+    return modelled, commands, int(mine["unsized"].sum() or 0)
 
 
 def build(
@@ -231,7 +238,7 @@ def build(
                     inside = rows.filter((pl.col("ts") >= span[0]) & (pl.col("ts") < span[1]))
                     node_traffic = unshown.traffic(inside)
                     node_sharded = unshown.shard_publishes(inside)
-            modelled, unknown = _modelled(node_traffic, n.node)
+            modelled, commands, unknown = _modelled(node_traffic, n.node)
             parts = unshown.node_parts(m, n, node_traffic, node_sharded, hidden)
             if span is not None:
                 parts = _pro_rated(parts, n, span)
@@ -241,6 +248,7 @@ def build(
                     shard=n.shard,
                     role=n.role,
                     modelled=modelled,
+                    modelled_commands=commands,
                     unknown_commands=unknown,
                     parts=tuple(parts),
                     measured=measured,
@@ -340,6 +348,7 @@ def to_json(check: SelfCheck) -> dict[str, Any]:
                 "ratio": r6(n.ratio),
                 "within": n.within(check.tolerance),
                 "modelled": dict(sorted(n.modelled.items())),
+                "modelled_commands": dict(sorted(n.modelled_commands.items())),
                 "unknown_commands": n.unknown_commands,
                 "not_shown": [
                     {

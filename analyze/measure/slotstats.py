@@ -17,6 +17,13 @@ from hotshard.capture.format.manifest import Manifest
 # valkey#3043: from 9.0.1 (valkey PR #2652) replies sent with copy avoidance (I/O threads) were
 # counted twice; fixed by valkey PR #3046 (January 2026), in a later 9.0 patch release.
 DOUBLE_COUNT = ((9, 0, 1), (9, 1, 0))
+# How to get measured per-slot bytes next time; ElastiCache refuses CONFIG SET from clients.
+ENABLE = (
+    ". To measure bytes per slot next time, run `CONFIG SET cluster-slot-stats-enabled yes` "
+    "on each node before the capture (the counters start then); on ElastiCache, CONFIG is "
+    "not allowed: set `cluster-slot-stats-enabled` to `yes` in the cluster's parameter group, "
+    "if your engine version lists it"
+)
 
 
 @dataclass
@@ -48,7 +55,10 @@ def measured(manifests: Iterable[Manifest]) -> SlotMeasure:
                 )
     for (status, note), nodes in sorted(missing.items()):
         where = f"node {nodes[0]}" if len(nodes) == 1 else f"{len(nodes)} nodes ({nodes[0]}, …)"
-        out.notes.append(f"slot stats {status} on {where}" + (f" — {note}" if note else ""))
+        text = f"slot stats {status} on {where}" + (f" — {note}" if note else "")
+        if status == "disabled":
+            text += ENABLE
+        out.notes.append(text)
     out.notes += caveats(versions)
     return out
 

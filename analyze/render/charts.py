@@ -17,7 +17,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -37,12 +37,14 @@ RC: dict[str, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "path.simplify": False,
+    # Key names are text, never mathtext: `$$` would raise and `$total$` turn italic.
+    "text.parse_math": False,
 }
 METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 MAX_NODES = 10  # lines in the time chart; the busiest nodes
-MAX_PATTERNS = 8
+MAX_PATTERNS = 8  # segments in the pattern chart; the rest is "other"
 TOP_SLOTS = 20  # slots per shard marked with a dot in the slot chart
-VISIBLE = 400  # slots below 1/VISIBLE of the highest are not drawn (under half a pixel)  # segments in the pattern chart; the rest is "other"
+VISIBLE = 400  # slots below 1/VISIBLE of the highest are not drawn (under half a pixel)
 PALETTE = (
     "#4e79a7",
     "#f28e2b",
@@ -54,6 +56,20 @@ PALETTE = (
     "#ff9da7",
     "#9c755f",
     "#bab0ac",
+)
+
+
+# Key patterns get their own palette, ranked dark (largest) to light, so no pattern wears a
+# shard's colour from the other charts.
+PATTERN_PALETTE = (
+    "#1b1b4b",
+    "#3f3d8f",
+    "#6a51a3",
+    "#807dba",
+    "#9e9ac8",
+    "#bcbddc",
+    "#d4d3e8",
+    "#e8e6f2",
 )
 
 
@@ -89,6 +105,7 @@ def preload() -> None:
     """Import the plotting library (about half a second) while the analyzer parses: `write`
     then starts drawing at once."""
     import matplotlib.figure
+    import matplotlib.lines
     import matplotlib.patches
     import matplotlib.ticker  # noqa: F401
     from matplotlib.backends import backend_svg  # noqa: F401
@@ -122,31 +139,61 @@ def _clock(ts: float, tenths: bool) -> str:
     return f"{text}.{int((ts - math.floor(ts)) * 10)}" if tenths else text
 
 
+def _tint(colour: str, amount: float) -> str:
+    """`colour` mixed with white by `amount` (0: itself): a replica beside its primary."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    mix = [round(c + (255 - c) * amount) for c in (r, g, b)]
+    return "#" + "".join(f"{c:02x}" for c in mix)
+
+
+def _node_colours(f: Findings, nodes: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Per node: its shard's colour, the primary full, each replica a lighter tint of it."""
+    shard_colours = _shard_colours(f)
+    out: dict[str, str] = {}
+    for shard in sorted({s for _, s, _ in nodes}):
+        members = sorted((r != "primary", n) for n, s, r in nodes if s == shard)
+        for i, (_, node) in enumerate(members):
+            out[node] = _tint(shard_colours.get(shard, "#555555"), min(0.55, 0.4 * i))
+    return out
+
+
+LineStyle = Literal["-", "--", ":"]
+_STYLES: tuple[tuple[str, LineStyle, str, str], ...] = (
+    ("estimated", "-", "", "estimated from the commands seen"),
+    ("measured", "--", "", "measured: the server's INFO counters"),
+    ("CloudWatch", ":", "o", "CloudWatch NetworkBytesOut (Sum per minute)"),
+)
+
+
 def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     t = f.timeline
     if t is None or t.intervals.is_empty():
         return None
-    busiest = (
-        t.intervals.group_by("node")
-        .agg(pl.col("est_bytes_out").sum(), pl.col("measured_bytes_out").sum(), pl.len())
+    # Busiest first: the legend reads in the order that matters.
+    ranked = (
+        t.intervals.group_by("node", "shard", "role")
+        .agg(pl.col("est_bytes_out").sum(), pl.col("measured_bytes_out").sum())
         .with_columns(value=pl.max_horizontal("est_bytes_out", "measured_bytes_out"))
         .sort(["value", "node"], descending=[True, False], nulls_last=True)
-        .head(MAX_NODES)["node"]
-        .sort()
-        .to_list()
+        .head(MAX_NODES)
     )
-    shard_of = dict(t.intervals.select("node", "shard").unique().iter_rows())
+    nodes = list(ranked.select("node", "shard", "role").iter_rows())
+    colours = _node_colours(f, nodes)
     t0 = float(t.intervals["start"].min())  # type: ignore[arg-type]
-    colours = _shard_colours(f)
-    fig = Figure(figsize=(9, 3.6))
+    fig = Figure(figsize=(9, 3.8))
     ax = fig.subplots()
-    drawn = False
-    for node in busiest:
-        colour = colours.get(shard_of[node], "#555555")  # the slot chart's colours
-        label = f"{node} ({shard_of[node]})"
+    lowest, drawn = math.inf, False
+    styles: set[str] = set()
+    node_handles = []
+    for node, shard, role in nodes:
+        colour = colours[node]
+        label = f"{humanize.printable(f.node_label(node))}  shard {shard}, {role}"
+        width = 1.8 if role == "primary" else 1.2
+        node_handles.append(Line2D([], [], color=colour, linewidth=width, label=label))
         for column, style, what in (
             ("est_bytes_out", "-", "estimated"),
             ("measured_bytes_out", "--", "measured"),
@@ -154,44 +201,88 @@ def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | 
             spans = [(s, e, v) for s, e, v in t.node_rates(node, column) if v is not None]
             if not spans:
                 continue
+            # CloudWatch's unit: bytes per minute (the rate over each interval, times 60).
             xs = [s - t0 for s, _, _ in spans] + [spans[-1][1] - t0]
-            ys = [v for *_, v in spans] + [spans[-1][2]]
-            ax.step(xs, ys, where="post", linestyle=style, color=colour, label=f"{label} {what}")
+            ys = [v * 60 for *_, v in spans] + [spans[-1][2] * 60]
+            lowest = min([lowest, *(y for y in ys if y > 0)])
+            ax.step(
+                xs,
+                ys,
+                where="post",
+                linestyle=style,
+                linewidth=width,
+                color=colour,
+            )
             drawn = True
+            styles.add(what)
         if t.cloudwatch:
             cw = t.minutes.filter(
                 (pl.col("node") == node) & pl.col("cloudwatch_bytes_out").is_not_null()
             )
             if cw.height:
+                values = cw["cloudwatch_bytes_out"].to_list()
+                lowest = min([lowest, *(v for v in values if v > 0)])
                 ax.plot(
                     [m + 30 - t0 for m in cw["minute"].to_list()],
-                    [v / 60 for v in cw["cloudwatch_bytes_out"].to_list()],
+                    values,
                     linestyle=":",
                     marker="o",
+                    markersize=3,
                     color=colour,
-                    label=f"{label} CloudWatch (minute mean)",
                 )
                 drawn = True
+                styles.add("CloudWatch")
     if not drawn:
         return None
-    ax.set_ylim(bottom=0)
-    _bytes_axis(ax, per_second=True)
+    # A log axis: a node at a thousandth of the hot one is a line, not a flat 0.
+    ax.set_yscale("log")
+    if math.isfinite(lowest):
+        ax.set_ylim(bottom=max(1.0, 10 ** math.floor(math.log10(lowest))))
+    top = ax.get_ylim()[1]
+    narrow = math.isfinite(lowest) and top / max(lowest, 1.0) < 100  # under two decades: more ticks
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: humanize.size(v)))
     span = float(t.intervals["end"].max()) - t0  # type: ignore[arg-type]
     if span >= 10:  # whole seconds; shorter windows show tenths
         ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _clock(t0 + v, span < 10)))
     ax.set_xlabel("time (UTC)")
-    ax.set_ylabel("client bytes out per second")
-    ax.set_title("Bytes out per node over time")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_ylabel("client bytes out per minute (log)")
+    ax.set_title("Client bytes out per node, in bytes per minute (CloudWatch's unit)")
+    # Two legends: which node (colour, busiest first), and which measure (line style).
+    nodes_legend = ax.legend(
+        handles=node_handles,
+        title="node (busiest first)",
+        title_fontsize=7,
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+        alignment="left",
+    )
+    ax.add_artist(nodes_legend)
+    style_handles = [
+        Line2D([], [], color="#555555", linestyle=style, marker=marker, markersize=3, label=text)
+        for what, style, marker, text in _STYLES
+        if what in styles
+    ]
+
+    ax.legend(
+        handles=style_handles,
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 0.0),
+        frameon=False,
+    )
     _save(fig, folder, "bytes_over_time")
     what = "estimated and measured" if t.measured else "estimated"
     extra = ", with CloudWatch NetworkBytesOut per minute" if t.cloudwatch else ""
     return Chart(
         "bytes_over_time",
         f"{CHARTS_DIR}/bytes_over_time.svg",
-        f"Line chart: client bytes out per second over time for {len(busiest)} node(s), "
-        f"{what}{extra}",
+        f"Line chart, log scale: client bytes out per minute over time for {len(nodes)} "
+        f"node(s), busiest first, {what}{extra}",
     )
 
 
@@ -235,14 +326,14 @@ def _slots(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None
     ax.set_ylim(bottom=0)
     if column == "est_bytes_out":
         _bytes_axis(ax, per_second=False)
-        ax.set_ylabel("estimated bytes out")
+        ax.set_ylabel(f"estimated bytes out in {humanize.duration(r.duration)}")
     else:
-        ax.set_ylabel("client commands")
+        ax.set_ylabel(f"client commands in {humanize.duration(r.duration)}")
     ax.set_xlabel("hash slot (0–16383)")
     ax.set_title(
-        "Bytes out by slot, coloured by shard"
+        "Estimated bytes out per hash slot over the window, coloured by shard"
         if column == "est_bytes_out"
-        else "Commands by slot, coloured by shard"
+        else "Client commands per hash slot over the window, coloured by shard"
     )
     ax.legend(
         handles=[Patch(color=c, label=f"shard {s}") for s, c in sorted(colours.items())],
@@ -301,8 +392,17 @@ def _patterns(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | N
         ]
         if not any(widths):
             continue
-        colour = "#bbbbbb" if pattern == "(other patterns)" else _colour(i)
-        ax.barh(ys, widths, left=left, color=colour, label=humanize.printable(pattern), height=0.6)
+        colour = "#bbbbbb" if pattern == "(other patterns)" else PATTERN_PALETTE[i]
+        ax.barh(
+            ys,
+            widths,
+            left=left,
+            color=colour,
+            label=humanize.printable(pattern),
+            height=0.6,
+            edgecolor="white",
+            linewidth=0.5,
+        )
         left = [a + b for a, b in zip(left, widths, strict=True)]
     amount = humanize.size if column == "est_bytes_out" else humanize.count
     unit = "" if column == "est_bytes_out" else " commands"
@@ -315,9 +415,9 @@ def _patterns(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | N
         else "share of the shard's client commands (%)"
     )
     ax.set_title(
-        "Bytes out by key pattern per shard"
+        "What each shard's estimated bytes out are made of, by key pattern"
         if column == "est_bytes_out"
-        else "Commands by key pattern per shard"
+        else "What each shard's client commands are made of, by key pattern"
     )
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _save(fig, folder, "patterns")

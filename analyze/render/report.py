@@ -16,7 +16,7 @@ from hotshard.analyze import humanize
 from hotshard.analyze.findings import timeline
 from hotshard.analyze.findings.findings import Findings
 from hotshard.analyze.measure import selfcheck
-from hotshard.analyze.render import charts
+from hotshard.analyze.render import advice, charts, headline
 from hotshard.capture import __version__
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -27,8 +27,7 @@ def render(f: Findings) -> str:
     """The whole report as text (ends with a newline)."""
     parts = [
         "# hotshard report",
-        f"**{f.verdict.text}**",
-        _self_check_line(f),
+        headline.render(f),  # the first screen; the sections below are the details
         _overview(f),
         _health(f),
         _shards(f),
@@ -43,6 +42,7 @@ def render(f: Findings) -> str:
         _large_ops(f),
         _slots(f),
         charts.section(f.charts),
+        advice.render(f),
         _recommendations(f),
         _footer(f),
     ]
@@ -50,6 +50,8 @@ def render(f: Findings) -> str:
 
 
 def _footer(f: Findings) -> str:
+    if f.redaction:
+        return f"---\n\nWritten by hotshard {__version__}. {f.redaction}"
     head = f"---\n\nWritten by hotshard {__version__}. Every command is in "
     if not f.database:
         return head + "`commands/` (Parquet, one folder per shard) beside this report."
@@ -180,10 +182,22 @@ def _health(f: Findings) -> str:
         )
     notes = [humanize.printable(w) for w in f.warnings]  # they quote paths and server errors
     notes += _error_examples(ls)
+    lines = f.lines()
+    if lines["errors"] and not _error_examples(ls):
+        notes.append(f"{humanize.count(lines['errors'])} line(s) could not be parsed.")
     if notes:
         body.append("\n".join(f"- {n}" for n in notes))
     else:
-        body.append("No problems found: every line parsed, no gaps, no warnings.")
+        body.append(
+            "No problems found: every MONITOR line parsed, no gaps, no warnings."
+            if lines["errors"] == 0
+            else ""
+        )
+    if lines["skipped"]:  # the counts above say "skipped": say what that was
+        body.append(
+            f"Skipped: {humanize.count(lines['skipped'])} line(s) that are not commands "
+            "(the `OK` that `redis-cli monitor` prints first, blank lines); nothing is lost."
+        )
     return _section("Health", *body)
 
 
@@ -218,7 +232,7 @@ def _shards(f: Findings) -> str:
                 humanize.count(s["replicated"]),
                 humanize.count(s["script"]),
                 humanize.count(s["distinct_keys"]),
-                code((s["top_command"] or "").upper()) if s["top_command"] else "—",
+                _top_command(f, s["shard"], s["top_command"]),
             ]
         )
     headers = [
@@ -233,13 +247,26 @@ def _shards(f: Findings) -> str:
         "Replicated writes",
         "Script sub-commands",
         "Keys",
-        "Top command",
+        "Top command (commands, bytes)" if f.rollups.basis == "bytes" else "Top command (commands)",
     ]
     v = f.verdict
     note = _share_note(f)
     if v.skew is not None:
         note += f" Skew: hottest shard / median of the others = {humanize.ratio(v.skew)}."
     return _section("Shards", table(headers, rows, "lrrrrrrrrrrl"), note)
+
+
+def _top_command(f: Findings, shard: str, command: str | None) -> str:
+    """The shard's top command by the ranking, with its count (and bytes) beside it."""
+    if not command:
+        return "—"
+    sc = f.rollups.shard_commands
+    row = sc.filter((pl.col("shard") == shard) & (pl.col("command") == command)).head(1)
+    if row.is_empty():
+        return code(command.upper())
+    n, b = row.row(0, named=True)["commands"], row.row(0, named=True)["est_bytes_out"]
+    amount = f", {humanize.size(b)}" if f.rollups.basis == "bytes" and b is not None else ""
+    return f"{code(command.upper())} ({humanize.count(n)}{amount})"
 
 
 def _nodes(f: Findings) -> str:
@@ -301,10 +328,6 @@ def _whole_estimate(f: Findings, node: str, modelled: int | None) -> int | None:
     if modelled is None or check is None:
         return modelled
     return modelled + check.not_shown_bytes
-
-
-def _self_check_line(f: Findings) -> str:
-    return f.self_check.text
 
 
 _PART_NAMES = {
@@ -369,7 +392,16 @@ def _breakdown(n: selfcheck.NodeCheck) -> str:
 
     rows: list[list[Any]] = []
     for conf, b in n.modelled.items():
-        rows.append([f"modelled replies, {conf}", "", humanize.size(b), share(b), conf])
+        count = n.modelled_commands.get(conf)
+        rows.append(
+            [
+                f"modelled replies, {conf}",
+                humanize.count(count) if count else "",
+                humanize.size(b),
+                share(b),
+                conf,
+            ]
+        )
     if n.unknown_commands:
         rows.append(
             ["modelled replies, unknown", humanize.count(n.unknown_commands), "—", None, "none"]
@@ -465,13 +497,45 @@ def _bytes_over_time(f: Findings) -> str:
     return timeline.section(f, charts.over_time(f.charts))
 
 
+NOISE = headline.NOISE  # rows below this share of the input are summed up in one line
+MIN_ROWS = 3  # ... except the first few, so a balanced input still shows its leaders
+
+
 def _rank(df: pl.DataFrame, n: int) -> list[dict[str, Any]]:
     return list(df.head(n).iter_rows(named=True))
 
 
+def _ranked(
+    f: Findings, df: pl.DataFrame, limit: int | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """The rows worth reading (at least `MIN_ROWS`, then those above `NOISE` of the input's
+    total), and a line saying how many of the top `limit` were left out and what they weigh."""
+    column = f.rollups.rank_column
+    t = f.rollups.totals
+    total = (t.est_bytes_out or 0) if f.rollups.basis == "bytes" else t.client
+    rows = _rank(df, f.top if limit is None else limit)
+    shown = [
+        r
+        for i, r in enumerate(rows)
+        if i < MIN_ROWS or (total and (r[column] or 0) >= NOISE * total)
+    ]
+    rest = rows[len(shown) :]
+    if not rest:
+        return shown, ""
+    weight = sum(r[column] or 0 for r in rest)
+    amount = humanize.size(weight) if f.rollups.basis == "bytes" else humanize.count(weight)
+    what = "estimated bytes out" if f.rollups.basis == "bytes" else "client commands"
+    line = (
+        f"{len(rest)} more below {humanize.percent(NOISE)} of all {what} each ({amount} "
+        "together) are not listed; `summary.json` and the commands table hold them."
+    )
+    return shown, line
+
+
 def _top_keys(f: Findings) -> str:
     rows = []
-    for i, k in enumerate(_rank(f.rollups.hot_keys, f.top), 1):
+    keys, more = _ranked(f, f.rollups.hot_keys)
+    for i, k in enumerate(keys, 1):
         rows.append(
             [
                 i,
@@ -500,10 +564,11 @@ def _top_keys(f: Findings) -> str:
         "Mostly",
         "Pattern",
     ]
-    return _section("Top keys", table(headers, rows, "rlllrrrrll"), _share_note(f))
+    return _section("Top keys", table(headers, rows, "rlllrrrrll"), more, _share_note(f))
 
 
 def _patterns(f: Findings) -> str:
+    patterns, more = _ranked(f, f.rollups.patterns)
     rows = [
         [
             i,
@@ -515,15 +580,16 @@ def _patterns(f: Findings) -> str:
             humanize.size(p["est_bytes_out"]),
             humanize.percent(p["share"]),
         ]
-        for i, p in enumerate(_rank(f.rollups.patterns, f.top), 1)
+        for i, p in enumerate(patterns, 1)
     ]
     if not rows:
         return ""
     headers = ["#", "Pattern", "Keys", "Shards", "Commands", "ops/s", "Est. bytes out", "Share"]
-    return _section("Top key patterns", table(headers, rows, "rlrrrrrr"))
+    return _section("Top key patterns", table(headers, rows, "rlrrrrrr"), more)
 
 
 def _signatures(f: Findings) -> str:
+    signatures, more = _ranked(f, f.rollups.signatures)
     rows = [
         [
             i,
@@ -534,7 +600,7 @@ def _signatures(f: Findings) -> str:
             humanize.size(s["est_bytes_out"]),
             humanize.percent(s["share"]),
         ]
-        for i, s in enumerate(_rank(f.rollups.signatures, f.top), 1)
+        for i, s in enumerate(signatures, 1)
     ]
     if not rows:
         return ""
@@ -547,10 +613,11 @@ def _signatures(f: Findings) -> str:
         "Est. bytes out",
         "Share",
     ]
-    return _section("Top command signatures", table(headers, rows, "rlrrrrr"))
+    return _section("Top command signatures", table(headers, rows, "rlrrrrr"), more)
 
 
 def _clients(f: Findings) -> str:
+    clients, more = _ranked(f, f.rollups.clients)
     rows = [
         [
             i,
@@ -563,7 +630,7 @@ def _clients(f: Findings) -> str:
             humanize.percent(c["share"]),
             code((c["top_command"] or "").upper()),
         ]
-        for i, c in enumerate(_rank(f.rollups.clients, f.top), 1)
+        for i, c in enumerate(clients, 1)
     ]
     if not rows:
         return ""
@@ -578,7 +645,7 @@ def _clients(f: Findings) -> str:
         "Share",
         "Mostly",
     ]
-    return _section("Heavy clients", table(headers, rows, "rllrrrrrl"))
+    return _section("Heavy clients", table(headers, rows, "rllrrrrrl"), more)
 
 
 def _large_ops(f: Findings) -> str:
@@ -589,6 +656,7 @@ def _large_ops(f: Findings) -> str:
             title,
             "No whole-value reads (`LRANGE 0 -1`, `ZREVRANGE 0 -1`, `HGETALL`, `SMEMBERS`...) were seen.",
         )
+    shown, more = _ranked(f, ops)
     rows = [
         [
             i,
@@ -600,7 +668,7 @@ def _large_ops(f: Findings) -> str:
             humanize.size(o["est_bytes_out"]),
             humanize.percent(o["share_of_shard"]),
         ]
-        for i, o in enumerate(_rank(ops, f.top), 1)
+        for i, o in enumerate(shown, 1)
     ]
     headers = [
         "#",
@@ -613,7 +681,7 @@ def _large_ops(f: Findings) -> str:
         "Share of shard",
     ]
     note = "Commands that return a whole collection whatever its size: they grow with the key."
-    return _section(title, table(headers, rows, "rlllrrrr"), note)
+    return _section(title, table(headers, rows, "rlllrrrr"), more, note)
 
 
 def _slots(f: Findings) -> str:
@@ -621,6 +689,7 @@ def _slots(f: Findings) -> str:
     if slots.is_empty():
         return ""
     measured = f.slot_stats.bytes_out
+    shown, more = _ranked(f, slots, min(f.top, 10))
     rows = [
         [
             s["slot"],
@@ -631,7 +700,7 @@ def _slots(f: Findings) -> str:
             humanize.percent(s["share_of_shard"]),
         ]
         + ([_measured_slot(measured.get((s["shard"], s["slot"])))] if measured else [])
-        for s in _rank(slots, min(f.top, 10))
+        for s in shown
     ]
     headers = ["Slot", "Shard", "Keys", "Commands", "Est. bytes out", "Share of shard"]
     notes = ""
@@ -644,7 +713,7 @@ def _slots(f: Findings) -> str:
             "leaves out: on a write-heavy slot measured above estimated is expected."
         )
     bullets = "\n".join(f"- {n}" for n in f.slot_stats.notes)
-    notes = "\n\n".join(p for p in (notes, bullets) if p)
+    notes = "\n\n".join(p for p in (more, notes, bullets) if p)
     return _section("Hottest slots", table(headers, rows, "rlrrrrr"), notes)
 
 
@@ -655,5 +724,12 @@ def _measured_slot(value: int | None) -> str | None:
 def _recommendations(f: Findings) -> str:
     if not f.recommendations:
         return _section("Recommendations", "Nothing stands out.")
-    items = "\n".join(f"{i}. {r.text}" for i, r in enumerate(f.recommendations, 1))
-    return _section("Recommendations", items)
+    shown, small = headline.recommendations(f)
+    items = "\n".join(f"{i}. {r.text}" for i, r in enumerate(shown, 1))
+    more = (
+        f"{len(small)} more about less than {humanize.percent(headline.NOISE)} of the traffic each "
+        "(in `summary.json`)."
+        if small
+        else ""
+    )
+    return _section("Recommendations", items, more)

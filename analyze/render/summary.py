@@ -30,8 +30,10 @@ tie-breakers.
                          top_command}]
     large_key_operations [{key, shard, command, arg_shape, commands, est_bytes_out,
                          max_reply_bytes, share_of_shard}]
-    recommendations    [{kind, text, saves_bytes}]
+    recommendations    [{kind, text, saves_bytes, subject, level}]
     warnings           [str]
+    balance_score      float | null                                 0 = every shard even
+    network            {source, retrieved, nodes: [...]} | null      analyze/measure/bandwidth.py
     timeline           {measured, cloudwatch, bin_seconds, intervals: [{node, shard, role, start,
                          end, commands, est_bytes_out, measured_bytes_out, commands_processed}],
                          minutes: [{node, shard, role, minute, commands, est_bytes_out,
@@ -47,9 +49,9 @@ from typing import Any
 
 import polars as pl
 
-from hotshard.analyze.findings import timeline
+from hotshard.analyze.findings import slotplan, timeline
 from hotshard.analyze.findings.findings import Findings
-from hotshard.analyze.measure import selfcheck
+from hotshard.analyze.measure import bandwidth, selfcheck
 
 SCHEMA_VERSION = 1
 
@@ -215,14 +217,29 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
             top,
         ),
         "recommendations": [
-            {"kind": rec.kind, "text": rec.text, "saves_bytes": rec.saves_bytes}
+            {
+                "kind": rec.kind,
+                "text": rec.text,
+                "saves_bytes": rec.saves_bytes,
+                "subject": rec.subject,
+                "level": rec.level,
+            }
             for rec in f.recommendations
         ],
         "warnings": list(f.warnings),
+        "balance_score": _num(_balance(f)),
+        "network": bandwidth.to_json(f.network),
         "self_check": selfcheck.to_json(f.self_check),
         "commandlog": f.commandlog,
         **_timeline(f),
     }
+
+
+def _balance(f: Findings) -> float | None:
+    """analyze/findings/slotplan.py `balance_score` over the shards, in the basis' unit."""
+    column = f.rollups.rank_column
+    values = [float(v or 0) for v in f.rollups.shards[column].to_list()]
+    return slotplan.balance_score(values)
 
 
 def _timeline(f: Findings) -> dict[str, Any]:

@@ -144,7 +144,7 @@ def source_rows(
     finished = ahead(_finish(part, source, ctx, spoken) for part in cuts if part is not None)
     # Replies the server logged (COMMANDLOG large-reply): their bytes replace the estimate.
     logged_replies = logged.Matcher(ctx.logged.get(source.node, pl.DataFrame()))
-    # GETs sized by the writes before them, and before any by the start sample (issue 11)
+    # GETs sized by the writes before them, and before any by the in-window sample (issue 11)
     strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
     collections: cardinality.Collections | None = None
     for chunk in finished:
@@ -263,6 +263,7 @@ def _finish(
         .select(
             *[pl.col(c).cast(t) for c, t in schema.COMMANDS.items() if c not in _LATER],
             *cardinality.READ_COLUMNS,
+            *through_time.VALUE_COLUMNS,
             "_resp3",
         )
         .collect()
@@ -286,6 +287,7 @@ _TAIL_PER_ROW = (
     "_keys_raw",
     "_class",
     "_hello",
+    *through_time.VALUE_COLUMNS,
 )
 # What a reply and a signature depend on: the tail's class (`_tails`), the key's pattern and
 # sampled size, and whether a client sent it.
@@ -331,7 +333,7 @@ def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
         pl.concat([fast, slow], how="vertical_relaxed")
         # The reply features that need the key's text (XREAD's key length): whole tails only.
         .with_columns(key_name=keys.decode(pl.col("_tail_key_raw")).text)
-        .with_columns(**ctx.lookup.tail_features())
+        .with_columns(**ctx.lookup.tail_features(), **through_time.value_columns())
         .rename({"request_bytes": "_request_bytes"})
         # `HELLO 3` switches its connection to RESP3 (`HELLO` alone changes nothing)
         .with_columns(

@@ -38,7 +38,7 @@ from hotshard.capture.errors import ManifestError
 #   4  nodes[].polls (INFO stats counters through the window) and nodes[].poll_client
 #      and nodes[].own_calls, nodes[].reply_sizes, nodes[].pubsub (what MONITOR does not show:
 #      capture/costs.py, analyze/measure/unshown.py)
-#   5  key_sizes_start.jsonl (capture/start_sample.py), nodes[].sampler_client, and
+#   5  key_sizes_start.jsonl (capture/window_sample.py), nodes[].sampler_client, and
 #      key sizes gain sampled_at
 FORMAT_VERSION = 6
 MANIFEST_NAME = "manifest.json"
@@ -154,7 +154,7 @@ class NodeCapture:
     own_calls: dict[str, int] | None = None
     reply_sizes: dict[str, int] = field(default_factory=dict)
     pubsub: dict[str, Any] | None = None
-    # "ip:port" of the start-of-window sampler's connection (capture/start_sample.py): MONITOR
+    # "ip:port" of the start-of-window sampler's connection (capture/window_sample.py): MONITOR
     # shows its TYPE/STRLEN/... lines, which the analyzer leaves out like the polls.
     sampler_client: str | None = None
     # "ip:port" -> protocol of the connections `CLIENT LIST` showed speaking other than RESP2

@@ -1,7 +1,7 @@
 """A MONITOR file read back, whole lines at a time, whatever happened to it.
 
 Both halves read captures with this: the bastion ranks keys from the file it is writing
-(capture/sizing.py, capture/start_sample.py), the analyzer parses whole files (analyze/read/parse.py),
+(capture/sizing.py, capture/window_sample.py), the analyzer parses whole files (analyze/read/parse.py),
 and tests read what a capture wrote. Pure Python; `zstandard` is the one dependency.
 
 A file is plain text, gzip (members one after the other, as `cat a.gz b.gz` makes) or zstd (the

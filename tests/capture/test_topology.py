@@ -197,3 +197,20 @@ def test_a_dead_primary_is_flagged_in_endpoints_and_capture(tmp_path_factory, tm
         assert any(dead.address in w and "marked failed" in w for w in m.warnings)
         assert any(w.startswith("cluster_state:fail") for w in m.warnings)
         assert m.node(dead.address).health == "failed" and not m.node(dead.address).monitored
+
+
+def test_a_replica_at_offset_0_is_not_reported_as_loading():
+    """Redis 7.0 `CLUSTER SHARDS` says `loading` for a replica whose offset is 0 (a fresh
+    cluster, nothing written yet): that is what `endpoints` says, not LOADING."""
+    from hotshard.capture.topology import NO_OFFSET
+
+    def node(role: bytes, offset: int, health: bytes) -> list:
+        return [b"id", b"a" * 40, b"port", 7001, b"ip", b"10.0.0.1", b"endpoint", b"10.0.0.1",
+                b"role", role, b"replication-offset", offset, b"health", health]  # fmt: skip
+
+    reply = [[b"slots", [0, 16383], b"nodes", [
+        node(b"master", 0, b"online"), node(b"replica", 0, b"loading"),
+        node(b"replica", 5, b"loading"),
+    ]]]  # fmt: skip
+    ((_, nodes),) = parse_cluster_shards(reply)
+    assert [n["health"] for n in nodes] == ["online", NO_OFFSET, "loading"]

@@ -40,7 +40,7 @@ def test_fixed_passes_default_rules(analyzed, capsys):
     status = run(["check", str(analyzed["fixed"])])
     out = capsys.readouterr().out
     assert status == ExitStatus.OK, out
-    assert "all 6 rule(s) pass" in out
+    assert "all 7 rule(s) pass" in out
 
 
 def test_check_accepts_a_capture_folder_and_keeps_stdout_markdown(capsys):
@@ -121,3 +121,17 @@ def test_estimate_accuracy_passes_plain_logs_saying_why(analyzed):
         (result,) = check.evaluate(a, {"estimate_accuracy": {}})
     assert result.ok
     assert "nothing measured to compare" in result.description
+
+
+def test_balance_score_is_in_the_summary_and_gates(analyzed):
+    with open_analysis(str(analyzed["hot-zset"])) as a:
+        score = a.summary["balance_score"]
+        shards = [s["est_bytes_out"] for s in a.summary["shards"]]
+        assert score == pytest.approx(max(shards) / (sum(shards) / len(shards)) - 1, rel=1e-5)
+        assert 1.9 < score <= 2.0  # one of three shards carries almost everything
+        strict = check.evaluate(a, {"balance": {"max_score": 1.0}})
+        lenient = check.evaluate(a, {"balance": {"max_score": 2.0}})
+    assert not strict[0].ok and "balance score 1.99" in strict[0].violations[0].message
+    assert lenient[0].ok
+    with open_analysis(str(analyzed["fixed"])) as a:
+        assert check.evaluate(a, {"balance": {}})[0].ok

@@ -135,15 +135,16 @@ def test_collections_changing_mid_window_on_a_real_node(redis_node, tmp_path):
     def labels(name: str) -> list[str]:
         return rows.filter(pl.col("command") == name)["reply_confidence"].to_list()
 
-    assert labels("zrange") == ["sampled"] * 4 + ["interpolated"] * 29 + ["sampled"]
-    # after `LTRIM l 0 99` the list is taken to be 100 long (it was longer: a capped list)
-    assert labels("lrange") == ["sampled"] * 4 + ["interpolated"] * 12 + ["sampled"] * 2
-    assert labels("hgetall") == ["sampled"] * 4 + ["exact"] * 3
+    assert labels("zrange") == ["sampled-during"] * 4 + ["interpolated"] * 29 + ["sampled"]
+    # after `LTRIM l 0 99` the list is taken to be 100 long (it was longer: a capped list), and
+    # pushed to from there (`replayed`) until the next LTRIM
+    assert labels("lrange") == ["sampled-during"] * 4 + ["replayed"] * 12 + ["sampled"] * 2
+    assert labels("hgetall") == ["sampled-during"] * 4 + ["exact"] * 3
     (s,) = [
         s for s in mf.read_key_sizes(result.folder, result.manifest, start=True) if s.key == "s"
     ]
     assert s.ttl_ms is not None  # the premise: the start sample saw the TTL
-    assert labels("smembers") == ["sampled"] * 4 + ["exact"] * 2
+    assert labels("smembers") == ["sampled-during"] * 4 + ["exact"] * 2
     hgetall = rows.filter(pl.col("command") == "hgetall")["reply_bytes"].to_list()
     assert hgetall[-3:] == [4, 4, 4]  # `*0\r\n`
 
@@ -193,14 +194,14 @@ def test_reads_are_placed_by_the_writes_around_them():
     assert placed.select("key_name", "ts", "_c", "_conf").rows() == [
         ("d", 7.0, None, None),  # before a DEL before the first sample: nothing known
         ("d", 8.5, 0, "exact"),
-        ("h", 25.0, 3, "sampled"),
+        ("h", 25.0, 3, "sampled-during"),
         ("h", 35.0, 0, "exact"),
-        ("s", 5.0, 5, "sampled"),
-        ("s", 30.0, 5, "sampled"),
+        ("s", 5.0, 5, "sampled-during"),
+        ("s", 30.0, 5, "sampled-during"),
         ("s", 55.0, 0, "exact"),
         ("s", 65.0, 2, "sampled"),
-        ("z", 5.0, 10, "sampled"),
-        ("z", 15.0, 10, "sampled"),
+        ("z", 5.0, 10, "sampled-during"),
+        ("z", 15.0, 10, "sampled-during"),
         ("z", 24.5, 15, "interpolated"),
         ("z", 40.0, 20, "sampled"),
     ]
@@ -268,7 +269,7 @@ def test_start_sample_on_a_cluster_replica_and_valkey(engine_cluster, tmp_path):
         .sort("ts")
         .collect()
     )
-    assert rows["reply_confidence"].to_list() == ["sampled"] * 3 + ["interpolated"] * 19 + [
+    assert rows["reply_confidence"].to_list() == ["sampled-during"] * 3 + ["interpolated"] * 19 + [
         "sampled"
     ]
     estimate = rows["reply_bytes"].sum()
@@ -358,7 +359,7 @@ def test_placed_reads_are_framed_as_the_clients_speak(resp):
     )
     zset = 4 + 2 * (4 + 10 + 3 + 3) if resp == 3 else 4 + 2 * (10 + 9)
     assert got["reply_bytes"].to_list() == [zset, 4 + 2 * (8 + 9), 999, 999]
-    assert got["reply_confidence"].to_list() == ["sampled"] * 4
+    assert got["reply_confidence"].to_list() == ["sampled-during"] * 2 + ["sampled"] * 2
     assert not set(cardinality.READ_COLUMNS) & set(got.columns)
 
 
@@ -383,4 +384,4 @@ def test_score_updates_barely_move_a_leaderboard():
     )
     reads = pl.DataFrame({"key_name": ["lb", "lb"], "ts": [1.0, 25.0]})
     placed = cardinality.place(reads, cardinality.timeline(brackets, events))
-    assert placed.select("_c", "_conf").rows() == [(100, "interpolated"), (101, "interpolated")]
+    assert placed.select("_c", "_conf").rows() == [(100, "replayed"), (101, "interpolated")]

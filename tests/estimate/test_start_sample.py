@@ -65,11 +65,11 @@ def test_reads_before_the_first_write_take_the_start_size():
     got = through_time.Strings(start=start.of("n")).apply(rows)
     assert got["reply_bytes"].to_list() == [resp.bulk(40), 999, 999, resp.bulk(5), 5, 999, 999]
     assert got["reply_confidence"].to_list() == [
-        "sampled",
+        "sampled-during",
         "sampled",
         "sampled",
         "exact",
-        "sampled",
+        "sampled-during",
         "sampled",
         "sampled",
     ]
@@ -162,7 +162,7 @@ def test_rewritten_strings_on_a_real_node(redis_node, tmp_path):
     gets = commands.filter(pl.col("command") == "get")
     assert gets.group_by("reply_confidence").len().sort("reply_confidence").rows() == [
         ("exact", 3 * KEYS),
-        ("sampled", 3 * KEYS),
+        ("sampled-during", 3 * KEYS),
     ]
 
 
@@ -201,4 +201,4 @@ def test_a_read_past_the_sampled_ttl_is_a_null_reply():
     rows = _rows([(11.0, 0, "a", "get", 0), (12.6, 0, "a", "get", 0)])
     got = through_time.Strings(start=start.of("n")).apply(rows)
     assert got["reply_bytes"].to_list() == [resp.bulk(40), 5]
-    assert got["reply_confidence"].to_list() == ["sampled", "exact"]
+    assert got["reply_confidence"].to_list() == ["sampled-during", "exact"]

@@ -43,7 +43,7 @@ def test_reads_follow_the_writes_before_them(tmp_path):
         line(t + 0.6, C, "GET", "k"),
         line(t + 0.7, C, "DEL", "k"),
         line(t + 0.8, C, "GET", "k"),
-        line(t + 0.9, C, "SET", "k", "v", "EX", "10"),  # options: the size is unknown again
+        line(t + 0.9, C, "SET", "k", "v", "NX"),  # conditional: the size is unknown again
         line(t + 1.0, C, "GET", "k"),
         line(t + 1.1, C, "SET", "a", "1" * 30),
         line(t + 1.2, C, "SET", "b", "2" * 40),
@@ -127,3 +127,38 @@ def test_values_rewritten_and_deleted_mid_window_on_a_real_node(engine_node, tmp
     assert abs(check["ratio"] - 1) < 0.001, check
     gets = tables.read(out).rows.filter(pl.col("command") == "get").collect()
     assert gets["reply_confidence"].unique().to_list() == ["exact"]
+
+
+def test_values_written_with_options_and_their_expiry(tmp_path):
+    """SET with an expiry (as a client sends it, and as a replica sees it: `PXAT`), SETEX,
+    PSETEX and `SET ... GET`: later GETs are the value's bulk, a null reply past the expiry;
+    an escaped value counts its decoded bytes; SET XX leaves the size unknown."""
+    t = 1000.0
+    lines = [
+        line(t + 0.1, C, "SET", "a", "x" * 300, "EX", "2"),
+        line(t + 0.2, C, "GET", "a"),
+        line(t + 2.5, C, "GET", "a"),  # expired
+        line(t + 2.6, C, "SET", "b", "y" * 40, "PXAT", str(int((t + 3.0) * 1000))),
+        line(t + 2.7, C, "GET", "b"),
+        line(t + 3.1, C, "GET", "b"),
+        line(t + 3.2, C, "SETEX", "c", "10", "z" * 7),
+        line(t + 3.3, C, "GET", "c"),
+        line(t + 3.4, C, "PSETEX", "d", "100", "w" * 8),
+        line(t + 3.6, C, "GET", "d"),  # 100 ms later: gone
+        line(t + 3.7, C, "SET", "e", "é" * 10, "KEEPTTL", "GET"),
+        line(t + 3.8, C, "GET", "e"),
+        line(t + 3.9, C, "SET", "e", "q", "XX"),
+        line(t + 4.0, C, "GET", "e"),
+    ]
+    got = analyzed(tmp_path, lines)
+    assert got["reply_bytes"].to_list() == [
+        resp.bulk(300),
+        5,
+        resp.bulk(40),
+        5,
+        resp.bulk(7),
+        5,
+        resp.bulk(20),
+        None,
+    ]
+    assert got["reply_confidence"].to_list() == ["exact"] * 7 + ["unknown"]

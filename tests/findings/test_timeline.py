@@ -236,7 +236,13 @@ def test_cloudwatch_minutes_sit_beside_the_estimate(moto, monkeypatch, tmp_path)
     assert "CloudWatch" in chart
     report = (out / "report.md").read_text()
     assert "with CloudWatch NetworkBytesOut per minute](charts/bytes_over_time.svg)" in report
-    assert "123.5 MB |" in report  # the per-minute table, beside the estimate
+    # The per-minute table: every node, by its ElastiCache node id, in CloudWatch's unit (bytes
+    # per minute), beside the estimate.
+    rows = {ln.split(" | ")[1]: ln for ln in report.splitlines() if " UTC | `shop-" in ln}
+    assert set(rows) == {"`shop-0001-002`", "`shop-0002-002`", "`shop-0003-002`"}
+    assert rows["`shop-0002-002`"].endswith("| 123,456,789 |")
+    assert rows["`shop-0001-002`"].endswith("| 4,321 |")
+    assert "CloudWatch's unit" in report and "nodes by their ElastiCache node id" in report
 
 
 def test_a_poll_that_fails_says_so_once_and_stops_polling_that_node(tmp_path):

@@ -185,7 +185,9 @@ def test_report_notes_and_the_double_count_caveat():
     assert got.notes[0] == "slot stats denied on node c:1 — not allowed"
     assert "valkey#3043" in got.notes[1] and "9.0.1" in got.notes[1]
     many = [node(f"d:{i}", "9.1.2", SlotStats("disabled", "off")) for i in range(6)]
-    assert analyzed_slots.measured([manifest.Manifest(nodes=many)]).notes == [
-        "slot stats disabled on 6 nodes (d:0, …) — off"
-    ]
+    (disabled,) = analyzed_slots.measured([manifest.Manifest(nodes=many)]).notes
+    assert disabled.startswith("slot stats disabled on 6 nodes (d:0, …) — off. ")
+    # says how to turn them on, and what ElastiCache needs instead of CONFIG SET
+    assert "`CONFIG SET cluster-slot-stats-enabled yes`" in disabled
+    assert "parameter group" in disabled
     assert analyzed_slots.caveats(["9.1.2", "8.1.1", "9.0.0"]) == []

@@ -126,3 +126,69 @@ def test_summary_schema_is_documented():
     data = json.loads(summary.render(findings(workload()), "0.1.0"))
     for key in data:
         assert f"`{key}`" in doc, f"summary.json field {key} is not in {DOCS.name}"
+
+
+# -- the first screen: which shard, why, what to do, how sure ------------------------------------
+def first_screen(text: str) -> str:
+    """The report down to its first section: what an SRE reads before scrolling."""
+    return text.split("\n## ", 1)[0]
+
+
+def _item(screen: str, label: str) -> str:
+    (line,) = [ln for ln in screen.splitlines() if ln.startswith(f"- **{label}:** ")]
+    return line
+
+
+def test_first_screen_of_the_sample_says_cause_fix_and_confidence(analyzed):
+    screen = first_screen((analyzed["hot-zset"] / "report.md").read_text())
+    assert len(screen.splitlines()) <= 25
+    where = _item(screen, "Where")
+    assert "shard `0002`" in where and "MB/s" in where and "`127.0.0.1:47995` (replica)" in where
+    assert "`0003`" in where and "`0001`" in where  # against the siblings
+    cause = _item(screen, "Cause")
+    assert "key pattern `large_sortedset:app:{DATE}` makes 204.1 MB (99.8%)" in cause
+    assert "command `ZREVRANGE`" in cause
+    assert "top key `large_sortedset:app:2025-10-13` 71.5 MB (35.0%)" in cause
+    fix = _item(screen, "Fix")
+    assert "`ZREVRANGE key 0 99`" in fix and "save about 203.9 MB" in fix
+    assert "99.7% of shard `0002`'s bytes out" in fix
+    sure = _item(screen, "How sure")
+    assert "Self-check: the estimate is within 5.0%" in sure
+
+
+def test_first_screen_of_a_scenario_says_cause_fix_and_confidence():
+    screen = first_screen(report.render(findings(workload(), top=10)))
+    assert len(screen.splitlines()) <= 25
+    assert "shard `0001`" in _item(screen, "Where")
+    assert "`large_sortedset:app:2025-10-17` 50.0 MB (100.0%)" in _item(screen, "Cause")
+    assert "read it in pages" in _item(screen, "Fix")
+    assert "no measured figure" in _item(screen, "How sure")  # said, not hidden
+
+
+def test_every_top_is_by_bytes_in_a_bytes_report(analyzed):
+    """Shard 0002's commands are mostly GET, its bytes ZREVRANGE: "Top command" is ZREVRANGE."""
+    text = (analyzed["hot-zset"] / "report.md").read_text()
+    (row,) = [ln for ln in text.splitlines() if ln.startswith("| `0002` 🔥")]
+    assert row.endswith("| `ZREVRANGE` (112, 204.1 MB) |")  # its count and bytes beside it
+    summary = json.loads((analyzed["hot-zset"] / "summary.json").read_text())
+    hot = next(s for s in summary["shards"] if s["shard"] == "0002")
+    assert hot["top_command"] == "zrevrange"
+
+
+def test_noise_is_counted_not_listed(analyzed):
+    text = (analyzed["hot-zset"] / "report.md").read_text()
+    large = text.split("## Large-key operations", 1)[1].split("\n## ", 1)[0]
+    assert "HGETALL" not in large  # ~500 B session reads beside 5 MB ones
+    assert "17 more below 1.0% of all estimated bytes out each" in large
+    recs = text.split("## Recommendations", 1)[1]
+    assert "\n2. " not in recs and "HGETALL" not in recs
+    assert "1 more about less than 1.0% of the traffic" in recs
+
+
+def test_health_agrees_with_its_counts(analyzed):
+    """A plain log's `OK` line is counted as skipped: Health says so, not "every line parsed"."""
+    text = (analyzed["legacy"] / "report.md").read_text()
+    health = text.split("## Health", 1)[1].split("\n## ", 1)[0]
+    assert "| 3,241 | 3,240 | 1 | 0 |" in health
+    assert "every line parsed" not in health
+    assert "Skipped: 1 line(s) that are not commands" in health

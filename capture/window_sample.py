@@ -1,0 +1,255 @@
+"""Key sizes through the window: each key sized soon after its first read, within a budget.
+
+The after-window sample (capture/sizing.py) sizes a key as it ended; a string rewritten or a
+collection grown or trimmed during the window was another size when it was read. From a second
+or so into the window (`--start-sample-seconds`) this sampler looks at every monitored node's
+stream as it arrives and measures the keys it has not measured yet, the same way as the
+after-window sample (never a whole value, TYPE/cardinality/a few elements, on the node that
+served the reads), into `key_sizes_start.jsonl`, each with the node's time (`sampled_at`). The
+analyzer sizes a read by the measurement nearest to it that no write separates from it
+(analyze/estimate/through_time.py, analyze/estimate/cardinality.py).
+
+Bounded per node, whatever the traffic: key discovery parses at most `lines_per_tick` of the
+last lines the stream received (`MonitorStream.since`: slices kept at each flush and twice a
+second), newest first, and stops when it passes half its CPU budget; a tick is skipped while
+the node's sampler has used more than `cpu_share` of a core since it started (discovery and
+measurements together): a sample of the stream that never falls behind it. Measurements go through the same rate
+limiter as the after-window sample (`rate` commands/s), at most `max_keys` keys. Keys wait in a
+queue ranked by what their reads could cost (a whole-collection read weighs 100, a whole
+value 10, any other command 1), so the keys that can move the estimate most are measured first. Nodes are
+sampled side by side (a thread each); they stop a second before a timed window ends (an
+interrupt stops them at once, after the pipelined batch under way), so nothing but the
+watchdog's last report stands between the end of MONITOR and the "after" INFO.
+
+It runs inside the window, so MONITOR shows its lines and the node's bytes out include its
+replies. Its connection is opened (READONLY, CLIENT INFO) before the "before" INFO, and its
+address is recorded as `sampler_client` so the analyzer leaves those lines out; the bytes of its
+replies go into the node's `overhead_bytes_out`, so the window's reconciliation stays exact.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from hotshard.capture import sizing
+from hotshard.capture.format import reads
+from hotshard.capture.format.manifest import KeySize, Manifest, NodeCapture, read_commands
+from hotshard.capture.info import client_info_address
+
+DEFAULT_SECONDS = 1.0
+TICK_SECONDS = 0.5
+# Keys measured in one pipelined batch: the longest a stop waits is one batch at `rate`.
+BATCH = 4
+STOP_BEFORE = 1.0  # seconds before the end of a timed window when the sampler stops
+# What a read could cost, roughly: a whole collection can be megabytes, a whole value (GET)
+# kilobytes, anything else a few bytes.
+WHOLE_COLLECTION_WEIGHT = 100.0
+WHOLE_VALUE_WEIGHT = 10.0
+OTHER_WEIGHT = 1.0
+COMMANDS_PER_KEY = 8  # TYPE, OBJECT ENCODING, MEMORY USAGE, PTTL, cardinality, TIME, samples
+# Of one core, per node, for discovery and measurements together (16 nodes: 8% of a core).
+CPU_SHARE = 0.005
+
+# `tap(seq)`: the slices of lines a node's stream kept after slice `seq`, and the last slice's
+# number (`MonitorStream.since`).
+Tap = Callable[[int], tuple[int, list[bytes]]]
+
+
+class WindowSample:
+    """One sampler connection per monitored node, opened before the window; `start()` once."""
+
+    def __init__(
+        self,
+        folder: Path,
+        manifest: Manifest,
+        nodes: list[NodeCapture],
+        connect: Callable[[NodeCapture], redis.Redis],
+        *,
+        rate: float = 500.0,
+        max_keys: int = 2000,
+        lines_per_tick: int = 1000,
+        tick: float = TICK_SECONDS,
+        cpu_share: float = CPU_SHARE,
+    ) -> None:
+        self.folder, self.manifest, self.rate = folder, manifest, rate
+        self.max_keys, self.lines_per_tick, self.tick = max_keys, lines_per_tick, tick
+        self.cpu_share = cpu_share
+        self.cpu_budget = cpu_share * tick / 2  # CPU seconds of key discovery per node and tick
+        self.pipes: dict[str, tuple[NodeCapture, redis.Redis, sizing.Pipe]] = {}
+        self.sizes: list[KeySize] = []
+        self.errors: list[str] = []
+        self.threads: dict[str, threading.Thread] = {}
+        self.cancelled = threading.Event()
+        self.lock = threading.Lock()
+        self.cpu_seconds = 0.0  # the samplers' threads, for bench/capture_bench.py
+        self.lines_parsed = 0
+        self.commands = 0
+        for n in nodes:
+            try:
+                client = connect(n)
+                readonly = manifest.cluster_mode and n.role == "replica"
+                pipe = sizing.Pipe(client, rate, readonly)
+                (reply,) = pipe.run([("CLIENT", "INFO")])
+            except Exception as exc:  # any failure to reach a node only skips its sample
+                self.errors.append(f"node {n.node}: in-window key sizes skipped ({exc})")
+                continue
+            n.sampler_client = client_info_address(reply)
+            if n.sampler_client is None:  # its lines could not be told from the application's
+                pipe.close()
+                self.errors.append(
+                    f"node {n.node}: in-window key sizes skipped (CLIENT INFO gave no "
+                    "address, Redis >= 6.2 needed)"
+                )
+                continue
+            pipe.reply_bytes = 0  # what came before the "before" INFO is outside the window
+            self.pipes[n.node] = (n, client, pipe)
+
+    @property
+    def started(self) -> bool:
+        return bool(self.threads)
+
+    def join(self, node: str) -> None:
+        """Wait for `node`'s sampler to end (after `stop`: its batch under way at most)."""
+        thread = self.threads.get(node)
+        if thread is not None:
+            thread.join()
+
+    def start(self, taps: dict[str, Tap]) -> None:
+        """A sampling thread per node that has a tap on its stream (`taps`: node -> tap)."""
+        if self.threads or not self.pipes:
+            return
+        positions = sizing.key_positions(read_commands(self.folder, self.manifest))
+        for name, (n, client, pipe) in sorted(self.pipes.items()):
+            tap = taps.get(name)
+            if tap is None:
+                continue
+            t = threading.Thread(
+                target=self._node,
+                args=(n, client, pipe, tap, positions),
+                name=f"window-sample {name}",
+                daemon=True,
+            )
+            self.threads[name] = t
+            t.start()
+
+    def bytes_out(self, node: NodeCapture) -> int:
+        """Reply bytes the sampler received from `node` so far."""
+        entry = self.pipes.get(node.node)
+        return entry[2].reply_bytes if entry else 0
+
+    def stop(self) -> None:
+        """Ask every node's sampler to stop after its batch under way (returns at once)."""
+        self.cancelled.set()
+
+    def finish(self) -> None:
+        """Stop; add its replies to each node's overhead. Before the "after" INFO (so every
+        reply it counts is in the window's delta); `close()` after it."""
+        self.cancelled.set()
+        for t in self.threads.values():
+            t.join()
+        for n, _, pipe in self.pipes.values():
+            n.overhead_bytes_out += pipe.reply_bytes
+            pipe.reply_bytes = 0
+        self.sizes.sort(key=lambda s: (s.node, s.key))  # the file's order: not the threads'
+
+    def close(self) -> None:
+        """Close the connections (nothing is sent: no bytes out)."""
+        for _, _, pipe in self.pipes.values():
+            pipe.close()
+        self.pipes.clear()
+
+    def _node(
+        self,
+        n: NodeCapture,
+        client: redis.Redis,
+        pipe: sizing.Pipe,
+        tap: Tap,
+        positions: dict[str, int],
+    ) -> None:
+        cpu0 = time.thread_time()
+        queue: Counter[bytes] = Counter()  # keys waiting, by what their reads could cost
+        done: set[bytes] = set()
+        own = f" {n.sampler_client}] ".encode()
+        last_seq = 0
+        per_tick = max(1, int(self.rate * self.tick / COMMANDS_PER_KEY))
+        parsed = commands = 0
+        pipe.restart_rate()  # no burst for the seconds the connection sat idle
+        began = time.monotonic()
+        try:
+            while not self.cancelled.wait(self.tick) and len(done) < self.max_keys:
+                spent = time.thread_time() - cpu0
+                if spent > self.cpu_share * (time.monotonic() - began):
+                    continue  # over its CPU budget: this tick is skipped
+                last_seq, recent = tap(last_seq)
+                if recent:
+                    parsed += self._discover(recent, own, positions, queue, done)
+                if not queue:
+                    continue
+                take = min(per_tick, self.max_keys - len(done))
+                keys = [k for k, _ in sorted(queue.items(), key=lambda kv: (-kv[1], kv[0]))[:take]]
+                for k in keys:
+                    del queue[k]
+                    done.add(k)
+                sent = pipe.limiter.sent
+                sizes = sizing.measure_keys(
+                    client,
+                    n.node,
+                    keys,
+                    rate=self.rate,
+                    pipe=pipe,
+                    batch=BATCH,
+                    stop=self.cancelled.is_set,
+                )
+                commands += pipe.limiter.sent - sent
+                measured = [s for s in sizes if s.sampled_at is not None]
+                with self.lock:
+                    self.sizes += measured
+        except Exception as exc:  # a sampling failure never touches the capture
+            self.errors.append(f"node {n.node}: in-window key sizes failed ({exc})")
+        finally:
+            with self.lock:
+                self.cpu_seconds += time.thread_time() - cpu0
+                self.lines_parsed += parsed
+                self.commands += commands
+
+    def _discover(
+        self,
+        recent: list[bytes],
+        own: bytes,
+        positions: dict[str, int],
+        queue: Counter[bytes],
+        done: set[bytes],
+    ) -> int:
+        """Queue the keys of the last `lines_per_tick` lines of `recent` (slices of whole lines)
+        not measured yet; returns the lines parsed."""
+        lines: list[bytes] = []
+        for data in reversed(recent):  # the newest first, up to the budget
+            lines[:0] = data.rstrip(b"\n").split(b"\n")[-self.lines_per_tick :]
+            if len(lines) > self.lines_per_tick:
+                break
+        lines = lines[-self.lines_per_tick :]
+        parsed = 0
+        deadline = time.thread_time() + self.cpu_budget
+        for line in reversed(lines):  # the newest first: a budget cut drops the oldest
+            if not line or own in line:
+                continue
+            parsed += 1
+            if parsed % 64 == 0 and time.thread_time() > deadline:
+                break
+            info = sizing.parse_line(line.rstrip(b"\r"), positions)
+            if info is None or info.key is None or info.key in done:
+                continue
+            queue[info.key] += _weight(info)  # type: ignore[assignment]
+        return parsed
+
+
+def _weight(info: sizing.LineInfo) -> float:
+    if not info.full_read:
+        return OTHER_WEIGHT
+    return WHOLE_VALUE_WEIGHT if info.command in reads.WHOLE_VALUES else WHOLE_COLLECTION_WEIGHT

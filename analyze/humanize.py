@@ -50,7 +50,10 @@ def timestamp(ts: float | None) -> str:
     """Epoch seconds as ISO-8601 UTC to the second."""
     if ts is None:
         return "—"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a garbled timestamp beyond any calendar
+        return f"{ts:.6f} (epoch seconds)"
 
 
 def duration(seconds: float | None) -> str:

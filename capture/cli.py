@@ -7,12 +7,15 @@ fire builds the CLI from the dict in `COMMANDS`, and the docstring is the `--hel
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib.util
 import math
+import os
 import sys
 import traceback as tb
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import fire
@@ -105,6 +108,7 @@ def analyze(
     cloudwatch: bool = False,
     region: str | None = None,
     tolerance: str = "5%",
+    max_line_bytes: str = "64MiB",
     redact: bool = False,
     redact_key: str | None = None,
     quiet: bool = False,
@@ -124,6 +128,8 @@ def analyze(
       cloudwatch: fetch NetworkBytesOut from CloudWatch for the capture window.
       region: AWS region for --cloudwatch (default: AWS_REGION / profile).
       tolerance: self-check: name the nodes whose estimate is off from measured by more (5%).
+      max_line_bytes: lines longer than this are skipped with a note (64MiB; a line costs ~13x
+        its length in memory while it is parsed).
       redact: outputs safe to share: keys as pattern#tag, client hosts as host#tag, no SQLite or Parquet.
       redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY): the same key gets the same tag in every run made with it.
       quiet: no progress on stderr.
@@ -145,6 +151,7 @@ def analyze(
         cloudwatch=as_bool(cloudwatch, "cloudwatch"),
         region=region,
         tolerance=as_share(tolerance, "tolerance") or 0.0,
+        max_line_bytes=max(1, as_bytes(max_line_bytes, "max-line-bytes") or 1),
         redact=as_bool(redact, "redact") or redact_key is not None,
         redact_key=None if redact_key is None else str(redact_key),
         quiet=as_bool(quiet, "quiet"),
@@ -153,16 +160,17 @@ def analyze(
 
 
 @SetParseFn(str)
-def query(sql: str, db: str = "hotshard-out/hotshard.db") -> None:
-    """Run SQL over the SQLite output of `hotshard analyze` and print a table.
+def query(sql: str, db: str = "hotshard-out/hotshard.db", *, timeout: str | None = None) -> None:
+    """Run SQL over the SQLite output of `hotshard analyze` and print a table, rows as they come.
 
     Args:
       sql: the query, e.g. "SELECT key_name, COUNT(*) FROM commands GROUP BY 1 ORDER BY 2 DESC".
       db: path to hotshard.db (or the analyze output folder).
+      timeout: stop the query after this many seconds (exit 2); none by default.
     """
     from hotshard.analyze.commands.query import run_query
 
-    run_query(sql, db)
+    run_query(sql, db, timeout=as_float(timeout, "timeout", minimum=0.001))
 
 
 def _redactor(redact: Any, redact_key: Any) -> Any:
@@ -180,6 +188,7 @@ def check(
     rules: str | None = None,
     junit: str | None = None,
     quiet: bool = True,
+    fail_unjudged: bool = False,
     redact: bool = False,
     redact_key: str | None = None,
 ) -> None:
@@ -190,13 +199,22 @@ def check(
       rules: TOML rules file (default: the shipped set, analyze/data/check_rules.toml).
       junit: also write the result as JUnit XML to this file (for CI test reports).
       quiet: no analysis progress on stderr (use --noquiet to see it).
+      fail_unjudged: exit 1 when a rule cannot be judged on this input (no sizes, one shard,
+        nothing measured); without it such a rule is reported "not judged" and exit is 0.
       redact: name keys as pattern#tag and nodes by shard and role (see analyze --redact).
       redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY).
     """
     from hotshard.analyze.commands.check import run_check
 
     red = _redactor(redact, redact_key)
-    run_check(target, rules=rules, junit=junit, quiet=as_bool(quiet, "quiet"), redactor=red)
+    run_check(
+        target,
+        rules=rules,
+        junit=junit,
+        quiet=as_bool(quiet, "quiet"),
+        fail_unjudged=as_bool(fail_unjudged, "fail-unjudged"),
+        redactor=red,
+    )
 
 
 @SetParseFn(str)
@@ -257,6 +275,21 @@ def as_bytes(value: Any, name: str) -> int | None:
     if size < 0:
         raise UsageError(f"--{name} takes a size such as 500MB or 1GiB, not {value!r}")
     return size
+
+
+SAVE_TO_DB_OUT = "hotshard-out"  # where --save-to-db analyzes the capture
+
+
+def _apart(capture: Path, analysis: Path) -> None:
+    """Refuse, before capturing, a capture folder inside (or holding) the --save-to-db output:
+    the analysis replaces its folder as a whole and would delete the capture."""
+    cap, ana = capture.resolve(), analysis.resolve()
+    if cap == ana or ana in cap.parents or cap in ana.parents:
+        raise UsageError(
+            f"--out {capture} and --save-to-db's output ./{analysis} overlap: the analysis "
+            "replaces its folder as a whole and would delete the capture — choose an --out "
+            f"outside ./{analysis}"
+        )
 
 
 def _connect_options(
@@ -365,12 +398,15 @@ def capture(
         poll_interval=as_float(poll_interval, "poll-interval", minimum=0) or 0.0,
         quiet=as_bool(quiet, "quiet"),
     )
+    if then_analyze and out:
+        _apart(Path(out), Path(SAVE_TO_DB_OUT))
     result = run_capture(options)
-    print(result.summary())
+    with contextlib.suppress(OSError):  # the terminal hung up (EIO): the folder is what counts
+        print(result.summary(), flush=True)
     if then_analyze:
         from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
-        run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out="hotshard-out"))
+        run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out=SAVE_TO_DB_OUT))
     result.raise_for_status()
 
 
@@ -493,10 +529,10 @@ def run(argv: Sequence[str] | None = None) -> ExitStatus:
             tb.print_exc()
         # Messages quote paths, keys and server replies: inert text, lines kept as written.
         message = "\n".join(printable(line) for line in str(exc).split("\n"))
-        print(f"hotshard: {message}", file=sys.stderr)
+        _tell(f"hotshard: {message}")
         return exc.exit_status
     except KeyboardInterrupt:
-        print("hotshard: interrupted", file=sys.stderr)
+        _tell("hotshard: interrupted")
         return ExitStatus.INTERRUPTED
     except BrokenPipeError:
         return ExitStatus.OK  # `hotshard query ... | head` is fine
@@ -524,8 +560,21 @@ def run(argv: Sequence[str] | None = None) -> ExitStatus:
     return ExitStatus.OK
 
 
+def _tell(text: str) -> None:
+    """A last line on stderr, unless the terminal hung up (EIO): the exit status still says."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    sys.exit(int(run(argv)))
+    status = run(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a hung-up terminal: no flush at exit either (it would exit 120)
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    sys.exit(int(status))
 
 
 # The predecessor's command names, kept for existing runbooks.

@@ -17,7 +17,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -83,9 +83,18 @@ def resolve_password(
     stderr = stderr or sys.stderr
     if password_file:
         try:
-            text = Path(password_file).read_text()
+            raw = Path(password_file).read_bytes()
         except OSError as exc:
             raise UsageError(f"--password-file {password_file}: {exc.strerror or exc}") from None
+        # A BOM (Windows editors write one) is not part of the password: AUTH would fail with
+        # a password that looks right. UTF-16 (Notepad's "Unicode") is read as what it is.
+        utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+        try:
+            text = raw.decode("utf-16" if utf16 else "utf-8-sig")
+        except UnicodeDecodeError:
+            raise UsageError(
+                f"--password-file {password_file}: not text (neither UTF-8 nor UTF-16)"
+            ) from None
         value = text.splitlines()[0] if text.strip() else ""
         if not value:
             raise UsageError(f"--password-file {password_file} is empty")
@@ -151,6 +160,27 @@ def open_socket(host: str, port: int, options: ConnectOptions) -> socket.socket:
         raise
 
 
+def server_said(node: str, options: ConnectOptions) -> str | None:
+    """The error line a server sends on accept before closing (`-ERR max number of clients
+    reached`), read on a fresh connection; None when it says nothing within a second."""
+    host, _, port = node.rpartition(":")
+    try:
+        sock = open_socket(host, int(port), replace(options, timeout=min(options.timeout, 2.0)))
+    except (OSError, ValueError):
+        return None
+    try:
+        sock.settimeout(1.0)
+        data = sock.recv(512)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    line = data.split(b"\r\n", 1)[0]
+    if not line.startswith(b"-"):
+        return None
+    return line[1:].decode("utf-8", "backslashreplace").removeprefix("ERR ")
+
+
 def describe_failure(node: str, exc: BaseException, options: ConnectOptions) -> Exception:
     """Turn a low-level failure into one readable CaptureError naming the node and the fix."""
     if isinstance(exc, ConnectionFailed | AuthError | TLSError):
@@ -176,9 +206,21 @@ def describe_failure(node: str, exc: BaseException, options: ConnectOptions) -> 
             f"node {node}: TLS handshake failed ({root.reason or root}) — the node may not use "
             "in-transit encryption: try --tls off"
         )
+    text = str(root).lower()
     if isinstance(root, ConnectionResetError | EOFError) or (
-        isinstance(root, redis.ConnectionError) and "closed" in str(root).lower()
+        isinstance(root, redis.ConnectionError)
+        and ("closed" in text or "has data" in text or "max number of clients" in text)
     ):
+        # The server may have said why before it closed (Redis writes `-ERR max number of
+        # clients reached` on accept): ask again, and say what it said.
+        said = str(root) if "max number of clients" in text else server_said(node, options)
+        if said:
+            hint = (
+                " — the node is at its maxclients limit: wait, or close idle clients"
+                if "max number of clients" in said.lower()
+                else ""
+            )
+            return ConnectionFailed(f"node {node}: the server refused the connection: {said}{hint}")
         hint = " — it may require TLS: try --tls on" if not options.use_tls else ""
         return ConnectionFailed(f"node {node}: the server closed the connection{hint}")
     if isinstance(root, socket.gaierror):

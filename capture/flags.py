@@ -26,20 +26,24 @@ class Signature:
     flags: dict[str, bool]  # --name -> is a switch (bool default)
     positional: list[str]
     many: bool  # *inputs
+    keyword: frozenset[str] = frozenset()  # flags only (after `*`): never filled by position
 
     @classmethod
     def of(cls, fn: Callable[..., object]) -> Signature:
         flags: dict[str, bool] = {}
         positional: list[str] = []
         many = False
+        keyword: set[str] = set()
         for p in inspect.signature(fn).parameters.values():
             if p.kind is p.VAR_POSITIONAL:
                 many = True
                 continue
             flags["--" + p.name.replace("_", "-")] = isinstance(p.default, bool)
+            if p.kind is p.KEYWORD_ONLY:
+                keyword.add("--" + p.name.replace("_", "-"))
             if p.default is p.empty:
                 positional.append(p.name)
-        return cls(flags, positional, many)
+        return cls(flags, positional, many, frozenset(keyword))
 
 
 def check(command: str, args: Sequence[str], fn: Callable[..., object]) -> None:
@@ -70,7 +74,7 @@ def check(command: str, args: Sequence[str], fn: Callable[..., object]) -> None:
         else:
             loose.append(arg)
     # fire fills parameters from positional words too, in order, unless named as flags.
-    free = [f for f in sig.flags if f not in named]
+    free = [f for f in sig.flags if f not in named and f not in sig.keyword]
     if not sig.many and len(loose) > len(free):
         takes = ", ".join(p.upper() for p in sig.positional)
         raise UsageError(

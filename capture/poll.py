@@ -22,7 +22,7 @@ from typing import Any
 import redis
 
 from hotshard.capture.format import resp
-from hotshard.capture.format.counters import parse_info
+from hotshard.capture.format.counters import parse_info, version_tuple
 from hotshard.capture.format.manifest import InfoPoll, NodeCapture
 from hotshard.capture.info import client_info_address
 
@@ -33,25 +33,24 @@ COUNTERS = ("total_net_output_bytes", "total_net_repl_output_bytes", "total_comm
 OwnTraffic = Callable[[NodeCapture], tuple[int, int]]
 
 
-def read_counters(client: redis.Redis, clients: bool = False) -> tuple[dict[str, Any], int]:
-    """`INFO stats` as {field: value}, and the exact size of its reply on the wire. `clients`
-    (Redis >= 7 and Valkey take several sections): `INFO stats clients`, the `clients` fields
-    (`connected_clients`) merged in."""
-    raw: bytes = client.execute_command("INFO", "stats", *(["clients"] if clients else []))
-    sections = parse_info(raw.decode("utf-8", "replace"))
-    stats = {**sections.get("clients", {}), **sections.get("stats", {})}
-    return stats, resp.bulk(len(raw))
+def read_counters(
+    client: redis.Redis, server_version: str | None = None
+) -> tuple[dict[str, Any], str | None, int]:
+    """`INFO stats` as {field: value}, the node's role (`INFO replication`, asked in the same
+    call on servers that take several sections: Redis >= 7; None on older ones), and the exact
+    size of the reply on the wire. The role shows a failover during the window, and when. On
+    the same servers `INFO clients` too: its fields (`connected_clients`) merged into the stats
+    (CLIENT LIST through the window, analyze/measure/unshown.py)."""
+    several = version_tuple(server_version) >= (7,)
+    extra = ["replication", "clients"] if several else []
+    raw: bytes = client.execute_command("INFO", "stats", *extra)
+    info = parse_info(raw.decode("utf-8", "replace"))
+    role = (info.get("replication") or {}).get("role")
+    stats = {**(info.get("clients") or {}), **info.get("stats", {})}
+    return stats, ROLES.get(str(role)) if role else None, resp.bulk(len(raw))
 
 
-def _several_sections(node: NodeCapture) -> bool:
-    """Whether the node's INFO takes several sections (Redis >= 7, Valkey), from its "before"
-    snapshot."""
-    server = node.info_before.sections.get("server", {}) if node.info_before else {}
-    version = str(server.get("redis_version", "0"))
-    try:
-        return int(version.split(".")[0]) >= 7
-    except ValueError:
-        return False
+ROLES = {"master": "primary", "slave": "replica"}  # INFO's words, and the manifest's
 
 
 def client_address(client: redis.Redis) -> str | None:
@@ -112,7 +111,7 @@ class Poller:
             monitor_bytes, overhead = self.own_traffic(n)
             at = time.time()
             try:
-                stats, reply_bytes = read_counters(self.controls[n.node], _several_sections(n))
+                stats, role, reply_bytes = read_counters(self.controls[n.node], n.server_version)
             except (redis.RedisError, OSError) as exc:
                 # A slow or broken control connection must not stall the window again.
                 self.failed[n.node] = str(exc) or type(exc).__name__
@@ -142,6 +141,7 @@ class Poller:
                     connected_clients=None
                     if stats.get("connected_clients") is None
                     else int(stats["connected_clients"]),
+                    role=role,
                 )
             )
         return warnings

@@ -833,12 +833,27 @@ class StatusLine:
         self.drawn = 0
         self.last_print = 0.0
         self.last: dict[str, tuple[float, int]] = {}
+        self.gone = False  # the terminal hung up (EIO): nothing more is written to it
 
     def message(self, text: str, force: bool = False) -> None:
         if self.quiet and not force:
             return
-        self._clear()
-        print(text, file=self.stream, flush=True)
+
+        def say() -> None:
+            self._clear()
+            print(text, file=self.stream, flush=True)
+
+        self._write(say)
+
+    def _write(self, write: Callable[[], object]) -> None:
+        """Write unless the terminal is gone: after a hang-up (SIGHUP, a dropped SSH session) a
+        write fails with EIO, and the capture must still finalize — it goes on silently."""
+        if self.gone:
+            return
+        try:
+            write()
+        except OSError:
+            self.gone = True
 
     def _clear(self) -> None:
         if self.tty and self.drawn:
@@ -865,7 +880,11 @@ class StatusLine:
                 f"{s.bytes_received / 1e6:>9.1f} MB {rate:>9,.0f} lines/s "
                 f"omem {s.omem / 1e6:.1f} MB  {state}"
             )
-        self._clear()
-        self.stream.write("\n".join(lines) + "\n")
-        self.stream.flush()
-        self.drawn = len(lines) if self.tty and not final else 0
+
+        def draw() -> None:
+            self._clear()
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+            self.drawn = len(lines) if self.tty and not final else 0
+
+        self._write(draw)

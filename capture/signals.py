@@ -1,4 +1,5 @@
-"""Signals during the capture window: Ctrl-C and SIGTERM stop it cleanly, Ctrl-Z is refused."""
+"""Signals during the capture window: Ctrl-C, SIGTERM and SIGHUP stop it cleanly, Ctrl-Z is
+refused."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ SUSPEND_REFUSED = (
 
 
 class SignalScope:
-    """Ctrl-C / SIGTERM stop the window cleanly; a second Ctrl-C aborts at once.
+    """Ctrl-C / SIGTERM / SIGHUP stop the window cleanly; a second Ctrl-C aborts at once.
+
+    SIGHUP is what a dropped SSH session to the bastion sends: the capture finalizes its files
+    and manifest like on Ctrl-C (the terminal is gone: StatusLine stops writing to it on EIO).
 
     Ctrl-Z is refused: a suspended capture stops reading while the server keeps buffering its
     MONITOR output (the watchdog would cut every node). A background capture that writes its
@@ -31,7 +35,7 @@ class SignalScope:
     def __enter__(self) -> SignalScope:
         if threading.current_thread() is not threading.main_thread():
             return self
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             self.saved[sig] = signal.signal(sig, self._handle)
         self.saved[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, self._refuse_suspend)
         self.saved[signal.SIGTTOU] = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
@@ -41,7 +45,10 @@ class SignalScope:
         if self.session.interrupted.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.session.interrupted.set()
-        self.session.say("stopping (Ctrl-C again to abort at once)")
+        if signum == signal.SIGHUP:
+            self.session.say("the terminal hung up: stopping and saving the capture")
+        else:
+            self.session.say("stopping (Ctrl-C again to abort at once)")
 
     def _refuse_suspend(self, signum: int, frame: Any) -> None:
         self.session.status.message(f"hotshard: {SUSPEND_REFUSED}", force=True)

@@ -368,6 +368,12 @@ class MonitorStream:
             pending.extend(chunk)
         reply = bytes(pending[:end])
         del pending[: end + 2]
+        if reply.startswith(b"-ERR max number of clients"):  # said on accept, then it closes
+            said = reply[1:].decode("utf-8", "replace").removeprefix("ERR ")
+            raise ConnectionFailed(
+                f"node {self.name}: the server refused the connection: {said} — the node is at "
+                "its maxclients limit: wait, or close idle clients"
+            )
         if reply.startswith(b"-") and fatal:
             raise auth_error(self.name, reply[1:].decode("utf-8", "replace"), self.options)
         return reply

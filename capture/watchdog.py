@@ -139,6 +139,17 @@ class Watchdog:
                 )
             select.select([self._proc.stdout], [], [], min(left, 0.5))
             self.drain()
+        unreachable = sorted(
+            err.removeprefix(UNREACHABLE)
+            for err in self._ready.values()
+            if err and err.startswith(UNREACHABLE)
+        )
+        if unreachable:  # the guard is a promise: no capture on a node it cannot watch
+            self.close()
+            raise WatchdogError(
+                f"the output-buffer watchdog cannot reach a node ({unreachable[0]}) — the "
+                "capture does not run unguarded; fix the cause and start it again"
+            )
         return {node: err for node, err in self._ready.items() if err}
 
     def watch(self, node: str, client_id: int) -> None:
@@ -285,6 +296,9 @@ def _error_bytes(exc: redis.ResponseError) -> int:
     return resp.error(f"{code} {exc}")
 
 
+UNREACHABLE = "unreachable: "  # a `ready` value: the watchdog could not connect to the node
+
+
 def _check(client: redis.Redis, node: str, connect: ConnectOptions) -> str | None:
     """Connect now (the handshake stays outside the INFO window) and make sure we may cut:
     what the capture should warn about, or None."""
@@ -302,8 +316,7 @@ def _check(client: redis.Redis, node: str, connect: ConnectOptions) -> str | Non
             "capture is frozen"
         )
     except (redis.RedisError, OSError) as exc:
-        error = describe_failure(node, exc, connect)
-        return f"{error}; the watchdog cannot guard its output buffer"
+        return f"{UNREACHABLE}{describe_failure(node, exc, connect)}"
     return None
 
 

@@ -78,8 +78,14 @@ def open_analysis(
     if not path.exists():
         raise BadInput(f"{target}: no such file or folder")
     if path.is_dir() and is_analysis_folder(path):
-        summary = _summary(path)
-        yield Analysis(path.name, path, _redacted(summary, redactor), redactor)
+        try:
+            yield Analysis(path.name, path, _redacted(_summary(path), redactor), redactor)
+        except _DAMAGE as exc:  # a summary.json with wrong types, junk Parquet files
+            raise BadInput(
+                f"{target}: a damaged analysis folder ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'}) — run hotshard "
+                "analyze again"
+            ) from None
         return
     from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 
@@ -113,8 +119,17 @@ def _redacted(summary: dict[str, Any], red: Redactor | None) -> dict[str, Any]:
             "self_check": check}  # fmt: skip
 
 
+# What reading an analysis someone damaged raises (the rules and the diff read it as written).
+_DAMAGE = (pl.exceptions.PolarsError, OSError, KeyError, TypeError, AttributeError, ValueError)
+
+
 def _summary(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((folder / SUMMARY_NAME).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        data = json.loads((folder / SUMMARY_NAME).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadInput(f"{folder / SUMMARY_NAME}: unreadable ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadInput(
+            f"{folder / SUMMARY_NAME}: not a hotshard summary (a JSON {type(data).__name__})"
+        )
+    return data

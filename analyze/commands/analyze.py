@@ -10,8 +10,11 @@ mixes old and new files and a failed run leaves the previous output untouched.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import itertools
+import math
 import os
 import shutil
 import sqlite3
@@ -19,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +36,7 @@ from hotshard.analyze.commands import plan
 from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
 from hotshard.analyze.estimate import logged
 from hotshard.analyze.estimate.replies import write_commands
-from hotshard.analyze.findings import fixes, rollups, slotplan, timeline
+from hotshard.analyze.findings import extent, fixes, rollups, slotplan, timeline
 from hotshard.analyze.findings.findings import Findings, Window
 from hotshard.analyze.findings.verdict import HOT_KEY_SHARE, recommendations, verdict
 from hotshard.analyze.keys import patterns
@@ -72,6 +75,7 @@ class AnalyzeOptions:
     quiet: bool = False
     console: bool = True  # print the short summary on stdout (check/diff keep stdout for markdown)
     tolerance: float = selfcheck.TOLERANCE  # self-check: a node off by more is named
+    max_line_bytes: int = parse.MAX_LINE_BYTES  # longer lines are skipped with a note
     redact: bool = (
         False  # outputs safe to share (analyze/render/redact.py): no key names, no addresses
     )
@@ -98,7 +102,7 @@ class _Progress:
 
     def warn(self, message: str) -> None:
         """Shown even with --quiet: something about the input the user must know."""
-        print(f"hotshard: warning: {message}", file=sys.stderr)
+        print(f"hotshard: warning: {humanize.printable(message)}", file=sys.stderr)
 
 
 def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
@@ -108,9 +112,17 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
     if options.redact:  # the commands table is every key and address: not in a shared folder
         options = dataclasses.replace(options, sqlite=False)
     out = Path(options.out)
+    with _out_lock(out):
+        return _analyze(options, out, progress, timings)
+
+
+def _analyze(
+    options: AnalyzeOptions, out: Path, progress: _Progress, timings: dict[str, float]
+) -> AnalysisResult:
     _check_out(out)
     inputs = resolve(options.inputs, options.shard, options.node)
-    sources = _sources(inputs)
+    check_out_apart(out, [*options.inputs, *(str(s.path) for s in inputs.sources)])
+    sources = _sources(inputs, options.max_line_bytes)
     if options.cloudwatch and not inputs.manifests:
         raise BadInput(
             "--cloudwatch needs a capture folder (its manifest maps nodes to AWS cache cluster ids)"
@@ -172,9 +184,24 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             )
             # The plotting library loads while the tables and rollups are made (Polars, no GIL).
             threading.Thread(target=charts.preload, name="hotshard-charts", daemon=True).start()
+            core = extent.core(partials.node_seconds())
+            names: dict[str, list[str]] = {}
+            for src in sources:
+                names.setdefault(src.node, []).append(Path(src.path).name)
+            if core is not None and (outlying := extent.note(core, names)):
+                partials.clip_seconds(core.start, core.end)
+                inputs.warnings.append(outlying)
+            else:
+                core = None
             if not upfront:
                 line_stats = parse.stats_frame(sources, counts)
-                window = _window(options, inputs, line_stats)  # the span, from the lines read
+                window = _window(options, inputs, line_stats, core)  # the span, from the lines
+            lo, hi = _bounds(window)
+            inputs.warnings.extend(
+                n
+                for s, c in zip(sources, counts, strict=True)
+                if (n := c.step_note(Path(s.path).name, lo, hi))
+            )
             inputs.warnings.extend(line_stats["note"].drop_nulls().to_list())
             t = time.perf_counter()
             found = tables.Tables(
@@ -187,7 +214,17 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
             db.add_tables(found)
             timings["tables"] = time.perf_counter() - t
             findings, n_rows = _outputs(
-                tmp, found, partials, inputs, line_stats, window, options, timings, progress, db
+                tmp,
+                found,
+                partials,
+                inputs,
+                line_stats,
+                window,
+                options,
+                timings,
+                progress,
+                db,
+                _covered(counts, window, inputs),
             )
         if options.redact:
             _keep_only_shareable(tmp)
@@ -254,10 +291,11 @@ def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
     )
 
 
-def _sources(inputs: Inputs) -> list[parse.Source]:
+def _sources(inputs: Inputs, max_line_bytes: int = parse.MAX_LINE_BYTES) -> list[parse.Source]:
     return [
         parse.Source(
             path=s.path,
+            max_line_bytes=max_line_bytes,
             node=s.node,
             shard=s.shard,
             role=s.role,
@@ -275,10 +313,19 @@ def _sources_table(sources: Iterable[parse.Source]) -> pl.DataFrame:
     )
 
 
-def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -> Window:
+def _window(
+    options: AnalyzeOptions,
+    inputs: Inputs,
+    line_stats: pl.DataFrame,
+    core: extent.Extent | None = None,
+) -> Window:
+    """The window analyzed; `core`: the data's extent when some timestamps lie outside it."""
     cap_start, cap_end = inputs.capture_span()
     first = _float(line_stats["first_ts"].min()) if line_stats.height else None
     last = _float(line_stats["last_ts"].max()) if line_stats.height else None
+    if core is not None:
+        first = core.start if first is None else max(first, core.start)
+        last = core.end if last is None else min(last, core.end)
     start = cap_start if cap_start is not None else first
     end = cap_end if cap_end is not None else last
     since = parse_time(options.since, start, "since")
@@ -291,6 +338,26 @@ def _window(options: AnalyzeOptions, inputs: Inputs, line_stats: pl.DataFrame) -
     if until is not None and (end is None or until < end):
         end = until
     return Window(since=since, until=until, start=start, end=end)
+
+
+def _covered(counts: list[parse.LineCounts], window: Window, inputs: Inputs) -> float | None:
+    """The seconds a plain log's lines cover when a node's clock stepped back (the union of
+    the spans between steps, inside the window); None otherwise (the window's length)."""
+    lo, hi = _bounds(window)
+    if not any(c.real_steps(lo, hi) for c in counts) or inputs.capture_span()[0] is not None:
+        return None
+    spans = sorted((max(a, lo), min(b, hi)) for c in counts for a, b in c.segments)
+    total, reach = 0.0, -math.inf
+    for a, b in spans:
+        if b > max(a, reach):
+            total += b - max(a, reach)
+        reach = max(reach, b)
+    return total
+
+
+def _bounds(window: Window) -> tuple[float, float]:
+    lo = window.start if window.start is not None else -math.inf
+    return lo, window.end if window.end is not None else math.inf
 
 
 def _keep(
@@ -458,6 +525,7 @@ def _outputs(
     timings: dict[str, float],
     progress: _Progress,
     db: _Database,
+    duration: float | None = None,
 ) -> tuple[Findings, int]:
     t = time.perf_counter()
     progress("computing rollups")
@@ -468,10 +536,18 @@ def _outputs(
         found,
         partials=partials,
         span=span,
+        duration=duration,
         shards_known=inputs.shards_known,
         nodes_known=inputs.nodes_known,
     )
     v = verdict(r)
+    if inputs.role_changes:  # the verdict says so: the roles it compares did not hold throughout
+        v = dataclasses.replace(
+            v,
+            text=f"{v.text} Note: a monitored node of shard {', '.join(inputs.role_changes)} "
+            "changed role during the window (a failover: see Health) — reads moved between "
+            "nodes mid-window, so this comparison mixes before and after.",
+        )
     recs = recommendations(r, v, _cardinalities(inputs), context=_fix_context(found, r, inputs))
     per_minute = _cloudwatch(inputs, window, options, progress)
     check = selfcheck.build(
@@ -742,6 +818,55 @@ def _check_out(out: Path) -> None:
         f"--out {out}: the folder exists and was not written by hotshard analyze — "
         "choose another --out (hotshard replaces its output folder as a whole)"
     )
+
+
+def check_out_apart(out: Path, inputs: Iterable[str | Path]) -> None:
+    """Refuse an --out that holds an input or lies inside one: replacing the output folder as
+    a whole (`_swap`) would delete the input, or write into a capture."""
+    real_out = out.resolve()
+    for text in inputs:
+        real = Path(text).resolve()
+        if real == real_out or real_out in real.parents:
+            raise BadInput(
+                f"--out {out} holds the input {text}: writing the output replaces that folder "
+                "as a whole and would delete it — choose another --out"
+            )
+        if real in real_out.parents:
+            raise BadInput(
+                f"--out {out} is inside the input {text}: the output would be written into "
+                "the capture — choose an --out outside it"
+            )
+
+
+@contextlib.contextmanager
+def _out_lock(out: Path) -> Iterator[None]:
+    """One analysis at a time into one --out: two would both report success while one's files
+    replace the other's. A lock file beside the folder, held with `flock` (released by the
+    kernel if this process dies), removed at the end."""
+    lock = out.parent / f".{out.name}.lock"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise BadInput(
+            f"--out {out}: cannot create the output folder ({exc.filename or out.parent}: "
+            f"{exc.strerror or exc}) — choose an --out in a folder you can write to"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BadInput(
+                f"--out {out}: another hotshard analyze is writing this folder now — wait for "
+                "it to finish, or choose another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+    finally:
+        os.close(fd)
 
 
 def _swap(tmp: Path, out: Path) -> None:

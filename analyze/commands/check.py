@@ -7,6 +7,7 @@ the edges render them as markdown (a PR comment) and JUnit XML (what CI systems 
 
 from __future__ import annotations
 
+import math
 import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -47,10 +48,17 @@ class RuleResult:
     rule: str
     description: str
     violations: list[Violation] = field(default_factory=list)
+    # Why the input cannot tell whether the rule holds (no sizes, one shard, nothing measured):
+    # such a rule is "not judged", never "passed".
+    unjudged: str | None = None
 
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations and self.unjudged is None
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,10 @@ class CheckResult:
     @property
     def broken(self) -> list[RuleResult]:
         return [r for r in self.results if not r.ok]
+
+    @property
+    def not_judged(self) -> list[RuleResult]:
+        return [r for r in self.results if r.ok and r.unjudged is not None]
 
 
 # -- rules ------------------------------------------------------------------------------------
@@ -89,6 +101,7 @@ def _full_range_read(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     too_big = (pl.col("members") > max_members) | (
         pl.col("members").is_null() & (pl.col("max_reply") > max_reply)
     )
+    unknown = reads.filter(pl.col("members").is_null() & pl.col("max_reply").is_null()).height
     rows = reads.filter(too_big).sort(
         ["shard", "key_name", "command", "node"], nulls_last=True, maintain_order=True
     )
@@ -112,6 +125,10 @@ def _full_range_read(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
         f"no whole-collection read of a key above {max_members:,} members "
         f"(or {human_bytes(max_reply)} when unsampled)",
         violations,
+        unjudged=f"{unknown:,} whole-collection read(s) of keys of unknown size (no sampled "
+        "sizes nor reply sizes: a capture folder has them)"
+        if unknown
+        else None,
     )
 
 
@@ -145,6 +162,7 @@ def _pattern_share(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
         .sort(["shard", "bytes", "key_pattern"], descending=[False, True, False], nulls_last=True)
         .collect()
     )
+    sized = client.select(pl.len()).collect().item()
     violations = [
         Violation(
             subject=str(r["key_pattern"]),
@@ -160,6 +178,7 @@ def _pattern_share(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
         f"no key pattern above {max_share:.0%} of a shard's bytes out "
         f"(shards above {human_bytes(min_bytes)})",
         violations,
+        unjudged=None if sized else "no reply sizes in this input (a capture folder has them)",
     )
 
 
@@ -177,7 +196,12 @@ def _shard_skew(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
                 f"shards by {hot.get('basis', 'bytes')} (limit {max_ratio:g}×)",
             )
         )
-    return RuleResult("shard_skew", f"hottest shard at most {max_ratio:g}× the others", violations)
+    return RuleResult(
+        "shard_skew",
+        f"hottest shard at most {max_ratio:g}× the others",
+        violations,
+        unjudged=None if ratio is not None else "no skew to judge (fewer than two busy shards)",
+    )
 
 
 def _balance(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
@@ -192,7 +216,12 @@ def _balance(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
                 f"above {max_score:g}",
             )
         )
-    return RuleResult("balance", f"balance score at most {max_score:g} (0 = even)", violations)
+    return RuleResult(
+        "balance",
+        f"balance score at most {max_score:g} (0 = even)",
+        violations,
+        unjudged=None if score is not None else "no balance score in this analysis",
+    )
 
 
 def _forbidden_commands(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
@@ -260,12 +289,12 @@ def _estimate_accuracy(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
         for n in sorted(checked, key=lambda n: (n["shard"], n["node"]))
         if (n.get("share") or 0) >= min_share and abs(n["ratio"] - 1) > max_error
     ]
-    scope = "" if checked else " (nothing measured to compare: needs a capture folder)"
     return RuleResult(
         "estimate_accuracy",
         f"estimate within {max_error * 100:g}% of measured bytes out on every node above "
-        f"{min_share * 100:g}% of the traffic{scope}",
+        f"{min_share * 100:g}% of the traffic",
         violations,
+        unjudged=None if checked else "nothing measured to compare (needs a capture folder)",
     )
 
 
@@ -278,15 +307,38 @@ RULES: dict[str, Callable[[Analysis, dict[str, Any]], RuleResult]] = {
     "key_rate": _key_rate,
     "estimate_accuracy": _estimate_accuracy,
 }
-_KNOWN_SETTINGS = {
-    "full_range_read": {"max_members", "max_reply_bytes"},
-    "pattern_share": {"max_share", "min_shard_bytes"},
-    "shard_skew": {"max_ratio"},
-    "balance": {"max_score"},
-    "forbidden_commands": {"commands"},
-    "key_rate": {"max_ops_per_s"},
-    "estimate_accuracy": {"max_error", "min_share"},
+# Each setting and what it must be: "count" a whole number >= 0, "number" a finite number >= 0,
+# "share" a number from 0 to 1, "names" a list of command names.
+_SETTINGS: dict[str, dict[str, str]] = {
+    "full_range_read": {"max_members": "count", "max_reply_bytes": "count"},
+    "pattern_share": {"max_share": "share", "min_shard_bytes": "count"},
+    "shard_skew": {"max_ratio": "number"},
+    "balance": {"max_score": "number"},
+    "forbidden_commands": {"commands": "names"},
+    "key_rate": {"max_ops_per_s": "number"},
+    "estimate_accuracy": {"max_error": "number", "min_share": "share"},
 }
+_KNOWN_SETTINGS = {rule: set(settings) for rule, settings in _SETTINGS.items()}
+_KINDS = {
+    "count": "a whole number, 0 or more",
+    "number": "a number, 0 or more",
+    "share": "a number from 0 to 1",
+    "names": 'a list of command names, e.g. ["keys", "flushall"]',
+}
+
+
+def _valid(kind: str, value: Any) -> bool:
+    """Whether a setting's value is what its rule can judge with (`true` is not 1, `nan` and a
+    string are not numbers: each would quietly pass everything)."""
+    if kind == "names":
+        return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if not math.isfinite(value) or value < 0:
+        return False
+    if kind == "count":
+        return float(value).is_integer()
+    return kind != "share" or value <= 1
 
 
 # -- rules file -------------------------------------------------------------------------------
@@ -310,29 +362,43 @@ def load_rules(path: str | None) -> dict[str, dict[str, Any]]:
                 f"{source}: [{section}] has unknown setting(s) {', '.join(sorted(unknown))} — "
                 f"known: {', '.join(sorted(_KNOWN_SETTINGS[section]))}"
             )
+        for name, value in settings.items():
+            kind = _SETTINGS[section][name]
+            if not _valid(kind, value):
+                raise BadRules(
+                    f"{source}: [{section}] {name} = {printable(repr(value))} — it must be "
+                    f"{_KINDS[kind]}"
+                )
     return data
 
 
 def evaluate(a: Analysis, rules: dict[str, dict[str, Any]]) -> list[RuleResult]:
     """Every configured rule's result, in the order of `RULES`."""
-    try:
-        return [RULES[name](a, rules[name]) for name in RULES if name in rules]
-    except (TypeError, ValueError) as exc:
-        raise BadRules(f"a rule setting has the wrong type: {exc}") from None
+    return [RULES[name](a, rules[name]) for name in RULES if name in rules]
 
 
 # -- rendering ---------------------------------------------------------------------------------
 def to_markdown(result: CheckResult) -> str:
-    broken = result.broken
-    head = (
-        f"## hotshard check: {len(broken)} of {len(result.results)} rule(s) broken"
-        if broken
-        else f"## hotshard check: all {len(result.results)} rule(s) pass"
-    )
+    broken, unjudged = result.broken, result.not_judged
+    if broken:
+        head = f"## hotshard check: {len(broken)} of {len(result.results)} rule(s) broken"
+    elif unjudged:
+        passed = len(result.results) - len(unjudged)
+        head = (
+            f"## hotshard check: {passed} rule(s) pass, {len(unjudged)} not judged "
+            "(the input cannot tell)"
+        )
+    else:
+        head = f"## hotshard check: all {len(result.results)} rule(s) pass"
     lines = [head, "", f"Checked: {code(result.target, 200)}", ""]
     lines += ["| Rule | Result | What it checks |", "|---|---|---|"]
     for r in result.results:
-        status = "✅ pass" if r.ok else f"❌ {len(r.violations)} violation(s)"
+        if not r.ok:
+            status = f"❌ {len(r.violations)} violation(s)"
+        elif r.unjudged is not None:
+            status = f"⚪ not judged: {r.unjudged}"
+        else:
+            status = "✅ pass"
         lines.append(f"| `{r.rule}` | {status} | {r.description} |")
     for r in broken:
         lines += ["", f"### `{r.rule}`", ""]
@@ -350,9 +416,12 @@ def to_junit(result: CheckResult) -> str:
         tests=str(len(result.results)),
         failures=str(len(result.broken)),
         errors="0",
+        skipped=str(len(result.not_judged)),
     )
     for r in result.results:
         case = ET.SubElement(suite, "testcase", classname="hotshard.check", name=printable(r.rule))
+        if r.ok and r.unjudged is not None:
+            ET.SubElement(case, "skipped", message=printable(f"not judged: {r.unjudged}"))
         if not r.ok:
             failure = ET.SubElement(
                 case,
@@ -381,11 +450,13 @@ def run_check(
     rules: str | None = None,
     junit: str | None = None,
     quiet: bool = True,
+    fail_unjudged: bool = False,
     redactor: Redactor | None = None,
 ) -> CheckResult:
     """Judge `target` (analysis output, capture folder or log) against the rules; print markdown.
 
-    Raises `RulesBroken` (exit 1) when a rule is broken, after printing and writing JUnit.
+    Raises `RulesBroken` (exit 1) when a rule is broken, or (`fail_unjudged`) when a rule could
+    not be judged on this input, after printing and writing JUnit.
     """
     config = load_rules(rules)
     with open_analysis(target, quiet=quiet, redactor=redactor) as analysis:
@@ -396,4 +467,9 @@ def run_check(
     if result.broken:
         names = ", ".join(r.rule for r in result.broken)
         raise RulesBroken(f"{len(result.broken)} rule(s) broken: {names}")
+    if fail_unjudged and result.not_judged:
+        names = ", ".join(r.rule for r in result.not_judged)
+        raise RulesBroken(
+            f"{len(result.not_judged)} rule(s) not judged on this input (--fail-unjudged): {names}"
+        )
     return result

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -113,11 +115,24 @@ class QueryInterrupted(QueryError):
     exit_status = ExitStatus.INTERRUPTED
 
 
-def execute(sql: str, db: str | os.PathLike[str]) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run `sql` read-only; return the column names and the rows.
+def execute(
+    sql: str, db: str | os.PathLike[str], timeout: float | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run `sql` read-only; return the column names and every row (`stream` gives them as
+    they come)."""
+    with stream(sql, db, timeout) as (columns, rows):
+        return columns, list(rows)
 
-    Only reading is allowed (see `_Guard`), and Ctrl-C interrupts the query (`QueryInterrupted`)
-    instead of waiting for SQLite to finish.
+
+@contextlib.contextmanager
+def stream(
+    sql: str, db: str | os.PathLike[str], timeout: float | None = None
+) -> Iterator[tuple[list[str], Iterator[tuple[Any, ...]]]]:
+    """Run `sql` read-only; give the column names and the rows as SQLite makes them (an endless
+    recursive CTE never has to end: the reader stops reading).
+
+    Only reading is allowed (see `_Guard`); Ctrl-C interrupts the query (`QueryInterrupted`)
+    instead of waiting for SQLite, and so does `timeout` seconds (`QueryError`).
     """
     path = resolve_db(db)
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
@@ -125,14 +140,39 @@ def execute(sql: str, db: str | os.PathLike[str]) -> tuple[list[str], list[tuple
     conn.set_authorizer(guard)
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     interrupted = threading.Event()
+    deadline = time.monotonic() + timeout if timeout else None
     try:
-        with _interrupt_on_sigint(conn, interrupted):
+        with (
+            _interrupt_on_sigint(conn, interrupted, deadline),
+            _sql_errors(guard, interrupted, timeout),
+        ):
             cur = conn.execute(sql)
             columns = [d[0] for d in cur.description or ()]
-            rows = cur.fetchall()
+            yield columns, _rows(cur, guard, interrupted, timeout)
+    finally:
+        conn.close()
+
+
+def _rows(
+    cur: sqlite3.Cursor, guard: _Guard, interrupted: threading.Event, timeout: float | None
+) -> Iterator[tuple[Any, ...]]:
+    with _sql_errors(guard, interrupted, timeout):
+        while batch := cur.fetchmany(256):
+            yield from batch
+
+
+@contextlib.contextmanager
+def _sql_errors(
+    guard: _Guard, interrupted: threading.Event, timeout: float | None
+) -> Iterator[None]:
+    """SQLite's errors as one readable line each."""
+    try:
+        yield
     except sqlite3.Error as exc:
         if interrupted.is_set():
-            raise QueryInterrupted("query interrupted (Ctrl-C); nothing was printed") from None
+            raise QueryInterrupted("query interrupted (Ctrl-C)") from None
+        if timeout and "interrupted" in str(exc):
+            raise QueryError(f"query stopped after --timeout {timeout:g} s") from None
         if guard.refused:
             raise QueryError(
                 f"refused: {guard.refused} — hotshard query only reads the analysis "
@@ -142,18 +182,22 @@ def execute(sql: str, db: str | os.PathLike[str]) -> tuple[list[str], list[tuple
         raise QueryError(f"SQL error: {printable(message)}") from None
     except sqlite3.Warning as exc:  # e.g. "You can only execute one statement at a time."
         raise QueryError(f"SQL error: {exc}") from None
-    finally:
-        conn.close()
-    return columns, rows
 
 
 @contextlib.contextmanager
-def _interrupt_on_sigint(conn: sqlite3.Connection, interrupted: threading.Event) -> Iterator[None]:
+def _interrupt_on_sigint(
+    conn: sqlite3.Connection, interrupted: threading.Event, deadline: float | None = None
+) -> Iterator[None]:
     """Ctrl-C calls `conn.interrupt()`. Python runs signal handlers only between bytecodes, so a
     progress handler gives it that chance while SQLite works in C; it also stops the query
     itself once interrupted, should Ctrl-C land before the statement began (when
-    `interrupt()` does nothing)."""
+    `interrupt()` does nothing), or once `deadline` (time.monotonic) has passed."""
+
+    def stop() -> bool:
+        return interrupted.is_set() or (deadline is not None and time.monotonic() > deadline)
+
     if threading.current_thread() is not threading.main_thread():
+        conn.set_progress_handler(stop, PROGRESS_STEPS)
         yield  # signal handlers can only be set from the main thread
         return
 
@@ -162,7 +206,7 @@ def _interrupt_on_sigint(conn: sqlite3.Connection, interrupted: threading.Event)
         conn.interrupt()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    conn.set_progress_handler(interrupted.is_set, PROGRESS_STEPS)
+    conn.set_progress_handler(stop, PROGRESS_STEPS)
     try:
         yield
     finally:
@@ -177,20 +221,33 @@ def format_value(value: Any) -> str:
     if isinstance(value, bytes):
         return printable(value.decode("utf-8", "backslashreplace"))
     if isinstance(value, float):
-        return f"{value:.6g}" if abs(value) < 1e15 else repr(value)
+        return repr(value)  # exact: the shortest text that reads back as the same number
     return printable(str(value))
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Columns padded to their widest cell; numbers right-aligned; a row count at the end."""
-    cells = [[format_value(v) for v in row] for row in rows]
+    return "\n".join(table_lines(columns, iter(rows), head=max(len(rows), 1)))
+
+
+HEAD_ROWS = 200  # rows read before the first is printed, to size the columns
+
+
+def table_lines(
+    columns: Sequence[str], rows: Iterator[Sequence[Any]], head: int = HEAD_ROWS
+) -> Iterator[str]:
+    """The table a line at a time: the columns sized on the first `head` rows (a wider cell
+    further down just pushes its line out), every later row printed as it comes, so memory
+    stays that of `head` rows however many there are."""
+    first = list(itertools.islice(rows, head))
     headers = [printable(c) for c in columns]  # names come from the SQL: escaped too
+    cells = [[format_value(v) for v in row] for row in first]
     widths = [len(c) for c in headers]
     for row in cells:
         for i, v in enumerate(row):
             widths[i] = max(widths[i], len(v))
     numeric = [
-        bool(rows) and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+        bool(first) and all(isinstance(r[i], int | float) or r[i] is None for r in first)
         for i in range(len(columns))
     ]
 
@@ -201,18 +258,27 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         ]
         return "  ".join(out).rstrip()
 
-    lines = [line(headers), "  ".join("-" * w for w in widths)]
-    lines += [line(row) for row in cells]
-    n = len(rows)
-    lines.append(f"({n} row{'s' if n != 1 else ''})")
-    return "\n".join(lines)
+    yield line(headers)
+    yield "  ".join("-" * w for w in widths)
+    yield from (line(cell) for cell in cells)
+    n = len(first)
+    for later in rows:
+        n += 1
+        yield line([format_value(v) for v in later])
+    yield f"({n} row{'s' if n != 1 else ''})"
 
 
-def run_query(sql: str, db: str | os.PathLike[str], out: TextIO | None = None) -> None:
-    """Run `sql` over the analyze output and print the result as a table."""
-    columns, rows = execute(sql, db)
-    stream = out or sys.stdout
-    if not columns:
-        print("(no result set)", file=stream)
-        return
-    print(format_table(columns, rows), file=stream)
+def run_query(
+    sql: str,
+    db: str | os.PathLike[str],
+    out: TextIO | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Run `sql` over the analyze output and print the result as a table, rows as they come."""
+    stream_ = out or sys.stdout
+    with stream(sql, db, timeout) as (columns, rows):
+        if not columns:
+            print("(no result set)", file=stream_)
+            return
+        for text in table_lines(columns, rows):
+            print(text, file=stream_)

@@ -16,6 +16,7 @@ the small exact replies alone would look like a measurement and mislead).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -296,6 +297,20 @@ class Partials:
         self.parts[name] = [self._fold(name)]
         return self.parts[name][0]
 
+    def node_seconds(self) -> pl.DataFrame:
+        """Client commands per node and second (for `analyze.extent`)."""
+        return self.frame(
+            "node_series",
+            {"node": pl.String(), "shard": pl.String(), "second": pl.Int64(), **_SUM_SCHEMA},
+        )
+
+    def clip_seconds(self, start: float, end: float) -> None:
+        """Leave the seconds outside [start, end) out of the time series (garbled timestamps:
+        `analyze.extent`); the commands still count everywhere else."""
+        inside = (pl.col("second") >= math.floor(start)) & (pl.col("second") < end)
+        for name in ("series", "node_series"):
+            self.parts[name] = [part.filter(inside) for part in self.parts[name]]
+
     def origins(self, sources: pl.DataFrame | None = None) -> pl.DataFrame:
         node_roles = (
             roles(sources)
@@ -485,6 +500,7 @@ def compute(
     *,
     partials: Partials | None = None,
     span: tuple[float, float] | None = None,
+    duration: float | None = None,
     shards_known: Sequence[str] = (),
     nodes_known: Sequence[tuple[str, str, str]] = (),
     limit: int = TABLE_LIMIT,
@@ -494,6 +510,8 @@ def compute(
 
     span: (start, end) epoch seconds the capture covered; ops/s divide by its length (at least
       1 s). Default: first to last timestamp in the table.
+    duration: the seconds the data covers when that is not the span's length (a node's clock
+      stepped back: `parse.LineCounts.segments`).
     shards_known / nodes_known: shards and (node, shard, role) that were monitored, so that a
       silent one still shows up with zero commands.
     """
@@ -504,7 +522,7 @@ def compute(
     tot = _totals(by_origin)
     if span is None:
         span = (tot.first_ts or 0.0, tot.last_ts or 0.0)
-    duration = max(span[1] - span[0], 1.0)
+    duration = max(span[1] - span[0] if duration is None else duration, 1.0)
     basis = tot.basis
     keys_all = _keys_all(t, partials, basis)
     plans = _plans(t, partials, keys_all.lazy(), basis, limit)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 # Bin widths for nodes without polls: the smallest that keeps a series to MAX_BINS points.
 BIN_CHOICES = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 MAX_BINS = 240
+MAX_MINUTES = 7 * 24 * 60  # a per-minute grid longer than this keeps only minutes with data
 
 INTERVAL_SCHEMA: dict[str, pl.DataType] = {
     "node": pl.String(),
@@ -158,7 +159,8 @@ def measured_intervals(node: NodeCapture) -> list[dict[str, Any]]:
 
 def bin_seconds(duration: float) -> int:
     """The fixed bin width for a window of `duration` seconds (at most MAX_BINS bins)."""
-    return next((b for b in BIN_CHOICES if duration / b <= MAX_BINS), BIN_CHOICES[-1])
+    wide = 3600 * math.ceil(duration / MAX_BINS / 3600)  # whole hours: a window of days or years
+    return next((b for b in BIN_CHOICES if duration / b <= MAX_BINS), wide)
 
 
 def build(
@@ -188,6 +190,9 @@ def build(
         return empty
     width = bin_seconds(max(end - start, 1.0))
     origin = math.floor(start)
+    # Counts are per whole second: a bin is never shorter than the second it sums (200 commands
+    # in 2 ms are 200 commands in that second, not 100,000 per second).
+    bins_end = float(max(math.ceil(end), origin + 1))
     frames = []
     for node, shard, role in nodes.iter_rows():
         seconds = per_second.filter((pl.col("node") == node) & (pl.col("shard") == shard))
@@ -204,13 +209,13 @@ def build(
             index = index.clip(0, len(measured) - 1)
             spans = pl.DataFrame(measured).with_row_index("i")
         else:
-            count = max(1, math.ceil((end - origin) / width))
+            count = max(1, math.ceil((bins_end - origin) / width))
             index = (seconds["second"] - origin) // width
             spans = pl.DataFrame(
                 {
                     "i": range(count),
                     "start": [float(origin + k * width) for k in range(count)],
-                    "end": [float(min(origin + (k + 1) * width, end)) for k in range(count)],
+                    "end": [float(min(origin + (k + 1) * width, bins_end)) for k in range(count)],
                     "measured_bytes_out": [None] * count,
                     "commands_processed": [None] * count,
                 },
@@ -259,9 +264,13 @@ def _minutes(
     cloudwatch: pl.DataFrame | None,
 ) -> pl.DataFrame:
     first, last = math.floor(start / 60) * 60, math.ceil(end / 60) * 60
-    grid = nodes.join(
-        pl.DataFrame({"minute": list(range(first, max(last, first + 60), 60))}), how="cross"
-    )
+    every = range(first, max(last, first + 60), 60)
+    if len(every) > MAX_MINUTES:  # a window of weeks (a clock that jumped): the minutes with data
+        seen = per_second.select(minute=pl.col("second") // 60 * 60).unique()["minute"]
+        minutes = pl.DataFrame({"minute": seen.filter((seen >= first) & (seen < last)).sort()})
+    else:
+        minutes = pl.DataFrame({"minute": list(every)})
+    grid = nodes.join(minutes.cast(pl.Int64), how="cross")
     est = (
         per_second.filter((pl.col("second") >= math.floor(start)) & (pl.col("second") < end))
         .group_by("node", "shard", minute=pl.col("second") // 60 * 60)

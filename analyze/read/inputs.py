@@ -8,6 +8,7 @@ role, and for a replica its primary's address so replicated writes are told apar
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ class Inputs:
     shards_known: list[str] = field(default_factory=list)
     nodes_known: list[tuple[str, str, str]] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)  # monitored nodes whose data is not here
+    role_changes: list[str] = field(default_factory=list)  # shards of nodes whose role changed
 
     @property
     def server_version(self) -> str | None:
@@ -182,16 +184,22 @@ def _add_capture(out: Inputs, folder: Path) -> None:
         with_data.add(node.shard)
         primary = node.primary_node or primaries.get(node.shard)
         addresses = (primary,) if node.role == "replica" and primary else ()
+        change = role_change(node)
+        role = node.role
+        if change is not None:
+            role = f"{change.before}→{change.after}"  # never compared as one role or the other
+            out.role_changes.append(node.shard)
+            out.warnings.append(change.text)
         out.sources.append(
             SourceSpec(
                 path=path,
                 node=node.node,
                 shard=node.shard,
-                role=node.role,
+                role=role,
                 primary_addresses=addresses,
             )
         )
-        out.nodes_known.append((node.node, node.shard, node.role))
+        out.nodes_known.append((node.node, node.shard, role))
         for gap in node.gaps:
             end = "the end" if gap.end is None else f"{gap.end - gap.start:.1f} s"
             out.warnings.append(
@@ -249,6 +257,45 @@ def _add_capture(out: Inputs, folder: Path) -> None:
     out.start_key_sizes.extend(mf.read_key_sizes(folder, manifest, start=True))
     if out.commands_reply is None:
         out.commands_reply = mf.read_commands(folder, manifest)
+
+
+_INFO_ROLES = {"master": "primary", "slave": "replica"}
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    before: str
+    after: str
+    text: str  # for Health and the verdict
+
+
+def role_change(node: mf.NodeCapture) -> RoleChange | None:
+    """A node whose role changed during the window (a failover, REPLICAOF NO ONE): the roles the
+    capture read (discovery, the INFO before, each poll's, the INFO after) in time order, and
+    the first change, between the two readings that show it."""
+    readings: list[tuple[float | None, str]] = [(None, node.role)]
+    if node.info_before is not None:
+        role = _INFO_ROLES.get(str(node.info_before.sections.get("replication", {}).get("role")))
+        if role:
+            readings.append((node.info_before.at, role))
+    readings += [(p.at, p.role) for p in node.polls if p.role]
+    if node.info_after is not None:
+        role = _INFO_ROLES.get(str(node.info_after.sections.get("replication", {}).get("role")))
+        if role:
+            readings.append((node.info_after.at, role))
+    for (t0, r0), (t1, r1) in itertools.pairwise(readings):
+        if r0 != r1 and r0 in _INFO_ROLES.values() and r1 in _INFO_ROLES.values():
+            since = f"between {_iso(t0)} and {_iso(t1)}" if t0 and t1 else f"by {_iso(t1 or 0)}"
+            promoted = r1 == "primary"
+            text = (
+                f"node {node.node} (shard {node.shard}): its role changed from {r0} to {r1} "
+                f"{since} — a {'failover' if promoted else 'demotion'} during the window; its "
+                f"commands before and after are not those of one {r0}, so it is shown as "
+                f"{r0}→{r1} and not compared with the shard's other "
+                f"{'replicas' if r0 == 'replica' else 'primaries'} as if nothing happened"
+            )
+            return RoleChange(r0, r1, text)
+    return None
 
 
 def _missing(node: mf.NodeCapture, path: Path, status: str) -> str | None:

@@ -28,9 +28,10 @@ from typing import Any
 
 import polars as pl
 
+from hotshard.analyze import humanize
 from hotshard.analyze.errors import BadInput
 from hotshard.capture.format.lines import escape_bytes
-from hotshard.capture.format.reader import MonitorFile
+from hotshard.capture.format.reader import MAX_LINE_BYTES, MonitorFile
 
 # A quoted MONITOR argument, escapes included (Rust regex: no look-around needed).
 QUOTED_ARG = r'"(?:[^"\\]|\\.)*"'
@@ -40,6 +41,10 @@ _HEADER = r"^\+?(\S+) \[(\S+) (.*?)\] (\".*)$"
 
 _EXAMPLE_CHARS = 200
 EXAMPLES = 5  # bad lines kept per source
+STEP_BACK = 1.0  # seconds the clock may seem to go back (lines of one second out of order)
+MAX_SEGMENTS = 1000  # spans kept between clock steps (see `LineCounts`)
+MAX_TS = 1e11  # epoch seconds: year 5138
+MAX_STEPS = 20  # clock steps kept as examples
 CHUNK_BYTES = (
     32 << 20
 )  # text decoded at a time: docs/BENCHMARKS.md (memory) and `hotshard.analyze.rows.rows`
@@ -55,6 +60,7 @@ class Source:
     role: str = "unknown"  # primary | replica | unknown
     # "ip:port" client addresses whose lines are replicated writes (the replica's primary link).
     primary_addresses: tuple[str, ...] = ()
+    max_line_bytes: int = MAX_LINE_BYTES  # longer lines are skipped with a note
 
 
 # -- reading files --------------------------------------------------------------------------
@@ -78,7 +84,7 @@ def open_source(source: Source) -> MonitorFile:
     try:
         if not path.is_file():
             raise BadInput(f"{path}: not a file")
-        return MonitorFile(path)
+        return MonitorFile(path, source.max_line_bytes)
     except OSError as exc:
         raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
 
@@ -117,6 +123,10 @@ def _header(lf: pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(
             _ts=pl.coalesce(wide.struct.field("1"), "_ts").cast(pl.Float64, strict=False),
+        )
+        .with_columns(
+            # A stamp no clock gives (negative, NaN, past year 5000) is a garbled line.
+            _ts=pl.when(pl.col("_ts").is_between(0.0, MAX_TS)).then(pl.col("_ts")),
             _db=pl.coalesce("[" + wide.struct.field("2"), "_db"),
             _addr=pl.coalesce(wide.struct.field("3") + "]", "_addr"),
             _rest=pl.coalesce(wide.struct.field("4"), "_rest"),
@@ -173,6 +183,13 @@ class LineCounts:
     bad: list[str] = field(default_factory=list)  # the first bad lines, in file order
     truncated_last_line: bool = False  # the file ends in a cut line (`ended`)
     notes: list[str] = field(default_factory=list)  # how a truncated or damaged stream was read
+    # The node's clock going back (NTP stepping it; MONITOR stamps lines with the wall clock):
+    # how many times, the first (line number, from, to), and the spans between steps, so the
+    # window's length is what the data covers, not the distance the clock jumped.
+    steps: int = 0
+    step_examples: list[tuple[int, float, float]] = field(default_factory=list)  # line, from, to
+    segments: list[tuple[float, float]] = field(default_factory=list)
+    _last: float | None = None  # the last timestamp of the chunks seen
 
     def ended(self, file: MonitorFile) -> None:
         """Take what `file`'s reading found at its end (after its last chunk)."""
@@ -186,6 +203,7 @@ class LineCounts:
     def add(self, marked: pl.DataFrame, examples: int = EXAMPLES) -> None:
         """Count one chunk of `mark_lines` output (chunks in file order)."""
         c = _counts(marked.lazy()).collect().row(0, named=True)
+        self._steps(marked)
         self.rows += c["rows"]
         self.parsed += c["parsed"]
         self.skipped += c["skipped"]
@@ -194,6 +212,57 @@ class LineCounts:
         if len(self.bad) < examples and c["rows"] - c["parsed"] - c["skipped"]:
             bad = marked.filter(~pl.col("_ok") & ~pl.col("_skip")).head(examples)["line"]
             self.bad = [*self.bad, *bad.to_list()][:examples]
+
+    def _steps(self, marked: pl.DataFrame) -> None:
+        """Find where the clock went back by more than `STEP_BACK` s from the line before, in
+        file order (an outlying line and the return from it are one such step each way:
+        `real_steps` tells them apart once the data's extent is known)."""
+        ts = pl.col("_ts").filter(pl.col("_ok"))
+        frame = marked.select(ts=ts)
+        if frame.is_empty():
+            return
+        before = pl.col("ts").shift(1).fill_null(pl.lit(self._last, pl.Float64))
+        frame = frame.with_row_index().with_columns(
+            before=before, back=pl.col("ts") < before - STEP_BACK
+        )
+        frame = frame.with_columns(segment=pl.col("back").cum_sum())
+        spans = (
+            frame.group_by("segment")
+            .agg(lo=pl.col("ts").min(), hi=pl.col("ts").max())
+            .sort("segment")
+        )
+        backs = frame.filter(pl.col("back"))
+        self.steps += backs.height
+        room = MAX_STEPS - len(self.step_examples)
+        for i, was, now in backs.head(room).select("index", "before", "ts").iter_rows():
+            self.step_examples.append((self.rows + i + 1, was, now))
+        pieces = list(spans.select("lo", "hi").iter_rows())
+        if self.segments and spans["segment"][0] == 0:  # the open segment goes on here
+            lo, hi = self.segments.pop()
+            pieces[0] = (min(lo, pieces[0][0]), max(hi, pieces[0][1]))
+        self.segments.extend(pieces)
+        self._last = frame["ts"][-1]
+        if len(self.segments) > MAX_SEGMENTS:  # a clock going back and forth: keep the extremes
+            done = self.segments[:-1]
+            self.segments = [(min(a for a, _ in done), max(b for _, b in done)), self.segments[-1]]
+
+    def real_steps(self, start: float, end: float) -> list[tuple[int, float, float]]:
+        """The steps back seen (the first `MAX_STEPS`) between two times inside [start, end]:
+        not the return from an outlying line."""
+        return [s for s in self.step_examples if start <= s[1] <= end and start <= s[2] <= end]
+
+    def step_note(self, name: str, start: float, end: float) -> str | None:
+        """For Health: the clock went back (where, by how much)."""
+        steps = self.real_steps(start, end)
+        if not steps:
+            return None
+        line, was, now = steps[0]
+        more = f" ({len(steps):,} times in all)" if len(steps) > 1 else ""
+        return (
+            f"{name}: the node's clock went back {humanize.duration(was - now)} at line "
+            f"{line:,} ({humanize.timestamp(was)} → {humanize.timestamp(now)}){more}; the window "
+            "length counts the time the lines cover, not the jump"
+        )
 
     def row(self, source: Source) -> dict[str, object]:
         """This source's row of `STATS_SCHEMA`."""

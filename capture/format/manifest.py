@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hotshard.capture import __version__
 from hotshard.capture.errors import ManifestError
+from hotshard.capture.format.escape import printable
 
 # Version history (Manifest.from_dict reads them all; tests/data/capture-v1 is a v1 folder):
 #   1  first release
@@ -89,6 +93,7 @@ class InfoPoll:
     total_commands_processed: int
     monitor_bytes: int = 0
     overhead_bytes: int = 0
+    role: str | None = None  # primary | replica, on servers that say it in the same INFO (>= 7)
     connected_clients: int | None = None  # INFO clients (Redis >= 7, Valkey; format >= 6)
 
 
@@ -340,7 +345,10 @@ def _node_from_dict(data: dict[str, Any]) -> NodeCapture:
     data["info_before"] = _snapshot(data.get("info_before"))
     data["info_after"] = _snapshot(data.get("info_after"))
     data["slot_stats"] = SlotStats(**data["slot_stats"]) if data.get("slot_stats") else None
-    data["polls"] = [InfoPoll(**p) for p in data.get("polls", [])]
+    polls = {f.name for f in dataclasses.fields(InfoPoll)}
+    data["polls"] = [
+        InfoPoll(**{k: v for k, v in p.items() if k in polls}) for p in data.get("polls", [])
+    ]
     data["shard"] = str(data["shard"])
     known = {f.name for f in dataclasses.fields(NodeCapture)}
     return NodeCapture(**{k: v for k, v in data.items() if k in known})
@@ -385,9 +393,134 @@ def read(folder: str | os.PathLike[str]) -> Manifest:
         raise ManifestError(
             f"{folder}: no {MANIFEST_NAME} — is this a hotshard capture folder?"
         ) from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: unreadable manifest ({exc})") from None
-    return Manifest.from_dict(data)
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: not a manifest (a JSON {type(data).__name__})")
+    for name in ("nodes", "shards"):  # the lists `from_dict` walks
+        items = data.get(name, [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            shown = printable(repr(items))[:60]
+            raise ManifestError(
+                f"{path}: malformed manifest: {name} is {shown}, not a list of objects"
+            )
+    try:
+        manifest = Manifest.from_dict(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ManifestError(f"{path}: malformed manifest ({printable(str(exc))})") from None
+    problem = _misfit(manifest, "")
+    started, ended = manifest.started_at, manifest.ended_at
+    if problem is None and started is not None and ended is not None and ended < started:
+        problem = "ended_at is before started_at"
+    if problem:
+        raise ManifestError(f"{path}: malformed manifest: {problem}")
+    _files_inside(Path(folder), manifest, path)
+    return _printable(manifest)
+
+
+# -- a manifest from elsewhere --------------------------------------------------------------
+# A capture folder may come from someone else: its manifest is checked field by field against
+# the types declared here, every file it names must lie inside the folder (symlinks resolved),
+# and its text is made inert (control characters escaped) before anything prints it.
+def _misfit(obj: Any, where: str) -> str | None:
+    """The first field of dataclass `obj` whose value is not of its declared type, described."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        name = f"{where}{f.name}"
+        if not _fits(value, hints[f.name]):
+            shown = printable(repr(value))
+            shown = shown if len(shown) <= 60 else shown[:59] + "…"
+            return f"{name} is {shown}, not {_type_name(hints[f.name])}"
+        nested = value if isinstance(value, list) else [value]
+        for i, item in enumerate(nested):
+            if dataclasses.is_dataclass(item) and not isinstance(item, type):
+                label = f"{name}[{i}]." if isinstance(value, list) else f"{name}."
+                if problem := _misfit(item, label):
+                    return problem
+    return None
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    if hint is str:
+        return isinstance(value, str)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
+    if origin is tuple:
+        if not isinstance(value, tuple | list):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(v, args[0]) for v in value)
+        return len(value) == len(args) and all(
+            _fits(v, a) for v, a in zip(value, args, strict=True)
+        )
+    if origin is dict:
+        return isinstance(value, dict) and all(_fits(v, args[1]) for v in value.values())
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("hotshard.capture.format.manifest.", "")
+
+
+def _files_inside(folder: Path, manifest: Manifest, path: Path) -> None:
+    """Refuse a manifest naming a file outside its folder, or one file for two nodes."""
+    root = folder.resolve()
+    named = [(f"nodes[{i}].file", n.file) for i, n in enumerate(manifest.nodes) if n.file]
+    named += [
+        (name, getattr(manifest, name))
+        for name in ("commands_file", "key_sizes_file", "key_sizes_start_file")
+        if getattr(manifest, name)
+    ]
+    seen: dict[Path, str] = {}
+    for field_name, name in named:
+        real = (folder / name).resolve()
+        if root not in real.parents:
+            raise ManifestError(
+                f"{path}: {field_name} names {printable(name)!r}, outside the capture folder — "
+                "a capture's files are inside its folder; this folder is refused"
+            )
+        if real in seen:
+            raise ManifestError(
+                f"{path}: {field_name} and {seen[real]} name the same file "
+                f"{printable(name)!r} — it would be counted twice; this folder is refused"
+            )
+        seen[real] = field_name
+
+
+def _printable(obj: Any) -> Any:
+    """`obj` with every string in it escaped (`printable`): the manifest's text reaches the
+    terminal and the report, where an ESC or a newline would act."""
+    if isinstance(obj, str):
+        return printable(obj)
+    if isinstance(obj, list):
+        return [_printable(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_printable(v) for v in obj)
+    if isinstance(obj, dict):
+        return {_printable(k): _printable(v) for k, v in obj.items()}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            if f.name not in ("file", "sections"):  # a file name is checked, INFO is numbers
+                setattr(obj, f.name, _printable(getattr(obj, f.name)))
+    return obj
 
 
 def read_key_sizes(

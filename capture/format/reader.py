@@ -21,6 +21,7 @@ A file that ends without a newline (a half-written last line) has that line as `
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,12 @@ _SKIPPABLE = 0x184D2A50  # zstd skippable frames: magic & 0xFFFFFFF0
 _FEED = 1 << 18  # compressed bytes decoded per step: a few MB of text
 _SMALL_FEED = 1 << 12  # when a frame is decoded again to keep the text before its damage
 _GZIP = 16 + zlib.MAX_WBITS
+_GZIP_FEED = 1 << 15  # deflate expands at most ~1000x: about 32 MiB of text per step
+_MAX_STEP = 16 << 20  # text one zstd step aims at (a 32 KB frame can hold a 1 GiB line)
+MAX_LINE_BYTES = 64 << 20  # longer lines are skipped with a note (`--max-line-bytes`)
+_HOLE = 16  # this many NUL bytes in a row are a hole in the file, not a character
+_NUL_RUN = re.compile(rb"\x00{%d,}" % _HOLE)
+_BARE_CR = re.compile(rb"\r(?!\n)")
 
 
 def kind_of(path: Path) -> str:
@@ -51,8 +58,13 @@ class MonitorFile:
     """One MONITOR file. `blocks()` gives its text; once it has ended, `partial`, `truncated`,
     `damaged` and `notes` say how the file ended (they are set as reading goes)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.path = Path(path)
+        self.max_line_bytes = max_line_bytes
+        self.long_lines = 0  # lines skipped for their length
+        self.nul_holes = self.nul_hole_bytes = self.nul_bytes = 0
+        self.cr_lines = 0  # lines that ended in a bare `\r`
+        self._cr_mode = False  # the file's lines end in a bare `\r`
         self.kind = kind_of(self.path)
         self.partial: bytes | None = None  # the cut last line, without its `\r`
         self.truncated = False  # the compressed stream stops inside a frame or member
@@ -63,47 +75,152 @@ class MonitorFile:
     def blocks(self, size: int = 1 << 20) -> Iterator[bytes]:
         """The text in file order, about `size` bytes at a time, each block whole lines (ending
         in `\\n`). Nothing is decoded before it is asked for, and nothing here keeps a block
-        once it is given."""
-        parts: list[bytes] = []
-        got = 0
-        for data in self._decoded(size):
+        once it is given. A line longer than `max_line_bytes` is skipped (a note says where):
+        it is never held whole, nor copied piece by piece as it grows."""
+        buf: list[bytes] = []  # text not given yet
+        held = 0  # its length
+        cut: tuple[int, int] | None = None  # (piece, offset) just after buf's last newline
+        tail = 0  # bytes after that newline: the line being read
+        skipping = False  # inside a line too long to keep: drop text up to its newline
+        for data in self._pieces(size):
             if self._cut_by_damage:  # what came before the damage ends mid-line: drop that line
                 self._cut_by_damage = False
-                yield from self._whole(parts, keep_rest=False)
-                got = 0
-            for i in range(0, len(data), size):  # one decoding step may give many blocks
-                parts.append(data[i : i + size] if len(data) > size else data)
-                got += len(parts[-1])
-                if got >= size:
-                    yield from self._whole(parts, keep_rest=True)
-                    got = len(parts[0]) if parts else 0
-        yield from self._whole(parts, keep_rest=False, last=not self._cut_by_damage)
+                if cut is not None:
+                    yield self._upto(buf, cut)
+                buf, held, cut, tail = [], 0, None, 0
+            if skipping:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    continue
+                skipping, data = False, data[nl + 1 :]
+                if not data:
+                    continue
+            first = data.find(b"\n")
+            if first >= 0 and tail + first + 1 > self.max_line_bytes:  # it ends here, too long
+                if cut is not None:
+                    yield self._upto(buf, cut)
+                self._long_line()
+                buf, held, cut, tail = [], 0, None, 0
+                data = data[first + 1 :]
+                if not data:
+                    continue
+            nl = data.rfind(b"\n")
+            buf.append(data)
+            held += len(data)
+            if nl >= 0:
+                cut, tail = (len(buf) - 1, nl + 1), len(data) - nl - 1
+            else:
+                tail += len(data)
+            if tail > self.max_line_bytes:
+                if cut is not None:
+                    yield self._upto(buf, cut)
+                self._long_line()
+                skipping = not data.endswith(b"\n")
+                buf, held, cut, tail = [], 0, None, 0
+            elif held >= size and cut is not None:
+                yield self._upto(buf, cut)
+                buf, held, cut = _after(buf, cut), tail, None
+        if skipping:
+            self.partial = b""  # the too-long line was also the last, cut
+        elif buf:
+            if cut is not None:
+                yield self._upto(buf, cut)
+                buf = _after(buf, cut)
+            rest = b"".join(buf)
+            if rest and not self._cut_by_damage:
+                self.partial = rest.removesuffix(b"\r")
         if self.truncated:
             self.notes.append(
                 f"{self.path.name}: truncated {self.kind} stream (killed capture?) — read its "
                 "readable prefix"
             )
+        self._text_notes()
 
-    def _whole(self, parts: list[bytes], *, keep_rest: bool, last: bool = False) -> Iterator[bytes]:
-        """The whole lines of `parts` (emptied): the rest stays in `parts` (`keep_rest`), is the
-        partial last line (`last`) or is dropped."""
-        data = b"".join(parts)
-        parts.clear()
-        cut = data.rfind(b"\n") + 1
-        rest = data[cut:]
-        if rest and keep_rest:
-            parts.append(rest)
-        elif rest and last:
-            self.partial = rest.removesuffix(b"\r")
-        if cut:
-            block = [data[:cut] if cut < len(data) else data]
-            del data  # the consumer may hold the block a while: no second copy alive here
-            yield block.pop()
+    def _pieces(self, size: int) -> Iterator[bytes]:
+        """The text, a decoding step at a time, cut to at most `size` bytes a piece."""
+        # No piece longer than a line may be: a line too long then spans two pieces or more.
+        size = min(size, self.max_line_bytes)
+        for data in self._text(size):
+            if len(data) <= size:
+                yield data
+            else:  # one decoding step may give many blocks
+                yield from (data[i : i + size] for i in range(0, len(data), size))
+
+    @staticmethod
+    def _upto(buf: list[bytes], cut: tuple[int, int]) -> bytes:
+        """The text of `buf` up to `cut` (its last newline), as one block; buf is left as is."""
+        k, offset = cut
+        head = buf[k][:offset] if offset < len(buf[k]) else buf[k]
+        if k == 0:
+            return head
+        return b"".join([*buf[:k], head])
+
+    def _long_line(self) -> None:
+        self.long_lines += 1
+
+    def _text(self, size: int) -> Iterator[bytes]:
+        """The decoded text with what cannot be MONITOR output dealt with: runs of NUL bytes
+        (`_HOLE` or more: a hole logrotate's copytruncate leaves) skipped, a lone NUL written
+        as MONITOR writes one (`\\x00`), and lines ending in a bare `\\r` read as lines."""
+        held_cr = b""
+        for data in self._decoded(size):
+            data = held_cr + data
+            held_cr = b""
+            if b"\x00" in data:
+                data = self._nuls(data)
+            # A file whose lines end in a bare `\r` (not a stray one in garbage): more of them
+            # than `\n`s, in the first piece that has any.
+            if not self._cr_mode and b"\r" in data:
+                bare = data.count(b"\r") - data.count(b"\r\n")
+                self._cr_mode = bare > data.count(b"\n")
+            if self._cr_mode:
+                if data.endswith(b"\r"):  # its `\n` may start the next piece
+                    data, held_cr = data[:-1], b"\r"
+                data, n = _BARE_CR.subn(b"\n", data)
+                self.cr_lines += n
+            if data:
+                yield data
+        if held_cr:
+            self.cr_lines += 1
+            yield b"\n"
+
+    def _nuls(self, data: bytes) -> bytes:
+        def hole(m: re.Match[bytes]) -> bytes:
+            self.nul_holes += 1
+            self.nul_hole_bytes += len(m.group())
+            return b""
+
+        data = _NUL_RUN.sub(hole, data)
+        self.nul_bytes += data.count(b"\x00")
+        return data.replace(b"\x00", b"\\x00")
+
+    def _text_notes(self) -> None:
+        name = self.path.name
+        if self.nul_holes:
+            self.notes.append(
+                f"{name}: skipped {self.nul_hole_bytes:,} NUL bytes in {self.nul_holes:,} run(s) "
+                "(a hole left by logrotate's copytruncate, or a damaged copy); the line around "
+                "each is kept as text and counted unparsable if it no longer parses"
+            )
+        if self.nul_bytes:
+            self.notes.append(
+                f"{name}: {self.nul_bytes:,} stray NUL byte(s) inside lines, read as \\x00"
+            )
+        if self.cr_lines:
+            self.notes.append(
+                f"{name}: {self.cr_lines:,} line(s) end in a bare carriage return (\\r, not "
+                "\\r\\n): read as line ends"
+            )
+        if self.long_lines:
+            self.notes.append(
+                f"{name}: skipped {self.long_lines:,} line(s) longer than "
+                f"{self.max_line_bytes:,} bytes (--max-line-bytes); the other lines were read"
+            )
 
     def head(self, size: int) -> bytes:
         """About the first `size` bytes of text, whole lines or not: a look at what the file is."""
         parts, got = [], 0
-        for data in self._decoded(size):
+        for data in self._text(size):  # past a hole of NULs: the text is what tells
             parts.append(data)
             got += len(data)
             if got >= size:
@@ -129,7 +246,7 @@ class MonitorFile:
 
     def _gzip(self, fh: BinaryIO) -> Iterator[bytes]:
         obj, fed, given = zlib.decompressobj(_GZIP), False, 0
-        while raw := fh.read(_FEED):
+        while raw := fh.read(_GZIP_FEED):
             while raw:
                 before = obj.copy()  # to decode `raw` again in small steps if it is damaged
                 try:
@@ -155,6 +272,12 @@ class MonitorFile:
         self.damaged = self._cut_by_damage = True
         if note:
             self.notes.append(note)
+
+
+def _after(buf: list[bytes], cut: tuple[int, int]) -> list[bytes]:
+    """The pieces of `buf` after `cut`."""
+    k, offset = cut
+    return [b for b in (buf[k][offset:], *buf[k + 1 :]) if b]
 
 
 def _until_error(obj: zlib._Decompress, raw: bytes) -> Iterator[bytes]:
@@ -184,9 +307,10 @@ class _ZstdFrames:
         self.lost_rest = False  # a skip found no frame after it
 
     def text(self) -> Iterator[bytes]:
+        feed = _SMALL_FEED  # grows while the text per step stays small (a zstd bomb does not)
         while True:
             self.fh.seek(self.pos)
-            raw = self.fh.read(_FEED)
+            raw = self.fh.read(feed)
             if not raw:
                 break
             try:
@@ -202,6 +326,10 @@ class _ZstdFrames:
             if self.obj.eof:  # a frame ended in `raw`: the next one starts in its unused tail
                 self.pos -= len(self.obj.unused_data)
                 self._resume(self.pos, gap=True)
+            if len(text) > _MAX_STEP // 2:
+                feed = max(64, feed // 4)
+            elif len(text) < _MAX_STEP // 8:
+                feed = min(_FEED, feed * 2)
             if text:
                 self.given += len(text)
                 self.decoded += len(text)

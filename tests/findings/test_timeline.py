@@ -98,7 +98,10 @@ def test_a_node_without_polls_has_no_measured_intervals():
     assert timeline.measured_intervals(n) == []
     assert timeline.bin_seconds(31) == 5
     assert timeline.bin_seconds(3600) == 15
-    assert timeline.bin_seconds(10**6) == 3600
+    assert timeline.bin_seconds(8 * 10**5) == 3600
+    # Longer windows (days; a clock that jumped a year) still have at most MAX_BINS bins.
+    assert timeline.bin_seconds(10**6) == 7200
+    assert 3e10 / timeline.bin_seconds(3e10) <= timeline.MAX_BINS
 
 
 def _valid_svg(path: Path) -> None:

@@ -34,6 +34,7 @@ import polars as pl
 from hotshard.analyze import humanize, schema
 from hotshard.analyze.commands import plan
 from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
+from hotshard.analyze.estimate import logged
 from hotshard.analyze.estimate.replies import write_commands
 from hotshard.analyze.findings import extent, fixes, rollups, slotplan, timeline
 from hotshard.analyze.findings.findings import Findings, Window
@@ -286,6 +287,8 @@ def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
         inputs.resp,
         inputs.start_key_sizes,
         {s.node: s.shard for s in inputs.sources if s.shard != "unknown"},
+        inputs.client_protocols,
+        logged.by_node(inputs.manifests),
     )
 
 
@@ -512,7 +515,11 @@ class _Database:
 
 def scan_dataset(files: list[Path]) -> pl.LazyFrame:
     # The shard is a column inside the files: no hive parsing (it would read "0001" as 1).
-    return pl.scan_parquet(files, hive_partitioning=False).cast(schema.COMMANDS)  # type: ignore[arg-type]
+    return (
+        schema.with_all_columns(pl.scan_parquet(files, hive_partitioning=False))
+        .select(list(schema.COMMANDS))
+        .cast(schema.COMMANDS)  # type: ignore[arg-type]
+    )
 
 
 def _outputs(
@@ -551,7 +558,13 @@ def _outputs(
         )
     recs = recommendations(r, v, _cardinalities(inputs), context=_fix_context(found, r, inputs))
     per_minute = _cloudwatch(inputs, window, options, progress)
-    check = selfcheck.build(inputs.manifests, found.rows, inputs.commands_reply, options.tolerance)
+    check = selfcheck.build(
+        inputs.manifests,
+        found.rows,
+        inputs.commands_reply,
+        options.tolerance,
+        (window.since, window.until),
+    )
     findings = Findings(
         inputs=inputs.infos,
         window=window,
@@ -564,6 +577,7 @@ def _outputs(
         measured_bytes_out=_measured(inputs),
         cloudwatch_bytes_out=_cloudwatch_totals(per_minute),
         slot_stats=slotstats.measured(inputs.manifests),
+        commandlog=logged.coverage(inputs.manifests, found.rows),
         database=options.sqlite,
         timeline=timeline.build(r, window, inputs.manifests, per_minute),
         node_ids={

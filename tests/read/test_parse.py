@@ -67,6 +67,7 @@ def test_one_line_every_column(tmp_path):
             "request_bytes": [request_size([b"ZREVRANGE", key.encode(), b"0", b"-1"])],
             "reply_bytes": [None],  # no sampled size: a whole zset of unknown size
             "reply_confidence": ["unknown"],
+            "keys_reply_bytes": [None],  # one key: no shares
             "role": ["replica"],
             "client_ip": ["10.0.0.1"],
             "client_kind": ["ip"],

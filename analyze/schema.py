@@ -37,6 +37,10 @@ CONFIDENCES = (
     "unknown",
     "none",
 )
+# Confidences that carry bytes (`unknown`/`none` do not; `logged` last in breakdowns), and those
+# resting on sampled key sizes.
+MODELLED = (*(c for c in CONFIDENCES if c not in ("logged", "unknown", "none")), "logged")
+SIZED = tuple(c for c in MODELLED if c != "exact")
 
 COMMANDS: dict[str, pl.DataType] = {
     "ts": pl.Float64(),  # epoch seconds, microsecond precision, as the server printed it

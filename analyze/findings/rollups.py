@@ -31,15 +31,7 @@ TABLE_LIMIT = 1000
 # Rank by bytes when key sizes were sampled, or when at least this share of client commands
 # has a reply-size estimate.
 BYTES_BASIS_MIN_COVERAGE = 0.5
-SIZED = (
-    "sampled-during",
-    "replayed",
-    "interpolated",
-    "sampled",
-    "pattern",
-    "script",
-    "logged",
-)  # reply confidences that rest on sampled key sizes
+SIZED = schema.SIZED  # reply confidences that rest on sampled key sizes
 
 CLIENT = pl.col("origin") == schema.ORIGIN_CLIENT
 _BYTES = pl.col("reply_bytes")

@@ -30,16 +30,7 @@ from hotshard.capture.format.manifest import Manifest, NodeCapture
 
 TOLERANCE = 0.05  # default: estimate within 5% of measured
 MIN_SHARE = 0.01  # the verdict names off nodes above this share of the measured bytes out
-MODELLED = (
-    "exact",
-    "sampled-during",
-    "replayed",
-    "interpolated",
-    "sampled",
-    "pattern",
-    "script",
-    "logged",
-)  # reply confidences with bytes
+MODELLED = schema.MODELLED  # reply confidences with bytes
 
 
 @dataclass(frozen=True)

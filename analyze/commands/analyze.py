@@ -548,7 +548,14 @@ def _outputs(
         shards_known=inputs.shards_known,
         nodes_known=inputs.nodes_known,
     )
-    v = verdict(r)
+    check = selfcheck.build(
+        inputs.manifests,
+        found.rows,
+        inputs.commands_reply,
+        options.tolerance,
+        (window.since, window.until),
+    )
+    v = verdict(r, check)
     if inputs.role_changes:  # the verdict says so: the roles it compares did not hold throughout
         v = dataclasses.replace(
             v,
@@ -558,13 +565,6 @@ def _outputs(
         )
     recs = recommendations(r, v, _cardinalities(inputs), context=_fix_context(found, r, inputs))
     per_minute = _cloudwatch(inputs, window, options, progress)
-    check = selfcheck.build(
-        inputs.manifests,
-        found.rows,
-        inputs.commands_reply,
-        options.tolerance,
-        (window.since, window.until),
-    )
     findings = Findings(
         inputs=inputs.infos,
         window=window,

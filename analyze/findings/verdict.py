@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
 from hotshard.analyze import humanize
 from hotshard.analyze.findings import fixes, slotplan
 from hotshard.analyze.findings.rollups import Rollups
+from hotshard.analyze.measure.selfcheck import SelfCheck
 
 HOT_SKEW = 2.0  # hottest shard at least this many times the median of the others: "hot"
 SKEWED = 1.3  # between this and HOT_SKEW: "skewed"
@@ -27,6 +28,11 @@ class Verdict:
     basis: "bytes" (estimated reply bytes) or "commands" (client commands; reply sizes unknown).
     skew: hottest shard's value / median of the other shards' values; None when not defined
       (one shard, or the others are all zero).
+    estimate: what a shard's bytes are, when basis is "bytes": "full" (modelled replies plus the
+      parts MONITOR does not show, per node as the self-check counts them: the capture has
+      server counters) or "modelled" (modelled replies only: plain logs, a node without
+      counters, or a sub-window); None for "commands".
+    values: each shard's value the verdict compared, in the basis' unit.
     """
 
     status: str
@@ -36,23 +42,72 @@ class Verdict:
     hot_value: float
     others_median: float | None
     text: str
+    estimate: str | None = None
+    values: dict[str, float] = field(default_factory=dict)
 
 
-def _label(basis: str) -> str:
-    return "estimated bytes out" if basis == "bytes" else "client commands"
+# The one short phrase that says which estimate the verdict ranks by.
+_LABELS = {
+    "full": "estimated bytes out (replies plus what MONITOR does not show)",
+    "modelled": "estimated bytes out (modelled replies only)",
+}
+
+
+def _label(basis: str, estimate: str | None = None) -> str:
+    return _LABELS[estimate or "modelled"] if basis == "bytes" else "client commands"
+
+
+# Not-shown parts that are not bytes to clients: a replica's acks go to its primary.
+_NOT_TO_CLIENTS = frozenset({"replication"})
+
+
+def full_estimates(r: Rollups, check: SelfCheck | None) -> dict[str, float] | None:
+    """Each shard's full estimate of client bytes out — per monitored node, modelled replies plus
+    the parts MONITOR does not show (the self-check's), summed over the shard's nodes — when
+    every monitored node has server counters over the whole capture; None otherwise (plain
+    logs, a node without counters, a sub-window: then the modelled replies rank the shards).
+
+    A shard's nodes are the monitored ones, as in the rollups: a replica-only capture compares
+    the replicas that serve the reads, never a primary nobody captured.
+    """
+    if r.basis != "bytes" or check is None or not check.nodes or check.window is not None:
+        return None
+    if any(n.measured is None for n in check.nodes):
+        return None
+    values: dict[str, float] = {}
+    for n in check.nodes:
+        to_clients = sum(p.bytes or 0 for p in n.parts if p.kind not in _NOT_TO_CLIENTS)
+        values[n.shard] = values.get(n.shard, 0.0) + n.modelled_bytes + to_clients
+    shards = set(r.shards["shard"].to_list())
+    if not shards <= values.keys():  # a shard seen only in logs: no like-for-like comparison
+        return None
+    return {s: v for s, v in values.items() if s in shards}
 
 
 def _show(basis: str, value: float | None) -> str:
     return humanize.size(value) if basis == "bytes" else humanize.count(value)
 
 
-def verdict(r: Rollups) -> Verdict:
+def verdict(r: Rollups, check: SelfCheck | None = None) -> Verdict:
+    """The verdict from the rollups; with the self-check (`check`) of a capture with server
+    counters, shards rank by their full estimate (`full_estimates`)."""
     basis = r.basis
     column = r.rank_column
-    values = {
-        shard: float(v or 0)
-        for shard, v in r.shards.select("shard", column).sort("shard").iter_rows()
-    }
+    full = full_estimates(r, check)
+    estimate = None if basis != "bytes" else "full" if full is not None else "modelled"
+    values = (
+        full
+        if full is not None
+        else {
+            shard: float(v or 0)
+            for shard, v in r.shards.select("shard", column).sort("shard").iter_rows()
+        }
+    )
+    result = _verdict(basis, estimate, values)
+    return replace(result, estimate=estimate, values=dict(sorted(values.items())))
+
+
+def _verdict(basis: str, estimate: str | None, values: dict[str, float]) -> Verdict:
     if not values or max(values.values()) == 0:
         return Verdict("idle", basis, None, None, 0.0, None, "No client traffic was captured.")
     # Hottest first; ties go to the smaller shard name so the verdict is deterministic.
@@ -70,7 +125,7 @@ def verdict(r: Rollups) -> Verdict:
         )
     others = [v for s, v in values.items() if s != hot]
     median = statistics.median(others)
-    what = _label(basis)
+    what = _label(basis, estimate)
     n = len(others)
     vs = f"the median of the other {n} shards" if n > 1 else "the other shard"
     if median == 0:

@@ -39,6 +39,20 @@ def _busiest(f: Findings) -> dict[str, Any] | None:
     return None if rows is None or rows.is_empty() else rows.row(0, named=True)
 
 
+def _shard_value(f: Findings, row: dict[str, Any]) -> float | None:
+    """A shard's load as the verdict compared it (its full estimate when the capture has server
+    counters), else the rollups' ranking column."""
+    value = f.verdict.values.get(row["shard"])
+    return value if value is not None else row[f.rollups.rank_column]
+
+
+def _share(f: Findings, row: dict[str, Any]) -> float | None:
+    total = sum(f.verdict.values.values())
+    if row["shard"] in f.verdict.values and total:
+        return f.verdict.values[row["shard"]] / total
+    return row["share"]
+
+
 def _per_second(f: Findings, value: float | None) -> str:
     """A shard's or node's load as a rate over the window, in the ranking's unit."""
     if value is None:
@@ -54,12 +68,13 @@ def _where(f: Findings) -> str:
     if s is None:
         return ""
     r = f.rollups
-    column = r.rank_column
     what = "client bytes out" if r.basis == "bytes" else "client commands"
+    if f.verdict.estimate == "full":
+        what = "estimated client bytes out (replies plus what MONITOR does not show)"
     lead = "shard" if f.verdict.status in ("hot", "skewed", "single") else "busiest shard"
     text = (
-        f"{lead} {code(s['shard'])}: {_per_second(f, s[column])} of {what} over "
-        f"{humanize.duration(r.duration)}, {humanize.percent(s['share'])} of the input's"
+        f"{lead} {code(s['shard'])}: {_per_second(f, _shard_value(f, s))} of {what} over "
+        f"{humanize.duration(r.duration)}, {humanize.percent(_share(f, s))} of the input's"
     )
     nodes = []
     shard_nodes = r.nodes.filter((pl.col("shard") == s["shard"]) & (pl.col("node") != "unknown"))
@@ -71,15 +86,15 @@ def _where(f: Findings) -> str:
         nodes.append(node)
     if nodes:
         text += "; node " + ", ".join(nodes) if len(nodes) == 1 else "; nodes " + ", ".join(nodes)
-    others = r.shards.filter(pl.col("shard") != s["shard"]).sort(
-        [column, "shard"], descending=[True, False], nulls_last=True
+    others = sorted(
+        r.shards.filter(pl.col("shard") != s["shard"]).iter_rows(named=True),
+        key=lambda o: (-(_shard_value(f, o) or 0), o["shard"]),
     )
-    if others.height:
+    if others:
         named = [
-            f"{code(o['shard'])} {_per_second(f, o[column])}"
-            for o in others.head(SIBLINGS).iter_rows(named=True)
+            f"{code(o['shard'])} {_per_second(f, _shard_value(f, o))}" for o in others[:SIBLINGS]
         ]
-        more = others.height - SIBLINGS
+        more = len(others) - SIBLINGS
         text += (
             "; the other shards: " + ", ".join(named) + (f" and {more} more" if more > 0 else "")
         )
@@ -163,10 +178,11 @@ def _fix(f: Findings) -> str:
         return "nothing stands out to change."
     first = recs[0].text
     saves, s = recs[0].saves_bytes, _busiest(f)
-    if saves and s is not None and s["est_bytes_out"]:
+    shard_bytes = _shard_value(f, s) if s is not None else None
+    if saves and s is not None and shard_bytes:
         first += (
             f" Saving: {humanize.size(saves / f.rollups.duration)}/s, "
-            f"{humanize.percent(saves / s['est_bytes_out'])} of shard {code(s['shard'])}'s "
+            f"{humanize.percent(saves / shard_bytes)} of shard {code(s['shard'])}'s "
             "bytes out."
         )
     more = len(recs) - 1

@@ -15,7 +15,7 @@ tie-breakers.
     commands           {total, client, replicated, script}          rows by origin
     basis              "bytes" | "commands"
     bytes              {est_bytes_out, coverage, request_bytes}     client traffic only
-    hot_shard          {shard, status, basis, skew_ratio, value, others_median, text}
+    hot_shard          {shard, status, basis, estimate, skew_ratio, value, others_median, text}
     shards             [{shard, nodes, commands, ops_per_s, peak_ops_per_s, est_bytes_out,
                          share, replicated, script, distinct_keys, top_command}]
     nodes              [{node, shard, role, commands, replicated, script, est_bytes_out,
@@ -119,6 +119,7 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
             "shard": v.hot_shard,
             "status": v.status,
             "basis": v.basis,
+            "estimate": v.estimate,
             "skew_ratio": _num(v.skew),
             "value": _num(v.hot_value),
             "others_median": _num(v.others_median),

@@ -48,8 +48,8 @@ class Verdict:
 
 # The one short phrase that says which estimate the verdict ranks by.
 _LABELS = {
-    "full": "estimated bytes out (replies plus what MONITOR does not show)",
-    "modelled": "estimated bytes out (modelled replies only)",
+    "full": "estimated bytes out including what MONITOR does not show",
+    "modelled": "modelled reply bytes",
 }
 
 

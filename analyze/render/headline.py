@@ -70,7 +70,7 @@ def _where(f: Findings) -> str:
     r = f.rollups
     what = "client bytes out" if r.basis == "bytes" else "client commands"
     if f.verdict.estimate == "full":
-        what = "estimated client bytes out (replies plus what MONITOR does not show)"
+        what = "client bytes out including what MONITOR does not show"
     lead = "shard" if f.verdict.status in ("hot", "skewed", "single") else "busiest shard"
     text = (
         f"{lead} {code(s['shard'])}: {_per_second(f, _shard_value(f, s))} of {what} over "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -9,6 +11,7 @@ from polars.testing import assert_frame_equal
 from hotshard.analyze import schema
 from hotshard.analyze.findings import rollups
 from hotshard.analyze.findings.verdict import recommendations, verdict
+from hotshard.analyze.measure import selfcheck, unshown
 from hotshard.analyze.store import tables as analyze_tables
 from tests.frames import commands, row, tables, write_outputs
 
@@ -127,7 +130,48 @@ def test_shards_by_bytes_and_verdict():
     v = verdict(r)
     assert (v.status, v.hot_shard, v.basis) == ("hot", "0001", "bytes")
     assert v.skew == pytest.approx(5000.0)
-    assert "estimated bytes out" in v.text
+    assert v.estimate == "modelled" and "modelled reply bytes" in v.text
+
+
+def _node(node: str, shard: str, role: str, modelled: int, parts: list, measured: int | None):
+    return selfcheck.NodeCheck(
+        node=node,
+        shard=shard,
+        role=role,
+        modelled={"sampled": modelled},
+        unknown_commands=0,
+        parts=tuple(unshown.Part(k, k, 1, b, "measured") for k, b in parts),
+        measured=measured,
+        replication=unshown.Replication(None, None),
+    )
+
+
+def test_verdict_by_the_full_estimate_when_the_capture_has_counters():
+    """Modelled 10 MB vs 2 kB; with the not-shown parts each shard's nodes add (an agent's CLIENT
+    LIST on every node), the skew is the one the server's counters see. A replica's acks go to
+    its primary, not to clients: left out."""
+    r = rollups.compute(tables(_workload(True)), span=(T0, T0 + 10))
+    agent = [("admin", 3_000), ("replication", 500_000)]
+    nodes = [
+        _node("a", "0001", "primary", 10_000_000, agent, 10_003_000),
+        _node("b", "0002", "primary", 2_000, agent, 5_000),
+        _node("c", "0003", "primary", 2_000, [*agent, ("rejected", 1_000)], 6_000),
+        _node("d", "0003", "replica", 0, agent, 3_000),
+    ]
+    check = selfcheck.SelfCheck(nodes=nodes)
+    v = verdict(r, check)
+    assert v.estimate == "full" and v.hot_shard == "0001"
+    assert v.values == {"0001": 10_003_000, "0002": 5_000, "0003": 9_000}
+    assert v.skew == pytest.approx(10_003_000 / 7_000)
+    assert "including what MONITOR does not show" in v.text
+    # Any node without counters, or a sub-window: modelled replies only, as without a check.
+    unmeasured = selfcheck.SelfCheck(nodes=[*nodes[:3], replace(nodes[3], measured=None)])
+    window = selfcheck.SelfCheck(nodes=nodes, window=selfcheck.SubWindow(T0, T0 + 5, True))
+    for c in (unmeasured, window, selfcheck.SelfCheck()):
+        assert verdict(r, c) == verdict(r)
+        assert verdict(r, c).estimate == "modelled"
+    # A shard the check has no node of (seen only in logs): no like-for-like comparison.
+    assert verdict(r, selfcheck.SelfCheck(nodes=nodes[:2])).estimate == "modelled"
 
 
 def test_verdict_by_commands_when_bytes_unknown():

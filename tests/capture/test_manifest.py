@@ -152,7 +152,7 @@ def test_a_v4_manifest_reads_with_one_sample(tmp_path):
         del node["sampler_client"]
     (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
     back = mf.read(tmp_path)
-    assert back.format_version == mf.FORMAT_VERSION == 5
+    assert back.format_version == mf.FORMAT_VERSION == 6
     assert back.key_sizes_start_file is None
     assert [n.sampler_client for n in back.nodes] == [None] * len(back.nodes)
     assert mf.read_key_sizes(tmp_path, back, start=True) == []

@@ -16,6 +16,7 @@ import pytest
 
 from hotshard.capture.cli import run
 from hotshard.capture.errors import ExitStatus
+from hotshard.capture.format import manifest
 from tests.capture.test_capture_safety import wait_for_files
 from tests.servers import Cluster, running_cluster
 
@@ -76,13 +77,22 @@ def test_a_slot_migrated_mid_window_is_not_client_traffic(reshard_cluster, tmp_p
         time.sleep(1)
         for i in range(50):
             rc.get(f"plain:{i}")
-        migrate_slot(cluster, slot)
+        source, target = migrate_slot(cluster, slot)
         time.sleep(1)
         _, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode in (ExitStatus.OK, ExitStatus.PARTIAL), err
+    # The capture re-read slot ownership after the window, beside the start topology.
+    m = manifest.read(out)
+    assert m.format_version == 6 and m.slots_after is not None
+    assert any(lo <= slot <= hi for lo, hi in m.slots_after[target])
+    assert not any(lo <= slot <= hi for lo, hi in m.slots_after.get(source, []))
+    shard_of = {n.node: n.shard for n in m.nodes}
+    start_shard = next(s.shard for s in m.shards if any(lo <= slot <= hi for lo, hi in s.slots))
+    assert start_shard == shard_of[source]
+
     analysis = tmp_path / "analysis"
     status = run(["analyze", str(out), "--out", str(analysis), "--quiet"])
     console = capsys.readouterr()
@@ -102,3 +112,9 @@ def test_a_slot_migrated_mid_window_is_not_client_traffic(reshard_cluster, tmp_p
         assert f'"{name}"' not in text, name  # never a top/client command in the summary
         assert f"| {name} " not in report and f"`{name}`" not in report, name
     assert summary["commands"]["client"] == client.height
+    # Health says which slot moved, from which shard to which, and that per-shard numbers mix.
+    health = (analysis / "report.md").read_text().split("## Health")[1].split("\n## ")[0]
+    moved = f"slot {slot} (1 slot) from shard {shard_of[source]} to shard {shard_of[target]}"
+    assert "slots changed owner during the window" in health and moved in health, health
+    assert "per-shard numbers for those slots are mixed" in health
+    assert "slots moved between shards" in summary["hot_shard"]["text"]

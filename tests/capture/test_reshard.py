@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import redis
 
 from hotshard.capture.cli import run
 from hotshard.capture.errors import ExitStatus
@@ -118,3 +119,69 @@ def test_a_slot_migrated_mid_window_is_not_client_traffic(reshard_cluster, tmp_p
     assert "slots changed owner during the window" in health and moved in health, health
     assert "per-shard numbers for those slots are mixed" in health
     assert "slots moved between shards" in summary["hot_shard"]["text"]
+
+
+def test_cluster_failover_on_a_monitored_replica_is_said_with_its_time(
+    reshard_cluster, tmp_path, capsys
+):
+    """`CLUSTER FAILOVER` on a replica the capture monitors (the default: one replica per
+    shard): the capture records the role change with its time, the analysis says so."""
+    cluster = reshard_cluster
+    cluster.wait_replicas_synced()
+    rc = cluster.cluster_client()
+    for i in range(100):
+        rc.set(f"f:{i}", "x" * 100)
+    out = tmp_path / "cap"
+    argv = ["capture", "--endpoints", cluster.seed.address, "-d", "7", "--out", str(out)]
+    argv += ["--no-sizes", "--quiet", "--poll-interval", "0.5"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from hotshard.capture.cli import main; main()", *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_files(out, 3)
+        m = manifest.read(out)
+        replica = next(n for n in m.nodes if n.monitored and n.role == "replica")
+        client = redis.Redis(host=replica.host, port=replica.port)
+        time.sleep(1.5)  # a few polls as a replica
+        asked_at = time.time()
+        client.execute_command("CLUSTER", "FAILOVER")
+        for _ in range(100):  # the promotion is asynchronous: wait until it holds
+            if client.execute_command("ROLE")[0] == b"master":
+                break
+            time.sleep(0.05)
+        promoted_at = time.time()
+        assert client.execute_command("ROLE")[0] == b"master"
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (ExitStatus.OK, ExitStatus.PARTIAL), err
+    m = manifest.read(out)
+    node = m.node(replica.node)
+    assert node is not None and node.monitored and node.role == "replica"
+    roles = [p.role for p in node.polls]
+    assert roles[0] == "replica" and roles[-1] == "primary", roles
+    last_replica = max(p.at for p in node.polls if p.role == "replica")
+    first_primary = min(p.at for p in node.polls if p.role == "primary")
+    assert last_replica <= promoted_at + 0.1 and first_primary >= asked_at - 0.1
+    # The end topology names the promoted node as its shard's primary: no slot moved.
+    start_slots = next(s.slots for s in m.shards if s.shard == replica.shard)
+    assert m.slots_after is not None and m.slots_after[replica.node] == start_slots
+
+    analysis = tmp_path / "analysis"
+    status = run(["analyze", str(out), "--out", str(analysis), "--quiet"])
+    console = capsys.readouterr()
+    assert status == ExitStatus.OK, console.err
+    health = (analysis / "report.md").read_text().split("## Health")[1].split("\n## ")[0]
+    assert f"node {replica.node} (shard {replica.shard}): its role changed from replica to " in (
+        health
+    )
+    assert "slots changed owner" not in health  # a failover keeps the shard's slots
+    summary = json.loads((analysis / "summary.json").read_text())
+    assert f"a monitored node of shard {replica.shard} changed role" in summary["hot_shard"]["text"]
+    shown = {n["node"]: n["role"] for n in summary["nodes"]}
+    assert shown[replica.node] == "replica→primary"

@@ -4,9 +4,10 @@
 test *args:
     uv run pytest {{args}}
 
-# lint, format check and type check (ruff, mypy)
+# lint, format check and type check (ruff, mypy; cargo fmt, clippy and test for the native core)
 lint:
     uv run ruff check . && uv run ruff format --check . && uv run python tools/typecheck.py
+    cd analyze/native && cargo fmt --check && cargo clippy --all-targets -- -D warnings && cargo clippy --features python -- -D warnings && cargo test --quiet
 
 # format the code
 fmt:

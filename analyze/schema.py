@@ -2,7 +2,8 @@
 a row per distinct command signature.
 
     commands     one row per command line (Parquet `commands/`, SQLite `commands`)
-    keys         one row per distinct first key: its text, exact bytes, slot, pattern
+    keys         one row per distinct key (first keys, and every key of a multi-key command):
+                 its text, exact bytes, slot, pattern
     signatures   one row per distinct `COMMAND | pattern | arg shape`
 
 A row points at its key and signature by integer id (`key_id`, `signature_id`): the attributes
@@ -29,15 +30,21 @@ CLIENT_KINDS = ("ip", "unix", "lua", "internal")
 
 # reply_confidence: what a reply-size estimate rests on.
 CONFIDENCES = (
+    "logged",
     "exact",
     "sampled-during",
     "replayed",
     "interpolated",
     "sampled",
     "pattern",
+    "script",
     "unknown",
     "none",
 )
+# Confidences that carry bytes (`unknown`/`none` do not; `logged` last in breakdowns), and those
+# resting on sampled key sizes.
+MODELLED = (*(c for c in CONFIDENCES if c not in ("logged", "unknown", "none")), "logged")
+SIZED = tuple(c for c in MODELLED if c != "exact")
 
 COMMANDS: dict[str, pl.DataType] = {
     "ts": pl.Float64(),  # epoch seconds, microsecond precision, as the server printed it
@@ -58,6 +65,8 @@ COMMANDS: dict[str, pl.DataType] = {
     "request_bytes": pl.Int64(),  # the command as a RESP2 array on the wire (NetworkBytesIn)
     "reply_bytes": pl.Int64(),  # estimated RESP reply size; null when unknown
     "reply_confidence": pl.String(),  # one of CONFIDENCES
+    # Per key of `keys`, its share of `reply_bytes` (analyze/estimate/attribution.py); null otherwise.
+    "keys_reply_bytes": pl.List(pl.Int64()),
 }
 
 KEYS: dict[str, pl.DataType] = {
@@ -81,7 +90,9 @@ SIGNATURES: dict[str, pl.DataType] = {
 DICTIONARY = ("node", "shard", "source", "client", "origin", "command", "reply_confidence")
 # What SQLite's `commands` leaves to Parquet: the SQLite driver's cost grows with every column,
 # and per-row questions do not need these (the view derives role, slot, pattern, signature...).
-PARQUET_ONLY = frozenset({"source", "arg_count", "key_count", "keys", "key_bytes"})
+PARQUET_ONLY = frozenset(
+    {"source", "arg_count", "key_count", "keys", "keys_reply_bytes", "key_bytes"}
+)
 
 _SQLITE_TYPES = {
     pl.Float64: "REAL",
@@ -109,6 +120,14 @@ def sqlite_ddl(name: str = "commands", table: dict[str, pl.DataType] = COMMANDS)
 
 def empty(table: dict[str, pl.DataType] = COMMANDS) -> pl.DataFrame:
     return pl.DataFrame(schema=table)
+
+
+def with_all_columns(lf: pl.LazyFrame, table: dict[str, pl.DataType] = COMMANDS) -> pl.LazyFrame:
+    """`lf` with the columns of `table` it lacks (written by an older version) as nulls."""
+    have = lf.collect_schema().names()
+    return lf.with_columns(
+        pl.lit(None, dtype).alias(c) for c, dtype in table.items() if c not in have
+    )
 
 
 def for_parquet(df: pl.DataFrame) -> pl.DataFrame:

@@ -17,7 +17,10 @@ trimmed, hashes deleted, keys whose TTL runs out mid-window (analyze/estimate/th
 analyze/estimate/cardinality.py); the same capture is then analyzed with the after-window sample only,
 to show what the in-window sample buys. Beside them run the workloads of
 bench/workloads_changing.py (issue 24): strings rewritten under pipelined reads, and collections
-growing, trimmed and expiring read from the replicas, each group first read late in the window.
+growing, trimmed and expiring read from the replicas, each group first read late in the window. Issue 24's reply workloads run inside the mixed one: a cache
+pattern whose GETs miss 75% of the time, MGETs of 40 items, an EVALSHA returning five 20 kB
+values it read, and a RESP3 client (redis-py `protocol=3`) beside the RESP2 ones; the same
+capture is also analyzed over a 20 s sub-window.
 """
 
 from __future__ import annotations
@@ -80,8 +83,70 @@ def load_data(cluster) -> None:
         rc.hset(f"cart:{i}", mapping={f"sku:{j:05d}": "1" * rnd.randint(1, 3) for j in range(60)})
         rc.hset(f"ephemeral:{i}", mapping={f"f{j}": "e" * rnd.randint(10, 40) for j in range(30)})
         rc.set(f"token:{i}", "t" * rnd.randint(200, 400))
+    load_reply_data(rc, rnd)
     for n in cluster.primaries():
         n.client().execute_command("WAIT", 1, 5000)
+
+
+# Issue 24's reply workloads: a cache that mostly misses, MGETs of 40 items, scripts returning
+# what they read, and a RESP3 client beside the RESP2 ones.
+CACHE_IDS = 4000
+ITEMS = 400
+FIVE = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('GET', key) end
+return out
+"""
+
+
+def load_reply_data(rc, rnd: random.Random) -> None:
+    rc.delete(*[f"cache:{{user:{i}}}:v" for i in range(CACHE_IDS)])
+    for i in rnd.sample(range(CACHE_IDS), CACHE_IDS // 4):  # a quarter cached: 75% of GETs miss
+        rc.set(f"cache:{{user:{i}}}:v", "c" * rnd.randint(500, 3000))
+    rc.mset({f"{{shop}}:item:{i}": "i" * rnd.randint(100, 2000) for i in range(ITEMS)})
+    for u in range(20):
+        for j in range(5):
+            rc.set(f"{{doc:{u}}}:part:{j}", "d" * rnd.randint(15_000, 25_000))
+    for b in range(30):
+        rc.hset(f"prefs:{{{b}}}", mapping={f"k{i}": "v" * rnd.randint(1, 8) for i in range(40)})
+
+
+class ReplyClients:
+    """The reply workloads' clients, connected (and the script loaded) before the window."""
+
+    def __init__(self, cluster) -> None:
+        opts = {"host": cluster.seed.host, "port": cluster.seed.port}
+        self.rc2 = RedisCluster(protocol=2, **opts)
+        self.rc3 = RedisCluster(protocol=3, **opts)
+        self.five = self.rc2.register_script(FIVE)
+        for u in range(20):
+            self.five(keys=self.docs(u))
+        for rc in (self.rc2, self.rc3):
+            for node in cluster.primaries():
+                rc.get_redis_connection(rc.get_node(node.host, node.port)).ping()
+
+    @staticmethod
+    def docs(u: int) -> list[str]:
+        return [f"{{doc:{u}}}:part:{j}" for j in range(5)]
+
+    def step(self, i: int, rnd: random.Random) -> None:
+        pipe = self.rc2.pipeline(transaction=False)
+        for _ in range(8):
+            pipe.get(f"cache:{{user:{rnd.randrange(CACHE_IDS)}}}:v")
+        pipe.execute()
+        if i % 5 == 0:
+            self.rc2.mget_nonatomic(rnd.sample([f"{{shop}}:item:{n}" for n in range(ITEMS)], 40))
+        if i % 10 == 5:
+            self.five(keys=self.docs(rnd.randrange(20)))
+        pipe = self.rc3.pipeline(transaction=False)
+        for _ in range(4):
+            pipe.get(f"cache:{{user:{rnd.randrange(CACHE_IDS)}}}:v")
+        pipe.hgetall(f"prefs:{{{rnd.randrange(30)}}}")
+        pipe.execute()
+
+    def close(self) -> None:
+        self.rc2.close()
+        self.rc3.close()
 
 
 def expire_soon(cluster, seconds: float) -> None:
@@ -93,7 +158,7 @@ def expire_soon(cluster, seconds: float) -> None:
     rc.close()
 
 
-def mixed_workload(cluster) -> None:
+def mixed_workload(cluster, replies: ReplyClients | None = None) -> None:
     """The mixed workload (docs/RECONCILE.md, "Key sizes from samples"); reads round-robin over each shard's primary and replica.
     Strings are rewritten (50–3,000 bytes) and deleted while they are read; collections grow,
     are trimmed and deleted while they are read whole (`changing_collections`)."""
@@ -108,6 +173,8 @@ def mixed_workload(cluster) -> None:
     for i in range(500):
         time.sleep(max(0.0, t0 + i * PACE - time.monotonic()))
         changing_collections(rc, i, rnd)
+        if replies is not None:
+            replies.step(i, rnd)
         if i % 10 == 0:
             rc.zrevrange(HOT_KEY, 0, -1, withscores=True)
         rc.zrevrange(HOT_KEY, 0, 99, withscores=True)
@@ -258,6 +325,7 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
             [(primaries[0], 2), (primaries[1], 1), (replicas[0], 1), (replicas[-1], 3)]
         )
         expire_soon(cluster, TTL)
+        reply_clients = ReplyClients(cluster)
         status: list[int] = []
         argv = ["capture", "--endpoints", cluster.seed.address, "--duration", str(duration)]
         argv += ["--out", str(folder), "--nodes", "all", "--quiet"]
@@ -276,7 +344,8 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
         ]
         for t in late:
             t.start()
-        mixed_workload(cluster)
+        mixed_workload(cluster, reply_clients)
+        reply_clients.close()
         for t in late:
             t.join()
         t_mixed = time.monotonic() - t0
@@ -314,7 +383,41 @@ def analyze(folder: Path, out: Path) -> int:
     status = report(summary, t_analyze, len(manifest_mod.read_key_sizes(folder, man)))
     if man.key_sizes_start_file:
         one_sample(folder, out.parent / "one-sample")
+    start = summary["window"]["start"]
+    status |= sub_window(folder, out.parent / "sub-window", start + 10, start + 30)
     return status
+
+
+def sub_window(folder: Path, out: Path, since: float, until: float) -> int:
+    """The same capture over a 20 s sub-window (issue 24): each node checked between its INFO
+    polls nearest the window's edges inside it."""
+    from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
+
+    run_analyze(
+        AnalyzeOptions(
+            inputs=[str(folder)],
+            out=str(out),
+            quiet=True,
+            sqlite=False,
+            since=str(since),
+            until=str(until),
+        )
+    )
+    check = json.loads((out / "summary.json").read_text())["self_check"]
+    print("\nthe same capture over a 20 s sub-window (+10 s .. +30 s):")
+    failures = 0
+    for n in check["nodes"]:
+        ratio = "-" if n["ratio"] is None else f"{n['ratio']:.4f}"
+        span = n["span"] or {}
+        print(
+            f"  :{n['node'].rsplit(':', 1)[1]} {n['shard']} {n['role']}: ratio {ratio}, share "
+            f"{100 * (n['share'] or 0):.1f}%, readings {span.get('after_since_s', '-')} s / "
+            f"{span.get('before_until_s', '-')} s inside the edges"
+        )
+        if (n["share"] or 0) > MIN_SHARE and (n["ratio"] is None or abs(n["ratio"] - 1) > TARGET):
+            failures += 1
+    print(f"  {'ok  ' if not failures else 'FAIL'} sub-window: every node within ±{TARGET:.0%}")
+    return 1 if failures else 0
 
 
 def one_sample(folder: Path, tmp: Path) -> None:

@@ -105,6 +105,7 @@ def analyze(
     top: str = "20",
     rules: str | None = None,
     sqlite: bool = True,
+    sqlite_index: bool = False,
     cloudwatch: bool = False,
     region: str | None = None,
     tolerance: str = "5%",
@@ -125,6 +126,7 @@ def analyze(
       top: how many rows in each ranking.
       rules: TOML file of key-pattern rules (tried before the defaults).
       sqlite: write hotshard.db (use --nosqlite to skip it).
+      sqlite_index: build hotshard.db's query index now (otherwise the first `hotshard query` does).
       cloudwatch: fetch NetworkBytesOut from CloudWatch for the capture window.
       region: AWS region for --cloudwatch (default: AWS_REGION / profile).
       tolerance: self-check: name the nodes whose estimate is off from measured by more (5%).
@@ -148,6 +150,7 @@ def analyze(
         top=as_int(top, "top", minimum=1) or 20,
         rules=rules,
         sqlite=as_bool(sqlite, "sqlite"),
+        sqlite_index=as_bool(sqlite_index, "sqlite_index"),
         cloudwatch=as_bool(cloudwatch, "cloudwatch"),
         region=region,
         tolerance=as_share(tolerance, "tolerance") or 0.0,

@@ -15,6 +15,7 @@ snapshot, outside the counted window, because MONITOR would show it.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hotshard.capture.format import resp
@@ -43,13 +44,41 @@ def _raw_client(client: redis.Redis) -> redis.Redis:
 
 def client_list_size(client: redis.Redis) -> int | None:
     """Exact bytes of a plain `CLIENT LIST` reply now; None when the server refuses it."""
+    return client_list(client).size
+
+
+@dataclass(frozen=True)
+class ClientList:
+    """One `CLIENT LIST` reply: its exact size, its lines, the lines of ordinary clients (not
+    replicas, not a replica's link to its primary), and the connections not on RESP2."""
+
+    size: int | None
+    lines: int = 0
+    clients: int = 0
+    protocols: dict[str, int] = field(default_factory=dict)
+
+
+def client_list(client: redis.Redis) -> ClientList:
+    """`CLIENT LIST` now (`ClientList`; size None when the server refuses it); protocols are
+    `addr=` -> `resp=` (Redis >= 7 and Valkey)."""
     import redis as redis_lib
 
     try:
         raw = _raw_client(client).execute_command("CLIENT LIST")
     except redis_lib.RedisError:
-        return None
-    return resp.reply(raw)
+        return ClientList(None)
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    protocols = {}
+    lines = clients = 0
+    for line in text.splitlines():
+        fields = dict(f.split("=", 1) for f in line.split(" ") if "=" in f)
+        lines += 1
+        if not {"S", "M"} & set(fields.get("flags", "")):
+            clients += 1
+        proto, addr = fields.get("resp"), fields.get("addr")
+        if addr and proto and proto.isdigit() and proto != "2":
+            protocols[addr] = int(proto)
+    return ClientList(resp.reply(raw), lines, clients, protocols)
 
 
 def after_window(

@@ -38,12 +38,16 @@ def read_counters(
 ) -> tuple[dict[str, Any], str | None, int]:
     """`INFO stats` as {field: value}, the node's role (`INFO replication`, asked in the same
     call on servers that take several sections: Redis >= 7; None on older ones), and the exact
-    size of the reply on the wire. The role shows a failover during the window, and when."""
+    size of the reply on the wire. The role shows a failover during the window, and when. On
+    the same servers `INFO clients` too: its fields (`connected_clients`) merged into the stats
+    (CLIENT LIST through the window, analyze/measure/unshown.py)."""
     several = version_tuple(server_version) >= (7,)
-    raw: bytes = client.execute_command("INFO", "stats", *(["replication"] if several else []))
+    extra = ["replication", "clients"] if several else []
+    raw: bytes = client.execute_command("INFO", "stats", *extra)
     info = parse_info(raw.decode("utf-8", "replace"))
     role = (info.get("replication") or {}).get("role")
-    return info.get("stats", {}), ROLES.get(str(role)) if role else None, resp.bulk(len(raw))
+    stats = {**(info.get("clients") or {}), **info.get("stats", {})}
+    return stats, ROLES.get(str(role)) if role else None, resp.bulk(len(raw))
 
 
 ROLES = {"master": "primary", "slave": "replica"}  # INFO's words, and the manifest's
@@ -134,6 +138,9 @@ class Poller:
                     total_commands_processed=int(values["total_commands_processed"] or 0),
                     monitor_bytes=monitor_bytes,
                     overhead_bytes=overhead,
+                    connected_clients=None
+                    if stats.get("connected_clients") is None
+                    else int(stats["connected_clients"]),
                     role=role,
                 )
             )

@@ -23,7 +23,16 @@ from typing import Any, TextIO
 
 import redis
 
-from hotshard.capture import costs, disk, info, placement, poll, slotstats, window_sample
+from hotshard.capture import (
+    commandlog,
+    costs,
+    disk,
+    info,
+    placement,
+    poll,
+    slotstats,
+    window_sample,
+)
 from hotshard.capture.connect import (
     ConnectOptions,
     control_client,
@@ -325,6 +334,7 @@ class Session:
                 self._save_commands()
                 self._start_watchdog()
                 slots_start = slotstats.before(self.controls, self.watched)  # outside the INFOs
+                commandlog.before(self.controls, self.watched)
                 self._open_start_sample()
                 self._snapshot("before")
                 self._start_streams()
@@ -339,6 +349,7 @@ class Session:
                 self._finish_watchdog()
                 self._snapshot("after")
                 slotstats.after(self.controls, self.watched, slots_start)
+                commandlog.after(self.controls, self.watched)
                 self._after_window_costs()
                 self._finish(stop_reason)
         except BaseException as exc:
@@ -485,7 +496,11 @@ class Session:
             client = self.controls.get(n.node)
             if client is None or n.node not in self.streams:
                 continue
-            size = costs.client_list_size(client)
+            listed = costs.client_list(client)
+            size = listed.size
+            n.client_protocols = dict(sorted(listed.protocols.items()))
+            if size is not None:
+                n.client_list_lines, n.client_list_clients = listed.lines, listed.clients
             own = n.own_calls if n.own_calls is not None else {}
             own["client|list"] = own.get("client|list", 0) + 1
             n.own_calls = own

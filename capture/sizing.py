@@ -155,13 +155,16 @@ class LineInfo:
     command: str
     key: bytes | None
     full_read: bool
+    others: tuple[bytes, ...] = ()  # MGET's keys after the first: each is its own reply element
 
 
 def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
     """Command, first key and "is it a full read" of one MONITOR line; None for lines to skip."""
     parsed = lines.split(line)
-    if parsed is None or parsed.client == "lua":
-        return None  # +OK, garbage, or a redis.call inside a script (no client reply)
+    if parsed is None:
+        return None  # +OK or garbage
+    # A redis.call inside a script counts: the script's reply is sized from what it read
+    # (analyze/estimate/scripts.py).
     command = parsed.args[0].decode("latin-1").lower()
     rest = parsed.args[1:]
     pos = positions.get(command)
@@ -178,7 +181,12 @@ def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
     if pos <= 0 or pos > len(rest):
         return None
     key = lines.unescape_bytes(rest[pos - 1].decode("latin-1"))
-    return LineInfo(command, key, _is_full_read(command, rest))
+    others = (
+        tuple(lines.unescape_bytes(a.decode("latin-1")) for a in rest[1:])
+        if command == "mget"
+        else ()
+    )
+    return LineInfo(command, key, _is_full_read(command, rest), others)
 
 
 def _is_full_read(command: str, rest: list[bytes]) -> bool:
@@ -207,6 +215,8 @@ def rank_keys(
         info = parse_line(line, positions)
         if info is not None and info.key is not None:
             scores[info.key] += FULL_READ_WEIGHT if info.full_read else READ_WEIGHT  # type: ignore[assignment]
+            for other in info.others:
+                scores[other] += READ_WEIGHT  # type: ignore[assignment]
     return scores
 
 

@@ -159,12 +159,12 @@ def parse_logs(sources: Sequence[parse.Source], ctx: rows.Context | None = None)
 def split_log(path: str | Path) -> pl.DataFrame:
     """Per command line of a MONITOR file, in file order: `ts`, `db`, `client`, `command`,
     `arg_count`, `request_bytes` and `args` (each argument as quoted, escapes unresolved) —
-    the arguments no output keeps, from the row path's own `rows.split_body`."""
+    the arguments no output keeps, as the row path's native core splits them."""
     chunks = parse.line_chunks(parse.open_source(parse.Source(Path(path))), parse.CHUNK_BYTES)
-    heads = [parse.header_rows(parse.mark_lines(c.lazy())) for c in chunks]
-    if not heads:
+    parts = [parse.split_rows(c) for c in chunks]
+    if not parts:
         return pl.DataFrame()
-    return pl.concat(heads).pipe(rows.split_body).collect()
+    return pl.concat(parts)
 
 
 def write_outputs(

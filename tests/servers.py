@@ -272,7 +272,7 @@ class Cluster:
         opts = {"host": self.seed.host, "port": self.seed.port, "password": self.password}
         if self.seed.tls:
             opts.update(ssl=True, ssl_ca_certs=self.seed.extra["tls"]["ca"])
-        return redis.RedisCluster(protocol=2, **{**opts, **kwargs})
+        return redis.RedisCluster(**{"protocol": 2, **opts, **kwargs})
 
     @contextlib.contextmanager
     def no_replication_pings(self) -> Iterator[None]:

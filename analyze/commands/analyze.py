@@ -34,6 +34,7 @@ import polars as pl
 from hotshard.analyze import humanize, schema
 from hotshard.analyze.commands import plan
 from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
+from hotshard.analyze.estimate import logged
 from hotshard.analyze.estimate.replies import write_commands
 from hotshard.analyze.findings import extent, fixes, rollups, slotplan, timeline
 from hotshard.analyze.findings.findings import Findings, Window
@@ -69,6 +70,7 @@ class AnalyzeOptions:
     top: int = 20
     rules: str | None = None
     sqlite: bool = True
+    sqlite_index: bool = False  # build the query index now, not on the first `hotshard query`
     cloudwatch: bool = False
     region: str | None = None
     quiet: bool = False
@@ -144,7 +146,7 @@ def _analyze(
     tmp = private.build_folder(out)  # 0700, next to out
     try:
         (tmp / MARKER).write_text("written by hotshard analyze; safe to delete\n")
-        db = _Database(tmp / sqlite_out.DB_NAME, options.sqlite, timings)
+        db = _Database(tmp / sqlite_out.DB_NAME, options.sqlite, timings, options.sqlite_index)
         with db:
             progress(f"parsing into {COMMANDS_DIR}/ (Parquet)")
             t = time.perf_counter()
@@ -285,6 +287,8 @@ def _context(inputs: Inputs, options: AnalyzeOptions) -> rows.Context:
         inputs.resp,
         inputs.start_key_sizes,
         {s.node: s.shard for s in inputs.sources if s.shard != "unknown"},
+        inputs.client_protocols,
+        logged.by_node(inputs.manifests),
     )
 
 
@@ -438,8 +442,10 @@ class _Database:
 
     PENDING = 2
 
-    def __init__(self, path: Path, enabled: bool, timings: dict[str, float]) -> None:
-        self.path, self.timings = path, timings
+    def __init__(
+        self, path: Path, enabled: bool, timings: dict[str, float], index: bool = False
+    ) -> None:
+        self.path, self.timings, self.index = path, timings, index
         self.pool = ThreadPoolExecutor(max_workers=1) if enabled else None
         self.jobs: list[Future[int]] = []
         if enabled:
@@ -479,7 +485,12 @@ class _Database:
         if self.pool is not None:
             self.jobs.append(
                 self.pool.submit(
-                    self._timed, "sqlite_tables", sqlite_out.write_dimensions, self.path, found
+                    self._timed,
+                    "sqlite_tables",
+                    sqlite_out.write_dimensions,
+                    self.path,
+                    found,
+                    self.index,
                 )
             )
 
@@ -504,7 +515,11 @@ class _Database:
 
 def scan_dataset(files: list[Path]) -> pl.LazyFrame:
     # The shard is a column inside the files: no hive parsing (it would read "0001" as 1).
-    return pl.scan_parquet(files, hive_partitioning=False).cast(schema.COMMANDS)  # type: ignore[arg-type]
+    return (
+        schema.with_all_columns(pl.scan_parquet(files, hive_partitioning=False))
+        .select(list(schema.COMMANDS))
+        .cast(schema.COMMANDS)  # type: ignore[arg-type]
+    )
 
 
 def _outputs(
@@ -550,7 +565,13 @@ def _outputs(
         )
     recs = recommendations(r, v, _cardinalities(inputs), context=_fix_context(found, r, inputs))
     per_minute = _cloudwatch(inputs, window, options, progress)
-    check = selfcheck.build(inputs.manifests, found.rows, inputs.commands_reply, options.tolerance)
+    check = selfcheck.build(
+        inputs.manifests,
+        found.rows,
+        inputs.commands_reply,
+        options.tolerance,
+        (window.since, window.until),
+    )
     findings = Findings(
         inputs=inputs.infos,
         window=window,
@@ -563,6 +584,7 @@ def _outputs(
         measured_bytes_out=_measured(inputs),
         cloudwatch_bytes_out=_cloudwatch_totals(per_minute),
         slot_stats=slotstats.measured(inputs.manifests),
+        commandlog=logged.coverage(inputs.manifests, found.rows),
         database=options.sqlite,
         timeline=timeline.build(r, window, inputs.manifests, per_minute),
         node_ids={

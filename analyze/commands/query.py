@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hotshard.analyze.errors import NoDatabase, QueryError
+from hotshard.analyze.store import sqlite as sqlite_out
 from hotshard.analyze.store.sqlite import DB_NAME
 from hotshard.capture.errors import ExitStatus
 from hotshard.capture.format.escape import printable
@@ -135,6 +136,7 @@ def stream(
     instead of waiting for SQLite, and so does `timeout` seconds (`QueryError`).
     """
     path = resolve_db(db)
+    ensure_indexes(path)
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     guard = _Guard()
     conn.set_authorizer(guard)
@@ -182,6 +184,34 @@ def _sql_errors(
         raise QueryError(f"SQL error: {printable(message)}") from None
     except sqlite3.Warning as exc:  # e.g. "You can only execute one statement at a time."
         raise QueryError(f"SQL error: {exc}") from None
+
+
+def ensure_indexes(path: Path, err: TextIO | None = None) -> None:
+    """Build the database's query index the first time a query runs on it (`analyze` leaves it
+    out unless `--sqlite-index`: it is SQLite's slowest step and many analyses are never
+    queried), saying so on stderr with the time it took. A database that cannot be written
+    (read-only copy) is queried without it."""
+    stream = err or sys.stderr
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as c:
+            missing = sqlite_out.missing_indexes(c)
+    except sqlite3.Error:
+        return  # not a hotshard database we can read: the query itself will say what is wrong
+    if not missing:
+        return
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        print(f"hotshard: {path} is read-only: querying without its index (slower)", file=stream)
+        return
+    print(f"hotshard: building the query index of {path.name} (first query only)…", file=stream)
+    t = time.perf_counter()
+    try:
+        sqlite_out.build_indexes(path)
+    except sqlite3.Error as exc:
+        print(f"hotshard: could not build the index ({exc}): querying without it", file=stream)
+        return
+    print(f"hotshard: index built in {time.perf_counter() - t:.1f} s", file=stream)
 
 
 @contextlib.contextmanager

@@ -260,10 +260,11 @@ def write_events(source: parse.Source, keys: Sequence[str]) -> pl.DataFrame:
     writes of its readable lines."""
     needles = [f'"{k}"' for k in keys] + ['"flushall"', '"flushdb"']
     found = []
-    for lines in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
-        hits = lines.filter(pl.col("line").str.contains_any(needles, ascii_case_insensitive=True))
+    for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
+        heads = parse.header_rows(block)
+        hits = heads.filter(pl.col("body").str.contains_any(needles, ascii_case_insensitive=True))
         if hits.height:
-            found.append(parse.header_rows(parse.mark_lines(hits.lazy())).collect())
+            found.append(hits)
     if not found:
         return pl.DataFrame(schema=_EVENTS)
     return _events(pl.concat(found), keys)

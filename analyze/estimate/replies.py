@@ -146,17 +146,37 @@ def _bulk_of(length: float | None) -> float | None:
 
 
 def pattern_sizes(sizes: pl.DataFrame) -> pl.DataFrame:
-    """Averages per key pattern over the sampled keys of its most common type (ties: by name)."""
+    """Averages per key pattern over the sampled keys of its most common type among the keys
+    that exist (ties: by name), and `miss`, the share of its sampled keys that were missing.
+
+    A pattern read mostly for keys that are not there (a cache with more misses than hits)
+    is sized as `miss` x the null reply + (1 - `miss`) x the reply on the keys that exist
+    (`Lookup.model`); a pattern whose samples were all missing is of type `none`, `miss` 0."""
     known = sizes.filter(pl.col("key_pattern").is_not_null())
     if not known.height:
         return pl.DataFrame(
             schema={"key_pattern": pl.String(), "type": pl.String()}
             | {m: pl.Float64() for m in _METRICS}
+            | {"miss": pl.Float64()}
         )
+    missing = (
+        known.group_by("key_pattern")
+        .agg(
+            n=pl.len(),
+            n_none=(pl.col("type") == "none").sum(),
+        )
+        .select(
+            "key_pattern",
+            miss=pl.when(pl.col("n_none") < pl.col("n"))
+            .then(pl.col("n_none") / pl.col("n"))
+            .otherwise(0.0),
+        )
+    )
+    # `none` only where no sampled key of the pattern exists.
     types = (
         known.group_by("key_pattern", "type")
-        .agg(n=pl.len())
-        .sort(["key_pattern", "n", "type"], descending=[False, True, False])
+        .agg(n=pl.len(), exists=pl.col("type").first() != "none")
+        .sort(["key_pattern", "exists", "n", "type"], descending=[False, True, True, False])
         .group_by("key_pattern", maintain_order=True)
         .first()
         .select("key_pattern", "type")
@@ -165,6 +185,7 @@ def pattern_sizes(sizes: pl.DataFrame) -> pl.DataFrame:
         known.join(types, on=["key_pattern", "type"], how="inner")
         .group_by("key_pattern", "type")
         .agg([pl.col(m).cast(pl.Float64).mean() for m in _METRICS])
+        .join(missing, on="key_pattern", how="left")
         .sort("key_pattern")
     )
 
@@ -260,6 +281,7 @@ class Lookup:
             pats = pl.DataFrame(
                 schema={"key_pattern": pl.String(), "type": pl.String()}
                 | {m: pl.Float64() for m in _METRICS}
+                | {"miss": pl.Float64()}
             )
         # Enum casts map a name to its row: elementwise in the streaming engine and built once
         # (a dict given to `replace_strict` is converted again for every batch).
@@ -267,23 +289,25 @@ class Lookup:
         self.pattern_enum = pl.Enum(pats["key_pattern"].to_list())
         n_keys = keys.height
         self.n_keys = n_keys
-        metric_cols = ["type", "encoding", *_METRICS]
+        metric_cols = ["type", "encoding", *_METRICS, "miss"]
         table = pl.concat(
             [
-                keys.select(metric_cols),
+                keys.with_columns(miss=pl.lit(0.0)).select(metric_cols),
                 pats.with_columns(encoding=pl.lit(None, pl.String)).select(metric_cols),
             ]
         )
         self.metrics = table.rename({c: f"_{c}" for c in metric_cols}).with_columns(
             _sz=pl.int_range(pl.len(), dtype=pl.UInt32)
         )
-        self.patterns = pats.select(_p_type="type", _p_card="card").with_columns(
+        self.patterns = pats.select(_p_type="type", _p_card="card", _p_miss="miss").with_columns(
             _pim=pl.int_range(pl.len(), dtype=pl.UInt32)
         )
         strings = _string_map(keys, resp)
         self.string_keys = pl.Series(list(strings), dtype=pl.String)
         self.string_bytes = pl.Series(list(strings.values()), dtype=pl.Int64)
         self.stages, self.rules = rules(resp)
+        # Per client, the protocol it speaks (`_resp3` of a combination: analyze/rows/rows.py).
+        self.by_protocol = {2: rules(2), 3: rules(3)}
 
     def key_columns(self, key_name: pl.Series, key_pattern: pl.Series) -> pl.DataFrame:
         """Per key (distinct keys: `hotshard.analyze.rows.dictionaries`): `_key_sz`, the row of `metrics`
@@ -367,7 +391,27 @@ class Lookup:
         return out.sort("_combo").select("reply_bytes", "reply_confidence")
 
     def model(self, combos: pl.DataFrame) -> pl.DataFrame:
-        """reply_bytes and reply_confidence for distinct feature combinations."""
+        """reply_bytes and reply_confidence for distinct feature combinations; a combination
+        whose `_resp3` is set (its client said HELLO 3, or CLIENT LIST showed resp=3) is framed
+        in RESP3, one whose `_resp3` is false in RESP2, the others in the analysis' default."""
+        if "_resp3" not in combos.columns:
+            return self._model(combos, self.stages, self.rules)
+        r3 = pl.col("_resp3")
+        default = self.resp == 3
+        parts = []
+        for proto, rows in (
+            (3, combos.filter(r3.fill_null(default))),
+            (2, combos.filter(~r3.fill_null(default))),
+        ):
+            if rows.height:
+                parts.append(self._model(rows, *self.by_protocol[proto]))
+        if len(parts) == 1:
+            return parts[0]
+        return pl.concat(parts).sort("_combo") if "_combo" in combos.columns else pl.concat(parts)
+
+    def _model(
+        self, combos: pl.DataFrame, stages: list[dict[str, pl.Expr]], rule_list: list[Any]
+    ) -> pl.DataFrame:
         modelled = (
             combos.join(self.metrics, on="_sz", how="left")
             .join(self.patterns, on="_pim", how="left")
@@ -387,25 +431,49 @@ class Lookup:
                 ).str.to_uppercase(),
             )
         )
-        for stage in self.stages:
+        for stage in stages:
             modelled = modelled.with_columns(**stage)
+        # A pattern whose sampled keys were partly missing: the reply on a missing key too.
+        missed = modelled.with_columns(_none=pl.lit(True))
         # Only the rules some combination reaches: a short chain is a fast one.
-        hits = modelled.select(
-            [cond.fill_null(False).any().alias(str(i)) for i, (cond, _, _) in enumerate(self.rules)]
-        ).row(0)
-        bytes_, conf = chain([rule for rule, hit in zip(self.rules, hits, strict=True) if hit])
+        hits = [
+            a or b
+            for a, b in zip(
+                self._hits(modelled, rule_list),
+                self._hits(missed.filter(pl.col("_miss") > 0), rule_list),
+                strict=True,
+            )
+        ]
+        bytes_, conf = chain([rule for rule, hit in zip(rule_list, hits, strict=True) if hit])
+        on_missing = missed.with_columns(_b_none=bytes_).select("_b_none")
+        modelled = pl.concat([modelled, on_missing], how="horizontal")
+        miss = pl.col("_miss").fill_null(0.0)
+        mixed = (
+            pl.when((pl.col("_src") == "pattern") & (miss > 0) & pl.col("_b_none").is_not_null())
+            .then((1 - miss) * bytes_ + miss * pl.col("_b_none"))
+            .otherwise(bytes_)
+        )
         client = pl.col("_client")
         return modelled.select(
             *combos.columns,
             reply_bytes=pl.when(client)
-            .then(bytes_.round(0).cast(pl.Int64))
+            .then(mixed.round(0).cast(pl.Int64))
             .otherwise(pl.lit(0, pl.Int64)),
             reply_confidence=pl.when(~client)
             .then(pl.lit("none"))
-            .when(bytes_.is_null())
+            .when(mixed.is_null())
             .then(pl.lit("unknown"))
             .otherwise(conf),
         )
+
+    @staticmethod
+    def _hits(frame: pl.DataFrame, rule_list: list[Any]) -> tuple[bool, ...]:
+        """Per rule, whether some row of `frame` reaches its condition."""
+        if not frame.height:
+            return (False,) * len(rule_list)
+        return frame.select(
+            [cond.fill_null(False).any().alias(str(i)) for i, (cond, _, _) in enumerate(rule_list)]
+        ).row(0)
 
 
 _INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]

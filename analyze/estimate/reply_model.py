@@ -314,7 +314,14 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     add(cmd.is_in(["append", "setrange"]), integer(n + _c("_vlen")))
     missing = _c("_mget_missing")
     mget = array_header(_c("key_count").cast(pl.Float64)) + _c("_mget_known").cast(pl.Float64)
-    pattern_get = pl.when(_c("_p_type") == "string").then(bulk(_c("_p_card")))
+    # A key of the pattern: missing in the share `_p_miss` of its samples (replies.pattern_sizes).
+    p_miss = _c("_p_miss").fill_null(0.0)
+    pattern_get = (
+        pl.when(_c("_p_type") == "string")
+        .then((1 - p_miss) * bulk(_c("_p_card")) + p_miss * null)
+        .when(_c("_p_type") == "none")
+        .then(pl.lit(float(null)))
+    )
     add((cmd == "mget") & (missing == 0), mget, "sampled")
     add((cmd == "mget") & pattern_get.is_not_null(), mget + missing * pattern_get, "pattern")
     add(cmd == "mget", pl.lit(None, pl.Float64), "unknown")

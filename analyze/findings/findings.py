@@ -6,6 +6,7 @@ The pipeline builds it; the renderers only read it, so they can be tested on han
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -68,6 +69,8 @@ class Findings:
     )
     charts: list[Chart] = field(default_factory=list)  # images beside the report
     self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
+    # Valkey COMMANDLOG large-reply per node: entries, matched, lost (analyze/estimate/logged.py)
+    commandlog: list[dict[str, Any]] = field(default_factory=list)
     plan: Plan | None = None  # can moving slots cool the hot shard (analyze/findings/slotplan.py)
     network: Network | None = None  # bytes/s vs node type bandwidth (analyze/measure/bandwidth.py)
     node_ids: dict[str, str] = field(default_factory=dict)  # node -> ElastiCache node id

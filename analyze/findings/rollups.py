@@ -31,13 +31,7 @@ TABLE_LIMIT = 1000
 # Rank by bytes when key sizes were sampled, or when at least this share of client commands
 # has a reply-size estimate.
 BYTES_BASIS_MIN_COVERAGE = 0.5
-SIZED = (
-    "sampled-during",
-    "replayed",
-    "interpolated",
-    "sampled",
-    "pattern",
-)  # reply confidences that rest on sampled key sizes
+SIZED = schema.SIZED  # reply confidences that rest on sampled key sizes
 
 CLIENT = pl.col("origin") == schema.ORIGIN_CLIENT
 _BYTES = pl.col("reply_bytes")
@@ -243,9 +237,27 @@ class Partials:
                 last_ts=pl.col("ts").max(),
             ),
             # Per key and signature (which fixes the command and the arg shape): the hot keys,
-            # whole-collection reads and per-command sums all come from it.
-            "keys": client.filter(pl.col("key_id").is_not_null())
+            # whole-collection reads and per-command sums all come from it. A row that names
+            # several keys is charged to each of them (analyze/estimate/attribution.py): "shares".
+            "keys": client.filter(
+                pl.col("key_id").is_not_null() & pl.col("keys_reply_bytes").is_null()
+            )
             .group_by("shard", "key_id", "signature_id")
+            .agg(*_sums(), max_reply_bytes=_BYTES.max()),
+            "shares": client.filter(pl.col("keys_reply_bytes").is_not_null())
+            .select(
+                "shard",
+                "signature_id",
+                key_name="keys",
+                reply_bytes="keys_reply_bytes",
+                # the request is the first key's, as for one-key commands
+                request_bytes=pl.concat_list(
+                    "request_bytes",
+                    pl.lit(0, pl.Int64).repeat_by(pl.col("keys").list.len() - 1),
+                ),
+            )
+            .explode("key_name", "reply_bytes", "request_bytes")
+            .group_by("shard", "key_name", "signature_id")
             .agg(*_sums(), max_reply_bytes=_BYTES.max()),
             "signatures": client.filter(pl.col("signature_id").is_not_null())
             .group_by("signature_id", "shard")
@@ -330,6 +342,7 @@ _GROUPS: dict[str, tuple[list[str], list[pl.Expr]]] = {
         [pl.col("sized").sum(), pl.col("first_ts").min(), pl.col("last_ts").max()],
     ),
     "keys": (["shard", "key_id", "signature_id"], [pl.col("max_reply_bytes").max()]),
+    "shares": (["shard", "key_name", "signature_id"], [pl.col("max_reply_bytes").max()]),
     "signatures": (["signature_id", "shard"], []),
     "clients": (["client", "command"], []),
     "series": (["shard", "second"], []),
@@ -436,16 +449,22 @@ def _plans(
 
 def _key_signatures(t: Tables, part: Partials) -> pl.LazyFrame:
     """The per-key partial (shard, key_id, signature_id) with its command and arg shape."""
-    frame = part.frame(
-        "keys",
-        {
-            "shard": pl.String(),
-            "key_id": pl.Int32(),
-            "signature_id": pl.Int32(),
-            **_SUM_SCHEMA,
-            "max_reply_bytes": pl.Int64(),
-        },
-    )
+    sums = {"signature_id": pl.Int32(), **_SUM_SCHEMA, "max_reply_bytes": pl.Int64()}
+    frame = part.frame("keys", {"shard": pl.String(), "key_id": pl.Int32(), **sums})
+    shares = part.frame("shares", {"shard": pl.String(), "key_name": pl.String(), **sums})
+    if shares.height:
+        # Every key of a multi-key row is in the keys table (analyze/rows/rows.py registers them).
+        ids = (
+            t.keys.select("key_name", "key_id")
+            .sort("key_id")
+            .unique("key_name", keep="first", maintain_order=True)
+        )
+        named = shares.join(ids, on="key_name", how="inner").select(frame.columns)
+        frame = (
+            pl.concat([frame, named])
+            .group_by("shard", "key_id", "signature_id")
+            .agg(*_resum(), pl.col("max_reply_bytes").max())
+        )
     return frame.lazy().join(
         t.signatures.lazy().select("signature_id", "command", "arg_shape"), on="signature_id"
     )

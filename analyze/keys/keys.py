@@ -305,7 +305,7 @@ def plan(specs: KeySpecs) -> KeyPlan:
 def find_keys(lf: pl.LazyFrame, key_plan: KeyPlan, all_fast: bool = False) -> pl.LazyFrame:
     """Add `key_raw` (the first key as quoted, escapes unresolved; null without a key),
     `keys_raw` (every key as quoted, for commands with more than one; null otherwise),
-    `key_count` and `arg_shape`, from `command` and `args` (`rows.split_body`).
+    `key_count` and `arg_shape`, from `command` and `args` (`scanner.Scanned.tails`).
 
     Most commands have one key at argv 1 (GET, SET, HGET, ZRANGE...): they take the fast path,
     `args[0]`, and the general machinery below only ever sees the other rows' arguments.

@@ -11,7 +11,10 @@ first, then the defaults:
     {UUID}  8-4-4-4-12 hex UUIDs
     {DATE}  ISO dates and times (2025-10-17, 2025-10-17T10:00:00Z, 2025/10/17), compact 20251017
     {IP}    IPv4 addresses
-    {HEX}   runs of 16+ hex characters with a letter or not (hashes, tokens), except all-digit runs
+    {HEX}   runs of 16+ hex characters with a letter or not (hashes, tokens), except all-digit runs,
+            and whole words of 8-15 hex characters with a letter (`sess:4f3a9b2c`; not `deadbee`,
+            too short, nor `user_4f3a9b2c`: `_` joins words, as for {ID})
+    {ULID}  ULIDs (26 characters of Crockford base32, upper case)
     {ID}    numbers: any run of 6+ digits (`order1234567`), and a shorter number standing alone
             between non-word characters (`user:42:cart`, `a/7/b`; not `v2`, not `user_42`) —
             one placeholder, so `user:7` and `user:1234567` share a pattern
@@ -57,6 +60,19 @@ _B = r"(?-u:\b)"  # ASCII word boundary: DFA-friendly, unlike the Unicode one
 _MONTH, _DAY = "(?:0[1-9]|1[0-2])", "(?:0[1-9]|[12][0-9]|3[01])"
 _TIME = r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
 
+# A whole word of 8 to 15 hex characters with at least one letter (a session or request id,
+# `4f3a9b2c`): the first letter after 0-7 digits, or after more (runs of 16+ are already {HEX};
+# all-digit words are numbers, left to the {ID} rules). No look-around: one alternative per
+# position of the first letter.
+_HEX_WORD = (
+    f"{_B}(?:"
+    + "|".join(
+        [f"[0-9]{{{p}}}[a-fA-F][0-9a-fA-F]{{{7 - p},}}" for p in range(8)]
+        + ["[0-9]{8,}[a-fA-F][0-9a-fA-F]*"]
+    )
+    + f"){_B}"
+)
+
 DEFAULT_RULES: tuple[Rule, ...] = (
     # A key part holding raw bytes: `\xHH` escapes (binary keys) or control characters.
     Rule(
@@ -82,6 +98,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(rf"{_B}(?:[0-9]{{1,3}}\.){{3}}[0-9]{{1,3}}{_B}", "{IP}", "ipv4", r"\."),
     Rule("[0-9]{16,}", "{ID}", "long-number"),  # before hex: all digits is a number
     Rule("[0-9a-fA-F]{16,}", "{HEX}", "hex"),
+    Rule(_HEX_WORD, "{HEX}", "hex-word"),  # session and request ids: 8-15 hex, a letter
+    # ULIDs (26 Crockford base32, upper case, time first): `01ARZ3NDEKTSV4RRFFQ69G5FAV`
+    Rule(f"{_B}[0-7][0-9A-HJKMNP-TV-Z]{{25}}{_B}", "{ULID}", "ulid"),
     Rule("[0-9]{9,}", "{ID}", "number"),  # leaves digit runs of 8 or less for the date rule
     Rule(f"(?:19|20)[0-9]{{2}}{_MONTH}{_DAY}", "{DATE}", "compact-date"),
     # 6+ digits anywhere, or a whole number between non-word characters (one pass: alternation)

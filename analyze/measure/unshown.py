@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import polars as pl
@@ -109,6 +110,9 @@ def shard_publishes(rows: pl.LazyFrame) -> pl.DataFrame:
     )
 
 
+_SHOWN = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+
+
 def hidden_commands(commands_reply: list[Any] | None) -> frozenset[str]:
     """Commands (and subcommands, `client|list`) MONITOR never shows: flagged admin or
     skip_monitor in the server's saved COMMAND reply."""
@@ -118,8 +122,11 @@ def hidden_commands(commands_reply: list[Any] | None) -> frozenset[str]:
         entry = stack.pop()
         if not isinstance(entry, list) or len(entry) < 3 or not isinstance(entry[2], list):
             continue
-        if {"admin", "skip_monitor"} & {str(f) for f in entry[2]}:
-            out.add(str(entry[0]).lower())
+        name = str(entry[0]).lower()
+        # Scripts are flagged skip_monitor, yet MONITOR shows their calls (and the model
+        # sizes them: analyze/estimate/scripts.py).
+        if {"admin", "skip_monitor"} & {str(f) for f in entry[2]} and name not in _SHOWN:
+            out.add(name)
         if len(entry) >= 10 and isinstance(entry[9], list):
             stack += entry[9]
     return frozenset(out)
@@ -192,11 +199,44 @@ def admin_parts(node: NodeCapture, hidden: frozenset[str]) -> list[Part]:
         if others <= 0:
             continue
         size = node.reply_sizes.get(name)
-        if size is None:
+        through = client_list_through_window(node) if name == "client|list" else None
+        if through is not None:
+            parts.append(Part("admin", name, others, round(others * through), "polls"))
+        elif size is None:
             parts.append(Part("admin", name, others, None, "unsized"))
         else:
             parts.append(Part("admin", name, others, others * size, "measured"))
     return parts
+
+
+def client_list_through_window(node: NodeCapture) -> float | None:
+    """The average size of a `CLIENT LIST` reply over the window: the reply measured once, its
+    lines following the connected clients each INFO poll counted (bytes per line as measured).
+    None without polls that count clients (Redis < 7, format < 6) or without the measurement."""
+    size, lines, clients = (
+        node.reply_sizes.get("client|list"),
+        node.client_list_lines,
+        node.client_list_clients,
+    )
+    counted = [(p.at, p.connected_clients) for p in node.polls if p.connected_clients is not None]
+    if size is None or not lines or clients is None or not counted:
+        return None
+    # Through the window, time-weighted: from the measurement (at the window's start) through
+    # the polls to the "after" snapshot's count.
+    if node.info_before is not None:
+        counted.insert(0, (node.info_before.at, clients))
+    after = node.info_after.sections.get("clients", {}) if node.info_after else {}
+    if node.info_after is not None and isinstance(after.get("connected_clients"), int):
+        counted.append((node.info_after.at, after["connected_clients"]))
+    # The reply is one bulk string: its payload is L where L + digits(L) + 5 = size.
+    text = next((n for d in range(1, 12) if len(str(n := size - 5 - d)) == d), size)
+    per_line = text / lines
+    span = counted[-1][0] - counted[0][0]
+    if span > 0:
+        average = sum((t1 - t0) * (c0 + c1) / 2 for (t0, c0), (t1, c1) in pairwise(counted)) / span
+    else:
+        average = sum(c for _, c in counted) / len(counted)
+    return resp.bulk(round((lines - clients + average) * per_line))
 
 
 def _sum(df: pl.DataFrame, column: str) -> int:

@@ -65,6 +65,16 @@ class Inputs:
     def resp(self) -> int:
         return next((m.resp_protocol for m in self.manifests), 2)
 
+    @property
+    def client_protocols(self) -> dict[str, dict[str, int]]:
+        """node -> client address -> protocol, for connections CLIENT LIST showed on RESP3."""
+        return {
+            n.node: dict(n.client_protocols)
+            for m in self.manifests
+            for n in m.nodes
+            if n.client_protocols
+        }
+
     def capture_span(self) -> tuple[float | None, float | None]:
         """Start and end of the capture windows, from the manifests (None for plain logs)."""
         starts = [m.started_at for m in self.manifests if m.started_at is not None]

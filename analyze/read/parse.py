@@ -1,4 +1,4 @@
-"""MONITOR logs as chunks of lines, their headers, and the capture's health.
+"""MONITOR logs as chunks of text, their command lines, and the capture's health.
 
 A MONITOR line (docs/MONITOR.md) is
 
@@ -9,14 +9,10 @@ format's reader (capture/format/reader.py: plain, `.gz` or `.zst`, truncated or 
 chunk of whole lines at a time (`line_chunks`); a killed capture's cut last line and what a
 damaged stream lost are reported by `line_stats`.
 
-`str.splitn(" ", 4)` takes the fixed header (`mark_lines`); one anchored regex checks the
-quoting of the rest; lines failing any check are left out (`header_rows`) and counted
-(`LineCounts`). Garbage never fails a query: lines are read as lossy UTF-8. The quoted arguments
-are split by `hotshard.analyze.rows.rows`.
-
-Each Polars expression costs about the same per row whether or not a row needs it, so rare cases
-are computed on null-masked inputs (`pl.when(rare).then(x)`), which is cheap, rather than on
-whole columns.
+Each chunk is parsed by the native core (`hotshard.analyze.read.scanner`): the header, the quoting check and
+the counts, in one pass over its bytes; lines failing a check are left out and counted
+(`LineCounts`). Garbage never fails a query: lines are read as lossy UTF-8. The quoted
+arguments are split by the core too, once per distinct tail (`hotshard.analyze.rows.rows`).
 """
 
 from __future__ import annotations
@@ -24,20 +20,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from hotshard.analyze import humanize
 from hotshard.analyze.errors import BadInput
+from hotshard.analyze.read import scanner
 from hotshard.capture.format.lines import escape_bytes
 from hotshard.capture.format.reader import MAX_LINE_BYTES, MonitorFile
-
-# A quoted MONITOR argument, escapes included (Rust regex: no look-around needed).
-QUOTED_ARG = r'"(?:[^"\\]|\\.)*"'
-_QUOTED_LINE = rf"^{QUOTED_ARG}(?: {QUOTED_ARG})*$"
-# A header whose address holds a space (a unix socket path), which `splitn` cannot take.
-_HEADER = r"^\+?(\S+) \[(\S+) (.*?)\] (\".*)$"
 
 _EXAMPLE_CHARS = 200
 EXAMPLES = 5  # bad lines kept per source
@@ -64,20 +54,6 @@ class Source:
 
 
 # -- reading files --------------------------------------------------------------------------
-# Lines as text: the CSV reader with no quoting and a separator that never appears in MONITOR
-# output reads lines like `scan_lines`, but tolerates invalid UTF-8 (garbage) and drops `\r`.
-_CSV: dict[str, Any] = dict(
-    has_header=False,
-    separator="\x00",
-    quote_char=None,
-    schema={"line": pl.String},
-    encoding="utf8-lossy",
-    empty_string_is_null=False,
-    truncate_ragged_lines=True,
-    raise_if_empty=False,
-)
-
-
 def open_source(source: Source) -> MonitorFile:
     """The source's file, to read once (`line_chunks`); a clear error when it cannot be read."""
     path = Path(source.path)
@@ -89,69 +65,33 @@ def open_source(source: Source) -> MonitorFile:
         raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def line_chunks(file: MonitorFile, chunk_bytes: int) -> Iterator[pl.DataFrame]:
-    """The file's whole lines as a `line` column, about `chunk_bytes` of text at a time.
+def line_chunks(file: MonitorFile, chunk_bytes: int) -> Iterator[bytes]:
+    """The file's text, whole lines, about `chunk_bytes` at a time (`scanner.scan` parses it).
 
-    A chunk is decoded only when it is asked for: Polars' own `collect_batches` decodes ahead
-    of a slower consumer without bound (docs/BENCHMARKS.md). How the file ended (a cut last
-    line, a truncated or damaged stream) is on `file` once the chunks have run out."""
-    for block in file.blocks(chunk_bytes):
-        yield pl.read_csv(block, **_CSV)
+    A chunk is decoded only when it is asked for. How the file ended (a cut last line, a
+    truncated or damaged stream) is on `file` once the chunks have run out."""
+    yield from file.blocks(chunk_bytes)
 
 
-# -- parsing ----------------------------------------------------------------------------------
-def _header(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Add `_skip` (OK / blank), the typed header fields `_ts`, `_db`, `_addr` (null when
-    malformed), `_rest` (the quoted fields, as printed) and `_head_ok` to a frame of `line`s."""
-    line, head, wide = pl.col("line"), pl.col("_head"), pl.col("_wide")
-    return (
-        lf.with_columns(
-            _skip=(line == "") | (line == "OK") | (line == "+OK"),
-            _head=line.str.splitn(" ", 4),
-        )
-        .with_columns(
-            _ts=head.struct.field("field_0").str.strip_prefix("+"),
-            _db=head.struct.field("field_1"),
-            _addr=head.struct.field("field_2"),
-            _rest=head.struct.field("field_3"),
-        )
-        .with_columns(
-            # An address with a space in it (a unix socket path): take the header by regex.
-            _wide=pl.when(~pl.col("_addr").str.ends_with("]"))
-            .then(line)
-            .str.extract_groups(_HEADER)
-        )
-        .with_columns(
-            _ts=pl.coalesce(wide.struct.field("1"), "_ts").cast(pl.Float64, strict=False),
-        )
-        .with_columns(
-            # A stamp no clock gives (negative, NaN, past year 5000) is a garbled line.
-            _ts=pl.when(pl.col("_ts").is_between(0.0, MAX_TS)).then(pl.col("_ts")),
-            _db=pl.coalesce("[" + wide.struct.field("2"), "_db"),
-            _addr=pl.coalesce(wide.struct.field("3") + "]", "_addr"),
-            _rest=pl.coalesce(wide.struct.field("4"), "_rest"),
-        )
-        .with_columns(
-            _db=pl.when(pl.col("_db").str.starts_with("["))
-            .then(pl.col("_db").str.slice(1).cast(pl.Int32, strict=False))
-            .otherwise(None),
-            _addr=pl.when(pl.col("_addr").str.ends_with("]")).then(
-                pl.col("_addr").str.strip_suffix("]")
-            ),
-        )
-        .with_columns(
-            _head_ok=~pl.col("_skip")
-            & pl.col("_ts").is_not_null()
-            & pl.col("_db").is_not_null()
-            & pl.col("_addr").is_not_null()
-        )
+def header_rows(block: bytes) -> pl.DataFrame:
+    """The command lines of a chunk of text (header and quoting well formed), as `ts`, `db`,
+    `client` and `body`, the quoted fields as printed."""
+    return scanner.scan(block, body=True).frame.select("ts", "db", "client", "body")
+
+
+def split_rows(block: bytes) -> pl.DataFrame:
+    """Per command line of a chunk of text: `ts`, `db`, `client`, `command`, `arg_count`,
+    `request_bytes` and `args` (each argument as printed, escapes unresolved), as the native
+    core splits them (with no fast commands every body is its own tail)."""
+    scanned = scanner.scan(block)
+    tails = scanned.tails.drop("_text")
+    return pl.concat(
+        [
+            scanned.frame.select("ts", "db", "client"),
+            tails.select(pl.all().gather(scanned.frame["_tail"])),
+        ],
+        how="horizontal",
     )
-
-
-def header_rows(marked: pl.LazyFrame) -> pl.LazyFrame:
-    """The command lines of `marked` (`mark_lines`: header and quoting well formed), as `ts`,
-    `db`, `client` and `body`, the quoted fields as printed (`rows` cuts them)."""
-    return marked.filter(pl.col("_ok")).select(ts="_ts", db="_db", client="_addr", body="_rest")
 
 
 # -- capture health -----------------------------------------------------------------------------
@@ -200,25 +140,22 @@ class LineCounts:
     def note(self) -> str | None:
         return "; ".join(self.notes) or None
 
-    def add(self, marked: pl.DataFrame, examples: int = EXAMPLES) -> None:
-        """Count one chunk of `mark_lines` output (chunks in file order)."""
-        c = _counts(marked.lazy()).collect().row(0, named=True)
-        self._steps(marked)
-        self.rows += c["rows"]
-        self.parsed += c["parsed"]
-        self.skipped += c["skipped"]
-        self.first_ts = _fold(min, self.first_ts, c["first_ts"])
-        self.last_ts = _fold(max, self.last_ts, c["last_ts"])
-        if len(self.bad) < examples and c["rows"] - c["parsed"] - c["skipped"]:
-            bad = marked.filter(~pl.col("_ok") & ~pl.col("_skip")).head(examples)["line"]
-            self.bad = [*self.bad, *bad.to_list()][:examples]
+    def add(self, chunk: scanner.Scanned, examples: int = EXAMPLES) -> None:
+        """Count one parsed chunk (chunks in file order)."""
+        self._steps(chunk.frame["ts"])
+        self.rows += chunk.rows
+        self.parsed += chunk.parsed
+        self.skipped += chunk.skipped
+        self.first_ts = _fold(min, self.first_ts, chunk.first_ts)
+        self.last_ts = _fold(max, self.last_ts, chunk.last_ts)
+        if len(self.bad) < examples:
+            self.bad = [*self.bad, *chunk.bad][:examples]
 
-    def _steps(self, marked: pl.DataFrame) -> None:
+    def _steps(self, stamps: pl.Series) -> None:
         """Find where the clock went back by more than `STEP_BACK` s from the line before, in
         file order (an outlying line and the return from it are one such step each way:
         `real_steps` tells them apart once the data's extent is known)."""
-        ts = pl.col("_ts").filter(pl.col("_ok"))
-        frame = marked.select(ts=ts)
+        frame = pl.DataFrame({"ts": stamps.cast(pl.Float64)})
         if frame.is_empty():
             return
         before = pl.col("ts").shift(1).fill_null(pl.lit(self._last, pl.Float64))
@@ -293,18 +230,11 @@ def stats_frame(sources: Sequence[Source], counts: Sequence[LineCounts]) -> pl.D
     return pl.DataFrame(rows, schema=STATS_SCHEMA)
 
 
-def mark_lines(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """`line` with what `line_stats` counts and `header_rows` needs: `_skip`, `_ok`, the
-    header fields and `_rest` (the body is checked for its quoting, not split)."""
-    quoted = pl.col("_rest").str.contains(_QUOTED_LINE).fill_null(False)
-    return _header(lf).with_columns(_ok=pl.col("_head_ok") & quoted)
-
-
 def count_lines(source: Source, examples: int = EXAMPLES) -> LineCounts:
     """One source's line counts, read a chunk at a time."""
     counts, file = LineCounts(), open_source(source)
-    for lines in line_chunks(file, CHUNK_BYTES):
-        counts.add(mark_lines(lines.lazy()).collect(), examples)
+    for block in line_chunks(file, CHUNK_BYTES):
+        counts.add(scanner.scan(block), examples)
     counts.ended(file)
     return counts
 
@@ -319,19 +249,6 @@ def line_stats(sources: Sequence[Source], examples: int = EXAMPLES) -> pl.DataFr
     `error_examples` are the first few bad lines in file order, escaped and shortened.
     """
     return stats_frame(sources, [count_lines(s, examples) for s in sources])
-
-
-def _counts(lf: pl.LazyFrame) -> pl.LazyFrame:
-    ok = pl.col("_ok")
-    return lf.select(
-        pl.len().cast(pl.Int64).alias("rows"),
-        ok.sum().cast(pl.Int64).alias("parsed"),
-        pl.col("_skip").sum().cast(pl.Int64).alias("skipped"),
-        # `when`, not `filter`: two filtered reductions split the stream (a multiplexer that
-        # may buffer); min/max skip the nulls anyway.
-        pl.when(ok).then(pl.col("_ts")).min().alias("first_ts"),
-        pl.when(ok).then(pl.col("_ts")).max().alias("last_ts"),
-    )
 
 
 def _example(line: str) -> str:

@@ -230,6 +230,7 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
         "balance_score": _num(_balance(f)),
         "network": bandwidth.to_json(f.network),
         "self_check": selfcheck.to_json(f.self_check),
+        "commandlog": f.commandlog,
         **_timeline(f),
     }
 

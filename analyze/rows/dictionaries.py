@@ -5,12 +5,12 @@ or, in cache and session traffic, millions of keys once each. Either way, a key'
 bytes, slot, pattern and sampled size depend on the key alone, so they are computed once, the
 first time the key is seen, and every row only carries the key's integer id.
 
-Ids come from a Polars `Categories` mapping (a hash map in Rust that lives as long as a Series of
-that type does: `Mapping` keeps one): casting a chunk's keys to it gives each key its id, new keys
-the next free ones. The
-cast runs on one contiguous column in file order, so ids are assigned in order of first
-appearance and are the same for the same input. Memory grows with the number of distinct keys
-(docs/BENCHMARKS.md gives the cost per key), never with the number of lines.
+Key ids come from the native core (`scanner.KeyIds`: the keys as quoted, back to back in one
+buffer, and a hash table of ids), which unquotes and slots each new key once; patterns and sampled
+sizes are then worked out in Polars over the new keys only. Signature ids come from a Polars
+`Categories` mapping (`Mapping`). Ids are assigned in file order, so in order of first appearance:
+the same for the same input. Memory grows with the number of distinct keys (docs/BENCHMARKS.md
+gives the cost per key), never with the number of lines.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import polars as pl
 
 from hotshard.analyze import schema
 from hotshard.analyze.estimate import replies
-from hotshard.analyze.keys import keys, patterns, slots
+from hotshard.analyze.keys import patterns
+from hotshard.analyze.read import scanner
 
 # The per-row attributes of a key, gathered by id into every chunk's rows.
 _PER_ROW = ("_key_text", "_key_len", "_pattern_id", "_key_sz", "_key_own", "_key_pim")
@@ -97,7 +98,7 @@ class KeyDictionary:
 
     def __init__(self, rules: Sequence[patterns.Rule], lookup: replies.Lookup) -> None:
         self.rules, self.lookup = tuple(rules), lookup
-        self.mapping, self.pattern_mapping = Mapping(), Mapping()
+        self.native, self.pattern_mapping = scanner.KeyIds(), Mapping()
         self.count = 0
         self.patterns: list[str] = []  # pattern text by pattern id
         # One row per key id: what schema.KEYS needs and the per-row attributes. Stored once per
@@ -122,17 +123,10 @@ class KeyDictionary:
     def ids(self, raw: pl.Series) -> pl.Series:
         """The id of each key of `raw` (keys as quoted in MONITOR; null: no key), registering
         the keys not seen before."""
-        codes = self.mapping.codes(raw)
-        top = codes.max()
-        if top is not None and int(top) >= self.count:  # type: ignore[arg-type]
-            new = (
-                pl.DataFrame({"raw": raw, "id": codes})
-                .filter(pl.col("id") >= self.count)
-                .unique("id")
-                .sort("id")
-            )
+        key_id, new = self.native.ids(raw)
+        if new.height:
             self._register(new)
-        return codes.cast(pl.Int32).rename("key_id")
+        return key_id
 
     def attributes(self, key_id: pl.Series) -> pl.DataFrame:
         """Per row, the attributes of its key (`_PER_ROW`), null where there is none:
@@ -140,12 +134,11 @@ class KeyDictionary:
         return self.keys.frame().select(pl.col(list(_PER_ROW)).gather(key_id))
 
     def _register(self, new: pl.DataFrame) -> None:
-        assert new["id"][0] == self.count and new["id"][-1] == self.count + new.height - 1
-        decoded = keys.decode_column(new.lazy(), "raw")
-        found = patterns.add_pattern(decoded, "raw_text", self.rules).collect()
-        if not found["id"].is_sorted():  # the streaming engine keeps row order; make sure
-            found = found.sort("id")
-        key_bytes = found["raw_bytes"]
+        """`new` (`scanner.KeyIds.ids`: unquoted and slotted in the core) with its patterns and
+        sampled sizes."""
+        assert new["key_id"][0] == self.count and new["key_id"][-1] == self.count + new.height - 1
+        text = new.select(pl.coalesce("text", "raw"))["text"]
+        found = patterns.add_pattern(text.to_frame().lazy(), "text", self.rules).collect()
         codes = self.pattern_mapping.codes(found["key_pattern"])
         fresh = (
             pl.DataFrame({"code": codes, "name": found["key_pattern"]})
@@ -154,25 +147,20 @@ class KeyDictionary:
             .sort("code")
         )
         self.patterns.extend(fresh["name"].to_list())
-        sizes = self.lookup.key_columns(found["raw_text"], found["key_pattern"])
-        binary = found["raw_binary"]
-        text = found["raw_text"]
+        sizes = self.lookup.key_columns(text, found["key_pattern"])
         self.keys.append(
-            pl.DataFrame(
-                {
-                    "key_id": found["id"].cast(pl.Int32),
-                    "_key_text": text.zip_with(
-                        text != found["raw"], pl.Series([None], dtype=pl.String)
-                    ),
-                    "key_binary": binary,
-                    "key_bytes": key_bytes.zip_with(binary, pl.Series([None], dtype=pl.Binary)),
-                    "slot": slots.slots(key_bytes),
-                    "_key_len": key_bytes.bin.size().cast(pl.Int64),
-                    "_pattern_id": codes,
-                    "_key_sz": sizes["_key_sz"],
-                    "_key_own": sizes["_key_own"],
-                    "_key_pim": sizes["_key_pim"],
-                }
+            new.select(
+                "key_id",
+                _key_text="text",
+                key_binary="binary",
+                key_bytes="bytes",
+                slot="slot",
+                _key_len="length",
+            ).with_columns(
+                _pattern_id=codes,
+                _key_sz=sizes["_key_sz"],
+                _key_own=sizes["_key_own"],
+                _key_pim=sizes["_key_pim"],
             )
         )
         self.count += new.height
@@ -183,7 +171,7 @@ class KeyDictionary:
     def table(self) -> pl.DataFrame:
         """The `keys` table (schema.KEYS), by id."""
         frame = self.keys.frame()
-        raw = self.mapping.values()[: frame.height]
+        raw = self.native.values()[: frame.height]
         return (
             frame.with_columns(
                 key_name=pl.coalesce(pl.col("_key_text"), raw),

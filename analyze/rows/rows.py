@@ -1,29 +1,36 @@
 """The one path from MONITOR lines to the analyzer's rows (`schema.COMMANDS`).
 
-Per chunk of a source's lines (`parse.line_chunks`, ~32 MiB of text):
+Per chunk of a source's text (`parse.line_chunks`, ~32 MiB), in the native core
+(`scanner.scan`, analyze/native/src/scan.rs):
 
-1. header: `ts`, `db`, `client` and the quoted body of every command line (`parse.mark_lines`),
-   counted for the capture's health; the time window is applied here, before any body is split;
-2. body, per row: the arguments split on the literal `" "` (`split_body`), the command, its
-   request size, the first key as quoted and the argument shape (`keys.find_keys`);
+1. lines and header: `ts`, `db`, `client` of every command line, the quoting checked, every line
+   counted for the capture's health; the time window is applied to these rows (`keep`);
+2. body: cut into command, first key as quoted (commands whose one key is argv 1) and the rest,
+   the "tail"; each distinct tail of the chunk split into its arguments, command and request
+   size once. Then in Polars, per distinct tail: the keys by key spec and the argument shape
+   (`keys.find_keys`) and the reply features;
 3. per distinct key, once per analysis: its id, text, bytes, slot, pattern and sampled size
    (`dictionaries.KeyDictionary`), gathered back into the rows by id;
 4. per distinct signature: its id (`dictionaries.SignatureDictionary`);
-5. the reply estimate, per distinct combination of what a reply depends on (`replies`);
+5. the reply estimate, per distinct combination of what a reply depends on (`replies`); a
+   script's reply from what its `redis.call`s read (`scripts`);
 6. sizes through the window: whole reads of collections that changed between the two key-size
    samples placed by the writes around them (`cardinality`), GETs by the writes before them
-   (`through_time`).
+   (`through_time`);
+7. each reply framed in its client's protocol (`protocols`: CLIENT LIST and HELLO lines), the
+   replies Valkey logged given their logged bytes (`logged`), and a multi-key reply shared among
+   the keys it names (`attribution`).
 
-Stages pass columns by name; the ones that start with `_` are transient and never written. Steps
-2 and 5 run on Polars' streaming engine (both cores); steps 3-4 on whole columns, in file order,
-so that ids are the same for the same input.
+Stages pass columns by name; the ones that start with `_` are transient and never written. Step
+5 runs on Polars' streaming engine (both cores); steps 3-4 on whole columns, in file order, so
+that ids are the same for the same input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +38,19 @@ import polars as pl
 
 from hotshard.analyze import schema
 from hotshard.analyze.errors import BadInput
-from hotshard.analyze.estimate import cardinality, replies, through_time
+from hotshard.analyze.estimate import (
+    attribution,
+    cardinality,
+    logged,
+    replies,
+    scripts,
+    through_time,
+)
 from hotshard.analyze.estimate.resp_exprs import length_digits
 from hotshard.analyze.keys import keys, keyspecs, patterns
-from hotshard.analyze.lists import only_rows
-from hotshard.analyze.read import parse
+from hotshard.analyze.read import parse, scanner
 from hotshard.analyze.read.ahead import ahead
-from hotshard.analyze.rows.dictionaries import (
-    KeyDictionary,
-    SignatureDictionary,
-    first_appearance_ids,
-)
+from hotshard.analyze.rows.dictionaries import KeyDictionary, SignatureDictionary
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
@@ -57,8 +66,13 @@ class Context:
     lookup: replies.Lookup
     keys: KeyDictionary
     signatures: SignatureDictionary
+    parser: scanner.Parser  # the native core, told which commands take the fast path
     start: through_time.StartSizes | None = None  # key sizes at the start of the window
     brackets: cardinality.Brackets | None = None  # collections sampled at both ends
+    # node -> client address -> protocol, for connections CLIENT LIST showed not on RESP2
+    protocols: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # node -> its COMMANDLOG large-reply entries from the window (analyze/estimate/logged.py)
+    logged: Mapping[str, pl.DataFrame] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -69,18 +83,24 @@ class Context:
         resp: int = 2,
         start_sizes: Sequence[KeySize] = (),
         shards: Mapping[str, str] | None = None,
+        protocols: Mapping[str, Mapping[str, int]] | None = None,
+        logged: Mapping[str, pl.DataFrame] | None = None,
     ) -> Context:
         """`shards`: node -> shard, so a node borrows the samples of another node of its shard
         (the same keys) where its own missed a key."""
         sizes = replies.sizes_frame(list(key_sizes), rules) if key_sizes else None
         lookup = replies.Lookup(sizes, resp)
+        key_plan = keys.plan(keyspecs.load(commands_reply))
         return cls(
-            key_plan=keys.plan(keyspecs.load(commands_reply)),
+            key_plan=key_plan,
+            parser=scanner.parser(key_plan.fast_spellings),
             lookup=lookup,
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
             start=through_time.StartSizes(start_sizes, shards) if start_sizes else None,
             brackets=cardinality.Brackets(start_sizes, key_sizes, shards) if start_sizes else None,
+            protocols=protocols or {},
+            logged=logged or {},
         )
 
 
@@ -97,14 +117,13 @@ def source_rows(
     pass reads the file. A damaged stream gives its readable lines (capture/format/reader.py):
     what was lost is noted in `counts`, or raised as `BadInput` after the rows without them."""
 
-    def cut(lines: pl.DataFrame) -> _Cut | None:
-        marked = parse.mark_lines(lines.lazy()).collect()
-        del lines
+    def cut(block: bytes) -> _Cut | None:
+        scanned = scanner.scan(block, ctx.parser)
+        del block
         if counts is not None:
-            counts.add(marked)
-        heads = keep(parse.header_rows(marked.lazy())).collect()
-        del marked
-        return _cut(heads, source, ctx) if heads.height else None
+            counts.add(scanned)
+        heads = keep(scanned.frame.lazy()).collect()
+        return _cut(heads, scanned.tails, source, ctx) if heads.height else None
 
     # Decoding, cutting, finishing and sizing strings through time overlap, one chunk each
     # (`ahead`): cutting needs nothing from earlier chunks; finishing (the dictionaries) and the
@@ -120,7 +139,11 @@ def source_rows(
     file = parse.open_source(source)
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
     cuts = ahead(cut(chunk) for chunk in lines)
-    finished = ahead(_finish(part, source, ctx) for part in cuts if part is not None)
+    # Each client's protocol, from CLIENT LIST (capture) and the HELLO lines seen so far.
+    spoken = dict(ctx.protocols.get(source.node, {}))
+    finished = ahead(_finish(part, source, ctx, spoken) for part in cuts if part is not None)
+    # Replies the server logged (COMMANDLOG large-reply): their bytes replace the estimate.
+    logged_replies = logged.Matcher(ctx.logged.get(source.node, pl.DataFrame()))
     # GETs sized by the writes before them, and before any by the in-window sample (issue 11)
     strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
     collections: cardinality.Collections | None = None
@@ -129,7 +152,8 @@ def source_rows(
             assert bracketed is not None
             collections = cardinality.Collections(bracketed, placing.result(), ctx.lookup.resp)
         sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)
-        yield strings.apply(sized)
+        final = logged_replies.apply(resp3_nulls(strings.apply(sized)))
+        yield attribution.per_key(final, ctx.lookup)
     # What was readable is analyzed; the report's capture health says what was lost.
     if counts is not None:
         counts.ended(file)
@@ -137,43 +161,20 @@ def source_rows(
         raise BadInput("; ".join(file.notes))
 
 
-def _cut(heads: pl.DataFrame, source: parse.Source, ctx: Context) -> _Cut:
-    """`heads` cut into command, key and tail, each distinct tail parsed.
+def _cut(heads: pl.DataFrame, texts: pl.DataFrame, source: parse.Source, ctx: Context) -> _Cut:
+    """`heads` (`scanner.scan`: each row's first key as quoted and its tail's code) with each
+    distinct tail of the chunk parsed.
 
-    Per row only the cheap part: the body cut into command, first argument and the rest, and
-    for the commands whose key is their first argument (GET, SET, HGET, ZRANGE...: the "fast"
-    path) the key goes to the key dictionary while the command and the rest (the "tail":
-    `SET`, `v`, `EX`, `60`) are parsed once per distinct tail of the chunk. Every other line
-    (MGET, EVALSHA, a quote inside an argument...) is its own tail. Replies and signatures are
-    then worked out once per distinct (tail, key size, pattern, sender) and joined back."""
-    body, first, rest, cmd = pl.col("body"), pl.col("_a"), pl.col("_r"), pl.col("_c")
-    fast = cmd.is_in(ctx.key_plan.fast_spellings) & first.is_not_null() & ~misplit(body)
-    per_row = (
-        heads.lazy()
-        .with_columns(_parts=body.str.splitn('" "', 3))
-        .with_columns(
-            _c=pl.col("_parts").struct.field("field_0"),
-            _a=pl.col("_parts").struct.field("field_1"),
-            _r=pl.col("_parts").struct.field("field_2"),
-        )
-        .with_columns(_fast=fast)
-        .select(
-            "ts",
-            "db",
-            "client",
-            "_fast",
-            origin=origin(source),
-            _key_raw=pl.when("_fast").then(
-                pl.when(rest.is_null()).then(first.str.strip_suffix('"')).otherwise(first)
-            ),
-            _tail=pl.when("_fast")
-            .then(pl.concat_str(cmd, pl.lit(_SEP), rest.fill_null(_NONE)))
-            .otherwise(pl.lit(_WHOLE) + body),
-        )
-        .collect()
-    )
-    codes, texts = first_appearance_ids(per_row["_tail"])
-    per_row = per_row.with_columns(_tail=codes)
+    The native core cut each body into command, first argument and the rest: for the commands
+    whose key is their first argument (GET, SET, HGET, ZRANGE...: the "fast" path) the key goes
+    to the key dictionary while the command and the rest (the "tail": `SET`, `v`, `EX`, `60`)
+    are parsed once per distinct tail of the chunk. Every other line (MGET, EVALSHA, a quote
+    inside an argument...) is its own tail. Replies and signatures are then worked out once per
+    distinct (tail, key size, pattern, sender) and joined back. `texts`: the tails by code, split
+    (some may belong to rows `keep` left out: never gathered)."""
+    per_row = heads.select(
+        "ts", "db", "client", "_fast", "_key_raw", "_tail", origin=origin(source)
+    ).with_columns(pl.col("_tail").cast(pl.UInt32))
     tail = _tails(texts, ctx)
     per_row = pl.concat(
         [per_row, tail.select(_TAIL_PER_ROW).select(pl.all().gather(per_row["_tail"]))],
@@ -190,12 +191,30 @@ class _Cut:
     tails: pl.DataFrame  # per distinct tail (`_tails`)
 
 
-def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
+def _finish(
+    cut: _Cut, source: parse.Source, ctx: Context, spoken: dict[str, int] | None = None
+) -> pl.DataFrame:
     """The rows of a cut chunk: key ids and attributes, signatures, replies (file order: the
     dictionaries give ids in order of first appearance)."""
     per_row, tail = cut.rows, cut.tails
     raw = per_row.select(pl.coalesce("_key_raw", "_tail_key_raw"))["_key_raw"]
-    key_id = ctx.keys.ids(raw)
+    # Every key of a multi-key command is a key of the analysis too (its share of the reply is
+    # charged to it: analyze/estimate/attribution.py): ids in file order, each row's keys in
+    # their order (its first key first), whatever the chunks.
+    named = (
+        pl.DataFrame({"raw": raw, "multi": per_row["_keys_raw"]})
+        .select(
+            pl.when(pl.col("multi").is_not_null())
+            .then(pl.col("multi"))
+            .otherwise(pl.concat_list("raw"))
+            .alias("keys")
+        )
+        .to_series()
+    )
+    lengths = named.list.len()
+    ids = ctx.keys.ids(named.explode())
+    key_id = ids.gather((lengths.cum_sum() - lengths).cast(pl.Int64)).rename("key_id")
+    per_row = per_row.drop("_keys_raw")
     per_row = pl.concat(
         [per_row.drop("_key_raw", "_tail_key_raw"), key_id.to_frame(), ctx.keys.attributes(key_id)],
         how="horizontal",
@@ -209,27 +228,35 @@ def _finish(cut: _Cut, source: parse.Source, ctx: Context) -> pl.DataFrame:
         request_bytes=pl.col("_request_bytes") + key_bytes.fill_null(0),
         origin=pl.when(cluster).then(pl.lit(schema.ORIGIN_CLUSTER)).otherwise("origin"),
     ).with_columns(_client=pl.col("origin") == schema.ORIGIN_CLIENT)
+    per_row = protocols(per_row, {} if spoken is None else spoken, ctx.lookup.resp)
     combos = _combos(per_row, tail, ctx)
     return (
         per_row.lazy()
         .join(combos.lazy(), on="_combo", how="left", maintain_order="left")
+        .pipe(scripts.sized)
         .with_columns(
             node=pl.lit(source.node, pl.String),
             shard=pl.lit(source.shard, pl.String),
             source=pl.lit(Path(source.path).name, pl.String),
         )
         .select(
-            *[pl.col(c).cast(t) for c, t in schema.COMMANDS.items()],
+            *[pl.col(c).cast(t) for c, t in schema.COMMANDS.items() if c not in _LATER],
             *cardinality.READ_COLUMNS,
             *through_time.VALUE_COLUMNS,
+            "_resp3",
         )
         .collect()
     )
 
 
-# Tail texts: a fast line's command and rest (`_SEP`; `_NONE` when there is no rest), or a whole
-# body (`_WHOLE`). Control characters never appear raw in MONITOR output, so they cannot clash.
-_SEP, _NONE, _WHOLE = "\x00", "\x01", "\x02"
+# Columns added once a chunk's replies are final (`source_rows`).
+_LATER = ("keys_reply_bytes",)
+
+
+# A tail text is a fast line's command and rest (`\x00` between them, `\x01` for no rest), or
+# `_WHOLE` and a whole body (analyze/native/src/scan.rs). Control characters never appear raw in
+# MONITOR output, so they cannot clash.
+_WHOLE = "\x02"
 _TAIL_PER_ROW = (
     "command",
     "arg_count",
@@ -237,42 +264,40 @@ _TAIL_PER_ROW = (
     "keys",
     "_request_bytes",
     "_tail_key_raw",
+    "_keys_raw",
     "_class",
+    "_hello",
     *through_time.VALUE_COLUMNS,
 )
 # What a reply and a signature depend on: the tail's class (`_tails`), the key's pattern and
 # sampled size, and whether a client sent it.
-_COMBO = ["_class", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client"]
+_COMBO = ["_class", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client", "_resp3"]
 
 
-def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
-    """Per distinct tail (by code): command, arg_count, key_count, keys, the request size, the
-    first key of a whole-body tail, arg_shape and the reply features of the arguments. A fast
-    tail is parsed as a body whose key is a placeholder."""
-    frame = texts.rename("_text").to_frame().with_row_index("_code")
+def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    """Per distinct tail (by code; `scanner.Scanned.tails`, split by the native core): command,
+    arg_count, key_count, keys, the request size, the first key of a whole-body tail, arg_shape
+    and the reply features of the arguments. A fast tail was parsed as a body whose key is a
+    placeholder."""
+    frame = parsed.with_row_index("_code")
     whole = pl.col("_text").str.starts_with(_WHOLE)
-    parts = pl.col("_text").str.splitn(_SEP, 2)
-    command, rest = parts.struct.field("field_0"), parts.struct.field("field_1")
     fast = (
         frame.lazy()
         .filter(~whole)
-        .with_columns(
-            body=pl.concat_str(
-                command,
-                pl.when(rest == _NONE).then(pl.lit('" "K"')).otherwise(pl.lit('" "K" "') + rest),
-            )
-        )
-        .pipe(split_body)
         .pipe(keys.find_keys, ctx.key_plan, all_fast=True)
-        .with_columns(keys=pl.lit(None, pl.List(pl.String)), _tail_key_raw=pl.lit(None, pl.String))
+        .with_columns(
+            keys=pl.lit(None, pl.List(pl.String)),
+            _tail_key_raw=pl.lit(None, pl.String),
+            _keys_raw=pl.lit(None, pl.List(pl.String)),
+        )
     )
     slow = (
         frame.lazy()
         .filter(whole)
-        .with_columns(body=pl.col("_text").str.slice(1))
-        .pipe(split_body)
         .pipe(keys.find_keys, ctx.key_plan)
-        .with_columns(keys=keys.decode_keys(pl.col("keys_raw")), _tail_key_raw="key_raw")
+        .with_columns(
+            keys=keys.decode_keys(pl.col("keys_raw")), _tail_key_raw="key_raw", _keys_raw="keys_raw"
+        )
     )
     out = (
         pl.concat([fast, slow], how="vertical_relaxed")
@@ -280,6 +305,12 @@ def _tails(texts: pl.Series, ctx: Context) -> pl.DataFrame:
         .with_columns(key_name=keys.decode(pl.col("_tail_key_raw")).text)
         .with_columns(**ctx.lookup.tail_features(), **through_time.value_columns())
         .rename({"request_bytes": "_request_bytes"})
+        # `HELLO 3` switches its connection to RESP3 (`HELLO` alone changes nothing)
+        .with_columns(
+            _hello=pl.when(pl.col("command") == "hello")
+            .then(pl.col("args").list.first())
+            .cast(pl.Int32, strict=False)
+        )
         .collect()
         .sort("_code")
     )
@@ -305,13 +336,60 @@ def _combos(per_row: pl.DataFrame, tail: pl.DataFrame, ctx: Context) -> pl.DataF
         _f_own=pl.col("_key_own").fill_null(False),
         _f_sz=pl.col("_key_sz"),
         _f_pim=pl.when(pl.col("command") == "mget").then(pl.col("_key_pim")),
+        _f_resp3=pl.col("_resp3"),
     )
     replies_ = ctx.lookup.estimate_combos(combos)
+    # What a script's `redis.call` would have replied to a client (analyze/estimate/scripts.py).
+    as_client = pl.Series("_as_client", [None] * combos.height, dtype=pl.Int64)
+    inside = combos.with_row_index("_i").filter(~pl.col("_client"))
+    if inside.height:
+        modelled = ctx.lookup.estimate_combos(inside.drop("_i").with_columns(_f_client=True))
+        as_client = as_client.scatter(inside["_i"], modelled["reply_bytes"])
     signature_id = ctx.signatures.ids(combos, ctx.keys)
     reads = cardinality.read_columns(combos)  # which replies scale with the cardinality
     return pl.concat(
-        [combos.select("_combo"), replies_, signature_id.to_frame(), reads], how="horizontal"
+        [combos.select("_combo"), replies_, as_client.to_frame(), signature_id.to_frame(), reads],
+        how="horizontal",
     )
+
+
+# Replies that are one bulk string or null: 5 bytes is the RESP2 null (an empty string is 6).
+_SINGLE = ("get", "getdel", "getex", "getset", "hget", "lindex", "lpop", "rpop", "zscore")
+
+
+def resp3_nulls(rows: pl.DataFrame) -> pl.DataFrame:
+    """Null replies to RESP3 clients as RESP3 frames them (`_\r\n`), whichever step sized
+    them (the writes before a read size a deleted key's GET as RESP2's null); drops `_resp3`."""
+    null = (
+        pl.col("_resp3").fill_null(False)
+        & pl.col("command").is_in(_SINGLE)
+        & (pl.col("reply_bytes") == resp.NULL)
+    )
+    return rows.with_columns(
+        reply_bytes=pl.when(null).then(pl.lit(resp.RESP3_NULL, pl.Int64)).otherwise("reply_bytes")
+    ).drop("_resp3")
+
+
+def protocols(per_row: pl.DataFrame, spoken: dict[str, int], default: int) -> pl.DataFrame:
+    """`per_row` (one chunk, file order) with `_resp3`: whether each command's client speaks
+    RESP3 — by the last `HELLO <n>` it sent, else `spoken` (what CLIENT LIST and earlier chunks
+    said), else `default`. `spoken` is updated with this chunk's HELLOs."""
+    known = pl.DataFrame(
+        {"client": list(spoken), "_was": list(spoken.values())},
+        schema={"client": pl.String, "_was": pl.Int32},
+    )
+    out = (
+        per_row.with_columns(_said=pl.col("_hello").forward_fill().over("client"))
+        .join(known, on="client", how="left", maintain_order="left")
+        .with_columns(
+            _resp3=pl.coalesce("_said", "_was", pl.lit(default, pl.Int32)) == 3,
+        )
+    )
+    said = (
+        out.filter(pl.col("_hello").is_not_null()).group_by("client").agg(pl.col("_hello").last())
+    )
+    spoken.update(dict(said.iter_rows()))
+    return out.drop("_said", "_was", "_hello")
 
 
 def origin(source: parse.Source) -> pl.Expr:
@@ -330,61 +408,3 @@ def origin(source: parse.Source) -> pl.Expr:
         .then(pl.lit(schema.ORIGIN_REPLICATED))
         .otherwise(pl.lit(schema.ORIGIN_CLIENT))
     )
-
-
-# -- the body -----------------------------------------------------------------------------------
-def misplit(body: pl.Expr) -> pl.Expr:
-    """Whether splitting `body` on the literal `" "` could cut inside an argument.
-
-    Inside an argument a quote is always escaped (`\\"`), so an occurrence of `" "` whose first
-    quote has no backslash before it is a closing quote, the separating space and the next
-    opening quote. Only `\\" "` (an escaped quote and a space ending an argument, or an escaped
-    backslash ending one) can mislead; JSON values (`{\\"id\\":1}`) never hold it."""
-    return body.str.contains('\\" "', literal=True)
-
-
-# One escape sequence as Redis prints it: `\xHH` is 4 characters for 1 byte, the others 2 for 1.
-ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|.)"
-
-
-def split_body(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Replace `body` (the quoted fields, well formed: `parse.header_rows`) by `command` (lower
-    case), `arg_count`, `request_bytes` and `args` (each argument after the command, as quoted:
-    escapes NOT resolved).
-
-    The fields are split on the literal `" "` unless `misplit` says that could cut inside an
-    argument: those rare rows take the escape-aware regex."""
-    body = pl.col("body")
-    odd = misplit(body)
-    parts = pl.coalesce(
-        pl.when(odd)
-        .then(body)
-        .str.extract_all(parse.QUOTED_ARG)
-        .list.eval(pl.element().str.strip_prefix('"').str.strip_suffix('"')),
-        body.str.strip_prefix('"').str.strip_suffix('"').str.split('" "'),
-    )
-    lf = lf.with_columns(_parts=parts, _escaped=body.str.contains("\\", literal=True))
-    parts = pl.col("_parts")
-    return lf.with_columns(
-        command=parts.list.first().str.to_lowercase(),
-        arg_count=(parts.list.len() - 1).cast(pl.Int32),
-        request_bytes=_request_bytes(parts, pl.col("_escaped")),
-        args=parts.list.slice(1),
-    ).drop("body", "_parts", "_escaped")
-
-
-def _request_bytes(parts: pl.Expr, escaped: pl.Expr) -> pl.Expr:
-    """The command as a RESP2 array: `*N\\r\\n` + per argument `$len\\r\\n` + bytes + `\\r\\n`,
-    with decoded lengths (`\\xHH` is one byte). Only the arguments of lines with a backslash
-    go through the escape regex (compacted first: a masked list still pays per element); the
-    others are their own length. `escaped`: the line has a backslash."""
-    decoded = pl.coalesce(
-        only_rows(parts, escaped).list.eval(
-            pl.element().str.replace_all(ESCAPE, "_").str.len_bytes()
-        ),
-        parts.list.eval(pl.element().str.len_bytes()),
-    )
-    length = pl.element().cast(pl.Int64)
-    per_arg = decoded.list.eval(resp.bulk(length, length_digits)).list.sum()
-    n = parts.list.len().cast(pl.Int64)
-    return resp.array_header(n, length_digits) + per_arg

@@ -30,10 +30,11 @@ from hotshard.analyze.store.tables import Tables
 
 DB_NAME = "hotshard.db"
 BATCH_ROWS = 65_536  # per ADBC batch: larger ones held more memory for no speed
-# Built after the data is in (much faster than maintaining it row by row), on the background
-# thread while rollups and the report are written. One index covers all five predecessor
-# queries (no table access): grouped by key_name they walk it in order, filtered on command or
-# shard they scan it instead of the table. What it costs and buys: docs/BENCHMARKS.md.
+# Built on request (`build_indexes`): by `hotshard query` the first time it runs on a database,
+# or by `analyze --sqlite-index` after the data is in (much faster than maintaining it row by
+# row). One index covers all five predecessor queries (no table access): grouped by key_name
+# they walk it in order, filtered on command or shard they scan it instead of the table. What it
+# costs and buys: docs/BENCHMARKS.md.
 INDEXES = {
     "commands_key_name": "commands (key_name, command, shard)",
 }
@@ -113,8 +114,9 @@ def append_commands(path: str | os.PathLike[str], rows: pa.Table) -> int:
     return _ingest(Path(path), "commands", rows)
 
 
-def write_dimensions(path: str | os.PathLike[str], found: Tables) -> int:
-    """The `keys` and `sources` tables, the indexes and the views, once every row is in."""
+def write_dimensions(path: str | os.PathLike[str], found: Tables, index: bool = False) -> int:
+    """The `keys` and `sources` tables and the views once every row is in; the indexes too
+    when `index` (otherwise `hotshard query` builds them on first use: `build_indexes`)."""
     keys = found.keys.select(list(schema.sqlite_columns(schema.KEYS))).to_arrow()
     with closing(sqlite3.connect(path)) as conn:
         conn.execute(
@@ -129,11 +131,39 @@ def write_dimensions(path: str | os.PathLike[str], found: Tables) -> int:
         for pragma in _FAST_PRAGMAS:
             conn.execute(pragma)
         with conn:
-            for name, on in INDEXES.items():
-                conn.execute(f"CREATE INDEX {name} ON {on}")
             for name, sql in VIEWS.items():
                 conn.execute(f"CREATE VIEW {name} AS {sql}")
+    if index:
+        build_indexes(path, analyze=False)
     return 0
+
+
+def missing_indexes(conn: sqlite3.Connection) -> list[str]:
+    """The names of `INDEXES` not in the database yet (none when it has no `commands`)."""
+    found = {
+        name
+        for (name, kind) in conn.execute("SELECT name, type FROM sqlite_master")
+        if kind in ("index", "table")
+    }
+    return [name for name in INDEXES if name not in found] if "commands" in found else []
+
+
+def build_indexes(path: str | os.PathLike[str], analyze: bool = True) -> list[str]:
+    """Create the missing `INDEXES` of the database at `path`; return their names. `analyze`:
+    refresh the planner's statistics afterwards (`write_summaries` does it otherwise)."""
+    with closing(sqlite3.connect(path)) as conn:
+        missing = missing_indexes(conn)
+        if not missing:
+            return []
+        for pragma in _FAST_PRAGMAS:
+            conn.execute(pragma)
+        with conn:
+            for name in missing:
+                conn.execute(f"CREATE INDEX {name} ON {INDEXES[name]}")
+        if analyze:
+            conn.execute("PRAGMA analysis_limit=1000")
+            conn.execute("ANALYZE")
+    return missing
 
 
 def _narrow_strings(s: pa.Schema) -> pa.Schema:

@@ -49,7 +49,9 @@ def read(folder: Path) -> Tables:
     files = sorted((folder / COMMANDS_DIR).rglob("*.parquet"))
     # The shard is a column inside the files: no hive parsing (it would read "0001" as 1).
     rows = (
-        pl.scan_parquet(files, hive_partitioning=False).cast(schema.COMMANDS)  # type: ignore[arg-type]
+        schema.with_all_columns(pl.scan_parquet(files, hive_partitioning=False))
+        .select(list(schema.COMMANDS))
+        .cast(schema.COMMANDS)  # type: ignore[arg-type]
         if files
         else schema.empty().lazy()
     )

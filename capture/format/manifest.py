@@ -44,9 +44,10 @@ from hotshard.capture.format.escape import printable
 #      capture/costs.py, analyze/measure/unshown.py)
 #   5  key_sizes_start.jsonl (capture/window_sample.py), nodes[].sampler_client, and
 #      key sizes gain sampled_at
-#   6  slots_after: each primary's slots re-read after the window (a reshard or failover during
+#   6  nodes[].client_protocols, client_list_lines, client_list_clients, commandlog
+#   7  slots_after: each primary's slots re-read after the window (a reshard or failover during
 #      it), beside the start topology in shards[]/nodes[]
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 MANIFEST_NAME = "manifest.json"
 COMMANDS_NAME = "commands.json"
 KEY_SIZES_NAME = "key_sizes.jsonl"
@@ -96,6 +97,7 @@ class InfoPoll:
     monitor_bytes: int = 0
     overhead_bytes: int = 0
     role: str | None = None  # primary | replica, on servers that say it in the same INFO (>= 7)
+    connected_clients: int | None = None  # INFO clients (Redis >= 7, Valkey; format >= 6)
 
 
 @dataclass
@@ -163,6 +165,16 @@ class NodeCapture:
     # "ip:port" of the start-of-window sampler's connection (capture/window_sample.py): MONITOR
     # shows its TYPE/STRLEN/... lines, which the analyzer leaves out like the polls.
     sampler_client: str | None = None
+    # "ip:port" -> protocol of the connections `CLIENT LIST` showed speaking other than RESP2
+    # (`resp=3`, Redis >= 7 and Valkey), read once inside the window (capture/costs.py).
+    client_protocols: dict[str, int] = field(default_factory=dict)
+    # That same CLIENT LIST: its lines, and those of ordinary clients (not replicas nor the
+    # primary's link), so its size follows the connected clients the polls count.
+    client_list_lines: int | None = None
+    client_list_clients: int | None = None
+    # Valkey >= 8.1 `COMMANDLOG large-reply` around the window (capture/commandlog.py): status,
+    # threshold, start_id, len_before/len_after, entries [{id, time, bytes, args, client}], lost.
+    commandlog: dict[str, Any] | None = None
 
 
 @dataclass
@@ -310,12 +322,22 @@ def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
-    # v5 read slot ownership once, before the window: the end is unknown.
+    # v5 did not record each client's protocol: the analyzer uses `resp_protocol` and HELLOs.
+    for node in data.get("nodes", []):
+        node.setdefault("client_protocols", {})
+        node.setdefault("client_list_lines", None)
+        node.setdefault("client_list_clients", None)
+        node.setdefault("commandlog", None)
+    return data
+
+
+def _v6_to_v7(data: dict[str, Any]) -> dict[str, Any]:
+    # v6 read slot ownership once, before the window: the end is unknown.
     data.setdefault("slots_after", None)
     return data
 
 
-_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7}
 
 
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:

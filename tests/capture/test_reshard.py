@@ -87,7 +87,7 @@ def test_a_slot_migrated_mid_window_is_not_client_traffic(reshard_cluster, tmp_p
     assert proc.returncode in (ExitStatus.OK, ExitStatus.PARTIAL), err
     # The capture re-read slot ownership after the window, beside the start topology.
     m = manifest.read(out)
-    assert m.format_version == 6 and m.slots_after is not None
+    assert m.format_version == 7 and m.slots_after is not None
     assert any(lo <= slot <= hi for lo, hi in m.slots_after[target])
     assert not any(lo <= slot <= hi for lo, hi in m.slots_after.get(source, []))
     shard_of = {n.node: n.shard for n in m.nodes}

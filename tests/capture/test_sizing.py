@@ -214,7 +214,11 @@ def test_line_parser():
         "zrevrange", b"k\xff", True
     )
     assert p(b'1.1 [0 [::1]:5] "zrevrange" "k" "0" "99"', pos).full_read is False
-    assert p(b'+1.1 [0 lua] "get" "k"\r\n', pos) is None  # script sub-command
+    # a script's read: its reply is sized from what it read (analyze/estimate/scripts.py)
+    assert p(b'+1.1 [0 lua] "get" "k"\r\n', pos) == sizing.LineInfo("get", b"k", True)
+    assert p(b'+1.1 [0 1.2.3.4:5] "MGET" "a" "b" "c"\r\n', pos) == sizing.LineInfo(
+        "mget", b"a", True, (b"b", b"c")
+    )
     assert p(b'+1.1 [0 unix:/tmp/s] "EVAL" "return 1" "1" "key \\"q\\""\r\n', pos).key == b'key "q"'
     assert p(b'+1.1 [0 1.2.3.4:5] "XREAD" "COUNT" "2" "STREAMS" "s1" "0"\r\n', pos).key == b"s1"
     assert p(b'+1.1 [0 1.2.3.4:5] "PING"\r\n', pos) is None

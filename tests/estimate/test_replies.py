@@ -375,3 +375,11 @@ def test_each_combination_is_modelled_once_and_joined_back(loaded):
     b = replies.estimate(rows, lookup).collect().select("reply_bytes", "reply_confidence").rows()
     assert b[:4] * 3 == b
     assert b[0] == (7, "exact") and b[3] == (None, "unknown")
+
+
+def test_a_batch_no_rule_reaches_is_unknown():
+    """Only commands the model has no rule for (the chain is a literal null): every row
+    unknown, one per row (a regression: the pattern-miss pass once returned one row)."""
+    out = estimate(frame([("CLIENT", "SETNAME", "x"), ("HELLO", "3")]), None).collect()
+    assert out["reply_confidence"].to_list() == ["unknown", "unknown"]
+    assert out["reply_bytes"].to_list() == [None, None]

@@ -34,6 +34,17 @@ CASES = [
     ("v1.2.3", "v1.{ID}.{ID}"),
     ("item-5", "item-{ID}"),
     ("user_42", "user_42"),
+    # session and request ids in hex, shorter than 16: whole words with a letter
+    ("sess:4f3a9b2c", "sess:{HEX}"),
+    ("req:4F3A9B2C1D:body", "req:{HEX}:body"),
+    ("k:4f3a9b2c:5a6b7c8d", "k:{HEX}:{HEX}"),
+    ("x:1234567a", "x:{HEX}"),
+    ("x:deadbee", "x:deadbee"),  # 7: too short to be an id rather than a word
+    ("x:12345678", "x:{ID}"),  # all digits: a number
+    ("user_4f3a9b2c", "user_4f3a9b2c"),  # `_` joins words, as for {ID}
+    ("cache:default:facade", "cache:default:facade"),
+    ("oid:507f1f77bcf86cd799439011", "oid:{HEX}"),  # a Mongo ObjectId (24 hex)
+    ("ulid:01ARZ3NDEKTSV4RRFFQ69G5FAV", "ulid:{ULID}"),
     ("café:12", "café:{ID}"),
     ("plain", "plain"),
     ("bin:\\xff\\xfe\\x00", "bin:{BIN}"),

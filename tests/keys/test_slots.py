@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 
 import polars as pl
-from polars.testing import assert_series_equal
 
-from hotshard.analyze.keys.slots import hash_slot, slots
+from hotshard.analyze.keys.slots import hash_slot
+from hotshard.analyze.read.scanner import KeyIds
+from hotshard.capture.format.lines import escape_bytes
 from tests.servers import start_node
 
 TAGGED = [
@@ -56,6 +57,10 @@ def test_slots_match_cluster_keyslot(tmp_path):
     finally:
         node.stop()
     assert [hash_slot(k) for k in keys] == truth
-    series = pl.Series("key_bytes", [*keys, None], dtype=pl.Binary)
-    # The column form the key dictionary uses (once per distinct key): in order, null kept.
-    assert_series_equal(slots(series), pl.Series("slot", [*truth, None], dtype=pl.Int32))
+    # The native core's, from the keys as MONITOR quotes them (once per distinct key).
+    quoted = pl.Series([*(escape_bytes(k) for k in keys), None], dtype=pl.String)
+    ids, new = KeyIds().ids(quoted)
+    assert ids[-1] is None
+    slot_of = dict(zip(new["key_id"], new["slot"], strict=True))
+    assert [slot_of[i] for i in ids[:-1]] == truth
+    assert new["bytes"].fill_null(new["raw"].cast(pl.Binary)).to_list()[:3] == keys[:3]

@@ -1,7 +1,7 @@
 """MONITOR logs in, typed frames out: every escape, address form, line variant and container.
 
 Files go through the analyzer's one row path (`hotshard.analyze.rows.rows`, via `tests.frames.parse_log`);
-the arguments as quoted, which no output keeps, are checked on `rows.split_body` of the lines'
+the arguments as quoted, which no output keeps, are checked as the native core splits the lines'
 bodies."""
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def test_one_line_every_column(tmp_path):
             "request_bytes": [request_size([b"ZREVRANGE", key.encode(), b"0", b"-1"])],
             "reply_bytes": [None],  # no sampled size: a whole zset of unknown size
             "reply_confidence": ["unknown"],
+            "keys_reply_bytes": [None],  # one key: no shares
             "role": ["replica"],
             "client_ip": ["10.0.0.1"],
             "client_kind": ["ip"],

@@ -47,24 +47,22 @@ def sample():
     return sources, ctx
 
 
-def _heads(source: parse.Source) -> pl.LazyFrame:
-    lines = next(parse.line_chunks(parse.open_source(source), 1 << 20))
-    return parse.header_rows(parse.mark_lines(lines.lazy()))
+def _split(source: parse.Source) -> pl.LazyFrame:
+    """A chunk's rows as the native core splits them (a frame in memory: the plan's source)."""
+    block = next(parse.line_chunks(parse.open_source(source), 1 << 20))
+    return parse.split_rows(block).lazy()
 
 
 def test_the_per_row_stages_stream(sample):
-    """Headers, the body split, the keys and the reply estimate of a chunk: nothing but the
-    chunk itself is held."""
+    """The keys and the reply estimate of a chunk's rows (split by the native core): nothing but
+    the chunk itself is held."""
     sources, ctx = sample
     for source in sources:
-        heads = _heads(source)
-        assert flagged(heads) == [SOURCE]
-        body = heads.pipe(rows.split_body).pipe(keys.find_keys, ctx.key_plan)
+        body = _split(source).pipe(keys.find_keys, ctx.key_plan)
         assert flagged(body) == [SOURCE]
     # The estimate over rows with their keys' columns, as `rows` hands them over.
     parsed = (
-        _heads(sources[0])
-        .pipe(rows.split_body)
+        _split(sources[0])
         .pipe(keys.find_keys, ctx.key_plan)
         .with_columns(origin=rows.origin(sources[0]))
         .pipe(keys.decode_column, "key_raw")
@@ -80,10 +78,8 @@ def test_the_per_row_stages_stream(sample):
 def test_the_check_catches_a_whole_column_function(sample):
     """The guard itself: a `replace_strict` with a mapping is flagged."""
     sources, _ = sample
-    plan = (
-        _heads(sources[0])
-        .pipe(rows.split_body)
-        .with_columns(code=pl.col("command").replace_strict({"get": 1, "set": 2}, default=None))
+    plan = _split(sources[0]).with_columns(
+        code=pl.col("command").replace_strict({"get": 1, "set": 2}, default=None)
     )
     assert set(flagged(plan)) - {SOURCE}
 
@@ -93,14 +89,13 @@ def test_a_chunk_is_its_bytes_and_chunks_come_in_file_order(sample, tmp_path):
     one cut (a plain file: a zstd reader hands over what a frame step decodes), and the rows
     come out a chunk at a time, in the file's order."""
     sources, _ = sample
-    lines = pl.concat(parse.line_chunks(parse.open_source(sources[0]), 1 << 30))["line"]
-    text = "".join(f"{line}\n" for line in lines).encode()
+    text = b"".join(parse.line_chunks(parse.open_source(sources[0]), 1 << 30))
     source = parse.Source(tmp_path / "plain.monitor")
     source.path.write_bytes(text)
     chunk_bytes = 40_000
     texts = list(parse.line_chunks(parse.open_source(source), chunk_bytes))
     longest = max(len(line) for line in text.splitlines(keepends=True))
-    sizes = [int(t["line"].str.len_bytes().sum()) + t.height for t in texts]
+    sizes = [len(t) for t in texts]
     assert sum(sizes) == len(text)
     assert len(sizes) >= len(text) // chunk_bytes
     assert max(sizes) <= chunk_bytes + longest
@@ -109,5 +104,9 @@ def test_a_chunk_is_its_bytes_and_chunks_come_in_file_order(sample, tmp_path):
     assert len(chunks) == len(texts)
     ts = pl.concat([c["ts"] for c in chunks])
     assert ts.is_sorted()  # MONITOR prints in execution order; so does the row path
-    lines = pl.concat(texts)["line"].str.extract(r"^\+?(\d+\.\d+) ").cast(pl.Float64)
+    lines = (
+        pl.Series(b"".join(texts).decode().splitlines())
+        .str.extract(r"^\+?(\d+\.\d+) ")
+        .cast(pl.Float64)
+    )
     assert ts.to_list() == lines.drop_nulls().to_list()

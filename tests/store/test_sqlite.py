@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import polars as pl
@@ -11,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from hotshard.analyze import schema
+from hotshard.analyze.commands import query
 from hotshard.analyze.read.parse import Source
 from hotshard.analyze.store import sqlite as db
 from hotshard.analyze.store import tables as analyze_tables
@@ -106,9 +109,44 @@ def test_commands_table_matches_schema(database):
         "SELECT DISTINCT typeof(shard), typeof(key_name) FROM commands WHERE key_name IS NOT NULL"
     ).fetchall() == [("text", "text")]
     assert conn.execute("SELECT COUNT(*) FROM commands WHERE shard = '0001'").fetchone()[0] == 60
-    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert set(db.INDEXES) <= indexes
     conn.close()
+
+
+def _indexes(path) -> set[str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+
+
+def test_the_index_is_built_by_the_first_query(database, tmp_path, capsys):
+    """`analyze` leaves the index out; the first `hotshard query` builds it, says so with the
+    time it took, and the queries give the same answers before and after."""
+    path = tmp_path / db.DB_NAME
+    path.write_bytes(Path(database[0]).read_bytes())
+    assert not set(db.INDEXES) & _indexes(path)
+    before = [sqlite3.connect(path).execute(q).fetchall() for q in QUERIES]
+    query.run_query(QUERIES[1], tmp_path)
+    err = capsys.readouterr().err
+    assert "building the query index" in err and re.search(r"index built in \d+\.\d s", err)
+    assert set(db.INDEXES) <= _indexes(path)
+    query.run_query(QUERIES[1], tmp_path)
+    assert capsys.readouterr().err == ""  # once only
+    assert [sqlite3.connect(path).execute(q).fetchall() for q in QUERIES] == before
+    plan = sqlite3.connect(path).execute(f"EXPLAIN QUERY PLAN {QUERIES[1]}").fetchall()
+    assert any("commands_key_name" in str(row) for row in plan)
+
+
+def test_a_read_only_database_is_queried_without_the_index(database, tmp_path, capsys):
+    path = tmp_path / db.DB_NAME
+    path.write_bytes(Path(database[0]).read_bytes())
+    path.chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        if os.access(path, os.W_OK):
+            pytest.skip("running as a user who can write anything (root)")
+        query.run_query(QUERIES[3], tmp_path)
+        assert "read-only" in capsys.readouterr().err
+    finally:
+        tmp_path.chmod(0o755)
 
 
 def test_summary_tables(database):
@@ -304,3 +342,14 @@ def test_executemany_fallback_writes_the_same_rows(tmp_path):
     conn = sqlite3.connect(path)
     assert conn.execute(QUERIES[3]).fetchall() == [("zrevrange", 57), ("get", 3)]
     conn.close()
+
+
+def test_analyze_sqlite_index_builds_it_at_once(tmp_path):
+    from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
+
+    sample = Path(__file__).parents[2] / "samples" / "hot-zset"
+    out = tmp_path / "out"
+    run_analyze(
+        AnalyzeOptions([str(sample)], str(out), sqlite_index=True, quiet=True, console=False)
+    )
+    assert set(db.INDEXES) <= _indexes(out / db.DB_NAME)

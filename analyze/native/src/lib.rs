@@ -1,0 +1,244 @@
+//! hotshard's row path in Rust: a chunk of MONITOR text parsed in one pass (`scan`), the
+//! columns handed to Python as Arrow buffers (`analyze/read/scanner.py` wraps them).
+
+pub mod keys;
+pub mod scan;
+
+#[cfg(feature = "python")]
+mod python {
+    use pyo3::prelude::*;
+    use pyo3::types::{PyBytes, PyDict};
+
+    use crate::keys::{KeyDictionary, NewKey};
+    use crate::scan::{self, Bits, Strings};
+
+    fn raw<T: Copy>(values: &[T]) -> &[u8] {
+        // SAFETY: plain numbers (f64, i32, u32, i64), read as their bytes.
+        unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
+    }
+
+    /// The parser of one analysis: the spellings of the commands whose one key is argv 1.
+    #[pyclass(frozen, module = "hotshard_native")]
+    struct Parser {
+        fast: scan::Spellings,
+    }
+
+    fn put_strings(py: Python<'_>, d: &Bound<'_, PyDict>, name: &str, s: &Strings) -> PyResult<()> {
+        d.set_item(format!("{name}.offsets"), PyBytes::new(py, raw(&s.offsets)))?;
+        d.set_item(format!("{name}.data"), PyBytes::new(py, &s.data))?;
+        if let Some(v) = &s.valid {
+            d.set_item(format!("{name}.valid"), PyBytes::new(py, &v.bytes))?;
+            d.set_item(format!("{name}.nulls"), v.unset)?;
+        }
+        Ok(())
+    }
+
+    #[pymethods]
+    impl Parser {
+        #[new]
+        fn new(fast: Vec<Vec<u8>>) -> Self {
+            Parser {
+                fast: fast.into_iter().collect(),
+            }
+        }
+
+        /// Parse `data` (whole lines); the GIL is released while it runs.
+        #[pyo3(signature = (data, with_body=false, examples=5))]
+        fn scan<'py>(
+            &self,
+            py: Python<'py>,
+            data: &Bound<'py, PyBytes>,
+            with_body: bool,
+            examples: usize,
+        ) -> PyResult<Bound<'py, PyDict>> {
+            let bytes = data.as_bytes();
+            let opts = scan::Options {
+                fast: &self.fast,
+                with_body,
+                examples,
+            };
+            let out = py.allow_threads(|| scan::scan(bytes, &opts));
+            let d = PyDict::new(py);
+            d.set_item("rows", out.rows)?;
+            d.set_item("parsed", out.parsed)?;
+            d.set_item("skipped", out.skipped)?;
+            d.set_item("first_ts", out.first_ts)?;
+            d.set_item("last_ts", out.last_ts)?;
+            d.set_item("bad", out.bad)?;
+            d.set_item("n", out.ts.len())?;
+            d.set_item("ts", PyBytes::new(py, raw(&out.ts)))?;
+            d.set_item("db", PyBytes::new(py, raw(&out.db)))?;
+            put_strings(py, &d, "client", &out.client)?;
+            if let Some(body) = &out.body {
+                put_strings(py, &d, "body", body)?;
+            }
+            d.set_item("fast", PyBytes::new(py, &out.fast.bytes))?;
+            put_strings(py, &d, "key_raw", &out.key_raw)?;
+            d.set_item("tail", PyBytes::new(py, raw(&out.tail)))?;
+            d.set_item("tails.n", out.tails.len())?;
+            put_strings(py, &d, "tails", &out.tails)?;
+            let parsed = &out.parsed_tails;
+            put_strings(py, &d, "tails.command", &parsed.command)?;
+            d.set_item("tails.arg_count", PyBytes::new(py, raw(&parsed.arg_count)))?;
+            d.set_item(
+                "tails.request_bytes",
+                PyBytes::new(py, raw(&parsed.request_bytes)),
+            )?;
+            d.set_item("tails.arg_offsets", PyBytes::new(py, raw(&parsed.offsets)))?;
+            d.set_item("tails.args.n", parsed.args.len())?;
+            put_strings(py, &d, "tails.args", &parsed.args)?;
+            Ok(d)
+        }
+    }
+
+    /// The distinct first keys of one analysis, by id in order of first appearance.
+    #[pyclass(module = "hotshard_native")]
+    #[derive(Default)]
+    struct Keys {
+        keys: KeyDictionary,
+    }
+
+    /// A string column handed over as an Arrow string view array's parts (Polars' own layout,
+    /// so no copy): addresses of its buffers, which the caller keeps alive for the call.
+    struct Column {
+        n: usize,
+        offset: usize,
+        valid: usize, // 0: no nulls
+        views: usize,
+        data: Vec<usize>,
+    }
+
+    impl Column {
+        /// # Safety
+        /// The addresses are those of a live Arrow string view array of `offset + n` rows.
+        unsafe fn get(&self, i: usize) -> Option<&[u8]> {
+            let i = i + self.offset;
+            if self.valid != 0 {
+                let bits = self.valid as *const u8;
+                if *bits.add(i / 8) & (1 << (i % 8)) == 0 {
+                    return None;
+                }
+            }
+            // A view: length, then the bytes inline (12 at most) or a prefix, the index of the
+            // data buffer and the offset in it.
+            let view = (self.views as *const u8).add(16 * i);
+            let word = |at: usize| u32::from_le_bytes(*(view.add(at) as *const [u8; 4])) as usize;
+            let len = word(0);
+            let start = if len <= 12 {
+                view.add(4)
+            } else {
+                (self.data[word(8)] as *const u8).add(word(12))
+            };
+            Some(std::slice::from_raw_parts(start, len))
+        }
+    }
+
+    #[pymethods]
+    impl Keys {
+        #[new]
+        fn new() -> Self {
+            Keys::default()
+        }
+
+        fn __len__(&self) -> usize {
+            self.keys.len()
+        }
+
+        /// The id of each key of a string view column (`n` rows from `offset`; null: no key),
+        /// and the keys seen for the first time: their id, text, exact bytes, slot.
+        fn ids<'py>(
+            &mut self,
+            py: Python<'py>,
+            n: usize,
+            offset: usize,
+            valid: usize,
+            views: usize,
+            data: Vec<usize>,
+        ) -> PyResult<Bound<'py, PyDict>> {
+            let column = Column {
+                n,
+                offset,
+                valid,
+                views,
+                data,
+            };
+            let keys = &mut self.keys;
+            let (ids, id_valid, new) = py.allow_threads(|| {
+                let mut ids = Vec::with_capacity(column.n);
+                let mut id_valid = Bits::default();
+                let mut new: Vec<NewKey> = Vec::new();
+                for i in 0..column.n {
+                    // SAFETY: the caller hands a live array (`analyze/read/scanner.py`).
+                    match unsafe { column.get(i) } {
+                        Some(key) => {
+                            ids.push(keys.id(key, &mut new) as i32);
+                            id_valid.push(true);
+                        }
+                        None => {
+                            ids.push(0);
+                            id_valid.push(false);
+                        }
+                    }
+                }
+                (ids, id_valid, new)
+            });
+            let d = PyDict::new(py);
+            d.set_item("ids", PyBytes::new(py, raw(&ids)))?;
+            d.set_item("ids.valid", PyBytes::new(py, &id_valid.bytes))?;
+            d.set_item("ids.nulls", id_valid.unset)?;
+            let mut raw_keys = Strings::new(false);
+            let mut text = Strings::new(true);
+            let mut bytes = Strings::new(true);
+            let mut binary = Bits::default();
+            let mut first = Vec::with_capacity(new.len());
+            let mut slots = Vec::with_capacity(new.len());
+            let mut lens = Vec::with_capacity(new.len());
+            for k in &new {
+                let quoted = self.keys.get(k.id);
+                raw_keys.push(quoted);
+                first.push(k.id as i32);
+                slots.push(i32::from(k.slot));
+                lens.push(k.bytes.len() as i64);
+                binary.push(!k.utf8);
+                if k.utf8 && k.bytes != quoted {
+                    text.push(&k.bytes);
+                } else {
+                    text.push_null();
+                }
+                if k.utf8 {
+                    bytes.push_null();
+                } else {
+                    bytes.push(&k.bytes);
+                }
+            }
+            d.set_item("new.n", new.len())?;
+            d.set_item("new.id", PyBytes::new(py, raw(&first)))?;
+            put_strings(py, &d, "new.raw", &raw_keys)?;
+            put_strings(py, &d, "new.text", &text)?;
+            put_strings(py, &d, "new.bytes", &bytes)?;
+            d.set_item("new.binary", PyBytes::new(py, &binary.bytes))?;
+            d.set_item("new.slot", PyBytes::new(py, raw(&slots)))?;
+            d.set_item("new.len", PyBytes::new(py, raw(&lens)))?;
+            Ok(d)
+        }
+
+        /// Every key so far as quoted, by id (a large string array's parts).
+        fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+            let mut all = Strings::new(false);
+            for id in 0..self.keys.len() {
+                all.push(self.keys.get(id as u32));
+            }
+            let d = PyDict::new(py);
+            d.set_item("n", self.keys.len())?;
+            put_strings(py, &d, "values", &all)?;
+            Ok(d)
+        }
+    }
+
+    #[pymodule]
+    fn hotshard_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_class::<Parser>()?;
+        m.add_class::<Keys>()?;
+        Ok(())
+    }
+}

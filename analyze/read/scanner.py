@@ -1,0 +1,176 @@
+"""A chunk of MONITOR text parsed by the native core (`hotshard_native`, analyze/native/).
+
+One pass in Rust over the chunk's bytes does every per-line step (analyze/native/src/scan.rs):
+the line split, the header (`ts`, `db`, `client` in every address form), the quoting check, the
+capture's health counts, and the first cut of the body into the command, the first key as
+quoted (commands whose one key is argv 1: `fast`) and the rest, the "tail". Tails repeat (`GET`
+with no more arguments, `SET … EX 60`), so the core hands each distinct tail once, with a code
+per row; the arguments are then parsed per distinct tail (`hotshard.analyze.rows.rows`), not per line.
+
+The columns come back as Arrow buffers, wrapped here without a per-row Python step. The GIL is
+released while the core runs, so decoding, parsing and writing overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from hotshard_native import Keys, Parser
+
+__all__ = ["KeyIds", "Parser", "Scanned", "parser", "scan"]
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """One chunk: every line counted, and one row per well-formed command line."""
+
+    rows: int  # lines read
+    parsed: int  # command lines (the rows of `frame`)
+    skipped: int  # OK / +OK / blank lines
+    first_ts: float | None
+    last_ts: float | None
+    bad: list[str]  # the first few lines that are not MONITOR output, in file order
+    # ts, db, client, (body,) _fast, _key_raw (the fast line's key as quoted), _tail (code)
+    frame: pl.DataFrame
+    # Per distinct tail, by code: `_text` (`rows`: `_SEP`, `_NONE`, `_WHOLE`), and the tail
+    # parsed as a body (a fast one with the placeholder key `K`): `command` (lower case),
+    # `arg_count`, `request_bytes` (RESP2, decoded lengths), `args` (after the command, as
+    # printed: escapes unresolved).
+    tails: pl.DataFrame
+
+
+def parser(fast_spellings: Sequence[str] = ()) -> Parser:
+    """A parser whose fast commands are `fast_spellings` (`"GET`, `"get`...:
+    `keys.KeyPlan.fast_spellings`)."""
+    return Parser([s.encode() for s in fast_spellings])
+
+
+_PLAIN = parser()
+
+
+def scan(block: bytes, using: Parser | None = None, body: bool = False) -> Scanned:
+    """Parse `block` (whole lines, as `MonitorFile.blocks` gives them); `body`: keep each
+    command line's quoted fields as printed (`body`)."""
+    d = (using or _PLAIN).scan(block, body)
+    n = d["n"]
+    columns: dict[str, Any] = {
+        "ts": _numbers(pa.float64(), n, d["ts"]),
+        "db": _numbers(pa.int32(), n, d["db"]),
+        "client": _strings(d, "client", n),
+    }
+    if body:
+        columns["body"] = _strings(d, "body", n)
+    columns |= {
+        "_fast": pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(d["fast"])]),
+        "_key_raw": _strings(d, "key_raw", n),
+        "_tail": _numbers(pa.uint32(), n, d["tail"]),
+    }
+    frame = pl.from_arrow(pa.table(columns))
+    t = d["tails.n"]
+    args = pa.LargeListArray.from_arrays(
+        _numbers(pa.int64(), t + 1, d["tails.arg_offsets"]),
+        _strings(d, "tails.args", d["tails.args.n"]),
+    )
+    tails = pl.from_arrow(
+        pa.table(
+            {
+                "_text": _strings(d, "tails", t),
+                "command": _strings(d, "tails.command", t),
+                "arg_count": _numbers(pa.int32(), t, d["tails.arg_count"]),
+                "request_bytes": _numbers(pa.int64(), t, d["tails.request_bytes"]),
+                "args": args,
+            }
+        )
+    )
+    assert isinstance(frame, pl.DataFrame) and isinstance(tails, pl.DataFrame)
+    return Scanned(
+        rows=d["rows"],
+        parsed=d["parsed"],
+        skipped=d["skipped"],
+        first_ts=d["first_ts"],
+        last_ts=d["last_ts"],
+        bad=d["bad"],
+        frame=frame,
+        tails=tails.cast({"_text": pl.String, "command": pl.String, "args": pl.List(pl.String)}),
+    )
+
+
+def _numbers(dtype: pa.DataType, n: int, data: bytes) -> pa.Array:
+    return pa.Array.from_buffers(dtype, n, [None, pa.py_buffer(data)])
+
+
+def _strings(d: dict[str, Any], name: str, n: int, dtype: pa.DataType | None = None) -> pa.Array:
+    valid = d.get(f"{name}.valid")
+    buffers = [
+        pa.py_buffer(valid) if valid is not None else None,
+        pa.py_buffer(d[f"{name}.offsets"]),
+        pa.py_buffer(d[f"{name}.data"]),
+    ]
+    nulls = d.get(f"{name}.nulls", 0)
+    return pa.Array.from_buffers(dtype or pa.large_string(), n, buffers, null_count=nulls)
+
+
+class KeyIds:
+    """The distinct first keys of one analysis in the native core: key as quoted -> id, in order
+    of first appearance; each new key unquoted (`sdscatrepr`'s escapes) and slotted there once.
+    The keys are held once, back to back, in Rust (docs/BENCHMARKS.md: bytes per key)."""
+
+    def __init__(self) -> None:
+        self._keys = Keys()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def ids(self, raw: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
+        """Per key of `raw` its id (Int32, null stays null), and the keys not seen before by id:
+        `key_id`, `raw`, `text` (null when it is `raw`), `binary` (not UTF-8: the text is then
+        the escaped form), `bytes` (binary keys only), `slot`, `length` (bytes)."""
+        # Polars' own string views, handed over as they are (no copy).
+        array = raw.cast(pl.String).rechunk().to_arrow()
+        if isinstance(array, pa.ChunkedArray):  # one chunk after `rechunk`
+            array = array.combine_chunks()
+        if not pa.types.is_string_view(array.type):
+            array = array.cast(pa.string_view())
+        valid, views, *data = array.buffers()
+        d = self._keys.ids(
+            len(array),
+            array.offset,
+            valid.address if valid is not None and array.null_count else 0,
+            views.address if views is not None else 0,
+            [b.address for b in data if b is not None],
+        )
+        n, m = len(array), d["new.n"]
+        ids = pa.Array.from_buffers(
+            pa.int32(),
+            n,
+            [pa.py_buffer(d["ids.valid"]), pa.py_buffer(d["ids"])],
+            null_count=d["ids.nulls"],
+        )
+        new = pa.table(
+            {
+                "key_id": _numbers(pa.int32(), m, d["new.id"]),
+                "raw": _strings(d, "new.raw", m),
+                "text": _strings(d, "new.text", m),
+                "binary": pa.Array.from_buffers(
+                    pa.bool_(), m, [None, pa.py_buffer(d["new.binary"])]
+                ),
+                "bytes": _strings(d, "new.bytes", m, pa.large_binary()),
+                "slot": _numbers(pa.int32(), m, d["new.slot"]),
+                "length": _numbers(pa.int64(), m, d["new.len"]),
+            }
+        )
+        series = pl.from_arrow(ids)
+        frame = pl.from_arrow(new)
+        assert isinstance(series, pl.Series) and isinstance(frame, pl.DataFrame)
+        return series.rename("key_id"), frame
+
+    def values(self) -> pl.Series:
+        """Every key so far as quoted, by id."""
+        d = self._keys.values()
+        values = pl.from_arrow(_strings(d, "values", d["n"]))
+        assert isinstance(values, pl.Series)
+        return values.cast(pl.String)

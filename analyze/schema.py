@@ -20,6 +20,10 @@ import polars as pl
 ORIGIN_CLIENT = "client"  # a real client's command
 ORIGIN_REPLICATED = "replicated"  # a write replicated from the primary, seen on a replica
 ORIGIN_SCRIPT = "script"  # a redis.call inside EVAL/EVALSHA/FCALL ([0 lua] lines)
+# Cluster-internal or admin traffic: slot migration (MIGRATE, the RESTORE-ASKING/ASKING a
+# migrating node sends its target) and CLUSTER subcommands. Not what clients read.
+ORIGIN_CLUSTER = "cluster"
+CLUSTER_COMMANDS = frozenset({"migrate", "restore-asking", "asking", "cluster"})
 
 # client_kind: the address form of the line.
 CLIENT_KINDS = ("ip", "unix", "lua", "internal")

@@ -50,7 +50,7 @@ from hotshard.capture.format import counters, manifest
 from hotshard.capture.format.manifest import InfoSnapshot, Manifest, NodeCapture
 from hotshard.capture.signals import SignalScope
 from hotshard.capture.stream import COMPRESSIONS, MonitorStream
-from hotshard.capture.topology import Topology, locate
+from hotshard.capture.topology import Topology, locate, slot_owners
 from hotshard.capture.watchdog import Watchdog
 
 NODE_CHOICES = ("replicas", "primaries", "all")
@@ -736,6 +736,7 @@ class Session:
         else:
             self.manifest.status = "complete"
         self._release_reserve()  # its room is for this write, whatever filled the disk
+        self.manifest.slots_after = self._slots_after()
         if reason == "watchdog_lost":
             text = (
                 "the output-buffer watchdog stopped during the window, so the capture ended "
@@ -757,6 +758,22 @@ class Session:
             self.manifest.warnings.append(text)
             self.problem = DiskWriteFailed(text, errno=errors[0].errno)
         write_manifest(self.folder, self.manifest)
+
+    def _slots_after(self) -> dict[str, list[tuple[int, int]]] | None:
+        """Slot ownership re-read after the window, from the first monitored node that answers
+        (a reshard or failover during it moves slots)."""
+        if not self.manifest.cluster_mode:
+            return None
+        for n in self.monitored:
+            try:
+                client = control_client(n.host, n.port, self.connect)
+                try:
+                    return slot_owners(client, n.host, n.port, self.connect)
+                finally:
+                    client.close()
+            except (redis.RedisError, OSError) as exc:
+                self.warn(f"node {n.node}: slot ownership not re-read after the window ({exc})")
+        return None
 
     def _sizes(self) -> None:
         """Key sizes (capture/sizing.py); a failure there never loses the capture."""

@@ -176,6 +176,16 @@ def from_engine(client: redis.Redis, host: str, port: int, options: ConnectOptio
     return topology
 
 
+def slot_owners(
+    client: redis.Redis, host: str, port: int, options: ConnectOptions
+) -> dict[str, list[tuple[int, int]]] | None:
+    """Each primary's slots as the engine says now (`manifest.slots_after`); None standalone."""
+    topology = from_engine(client, host, port, options)
+    if not topology.cluster_mode:
+        return None
+    return {s.primary: list(s.slots) for s in topology.shards if s.primary}
+
+
 def _cluster_state(client: redis.Redis) -> str | None:
     try:
         reply = client.execute_command("CLUSTER INFO")

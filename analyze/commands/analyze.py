@@ -563,6 +563,13 @@ def _outputs(
             "changed role during the window (a failover: see Health) — reads moved between "
             "nodes mid-window, so this comparison mixes before and after.",
         )
+    if inputs.slot_moves:  # a reshard: per-shard numbers of the moved slots are mixed
+        v = dataclasses.replace(
+            v,
+            text=f"{v.text} Note: slots moved between shards {', '.join(inputs.slot_moves)} "
+            "during the window (a reshard: see Health) — per-shard numbers for those slots "
+            "mix their old and new owner.",
+        )
     recs = recommendations(r, v, _cardinalities(inputs), context=_fix_context(found, r, inputs))
     per_minute = _cloudwatch(inputs, window, options, progress)
     findings = Findings(

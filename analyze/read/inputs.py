@@ -51,6 +51,7 @@ class Inputs:
     nodes_known: list[tuple[str, str, str]] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)  # monitored nodes whose data is not here
     role_changes: list[str] = field(default_factory=list)  # shards of nodes whose role changed
+    slot_moves: list[str] = field(default_factory=list)  # shards that lost or gained slots
 
     @property
     def server_version(self) -> str | None:
@@ -170,6 +171,10 @@ def _add_capture(out: Inputs, folder: Path) -> None:
     monitored = 0
     absent = 0
     with_data: set[str] = set()
+    moves = slot_moves(manifest)
+    if moves is not None:
+        out.slot_moves += moves.shards
+        out.warnings.append(moves.text)
     for node in manifest.nodes:
         if not node.monitored or not node.file:
             continue
@@ -296,6 +301,64 @@ def role_change(node: mf.NodeCapture) -> RoleChange | None:
             )
             return RoleChange(r0, r1, text)
     return None
+
+
+@dataclass(frozen=True)
+class SlotMoves:
+    shards: list[str]  # the shards that lost or gained slots, sorted
+    text: str  # for Health
+
+
+def slot_moves(manifest: mf.Manifest) -> SlotMoves | None:
+    """Slots whose owner at the end of the window (`slots_after`, re-read by the capture) is
+    not their owner at its start (`shards`): a reshard during the window. None when nothing
+    moved or the end was not re-read (format < 6)."""
+    if not manifest.slots_after:
+        return None
+    shard_of = {n.node: n.shard for n in manifest.nodes}
+    start = {}
+    for s in manifest.shards:
+        for lo, hi in s.slots:
+            start.update(dict.fromkeys(range(lo, hi + 1), s.shard))
+    end = {}
+    for primary, ranges in manifest.slots_after.items():
+        owner = shard_of.get(primary, primary)  # a node the start topology did not know
+        for lo, hi in ranges:
+            end.update(dict.fromkeys(range(lo, hi + 1), owner))
+    moved: dict[tuple[str, str], list[int]] = {}
+    for slot in sorted(start.keys() | end.keys()):
+        a, b = start.get(slot, "none"), end.get(slot, "none")
+        if a != b:
+            moved.setdefault((a, b), []).append(slot)
+    if not moved:
+        return None
+    parts = [
+        f"{_slot_text(slots)} from shard {a} to {'shard ' + b if b in shard_of.values() else b}"
+        for (a, b), slots in sorted(moved.items())
+    ]
+    shards = sorted({x for pair in moved for x in pair if x in shard_of.values()})
+    text = (
+        "slots changed owner during the window (ownership re-read after it): "
+        + "; ".join(parts)
+        + " — per-shard numbers for those slots are mixed: each command counts for the shard "
+        "whose node served it, while slot ranges and the slot plan use the ownership at the "
+        f"start; shard{'s' if len(shards) > 1 else ''} {', '.join(shards)} changed"
+    )
+    return SlotMoves(shards, text)
+
+
+def _slot_text(slots: list[int]) -> str:
+    """`slots 5-9, 12 (6 slots)`: consecutive runs."""
+    runs: list[list[int]] = []
+    for slot in slots:
+        if runs and slot == runs[-1][1] + 1:
+            runs[-1][1] = slot
+        else:
+            runs.append([slot, slot])
+    shown = ", ".join(f"{lo}-{hi}" if hi > lo else str(lo) for lo, hi in runs[:5])
+    more = f", … ({len(runs) - 5} more ranges)" if len(runs) > 5 else ""
+    n = len(slots)
+    return f"slot{'s' if n > 1 else ''} {shown}{more} ({n} slot{'s' if n > 1 else ''})"
 
 
 def _missing(node: mf.NodeCapture, path: Path, status: str) -> str | None:

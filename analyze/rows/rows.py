@@ -222,10 +222,12 @@ def _finish(
     length = pl.col("_key_len")
     # A fast tail was sized with a one-byte placeholder key (`$1\r\nK\r\n`, 7 bytes).
     key_bytes = pl.when("_fast").then(resp.bulk(length, length_digits) - 7).otherwise(0)
+    # By command name, on the rows' command column (a set of names, not the per-line parse).
+    cluster = pl.col("command").is_in(list(schema.CLUSTER_COMMANDS))
     per_row = per_row.with_columns(
         request_bytes=pl.col("_request_bytes") + key_bytes.fill_null(0),
-        _client=pl.col("origin") == schema.ORIGIN_CLIENT,
-    )
+        origin=pl.when(cluster).then(pl.lit(schema.ORIGIN_CLUSTER)).otherwise("origin"),
+    ).with_columns(_client=pl.col("origin") == schema.ORIGIN_CLIENT)
     per_row = protocols(per_row, {} if spoken is None else spoken, ctx.lookup.resp)
     combos = _combos(per_row, tail, ctx)
     return (

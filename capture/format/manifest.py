@@ -44,7 +44,10 @@ from hotshard.capture.format.escape import printable
 #      capture/costs.py, analyze/measure/unshown.py)
 #   5  key_sizes_start.jsonl (capture/window_sample.py), nodes[].sampler_client, and
 #      key sizes gain sampled_at
-FORMAT_VERSION = 6
+#   6  nodes[].client_protocols, client_list_lines, client_list_clients, commandlog
+#   7  slots_after: each primary's slots re-read after the window (a reshard or failover during
+#      it), beside the start topology in shards[]/nodes[]
+FORMAT_VERSION = 7
 MANIFEST_NAME = "manifest.json"
 COMMANDS_NAME = "commands.json"
 KEY_SIZES_NAME = "key_sizes.jsonl"
@@ -237,6 +240,9 @@ class Manifest:
     key_sizes_file: str | None = None
     key_sizes_start_file: str | None = None  # the start-of-window sample (v5), when taken
     resp_protocol: int = 2  # what the application clients speak, when known
+    # Slot ownership re-read after the window: primary "host:port" -> slot ranges (v6). None:
+    # not re-read (older format, standalone, or no node answered).
+    slots_after: dict[str, list[tuple[int, int]]] | None = None
 
     # -- serialization -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -265,8 +271,16 @@ class Manifest:
             )
             for s in data.pop("shards", [])
         ]
+        after = data.pop("slots_after", None)
+        if after is not None:
+            after = {str(k): [tuple(r) for r in v] for k, v in after.items()}
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(nodes=nodes, shards=shards, **{k: v for k, v in data.items() if k in known})
+        return cls(
+            nodes=nodes,
+            shards=shards,
+            slots_after=after,
+            **{k: v for k, v in data.items() if k in known},
+        )
 
     def node(self, name: str) -> NodeCapture | None:
         return next((n for n in self.nodes if n.node == name), None)
@@ -317,7 +331,13 @@ def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
+def _v6_to_v7(data: dict[str, Any]) -> dict[str, Any]:
+    # v6 read slot ownership once, before the window: the end is unknown.
+    data.setdefault("slots_after", None)
+    return data
+
+
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7}
 
 
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:

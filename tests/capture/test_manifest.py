@@ -153,7 +153,7 @@ def test_a_v4_manifest_reads_with_one_sample(tmp_path):
         del node["client_protocols"]
     (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
     back = mf.read(tmp_path)
-    assert back.format_version == mf.FORMAT_VERSION == 6
+    assert back.format_version == mf.FORMAT_VERSION == 7
     assert back.key_sizes_start_file is None
     assert [n.sampler_client for n in back.nodes] == [None] * len(back.nodes)
     assert mf.read_key_sizes(tmp_path, back, start=True) == []
@@ -166,7 +166,7 @@ def test_a_v5_manifest_reads_without_client_protocols(tmp_path):
         del node["client_protocols"]
     (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
     back = mf.read(tmp_path)
-    assert back.format_version == mf.FORMAT_VERSION == 6
+    assert back.format_version == mf.FORMAT_VERSION == 7
     assert [n.client_protocols for n in back.nodes] == [{}] * len(back.nodes)
 
 
@@ -175,3 +175,20 @@ def test_client_protocols_round_trip(tmp_path):
     m.nodes[0].client_protocols = {"10.0.0.1:5000": 3}
     mf.write(tmp_path, m)
     assert mf.read(tmp_path).nodes[0].client_protocols == {"10.0.0.1:5000": 3}
+
+
+def test_a_v6_manifest_reads_as_slots_not_reread(tmp_path):
+    data = _sample().to_dict()
+    data["format_version"] = 6
+    del data["slots_after"]
+    (tmp_path / mf.MANIFEST_NAME).write_text(json.dumps(data))
+    back = mf.read(tmp_path)
+    assert back.format_version == mf.FORMAT_VERSION == 7
+    assert back.slots_after is None
+
+
+def test_slots_after_round_trips(tmp_path):
+    m = _sample()
+    m.slots_after = {"10.0.0.1:6379": [(0, 100), (200, 300)]}
+    mf.write(tmp_path, m)
+    assert mf.read(tmp_path).slots_after == {"10.0.0.1:6379": [(0, 100), (200, 300)]}

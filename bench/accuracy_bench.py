@@ -487,7 +487,26 @@ def report(summary: dict, t_analyze: float, sized: int) -> int:
     zset_shard = next(
         (k["shard"] for k in summary.get("top_keys", []) if k["key"] == HOT_KEY), None
     )
+    per_shard: dict[str, int] = {}
+    for n in nodes:
+        per_shard[n["shard"]] = per_shard.get(n["shard"], 0) + (n["measured_bytes_out"] or 0)
+    ranked = sorted(per_shard.values(), reverse=True)
+    rest = sorted(ranked[1:])
+    median = (rest[len(rest) // 2] + rest[(len(rest) - 1) // 2]) / 2 if rest else 0
+    measured_skew = ranked[0] / median if median else None
+    headline_skew = hot.get("skew_ratio")
+    print(
+        f"skew: headline {headline_skew} ({hot.get('estimate')}), measured {measured_skew}"
+        + (
+            f", ratio {headline_skew / measured_skew:.3f}"
+            if headline_skew and measured_skew
+            else ""
+        )
+    )
     checks = {
+        "headline skew within 5% of the measured skew": bool(
+            headline_skew and measured_skew and abs(headline_skew / measured_skew - 1) <= 0.05
+        ),
         "hot shard is the big zset's": hot.get("shard") == zset_shard,
         "top key is the big zset": top_key.get("key") == HOT_KEY,
         "top pattern is large_sortedset:app:*": str(top_pattern.get("pattern", "")).startswith(

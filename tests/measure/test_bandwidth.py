@@ -57,6 +57,8 @@ def test_nodes_against_their_allowance_with_moto(moto, monkeypatch, tmp_path):  
     shutil.copytree(SAMPLES / "hot-zset", folder, ignore=shutil.ignore_patterns("expected"))
     data = json.loads((folder / manifest.MANIFEST_NAME).read_text())
     data["cluster"] = "bwshop"  # moto's state is per process: names no other test uses
+    # The sample's addresses (ports change with every recording).
+    at = {(n["shard"], n["role"]): f"{n['host']}:{n['port']}" for n in data["nodes"]}
     for n in data["nodes"]:
         n["aws_node_id"] = f"bwshop-{n['shard']}-{'001' if n['role'] == 'primary' else '002'}"
     (folder / manifest.MANIFEST_NAME).write_text(json.dumps(data))
@@ -95,20 +97,20 @@ def test_nodes_against_their_allowance_with_moto(moto, monkeypatch, tmp_path):  
     assert net["source"] == bandwidth.table().source
     nodes = {n["node"]: n for n in net["nodes"]}
     assert len(nodes) == 6  # primaries too: CloudWatch sees them, the capture did not
-    hot = nodes["127.0.0.1:47995"]
+    hot = nodes[at["0002", "replica"]]
     assert hot["node_type"] == "cache.t4g.small"
     assert hot["baseline_bytes_per_s"] == 0.128e9 / 8
     assert hot["burst_bytes_per_s"] == 5e9 / 8
     assert hot["cloudwatch_peak_bytes_per_s"] == 10_000_000.0
     assert hot["peak_share_of_baseline"] == round(10_000_000 / 16_000_000, 6)
     assert hot["allowance_exceeded"] == 42.0
-    measured = next(x for x in summary["nodes"] if x["node"] == "127.0.0.1:47995")
+    measured = next(x for x in summary["nodes"] if x["node"] == at["0002", "replica"])
     assert hot["client_source"] == "measured"
     duration = summary["window"]["duration_s"]
     assert hot["client_bytes_per_s"] == pytest.approx(measured["measured_bytes_out"] / duration)
-    assert nodes["127.0.0.1:33225"]["allowance_exceeded"] == 0.0
-    assert nodes["127.0.0.1:36769"]["cloudwatch_peak_bytes_per_s"] is None  # no data put
+    assert nodes[at["0001", "replica"]]["allowance_exceeded"] == 0.0
+    assert nodes[at["0001", "primary"]]["cloudwatch_peak_bytes_per_s"] is None  # no data put
     report = (out / "report.md").read_text()
     assert "## Network allowance" in report
-    assert "hit the bandwidth allowance" in report and "`127.0.0.1:47995`" in report
+    assert "hit the bandwidth allowance" in report and f"`{at['0002', 'replica']}`" in report
     assert "| cache.t4g.small | 16.0 MB/s | 625.0 MB/s |" in report

@@ -226,7 +226,7 @@ def test_cloudwatch_minutes_sit_beside_the_estimate(moto, monkeypatch, tmp_path)
     )
     summary = json.loads((out / "summary.json").read_text())
     t = summary["timeline"]
-    assert t["cloudwatch"] is True and t["measured"] is False  # the sample predates the polls
+    assert t["cloudwatch"] is True and t["measured"] is True  # the sample has INFO polls
     seen = {
         (x["shard"], x["minute"]): x["cloudwatch_bytes_out"]
         for x in t["minutes"]

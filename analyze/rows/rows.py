@@ -55,6 +55,10 @@ from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
 Rows = Callable[[pl.LazyFrame], pl.LazyFrame]
+# Text decoded and parsed at a time: several chunks are alive at once (decoded, cut, finished,
+# written), and their columns and transients are most of the analyzer's memory. Half of
+# `parse.CHUNK_BYTES`: ~15% less peak memory for ~5% more CPU (docs/BENCHMARKS.md, session 7).
+CHUNK_BYTES = 16 << 20
 
 
 @dataclass
@@ -137,7 +141,7 @@ def source_rows(
         placing = pool.submit(cardinality.write_events, source, bracketed["key_name"].to_list())
         pool.shutdown(wait=False)
     file = parse.open_source(source)
-    lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
+    lines = ahead(parse.line_chunks(file, chunk_bytes or CHUNK_BYTES))
     cuts = ahead(cut(chunk) for chunk in lines)
     # Each client's protocol, from CLIENT LIST (capture) and the HELLO lines seen so far.
     spoken = dict(ctx.protocols.get(source.node, {}))
@@ -374,6 +378,9 @@ def protocols(per_row: pl.DataFrame, spoken: dict[str, int], default: int) -> pl
     """`per_row` (one chunk, file order) with `_resp3`: whether each command's client speaks
     RESP3 — by the last `HELLO <n>` it sent, else `spoken` (what CLIENT LIST and earlier chunks
     said), else `default`. `spoken` is updated with this chunk's HELLOs."""
+    if not spoken and per_row.select(pl.col("_hello").is_null().all()).item():
+        # Nobody said HELLO or spoke RESP3 so far (the common case): no per-client window.
+        return per_row.drop("_hello").with_columns(_resp3=pl.lit(default == 3))
     known = pl.DataFrame(
         {"client": list(spoken), "_was": list(spoken.values())},
         schema={"client": pl.String, "_was": pl.Int32},

@@ -55,10 +55,6 @@ from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
 Rows = Callable[[pl.LazyFrame], pl.LazyFrame]
-# Text decoded and parsed at a time: several chunks are alive at once (decoded, cut, finished,
-# written), and their columns and transients are most of the analyzer's memory. Half of
-# `parse.CHUNK_BYTES`: ~15% less peak memory for ~5% more CPU (docs/BENCHMARKS.md, session 7).
-CHUNK_BYTES = 16 << 20
 
 
 @dataclass
@@ -141,7 +137,7 @@ def source_rows(
         placing = pool.submit(cardinality.write_events, source, bracketed["key_name"].to_list())
         pool.shutdown(wait=False)
     file = parse.open_source(source)
-    lines = ahead(parse.line_chunks(file, chunk_bytes or CHUNK_BYTES))
+    lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
     cuts = ahead(cut(chunk) for chunk in lines)
     # Each client's protocol, from CLIENT LIST (capture) and the HELLO lines seen so far.
     spoken = dict(ctx.protocols.get(source.node, {}))
@@ -307,7 +303,8 @@ def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         pl.concat([fast, slow], how="vertical_relaxed")
         # The reply features that need the key's text (XREAD's key length): whole tails only.
         .with_columns(key_name=keys.decode(pl.col("_tail_key_raw")).text)
-        .with_columns(**ctx.lookup.tail_features(), **through_time.value_columns())
+        # (`through_time.VALUE_COLUMNS` came from the core: analyze/native/src/scan.rs `Values`)
+        .with_columns(**ctx.lookup.tail_features())
         .rename({"request_bytes": "_request_bytes"})
         # `HELLO 3` switches its connection to RESP3 (`HELLO` alone changes nothing)
         .with_columns(

@@ -244,20 +244,23 @@ class Strings:
         self.seq += n
         flushes = df.filter(pl.col("command").is_in(_FLUSHES))["_seq"].to_list()
         fresh = self._events(df)
-        events = pl.concat([self.last, fresh]).sort("_seq")
         flushed, self.flushed = self.flushed, max([self.flushed, *flushes])
-        if not events.height and self.start is None:
-            return rows
-        self.last = (
-            events.group_by("db", "key_name")
-            .agg(pl.all().sort_by("_seq").last())
-            .select(self.last.columns)
-        )
         reads = df.filter(
             (pl.col("command") == "get")
             & (pl.col("arg_count") == 1)
             & pl.col("key_name").is_not_null()
         ).select("ts", "db", "key_name", "_seq")
+        # Each key's last write so far, then this chunk's: only the keys this chunk reads are
+        # looked at (the state holds every key written, and grows with them).
+        on = ["db", "key_name"]
+        earlier = self.last.join(reads.select(on).unique(), on=on, how="semi")
+        events = pl.concat([earlier, fresh]).sort("_seq")
+        if fresh.height:  # a key's event of this chunk is later than any before (`_seq`)
+            latest = fresh.group_by(on).agg(pl.all().sort_by("_seq").last())
+            kept = self.last.join(latest.select(on), on=on, how="anti", nulls_equal=True)
+            self.last = pl.concat([kept, latest.select(self.last.columns)])
+        if not events.height and self.start is None:
+            return rows
         if not reads.height:
             return rows
         # the last FLUSH before each read: a write before it is not the value any more

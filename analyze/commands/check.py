@@ -19,11 +19,11 @@ import polars as pl
 
 from hotshard.analyze import schema
 from hotshard.analyze.commands.analysis import Analysis, open_analysis
-from hotshard.analyze.commands.analyze import KEY_SIZES_NAME
 from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
 from hotshard.analyze.findings import rollups
 from hotshard.analyze.humanize import size as human_bytes
 from hotshard.analyze.render.redact import Redactor
+from hotshard.analyze.store.outfolder import KEY_SIZES_NAME
 from hotshard.capture.errors import ExitStatus
 from hotshard.capture.format.escape import code, printable
 

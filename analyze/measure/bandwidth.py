@@ -20,6 +20,9 @@ from typing import Any
 import polars as pl
 
 from hotshard.analyze import humanize
+from hotshard.analyze.measure import cloudwatch
+from hotshard.analyze.measure.selfcheck import SelfCheck
+from hotshard.analyze.read.window import Window
 from hotshard.capture.format.manifest import Manifest
 
 TABLE = Path(__file__).parents[1] / "data" / "node_bandwidth.toml"
@@ -125,6 +128,52 @@ def build(
             )
         )
     return Network(tuple(out), bandwidth.source, bandwidth.retrieved, tuple(warnings))
+
+
+def measure(
+    manifests: Sequence[Manifest],
+    window: Window,
+    region: str | None,
+    per_minute: pl.DataFrame | None,
+    check: SelfCheck,
+    duration: float,
+) -> Network | None:
+    """Each node's bytes/s against its node type's bandwidth, with the allowance CloudWatch
+    counted as exceeded; None unless CloudWatch was read (`per_minute`) over a known window."""
+    start, end = window.start, window.end
+    if per_minute is None or start is None or end is None:
+        return None
+    warnings: list[str] = []
+    frames = []
+    for m in manifests:
+        try:
+            frames.append(
+                cloudwatch.fetch_metric(
+                    m, start, end, region, metric=ALLOWANCE_METRIC, column="exceeded"
+                )
+            )
+        except cloudwatch.CloudWatchError as exc:
+            warnings.append(f"{ALLOWANCE_METRIC} unknown: {exc}")
+    types, type_warnings = node_types(manifests, region)
+    nodes = sorted({(n.node, n.shard, n.role) for m in manifests for n in m.nodes})
+    client: dict[str, tuple[int, str]] = {}
+    replication: dict[str, int | None] = {}
+    for n in check.nodes:
+        client[n.node] = (
+            (n.measured, "measured") if n.measured is not None else (n.estimated, "estimated")
+        )
+        rep = n.replication
+        replication[n.node] = rep.measured if rep.measured is not None else rep.estimated
+    return build(
+        nodes,
+        types,
+        per_minute,
+        pl.concat(frames) if frames else None,
+        client,
+        replication,
+        duration,
+        [*warnings, *type_warnings],
+    )
 
 
 def _per_node(frame: pl.DataFrame | None, column: str) -> dict[str, tuple[float, float, int]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,12 +23,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from hotshard.analyze import humanize
-from hotshard.capture.format.manifest import Manifest
+from hotshard.analyze.store.outfolder import CHARTS_DIR
 
 if TYPE_CHECKING:
     from hotshard.analyze.findings.findings import Findings
 
-CHARTS_DIR = "charts"
 SLOTS = 16384
 RC: dict[str, Any] = {
     "svg.hashsalt": "hotshard",
@@ -111,7 +111,7 @@ def preload() -> None:
     from matplotlib.backends import backend_svg  # noqa: F401
 
 
-def write(out: Path, f: Findings, manifests: list[Manifest]) -> list[Chart]:
+def write(out: Path, f: Findings) -> list[Chart]:
     """Draw the charts into `out/charts/` and return them (those with something to show)."""
     import matplotlib
 
@@ -122,7 +122,7 @@ def write(out: Path, f: Findings, manifests: list[Manifest]) -> list[Chart]:
         # Keys and patterns may hold any script; the SVG keeps the text, the viewer's fonts draw it.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         for draw in (_over_time, _slots, _patterns):
-            chart = draw(folder, f, manifests)
+            chart = draw(folder, f)
             if chart is not None:
                 charts.append(chart)
     return charts
@@ -165,7 +165,7 @@ _STYLES: tuple[tuple[str, LineStyle, str, str], ...] = (
 )
 
 
-def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
+def _over_time(folder: Path, f: Findings) -> Chart | None:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
@@ -286,7 +286,7 @@ def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | 
     )
 
 
-def _slots(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
+def _slots(folder: Path, f: Findings) -> Chart | None:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -301,11 +301,7 @@ def _slots(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None
     colours = _shard_colours(f)
     fig = Figure(figsize=(9, 3.2))
     ax = fig.subplots()
-    ranges = sorted(
-        {(s.shard, a, b) for m in manifests for s in m.shards for a, b in s.slots},
-        key=lambda x: (x[1], x[2], x[0]),
-    )
-    for shard, a, b in ranges:  # where each shard's slots are, faintly
+    for shard, a, b in f.slot_ranges:  # where each shard's slots are, faintly
         ax.axvspan(a, b + 1, color=colours.get(shard, "#dddddd"), alpha=0.12, linewidth=0)
     for shard in sorted(colours):
         part = slots.filter(pl.col("shard") == shard).sort("slot")
@@ -352,7 +348,7 @@ def _slots(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None
     )
 
 
-def _patterns(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
+def _patterns(folder: Path, f: Findings) -> Chart | None:
     from matplotlib.figure import Figure
 
     r = f.rollups
@@ -431,7 +427,7 @@ def _patterns(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | N
     )
 
 
-def section(charts: list[Chart]) -> str:
+def section(charts: Sequence[Chart]) -> str:
     """The report's "Charts" section: the slot and pattern pictures (time is with its text)."""
     shown = [c for c in charts if c.name != "bytes_over_time"]
     if not shown:
@@ -439,5 +435,5 @@ def section(charts: list[Chart]) -> str:
     return "## Charts\n\n" + "\n\n".join(c.markdown() for c in shown)
 
 
-def over_time(charts: list[Chart]) -> str | None:
+def over_time(charts: Sequence[Chart]) -> str | None:
     return next((c.markdown() for c in charts if c.name == "bytes_over_time"), None)

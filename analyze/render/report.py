@@ -7,24 +7,23 @@ number formats, rankings already totally sorted by the rollups).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
 from hotshard.analyze import humanize
-from hotshard.analyze.findings import timeline
 from hotshard.analyze.findings.findings import Findings
 from hotshard.analyze.measure import selfcheck
-from hotshard.analyze.render import advice, charts, headline
+from hotshard.analyze.render import advice, charts, headline, timeline
+from hotshard.analyze.render.markdown import sparkline, table
 from hotshard.capture import __version__
 
-SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 60  # columns of a sparkline at most
 
 
-def render(f: Findings) -> str:
-    """The whole report as text (ends with a newline)."""
+def render(f: Findings, drawn: Sequence[charts.Chart] = ()) -> str:
+    """The whole report as text (ends with a newline); `drawn`: the charts beside it."""
     parts = [
         "# hotshard report",
         headline.render(f),  # the first screen; the sections below are the details
@@ -34,14 +33,14 @@ def render(f: Findings) -> str:
         _nodes(f),
         _self_check(f),
         _load_over_time(f),
-        _bytes_over_time(f),
+        _bytes_over_time(f, drawn),
         _top_keys(f),
         _patterns(f),
         _signatures(f),
         _clients(f),
         _large_ops(f),
         _slots(f),
-        charts.section(f.charts),
+        charts.section(drawn),
         advice.render(f),
         _recommendations(f),
         _footer(f),
@@ -64,19 +63,6 @@ def _footer(f: Findings) -> str:
 
 # -- markdown helpers ----------------------------------------------------------------------
 code = humanize.code
-
-
-_cell = humanize.cell
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> str:
-    """A GitHub table; `align` has one letter per column, `r` for right-aligned numbers."""
-    align = align[: len(headers)].ljust(len(headers), "l")
-    lines = ["| " + " | ".join(headers) + " |"]
-    lines.append("|" + "|".join("---:" if a == "r" else "---" for a in align) + "|")
-    for row in rows:
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-    return "\n".join(lines)
 
 
 def _section(title: str, *body: str) -> str:
@@ -440,18 +426,6 @@ def _breakdown(n: selfcheck.NodeCheck) -> str:
     return "\n\n".join(p for p in (*parts, note) if p)
 
 
-def sparkline(values: Sequence[float], top: float) -> str:
-    """One character per value, scaled to `top`; a blank for no traffic at all."""
-    out = []
-    for v in values:
-        if v <= 0 or top <= 0:
-            out.append(" ")
-        else:
-            level = min(len(SPARK) - 1, math.ceil(v / top * len(SPARK)) - 1)
-            out.append(SPARK[max(level, 0)])
-    return "".join(out)
-
-
 def _load_over_time(f: Findings) -> str:
     r = f.rollups
     series = r.series
@@ -492,9 +466,9 @@ def _load_over_time(f: Findings) -> str:
     return _section("Load over time", "```text\n" + "\n".join(lines) + "\n```", note)
 
 
-def _bytes_over_time(f: Findings) -> str:
+def _bytes_over_time(f: Findings, drawn: Sequence[charts.Chart]) -> str:
     """Bytes out per node through time: the chart and byte sparklines (analyze/findings/timeline.py)."""
-    return timeline.section(f, charts.over_time(f.charts))
+    return timeline.section(f, charts.over_time(drawn))
 
 
 NOISE = headline.NOISE  # rows below this share of the input are summed up in one line

@@ -7,7 +7,7 @@ number formats, rankings already totally sorted by the rollups).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
@@ -506,156 +506,117 @@ def _ranked(
     return shown, line
 
 
+# A ranked table's columns: header, alignment (`r` for numbers), the cell of one row.
+Column = tuple[str, str, Callable[[dict[str, Any]], Any]]
+
+
+def _ranked_table(f: Findings, df: pl.DataFrame, columns: Sequence[Column]) -> tuple[str, str]:
+    """The rows worth reading as a numbered table ("" without rows), and the line on the rest."""
+    ranked, more = _ranked(f, df)
+    if not ranked:
+        return "", more
+    headers = ["#", *(c[0] for c in columns)]
+    align = "r" + "".join(c[1] for c in columns)
+    rows = [[i, *(c[2](r) for c in columns)] for i, r in enumerate(ranked, 1)]
+    return table(headers, rows, align), more
+
+
+def _mostly(r: dict[str, Any]) -> str:
+    return code((r["top_command"] or "").upper())
+
+
+_OPS_S: Column = ("ops/s", "r", lambda r: humanize.rate(r["ops_per_s"]))
+_EST: Column = ("Est. bytes out", "r", lambda r: humanize.size(r["est_bytes_out"]))
+_COMMANDS: Column = ("Commands", "r", lambda r: humanize.count(r["commands"]))
+_SHARE: Column = ("Share", "r", lambda r: humanize.percent(r["share"]))
+_SHARE_OF_SHARD: Column = ("Share of shard", "r", lambda r: humanize.percent(r["share_of_shard"]))
+_SHARD: Column = ("Shard", "l", lambda r: code(r["shard"]))
+
+KEY_COLUMNS: tuple[Column, ...] = (
+    ("Key", "l", lambda k: code(k["key_name"]) + (" (binary)" if k["key_binary"] else "")),
+    _SHARD,
+    ("Slot", "l", lambda k: k["slot"]),
+    _COMMANDS,
+    _OPS_S,
+    _EST,
+    _SHARE_OF_SHARD,
+    ("Mostly", "l", _mostly),
+    ("Pattern", "l", lambda k: code(k["key_pattern"])),
+)
+PATTERN_COLUMNS: tuple[Column, ...] = (
+    ("Pattern", "l", lambda p: code(p["key_pattern"])),
+    ("Keys", "r", lambda p: humanize.count(p["distinct_keys"])),
+    ("Shards", "r", lambda p: p["shards"]),
+    _COMMANDS,
+    _OPS_S,
+    _EST,
+    _SHARE,
+)
+SIGNATURE_COLUMNS: tuple[Column, ...] = (
+    ("Command \\| pattern \\| arguments", "l", lambda s: code(s["signature"], 100)),
+    _COMMANDS,
+    _OPS_S,
+    ("Avg reply", "r", lambda s: humanize.size(s["avg_reply_bytes"])),
+    _EST,
+    _SHARE,
+)
+CLIENT_COLUMNS: tuple[Column, ...] = (
+    ("Client", "l", lambda c: code(c["client_id"])),
+    ("Kind", "l", lambda c: c["client_kind"]),
+    ("Connections", "r", lambda c: humanize.count(c["connections"])),
+    _COMMANDS,
+    _OPS_S,
+    _EST,
+    _SHARE,
+    ("Mostly", "l", _mostly),
+)
+LARGE_OP_COLUMNS: tuple[Column, ...] = (
+    (
+        "Command",
+        "l",
+        lambda o: code(o["command"].upper() + (" " + o["arg_shape"] if o["arg_shape"] else "")),
+    ),
+    ("Key", "l", lambda o: code(o["key_name"])),
+    _SHARD,
+    ("Times", "r", lambda o: humanize.count(o["commands"])),
+    ("Largest reply", "r", lambda o: humanize.size(o["max_reply_bytes"])),
+    _EST,
+    _SHARE_OF_SHARD,
+)
+
+
 def _top_keys(f: Findings) -> str:
-    rows = []
-    keys, more = _ranked(f, f.rollups.hot_keys)
-    for i, k in enumerate(keys, 1):
-        rows.append(
-            [
-                i,
-                code(k["key_name"]) + (" (binary)" if k["key_binary"] else ""),
-                code(k["shard"]),
-                k["slot"],
-                humanize.count(k["commands"]),
-                humanize.rate(k["ops_per_s"]),
-                humanize.size(k["est_bytes_out"]),
-                humanize.percent(k["share_of_shard"]),
-                code((k["top_command"] or "").upper()),
-                code(k["key_pattern"]),
-            ]
-        )
-    if not rows:
+    text, more = _ranked_table(f, f.rollups.hot_keys, KEY_COLUMNS)
+    if not text:
         return _section("Top keys", "No client command named a key.")
-    headers = [
-        "#",
-        "Key",
-        "Shard",
-        "Slot",
-        "Commands",
-        "ops/s",
-        "Est. bytes out",
-        "Share of shard",
-        "Mostly",
-        "Pattern",
-    ]
-    return _section("Top keys", table(headers, rows, "rlllrrrrll"), more, _share_note(f))
+    return _section("Top keys", text, more, _share_note(f))
 
 
 def _patterns(f: Findings) -> str:
-    patterns, more = _ranked(f, f.rollups.patterns)
-    rows = [
-        [
-            i,
-            code(p["key_pattern"]),
-            humanize.count(p["distinct_keys"]),
-            p["shards"],
-            humanize.count(p["commands"]),
-            humanize.rate(p["ops_per_s"]),
-            humanize.size(p["est_bytes_out"]),
-            humanize.percent(p["share"]),
-        ]
-        for i, p in enumerate(patterns, 1)
-    ]
-    if not rows:
-        return ""
-    headers = ["#", "Pattern", "Keys", "Shards", "Commands", "ops/s", "Est. bytes out", "Share"]
-    return _section("Top key patterns", table(headers, rows, "rlrrrrrr"), more)
+    text, more = _ranked_table(f, f.rollups.patterns, PATTERN_COLUMNS)
+    return _section("Top key patterns", text, more) if text else ""
 
 
 def _signatures(f: Findings) -> str:
-    signatures, more = _ranked(f, f.rollups.signatures)
-    rows = [
-        [
-            i,
-            code(s["signature"], 100),
-            humanize.count(s["commands"]),
-            humanize.rate(s["ops_per_s"]),
-            humanize.size(s["avg_reply_bytes"]),
-            humanize.size(s["est_bytes_out"]),
-            humanize.percent(s["share"]),
-        ]
-        for i, s in enumerate(signatures, 1)
-    ]
-    if not rows:
-        return ""
-    headers = [
-        "#",
-        "Command \\| pattern \\| arguments",
-        "Commands",
-        "ops/s",
-        "Avg reply",
-        "Est. bytes out",
-        "Share",
-    ]
-    return _section("Top command signatures", table(headers, rows, "rlrrrrr"), more)
+    text, more = _ranked_table(f, f.rollups.signatures, SIGNATURE_COLUMNS)
+    return _section("Top command signatures", text, more) if text else ""
 
 
 def _clients(f: Findings) -> str:
-    clients, more = _ranked(f, f.rollups.clients)
-    rows = [
-        [
-            i,
-            code(c["client_id"]),
-            c["client_kind"],
-            humanize.count(c["connections"]),
-            humanize.count(c["commands"]),
-            humanize.rate(c["ops_per_s"]),
-            humanize.size(c["est_bytes_out"]),
-            humanize.percent(c["share"]),
-            code((c["top_command"] or "").upper()),
-        ]
-        for i, c in enumerate(clients, 1)
-    ]
-    if not rows:
-        return ""
-    headers = [
-        "#",
-        "Client",
-        "Kind",
-        "Connections",
-        "Commands",
-        "ops/s",
-        "Est. bytes out",
-        "Share",
-        "Mostly",
-    ]
-    return _section("Heavy clients", table(headers, rows, "rllrrrrrl"), more)
+    text, more = _ranked_table(f, f.rollups.clients, CLIENT_COLUMNS)
+    return _section("Heavy clients", text, more) if text else ""
 
 
 def _large_ops(f: Findings) -> str:
-    ops = f.rollups.large_ops
     title = "Large-key operations (whole-value reads)"
-    if ops.is_empty():
+    if f.rollups.large_ops.is_empty():
         return _section(
             title,
             "No whole-value reads (`LRANGE 0 -1`, `ZREVRANGE 0 -1`, `HGETALL`, `SMEMBERS`...) were seen.",
         )
-    shown, more = _ranked(f, ops)
-    rows = [
-        [
-            i,
-            code(o["command"].upper() + (" " + o["arg_shape"] if o["arg_shape"] else "")),
-            code(o["key_name"]),
-            code(o["shard"]),
-            humanize.count(o["commands"]),
-            humanize.size(o["max_reply_bytes"]),
-            humanize.size(o["est_bytes_out"]),
-            humanize.percent(o["share_of_shard"]),
-        ]
-        for i, o in enumerate(shown, 1)
-    ]
-    headers = [
-        "#",
-        "Command",
-        "Key",
-        "Shard",
-        "Times",
-        "Largest reply",
-        "Est. bytes out",
-        "Share of shard",
-    ]
+    text, more = _ranked_table(f, f.rollups.large_ops, LARGE_OP_COLUMNS)
     note = "Commands that return a whole collection whatever its size: they grow with the key."
-    return _section(title, table(headers, rows, "rlllrrrr"), more, note)
+    return _section(title, text, more, note)
 
 
 def _slots(f: Findings) -> str:

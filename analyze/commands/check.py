@@ -182,45 +182,49 @@ def _pattern_share(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     )
 
 
+def _at_most(
+    rule: str, text: str, value: float | None, limit: float, unjudged: str, violation: Violation
+) -> RuleResult:
+    """A rule on one number of the summary: broken when it is above `limit`."""
+    broken = value is not None and value > limit
+    return RuleResult(
+        rule, text, [violation] if broken else [], unjudged=None if value is not None else unjudged
+    )
+
+
 def _shard_skew(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     max_ratio = float(cfg.get("max_ratio", 3.0))
     hot = a.summary.get("hot_shard") or {}
     ratio = hot.get("skew_ratio")
-    violations = []
-    if ratio is not None and ratio > max_ratio:
-        violations.append(
-            Violation(
-                subject=f"shard {hot.get('shard')}",
-                message=f"shard {printable(str(hot.get('shard')))} carries {ratio:.1f}× the "
-                "median of the other "
-                f"shards by {hot.get('basis', 'bytes')} (limit {max_ratio:g}×)",
-            )
-        )
-    return RuleResult(
+    return _at_most(
         "shard_skew",
         f"hottest shard at most {max_ratio:g}× the others",
-        violations,
-        unjudged=None if ratio is not None else "no skew to judge (fewer than two busy shards)",
+        ratio,
+        max_ratio,
+        "no skew to judge (fewer than two busy shards)",
+        Violation(
+            subject=f"shard {hot.get('shard')}",
+            message=f"shard {printable(str(hot.get('shard')))} carries {ratio or 0:.1f}× the "
+            "median of the other "
+            f"shards by {hot.get('basis', 'bytes')} (limit {max_ratio:g}×)",
+        ),
     )
 
 
 def _balance(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     max_score = float(cfg.get("max_score", 1.0))
     score = a.summary.get("balance_score")
-    violations = []
-    if score is not None and score > max_score:
-        violations.append(
-            Violation(
-                subject="cluster",
-                message=f"balance score {score:.2f} (hottest shard / mean shard load − 1) "
-                f"above {max_score:g}",
-            )
-        )
-    return RuleResult(
+    return _at_most(
         "balance",
         f"balance score at most {max_score:g} (0 = even)",
-        violations,
-        unjudged=None if score is not None else "no balance score in this analysis",
+        score,
+        max_score,
+        "no balance score in this analysis",
+        Violation(
+            subject="cluster",
+            message=f"balance score {score or 0:.2f} (hottest shard / mean shard load − 1) "
+            f"above {max_score:g}",
+        ),
     )
 
 

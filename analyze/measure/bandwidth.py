@@ -205,7 +205,7 @@ def node_types(
 ) -> tuple[dict[str, str], list[str]]:
     """node ("host:port") -> CacheNodeType, from `describe_replication_groups` (one type per
     group) refined by `describe_cache_clusters` per member when it answers; and warnings."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError
 
     out: dict[str, str] = {}
     warnings: list[str] = []
@@ -216,26 +216,33 @@ def node_types(
     for m in manifests:
         group_type = None
         if m.cluster:
-            try:
-                reply = ec.describe_replication_groups(ReplicationGroupId=m.cluster)
-                group_type = next(
-                    (g.get("CacheNodeType") for g in reply.get("ReplicationGroups", [])), None
-                )
-            except (BotoCoreError, ClientError) as exc:
-                warnings.append(f"node types of {m.cluster} unknown: {_why(exc)}")
+            group_type, why = _node_type(
+                ec.describe_replication_groups, "ReplicationGroups", ReplicationGroupId=m.cluster
+            )
+            if why:
+                warnings.append(f"node types of {m.cluster} unknown: {why}")
         for n in m.nodes:
             kind = group_type
-            if n.aws_node_id:
-                try:
-                    reply = ec.describe_cache_clusters(CacheClusterId=n.aws_node_id)
-                    kind = next(
-                        (c.get("CacheNodeType") for c in reply.get("CacheClusters", [])), kind
-                    )
-                except (BotoCoreError, ClientError):
-                    pass  # the group's type stands
+            if n.aws_node_id:  # the member's own type, else the group's
+                member, _ = _node_type(
+                    ec.describe_cache_clusters, "CacheClusters", CacheClusterId=n.aws_node_id
+                )
+                kind = member or kind
             if kind:
                 out[n.node] = kind
     return out, warnings
+
+
+def _node_type(call: Callable[..., Any], key: str, **ask: str) -> tuple[str | None, str]:
+    """The CacheNodeType of the first item under `key` in `call(**ask)`'s reply, and why not
+    ("" when answered)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        reply = call(**ask)
+    except (BotoCoreError, ClientError) as exc:
+        return None, _why(exc)
+    return next((item.get("CacheNodeType") for item in reply.get(key, [])), None), ""
 
 
 def _why(exc: Exception) -> str:

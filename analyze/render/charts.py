@@ -95,10 +95,22 @@ def _bytes_axis(ax: Any, per_second: bool) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{humanize.size(v)}{unit}"))
 
 
-def _save(fig: Any, folder: Path, name: str) -> Path:
-    path = folder / f"{name}.svg"
-    fig.savefig(path, format="svg", metadata=METADATA, bbox_inches="tight")
-    return path
+def _measure(column: str) -> str:
+    """What the rank column counts, in words."""
+    return "estimated bytes out" if column == "est_bytes_out" else "client commands"
+
+
+def _legend(ax: Any, top: float = 1.0, **options: Any) -> Any:
+    """A small legend outside the plot, to its right, its top at `top` (axes fraction)."""
+    return ax.legend(
+        fontsize=7, loc="upper left", bbox_to_anchor=(1.01, top), frameon=False, **options
+    )
+
+
+def _save(fig: Any, folder: Path, name: str, alt: str) -> Chart:
+    """Write the figure as `folder/<name>.svg` and return it as a Chart with its alt text."""
+    fig.savefig(folder / f"{name}.svg", format="svg", metadata=METADATA, bbox_inches="tight")
+    return Chart(name, f"{CHARTS_DIR}/{name}.svg", alt)
 
 
 def preload() -> None:
@@ -251,14 +263,11 @@ def _over_time(folder: Path, f: Findings) -> Chart | None:
     ax.set_ylabel("client bytes out per minute (log)")
     ax.set_title("Client bytes out per node, in bytes per minute (CloudWatch's unit)")
     # Two legends: which node (colour, busiest first), and which measure (line style).
-    nodes_legend = ax.legend(
+    nodes_legend = _legend(
+        ax,
         handles=node_handles,
         title="node (busiest first)",
         title_fontsize=7,
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        frameon=False,
         alignment="left",
     )
     ax.add_artist(nodes_legend)
@@ -268,22 +277,14 @@ def _over_time(folder: Path, f: Findings) -> Chart | None:
         if what in styles
     ]
 
-    ax.legend(
-        handles=style_handles,
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 0.0),
-        frameon=False,
-    )
-    _save(fig, folder, "bytes_over_time")
+    _legend(ax, 0.0, handles=style_handles)
     what = "estimated and measured" if t.measured else "estimated"
     extra = ", with CloudWatch NetworkBytesOut per minute" if t.cloudwatch else ""
-    return Chart(
-        "bytes_over_time",
-        f"{CHARTS_DIR}/bytes_over_time.svg",
+    alt = (
         f"Line chart, log scale: client bytes out per minute over time for {len(nodes)} "
-        f"node(s), busiest first, {what}{extra}",
+        f"node(s), busiest first, {what}{extra}"
     )
+    return _save(fig, folder, "bytes_over_time", alt)
 
 
 def _slots(folder: Path, f: Findings) -> Chart | None:
@@ -331,29 +332,19 @@ def _slots(folder: Path, f: Findings) -> Chart | None:
         if column == "est_bytes_out"
         else "Client commands per hash slot over the window, coloured by shard"
     )
-    ax.legend(
-        handles=[Patch(color=c, label=f"shard {s}") for s, c in sorted(colours.items())],
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        frameon=False,
+    _legend(ax, handles=[Patch(color=c, label=f"shard {s}") for s, c in sorted(colours.items())])
+    alt = (
+        f"Bar chart: {_measure(column)} of each of the 16,384 hash slots, coloured by shard; "
+        f"the highest is slot {top['slot']} on shard {top['shard']}"
     )
-    _save(fig, folder, "slots")
-    what = "estimated bytes out" if column == "est_bytes_out" else "client commands"
-    return Chart(
-        "slots",
-        f"{CHARTS_DIR}/slots.svg",
-        f"Bar chart: {what} of each of the 16,384 hash slots, coloured by shard; the highest is "
-        f"slot {top['slot']} on shard {top['shard']}",
-    )
+    return _save(fig, folder, "slots", alt)
 
 
 def _patterns(folder: Path, f: Findings) -> Chart | None:
     from matplotlib.figure import Figure
 
-    r = f.rollups
-    column = r.rank_column
-    sp = r.shard_patterns
+    column = f.rollups.rank_column
+    sp = f.rollups.shard_patterns
     if sp.is_empty() or column not in sp.columns:
         return None
     if column == "est_bytes_out":
@@ -415,16 +406,13 @@ def _patterns(folder: Path, f: Findings) -> Chart | None:
         if column == "est_bytes_out"
         else "What each shard's client commands are made of, by key pattern"
     )
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    _save(fig, folder, "patterns")
-    what = "estimated bytes out" if column == "est_bytes_out" else "client commands"
-    return Chart(
-        "patterns",
-        f"{CHARTS_DIR}/patterns.svg",
-        f"Stacked bar chart: each shard's {what} split by key pattern (shares of the shard, "
-        "totals beside the shard names); the largest pattern overall "
-        f"is {humanize.printable(kept[0])}",
+    _legend(ax)
+    alt = (
+        f"Stacked bar chart: each shard's {_measure(column)} split by key pattern (shares of "
+        "the shard, totals beside the shard names); the largest pattern overall "
+        f"is {humanize.printable(kept[0])}"
     )
+    return _save(fig, folder, "patterns", alt)
 
 
 def section(charts: Sequence[Chart]) -> str:

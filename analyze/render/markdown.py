@@ -1,4 +1,4 @@
-"""Markdown pieces every report section uses: GitHub tables and sparklines."""
+"""Markdown pieces every report section uses: sections, GitHub tables, sparklines."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hotshard.analyze import humanize
+from hotshard.analyze.findings.findings import Findings
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -30,3 +31,13 @@ def sparkline(values: Sequence[float | None], top: float) -> str:
         else:
             out.append(SPARK[max(0, min(len(SPARK) - 1, math.ceil(v / top * len(SPARK)) - 1))])
     return "".join(out)
+
+
+def section(title: str, *body: str) -> str:
+    return "\n\n".join([f"## {title}", *[b for b in body if b]])
+
+
+def share_note(f: Findings) -> str:
+    if f.rollups.basis == "bytes":
+        return "Shares are of estimated bytes out."
+    return "Shares are of client commands (reply sizes unknown)."

@@ -1,8 +1,10 @@
-"""Bytes out per node through time, in words: the report's section with its sparklines and
-minute table, the console's line and the summary's record (the model: findings/timeline.py)."""
+"""Traffic through time, in words: the report's bytes-out section with its sparklines and minute
+table, its load-over-time section, the console's line and the summary's record (the model:
+findings/timeline.py)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import polars as pl
@@ -10,7 +12,10 @@ import polars as pl
 from hotshard.analyze import humanize
 from hotshard.analyze.findings.findings import Findings
 from hotshard.analyze.findings.timeline import Timeline
+from hotshard.analyze.render import markdown
 from hotshard.analyze.render.markdown import sparkline, table
+
+SPARK_WIDTH = 60  # columns of the load sparklines at most
 
 
 def _rates(t: Timeline, node: str, column: str, width: int) -> list[float | None]:
@@ -202,3 +207,44 @@ def summary(t: Timeline | None) -> dict[str, Any] | None:
         "intervals": records(t.intervals),
         "minutes": records(t.minutes),
     }
+
+
+def load_section(f: Findings) -> str:
+    """The report's "Load over time": client ops/s per shard as sparklines on one scale."""
+    r = f.rollups
+    series = r.series
+    if series.is_empty():
+        return ""
+    first, last = series["second"].min(), series["second"].max()
+    start = math.floor(f.window.start if f.window.start is not None else float(first))  # type: ignore[arg-type]
+    end = int(last) + 1  # type: ignore[arg-type]
+    if f.window.end is not None:
+        end = max(end, math.ceil(f.window.end))
+    span = max(end - start, 1)
+    bucket = max(1, math.ceil(span / SPARK_WIDTH))
+    width = math.ceil(span / bucket)
+    grid = (
+        series.with_columns(b=((pl.col("second") - start) // bucket).clip(0, width - 1))
+        .group_by("shard", "b")
+        .agg(pl.col("commands").sum())
+        .with_columns(ops=pl.col("commands") / bucket)
+        .sort("shard", "b")
+    )
+    peak = float(grid["ops"].max() or 0)  # type: ignore[arg-type]
+    shards = r.shards["shard"].sort().to_list()
+    label = max((len(s) for s in shards), default=4)
+    lines = []
+    for shard in shards:
+        values = [0.0] * width
+        for b, ops in grid.filter(pl.col("shard") == shard).select("b", "ops").iter_rows():
+            values[b] = ops
+        top_ops = max(values)
+        lines.append(
+            f"{shard.ljust(label)} {sparkline(values, peak)} peak {humanize.rate(top_ops)} ops/s"
+        )
+    unit = f"{bucket} s" if bucket > 1 else "1 s"
+    note = (
+        f"Client ops/s per shard, one character per {unit} from {humanize.timestamp(start)}; "
+        f"all rows share one scale (█ = {humanize.rate(peak)} ops/s); a blank is no traffic."
+    )
+    return markdown.section("Load over time", "```text\n" + "\n".join(lines) + "\n```", note)

@@ -45,6 +45,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from hotshard.analyze import schema
+from hotshard.analyze.estimate.replies import INFINITE
 from hotshard.analyze.estimate.through_time import resized, shard_mates
 from hotshard.analyze.read import parse
 from hotshard.capture.format.lines import escape_bytes
@@ -65,7 +66,6 @@ _KINDS: dict[int, tuple[str, int, int]] = {
     8: ("stream", 1, 1),  # XRANGE - +
 }
 _COLLECTIONS = ("hash", "set", "list", "zset", "stream")
-_INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]
 
 # Writes and the elements they name: a signed nominal change of the cardinality (`_delta`), or
 # a change of unknown size (`_UNSIGNED`, weight 1). Other writes (EXPIRE, PERSIST...) change none.
@@ -136,7 +136,7 @@ def read_columns(combos: pl.DataFrame) -> pl.DataFrame:
     ws = opts.str.contains(" WITHSCORES ")
     by = opts.str.contains(" BYSCORE ") | opts.str.contains(" BYLEX ")
     limited = opts.str.contains(" LIMIT ")
-    full_span = s1.is_in(_INFINITE) & s2.is_in(_INFINITE) & (s1 != s2)
+    full_span = s1.is_in(INFINITE) & s2.is_in(INFINITE) & (s1 != s2)
     by_cmd = cmd.is_in(["zrangebyscore", "zrevrangebyscore", "zrangebylex", "zrevrangebylex"])
     index = cmd.is_in(["zrange", "zrevrange"]) & ~by & ~limited
     by_full = (by_cmd | ((cmd == "zrange") & by)) & full_span & ~limited

@@ -476,7 +476,8 @@ class Lookup:
         ).row(0)
 
 
-_INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]
+# Range bounds that reach the end whatever the values (ZRANGEBYSCORE/BYLEX, XRANGE).
+INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]
 _BY_VALUE = [
     "zrangebyscore",
     "zrevrangebyscore",
@@ -493,7 +494,7 @@ def _bound(arg: pl.Expr, cmd: pl.Expr) -> pl.Expr:
     return (
         pl.when(cmd.is_in(["hscan", "sscan", "zscan"]))
         .then(pl.lit(None, pl.String))
-        .when(cmd.is_in(_BY_VALUE) & ~arg.is_in(_INFINITE))
+        .when(cmd.is_in(_BY_VALUE) & ~arg.is_in(INFINITE))
         .then(pl.lit("?"))
         .otherwise(arg)
     )

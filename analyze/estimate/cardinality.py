@@ -45,9 +45,11 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from hotshard.analyze import schema
+from hotshard.analyze.estimate import resp_exprs
 from hotshard.analyze.estimate.replies import INFINITE
 from hotshard.analyze.estimate.through_time import resized, shard_mates
 from hotshard.analyze.read import parse
+from hotshard.capture.format import resp
 from hotshard.capture.format.lines import escape_bytes
 from hotshard.capture.format.manifest import KeySize
 
@@ -248,9 +250,10 @@ def _usable(s: KeySize) -> bool:
 
 
 def _bulk(bulk: float | None, length: float | None) -> float | None:
+    """The sampled size of an element on the wire, or a bulk string of its average length."""
     if bulk is not None:
         return bulk
-    return None if length is None else length + len(str(round(length))) + 5
+    return None if length is None else resp.bulk(length, lambda n: resp.decimal_digits(round(n)))
 
 
 # -- the writes ---------------------------------------------------------------------------------
@@ -509,10 +512,6 @@ def _count(r1: pl.Expr, r2: pl.Expr, n: pl.Expr) -> pl.Expr:
     return pl.when((s > e) | (s >= n)).then(0).otherwise(e - s + 1)
 
 
-def _digits(n: pl.Expr) -> pl.Expr:
-    return n.cast(pl.String).str.len_bytes().cast(pl.Int64)
-
-
 class Collections:
     """Whole reads of one source's bracketed collections re-sized (`apply`, per chunk); built
     from the source's write events (`write_events`) once, before its first chunk."""
@@ -587,8 +586,7 @@ class Collections:
                 size=pl.when(same)
                 .then(pl.col("_model"))
                 .otherwise(
-                    _digits(pl.col("_n") * pl.col("_per_item"))
-                    + 3
+                    resp_exprs.array_header(pl.col("_n") * pl.col("_per_item"))
                     + (pl.col("_n") * pl.col("_elem")).round(0).cast(pl.Int64)
                 ),
                 confidence="_conf",

@@ -290,7 +290,7 @@ def workload() -> pl.DataFrame:
 def findings(df: pl.DataFrame, top: int = 20, warnings: list[str] | None = None):
     """Findings over a commands frame, as the pipeline would build them (one log per shard)."""
     from hotshard.analyze.findings import rollups
-    from hotshard.analyze.findings.findings import Findings
+    from hotshard.analyze.findings.found import Findings
     from hotshard.analyze.findings.verdict import recommendations, verdict
     from hotshard.analyze.read.inputs import InputInfo
     from hotshard.analyze.read.window import Window

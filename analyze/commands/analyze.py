@@ -26,7 +26,7 @@ from hotshard.analyze.errors import BadInput, BadRules
 from hotshard.analyze.estimate import logged
 from hotshard.analyze.findings import extent, rollups
 from hotshard.analyze.findings.build import build, cardinalities
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.keys import patterns
 from hotshard.analyze.measure import cloudwatch, selfcheck
 from hotshard.analyze.read import parse, window

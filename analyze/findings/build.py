@@ -14,7 +14,7 @@ import polars as pl
 from hotshard.analyze.estimate import logged
 from hotshard.analyze.estimate.replies import write_commands
 from hotshard.analyze.findings import fixes, rollups, slotload, slotplan, timeline
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.findings.verdict import (
     HOT_KEY_SHARE,
     Verdict,

@@ -14,7 +14,7 @@ from typing import Any
 
 from hotshard.analyze import humanize
 from hotshard.analyze.errors import BadInput
-from hotshard.analyze.read import duplicates
+from hotshard.analyze.read import same_data
 from hotshard.capture.errors import ManifestError
 from hotshard.capture.format import lines as lines_
 from hotshard.capture.format import manifest as mf
@@ -150,7 +150,7 @@ def resolve(paths: list[str], shard: str | None = None, node: str | None = None)
                 f"({len(out.absent)}, e.g. {out.absent[0]})"
             )
         raise BadInput("no MONITOR data in the inputs: no node of the capture was monitored")
-    duplicates.refuse([s.path for s in out.sources], origins)
+    same_data.refuse([s.path for s in out.sources], origins)
     return out
 
 

@@ -26,7 +26,7 @@ from hotshard.analyze import humanize
 from hotshard.analyze.store.outfolder import CHARTS_DIR
 
 if TYPE_CHECKING:
-    from hotshard.analyze.findings.findings import Findings
+    from hotshard.analyze.findings.found import Findings
 
 SLOTS = 16384
 RC: dict[str, Any] = {

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from hotshard.analyze import humanize
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.render import timeline
 from hotshard.analyze.store import outfolder
 

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from hotshard.analyze import humanize
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.findings.verdict import Recommendation
 
 SIBLINGS = 5  # other shards named beside the hot one; the rest are "N more"

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hotshard.analyze import humanize
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 
 SPARK = "▁▂▃▄▅▆▇█"
 

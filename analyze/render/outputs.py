@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.render import charts, metrics, report, summary
 from hotshard.analyze.render.charts import Chart
 from hotshard.analyze.store import outfolder

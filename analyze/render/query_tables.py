@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.capture import __version__
 
 

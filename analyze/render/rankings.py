@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from hotshard.analyze import humanize
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.render import headline
 from hotshard.analyze.render.markdown import section, share_note, table
 

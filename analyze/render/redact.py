@@ -37,7 +37,7 @@ from hotshard.analyze.findings.verdict import recommendations
 from hotshard.analyze.measure import bandwidth
 
 if TYPE_CHECKING:
-    from hotshard.analyze.findings.findings import Findings
+    from hotshard.analyze.findings.found import Findings
 
 ENV = "HOTSHARD_REDACT_KEY"
 TAG_CHARS = 8

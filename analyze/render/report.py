@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from hotshard.analyze import humanize
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.render import advice, charts, headline, rankings, timeline
 from hotshard.analyze.render import selfcheck as selfcheck_view
 from hotshard.analyze.render.markdown import section, share_note, table

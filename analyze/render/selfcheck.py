@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hotshard.analyze import humanize
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.measure import selfcheck
 from hotshard.analyze.render import markdown
 from hotshard.analyze.render.markdown import table

@@ -51,7 +51,7 @@ from typing import Any
 import polars as pl
 
 from hotshard.analyze.findings import slotplan
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.measure import bandwidth, selfcheck
 from hotshard.analyze.render import timeline
 from hotshard.analyze.render.charts import Chart

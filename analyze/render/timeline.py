@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from hotshard.analyze import humanize
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.findings.timeline import Timeline
 from hotshard.analyze.render import markdown
 from hotshard.analyze.render.markdown import sparkline, table

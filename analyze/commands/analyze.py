@@ -118,10 +118,10 @@ def run_analyze(options: AnalyzeOptions) -> AnalysisResult:
                 timings["rollups_report"] = time.perf_counter() - t
                 if options.sqlite:
                     progress("finishing hotshard.db")
-                db.finish(
-                    query_tables.tables(findings, data.found.signatures),
-                    query_tables.info(findings),
-                )
+                    db.finish(
+                        query_tables.tables(findings, data.found.signatures),
+                        query_tables.info(findings),
+                    )
     files = {
         "report": out / outfolder.REPORT_NAME,
         "summary": out / outfolder.SUMMARY_NAME,

@@ -76,7 +76,7 @@ class Database:
 
     def finish(self, summaries: dict[str, pl.DataFrame], info: dict[str, Any]) -> int:
         """Wait for everything queued, then write the findings' small tables and the `info`
-        row; return the row count."""
+        row; return the row count (0 when disabled)."""
         if self.pool is None:
             return 0
         t = time.perf_counter()

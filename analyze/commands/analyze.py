@@ -36,7 +36,7 @@ from hotshard.analyze.commands import plan
 from hotshard.analyze.errors import AnalyzeError, BadInput, BadRules
 from hotshard.analyze.estimate import logged
 from hotshard.analyze.estimate.replies import write_commands
-from hotshard.analyze.findings import extent, fixes, rollups, slotplan, timeline
+from hotshard.analyze.findings import extent, fixes, migrations, rollups, slotplan, timeline
 from hotshard.analyze.findings.findings import Findings, Window
 from hotshard.analyze.findings.verdict import HOT_KEY_SHARE, recommendations, verdict
 from hotshard.analyze.keys import patterns
@@ -555,6 +555,14 @@ def _outputs(
         options.tolerance,
         (window.since, window.until),
     )
+    # Keys migrated into slots the two topologies do not show as moved (away and back).
+    unseen = migrations.unseen_moves(
+        migrations.imported(found.rows, found.keys), inputs.moved_slots, inputs.manifests
+    )
+    if unseen is not None:
+        shards, note = unseen
+        inputs.warnings.append(note)
+        inputs.slot_moves += [s for s in shards if s not in inputs.slot_moves]
     v = verdict(r, check)
     if inputs.role_changes:  # the verdict says so: the roles it compares did not hold throughout
         v = dataclasses.replace(

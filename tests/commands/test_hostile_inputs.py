@@ -203,11 +203,15 @@ LINE_MULTIPLE = 9
 def test_a_long_line_under_the_limit_costs_a_bounded_multiple_of_itself(tmp_path):
     size = 32 * MIB
     small = _huge_zst(tmp_path / "small.monitor.zst", 0, newline=True)
-    status, base, err = measured(["analyze", str(small), "--out", str(tmp_path / "o1"), "--quiet"], CEILING)
+    status, base, err = measured(
+        ["analyze", str(small), "--out", str(tmp_path / "o1"), "--quiet"], CEILING
+    )
     assert status == ExitStatus.OK, err
     log = _huge_zst(tmp_path / "long.monitor.zst", size, newline=True)
     limit = base + LINE_MULTIPLE * size
-    status, peak, err = measured(["analyze", str(log), "--out", str(tmp_path / "o2"), "--quiet"], limit)
+    status, peak, err = measured(
+        ["analyze", str(log), "--out", str(tmp_path / "o2"), "--quiet"], limit
+    )
     assert peak - base <= LINE_MULTIPLE * size, f"{(peak - base) / size:.1f}x the line"
     assert status == ExitStatus.OK, err
     assert summary(tmp_path / "o2")["commands"]["total"] == 52  # the long SET parsed, not skipped

@@ -555,6 +555,9 @@ def _outputs(
         options.tolerance,
         (window.since, window.until),
     )
+    for change in inputs.role_changed:  # what the node served in each role
+        at = inputs.warnings.index(change.text)
+        inputs.warnings[at] = migrations.role_change_note(change, found.rows)
     # Keys migrated into slots the two topologies do not show as moved (away and back).
     unseen = migrations.unseen_moves(
         migrations.imported(found.rows, found.keys), inputs.moved_slots, inputs.manifests

@@ -1,4 +1,8 @@
-"""Slot migrations the MONITOR stream shows, beyond what the two topologies tell.
+"""Failovers and slot migrations during the window, with what the MONITOR stream shows.
+
+A node whose role changed (`inputs.role_change`, from the capture's polls) is told with what it
+served in each role (`role_change_note`).
+
 
 The capture reads slot ownership at the start and again after the window (`slots_after`): a
 slot whose owner differs is named by `inputs.slot_moves`. A slot moved away and back, or a
@@ -16,7 +20,8 @@ from collections.abc import Collection, Sequence
 import polars as pl
 
 from hotshard.analyze import humanize
-from hotshard.analyze.read.inputs import slot_text
+from hotshard.analyze import schema
+from hotshard.analyze.read.inputs import RoleChange, slot_text
 from hotshard.capture.format.manifest import Manifest
 
 
@@ -64,3 +69,26 @@ def unseen_moves(
         "ownership before and after the window, and these lines are the trace in between)"
     )
     return shards, text
+
+
+def role_change_note(change: RoleChange, rows: pl.LazyFrame) -> str:
+    """`change.text` with the node's client commands in its old role (up to its last reading
+    in it), between the two readings, and in its new role (from its first reading in it)."""
+    if change.last_before is None or change.first_after is None:
+        return change.text
+    ts = pl.col("ts")
+    before, between, after = (
+        rows.filter(pl.col("node") == change.node, pl.col("origin") == schema.ORIGIN_CLIENT)
+        .select(
+            before=(ts <= change.last_before).sum(),
+            between=((ts > change.last_before) & (ts < change.first_after)).sum(),
+            after=(ts >= change.first_after).sum(),
+        )
+        .collect()
+        .row(0)
+    )
+    return (
+        f"{change.text}; it served {humanize.count(int(before or 0))} client commands as a "
+        f"{change.before}, {humanize.count(int(between or 0))} between the two readings and "
+        f"{humanize.count(int(after or 0))} as a {change.after}"
+    )

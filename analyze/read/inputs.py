@@ -51,6 +51,7 @@ class Inputs:
     nodes_known: list[tuple[str, str, str]] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)  # monitored nodes whose data is not here
     role_changes: list[str] = field(default_factory=list)  # shards of nodes whose role changed
+    role_changed: list[RoleChange] = field(default_factory=list)  # those nodes' changes
     slot_moves: list[str] = field(default_factory=list)  # shards that lost or gained slots
     moved_slots: set[int] = field(default_factory=set)  # the slots they lost or gained
 
@@ -196,6 +197,7 @@ def _add_capture(out: Inputs, folder: Path) -> None:
         if change is not None:
             role = f"{change.before}→{change.after}"  # never compared as one role or the other
             out.role_changes.append(node.shard)
+            out.role_changed.append(change)
             out.warnings.append(change.text)
         out.sources.append(
             SourceSpec(
@@ -274,6 +276,10 @@ class RoleChange:
     before: str
     after: str
     text: str  # for Health and the verdict
+    node: str = ""
+    # The last reading in the old role and the first in the new (None: not known)
+    last_before: float | None = None
+    first_after: float | None = None
 
 
 def role_change(node: mf.NodeCapture) -> RoleChange | None:
@@ -303,7 +309,7 @@ def role_change(node: mf.NodeCapture) -> RoleChange | None:
                 "(the role is read by the capture's polls: MONITOR shows no MOVED, ASK or "
                 "READONLY reply, so the stream itself does not tell)"
             )
-            return RoleChange(r0, r1, text)
+            return RoleChange(r0, r1, text, node.node, t0, t1)
     return None
 
 

@@ -19,8 +19,7 @@ from collections.abc import Collection, Sequence
 
 import polars as pl
 
-from hotshard.analyze import humanize
-from hotshard.analyze import schema
+from hotshard.analyze import humanize, schema
 from hotshard.analyze.read.inputs import RoleChange, slot_text
 from hotshard.capture.format.manifest import Manifest
 

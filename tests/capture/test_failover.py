@@ -47,6 +47,9 @@ def test_a_replica_promoted_mid_window_is_said_with_its_time(replica_pair, tmp_p
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode in (ExitStatus.OK, ExitStatus.PARTIAL), err
+    # Said on the console as the polls see it (with --quiet too), once.
+    assert err.count(f"node {replica.address} (shard") == 1, err
+    assert "its role changed from replica to primary by " in err, err
     m = manifest.read(out)
     (node,) = [n for n in m.nodes if n.monitored]
     assert node.node == replica.address and node.role == "replica"

@@ -13,7 +13,7 @@ import polars as pl
 
 from hotshard.analyze.estimate import logged
 from hotshard.analyze.estimate.replies import write_commands
-from hotshard.analyze.findings import fixes, rollups, slotload, slotplan, timeline
+from hotshard.analyze.findings import fixes, migrations, rollups, slotload, slotplan, timeline
 from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.findings.verdict import (
     HOT_KEY_SHARE,
@@ -59,6 +59,7 @@ def build(
         tolerance,
         (window.since, window.until),
     )
+    _migrations(found, inputs)
     v = _noted(verdict(r, check), inputs)
     recs = recommendations(r, v, cardinalities(inputs), context=_fix_context(found, r, inputs))
     load = slotload.from_rollups(r, inputs.manifests, inputs.key_sizes)
@@ -93,6 +94,22 @@ def build(
             key=lambda x: (x[1], x[2], x[0]),
         ),
     )
+
+
+def _migrations(found: tables.Tables, inputs: Inputs) -> None:
+    """Health says what a node that changed role served in each role, and names the slots
+    whose keys were migrated though the two topologies do not show them moved (away and back);
+    those shards join the verdict's note on moved slots."""
+    for change in inputs.role_changed:
+        at = inputs.warnings.index(change.text)
+        inputs.warnings[at] = migrations.role_change_note(change, found.rows)
+    unseen = migrations.unseen_moves(
+        migrations.imported(found.rows, found.keys), inputs.moved_slots, inputs.manifests
+    )
+    if unseen is not None:
+        shards, note = unseen
+        inputs.warnings.append(note)
+        inputs.slot_moves += [s for s in shards if s not in inputs.slot_moves]
 
 
 def _noted(v: Verdict, inputs: Inputs) -> Verdict:

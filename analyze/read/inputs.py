@@ -64,7 +64,9 @@ class Inputs:
     nodes_known: list[tuple[str, str, str]] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)  # monitored nodes whose data is not here
     role_changes: list[str] = field(default_factory=list)  # shards of nodes whose role changed
+    role_changed: list[RoleChange] = field(default_factory=list)  # those nodes' changes
     slot_moves: list[str] = field(default_factory=list)  # shards that lost or gained slots
+    moved_slots: set[int] = field(default_factory=set)  # the slots they lost or gained
 
     @property
     def server_version(self) -> str | None:
@@ -187,6 +189,7 @@ def _add_capture(out: Inputs, folder: Path) -> None:
     moves = slot_moves(manifest)
     if moves is not None:
         out.slot_moves += moves.shards
+        out.moved_slots |= moves.slots
         out.warnings.append(moves.text)
     for node in manifest.nodes:
         if not node.monitored or not node.file:
@@ -207,6 +210,7 @@ def _add_capture(out: Inputs, folder: Path) -> None:
         if change is not None:
             role = f"{change.before}→{change.after}"  # never compared as one role or the other
             out.role_changes.append(node.shard)
+            out.role_changed.append(change)
             out.warnings.append(change.text)
         out.sources.append(
             Source(
@@ -285,6 +289,10 @@ class RoleChange:
     before: str
     after: str
     text: str  # for Health and the verdict
+    node: str = ""
+    # The last reading in the old role and the first in the new (None: not known)
+    last_before: float | None = None
+    first_after: float | None = None
 
 
 def role_change(node: mf.NodeCapture) -> RoleChange | None:
@@ -314,9 +322,11 @@ def role_change(node: mf.NodeCapture) -> RoleChange | None:
                 f"{since} — a {'failover' if promoted else 'demotion'} during the window; its "
                 f"commands before and after are not those of one {r0}, so it is shown as "
                 f"{r0}→{r1} and not compared with the shard's other "
-                f"{'replicas' if r0 == 'replica' else 'primaries'} as if nothing happened"
+                f"{'replicas' if r0 == 'replica' else 'primaries'} as if nothing happened "
+                "(the role is read by the capture's polls: MONITOR shows no MOVED, ASK or "
+                "READONLY reply, so the stream itself does not tell)"
             )
-            return RoleChange(r0, r1, text)
+            return RoleChange(r0, r1, text, node.node, t0, t1)
     return None
 
 
@@ -324,6 +334,7 @@ def role_change(node: mf.NodeCapture) -> RoleChange | None:
 class SlotMoves:
     shards: list[str]  # the shards that lost or gained slots, sorted
     text: str  # for Health
+    slots: frozenset[int] = frozenset()  # the slots whose owner changed
 
 
 def slot_moves(manifest: mf.Manifest) -> SlotMoves | None:
@@ -350,21 +361,22 @@ def slot_moves(manifest: mf.Manifest) -> SlotMoves | None:
     if not moved:
         return None
     parts = [
-        f"{_slot_text(slots)} from shard {a} to {'shard ' + b if b in shard_of.values() else b}"
+        f"{slot_text(slots)} from shard {a} to {'shard ' + b if b in shard_of.values() else b}"
         for (a, b), slots in sorted(moved.items())
     ]
     shards = sorted({x for pair in moved for x in pair if x in shard_of.values()})
     text = (
-        "slots changed owner during the window (ownership re-read after it): "
+        "slots changed owner during the window (ownership read before and re-read after "
+        "it: MONITOR shows no MOVED or ASK reply): "
         + "; ".join(parts)
         + " — per-shard numbers for those slots are mixed: each command counts for the shard "
         "whose node served it, while slot ranges and the slot plan use the ownership at the "
         f"start; shard{'s' if len(shards) > 1 else ''} {', '.join(shards)} changed"
     )
-    return SlotMoves(shards, text)
+    return SlotMoves(shards, text, frozenset(s for slots in moved.values() for s in slots))
 
 
-def _slot_text(slots: list[int]) -> str:
+def slot_text(slots: list[int]) -> str:
     """`slots 5-9, 12 (6 slots)`: consecutive runs."""
     runs: list[list[int]] = []
     for slot in slots:

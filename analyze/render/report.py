@@ -85,12 +85,19 @@ def _overview(f: Findings) -> str:
             f"{humanize.count(lines['errors'])} unparsable, {humanize.count(lines['skipped'])} skipped",
         )
     )
+    internal = (
+        # Slot migration (MIGRATE, RESTORE-ASKING, ASKING, CLUSTER ...): only when there was any.
+        f", {humanize.count(t.cluster)} the cluster's own (slot migration: MIGRATE, "
+        "RESTORE-ASKING, ASKING, CLUSTER)"
+        if t.cluster
+        else ""
+    )
     rows.append(
         (
             "Client commands",
             f"{humanize.count(t.client)} ({humanize.rate(t.client / f.rollups.duration)}/s); "
             f"not counted as client traffic: {humanize.count(t.replicated)} replicated writes, "
-            f"{humanize.count(t.script)} script sub-commands",
+            f"{humanize.count(t.script)} script sub-commands{internal}",
         )
     )
     if t.est_bytes_out is not None:

@@ -12,7 +12,7 @@ tie-breakers.
     inputs             [{name, kind: "capture"|"log", cluster, status}]
     window             {since, until, start, end, duration_s}       epoch seconds
     lines              {total, parsed, skipped, errors, truncated_files}
-    commands           {total, client, replicated, script}          rows by origin
+    commands           {total, client, replicated, script, cluster} rows by origin
     basis              "bytes" | "commands"
     bytes              {est_bytes_out, coverage, request_bytes}     client traffic only
     hot_shard          {shard, status, basis, estimate, skew_ratio, value, others_median, text}
@@ -114,6 +114,7 @@ def build(
             "client": t.client,
             "replicated": t.replicated,
             "script": t.script,
+            "cluster": t.cluster,
         },
         "basis": r.basis,
         "bytes": {

@@ -24,8 +24,10 @@ from hotshard.analyze.read.window import Window
 LINE_STATS_COLUMNS = ("source", "lines_total", "parsed", "skipped", "errors")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Findings:
+    """Complete when built (findings/build.py): renderers read it, none adds to it."""
+
     inputs: list[InputInfo]
     window: Window
     line_stats: pl.DataFrame

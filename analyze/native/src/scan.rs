@@ -171,6 +171,12 @@ pub struct Values {
 impl Values {
     /// `command` in lower case, `args` after it (the key first) as printed.
     fn push(&mut self, command: &[u8], args: &[&[u8]]) {
+        if !matches!(command, b"set" | b"getset" | b"setex" | b"psetex") {
+            self.value_len.push(None);
+            self.exp_abs.push(None);
+            self.exp_rel.push(None);
+            return;
+        }
         let n = args.len();
         let opts = args.get(2..).unwrap_or_default();
         // The value may not be stored: SET's NX, XX, IFEQ.

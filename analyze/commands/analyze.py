@@ -24,9 +24,10 @@ import polars as pl
 from hotshard.analyze import humanize
 from hotshard.analyze.errors import BadInput, BadRules
 from hotshard.analyze.estimate import logged
-from hotshard.analyze.findings import extent, rollups
+from hotshard.analyze.findings import extent
 from hotshard.analyze.findings.build import build, cardinalities
 from hotshard.analyze.findings.found import Findings
+from hotshard.analyze.findings.partials import Partials
 from hotshard.analyze.keys import patterns
 from hotshard.analyze.measure import cloudwatch, selfcheck
 from hotshard.analyze.read import parse, window
@@ -89,7 +90,7 @@ class _Dataset:
     the window and line statistics the pass measured."""
 
     found: tables.Tables
-    partials: rollups.Partials
+    partials: Partials
     window: window.Window
     line_stats: pl.DataFrame
     covered: float | None  # seconds the lines cover when shorter than the window
@@ -207,7 +208,7 @@ def _rows(
     def parsed() -> None:
         progress(f"parsed {next(finished)}/{len(files)} source(s)")
 
-    partials = rollups.Partials()
+    partials = Partials()
 
     def written(chunk: pl.DataFrame) -> None:
         db.add(chunk)

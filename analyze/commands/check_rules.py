@@ -18,7 +18,7 @@ import polars as pl
 from hotshard.analyze import schema
 from hotshard.analyze.commands.analysis import Analysis
 from hotshard.analyze.errors import BadRules
-from hotshard.analyze.findings import rollups
+from hotshard.analyze.findings.breakdowns import full_read
 from hotshard.analyze.humanize import size as human_bytes
 from hotshard.analyze.store.outfolder import KEY_SIZES_NAME
 from hotshard.capture.format.escape import code, printable
@@ -60,7 +60,7 @@ def _full_range_read(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
     max_reply = int(cfg.get("max_reply_bytes", 1_000_000))
     reads = (
         a.commands()
-        .filter(_CLIENT & rollups.full_read())
+        .filter(_CLIENT & full_read())
         .group_by("node", "shard", "key_name", "command")
         .agg(
             pl.len().alias("count"),

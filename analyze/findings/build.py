@@ -15,6 +15,7 @@ from hotshard.analyze.estimate import logged
 from hotshard.analyze.estimate.replies import write_commands
 from hotshard.analyze.findings import fixes, migrations, rollups, slotload, slotplan, timeline
 from hotshard.analyze.findings.found import Findings
+from hotshard.analyze.findings.partials import Partials
 from hotshard.analyze.findings.verdict import (
     HOT_KEY_SHARE,
     Verdict,
@@ -29,7 +30,7 @@ from hotshard.analyze.store import tables
 
 def build(
     found: tables.Tables,
-    partials: rollups.Partials,
+    partials: Partials,
     inputs: Inputs,
     line_stats: pl.DataFrame,
     window: Window,

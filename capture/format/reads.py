@@ -2,7 +2,7 @@
 
 Two evaluators read these tables: `whole_collection` here, on a command's raw arguments
 (capture/sizing.py weighs such reads up when it ranks the keys to sample), and
-`hotshard.analyze.findings.rollups.full_read`, a Polars expression over the rows' `arg_shape` (large-key
+`hotshard.analyze.findings.breakdowns.full_read`, a Polars expression over the rows' `arg_shape` (large-key
 operations, `hotshard check`'s full-range rule). Spans are compared as MONITOR quotes them
 (`-inf`, not `-INF`: arg_shape keeps only that spelling); options in any case.
 """

@@ -1,11 +1,11 @@
 """Both halves' whole-collection reads (capture/format/reads.py) agree on the same lines.
 
 Capture ranks the keys to sample from raw arguments (`sizing.rank_keys`), analyze flags full reads
-from the rows' arg shapes (`rollups.full_read`): one MONITOR file through both product paths."""
+from the rows' arg shapes (`breakdowns.full_read`): one MONITOR file through both product paths."""
 
 from __future__ import annotations
 
-from hotshard.analyze.findings import rollups
+from hotshard.analyze.findings import breakdowns
 from hotshard.capture import sizing
 from hotshard.capture.format import reads
 from tests.frames import parse_log
@@ -33,7 +33,7 @@ def test_capture_and_analyze_agree_on_whole_collection_reads(tmp_path):
             out.write(f"1697549123.{i:06d} [0 10.0.0.1:5] " + " ".join(f'"{w}"' for w in words))
             out.write("\n")
     weights = sizing.rank_keys(path, {})
-    rows = parse_log(path).select("key_name", "command", "arg_shape", full=rollups.full_read())
+    rows = parse_log(path).select("key_name", "command", "arg_shape", full=breakdowns.full_read())
     assert rows.height == len(calls)
     verdicts = []
     for key, command, shape, analyzed in rows.iter_rows():

@@ -9,7 +9,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from hotshard.analyze import schema
-from hotshard.analyze.findings import rollups
+from hotshard.analyze.findings import breakdowns, rollups
 from hotshard.analyze.findings.verdict import recommendations, verdict
 from hotshard.analyze.measure import selfcheck, unshown
 from hotshard.analyze.store import tables as analyze_tables
@@ -211,7 +211,7 @@ def test_large_ops_find_full_range_reads():
             row(command="get", key="g"),
         ]
     )
-    flags = df.select(rollups.full_read())["command"].to_list()
+    flags = df.select(breakdowns.full_read())["command"].to_list()
     assert flags == [True, True, False, False, True, True, True, False]
     r = rollups.compute(tables(df))
     assert r.large_ops.select("key_name", "command", "arg_shape", "commands").rows() == [

@@ -1,0 +1,206 @@
+"""The ranked breakdowns of client traffic, from the partial sums: hot keys (per shard and key,
+with the command used most), key patterns, signatures, clients, slots, commands per shard and
+the whole-collection reads (`full_read`). Each ranking is cut lazily to its limit and ends in a
+total sort with the group keys as tie-breakers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import polars as pl
+
+from hotshard.analyze.findings.partials import SUM_SCHEMA, Partials, resum
+from hotshard.analyze.store.tables import Tables, client_columns
+from hotshard.capture.format import reads
+
+
+def full_read() -> pl.Expr:
+    """True for a command that reads a whole collection (`LRANGE k 0 -1`, `HGETALL k`, ...), as
+    capture/format/reads.py defines it, from `command` and `arg_shape`."""
+    shape = pl.col("arg_shape").fill_null("")
+    upper = shape.str.to_uppercase()
+    cmd = pl.col("command")
+
+    def has(options: Iterable[str]) -> pl.Expr:
+        return upper.str.contains(rf"(^| )({'|'.join(sorted(options))})( |$)")
+
+    def starts(ends: tuple[str, ...]) -> pl.Expr:
+        text = " ".join(ends)
+        return (shape == text) | shape.str.starts_with(text + " ") if ends else pl.lit(True)
+
+    ranged, rev = pl.lit(False), has([reads.REVERSE])
+    for command, by, reverse, ends in reads.full_spans():
+        told = ~has(reads.BY) if by is None else has([by])
+        ranged = ranged | ((cmd == command) & told & (rev if reverse else ~rev) & starts(ends))
+    return cmd.is_in(sorted(reads.WHOLE_COLLECTIONS)) | (ranged & ~has(reads.LIMITING))
+
+
+def top_by(value: str, name: str, basis: str) -> pl.Expr:
+    """The `value` that weighs most in a group by the report's ranking (`basis`): most bytes
+    out, then most commands, then the smallest value — a bytes-ranked report never names the
+    most frequent command as "top" when another one carries the bytes."""
+    rank = ["est_bytes_out", "commands"] if basis == "bytes" else ["commands", "est_bytes_out"]
+    return (
+        pl.col(value)
+        .sort_by([*rank, value], descending=[True, True, False], nulls_last=True)
+        .first()
+        .alias(name)
+    )
+
+
+def finish(df: pl.DataFrame, duration: float, basis: str, keys: Sequence[str]) -> pl.DataFrame:
+    """Null the byte sums nobody estimated, add ops/s, total-sort by the basis then `keys`."""
+    # Byte sums over a minority of commands would mislead: unknown unless ranking by bytes.
+    known = (pl.col("bytes_known") > 0) & pl.lit(basis == "bytes")
+    df = df.with_columns(
+        est_bytes_out=pl.when(known).then(pl.col("est_bytes_out")),
+        ops_per_s=pl.col("commands") / duration,
+    )
+    rank = ["est_bytes_out", "commands"] if basis == "bytes" else ["commands", "est_bytes_out"]
+    return df.sort(
+        [*rank, *keys],
+        descending=[True, True, *[False] * len(keys)],
+        nulls_last=True,
+    )
+
+
+def plans(
+    t: Tables, part: Partials, keys_all: pl.LazyFrame, basis: str, limit: int
+) -> dict[str, pl.LazyFrame]:
+    """The lazy aggregations over the partials; `keys_all` is the per-key table."""
+    rank = "est_bytes_out" if basis == "bytes" else "commands"
+    ints = {"shard": pl.String(), "command": pl.String(), **SUM_SCHEMA}
+
+    def top(frame: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+        # Cut lazily so a million distinct keys never reach Python; exact ties at the cut are
+        # broken by the group keys, so the cut is deterministic.
+        return frame.sort(
+            [rank, "commands", *keys],
+            descending=[True, True, *[False] * len(keys)],
+            nulls_last=True,
+        ).head(limit)
+
+    signatures = (
+        part.frame("signatures", {"signature_id": pl.Int32(), **ints})
+        .lazy()
+        .group_by("signature_id")
+        .agg(*resum(), shards=pl.len().cast(pl.Int64))
+        .join(
+            t.signatures.lazy().select("signature_id", "signature", "command", "key_pattern"),
+            on="signature_id",
+        )
+        .drop("signature_id")
+    )
+    kind, ip = client_columns(pl.col("client"))
+    per_client = (
+        part.frame("clients", {"client": pl.String(), **ints})
+        .lazy()
+        .with_columns(kind, ip)
+        .with_columns(
+            client_id=pl.when(pl.col("client_kind") == "internal")
+            .then(pl.lit("(internal)"))
+            .otherwise(pl.coalesce("client_ip", "client"))
+        )
+    )
+    connections = per_client.group_by("client_id", "client_kind").agg(
+        connections=pl.col("client").n_unique().cast(pl.Int64)
+    )
+    clients = (
+        per_client.group_by("client_id", "client_kind", "command")
+        .agg(*resum())
+        .group_by("client_id", "client_kind")
+        .agg(*resum(), top_command=top_by("command", "top_command", basis))
+        .join(connections, on=["client_id", "client_kind"], how="left")
+    )
+    series = (
+        part.frame("series", {"shard": pl.String(), "second": pl.Int64(), **SUM_SCHEMA})
+        .lazy()
+        .select("shard", "second", "commands", "est_bytes_out", "bytes_known")
+    )
+    # Full reads are judged on the (small) groups, once their command and arg shape are known.
+    large_ops = (
+        key_signatures(t, part)
+        .filter(pl.col("command").is_in(sorted(reads.CANDIDATES)))
+        .join(t.keys.lazy().select("key_id", "key_name", "key_pattern"), on="key_id")
+        .group_by("shard", "key_name", "command", "arg_shape")
+        .agg(
+            *resum(),
+            key_pattern=pl.col("key_pattern").min(),
+            max_reply_bytes=pl.col("max_reply_bytes").max(),
+        )
+        .filter(full_read())
+    )
+    shard_commands = (
+        part.frame("signatures", {"signature_id": pl.Int32(), "shard": pl.String(), **SUM_SCHEMA})
+        .lazy()
+        .join(t.signatures.lazy().select("signature_id", "command"), on="signature_id")
+        .group_by("shard", "command")
+        .agg(*resum())
+    )
+    return {
+        "shard_commands": shard_commands,
+        "shard_keys": keys_all.group_by("shard").agg(distinct_keys=pl.len().cast(pl.Int64)),
+        "hot_keys": top(keys_all, ["shard", "key_name"]),
+        "patterns": top(
+            keys_all.filter(pl.col("key_pattern").is_not_null())
+            .group_by("key_pattern")
+            .agg(
+                *resum(),
+                distinct_keys=pl.len().cast(pl.Int64),
+                shards=pl.col("shard").n_unique().cast(pl.Int64),
+            ),
+            ["key_pattern"],
+        ),
+        "signatures": top(signatures, ["signature"]),
+        "clients": top(clients, ["client_id", "client_kind"]),
+        "slots": keys_all.filter(pl.col("slot").is_not_null())
+        .group_by("shard", "slot")
+        .agg(*resum(), distinct_keys=pl.len().cast(pl.Int64)),
+        "series": series,
+        "large_ops": top(large_ops, ["shard", "key_name", "command", "arg_shape"]),
+    }
+
+
+def key_signatures(t: Tables, part: Partials) -> pl.LazyFrame:
+    """The per-key partial (shard, key_id, signature_id) with its command and arg shape; a key
+    may have several rows per signature (its own and its shares of multi-key replies)."""
+    sums = {"signature_id": pl.Int32(), **SUM_SCHEMA, "max_reply_bytes": pl.Int64()}
+    frame = part.frame("keys", {"shard": pl.String(), "key_id": pl.Int32(), **sums})
+    shares = part.frame("shares", {"shard": pl.String(), "key_name": pl.String(), **sums})
+    if shares.height:
+        # Every key of a multi-key row is in the keys table (analyze/rows/rows.py registers them):
+        # the names shared out are looked up there (the first id of a name), not every key's.
+        names = shares["key_name"].unique().implode()
+        ids = (
+            t.keys.lazy()
+            .select("key_name", "key_id")
+            .filter(pl.col("key_name").is_in(names))
+            .group_by("key_name")
+            .agg(pl.col("key_id").min())
+        )
+        named = shares.lazy().join(ids, on="key_name", how="inner").select(frame.columns)
+        # Not re-aggregated here: every reader groups these rows again (sums and maxima).
+        return pl.concat([frame.lazy(), named]).join(
+            t.signatures.lazy().select("signature_id", "command", "arg_shape"), on="signature_id"
+        )
+    return frame.lazy().join(
+        t.signatures.lazy().select("signature_id", "command", "arg_shape"), on="signature_id"
+    )
+
+
+def keys_all(t: Tables, part: Partials, basis: str) -> pl.DataFrame:
+    """Per shard and key (client traffic): sums, slot, pattern and the command used most."""
+    return (
+        key_signatures(t, part)
+        .group_by("shard", "key_id", "command")
+        .agg(*resum())
+        .group_by("shard", "key_id")
+        .agg(*resum(), top_command=top_by("command", "top_command", basis))
+        .join(
+            t.keys.lazy().select("key_id", "key_name", "slot", "key_pattern", "key_binary"),
+            on="key_id",
+        )
+        .drop("key_id")
+        .collect()
+    )

@@ -2,7 +2,7 @@
 
 `commands([...])` takes one dict per row with only the columns a test cares about; the others get
 plausible defaults (a GET from an ip client on shard 0001), and the result has exactly the columns
-and types of the wide view (`hotshard.analyze.store.tables.WIDE_COLUMNS`). `tables(df)` splits such a frame into
+and types of the wide view (`hotshard.analyze.store.dataset.WIDE_COLUMNS`). `tables(df)` splits such a frame into
 the narrow rows, keys, signatures and sources the stages after parsing take; `parse_log` runs a
 real file through `hotshard.analyze.rows.rows`; `write_outputs` writes an analysis folder and its SQLite file
 with the real writers.
@@ -20,11 +20,11 @@ from hotshard.analyze import schema
 from hotshard.analyze.keys.slots import hash_slot
 from hotshard.analyze.read import parse
 from hotshard.analyze.rows import rows
-from hotshard.analyze.store import tables as tables_mod
+from hotshard.analyze.store import dataset
 
 slot_of = hash_slot  # checked against CLUSTER KEYSLOT in test_slots.py
 
-# The types of the wide view's columns (`hotshard.analyze.store.tables.wide`).
+# The types of the wide view's columns (`hotshard.analyze.store.dataset.wide`).
 WIDE: dict[str, pl.DataType] = {
     **schema.COMMANDS,
     "role": pl.String(),
@@ -33,7 +33,7 @@ WIDE: dict[str, pl.DataType] = {
     **{c: schema.KEYS[c] for c in ("key_binary", "key_bytes", "slot", "key_pattern")},
     **{c: schema.SIGNATURES[c] for c in ("signature", "arg_shape")},
 }
-assert tuple(WIDE) == tables_mod.WIDE_COLUMNS
+assert tuple(WIDE) == dataset.WIDE_COLUMNS
 
 
 def row(**values: Any) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def commands(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(filled, schema=WIDE, orient="row")
 
 
-def tables(df: pl.DataFrame) -> tables_mod.Tables:
+def tables(df: pl.DataFrame) -> dataset.Tables:
     """The narrow tables of a wide frame (`commands`): `key_id` numbers the distinct key names
     in sorted order, `signature_id` the distinct signatures; ids already set are replaced.
     Raises ValueError when rows give one key or signature different attributes."""
@@ -120,27 +120,27 @@ def tables(df: pl.DataFrame) -> tables_mod.Tables:
         .select(list(schema.COMMANDS))
     )
     sources = (
-        df.select(list(tables_mod.SOURCES))
+        df.select(list(dataset.SOURCES))
         .unique(maintain_order=True)
         .sort("source")
-        .cast(tables_mod.SOURCES)  # type: ignore[arg-type]
+        .cast(dataset.SOURCES)  # type: ignore[arg-type]
     )
-    return tables_mod.Tables(rows=narrow.lazy(), keys=keys, signatures=signatures, sources=sources)
+    return dataset.Tables(rows=narrow.lazy(), keys=keys, signatures=signatures, sources=sources)
 
 
 def source_tables(
     sources: Sequence[parse.Source], ctx: rows.Context | None = None, **source_rows: Any
-) -> tables_mod.Tables:
+) -> dataset.Tables:
     """The tables of real MONITOR files, through the analyzer's one row path."""
     ctx = ctx or rows.Context.create()
     chunks = [c for s in sources for c in rows.source_rows(s, ctx, **source_rows)]
-    return tables_mod.Tables(
+    return dataset.Tables(
         rows=pl.concat([schema.empty(), *chunks]).lazy(),
         keys=ctx.keys.table(),
         signatures=ctx.signatures.table(),
         sources=pl.DataFrame(
             [(Path(s.path).name, s.node, s.shard, s.role) for s in sources],
-            schema=tables_mod.SOURCES,
+            schema=dataset.SOURCES,
             orient="row",
         ),
     )
@@ -168,13 +168,12 @@ def split_log(path: str | Path) -> pl.DataFrame:
 
 
 def write_outputs(
-    folder: Path, t: tables_mod.Tables, findings: Any = None, database: bool = True
+    folder: Path, t: dataset.Tables, findings: Any = None, database: bool = True
 ) -> Path:
     """An analysis folder as `analyze` writes it: `commands/` (one chunk per shard) and the
     tables beside it, and, when `database`, hotshard.db (rows, keys, views, signatures and, with
     `findings`, the other summary tables). Returns the database path."""
     from hotshard.analyze.render import query_tables
-    from hotshard.analyze.store import dataset
     from hotshard.analyze.store import sqlite as db
 
     narrow = t.rows.collect()
@@ -190,8 +189,8 @@ def write_outputs(
         if database:
             db.append_commands(path, db.commands_arrow(chunk))
 
-    dataset.write_sources(per_shard, folder / tables_mod.COMMANDS_DIR, added)
-    tables_mod.write(folder, t.keys, t.signatures, t.sources)
+    dataset.write_sources(per_shard, folder / dataset.COMMANDS_DIR, added)
+    dataset.write_tables(folder, t.keys, t.signatures, t.sources)
     if database:
         db.write_dimensions(path, t)
         if findings is None:  # the view still needs every signature

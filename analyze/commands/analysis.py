@@ -20,7 +20,7 @@ import polars as pl
 from hotshard.analyze.errors import BadInput
 from hotshard.analyze.render import redact
 from hotshard.analyze.render.redact import Redactor
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 from hotshard.analyze.store.outfolder import COMMANDS_DIR, SUMMARY_NAME
 
 
@@ -34,8 +34,8 @@ class Analysis:
     )
 
     def commands(self) -> pl.LazyFrame:
-        """Every command with all its attributes (`hotshard.analyze.store.tables.wide`), redacted with --redact."""
-        wide = tables.read(self.folder).wide()
+        """Every command with all its attributes (`hotshard.analyze.store.dataset.wide`), redacted with --redact."""
+        wide = dataset.read(self.folder).wide()
         if self.redactor is None:
             return wide
         return redact.frame(self.redactor, wide.collect()).lazy()
@@ -45,7 +45,7 @@ class Analysis:
         if self.redactor is None or keys.is_empty():
             return keys
         patterns = (
-            tables.read(self.folder)
+            dataset.read(self.folder)
             .wide()
             .select("key_name", "key_pattern")
             .unique()

@@ -34,7 +34,7 @@ from hotshard.analyze.read import parse, window
 from hotshard.analyze.read.inputs import Inputs, Source, resolve
 from hotshard.analyze.render import charts, console, outputs, query_tables, redact
 from hotshard.analyze.rows import rows
-from hotshard.analyze.store import dataset, outfolder, tables
+from hotshard.analyze.store import dataset, outfolder
 from hotshard.analyze.store.database import Database
 
 
@@ -89,7 +89,7 @@ class _Dataset:
     """What rows/ and store/ hand on: the dataset's tables, the rollups made on the way, and
     the window and line statistics the pass measured."""
 
-    found: tables.Tables
+    found: dataset.Tables
     partials: Partials
     window: window.Window
     line_stats: pl.DataFrame
@@ -246,13 +246,13 @@ def _rows(
     )
     inputs.warnings.extend(line_stats["note"].drop_nulls().to_list())
     t = time.perf_counter()
-    found = tables.Tables(
+    found = dataset.Tables(
         rows=dataset.scan(written_files),
         keys=src.context.keys.table(),
         signatures=src.context.signatures.table(),
         sources=dataset.sources_table(files),
     )
-    tables.write(tmp, found.keys, found.signatures, found.sources)
+    dataset.write_tables(tmp, found.keys, found.signatures, found.sources)
     db.add_tables(found)
     timings["tables"] = time.perf_counter() - t
     return _Dataset(found, partials, w, line_stats, window.covered(counts, w, inputs), lines)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 import polars as pl
 
 from hotshard.analyze.findings.partials import SUM_SCHEMA, Partials, resum
-from hotshard.analyze.store.tables import Tables, client_columns
+from hotshard.analyze.store.dataset import Tables, client_columns
 from hotshard.capture.format import reads
 
 

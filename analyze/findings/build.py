@@ -1,7 +1,7 @@
 """The findings of one analysis, complete when built: rollups, verdict, recommendations,
 self-check, timeline, slot plan and the measured bytes beside them.
 
-Takes the rows dataset (`tables.Tables` with the partial rollups made while it was written),
+Takes the rows dataset (`dataset.Tables` with the partial rollups made while it was written),
 the resolved inputs and the window; hands on one `Findings` value that every renderer reads.
 """
 
@@ -25,11 +25,11 @@ from hotshard.analyze.findings.verdict import (
 from hotshard.analyze.measure import bandwidth, cloudwatch, reconcile, selfcheck, slotstats
 from hotshard.analyze.read.inputs import Inputs
 from hotshard.analyze.read.window import Window
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 
 
 def build(
-    found: tables.Tables,
+    found: dataset.Tables,
     partials: Partials,
     inputs: Inputs,
     line_stats: pl.DataFrame,
@@ -97,7 +97,7 @@ def build(
     )
 
 
-def _migrations(found: tables.Tables, inputs: Inputs) -> None:
+def _migrations(found: dataset.Tables, inputs: Inputs) -> None:
     """Health says what a node that changed role served in each role, and names the slots
     whose keys were migrated though the two topologies do not show them moved (away and back);
     those shards join the verdict's note on moved slots."""
@@ -132,7 +132,7 @@ def _noted(v: Verdict, inputs: Inputs) -> Verdict:
     return v
 
 
-def _fix_context(found: tables.Tables, r: rollups.Rollups, inputs: Inputs) -> fixes.Context:
+def _fix_context(found: dataset.Tables, r: rollups.Rollups, inputs: Inputs) -> fixes.Context:
     """Evidence for the hot keys' fixes: one filtered pass over the rows of a few keys."""
     hot = r.hot_keys.filter(pl.col("share_of_shard") >= HOT_KEY_SHARE).head(20)
     rows = None

@@ -25,7 +25,7 @@ import polars as pl
 
 from hotshard.analyze import humanize, schema
 from hotshard.analyze.keys.slots import hash_slot
-from hotshard.analyze.store.tables import Tables, client_columns
+from hotshard.analyze.store.dataset import Tables, client_columns
 
 BIG_VALUE = 64_000  # an average reply above this is a big value
 WRITE_HOT = 0.5  # writes above this share of a key's commands: write-hot

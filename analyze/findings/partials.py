@@ -14,7 +14,7 @@ import math
 import polars as pl
 
 from hotshard.analyze import schema
-from hotshard.analyze.store.tables import roles
+from hotshard.analyze.store.dataset import roles
 
 SIZED = schema.SIZED  # reply confidences that rest on sampled key sizes
 CLIENT = pl.col("origin") == schema.ORIGIN_CLIENT

@@ -1,6 +1,6 @@
 """Aggregations over the `commands` table: who and what makes a shard hot.
 
-Everything here reads the analyzer's tables (`hotshard.analyze.store.tables.Tables`: the rows,
+Everything here reads the analyzer's tables (`hotshard.analyze.store.dataset.Tables`: the rows,
 in practice a scan of the Parquet dataset, and the keys and signatures they point at) and
 returns small DataFrames: the headline totals, the shard and node totals, and (from
 breakdowns.py) the ranked tables, all from the sums of partials.py. Only `origin == "client"`
@@ -25,7 +25,7 @@ from hotshard.analyze import schema
 from hotshard.analyze.findings import breakdowns
 from hotshard.analyze.findings.breakdowns import finish, top_by
 from hotshard.analyze.findings.partials import SUM_SCHEMA, SUMMED, Partials, resum
-from hotshard.analyze.store.tables import Tables
+from hotshard.analyze.store.dataset import Tables
 
 # How many rows each ranking keeps (the report shows `top` of them; SQLite keeps them all).
 TABLE_LIMIT = 1000

@@ -49,7 +49,7 @@ from hotshard.analyze.estimate import (
 from hotshard.analyze.estimate.resp_exprs import length_digits
 from hotshard.analyze.keys import keys, keyspecs, patterns, quoted
 from hotshard.analyze.read import parse, scanner
-from hotshard.analyze.read.ahead import ahead
+from hotshard.analyze.read.prefetch import ahead
 from hotshard.analyze.rows.dictionaries import KeyDictionary, SignatureDictionary
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from hotshard.analyze.store import sqlite, tables
+from hotshard.analyze.store import dataset, sqlite
 
 
 class Database:
@@ -60,7 +60,7 @@ class Database:
             self.pool.submit(self._timed, "sqlite_rows", sqlite.append_commands, self.path, arrow)
         )
 
-    def add_tables(self, found: tables.Tables) -> None:
+    def add_tables(self, found: dataset.Tables) -> None:
         """Queue the keys and signatures tables, the indexes and the views, after the rows."""
         if self.pool is not None:
             self.jobs.append(

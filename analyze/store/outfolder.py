@@ -25,8 +25,8 @@ import polars as pl
 
 from hotshard.analyze import humanize
 from hotshard.analyze.errors import AnalyzeError, BadInput
+from hotshard.analyze.store.dataset import COMMANDS_DIR as COMMANDS_DIR
 from hotshard.analyze.store.sqlite import DB_NAME as DB_NAME
-from hotshard.analyze.store.tables import COMMANDS_DIR as COMMANDS_DIR
 
 REPORT_NAME = "report.md"
 SUMMARY_NAME = "summary.json"

@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 
 from hotshard.analyze import schema
-from hotshard.analyze.store.tables import Tables
+from hotshard.analyze.store.dataset import Tables
 
 DB_NAME = "hotshard.db"
 BATCH_ROWS = 65_536  # per ADBC batch: larger ones held more memory for no speed

@@ -16,7 +16,7 @@ import pytest
 import zstandard
 
 from hotshard.analyze import schema
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 from hotshard.capture.cli import run
 from hotshard.capture.errors import ExitStatus
 from hotshard.capture.format import lines
@@ -216,7 +216,7 @@ def test_capture_folder(tmp_path, capsys):
     }
     assert df.schema == pl.Schema(stored)
     assert df.height == 94
-    found = tables.read(out)
+    found = dataset.read(out)
     assert found.rows.collect_schema() == pl.Schema(schema.COMMANDS)
     assert found.sources.rows() == [
         (
@@ -228,7 +228,7 @@ def test_capture_folder(tmp_path, capsys):
         for shard in ("0001", "0002", "0003")
     ]
     wide = found.wide().collect()
-    assert wide.height == 94 and wide.columns == list(tables.WIDE_COLUMNS)
+    assert wide.height == 94 and wide.columns == list(dataset.WIDE_COLUMNS)
     assert wide["key_id"].drop_nulls().max() == found.keys.height - 1
 
 
@@ -404,9 +404,9 @@ def test_two_logs_of_one_shard_and_a_shard_name_with_a_slash(tmp_path, capsys):
         "shard=eu%2F0001/00000-00000.parquet",
         "shard=eu%2F0001/00001-00000.parquet",
     ]
-    dataset = pl.read_parquet(out / "commands", hive_partitioning=False)
-    assert dataset["shard"].unique().to_list() == ["eu/0001"]
-    assert dataset.height == 42
+    rows = pl.read_parquet(out / "commands", hive_partitioning=False)
+    assert rows["shard"].unique().to_list() == ["eu/0001"]
+    assert rows.height == 42
     conn = sqlite3.connect(out / "hotshard.db")
     assert conn.execute("SELECT COUNT(*), MIN(shard) FROM commands").fetchone() == (42, "eu/0001")
     conn.close()

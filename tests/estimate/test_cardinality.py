@@ -11,7 +11,7 @@ import pytest
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 from hotshard.analyze.estimate import cardinality, through_time
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 from hotshard.capture import sizing
 from hotshard.capture.format import manifest as mf
 from hotshard.capture.format.manifest import KeySize
@@ -122,7 +122,7 @@ def test_collections_changing_mid_window_on_a_real_node(redis_node, tmp_path):
     out = tmp_path / "out"
     run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out=str(out), quiet=True))
     rows = (
-        tables.read(out)
+        dataset.read(out)
         .rows.filter(pl.col("command").is_in(list(reads)))
         .sort("ts")
         .select("command", "reply_bytes", "reply_confidence")
@@ -264,7 +264,7 @@ def test_start_sample_on_a_cluster_replica_and_valkey(engine_cluster, tmp_path):
     out = tmp_path / "out"
     run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out=str(out), quiet=True))
     rows = (
-        tables.read(out)
+        dataset.read(out)
         .rows.filter((pl.col("command") == "zrange") & (pl.col("origin") == "client"))
         .sort("ts")
         .collect()

@@ -9,7 +9,7 @@ import polars as pl
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 from hotshard.analyze.estimate import through_time
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 from hotshard.capture import sizing
 from hotshard.capture.format import manifest as mf
 from hotshard.capture.format import resp
@@ -155,7 +155,7 @@ def test_rewritten_strings_on_a_real_node(redis_node, tmp_path):
     (check,) = json.loads((out / "summary.json").read_text())["self_check"]["nodes"]
     assert check["measured_bytes_out"] == received  # the sampler's replies are overhead
     assert abs(check["ratio"] - 1) < 0.03, check
-    commands = tables.read(out).rows.collect()
+    commands = dataset.read(out).rows.collect()
     sampler = m.nodes[0].sampler_client or n.sampler_client
     assert commands.filter(pl.col("client") == sampler).height == 0
     assert not set(commands["command"]) & {"strlen", "type", "memory", "object", "pttl"}

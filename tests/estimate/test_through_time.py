@@ -7,7 +7,7 @@ import pytest
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 from hotshard.analyze.rows import rows as rows_mod
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 from hotshard.capture.format import resp
 from tests.commands.test_analyze import line, write_log
 
@@ -24,7 +24,7 @@ def analyzed(tmp_path, lines: list[str], monkeypatch=None, chunk_bytes=None) -> 
     if chunk_bytes == 200:
         assert chunks > 2  # the premise: the write and the read are chunks apart
     return (
-        tables.read(out)
+        dataset.read(out)
         .rows.filter(pl.col("command") == "get")
         .sort("ts")
         .select("key_name", "reply_bytes", "reply_confidence")
@@ -125,7 +125,7 @@ def test_values_rewritten_and_deleted_mid_window_on_a_real_node(engine_node, tmp
     (check,) = json.loads((out / "summary.json").read_text())["self_check"]["nodes"]
     assert check["measured_bytes_out"] == received
     assert abs(check["ratio"] - 1) < 0.001, check
-    gets = tables.read(out).rows.filter(pl.col("command") == "get").collect()
+    gets = dataset.read(out).rows.filter(pl.col("command") == "get").collect()
     assert gets["reply_confidence"].unique().to_list() == ["exact"]
 
 

@@ -12,7 +12,7 @@ from hotshard.analyze import schema
 from hotshard.analyze.findings import breakdowns, rollups
 from hotshard.analyze.findings.verdict import recommendations, verdict
 from hotshard.analyze.measure import selfcheck, unshown
-from hotshard.analyze.store import tables as analyze_tables
+from hotshard.analyze.store import dataset
 from tests.frames import commands, row, tables, write_outputs
 
 T0 = 1_700_000_000.0
@@ -59,12 +59,12 @@ def _workload(with_bytes: bool) -> pl.DataFrame:
 
 def test_frames_helper_matches_schema():
     df = commands([row()])
-    assert df.columns == list(analyze_tables.WIDE_COLUMNS)
+    assert df.columns == list(dataset.WIDE_COLUMNS)
     t = tables(df)
     assert t.rows.collect_schema() == pl.Schema(schema.COMMANDS)
     assert t.keys.schema == pl.Schema(schema.KEYS)
     assert t.signatures.schema == pl.Schema(schema.SIGNATURES)
-    assert t.sources.schema == pl.Schema(analyze_tables.SOURCES)
+    assert t.sources.schema == pl.Schema(dataset.SOURCES)
     # One key, two patterns: the literal is wrong, and the helper says so.
     clash = commands([row(key="a", key_pattern="x"), row(key="a", key_pattern="y")])
     with pytest.raises(ValueError, match=r"key_name \['a'\]"):
@@ -93,7 +93,7 @@ def test_wide_round_trip(tmp_path):
     assert_frame_equal(back.drop("key_id", "signature_id"), df.drop("key_id", "signature_id"))
     # The same through the files of an analysis folder (commands/ is written shard by shard).
     write_outputs(tmp_path, t, database=False)
-    read = analyze_tables.read(tmp_path)
+    read = dataset.read(tmp_path)
     assert_frame_equal(read.keys, t.keys)
     assert_frame_equal(read.signatures, t.signatures)
     assert_frame_equal(

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from hotshard.analyze.measure import slotstats as analyzed_slots
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 from hotshard.capture import slotstats
 from hotshard.capture.cli import run
 from hotshard.capture.connect import ConnectOptions, control_client
@@ -65,7 +65,7 @@ def test_measured_slot_bytes_match_the_estimate_plus_replication(clusters, tmp_p
     assert back.nodes[0].slot_stats == m.nodes[0].slot_stats  # survives the JSON round trip
 
     assert run(["analyze", str(out), "--out", str(tmp_path / "a"), "--quiet"]) == ExitStatus.OK
-    rows = tables.read(tmp_path / "a").wide().filter(pl.col("slot").is_not_null())
+    rows = dataset.read(tmp_path / "a").wide().filter(pl.col("slot").is_not_null())
     estimate = (
         rows.group_by("shard", "slot")
         .agg(

@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 from hotshard.analyze import schema
 from hotshard.analyze.read import parse
 from hotshard.analyze.read.parse import Source, line_stats
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 from hotshard.capture.format.lines import unescape_bytes
 from tests.frames import WIDE, parse_log, parse_logs, slot_of, split_log
 from tests.resp import request_size
@@ -81,7 +81,7 @@ def test_one_line_every_column(tmp_path):
         schema=WIDE,
     )
     assert_frame_equal(out, expected)
-    assert out.columns == list(tables.WIDE_COLUMNS)
+    assert out.columns == list(dataset.WIDE_COLUMNS)
     assert out.columns[: len(schema.COMMANDS)] == list(schema.COMMANDS)
 
 
@@ -258,7 +258,7 @@ def test_empty_and_ok_only_files(tmp_path):
 
 
 def test_no_sources():
-    assert parse_logs([]).columns == list(tables.WIDE_COLUMNS)
+    assert parse_logs([]).columns == list(dataset.WIDE_COLUMNS)
     assert line_stats([]).is_empty()
 
 

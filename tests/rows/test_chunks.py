@@ -17,7 +17,7 @@ from hotshard.analyze.errors import BadInput
 from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import resolve
 from hotshard.analyze.rows import rows
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 from tests.frames import source_tables
 
 SAMPLES = Path(__file__).parents[2] / "samples"
@@ -50,7 +50,7 @@ def sources_of(path: Path) -> tuple[list[parse.Source], rows.Context]:
     return sources, ctx
 
 
-def analyzed(path: Path, chunk_bytes: int) -> tables.Tables:
+def analyzed(path: Path, chunk_bytes: int) -> dataset.Tables:
     sources, ctx = sources_of(path)
     return source_tables(sources, ctx, chunk_bytes=chunk_bytes)
 
@@ -70,7 +70,7 @@ def test_chunk_boundaries_change_nothing(sample, chunk_bytes):
     whole = analyzed(SAMPLES / sample, 1 << 30)
     got = small.wide().collect()
     assert got.height > 0
-    assert got.columns == list(tables.WIDE_COLUMNS)
+    assert got.columns == list(dataset.WIDE_COLUMNS)
     assert_frame_equal(got, whole.wide().collect())
     assert_frame_equal(small.keys, whole.keys)
     assert_frame_equal(small.signatures, whole.signatures)

@@ -10,7 +10,7 @@ import redis
 
 from hotshard.analyze.findings import slotload, slotplan
 from hotshard.analyze.keys.slots import hash_slot
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 from hotshard.capture.cli import run
 from hotshard.capture.errors import ExitStatus
 from hotshard.capture.format import manifest
@@ -54,7 +54,7 @@ def capture_and_analyze(cluster: Cluster, workload, folder) -> dict:
 def plan_of(folder) -> slotplan.Plan:
     summary = json.loads((folder / "analysis" / "summary.json").read_text())
     load = slotload.from_rows(
-        tables.read(folder / "analysis").wide(),
+        dataset.read(folder / "analysis").wide(),
         summary["basis"],
         (summary["window"]["start"], summary["window"]["end"]),
         summary["window"]["duration_s"],

@@ -13,7 +13,7 @@ import polars as pl
 
 from bench import workloads_changing as workloads
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
-from hotshard.analyze.store import tables
+from hotshard.analyze.store import dataset
 from hotshard.capture.session import CaptureOptions
 from tests.capturing import background_capture
 
@@ -37,7 +37,7 @@ def _options(cluster, out) -> CaptureOptions:
 def _check(folder, out) -> tuple[list[dict], pl.DataFrame]:
     run_analyze(AnalyzeOptions(inputs=[str(folder)], out=str(out), quiet=True, sqlite=False))
     nodes = json.loads((out / "summary.json").read_text())["self_check"]["nodes"]
-    return nodes, tables.read(out).rows.collect()
+    return nodes, dataset.read(out).rows.collect()
 
 
 def _assert_within(nodes: list[dict]) -> None:

@@ -15,8 +15,8 @@ import pytest
 from hotshard.analyze import schema
 from hotshard.analyze.commands import query
 from hotshard.analyze.read.parse import Source
+from hotshard.analyze.store import dataset
 from hotshard.analyze.store import sqlite as db
-from hotshard.analyze.store import tables as analyze_tables
 from tests.frames import (
     commands,
     findings,
@@ -320,7 +320,7 @@ def test_binary_and_awkward_keys_round_trip(tmp_path):
     assert got.fetchall() == sorted((k, int(k == "\\xff\\x00")) for k in keys)
     conn.close()
     # The exact bytes stay in Parquet (schema.PARQUET_ONLY), in the keys table beside commands/.
-    keys_table = analyze_tables.read(tmp_path).keys
+    keys_table = dataset.read(tmp_path).keys
     assert keys_table.filter("key_binary")["key_bytes"].to_list() == [b"\xff\x00"]
 
 

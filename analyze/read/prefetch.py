@@ -1,4 +1,4 @@
-"""Run an iterator a few items ahead of its consumer, in a background thread.
+"""Prefetch: run an iterator a few items ahead of its consumer, in a background thread.
 
 Polars and zstandard release the GIL while they work, so a chunk can be decoded and cut up in
 one thread while the previous one is finished in another: both cores stay busy. Items come out

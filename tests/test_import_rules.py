@@ -28,8 +28,8 @@ ANALYZE_MAY_USE = (
 )
 # analyze/'s stages in the order the data flows through them.
 STAGES = ("read", "keys", "estimate", "rows", "store", "measure", "findings", "render", "commands")
-# The words every stage may use: analyze/errors.py, schema.py, humanize.py, lists.py.
-VOCABULARY = ("errors", "schema", "humanize", "lists")
+# The words every stage may use: analyze/errors.py, schema.py, humanize.py, sparse.py.
+VOCABULARY = ("errors", "schema", "humanize", "sparse")
 # Where each installed package lives in the repository.
 FOLDERS = {"hotshard.capture": CAPTURE, "hotshard.analyze": ANALYZE}
 

@@ -39,7 +39,7 @@ import polars as pl
 from hotshard.analyze import schema
 from hotshard.analyze.estimate.reply_model import chain, rules, unescaped_len
 from hotshard.analyze.keys import patterns
-from hotshard.analyze.lists import only_rows
+from hotshard.analyze.sparse import only_rows
 from hotshard.capture.format.commands import commands
 from hotshard.capture.format.manifest import KeySize, Manifest
 from hotshard.capture.format.resp import NULL, RESP3_NULL, bulk, decimal_digits

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from hotshard.analyze.lists import only_rows
+from hotshard.analyze.sparse import only_rows
 
 # -- escapes ----------------------------------------------------------------------------------
 _SIMPLE = {

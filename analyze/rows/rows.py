@@ -47,7 +47,8 @@ from hotshard.analyze.estimate import (
     through_time,
 )
 from hotshard.analyze.estimate.resp_exprs import length_digits
-from hotshard.analyze.keys import keys, keyspecs, patterns, quoted
+from hotshard.analyze.keys import find as keys
+from hotshard.analyze.keys import keyspecs, patterns, quoted
 from hotshard.analyze.read import parse, scanner
 from hotshard.analyze.read.prefetch import ahead
 from hotshard.analyze.rows.dictionaries import KeyDictionary, SignatureDictionary

@@ -8,13 +8,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from hotshard.analyze.keys import keys as keys_mod
-from hotshard.analyze.keys import keyspecs, quoted
+from hotshard.analyze.keys import find, keyspecs, quoted
 from hotshard.capture.format.lines import key_text, unescape_bytes
 from hotshard.capture.format.manifest import jsonable
 
 SPECS = keyspecs.load()
-PLAN = keys_mod.plan(SPECS)
+PLAN = find.plan(SPECS)
 
 # argv as MONITOR prints it (escapes unresolved) -> expected keys (escaped form)
 CASES: list[tuple[list[str], list[str]]] = [
@@ -85,7 +84,7 @@ def _frame(cases: list[tuple[list[str], list[str]]]) -> pl.DataFrame:
 
 
 def test_find_keys_matches_the_cases():
-    out = keys_mod.find_keys(_frame(CASES).lazy(), PLAN).collect()
+    out = find.find_keys(_frame(CASES).lazy(), PLAN).collect()
     expected = pl.DataFrame(
         {
             "key_raw": [k[0] if k else None for _, k in CASES],
@@ -141,7 +140,7 @@ def test_keys_of_escaped_arguments_are_decoded():
         (["GET", "\\x00\\x7f"], "\x00\x7f", False),
     ]
     frame = _frame([(argv, []) for argv, _, _ in cases])
-    found = keys_mod.find_keys(frame.lazy(), PLAN)
+    found = find.find_keys(frame.lazy(), PLAN)
     out = quoted.decode_column(found, "key_raw").collect()
     for (argv, text, binary), row in zip(cases, out.iter_rows(named=True), strict=True):
         exact = unescape_bytes(argv[1])
@@ -151,7 +150,7 @@ def test_keys_of_escaped_arguments_are_decoded():
     # The key list of a multi-key command, text form (`keys` of the rows).
     many = _frame([(["MGET", *(argv[1] for argv, _, _ in cases)], [])])
     listed = (
-        keys_mod.find_keys(many.lazy(), PLAN)
+        find.find_keys(many.lazy(), PLAN)
         .select(keys=quoted.decode_keys(pl.col("keys_raw")))
         .collect()
     )
@@ -175,7 +174,7 @@ def test_arg_shape_masks_values_and_keeps_ranges_and_keywords():
         ["XADD", "s", "*", "f", "v"],
         ["PING"],
     ]
-    out = keys_mod.find_keys(_frame([(a, []) for a in argvs]).lazy(), PLAN).collect()
+    out = find.find_keys(_frame([(a, []) for a in argvs]).lazy(), PLAN).collect()
     assert out["arg_shape"].to_list() == [
         "0 -1 WITHSCORES",
         "? EX ?",
@@ -195,7 +194,7 @@ def test_arg_shape_masks_values_and_keeps_ranges_and_keywords():
 
 
 def test_find_keys_adds_its_columns_and_no_helpers():
-    out = keys_mod.find_keys(_frame(CASES[:2]).lazy(), PLAN)
+    out = find.find_keys(_frame(CASES[:2]).lazy(), PLAN)
     assert out.collect_schema().names() == [
         "command",
         "args",

@@ -7,7 +7,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hotshard.analyze.keys import keys, keyspecs, quoted
+from hotshard.analyze.keys import find, keyspecs, quoted
 from hotshard.capture.format.lines import escape_bytes, key_text, unescape_bytes
 from tests.frames import parse_log, split_log
 from tests.resp import request_size
@@ -21,7 +21,7 @@ ARG = st.one_of(
     st.lists(NASTY, max_size=8).map(b"".join),
     st.text(max_size=20).map(str.encode),
 )
-PLAN = keys.plan(keyspecs.load())
+PLAN = find.plan(keyspecs.load())
 
 
 def monitor_line(i: int, argv: list[bytes]) -> bytes:
@@ -57,7 +57,7 @@ def test_all_keys_decode_like_key_text(key, others):
         schema={"command": pl.String, "args": pl.List(pl.String)},
     )
     out = (
-        keys.find_keys(frame.lazy(), PLAN)
+        find.find_keys(frame.lazy(), PLAN)
         .select(keys=quoted.decode_keys(pl.col("keys_raw")), key_raw="key_raw")
         .pipe(quoted.decode_column, "key_raw")
         .collect()

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from hotshard.analyze.estimate import replies
-from hotshard.analyze.keys import keys, patterns, quoted
+from hotshard.analyze.keys import find, patterns, quoted
 from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import resolve
 from hotshard.analyze.rows import rows
@@ -58,12 +58,12 @@ def test_the_per_row_stages_stream(sample):
     the chunk itself is held."""
     sources, ctx = sample
     for source in sources:
-        body = _split(source).pipe(keys.find_keys, ctx.key_plan)
+        body = _split(source).pipe(find.find_keys, ctx.key_plan)
         assert flagged(body) == [SOURCE]
     # The estimate over rows with their keys' columns, as `rows` hands them over.
     parsed = (
         _split(sources[0])
-        .pipe(keys.find_keys, ctx.key_plan)
+        .pipe(find.find_keys, ctx.key_plan)
         .with_columns(origin=rows.origin(sources[0]))
         .pipe(quoted.decode_column, "key_raw")
         .with_columns(key_name="key_raw_text", keys=quoted.decode_keys(pl.col("keys_raw")))

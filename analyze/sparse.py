@@ -1,4 +1,4 @@
-"""Helpers for List columns that keep Polars on its fast path."""
+"""Sparse list columns: a list kept only on the few rows that need it, on Polars' fast path."""
 
 from __future__ import annotations
 

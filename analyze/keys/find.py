@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from hotshard.analyze.keys.keyspecs import DROP_EMPTY_KEYS, KeySpec, KeySpecs
-from hotshard.analyze.lists import only_rows
+from hotshard.analyze.sparse import only_rows
 
 MAX_SLOTS = 3  # most key specs of any command (GEORADIUS: key, STORE, STOREDIST)
 SHAPE_TOKENS = 8  # arg_shape keeps this many non-key arguments, then "…"

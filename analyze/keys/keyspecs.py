@@ -32,6 +32,8 @@ from typing import Any
 
 import polars as pl
 
+from hotshard.capture.format.commands import commands
+
 BUILTIN = Path(__file__).parent.parent / "data" / "commands-redis-7.0.json"
 
 
@@ -119,31 +121,18 @@ def _legacy(first: int, last: int, step: int) -> list[KeySpec]:
     return [KeySpec("index", index=first, find="range", lastkey=lastkey, step=step)]
 
 
-def _entries(reply: Sequence[Any]) -> dict[str, Sequence[Any]]:
-    """Every command and subcommand entry of a COMMAND reply, by lower-case name."""
-    out: dict[str, Sequence[Any]] = {}
-    for entry in reply:
-        if not isinstance(entry, list | tuple) or not entry:
-            continue
-        out[str(entry[0]).lower()] = entry
-        if len(entry) > 9 and entry[9]:
-            out.update(_entries(entry[9]))
-    return out
-
-
 def command_specs(reply: Sequence[Any]) -> dict[str, list[KeySpec]]:
     """Key specs per command name (lower case, `container|sub` for subcommands) of a reply."""
-    entries = _entries(reply)
     builtin = {} if reply is builtin_reply() else _builtin_specs().by_command
     out: dict[str, list[KeySpec]] = {}
-    for name, entry in entries.items():
-        has_specs = len(entry) > 8
-        if has_specs:
-            specs = [s for s in (_spec(raw) for raw in entry[8]) if s is not None]
+    for command in commands(reply, subcommands=True):
+        name = command.name
+        if command.key_specs is not None:
+            specs = [s for s in (_spec(raw) for raw in command.key_specs) if s is not None]
         elif name in builtin:
             specs = builtin[name]
         else:
-            specs = _legacy(int(entry[3]), int(entry[4]), int(entry[5]))
+            specs = _legacy(command.first_key or 0, command.last_key or 0, command.step or 0)
         if name == "sort":
             # SORT ... STORE dest: Redis finds it with a custom function (spec type "unknown").
             specs = [*specs, KeySpec("keyword", keyword="STORE", startfrom=2, lastkey=0)]
@@ -153,9 +142,7 @@ def command_specs(reply: Sequence[Any]) -> dict[str, list[KeySpec]]:
 
 def containers(reply: Sequence[Any]) -> frozenset[str]:
     """Commands with subcommands (OBJECT, MEMORY, XINFO, ...): argv[1] names the subcommand."""
-    return frozenset(
-        str(e[0]).lower() for e in reply if isinstance(e, list | tuple) and len(e) > 9 and e[9]
-    )
+    return frozenset(c.name for c in commands(reply) if c.has_subcommands)
 
 
 @dataclass(frozen=True)

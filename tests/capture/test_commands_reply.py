@@ -4,6 +4,7 @@ it) and saved (the manifest's JSON text), the same way."""
 from __future__ import annotations
 
 from hotshard.analyze.estimate.replies import write_commands
+from hotshard.analyze.keys import keyspecs
 from hotshard.analyze.measure.unshown import hidden_commands
 from hotshard.capture import placement
 from hotshard.capture.connect import ConnectOptions, control_client
@@ -32,3 +33,7 @@ def test_raw_and_saved_replies_read_alike(redis_node):
     assert {"set", "zadd", "del"} <= writes and "get" not in writes
     hidden = hidden_commands(saved)
     assert "config|get" in hidden and "get" not in hidden
+    specs = keyspecs.load(saved)
+    assert keyspecs.load(raw) == specs  # the key specs too (bytes were read as "b'get'")
+    assert specs.positions(["ZUNIONSTORE", "d", "2", "a", "b"]) == [1, 3, 4]
+    assert specs.positions(["OBJECT", "ENCODING", "k"]) == [2]

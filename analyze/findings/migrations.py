@@ -1,11 +1,11 @@
 """Failovers and slot migrations during the window, with what the MONITOR stream shows.
 
-A node whose role changed (`inputs.role_change`, from the capture's polls) is told with what it
+A node whose role changed (`topology.role_change`, from the capture's polls) is told with what it
 served in each role (`role_change_note`).
 
 
 The capture reads slot ownership at the start and again after the window (`slots_after`): a
-slot whose owner differs is named by `inputs.slot_moves`. A slot moved away and back, or a
+slot whose owner differs is named by `topology.slot_moves`. A slot moved away and back, or a
 migration still under way when the window ended, has the same owner at both ends; its trace is
 in the stream: each key arriving in a shard is a `RESTORE-ASKING` line there (sent by the
 source node's MIGRATE, and replicated as is to the target's replicas, which the capture
@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 import polars as pl
 
 from hotshard.analyze import humanize, schema
-from hotshard.analyze.read.inputs import RoleChange, slot_text
+from hotshard.analyze.read.topology import RoleChange, slot_text
 from hotshard.capture.format.manifest import Manifest
 
 

@@ -6,9 +6,8 @@ bytes out by key pattern per shard. matplotlib rather than Altair + vl-convert: 
 no JavaScript engine inside, deterministic SVG with documented switches (docs/BENCHMARKS.md,
 "Charts").
 
-Determinism: no pyplot state (a `Figure` per chart), `svg.hashsalt` fixed (element ids),
-`svg.fonttype` "none" (text stays text: no glyph paths that depend on the fonts installed), no
-Date/Creator metadata, every series drawn in a fixed, sorted order.
+Determinism: the settings and the saving of drawing.py, and every series drawn in a fixed,
+sorted order.
 """
 
 from __future__ import annotations
@@ -16,101 +15,24 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
 from hotshard.analyze import humanize
+from hotshard.analyze.render import drawing
+from hotshard.analyze.render.drawing import RC, Chart
 from hotshard.analyze.store.outfolder import CHARTS_DIR
 
 if TYPE_CHECKING:
     from hotshard.analyze.findings.found import Findings
 
 SLOTS = 16384
-RC: dict[str, Any] = {
-    "svg.hashsalt": "hotshard",
-    "svg.fonttype": "none",
-    "font.family": "DejaVu Sans",
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "path.simplify": False,
-    # Key names are text, never mathtext: `$$` would raise and `$total$` turn italic.
-    "text.parse_math": False,
-}
-METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 MAX_NODES = 10  # lines in the time chart; the busiest nodes
 MAX_PATTERNS = 8  # segments in the pattern chart; the rest is "other"
 TOP_SLOTS = 20  # slots per shard marked with a dot in the slot chart
 VISIBLE = 400  # slots below 1/VISIBLE of the highest are not drawn (under half a pixel)
-PALETTE = (
-    "#4e79a7",
-    "#f28e2b",
-    "#e15759",
-    "#76b7b2",
-    "#59a14f",
-    "#edc948",
-    "#b07aa1",
-    "#ff9da7",
-    "#9c755f",
-    "#bab0ac",
-)
-
-
-# Key patterns get their own palette, ranked dark (largest) to light, so no pattern wears a
-# shard's colour from the other charts.
-PATTERN_PALETTE = (
-    "#1b1b4b",
-    "#3f3d8f",
-    "#6a51a3",
-    "#807dba",
-    "#9e9ac8",
-    "#bcbddc",
-    "#d4d3e8",
-    "#e8e6f2",
-)
-
-
-@dataclass(frozen=True)
-class Chart:
-    name: str
-    path: str  # relative to the output folder, e.g. "charts/bytes_over_time.svg"
-    alt: str  # the image's alt text: what it shows, in words
-
-    def markdown(self) -> str:
-        alt = self.alt.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
-        return f"![{alt}]({self.path})"
-
-
-def _colour(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
-
-
-def _bytes_axis(ax: Any, per_second: bool) -> None:
-    from matplotlib.ticker import FuncFormatter
-
-    unit = "/s" if per_second else ""
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{humanize.size(v)}{unit}"))
-
-
-def _measure(column: str) -> str:
-    """What the rank column counts, in words."""
-    return "estimated bytes out" if column == "est_bytes_out" else "client commands"
-
-
-def _legend(ax: Any, top: float = 1.0, **options: Any) -> Any:
-    """A small legend outside the plot, to its right, its top at `top` (axes fraction)."""
-    return ax.legend(
-        fontsize=7, loc="upper left", bbox_to_anchor=(1.01, top), frameon=False, **options
-    )
-
-
-def _save(fig: Any, folder: Path, name: str, alt: str) -> Chart:
-    """Write the figure as `folder/<name>.svg` and return it as a Chart with its alt text."""
-    fig.savefig(folder / f"{name}.svg", format="svg", metadata=METADATA, bbox_inches="tight")
-    return Chart(name, f"{CHARTS_DIR}/{name}.svg", alt)
 
 
 def preload() -> None:
@@ -140,11 +62,6 @@ def write(out: Path, f: Findings) -> list[Chart]:
     return charts
 
 
-def _shard_colours(f: Findings) -> dict[str, str]:
-    shards = sorted(set(f.rollups.shards["shard"].to_list()))
-    return {s: _colour(i) for i, s in enumerate(shards)}
-
-
 def _clock(ts: float, tenths: bool) -> str:
     """HH:MM:SS (UTC) of an epoch second, with tenths for short windows."""
     text = humanize.timestamp(math.floor(ts))[11:19]
@@ -160,7 +77,7 @@ def _tint(colour: str, amount: float) -> str:
 
 def _node_colours(f: Findings, nodes: list[tuple[str, str, str]]) -> dict[str, str]:
     """Per node: its shard's colour, the primary full, each replica a lighter tint of it."""
-    shard_colours = _shard_colours(f)
+    shard_colours = drawing.shard_colours(f)
     out: dict[str, str] = {}
     for shard in sorted({s for _, s, _ in nodes}):
         members = sorted((r != "primary", n) for n, s, r in nodes if s == shard)
@@ -263,7 +180,7 @@ def _over_time(folder: Path, f: Findings) -> Chart | None:
     ax.set_ylabel("client bytes out per minute (log)")
     ax.set_title("Client bytes out per node, in bytes per minute (CloudWatch's unit)")
     # Two legends: which node (colour, busiest first), and which measure (line style).
-    nodes_legend = _legend(
+    nodes_legend = drawing.legend(
         ax,
         handles=node_handles,
         title="node (busiest first)",
@@ -277,14 +194,14 @@ def _over_time(folder: Path, f: Findings) -> Chart | None:
         if what in styles
     ]
 
-    _legend(ax, 0.0, handles=style_handles)
+    drawing.legend(ax, 0.0, handles=style_handles)
     what = "estimated and measured" if t.measured else "estimated"
     extra = ", with CloudWatch NetworkBytesOut per minute" if t.cloudwatch else ""
     alt = (
         f"Line chart, log scale: client bytes out per minute over time for {len(nodes)} "
         f"node(s), busiest first, {what}{extra}"
     )
-    return _save(fig, folder, "bytes_over_time", alt)
+    return drawing.save(fig, folder, "bytes_over_time", alt)
 
 
 def _slots(folder: Path, f: Findings) -> Chart | None:
@@ -299,7 +216,7 @@ def _slots(folder: Path, f: Findings) -> Chart | None:
     top = slots.sort([column, "slot"], descending=[True, False]).row(0, named=True)
     # Bars under half a pixel high draw nothing but bytes of SVG.
     slots = slots.filter(pl.col(column) >= top[column] / VISIBLE)
-    colours = _shard_colours(f)
+    colours = drawing.shard_colours(f)
     fig = Figure(figsize=(9, 3.2))
     ax = fig.subplots()
     for shard, a, b in f.slot_ranges:  # where each shard's slots are, faintly
@@ -322,7 +239,7 @@ def _slots(folder: Path, f: Findings) -> Chart | None:
     ax.set_xlim(0, SLOTS)
     ax.set_ylim(bottom=0)
     if column == "est_bytes_out":
-        _bytes_axis(ax, per_second=False)
+        drawing.bytes_axis(ax, per_second=False)
         ax.set_ylabel(f"estimated bytes out in {humanize.duration(r.duration)}")
     else:
         ax.set_ylabel(f"client commands in {humanize.duration(r.duration)}")
@@ -332,12 +249,14 @@ def _slots(folder: Path, f: Findings) -> Chart | None:
         if column == "est_bytes_out"
         else "Client commands per hash slot over the window, coloured by shard"
     )
-    _legend(ax, handles=[Patch(color=c, label=f"shard {s}") for s, c in sorted(colours.items())])
+    drawing.legend(
+        ax, handles=[Patch(color=c, label=f"shard {s}") for s, c in sorted(colours.items())]
+    )
     alt = (
-        f"Bar chart: {_measure(column)} of each of the 16,384 hash slots, coloured by shard; "
+        f"Bar chart: {drawing.measure(column)} of each of the 16,384 hash slots, coloured by shard; "
         f"the highest is slot {top['slot']} on shard {top['shard']}"
     )
-    return _save(fig, folder, "slots", alt)
+    return drawing.save(fig, folder, "slots", alt)
 
 
 def _patterns(folder: Path, f: Findings) -> Chart | None:
@@ -379,7 +298,7 @@ def _patterns(folder: Path, f: Findings) -> Chart | None:
         ]
         if not any(widths):
             continue
-        colour = "#bbbbbb" if pattern == "(other patterns)" else PATTERN_PALETTE[i]
+        colour = "#bbbbbb" if pattern == "(other patterns)" else drawing.PATTERN_PALETTE[i]
         ax.barh(
             ys,
             widths,
@@ -406,13 +325,13 @@ def _patterns(folder: Path, f: Findings) -> Chart | None:
         if column == "est_bytes_out"
         else "What each shard's client commands are made of, by key pattern"
     )
-    _legend(ax)
+    drawing.legend(ax)
     alt = (
-        f"Stacked bar chart: each shard's {_measure(column)} split by key pattern (shares of "
+        f"Stacked bar chart: each shard's {drawing.measure(column)} split by key pattern (shares of "
         "the shard, totals beside the shard names); the largest pattern overall "
         f"is {humanize.printable(kept[0])}"
     )
-    return _save(fig, folder, "patterns", alt)
+    return drawing.save(fig, folder, "patterns", alt)
 
 
 def section(charts: Sequence[Chart]) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hotshard.analyze.findings.found import Findings
-from hotshard.analyze.render.charts import Chart
+from hotshard.analyze.render.drawing import Chart
 from hotshard.analyze.render.summary import build as build_summary
 
 TOP = 10  # keys and patterns exported (bounded label cardinality)

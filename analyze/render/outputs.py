@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.render import charts, metrics, report, summary
-from hotshard.analyze.render.charts import Chart
+from hotshard.analyze.render.drawing import Chart
 from hotshard.analyze.store import outfolder
 
 Renderer = Callable[[Findings, Sequence[Chart]], str]

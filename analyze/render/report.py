@@ -14,11 +14,12 @@ from hotshard.analyze import humanize
 from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.render import advice, charts, headline, rankings, timeline
 from hotshard.analyze.render import selfcheck as selfcheck_view
+from hotshard.analyze.render.drawing import Chart
 from hotshard.analyze.render.markdown import section, share_note, table
 from hotshard.capture import __version__
 
 
-def render(f: Findings, drawn: Sequence[charts.Chart] = ()) -> str:
+def render(f: Findings, drawn: Sequence[Chart] = ()) -> str:
     """The whole report as text (ends with a newline); `drawn`: the charts beside it."""
     parts = [
         "# hotshard report",
@@ -308,7 +309,7 @@ def _nodes(f: Findings) -> str:
     return section("Nodes", table(headers, rows, "lllrrrrr"), " ".join(notes))
 
 
-def _bytes_over_time(f: Findings, drawn: Sequence[charts.Chart]) -> str:
+def _bytes_over_time(f: Findings, drawn: Sequence[Chart]) -> str:
     """Bytes out per node through time: the chart and byte sparklines (analyze/findings/timeline.py)."""
     return timeline.section(f, charts.over_time(drawn))
 

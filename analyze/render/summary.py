@@ -54,7 +54,7 @@ from hotshard.analyze.findings import slotplan
 from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.measure import bandwidth, selfcheck
 from hotshard.analyze.render import timeline
-from hotshard.analyze.render.charts import Chart
+from hotshard.analyze.render.drawing import Chart
 from hotshard.capture import __version__
 
 SCHEMA_VERSION = 1

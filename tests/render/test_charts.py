@@ -55,7 +55,7 @@ def test_each_chart_matches_its_golden(name: str, tmp_path: Path, update_golden:
 def test_time_chart_says_what_and_in_which_unit(tmp_path: Path):
     """CloudWatch's unit (bytes per minute), a log axis, nodes by ElastiCache id, busiest first,
     primaries and replicas told apart, and a pattern palette no shard wears."""
-    from hotshard.analyze.render import charts
+    from hotshard.analyze.render import charts, drawing
     from tests.chart_input import NODES, chart_findings
 
     charts.write(tmp_path, chart_findings())
@@ -66,7 +66,7 @@ def test_time_chart_says_what_and_in_which_unit(tmp_path: Path):
     assert labels == sorted(labels)  # legend: busiest first
     assert "shard 0001, primary" in svg and "shard 0001, replica" in svg
     assert "1.0 GB" in svg and "10.0 kB" in svg  # a log axis spans the cold and the hot node
-    assert not set(charts.PATTERN_PALETTE) & set(charts.PALETTE)
+    assert not set(drawing.PATTERN_PALETTE) & set(drawing.PALETTE)
     patterns = (tmp_path / "charts" / "patterns.svg").read_text()
-    for colour in charts.PALETTE:
+    for colour in drawing.PALETTE:
         assert colour not in patterns

@@ -197,7 +197,7 @@ def test_a_gigabyte_line_without_newline_is_skipped_in_bounded_memory(tmp_path):
 
 # A line under --max-line-bytes is parsed whole: measured ~7-8x its length above a small run
 # (docs/BENCHMARKS.md, "A long line"); the default limit keeps that under ~0.5 GB.
-LINE_MULTIPLE = 9
+LINE_MULTIPLE = 3
 
 
 def test_a_long_line_under_the_limit_costs_a_bounded_multiple_of_itself(tmp_path):

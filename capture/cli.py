@@ -111,7 +111,7 @@ def analyze(
     cloudwatch: bool = False,
     region: str | None = None,
     tolerance: str = "5%",
-    max_line_bytes: str = "64MiB",
+    max_line_bytes: str = "512MiB",
     redact: bool = False,
     redact_key: str | None = None,
     quiet: bool = False,

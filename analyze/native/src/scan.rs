@@ -288,7 +288,9 @@ impl Tails {
         self.arg_count.push(args.len().saturating_sub(1) as i32);
         self.request_bytes.push(request_bytes);
         let lower = self.command.get(self.command.len() - 1).unwrap_or_default();
-        let long = long.filter(|_| DATA_WRITES.contains(&lower)).unwrap_or(usize::MAX);
+        let long = long
+            .filter(|_| DATA_WRITES.contains(&lower))
+            .unwrap_or(usize::MAX);
         for (arg, _) in args.iter().skip(1) {
             self.args.push(if arg.len() > long { LONG } else { arg });
         }
@@ -470,7 +472,10 @@ pub fn split_body(body: &[u8]) -> (Vec<&[u8]>, i64) {
     split_into(body, false, &mut args);
     let size = args.iter().map(|a| bulk(a.1)).sum::<i64>();
     let count = args.len() as i64;
-    (args.into_iter().map(|a| a.0).collect(), size + digits(count) + 3)
+    (
+        args.into_iter().map(|a| a.0).collect(),
+        size + digits(count) + 3,
+    )
 }
 
 /// The arguments of `body` with their decoded lengths, appended to `args`; `opened`: its
@@ -757,6 +762,21 @@ mod tests {
         assert_eq!(out.parsed_tails.args.get(0).unwrap(), b"k");
         assert_eq!(out.parsed_tails.args.get(1).unwrap(), b"K"); // fast: the placeholder key
         assert_eq!(out.parsed_tails.request_bytes, [4 + 9 + 7, 4 + 9 + 7]);
+    }
+
+    #[test]
+    fn long_values_of_data_writes_are_placeholders_counted_whole() {
+        let value = "\\\"a".repeat(LONG_ARG / 3 + 1); // just over the limit
+        let out = run(&format!(
+            "1 [0 a:1] \"SET\" \"k\" \"{value}\" \"EX\" \"9\"\n1 [0 a:1] \"MGET\" \"{value}\"\n"
+        ));
+        let t = &out.parsed_tails;
+        assert_eq!(t.args.get(1).unwrap(), LONG);
+        assert_eq!(t.args.get(2).unwrap(), b"EX");
+        let decoded = (LONG_ARG / 3 + 1) as i64 * 2; // `\"` and `a` (one byte each)
+        assert_eq!(t.values.value_len.values[0], decoded);
+        assert_eq!(t.request_bytes[0], 4 + 9 + 7 + bulk(decoded) + 8 + 7);
+        assert_eq!(t.args.get(4).unwrap().len(), value.len()); // a whole body keeps it
     }
 
     #[test]

@@ -111,7 +111,7 @@ def analyze(
     cloudwatch: bool = False,
     region: str | None = None,
     tolerance: str = "5%",
-    max_line_bytes: str = "64MiB",
+    max_line_bytes: str = "512MiB",
     redact: bool = False,
     redact_key: str | None = None,
     quiet: bool = False,
@@ -132,8 +132,9 @@ def analyze(
       cloudwatch: fetch NetworkBytesOut from CloudWatch for the capture window.
       region: AWS region for --cloudwatch (default: AWS_REGION / profile).
       tolerance: self-check: name the nodes whose estimate is off from measured by more (5%).
-      max_line_bytes: lines longer than this are skipped with a note (64MiB; a line under it
-        costs ~8x its length in memory while it is parsed).
+      max_line_bytes: lines longer than this are skipped with a note (512MiB). A line under it
+        is held while parsed: ~2x its length for a long SET/HSET/list value, ~5x for other
+        long arguments (APPEND, MSET, scripts); a skipped line costs about the limit.
       redact: outputs safe to share: keys as pattern#tag, client hosts as host#tag, no SQLite or Parquet.
       redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY): the same key gets the same tag in every run made with it.
       quiet: no progress on stderr.

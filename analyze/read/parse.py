@@ -74,7 +74,7 @@ def split_rows(block: bytes) -> pl.DataFrame:
     `request_bytes` and `args` (each argument as printed, escapes unresolved), as the native
     core splits them (with no fast commands every body is its own tail)."""
     scanned = scanner.scan(block)
-    tails = scanned.tails.drop("_text")
+    tails = scanned.tails.drop("_whole")
     return pl.concat(
         [
             scanned.frame.select("ts", "db", "client"),

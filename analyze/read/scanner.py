@@ -36,7 +36,7 @@ class Scanned:
     bad: list[str]  # the first few lines that are not MONITOR output, in file order
     # ts, db, client, (body,) _fast, _key_raw (the fast line's key as quoted), _tail (code)
     frame: pl.DataFrame
-    # Per distinct tail, by code: `_text` (`rows`: `_SEP`, `_NONE`, `_WHOLE`), and the tail
+    # Per distinct tail, by code: `_whole` (a whole body, else a fast line's rest), and the tail
     # parsed as a body (a fast one with the placeholder key `K`): `command` (lower case),
     # `arg_count`, `request_bytes` (RESP2, decoded lengths), `args` (after the command, as
     # printed: escapes unresolved), and what a string write stores: `_value_len`, `_exp_abs`,
@@ -44,10 +44,14 @@ class Scanned:
     tails: pl.DataFrame
 
 
-def parser(fast_spellings: Sequence[str] = ()) -> Parser:
+def parser(fast_spellings: Sequence[str] = (), long_arg: int | None = None) -> Parser:
     """A parser whose fast commands are `fast_spellings` (`"GET`, `"get`...:
-    `keys.KeyPlan.fast_spellings`)."""
-    return Parser([s.encode() for s in fast_spellings])
+    `keys.KeyPlan.fast_spellings`). An argument after the key of a fast string, hash, list or
+    set write longer than `long_arg` (default 64 KiB) is handed on as the placeholder `\\x03`:
+    only its length counts (the request size, the value's length), and a line's memory then
+    stays near the line itself (docs/BENCHMARKS.md, "A long line")."""
+    spellings = [s.encode() for s in fast_spellings]
+    return Parser(spellings) if long_arg is None else Parser(spellings, long_arg)
 
 
 _PLAIN = parser()
@@ -79,7 +83,9 @@ def scan(block: bytes, using: Parser | None = None, body: bool = False) -> Scann
     tails = pl.from_arrow(
         pa.table(
             {
-                "_text": _strings(d, "tails", t),
+                "_whole": pa.Array.from_buffers(
+                    pa.bool_(), t, [None, pa.py_buffer(d["tails.whole"])]
+                ),
                 "command": _strings(d, "tails.command", t),
                 "arg_count": _numbers(pa.int32(), t, d["tails.arg_count"]),
                 "request_bytes": _numbers(pa.int64(), t, d["tails.request_bytes"]),
@@ -99,7 +105,7 @@ def scan(block: bytes, using: Parser | None = None, body: bool = False) -> Scann
         last_ts=d["last_ts"],
         bad=d["bad"],
         frame=frame,
-        tails=tails.cast({"_text": pl.String, "command": pl.String, "args": pl.List(pl.String)}),
+        tails=tails.cast({"command": pl.String, "args": pl.List(pl.String)}),
     )
 
 

@@ -254,10 +254,6 @@ def _finish(
 _LATER = ("keys_reply_bytes",)
 
 
-# A tail text is a fast line's command and rest (`\x00` between them, `\x01` for no rest), or
-# `_WHOLE` and a whole body (analyze/native/src/scan.rs). Control characters never appear raw in
-# MONITOR output, so they cannot clash.
-_WHOLE = "\x02"
 _TAIL_PER_ROW = (
     "command",
     "arg_count",
@@ -281,7 +277,7 @@ def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     and the reply features of the arguments. A fast tail was parsed as a body whose key is a
     placeholder."""
     frame = parsed.with_row_index("_code")
-    whole = pl.col("_text").str.starts_with(_WHOLE)
+    whole = pl.col("_whole")
     fast = (
         frame.lazy()
         .filter(~whole)

@@ -37,7 +37,7 @@ _SMALL_FEED = 1 << 12  # when a frame is decoded again to keep the text before i
 _GZIP = 16 + zlib.MAX_WBITS
 _GZIP_FEED = 1 << 15  # deflate expands at most ~1000x: about 32 MiB of text per step
 _MAX_STEP = 16 << 20  # text one zstd step aims at (a 32 KB frame can hold a 1 GiB line)
-MAX_LINE_BYTES = 64 << 20  # longer lines are skipped with a note (`--max-line-bytes`)
+MAX_LINE_BYTES = 512 << 20  # longer lines are skipped with a note (`--max-line-bytes`)
 _HOLE = 16  # this many NUL bytes in a row are a hole in the file, not a character
 _NUL_RUN = re.compile(rb"\x00{%d,}" % _HOLE)
 _BARE_CR = re.compile(rb"\r(?!\n)")
@@ -97,10 +97,12 @@ class MonitorFile:
                     continue
             first = data.find(b"\n")
             if first >= 0 and tail + first + 1 > self.max_line_bytes:  # it ends here, too long
-                if cut is not None:
-                    yield self._upto(buf, cut)
+                block = self._upto(buf, cut) if cut is not None else b""
                 self._long_line()
                 buf, held, cut, tail = [], 0, None, 0
+                if block:
+                    yield block
+                del block
                 data = data[first + 1 :]
                 if not data:
                     continue
@@ -111,21 +113,31 @@ class MonitorFile:
                 cut, tail = (len(buf) - 1, nl + 1), len(data) - nl - 1
             else:
                 tail += len(data)
+            # The pieces of a block are let go before it is given: a long line is then held
+            # once while it is parsed, not twice.
             if tail > self.max_line_bytes:
-                if cut is not None:
-                    yield self._upto(buf, cut)
+                block = self._upto(buf, cut) if cut is not None else b""
                 self._long_line()
                 skipping = not data.endswith(b"\n")
                 buf, held, cut, tail = [], 0, None, 0
+                if block:
+                    yield block
+                del block
             elif held >= size and cut is not None:
-                yield self._upto(buf, cut)
+                block = self._upto(buf, cut)
                 buf, held, cut = _after(buf, cut), tail, None
+                del data
+                yield block
+                del block
         if skipping:
             self.partial = b""  # the too-long line was also the last, cut
         elif buf:
             if cut is not None:
-                yield self._upto(buf, cut)
+                block = self._upto(buf, cut)
                 buf = _after(buf, cut)
+                del data
+                yield block
+                del block
             rest = b"".join(buf)
             if rest and not self._cut_by_damage:
                 self.partial = rest.removesuffix(b"\r")

@@ -25,6 +25,7 @@ fn main() {
         fast: &fast,
         with_body: false,
         examples: 5,
+        long_arg: hotshard_native::scan::LONG_ARG,
     };
     let mut best = f64::MAX;
     let mut lines = 0;

@@ -17,10 +17,13 @@ mod python {
         unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
     }
 
-    /// The parser of one analysis: the spellings of the commands whose one key is argv 1.
+    /// The parser of one analysis: the spellings of the commands whose one key is argv 1, and
+    /// the length past which an argument of theirs is handed on as a placeholder
+    /// (`scan::LONG`).
     #[pyclass(frozen, module = "hotshard_native")]
     struct Parser {
         fast: scan::Spellings,
+        long_arg: usize,
     }
 
     fn put_strings(py: Python<'_>, d: &Bound<'_, PyDict>, name: &str, s: &Strings) -> PyResult<()> {
@@ -48,9 +51,11 @@ mod python {
     #[pymethods]
     impl Parser {
         #[new]
-        fn new(fast: Vec<Vec<u8>>) -> Self {
+        #[pyo3(signature = (fast, long_arg=scan::LONG_ARG))]
+        fn new(fast: Vec<Vec<u8>>, long_arg: usize) -> Self {
             Parser {
                 fast: fast.into_iter().collect(),
+                long_arg,
             }
         }
 
@@ -68,6 +73,7 @@ mod python {
                 fast: &self.fast,
                 with_body,
                 examples,
+                long_arg: self.long_arg,
             };
             let out = py.allow_threads(|| scan::scan(bytes, &opts));
             let d = PyDict::new(py);
@@ -87,8 +93,8 @@ mod python {
             d.set_item("fast", PyBytes::new(py, &out.fast.bytes))?;
             put_strings(py, &d, "key_raw", &out.key_raw)?;
             d.set_item("tail", PyBytes::new(py, raw(&out.tail)))?;
-            d.set_item("tails.n", out.tails.len())?;
-            put_strings(py, &d, "tails", &out.tails)?;
+            d.set_item("tails.n", out.whole.len)?;
+            d.set_item("tails.whole", PyBytes::new(py, &out.whole.bytes))?;
             let parsed = &out.parsed_tails;
             put_strings(py, &d, "tails.command", &parsed.command)?;
             d.set_item("tails.arg_count", PyBytes::new(py, raw(&parsed.arg_count)))?;

@@ -15,11 +15,23 @@ use std::collections::HashMap;
 use memchr::{memchr, memmem};
 use regex::Regex;
 
-/// Tail texts: a fast line's command and rest (`SEP`; `NONE` when there is no rest), or a whole
-/// body (`WHOLE`). Control characters never appear raw in MONITOR output: they cannot clash.
-pub const SEP: u8 = 0;
-pub const NONE: u8 = 1;
-pub const WHOLE: u8 = 2;
+/// What a long argument of a fast tail is handed on as (`Options::long_arg`). Control characters
+/// never appear raw in MONITOR output: it cannot clash with an argument as printed, and it masks
+/// to `?` in arg_shape as the argument itself would (no keyword, special or short integer).
+pub const LONG: &[u8] = b"\x03";
+
+/// Commands whose arguments after the key nothing downstream reads but for their length (the
+/// request size, a string write's value: worked out here) or against short words (keywords,
+/// `GET`, `INCR`): a long one is handed on as `LONG`. Others (APPEND, SETRANGE, ranges: the reply
+/// model reads their arguments) keep every argument whole.
+const DATA_WRITES: &[&[u8]] = &[
+    b"set", b"setnx", b"setex", b"psetex", b"getset", b"hset", b"hsetnx", b"hmset", b"lpush",
+    b"rpush", b"lpushx", b"rpushx", b"sadd", b"zadd", b"xadd",
+];
+
+/// Past this an argument of a `DATA_WRITES` fast tail is `LONG` (64 KiB: far above any
+/// keyword or number, far below a line that costs memory; docs/BENCHMARKS.md "A long line").
+pub const LONG_ARG: usize = 64 * 1024;
 
 /// A string column as Arrow's large string layout: `offsets` (one more than rows) into `data`,
 /// and a validity bit per row when it can hold nulls.
@@ -41,16 +53,6 @@ impl Strings {
 
     pub fn push(&mut self, value: &[u8]) {
         self.data.extend_from_slice(value);
-        self.offsets.push(self.data.len() as i64);
-        if let Some(v) = self.valid.as_mut() {
-            v.push(true);
-        }
-    }
-
-    fn push_parts(&mut self, parts: &[&[u8]]) {
-        for p in parts {
-            self.data.extend_from_slice(p);
-        }
         self.offsets.push(self.data.len() as i64);
         if let Some(v) = self.valid.as_mut() {
             v.push(true);
@@ -123,9 +125,10 @@ pub struct Scan {
     /// The command's one key is argv 1 (`Options::fast`) and `key_raw` holds it as quoted.
     pub fast: Bits,
     pub key_raw: Strings,
-    /// Per row the code of its tail in `tails` (codes in order of first appearance).
+    /// Per row the code of its tail (codes in order of first appearance).
     pub tail: Vec<u32>,
-    pub tails: Strings,
+    /// Per tail: a whole body (else a fast line's command and rest, with the key apart).
+    pub whole: Bits,
     /// Per tail, parsed (a fast tail as a body whose key is the placeholder `K`).
     pub parsed_tails: Tails,
 }
@@ -169,8 +172,9 @@ pub struct Values {
 }
 
 impl Values {
-    /// `command` in lower case, `args` after it (the key first) as printed.
-    fn push(&mut self, command: &[u8], args: &[&[u8]]) {
+    /// `command` in lower case, `args` after it (the key first) as printed, each with its
+    /// decoded length.
+    fn push(&mut self, command: &[u8], args: &[(&[u8], i64)]) {
         if !matches!(command, b"set" | b"getset" | b"setex" | b"psetex") {
             self.value_len.push(None);
             self.exp_abs.push(None);
@@ -179,6 +183,7 @@ impl Values {
         }
         let n = args.len();
         let opts = args.get(2..).unwrap_or_default();
+        let opts: Vec<&[u8]> = opts.iter().map(|a| a.0).collect();
         // The value may not be stored: SET's NX, XX, IFEQ.
         let conditional = opts.iter().any(|o| {
             [&b"NX"[..], b"XX", b"IFEQ"]
@@ -198,13 +203,13 @@ impl Values {
         } else {
             None
         };
-        self.value_len.push(value.map(|v| decoded_len(v)));
+        self.value_len.push(value.map(|v| v.1));
         self.exp_abs.push(
             setting
                 .then(|| after(b"EXAT").or_else(|| after(b"PXAT").map(|ms| ms / 1000.0)))
                 .flatten(),
         );
-        let third = || args.get(1).and_then(|a| number(a));
+        let third = || args.get(1).and_then(|a| number(a.0));
         self.exp_rel.push(match command {
             b"setex" => third(),
             b"psetex" => third().map(|ms| ms / 1000.0),
@@ -251,9 +256,29 @@ impl Tails {
         }
     }
 
+    /// A whole body.
     fn push(&mut self, body: &[u8]) {
-        let (args, request_bytes) = split_body(body);
-        let command = args.first().copied().unwrap_or_default();
+        let mut args = Vec::new();
+        split_into(body, false, &mut args);
+        self.push_args(&args, None);
+    }
+
+    /// A fast line's command (with its opening quote) and rest (after the key's closing quote
+    /// and the space), parsed as a body whose key is the placeholder `K`; its long arguments
+    /// (over `long`) as `LONG`, the text itself never copied.
+    fn push_fast(&mut self, cmd: &[u8], rest: Option<&[u8]>, long: usize) {
+        let name = cmd.get(1..).unwrap_or_default();
+        let mut args = vec![(name, decoded_len(name)), (&b"K"[..], 1)];
+        if let Some(rest) = rest {
+            split_into(rest, true, &mut args);
+        }
+        self.push_args(&args, Some(long));
+    }
+
+    fn push_args(&mut self, args: &[(&[u8], i64)], long: Option<usize>) {
+        let request_bytes =
+            args.iter().map(|a| bulk(a.1)).sum::<i64>() + digits(args.len() as i64) + 3;
+        let command = args.first().map(|a| a.0).unwrap_or_default();
         if command.is_ascii() {
             self.command.push(&command.to_ascii_lowercase());
         } else {
@@ -262,11 +287,14 @@ impl Tails {
         }
         self.arg_count.push(args.len().saturating_sub(1) as i32);
         self.request_bytes.push(request_bytes);
-        for arg in args.iter().skip(1) {
-            self.args.push(arg);
+        let lower = self.command.get(self.command.len() - 1).unwrap_or_default();
+        let long = long
+            .filter(|_| DATA_WRITES.contains(&lower))
+            .unwrap_or(usize::MAX);
+        for (arg, _) in args.iter().skip(1) {
+            self.args.push(if arg.len() > long { LONG } else { arg });
         }
         self.offsets.push(self.args.len() as i64);
-        let lower = self.command.get(self.command.len() - 1).unwrap_or_default();
         self.values.push(lower, args.get(1..).unwrap_or_default());
     }
 }
@@ -279,6 +307,8 @@ pub struct Options<'a> {
     pub fast: &'a Spellings,
     pub with_body: bool,
     pub examples: usize,
+    /// Arguments of a fast tail longer than this are handed on as `LONG` (`DATA_WRITES`).
+    pub long_arg: usize,
 }
 
 /// A fast hash for chunk-local maps (tails, spellings): nothing here is chosen by an attacker
@@ -439,11 +469,26 @@ pub fn well_quoted(body: &[u8]) -> bool {
 /// (`*N\r\n`, then `$len\r\n` + bytes + `\r\n` each: `\xHH` and `\c` are one byte each).
 pub fn split_body(body: &[u8]) -> (Vec<&[u8]>, i64) {
     let mut args = Vec::new();
-    let mut size = 0i64;
+    split_into(body, false, &mut args);
+    let size = args.iter().map(|a| bulk(a.1)).sum::<i64>();
+    let count = args.len() as i64;
+    (
+        args.into_iter().map(|a| a.0).collect(),
+        size + digits(count) + 3,
+    )
+}
+
+/// The arguments of `body` with their decoded lengths, appended to `args`; `opened`: its
+/// first opening quote is already cut off.
+fn split_into<'a>(body: &'a [u8], opened: bool, args: &mut Vec<(&'a [u8], i64)>) {
     let mut i = 0;
     let n = body.len();
+    let mut skip = !opened;
     while i < n {
-        i += 1; // the opening quote
+        if skip {
+            i += 1; // the opening quote
+        }
+        skip = true;
         let start = i;
         let mut decoded = 0i64;
         loop {
@@ -465,12 +510,9 @@ pub fn split_body(body: &[u8]) -> (Vec<&[u8]>, i64) {
                 1 + utf8_len(next)
             };
         }
-        args.push(&body[start..i.min(n)]);
-        size += bulk(decoded);
+        args.push((&body[start..i.min(n)], decoded));
         i += 2; // the closing quote and the space
     }
-    let count = args.len() as i64;
-    (args, size + digits(count) + 3)
 }
 
 fn utf8_len(first: u8) -> usize {
@@ -540,10 +582,9 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         fast: Bits::default(),
         key_raw: Strings::new(true),
         tail: Vec::new(),
-        tails: Strings::new(false),
+        whole: Bits::default(),
         parsed_tails: Tails::new(),
     };
-    let mut scratch = Vec::new();
     let mut tails: FxMap<Tail, u32> = FxMap::default();
     let misplit = memmem::Finder::new(b"\\\" \"");
     let sep = memmem::Finder::new(b"\" \"");
@@ -594,21 +635,11 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         let code = *tails.entry(tail).or_insert_with_key(|t| {
             match t {
                 Tail::Fast(cmd, rest) => {
-                    out.tails
-                        .push_parts(&[cmd, &[SEP], rest.unwrap_or(&[NONE])]);
-                    scratch.clear();
-                    scratch.extend_from_slice(cmd);
-                    match rest {
-                        None => scratch.extend_from_slice(b"\" \"K\""),
-                        Some(rest) => {
-                            scratch.extend_from_slice(b"\" \"K\" \"");
-                            scratch.extend_from_slice(rest);
-                        }
-                    }
-                    out.parsed_tails.push(&scratch);
+                    out.whole.push(false);
+                    out.parsed_tails.push_fast(cmd, *rest, opts.long_arg);
                 }
                 Tail::Whole(body) => {
-                    out.tails.push_parts(&[&[WHOLE], body]);
+                    out.whole.push(true);
                     out.parsed_tails.push(body);
                 }
             }
@@ -631,6 +662,7 @@ mod tests {
             fast: &fast,
             with_body: true,
             examples: 5,
+            long_arg: LONG_ARG,
         };
         scan(text.as_bytes(), &opts)
     }
@@ -713,9 +745,8 @@ mod tests {
                 None
             ]
         );
-        assert_eq!(out.tails.get(0).unwrap(), b"\"GET\x00\x01");
-        assert_eq!(out.tails.get(1).unwrap(), b"\"SET\x00v\"");
-        assert_eq!(out.tails.get(2).unwrap(), b"\x02\"MGET\" \"a\" \"b\"");
+        let whole: Vec<_> = (0..4).map(|i| out.whole.get(i)).collect();
+        assert_eq!(whole, [false, false, true, true]);
     }
 
     #[test]
@@ -731,6 +762,21 @@ mod tests {
         assert_eq!(out.parsed_tails.args.get(0).unwrap(), b"k");
         assert_eq!(out.parsed_tails.args.get(1).unwrap(), b"K"); // fast: the placeholder key
         assert_eq!(out.parsed_tails.request_bytes, [4 + 9 + 7, 4 + 9 + 7]);
+    }
+
+    #[test]
+    fn long_values_of_data_writes_are_placeholders_counted_whole() {
+        let value = "\\\"a".repeat(LONG_ARG / 3 + 1); // just over the limit
+        let out = run(&format!(
+            "1 [0 a:1] \"SET\" \"k\" \"{value}\" \"EX\" \"9\"\n1 [0 a:1] \"MGET\" \"{value}\"\n"
+        ));
+        let t = &out.parsed_tails;
+        assert_eq!(t.args.get(1).unwrap(), LONG);
+        assert_eq!(t.args.get(2).unwrap(), b"EX");
+        let decoded = (LONG_ARG / 3 + 1) as i64 * 2; // `\"` and `a` (one byte each)
+        assert_eq!(t.values.value_len.values[0], decoded);
+        assert_eq!(t.request_bytes[0], 4 + 9 + 7 + bulk(decoded) + 8 + 7);
+        assert_eq!(t.args.get(4).unwrap().len(), value.len()); // a whole body keeps it
     }
 
     #[test]
@@ -761,6 +807,7 @@ mod tests {
                 fast: &Spellings::default(),
                 with_body: true,
                 examples: 5,
+                long_arg: LONG_ARG,
             },
         );
         assert_eq!(out.parsed, 1);
@@ -773,7 +820,11 @@ mod tests {
     #[test]
     fn string_writes_give_their_value_and_expiry() {
         let mut v = Values::default();
-        let args = |a: &[&'static str]| a.iter().map(|s| s.as_bytes()).collect::<Vec<_>>();
+        let args = |a: &[&'static str]| {
+            a.iter()
+                .map(|s| (s.as_bytes(), decoded_len(s.as_bytes())))
+                .collect::<Vec<_>>()
+        };
         v.push(b"set", &args(&["k", r"a\x41\\", "ex", "60"]));
         v.push(b"set", &args(&["k", "v", "NX", "PXAT", "5000"]));
         v.push(b"set", &args(&["k", "v", "PXAT", "5000"]));

@@ -7,6 +7,8 @@ the capture's own traffic), and the GETs/whole reads with what the clients recei
 from __future__ import annotations
 
 import json
+import random
+import threading
 import time
 
 import polars as pl
@@ -115,3 +117,60 @@ def test_after_window_info_is_taken_when_monitor_stops(redis_cluster, tmp_path):
         if n.monitored:
             assert n.info_after is not None and n.ended_at is not None
             assert abs(n.info_after.at - n.ended_at) < 1.0, (n.node, n.info_after.at, n.ended_at)
+
+
+def test_collections_trimmed_while_the_sampler_is_busy_with_a_cache(redis_cluster, tmp_path):
+    """The collections of the test above, read from the replicas beside a cache pattern of 4,000
+    ids (a quarter of them cached) read by pipelined GETs all through the window: the in-window
+    sampler has a thousand keys waiting on each replica. Before its measurements were light and
+    its key discovery cheap (0.5% of a core per node), it reached the lists only after their
+    LTRIM, and reads of 3,000 items were sized at 1,000: one replica at 0.93."""
+    cluster = redis_cluster
+    tags = workloads.load_collections(cluster)
+    app = cluster.cluster_client()
+    with app.pipeline(transaction=False) as pipe:
+        for i in range(0, 4000, 4):
+            pipe.set(f"cache:{{u:{i}}}:v", "c" * 1000)
+        pipe.execute()
+    cluster.wait_replicas_synced()
+    workloads.wait_replicas_listed(cluster)
+    writer, reader = workloads.clients(cluster)
+    stop = threading.Event()
+
+    def cache() -> None:
+        rnd = random.Random(1)
+        while not stop.is_set():
+            with reader.pipeline(transaction=False) as pipe:
+                for _ in range(8):
+                    pipe.get(f"cache:{{u:{rnd.randrange(4000)}}}:v")
+                pipe.execute()
+            stop.wait(0.01)
+
+    with background_capture(_options(cluster, tmp_path / "cap")) as bg:
+        bg.wait_started(files=len(cluster.nodes))
+        side = threading.Thread(target=cache)
+        side.start()
+        try:
+            workloads.changing_collections(writer, reader, tags)
+        finally:
+            stop.set()
+            side.join()
+        result = bg.stop()
+    for c in (app, writer, reader):
+        c.close()
+    nodes, rows = _check(result.folder, tmp_path / "out")
+    _assert_within(nodes)
+    # every read of a list before its trim (on the node that read it) is 3,000 items of 32 B
+    logs = rows.filter(pl.col("key_name").str.starts_with("log:"))
+    trims = (
+        logs.filter(pl.col("command") == "ltrim")
+        .group_by("node", "key_name")
+        .agg(trimmed=pl.col("ts").min())
+    )
+    before = (
+        logs.filter(pl.col("command") == "lrange")
+        .join(trims, on=["node", "key_name"])
+        .filter(pl.col("ts") < pl.col("trimmed"))
+    )
+    assert before.height >= 10
+    assert before["reply_bytes"].to_list() == [len("*3000\r\n") + 3000 * 32] * before.height

@@ -591,7 +591,7 @@ def _outputs(
             n.node: n.aws_node_id for m in inputs.manifests for n in m.nodes if n.aws_node_id
         },
         self_check=check,
-        plan=_plan(r, inputs),
+        plan=_plan(r, inputs, v.values),
         network=_network(inputs, window, options, per_minute, check, r.duration),
     )
     if options.redact:
@@ -600,7 +600,7 @@ def _outputs(
         findings.redaction = redact.note(red)
         # The plan from the redacted rollups, without the primaries' addresses and ids or the
         # sampled key names; the allowance table with node labels.
-        load = plan.from_rollups(findings.rollups)
+        load = plan.from_rollups(findings.rollups, totals=findings.verdict.values)
         findings.plan = slotplan.build(load) if load is not None else None
         findings.network = bandwidth.relabel(findings.network, red.node, red.text)
         inputs.warnings[:] = findings.warnings  # stderr too
@@ -636,8 +636,9 @@ def _fix_context(found: tables.Tables, r: rollups.Rollups, inputs: Inputs) -> fi
     return fixes.context(rows, inputs.manifests, scripts)
 
 
-def _plan(r: rollups.Rollups, inputs: Inputs) -> slotplan.Plan | None:
-    load = plan.from_rollups(r, inputs.manifests, inputs.key_sizes)
+def _plan(r: rollups.Rollups, inputs: Inputs, totals: dict[str, float]) -> slotplan.Plan | None:
+    """The slot plan, its shard loads the verdict's (`totals`): one skew everywhere."""
+    load = plan.from_rollups(r, inputs.manifests, inputs.key_sizes, totals)
     return slotplan.build(load) if load is not None else None
 
 
@@ -776,6 +777,7 @@ def info_table(f: Findings) -> dict[str, Any]:
     return {
         "tool_version": __version__,
         "basis": f.rollups.basis,
+        "estimate": v.estimate,
         "hot_shard": v.hot_shard,
         "verdict": v.status,
         "skew_ratio": None if v.skew is None else round(v.skew, 6),

@@ -334,6 +334,7 @@ _PART_NAMES = {
     "rejected": "rejected before running",
     "admin": "admin command",
     "info": "INFO",
+    "command": "COMMAND",
     "pubsub": "Pub/Sub",
     "replication": "replica to primary",
 }

@@ -98,7 +98,9 @@ class Context:
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
             start=through_time.StartSizes(start_sizes, shards) if start_sizes else None,
-            brackets=cardinality.Brackets(start_sizes, key_sizes, shards) if start_sizes else None,
+            brackets=(
+                cardinality.Brackets(start_sizes, key_sizes, shards, rules) if start_sizes else None
+            ),
             protocols=protocols or {},
             logged=logged or {},
         )

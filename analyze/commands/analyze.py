@@ -142,6 +142,7 @@ def _analyze(
     else:
         line_stats = pl.DataFrame(schema=parse.STATS_SCHEMA)  # for the window's bounds: none yet
     window = _window(options, inputs, line_stats)
+    ctx = dataclasses.replace(ctx, since=window.since)
 
     tmp = private.build_folder(out)  # 0700, next to out
     try:

@@ -174,3 +174,48 @@ def test_collections_trimmed_while_the_sampler_is_busy_with_a_cache(redis_cluste
     )
     assert before.height >= 10
     assert before["reply_bytes"].to_list() == [len("*3000\r\n") + 3000 * 32] * before.height
+
+
+def test_a_sub_window_sees_the_rewrites_before_it(redis_cluster, tmp_path):
+    """The rewritten strings analyzed from just after the first group's rewrite (`--since`): a
+    GET in the sub-window of a key measured before the window's start and rewritten between
+    that measurement and `--since` is not sized by that measurement (the value it read is the
+    rewritten one). Each GET of the sub-window gets the bytes the whole-capture analysis gives
+    it (exact: what the client received). Before, the sub-window sized them by the pre-rewrite
+    measurement: ~3 kB for a ~300 B value."""
+    cluster = redis_cluster
+    keys = workloads.load_strings(cluster)
+    cluster.wait_replicas_synced()
+    app, reader = workloads.clients(cluster)
+    with background_capture(_options(cluster, tmp_path / "cap")) as bg:
+        bg.wait_started(files=len(cluster.nodes))
+        workloads.rewritten_strings(app, keys)
+        result = bg.stop()
+    app.close()
+    reader.close()
+    _, whole = _check(result.folder, tmp_path / "whole")
+    pages = pl.col("key_name").str.starts_with("page:{p0}")
+    rewrite = whole.filter(pl.col("command") == "set", pages)["ts"].max()
+    since = rewrite + 0.2
+    run_analyze(
+        AnalyzeOptions(
+            inputs=[str(result.folder)],
+            out=str(tmp_path / "sub"),
+            quiet=True,
+            sqlite=False,
+            since=str(since),
+        )
+    )
+    sub = tables.read(tmp_path / "sub").rows.collect()
+    gets = pl.col("command") == "get"
+
+    def per_read(rows: pl.DataFrame) -> list[tuple]:
+        return (
+            rows.filter(gets, pages, pl.col("ts") >= since)
+            .sort("ts", "node")
+            .select("ts", "node", "reply_bytes")
+            .rows()
+        )
+
+    assert len(per_read(sub)) >= 12
+    assert per_read(sub) == per_read(whole)

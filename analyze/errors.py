@@ -9,25 +9,23 @@ class AnalyzeError(HotshardError):
     """Root of the analyze half's errors."""
 
 
-class BadInput(AnalyzeError):
+class AnalyzeUsageError(AnalyzeError):
+    """What the user gave cannot be analyzed: fix the command line or the files it names."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class BadInput(AnalyzeUsageError):
     """An input path is missing, unreadable, or not a MONITOR log / capture folder."""
 
-    exit_status = ExitStatus.USAGE
 
-
-class BadRules(AnalyzeError):
+class BadRules(AnalyzeUsageError):
     """A pattern-rules or check-rules file is invalid."""
 
-    exit_status = ExitStatus.USAGE
 
-
-class QueryError(AnalyzeError):
+class QueryError(AnalyzeUsageError):
     """SQL given to `hotshard query` failed."""
 
-    exit_status = ExitStatus.USAGE
 
-
-class NoDatabase(AnalyzeError):
+class NoDatabase(AnalyzeUsageError):
     """`hotshard query` found no hotshard.db."""
-
-    exit_status = ExitStatus.USAGE

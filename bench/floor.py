@@ -2,8 +2,8 @@
 
     uv run python -m bench.floor CAPTURE_FOLDER [OUT_FILE]
 
-Per `.monitor.zst`, 64 MiB of text at a time (as the analyzer reads): decode with `zstandard`,
-read the lines with Polars, split the header (`splitn(" ", 4)`) and the body (`splitn('" "', 3)`)
+Per `.monitor.zst`, a chunk of whole lines at a time, read as the analyzer reads them
+(`hotshard.analyze.read.parse.line_chunks`, `CHUNK_BYTES`): cut into lines with Polars, split the header (`splitn(" ", 4)`) and the body (`splitn('" "', 3)`)
 and write ts, db, client, command and first argument as Parquet (lz4) — no keys, slots,
 patterns, replies, rollups or report. What `hotshard analyze --nosqlite` costs beyond this is
 the product; this is what no design of the same outputs on this machine can go under.
@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 
 import polars as pl
-import zstandard
 
-CHUNK = 64 << 20
-_CSV = dict(
+from hotshard.analyze.read import parse
+
+# Bytes -> one String row per line: the floor's own reading (the analyzer's native core scans
+# the bytes instead), lossy UTF-8 as the analyzer reads them.
+_LINES = dict(
     has_header=False,
     separator="\x00",
     quote_char=None,
@@ -29,16 +31,10 @@ _CSV = dict(
 
 
 def chunks(path: Path):
-    with path.open("rb") as raw:
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        pending = b""
-        while data := reader.read(CHUNK):
-            data = pending + data
-            cut = data.rfind(b"\n") + 1
-            pending = data[cut:]
-            yield pl.read_csv(data[:cut], **_CSV)
-        if pending:
-            yield pl.read_csv(pending, **_CSV)
+    """The file's lines, a chunk at a time, as the analyzer reads the file."""
+    file = parse.open_source(parse.Source(path))
+    for block in parse.line_chunks(file, parse.CHUNK_BYTES):
+        yield pl.read_csv(block, **_LINES)
 
 
 def main() -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import importlib.util
+import inspect
 import math
 import os
 import sys
 import traceback as tb
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,8 +132,8 @@ def analyze(
       cloudwatch: fetch NetworkBytesOut from CloudWatch for the capture window.
       region: AWS region for --cloudwatch (default: AWS_REGION / profile).
       tolerance: self-check: name the nodes whose estimate is off from measured by more (5%).
-      max_line_bytes: lines longer than this are skipped with a note (64MiB; a line costs ~13x
-        its length in memory while it is parsed).
+      max_line_bytes: lines longer than this are skipped with a note (64MiB; a line under it
+        costs ~8x its length in memory while it is parsed).
       redact: outputs safe to share: keys as pattern#tag, client hosts as host#tag, no SQLite or Parquet.
       redact_key: the secret behind the tags (or HOTSHARD_REDACT_KEY): the same key gets the same tag in every run made with it.
       quiet: no progress on stderr.
@@ -295,6 +297,51 @@ def _apart(capture: Path, analysis: Path) -> None:
         )
 
 
+# The connection flags every command that talks to servers takes (capture/connect.py
+# ConnectOptions), written once: name, default, help line.
+CONNECTION_FLAGS: tuple[tuple[str, Any, str], ...] = (
+    ("tls", "auto", "in-transit encryption: auto (default: detect), on or off."),
+    ("tls_insecure", False, "do not verify the server certificate (not recommended)."),
+    ("tls_ca", None, "CA bundle (PEM) to verify server certificates with."),
+    ("user", None, "ACL user name (with the password below)."),
+    (
+        "password",
+        None,
+        "-p: the password (leaks into shell history; prefer HOTSHARD_PASSWORD, REDISCLI_AUTH "
+        "or --password-file; a terminal prompt is the last resort).",
+    ),
+    ("password_file", None, "file whose first line is the password."),
+)
+_CONNECTION_DOC = "      (connection flags)\n"
+
+
+def with_connection(fn: Callable[..., None]) -> Callable[..., None]:
+    """A command `fn(..., *, connect)` as one that takes the connection flags in place of
+    `connect` (its signature says so, its help where the docstring says `(connection flags)`) and gets `connect()`: the ConnectOptions they
+    make, built when the command asks (after its own flags are read: a password prompt or the
+    --tls-insecure warning never comes before a usage error)."""
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.name != "connect"]
+    flags = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default, _ in CONNECTION_FLAGS
+    ]
+    outer = sig.replace(parameters=[*params, *flags])
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> None:
+        given = outer.bind(*args, **kwargs)
+        given.apply_defaults()
+        values = dict(given.arguments)
+        chosen = [values.pop(name) for name, _, _ in CONNECTION_FLAGS]
+        return fn(**values, connect=lambda: _connect_options(*chosen))
+
+    command.__signature__ = outer  # type: ignore[attr-defined]
+    lines = "".join(f"      {name}: {text}\n" for name, _, text in CONNECTION_FLAGS)
+    command.__doc__ = (fn.__doc__ or "").replace(_CONNECTION_DOC, lines)
+    return command
+
+
 def _connect_options(
     tls: Any, tls_insecure: Any, tls_ca: Any, user: Any, password: Any, password_file: Any
 ) -> ConnectOptions:
@@ -317,6 +364,7 @@ def _connect_options(
 
 
 @SetParseFn(str)
+@with_connection
 def capture(
     cluster: str | None = None,
     endpoints: str | None = None,
@@ -325,12 +373,6 @@ def capture(
     nodes: str = "replicas",
     use_primary: bool = False,
     shards: str | None = None,
-    tls: str = "auto",
-    tls_insecure: bool = False,
-    tls_ca: str | None = None,
-    user: str | None = None,
-    password: str | None = None,
-    password_file: str | None = None,
     max_bytes: str | None = None,
     max_omem: str = "32MB",
     compress: str = "zstd",
@@ -344,6 +386,8 @@ def capture(
     save_to_db: bool = False,
     estimate_bandwidth: bool = False,
     quiet: bool = False,
+    *,
+    connect: Callable[[], ConnectOptions],
 ) -> None:
     """Capture MONITOR from every shard of a cluster into a capture folder (for `analyze`).
 
@@ -355,12 +399,7 @@ def capture(
       nodes: which nodes of each shard to monitor: replicas (default, safest), primaries or all.
       use_primary: same as --nodes primaries (the predecessor's flag).
       shards: only these shards, e.g. 0001,0003.
-      tls: in-transit encryption: auto (default: detect), on or off.
-      tls_insecure: do not verify the server certificate (not recommended).
-      tls_ca: CA bundle (PEM) to verify server certificates with.
-      user: ACL user name (with the password below).
-      password: -p: the password (leaks into shell history; prefer HOTSHARD_PASSWORD, REDISCLI_AUTH or --password-file; a terminal prompt is the last resort).
-      password_file: file whose first line is the password.
+      (connection flags)
       max_bytes: stop a node after this much MONITOR output, e.g. 2GB (default: no cap).
       max_omem: cut a node when the server buffers more than this for the capture (default 32MB); a separate watchdog process does it, even while the capture is stopped.
       compress: zstd (default), gzip or none.
@@ -388,7 +427,7 @@ def capture(
         out=out,
         nodes=which,
         shards=as_list(shards),
-        connect=_connect_options(tls, tls_insecure, tls_ca, user, password, password_file),
+        connect=connect(),
         compress=str(compress),
         max_bytes=as_bytes(max_bytes, "max-bytes"),
         max_omem=as_bytes(max_omem, "max-omem") or 0,
@@ -414,18 +453,15 @@ def capture(
 
 
 @SetParseFn(str)
+@with_connection
 def endpoints(
     cluster: str | None = None,
     endpoints: str | None = None,
     region: str | None = None,
     profile: str | None = None,
-    tls: str = "auto",
-    tls_insecure: bool = False,
-    tls_ca: str | None = None,
-    user: str | None = None,
-    password: str | None = None,
-    password_file: str | None = None,
     json: bool = False,
+    *,
+    connect: Callable[[], ConnectOptions],
 ) -> None:
     """Discover a cluster's shards, slot ranges, nodes and roles (from the engine itself).
 
@@ -434,12 +470,7 @@ def endpoints(
       endpoints: host:port[,host:port] of any node(s) of the cluster; skips AWS entirely.
       region: AWS region (default AWS_REGION / the profile's).
       profile: AWS profile (default AWS_PROFILE).
-      tls: in-transit encryption: auto (default: detect), on or off.
-      tls_insecure: do not verify the server certificate (not recommended).
-      tls_ca: CA bundle (PEM) to verify server certificates with.
-      user: ACL user name (with the password).
-      password: -p: the password (prefer HOTSHARD_PASSWORD, REDISCLI_AUTH or --password-file).
-      password_file: file whose first line is the password.
+      (connection flags)
       json: print JSON instead of text.
     """
     from hotshard.capture.connect import prompt_password
@@ -450,7 +481,7 @@ def endpoints(
         endpoints=as_list(endpoints),
         region=region,
         profile=profile,
-        options=_connect_options(tls, tls_insecure, tls_ca, user, password, password_file),
+        options=connect(),
         ask_password=prompt_password,
     )
     render = render_json if as_bool(json, "json") else render_text

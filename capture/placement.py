@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hotshard.capture.format.commands import commands
 from hotshard.capture.format.counters import calls_delta, counters_reset
 from hotshard.capture.format.manifest import NodeCapture
 
@@ -25,26 +26,9 @@ MIN_READS = 100  # below this many reads an unmonitored node is noise (health ch
 MIN_SHARE = 0.01
 
 
-def _name(value: Any) -> str:
-    return (value.decode() if isinstance(value, bytes) else str(value)).lower()
-
-
 def readonly_commands(command_reply: list[Any] | None) -> frozenset[str]:
     """Names (and `parent|sub` names) of commands flagged readonly in a raw COMMAND reply."""
-    if not command_reply:
-        return FALLBACK_READS
-    out = set()
-
-    def walk(entries: list[Any]) -> None:
-        for entry in entries:
-            if not isinstance(entry, list | tuple) or len(entry) < 3:
-                continue
-            if "readonly" in {_name(f) for f in entry[2]}:
-                out.add(_name(entry[0]))
-            if len(entry) >= 10 and entry[9]:
-                walk(entry[9])
-
-    walk(command_reply)
+    out = {c.name for c in commands(command_reply, subcommands=True) if "readonly" in c.flags}
     return frozenset(out) or FALLBACK_READS
 
 

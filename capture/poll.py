@@ -78,6 +78,9 @@ class Poller:
         self.own_traffic = own_traffic
         self.next_at: float | None = None  # monotonic; the schedule starts at the first tick
         self.failed: dict[str, str] = {}  # node -> why its polls stopped
+        # Role changes seen by the polls (a failover), for the console; the polls themselves
+        # are the record (the analysis says so in Health from them).
+        self.role_changes: list[str] = []
         self.rounds = 0  # polls of every node made so far
         for n in self.nodes:  # before the "before" INFO: outside the reconciled window
             n.poll_client = client_address(controls[n.node])
@@ -126,6 +129,13 @@ class Poller:
             values = {name: stats.get(name) for name in COUNTERS}
             if values["total_net_output_bytes"] is None:
                 continue  # not a server this tool can measure (the window total says so too)
+            was = next((p.role for p in reversed(n.polls) if p.role), n.role)
+            if role and was in ROLES.values() and role != was:
+                self.role_changes.append(
+                    f"node {n.node} (shard {n.shard}): its role changed from {was} to {role} "
+                    f"by {time.strftime('%H:%M:%S', time.gmtime(at))} UTC (a failover during the "
+                    "window: the analysis tells its commands before and after apart)"
+                )
             n.polls.append(
                 InfoPoll(
                     at=at,

@@ -639,6 +639,9 @@ class Session:
         rounds = self.poller.rounds
         for text in self.poller.tick():
             self.warn(text)
+        while self.poller.role_changes:  # said now; the polls in the manifest are the record
+            text = self.poller.role_changes.pop(0)
+            self.status.message(f"hotshard: warning: {text}", force=True)
         if self.poller.rounds != rounds:  # a killed capture keeps its polls; the end reports
             with contextlib.suppress(OSError):  # a full disk, which the streams report
                 manifest.write(self.folder, self.manifest)

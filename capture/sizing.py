@@ -34,6 +34,7 @@ from typing import Any
 import redis
 
 from hotshard.capture.format import lines, reads, resp
+from hotshard.capture.format.commands import commands
 from hotshard.capture.format.lines import key_text
 from hotshard.capture.format.manifest import (
     KeySize,
@@ -140,14 +141,7 @@ def key_positions(commands_reply: list[Any] | None) -> dict[str, int]:
 
     0 means "no key at a fixed position" (keyless, or movable keys handled by name).
     """
-    out: dict[str, int] = {}
-    for entry in commands_reply or []:
-        if isinstance(entry, list) and len(entry) >= 4 and isinstance(entry[0], str):
-            try:
-                out[entry[0].lower()] = int(entry[3])
-            except (TypeError, ValueError):
-                continue
-    return out
+    return {c.name: c.first_key for c in commands(commands_reply) if c.first_key is not None}
 
 
 @dataclass

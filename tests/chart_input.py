@@ -7,7 +7,7 @@ import dataclasses
 
 import polars as pl
 
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.findings.timeline import INTERVAL_SCHEMA, MINUTE_SCHEMA, Timeline
 from tests.frames import findings, workload
 

@@ -173,7 +173,8 @@ def write_outputs(
     """An analysis folder as `analyze` writes it: `commands/` (one chunk per shard) and the
     tables beside it, and, when `database`, hotshard.db (rows, keys, views, signatures and, with
     `findings`, the other summary tables). Returns the database path."""
-    from hotshard.analyze.commands import analyze as pipeline
+    from hotshard.analyze.render import query_tables
+    from hotshard.analyze.store import dataset
     from hotshard.analyze.store import sqlite as db
 
     narrow = t.rows.collect()
@@ -189,7 +190,7 @@ def write_outputs(
         if database:
             db.append_commands(path, db.commands_arrow(chunk))
 
-    pipeline.write_sources(per_shard, folder / tables_mod.COMMANDS_DIR, added)
+    dataset.write_sources(per_shard, folder / tables_mod.COMMANDS_DIR, added)
     tables_mod.write(folder, t.keys, t.signatures, t.sources)
     if database:
         db.write_dimensions(path, t)
@@ -198,8 +199,8 @@ def write_outputs(
         else:
             db.write_summaries(
                 path,
-                pipeline.summary_tables(findings, t.signatures),
-                pipeline.info_table(findings),
+                query_tables.tables(findings, t.signatures),
+                query_tables.info(findings),
             )
     return path
 
@@ -289,8 +290,10 @@ def workload() -> pl.DataFrame:
 def findings(df: pl.DataFrame, top: int = 20, warnings: list[str] | None = None):
     """Findings over a commands frame, as the pipeline would build them (one log per shard)."""
     from hotshard.analyze.findings import rollups
-    from hotshard.analyze.findings.findings import Findings, InputInfo, Window
+    from hotshard.analyze.findings.found import Findings
     from hotshard.analyze.findings.verdict import recommendations, verdict
+    from hotshard.analyze.read.inputs import InputInfo
+    from hotshard.analyze.read.window import Window
 
     r = rollups.compute(tables(df))
     v = verdict(r)

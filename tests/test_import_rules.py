@@ -3,7 +3,11 @@ imports `analyze`, polars or pyarrow, not even lazily (the bastion install has n
 and `analyze` reaches `capture` only through the format, the error family and the version.
 
 The folders `capture/` and `analyze/` install as `hotshard.capture` and `hotshard.analyze`
-(pyproject.toml), and are imported only under those names."""
+(pyproject.toml), and are imported only under those names.
+
+`analyze/` is laid out by stage, in the order the data flows (README, "Architecture"): a stage
+imports only the stages before it and the vocabulary modules at the top, which import no stage;
+no module reaches back to itself through others (no import circle, lazy imports included)."""
 
 from __future__ import annotations
 
@@ -22,6 +26,10 @@ ANALYZE_MAY_USE = (
     "hotshard.capture.errors",
     "hotshard.capture.__version__",
 )
+# analyze/'s stages in the order the data flows through them.
+STAGES = ("read", "keys", "estimate", "rows", "store", "measure", "findings", "render", "commands")
+# The words every stage may use: analyze/errors.py, schema.py, humanize.py, lists.py.
+VOCABULARY = ("errors", "schema", "humanize", "lists")
 # Where each installed package lives in the repository.
 FOLDERS = {"hotshard.capture": CAPTURE, "hotshard.analyze": ANALYZE}
 
@@ -110,3 +118,108 @@ def test_the_wheel_lists_every_package_folder():
         for init in d.rglob("__init__.py")
     }
     assert sorted(config["packages"]) == sorted(folders)
+
+
+def _analyze_modules() -> dict[str, Path]:
+    """Installed name -> file, for every module of analyze/ (packages by their __init__)."""
+    out = {}
+    for path in sorted(ANALYZE.rglob("*.py")):
+        if "native" in path.relative_to(ANALYZE).parts:
+            continue
+        name = _module(path)
+        out[name.removesuffix(".__init__")] = path
+    return out
+
+
+def _analyze_imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The analyze modules a file imports (`from hotshard.analyze.read import parse` is the
+    module `hotshard.analyze.read.parse`; `from ...parse import Source` is `...parse`)."""
+    out = set()
+    for name in _imports(path):
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        if name.startswith("hotshard.analyze") and name != "hotshard.analyze":
+            out.add(name)
+    return out
+
+
+def _stage(module: str) -> str:
+    """`hotshard.analyze.read.parse` -> `read`; a vocabulary module -> its own name."""
+    return module.split(".")[2]
+
+
+def test_analyze_has_the_stage_folders_and_vocabulary_modules_only():
+    folders = {p.name for p in ANALYZE.iterdir() if (p / "__init__.py").is_file()}
+    assert folders == set(STAGES)
+    top = {p.stem for p in ANALYZE.glob("*.py")} - {"__init__"}
+    assert top == set(VOCABULARY)
+
+
+def _graph() -> dict[str, set[str]]:
+    """analyze module -> the analyze modules it imports (itself left out)."""
+    modules = _analyze_modules()
+    return {name: _analyze_imports(path, modules) - {name} for name, path in modules.items()}
+
+
+def _backward(graph: dict[str, set[str]]) -> list[str]:
+    """Every import against the stage order: a later stage, or a stage from the vocabulary."""
+    bad = []
+    for name, used_all in sorted(graph.items()):
+        if name == "hotshard.analyze":
+            continue
+        here = _stage(name)
+        for used in sorted(used_all):
+            there = _stage(used)
+            if here in VOCABULARY:
+                ok = there in VOCABULARY
+            else:
+                ok = there in VOCABULARY or STAGES.index(there) <= STAGES.index(here)
+            if not ok:
+                bad.append(f"{name} ({here}) imports {used} ({there})")
+    return bad
+
+
+def _circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle, as the modules around it, or None."""
+    state: dict[str, int] = {}  # 1: on the path being followed, 2: done
+    path: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        state[name] = 1
+        path.append(name)
+        for used in sorted(graph.get(name, ())):
+            if state.get(used) == 1:
+                return [*path[path.index(used) :], used]
+            if used not in state and (found := visit(used)):
+                return found
+        path.pop()
+        state[name] = 2
+        return None
+
+    for name in sorted(graph):
+        if name not in state and (circle := visit(name)):
+            return circle
+    return None
+
+
+def test_a_stage_imports_only_the_stages_before_it_and_the_vocabulary():
+    bad = _backward(_graph())
+    assert not bad, "\n".join(bad)
+
+
+def test_no_import_circle_in_analyze():
+    """Lazy imports count: a function-level import that closes a circle is a circle still."""
+    circle = _circle(_graph())
+    assert circle is None, "import circle: " + " -> ".join(circle or [])
+
+
+def test_the_rules_catch_a_backward_import_and_a_circle():
+    """The two checks above on the circle this layout removed (findings <-> render/charts)."""
+    graph = _graph()
+    graph["hotshard.analyze.findings.found"].add("hotshard.analyze.render.charts")
+    assert _backward(graph) == [
+        "hotshard.analyze.findings.found (findings) imports hotshard.analyze.render.charts (render)"
+    ]
+    circle = _circle(graph)
+    assert circle is not None and "hotshard.analyze.render.charts" in circle
+    assert _circle({"a.b.c": {"a.b.d"}, "a.b.d": set()}) is None

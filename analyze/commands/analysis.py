@@ -21,9 +21,7 @@ from hotshard.analyze.errors import BadInput
 from hotshard.analyze.render import redact
 from hotshard.analyze.render.redact import Redactor
 from hotshard.analyze.store import tables
-
-SUMMARY_NAME = "summary.json"
-DATASET_NAME = "commands"
+from hotshard.analyze.store.outfolder import COMMANDS_DIR, SUMMARY_NAME
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class Analysis:
 
 
 def is_analysis_folder(path: Path) -> bool:
-    return (path / SUMMARY_NAME).is_file() and (path / DATASET_NAME).is_dir()
+    return (path / SUMMARY_NAME).is_file() and (path / COMMANDS_DIR).is_dir()
 
 
 @contextlib.contextmanager

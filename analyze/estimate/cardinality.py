@@ -52,9 +52,12 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from hotshard.analyze import schema
+from hotshard.analyze.estimate import resp_exprs
+from hotshard.analyze.estimate.replies import INFINITE
 from hotshard.analyze.estimate.through_time import resized, shard_mates
 from hotshard.analyze.keys import patterns
 from hotshard.analyze.read import parse
+from hotshard.capture.format import resp
 from hotshard.capture.format.lines import escape_bytes
 from hotshard.capture.format.manifest import KeySize
 
@@ -73,7 +76,6 @@ _KINDS: dict[int, tuple[str, int, int]] = {
     8: ("stream", 1, 1),  # XRANGE - +
 }
 _COLLECTIONS = ("hash", "set", "list", "zset", "stream")
-_INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]
 
 # Writes and the elements they name: a signed nominal change of the cardinality (`_delta`), or
 # a change of unknown size (`_UNSIGNED`, weight 1). Other writes (EXPIRE, PERSIST...) change none.
@@ -145,7 +147,7 @@ def read_columns(combos: pl.DataFrame) -> pl.DataFrame:
     ws = opts.str.contains(" WITHSCORES ")
     by = opts.str.contains(" BYSCORE ") | opts.str.contains(" BYLEX ")
     limited = opts.str.contains(" LIMIT ")
-    full_span = s1.is_in(_INFINITE) & s2.is_in(_INFINITE) & (s1 != s2)
+    full_span = s1.is_in(INFINITE) & s2.is_in(INFINITE) & (s1 != s2)
     by_cmd = cmd.is_in(["zrangebyscore", "zrevrangebyscore", "zrangebylex", "zrevrangebylex"])
     index = cmd.is_in(["zrange", "zrevrange"]) & ~by & ~limited
     by_full = (by_cmd | ((cmd == "zrange") & by)) & full_span & ~limited
@@ -295,9 +297,10 @@ def _usable(s: KeySize) -> bool:
 
 
 def _bulk(bulk: float | None, length: float | None) -> float | None:
+    """The sampled size of an element on the wire, or a bulk string of its average length."""
     if bulk is not None:
         return bulk
-    return None if length is None else length + len(str(round(length))) + 5
+    return None if length is None else resp.bulk(length, lambda n: resp.decimal_digits(round(n)))
 
 
 # -- the writes ---------------------------------------------------------------------------------
@@ -572,10 +575,6 @@ def _count(r1: pl.Expr, r2: pl.Expr, n: pl.Expr) -> pl.Expr:
     return pl.when((s > e) | (s >= n)).then(0).otherwise(e - s + 1)
 
 
-def _digits(n: pl.Expr) -> pl.Expr:
-    return n.cast(pl.String).str.len_bytes().cast(pl.Int64)
-
-
 class Collections:
     """Whole reads of one source's bracketed collections re-sized (`apply`, per chunk); built
     from the source's write events (`write_events`) once, before its first chunk."""
@@ -650,8 +649,7 @@ class Collections:
                 size=pl.when(same)
                 .then(pl.col("_model"))
                 .otherwise(
-                    _digits(pl.col("_n") * pl.col("_per_item"))
-                    + 3
+                    resp_exprs.array_header(pl.col("_n") * pl.col("_per_item"))
                     + (pl.col("_n") * pl.col("_elem")).round(0).cast(pl.Int64)
                 ),
                 confidence="_conf",

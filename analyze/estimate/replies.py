@@ -40,6 +40,7 @@ from hotshard.analyze import schema
 from hotshard.analyze.estimate.reply_model import chain, rules, unescaped_len
 from hotshard.analyze.keys import patterns
 from hotshard.analyze.lists import only_rows
+from hotshard.capture.format.commands import commands
 from hotshard.capture.format.manifest import KeySize, Manifest
 from hotshard.capture.format.resp import NULL, RESP3_NULL, bulk, decimal_digits
 
@@ -476,7 +477,8 @@ class Lookup:
         ).row(0)
 
 
-_INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]
+# Range bounds that reach the end whatever the values (ZRANGEBYSCORE/BYLEX, XRANGE).
+INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]
 _BY_VALUE = [
     "zrangebyscore",
     "zrevrangebyscore",
@@ -493,7 +495,7 @@ def _bound(arg: pl.Expr, cmd: pl.Expr) -> pl.Expr:
     return (
         pl.when(cmd.is_in(["hscan", "sscan", "zscan"]))
         .then(pl.lit(None, pl.String))
-        .when(cmd.is_in(_BY_VALUE) & ~arg.is_in(_INFINITE))
+        .when(cmd.is_in(_BY_VALUE) & ~arg.is_in(INFINITE))
         .then(pl.lit("?"))
         .otherwise(arg)
     )
@@ -605,15 +607,7 @@ WRITE_COMMANDS = frozenset(
 
 def write_commands(commands_reply: list[Any] | None) -> frozenset[str]:
     """Lower-case names of commands flagged `write` in a saved `COMMAND` reply (else a built-in set)."""
-    names = set()
-    for entry in commands_reply or []:
-        if (
-            isinstance(entry, list)
-            and len(entry) >= 3
-            and isinstance(entry[2], list)
-            and "write" in entry[2]
-        ):
-            names.add(str(entry[0]).lower())
+    names = {c.name for c in commands(commands_reply) if "write" in c.flags}
     return frozenset(names) or WRITE_COMMANDS
 
 

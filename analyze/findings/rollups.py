@@ -72,6 +72,7 @@ class Totals:
     first_ts: float | None
     last_ts: float | None
     client_sized: int = 0  # client commands estimated from sampled key sizes (own or pattern)
+    cluster: int = 0  # the cluster's own lines (MIGRATE, RESTORE-ASKING...: origin `cluster`)
 
     @property
     def coverage(self) -> float:
@@ -152,6 +153,7 @@ def _totals(by_origin: pl.DataFrame) -> Totals:
         first_ts=by_origin["first_ts"].min(),  # type: ignore[arg-type]
         last_ts=by_origin["last_ts"].max(),  # type: ignore[arg-type]
         client_sized=total("sized", schema.ORIGIN_CLIENT),
+        cluster=total("commands", schema.ORIGIN_CLUSTER),
     )
 
 

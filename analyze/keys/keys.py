@@ -1,8 +1,7 @@
 """The keys of each command, by key spec, as Polars expressions over the parsed `args`.
 
 `find_keys` adds each row's raw first key, its raw key list (multi-key commands), `key_count` and
-`arg_shape`; `decode` turns a key as quoted into its text and exact bytes, and runs once per
-distinct key (`hotshard.analyze.rows.dictionaries`), never per row.
+`arg_shape`; `quoted.decode` then turns a key as quoted into its text and exact bytes.
 
 How key specs (see `keyspecs`) become expressions: every command name (or `container|sub`) maps
 to a small integer code, and per-code parameters are gathered from literal Series — a lookup that
@@ -14,12 +13,6 @@ keeps row order, unlike a join. Commands then take one of three shapes:
   SORT ... STORE): up to three spec slots, each a begin (index, or keyword search) and a find
   (range or keynum). These expressions read `args` only on general rows (null elsewhere), so the
   common path does not pay for them.
-
-Text form of a key (`hotshard.capture.format.lines.key_text`): most keys have no backslash and are their own
-text. Keys with simple escapes go through one Aho-Corasick `replace_many`. Keys with `\\xHH` are
-hex-encoded, their escapes replaced in the hex domain (an escape's leading `5c` cannot sit at an
-odd offset of ASCII text, so matches stay aligned), checked for UTF-8 with a regex over hex pairs,
-and decoded: no Python per key, and exact bytes for `key_bytes`.
 """
 
 from __future__ import annotations
@@ -36,69 +29,6 @@ SHAPE_TOKENS = 8  # arg_shape keeps this many non-key arguments, then "…"
 _EMPTY_IDX = pl.lit([], pl.List(pl.Int64))
 
 
-# -- escapes ----------------------------------------------------------------------------------
-_SIMPLE = {
-    "\\\\": "\\",
-    '\\"': '"',
-    "\\n": "\n",
-    "\\r": "\r",
-    "\\t": "\t",
-    "\\a": "\a",
-    "\\b": "\b",
-}
-
-
-def _hex(text: str) -> str:
-    return text.encode().hex()
-
-
-# In the hex domain: `\xHH` (8 hex digits) -> HH, `\n` (4) -> 0a, ...
-_HEX_FROM = [_hex(k) for k in _SIMPLE] + [_hex(f"\\x{i:02x}") for i in range(256)]
-_HEX_TO = [_hex(v) for v in _SIMPLE.values()] + [f"{i:02x}" for i in range(256)]
-_CONT = "[89ab][0-9a-f]"
-# Well-formed UTF-8 (RFC 3629) over lower-case hex pairs.
-_UTF8_HEX = (
-    "^(?:[0-7][0-9a-f]"
-    f"|(?:c[2-9a-f]|d[0-9a-f]){_CONT}"
-    f"|e0[ab][0-9a-f]{_CONT}"
-    f"|(?:e[1-9a-c]|e[ef]){_CONT}{_CONT}"
-    f"|ed[89][0-9a-f]{_CONT}"
-    f"|f0[9ab][0-9a-f]{_CONT}{_CONT}"
-    f"|f[1-3]{_CONT}{_CONT}{_CONT}"
-    f"|f48[0-9a-f]{_CONT}{_CONT}"
-    ")*$"
-)
-
-
-@dataclass(frozen=True)
-class Decoded:
-    text: pl.Expr  # the key_text form
-    binary: pl.Expr  # not valid UTF-8: `text` is then the escaped form, as MONITOR printed it
-    raw_bytes: pl.Expr  # the exact bytes
-
-
-def decode(raw: pl.Expr) -> Decoded:
-    """Resolve Redis' MONITOR escapes of a string expression (an argument as quoted)."""
-    has_x = raw.str.contains("\\x", literal=True)
-    simple = pl.when(~has_x & raw.str.contains("\\", literal=True)).then(raw)
-    unescaped = simple.str.replace_many(list(_SIMPLE), list(_SIMPLE.values()), leftmost=True)
-    hexed = (
-        pl.when(has_x)
-        .then(raw)
-        .str.encode("hex")
-        .str.replace_many(_HEX_FROM, _HEX_TO, leftmost=True)
-    )
-    utf8 = hexed.str.contains(_UTF8_HEX)
-    text_x = pl.when(utf8).then(hexed).str.decode("hex").cast(pl.String)
-    text = pl.coalesce(text_x, unescaped, raw)  # binary keys keep their escaped (raw) form
-    return Decoded(
-        text=text,
-        binary=(has_x & ~utf8).fill_null(False),
-        raw_bytes=pl.coalesce(hexed.str.decode("hex"), text.cast(pl.Binary)),
-    )
-
-
-# -- the plan: key specs as parameter Series ----------------------------------------------------
 def _simple(specs: list[KeySpec]) -> tuple[int, int, int] | None:
     """(first, lastkey, step) when the specs are plain index ranges forming one run."""
     if not specs or any(s.begin != "index" or s.find != "range" or s.limit > 1 for s in specs):
@@ -457,58 +387,6 @@ def _slow_keys(lf: pl.LazyFrame, plan: _Plan, column: str) -> pl.LazyFrame:
     )
     return lf.with_columns(
         _k_raw=pl.when(args.is_not_null()).then(keys_raw), _k_tokens=tokens.list.head(cap)
-    )
-
-
-def decode_keys(raw: pl.Expr) -> pl.Expr:
-    """Text form of a List of keys as quoted (escaped ones resolved; few have a backslash)."""
-    escaped = raw.list.eval(pl.element().str.contains("\\", literal=True)).list.any()
-    return pl.coalesce(
-        pl.when(~escaped).then(raw),
-        only_rows(raw, escaped).list.eval(decode(pl.element()).text),
-    )
-
-
-def decode_column(lf: pl.LazyFrame, column: str) -> pl.LazyFrame:
-    """`decode` of one string column in stages: adds `<column>_text`, `_binary`, `_bytes`
-    (and a few `<column>_*` helpers)."""
-    raw = pl.col(column)
-    has_x = pl.col(f"{column}_has_x")
-    lf = lf.with_columns(
-        **{
-            f"{column}_has_x": raw.str.contains("\\x", literal=True),
-            f"{column}_has_bs": raw.str.contains("\\", literal=True),
-        }
-    )
-    hexed = (
-        pl.when(has_x)
-        .then(raw)
-        .str.encode("hex")
-        .str.replace_many(_HEX_FROM, _HEX_TO, leftmost=True)
-    )
-    lf = lf.with_columns(**{f"{column}_hex": hexed}).with_columns(
-        **{f"{column}_utf8": pl.col(f"{column}_hex").str.contains(_UTF8_HEX)}
-    )
-    hexed, utf8 = pl.col(f"{column}_hex"), pl.col(f"{column}_utf8")
-    unescaped = (
-        pl.when(~has_x & pl.col(f"{column}_has_bs"))
-        .then(raw)
-        .str.replace_many(list(_SIMPLE), list(_SIMPLE.values()), leftmost=True)
-    )
-    lf = lf.with_columns(
-        **{
-            f"{column}_text": pl.coalesce(
-                pl.when(utf8).then(hexed).str.decode("hex").cast(pl.String), unescaped, raw
-            ),
-            f"{column}_binary": pl.when(raw.is_not_null()).then((has_x & ~utf8).fill_null(False)),
-        }
-    )
-    return lf.with_columns(
-        **{
-            f"{column}_bytes": pl.coalesce(
-                hexed.str.decode("hex"), pl.col(f"{column}_text").cast(pl.Binary)
-            )
-        }
     )
 
 

@@ -20,6 +20,9 @@ from typing import Any
 import polars as pl
 
 from hotshard.analyze import humanize
+from hotshard.analyze.measure import cloudwatch
+from hotshard.analyze.measure.selfcheck import SelfCheck
+from hotshard.analyze.read.window import Window
 from hotshard.capture.format.manifest import Manifest
 
 TABLE = Path(__file__).parents[1] / "data" / "node_bandwidth.toml"
@@ -127,6 +130,52 @@ def build(
     return Network(tuple(out), bandwidth.source, bandwidth.retrieved, tuple(warnings))
 
 
+def measure(
+    manifests: Sequence[Manifest],
+    window: Window,
+    region: str | None,
+    per_minute: pl.DataFrame | None,
+    check: SelfCheck,
+    duration: float,
+) -> Network | None:
+    """Each node's bytes/s against its node type's bandwidth, with the allowance CloudWatch
+    counted as exceeded; None unless CloudWatch was read (`per_minute`) over a known window."""
+    start, end = window.start, window.end
+    if per_minute is None or start is None or end is None:
+        return None
+    warnings: list[str] = []
+    frames = []
+    for m in manifests:
+        try:
+            frames.append(
+                cloudwatch.fetch_metric(
+                    m, start, end, region, metric=ALLOWANCE_METRIC, column="exceeded"
+                )
+            )
+        except cloudwatch.CloudWatchError as exc:
+            warnings.append(f"{ALLOWANCE_METRIC} unknown: {exc}")
+    types, type_warnings = node_types(manifests, region)
+    nodes = sorted({(n.node, n.shard, n.role) for m in manifests for n in m.nodes})
+    client: dict[str, tuple[int, str]] = {}
+    replication: dict[str, int | None] = {}
+    for n in check.nodes:
+        client[n.node] = (
+            (n.measured, "measured") if n.measured is not None else (n.estimated, "estimated")
+        )
+        rep = n.replication
+        replication[n.node] = rep.measured if rep.measured is not None else rep.estimated
+    return build(
+        nodes,
+        types,
+        per_minute,
+        pl.concat(frames) if frames else None,
+        client,
+        replication,
+        duration,
+        [*warnings, *type_warnings],
+    )
+
+
 def _per_node(frame: pl.DataFrame | None, column: str) -> dict[str, tuple[float, float, int]]:
     """node -> (sum, max, minutes) of a per-minute CloudWatch frame."""
     if frame is None or frame.is_empty():
@@ -156,7 +205,7 @@ def node_types(
 ) -> tuple[dict[str, str], list[str]]:
     """node ("host:port") -> CacheNodeType, from `describe_replication_groups` (one type per
     group) refined by `describe_cache_clusters` per member when it answers; and warnings."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError
 
     out: dict[str, str] = {}
     warnings: list[str] = []
@@ -167,26 +216,33 @@ def node_types(
     for m in manifests:
         group_type = None
         if m.cluster:
-            try:
-                reply = ec.describe_replication_groups(ReplicationGroupId=m.cluster)
-                group_type = next(
-                    (g.get("CacheNodeType") for g in reply.get("ReplicationGroups", [])), None
-                )
-            except (BotoCoreError, ClientError) as exc:
-                warnings.append(f"node types of {m.cluster} unknown: {_why(exc)}")
+            group_type, why = _node_type(
+                ec.describe_replication_groups, "ReplicationGroups", ReplicationGroupId=m.cluster
+            )
+            if why:
+                warnings.append(f"node types of {m.cluster} unknown: {why}")
         for n in m.nodes:
             kind = group_type
-            if n.aws_node_id:
-                try:
-                    reply = ec.describe_cache_clusters(CacheClusterId=n.aws_node_id)
-                    kind = next(
-                        (c.get("CacheNodeType") for c in reply.get("CacheClusters", [])), kind
-                    )
-                except (BotoCoreError, ClientError):
-                    pass  # the group's type stands
+            if n.aws_node_id:  # the member's own type, else the group's
+                member, _ = _node_type(
+                    ec.describe_cache_clusters, "CacheClusters", CacheClusterId=n.aws_node_id
+                )
+                kind = member or kind
             if kind:
                 out[n.node] = kind
     return out, warnings
+
+
+def _node_type(call: Callable[..., Any], key: str, **ask: str) -> tuple[str | None, str]:
+    """The CacheNodeType of the first item under `key` in `call(**ask)`'s reply, and why not
+    ("" when answered)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        reply = call(**ask)
+    except (BotoCoreError, ClientError) as exc:
+        return None, _why(exc)
+    return next((item.get("CacheNodeType") for item in reply.get(key, [])), None), ""
 
 
 def _why(exc: Exception) -> str:

@@ -8,7 +8,7 @@ the minutes the capture only partly covered). Show it beside the estimate, never
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,18 +72,6 @@ def _client(region: str | None) -> Any:
     import boto3
 
     return boto3.Session(region_name=region).client("cloudwatch")
-
-
-def fetch_network_bytes_out(
-    manifest_or_nodes: Manifest | Iterable[NodeCapture | str],
-    start: float | datetime,
-    end: float | datetime,
-    region: str | None = None,
-    client: Any = None,
-    period: int = 60,
-) -> pl.DataFrame:
-    """`NetworkBytesOut` per node and period (`fetch_metric`), in column `bytes_out`."""
-    return fetch_metric(manifest_or_nodes, start, end, region, client, period)
 
 
 def fetch_metric(
@@ -212,3 +200,19 @@ def totals(frame: pl.DataFrame) -> pl.DataFrame:
         .agg(cloudwatch_bytes_out=pl.col("bytes_out").sum(), periods=pl.len())
         .sort(["node", "cache_cluster_id"])
     )
+
+
+def bytes_out(
+    manifests: Sequence[Manifest], start: float, end: float, region: str | None = None
+) -> pl.DataFrame | None:
+    """NetworkBytesOut per node and minute over the window, for every capture's nodes; None
+    without captures."""
+    frames = [fetch_metric(m, start, end, region) for m in manifests]
+    return pl.concat(frames) if frames else None
+
+
+def node_totals(frame: pl.DataFrame | None) -> dict[str, float]:
+    """node -> CloudWatch NetworkBytesOut over the window (whole minutes); empty without."""
+    if frame is None:
+        return {}
+    return {node: float(total) for node, _, total, _ in totals(frame).iter_rows()}

@@ -20,6 +20,8 @@ other connections got in between. TLS does not change the counters (they count p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from hotshard.capture.format.counters import counters_reset
@@ -84,3 +86,75 @@ def measured_bytes_out(node: NodeCapture) -> int | None:
         return None
     measured = total - repl - node.bytes_received - node.overhead_bytes_out
     return measured if measured >= 0 else None  # below zero is never a true figure
+
+
+@dataclass(frozen=True)
+class _Reading:
+    at: float
+    total: int
+    repl: int | None
+    commands: int | None
+    monitor: int  # MONITOR bytes received by then
+    overhead: int  # other bytes the node had sent for the capture by then
+
+
+def _reading(node: NodeCapture, which: str) -> _Reading | None:
+    snap = node.info_before if which == "before" else node.info_after
+    total = info_value(snap, "total_net_output_bytes")
+    if snap is None or total is None:
+        return None
+    after = which == "after"
+    return _Reading(
+        at=snap.at,
+        total=total,
+        repl=info_value(snap, "total_net_repl_output_bytes"),
+        commands=info_value(snap, "total_commands_processed"),
+        monitor=node.bytes_received if after else 0,
+        overhead=node.overhead_bytes_out if after else 0,
+    )
+
+
+def measured_intervals(node: NodeCapture) -> list[dict[str, Any]]:
+    """`start`, `end`, `measured_bytes_out`, `commands_processed` between consecutive readings
+    of one node (module docstring); [] without polls or without the "before" INFO. An interval
+    is null where the counters cannot tell (a restart, replication unknown on Redis 6.2)."""
+    before = _reading(node, "before")
+    if not node.polls or before is None:
+        return []
+    after = _reading(node, "after")
+    polls = [
+        _Reading(
+            p.at,
+            p.total_net_output_bytes,
+            p.total_net_repl_output_bytes,
+            p.total_commands_processed,
+            p.monitor_bytes,
+            p.overhead_bytes,
+        )
+        for p in node.polls
+    ]
+    readings = [before, *polls, *([after] if after else [])]
+    restarted = counters_reset(node.info_before, node.info_after) is not None
+    no_replicas = measured_repl_bytes_out(node) == 0  # Redis 6.2 without replicas: none to take
+    out = []
+    for a, b in pairwise(readings):
+        total = b.total - a.total
+        if a.repl is not None and b.repl is not None:
+            repl: int | None = b.repl - a.repl
+        else:
+            repl = 0 if no_replicas else None
+        measured = None
+        if not restarted and total >= 0 and repl is not None and repl >= 0:
+            measured = total - repl - (b.monitor - a.monitor) - (b.overhead - a.overhead)
+        processed = None
+        if a.commands is not None and b.commands is not None and b.commands >= a.commands:
+            processed = b.commands - a.commands
+        out.append(
+            {
+                "start": a.at,
+                "end": b.at,
+                "measured_bytes_out": measured,
+                "commands_processed": processed,
+            }
+        )
+    return out

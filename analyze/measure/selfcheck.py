@@ -283,8 +283,8 @@ def _sub_window(
 
 def _between(node: NodeCapture, sub: SubWindow) -> tuple[tuple[float, float] | None, int | None]:
     """The first and last readings of `node` inside the window, and the bytes measured between
-    them (timeline.measured_intervals); (None, None) without two readings inside."""
-    from hotshard.analyze.findings.timeline import measured_intervals
+    them (reconcile.measured_intervals); (None, None) without two readings inside."""
+    from hotshard.analyze.measure.reconcile import measured_intervals
 
     inside = [
         i for i in measured_intervals(node) if i["start"] >= sub.since and i["end"] <= sub.until

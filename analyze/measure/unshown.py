@@ -38,6 +38,7 @@ import polars as pl
 
 from hotshard.analyze import schema
 from hotshard.capture.format import resp
+from hotshard.capture.format.commands import commands
 from hotshard.capture.format.counters import calls_delta, counters_reset
 from hotshard.capture.format.manifest import InfoSnapshot, Manifest, NodeCapture
 
@@ -118,19 +119,13 @@ _SHOWN = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_
 def hidden_commands(commands_reply: list[Any] | None) -> frozenset[str]:
     """Commands (and subcommands, `client|list`) MONITOR never shows: flagged admin or
     skip_monitor in the server's saved COMMAND reply."""
-    out: set[str] = set()
-    stack = list(commands_reply or [])
-    while stack:
-        entry = stack.pop()
-        if not isinstance(entry, list) or len(entry) < 3 or not isinstance(entry[2], list):
-            continue
-        name = str(entry[0]).lower()
-        # Scripts are flagged skip_monitor, yet MONITOR shows their calls (and the model
-        # sizes them: analyze/estimate/scripts.py).
-        if {"admin", "skip_monitor"} & {str(f) for f in entry[2]} and name not in _SHOWN:
-            out.add(name)
-        if len(entry) >= 10 and isinstance(entry[9], list):
-            stack += entry[9]
+    # Scripts are flagged skip_monitor, yet MONITOR shows their calls (and the model sizes
+    # them: analyze/estimate/scripts.py).
+    out = {
+        c.name
+        for c in commands(commands_reply, subcommands=True)
+        if {"admin", "skip_monitor"} & c.flags and c.name not in _SHOWN
+    }
     return frozenset(out)
 
 

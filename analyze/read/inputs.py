@@ -7,40 +7,53 @@ role, and for a replica its primary's address so replicated writes are told apar
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hotshard.analyze import humanize
 from hotshard.analyze.errors import BadInput
-from hotshard.analyze.findings.findings import InputInfo
-from hotshard.analyze.read import duplicates
+from hotshard.analyze.read import same_data
 from hotshard.capture.errors import ManifestError
 from hotshard.capture.format import lines as lines_
 from hotshard.capture.format import manifest as mf
 from hotshard.capture.format.counters import counters_reset
 from hotshard.capture.format.escape import printable
-from hotshard.capture.format.reader import MonitorFile
+from hotshard.capture.format.reader import MAX_LINE_BYTES, MonitorFile
 
 _SNIFF_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
-class SourceSpec:
-    """Everything `hotshard.analyze.read.parse.Source` needs, without importing the parser."""
+class Source:
+    """One MONITOR log and what is known of the node it was captured on."""
 
     path: Path
-    node: str = "unknown"
+    node: str = "unknown"  # "host:port"
     shard: str = "unknown"
-    role: str = "unknown"
+    role: str = "unknown"  # primary | replica | unknown
+    # "ip:port" client addresses whose lines are replicated writes (the replica's primary link).
     primary_addresses: tuple[str, ...] = ()
+    max_line_bytes: int = MAX_LINE_BYTES  # longer lines are skipped with a note
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """One input as given: a capture folder or a log file (name only: reports carry no paths)."""
+
+    name: str
+    kind: str  # "capture" | "log"
+    cluster: str | None = None
+    status: str | None = None  # capture status from the manifest
+    started_at: float | None = None
+    ended_at: float | None = None
+    nodes_monitored: int = 0
 
 
 @dataclass
 class Inputs:
-    sources: list[SourceSpec] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
     infos: list[InputInfo] = field(default_factory=list)
     manifests: list[mf.Manifest] = field(default_factory=list)
     key_sizes: list[mf.KeySize] = field(default_factory=list)
@@ -51,7 +64,9 @@ class Inputs:
     nodes_known: list[tuple[str, str, str]] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)  # monitored nodes whose data is not here
     role_changes: list[str] = field(default_factory=list)  # shards of nodes whose role changed
+    role_changed: list[RoleChange] = field(default_factory=list)  # those nodes' changes
     slot_moves: list[str] = field(default_factory=list)  # shards that lost or gained slots
+    moved_slots: set[int] = field(default_factory=set)  # the slots they lost or gained
 
     @property
     def server_version(self) -> str | None:
@@ -125,7 +140,7 @@ def resolve(paths: list[str], shard: str | None = None, node: str | None = None)
             out.absent.append(f"{path} is empty (0 bytes)")
             out.warnings.append(f"{out.absent[-1]}: no MONITOR data in it — left out")
             continue
-        out.sources.append(SourceSpec(path=path, node=n, shard=s))
+        out.sources.append(Source(path=path, node=n, shard=s))
         out.infos.append(InputInfo(name=path.name, kind="log"))
         origins.append(str(path))
         if s != "unknown" and s not in out.shards_known:
@@ -137,7 +152,7 @@ def resolve(paths: list[str], shard: str | None = None, node: str | None = None)
                 f"({len(out.absent)}, e.g. {out.absent[0]})"
             )
         raise BadInput("no MONITOR data in the inputs: no node of the capture was monitored")
-    duplicates.refuse([s.path for s in out.sources], origins)
+    same_data.refuse([s.path for s in out.sources], origins)
     return out
 
 
@@ -174,6 +189,7 @@ def _add_capture(out: Inputs, folder: Path) -> None:
     moves = slot_moves(manifest)
     if moves is not None:
         out.slot_moves += moves.shards
+        out.moved_slots |= moves.slots
         out.warnings.append(moves.text)
     for node in manifest.nodes:
         if not node.monitored or not node.file:
@@ -194,9 +210,10 @@ def _add_capture(out: Inputs, folder: Path) -> None:
         if change is not None:
             role = f"{change.before}→{change.after}"  # never compared as one role or the other
             out.role_changes.append(node.shard)
+            out.role_changed.append(change)
             out.warnings.append(change.text)
         out.sources.append(
-            SourceSpec(
+            Source(
                 path=path,
                 node=node.node,
                 shard=node.shard,
@@ -209,7 +226,7 @@ def _add_capture(out: Inputs, folder: Path) -> None:
             end = "the end" if gap.end is None else f"{gap.end - gap.start:.1f} s"
             out.warnings.append(
                 f"node {node.node} (shard {node.shard}): not monitored for {end} from "
-                f"{_iso(gap.start)} ({gap.reason})"
+                f"{humanize.timestamp(gap.start)} ({gap.reason})"
             )
         for err in node.errors:
             out.warnings.append(f"node {node.node} (shard {node.shard}): {err}")
@@ -272,6 +289,10 @@ class RoleChange:
     before: str
     after: str
     text: str  # for Health and the verdict
+    node: str = ""
+    # The last reading in the old role and the first in the new (None: not known)
+    last_before: float | None = None
+    first_after: float | None = None
 
 
 def role_change(node: mf.NodeCapture) -> RoleChange | None:
@@ -290,16 +311,22 @@ def role_change(node: mf.NodeCapture) -> RoleChange | None:
             readings.append((node.info_after.at, role))
     for (t0, r0), (t1, r1) in itertools.pairwise(readings):
         if r0 != r1 and r0 in _INFO_ROLES.values() and r1 in _INFO_ROLES.values():
-            since = f"between {_iso(t0)} and {_iso(t1)}" if t0 and t1 else f"by {_iso(t1 or 0)}"
+            since = (
+                f"between {humanize.timestamp(t0)} and {humanize.timestamp(t1)}"
+                if t0 and t1
+                else f"by {humanize.timestamp(t1 or 0)}"
+            )
             promoted = r1 == "primary"
             text = (
                 f"node {node.node} (shard {node.shard}): its role changed from {r0} to {r1} "
                 f"{since} — a {'failover' if promoted else 'demotion'} during the window; its "
                 f"commands before and after are not those of one {r0}, so it is shown as "
                 f"{r0}→{r1} and not compared with the shard's other "
-                f"{'replicas' if r0 == 'replica' else 'primaries'} as if nothing happened"
+                f"{'replicas' if r0 == 'replica' else 'primaries'} as if nothing happened "
+                "(the role is read by the capture's polls: MONITOR shows no MOVED, ASK or "
+                "READONLY reply, so the stream itself does not tell)"
             )
-            return RoleChange(r0, r1, text)
+            return RoleChange(r0, r1, text, node.node, t0, t1)
     return None
 
 
@@ -307,6 +334,7 @@ def role_change(node: mf.NodeCapture) -> RoleChange | None:
 class SlotMoves:
     shards: list[str]  # the shards that lost or gained slots, sorted
     text: str  # for Health
+    slots: frozenset[int] = frozenset()  # the slots whose owner changed
 
 
 def slot_moves(manifest: mf.Manifest) -> SlotMoves | None:
@@ -333,21 +361,22 @@ def slot_moves(manifest: mf.Manifest) -> SlotMoves | None:
     if not moved:
         return None
     parts = [
-        f"{_slot_text(slots)} from shard {a} to {'shard ' + b if b in shard_of.values() else b}"
+        f"{slot_text(slots)} from shard {a} to {'shard ' + b if b in shard_of.values() else b}"
         for (a, b), slots in sorted(moved.items())
     ]
     shards = sorted({x for pair in moved for x in pair if x in shard_of.values()})
     text = (
-        "slots changed owner during the window (ownership re-read after it): "
+        "slots changed owner during the window (ownership read before and re-read after "
+        "it: MONITOR shows no MOVED or ASK reply): "
         + "; ".join(parts)
         + " — per-shard numbers for those slots are mixed: each command counts for the shard "
         "whose node served it, while slot ranges and the slot plan use the ownership at the "
         f"start; shard{'s' if len(shards) > 1 else ''} {', '.join(shards)} changed"
     )
-    return SlotMoves(shards, text)
+    return SlotMoves(shards, text, frozenset(s for slots in moved.values() for s in slots))
 
 
-def _slot_text(slots: list[int]) -> str:
+def slot_text(slots: list[int]) -> str:
     """`slots 5-9, 12 (6 slots)`: consecutive runs."""
     runs: list[list[int]] = []
     for slot in slots:
@@ -380,10 +409,6 @@ def _missing(node: mf.NodeCapture, path: Path, status: str) -> str | None:
     return None
 
 
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def sniff(path: Path) -> None:
     """Refuse a file that is not a MONITOR log (plain, gzip or zstd), looking at its first lines."""
     try:
@@ -398,66 +423,3 @@ def sniff(path: Path) -> None:
         f"{path}: not a MONITOR log (it starts with {first.decode('utf-8', 'replace')!r}) — give "
         "a capture folder or a file written by `redis-cli monitor` (plain, .gz or .zst)"
     )
-
-
-def parse_time(text: str | None, start: float | None, what: str) -> float | None:
-    """`--since/--until`: epoch seconds, ISO-8601 (UTC unless it says otherwise), or `+SECONDS`
-    after the capture start. A time no calendar can show (`1e400`, `inf`, `nan`) is BadInput."""
-    if text is None or str(text).strip() == "":
-        return None
-    value = str(text).strip()
-    if value.startswith("+"):
-        try:
-            offset = float(value[1:])
-        except ValueError:
-            raise BadInput(f"--{what} {value!r}: +SECONDS takes a number, e.g. +30") from None
-        if start is None:
-            raise BadInput(f"--{what} {value!r}: the capture start is unknown (no data)")
-        return _usable(start + offset, value, what)
-    try:
-        return _usable(float(value), value, what)
-    except ValueError:
-        pass
-    try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(
-            f"--{what} {value!r}: give epoch seconds, an ISO time (2025-10-17T13:05:00Z) or "
-            "+SECONDS from the capture start"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
-
-
-def _usable(ts: float, value: str, what: str) -> float:
-    """`ts` when it is a real moment (the report prints it as a date), else BadInput."""
-    try:
-        if math.isfinite(ts):
-            dt.datetime.fromtimestamp(ts, dt.UTC)
-            return ts
-    except (OverflowError, OSError, ValueError):  # beyond time_t, or year out of range
-        pass
-    raise BadInput(
-        f"--{what} {value!r}: not a usable time (out of range) — give epoch seconds, an ISO time "
-        "(2025-10-17T13:05:00Z) or +SECONDS from the capture start"
-    )
-
-
-def check_window(
-    since: float | None, until: float | None, start: float | None, end: float | None
-) -> None:
-    """Refuse a --since/--until window that misses the input's span (the capture's, or a plain
-    log's first to last line) entirely: it would hold nothing and read as "no client traffic
-    was captured"."""
-    span = f"the input spans {_iso(start)} → {_iso(end)}" if start and end else ""
-    if since is not None and end is not None and since >= end:
-        raise BadInput(
-            f"--since {_iso(since)} is after the end of the input ({_iso(end)}): the window holds "
-            f"nothing — {span or 'choose an earlier --since'}"
-        )
-    if until is not None and start is not None and until <= start:
-        raise BadInput(
-            f"--until {_iso(until)} is before the start of the input ({_iso(start)}): the window "
-            f"holds nothing — {span or 'choose a later --until'}"
-        )

@@ -26,8 +26,10 @@ import polars as pl
 from hotshard.analyze import humanize
 from hotshard.analyze.errors import BadInput
 from hotshard.analyze.read import scanner
+from hotshard.analyze.read.inputs import Source as Source  # what a source is: read/inputs.py
 from hotshard.capture.format.lines import escape_bytes
-from hotshard.capture.format.reader import MAX_LINE_BYTES, MonitorFile
+from hotshard.capture.format.reader import MAX_LINE_BYTES as MAX_LINE_BYTES
+from hotshard.capture.format.reader import MonitorFile
 
 _EXAMPLE_CHARS = 200
 EXAMPLES = 5  # bad lines kept per source
@@ -38,19 +40,6 @@ MAX_STEPS = 20  # clock steps kept as examples
 CHUNK_BYTES = (
     32 << 20
 )  # text decoded at a time: docs/BENCHMARKS.md (memory) and `hotshard.analyze.rows.rows`
-
-
-@dataclass(frozen=True)
-class Source:
-    """One MONITOR log and what is known of the node it was captured on."""
-
-    path: Path
-    node: str = "unknown"  # "host:port"
-    shard: str = "unknown"
-    role: str = "unknown"  # primary | replica | unknown
-    # "ip:port" client addresses whose lines are replicated writes (the replica's primary link).
-    primary_addresses: tuple[str, ...] = ()
-    max_line_bytes: int = MAX_LINE_BYTES  # longer lines are skipped with a note
 
 
 # -- reading files --------------------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""Render: Findings in; report.md, charts and summary.json out."""
+"""Render: one Findings value in; report.md, charts, summary.json, hotshard.prom, hotshard.db's small tables and the console summary out (each renderer `render(findings, charts) -> str`, run by outputs.py)."""

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.measure import bandwidth
 from hotshard.analyze.render import planview
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,12 +23,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from hotshard.analyze import humanize
-from hotshard.capture.format.manifest import Manifest
+from hotshard.analyze.store.outfolder import CHARTS_DIR
 
 if TYPE_CHECKING:
-    from hotshard.analyze.findings.findings import Findings
+    from hotshard.analyze.findings.found import Findings
 
-CHARTS_DIR = "charts"
 SLOTS = 16384
 RC: dict[str, Any] = {
     "svg.hashsalt": "hotshard",
@@ -95,10 +95,22 @@ def _bytes_axis(ax: Any, per_second: bool) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{humanize.size(v)}{unit}"))
 
 
-def _save(fig: Any, folder: Path, name: str) -> Path:
-    path = folder / f"{name}.svg"
-    fig.savefig(path, format="svg", metadata=METADATA, bbox_inches="tight")
-    return path
+def _measure(column: str) -> str:
+    """What the rank column counts, in words."""
+    return "estimated bytes out" if column == "est_bytes_out" else "client commands"
+
+
+def _legend(ax: Any, top: float = 1.0, **options: Any) -> Any:
+    """A small legend outside the plot, to its right, its top at `top` (axes fraction)."""
+    return ax.legend(
+        fontsize=7, loc="upper left", bbox_to_anchor=(1.01, top), frameon=False, **options
+    )
+
+
+def _save(fig: Any, folder: Path, name: str, alt: str) -> Chart:
+    """Write the figure as `folder/<name>.svg` and return it as a Chart with its alt text."""
+    fig.savefig(folder / f"{name}.svg", format="svg", metadata=METADATA, bbox_inches="tight")
+    return Chart(name, f"{CHARTS_DIR}/{name}.svg", alt)
 
 
 def preload() -> None:
@@ -111,7 +123,7 @@ def preload() -> None:
     from matplotlib.backends import backend_svg  # noqa: F401
 
 
-def write(out: Path, f: Findings, manifests: list[Manifest]) -> list[Chart]:
+def write(out: Path, f: Findings) -> list[Chart]:
     """Draw the charts into `out/charts/` and return them (those with something to show)."""
     import matplotlib
 
@@ -122,7 +134,7 @@ def write(out: Path, f: Findings, manifests: list[Manifest]) -> list[Chart]:
         # Keys and patterns may hold any script; the SVG keeps the text, the viewer's fonts draw it.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         for draw in (_over_time, _slots, _patterns):
-            chart = draw(folder, f, manifests)
+            chart = draw(folder, f)
             if chart is not None:
                 charts.append(chart)
     return charts
@@ -165,7 +177,7 @@ _STYLES: tuple[tuple[str, LineStyle, str, str], ...] = (
 )
 
 
-def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
+def _over_time(folder: Path, f: Findings) -> Chart | None:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
@@ -251,14 +263,11 @@ def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | 
     ax.set_ylabel("client bytes out per minute (log)")
     ax.set_title("Client bytes out per node, in bytes per minute (CloudWatch's unit)")
     # Two legends: which node (colour, busiest first), and which measure (line style).
-    nodes_legend = ax.legend(
+    nodes_legend = _legend(
+        ax,
         handles=node_handles,
         title="node (busiest first)",
         title_fontsize=7,
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        frameon=False,
         alignment="left",
     )
     ax.add_artist(nodes_legend)
@@ -268,25 +277,17 @@ def _over_time(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | 
         if what in styles
     ]
 
-    ax.legend(
-        handles=style_handles,
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 0.0),
-        frameon=False,
-    )
-    _save(fig, folder, "bytes_over_time")
+    _legend(ax, 0.0, handles=style_handles)
     what = "estimated and measured" if t.measured else "estimated"
     extra = ", with CloudWatch NetworkBytesOut per minute" if t.cloudwatch else ""
-    return Chart(
-        "bytes_over_time",
-        f"{CHARTS_DIR}/bytes_over_time.svg",
+    alt = (
         f"Line chart, log scale: client bytes out per minute over time for {len(nodes)} "
-        f"node(s), busiest first, {what}{extra}",
+        f"node(s), busiest first, {what}{extra}"
     )
+    return _save(fig, folder, "bytes_over_time", alt)
 
 
-def _slots(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
+def _slots(folder: Path, f: Findings) -> Chart | None:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -301,11 +302,7 @@ def _slots(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None
     colours = _shard_colours(f)
     fig = Figure(figsize=(9, 3.2))
     ax = fig.subplots()
-    ranges = sorted(
-        {(s.shard, a, b) for m in manifests for s in m.shards for a, b in s.slots},
-        key=lambda x: (x[1], x[2], x[0]),
-    )
-    for shard, a, b in ranges:  # where each shard's slots are, faintly
+    for shard, a, b in f.slot_ranges:  # where each shard's slots are, faintly
         ax.axvspan(a, b + 1, color=colours.get(shard, "#dddddd"), alpha=0.12, linewidth=0)
     for shard in sorted(colours):
         part = slots.filter(pl.col("shard") == shard).sort("slot")
@@ -335,29 +332,19 @@ def _slots(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None
         if column == "est_bytes_out"
         else "Client commands per hash slot over the window, coloured by shard"
     )
-    ax.legend(
-        handles=[Patch(color=c, label=f"shard {s}") for s, c in sorted(colours.items())],
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        frameon=False,
+    _legend(ax, handles=[Patch(color=c, label=f"shard {s}") for s, c in sorted(colours.items())])
+    alt = (
+        f"Bar chart: {_measure(column)} of each of the 16,384 hash slots, coloured by shard; "
+        f"the highest is slot {top['slot']} on shard {top['shard']}"
     )
-    _save(fig, folder, "slots")
-    what = "estimated bytes out" if column == "est_bytes_out" else "client commands"
-    return Chart(
-        "slots",
-        f"{CHARTS_DIR}/slots.svg",
-        f"Bar chart: {what} of each of the 16,384 hash slots, coloured by shard; the highest is "
-        f"slot {top['slot']} on shard {top['shard']}",
-    )
+    return _save(fig, folder, "slots", alt)
 
 
-def _patterns(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | None:
+def _patterns(folder: Path, f: Findings) -> Chart | None:
     from matplotlib.figure import Figure
 
-    r = f.rollups
-    column = r.rank_column
-    sp = r.shard_patterns
+    column = f.rollups.rank_column
+    sp = f.rollups.shard_patterns
     if sp.is_empty() or column not in sp.columns:
         return None
     if column == "est_bytes_out":
@@ -419,19 +406,16 @@ def _patterns(folder: Path, f: Findings, manifests: list[Manifest]) -> Chart | N
         if column == "est_bytes_out"
         else "What each shard's client commands are made of, by key pattern"
     )
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    _save(fig, folder, "patterns")
-    what = "estimated bytes out" if column == "est_bytes_out" else "client commands"
-    return Chart(
-        "patterns",
-        f"{CHARTS_DIR}/patterns.svg",
-        f"Stacked bar chart: each shard's {what} split by key pattern (shares of the shard, "
-        "totals beside the shard names); the largest pattern overall "
-        f"is {humanize.printable(kept[0])}",
+    _legend(ax)
+    alt = (
+        f"Stacked bar chart: each shard's {_measure(column)} split by key pattern (shares of "
+        "the shard, totals beside the shard names); the largest pattern overall "
+        f"is {humanize.printable(kept[0])}"
     )
+    return _save(fig, folder, "patterns", alt)
 
 
-def section(charts: list[Chart]) -> str:
+def section(charts: Sequence[Chart]) -> str:
     """The report's "Charts" section: the slot and pattern pictures (time is with its text)."""
     shown = [c for c in charts if c.name != "bytes_over_time"]
     if not shown:
@@ -439,5 +423,5 @@ def section(charts: list[Chart]) -> str:
     return "## Charts\n\n" + "\n\n".join(c.markdown() for c in shown)
 
 
-def over_time(charts: list[Chart]) -> str | None:
+def over_time(charts: Sequence[Chart]) -> str | None:
     return next((c.markdown() for c in charts if c.name == "bytes_over_time"), None)

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from hotshard.analyze import humanize
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.findings.verdict import Recommendation
 
 SIBLINGS = 5  # other shards named beside the hot one; the rest are "N more"
@@ -107,6 +107,12 @@ def _of_shard(f: Findings, value: float | None, shard_value: float | None) -> st
     return f"{amount} ({share})"
 
 
+def _leader(ranked: pl.DataFrame, shard: str, column: str) -> dict[str, Any] | None:
+    """The first row of `shard` in a ranked frame, when it has any of `column`."""
+    top = ranked.filter(pl.col("shard") == shard).head(1)
+    return top.row(0, named=True) if top.height and top[column][0] else None
+
+
 def _cause(f: Findings) -> str:
     s = _busiest(f)
     if s is None:
@@ -119,27 +125,20 @@ def _cause(f: Findings) -> str:
     parts = []
     sp = r.shard_patterns
     if sp.height and column in sp.columns:
-        pattern = (
-            sp.filter((pl.col("shard") == shard) & pl.col("key_pattern").is_not_null())
-            .sort([column, "key_pattern"], descending=[True, False], nulls_last=True)
-            .head(1)
+        ranked = sp.filter(pl.col("key_pattern").is_not_null()).sort(
+            [column, "key_pattern"], descending=[True, False], nulls_last=True
         )
-        if pattern.height and pattern[column][0]:
-            p = pattern.row(0, named=True)
+        if p := _leader(ranked, shard, column):
             parts.append(
                 f"key pattern {code(p['key_pattern'])} makes {_of_shard(f, p[column], total)} "
                 f"of shard {code(shard)}'s {unit}"
             )
-    commands = r.shard_commands.filter(pl.col("shard") == shard).head(1)
-    if commands.height and commands[column][0]:
-        c = commands.row(0, named=True)
+    if c := _leader(r.shard_commands, shard, column):
         parts.append(
             f"command {code(c['command'].upper())} {_of_shard(f, c[column], total)} in "
             f"{humanize.count(c['commands'])} of its {humanize.count(s['commands'])} commands"
         )
-    keys = r.hot_keys.filter(pl.col("shard") == shard).head(1)
-    if keys.height and keys[column][0]:
-        k = keys.row(0, named=True)
+    if k := _leader(r.hot_keys, shard, column):
         parts.append(
             f"top key {code(k['key_name'])} {_of_shard(f, k[column], total)}, "
             f"mostly {code((k['top_command'] or '').upper())}"

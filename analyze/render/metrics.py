@@ -10,8 +10,12 @@ same bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from hotshard.analyze.findings.found import Findings
+from hotshard.analyze.render.charts import Chart
+from hotshard.analyze.render.summary import build as build_summary
 
 TOP = 10  # keys and patterns exported (bounded label cardinality)
 LABEL_LIMIT = 200  # characters of a key or pattern kept in a label
@@ -48,7 +52,12 @@ def _family(name: str, help_text: str, samples: Iterable[Sample]) -> list[str]:
     return out
 
 
-def render(summary: dict[str, Any]) -> str:
+def render(f: Findings, charts: Sequence[Chart] = ()) -> str:
+    """The textfile for one analysis (from its summary: as shareable as that is)."""
+    return from_summary(build_summary(f, charts))
+
+
+def from_summary(summary: dict[str, Any]) -> str:
     """The textfile for one analysis' summary dict."""
     nodes = summary.get("nodes", [])
     shards = sorted(summary.get("shards", []), key=lambda s: str(s["shard"]))

@@ -32,8 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from hotshard.analyze.findings import slotload, slotplan
+from hotshard.analyze.findings.verdict import recommendations
+from hotshard.analyze.measure import bandwidth
+
 if TYPE_CHECKING:
-    from hotshard.analyze.findings.findings import Findings
+    from hotshard.analyze.findings.found import Findings
 
 ENV = "HOTSHARD_REDACT_KEY"
 TAG_CHARS = 8
@@ -157,8 +161,6 @@ def frame(r: Redactor, df: pl.DataFrame) -> pl.DataFrame:
 def findings(f: Findings, red: Redactor, key_sizes: pl.DataFrame | None = None) -> Findings:
     """A copy of the findings with nothing in it that names a key, a client or a node address;
     recommendations are made again from the redacted rollups (their text quotes keys)."""
-    from hotshard.analyze.findings.verdict import recommendations
-
     red.learn_nodes(f.rollups.nodes.select("node", "shard", "role").iter_rows(), f.node_ids)
     ro = f.rollups
     # Client addresses first: the text redaction below replaces the ones seen.
@@ -227,6 +229,13 @@ def findings(f: Findings, red: Redactor, key_sizes: pl.DataFrame | None = None) 
         self_check=check,
         node_ids={},  # the nodes are their labels now
         database=False,
+        # The plan from the redacted rollups, without the primaries' addresses and ids or the
+        # sampled key names; the allowance table with node labels.
+        plan=slotplan.build(load)
+        if (load := slotload.from_rollups(rollups, totals=f.verdict.values)) is not None
+        else None,
+        network=bandwidth.relabel(f.network, red.node, red.text),
+        redaction=note(red),
     )
 
 

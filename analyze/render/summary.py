@@ -12,7 +12,7 @@ tie-breakers.
     inputs             [{name, kind: "capture"|"log", cluster, status}]
     window             {since, until, start, end, duration_s}       epoch seconds
     lines              {total, parsed, skipped, errors, truncated_files}
-    commands           {total, client, replicated, script}          rows by origin
+    commands           {total, client, replicated, script, cluster} rows by origin
     basis              "bytes" | "commands"
     bytes              {est_bytes_out, coverage, request_bytes}     client traffic only
     hot_shard          {shard, status, basis, estimate, skew_ratio, value, others_median,
@@ -46,13 +46,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
-from hotshard.analyze.findings import slotplan, timeline
-from hotshard.analyze.findings.findings import Findings
+from hotshard.analyze.findings import slotplan
+from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.measure import bandwidth, selfcheck
+from hotshard.analyze.render import timeline
+from hotshard.analyze.render.charts import Chart
+from hotshard.capture import __version__
 
 SCHEMA_VERSION = 1
 
@@ -72,7 +76,9 @@ def _records(df: pl.DataFrame, columns: dict[str, str], n: int) -> list[dict[str
     return [{k: _num(v) for k, v in r.items()} for r in rows]
 
 
-def build(f: Findings, tool_version: str) -> dict[str, Any]:
+def build(
+    f: Findings, charts: Sequence[Chart] = (), tool_version: str = __version__
+) -> dict[str, Any]:
     r = f.rollups
     t = r.totals
     v = f.verdict
@@ -109,6 +115,7 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
             "client": t.client,
             "replicated": t.replicated,
             "script": t.script,
+            "cluster": t.cluster,
         },
         "basis": r.basis,
         "bytes": {
@@ -234,7 +241,7 @@ def build(f: Findings, tool_version: str) -> dict[str, Any]:
         "network": bandwidth.to_json(f.network),
         "self_check": selfcheck.to_json(f.self_check),
         "commandlog": f.commandlog,
-        **_timeline(f),
+        **_timeline(f, charts),
     }
 
 
@@ -248,9 +255,9 @@ def _balance(f: Findings) -> float | None:
     return slotplan.balance_score(values)
 
 
-def _timeline(f: Findings) -> dict[str, Any]:
-    """Bytes out through time per node, and the chart files (analyze/findings/timeline.py, charts.py)."""
-    return {"timeline": timeline.summary(f.timeline), "charts": [c.path for c in f.charts]}
+def _timeline(f: Findings, charts: Sequence[Chart]) -> dict[str, Any]:
+    """Bytes out through time per node, and the chart files (render/timeline.py, charts.py)."""
+    return {"timeline": timeline.summary(f.timeline), "charts": [c.path for c in charts]}
 
 
 def _whole_estimate(node: dict[str, Any], f: Findings) -> None:
@@ -262,6 +269,9 @@ def _whole_estimate(node: dict[str, Any], f: Findings) -> None:
         node["est_bytes_out"] += check.not_shown_bytes
 
 
-def render(f: Findings, tool_version: str) -> str:
+def render(f: Findings, charts: Sequence[Chart] = (), tool_version: str = __version__) -> str:
     """summary.json text: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(build(f, tool_version), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(build(f, charts, tool_version), indent=2, sort_keys=True, ensure_ascii=False)
+        + "\n"
+    )

@@ -47,7 +47,7 @@ from hotshard.analyze.estimate import (
     through_time,
 )
 from hotshard.analyze.estimate.resp_exprs import length_digits
-from hotshard.analyze.keys import keys, keyspecs, patterns
+from hotshard.analyze.keys import keys, keyspecs, patterns, quoted
 from hotshard.analyze.read import parse, scanner
 from hotshard.analyze.read.ahead import ahead
 from hotshard.analyze.rows.dictionaries import KeyDictionary, SignatureDictionary
@@ -302,13 +302,15 @@ def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         .filter(whole)
         .pipe(keys.find_keys, ctx.key_plan)
         .with_columns(
-            keys=keys.decode_keys(pl.col("keys_raw")), _tail_key_raw="key_raw", _keys_raw="keys_raw"
+            keys=quoted.decode_keys(pl.col("keys_raw")),
+            _tail_key_raw="key_raw",
+            _keys_raw="keys_raw",
         )
     )
     out = (
         pl.concat([fast, slow], how="vertical_relaxed")
         # The reply features that need the key's text (XREAD's key length): whole tails only.
-        .with_columns(key_name=keys.decode(pl.col("_tail_key_raw")).text)
+        .with_columns(key_name=quoted.decode(pl.col("_tail_key_raw")).text)
         .with_columns(**ctx.lookup.tail_features(), **through_time.value_columns())
         .rename({"request_bytes": "_request_bytes"})
         # `HELLO 3` switches its connection to RESP3 (`HELLO` alone changes nothing)

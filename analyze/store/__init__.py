@@ -1,1 +1,1 @@
-"""Store: rows in; Parquet tables and hotshard.db (SQLite) in a private output folder out, read back as tables."""
+"""Store: rows in; the rows dataset (Parquet, dataset.py), hotshard.db (SQLite, filled on the other core: database.py, sqlite.py) in a private output folder swapped in whole (outfolder.py) out, read back as tables."""

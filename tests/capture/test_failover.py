@@ -47,6 +47,9 @@ def test_a_replica_promoted_mid_window_is_said_with_its_time(replica_pair, tmp_p
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode in (ExitStatus.OK, ExitStatus.PARTIAL), err
+    # Said on the console as the polls see it (with --quiet too), once.
+    assert err.count(f"node {replica.address} (shard") == 1, err
+    assert "its role changed from replica to primary by " in err, err
     m = manifest.read(out)
     (node,) = [n for n in m.nodes if n.monitored]
     assert node.node == replica.address and node.role == "replica"
@@ -61,6 +64,13 @@ def test_a_replica_promoted_mid_window_is_said_with_its_time(replica_pair, tmp_p
     health = report.split("## Health")[1].split("\n## ")[0]
     assert f"node {replica.address} (shard" in health
     assert "its role changed from replica to primary between" in health
+    # What it served in each role: the 300 GETs before REPLICAOF NO ONE, and the 300 after it
+    # (before or after the first poll that read the new role).
+    served = health.split("; it served ")[1].split("\n")[0]
+    numbers = [int(w.replace(",", "")) for w in served.split() if w.replace(",", "").isdigit()]
+    assert served.startswith(f"{numbers[0]} client commands as a replica, "), served
+    assert served.endswith(" as a primary"), served
+    assert numbers[0] == 300 and numbers[1] + numbers[2] == 300, served
     # When: between the last poll as a replica and the first as a primary.
     last_replica = max(p.at for p in node.polls if p.role == "replica")
     first_primary = min(p.at for p in node.polls if p.role == "primary")

@@ -113,11 +113,71 @@ def test_a_slot_migrated_mid_window_is_not_client_traffic(reshard_cluster, tmp_p
         assert f'"{name}"' not in text, name  # never a top/client command in the summary
         assert f"| {name} " not in report and f"`{name}`" not in report, name
     assert summary["commands"]["client"] == client.height
+    # The report's line of what is not client traffic counts the cluster's own lines.
+    cluster_lines = rows.filter(pl.col("origin") == "cluster").height
+    assert summary["commands"]["cluster"] == cluster_lines > 0
+    line = next(x for x in report.splitlines() if "not counted as client traffic" in x)
+    assert f"{cluster_lines:,} the cluster's own (slot migration" in line, line
     # Health says which slot moved, from which shard to which, and that per-shard numbers mix.
     health = (analysis / "report.md").read_text().split("## Health")[1].split("\n## ")[0]
     moved = f"slot {slot} (1 slot) from shard {shard_of[source]} to shard {shard_of[target]}"
     assert "slots changed owner during the window" in health and moved in health, health
     assert "per-shard numbers for those slots are mixed" in health
+    assert "slots moved between shards" in summary["hot_shard"]["text"]
+
+
+def test_a_slot_migrated_away_and_back_is_noticed(reshard_cluster, tmp_path, capsys):
+    """The slot has the same owner at both ends of the window; the keys that came and went are
+    RESTORE-ASKING lines on both shards' replicas (the default node choice), and Health and the
+    verdict say so."""
+    cluster = reshard_cluster
+    cluster.wait_replicas_synced()
+    rc = cluster.cluster_client()
+    for i in range(100):
+        rc.set(f"{{back}}:{i}", "v" * 500)
+    slot = rc.keyslot("{back}")
+    out = tmp_path / "cap"
+    argv = ["capture", "--endpoints", cluster.seed.address, "-d", "6", "--out", str(out)]
+    argv += ["--no-sizes", "--quiet", "--poll-interval", "0.5"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from hotshard.capture.cli import main; main()", *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_files(out, 3)
+        time.sleep(1)
+        source, target = migrate_slot(cluster, slot)
+        again, back = migrate_slot(cluster, slot)
+        assert (again, back) == (target, source)
+        cluster.wait_replicas_synced()
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (ExitStatus.OK, ExitStatus.PARTIAL), err
+    m = manifest.read(out)
+    assert m.slots_after is not None
+    assert any(lo <= slot <= hi for lo, hi in m.slots_after[source])  # back where it was
+    shard_of = {n.node: n.shard for n in m.nodes}
+
+    analysis = tmp_path / "analysis"
+    status = run(["analyze", str(out), "--out", str(analysis), "--quiet"])
+    console = capsys.readouterr()
+    assert status == ExitStatus.OK, console.err
+    rows = pl.read_parquet(analysis / "commands" / "**" / "*.parquet")
+    key_slots = pl.read_parquet(analysis / "keys.parquet").select("key_id", "slot")
+    arrived = rows.filter(pl.col("command") == "restore-asking").join(key_slots, on="key_id")
+    assert set(arrived["slot"].unique().to_list()) == {slot}
+    assert set(arrived["shard"].unique().to_list()) == {shard_of[source], shard_of[target]}
+    health = (analysis / "report.md").read_text().split("## Health")[1].split("\n## ")[0]
+    assert "slots changed owner" not in health  # the two topologies agree
+    assert f"keys of slot {slot} (1 slot) were migrated between shards during the window" in health
+    assert "moved away and back, or a migration left unfinished" in health
+    assert "MONITOR never shows MOVED/ASK replies" in health
+    summary = json.loads((analysis / "summary.json").read_text())
     assert "slots moved between shards" in summary["hot_shard"]["text"]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hotshard.analyze.commands import check
+from hotshard.analyze.commands import check_rules
 from hotshard.analyze.commands.analysis import open_analysis
 from hotshard.analyze.errors import BadRules
 from hotshard.capture.cli import run
@@ -77,7 +77,7 @@ def test_bad_rules_file_is_a_usage_error(tmp_path, text, message, capsys):
     with pytest.raises(
         BadRules, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
     ):
-        check.load_rules(str(rules))
+        check_rules.load_rules(str(rules))
     assert run(["check", "samples/fixed", "--rules", str(rules)]) == ExitStatus.USAGE
     assert message.split(" ")[0] in capsys.readouterr().err
 
@@ -88,15 +88,15 @@ def test_missing_target_is_a_usage_error(capsys):
 
 
 def test_default_rules_load_and_cover_every_rule():
-    assert set(check.load_rules(None)) == set(check.RULES)
+    assert set(check_rules.load_rules(None)) == set(check_rules.RULES)
 
 
 def test_thresholds_are_honoured(analyzed):
     with open_analysis(str(analyzed["hot-zset"])) as a:
-        lenient = check.evaluate(
+        lenient = check_rules.evaluate(
             a, {"shard_skew": {"max_ratio": 1e9}, "full_range_read": {"max_members": 10**6}}
         )
-        strict = check.evaluate(a, {"shard_skew": {"max_ratio": 1.0}})
+        strict = check_rules.evaluate(a, {"shard_skew": {"max_ratio": 1.0}})
     assert all(r.ok for r in lenient)
     assert not strict[0].ok
 
@@ -107,9 +107,9 @@ def test_estimate_accuracy_names_the_node_the_model_does_not_explain(analyzed, c
     (node,) = summary["self_check"]["nodes"]
     assert node["ratio"] < 0.95  # the premise: off by more than the default 5%
     with open_analysis(str(analyzed["edge"])) as a:
-        (broken,) = check.evaluate(a, {"estimate_accuracy": {}})
-        (loose,) = check.evaluate(a, {"estimate_accuracy": {"max_error": 0.5}})
-        (tiny,) = check.evaluate(a, {"estimate_accuracy": {"min_share": 1.01}})
+        (broken,) = check_rules.evaluate(a, {"estimate_accuracy": {}})
+        (loose,) = check_rules.evaluate(a, {"estimate_accuracy": {"max_error": 0.5}})
+        (tiny,) = check_rules.evaluate(a, {"estimate_accuracy": {"min_share": 1.01}})
     assert [v.subject for v in broken.violations] == [node["node"]]
     assert f"{node['ratio']:.3f}×" in broken.violations[0].message
     assert "unexplained" in broken.violations[0].message
@@ -118,7 +118,7 @@ def test_estimate_accuracy_names_the_node_the_model_does_not_explain(analyzed, c
 
 def test_estimate_accuracy_is_not_judged_on_plain_logs_saying_why(analyzed):
     with open_analysis(str(analyzed["legacy"])) as a:
-        (result,) = check.evaluate(a, {"estimate_accuracy": {}})
+        (result,) = check_rules.evaluate(a, {"estimate_accuracy": {}})
     assert result.ok and not result.passed  # nothing broken, nothing judged either
     assert "nothing measured to compare" in (result.unjudged or "")
 
@@ -129,9 +129,9 @@ def test_balance_score_is_in_the_summary_and_gates(analyzed):
         shards = [s["est_bytes_out"] for s in a.summary["shards"]]
         assert score == pytest.approx(max(shards) / (sum(shards) / len(shards)) - 1, rel=1e-5)
         assert 1.9 < score <= 2.0  # one of three shards carries almost everything
-        strict = check.evaluate(a, {"balance": {"max_score": 1.0}})
-        lenient = check.evaluate(a, {"balance": {"max_score": 2.0}})
+        strict = check_rules.evaluate(a, {"balance": {"max_score": 1.0}})
+        lenient = check_rules.evaluate(a, {"balance": {"max_score": 2.0}})
     assert not strict[0].ok and "balance score 1.99" in strict[0].violations[0].message
     assert lenient[0].ok
     with open_analysis(str(analyzed["fixed"])) as a:
-        assert check.evaluate(a, {"balance": {}})[0].ok
+        assert check_rules.evaluate(a, {"balance": {}})[0].ok

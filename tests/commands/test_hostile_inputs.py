@@ -195,6 +195,28 @@ def test_a_gigabyte_line_without_newline_is_skipped_in_bounded_memory(tmp_path):
     assert "skipped 1 line(s) longer than 67,108,864 bytes (--max-line-bytes)" in health(out)
 
 
+# A line under --max-line-bytes is parsed whole: measured ~7-8x its length above a small run
+# (docs/BENCHMARKS.md, "A long line"); the default limit keeps that under ~0.5 GB.
+LINE_MULTIPLE = 9
+
+
+def test_a_long_line_under_the_limit_costs_a_bounded_multiple_of_itself(tmp_path):
+    size = 32 * MIB
+    small = _huge_zst(tmp_path / "small.monitor.zst", 0, newline=True)
+    status, base, err = measured(
+        ["analyze", str(small), "--out", str(tmp_path / "o1"), "--quiet"], CEILING
+    )
+    assert status == ExitStatus.OK, err
+    log = _huge_zst(tmp_path / "long.monitor.zst", size, newline=True)
+    limit = base + LINE_MULTIPLE * size
+    status, peak, err = measured(
+        ["analyze", str(log), "--out", str(tmp_path / "o2"), "--quiet"], limit
+    )
+    assert peak - base <= LINE_MULTIPLE * size, f"{(peak - base) / size:.1f}x the line"
+    assert status == ExitStatus.OK, err
+    assert summary(tmp_path / "o2")["commands"]["total"] == 52  # the long SET parsed, not skipped
+
+
 def test_a_long_complete_line_over_the_limit_is_skipped_and_the_rest_read(tmp_path, capsys):
     log = _huge_zst(tmp_path / "app.monitor.zst", 8 * MIB, newline=True)
     status, err = analyze(capsys, tmp_path / "out", log, extra=("--max-line-bytes", "1MiB"))

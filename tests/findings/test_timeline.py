@@ -73,7 +73,7 @@ def test_polls_give_each_interval_its_exact_client_bytes(primary_with_replica):
         control.close()
     assert len(n.polls) == 3
     assert all(p.overhead_bytes > n.info_before.reply_bytes for p in n.polls[1:])
-    intervals = timeline.measured_intervals(n)
+    intervals = reconcile.measured_intervals(n)
     assert [(i["start"], i["end"]) for i in intervals] == list(
         zip(
             [n.info_before.at, *(p.at for p in n.polls)],
@@ -95,7 +95,7 @@ def test_polls_give_each_interval_its_exact_client_bytes(primary_with_replica):
 
 def test_a_node_without_polls_has_no_measured_intervals():
     n = NodeCapture("h:1", "h", 1, "replica", "0001", monitored=True)
-    assert timeline.measured_intervals(n) == []
+    assert reconcile.measured_intervals(n) == []
     assert timeline.bin_seconds(31) == 5
     assert timeline.bin_seconds(3600) == 15
     assert timeline.bin_seconds(8 * 10**5) == 3600
@@ -145,7 +145,7 @@ def test_a_real_capture_gives_measured_and_estimated_series_and_charts(redis_clu
     for n in monitored(m):
         assert n.poll_client and len(n.polls) >= 4
         assert [p.at for p in n.polls] == sorted(p.at for p in n.polls)
-        measured = [x["measured_bytes_out"] for x in timeline.measured_intervals(n)]
+        measured = [x["measured_bytes_out"] for x in reconcile.measured_intervals(n)]
         assert None not in measured
         assert sum(measured) == reconcile.measured_bytes_out(n)  # polls keep the window exact
 

@@ -9,7 +9,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from hotshard.analyze.keys import keys as keys_mod
-from hotshard.analyze.keys import keyspecs
+from hotshard.analyze.keys import keyspecs, quoted
 from hotshard.capture.format.lines import key_text, unescape_bytes
 from hotshard.capture.format.manifest import jsonable
 
@@ -142,7 +142,7 @@ def test_keys_of_escaped_arguments_are_decoded():
     ]
     frame = _frame([(argv, []) for argv, _, _ in cases])
     found = keys_mod.find_keys(frame.lazy(), PLAN)
-    out = keys_mod.decode_column(found, "key_raw").collect()
+    out = quoted.decode_column(found, "key_raw").collect()
     for (argv, text, binary), row in zip(cases, out.iter_rows(named=True), strict=True):
         exact = unescape_bytes(argv[1])
         assert (row["key_raw_text"], row["key_raw_binary"]) == key_text(exact) == (text, binary)
@@ -152,7 +152,7 @@ def test_keys_of_escaped_arguments_are_decoded():
     many = _frame([(["MGET", *(argv[1] for argv, _, _ in cases)], [])])
     listed = (
         keys_mod.find_keys(many.lazy(), PLAN)
-        .select(keys=keys_mod.decode_keys(pl.col("keys_raw")))
+        .select(keys=quoted.decode_keys(pl.col("keys_raw")))
         .collect()
     )
     assert listed["keys"].to_list() == [[text for _, text, _ in cases]]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from hotshard.analyze.commands import check
+from hotshard.analyze.commands import check_rules
 from hotshard.analyze.keys import patterns
 
 DOC = Path(__file__).parents[2] / "docs" / "RULES.md"
@@ -37,10 +37,10 @@ def test_the_pattern_example_folds_what_the_page_says(tmp_path):
 
 def test_the_check_example_loads_three_rules(tmp_path):
     _, check_file = _examples(tmp_path)
-    rules = check.load_rules(str(check_file))
+    rules = check_rules.load_rules(str(check_file))
     assert set(rules) == {"full_range_read", "shard_skew", "forbidden_commands"}
     assert rules["forbidden_commands"]["commands"] == ["keys", "flushall"]
     # Every rule the page's table names is a rule check knows, with the settings it lists.
     for section, settings in re.findall(r"^\| `\[(\w+)\]` \| ([^|]+) \|", DOC.read_text(), re.M):
-        assert section in check.RULES
-        assert set(re.findall(r"`(\w+)`", settings)) == check._KNOWN_SETTINGS[section]
+        assert section in check_rules.RULES
+        assert set(re.findall(r"`(\w+)`", settings)) == check_rules._KNOWN_SETTINGS[section]

@@ -86,7 +86,7 @@ def test_fetches_sums_per_node_and_minute(moto):
     put(cw, "shop-0001-001", start + timedelta(minutes=30), 99.0)  # outside the window
     put(cw, "other-0001-001", start + timedelta(seconds=5), 5.0)  # another cluster
 
-    frame = cloudwatch.fetch_network_bytes_out(
+    frame = cloudwatch.fetch_metric(
         manifest(), start.timestamp() + 20, start + timedelta(minutes=2, seconds=50), client=cw
     )
     assert frame.schema == cloudwatch.CLOUDWATCH_SCHEMA
@@ -106,16 +106,16 @@ def test_many_nodes_are_split_into_calls_of_500(moto):
     ids = [f"big-{i:04d}-001" for i in range(501)]
     put(cw, ids[0], start + timedelta(seconds=1), 7.0)
     put(cw, ids[-1], start + timedelta(seconds=1), 8.0)
-    frame = cloudwatch.fetch_network_bytes_out(ids, start, start + timedelta(minutes=1), client=cw)
+    frame = cloudwatch.fetch_metric(ids, start, start + timedelta(minutes=1), client=cw)
     assert sorted(frame["bytes_out"].to_list()) == [7.0, 8.0]
 
 
 def test_clear_errors(moto, monkeypatch, tmp_path):
     now = datetime.now(UTC)
     with pytest.raises(cloudwatch.CloudWatchError, match="no node has an AWS cache cluster id"):
-        cloudwatch.fetch_network_bytes_out(Manifest(nodes=manifest().nodes[3:]), now, now)
+        cloudwatch.fetch_metric(Manifest(nodes=manifest().nodes[3:]), now, now)
     with pytest.raises(cloudwatch.CloudWatchError, match="multiple of 60"):
-        cloudwatch.fetch_network_bytes_out(["a"], now, now, client=client(moto), period=90)
+        cloudwatch.fetch_metric(["a"], now, now, client=client(moto), period=90)
 
     # no credentials anywhere: a message that says what to set
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
@@ -124,7 +124,7 @@ def test_clear_errors(moto, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     bare = boto3.Session(region_name=REGION).client("cloudwatch", endpoint_url=moto)
     with pytest.raises(cloudwatch.CloudWatchError, match=r"no AWS credentials.*AWS_PROFILE"):
-        cloudwatch.fetch_network_bytes_out(["a"], now, now, client=bare)
+        cloudwatch.fetch_metric(["a"], now, now, client=bare)
 
 
 def reset_auth(endpoint: str, count: bytes) -> None:
@@ -150,6 +150,6 @@ def test_access_denied_names_the_permission(moto):
         with pytest.raises(
             cloudwatch.CloudWatchError, match=r"AccessDenied.*cloudwatch:GetMetricData"
         ):
-            cloudwatch.fetch_network_bytes_out(["shop-0001-001"], now, now, client=cw)
+            cloudwatch.fetch_metric(["shop-0001-001"], now, now, client=cw)
     finally:
         reset_auth(moto, b"inf")

@@ -7,7 +7,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hotshard.analyze.keys import keys, keyspecs
+from hotshard.analyze.keys import keys, keyspecs, quoted
 from hotshard.capture.format.lines import escape_bytes, key_text, unescape_bytes
 from tests.frames import parse_log, split_log
 from tests.resp import request_size
@@ -58,8 +58,8 @@ def test_all_keys_decode_like_key_text(key, others):
     )
     out = (
         keys.find_keys(frame.lazy(), PLAN)
-        .select(keys=keys.decode_keys(pl.col("keys_raw")), key_raw="key_raw")
-        .pipe(keys.decode_column, "key_raw")
+        .select(keys=quoted.decode_keys(pl.col("keys_raw")), key_raw="key_raw")
+        .pipe(quoted.decode_column, "key_raw")
         .collect()
     )
     # The first key alone (key_name); every key for several (`keys`, null for one).

@@ -42,11 +42,11 @@ def test_each_chart_matches_its_golden(name: str, tmp_path: Path, update_golden:
     from tests import golden
     from tests.chart_input import chart_findings
 
-    drawn = {c.name for c in charts.write(tmp_path, chart_findings(), [])}
+    drawn = {c.name for c in charts.write(tmp_path, chart_findings())}
     assert drawn == set(CHART_NAMES)
     again = tmp_path / "again"
     again.mkdir()
-    charts.write(again, chart_findings(), [])
+    charts.write(again, chart_findings())
     svg = (tmp_path / "charts" / f"{name}.svg").read_text()
     assert svg == (again / "charts" / f"{name}.svg").read_text()
     golden.check(CHART_GOLDEN / f"{name}.svg", svg, update_golden)
@@ -58,7 +58,7 @@ def test_time_chart_says_what_and_in_which_unit(tmp_path: Path):
     from hotshard.analyze.render import charts
     from tests.chart_input import NODES, chart_findings
 
-    charts.write(tmp_path, chart_findings(), [])
+    charts.write(tmp_path, chart_findings())
     svg = (tmp_path / "charts" / "bytes_over_time.svg").read_text()
     assert "in bytes per minute (CloudWatch" in svg
     assert "client bytes out per minute (log)" in svg

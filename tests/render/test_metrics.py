@@ -56,7 +56,7 @@ def test_label_values_are_escaped_and_bounded():
         "top_patterns": [{"pattern": f"p{i}", "est_bytes_out": i} for i in range(50)],
         "balance_score": None,
     }
-    got = families(metrics.render(summary))
+    got = families(metrics.from_summary(summary))
     (sample,) = got["hotshard_top_key_out_bytes"]
     assert sample.labels["key"].startswith('we"ird\\key\nwith a newline')
     assert len(sample.labels["key"]) == metrics.LABEL_LIMIT

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from hotshard.analyze import humanize
-from hotshard.analyze.render import report, summary
+from hotshard.analyze.render import markdown, report, summary
 from tests import golden
 from tests.frames import commands, findings, row, workload
 from tests.samples_fixture import SAMPLES
@@ -28,7 +28,11 @@ def test_report_golden(update_golden):
 
 
 def test_summary_golden(update_golden):
-    _golden("workload.summary.json", summary.render(findings(workload()), "0.1.0"), update_golden)
+    _golden(
+        "workload.summary.json",
+        summary.render(findings(workload()), tool_version="0.1.0"),
+        update_golden,
+    )
 
 
 def test_report_sections_and_verdict():
@@ -61,8 +65,8 @@ def test_report_is_byte_identical_for_shuffled_input():
 
 
 def test_sparkline_scale():
-    assert report.sparkline([0, 1, 4, 8], 8) == " ▁▄█"
-    assert report.sparkline([5, 5], 0) == "  "
+    assert markdown.sparkline([0, 1, 4, 8], 8) == " ▁▄█"
+    assert markdown.sparkline([5, 5], 0) == "  "
     text = report.render(findings(workload()))
     chart = text.split("```text\n", 1)[1].split("```", 1)[0]
     assert [line.split(" ", 1)[0] for line in chart.splitlines()] == ["0001", "0002", "0003"]
@@ -89,7 +93,7 @@ def test_code_span():
 
 
 def test_summary_required_fields():
-    data = json.loads(summary.render(findings(workload()), "0.1.0"))
+    data = json.loads(summary.render(findings(workload()), tool_version="0.1.0"))
     assert data["schema_version"] == summary.SCHEMA_VERSION
     assert data["lines"] == {
         "total": 184,
@@ -115,7 +119,7 @@ def test_summary_required_fields():
 
 def test_summary_without_bytes_ranks_by_count_with_nulls():
     df = workload().with_columns(reply_bytes=pl.lit(None, pl.Int64))
-    data = json.loads(summary.render(findings(df), "0.1.0"))
+    data = json.loads(summary.render(findings(df), tool_version="0.1.0"))
     assert data["basis"] == "commands"
     assert data["bytes"]["est_bytes_out"] is None
     assert [k["commands"] for k in data["top_keys"][:3]] == [50, 40, 30]
@@ -124,7 +128,7 @@ def test_summary_without_bytes_ranks_by_count_with_nulls():
 
 def test_summary_schema_is_documented():
     doc = DOCS.read_text()
-    data = json.loads(summary.render(findings(workload()), "0.1.0"))
+    data = json.loads(summary.render(findings(workload()), tool_version="0.1.0"))
     for key in data:
         assert f"`{key}`" in doc, f"summary.json field {key} is not in {DOCS.name}"
 

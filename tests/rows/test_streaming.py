@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from hotshard.analyze.estimate import replies
-from hotshard.analyze.keys import keys, patterns
+from hotshard.analyze.keys import keys, patterns, quoted
 from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import resolve
 from hotshard.analyze.rows import rows
@@ -65,8 +65,8 @@ def test_the_per_row_stages_stream(sample):
         _split(sources[0])
         .pipe(keys.find_keys, ctx.key_plan)
         .with_columns(origin=rows.origin(sources[0]))
-        .pipe(keys.decode_column, "key_raw")
-        .with_columns(key_name="key_raw_text", keys=keys.decode_keys(pl.col("keys_raw")))
+        .pipe(quoted.decode_column, "key_raw")
+        .with_columns(key_name="key_raw_text", keys=quoted.decode_keys(pl.col("keys_raw")))
         .pipe(patterns.add_pattern, "key_name")
         .collect()
     )

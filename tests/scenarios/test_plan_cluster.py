@@ -8,8 +8,7 @@ import json
 import pytest
 import redis
 
-from hotshard.analyze.commands import plan as plan_inputs
-from hotshard.analyze.findings import slotplan
+from hotshard.analyze.findings import slotload, slotplan
 from hotshard.analyze.keys.slots import hash_slot
 from hotshard.analyze.store import tables
 from hotshard.capture.cli import run
@@ -54,7 +53,7 @@ def capture_and_analyze(cluster: Cluster, workload, folder) -> dict:
 
 def plan_of(folder) -> slotplan.Plan:
     summary = json.loads((folder / "analysis" / "summary.json").read_text())
-    load = plan_inputs.from_rows(
+    load = slotload.from_rows(
         tables.read(folder / "analysis").wide(),
         summary["basis"],
         (summary["window"]["start"], summary["window"]["end"]),

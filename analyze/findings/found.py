@@ -17,41 +17,17 @@ from hotshard.analyze.findings.verdict import Recommendation, Verdict
 from hotshard.analyze.measure.bandwidth import Network
 from hotshard.analyze.measure.selfcheck import SelfCheck
 from hotshard.analyze.measure.slotstats import SlotMeasure
-from hotshard.analyze.render.charts import Chart
+from hotshard.analyze.read.inputs import InputInfo
+from hotshard.analyze.read.window import Window
 
 # Columns of `line_stats` the renderers rely on (the parser may add more).
 LINE_STATS_COLUMNS = ("source", "lines_total", "parsed", "skipped", "errors")
 
 
 @dataclass(frozen=True)
-class InputInfo:
-    """One input as given: a capture folder or a log file (name only: reports carry no paths)."""
-
-    name: str
-    kind: str  # "capture" | "log"
-    cluster: str | None = None
-    status: str | None = None  # capture status from the manifest
-    started_at: float | None = None
-    ended_at: float | None = None
-    nodes_monitored: int = 0
-
-
-@dataclass(frozen=True)
-class Window:
-    """The time window analyzed: what was asked (`since`/`until`) and what it covers (`start`/`end`)."""
-
-    since: float | None = None
-    until: float | None = None
-    start: float | None = None
-    end: float | None = None
-
-    @property
-    def filtered(self) -> bool:
-        return self.since is not None or self.until is not None
-
-
-@dataclass
 class Findings:
+    """Complete when built (findings/build.py): renderers read it, none adds to it."""
+
     inputs: list[InputInfo]
     window: Window
     line_stats: pl.DataFrame
@@ -67,13 +43,14 @@ class Findings:
     timeline: Timeline | None = (
         None  # bytes out through time per node (analyze/findings/timeline.py)
     )
-    charts: list[Chart] = field(default_factory=list)  # images beside the report
     self_check: SelfCheck = field(default_factory=SelfCheck)  # estimate vs measured per node
     # Valkey COMMANDLOG large-reply per node: entries, matched, lost (analyze/estimate/logged.py)
     commandlog: list[dict[str, Any]] = field(default_factory=list)
     plan: Plan | None = None  # can moving slots cool the hot shard (analyze/findings/slotplan.py)
     network: Network | None = None  # bytes/s vs node type bandwidth (analyze/measure/bandwidth.py)
     node_ids: dict[str, str] = field(default_factory=dict)  # node -> ElastiCache node id
+    # (shard, first slot, last slot) of every range the captures' topology gives, by slot
+    slot_ranges: list[tuple[str, int, int]] = field(default_factory=list)
     redaction: str = ""  # how the outputs were redacted (analyze/render/redact.py); "" when not
 
     def node_label(self, node: str) -> str:

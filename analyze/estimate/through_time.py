@@ -67,9 +67,11 @@ def shard_mates(node: str, nodes: Iterable[str], shards: Mapping[str, str]) -> l
     return [node, *mates]
 
 
-# Per row, from its arguments (`rows._tails`): the decoded length of the value a SET/GETSET/
-# SETEX/PSETEX stores unconditionally, and when that value expires (absolute: PXAT/EXAT; relative
-# to the line's time: EX/PX/SETEX/PSETEX). Transient: `Strings.apply` drops them.
+# Per row, from its arguments: the decoded length of the value a SET/GETSET/SETEX/PSETEX stores
+# unconditionally, and when that value expires (absolute: PXAT/EXAT; relative to the line's
+# time: EX/PX/SETEX/PSETEX). Transient: `Strings.apply` drops them. The row path takes them from
+# the native core (analyze/native/src/scan.rs `Values`); `value_columns` is the reference that
+# tests/read/test_scanner.py holds the core to.
 VALUE_COLUMNS = ("_value_len", "_exp_abs", "_exp_rel")
 _ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|.)"
 _CONDITIONAL = ["NX", "XX", "IFEQ"]  # the value may not be stored
@@ -248,20 +250,23 @@ class Strings:
         self.seq += n
         flushes = df.filter(pl.col("command").is_in(_FLUSHES))["_seq"].to_list()
         fresh = self._events(df)
-        events = pl.concat([self.last, fresh]).sort("_seq")
         flushed, self.flushed = self.flushed, max([self.flushed, *flushes])
-        if not events.height and self.start is None:
-            return rows
-        self.last = (
-            events.group_by("db", "key_name")
-            .agg(pl.all().sort_by("_seq").last())
-            .select(self.last.columns)
-        )
         reads = df.filter(
             (pl.col("command") == "get")
             & (pl.col("arg_count") == 1)
             & pl.col("key_name").is_not_null()
         ).select("ts", "db", "key_name", "_seq")
+        # Each key's last write so far, then this chunk's: only the keys this chunk reads are
+        # looked at (the state holds every key written, and grows with them).
+        on = ["db", "key_name"]
+        earlier = self.last.join(reads.select(on).unique(), on=on, how="semi")
+        events = pl.concat([earlier, fresh]).sort("_seq")
+        if fresh.height:  # a key's event of this chunk is later than any before (`_seq`)
+            latest = fresh.group_by(on).agg(pl.all().sort_by("_seq").last())
+            kept = self.last.join(latest.select(on), on=on, how="anti", nulls_equal=True)
+            self.last = pl.concat([kept, latest.select(self.last.columns)])
+        if not events.height and self.start is None:
+            return rows
         if not reads.height:
             return rows
         # the last FLUSH before each read: a write before it is not the value any more

@@ -450,22 +450,26 @@ def _plans(
 
 
 def _key_signatures(t: Tables, part: Partials) -> pl.LazyFrame:
-    """The per-key partial (shard, key_id, signature_id) with its command and arg shape."""
+    """The per-key partial (shard, key_id, signature_id) with its command and arg shape; a key
+    may have several rows per signature (its own and its shares of multi-key replies)."""
     sums = {"signature_id": pl.Int32(), **_SUM_SCHEMA, "max_reply_bytes": pl.Int64()}
     frame = part.frame("keys", {"shard": pl.String(), "key_id": pl.Int32(), **sums})
     shares = part.frame("shares", {"shard": pl.String(), "key_name": pl.String(), **sums})
     if shares.height:
-        # Every key of a multi-key row is in the keys table (analyze/rows/rows.py registers them).
+        # Every key of a multi-key row is in the keys table (analyze/rows/rows.py registers them):
+        # the names shared out are looked up there (the first id of a name), not every key's.
+        names = shares["key_name"].unique().implode()
         ids = (
-            t.keys.select("key_name", "key_id")
-            .sort("key_id")
-            .unique("key_name", keep="first", maintain_order=True)
+            t.keys.lazy()
+            .select("key_name", "key_id")
+            .filter(pl.col("key_name").is_in(names))
+            .group_by("key_name")
+            .agg(pl.col("key_id").min())
         )
-        named = shares.join(ids, on="key_name", how="inner").select(frame.columns)
-        frame = (
-            pl.concat([frame, named])
-            .group_by("shard", "key_id", "signature_id")
-            .agg(*_resum(), pl.col("max_reply_bytes").max())
+        named = shares.lazy().join(ids, on="key_name", how="inner").select(frame.columns)
+        # Not re-aggregated here: every reader groups these rows again (sums and maxima).
+        return pl.concat([frame.lazy(), named]).join(
+            t.signatures.lazy().select("signature_id", "command", "arg_shape"), on="signature_id"
         )
     return frame.lazy().join(
         t.signatures.lazy().select("signature_id", "command", "arg_shape"), on="signature_id"

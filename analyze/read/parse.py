@@ -37,9 +37,10 @@ STEP_BACK = 1.0  # seconds the clock may seem to go back (lines of one second ou
 MAX_SEGMENTS = 1000  # spans kept between clock steps (see `LineCounts`)
 MAX_TS = 1e11  # epoch seconds: year 5138
 MAX_STEPS = 20  # clock steps kept as examples
-CHUNK_BYTES = (
-    32 << 20
-)  # text decoded at a time: docs/BENCHMARKS.md (memory) and `hotshard.analyze.rows.rows`
+# Text decoded at a time. Several chunks are alive at once in the row path (decoded, cut,
+# finished, written): their columns and transients are most of the analyzer's memory. 16 MiB
+# rather than 32: ~15% less peak memory for ~5% more CPU (docs/BENCHMARKS.md, session 7).
+CHUNK_BYTES = 16 << 20
 
 
 # -- reading files --------------------------------------------------------------------------

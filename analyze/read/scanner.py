@@ -39,7 +39,8 @@ class Scanned:
     # Per distinct tail, by code: `_text` (`rows`: `_SEP`, `_NONE`, `_WHOLE`), and the tail
     # parsed as a body (a fast one with the placeholder key `K`): `command` (lower case),
     # `arg_count`, `request_bytes` (RESP2, decoded lengths), `args` (after the command, as
-    # printed: escapes unresolved).
+    # printed: escapes unresolved), and what a string write stores: `_value_len`, `_exp_abs`,
+    # `_exp_rel` (`through_time.VALUE_COLUMNS`, worked out in the core: scan.rs `Values`).
     tails: pl.DataFrame
 
 
@@ -83,6 +84,9 @@ def scan(block: bytes, using: Parser | None = None, body: bool = False) -> Scann
                 "arg_count": _numbers(pa.int32(), t, d["tails.arg_count"]),
                 "request_bytes": _numbers(pa.int64(), t, d["tails.request_bytes"]),
                 "args": args,
+                "_value_len": _nullable(pa.int64(), t, d, "tails.value_len"),
+                "_exp_abs": _nullable(pa.float64(), t, d, "tails.exp_abs"),
+                "_exp_rel": _nullable(pa.float64(), t, d, "tails.exp_rel"),
             }
         )
     )
@@ -101,6 +105,11 @@ def scan(block: bytes, using: Parser | None = None, body: bool = False) -> Scann
 
 def _numbers(dtype: pa.DataType, n: int, data: bytes) -> pa.Array:
     return pa.Array.from_buffers(dtype, n, [None, pa.py_buffer(data)])
+
+
+def _nullable(dtype: pa.DataType, n: int, d: dict[str, Any], name: str) -> pa.Array:
+    buffers = [pa.py_buffer(d[f"{name}.valid"]), pa.py_buffer(d[name])]
+    return pa.Array.from_buffers(dtype, n, buffers, null_count=d[f"{name}.nulls"])
 
 
 def _strings(d: dict[str, Any], name: str, n: int, dtype: pa.DataType | None = None) -> pa.Array:

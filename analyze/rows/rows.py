@@ -311,7 +311,8 @@ def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         pl.concat([fast, slow], how="vertical_relaxed")
         # The reply features that need the key's text (XREAD's key length): whole tails only.
         .with_columns(key_name=quoted.decode(pl.col("_tail_key_raw")).text)
-        .with_columns(**ctx.lookup.tail_features(), **through_time.value_columns())
+        # (`through_time.VALUE_COLUMNS` came from the core: analyze/native/src/scan.rs `Values`)
+        .with_columns(**ctx.lookup.tail_features())
         .rename({"request_bytes": "_request_bytes"})
         # `HELLO 3` switches its connection to RESP3 (`HELLO` alone changes nothing)
         .with_columns(
@@ -382,6 +383,9 @@ def protocols(per_row: pl.DataFrame, spoken: dict[str, int], default: int) -> pl
     """`per_row` (one chunk, file order) with `_resp3`: whether each command's client speaks
     RESP3 — by the last `HELLO <n>` it sent, else `spoken` (what CLIENT LIST and earlier chunks
     said), else `default`. `spoken` is updated with this chunk's HELLOs."""
+    if not spoken and per_row.select(pl.col("_hello").is_null().all()).item():
+        # Nobody said HELLO or spoke RESP3 so far (the common case): no per-client window.
+        return per_row.drop("_hello").with_columns(_resp3=pl.lit(default == 3))
     known = pl.DataFrame(
         {"client": list(spoken), "_was": list(spoken.values())},
         schema={"client": pl.String, "_was": pl.Int32},

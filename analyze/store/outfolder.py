@@ -184,8 +184,10 @@ def _write_failed(out: Path, exc: BaseException) -> AnalyzeError:
 def _lock(out: Path) -> Iterator[None]:
     """One analysis at a time into one --out: two would both report success while one's files
     replace the other's. A lock file beside the folder, held with `flock` (released by the
-    kernel if this process dies), removed at the end."""
+    kernel if this process dies), removed at the end. Folders made for it that end up empty
+    (the analysis was refused) are removed too: a refused run leaves nothing behind."""
     lock = out.parent / f".{out.name}.lock"
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -209,6 +211,11 @@ def _lock(out: Path) -> Iterator[None]:
                 os.unlink(lock)
     finally:
         os.close(fd)
+        for folder in made:  # deepest first; stops at the first one holding something
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def _swap(tmp: Path, out: Path) -> None:

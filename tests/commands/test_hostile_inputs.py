@@ -259,6 +259,13 @@ def test_an_out_holding_its_input_is_refused_and_the_input_kept(tmp_path, capsys
     assert "is inside the input" in err and not (capture / "o").exists()
 
 
+def test_a_refused_analysis_leaves_no_folder_behind(tmp_path, capsys):
+    missing = tmp_path / "no-such.log"
+    err = one_line_refusal(capsys, ["analyze", str(missing), "--out", str(tmp_path / "a" / "b")])
+    assert "no-such.log" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither a/ nor a lock file
+
+
 def test_capture_save_to_db_into_its_own_capture_is_refused_before_capturing(
     tmp_path, capsys, monkeypatch
 ):

@@ -311,3 +311,34 @@ def test_hot_slot_advice_only_when_the_slot_has_many_busy_keys():
     r = rollups.compute(tables(commands(rows)))
     kinds = [rec.kind for rec in recommendations(r, verdict(r))]
     assert "hot-slot" not in kinds and "hash-tag" not in kinds and "hot-key" in kinds
+
+
+def test_a_key_shared_and_charged_directly_under_one_signature_sums_both():
+    """A key charged its share of one MGET's reply and, in another MGET of the same signature
+    whose reply is unknown, the whole row as its first key: both rows count for it once each
+    (the shares join the per-key sums without being added up on their own first)."""
+    mget = {"command": "mget", "key_pattern": "k:{X}", "arg_count": 2, "key_count": 2}
+    rows = [
+        row(
+            ts=T0,
+            key="k:a",
+            keys=["k:a", "k:b"],
+            reply_bytes=100,
+            keys_reply_bytes=[60, 40],
+            **mget,
+        ),
+        row(ts=T0 + 1, key="k:b", keys=["k:b", "k:a"], reply_bytes=None, **mget),
+        row(
+            ts=T0 + 2,
+            key="k:b",
+            keys=["k:b", "k:a"],
+            reply_bytes=30,
+            keys_reply_bytes=[10, 20],
+            **mget,
+        ),
+    ]
+    r = rollups.compute(tables(commands(rows)), span=(T0, T0 + 10))
+    hot = {d["key_name"]: d for d in r.hot_keys.iter_rows(named=True)}
+    assert (hot["k:a"]["commands"], hot["k:a"]["est_bytes_out"]) == (2, 80)
+    assert (hot["k:b"]["commands"], hot["k:b"]["est_bytes_out"]) == (3, 50)
+    assert hot["k:b"]["top_command"] == "mget"

@@ -7,6 +7,8 @@ import threading
 import time
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hotshard.analyze.read import scanner
 
@@ -65,3 +67,95 @@ def test_the_gil_is_released_while_parsing():
     worker.join()
     assert seconds[0] > 0.02, "the chunk parsed too fast to tell"
     assert wakes >= 5
+
+
+# What a string write stores, worked out in the core (scan.rs `Values`), against the Polars
+# expressions of the estimate (`through_time.value_columns`) over the same parsed tails.
+_NUMBERS = [
+    "60",
+    "1.5",
+    "-3",
+    "+7",
+    ".5",
+    "5.",
+    "1e3",
+    "1E-2",
+    "inf",
+    "-Infinity",
+    "nan",
+    "0x10",
+    "",
+    " 60",
+    "60 ",
+    "1_000",
+    "12abc",
+    "e5",
+    "--1",
+    "9" * 400,
+]
+_WRITES = [
+    ["SET", "k", "v"],
+    ["SET", "k", 'a\\\\b\\x41\\"c\\xZZ\\xe9\\', "EX", "{n}"],
+    ["set", "k", "v", "px", "{n}", "KEEPTTL"],
+    ["SET", "k", "v", "EXAT", "{n}"],
+    ["SET", "k", "v", "pxat", "{n}", "GET"],
+    ["SET", "k", "v", "NX", "EX", "{n}"],
+    ["SET", "k", "v", "ex", "1", "xx"],
+    ["SET", "k", "v", "IfEq", "x", "EX", "9"],
+    ["SET", "k", "v", "EX"],
+    ["SET", "k", "v", "EX", "{n}", "EX", "5"],
+    ["SET", "k"],
+    ["GETSET", "k", "{n}"],
+    ["GETSET", "k", "v", "x"],
+    ["SETEX", "k", "{n}", "v\\n"],
+    ["PSETEX", "k", "{n}", "v"],
+    ["SETEX", "k", "{n}"],
+    ["PSETEX", "k"],
+    ["APPEND", "k", "v"],
+    ["MSET", "a", "1", "b", "2"],
+]
+
+
+def _compare(lines: list[bytes]) -> None:
+    from polars.testing import assert_frame_equal
+
+    from hotshard.analyze.estimate import through_time
+
+    block = b"".join(lines)
+    for parser in (scanner.parser(), scanner.parser(['"SET', '"set', '"GETSET', '"SETEX'])):
+        tails = scanner.scan(block, parser).tails
+        want = tails.with_columns(**through_time.value_columns())
+        cols = list(through_time.VALUE_COLUMNS)
+        assert_frame_equal(tails.select(cols), want.select(cols))
+
+
+def test_string_writes_match_the_estimate_expressions():
+    lines = [
+        b"1.0 [0 10.0.0.1:5] " + " ".join(f'"{a.format(n=n)}"' for a in argv).encode() + b"\n"
+        for argv in _WRITES
+        for n in _NUMBERS
+    ]
+    _compare(lines)
+    got = scanner.scan(b"".join(lines), scanner.parser()).tails
+    assert got["_value_len"].drop_nulls().len() > 0 and got["_exp_rel"].drop_nulls().len() > 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    command=st.sampled_from(["SET", "set", "GETSET", "SETEX", "PSETEX", "GET"]),
+    args=st.lists(
+        st.one_of(
+            st.sampled_from(["EX", "px", "ExAt", "PXAT", "NX", "xx", "IFEQ", "GET", "KEEPTTL"]),
+            st.sampled_from(_NUMBERS),
+            st.binary(max_size=12),
+        ),
+        max_size=6,
+    ),
+)
+def test_any_string_write_matches_the_estimate_expressions(command, args):
+    from hotshard.capture.format.lines import escape_bytes
+
+    quoted = [f'"{command}"'] + [
+        f'"{escape_bytes(a) if isinstance(a, bytes) else a}"' for a in args
+    ]
+    _compare([b"1.0 [0 10.0.0.1:5] " + " ".join(quoted).encode() + b"\n"])

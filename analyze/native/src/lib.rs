@@ -10,7 +10,7 @@ mod python {
     use pyo3::types::{PyBytes, PyDict};
 
     use crate::keys::{KeyDictionary, NewKey};
-    use crate::scan::{self, Bits, Strings};
+    use crate::scan::{self, Bits, Nullable, Strings};
 
     fn raw<T: Copy>(values: &[T]) -> &[u8] {
         // SAFETY: plain numbers (f64, i32, u32, i64), read as their bytes.
@@ -30,6 +30,18 @@ mod python {
             d.set_item(format!("{name}.valid"), PyBytes::new(py, &v.bytes))?;
             d.set_item(format!("{name}.nulls"), v.unset)?;
         }
+        Ok(())
+    }
+
+    fn put_nullable<T: Copy>(
+        py: Python<'_>,
+        d: &Bound<'_, PyDict>,
+        name: &str,
+        n: &Nullable<T>,
+    ) -> PyResult<()> {
+        d.set_item(name, PyBytes::new(py, raw(&n.values)))?;
+        d.set_item(format!("{name}.valid"), PyBytes::new(py, &n.valid.bytes))?;
+        d.set_item(format!("{name}.nulls"), n.valid.unset)?;
         Ok(())
     }
 
@@ -85,6 +97,10 @@ mod python {
                 PyBytes::new(py, raw(&parsed.request_bytes)),
             )?;
             d.set_item("tails.arg_offsets", PyBytes::new(py, raw(&parsed.offsets)))?;
+            let values = &parsed.values;
+            put_nullable(py, &d, "tails.value_len", &values.value_len)?;
+            put_nullable(py, &d, "tails.exp_abs", &values.exp_abs)?;
+            put_nullable(py, &d, "tails.exp_rel", &values.exp_rel)?;
             d.set_item("tails.args.n", parsed.args.len())?;
             put_strings(py, &d, "tails.args", &parsed.args)?;
             Ok(d)

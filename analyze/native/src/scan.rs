@@ -131,13 +131,112 @@ pub struct Scan {
 }
 
 /// The distinct tails of a chunk parsed: command (lower case), argument count, request size,
-/// and every argument after the command as printed (a list: `offsets` into `args`).
+/// every argument after the command as printed (a list: `offsets` into `args`), and what a
+/// string write stores (`Values`).
 pub struct Tails {
     pub command: Strings,
     pub arg_count: Vec<i32>,
     pub request_bytes: Vec<i64>,
     pub offsets: Vec<i64>,
     pub args: Strings,
+    pub values: Values,
+}
+
+/// Numbers that may be missing, as Arrow lays them out: values and a validity bitmap.
+#[derive(Default)]
+pub struct Nullable<T> {
+    pub values: Vec<T>,
+    pub valid: Bits,
+}
+
+impl<T: Default> Nullable<T> {
+    pub fn push(&mut self, value: Option<T>) {
+        self.valid.push(value.is_some());
+        self.values.push(value.unwrap_or_default());
+    }
+}
+
+/// Per tail, the value a SET / GETSET / SETEX / PSETEX stores unconditionally and when it
+/// expires, for sizing GETs by the writes before them. The same as
+/// `analyze/estimate/through_time.py` `value_columns` (a test compares them): `value_len` the
+/// decoded length of the value; `exp_abs` the expiry in epoch seconds (SET's EXAT, PXAT);
+/// `exp_rel` in seconds after the line (SET's EX, PX; SETEX, PSETEX).
+#[derive(Default)]
+pub struct Values {
+    pub value_len: Nullable<i64>,
+    pub exp_abs: Nullable<f64>,
+    pub exp_rel: Nullable<f64>,
+}
+
+impl Values {
+    /// `command` in lower case, `args` after it (the key first) as printed.
+    fn push(&mut self, command: &[u8], args: &[&[u8]]) {
+        if !matches!(command, b"set" | b"getset" | b"setex" | b"psetex") {
+            self.value_len.push(None);
+            self.exp_abs.push(None);
+            self.exp_rel.push(None);
+            return;
+        }
+        let n = args.len();
+        let opts = args.get(2..).unwrap_or_default();
+        // The value may not be stored: SET's NX, XX, IFEQ.
+        let conditional = opts.iter().any(|o| {
+            [&b"NX"[..], b"XX", b"IFEQ"]
+                .iter()
+                .any(|c| o.eq_ignore_ascii_case(c))
+        });
+        let setting = command == b"set" && n >= 2 && !conditional;
+        // The number after the first option `name` (any case), as seconds.
+        let after = |name: &[u8]| {
+            let at = opts.iter().position(|o| o.eq_ignore_ascii_case(name))?;
+            number(opts.get(at + 1)?)
+        };
+        let value = if setting || (command == b"getset" && n == 2) {
+            args.get(1)
+        } else if (command == b"setex" || command == b"psetex") && n == 3 {
+            args.get(2)
+        } else {
+            None
+        };
+        self.value_len.push(value.map(|v| decoded_len(v)));
+        self.exp_abs.push(
+            setting
+                .then(|| after(b"EXAT").or_else(|| after(b"PXAT").map(|ms| ms / 1000.0)))
+                .flatten(),
+        );
+        let third = || args.get(1).and_then(|a| number(a));
+        self.exp_rel.push(match command {
+            b"setex" => third(),
+            b"psetex" => third().map(|ms| ms / 1000.0),
+            _ if setting => after(b"EX").or_else(|| after(b"PX").map(|ms| ms / 1000.0)),
+            _ => None,
+        });
+    }
+}
+
+/// An argument as a number, as Polars casts a string to a float (null when it is not one).
+fn number(arg: &[u8]) -> Option<f64> {
+    std::str::from_utf8(arg).ok()?.parse().ok()
+}
+
+/// The length of an argument as printed once its escapes are resolved (`\xhh` or `\` and one
+/// character: one byte each).
+pub fn decoded_len(arg: &[u8]) -> i64 {
+    let (mut i, mut len) = (0, 0i64);
+    while i < arg.len() {
+        if arg[i] == b'\\' && i + 1 < arg.len() {
+            let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
+            i += if arg[i + 1] == b'x' && hex(arg.get(i + 2)) && hex(arg.get(i + 3)) {
+                4
+            } else {
+                1 + utf8_len(arg[i + 1])
+            };
+        } else {
+            i += 1;
+        }
+        len += 1;
+    }
+    len
 }
 
 impl Tails {
@@ -148,6 +247,7 @@ impl Tails {
             request_bytes: Vec::new(),
             offsets: vec![0],
             args: Strings::new(false),
+            values: Values::default(),
         }
     }
 
@@ -166,6 +266,8 @@ impl Tails {
             self.args.push(arg);
         }
         self.offsets.push(self.args.len() as i64);
+        let lower = self.command.get(self.command.len() - 1).unwrap_or_default();
+        self.values.push(lower, args.get(1..).unwrap_or_default());
     }
 }
 
@@ -666,5 +768,20 @@ mod tests {
             out.body.unwrap().get(0).unwrap(),
             "\"GET\" \"\u{fffd}\"".as_bytes()
         );
+    }
+
+    #[test]
+    fn string_writes_give_their_value_and_expiry() {
+        let mut v = Values::default();
+        let args = |a: &[&'static str]| a.iter().map(|s| s.as_bytes()).collect::<Vec<_>>();
+        v.push(b"set", &args(&["k", r"a\x41\\", "ex", "60"]));
+        v.push(b"set", &args(&["k", "v", "NX", "PXAT", "5000"]));
+        v.push(b"set", &args(&["k", "v", "PXAT", "5000"]));
+        v.push(b"psetex", &args(&["k", "1500", "v"]));
+        assert_eq!(v.value_len.values[0], 3);
+        assert_eq!(v.exp_rel.values[0], 60.0);
+        assert!(!v.value_len.valid.get(1) && !v.exp_abs.valid.get(1));
+        assert_eq!(v.exp_abs.values[2], 5.0);
+        assert_eq!((v.value_len.values[3], v.exp_rel.values[3]), (1, 1.5));
     }
 }

@@ -36,6 +36,7 @@ CONFIDENCES = (
     "replayed",
     "interpolated",
     "sampled",
+    "bounded",
     "pattern",
     "script",
     "unknown",

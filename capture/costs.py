@@ -86,7 +86,8 @@ def after_window(
 ) -> tuple[dict[str, int], dict[str, Any]]:
     """(reply sizes by command name as commandstats spells it, Pub/Sub subscribers) of a node.
 
-    Sizes: `info` (INFO without arguments), and in cluster mode `cluster|slots`,
+    Sizes: `info` (INFO without arguments), `command` (COMMAND without arguments, RESP2), and
+    in cluster mode `cluster|slots`,
     `cluster|nodes`, `cluster|shards` (Redis >= 7). Pub/Sub: `{"channels": {channel: subscribers},
     "shard_channels": {...}, "patterns": n}`, channels in Redis' escaped text form; at most
     `MAX_CHANNELS` of each kind. A command the server refuses is left out, never fatal.
@@ -105,6 +106,10 @@ def after_window(
             sizes[name] = resp.reply(client.execute_command(*command))
         except redis_lib.RedisError:
             continue
+    # COMMAND: what a cluster client (redis-py's RedisCluster, ...) asks when it starts; its flags
+    # are simple strings, which a parsed reply no longer tells from bulk ones: read off the wire.
+    with contextlib.suppress(redis_lib.RedisError, OSError, ValueError):
+        sizes["command"] = wire_reply_size(client, "COMMAND")
     pubsub: dict[str, Any] = {}
     for kind, list_cmd, count_cmd in (
         ("channels", "PUBSUB CHANNELS", "PUBSUB NUMSUB"),
@@ -123,3 +128,57 @@ def after_window(
     with contextlib.suppress(redis_lib.RedisError):
         pubsub["patterns"] = int(client.execute_command("PUBSUB NUMPAT"))
     return sizes, pubsub
+
+
+def wire_reply_size(client: redis.Redis, *args: Any) -> int:
+    """Exact bytes of the reply to `args` as the server sent it: read off the socket and framed,
+    never parsed (a connection of its own, closed after)."""
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_command(*args)
+        sock = conn._sock
+        if sock is None:
+            raise ConnectionError("no socket")
+        buf = bytearray()
+        while (end := resp_end(buf)) is None:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("connection closed in the middle of a reply")
+            buf += chunk
+        return end
+    finally:
+        conn.disconnect()  # bytes read behind the parser's back: never reuse it
+        pool.release(conn)
+
+
+_AGGREGATES = {ord("*"): 1, ord("~"): 1, ord(">"): 1, ord("%"): 2, ord("|"): 2}
+_BLOBS = frozenset(b"$=!")
+
+
+def resp_end(buf: bytes | bytearray, pos: int = 0) -> int | None:
+    """The offset just past the one RESP2/RESP3 value starting at `pos`; None while `buf` holds
+    only part of it."""
+    todo = 1  # values still to frame
+    while todo:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        kind, head = buf[pos], bytes(buf[pos + 1 : eol])
+        pos = eol + 2
+        todo -= 1
+        if kind in _BLOBS:
+            n = int(head)
+            if n >= 0:
+                pos += n + 2
+                if pos > len(buf):
+                    return None
+        elif kind in _AGGREGATES:
+            n = int(head)
+            if n > 0:
+                todo += n * _AGGREGATES[kind]
+            if kind == ord("|"):  # attributes precede the value they describe
+                todo += 1
+        elif kind not in b"+-:_,#(":
+            raise ValueError(f"not RESP: {bytes([kind])!r}")
+    return pos

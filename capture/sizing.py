@@ -49,7 +49,7 @@ FULL_READ_WEIGHT = 10.0
 READ_WEIGHT = 1.0
 
 # Commands with no key, or whose keys we do not want to size (admin, scripting, pub/sub).
-_KEYLESS = frozenset(
+KEYLESS = frozenset(
     [
         "ping",
         "echo",
@@ -115,7 +115,7 @@ _KEYLESS = frozenset(
         "xgroup",
     ]
 )
-_EVAL_LIKE = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+EVAL_LIKE = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8,}(?![0-9A-Za-z])")
@@ -162,7 +162,7 @@ def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
     command = parsed.args[0].decode("latin-1").lower()
     rest = parsed.args[1:]
     pos = positions.get(command)
-    if command in _EVAL_LIKE:
+    if command in EVAL_LIKE:
         try:
             pos = 3 if int(rest[1]) > 0 else 0
         except (IndexError, ValueError):
@@ -171,7 +171,7 @@ def parse_line(line: bytes, positions: dict[str, int]) -> LineInfo | None:
         upper = [a.upper() for a in rest]
         pos = upper.index(b"STREAMS") + 2 if b"STREAMS" in upper else 0
     elif pos is None:
-        pos = 0 if command in _KEYLESS else 1
+        pos = 0 if command in KEYLESS else 1
     if pos <= 0 or pos > len(rest):
         return None
     key = lines.unescape_bytes(rest[pos - 1].decode("latin-1"))
@@ -352,6 +352,7 @@ def measure_keys(
     progress: Callable[[str], None] | None = None,
     pipe: Pipe | None = None,
     stop: Callable[[], bool] | None = None,
+    light: bool = False,
 ) -> list[KeySize]:
     """Measure `keys` on one node (the `client` must reach exactly that node).
 
@@ -360,7 +361,9 @@ def measure_keys(
     bytes per key), plus `edge` elements at each end of sorted sets and lists.
     `readonly`: send READONLY first (a replica in cluster mode). `pipe`: an open connection
     to use (and close) instead of a new one. `stop`: asked between batches; when it says so,
-    the keys left get an error instead of sizes.
+    the keys left get an error instead of sizes. `light`: what a reply's size needs and no more
+    (the in-window sampler's CPU budget): TYPE, PTTL and the cardinality, OBJECT ENCODING and
+    MEMORY USAGE for collections only (3 commands for a string, 2 for a missing key; not 5 and 4).
     """
     plans = [_Plan(KeySize(node=node, key=key_text(k)[0]), k) for k in keys]
     for p in plans:
@@ -384,7 +387,9 @@ def measure_keys(
                     p.errors.append("not measured: the capture was stopped")
                 break
             try:
-                _measure_batch(pipe, part, sample=sample, edge=edge, budget=sample_budget)
+                _measure_batch(
+                    pipe, part, sample=sample, edge=edge, budget=sample_budget, light=light
+                )
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 for p in plans[start:]:
                     p.errors.append(f"connection: {exc}")
@@ -401,34 +406,33 @@ def measure_keys(
     return [p.size for p in plans]
 
 
-def _measure_batch(pipe: Pipe, plans: list[_Plan], *, sample: int, edge: int, budget: int) -> None:
+def _measure_batch(
+    pipe: Pipe, plans: list[_Plan], *, sample: int, edge: int, budget: int, light: bool = False
+) -> None:
     # Round 1: what each key is.
+    first: tuple[str, ...] = ("TYPE", "PTTL") if light else ("TYPE", "ENCODING", "MEMORY", "PTTL")
     cmds: list[tuple[Any, ...]] = []
     for p in plans:
-        cmds += [
-            ("TYPE", p.raw),
-            ("OBJECT", "ENCODING", p.raw),
-            ("MEMORY", "USAGE", p.raw),
-            ("PTTL", p.raw),
-        ]
+        cmds += [_probe(name, p.raw) for name in first]
     replies = pipe.run(cmds)
+    width = len(first)
     for i, p in enumerate(plans):
-        typ, enc, mem, ttl = replies[4 * i : 4 * i + 4]
+        got = dict(zip(first, replies[width * i : width * i + width], strict=True))
+        typ, ttl = got["TYPE"], got["PTTL"]
         s = p.size
         if isinstance(typ, Exception):
             p.errors.append(f"TYPE: {typ}")
             continue
         s.type = _text(typ)
-        s.encoding = _text(enc)
-        s.memory_usage = _int(mem)
         pttl = _int(ttl)
         s.ttl_ms = pttl if pttl is not None and pttl >= 0 else None
         if s.type == "none":
             s.cardinality = 0
-        for name, reply in (("MEMORY USAGE", mem), ("PTTL", ttl)):
-            if isinstance(reply, Exception):
-                p.errors.append(f"{name}: {reply}")
-    # Round 2: cardinality.
+        if not light:
+            _object_facts(p, got["ENCODING"], got["MEMORY"])
+        if isinstance(ttl, Exception):
+            p.errors.append(f"PTTL: {ttl}")
+    # Round 2: cardinality (light: with the facts the element sample of a collection needs).
     card_cmd = {
         "string": "STRLEN",
         "hash": "HLEN",
@@ -438,12 +442,21 @@ def _measure_batch(pipe: Pipe, plans: list[_Plan], *, sample: int, edge: int, bu
         "stream": "XLEN",
     }
     todo = [(p, card_cmd[p.size.type]) for p in plans if p.size.type in card_cmd]
-    for (p, card), reply in zip(todo, pipe.run([(c, p.raw) for p, c in todo]), strict=True):
+    facts = [p for p, _ in todo if light and p.size.type != "string"]
+    cmds = [(c, p.raw) for p, c in todo]
+    for p in facts:
+        cmds += [_probe("ENCODING", p.raw), _probe("MEMORY", p.raw)]
+    # TIME after the cardinalities, in the same round trip: a write before it may be in them.
+    *replies, now = pipe.run([*cmds, ("TIME",)])
+    for (p, card), reply in zip(todo, replies, strict=False):
         if isinstance(reply, Exception):
             p.errors.append(f"{card}: {reply}")
         else:
             p.size.cardinality = int(reply)
-    measured = _server_time(pipe)  # after the replies: a write before it may be in the sample
+    rest = replies[len(todo) :]
+    for i, p in enumerate(facts):
+        _object_facts(p, rest[2 * i], rest[2 * i + 1])
+    measured = _server_time(now)
     for p in plans:
         p.size.sampled_at = measured
     # Round 3: element samples.
@@ -464,9 +477,22 @@ def _measure_batch(pipe: Pipe, plans: list[_Plan], *, sample: int, edge: int, bu
         _summarize(p.size, ok, edge)
 
 
-def _server_time(pipe: Pipe) -> float:
-    """The node's clock (`TIME`), the one its MONITOR lines are stamped with; ours if refused."""
-    (reply,) = pipe.run([("TIME",)])
+def _probe(name: str, raw: bytes) -> tuple[Any, ...]:
+    return {"ENCODING": ("OBJECT", "ENCODING", raw), "MEMORY": ("MEMORY", "USAGE", raw)}.get(
+        name, (name, raw)
+    )
+
+
+def _object_facts(p: _Plan, enc: Any, mem: Any) -> None:
+    p.size.encoding = _text(enc)
+    p.size.memory_usage = _int(mem)
+    if isinstance(mem, Exception):
+        p.errors.append(f"MEMORY USAGE: {mem}")
+
+
+def _server_time(reply: Any) -> float:
+    """The node's clock (a `TIME` reply), the one its MONITOR lines are stamped with; ours if
+    refused."""
     try:
         return int(reply[0]) + int(reply[1]) / 1e6
     except (TypeError, ValueError, IndexError):

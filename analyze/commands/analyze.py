@@ -181,6 +181,7 @@ def _read(
     else:
         line_stats = pl.DataFrame(schema=parse.STATS_SCHEMA)  # for the window's bounds: none yet
     w = window.window(options.since, options.until, inputs, line_stats)
+    context = dataclasses.replace(context, since=w.since)  # in-window sizes checked before it
     return _Sources(inputs, files, context, w, line_stats, upfront)
 
 

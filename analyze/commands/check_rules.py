@@ -182,7 +182,9 @@ def _shard_skew(a: Analysis, cfg: dict[str, Any]) -> RuleResult:
             subject=f"shard {hot.get('shard')}",
             message=f"shard {printable(str(hot.get('shard')))} carries {ratio or 0:.1f}× the "
             "median of the other "
-            f"shards by {hot.get('basis', 'bytes')} (limit {max_ratio:g}×)",
+            f"shards by {hot.get('basis', 'bytes')}"
+            + (f", {hot['estimate']} estimate" if hot.get("estimate") else "")
+            + f" (limit {max_ratio:g}×)",
         ),
     )
 

@@ -30,6 +30,7 @@ def run_plan(target: str, goal: float = slotplan.TARGET, quiet: bool = True) -> 
             a.duration,
             manifests,
             pl.read_parquet(sizes) if sizes.is_file() else None,
+            (a.summary.get("hot_shard") or {}).get("values"),
         )
     plan = slotplan.build(load, goal)
     print(planview.page(plan), end="")

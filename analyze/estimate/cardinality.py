@@ -23,9 +23,16 @@ of the key, so each read is placed between the samples by the writes before it:
   (before the first sample, after a DEL or LTRIM) is `replayed`. The element sizes stay the sampled averages (the after sample's, the start
   one's when the key was gone by then).
 
-Only keys whose cardinality differs between the samples, or whose sampled TTL runs out between
-them, are placed (`Brackets`); a node whose own sample missed a key takes that of another node of
-its shard.
+Every collection sampled in the window and after it is placed (`Brackets`), those of the same
+size in both samples too: a trim or DEL before the first sample shows only in the lines. A node
+whose own sample missed a key takes that of another node of its shard.
+
+A read with nothing known before it and a DEL or LTRIM after it (the sampler reached the key
+after the change) is sized by the pattern's siblings the window did not change (the same type
+and cardinality in both samples, the key itself left out: `pattern`) — never by the key's
+post-change size — else, before an `LTRIM`, by the bound the trim gives: at least the length
+it kept, less what the writes between added (`bounded`). Before a DEL with no such sibling
+nothing bounds it: the model's size stands.
 
 Which reads: those whose reply is a header plus one item per element of a range that only the
 cardinality clips — HGETALL/HKEYS/HVALS, SMEMBERS, LRANGE and ZRANGE/ZREVRANGE by index
@@ -48,6 +55,7 @@ from hotshard.analyze import schema
 from hotshard.analyze.estimate import resp_exprs
 from hotshard.analyze.estimate.replies import INFINITE
 from hotshard.analyze.estimate.through_time import resized, shard_mates
+from hotshard.analyze.keys import patterns
 from hotshard.analyze.read import parse
 from hotshard.capture.format import resp
 from hotshard.capture.format.lines import escape_bytes
@@ -119,6 +127,7 @@ _BRACKET: dict[str, pl.DataType] = {
     "_sb": pl.Float64(),
     "_sl": pl.Float64(),  # score length as printed
     "_eb": pl.Float64(),  # stream entry
+    "_sib": pl.Float64(),  # cardinality of the pattern's siblings the window did not change
 }
 _EVENTS: dict[str, pl.DataType] = {
     "key_name": pl.String(),
@@ -179,22 +188,22 @@ def _is_plain(key: str) -> bool:
 
 
 class Brackets:
-    """Per node, the collections sampled at the start and after the window whose cardinality
-    differs between the samples, or that the start sample saw expiring before the second
-    (`_BRACKET`). The others keep the model's size: reading the source's lines again for them
-    would cost every capture a pass for keys that rarely change (docs/BENCHMARKS.md)."""
+    """Per node, the collections sampled in the window and after it (`_BRACKET`), with what
+    their unchanged pattern siblings say (`_sib`)."""
 
     def __init__(
         self,
         start: Sequence[KeySize],
         after: Sequence[KeySize],
         shards: Mapping[str, str] | None = None,
+        rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES,
     ) -> None:
         self.shards = dict(shards or {})
         self.start = {(s.node, s.key): s for s in start if _usable(s)}
         self.after = {(s.node, s.key): s for s in after if _usable(s) and _is_plain(s.key)}
         self.nodes = sorted({n for n, _ in self.start} | {n for n, _ in self.after})
         self.cache: dict[str, pl.DataFrame | None] = {}
+        self.pattern, self.siblings = _unchanged_siblings(self.start, self.after, rules)
 
     def of(self, node: str) -> pl.DataFrame | None:
         """The bracketed keys of `node`: each sample its own, else that of another node of its
@@ -222,9 +231,7 @@ class Brackets:
                 continue
             assert s0.sampled_at is not None and s1.sampled_at is not None
             expires = s0.sampled_at + s0.ttl_ms / 1000 if s0.ttl_ms is not None else None
-            changed = (s0.cardinality or 0) != (s1.cardinality or 0) or s0.type != s1.type
-            if not changed and (expires is None or expires >= s1.sampled_at):
-                continue  # unchanged between the samples: the model's size and label stand
+            pattern = self.pattern.get(s1.key)
             rows.append(
                 {
                     "key_name": s1.key,
@@ -240,9 +247,49 @@ class Brackets:
                     "_sb": _bulk(sized.avg_score_bulk, sized.avg_score_len),
                     "_sl": sized.avg_score_len,
                     "_eb": sized.avg_entry_bytes,
+                    "_sib": self._sibling(pattern, sized.type, s0, s1),
                 }
             )
+        # Keys the same size in both samples are placed too: a trim or a DEL before the first
+        # sample is a change the samples cannot show, only the lines.
         return pl.DataFrame(rows, schema=_BRACKET) if rows else None
+
+    def _sibling(self, pattern: str | None, typ: str, s0: KeySize, s1: KeySize) -> float | None:
+        """The average cardinality of the pattern's other unchanged collections of `typ`."""
+        total, n = self.siblings.get((pattern, typ), (0.0, 0))
+        if _unchanged(s0, s1) and s0.node == s1.node:
+            total, n = total - float(s0.cardinality or 0), n - 1
+        return total / n if n > 0 else None
+
+
+def _unchanged_siblings(
+    start: Mapping[tuple[str, str], KeySize],
+    after: Mapping[tuple[str, str], KeySize],
+    rules: Sequence[patterns.Rule],
+) -> tuple[dict[str, str], dict[tuple[str | None, str], tuple[float, int]]]:
+    """(key -> pattern, (pattern, type) -> the summed cardinality and count of its collections
+    that the window did not change: the same type and cardinality in both samples of one node,
+    the key itself left out where it is used, `Brackets._sibling`). What a
+    changed key's read is sized by when nothing about the key itself precedes it: never the
+    post-change size of the key."""
+    keys = sorted({k for _, k in start} | {k for _, k in after})
+    if not keys:
+        return {}, {}
+    frame = patterns.add_pattern(pl.LazyFrame({"key_name": keys}), "key_name", rules).collect()
+    pattern = dict(zip(frame["key_name"], frame["key_pattern"], strict=True))
+    sums: dict[tuple[str | None, str], tuple[float, int]] = {}
+    for (node, key), s0 in sorted(start.items()):
+        s1 = after.get((node, key))
+        if s1 is not None and _unchanged(s0, s1):
+            assert s0.type is not None
+            total, n = sums.get((pattern.get(key), s0.type), (0.0, 0))
+            sums[(pattern.get(key), s0.type)] = (total + float(s0.cardinality or 0), n + 1)
+    return pattern, sums
+
+
+def _unchanged(s0: KeySize, s1: KeySize) -> bool:
+    """A collection of the same type and cardinality in both samples (of one node)."""
+    return s0.type in _COLLECTIONS and s1.type == s0.type and s1.cardinality == s0.cardinality
 
 
 def _usable(s: KeySize) -> bool:
@@ -448,11 +495,14 @@ def timeline(brackets: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
 
 
 def place(reads: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
-    """`reads` (`key_name`, `ts`, sorted by ts) with their cardinality `_c` (Int64, null: not
-    placed) and its confidence `_conf`."""
+    """`reads` (`key_name`, `ts`, sorted by ts; `_sib`, the unchanged siblings' cardinality,
+    optional) with their cardinality `_c` (Int64, null: not placed) and its confidence
+    `_conf`."""
     joined = reads.join_asof(
         points, on="ts", by="key_name", strategy="backward", check_sortedness=False
     )
+    if "_sib" not in joined.columns:  # no siblings' knowledge given
+        joined = joined.with_columns(_sib=pl.lit(None, pl.Float64))
     ac, bc = pl.col("_ac").cast(pl.Float64), pl.col("_bc").cast(pl.Float64)
     since_a = pl.col("_cw") - pl.col("_aw")  # weight of the writes since the anchor before
     span = pl.col("_bw") - pl.col("_aw")
@@ -461,6 +511,13 @@ def place(reads: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
     signed_to_b = bc - (pl.col("_bd") - pl.col("_cd"))
     sample_a, reset_a = pl.col("_ak") == 1, pl.col("_ak") == 2
     sample_b = pl.col("_bk") == 1
+    # Nothing known before the read, a DEL or LTRIM after it. A trim's length less what the
+    # writes between added is a lower bound; before a DEL nothing bounds it (the key may have
+    # been any size): the siblings or nothing.
+    trimmed_b = pl.col("_bk") == 3
+    bound = pl.when(trimmed_b).then(pl.max_horizontal(signed_to_b, pl.lit(0.0))).otherwise(0.0)
+    sibling = pl.col("_sib").is_not_null() & (pl.col("_sib") > bound)
+    before_reset = pl.col("_ak").is_null() & (trimmed_b | ((pl.col("_bk") == 2) & sibling))
     card = (
         pl.when(reset_a & (since_a == 0))
         .then(0.0)
@@ -479,6 +536,8 @@ def place(reads: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
         .then(bc - pl.col("_s1") * to_b)
         .when(sample_b)
         .then(signed_to_b)
+        .when(before_reset)
+        .then(pl.max_horizontal(bound, pl.col("_sib").fill_null(0.0)))
     )
     # the sample that sized it: taken inside the window (`sampled-during`) or after it
     during = pl.when(pl.col("_ai")).then(pl.lit("sampled-during")).otherwise(pl.lit("sampled"))
@@ -492,6 +551,10 @@ def place(reads: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
         .then(during_b)
         .when(pl.col("_ak").is_not_null() & sample_b & (span > 0))
         .then(pl.lit("interpolated"))
+        .when(before_reset & sibling)
+        .then(pl.lit("pattern"))
+        .when(before_reset)
+        .then(pl.lit("bounded"))
         # from one anchor through the writes named since (or until) it
         .otherwise(pl.lit("replayed"))
     )
@@ -546,7 +609,7 @@ class Collections:
         self.sizes = (
             brackets.join(kinds, how="cross")
             .filter(pl.col("_type") == pl.col("_ktype"))
-            .select("key_name", "_rd", "_per_item", "_c1", _elem=elem)
+            .select("key_name", "_rd", "_per_item", "_c1", "_sib", _elem=elem)
         )
 
     def apply(self, rows: pl.DataFrame) -> pl.DataFrame:

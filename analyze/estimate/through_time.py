@@ -20,6 +20,9 @@ STRLEN, or a null reply when it did not exist, provided no write of the key (nor
 between the read and the moment it was measured; otherwise, and for captures with one sample, by
 the after-window one.
 A read past the TTL the sample saw, with no write of the key since, is a null reply (`exact`).
+A sub-window (`--since`) does not read the lines before it: a key measured before `since` and
+written between that measurement and `since` is not sized by the measurement (`cleared` reads
+those lines for the writes of such keys only).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import polars as pl
 
 from hotshard.analyze.estimate import resp_exprs
 from hotshard.analyze.estimate.replies import WRITE_COMMANDS
+from hotshard.analyze.read import parse
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
@@ -327,6 +331,49 @@ class Strings:
                 .otherwise(pl.lit("sampled-during")),
             )
         )
+
+
+def cleared(start: pl.DataFrame, source: parse.Source, since: float) -> pl.DataFrame:
+    """`start` (`StartSizes.of`) for an analysis from `since` on (`--since`): without the keys
+    measured before `since` that a write (or a FLUSH) named between their measurement and
+    `since` — lines the sub-window does not read, so `Strings` cannot see them, and such a
+    measurement is not the value its reads after `since` got. Only the lines before `since`
+    that name one of those keys are parsed."""
+    early = start.filter(pl.col("_sampled_at") < since)
+    if not early.height:
+        return start
+    needles = [f'"{k}"' for k in early["key_name"]] + ['"flushall"', '"flushdb"']
+    writes = sorted({*WRITE_COMMANDS, *_DELETES, *_FLUSHES})
+    found = []
+    for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
+        heads = parse.header_rows(block)
+        if heads.height and heads.select(pl.col("ts").min() >= since).item():
+            break
+        hits = heads.filter(
+            (pl.col("ts") < since)
+            & pl.col("body").str.contains_any(needles, ascii_case_insensitive=True)
+        )
+        if hits.height:
+            found.append(hits)
+    if not found:
+        return start
+    args = pl.col("body").str.strip_prefix('"').str.strip_suffix('"').str.split('" "')
+    lines = pl.concat(found).select(
+        "ts", command=args.list.first().str.to_lowercase(), _args=args.list.slice(1)
+    )
+    flushes = lines.filter(pl.col("command").is_in(_FLUSHES))["ts"]
+    named = (
+        lines.filter(pl.col("command").is_in(writes))
+        .explode("_args")
+        .select("ts", key_name="_args")
+        .join(early.select("key_name", "_sampled_at"), on="key_name")
+        .filter(pl.col("ts") > pl.col("_sampled_at"))
+    )
+    stale = set(named["key_name"])
+    if flushes.len():
+        last_flush = flushes.max()
+        stale |= set(early.filter(pl.col("_sampled_at") < last_flush)["key_name"])
+    return start.filter(~pl.col("key_name").is_in(sorted(stale)))
 
 
 def resized(

@@ -63,7 +63,8 @@ def build(
     _migrations(found, inputs)
     v = _noted(verdict(r, check), inputs)
     recs = recommendations(r, v, cardinalities(inputs), context=_fix_context(found, r, inputs))
-    load = slotload.from_rollups(r, inputs.manifests, inputs.key_sizes)
+    # the plan's shard loads are the verdict's: one skew everywhere
+    load = slotload.from_rollups(r, inputs.manifests, inputs.key_sizes, v.values)
     return Findings(
         inputs=inputs.infos,
         window=window,

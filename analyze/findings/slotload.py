@@ -5,7 +5,7 @@ analyzer's rollups (for the report's section) and an analysis output's rows (for
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import polars as pl
 
@@ -43,9 +43,15 @@ def big_keys(rows: Iterable[dict[str, object]], shard_of: dict[str, str]) -> tup
 
 
 def from_rollups(
-    r: Rollups, manifests: Sequence[Manifest] = (), key_sizes: Sequence[KeySize] = ()
+    r: Rollups,
+    manifests: Sequence[Manifest] = (),
+    key_sizes: Sequence[KeySize] = (),
+    totals: Mapping[str, float] | None = None,
 ) -> SlotLoad | None:
-    """The load per slot the report's rollups hold (None with fewer than two shards)."""
+    """The load per slot the report's rollups hold (None with fewer than two shards).
+    `totals`: each shard's load as the verdict compared it (`Verdict.values`: with server
+    counters, the full estimate), so the plan's skew is the headline's; what the slots do not
+    hold (what MONITOR does not show) is the shard's load tied to no slot."""
     if r.shards.height < 2 or r.slots.is_empty():
         return None
     value = r.rank_column
@@ -53,13 +59,22 @@ def from_rollups(
     return slotplan.from_frames(
         r.basis,
         r.slots.select("shard", "slot", "distinct_keys", value=pl.col(value).fill_null(0)),
-        r.shards.select("shard", value=pl.col(value).fill_null(0)),
+        _shard_totals(r.shards.select("shard", value=pl.col(value).fill_null(0)), totals),
         r.hot_keys.select("shard", "slot", "key_name", value=pl.col(value).fill_null(0)),
         window=(r.totals.first_ts, r.totals.last_ts),
         duration=r.duration,
         big_keys=big_keys((vars(k) for k in key_sizes), shard_of),
         primaries=primaries(manifests),
     )
+
+
+def _shard_totals(shards: pl.DataFrame, totals: Mapping[str, float] | None) -> pl.DataFrame:
+    """`shards` {shard, value}, each value replaced by the verdict's (`totals`) when it has
+    every shard (a verdict over other shards compares something else)."""
+    names = shards["shard"].to_list()
+    if not totals or not set(names) <= totals.keys():
+        return shards
+    return shards.with_columns(value=pl.Series([round(totals[s]) for s in names], dtype=pl.Int64))
 
 
 def from_rows(
@@ -69,8 +84,10 @@ def from_rows(
     duration: float,
     manifests: Sequence[Manifest] = (),
     key_sizes: pl.DataFrame | None = None,
+    totals: Mapping[str, float] | None = None,
 ) -> SlotLoad:
-    """The load per slot from an analysis' rows (`tables.wide()`), client traffic only."""
+    """The load per slot from an analysis' rows (`tables.wide()`), client traffic only;
+    `totals` as in `from_rollups` (summary.json `hot_shard.values`)."""
     value = pl.col("reply_bytes").fill_null(0).sum() if basis == "bytes" else pl.len()
     client = rows.filter(pl.col("origin") == schema.ORIGIN_CLIENT)
     keys = (
@@ -85,6 +102,7 @@ def from_rows(
     )
     shards = client.group_by("shard").agg(value=value.cast(pl.Int64))
     keys_df, slots_df, shards_df = pl.collect_all([keys, slots, shards])
+    shards_df = _shard_totals(shards_df, totals)
     shard_of = {n.node: n.shard for m in manifests for n in m.nodes}
     return slotplan.from_frames(
         basis,

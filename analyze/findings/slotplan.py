@@ -15,8 +15,10 @@ and returns a `Plan`; `analyze/render/planview.py` renders it. Three answers:
   (AWS's ElastiCache engineers advise moving the second-hottest slots instead: a hot slot in
   migration is the outage).
 
-Skew is the verdict's (analyze/findings/verdict.py): hottest shard / median of the others, so a later
-capture's verdict checks the prediction.
+Skew is the verdict's (analyze/findings/verdict.py): hottest shard / median of the others, on the
+shard values the verdict compared (`Verdict.values`: with server counters, the full estimate; what
+the slots do not hold, such as replies MONITOR does not show, is load tied to no slot), so the plan
+says the headline's skew and a later capture's verdict checks the prediction.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ what the capture measured once (capture/costs.py):
                capture measured on that node (CLIENT LIST); the others are counted, not sized
     info       INFO lines MONITOR shows whose reply the model leaves unknown: × the INFO reply the
                capture measured (without arguments; INFO with sections is counted, not sized)
+    command    COMMAND lines (a cluster client asks it when it starts: hundreds of kB), alike:
+               × the COMMAND reply the capture measured on the wire (RESP2)
     pubsub     messages pushed to subscribers (no MONITOR line on their node): PUBLISH lines of
                every monitored node × this node's subscribers (a plain PUBLISH reaches every node
                of a cluster) × the message's size — which is the PUBLISH command's own size
@@ -66,7 +68,7 @@ REDIRECTS = ("MOVED", "ASK")
 class Part:
     """One kind of bytes out MONITOR does not show, on one node."""
 
-    kind: str  # rejected | admin | info | pubsub
+    kind: str  # rejected | admin | info | command | pubsub | replication
     name: str  # MOVED, client|list, info, PUBLISH pushes, ...
     count: int  # replies (errors, calls, messages)
     bytes: int | None  # None: counted but not sized
@@ -239,22 +241,24 @@ def _sum(df: pl.DataFrame, column: str) -> int:
 
 
 def info_parts(node: NodeCapture, rows: pl.DataFrame) -> list[Part]:
-    """INFO lines of clients on `node` that the model left unsized (`rows`: `traffic`)."""
-    info = rows.filter(
-        (pl.col("node") == node.node)
-        & (pl.col("origin") == schema.ORIGIN_CLIENT)
-        & (pl.col("command") == "info")
-    )
-    unsized, bare = _sum(info, "unsized"), _sum(info, "bare_unsized")
-    if not unsized:
-        return []
+    """INFO and COMMAND lines of clients on `node` that the model left unsized (`rows`:
+    `traffic`), each bare one (no arguments) × the reply the capture measured on the node."""
     parts = []
-    size = node.reply_sizes.get("info")
-    if bare and size is not None:
-        parts.append(Part("info", "info", bare, bare * size, "measured"))
-        unsized -= bare
-    if unsized:
-        parts.append(Part("info", "info (with sections)", unsized, None, "unsized"))
+    for command, other in (("info", "sections"), ("command", "arguments")):
+        lines = rows.filter(
+            (pl.col("node") == node.node)
+            & (pl.col("origin") == schema.ORIGIN_CLIENT)
+            & (pl.col("command") == command)
+        )
+        unsized, bare = _sum(lines, "unsized"), _sum(lines, "bare_unsized")
+        if not unsized:
+            continue
+        size = node.reply_sizes.get(command)
+        if bare and size is not None:
+            parts.append(Part(command, command, bare, bare * size, "measured"))
+            unsized -= bare
+        if unsized:
+            parts.append(Part(command, f"{command} (with {other})", unsized, None, "unsized"))
     return parts
 
 

@@ -44,6 +44,7 @@ def info(f: Findings) -> dict[str, Any]:
     return {
         "tool_version": __version__,
         "basis": f.rollups.basis,
+        "estimate": v.estimate,
         "hot_shard": v.hot_shard,
         "verdict": v.status,
         "skew_ratio": None if v.skew is None else round(v.skew, 6),

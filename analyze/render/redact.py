@@ -231,7 +231,9 @@ def findings(f: Findings, red: Redactor, key_sizes: pl.DataFrame | None = None) 
         database=False,
         # The plan from the redacted rollups, without the primaries' addresses and ids or the
         # sampled key names; the allowance table with node labels.
-        plan=slotplan.build(load) if (load := slotload.from_rollups(rollups)) is not None else None,
+        plan=slotplan.build(load)
+        if (load := slotload.from_rollups(rollups, totals=f.verdict.values)) is not None
+        else None,
         network=bandwidth.relabel(f.network, red.node, red.text),
         redaction=note(red),
     )

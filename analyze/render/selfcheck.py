@@ -18,6 +18,7 @@ _PART_NAMES = {
     "rejected": "rejected before running",
     "admin": "admin command",
     "info": "INFO",
+    "command": "COMMAND",
     "pubsub": "Pub/Sub",
     "replication": "replica to primary",
 }

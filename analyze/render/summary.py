@@ -15,7 +15,8 @@ tie-breakers.
     commands           {total, client, replicated, script, cluster} rows by origin
     basis              "bytes" | "commands"
     bytes              {est_bytes_out, coverage, request_bytes}     client traffic only
-    hot_shard          {shard, status, basis, estimate, skew_ratio, value, others_median, text}
+    hot_shard          {shard, status, basis, estimate, skew_ratio, value, others_median,
+                        values, text}
     shards             [{shard, nodes, commands, ops_per_s, peak_ops_per_s, est_bytes_out,
                          share, replicated, script, distinct_keys, top_command}]
     nodes              [{node, shard, role, commands, replicated, script, est_bytes_out,
@@ -130,6 +131,7 @@ def build(
             "skew_ratio": _num(v.skew),
             "value": _num(v.hot_value),
             "others_median": _num(v.others_median),
+            "values": {s: _num(x) for s, x in sorted(v.values.items())},
             "text": v.text,
         },
         "shards": _records(
@@ -244,9 +246,12 @@ def build(
 
 
 def _balance(f: Findings) -> float | None:
-    """analyze/findings/slotplan.py `balance_score` over the shards, in the basis' unit."""
-    column = f.rollups.rank_column
-    values = [float(v or 0) for v in f.rollups.shards[column].to_list()]
+    """analyze/findings/slotplan.py `balance_score` over the shards the verdict compared, in
+    its unit (the full estimate when it used it: one basis for skew and balance)."""
+    values = list(f.verdict.values.values())
+    if not values:
+        column = f.rollups.rank_column
+        values = [float(v or 0) for v in f.rollups.shards[column].to_list()]
     return slotplan.balance_score(values)
 
 

@@ -74,6 +74,7 @@ class Context:
     protocols: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # node -> its COMMANDLOG large-reply entries from the window (analyze/estimate/logged.py)
     logged: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    since: float | None = None  # --since: the in-window sizes are checked against the lines before
 
     @classmethod
     def create(
@@ -99,7 +100,9 @@ class Context:
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
             start=through_time.StartSizes(start_sizes, shards) if start_sizes else None,
-            brackets=cardinality.Brackets(start_sizes, key_sizes, shards) if start_sizes else None,
+            brackets=(
+                cardinality.Brackets(start_sizes, key_sizes, shards, rules) if start_sizes else None
+            ),
             protocols=protocols or {},
             logged=logged or {},
         )
@@ -146,7 +149,10 @@ def source_rows(
     # Replies the server logged (COMMANDLOG large-reply): their bytes replace the estimate.
     logged_replies = logged.Matcher(ctx.logged.get(source.node, pl.DataFrame()))
     # GETs sized by the writes before them, and before any by the in-window sample (issue 11)
-    strings = through_time.Strings(start=ctx.start.of(source.node) if ctx.start else None)
+    start = ctx.start.of(source.node) if ctx.start else None
+    if start is not None and ctx.since is not None:
+        start = through_time.cleared(start, source, ctx.since)
+    strings = through_time.Strings(start=start)
     collections: cardinality.Collections | None = None
     for chunk in finished:
         if placing is not None and collections is None:

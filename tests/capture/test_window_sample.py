@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from hotshard.capture import sizing, window_sample
 from hotshard.capture.format.manifest import Manifest, NodeCapture
 from hotshard.capture.stream import TAP_BYTES, MonitorStream
 from hotshard.capture.window_sample import WindowSample
@@ -64,3 +65,58 @@ def test_the_stream_keeps_whole_lines_for_the_sampler(tmp_path):
     assert len(kept) <= TAP_BYTES and kept.endswith(b"\n") and kept.startswith(b"+")
     assert b'"k:4998"' in kept and b'"k:4999"' not in kept
     assert stream.since(seq) == (seq, [])
+
+
+def test_discovery_finds_the_keys_the_full_grammar_finds():
+    """The one-match fast path (command and first argument) against `sizing.parse_line` on
+    lines of every shape: escapes, keyless commands, MGET, scripts, XREAD, range reads."""
+    positions = {"get": 1, "set": 1, "ping": 0, "zrange": 1, "xread": 0, "mget": 1}
+    cases = [
+        _line(0, "GET", "a"),
+        _line(1, "get", 'a\\\\b\\x00\\"q'),
+        _line(2, "SET", "k", "v"),
+        _line(3, "PING"),
+        _line(4, "MGET", "m1", "m2", "m3"),
+        _line(5, "EVALSHA", "abc", "2", "k1", "k2", "x"),
+        _line(6, "XREAD", "COUNT", "2", "STREAMS", "s1", "0"),
+        _line(7, "ZRANGE", "z", "0", "-1", "WITHSCORES"),
+        _line(8, "ZRANGE", "z", "0", "9"),
+        _line(9, "HGETALL", "h"),
+        _line(10, "GET", "x", client="lua"),
+        b"+OK\r",
+        b"garbage",
+    ]
+    for line in cases:
+        info = sizing.parse_line(line.rstrip(b"\r"), positions)
+        want = (
+            []
+            if info is None or info.key is None
+            else [(k, window_sample._weight(info)) for k in (info.key, *info.others)]
+        )
+        assert window_sample.discover_line(line, positions) == want, line
+
+
+def test_a_light_measurement_sends_three_commands_for_a_string_two_for_a_missing_key(redis_node):
+    """The in-window sampler's measurements (`light`): TYPE, PTTL and the cardinality (one TIME
+    per batch), OBJECT ENCODING and MEMORY USAGE for collections only; the sizes the analyzer
+    reads are those of the full measurement."""
+    r = redis_node.client()
+    r.set("s", "x" * 300, px=60_000)
+    r.rpush("l", *[f"item:{i:04d}" for i in range(500)])
+    keys = [b"s", b"gone", b"l"]
+    full = sizing.measure_keys(r, "n", keys, rate=100_000)
+    pipe = sizing.Pipe(r, 100_000, False)
+    light = sizing.measure_keys(
+        r, "n", keys[:2], rate=100_000, pipe=pipe, light=True, sample=100, edge=10
+    )
+    assert pipe.limiter.sent == 3 + 2 + 1  # the full measurement: 5 + 4 + 1
+    pipe = sizing.Pipe(r, 100_000, False)
+    light += sizing.measure_keys(
+        r, "n", keys[2:], rate=100_000, pipe=pipe, light=True, sample=100, edge=10
+    )
+    for a, b in zip(full, light, strict=True):
+        assert (a.key, a.type, a.cardinality, a.error) == (b.key, b.type, b.cardinality, b.error)
+        assert (a.ttl_ms is None) == (b.ttl_ms is None)
+    assert light[2].encoding == full[2].encoding and light[2].memory_usage == full[2].memory_usage
+    assert light[2].avg_member_bulk == full[2].avg_member_bulk  # items of one size
+    assert light[0].memory_usage is None and full[0].memory_usage

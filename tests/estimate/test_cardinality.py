@@ -173,7 +173,9 @@ def test_reads_are_placed_by_the_writes_around_them():
         ],
     ).of("n")
     assert brackets is not None
-    assert brackets["key_name"].to_list() == ["d", "h", "s", "z"]  # `same` did not change
+    # `same` did not change between its samples: placed too (a write before its first sample
+    # would show in the lines read anyway for the others)
+    assert brackets["key_name"].to_list() == ["d", "h", "s", "same", "z"]
     events = pl.DataFrame(
         {
             "key_name": ["z"] * 10 + ["s", "s", "d", "d"],
@@ -385,3 +387,51 @@ def test_score_updates_barely_move_a_leaderboard():
     reads = pl.DataFrame({"key_name": ["lb", "lb"], "ts": [1.0, 25.0]})
     placed = cardinality.place(reads, cardinality.timeline(brackets, events))
     assert placed.select("_c", "_conf").rows() == [(100, "replayed"), (101, "interpolated")]
+
+
+def test_a_read_before_a_trim_no_sample_preceded(redis_node, tmp_path):
+    """Lists read, then trimmed (`LTRIM 0 999`) before the in-window sampler started: nothing
+    about the key precedes those reads, and its samples are post-trim. They are sized by the
+    pattern's siblings the window did not change (`pattern`), never by the key's post-change
+    size; a list with no such sibling by the bound the trim gives (`bounded`: at least 1,000).
+    Before: every one of them at the post-trim 1,000 items, labelled `sampled`."""
+    from dataclasses import replace
+
+    from tests.capturing import background_capture
+
+    node = redis_node
+    app = RawConnection(node.host, node.port)
+    items = [f"event:{i:06d}" for i in range(3000)]
+    for key in ("log:1", "log:2", "log:3", "solo"):
+        app.call("DEL", key)
+        for i in range(0, 3000, 500):
+            app.call("RPUSH", key, *items[i : i + 500])
+    received: dict[str, int] = defaultdict(int)
+    folder = tmp_path / "cap"
+    options = replace(_capture_options(node, folder), start_sample_seconds=2.0)
+    with background_capture(options) as bg:
+        bg.wait_started(files=1)
+        for key in ("log:1", "solo"):  # before the sampler started, then trimmed
+            received[f"{key} before"] += app.reply_size("LRANGE", key, 0, -1)
+            app.call("LTRIM", key, 0, 999)
+        for key in ("log:1", "log:2", "log:3", "solo"):
+            received[key] += app.reply_size("LRANGE", key, 0, -1)
+        wait_for_start_sample(folder, {b"log:1", b"log:2", b"log:3", b"solo"})
+        for key in ("log:1", "log:2", "log:3", "solo"):
+            received[key] += app.reply_size("LRANGE", key, 0, -1)
+        result = bg.stop()
+    app.close()
+    out = tmp_path / "out"
+    run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out=str(out), quiet=True))
+    rows = (
+        tables.read(out)
+        .rows.filter(pl.col("command") == "lrange")
+        .sort("ts")
+        .select("key_name", "reply_bytes", "reply_confidence")
+        .collect()
+    )
+    first = {k: rows.filter(pl.col("key_name") == k).row(0, named=True) for k in ("log:1", "solo")}
+    assert first["log:1"]["reply_confidence"] == "pattern"
+    assert first["log:1"]["reply_bytes"] == received["log:1 before"]  # 3,000 items, exactly
+    assert first["solo"]["reply_confidence"] == "bounded"
+    assert first["solo"]["reply_bytes"] == received["solo"] // 2  # 1,000 items: the bound

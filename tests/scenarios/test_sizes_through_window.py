@@ -7,6 +7,8 @@ the capture's own traffic), and the GETs/whole reads with what the clients recei
 from __future__ import annotations
 
 import json
+import random
+import threading
 import time
 
 import polars as pl
@@ -115,3 +117,105 @@ def test_after_window_info_is_taken_when_monitor_stops(redis_cluster, tmp_path):
         if n.monitored:
             assert n.info_after is not None and n.ended_at is not None
             assert abs(n.info_after.at - n.ended_at) < 1.0, (n.node, n.info_after.at, n.ended_at)
+
+
+def test_collections_trimmed_while_the_sampler_is_busy_with_a_cache(redis_cluster, tmp_path):
+    """The collections of the test above, read from the replicas beside a cache pattern of 4,000
+    ids (a quarter of them cached) read by pipelined GETs all through the window: the in-window
+    sampler has a thousand keys waiting on each replica. Before its measurements were light and
+    its key discovery cheap (0.5% of a core per node), it reached the lists only after their
+    LTRIM, and reads of 3,000 items were sized at 1,000: one replica at 0.93."""
+    cluster = redis_cluster
+    tags = workloads.load_collections(cluster)
+    app = cluster.cluster_client()
+    with app.pipeline(transaction=False) as pipe:
+        for i in range(0, 4000, 4):
+            pipe.set(f"cache:{{u:{i}}}:v", "c" * 1000)
+        pipe.execute()
+    cluster.wait_replicas_synced()
+    workloads.wait_replicas_listed(cluster)
+    writer, reader = workloads.clients(cluster)
+    stop = threading.Event()
+
+    def cache() -> None:
+        rnd = random.Random(1)
+        while not stop.is_set():
+            with reader.pipeline(transaction=False) as pipe:
+                for _ in range(8):
+                    pipe.get(f"cache:{{u:{rnd.randrange(4000)}}}:v")
+                pipe.execute()
+            stop.wait(0.01)
+
+    with background_capture(_options(cluster, tmp_path / "cap")) as bg:
+        bg.wait_started(files=len(cluster.nodes))
+        side = threading.Thread(target=cache)
+        side.start()
+        try:
+            workloads.changing_collections(writer, reader, tags)
+        finally:
+            stop.set()
+            side.join()
+        result = bg.stop()
+    for c in (app, writer, reader):
+        c.close()
+    nodes, rows = _check(result.folder, tmp_path / "out")
+    _assert_within(nodes)
+    # every read of a list before its trim (on the node that read it) is 3,000 items of 32 B
+    logs = rows.filter(pl.col("key_name").str.starts_with("log:"))
+    trims = (
+        logs.filter(pl.col("command") == "ltrim")
+        .group_by("node", "key_name")
+        .agg(trimmed=pl.col("ts").min())
+    )
+    before = (
+        logs.filter(pl.col("command") == "lrange")
+        .join(trims, on=["node", "key_name"])
+        .filter(pl.col("ts") < pl.col("trimmed"))
+    )
+    assert before.height >= 10
+    assert before["reply_bytes"].to_list() == [len("*3000\r\n") + 3000 * 32] * before.height
+
+
+def test_a_sub_window_sees_the_rewrites_before_it(redis_cluster, tmp_path):
+    """The rewritten strings analyzed from just after the first group's rewrite (`--since`): a
+    GET in the sub-window of a key measured before the window's start and rewritten between
+    that measurement and `--since` is not sized by that measurement (the value it read is the
+    rewritten one). Each GET of the sub-window gets the bytes the whole-capture analysis gives
+    it (exact: what the client received). Before, the sub-window sized them by the pre-rewrite
+    measurement: ~3 kB for a ~300 B value."""
+    cluster = redis_cluster
+    keys = workloads.load_strings(cluster)
+    cluster.wait_replicas_synced()
+    app, reader = workloads.clients(cluster)
+    with background_capture(_options(cluster, tmp_path / "cap")) as bg:
+        bg.wait_started(files=len(cluster.nodes))
+        workloads.rewritten_strings(app, keys)
+        result = bg.stop()
+    app.close()
+    reader.close()
+    _, whole = _check(result.folder, tmp_path / "whole")
+    pages = pl.col("key_name").str.starts_with("page:{p0}")
+    rewrite = whole.filter(pl.col("command") == "set", pages)["ts"].max()
+    since = rewrite + 0.2
+    run_analyze(
+        AnalyzeOptions(
+            inputs=[str(result.folder)],
+            out=str(tmp_path / "sub"),
+            quiet=True,
+            sqlite=False,
+            since=str(since),
+        )
+    )
+    sub = tables.read(tmp_path / "sub").rows.collect()
+    gets = pl.col("command") == "get"
+
+    def per_read(rows: pl.DataFrame) -> list[tuple]:
+        return (
+            rows.filter(gets, pages, pl.col("ts") >= since)
+            .sort("ts", "node")
+            .select("ts", "node", "reply_bytes")
+            .rows()
+        )
+
+    assert len(per_read(sub)) >= 12
+    assert per_read(sub) == per_read(whole)

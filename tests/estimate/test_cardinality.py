@@ -424,7 +424,7 @@ def test_a_read_before_a_trim_no_sample_preceded(redis_node, tmp_path):
     out = tmp_path / "out"
     run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out=str(out), quiet=True))
     rows = (
-        tables.read(out)
+        dataset.read(out)
         .rows.filter(pl.col("command") == "lrange")
         .sort("ts")
         .select("key_name", "reply_bytes", "reply_confidence")

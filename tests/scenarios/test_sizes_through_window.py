@@ -206,7 +206,7 @@ def test_a_sub_window_sees_the_rewrites_before_it(redis_cluster, tmp_path):
             since=str(since),
         )
     )
-    sub = tables.read(tmp_path / "sub").rows.collect()
+    sub = dataset.read(tmp_path / "sub").rows.collect()
     gets = pl.col("command") == "get"
 
     def per_read(rows: pl.DataFrame) -> list[tuple]:

@@ -35,7 +35,7 @@ import redis
 
 from hotshard.capture.format import lines, reads, resp
 from hotshard.capture.format.commands import commands
-from hotshard.capture.format.lines import key_text
+from hotshard.capture.format.lines import escape_bytes, key_text
 from hotshard.capture.format.manifest import (
     KeySize,
     Manifest,
@@ -559,6 +559,8 @@ def _summarize(size: KeySize, results: list[tuple[tuple[Any, ...], Any]], edge: 
             size.avg_value_len = _mean(values)
             size.avg_field_bulk = _mean([resp.bulk(n) for n in fields])
             size.avg_value_bulk = _mean([resp.bulk(n) for n in values])
+            if pairs and len(pairs) == size.cardinality:  # every field: HGET misses are known
+                size.fields = {escape_bytes(f): len(v) for f, v in sorted(pairs)}
         return
     if size.type == "set":
         for _, reply in results:

@@ -87,6 +87,11 @@ SIZES_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+# A hash whose sample saw every field (`KeySize.fields`): MONITOR-quoted field -> value length.
+_FIELDS = pl.List(pl.Struct({"field": pl.String(), "value_len": pl.Int64()}))
+_HASH_READS = ["hget", "hmget"]
+
+
 # -- sizes --------------------------------------------------------------------------------------
 def sizes_frame(
     key_sizes: list[KeySize], rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES
@@ -131,13 +136,16 @@ def sizes_frame(
                 "tail_member_bulk": s.tail_member_bulk,
                 "tail_score_bulk": s.tail_score_bulk,
                 "ttl_ms": s.ttl_ms,
+                "fields": None
+                if s.fields is None or s.type != "hash"
+                else [{"field": f, "value_len": n} for f, n in sorted(s.fields.items())],
             }
         )
-    frame = pl.DataFrame(rows, schema=SIZES_SCHEMA)
+    frame = pl.DataFrame(rows, schema=SIZES_SCHEMA | {"fields": _FIELDS})
     # One row per node+key even if sampling listed a key twice.
     frame = frame.unique(["node", "key_name"], keep="first").sort(["node", "key_name"])
     with_patterns = patterns.add_pattern(frame.drop("key_pattern").lazy(), "key_name", rules)
-    return with_patterns.collect().select(list(SIZES_SCHEMA)).sort(["node", "key_name"])
+    return with_patterns.collect().select(*SIZES_SCHEMA, "fields").sort(["node", "key_name"])
 
 
 def _bulk_of(length: float | None) -> float | None:
@@ -265,6 +273,7 @@ class Lookup:
         self.resp = resp
         if sizes is None:
             sizes = pl.DataFrame(schema=SIZES_SCHEMA)
+        full = _field_frame(sizes)
         sizes = sizes.select(list(SIZES_SCHEMA)).cast(SIZES_SCHEMA)  # type: ignore[arg-type]
         # A key sampled on several nodes (a primary and its replica) is the same data: average.
         keys = (
@@ -290,6 +299,7 @@ class Lookup:
         self.pattern_enum = pl.Enum(pats["key_pattern"].to_list())
         n_keys = keys.height
         self.n_keys = n_keys
+        self.hash_rows, self.field_keys, self.field_bytes = _field_map(full, keys["key_name"])
         metric_cols = ["type", "encoding", *_METRICS, "miss"]
         table = pl.concat(
             [
@@ -348,6 +358,8 @@ class Lookup:
                 self.string_keys, self.string_bytes, default=None, return_dtype=pl.Int64
             )
         )
+        # HGET/HMGET: the fields asked, MONITOR-quoted (`\x01` is never a raw byte in them)
+        asked = only_rows(args, cmd.is_in(_HASH_READS)).list.slice(1).list.join("\x01")
         return {
             "_f_command": cmd,
             "_f_arg_count": pl.col("arg_count"),
@@ -376,6 +388,7 @@ class Lookup:
             "_f_klen": pl.when(xread).then(pl.col("key_name")).str.len_bytes().cast(pl.Int64),
             "_f_mget_known": mget.list.sum(),
             "_f_mget_missing": mget.list.eval(pl.element().is_null()).list.sum().cast(pl.Int64),
+            "_f_hfields": asked,
         }
 
     def tail_features(self) -> dict[str, pl.Expr]:
@@ -432,6 +445,7 @@ class Lookup:
                 ).str.to_uppercase(),
             )
         )
+        modelled = modelled.with_columns(**self._hash_fields(modelled))
         for stage in stages:
             modelled = modelled.with_columns(**stage)
         # A pattern whose sampled keys were partly missing: the reply on a missing key too.
@@ -467,6 +481,34 @@ class Lookup:
             .otherwise(conf),
         )
 
+    def _hash_fields(self, combos: pl.DataFrame) -> dict[str, pl.Expr]:
+        """`_hval`, the value bytes of the fields an HGET/HMGET asks for that its hash's sample
+        showed, and `_hmiss`, how many it asks for that the sample did not show: null unless
+        the sample saw every field of the hash (`KeySize.fields`)."""
+        if "_hfields" not in combos.columns:
+            return {"_hval": pl.lit(None, pl.Int64), "_hmiss": pl.lit(None, pl.Int64)}
+        sz = pl.col("_sz")
+        hashed = sz.is_in(self.hash_rows.implode()) & pl.col("_hfields").is_not_null()
+        row = sz.cast(pl.String)
+        pairs = pl.concat_str(
+            row,
+            pl.lit("\x00"),
+            pl.col("_hfields")
+            .str.split("\x01")
+            .list.join(pl.concat_str(pl.lit("\x01"), row, pl.lit("\x00"))),
+        ).str.split("\x01")
+        found = pl.when(hashed).then(
+            pairs.list.eval(
+                pl.element().replace_strict(
+                    self.field_keys, self.field_bytes, default=None, return_dtype=pl.Int64
+                )
+            )
+        )
+        return {
+            "_hval": found.list.sum(),
+            "_hmiss": found.list.eval(pl.element().is_null()).list.sum().cast(pl.Int64),
+        }
+
     @staticmethod
     def _hits(frame: pl.DataFrame, rule_list: list[Any]) -> tuple[bool, ...]:
         """Per rule, whether some row of `frame` reaches its condition."""
@@ -498,6 +540,36 @@ def _bound(arg: pl.Expr, cmd: pl.Expr) -> pl.Expr:
         .when(cmd.is_in(_BY_VALUE) & ~arg.is_in(INFINITE))
         .then(pl.lit("?"))
         .otherwise(arg)
+    )
+
+
+def _field_frame(sizes: pl.DataFrame) -> pl.DataFrame:
+    """The hashes whose sample saw every field: key_name, fields (a key sampled on several nodes
+    takes its first node's)."""
+    if "fields" not in sizes.columns:
+        return pl.DataFrame(schema={"key_name": pl.String(), "fields": _FIELDS})
+    return (
+        sizes.filter(pl.col("fields").is_not_null() & (pl.col("type") == "hash"))
+        .sort(["key_name", "node"])
+        .unique("key_name", keep="first")
+        .sort("key_name")
+        .select("key_name", "fields")
+    )
+
+
+def _field_map(full: pl.DataFrame, key_names: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """The `metrics` rows (`_sz`) of the hashes in `full`, and `<row>\\x00<field>` -> RESP bytes
+    of that field's value as a bulk string (the same in RESP2 and RESP3)."""
+    index = pl.DataFrame({"key_name": key_names}).with_row_index("_sz")
+    rows = full.join(index, on="key_name", how="inner").sort("_sz")
+    pairs = rows.select("_sz", "fields").explode("fields").unnest("fields")
+    pairs = pairs.filter(pl.col("field").is_not_null())
+    return (
+        rows["_sz"].cast(pl.UInt32),
+        pairs.select(
+            pl.concat_str(pl.col("_sz").cast(pl.String), pl.lit("\x00"), "field")
+        ).to_series(),
+        pl.Series([bulk(n) for n in pairs["value_len"].to_list()], dtype=pl.Int64),
     )
 
 

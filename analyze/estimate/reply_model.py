@@ -326,7 +326,11 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     add((cmd == "mget") & pattern_get.is_not_null(), mget + missing * pattern_get, "pattern")
     add(cmd == "mget", pl.lit(None, pl.Float64), "unknown")
 
-    # -- hashes
+    # -- hashes: where the sample saw every field, a field it did not show is a null reply
+    hmiss, hval = _c("_hmiss").cast(pl.Float64), _c("_hval").cast(pl.Float64)
+    known = hmiss.is_not_null() & ~none
+    add((cmd == "hget") & known, pl.when(hmiss > 0).then(float(null)).otherwise(hval))
+    add((cmd == "hmget") & known, array_header(argn) + hval + hmiss * null)
     add(cmd == "hget", vb)
     add(cmd == "hmget", array_header(argn) + argn * vb)
     add(cmd == "hgetall", array_header(n if r3 else 2 * n) + n * (fb + vb))

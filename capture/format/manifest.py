@@ -219,6 +219,10 @@ class KeySize:
     tail_score_bulk: float | None = None
     # When the key was measured (the node's TIME, after its cardinality reply); None before v5.
     sampled_at: float | None = None
+    # A hash whose sample saw every field (HRANDFIELD of its whole HLEN): each field as MONITOR
+    # quotes it (`escape_bytes`, how HGET's argument reaches the analysis) -> its value's length,
+    # sorted. User data like the key name: it goes where key names go. None: not all were seen.
+    fields: dict[str, int] | None = None
 
 
 @dataclass

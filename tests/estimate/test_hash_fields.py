@@ -1,0 +1,58 @@
+"""HGET/HMGET of fields a hash does not have: null replies, where the sample saw every field."""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+
+from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
+from hotshard.analyze.store import dataset
+from hotshard.capture.session import CaptureOptions
+from tests.capturing import background_capture
+from tests.resp import RawConnection
+
+
+def test_hget_of_missing_fields_on_a_real_node(engine_node, tmp_path):
+    """A hash of 20 fields, 70% of the HGETs (RESP2 and RESP3 clients) and HMGET fields asking
+    for fields it lacks: the estimate is within 3% of the bytes the clients received."""
+    node = engine_node
+    rng = random.Random(24)
+    resp2 = RawConnection(node.host, node.port)
+    resp3 = RawConnection(node.host, node.port)
+    resp3.reply_size("HELLO", 3)
+    fields = {f"f{i}": "v" * rng.randint(20, 400) for i in range(20)}
+    resp2.reply_size("HSET", "profile:1", *[x for kv in fields.items() for x in kv])
+    options = CaptureOptions(
+        endpoints=[node.address], out=str(tmp_path / "cap"), nodes="all", duration=120, quiet=True
+    )
+    received = {"hget": 0, "hmget": 0}
+    with background_capture(options) as bg:
+        bg.wait_started(files=1)
+        for i in range(200):
+            app = resp3 if i % 4 == 0 else resp2
+            asked = f"f{rng.randrange(20)}" if rng.random() < 0.3 else f"gone{i}"
+            received["hget"] += app.reply_size("HGET", "profile:1", asked)
+            if i % 10 == 0:
+                some = [f"f{rng.randrange(20)}", f"nope{i}", f"x{i}"]
+                received["hmget"] += app.reply_size("HMGET", "profile:1", *some)
+        bg.stop()
+        result = bg.result
+    resp2.close()
+    resp3.close()
+    assert result is not None
+    out = tmp_path / "out"
+    run_analyze(AnalyzeOptions(inputs=[str(result.folder)], out=str(out), quiet=True))
+    rows = (
+        dataset.read(out)
+        .rows.filter(pl.col("command").is_in(["hget", "hmget"]))
+        .group_by("command")
+        .agg(pl.col("reply_bytes").sum(), pl.col("reply_confidence").unique().sort())
+        .sort("command")
+        .collect()
+    )
+    by_command = {r["command"]: r for r in rows.iter_rows(named=True)}
+    for command, got in received.items():
+        estimate = by_command[command]["reply_bytes"]
+        assert abs(estimate / got - 1) < 0.03, (command, estimate, got)
+        assert by_command[command]["reply_confidence"] == ["sampled"]

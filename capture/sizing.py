@@ -545,6 +545,22 @@ def _pairs(flat: list[bytes]) -> list[tuple[bytes, bytes]]:
     return list(zip(flat[0::2], flat[1::2], strict=False))
 
 
+# A small hash's field names are kept (HGET of a field it lacks is a null reply), within bounds:
+# the key sizes file holds up to 20,000 keys per node.
+FIELDS_MAX = 128
+FIELD_BYTES_MAX = 4096
+
+
+def _all_fields(pairs: list[tuple[bytes, bytes]], cardinality: int | None) -> dict[str, int] | None:
+    """Field (as MONITOR quotes it) -> value length, when the sample saw every field of a
+    small hash; None otherwise."""
+    if not pairs or len(pairs) != cardinality or len(pairs) > FIELDS_MAX:
+        return None
+    if sum(len(f) for f, _ in pairs) > FIELD_BYTES_MAX:
+        return None
+    return {escape_bytes(f): len(v) for f, v in sorted(pairs)}
+
+
 def _summarize(size: KeySize, results: list[tuple[tuple[Any, ...], Any]], edge: int) -> None:
     """Fold the sample replies into the KeySize averages."""
     members: list[bytes] = []
@@ -559,8 +575,7 @@ def _summarize(size: KeySize, results: list[tuple[tuple[Any, ...], Any]], edge: 
             size.avg_value_len = _mean(values)
             size.avg_field_bulk = _mean([resp.bulk(n) for n in fields])
             size.avg_value_bulk = _mean([resp.bulk(n) for n in values])
-            if pairs and len(pairs) == size.cardinality:  # every field: HGET misses are known
-                size.fields = {escape_bytes(f): len(v) for f, v in sorted(pairs)}
+            size.fields = _all_fields(pairs, size.cardinality)
         return
     if size.type == "set":
         for _, reply in results:

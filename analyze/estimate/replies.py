@@ -18,10 +18,13 @@ Every row gets a `reply_confidence` (schema.CONFIDENCES):
     unknown  no honest estimate: `reply_bytes` is null (EVAL, PUBLISH, SCAN, unsampled keys, ...)
     none     not client output: replicated writes and script sub-commands (`reply_bytes` 0)
 
-Known approximations: a range is assumed to exist as sampled (HGET of a missing field counts the
-average value); BYSCORE/BYLEX with LIMIT assume the range holds `count` elements; commands queued
-in MULTI are costed as if run alone (their `+QUEUED` replies and EXEC's header are not counted:
-EXEC is `unknown`).
+HGET/HMGET of a small hash whose sample saw every field (`KeySize.fields`) size each field by
+its own value, and a field the sample did not show as a null reply; on other hashes a field is
+assumed to exist, at the average value size. Known approximations: a range is assumed to exist
+as sampled; the field set of the after-window sample stands for the whole window (an HSET or
+HDEL of a field inside the window is not replayed); BYSCORE/BYLEX with LIMIT assume the range
+holds `count` elements; commands queued in MULTI are costed as if run alone (their `+QUEUED`
+replies and EXEC's header are not counted: EXEC is `unknown`).
 
 How it runs: a few vectorized lookups give each row its features (sampled key or pattern, the
 arguments that matter); the rules in `hotshard.analyze.estimate.reply_model` are evaluated once per distinct

@@ -97,8 +97,9 @@ def write_key_sizes(path: Path, inputs: Inputs) -> None:
     """The capture's sampled key sizes beside the commands, so `check` can judge an output alone."""
     if not inputs.key_sizes:
         return
-    # `vars`, not `dataclasses.asdict` (a deep copy, slow for many keys): the fields are scalars.
-    rows = [vars(k) for k in inputs.key_sizes]
+    # `vars`, not `dataclasses.asdict` (a deep copy, slow for many keys): the fields are scalars
+    # but a small hash's field names, which only the reply model needs (user data: left out).
+    rows = [{n: v for n, v in vars(k).items() if n != "fields"} for k in inputs.key_sizes]
     frame = pl.DataFrame(rows, infer_schema_length=None).sort(["node", "key"])
     frame.write_parquet(path)
 

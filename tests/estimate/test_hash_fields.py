@@ -8,6 +8,7 @@ import polars as pl
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 from hotshard.analyze.store import dataset
+from hotshard.capture import sizing
 from hotshard.capture.session import CaptureOptions
 from tests.capturing import background_capture
 from tests.resp import RawConnection
@@ -21,7 +22,9 @@ def test_hget_of_missing_fields_on_a_real_node(engine_node, tmp_path):
     resp2 = RawConnection(node.host, node.port)
     resp3 = RawConnection(node.host, node.port)
     resp3.reply_size("HELLO", 3)
-    fields = {f"f{i}": "v" * rng.randint(20, 400) for i in range(20)}
+    # MONITOR quotes a field with a space, a quote or a non-UTF-8 byte: matched all the same
+    names: list[str | bytes] = [f"f{i}" for i in range(17)] + ["a field", 'q"x', b"bin\xff\n"]
+    fields = {name: "v" * rng.randint(20, 400) for name in names}
     resp2.reply_size("HSET", "profile:1", *[x for kv in fields.items() for x in kv])
     options = CaptureOptions(
         endpoints=[node.address], out=str(tmp_path / "cap"), nodes="all", duration=120, quiet=True
@@ -31,10 +34,10 @@ def test_hget_of_missing_fields_on_a_real_node(engine_node, tmp_path):
         bg.wait_started(files=1)
         for i in range(200):
             app = resp3 if i % 4 == 0 else resp2
-            asked = f"f{rng.randrange(20)}" if rng.random() < 0.3 else f"gone{i}"
+            asked = rng.choice(names) if rng.random() < 0.3 else f"gone{i}"
             received["hget"] += app.reply_size("HGET", "profile:1", asked)
             if i % 10 == 0:
-                some = [f"f{rng.randrange(20)}", f"nope{i}", f"x{i}"]
+                some = [rng.choice(names), f"nope{i}", f"x{i}"]
                 received["hmget"] += app.reply_size("HMGET", "profile:1", *some)
         bg.stop()
         result = bg.result
@@ -51,8 +54,22 @@ def test_hget_of_missing_fields_on_a_real_node(engine_node, tmp_path):
         .sort("command")
         .collect()
     )
+    # Field names are user data the outputs do not need: only the capture holds them.
+    assert b"a field" not in b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert "fields" not in pl.read_parquet(out / "key_sizes.parquet").columns
     by_command = {r["command"]: r for r in rows.iter_rows(named=True)}
     for command, got in received.items():
         estimate = by_command[command]["reply_bytes"]
         assert abs(estimate / got - 1) < 0.03, (command, estimate, got)
         assert by_command[command]["reply_confidence"] == ["sampled"]
+
+
+def test_only_a_small_hash_seen_whole_keeps_its_fields():
+    pairs = [(f"f{i}".encode(), b"v" * i) for i in range(5)]
+    assert sizing._all_fields(pairs, 5) == {f"f{i}": i for i in range(5)}
+    assert sizing._all_fields([(b"a\xff b", b"vv")], 1) == {"a\\xff b": 2}  # as MONITOR quotes
+    assert sizing._all_fields(pairs, 6) is None  # the sample missed a field
+    many = [(f"f{i}".encode(), b"v") for i in range(sizing.FIELDS_MAX + 1)]
+    assert sizing._all_fields(many, len(many)) is None
+    long = [(b"x" * (sizing.FIELD_BYTES_MAX + 1), b"v")]
+    assert sizing._all_fields(long, 1) is None

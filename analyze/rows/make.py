@@ -41,6 +41,7 @@ from hotshard.analyze.errors import BadInput
 from hotshard.analyze.estimate import (
     attribution,
     cardinality,
+    collection_writes,
     logged,
     replies,
     scripts,
@@ -138,7 +139,9 @@ def source_rows(
     placing = None
     if bracketed is not None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotshard-writes")
-        placing = pool.submit(cardinality.write_events, source, bracketed["key_name"].to_list())
+        placing = pool.submit(
+            collection_writes.write_events, source, bracketed["key_name"].to_list()
+        )
         pool.shutdown(wait=False)
     file = parse.open_source(source)
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))

@@ -41,7 +41,8 @@ COUNT. A read whose element count comes out as the model's keeps the model's byt
 
 The placement needs the writes after a read, up to t1: `write_events` (collection_writes.py)
 reads the source's lines once before its rows (only the lines naming a bracketed key are
-parsed), so every chunk's reads are placed by an as-of join on the key's timeline, with no state between chunks.
+parsed), so every chunk's reads are placed by an as-of join on the key's timeline, with no
+state between chunks.
 """
 
 from __future__ import annotations

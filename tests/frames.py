@@ -4,7 +4,7 @@
 plausible defaults (a GET from an ip client on shard 0001), and the result has exactly the columns
 and types of the wide view (`hotshard.analyze.store.dataset.WIDE_COLUMNS`). `tables(df)` splits such a frame into
 the narrow rows, keys, signatures and sources the stages after parsing take; `parse_log` runs a
-real file through `hotshard.analyze.rows.rows`; `write_outputs` writes an analysis folder and its SQLite file
+real file through `hotshard.analyze.rows.make`; `write_outputs` writes an analysis folder and its SQLite file
 with the real writers.
 """
 
@@ -19,7 +19,7 @@ import polars as pl
 from hotshard.analyze import schema
 from hotshard.analyze.keys.slots import hash_slot
 from hotshard.analyze.read import parse
-from hotshard.analyze.rows import rows
+from hotshard.analyze.rows import make
 from hotshard.analyze.store import dataset
 
 slot_of = hash_slot  # checked against CLUSTER KEYSLOT in test_slots.py
@@ -129,11 +129,11 @@ def tables(df: pl.DataFrame) -> dataset.Tables:
 
 
 def source_tables(
-    sources: Sequence[parse.Source], ctx: rows.Context | None = None, **source_rows: Any
+    sources: Sequence[parse.Source], ctx: make.Context | None = None, **source_rows: Any
 ) -> dataset.Tables:
     """The tables of real MONITOR files, through the analyzer's one row path."""
-    ctx = ctx or rows.Context.create()
-    chunks = [c for s in sources for c in rows.source_rows(s, ctx, **source_rows)]
+    ctx = ctx or make.Context.create()
+    chunks = [c for s in sources for c in make.source_rows(s, ctx, **source_rows)]
     return dataset.Tables(
         rows=pl.concat([schema.empty(), *chunks]).lazy(),
         keys=ctx.keys.table(),
@@ -146,12 +146,12 @@ def source_tables(
     )
 
 
-def parse_log(path: str | Path, ctx: rows.Context | None = None, **source: Any) -> pl.DataFrame:
+def parse_log(path: str | Path, ctx: make.Context | None = None, **source: Any) -> pl.DataFrame:
     """The wide rows of one MONITOR file (`source`: the other `parse.Source` fields)."""
     return parse_logs([parse.Source(Path(path), **source)], ctx)
 
 
-def parse_logs(sources: Sequence[parse.Source], ctx: rows.Context | None = None) -> pl.DataFrame:
+def parse_logs(sources: Sequence[parse.Source], ctx: make.Context | None = None) -> pl.DataFrame:
     """The wide rows of MONITOR files, in file order."""
     return source_tables(sources, ctx).wide().collect()
 

@@ -33,7 +33,7 @@ from hotshard.analyze.measure import cloudwatch, selfcheck
 from hotshard.analyze.read import parse, window
 from hotshard.analyze.read.inputs import Inputs, Source, resolve
 from hotshard.analyze.render import charts, console, outputs, query_tables, redact
-from hotshard.analyze.rows import rows
+from hotshard.analyze.rows import make
 from hotshard.analyze.store import dataset, outfolder
 from hotshard.analyze.store.database import Database
 
@@ -78,7 +78,7 @@ class _Sources:
 
     inputs: Inputs
     files: list[Source]
-    context: rows.Context
+    context: make.Context
     window: window.Window
     line_stats: pl.DataFrame
     upfront: bool  # the window came from a first pass over the lines
@@ -160,7 +160,7 @@ def _read(
         )
     if options.rules is not None and not Path(options.rules).is_file():
         raise BadRules(f"{options.rules}: no such rules file")
-    context = rows.Context.create(
+    context = make.Context.create(
         inputs.commands_reply,
         patterns.load_rules(options.rules),
         inputs.key_sizes,
@@ -201,7 +201,7 @@ def _rows(
     counts = [parse.LineCounts() for _ in files]
     polls = window.poll_clients(inputs)
     chunks = (
-        (rows.source_rows(s, src.context, window.keep(w, polls.get(s.node)), c), s.shard)
+        (make.source_rows(s, src.context, window.keep(w, polls.get(s.node)), c), s.shard)
         for s, c in zip(files, counts, strict=True)
     )
     finished = itertools.count(1)

@@ -28,7 +28,7 @@ replies and EXEC's header are not counted: EXEC is `unknown`).
 
 How it runs: a few vectorized lookups give each row its features (sampled key or pattern, the
 arguments that matter); the rules in `hotshard.analyze.estimate.reply_model` are evaluated once per distinct
-combination of features and joined back (`hotshard.analyze.rows.rows` per chunk, `estimate` for any frame).
+combination of features and joined back (`hotshard.analyze.rows.make` per chunk, `estimate` for any frame).
 No Python per row.
 """
 
@@ -240,7 +240,7 @@ def estimate(lf: pl.LazyFrame, lookup: Lookup) -> pl.LazyFrame:
     Needs the columns origin, command, args (as quoted), arg_count, keys (text, multi-key
     commands), key_count, key_name, and the key's size columns `_key_sz`, `_key_own`, `_key_pim`
     (`Lookup.key_columns`). The analyzer itself models distinct combinations per chunk
-    (`hotshard.analyze.rows.rows`); this is the same model for any frame of rows, each distinct combination of
+    (`hotshard.analyze.rows.make`); this is the same model for any frame of rows, each distinct combination of
     features modelled once and joined back.
     """
     features = lookup.features()
@@ -320,11 +320,11 @@ class Lookup:
         self.string_keys = pl.Series(list(strings), dtype=pl.String)
         self.string_bytes = pl.Series(list(strings.values()), dtype=pl.Int64)
         self.stages, self.rules = rules(resp)
-        # Per client, the protocol it speaks (`_resp3` of a combination: analyze/rows/rows.py).
+        # Per client, the protocol it speaks (`_resp3` of a combination: analyze/rows/make.py).
         self.by_protocol = {2: rules(2), 3: rules(3)}
 
     def key_columns(self, key_name: pl.Series, key_pattern: pl.Series) -> pl.DataFrame:
-        """Per key (distinct keys: `hotshard.analyze.rows.dictionaries`): `_key_sz`, the row of `metrics`
+        """Per key (distinct keys: `hotshard.analyze.rows.ids`): `_key_sz`, the row of `metrics`
         its reply is sized from (its own sample, else its pattern's), `_key_own` (its own
         sample) and `_key_pim` (its pattern's row in `patterns`, for MGET)."""
         ki = key_name.cast(self.key_enum, strict=False).to_physical().cast(pl.UInt32)

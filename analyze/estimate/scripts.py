@@ -4,7 +4,7 @@ MONITOR shows a script's call line, then one `[0 lua]` line per `redis.call` it 
 next command (a script runs alone). The reply a client gets is whatever the script returned;
 the common script returns what it read. So a script's reply is estimated from its reads (the
 `redis.call`s that are not writes), each sized as the reply a client would have had
-(`_as_client`, analyze/rows/rows.py): one read is returned as is, several as the array of their
+(`_as_client`, analyze/rows/make.py): one read is returned as is, several as the array of their
 replies. Confidence `script`. A script that read nothing, or read something the model cannot
 size, stays `unknown`; one that transforms what it read is off by what it changed.
 """

@@ -169,7 +169,7 @@ def key_signatures(t: Tables, part: Partials) -> pl.LazyFrame:
     frame = part.frame("keys", {"shard": pl.String(), "key_id": pl.Int32(), **sums})
     shares = part.frame("shares", {"shard": pl.String(), "key_name": pl.String(), **sums})
     if shares.height:
-        # Every key of a multi-key row is in the keys table (analyze/rows/rows.py registers them):
+        # Every key of a multi-key row is in the keys table (analyze/rows/make.py registers them):
         # the names shared out are looked up there (the first id of a name), not every key's.
         names = shares["key_name"].unique().implode()
         ids = (

@@ -22,7 +22,7 @@ first, then the defaults:
 The defaults use no capture groups (a capturing replace is much slower in Rust regex:
 docs/BENCHMARKS.md, "Choices in the code") and ASCII word boundaries. Greedy digit runs are maximal, which stands in for look-around: after the 9+
 digit rule, an 8-digit date can only match a whole run. They run once per distinct key
-(`hotshard.analyze.rows.dictionaries`), and a rule with a literal precheck (`Rule.needs`) runs its regex only on
+(`hotshard.analyze.rows.ids`), and a rule with a literal precheck (`Rule.needs`) runs its regex only on
 the keys that hold that literal: most keys have no `-`, `.` or escape.
 
 The rules file (`--rules`):

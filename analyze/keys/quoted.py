@@ -1,5 +1,5 @@
 """A key as MONITOR quoted it -> its text and exact bytes, as Polars expressions; run once per
-distinct key (`hotshard.analyze.rows.dictionaries`), never per row.
+distinct key (`hotshard.analyze.rows.ids`), never per row.
 
 Text form of a key (`hotshard.capture.format.lines.key_text`): most keys have no backslash and are their own
 text. Keys with simple escapes go through one Aho-Corasick `replace_many`. Keys with `\\xHH` are

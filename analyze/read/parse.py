@@ -12,7 +12,7 @@ damaged stream lost are reported by `line_stats`.
 Each chunk is parsed by the native core (`hotshard.analyze.read.scanner`): the header, the quoting check and
 the counts, in one pass over its bytes; lines failing a check are left out and counted
 (`LineCounts`). Garbage never fails a query: lines are read as lossy UTF-8. The quoted
-arguments are split by the core too, once per distinct tail (`hotshard.analyze.rows.rows`).
+arguments are split by the core too, once per distinct tail (`hotshard.analyze.rows.make`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the line split, the header (`ts`, `db`, `client` in every address form), the quo
 capture's health counts, and the first cut of the body into the command, the first key as
 quoted (commands whose one key is argv 1: `fast`) and the rest, the "tail". Tails repeat (`GET`
 with no more arguments, `SET … EX 60`), so the core hands each distinct tail once, with a code
-per row; the arguments are then parsed per distinct tail (`hotshard.analyze.rows.rows`), not per line.
+per row; the arguments are then parsed per distinct tail (`hotshard.analyze.rows.make`), not per line.
 
 The columns come back as Arrow buffers, wrapped here without a per-row Python step. The GIL is
 released while the core runs, so decoding, parsing and writing overlap.

@@ -6,7 +6,7 @@ A timestamp, `[db address]` (the address may be `[::1]:6000`, `lua` for a comman
 or a unix socket path with spaces in it), then every argument in double quotes, quoted the way
 Redis' `sdscatrepr` quotes (`escape_bytes`). The bastion reads its own capture back with this
 (capture/sizing.py) and tests check capture files with it; the analyzer's vectorized twin of the
-same grammar is analyze/read/parse.py (header) and analyze/rows/rows.py (arguments).
+same grammar is analyze/read/parse.py (header) and analyze/rows/make.py (arguments).
 """
 
 from __future__ import annotations

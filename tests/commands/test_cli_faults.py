@@ -196,12 +196,12 @@ def test_the_analysis_output_is_private(tmp_path, capsys):
 def test_a_bug_is_one_line_and_exit_1_with_the_stack_only_on_request(tmp_path, capsys, monkeypatch):
     """An exception outside the error family (a bug) reaches the user as one line and exit
     status 1; `--traceback` shows the real stack."""
-    from hotshard.analyze.rows import rows
+    from hotshard.analyze.rows import make
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug in the row path")
 
-    monkeypatch.setattr(rows, "_finish", broken)
+    monkeypatch.setattr(make, "_finish", broken)
     argv = ["analyze", str(SAMPLES / "hot-zset"), "--out", str(tmp_path / "o"), "--quiet"]
     assert run(argv) == ExitStatus.ERROR
     err = capsys.readouterr().err

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
-from hotshard.analyze.estimate import cardinality, through_time
+from hotshard.analyze.estimate import cardinality, collection_writes, through_time
 from hotshard.analyze.store import dataset
 from hotshard.capture import sizing
 from hotshard.capture.format import manifest as mf
@@ -184,7 +184,7 @@ def test_reads_are_placed_by_the_writes_around_them():
             "_d": [1.0] * 10 + [0.0, 2.0, 0.0, 2.0],
             "_after": [None] * 10 + [0, None, 0, None],
         },
-        schema=cardinality._EVENTS,
+        schema=collection_writes.EVENTS,
     )
     reads = pl.DataFrame(
         {
@@ -356,9 +356,9 @@ def test_placed_reads_are_framed_as_the_clients_speak(resp):
         },
         schema_overrides={"db": pl.Int32, "_rd": pl.Int8, "reply_bytes": pl.Int64},
     )
-    got = cardinality.Collections(brackets, pl.DataFrame(schema=cardinality._EVENTS), resp).apply(
-        rows
-    )
+    got = cardinality.Collections(
+        brackets, pl.DataFrame(schema=collection_writes.EVENTS), resp
+    ).apply(rows)
     zset = 4 + 2 * (4 + 10 + 3 + 3) if resp == 3 else 4 + 2 * (10 + 9)
     assert got["reply_bytes"].to_list() == [zset, 4 + 2 * (8 + 9), 999, 999]
     assert got["reply_confidence"].to_list() == ["sampled-during"] * 2 + ["sampled"] * 2
@@ -382,7 +382,7 @@ def test_score_updates_barely_move_a_leaderboard():
             "_d": [1.0] * len(times),
             "_after": [None] * len(times),
         },
-        schema=cardinality._EVENTS,
+        schema=collection_writes.EVENTS,
     )
     reads = pl.DataFrame({"key_name": ["lb", "lb"], "ts": [1.0, 25.0]})
     placed = cardinality.place(reads, cardinality.timeline(brackets, events))

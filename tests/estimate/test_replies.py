@@ -57,7 +57,7 @@ def frame(argvs: list[tuple], origin: str = "client") -> pl.LazyFrame:
                 "command": str(argv[0]).lower(),
                 "args": monitor_args(*argv[1:]),
                 "arg_count": len(argv) - 1,
-                # Every key only for commands with more than one, as `hotshard.analyze.rows.rows` gives it.
+                # Every key only for commands with more than one, as `hotshard.analyze.rows.make` gives it.
                 "keys": keys if len(keys) > 1 else None,
                 "key_count": len(keys),
                 "key_name": keys[0] if keys else None,

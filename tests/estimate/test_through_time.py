@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
-from hotshard.analyze.rows import rows as rows_mod
+from hotshard.analyze.rows import make
 from hotshard.analyze.store import dataset
 from hotshard.capture.format import resp
 from tests.commands.test_analyze import line, write_log
@@ -18,7 +18,7 @@ def analyzed(tmp_path, lines: list[str], monkeypatch=None, chunk_bytes=None) -> 
     log = write_log(tmp_path / "m.log", lines)
     out = tmp_path / "out"
     if chunk_bytes is not None:
-        monkeypatch.setattr(rows_mod.parse, "CHUNK_BYTES", chunk_bytes)
+        monkeypatch.setattr(make.parse, "CHUNK_BYTES", chunk_bytes)
     run_analyze(AnalyzeOptions(inputs=[str(log)], out=str(out), quiet=True, sqlite=False))
     chunks = len(list((out / "commands").rglob("*.parquet")))
     if chunk_bytes == 200:

@@ -1,6 +1,6 @@
 """MONITOR logs in, typed frames out: every escape, address form, line variant and container.
 
-Files go through the analyzer's one row path (`hotshard.analyze.rows.rows`, via `tests.frames.parse_log`);
+Files go through the analyzer's one row path (`hotshard.analyze.rows.make`, via `tests.frames.parse_log`);
 the arguments as quoted, which no output keeps, are checked as the native core splits the lines'
 bodies."""
 

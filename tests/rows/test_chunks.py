@@ -1,4 +1,4 @@
-"""The row path a chunk at a time (`hotshard.analyze.rows.rows.source_rows` over `parse.line_chunks`): where
+"""The row path a chunk at a time (`hotshard.analyze.rows.make.source_rows` over `parse.line_chunks`): where
 the chunks are cut changes nothing — the same rows, the same key and signature ids — the time
 window is applied before any body is split, damaged and truncated streams give every readable
 line, and the health counted while parsing is what the separate pass (`line_stats`) counts."""
@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 from hotshard.analyze.errors import BadInput
 from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import resolve
-from hotshard.analyze.rows import rows
+from hotshard.analyze.rows import make
 from hotshard.analyze.store import dataset
 from tests.frames import source_tables
 
@@ -40,13 +40,13 @@ garbage that is not MONITOR output
 """
 
 
-def sources_of(path: Path) -> tuple[list[parse.Source], rows.Context]:
+def sources_of(path: Path) -> tuple[list[parse.Source], make.Context]:
     """The sources of an input as `analyze` sees them, and a fresh context for them."""
     inputs = resolve([str(path)])
     sources = [
         parse.Source(s.path, s.node, s.shard, s.role, s.primary_addresses) for s in inputs.sources
     ]
-    ctx = rows.Context.create(inputs.commands_reply, key_sizes=inputs.key_sizes, resp=inputs.resp)
+    ctx = make.Context.create(inputs.commands_reply, key_sizes=inputs.key_sizes, resp=inputs.resp)
     return sources, ctx
 
 
@@ -130,7 +130,7 @@ def test_a_chunk_holds_about_its_bytes(tmp_path):
     log = tmp_path / "monitor.log"
     log.write_text(LOG)
     sources, ctx = sources_of(log)
-    sizes = [chunk.height for chunk in rows.source_rows(sources[0], ctx, chunk_bytes=200)]
+    sizes = [chunk.height for chunk in make.source_rows(sources[0], ctx, chunk_bytes=200)]
     # ~60-byte lines: at most 200 bytes plus the rest of a line cut at the previous chunk.
     assert len(sizes) >= 4
     assert max(sizes) <= 4
@@ -206,7 +206,7 @@ def test_counting_while_parsing_equals_line_stats(tmp_path):
     def window(lf: pl.LazyFrame) -> pl.LazyFrame:
         return lf.filter((pl.col("ts") >= 1697549123.000004) & (pl.col("ts") < 1697549123.000006))
 
-    got = list(rows.source_rows(sources[0], ctx, window, counts, chunk_bytes=200))
+    got = list(make.source_rows(sources[0], ctx, window, counts, chunk_bytes=200))
     assert sum(c.height for c in got) == 4  # two copies of GET x2 in the window
     stats = parse.stats_frame(sources, [counts])
     assert_frame_equal(stats, parse.line_stats(sources))
@@ -240,7 +240,7 @@ def test_a_damaged_stream_gives_its_readable_rows_and_a_note(tmp_path):
     path = _damaged_zstd(tmp_path / "m.monitor.zst")
     source = parse.Source(path)
     counts = parse.LineCounts()
-    out = pl.concat(rows.source_rows(source, rows.Context.create(), counts=counts, chunk_bytes=64))
+    out = pl.concat(make.source_rows(source, make.Context.create(), counts=counts, chunk_bytes=64))
     assert out.group_by("key_name").len().sort("key_name").rows() == [
         ("k0", 10),
         ("k1", 10),
@@ -254,4 +254,4 @@ def test_a_damaged_stream_gives_its_readable_rows_and_a_note(tmp_path):
 def test_a_damaged_stream_without_counts_is_a_bad_input(tmp_path):
     path = _damaged_zstd(tmp_path / "m.monitor.zst")
     with pytest.raises(BadInput, match="damaged zstd frame"):
-        list(rows.source_rows(parse.Source(path), rows.Context.create()))
+        list(make.source_rows(parse.Source(path), make.Context.create()))

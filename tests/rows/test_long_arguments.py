@@ -11,7 +11,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from hotshard.analyze.read import scanner
-from hotshard.analyze.rows import rows
+from hotshard.analyze.rows import make
 from tests.rows.test_chunks import sources_of
 
 LONG = 70_000  # over the core's 64 KiB
@@ -50,7 +50,7 @@ def _rows(path: Path, long_arg: int | None) -> pl.DataFrame:
         ctx = dataclasses.replace(
             ctx, parser=scanner.parser(ctx.key_plan.fast_spellings, long_arg=long_arg)
         )
-    return pl.concat([chunk for source in sources for chunk in rows.source_rows(source, ctx)])
+    return pl.concat([chunk for source in sources for chunk in make.source_rows(source, ctx)])
 
 
 def test_long_arguments_give_the_rows_parsing_them_whole_gives(tmp_path):

@@ -1,6 +1,6 @@
 """The analyzer's row path must work in memory bounded by its chunk, whatever the capture size.
 
-`hotshard.analyze.rows.rows` reads a source a chunk of text at a time (`parse.line_chunks`) and runs the
+`hotshard.analyze.rows.make` reads a source a chunk of text at a time (`parse.line_chunks`) and runs the
 per-row stages of each chunk on Polars' streaming engine. Polars runs an expression it cannot
 stream as a whole-column function, and the streaming engine then buffers every row in front of
 it: a `replace_strict` on the command name once made `analyze` hold 5.5 GB at 20M lines. The
@@ -21,7 +21,7 @@ from hotshard.analyze.estimate import replies
 from hotshard.analyze.keys import find, patterns, quoted
 from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import resolve
-from hotshard.analyze.rows import rows
+from hotshard.analyze.rows import make
 
 SAMPLE = Path(__file__).parents[2] / "samples" / "hot-zset"
 # A chunk is a frame in memory: reading it is the one node that may (must) hold its input.
@@ -43,7 +43,7 @@ def sample():
     sources = [
         parse.Source(s.path, s.node, s.shard, s.role, s.primary_addresses) for s in inputs.sources
     ]
-    ctx = rows.Context.create(inputs.commands_reply, key_sizes=inputs.key_sizes, resp=inputs.resp)
+    ctx = make.Context.create(inputs.commands_reply, key_sizes=inputs.key_sizes, resp=inputs.resp)
     return sources, ctx
 
 
@@ -64,7 +64,7 @@ def test_the_per_row_stages_stream(sample):
     parsed = (
         _split(sources[0])
         .pipe(find.find_keys, ctx.key_plan)
-        .with_columns(origin=rows.origin(sources[0]))
+        .with_columns(origin=make.origin(sources[0]))
         .pipe(quoted.decode_column, "key_raw")
         .with_columns(key_name="key_raw_text", keys=quoted.decode_keys(pl.col("keys_raw")))
         .pipe(patterns.add_pattern, "key_name")
@@ -99,8 +99,8 @@ def test_a_chunk_is_its_bytes_and_chunks_come_in_file_order(sample, tmp_path):
     assert sum(sizes) == len(text)
     assert len(sizes) >= len(text) // chunk_bytes
     assert max(sizes) <= chunk_bytes + longest
-    ctx = rows.Context.create()  # fresh: the ids of this source alone
-    chunks = list(rows.source_rows(source, ctx, chunk_bytes=chunk_bytes))
+    ctx = make.Context.create()  # fresh: the ids of this source alone
+    chunks = list(make.source_rows(source, ctx, chunk_bytes=chunk_bytes))
     assert len(chunks) == len(texts)
     ts = pl.concat([c["ts"] for c in chunks])
     assert ts.is_sorted()  # MONITOR prints in execution order; so does the row path

@@ -16,7 +16,7 @@ import redis
 
 from hotshard.analyze.keys import keyspecs
 from hotshard.analyze.read.parse import Source
-from hotshard.analyze.rows import rows
+from hotshard.analyze.rows import make
 from hotshard.capture import info
 from hotshard.capture.connect import ConnectOptions, control_client
 from hotshard.capture.format import counters
@@ -86,7 +86,7 @@ def test_keys_from_the_servers_own_command_reply(engine_node, tmp_path):
             client.execute_command(*argv)
     client.execute_command("ECHO", SENTINEL)
     path = recorder.save(tmp_path / "keys.monitor")
-    ctx = rows.Context.create(commands_reply=reply)
+    ctx = make.Context.create(commands_reply=reply)
     frame = frames.parse_log(path, ctx, node="n", shard="0001").filter(
         pl.col("command").is_in([a[0].lower() for a in argvs])
     )

@@ -10,8 +10,8 @@ Per chunk of a source's text (`parse.line_chunks`, ~32 MiB), in the native core
    size once. Then in Polars, per distinct tail: the keys by key spec and the argument shape
    (`keys.find_keys`) and the reply features;
 3. per distinct key, once per analysis: its id, text, bytes, slot, pattern and sampled size
-   (`dictionaries.KeyDictionary`), gathered back into the rows by id;
-4. per distinct signature: its id (`dictionaries.SignatureDictionary`);
+   (`ids.KeyDictionary`), gathered back into the rows by id;
+4. per distinct signature: its id (`ids.SignatureDictionary`);
 5. the reply estimate, per distinct combination of what a reply depends on (`replies`); a
    script's reply from what its `redis.call`s read (`scripts`);
 6. sizes through the window: whole reads of collections that changed between the two key-size
@@ -41,6 +41,7 @@ from hotshard.analyze.errors import BadInput
 from hotshard.analyze.estimate import (
     attribution,
     cardinality,
+    collection_writes,
     logged,
     replies,
     scripts,
@@ -51,7 +52,7 @@ from hotshard.analyze.keys import find as keys
 from hotshard.analyze.keys import keyspecs, patterns, quoted
 from hotshard.analyze.read import parse, scanner
 from hotshard.analyze.read.prefetch import ahead
-from hotshard.analyze.rows.dictionaries import KeyDictionary, SignatureDictionary
+from hotshard.analyze.rows.ids import KeyDictionary, SignatureDictionary
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
@@ -138,7 +139,9 @@ def source_rows(
     placing = None
     if bracketed is not None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotshard-writes")
-        placing = pool.submit(cardinality.write_events, source, bracketed["key_name"].to_list())
+        placing = pool.submit(
+            collection_writes.write_events, source, bracketed["key_name"].to_list()
+        )
         pool.shutdown(wait=False)
     file = parse.open_source(source)
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))

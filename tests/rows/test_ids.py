@@ -10,8 +10,8 @@ from hotshard.analyze import schema
 from hotshard.analyze.estimate import replies
 from hotshard.analyze.keys import patterns
 from hotshard.analyze.read import parse
-from hotshard.analyze.rows import rows
-from hotshard.analyze.rows.dictionaries import KeyDictionary
+from hotshard.analyze.rows import make
+from hotshard.analyze.rows.ids import KeyDictionary
 from tests.frames import slot_of
 
 
@@ -88,8 +88,8 @@ LOG = """\
 def test_signatures_by_id_across_chunks(tmp_path):
     path = tmp_path / "monitor.log"
     path.write_text(LOG)
-    ctx = rows.Context.create()
-    chunks = list(rows.source_rows(parse.Source(path), ctx, chunk_bytes=60))
+    ctx = make.Context.create()
+    chunks = list(make.source_rows(parse.Source(path), ctx, chunk_bytes=60))
     assert len(chunks) >= 4  # one or two lines each
     out = pl.concat(chunks)
     assert out["signature_id"].to_list() == [0, 1, 0, 2, 1, 3, 0]
@@ -101,8 +101,8 @@ def test_signatures_by_id_across_chunks(tmp_path):
         (3, "ZREVRANGE | z:{DATE} | 0 9", "zrevrange", "z:{DATE}", "0 9"),
     ]
     # One chunk for the whole file: the same ids.
-    whole = rows.Context.create()
-    one = list(rows.source_rows(parse.Source(path), whole))
+    whole = make.Context.create()
+    one = list(make.source_rows(parse.Source(path), whole))
     assert len(one) == 1
     assert_frame_equal(one[0], out)
     assert_frame_equal(whole.signatures.table(), ctx.signatures.table())

@@ -303,6 +303,13 @@ class Lookup:
         n_keys = keys.height
         self.n_keys = n_keys
         self.hash_rows, self.field_keys, self.field_bytes = _field_map(full, keys["key_name"])
+        self.field_names = (
+            full.select(pl.col("fields").explode().struct.field("field"))
+            .to_series()
+            .drop_nulls()
+            .unique()
+            .sort()
+        )
         metric_cols = ["type", "encoding", *_METRICS, "miss"]
         table = pl.concat(
             [
@@ -361,8 +368,21 @@ class Lookup:
                 self.string_keys, self.string_bytes, default=None, return_dtype=pl.Int64
             )
         )
-        # HGET/HMGET: the fields asked, MONITOR-quoted (`\x01` is never a raw byte in them)
-        asked = only_rows(args, cmd.is_in(_HASH_READS)).list.slice(1).list.join("\x01")
+        # HGET/HMGET: the fields asked, MONITOR-quoted (`\x01`, `\x02` are never raw bytes in
+        # them). A field no hash's sample showed is a miss wherever it is asked: all such fields
+        # are one (`\x02`), so distinct user fields do not multiply the combinations.
+        asked = None
+        if self.hash_rows.len():
+            asked = (
+                only_rows(args, cmd.is_in(_HASH_READS))
+                .list.slice(1)
+                .list.eval(
+                    pl.when(pl.element().is_in(self.field_names.implode()))
+                    .then(pl.element())
+                    .otherwise(pl.lit("\x02"))
+                )
+                .list.join("\x01")
+            )
         return {
             "_f_command": cmd,
             "_f_arg_count": pl.col("arg_count"),
@@ -391,7 +411,7 @@ class Lookup:
             "_f_klen": pl.when(xread).then(pl.col("key_name")).str.len_bytes().cast(pl.Int64),
             "_f_mget_known": mget.list.sum(),
             "_f_mget_missing": mget.list.eval(pl.element().is_null()).list.sum().cast(pl.Int64),
-            "_f_hfields": asked,
+            "_f_hfields": pl.lit(None, pl.String) if asked is None else asked,
         }
 
     def tail_features(self) -> dict[str, pl.Expr]:

@@ -7,10 +7,13 @@ import random
 import polars as pl
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
+from hotshard.analyze.estimate import replies
 from hotshard.analyze.store import dataset
 from hotshard.capture import sizing
+from hotshard.capture.format.manifest import KeySize
 from hotshard.capture.session import CaptureOptions
 from tests.capturing import background_capture
+from tests.estimate.test_replies import DIGITS, NODE, estimate, frame, with_key_columns
 from tests.resp import RawConnection
 
 
@@ -73,3 +76,23 @@ def test_only_a_small_hash_seen_whole_keeps_its_fields():
     assert sizing._all_fields(many, len(many)) is None
     long = [(b"x" * (sizing.FIELD_BYTES_MAX + 1), b"v")]
     assert sizing._all_fields(long, 1) is None
+
+
+def test_hits_and_misses_by_field_in_both_protocols():
+    """Field by field: a value the sample showed, a null reply for one it did not; all fields no
+    sample showed are one combination of the model."""
+    size = KeySize(
+        node=NODE, key="h", type="hash", cardinality=2, sample_n=2, avg_value_len=150.0,
+        avg_field_len=1.0, fields={"a": 3, "b": 300},
+    )  # fmt: skip
+    sizes = replies.sizes_frame([size], DIGITS)
+    argvs = [("HGET", "h", "a"), ("HGET", "h", "gone1"), ("HGET", "h", "gone2")]
+    argvs += [("HMGET", "h", "b", "x", "y"), ("HGET", "other", "a")]
+    for proto, null in ((2, 5), (3, 3)):
+        got = estimate(frame(argvs), sizes, proto).collect()
+        assert got["reply_bytes"].to_list()[:4] == [3 + 5 + 1, null, null, 4 + 308 + 2 * null]
+        assert got["reply_confidence"].to_list()[:4] == ["sampled"] * 4
+        assert got["reply_confidence"][4] == "unknown"  # no sample of that key
+    lookup = replies.Lookup(sizes)
+    feats = with_key_columns(frame(argvs[1:3]), lookup).select(**lookup.features()).collect()
+    assert feats.n_unique() == 1

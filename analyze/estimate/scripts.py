@@ -14,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from hotshard.analyze import schema
-from hotshard.analyze.estimate.replies import WRITE_COMMANDS
+from hotshard.analyze.estimate.replication import WRITE_COMMANDS
 from hotshard.analyze.estimate.resp_exprs import array_header
 
 CALLS = ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro")

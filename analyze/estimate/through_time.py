@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import polars as pl
 
 from hotshard.analyze.estimate import resp_exprs
-from hotshard.analyze.estimate.replies import WRITE_COMMANDS
+from hotshard.analyze.estimate.replication import WRITE_COMMANDS
 from hotshard.analyze.read import parse
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize

@@ -12,7 +12,7 @@ import dataclasses
 import polars as pl
 
 from hotshard.analyze.estimate import logged
-from hotshard.analyze.estimate.replies import write_commands
+from hotshard.analyze.estimate.replication import write_commands
 from hotshard.analyze.findings import fixes, migrations, rollups, slotload, slotplan, timeline
 from hotshard.analyze.findings.found import Findings
 from hotshard.analyze.findings.partials import Partials

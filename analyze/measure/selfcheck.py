@@ -201,7 +201,7 @@ def build(
 ) -> SelfCheck:
     """The self-check of an analysis: one `NodeCheck` per monitored node of every manifest.
     `window`: the `--since/--until` asked (epoch seconds; None: open)."""
-    from hotshard.analyze.estimate.replies import replica_counts, write_commands
+    from hotshard.analyze.estimate.replication import replica_counts, write_commands
     from hotshard.analyze.measure.reconcile import measured_bytes_out
 
     if not manifests:

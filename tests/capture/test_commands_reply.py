@@ -3,7 +3,7 @@ it) and saved (the manifest's JSON text), the same way."""
 
 from __future__ import annotations
 
-from hotshard.analyze.estimate.replies import write_commands
+from hotshard.analyze.estimate.replication import write_commands
 from hotshard.analyze.keys import keyspecs
 from hotshard.analyze.measure.unshown import hidden_commands
 from hotshard.capture import placement

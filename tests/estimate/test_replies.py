@@ -13,7 +13,7 @@ import random
 import polars as pl
 import pytest
 
-from hotshard.analyze.estimate import replies
+from hotshard.analyze.estimate import replication, replies
 from hotshard.analyze.keys.patterns import Rule
 from hotshard.analyze.measure import unshown
 from hotshard.capture.format.lines import key_text
@@ -358,10 +358,10 @@ def test_replication_is_each_client_or_script_write_once_per_replica():
     )
     traffic = unshown.traffic(rows)
     primary = NodeCapture(node=NODE, shard="0001", role="primary", host="h", port=1)
-    got = unshown.replication(primary, traffic, 2, replies.WRITE_COMMANDS)
+    got = unshown.replication(primary, traffic, 2, replication.WRITE_COMMANDS)
     assert got.estimated == (30 + 21 + 33) * 2
     replica = NodeCapture(node=NODE, shard="0001", role="replica", host="h", port=1)
-    assert unshown.replication(replica, traffic, 2, replies.WRITE_COMMANDS).estimated == 0
+    assert unshown.replication(replica, traffic, 2, replication.WRITE_COMMANDS).estimated == 0
 
 
 def test_each_combination_is_modelled_once_and_joined_back(loaded):

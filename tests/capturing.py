@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hotshard.capture.format import lines, manifest
 from hotshard.capture.format.manifest import Manifest, NodeCapture
@@ -17,6 +20,25 @@ from hotshard.capture.format.reader import MonitorFile
 from hotshard.capture.session import CaptureOptions, CaptureResult, run_capture
 
 REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
+ROOT = Path(__file__).parents[1]
+
+
+def capture_process(*args: str, **popen: Any) -> subprocess.Popen:
+    """`hotshard capture ARGS` as a real process of its own (signals reach only it), its output
+    piped as text unless `popen` says otherwise."""
+    options = {"cwd": ROOT, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    main = "from hotshard.capture.cli import main; main()"
+    return subprocess.Popen([sys.executable, "-c", main, "capture", *args], **(options | popen))
+
+
+def wait_for_files(folder: Path, count: int, timeout: float = 30) -> None:
+    """Until `count` MONITOR files exist in `folder` (the capture has started streaming)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if folder.exists() and len(list(folder.glob("*.monitor*"))) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError("monitor files did not appear")
 
 
 @dataclass

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import redis
@@ -20,11 +18,13 @@ from hotshard.capture.session import CaptureOptions
 from tests.capturing import (
     REDIS_BENCHMARK,
     background_capture,
+    capture_process,
     command_counts,
     expected_lines,
     flushed,
     lines_of,
     monitored,
+    wait_for_files,
 )
 from tests.servers import ACL_USERS, start_node
 
@@ -60,15 +60,6 @@ def wait_until(condition, what: str, timeout: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
-
-
-def wait_for_files(folder, count: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if folder.exists() and len(list(folder.glob("*.monitor*"))) >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError("monitor files did not appear")
 
 
 def test_node_killed_mid_capture_is_partial_and_the_others_complete(replica_pair, tmp_path, capsys):
@@ -492,26 +483,8 @@ def test_a_signal_stops_cleanly_and_keeps_everything(redis_node, tmp_path, sig):
     import signal
 
     out = tmp_path / "cap"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from hotshard.capture.cli import main; main()",
-            "capture",
-            "--endpoints",
-            redis_node.address,
-            "-d",
-            "300",
-            "--out",
-            str(out),
-            "--no-sizes",
-            "--quiet",
-        ],
-        cwd=Path(__file__).parents[2],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    args = ["--endpoints", redis_node.address, "-d", "300", "--out", str(out)]
+    proc = capture_process(*args, "--no-sizes", "--quiet")
     try:
         wait_for_files(out, 1)
         client = redis_node.client()

@@ -6,15 +6,13 @@ A real primary and replica, the real CLI."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from hotshard.capture.cli import run
 from hotshard.capture.errors import ExitStatus
 from hotshard.capture.format import manifest
-from tests.capture.test_capture_safety import wait_for_files
+from tests.capturing import capture_process, wait_for_files
 
 ROOT = Path(__file__).parents[2]
 
@@ -23,15 +21,9 @@ def test_a_replica_promoted_mid_window_is_said_with_its_time(replica_pair, tmp_p
     primary, replica = replica_pair
     primary.client().set("k", "v" * 100)
     out = tmp_path / "cap"
-    argv = ["capture", "--endpoints", replica.address, "-d", "6", "--out", str(out)]
+    argv = ["--endpoints", replica.address, "-d", "6", "--out", str(out)]
     argv += ["--no-sizes", "--quiet", "--poll-interval", "0.5"]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from hotshard.capture.cli import main; main()", *argv],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = capture_process(*argv)
     try:
         wait_for_files(out, 1)
         reader = replica.client()

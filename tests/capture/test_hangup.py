@@ -14,8 +14,7 @@ from pathlib import Path
 
 from hotshard.capture.errors import ExitStatus
 from hotshard.capture.format import manifest
-from tests.capture.test_capture_safety import wait_for_files
-from tests.capturing import command_counts, lines_of, monitored
+from tests.capturing import command_counts, lines_of, monitored, wait_for_files
 
 
 def test_a_hang_up_finalizes_the_capture_even_with_the_terminal_gone(redis_node, tmp_path):

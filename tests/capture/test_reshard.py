@@ -6,8 +6,6 @@ as client bytes out. A dedicated real 3+3 cluster (the shared one keeps its slot
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import redis
 from hotshard.capture.cli import run
 from hotshard.capture.errors import ExitStatus
 from hotshard.capture.format import manifest
-from tests.capture.test_capture_safety import wait_for_files
+from tests.capturing import capture_process, wait_for_files
 from tests.servers import Cluster, running_cluster
 
 ROOT = Path(__file__).parents[2]
@@ -64,15 +62,9 @@ def test_a_slot_migrated_mid_window_is_not_client_traffic(reshard_cluster, tmp_p
         rc.set(f"{{mig}}:{i}", value)
     slot = rc.keyslot("{mig}")
     out = tmp_path / "cap"
-    argv = ["capture", "--endpoints", cluster.seed.address, "-d", "6", "--out", str(out)]
+    argv = ["--endpoints", cluster.seed.address, "-d", "6", "--out", str(out)]
     argv += ["--nodes", "primaries", "--no-sizes", "--quiet", "--poll-interval", "0.5"]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from hotshard.capture.cli import main; main()", *argv],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = capture_process(*argv)
     try:
         wait_for_files(out, 3)
         time.sleep(1)
@@ -137,15 +129,9 @@ def test_a_slot_migrated_away_and_back_is_noticed(reshard_cluster, tmp_path, cap
         rc.set(f"{{back}}:{i}", "v" * 500)
     slot = rc.keyslot("{back}")
     out = tmp_path / "cap"
-    argv = ["capture", "--endpoints", cluster.seed.address, "-d", "6", "--out", str(out)]
+    argv = ["--endpoints", cluster.seed.address, "-d", "6", "--out", str(out)]
     argv += ["--no-sizes", "--quiet", "--poll-interval", "0.5"]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from hotshard.capture.cli import main; main()", *argv],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = capture_process(*argv)
     try:
         wait_for_files(out, 3)
         time.sleep(1)
@@ -192,15 +178,9 @@ def test_cluster_failover_on_a_monitored_replica_is_said_with_its_time(
     for i in range(100):
         rc.set(f"f:{i}", "x" * 100)
     out = tmp_path / "cap"
-    argv = ["capture", "--endpoints", cluster.seed.address, "-d", "7", "--out", str(out)]
+    argv = ["--endpoints", cluster.seed.address, "-d", "7", "--out", str(out)]
     argv += ["--no-sizes", "--quiet", "--poll-interval", "0.5"]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from hotshard.capture.cli import main; main()", *argv],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = capture_process(*argv)
     try:
         wait_for_files(out, 3)
         m = manifest.read(out)

@@ -19,7 +19,7 @@ import redis
 from hotshard.capture.errors import ExitStatus
 from hotshard.capture.format import manifest
 from hotshard.capture.signals import SUSPEND_REFUSED
-from tests.capturing import REDIS_BENCHMARK, command_counts, lines_of, monitored
+from tests.capturing import REDIS_BENCHMARK, capture_process, command_counts, lines_of, monitored
 from tests.servers import make_tls_files, start_node
 
 ROOT = Path(__file__).parents[2]
@@ -28,21 +28,7 @@ ROOT = Path(__file__).parents[2]
 def start_capture(node, out: Path, *extra: str, env=None) -> subprocess.Popen[str]:
     """`hotshard capture` as a real process of its own (signals reach only it)."""
     args = ["--endpoints", node.address, "-d", "300", "--out", str(out), "--no-sizes", "--quiet"]
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from hotshard.capture.cli import main; main()",
-            "capture",
-            *args,
-            *extra,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return capture_process(*args, *extra, env=env)
 
 
 def wait_until(condition, what: str, timeout: float = 60, proc=None):

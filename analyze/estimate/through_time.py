@@ -33,6 +33,7 @@ import polars as pl
 
 from hotshard.analyze.estimate import resp_exprs
 from hotshard.analyze.estimate.replication import WRITE_COMMANDS
+from hotshard.analyze.estimate.string_writes import FirstWrites
 from hotshard.analyze.read import parse
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
@@ -49,6 +50,13 @@ _KIND = "_kind"  # 0 unknown, 1 sized by the write (`_bulk`), 2 missing
 # `*3\r\n` + `$3\r\nSET\r\n` (13 bytes) / `$6\r\nGETSET\r\n` (16)
 _HEADER = {c: resp.array_header(3) + resp.bulk(len(c)) for c in ("set", "getset")}
 _DELETES = ("del", "unlink", "getdel")
+# Reads sized like GET: the value before them (GETSET, GETDEL and GETEX are writes too).
+_READS = (
+    (pl.col("command").is_in(["get", "getdel"]) & (pl.col("arg_count") == 1))
+    | ((pl.col("command") == "getset") & (pl.col("arg_count") == 2))
+    | ((pl.col("command") == "getex") & (pl.col("arg_count") >= 1))
+)
+_WRITING_READS = ["getset", "getdel", "getex"]
 _FLUSHES = ("flushall", "flushdb")
 
 
@@ -154,9 +162,17 @@ class Strings:
     in-window sizes of its node (`StartSizes.of`)."""
 
     def __init__(
-        self, writes: frozenset[str] = WRITE_COMMANDS, start: pl.DataFrame | None = None
+        self,
+        writes: frozenset[str] = WRITE_COMMANDS,
+        start: pl.DataFrame | None = None,
+        first: FirstWrites | None = None,
+        siblings: pl.DataFrame | None = None,
     ) -> None:
         self.start = start
+        # the source's first write of each key (string_writes.py), and by pattern the mean
+        # reply of its strings the window did not change: for reads before a key's first write
+        self.first = first
+        self.siblings = siblings if siblings is not None and siblings.height else None
         self.writes = sorted(writes | set(_DELETES))
         self.seq = 0
         self.flushed = -1  # sequence of the last FLUSHALL/FLUSHDB seen
@@ -243,6 +259,9 @@ class Strings:
             "request_bytes",
             *VALUE_COLUMNS,
             pl.int_range(start, start + n, dtype=pl.Int64).alias("_seq"),
+            key_pattern=pl.col("key_pattern")
+            if "key_pattern" in rows.columns
+            else pl.lit(None, pl.String),
         )
         rows = rows.drop(VALUE_COLUMNS)
         if not n:
@@ -251,11 +270,9 @@ class Strings:
         flushes = df.filter(pl.col("command").is_in(_FLUSHES))["_seq"].to_list()
         fresh = self._events(df)
         flushed, self.flushed = self.flushed, max([self.flushed, *flushes])
-        reads = df.filter(
-            (pl.col("command") == "get")
-            & (pl.col("arg_count") == 1)
-            & pl.col("key_name").is_not_null()
-        ).select("ts", "db", "key_name", "_seq")
+        reads = df.filter(_READS & pl.col("key_name").is_not_null()).select(
+            "ts", "db", "key_name", "command", "key_pattern", "_seq"
+        )
         # Each key's last write so far, then this chunk's: only the keys this chunk reads are
         # looked at (the state holds every key written, and grows with them).
         on = ["db", "key_name"]
@@ -265,7 +282,7 @@ class Strings:
             latest = fresh.group_by(on).agg(pl.all().sort_by("_seq").last())
             kept = self.last.join(latest.select(on), on=on, how="anti", nulls_equal=True)
             self.last = pl.concat([kept, latest.select(self.last.columns)])
-        if not events.height and self.start is None:
+        if not events.height and self.start is None and self.first is None:
             return rows
         if not reads.height:
             return rows
@@ -273,9 +290,10 @@ class Strings:
         last_flush = pl.lit(flushed, pl.Int64)
         for f in flushes:
             last_flush = pl.when(pl.col("_seq") > f).then(pl.lit(f, pl.Int64)).otherwise(last_flush)
-        joined = reads.join_asof(
+        # the events strictly before each read (GETSET/GETDEL/GETEX are events themselves)
+        joined = reads.with_columns(_prior=pl.col("_seq") - 1).join_asof(
             events.drop("ts").rename({"_seq": "_event_seq"}),
-            left_on="_seq",
+            left_on="_prior",
             right_on="_event_seq",
             by=["db", "key_name"],
             strategy="backward",
@@ -289,9 +307,76 @@ class Strings:
             size=pl.when(gone).then(resp.NULL).otherwise(pl.col("_bulk")),
             confidence=pl.lit("exact"),
         )
-        if self.start is not None:
-            sized = pl.concat([sized, self._from_start(joined, fresh, df, bool(flushes), start)])
+        unwritten = joined.filter(
+            pl.col("_event_seq").is_null() & (pl.col("_flush") < 0) & (pl.col("db") == 0)
+        )
+        if self.first is not None:
+            sized = pl.concat([sized, self._before_first_write(unwritten, fresh, df, flushes, start)])
+        elif self.start is not None:
+            sized = pl.concat([sized, self._from_start(unwritten, fresh, df, bool(flushes), start)])
         return resized(rows, sized["index"], sized["size"], sized["confidence"])
+
+    def _before_first_write(
+        self,
+        unwritten: pl.DataFrame,
+        fresh: pl.DataFrame,
+        df: pl.DataFrame,
+        flushes: list[int],
+        start: int,
+    ) -> pl.DataFrame:
+        """The reads of no write seen so far, with the source's first writes known
+        (`self.first`): a read before its key's first write (and the first FLUSH) is sized by
+        the in-window sample when that was taken before the write, else — the key changes
+        later — by the pattern's unchanged strings (`pattern`), never by the after-window
+        size. A read past a write the rows did not show (a sub-window) is sized as before."""
+        assert self.first is not None
+        first = self.first
+        fw = pl.col("_fw")
+        if first.flush is not None:
+            fw = pl.min_horizontal(fw, pl.lit(first.flush, pl.Float64))
+        placed = unwritten.join(first.keys, on=["db", "key_name"], how="left").with_columns(
+            _fw=fw
+        )
+        # A GETSET/GETDEL/GETEX that is its key's first write read the value before it.
+        ahead = (
+            pl.col("_fw").is_null()
+            | (pl.col("_fw") > pl.col("ts"))
+            | ((pl.col("_fw") == pl.col("ts")) & pl.col("command").is_in(_WRITING_READS))
+        )
+        parts = []
+        if self.start is not None:
+            past = placed.filter(~ahead).drop("_fw")
+            parts.append(self._from_start(past, fresh, df, bool(flushes), start))
+        clean = placed.filter(ahead)
+        sampled = None
+        if self.start is not None:
+            expired = (pl.col("ts") >= pl.col("_expires")).fill_null(False)
+            sampled = (
+                clean.join(self.start, on="key_name", how="inner")
+                .filter(pl.col("_fw").is_null() | (pl.col("_sampled_at") < pl.col("_fw")))
+                .select(
+                    "_seq",
+                    index=pl.col("_seq") - start,
+                    size=pl.when(expired).then(resp.NULL).otherwise(pl.col("_start_bytes")),
+                    confidence=pl.when(expired)
+                    .then(pl.lit("exact"))
+                    .otherwise(pl.lit("sampled-during")),
+                )
+            )
+            parts.append(sampled.drop("_seq"))
+        if self.siblings is not None:
+            changed = clean.filter(pl.col("_fw").is_not_null())
+            if sampled is not None:
+                changed = changed.join(sampled.select("_seq"), on="_seq", how="anti")
+            parts.append(
+                changed.join(self.siblings, on="key_pattern", how="inner").select(
+                    index=pl.col("_seq") - start,
+                    size=pl.col("_sib").round(0).cast(pl.Int64),
+                    confidence=pl.lit("pattern"),
+                )
+            )
+        schema = {"index": pl.Int64(), "size": pl.Int64(), "confidence": pl.String()}
+        return pl.concat([pl.DataFrame(schema=schema), *(p.cast(schema) for p in parts)])  # type: ignore[arg-type]
 
     def _from_start(
         self,
@@ -301,10 +386,11 @@ class Strings:
         flushed_here: bool,
         start: int,
     ) -> pl.DataFrame:
-        """The reads of no write seen so far that the in-window sample sizes (`index`, `size`,
-        `confidence`): db 0 (what the sampler reads), no FLUSH before, and no write of the key
-        (nor FLUSH) between the read and the key's measurement — a read before the sample needs
-        the rest of the chunk to reach the sample's time, or it keeps the after-window size."""
+        """Of `joined`, the reads of no write (nor FLUSH) seen so far, of db 0 (what the
+        sampler reads), those the in-window sample sizes (`index`, `size`, `confidence`): no
+        write of the key (nor FLUSH) between the read and the key's measurement — without the
+        source's first writes (`self.first`), a read before the sample needs the rest of the
+        chunk to reach the sample's time, or it keeps the after-window size."""
         assert self.start is not None
         first_write = fresh.group_by("db", "key_name").agg(_first_write=pl.col("ts").min())
         chunk_end = df["ts"].max()
@@ -316,10 +402,7 @@ class Strings:
             & pl.lit(not flushed_here)
         )
         return (
-            joined.filter(
-                pl.col("_event_seq").is_null() & (pl.col("_flush") < 0) & (pl.col("db") == 0)
-            )
-            .join(self.start, on="key_name", how="inner")
+            joined.join(self.start, on="key_name", how="inner")
             .join(first_write, on=["db", "key_name"], how="left")
             .filter(~before | clear_until_sample)
             .select(

@@ -45,6 +45,7 @@ from hotshard.analyze.estimate import (
     logged,
     replies,
     scripts,
+    string_writes,
     through_time,
 )
 from hotshard.analyze.estimate.resp_exprs import length_digits
@@ -71,6 +72,7 @@ class Context:
     parser: scanner.Parser  # the native core, told which commands take the fast path
     start: through_time.StartSizes | None = None  # key sizes at the start of the window
     brackets: cardinality.Brackets | None = None  # collections sampled at both ends
+    siblings: string_writes.Siblings | None = None  # sampled strings, for reads before a rewrite
     # node -> client address -> protocol, for connections CLIENT LIST showed not on RESP2
     protocols: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # node -> its COMMANDLOG large-reply entries from the window (analyze/estimate/logged.py)
@@ -104,6 +106,7 @@ class Context:
             brackets=(
                 cardinality.Brackets(start_sizes, key_sizes, shards, rules) if start_sizes else None
             ),
+            siblings=string_writes.Siblings(key_sizes, start_sizes, shards, rules) or None,
             protocols=protocols or {},
             logged=logged or {},
         )
@@ -135,13 +138,13 @@ def source_rows(
     # strings' last writes go in file order, each in its own thread.
     # Collections read between the two samples are placed by the writes before and after each
     # read: their writes are read first, on the side, while the first chunks are cut.
+    # So are the first writes of strings, for the reads before them (one read of the lines).
     bracketed = ctx.brackets.of(source.node) if ctx.brackets else None
     placing = None
-    if bracketed is not None:
+    if bracketed is not None or ctx.siblings is not None or ctx.start is not None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotshard-writes")
-        placing = pool.submit(
-            collection_writes.write_events, source, bracketed["key_name"].to_list()
-        )
+        bracketed_keys = [] if bracketed is None else bracketed["key_name"].to_list()
+        placing = pool.submit(collection_writes.window_writes, source, bracketed_keys, True)
         pool.shutdown(wait=False)
     file = parse.open_source(source)
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
@@ -158,9 +161,12 @@ def source_rows(
     strings = through_time.Strings(start=start)
     collections: cardinality.Collections | None = None
     for chunk in finished:
-        if placing is not None and collections is None:
-            assert bracketed is not None
-            collections = cardinality.Collections(bracketed, placing.result(), ctx.lookup.resp)
+        if placing is not None and strings.first is None:
+            events, first = placing.result()
+            siblings = ctx.siblings.of(source.node, first) if ctx.siblings and first else None
+            strings = through_time.Strings(start=start, first=first, siblings=siblings)
+            if bracketed is not None:
+                collections = cardinality.Collections(bracketed, events, ctx.lookup.resp)
         sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)
         final = logged_replies.apply(resp3_nulls(strings.apply(sized)))
         yield attribution.per_key(final, ctx.lookup)

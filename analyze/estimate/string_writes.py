@@ -1,0 +1,167 @@
+"""Strings the window rewrites: each key's first write in a source (a pre-pass of its lines),
+and what the pattern's strings that the window never wrote say a read before that write got.
+
+A GET before its key's first write in the window, with no measurement of the key taken before
+that write, would otherwise be sized by the after-window sample: the value after the change
+(issue 24). `first_writes` reads a source's write lines once, before its rows (only the lines
+that name a write command are split): per (db, key), the time of the first command that may
+change the value — any write (SET, APPEND, SETRANGE, INCR..., GETSET, GETDEL, GETEX, EXPIRE,
+DEL, RENAME, MSET...) — and the first FLUSHALL/FLUSHDB, which changes every key.
+
+`Siblings` holds the sampled strings and missing keys of each pattern; `of` gives a source, by
+pattern, the mean GET reply over those the window did not change (`SIBLINGS`): the keys of the
+source's shard that its lines never write (their after-window sample is their size all through
+the window), and keys of other shards measured in the window and after it with the same
+length (or missing both times). A missing key counts as the null reply, so a pattern that
+mostly misses is sized as it mostly misses. The key read is never one of its own siblings (it
+is written).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from hotshard.analyze.estimate.replication import WRITE_COMMANDS
+from hotshard.analyze.keys import patterns, quoted
+from hotshard.analyze.read import parse
+from hotshard.capture.format import resp
+from hotshard.capture.format.manifest import KeySize
+
+_FLUSHES = ("flushall", "flushdb")
+_WRITES = sorted(WRITE_COMMANDS | {"del", "unlink", "getdel"})
+_EVERY_ARG = ("del", "unlink")  # every argument is a key
+_TWO_KEYS = ("rename", "renamenx", "copy", "smove", "lmove", "rpoplpush")
+_PAIRS = ("mset", "msetnx")  # key value key value ...
+
+FIRST: dict[str, pl.DataType] = {"db": pl.Int32(), "key_name": pl.String(), "_fw": pl.Float64()}
+SIBLINGS: dict[str, pl.DataType] = {"key_pattern": pl.String(), "_sib": pl.Float64()}
+
+
+@dataclass(frozen=True)
+class FirstWrites:
+    """Per (db, key) of one source, its first write (`FIRST`: `_fw`, the line's time), and the
+    time of the source's first FLUSHALL/FLUSHDB (None: none)."""
+
+    keys: pl.DataFrame
+    flush: float | None = None
+
+    def written(self) -> set[str]:
+        """The keys of db 0 written (what the samplers measure: db 0)."""
+        return set(self.keys.filter(pl.col("db") == 0)["key_name"].to_list())
+
+
+# What a write line's body holds (`"SET" "k"...`, any case): the lines worth splitting.
+NEEDLES = [f'"{c}" ' for c in _WRITES] + [f'"{c}"' for c in _FLUSHES]
+
+
+def first_writes(source: parse.Source) -> FirstWrites:
+    """The first write of every key the source's lines write (`FirstWrites`). A damaged stream
+    gives the writes of its readable lines."""
+    found = []
+    for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
+        hits = write_lines(parse.header_rows(block))
+        if hits.height:
+            found.append(hits)
+    return first_of(pl.concat(found) if found else None)
+
+
+def write_lines(heads: pl.DataFrame) -> pl.DataFrame:
+    """Of `heads` (`parse.header_rows`), the lines that may be writes (`ts`, `db`, `body`)."""
+    return heads.filter(
+        pl.col("body").str.contains_any(NEEDLES, ascii_case_insensitive=True)
+    ).select("ts", "db", "body")
+
+
+def first_of(heads: pl.DataFrame | None) -> FirstWrites:
+    """`heads` (`ts`, `db`, `body` as quoted: `write_lines`) as `FirstWrites`."""
+    if heads is None or not heads.height:
+        return FirstWrites(pl.DataFrame(schema=FIRST))
+    args = pl.col("body").str.strip_prefix('"').str.strip_suffix('"').str.split('" "')
+    lines = heads.select(
+        "ts", "db", command=args.list.first().str.to_lowercase(), _args=args.list.slice(1)
+    )
+    flushes = lines.filter(pl.col("command").is_in(_FLUSHES))["ts"]
+    cmd, argv = pl.col("command"), pl.col("_args")
+    named = (
+        pl.when(cmd.is_in(_EVERY_ARG))
+        .then(argv)
+        .when(cmd.is_in(_TWO_KEYS))
+        .then(argv.list.head(2))
+        .when(cmd.is_in(_PAIRS))
+        .then(argv.list.gather_every(2))
+        .when(cmd == "bitop")  # BITOP op dest key...
+        .then(argv.list.slice(1, 1))
+        .otherwise(argv.list.head(1))
+    )
+    keys = (
+        lines.filter(cmd.is_in(_WRITES))
+        .select("ts", "db", key_name=named)
+        .explode("key_name")
+        .filter(pl.col("key_name").is_not_null())
+        .with_columns(key_name=quoted.decode(pl.col("key_name")).text)
+        .group_by("db", "key_name")
+        .agg(_fw=pl.col("ts").min())
+        .sort("db", "key_name")
+        .cast(FIRST)  # type: ignore[arg-type]
+    )
+    return FirstWrites(keys, flushes.min() if flushes.len() else None)  # type: ignore[arg-type]
+
+
+def _reply(s: KeySize) -> int | None:
+    """GET's RESP2 reply on a sampled key: its value's bulk string, or the null reply."""
+    if s.error or s.type is None:
+        return None
+    if s.type == "none":
+        return resp.NULL
+    if s.type == "string" and s.cardinality is not None:
+        return resp.bulk(s.cardinality)
+    return None
+
+
+class Siblings:
+    """The strings (and missing keys) sampled after the window and in it, by pattern."""
+
+    def __init__(
+        self,
+        after: Sequence[KeySize],
+        start: Sequence[KeySize] = (),
+        shards: Mapping[str, str] | None = None,
+        rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES,
+    ) -> None:
+        self.shards = dict(shards or {})
+        self.after = {(s.node, s.key): r for s in after if (r := _reply(s)) is not None}
+        self.start = {(s.node, s.key): r for s in start if (r := _reply(s)) is not None}
+        keys = sorted({k for _, k in self.after})
+        frame = patterns.add_pattern(pl.LazyFrame({"key_name": keys}), "key_name", rules)
+        collected = frame.collect() if keys else pl.DataFrame()
+        self.pattern: dict[str, str | None] = (
+            dict(zip(collected["key_name"], collected["key_pattern"], strict=True)) if keys else {}
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.after)
+
+    def of(self, node: str, writes: FirstWrites) -> pl.DataFrame:
+        """Per pattern, the mean GET reply (RESP2) of its unchanged strings for `node`
+        (`SIBLINGS`), given the writes of `node`'s source."""
+        shard = self.shards.get(node)
+        mates = {n for n, _ in self.after if n == node or (shard and self.shards.get(n) == shard)}
+        written = writes.written()
+        own: dict[str, int] = {}
+        other: dict[str, int] = {}
+        for (n, key), reply in sorted(self.after.items()):
+            if n in mates:
+                if key not in written and writes.flush is None:
+                    own.setdefault(key, reply)
+            elif self.start.get((n, key)) == reply:  # the same in the window and after it
+                other.setdefault(key, reply)
+        sums: dict[str | None, tuple[float, int]] = {}
+        for key, reply in sorted((other | own).items()):  # own: this shard's own word
+            total, count = sums.get(self.pattern.get(key), (0.0, 0))
+            sums[self.pattern.get(key)] = (total + reply, count + 1)
+        known = {p: v for p, v in sums.items() if p is not None}
+        rows = [(p, total / count) for p, (total, count) in sorted(known.items())]
+        return pl.DataFrame(rows, schema=SIBLINGS, orient="row")

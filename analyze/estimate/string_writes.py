@@ -11,10 +11,11 @@ DEL, RENAME, MSET...) — and the first FLUSHALL/FLUSHDB, which changes every ke
 `Siblings` holds the sampled strings and missing keys of each pattern; `of` gives a source, by
 pattern, the mean GET reply over those the window did not change (`SIBLINGS`): the keys of the
 source's shard that its lines never write (their after-window sample is their size all through
-the window), and keys of other shards measured in the window and after it with the same
-length (or missing both times). A missing key counts as the null reply, so a pattern that
-mostly misses is sized as it mostly misses. The key read is never one of its own siblings (it
-is written).
+the window). Keys of other shards are left out: whether their shard wrote them is in other
+files (the same length in the window and after it does not say so: a key rewritten before the
+in-window sampler reached it has its new length both times). A missing key counts as the null
+reply, so a pattern that mostly misses is sized as it mostly misses. The key read is never one
+of its own siblings (it is written).
 """
 
 from __future__ import annotations
@@ -122,18 +123,16 @@ def _reply(s: KeySize) -> int | None:
 
 
 class Siblings:
-    """The strings (and missing keys) sampled after the window and in it, by pattern."""
+    """The strings (and missing keys) sampled after the window, by pattern."""
 
     def __init__(
         self,
         after: Sequence[KeySize],
-        start: Sequence[KeySize] = (),
         shards: Mapping[str, str] | None = None,
         rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES,
     ) -> None:
         self.shards = dict(shards or {})
         self.after = {(s.node, s.key): r for s in after if (r := _reply(s)) is not None}
-        self.start = {(s.node, s.key): r for s in start if (r := _reply(s)) is not None}
         keys = sorted({k for _, k in self.after})
         frame = patterns.add_pattern(pl.LazyFrame({"key_name": keys}), "key_name", rules)
         collected = frame.collect() if keys else pl.DataFrame()
@@ -151,15 +150,11 @@ class Siblings:
         mates = {n for n, _ in self.after if n == node or (shard and self.shards.get(n) == shard)}
         written = writes.written()
         own: dict[str, int] = {}
-        other: dict[str, int] = {}
         for (n, key), reply in sorted(self.after.items()):
-            if n in mates:
-                if key not in written and writes.flush is None:
-                    own.setdefault(key, reply)
-            elif self.start.get((n, key)) == reply:  # the same in the window and after it
-                other.setdefault(key, reply)
+            if n in mates and key not in written and writes.flush is None:
+                own.setdefault(key, reply)
         sums: dict[str | None, tuple[float, int]] = {}
-        for key, reply in sorted((other | own).items()):  # own: this shard's own word
+        for key, reply in sorted(own.items()):
             total, count = sums.get(self.pattern.get(key), (0.0, 0))
             sums[self.pattern.get(key)] = (total + reply, count + 1)
         known = {p: v for p, v in sums.items() if p is not None}

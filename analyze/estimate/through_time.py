@@ -34,6 +34,7 @@ import polars as pl
 from hotshard.analyze.estimate import resp_exprs
 from hotshard.analyze.estimate.replication import WRITE_COMMANDS
 from hotshard.analyze.estimate.string_writes import FirstWrites
+from hotshard.analyze.keys import patterns
 from hotshard.analyze.read import parse
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
@@ -167,12 +168,14 @@ class Strings:
         start: pl.DataFrame | None = None,
         first: FirstWrites | None = None,
         siblings: pl.DataFrame | None = None,
+        rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES,
     ) -> None:
         self.start = start
         # the source's first write of each key (string_writes.py), and by pattern the mean
         # reply of its strings the window did not change: for reads before a key's first write
         self.first = first
         self.siblings = siblings if siblings is not None and siblings.height else None
+        self.rules = rules  # the analysis' pattern rules (the siblings' patterns)
         self.writes = sorted(writes | set(_DELETES))
         self.seq = 0
         self.flushed = -1  # sequence of the last FLUSHALL/FLUSHDB seen
@@ -259,9 +262,6 @@ class Strings:
             "request_bytes",
             *VALUE_COLUMNS,
             pl.int_range(start, start + n, dtype=pl.Int64).alias("_seq"),
-            key_pattern=pl.col("key_pattern")
-            if "key_pattern" in rows.columns
-            else pl.lit(None, pl.String),
         )
         rows = rows.drop(VALUE_COLUMNS)
         if not n:
@@ -271,7 +271,7 @@ class Strings:
         fresh = self._events(df)
         flushed, self.flushed = self.flushed, max([self.flushed, *flushes])
         reads = df.filter(_READS & pl.col("key_name").is_not_null()).select(
-            "ts", "db", "key_name", "command", "key_pattern", "_seq"
+            "ts", "db", "key_name", "command", "_seq"
         )
         # Each key's last write so far, then this chunk's: only the keys this chunk reads are
         # looked at (the state holds every key written, and grows with them).
@@ -291,14 +291,18 @@ class Strings:
         for f in flushes:
             last_flush = pl.when(pl.col("_seq") > f).then(pl.lit(f, pl.Int64)).otherwise(last_flush)
         # the events strictly before each read (GETSET/GETDEL/GETEX are events themselves)
-        joined = reads.with_columns(_prior=pl.col("_seq") - 1).join_asof(
-            events.drop("ts").rename({"_seq": "_event_seq"}),
-            left_on="_prior",
-            right_on="_event_seq",
-            by=["db", "key_name"],
-            strategy="backward",
-            check_sortedness=False,
-        ).with_columns(_flush=last_flush)
+        joined = (
+            reads.with_columns(_prior=pl.col("_seq") - 1)
+            .join_asof(
+                events.drop("ts").rename({"_seq": "_event_seq"}),
+                left_on="_prior",
+                right_on="_event_seq",
+                by=["db", "key_name"],
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .with_columns(_flush=last_flush)
+        )
         gone = (pl.col(_KIND) == 2) | (pl.col("ts") >= pl.col("_value_expires")).fill_null(False)
         sized = joined.filter(
             pl.col(_KIND).is_in([1, 2]) & (pl.col("_event_seq") > pl.col("_flush"))
@@ -311,7 +315,9 @@ class Strings:
             pl.col("_event_seq").is_null() & (pl.col("_flush") < 0) & (pl.col("db") == 0)
         )
         if self.first is not None:
-            sized = pl.concat([sized, self._before_first_write(unwritten, fresh, df, flushes, start)])
+            sized = pl.concat(
+                [sized, self._before_first_write(unwritten, fresh, df, flushes, start)]
+            )
         elif self.start is not None:
             sized = pl.concat([sized, self._from_start(unwritten, fresh, df, bool(flushes), start)])
         return resized(rows, sized["index"], sized["size"], sized["confidence"])
@@ -334,9 +340,7 @@ class Strings:
         fw = pl.col("_fw")
         if first.flush is not None:
             fw = pl.min_horizontal(fw, pl.lit(first.flush, pl.Float64))
-        placed = unwritten.join(first.keys, on=["db", "key_name"], how="left").with_columns(
-            _fw=fw
-        )
+        placed = unwritten.join(first.keys, on=["db", "key_name"], how="left").with_columns(_fw=fw)
         # A GETSET/GETDEL/GETEX that is its key's first write read the value before it.
         ahead = (
             pl.col("_fw").is_null()
@@ -368,6 +372,7 @@ class Strings:
             changed = clean.filter(pl.col("_fw").is_not_null())
             if sampled is not None:
                 changed = changed.join(sampled.select("_seq"), on="_seq", how="anti")
+            changed = patterns.add_pattern(changed.lazy(), "key_name", self.rules).collect()
             parts.append(
                 changed.join(self.siblings, on="key_pattern", how="inner").select(
                     index=pl.col("_seq") - start,

@@ -106,7 +106,7 @@ class Context:
             brackets=(
                 cardinality.Brackets(start_sizes, key_sizes, shards, rules) if start_sizes else None
             ),
-            siblings=string_writes.Siblings(key_sizes, start_sizes, shards, rules) or None,
+            siblings=string_writes.Siblings(key_sizes, shards, rules) or None,
             protocols=protocols or {},
             logged=logged or {},
         )
@@ -164,7 +164,9 @@ def source_rows(
         if placing is not None and strings.first is None:
             events, first = placing.result()
             siblings = ctx.siblings.of(source.node, first) if ctx.siblings and first else None
-            strings = through_time.Strings(start=start, first=first, siblings=siblings)
+            strings = through_time.Strings(
+                start=start, first=first, siblings=siblings, rules=ctx.keys.rules
+            )
             if bracketed is not None:
                 collections = cardinality.Collections(bracketed, events, ctx.lookup.resp)
         sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)

@@ -10,8 +10,8 @@ DEL, RENAME, MSET...) — and the first FLUSHALL/FLUSHDB, which changes every ke
 
 `Siblings` holds the sampled strings and missing keys of each pattern; `of` gives a source, by
 pattern, the mean GET reply over those the window did not change (`SIBLINGS`): the keys of the
-source's shard that its lines never write (their after-window sample is their size all through
-the window). Keys of other shards are left out: whether their shard wrote them is in other
+source's shard that its lines never write, as the after-window sample or else the in-window one
+measured them (either is their size all through the window). Keys of other shards are left out: whether their shard wrote them is in other
 files (the same length in the window and after it does not say so: a key rewritten before the
 in-window sampler reached it has its new length both times). A missing key counts as the null
 reply, so a pattern that mostly misses is sized as it mostly misses. The key read is never one
@@ -123,17 +123,20 @@ def _reply(s: KeySize) -> int | None:
 
 
 class Siblings:
-    """The strings (and missing keys) sampled after the window, by pattern."""
+    """The strings (and missing keys) sampled after the window and in it, by pattern."""
 
     def __init__(
         self,
         after: Sequence[KeySize],
+        start: Sequence[KeySize] = (),
         shards: Mapping[str, str] | None = None,
         rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES,
     ) -> None:
         self.shards = dict(shards or {})
         self.after = {(s.node, s.key): r for s in after if (r := _reply(s)) is not None}
-        keys = sorted({k for _, k in self.after})
+        # the in-window sample: keys the after-window one did not reach (it ranks the keys)
+        self.start = {(s.node, s.key): r for s in start if (r := _reply(s)) is not None}
+        keys = sorted({k for _, k in self.after} | {k for _, k in self.start})
         frame = patterns.add_pattern(pl.LazyFrame({"key_name": keys}), "key_name", rules)
         collected = frame.collect() if keys else pl.DataFrame()
         self.pattern: dict[str, str | None] = (
@@ -141,18 +144,19 @@ class Siblings:
         )
 
     def __bool__(self) -> bool:
-        return bool(self.after)
+        return bool(self.after or self.start)
 
     def of(self, node: str, writes: FirstWrites) -> pl.DataFrame:
         """Per pattern, the mean GET reply (RESP2) of its unchanged strings for `node`
         (`SIBLINGS`), given the writes of `node`'s source."""
         shard = self.shards.get(node)
-        mates = {n for n, _ in self.after if n == node or (shard and self.shards.get(n) == shard)}
         written = writes.written()
         own: dict[str, int] = {}
-        for (n, key), reply in sorted(self.after.items()):
-            if n in mates and key not in written and writes.flush is None:
-                own.setdefault(key, reply)
+        for sample in (self.after, self.start):
+            for (n, key), reply in sorted(sample.items()):
+                mate = n == node or (shard is not None and self.shards.get(n) == shard)
+                if mate and key not in written and writes.flush is None:
+                    own.setdefault(key, reply)
         sums: dict[str | None, tuple[float, int]] = {}
         for key, reply in sorted(own.items()):
             total, count = sums.get(self.pattern.get(key), (0.0, 0))

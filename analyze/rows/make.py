@@ -106,7 +106,7 @@ class Context:
             brackets=(
                 cardinality.Brackets(start_sizes, key_sizes, shards, rules) if start_sizes else None
             ),
-            siblings=string_writes.Siblings(key_sizes, shards, rules) or None,
+            siblings=string_writes.Siblings(key_sizes, start_sizes, shards, rules) or None,
             protocols=protocols or {},
             logged=logged or {},
         )

@@ -77,12 +77,17 @@ def test_siblings_are_the_unwritten_strings_of_the_shard():
         _after("q", "doc:5", 9000),  # another shard: whether it changed is in another file
         _after("p", "cfg:1", 10),
     ]
-    siblings = string_writes.Siblings(sizes, {"p": "0001", "r": "0001", "q": "0002"})
+    start = [
+        _after("p", "doc:6", 1000),  # measured in the window only, not written: a sibling
+        _after("p", "doc:1", 5),  # the after-window size wins (both hold all through)
+        _after("q", "doc:7", 5),
+    ]
+    siblings = string_writes.Siblings(sizes, start, {"p": "0001", "r": "0001", "q": "0002"})
     first = string_writes.FirstWrites(
         pl.DataFrame({"db": [0], "key_name": ["doc:3"], "_fw": [5.0]}, schema=string_writes.FIRST)
     )
     got = dict(siblings.of("p", first).iter_rows())
-    doc = (resp.bulk(3000) + resp.bulk(2000) + resp.NULL) / 3
+    doc = (resp.bulk(3000) + resp.bulk(2000) + resp.NULL + resp.bulk(1000)) / 4
     assert got == {"doc:{ID}": doc, "cfg:{ID}": resp.bulk(10)}
     # a FLUSH in the window: no after-window size is the size all through it
     flushed = string_writes.FirstWrites(first.keys, flush=7.0)

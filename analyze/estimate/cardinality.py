@@ -54,7 +54,7 @@ import polars as pl
 
 from hotshard.analyze import schema
 from hotshard.analyze.estimate import resp_exprs
-from hotshard.analyze.estimate.replies import INFINITE
+from hotshard.analyze.estimate.reply_kinds import INFINITE
 from hotshard.analyze.estimate.through_time import resized, shard_mates
 from hotshard.analyze.keys import patterns
 from hotshard.capture.format import resp

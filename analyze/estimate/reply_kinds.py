@@ -83,3 +83,43 @@ UNKNOWN_COMMANDS = [
     "publish",
     "spublish",
 ]
+
+# Commands whose arguments after the key (start/stop, counts, options) shape the reply.
+ARG_COMMANDS = [
+    "lrange",
+    "zrange",
+    "zrevrange",
+    "zrangebyscore",
+    "zrevrangebyscore",
+    "zrangebylex",
+    "zrevrangebylex",
+    "getrange",
+    "substr",
+    "lindex",
+    "lpop",
+    "rpop",
+    "spop",
+    "srandmember",
+    "hrandfield",
+    "zrandmember",
+    "zpopmin",
+    "zpopmax",
+    "hscan",
+    "sscan",
+    "zscan",
+    "xrange",
+    "xrevrange",
+    "incrby",
+    "decrby",
+]
+
+# Range bounds that reach the end whatever the values (ZRANGEBYSCORE/BYLEX, XRANGE).
+INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]
+BY_VALUE = [
+    "zrangebyscore",
+    "zrevrangebyscore",
+    "zrangebylex",
+    "zrevrangebylex",
+    "xrange",
+    "xrevrange",
+]

@@ -246,7 +246,7 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     add(cmd.is_in(["append", "setrange"]), integer(n + _c("_vlen")))
     missing = _c("_mget_missing")
     mget = array_header(_c("key_count").cast(pl.Float64)) + _c("_mget_known").cast(pl.Float64)
-    # A key of the pattern: missing in the share `_p_miss` of its samples (replies.pattern_sizes).
+    # A key of the pattern: missing in the share `_p_miss` of its samples (sampled_sizes.pattern_sizes).
     p_miss = _c("_p_miss").fill_null(0.0)
     pattern_get = (
         pl.when(_c("_p_type") == "string")

@@ -44,6 +44,7 @@ from hotshard.analyze.estimate import (
     collection_writes,
     logged,
     replies,
+    sampled_sizes,
     scripts,
     string_writes,
     through_time,
@@ -93,7 +94,7 @@ class Context:
     ) -> Context:
         """`shards`: node -> shard, so a node borrows the samples of another node of its shard
         (the same keys) where its own missed a key."""
-        sizes = replies.sizes_frame(list(key_sizes), rules) if key_sizes else None
+        sizes = sampled_sizes.sizes_frame(list(key_sizes), rules) if key_sizes else None
         lookup = replies.Lookup(sizes, resp)
         key_plan = keys.plan(keyspecs.load(commands_reply))
         return cls(

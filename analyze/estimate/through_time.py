@@ -31,26 +31,15 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import polars as pl
 
-from hotshard.analyze.estimate import resp_exprs
+from hotshard.analyze.estimate import string_events
 from hotshard.analyze.estimate.replication import WRITE_COMMANDS
+from hotshard.analyze.estimate.string_events import DELETES, EVENT, KIND, VALUE_COLUMNS
 from hotshard.analyze.estimate.string_writes import FirstWrites
 from hotshard.analyze.keys import patterns
 from hotshard.analyze.read import parse
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
-_EVENT: dict[str, pl.DataType] = {
-    "ts": pl.Float64(),
-    "db": pl.Int32(),
-    "key_name": pl.String(),
-    "_seq": pl.Int64(),
-    "_bulk": pl.Int64(),
-    "_value_expires": pl.Float64(),  # when the value written expires (SET ... EX/PXAT, SETEX)
-}
-_KIND = "_kind"  # 0 unknown, 1 sized by the write (`_bulk`), 2 missing
-# `*3\r\n` + `$3\r\nSET\r\n` (13 bytes) / `$6\r\nGETSET\r\n` (16)
-_HEADER = {c: resp.array_header(3) + resp.bulk(len(c)) for c in ("set", "getset")}
-_DELETES = ("del", "unlink", "getdel")
 # Reads sized like GET: the value before them (GETSET, GETDEL and GETEX are writes too).
 _READS = (
     (pl.col("command").is_in(["get", "getdel"]) & (pl.col("arg_count") == 1))
@@ -74,53 +63,6 @@ def shard_mates(node: str, nodes: Iterable[str], shards: Mapping[str, str]) -> l
     shard = shards.get(node)
     mates = sorted(n for n in nodes if n != node and shard is not None and shards.get(n) == shard)
     return [node, *mates]
-
-
-# Per row, from its arguments: the decoded length of the value a SET/GETSET/SETEX/PSETEX stores
-# unconditionally, and when that value expires (absolute: PXAT/EXAT; relative to the line's
-# time: EX/PX/SETEX/PSETEX). Transient: `Strings.apply` drops them. The row path takes them from
-# the native core (analyze/native/src/scan.rs `Values`); `value_columns` is the reference that
-# tests/read/test_scanner.py holds the core to.
-VALUE_COLUMNS = ("_value_len", "_exp_abs", "_exp_rel")
-_ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|.)"
-_CONDITIONAL = ["NX", "XX", "IFEQ"]  # the value may not be stored
-
-
-def value_columns() -> dict[str, pl.Expr]:
-    """`VALUE_COLUMNS` over a frame with `command`, `args` (as quoted, key first) and
-    `arg_count`."""
-    cmd, args, n = pl.col("command"), pl.col("args"), pl.col("arg_count")
-    opts = args.list.slice(2).list.eval(pl.element().str.to_uppercase())
-    conditional = opts.list.eval(pl.element().is_in(_CONDITIONAL)).list.any()
-
-    def after(name: str) -> pl.Expr:  # the number after option `name`, as seconds
-        at = opts.list.eval(pl.element() == name).list.arg_max()
-        has = opts.list.contains(name)
-        return pl.when(has).then(
-            opts.list.get(at + 1, null_on_oob=True).cast(pl.Float64, strict=False)
-        )
-
-    setting = (cmd == "set") & (n >= 2) & ~conditional.fill_null(False)
-    value = (
-        pl.when(setting | ((cmd == "getset") & (n == 2)))
-        .then(args.list.get(1, null_on_oob=True))
-        .when(cmd.is_in(["setex", "psetex"]) & (n == 3))
-        .then(args.list.get(2, null_on_oob=True))
-    )
-    third = args.list.get(1, null_on_oob=True).cast(pl.Float64, strict=False)
-    rel = (
-        pl.when(cmd == "setex")
-        .then(third)
-        .when(cmd == "psetex")
-        .then(third / 1000)
-        .when(setting)
-        .then(pl.coalesce(after("EX"), after("PX") / 1000))
-    )
-    return {
-        "_value_len": value.str.replace_all(_ESCAPE, "_").str.len_bytes().cast(pl.Int64),
-        "_exp_abs": pl.when(setting).then(pl.coalesce(after("EXAT"), after("PXAT") / 1000)),
-        "_exp_rel": rel,
-    }
 
 
 class StartSizes:
@@ -176,71 +118,10 @@ class Strings:
         self.first = first
         self.siblings = siblings if siblings is not None and siblings.height else None
         self.rules = rules  # the analysis' pattern rules (the siblings' patterns)
-        self.writes = sorted(writes | set(_DELETES))
+        self.writes = sorted(writes | set(DELETES))
         self.seq = 0
         self.flushed = -1  # sequence of the last FLUSHALL/FLUSHDB seen
-        self.last = pl.DataFrame(schema={**_EVENT, _KIND: pl.Int8()})
-
-    def _events(self, rows: pl.DataFrame) -> pl.DataFrame:
-        writes = rows.filter(pl.col("command").is_in(self.writes))
-        single = writes.filter(pl.col("keys").is_null() & pl.col("key_name").is_not_null())
-        # the value's bulk string, exactly what a later GET answers; rows without the value's
-        # length (frames built by hand) take it from a plain `SET k v`'s request size
-        by_request = (
-            pl.col("command").is_in(list(_HEADER))
-            & (pl.col("arg_count") == 2)
-            & ~pl.col("key_name").str.contains("\\", literal=True)  # escaped: length unknown
-        )
-        header = pl.col("command").replace_strict(_HEADER, default=0, return_dtype=pl.Int64)
-        key_bulk = resp_exprs.bulk(pl.col("key_name").str.len_bytes().cast(pl.Int64))
-        plain = pl.col("_value_len").is_not_null() | by_request
-        kind = (
-            pl.when(pl.col("command").is_in(_DELETES))
-            .then(2)
-            .when(plain)
-            .then(1)
-            .otherwise(0)
-            .cast(pl.Int8)
-        )
-        first = single.select(
-            "ts",
-            "db",
-            "key_name",
-            "_seq",
-            _bulk=pl.when(plain).then(
-                pl.coalesce(
-                    resp_exprs.bulk(pl.col("_value_len")),
-                    pl.col("request_bytes") - header - key_bulk,
-                )
-            ),
-            _value_expires=pl.when(plain).then(
-                pl.coalesce(pl.col("_exp_abs"), pl.col("ts") + pl.col("_exp_rel"))
-            ),
-            **{_KIND: kind},
-        )
-        multi = (
-            writes.filter(pl.col("keys").is_not_null())
-            .select(
-                "ts",
-                "db",
-                "_seq",
-                key_name=pl.col("keys"),
-                **{_KIND: pl.when(pl.col("command").is_in(_DELETES)).then(2).otherwise(0)},
-            )
-            .explode("key_name")
-            .select(
-                "ts",
-                "db",
-                "key_name",
-                "_seq",
-                pl.lit(None, pl.Int64).alias("_bulk"),
-                pl.lit(None, pl.Float64).alias("_value_expires"),
-                pl.col(_KIND).cast(pl.Int8),
-            )
-        )
-        return pl.concat(
-            [first.cast({**_EVENT, _KIND: pl.Int8()}), multi.cast({**_EVENT, _KIND: pl.Int8()})]  # type: ignore[dict-item]
-        )
+        self.last = pl.DataFrame(schema={**EVENT, KIND: pl.Int8()})
 
     def apply(self, rows: pl.DataFrame) -> pl.DataFrame:
         """`rows` (one chunk of this source, file order) with its GETs re-sized."""
@@ -268,7 +149,7 @@ class Strings:
             return rows
         self.seq += n
         flushes = df.filter(pl.col("command").is_in(_FLUSHES))["_seq"].to_list()
-        fresh = self._events(df)
+        fresh = string_events.events(df, self.writes)
         flushed, self.flushed = self.flushed, max([self.flushed, *flushes])
         reads = df.filter(_READS & pl.col("key_name").is_not_null()).select(
             "ts", "db", "key_name", "command", "_seq"
@@ -303,9 +184,9 @@ class Strings:
             )
             .with_columns(_flush=last_flush)
         )
-        gone = (pl.col(_KIND) == 2) | (pl.col("ts") >= pl.col("_value_expires")).fill_null(False)
+        gone = (pl.col(KIND) == 2) | (pl.col("ts") >= pl.col("_value_expires")).fill_null(False)
         sized = joined.filter(
-            pl.col(_KIND).is_in([1, 2]) & (pl.col("_event_seq") > pl.col("_flush"))
+            pl.col(KIND).is_in([1, 2]) & (pl.col("_event_seq") > pl.col("_flush"))
         ).select(
             index=pl.col("_seq") - start,
             size=pl.when(gone).then(resp.NULL).otherwise(pl.col("_bulk")),
@@ -431,7 +312,7 @@ def cleared(start: pl.DataFrame, source: parse.Source, since: float) -> pl.DataF
     if not early.height:
         return start
     needles = [f'"{k}"' for k in early["key_name"]] + ['"flushall"', '"flushdb"']
-    writes = sorted({*WRITE_COMMANDS, *_DELETES, *_FLUSHES})
+    writes = sorted({*WRITE_COMMANDS, *DELETES, *_FLUSHES})
     found = []
     for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
         heads = parse.header_rows(block)

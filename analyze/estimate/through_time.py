@@ -14,7 +14,14 @@ Per source, in file order (the order the server ran the commands): an as-of join
 the last write event per (db, key) by row sequence, with the last event per key carried from one
 chunk to the next (`Strings` holds them).
 
-A GET with no write of its key seen before it is sized by the in-window sample
+GETSET, GETDEL and GETEX answer the value before them: they are sized like a GET, by the
+events strictly before them.
+
+A GET with no write of its key seen before it, given the source's first writes
+(string_writes.py, read before its rows), is sized by the in-window sample when that was taken
+before the key's first write (`sampled-during`), else — when the key is written later — by the
+pattern's strings its shard never wrote (`pattern`), never by the after-window (post-change)
+size. Without the first writes, it is sized by the in-window sample
 (capture/window_sample.py, `StartSizes`; `sampled-during`) when the capture took one: the key's
 STRLEN, or a null reply when it did not exist, provided no write of the key (nor a FLUSH) came
 between the read and the moment it was measured; otherwise, and for captures with one sample, by

@@ -80,31 +80,40 @@ def first_of(heads: pl.DataFrame | None) -> FirstWrites:
     """`heads` (`ts`, `db`, `body` as quoted: `write_lines`) as `FirstWrites`."""
     if heads is None or not heads.height:
         return FirstWrites(pl.DataFrame(schema=FIRST))
-    args = pl.col("body").str.strip_prefix('"').str.strip_suffix('"').str.split('" "')
+    body = pl.col("body")
     lines = heads.select(
-        "ts", "db", command=args.list.first().str.to_lowercase(), _args=args.list.slice(1)
-    )
+        "ts", "db", "body", command=body.str.extract(r'^"([^"]*)"', 1).str.to_lowercase()
+    ).filter(pl.col("command").is_in([*_WRITES, *_FLUSHES]))
     flushes = lines.filter(pl.col("command").is_in(_FLUSHES))["ts"]
-    cmd, argv = pl.col("command"), pl.col("_args")
+    cmd = pl.col("command")
+    # Most writes name one key, their first argument: one match, no split of the value.
+    single = ~cmd.is_in([*_EVERY_ARG, *_TWO_KEYS, *_PAIRS, "bitop", *_FLUSHES])
+    first = lines.filter(single).select(
+        "ts", "db", key_name=body.str.extract(r'^"[^"]*" "((?:[^"\\]|\\.)*)"', 1)
+    )
+    args = body.str.strip_prefix('"').str.strip_suffix('"').str.split('" "').list.slice(1)
     named = (
         pl.when(cmd.is_in(_EVERY_ARG))
-        .then(argv)
+        .then(args)
         .when(cmd.is_in(_TWO_KEYS))
-        .then(argv.list.head(2))
+        .then(args.list.head(2))
         .when(cmd.is_in(_PAIRS))
-        .then(argv.list.gather_every(2))
-        .when(cmd == "bitop")  # BITOP op dest key...
-        .then(argv.list.slice(1, 1))
-        .otherwise(argv.list.head(1))
+        .then(args.list.gather_every(2))
+        .otherwise(args.list.slice(1, 1))  # BITOP op dest key...
     )
-    keys = (
-        lines.filter(cmd.is_in(_WRITES))
+    several = (
+        lines.filter(~single & ~cmd.is_in(_FLUSHES))
         .select("ts", "db", key_name=named)
         .explode("key_name")
+    )
+    keys = (
+        pl.concat([first, several])
         .filter(pl.col("key_name").is_not_null())
-        .with_columns(key_name=quoted.decode(pl.col("key_name")).text)
         .group_by("db", "key_name")
         .agg(_fw=pl.col("ts").min())
+        .with_columns(key_name=quoted.decode(pl.col("key_name")).text)
+        .group_by("db", "key_name")  # two spellings of one key (escapes) are one key
+        .agg(pl.col("_fw").min())
         .sort("db", "key_name")
         .cast(FIRST)  # type: ignore[arg-type]
     )

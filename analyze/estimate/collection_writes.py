@@ -82,9 +82,9 @@ def window_writes(
             )
             if hits.height:
                 found.append(hits)
-        if strings and (hits := string_writes.write_lines(heads)).height:
-            written.append(hits)
-    first = string_writes.first_of(pl.concat(written) if written else None) if strings else None
+        if strings:  # only the chunk's keys are kept, never its write lines (their values)
+            written.append(string_writes.first_of(string_writes.write_lines(heads)))
+    first = string_writes.merged(written) if strings else None
     if not found:
         return pl.DataFrame(schema=EVENTS), first
     return _events(pl.concat(found), keys), first

@@ -61,12 +61,26 @@ NEEDLES = [f'"{c}" ' for c in _WRITES] + [f'"{c}"' for c in _FLUSHES]
 def first_writes(source: parse.Source) -> FirstWrites:
     """The first write of every key the source's lines write (`FirstWrites`). A damaged stream
     gives the writes of its readable lines."""
-    found = []
-    for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
-        hits = write_lines(parse.header_rows(block))
-        if hits.height:
-            found.append(hits)
-    return first_of(pl.concat(found) if found else None)
+    parts = [
+        first_of(write_lines(parse.header_rows(block)))
+        for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES)
+    ]
+    return merged(parts)
+
+
+def merged(parts: list[FirstWrites]) -> FirstWrites:
+    """The first writes of consecutive parts of one source (each chunk's `first_of`: a chunk's
+    write lines are never kept, only its keys)."""
+    if not parts:
+        return FirstWrites(pl.DataFrame(schema=FIRST))
+    keys = (
+        pl.concat([p.keys for p in parts])
+        .group_by("db", "key_name")
+        .agg(pl.col("_fw").min())
+        .sort("db", "key_name")
+    )
+    flushes = [p.flush for p in parts if p.flush is not None]
+    return FirstWrites(keys, min(flushes) if flushes else None)
 
 
 def write_lines(heads: pl.DataFrame) -> pl.DataFrame:

@@ -59,6 +59,10 @@ def test_first_writes_of_every_key_a_write_names():
         (0, "esc\x00"): 12.0,
     }
     assert first.flush == 13.0
+    # chunk by chunk (only each chunk's keys kept), the same
+    parts = [string_writes.first_of(string_writes.write_lines(h)) for h in (heads[:6], heads[6:])]
+    assert string_writes.merged(parts).keys.equals(first.keys)
+    assert string_writes.merged(parts).flush == 13.0
     assert first.written() == {"k", "a", "b", "x", "y", "c", "n", "s", "d", "dest", "g", "esc\x00"}
 
 

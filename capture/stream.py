@@ -151,10 +151,11 @@ class _Closed(ConnectionResetError):
     pass
 
 
-def _waiting(sock: ssl.SSLSocket) -> bool:
-    """More of the stream to read now: decrypted bytes of the last record, or bytes in the
+def _waiting(sock: socket.socket) -> bool:
+    """More of the stream to read now: decrypted bytes of the last TLS record, or bytes in the
     kernel's buffer."""
-    return sock.pending() > 0 or bool(select.select([sock], [], [], 0)[0])
+    pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+    return pending > 0 or bool(select.select([sock], [], [], 0)[0])
 
 
 class MonitorStream:

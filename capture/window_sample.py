@@ -262,7 +262,7 @@ class WindowSample:
         found, whole = discover_lines(b"\n".join(lines), own, positions, deadline)
         for key, weight in found.items():
             if key not in done:
-                queue[key] += weight  # type: ignore[assignment]
+                queue[key] += weight
         return whole - sum(1 for line in lines if not line)
 
 

@@ -21,7 +21,6 @@ secret here: options are copied through `redact_options`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -595,9 +594,14 @@ def _fields(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in _field_names(type(obj))}
 
 
-@functools.cache
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def _json_default(obj: Any) -> Any:

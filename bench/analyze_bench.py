@@ -96,7 +96,7 @@ def parse_alone(folder: Path) -> str:
         b for f in files for b in parse.line_chunks(parse.open_source(parse.Source(f)), 32 << 20)
     ]
     lines = sum(b.count(b"\n") for b in blocks)
-    parser = scanner.parser(find.plan(keyspecs.load(None)).fast_spellings)
+    parser = scanner.parser(find.plan(keyspecs.load(None)))
     best = float("inf")
     for _ in range(3):
         t = time.thread_time()

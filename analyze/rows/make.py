@@ -7,8 +7,8 @@ Per chunk of a source's text (`parse.line_chunks`, ~32 MiB), in the native core
    counted for the capture's health; the time window is applied to these rows (`keep`);
 2. body: cut into command, first key as quoted (commands whose one key is argv 1) and the rest,
    the "tail"; each distinct tail of the chunk split into its arguments, command and request
-   size once. Then in Polars, per distinct tail: the keys by key spec and the argument shape
-   (`keys.find_keys`) and the reply features;
+   size, its keys by the server's key specs and its argument shape once (`keys.find.KeyPlan`).
+   Then in Polars, per distinct tail: the reply features;
 3. per distinct key, once per analysis: its id, text, bytes, slot, pattern and sampled size
    (`ids.KeyDictionary`), gathered back into the rows by id;
 4. per distinct signature: its id (`ids.SignatureDictionary`);
@@ -96,7 +96,7 @@ class Context:
         key_plan = keys.plan(keyspecs.load(commands_reply))
         return cls(
             key_plan=key_plan,
-            parser=scanner.parser(key_plan.fast_spellings),
+            parser=scanner.parser(key_plan),
             lookup=lookup,
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
@@ -281,38 +281,21 @@ _COMBO = ["_class", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client",
 
 
 def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
-    """Per distinct tail (by code; `scanner.Scanned.tails`, split by the native core): command,
-    arg_count, key_count, keys, the request size, the first key of a whole-body tail, arg_shape
-    and the reply features of the arguments. A fast tail was parsed as a body whose key is a
-    placeholder."""
-    frame = parsed.with_row_index("_code")
-    whole = pl.col("_whole")
-    fast = (
-        frame.lazy()
-        .filter(~whole)
-        .pipe(keys.find_keys, ctx.key_plan, all_fast=True)
-        .with_columns(
-            keys=pl.lit(None, pl.List(pl.String)),
-            _tail_key_raw=pl.lit(None, pl.String),
-            _keys_raw=pl.lit(None, pl.List(pl.String)),
-        )
-    )
-    slow = (
-        frame.lazy()
-        .filter(whole)
-        .pipe(keys.find_keys, ctx.key_plan)
-        .with_columns(
-            keys=quoted.decode_keys(pl.col("keys_raw")),
-            _tail_key_raw="key_raw",
-            _keys_raw="keys_raw",
-        )
-    )
+    """Per distinct tail (by code; `scanner.Scanned.tails`: split, keys found and shaped by
+    the native core): its keys' text, the request size, and the reply features of the
+    arguments. A fast tail was parsed as a body whose key is a placeholder."""
     out = (
-        pl.concat([fast, slow], how="vertical_relaxed")
-        # The reply features that need the key's text (XREAD's key length): whole tails only.
-        .with_columns(key_name=quoted.decode(pl.col("_tail_key_raw")).text)
+        parsed.lazy()
+        .with_row_index("_code")
+        .with_columns(
+            keys=quoted.decode_keys(pl.col("_keys_raw")),
+            # The reply features that need the key's text (XREAD's key length): whole tails.
+            key_name=quoted.decode(pl.col("_tail_key_raw")).text,
+        )
         # (`through_time.VALUE_COLUMNS` came from the core: analyze/native/src/scan.rs `Values`)
         .with_columns(**ctx.lookup.tail_features())
+        # A value handed on as a placeholder: its length, from the core.
+        .with_columns(_f_vlen=pl.coalesce("_long_value", "_f_vlen"))
         .rename({"request_bytes": "_request_bytes"})
         # `HELLO 3` switches its connection to RESP3 (`HELLO` alone changes nothing)
         .with_columns(
@@ -321,7 +304,6 @@ def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             .cast(pl.Int32, strict=False)
         )
         .collect()
-        .sort("_code")
     )
     # Tails that differ only in what neither reply nor signature looks at (SET's value) share
     # a class: the reply model and the signatures then run once per class, not per tail.

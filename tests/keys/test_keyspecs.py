@@ -1,4 +1,4 @@
-"""Key specs from a real COMMAND reply, and the vectorized key extraction that follows them."""
+"""Key specs from a real COMMAND reply, and the native core's key finding that follows them."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from hotshard.analyze.keys import find, keyspecs, quoted
+from hotshard.analyze.keys import keyspecs, quoted
 from hotshard.capture.format.lines import key_text, unescape_bytes
 from hotshard.capture.format.manifest import jsonable
+from tests.frames import found_keys
 
 SPECS = keyspecs.load()
-PLAN = find.plan(SPECS)
 
 # argv as MONITOR prints it (escapes unresolved) -> expected keys (escaped form)
 CASES: list[tuple[list[str], list[str]]] = [
@@ -76,15 +76,8 @@ def test_reference_positions_follow_redis_rules():
         assert [argv[i] for i in positions] == expected, argv
 
 
-def _frame(cases: list[tuple[list[str], list[str]]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"command": [a[0].lower() for a, _ in cases], "args": [a[1:] for a, _ in cases]},
-        schema={"command": pl.String, "args": pl.List(pl.String)},
-    )
-
-
-def test_find_keys_matches_the_cases():
-    out = find.find_keys(_frame(CASES).lazy(), PLAN).collect()
+def test_the_core_finds_the_cases_keys():
+    out = found_keys([argv for argv, _ in CASES])
     expected = pl.DataFrame(
         {
             "key_raw": [k[0] if k else None for _, k in CASES],
@@ -139,21 +132,16 @@ def test_keys_of_escaped_arguments_are_decoded():
         (["GET", "sp ace"], "sp ace", False),
         (["GET", "\\x00\\x7f"], "\x00\x7f", False),
     ]
-    frame = _frame([(argv, []) for argv, _, _ in cases])
-    found = find.find_keys(frame.lazy(), PLAN)
-    out = quoted.decode_column(found, "key_raw").collect()
+    found = found_keys([argv for argv, _, _ in cases])
+    out = quoted.decode_column(found.lazy(), "key_raw").collect()
     for (argv, text, binary), row in zip(cases, out.iter_rows(named=True), strict=True):
         exact = unescape_bytes(argv[1])
         assert (row["key_raw_text"], row["key_raw_binary"]) == key_text(exact) == (text, binary)
         assert row["key_raw_bytes"] == exact
         assert row["key_raw"] == argv[1] and row["keys_raw"] is None
     # The key list of a multi-key command, text form (`keys` of the rows).
-    many = _frame([(["MGET", *(argv[1] for argv, _, _ in cases)], [])])
-    listed = (
-        find.find_keys(many.lazy(), PLAN)
-        .select(keys=quoted.decode_keys(pl.col("keys_raw")))
-        .collect()
-    )
+    many = found_keys([["MGET", *(argv[1] for argv, _, _ in cases)]])
+    listed = many.select(keys=quoted.decode_keys(pl.col("keys_raw")))
     assert listed["keys"].to_list() == [[text for _, text, _ in cases]]
 
 
@@ -174,7 +162,7 @@ def test_arg_shape_masks_values_and_keeps_ranges_and_keywords():
         ["XADD", "s", "*", "f", "v"],
         ["PING"],
     ]
-    out = find.find_keys(_frame([(a, []) for a in argvs]).lazy(), PLAN).collect()
+    out = found_keys(argvs)
     assert out["arg_shape"].to_list() == [
         "0 -1 WITHSCORES",
         "? EX ?",
@@ -190,16 +178,4 @@ def test_arg_shape_masks_values_and_keeps_ranges_and_keywords():
         "0 MATCH ? COUNT 100",
         "* ? ?",
         "",
-    ]
-
-
-def test_find_keys_adds_its_columns_and_no_helpers():
-    out = find.find_keys(_frame(CASES[:2]).lazy(), PLAN)
-    assert out.collect_schema().names() == [
-        "command",
-        "args",
-        "key_raw",
-        "keys_raw",
-        "key_count",
-        "arg_shape",
     ]

@@ -23,6 +23,7 @@ fn main() {
     .collect();
     let opts = Options {
         fast: &fast,
+        specs: &Default::default(),
         with_body: false,
         examples: 5,
         long_arg: hotshard_native::scan::LONG_ARG,

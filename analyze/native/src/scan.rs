@@ -15,22 +15,17 @@ use std::collections::HashMap;
 use memchr::{memchr, memmem};
 use regex::Regex;
 
-/// What a long argument of a fast tail is handed on as (`Options::long_arg`). Control characters
-/// never appear raw in MONITOR output: it cannot clash with an argument as printed, and it masks
-/// to `?` in arg_shape as the argument itself would (no keyword, special or short integer).
+use crate::keyspecs::KeySpecs;
+
+/// What a long argument that is no key is handed on as (`Options::long_arg`). Control
+/// characters never appear raw in MONITOR output: it cannot clash with an argument as printed,
+/// and it masks to `?` in arg_shape as the argument itself would (no keyword, special or short
+/// integer).
 pub const LONG: &[u8] = b"\x03";
 
-/// Commands whose arguments after the key nothing downstream reads but for their length (the
-/// request size, a string write's value: worked out here) or against short words (keywords,
-/// `GET`, `INCR`): a long one is handed on as `LONG`. Others (APPEND, SETRANGE, ranges: the reply
-/// model reads their arguments) keep every argument whole.
-const DATA_WRITES: &[&[u8]] = &[
-    b"set", b"setnx", b"setex", b"psetex", b"getset", b"hset", b"hsetnx", b"hmset", b"lpush",
-    b"rpush", b"lpushx", b"rpushx", b"sadd", b"zadd", b"xadd",
-];
-
-/// Past this an argument of a `DATA_WRITES` fast tail is `LONG` (64 KiB: far above any
-/// keyword or number, far below a line that costs memory; docs/BENCHMARKS.md "A long line").
+/// Past this an argument that is not a key is `LONG`: only its length counts downstream (the
+/// request size, a string write's value, an APPEND's: worked out here). 64 KiB: far above any
+/// keyword or number, far below a line that costs memory (docs/BENCHMARKS.md "A long line").
 pub const LONG_ARG: usize = 64 * 1024;
 
 /// A string column as Arrow's large string layout: `offsets` (one more than rows) into `data`,
@@ -134,8 +129,10 @@ pub struct Scan {
 }
 
 /// The distinct tails of a chunk parsed: command (lower case), argument count, request size,
-/// every argument after the command as printed (a list: `offsets` into `args`), and what a
-/// string write stores (`Values`).
+/// every argument after the command as printed (a list: `offsets` into `args`; a long one that
+/// is no key as `LONG`), what a string write stores (`Values`), and the keys by key spec: the
+/// first as quoted (`key_raw`, whole bodies only), all of them when more than one (`keys`: a
+/// nullable list, `key_offsets` into `key_list`), their count and the argument shape.
 pub struct Tails {
     pub command: Strings,
     pub arg_count: Vec<i32>,
@@ -143,6 +140,15 @@ pub struct Tails {
     pub offsets: Vec<i64>,
     pub args: Strings,
     pub values: Values,
+    pub key_raw: Strings,
+    pub key_offsets: Vec<i64>,
+    pub key_valid: Bits,
+    pub key_list: Strings,
+    pub key_count: Vec<i32>,
+    pub arg_shape: Strings,
+    /// The decoded length of an APPEND's, SETRANGE's, PING's or ECHO's value handed on as
+    /// `LONG` (null otherwise: the reply model measures the value itself).
+    pub long_value: Nullable<i64>,
 }
 
 /// Numbers that may be missing, as Arrow lays them out: values and a validity bitmap.
@@ -253,29 +259,37 @@ impl Tails {
             offsets: vec![0],
             args: Strings::new(false),
             values: Values::default(),
+            key_raw: Strings::new(true),
+            key_offsets: vec![0],
+            key_valid: Bits::default(),
+            key_list: Strings::new(false),
+            key_count: Vec::new(),
+            arg_shape: Strings::new(false),
+            long_value: Nullable::default(),
         }
     }
 
     /// A whole body.
-    fn push(&mut self, body: &[u8]) {
+    fn push(&mut self, body: &[u8], specs: &KeySpecs, long: usize) {
         let mut args = Vec::new();
         split_into(body, false, &mut args);
-        self.push_args(&args, None);
+        self.push_args(&args, specs, false, long);
     }
 
     /// A fast line's command (with its opening quote) and rest (after the key's closing quote
-    /// and the space), parsed as a body whose key is the placeholder `K`; its long arguments
-    /// (over `long`) as `LONG`, the text itself never copied.
-    fn push_fast(&mut self, cmd: &[u8], rest: Option<&[u8]>, long: usize) {
+    /// and the space), parsed as a body whose key is the placeholder `K`.
+    fn push_fast(&mut self, cmd: &[u8], rest: Option<&[u8]>, specs: &KeySpecs, long: usize) {
         let name = cmd.get(1..).unwrap_or_default();
         let mut args = vec![(name, decoded_len(name)), (&b"K"[..], 1)];
         if let Some(rest) = rest {
             split_into(rest, true, &mut args);
         }
-        self.push_args(&args, Some(long));
+        self.push_args(&args, specs, true, long);
     }
 
-    fn push_args(&mut self, args: &[(&[u8], i64)], long: Option<usize>) {
+    /// `args` with the command first; `fast`: its one key is argv 1 (a fast line's tail);
+    /// arguments over `long` bytes that are no key are handed on as `LONG`, never copied.
+    fn push_args(&mut self, args: &[(&[u8], i64)], specs: &KeySpecs, fast: bool, long: usize) {
         let request_bytes =
             args.iter().map(|a| bulk(a.1)).sum::<i64>() + digits(args.len() as i64) + 3;
         let command = args.first().map(|a| a.0).unwrap_or_default();
@@ -288,14 +302,48 @@ impl Tails {
         self.arg_count.push(args.len().saturating_sub(1) as i32);
         self.request_bytes.push(request_bytes);
         let lower = self.command.get(self.command.len() - 1).unwrap_or_default();
-        let long = long
-            .filter(|_| DATA_WRITES.contains(&lower))
-            .unwrap_or(usize::MAX);
-        for (arg, _) in args.iter().skip(1) {
-            self.args.push(if arg.len() > long { LONG } else { arg });
+        let lower = lower.to_vec();
+        let lower = lower.as_slice();
+        let after: Vec<&[u8]> = args.iter().skip(1).map(|a| a.0).collect();
+        let found = specs.find(lower, &after, fast);
+        self.push_keys(&after, &found.keys, fast);
+        self.key_count.push(found.keys.len() as i32);
+        self.arg_shape.push(&found.shape);
+        let is_long = |i: usize| after[i].len() > long && !found.keys.contains(&i);
+        for (i, arg) in after.iter().enumerate() {
+            self.args.push(if arg.len() > long && is_long(i) {
+                LONG
+            } else {
+                arg
+            });
         }
         self.offsets.push(self.args.len() as i64);
+        let value_at = match lower {
+            b"ping" | b"echo" => Some(0),
+            b"append" => Some(1),
+            b"setrange" => Some(2),
+            _ => None,
+        };
+        let long_value = value_at.filter(|&i| i < after.len() && is_long(i));
+        self.long_value.push(long_value.map(|i| args[i + 1].1));
         self.values.push(lower, args.get(1..).unwrap_or_default());
+    }
+
+    /// The first key as quoted (whole bodies: a fast tail's is the line's) and every key when
+    /// there are several.
+    fn push_keys(&mut self, args: &[&[u8]], keys: &[usize], fast: bool) {
+        match keys.first() {
+            Some(&i) if !fast => self.key_raw.push(args[i]),
+            _ => self.key_raw.push_null(),
+        }
+        let several = !fast && keys.len() > 1;
+        if several {
+            for &i in keys {
+                self.key_list.push(args[i]);
+            }
+        }
+        self.key_valid.push(several);
+        self.key_offsets.push(self.key_list.len() as i64);
     }
 }
 
@@ -305,9 +353,11 @@ pub type Spellings = std::collections::HashSet<Vec<u8>, Fast>;
 pub struct Options<'a> {
     /// Commands whose one key is argv 1, quoted as MONITOR prints them (`"GET`, `"get`).
     pub fast: &'a Spellings,
+    /// Where each command's keys are.
+    pub specs: &'a KeySpecs,
     pub with_body: bool,
     pub examples: usize,
-    /// Arguments of a fast tail longer than this are handed on as `LONG` (`DATA_WRITES`).
+    /// Arguments that are no key longer than this are handed on as `LONG`.
     pub long_arg: usize,
 }
 
@@ -636,11 +686,12 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
             match t {
                 Tail::Fast(cmd, rest) => {
                     out.whole.push(false);
-                    out.parsed_tails.push_fast(cmd, *rest, opts.long_arg);
+                    out.parsed_tails
+                        .push_fast(cmd, *rest, opts.specs, opts.long_arg);
                 }
                 Tail::Whole(body) => {
                     out.whole.push(true);
-                    out.parsed_tails.push(body);
+                    out.parsed_tails.push(body, opts.specs, opts.long_arg);
                 }
             }
             next
@@ -658,8 +709,17 @@ mod tests {
         let fast: Spellings = [b"\"GET".to_vec(), b"\"get".to_vec(), b"\"SET".to_vec()]
             .into_iter()
             .collect();
+        let mut specs = KeySpecs::default();
+        let mget = crate::keyspecs::Command {
+            fast: false,
+            simple: Some((1, -1, 1)),
+            slots: vec![],
+            drop_empty: false,
+        };
+        specs.commands.insert(b"mget".to_vec(), mget);
         let opts = Options {
             fast: &fast,
+            specs: &specs,
             with_body: true,
             examples: 5,
             long_arg: LONG_ARG,
@@ -765,10 +825,11 @@ mod tests {
     }
 
     #[test]
-    fn long_values_of_data_writes_are_placeholders_counted_whole() {
+    fn long_arguments_that_are_no_key_are_placeholders_counted_whole() {
         let value = "\\\"a".repeat(LONG_ARG / 3 + 1); // just over the limit
         let out = run(&format!(
-            "1 [0 a:1] \"SET\" \"k\" \"{value}\" \"EX\" \"9\"\n1 [0 a:1] \"MGET\" \"{value}\"\n"
+            "1 [0 a:1] \"SET\" \"k\" \"{value}\" \"EX\" \"9\"\n1 [0 a:1] \"MGET\" \"{value}\"\n\
+             1 [0 a:1] \"APPEND\" \"k\" \"{value}\"\n"
         ));
         let t = &out.parsed_tails;
         assert_eq!(t.args.get(1).unwrap(), LONG);
@@ -776,7 +837,11 @@ mod tests {
         let decoded = (LONG_ARG / 3 + 1) as i64 * 2; // `\"` and `a` (one byte each)
         assert_eq!(t.values.value_len.values[0], decoded);
         assert_eq!(t.request_bytes[0], 4 + 9 + 7 + bulk(decoded) + 8 + 7);
-        assert_eq!(t.args.get(4).unwrap().len(), value.len()); // a whole body keeps it
+        assert_eq!(t.args.get(4).unwrap().len(), value.len()); // a key is kept whole
+        assert_eq!(t.key_count[1], 1);
+        assert_eq!(t.args.get(6).unwrap(), LONG); // no key spec: APPEND's value is no key
+        assert!(!t.long_value.valid.get(0) && !t.long_value.valid.get(1));
+        assert_eq!(t.long_value.values[2], decoded);
     }
 
     #[test]
@@ -805,6 +870,7 @@ mod tests {
             b"1 [0 a:1] \"GET\" \"\xff\"\n",
             &Options {
                 fast: &Spellings::default(),
+                specs: &KeySpecs::default(),
                 with_body: true,
                 examples: 5,
                 long_arg: LONG_ARG,

@@ -6,6 +6,8 @@ import json
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from hotshard.analyze.keys import keyspecs, quoted
@@ -179,3 +181,52 @@ def test_arg_shape_masks_values_and_keeps_ranges_and_keywords():
         "* ? ?",
         "",
     ]
+
+
+def _arities(reply: list) -> dict[str, int]:
+    out = {}
+    for entry in reply:
+        out[str(entry[0]).lower()] = int(entry[1])
+        if len(entry) >= 10 and entry[9]:
+            out |= _arities(entry[9])
+    return out
+
+
+ARITY = _arities(keyspecs.builtin_reply())
+WORDS = ["STREAMS", "streams", "STORE", "STOREDIST", "KEYS", "", "0", "1", "2", "3", "-1", "+2"]
+WORDS += ["02", "k", "WITHSCORES", "LIMIT", "COUNT", "GET", "BY", "99999999999", "$", "ex", "x"]
+
+
+def _accepted(name: str, argc: int) -> bool:
+    """The server takes the line (its arity): shorter lines never reach MONITOR."""
+    arity = ARITY.get(name, -1)
+    return argc == arity if arity > 0 else argc >= -arity
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from(sorted(SPECS.by_command)),
+            st.lists(st.sampled_from(WORDS) | st.from_regex(r"\Ak[0-9]{1,2}\Z"), max_size=9),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_core_finds_the_keys_the_reference_rules_find(lines):
+    """Any command of the built-in reply with any arguments the server accepts: the native
+    core's keys are those of the plain-Python rules (`keyspecs.key_positions`)."""
+    argvs = []
+    for name, args in lines:
+        command, _, sub = name.partition("|")
+        argv = [command.upper(), *([sub.upper()] if sub else []), *args]
+        if _accepted(name, len(argv)):
+            argvs.append(argv)
+    if not argvs:
+        return
+    out = found_keys(argvs)
+    for argv, row in zip(argvs, out.iter_rows(named=True), strict=True):
+        want = [argv[i] for i in SPECS.positions(argv)]
+        got = row["keys_raw"] or ([row["key_raw"]] if row["key_count"] else [])
+        assert (got, row["key_count"]) == (want, len(want)), argv

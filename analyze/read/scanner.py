@@ -43,14 +43,14 @@ class Scanned:
     # `arg_count`, `request_bytes` (RESP2, decoded lengths), `args` (after the command, as
     # printed: escapes unresolved; a long one that is no key as `LONG`), and what a string
     # write stores: `_value_len`, `_exp_abs`, `_exp_rel` (`through_time.VALUE_COLUMNS`, worked
-    # out in the core: scan.rs `Values`); by key spec: `_tail_key_raw` (a whole body's first
+    # out in the core: values.rs `Values`); by key spec: `_tail_key_raw` (a whole body's first
     # key as quoted), `_keys_raw` (every key as quoted, when more than one), `key_count`,
     # `arg_shape`; `_long_value` (an APPEND's, SETRANGE's, PING's or ECHO's value's decoded
     # length when it was handed on as `LONG`).
     tails: pl.DataFrame
 
 
-# What a long argument that is no key is handed on as (analyze/native/src/scan.rs `LONG`).
+# What a long argument that is no key is handed on as (analyze/native/src/tails.rs `LONG`).
 LONG = "\x03"
 
 

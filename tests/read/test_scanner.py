@@ -76,7 +76,7 @@ def test_the_gil_is_released_while_parsing():
     assert wakes >= 5
 
 
-# What a string write stores, worked out in the core (scan.rs `Values`), against the Polars
+# What a string write stores, worked out in the core (values.rs `Values`), against the Polars
 # expressions of the estimate (`through_time.value_columns`) over the same parsed tails.
 _NUMBERS = [
     "60",

@@ -1,6 +1,6 @@
 """A long argument that is no key of its command (a SET's value, an APPEND's, MSET's values, an
 EVAL's script) is handed on by the native core as a placeholder, its decoded length counted
-there (analyze/native/src/scan.rs `LONG`): every column of every row is what parsing the
+there (analyze/native/src/tails.rs `LONG`): every column of every row is what parsing the
 argument whole gives. A long key stays whole."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from hotshard.analyze.estimate import replies
 from hotshard.analyze.keys import patterns, quoted
 from hotshard.analyze.read import parse, scanner
 from hotshard.analyze.read.inputs import resolve
-from hotshard.analyze.rows import make
+from hotshard.analyze.rows import make, senders
 
 SAMPLE = Path(__file__).parents[2] / "samples" / "hot-zset"
 # A chunk is a frame in memory: reading it is the one node that may (must) hold its input.
@@ -62,7 +62,7 @@ def test_the_per_row_stages_stream(sample):
     # The estimate over rows with their keys' columns, as `rows` hands them over.
     parsed = (
         _split(sources[0], ctx)
-        .with_columns(origin=make.origin(sources[0]))
+        .with_columns(origin=senders.origin(sources[0]))
         .pipe(quoted.decode_column, "key_raw")
         .with_columns(key_name="key_raw_text", keys=quoted.decode_keys(pl.col("keys_raw")))
         .pipe(patterns.add_pattern, "key_name")

@@ -1,18 +1,25 @@
 //! hotshard's row path in Rust: a chunk of MONITOR text parsed in one pass (`scan`), the
 //! columns handed to Python as Arrow buffers (`analyze/read/scanner.py` wraps them).
 
+pub mod columns;
+pub mod header;
 pub mod keys;
 pub mod keyspecs;
+pub mod quoting;
 pub mod scan;
+pub mod tails;
+pub mod values;
 
 #[cfg(feature = "python")]
 mod python {
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyDict};
 
+    use crate::columns::{Bits, Nullable, Strings};
     use crate::keys::{KeyDictionary, NewKey};
     use crate::keyspecs::{Command, KeySpecs, Slot};
-    use crate::scan::{self, Bits, Nullable, Strings};
+    use crate::scan;
+    use crate::tails::LONG_ARG;
 
     fn raw<T: Copy>(values: &[T]) -> &[u8] {
         // SAFETY: plain numbers (f64, i32, u32, i64), read as their bytes.
@@ -95,7 +102,7 @@ mod python {
     impl Parser {
         #[new]
         #[pyo3(signature = (
-            fast, long_arg=scan::LONG_ARG, commands=vec![], containers=vec![], keywords=vec![],
+            fast, long_arg=LONG_ARG, commands=vec![], containers=vec![], keywords=vec![],
             ranged=vec![]
         ))]
         fn new(

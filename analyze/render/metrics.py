@@ -69,68 +69,82 @@ def from_summary(summary: dict[str, Any]) -> str:
             measured_by_shard[n["shard"]] = (
                 measured_by_shard.get(n["shard"], 0) + n["measured_bytes_out"]
             )
-    lines: list[str] = []
-    lines += _family(
-        "hotshard_window_seconds",
-        "Length of the analyzed window.",
-        [({}, summary.get("window", {}).get("duration_s"))],
-    )
-    lines += _family(
-        "hotshard_node_out_bytes",
-        "Client bytes out of a monitored node over the window: estimated from the commands, "
-        "or measured by the server's INFO counters.",
-        [
-            ({"node": n["node"], "shard": n["shard"], "role": n["role"], "source": source}, n[col])
-            for n in nodes
-            for source, col in (("estimated", "est_bytes_out"), ("measured", "measured_bytes_out"))
-        ],
-    )
-    lines += _family(
-        "hotshard_node_cloudwatch_out_bytes",
-        "CloudWatch NetworkBytesOut of the node over the window's whole minutes.",
-        [({"node": n["node"], "shard": n["shard"]}, n.get("cloudwatch_bytes_out")) for n in nodes],
-    )
-    lines += _family(
-        "hotshard_shard_out_bytes",
-        "Client bytes out of a shard over the window (estimated replies; measured: sum of its "
-        "monitored nodes' counters).",
-        [({"shard": s["shard"], "source": "estimated"}, s.get("est_bytes_out")) for s in shards]
-        + [({"shard": s, "source": "measured"}, v) for s, v in sorted(measured_by_shard.items())],
-    )
-    lines += _family(
-        "hotshard_shard_commands",
-        "Client commands a shard ran over the window.",
-        [({"shard": s["shard"]}, s.get("commands")) for s in shards],
-    )
-    lines += _family(
-        "hotshard_skew_ratio",
-        "Hottest shard / median of the other shards (by bytes out, else commands).",
-        [({"shard": hot.get("shard"), "basis": hot.get("basis")}, hot.get("skew_ratio"))],
-    )
-    lines += _family(
-        "hotshard_balance_score",
-        "Hottest shard / mean shard load - 1: 0 is perfectly even.",
-        [({}, summary.get("balance_score"))],
-    )
-    lines += _family(
-        "hotshard_self_check_ratio",
-        "Estimated / measured client bytes out of a node (1 = the estimate explains it all).",
-        [({"node": c["node"], "shard": c["shard"]}, c.get("ratio")) for c in checks],
-    )
-    lines += _family(
-        "hotshard_top_key_out_bytes",
-        f"Estimated client bytes out of the top {TOP} keys over the window.",
-        [
-            ({"rank": i, "key": k["key"], "shard": k["shard"]}, k.get("est_bytes_out"))
-            for i, k in enumerate(summary.get("top_keys", [])[:TOP], 1)
-        ],
-    )
-    lines += _family(
-        "hotshard_top_pattern_out_bytes",
-        f"Estimated client bytes out of the top {TOP} key patterns over the window.",
-        [
-            ({"rank": i, "pattern": p["pattern"]}, p.get("est_bytes_out"))
-            for i, p in enumerate(summary.get("top_patterns", [])[:TOP], 1)
-        ],
-    )
+    families: list[tuple[str, str, Iterable[Sample]]] = [
+        (
+            "hotshard_window_seconds",
+            "Length of the analyzed window.",
+            [({}, summary.get("window", {}).get("duration_s"))],
+        ),
+        (
+            "hotshard_node_out_bytes",
+            "Client bytes out of a monitored node over the window: estimated from the commands, "
+            "or measured by the server's INFO counters.",
+            [
+                (
+                    {"node": n["node"], "shard": n["shard"], "role": n["role"], "source": source},
+                    n[col],
+                )
+                for n in nodes
+                for source, col in (
+                    ("estimated", "est_bytes_out"),
+                    ("measured", "measured_bytes_out"),
+                )
+            ],
+        ),
+        (
+            "hotshard_node_cloudwatch_out_bytes",
+            "CloudWatch NetworkBytesOut of the node over the window's whole minutes.",
+            [
+                ({"node": n["node"], "shard": n["shard"]}, n.get("cloudwatch_bytes_out"))
+                for n in nodes
+            ],
+        ),
+        (
+            "hotshard_shard_out_bytes",
+            "Client bytes out of a shard over the window (estimated replies; measured: sum of its "
+            "monitored nodes' counters).",
+            [({"shard": s["shard"], "source": "estimated"}, s.get("est_bytes_out")) for s in shards]
+            + [
+                ({"shard": s, "source": "measured"}, v)
+                for s, v in sorted(measured_by_shard.items())
+            ],
+        ),
+        (
+            "hotshard_shard_commands",
+            "Client commands a shard ran over the window.",
+            [({"shard": s["shard"]}, s.get("commands")) for s in shards],
+        ),
+        (
+            "hotshard_skew_ratio",
+            "Hottest shard / median of the other shards (by bytes out, else commands).",
+            [({"shard": hot.get("shard"), "basis": hot.get("basis")}, hot.get("skew_ratio"))],
+        ),
+        (
+            "hotshard_balance_score",
+            "Hottest shard / mean shard load - 1: 0 is perfectly even.",
+            [({}, summary.get("balance_score"))],
+        ),
+        (
+            "hotshard_self_check_ratio",
+            "Estimated / measured client bytes out of a node (1 = the estimate explains it all).",
+            [({"node": c["node"], "shard": c["shard"]}, c.get("ratio")) for c in checks],
+        ),
+        (
+            "hotshard_top_key_out_bytes",
+            f"Estimated client bytes out of the top {TOP} keys over the window.",
+            [
+                ({"rank": i, "key": k["key"], "shard": k["shard"]}, k.get("est_bytes_out"))
+                for i, k in enumerate(summary.get("top_keys", [])[:TOP], 1)
+            ],
+        ),
+        (
+            "hotshard_top_pattern_out_bytes",
+            f"Estimated client bytes out of the top {TOP} key patterns over the window.",
+            [
+                ({"rank": i, "pattern": p["pattern"]}, p.get("est_bytes_out"))
+                for i, p in enumerate(summary.get("top_patterns", [])[:TOP], 1)
+            ],
+        ),
+    ]
+    lines = [line for family in families for line in _family(*family)]
     return "\n".join(lines) + "\n"

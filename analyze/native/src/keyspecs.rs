@@ -5,6 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// A fast hash: the tables are built once from the server's reply, looked up per tail.
+type Fast = foldhash::fast::FixedState;
+
 /// arg_shape keeps this many non-key arguments, then " …" (`find.SHAPE_TOKENS`).
 pub const SHAPE_TOKENS: usize = 8;
 /// Range bounds and ids kept as they are in arg_shape.
@@ -44,13 +47,13 @@ pub struct Command {
 #[derive(Default)]
 pub struct KeySpecs {
     /// By name in lower case, `container|sub` for subcommands.
-    pub commands: HashMap<Vec<u8>, Command>,
+    pub commands: HashMap<Vec<u8>, Command, Fast>,
     /// Commands whose argv 1 names a subcommand (OBJECT, XINFO...).
-    pub containers: HashSet<Vec<u8>>,
+    pub containers: HashSet<Vec<u8>, Fast>,
     /// Keywords in every spelling arg_shape keeps (upper-cased there).
-    pub keywords: HashSet<Vec<u8>>,
+    pub keywords: HashSet<Vec<u8>, Fast>,
     /// Commands whose short integers arg_shape keeps (ranges, counts).
-    pub ranged: HashSet<Vec<u8>>,
+    pub ranged: HashSet<Vec<u8>, Fast>,
 }
 
 /// The keys of one command line (indexes into its arguments after the command, in order) and

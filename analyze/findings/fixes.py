@@ -48,19 +48,20 @@ class Context:
 
 def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFrame:
     """Per (shard, key) of `hot`: reads, writes, reply bytes of reads, request bytes of writes,
-    client IPs and connections, and the signature used most (client rows only)."""
+    client IPs and connections, and the signature used most (client rows only).
+
+    Counts per (key, signature) first and picks the top one after: a `mode()` over the rows
+    holds every row of a hot key at once, so its memory grew with the capture's length."""
     names = hot.select("key_name").unique()
     ids = t.keys.lazy().join(names.lazy(), on="key_name").select("key_id", "key_name")
     kind, ip = client_columns(pl.col("client"))
     write = pl.col("command").is_in(sorted(writes))
-    return (
-        t.rows.filter(pl.col("origin") == schema.ORIGIN_CLIENT)
-        .join(ids, on="key_id")
-        .join(
-            t.signatures.lazy().select("signature_id", "signature"), on="signature_id", how="left"
-        )
-        .with_columns(kind, ip, write=write)
-        .group_by("shard", "key_name")
+    rows = t.rows.filter(pl.col("origin") == schema.ORIGIN_CLIENT).join(
+        ids.select("key_id"), on="key_id", how="semi"
+    )
+    sums = (
+        rows.with_columns(kind, ip, write=write)
+        .group_by("shard", "key_id")
         .agg(
             reads=(~pl.col("write")).sum().cast(pl.Int64),
             writes=pl.col("write").sum().cast(pl.Int64),
@@ -68,7 +69,33 @@ def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFra
             write_request_bytes=pl.col("request_bytes").filter(pl.col("write")).sum(),
             clients=pl.coalesce("client_ip", "client").n_unique().cast(pl.Int64),
             connections=pl.col("client").n_unique().cast(pl.Int64),
-            signature=pl.col("signature").drop_nulls().mode().sort().first(),
+        )
+    )
+    used = (
+        rows.group_by("shard", "key_id", "signature_id")
+        .agg(n=pl.len())
+        .join(t.signatures.lazy().select("signature_id", "signature"), on="signature_id")
+        .filter(pl.col("signature").is_not_null())
+        .group_by("shard", "key_id")
+        .agg(
+            signature=pl.col("signature")
+            .sort_by("n", "signature", descending=[True, False])
+            .first()
+        )
+    )
+    return (
+        sums.join(used, on=["shard", "key_id"], how="left")
+        .join(ids, on="key_id")
+        .select(
+            "shard",
+            "key_name",
+            "reads",
+            "writes",
+            "read_bytes",
+            "write_request_bytes",
+            "clients",
+            "connections",
+            "signature",
         )
         .sort("shard", "key_name")
         .collect()

@@ -92,14 +92,14 @@ def parse_alone(folder: Path) -> str:
     """The native parse of every file's text, in CPU seconds on this thread (best of 3), beside
     `zstd -d` of the same files (CPU of the child)."""
     from hotshard.analyze.keys import find, keyspecs
-    from hotshard.analyze.read import parse, scanner
+    from hotshard.analyze.read import parse
 
     files = sorted(folder.glob("*.monitor.zst"))
     blocks = [
         b for f in files for b in parse.line_chunks(parse.open_source(parse.Source(f)), 32 << 20)
     ]
     lines = sum(b.count(b"\n") for b in blocks)
-    parser = scanner.parser(find.plan(keyspecs.load(None)))
+    parser = find.plan(keyspecs.load(None)).parser()
     best = float("inf")
     for _ in range(3):
         t = time.thread_time()

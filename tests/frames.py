@@ -180,7 +180,7 @@ def found_keys(
         f"1.{i} [0 10.0.0.1:5] " + " ".join(f'"{a}"' for a in argv) + "\n"
         for i, argv in enumerate(argvs)
     ]
-    scanned = scanner.scan("".join(lines).encode(), scanner.parser(plan, fast=False))
+    scanned = scanner.scan("".join(lines).encode(), plan.parser(fast=False))
     tails = scanned.tails.select(pl.all().gather(scanned.frame["_tail"]))
     return tails.select(
         "command", "args", "key_count", "arg_shape", key_raw="_tail_key_raw", keys_raw="_keys_raw"

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hotshard.analyze.keys.keyspecs import DROP_EMPTY_KEYS, KeySpec, KeySpecs
+from hotshard.analyze.read import scanner
 
 MAX_SLOTS = 3  # most key specs of any command (GEORADIUS: key, STORE, STOREDIST)
 SHAPE_TOKENS = 8  # arg_shape keeps this many non-key arguments, then "…" (the core's too)
@@ -108,6 +109,18 @@ class KeyPlan:
     ranged: list[str]  # `RANGE_COMMANDS`
     # Commands whose one key is argv 1, quoted as MONITOR prints them (`"GET`, `"get`, `"Get`).
     fast_spellings: list[str]
+
+    def parser(self, long_arg: int | None = None, fast: bool = True) -> scanner.Parser:
+        """The native parser of one analysis (`scanner.parser`); `fast`: the commands whose one
+        key is argv 1 take the fast path (off: every line is its own tail, keys by spec)."""
+        return scanner.parser(
+            self.fast_spellings if fast else (),
+            long_arg,
+            self.commands,
+            self.containers,
+            self.keywords,
+            self.ranged,
+        )
 
 
 def plan(specs: KeySpecs) -> KeyPlan:

@@ -14,14 +14,13 @@ released while the core runs, so decoding, parsing and writing overlap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
 from hotshard_native import Keys, Parser
-
-from hotshard.analyze.keys.find import KeyPlan
 
 __all__ = ["KeyIds", "Parser", "Scanned", "parser", "scan"]
 
@@ -54,22 +53,31 @@ class Scanned:
 LONG = "\x03"
 
 
-def parser(plan: KeyPlan | None = None, long_arg: int | None = None, fast: bool = True) -> Parser:
-    """A parser that finds keys by `plan` (none: no command has keys). `fast`: the commands
-    whose one key is argv 1 take the fast path (the key cut off each line, the tails shared).
-    An argument longer than `long_arg` (default 64 KiB) that is no key is handed on as `LONG`:
-    only its length counts (the request size, a value's length), so a line's memory stays near
-    the line itself (docs/BENCHMARKS.md, "A long line"); without a plan nothing is."""
-    if plan is None:
-        return Parser([], long_arg or 1 << 62)
-    spellings = [s.encode() for s in plan.fast_spellings] if fast else []
+def parser(
+    fast_spellings: Sequence[str] = (),
+    long_arg: int | None = None,
+    commands: Sequence[tuple[Any, ...]] | None = None,
+    containers: Sequence[str] = (),
+    keywords: Sequence[str] = (),
+    ranged: Sequence[str] = (),
+) -> Parser:
+    """A parser whose fast commands (their one key is argv 1: the key cut off each line, the
+    tails shared) are `fast_spellings` (`"GET`, `"get`...) and which finds keys by `commands`,
+    `containers` and shapes arguments by `keywords`, `ranged` (`keys.find.KeyPlan.parser` hands
+    them; none: no command has keys). An argument longer than `long_arg` (default 64 KiB) that
+    is no key is handed on as `LONG`: only its length counts (the request size, a value's
+    length), so a line's memory stays near the line itself (docs/BENCHMARKS.md, "A long line");
+    without key specs nothing is."""
+    spellings = [s.encode() for s in fast_spellings]
+    if commands is None:
+        return Parser(spellings, long_arg or 1 << 62)
     return Parser(
         spellings,
         *([] if long_arg is None else [long_arg]),
-        commands=plan.commands,
-        containers=[c.encode() for c in plan.containers],
-        keywords=[k.encode() for k in plan.keywords],
-        ranged=[r.encode() for r in plan.ranged],
+        commands=list(commands),
+        containers=[c.encode() for c in containers],
+        keywords=[k.encode() for k in keywords],
+        ranged=[r.encode() for r in ranged],
     )
 
 

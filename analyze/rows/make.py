@@ -97,7 +97,7 @@ class Context:
         key_plan = keys.plan(keyspecs.load(commands_reply))
         return cls(
             key_plan=key_plan,
-            parser=scanner.parser(key_plan),
+            parser=key_plan.parser(),
             lookup=lookup,
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),

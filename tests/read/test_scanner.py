@@ -24,7 +24,7 @@ def _block(lines: int) -> bytes:
 
 def test_columns_and_tails():
     block = _block(10) + b'1.5 [3 unix:/tmp/a b.sock] "MGET" "a" "b\\"c"\nOK\ngarbage\n'
-    out = scanner.scan(block, scanner.parser(PLAN), body=True)
+    out = scanner.scan(block, PLAN.parser(), body=True)
     assert (out.rows, out.parsed, out.skipped, out.bad) == (13, 11, 1, ["garbage"])
     assert out.frame.schema == {
         "ts": pl.Float64,
@@ -53,7 +53,7 @@ def test_the_gil_is_released_while_parsing():
     """The main thread keeps waking up while another thread parses a big chunk: holding the
     GIL, the parse would let it wake once, after it ended."""
     block = _block(400_000)
-    parser = scanner.parser(PLAN)
+    parser = PLAN.parser()
     started, done = threading.Event(), threading.Event()
     seconds = []
 
@@ -129,7 +129,7 @@ def _compare(lines: list[bytes]) -> None:
     from hotshard.analyze.estimate import through_time
 
     block = b"".join(lines)
-    for parser in (scanner.parser(), scanner.parser(PLAN)):
+    for parser in (scanner.parser(), PLAN.parser()):
         tails = scanner.scan(block, parser).tails
         want = tails.with_columns(**through_time.value_columns())
         cols = list(through_time.VALUE_COLUMNS)

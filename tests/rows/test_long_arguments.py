@@ -52,7 +52,7 @@ def _log(path: Path) -> Path:
 def _rows(path: Path, long_arg: int | None) -> pl.DataFrame:
     sources, ctx = sources_of(path)
     if long_arg is not None:
-        ctx = dataclasses.replace(ctx, parser=scanner.parser(ctx.key_plan, long_arg=long_arg))
+        ctx = dataclasses.replace(ctx, parser=ctx.key_plan.parser(long_arg=long_arg))
     return pl.concat([chunk for source in sources for chunk in make.source_rows(source, ctx)])
 
 
@@ -83,5 +83,5 @@ def test_only_long_arguments_that_are_no_key_are_placeholders(tmp_path):
     long = pl.col("args").list.get(1, null_on_oob=True) == "\x03"
     values = tails.filter(long).select("command", "_value_len")
     assert values.row(0) == ("set", LONG) and ("set", LONG // 6 * 3) in values.rows()
-    raised = scanner.scan(block, scanner.parser(ctx.key_plan, long_arg=1 << 40))
+    raised = scanner.scan(block, ctx.key_plan.parser(long_arg=1 << 40))
     assert "\x03" not in raised.tails["args"].explode().to_list()

@@ -19,7 +19,7 @@ import pytest
 
 from hotshard.analyze.estimate import replies
 from hotshard.analyze.keys import patterns, quoted
-from hotshard.analyze.read import parse, scanner
+from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import resolve
 from hotshard.analyze.rows import make, senders
 
@@ -51,7 +51,7 @@ def _split(source: parse.Source, ctx: make.Context) -> pl.LazyFrame:
     """A chunk's rows as the native core splits them, keys found by key spec (a frame in
     memory: the plan's source)."""
     block = next(parse.line_chunks(parse.open_source(source), 1 << 20))
-    rows = parse.split_rows(block, scanner.parser(ctx.key_plan, fast=False))
+    rows = parse.split_rows(block, ctx.key_plan.parser(fast=False))
     return rows.rename({"_tail_key_raw": "key_raw", "_keys_raw": "keys_raw"}).lazy()
 
 

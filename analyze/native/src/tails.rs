@@ -105,7 +105,15 @@ impl Tails {
         self.push_keys(&after, &found.keys, fast);
         self.key_count.push(found.keys.len() as i32);
         self.arg_shape.push(&found.shape);
-        let is_long = |i: usize| after[i].len() > long && !found.keys.contains(&i);
+        // Which arguments are keys, looked at only when some argument is long (rare).
+        let mut key = Vec::new();
+        if after.iter().any(|a| a.len() > long) {
+            key = vec![false; after.len()];
+            for &i in &found.keys {
+                key[i] = true;
+            }
+        }
+        let is_long = |i: usize| after[i].len() > long && !key[i];
         for (i, arg) in after.iter().enumerate() {
             self.args.push(if arg.len() > long && is_long(i) {
                 LONG

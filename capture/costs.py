@@ -141,12 +141,15 @@ def wire_reply_size(client: redis.Redis, *args: Any) -> int:
         if sock is None:
             raise ConnectionError("no socket")
         buf = bytearray()
-        while (end := resp_end(buf)) is None:
+        pos, todo = 0, 1
+        while True:
+            pos, todo = resp_scan(buf, pos, todo)  # from where the last piece left off
+            if not todo:
+                return pos
             chunk = sock.recv(1 << 16)
             if not chunk:
                 raise ConnectionError("connection closed in the middle of a reply")
             buf += chunk
-        return end
     finally:
         conn.disconnect()  # bytes read behind the parser's back: never reuse it
         pool.release(conn)
@@ -159,26 +162,34 @@ _BLOBS = frozenset(b"$=!")
 def resp_end(buf: bytes | bytearray, pos: int = 0) -> int | None:
     """The offset just past the one RESP2/RESP3 value starting at `pos`; None while `buf` holds
     only part of it."""
-    todo = 1  # values still to frame
+    end, todo = resp_scan(buf, pos, 1)
+    return None if todo else end
+
+
+def resp_scan(buf: bytes | bytearray, pos: int = 0, todo: int = 1) -> tuple[int, int]:
+    """Frame `todo` RESP2/RESP3 values from `pos`, as far as `buf` goes: (the offset reached,
+    values still to frame; 0 when done). Called again with more bytes and what it returned, it
+    goes on from there: a large reply (COMMAND, ~90 kB) arriving in pieces is read once, not
+    from its start at each piece (16 nodes: 0.4 s of the capture's CPU)."""
     while todo:
         eol = buf.find(b"\r\n", pos)
         if eol < 0:
-            return None
+            break
         kind, head = buf[pos], bytes(buf[pos + 1 : eol])
-        pos = eol + 2
-        todo -= 1
+        after, more = eol + 2, 0
         if kind in _BLOBS:
             n = int(head)
             if n >= 0:
-                pos += n + 2
-                if pos > len(buf):
-                    return None
+                after += n + 2
+                if after > len(buf):
+                    break
         elif kind in _AGGREGATES:
             n = int(head)
             if n > 0:
-                todo += n * _AGGREGATES[kind]
+                more = n * _AGGREGATES[kind]
             if kind == ord("|"):  # attributes precede the value they describe
-                todo += 1
+                more += 1
         elif kind not in b"+-:_,#(":
             raise ValueError(f"not RESP: {bytes([kind])!r}")
-    return pos
+        pos, todo = after, todo - 1 + more
+    return pos, todo

@@ -2,9 +2,14 @@
 
 A thread per node reads the socket with `recv_into` into one big buffer and hands whole buffers
 to the compressor — no per-line Python work (counting newlines with `bytearray.count` is the only
-look at the data). Every `flush_seconds`, or when the buffer is full, the buffered lines become one
-complete zstd frame (or gzip member) appended to the file, so the file on disk is always a valid
-sequence of frames: a SIGKILLed capture keeps everything up to its last flush.
+look at the data). A read that found little waiting is followed by a short nap (`NAP_SECONDS`),
+so each read takes many lines: what a read costs beyond its bytes (the wake-up, two system
+calls, the loop, the GIL among a thread per node) was most of the CPU on a 16-node capture
+(docs/BENCHMARKS.md, "Session 8 — capture cost").
+
+Every `flush_seconds`, or when the buffer is full, the buffered lines become one complete zstd
+frame (or gzip member) appended to the file, so the file on disk is always a valid sequence of
+frames: a SIGKILLed capture keeps everything up to its last flush.
 
 The file holds the MONITOR lines exactly as the server sent them (`+<ts> [db addr] "cmd" ...\\r\\n`),
 from the first line after MONITOR's `+OK` to the last one before the `+RESET` reply.
@@ -20,7 +25,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import select
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -48,6 +55,12 @@ BUFFER_SIZE = 4 << 20
 TAP_BYTES = 64 << 10
 TAP_SECONDS = 0.5
 TAP_KEEP = 8
+# After a read of less than NAP_BYTES, wait NAP_SECONDS before the next: the kernel holds what
+# arrives meanwhile (at the rate that filled NAP_BYTES in a nap, 5 MB/s, 256 KiB; a faster node
+# never naps). Over TLS (a read is one record) only when nothing more is waiting. 16 nodes at
+# ~7k lines/s each: ~40 lines a read without it, ~300 with it.
+NAP_SECONDS = 0.05
+NAP_BYTES = 256 << 10
 RESET_REPLY = b"+RESET\r\n"
 CLIENT_NAME = "hotshard-monitor"
 
@@ -138,6 +151,13 @@ class _Closed(ConnectionResetError):
     pass
 
 
+def _waiting(sock: socket.socket) -> bool:
+    """More of the stream to read now: decrypted bytes of the last TLS record, or bytes in the
+    kernel's buffer."""
+    pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+    return pending > 0 or bool(select.select([sock], [], [], 0)[0])
+
+
 class MonitorStream:
     """MONITOR on one node into one file, in a thread; reconnects after drops, records gaps."""
 
@@ -187,6 +207,7 @@ class MonitorStream:
         self.failure: CaptureError | None = None  # why the first connection failed
         self.gaps: list[Gap] = []
         self.cpu_seconds = 0.0
+        self.reads = 0  # socket reads of the stream (bench/window_bench.py: lines per read)
         # The last lines received, for the in-window sampler's key discovery
         # (capture/window_sample.py): a few slices of at most TAP_BYTES, numbered.
         self._recent: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=TAP_KEEP)
@@ -384,6 +405,7 @@ class MonitorStream:
         limit = self.throttle[0] if self.throttle else size
         pause = self.throttle[1] if self.throttle else 0.0
         stop_cmd = resp_command("RESET" if self.use_reset else "QUIT")
+        tls = isinstance(sock, ssl.SSLSocket)  # a read returns one record (16 KiB) at most
         sock.settimeout(0.2)
         next_flush = time.monotonic() + self.flush_seconds
         next_tap = time.monotonic() + TAP_SECONDS
@@ -425,10 +447,14 @@ class MonitorStream:
                     return
                 raise _Closed("closed by the server")
             self.bytes_received += n
+            self.reads += 1
+            full = n == size - pos  # it stopped at the buffer's end, not at the socket's
             self.lines += buf.count(b"\n", pos, pos + n)
             pos += n
             if pause:
                 time.sleep(pause)
+            elif n < NAP_BYTES and not full and not stop_sent and not (tls and _waiting(sock)):
+                time.sleep(NAP_SECONDS)
             if self.max_bytes and self.bytes_received >= self.max_bytes:
                 self.stop("max_bytes")
             if stop_sent and self.use_reset and pos >= 8 and buf[pos - 8 : pos] == RESET_REPLY:

@@ -10,16 +10,17 @@ served the reads), into `key_sizes_start.jsonl`, each with the node's time (`sam
 analyzer sizes a read by the measurement nearest to it that no write separates from it
 (analyze/estimate/through_time.py, analyze/estimate/cardinality.py).
 
-Bounded per node, whatever the traffic: key discovery parses at most `lines_per_tick` of the
-last lines the stream received (`MonitorStream.since`: slices kept at each flush and twice a
-second), newest first — one regular-expression match per line for the common commands
-(`discover_line`) — and stops when it passes half its CPU budget; a tick is skipped while
-the node's sampler has used more than `cpu_share` of a core since it started (discovery and
-measurements together): a sample of the stream that never falls behind it. Measurements go through the same rate
+Bounded per node, whatever the traffic: key discovery parses the newest of the last lines the
+stream received (`MonitorStream.since`: slices kept at each flush and twice a second), as many
+as half its CPU budget per tick parses at the cost per line it measured so far (at most
+`lines_per_tick`) — one pass of a regular expression over them and Python only per distinct
+client, command and key (`discover_lines`); a tick is skipped while the node's sampler has used
+more than `cpu_share` of a core since it started (discovery and measurements together): a
+sample of the stream that never falls behind it. Measurements go through the same rate
 limiter as the after-window sample (`rate` commands/s), at most `max_keys` keys. Keys wait in a
 queue ranked by what their reads could cost (a whole-collection read weighs 100, a whole
-value 10, any other command 1), so the keys that can move the estimate most are measured first. Nodes are
-sampled side by side (a thread each); they stop a second before a timed window ends (an
+value 10, any other command 1), so the keys that can move the estimate most are measured
+first. Nodes are sampled side by side (a thread each); they stop a second before a timed window ends (an
 interrupt stops them at once, after the pipelined batch under way), so nothing but the
 watchdog's last report stands between the end of MONITOR and the "after" INFO.
 
@@ -61,8 +62,11 @@ COMMANDS_PER_KEY = 4  # TYPE, PTTL, cardinality, a share of TIME; collections a 
 # then: a smaller sample costs the CPU budget a tenth (redis-py parses every element).
 SAMPLE = 100
 EDGE = 10
-# Of one core, per node, for discovery and measurements together (16 nodes: 8% of a core).
-CPU_SHARE = 0.005
+# Of one core, per node, for discovery and measurements together (16 nodes: 6.4% of a core).
+# 0.5% before discovery cost half as much per line: about the same keys measured for 4/5 of the
+# CPU (docs/BENCHMARKS.md, "Session 8 — capture cost").
+CPU_SHARE = 0.004
+LINE_COST = 3e-6  # discovery's CPU seconds per line until a node's own are measured
 
 # `tap(seq)`: the slices of lines a node's stream kept after slice `seq`, and the last slice's
 # number (`MonitorStream.since`).
@@ -187,6 +191,7 @@ class WindowSample:
         last_seq = 0
         per_tick = max(1, int(self.rate * self.tick / COMMANDS_PER_KEY))
         parsed = commands = 0
+        line_cost = LINE_COST  # CPU seconds per line of this node's discovery, as measured
         pipe.restart_rate()  # no burst for the seconds the connection sat idle
         began = time.monotonic()
         try:
@@ -196,7 +201,13 @@ class WindowSample:
                     continue  # over its CPU budget: this tick is skipped
                 last_seq, recent = tap(last_seq)
                 if recent:
-                    parsed += self._discover(recent, own, positions, queue, done)
+                    # as many of the newest lines as half the tick's budget parses
+                    limit = max(64, min(self.lines_per_tick, int(self.cpu_budget / line_cost)))
+                    t0 = time.thread_time()
+                    seen = self._discover(recent, own, positions, queue, done, limit)
+                    parsed += seen
+                    if seen >= 64:
+                        line_cost = (line_cost + (time.thread_time() - t0) / seen) / 2
                 if not queue:
                     continue
                 take = min(per_tick, self.max_keys - len(done))
@@ -236,33 +247,92 @@ class WindowSample:
         positions: dict[str, int],
         queue: Counter[bytes],
         done: set[bytes],
+        limit: int | None = None,
     ) -> int:
-        """Queue the keys of the last `lines_per_tick` lines of `recent` (slices of whole lines)
-        not measured yet; returns the lines parsed."""
+        """Queue the keys of the last `limit` lines (`lines_per_tick`) of `recent` (slices of
+        whole lines) not measured yet; returns the lines parsed."""
+        limit = self.lines_per_tick if limit is None else limit
         lines: list[bytes] = []
         for data in reversed(recent):  # the newest first, up to the budget
-            lines[:0] = data.rstrip(b"\n").split(b"\n")[-self.lines_per_tick :]
-            if len(lines) > self.lines_per_tick:
+            lines[:0] = data.rstrip(b"\n").split(b"\n")[-limit:]
+            if len(lines) > limit:
                 break
-        lines = lines[-self.lines_per_tick :]
-        parsed = 0
+        lines = lines[-limit:]
         deadline = time.thread_time() + self.cpu_budget
-        for line in reversed(lines):  # the newest first: a budget cut drops the oldest
-            if not line or own in line:
-                continue
-            parsed += 1
-            if parsed % 64 == 0 and time.thread_time() > deadline:
-                break
-            for key, weight in discover_line(line, positions):
-                if key not in done:
-                    queue[key] += weight  # type: ignore[assignment]
-        return parsed
+        found, whole = discover_lines(b"\n".join(lines), own, positions, deadline)
+        for key, weight in found.items():
+            if key not in done:
+                queue[key] += weight
+        return whole - sum(1 for line in lines if not line)
 
 
 # The command and its first argument, the common case (a key at position 1, no escapes in the
 # command): one match per line instead of the full grammar (sizing.parse_line: every argument
 # cut and decoded), which cost the sampler's budget ~13 µs a line.
 _HEAD = re.compile(rb'\+?[0-9.]+ \[[0-9]+ [^\]]*\] "([^"\\]*)" "((?:[^"\\]|\\.)*)"')
+
+
+# The same for every line of a slice at once, with the client: one pass of the regular
+# expression over the slice (from each line's `\n+`, the key's escapes unrolled: ~1.3 µs a line,
+# where a match per line cost ~2 µs and the Python around it as much again), a count of the
+# distinct (client, command, key) in C, then Python only per distinct one. The address ends at
+# the first `] "` (an IPv6 address has `]:` in it, a unix socket path may have spaces).
+_HEADS = re.compile(rb'\n\+[0-9.]+ \[[0-9]+ ([^\r\n]*?)\] "([^"\\]*)" "([^"\\]*(?:\\.[^"\\]*)*)"')
+
+
+def discover_lines(
+    data: bytes, own: bytes, positions: dict[str, int], deadline: float = float("inf")
+) -> tuple[Counter[bytes], int]:
+    """The keys the MONITOR lines of `data` read or write, each with what its reads could cost
+    (the sum of `discover_line` over the lines), leaving out the lines of client `own` (as
+    `b" addr] "`); and the number of lines looked at. Lines whose keys the first argument does
+    not give (MGET, scripts, range reads, a key further on) are read with the full grammar, each
+    distinct command line once, until `thread_time()` passes `deadline`."""
+    found: Counter[bytes] = Counter()
+    address = own.strip()[:-1]
+    weights: dict[bytes, float | None] = {}  # command as sent -> its first argument's weight
+    for (client, raw, arg), count in Counter(_HEADS.findall(b"\n" + data)).items():
+        if client == address:
+            continue
+        if raw not in weights:
+            weights[raw] = _first_key_weight(raw, positions)
+        weight = weights[raw]
+        if weight:
+            key = lines.unescape_bytes(arg.decode("latin-1")) if b"\\" in arg else arg
+            found[key] += weight * count  # type: ignore[assignment]
+    total = data.count(b"\n") + 1 if data else 0
+    needs_line = tuple(b'] "%s" ' % raw for raw, weight in weights.items() if weight is None)
+    if not needs_line:
+        return found, total - data.count(own)
+    bodies: Counter[bytes] = Counter()
+    for line in data.split(b"\n"):  # the command and its arguments, without time and client
+        at = line.find(b'] "')
+        if at >= 0 and line.startswith(needs_line, at) and own not in line:
+            bodies[line[at + 2 :]] += 1
+    for n, (body, count) in enumerate(bodies.items()):
+        if n % 64 == 63 and time.thread_time() > deadline:
+            break
+        info = sizing.parse_line(b"+0 [0 -] " + body.rstrip(b"\r"), positions)
+        if info is None or info.key is None:
+            continue
+        weight = _weight(info)
+        for key in (info.key, *info.others):
+            found[key] += weight * count  # type: ignore[assignment]
+    return found, total - data.count(own)
+
+
+def _first_key_weight(raw: bytes, positions: dict[str, int]) -> float | None:
+    """What a read of command `raw` (as sent) could cost when its first argument is its one key;
+    0: no key; None: the line is needed (the keys are elsewhere, or the arguments decide)."""
+    command = raw.decode("latin-1").lower()
+    pos = positions.get(command)
+    if pos is None:
+        pos = 0 if command in sizing.KEYLESS else 1
+    if command in _SLOW or command in reads.CANDIDATES or pos > 1:
+        return None
+    if pos <= 0:
+        return 0.0
+    return WHOLE_VALUE_WEIGHT if command in reads.WHOLE_VALUES else OTHER_WEIGHT
 
 
 def discover_line(line: bytes, positions: dict[str, int]) -> list[tuple[bytes, float]]:

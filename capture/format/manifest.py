@@ -394,7 +394,9 @@ def write(folder: str | os.PathLike[str], manifest: Manifest) -> Path:
     """Atomically (re)write the manifest: a crash mid-write never leaves a broken file."""
     folder = Path(folder)
     target = folder / MANIFEST_NAME
-    text = json.dumps(manifest.to_dict(), indent=2, sort_keys=True, default=_json_default)
+    data = _fields(manifest)
+    data["options"] = redact_options(manifest.options)
+    text = json.dumps(data, indent=2, sort_keys=True, default=_json_default)
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=folder)
     try:
         with os.fdopen(fd, "w") as fh:
@@ -585,7 +587,26 @@ def monitor_file_name(shard: str, role: str, host: str, port: int, compression: 
     return f"{shard}-{role}-{safe_host}_{port}{ext}"
 
 
+def _fields(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields, one level deep: `json.dumps(default=_json_default)` converts the
+    nested ones as it meets them. The same JSON as `dataclasses.asdict`, without its deep copy
+    (a 16-node manifest with INFO and polls: 60 ms a write; 16k key sizes: 1 s)."""
+    return {name: getattr(obj, name) for name in _field_names(type(obj))}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def _json_default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _fields(obj)
     if isinstance(obj, bytes):
         return obj.decode("utf-8", "backslashreplace")
     if isinstance(obj, set | frozenset):
@@ -618,10 +639,10 @@ def write_key_sizes(
     """Write `key_sizes.jsonl` (`start`: `key_sizes_start.jsonl`; sorted, so the file is
     deterministic) and point the manifest at it."""
     path = Path(folder) / (START_SIZES_NAME if start else KEY_SIZES_NAME)
-    rows = sorted((dataclasses.asdict(s) for s in sizes), key=lambda r: (r["node"], r["key"]))
+    rows = sorted((_fields(s) for s in sizes), key=lambda r: (r["node"], r["key"]))
     with path.open("w") as fh:
         for row in rows:
-            fh.write(json.dumps(row, sort_keys=True) + "\n")
+            fh.write(json.dumps(row, sort_keys=True, default=_json_default) + "\n")
     os.chmod(path, 0o600)
     if start:
         manifest.key_sizes_start_file = START_SIZES_NAME

@@ -120,3 +120,39 @@ def test_a_light_measurement_sends_three_commands_for_a_string_two_for_a_missing
     assert light[2].encoding == full[2].encoding and light[2].memory_usage == full[2].memory_usage
     assert light[2].avg_member_bulk == full[2].avg_member_bulk  # items of one size
     assert light[0].memory_usage is None and full[0].memory_usage
+
+
+def test_discovery_of_a_slice_at_once_adds_up_the_lines():
+    """`discover_lines` (one pass over a slice, each distinct line once) against the sum of
+    `discover_line` over its lines: every shape, repeats, IPv6 and script clients, the
+    sampler's own lines left out."""
+    positions = {"get": 1, "set": 1, "ping": 0, "zrange": 1, "xread": 0, "mget": 1, "object": 2}
+    cases = [
+        _line(0, "GET", "a"),
+        _line(1, "get", 'a\\\\b\\x00\\"q'),
+        _line(2, "SET", "k", "v"),
+        _line(3, "PING"),
+        _line(4, "MGET", "m1", "m2", "m3"),
+        _line(5, "EVALSHA", "abc", "2", "k1", "k2", "x"),
+        _line(6, "XREAD", "COUNT", "2", "STREAMS", "s1", "0"),
+        _line(7, "ZRANGE", "z", "0", "-1", "WITHSCORES"),
+        _line(8, "ZRANGE", "z", "0", "9"),
+        _line(9, "HGETALL", "h"),
+        _line(10, "GET", "x", client="lua"),
+        _line(11, "GET", "v6", client="[::1]:6000"),
+        _line(12, "OBJECT", "ENCODING", "o"),
+        _line(13, "LRANGE", "l", "0", "-1", client="[::1]:6000"),
+        b"+OK\r",
+        b"garbage",
+    ]
+    own = _line(14, "TYPE", "mine", client="10.0.0.9:7000")
+    data = cases * 3 + [own, _line(15, "GET", "a")]
+    want: Counter[bytes] = Counter()
+    for line in data:
+        if line is not own:
+            for key, weight in window_sample.discover_line(line, positions):
+                want[key] += weight  # type: ignore[assignment]
+    found, seen = window_sample.discover_lines(b"\n".join(data), b" 10.0.0.9:7000] ", positions)
+    assert found == want
+    assert found[b"z"] == 3 * (100.0 + 1.0) and found[b"a"] == 4 * 10.0
+    assert seen == len(data) - 1

@@ -17,8 +17,9 @@ from typing import Any
 import polars as pl
 
 from hotshard.analyze import schema
+from hotshard.analyze.keys import find, keyspecs
 from hotshard.analyze.keys.slots import hash_slot
-from hotshard.analyze.read import parse
+from hotshard.analyze.read import parse, scanner
 from hotshard.analyze.rows import make
 from hotshard.analyze.store import dataset
 
@@ -165,6 +166,25 @@ def split_log(path: str | Path) -> pl.DataFrame:
     if not parts:
         return pl.DataFrame()
     return pl.concat(parts)
+
+
+def found_keys(
+    argvs: Sequence[Sequence[str]], specs: keyspecs.KeySpecs | None = None
+) -> pl.DataFrame:
+    """Per command line (argv as MONITOR prints it, escapes unresolved) what the native core
+    finds by key spec, every line taken whole (no fast path): `command`, `args`,
+    `key_raw` (the first key as quoted), `keys_raw` (every key, when more than one),
+    `key_count`, `arg_shape`."""
+    plan = find.plan(specs or keyspecs.load())
+    lines = [
+        f"1.{i} [0 10.0.0.1:5] " + " ".join(f'"{a}"' for a in argv) + "\n"
+        for i, argv in enumerate(argvs)
+    ]
+    scanned = scanner.scan("".join(lines).encode(), plan.parser(fast=False))
+    tails = scanned.tails.select(pl.all().gather(scanned.frame["_tail"]))
+    return tails.select(
+        "command", "args", "key_count", "arg_shape", key_raw="_tail_key_raw", keys_raw="_keys_raw"
+    )
 
 
 def write_outputs(

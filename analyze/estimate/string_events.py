@@ -27,7 +27,7 @@ DELETES = ("del", "unlink", "getdel")
 # Per row, from its arguments: the decoded length of the value a SET/GETSET/SETEX/PSETEX stores
 # unconditionally, and when that value expires (absolute: PXAT/EXAT; relative to the line's
 # time: EX/PX/SETEX/PSETEX). Transient: `Strings.apply` drops them. The row path takes them from
-# the native core (analyze/native/src/scan.rs `Values`); `value_columns` is the reference that
+# the native core (analyze/native/src/values.rs `Values`); `value_columns` is the reference that
 # tests/read/test_scanner.py holds the core to.
 VALUE_COLUMNS = ("_value_len", "_exp_abs", "_exp_rel")
 _ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|.)"

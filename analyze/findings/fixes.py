@@ -50,8 +50,9 @@ def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFra
     """Per (shard, key) of `hot`: reads, writes, reply bytes of reads, request bytes of writes,
     client IPs and connections, and the signature used most (client rows only).
 
-    Counts per (key, signature) first and picks the top one after: a `mode()` over the rows
-    holds every row of a hot key at once, so its memory grew with the capture's length."""
+    Every aggregation here is one the streaming engine runs in bounded memory: `mode()`,
+    `n_unique()` and `filter()` inside `agg` held every row of the hot keys at once, so memory
+    grew with the capture's length (docs/BENCHMARKS.md, session 8)."""
     names = hot.select("key_name").unique()
     ids = t.keys.lazy().join(names.lazy(), on="key_name").select("key_id", "key_name")
     kind, ip = client_columns(pl.col("client"))
@@ -60,16 +61,23 @@ def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFra
         ids.select("key_id"), on="key_id", how="semi"
     )
     sums = (
-        rows.with_columns(kind, ip, write=write)
+        rows.with_columns(write=write)
         .group_by("shard", "key_id")
         .agg(
             reads=(~pl.col("write")).sum().cast(pl.Int64),
             writes=pl.col("write").sum().cast(pl.Int64),
-            read_bytes=pl.col("reply_bytes").filter(~pl.col("write")).sum(),
-            write_request_bytes=pl.col("request_bytes").filter(pl.col("write")).sum(),
-            clients=pl.coalesce("client_ip", "client").n_unique().cast(pl.Int64),
-            connections=pl.col("client").n_unique().cast(pl.Int64),
+            read_bytes=pl.when(~pl.col("write")).then(pl.col("reply_bytes")).sum(),
+            write_request_bytes=pl.when(pl.col("write")).then(pl.col("request_bytes")).sum(),
         )
+    )
+    # Distinct values first, then counted: `n_unique()` in the aggregation is not streamed
+    # (the whole input was held at once).
+    connections = _distinct(rows.select("shard", "key_id", "client"), "connections")
+    clients = _distinct(
+        rows.with_columns(kind, ip).select(
+            "shard", "key_id", client=pl.coalesce("client_ip", "client")
+        ),
+        "clients",
     )
     used = (
         rows.group_by("shard", "key_id", "signature_id")
@@ -84,7 +92,9 @@ def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFra
         )
     )
     return (
-        sums.join(used, on=["shard", "key_id"], how="left")
+        sums.join(clients, on=["shard", "key_id"])
+        .join(connections, on=["shard", "key_id"])
+        .join(used, on=["shard", "key_id"], how="left")
         .join(ids, on="key_id")
         .select(
             "shard",
@@ -100,6 +110,11 @@ def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFra
         .sort("shard", "key_name")
         .collect()
     )
+
+
+def _distinct(lf: pl.LazyFrame, name: str) -> pl.LazyFrame:
+    """Per (shard, key_id): how many distinct rows of `lf` (its third column) it has."""
+    return lf.unique().group_by("shard", "key_id").agg(pl.len().cast(pl.Int64).alias(name))
 
 
 @dataclass(frozen=True)

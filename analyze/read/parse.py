@@ -69,11 +69,12 @@ def header_rows(block: bytes) -> pl.DataFrame:
     return scanner.scan(block, body=True).frame.select("ts", "db", "client", "body")
 
 
-def split_rows(block: bytes) -> pl.DataFrame:
+def split_rows(block: bytes, using: scanner.Parser | None = None) -> pl.DataFrame:
     """Per command line of a chunk of text: `ts`, `db`, `client`, `command`, `arg_count`,
-    `request_bytes` and `args` (each argument as printed, escapes unresolved), as the native
-    core splits them (with no fast commands every body is its own tail)."""
-    scanned = scanner.scan(block)
+    `request_bytes` and `args` (each argument as printed, escapes unresolved), and the rest of
+    `scanner.Scanned.tails`, as the native core splits them (`using`; by default without key
+    specs or fast commands: every body is its own tail)."""
+    scanned = scanner.scan(block, using)
     tails = scanned.tails.drop("_whole")
     return pl.concat(
         [

@@ -5,7 +5,8 @@ the line split, the header (`ts`, `db`, `client` in every address form), the quo
 capture's health counts, and the first cut of the body into the command, the first key as
 quoted (commands whose one key is argv 1: `fast`) and the rest, the "tail". Tails repeat (`GET`
 with no more arguments, `SET … EX 60`), so the core hands each distinct tail once, with a code
-per row; the arguments are then parsed per distinct tail (`hotshard.analyze.rows.make`), not per line.
+per row, parsed: its arguments, request size, its keys by the server's key specs
+(`keys.find.KeyPlan`) and its argument shape.
 
 The columns come back as Arrow buffers, wrapped here without a per-row Python step. The GIL is
 released while the core runs, so decoding, parsing and writing overlap.
@@ -39,19 +40,45 @@ class Scanned:
     # Per distinct tail, by code: `_whole` (a whole body, else a fast line's rest), and the tail
     # parsed as a body (a fast one with the placeholder key `K`): `command` (lower case),
     # `arg_count`, `request_bytes` (RESP2, decoded lengths), `args` (after the command, as
-    # printed: escapes unresolved), and what a string write stores: `_value_len`, `_exp_abs`,
-    # `_exp_rel` (`through_time.VALUE_COLUMNS`, worked out in the core: scan.rs `Values`).
+    # printed: escapes unresolved; a long one that is no key as `LONG`), and what a string
+    # write stores: `_value_len`, `_exp_abs`, `_exp_rel` (`through_time.VALUE_COLUMNS`, worked
+    # out in the core: values.rs `Values`); by key spec: `_tail_key_raw` (a whole body's first
+    # key as quoted), `_keys_raw` (every key as quoted, when more than one), `key_count`,
+    # `arg_shape`; `_long_value` (an APPEND's, SETRANGE's, PING's or ECHO's value's decoded
+    # length when it was handed on as `LONG`).
     tails: pl.DataFrame
 
 
-def parser(fast_spellings: Sequence[str] = (), long_arg: int | None = None) -> Parser:
-    """A parser whose fast commands are `fast_spellings` (`"GET`, `"get`...:
-    `keys.KeyPlan.fast_spellings`). An argument after the key of a fast string, hash, list or
-    set write longer than `long_arg` (default 64 KiB) is handed on as the placeholder `\\x03`:
-    only its length counts (the request size, the value's length), and a line's memory then
-    stays near the line itself (docs/BENCHMARKS.md, "A long line")."""
+# What a long argument that is no key is handed on as (analyze/native/src/tails.rs `LONG`).
+LONG = "\x03"
+
+
+def parser(
+    fast_spellings: Sequence[str] = (),
+    long_arg: int | None = None,
+    commands: Sequence[tuple[Any, ...]] | None = None,
+    containers: Sequence[str] = (),
+    keywords: Sequence[str] = (),
+    ranged: Sequence[str] = (),
+) -> Parser:
+    """A parser whose fast commands (their one key is argv 1: the key cut off each line, the
+    tails shared) are `fast_spellings` (`"GET`, `"get`...) and which finds keys by `commands`,
+    `containers` and shapes arguments by `keywords`, `ranged` (`keys.find.KeyPlan.parser` hands
+    them; none: no command has keys). An argument longer than `long_arg` (default 64 KiB) that
+    is no key is handed on as `LONG`: only its length counts (the request size, a value's
+    length), so a line's memory stays near the line itself (docs/BENCHMARKS.md, "A long line");
+    without key specs nothing is."""
     spellings = [s.encode() for s in fast_spellings]
-    return Parser(spellings) if long_arg is None else Parser(spellings, long_arg)
+    if commands is None:
+        return Parser(spellings, long_arg or 1 << 62)
+    return Parser(
+        spellings,
+        *([] if long_arg is None else [long_arg]),
+        commands=list(commands),
+        containers=[c.encode() for c in containers],
+        keywords=[k.encode() for k in keywords],
+        ranged=[r.encode() for r in ranged],
+    )
 
 
 _PLAIN = parser()
@@ -93,6 +120,17 @@ def scan(block: bytes, using: Parser | None = None, body: bool = False) -> Scann
                 "_value_len": _nullable(pa.int64(), t, d, "tails.value_len"),
                 "_exp_abs": _nullable(pa.float64(), t, d, "tails.exp_abs"),
                 "_exp_rel": _nullable(pa.float64(), t, d, "tails.exp_rel"),
+                "_tail_key_raw": _strings(d, "tails.key_raw", t),
+                "_keys_raw": pa.Array.from_buffers(
+                    pa.large_list(pa.large_string()),
+                    t,
+                    [pa.py_buffer(d["tails.keys.valid"]), pa.py_buffer(d["tails.keys.offsets"])],
+                    null_count=d["tails.keys.nulls"],
+                    children=[_strings(d, "tails.key_list", d["tails.keys.n"])],
+                ),
+                "key_count": _numbers(pa.int32(), t, d["tails.key_count"]),
+                "arg_shape": _strings(d, "tails.arg_shape", t),
+                "_long_value": _nullable(pa.int64(), t, d, "tails.long_value"),
             }
         )
     )
@@ -105,7 +143,15 @@ def scan(block: bytes, using: Parser | None = None, body: bool = False) -> Scann
         last_ts=d["last_ts"],
         bad=d["bad"],
         frame=frame,
-        tails=tails.cast({"command": pl.String, "args": pl.List(pl.String)}),
+        tails=tails.cast(
+            {
+                "command": pl.String,
+                "args": pl.List(pl.String),
+                "_tail_key_raw": pl.String,
+                "_keys_raw": pl.List(pl.String),
+                "arg_shape": pl.String,
+            }
+        ),
     )
 
 

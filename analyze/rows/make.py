@@ -7,8 +7,8 @@ Per chunk of a source's text (`parse.line_chunks`, ~32 MiB), in the native core
    counted for the capture's health; the time window is applied to these rows (`keep`);
 2. body: cut into command, first key as quoted (commands whose one key is argv 1) and the rest,
    the "tail"; each distinct tail of the chunk split into its arguments, command and request
-   size once. Then in Polars, per distinct tail: the keys by key spec and the argument shape
-   (`keys.find_keys`) and the reply features;
+   size, its keys by the server's key specs and its argument shape once (`keys.find.KeyPlan`).
+   Then in Polars, per distinct tail: the reply features;
 3. per distinct key, once per analysis: its id, text, bytes, slot, pattern and sampled size
    (`ids.KeyDictionary`), gathered back into the rows by id;
 4. per distinct signature: its id (`ids.SignatureDictionary`);
@@ -55,6 +55,7 @@ from hotshard.analyze.keys import keyspecs, patterns, quoted
 from hotshard.analyze.read import parse, scanner
 from hotshard.analyze.read.prefetch import ahead
 from hotshard.analyze.rows.ids import KeyDictionary, SignatureDictionary
+from hotshard.analyze.rows.senders import origin, protocols, resp3_nulls
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
@@ -99,7 +100,7 @@ class Context:
         key_plan = keys.plan(keyspecs.load(commands_reply))
         return cls(
             key_plan=key_plan,
-            parser=scanner.parser(key_plan.fast_spellings),
+            parser=key_plan.parser(),
             lookup=lookup,
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
@@ -290,38 +291,21 @@ _COMBO = ["_class", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client",
 
 
 def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
-    """Per distinct tail (by code; `scanner.Scanned.tails`, split by the native core): command,
-    arg_count, key_count, keys, the request size, the first key of a whole-body tail, arg_shape
-    and the reply features of the arguments. A fast tail was parsed as a body whose key is a
-    placeholder."""
-    frame = parsed.with_row_index("_code")
-    whole = pl.col("_whole")
-    fast = (
-        frame.lazy()
-        .filter(~whole)
-        .pipe(keys.find_keys, ctx.key_plan, all_fast=True)
-        .with_columns(
-            keys=pl.lit(None, pl.List(pl.String)),
-            _tail_key_raw=pl.lit(None, pl.String),
-            _keys_raw=pl.lit(None, pl.List(pl.String)),
-        )
-    )
-    slow = (
-        frame.lazy()
-        .filter(whole)
-        .pipe(keys.find_keys, ctx.key_plan)
-        .with_columns(
-            keys=quoted.decode_keys(pl.col("keys_raw")),
-            _tail_key_raw="key_raw",
-            _keys_raw="keys_raw",
-        )
-    )
+    """Per distinct tail (by code; `scanner.Scanned.tails`: split, keys found and shaped by
+    the native core): its keys' text, the request size, and the reply features of the
+    arguments. A fast tail was parsed as a body whose key is a placeholder."""
     out = (
-        pl.concat([fast, slow], how="vertical_relaxed")
-        # The reply features that need the key's text (XREAD's key length): whole tails only.
-        .with_columns(key_name=quoted.decode(pl.col("_tail_key_raw")).text)
-        # (`through_time.VALUE_COLUMNS` came from the core: analyze/native/src/scan.rs `Values`)
+        parsed.lazy()
+        .with_row_index("_code")
+        .with_columns(
+            keys=quoted.decode_keys(pl.col("_keys_raw")),
+            # The reply features that need the key's text (XREAD's key length): whole tails.
+            key_name=quoted.decode(pl.col("_tail_key_raw")).text,
+        )
+        # (`through_time.VALUE_COLUMNS` came from the core: analyze/native/src/values.rs `Values`)
         .with_columns(**ctx.lookup.tail_features())
+        # A value handed on as a placeholder: its length, from the core.
+        .with_columns(_f_vlen=pl.coalesce("_long_value", "_f_vlen"))
         .rename({"request_bytes": "_request_bytes"})
         # `HELLO 3` switches its connection to RESP3 (`HELLO` alone changes nothing)
         .with_columns(
@@ -330,7 +314,6 @@ def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             .cast(pl.Int32, strict=False)
         )
         .collect()
-        .sort("_code")
     )
     # Tails that differ only in what neither reply nor signature looks at (SET's value) share
     # a class: the reply model and the signatures then run once per class, not per tail.
@@ -368,64 +351,4 @@ def _combos(per_row: pl.DataFrame, tail: pl.DataFrame, ctx: Context) -> pl.DataF
     return pl.concat(
         [combos.select("_combo"), replies_, as_client.to_frame(), signature_id.to_frame(), reads],
         how="horizontal",
-    )
-
-
-# Replies that are one bulk string or null: 5 bytes is the RESP2 null (an empty string is 6).
-_SINGLE = ("get", "getdel", "getex", "getset", "hget", "lindex", "lpop", "rpop", "zscore")
-
-
-def resp3_nulls(rows: pl.DataFrame) -> pl.DataFrame:
-    """Null replies to RESP3 clients as RESP3 frames them (`_\r\n`), whichever step sized
-    them (the writes before a read size a deleted key's GET as RESP2's null); drops `_resp3`."""
-    null = (
-        pl.col("_resp3").fill_null(False)
-        & pl.col("command").is_in(_SINGLE)
-        & (pl.col("reply_bytes") == resp.NULL)
-    )
-    return rows.with_columns(
-        reply_bytes=pl.when(null).then(pl.lit(resp.RESP3_NULL, pl.Int64)).otherwise("reply_bytes")
-    ).drop("_resp3")
-
-
-def protocols(per_row: pl.DataFrame, spoken: dict[str, int], default: int) -> pl.DataFrame:
-    """`per_row` (one chunk, file order) with `_resp3`: whether each command's client speaks
-    RESP3 — by the last `HELLO <n>` it sent, else `spoken` (what CLIENT LIST and earlier chunks
-    said), else `default`. `spoken` is updated with this chunk's HELLOs."""
-    if not spoken and per_row.select(pl.col("_hello").is_null().all()).item():
-        # Nobody said HELLO or spoke RESP3 so far (the common case): no per-client window.
-        return per_row.drop("_hello").with_columns(_resp3=pl.lit(default == 3))
-    known = pl.DataFrame(
-        {"client": list(spoken), "_was": list(spoken.values())},
-        schema={"client": pl.String, "_was": pl.Int32},
-    )
-    out = (
-        per_row.with_columns(_said=pl.col("_hello").forward_fill().over("client"))
-        .join(known, on="client", how="left", maintain_order="left")
-        .with_columns(
-            _resp3=pl.coalesce("_said", "_was", pl.lit(default, pl.Int32)) == 3,
-        )
-    )
-    said = (
-        out.filter(pl.col("_hello").is_not_null()).group_by("client").agg(pl.col("_hello").last())
-    )
-    spoken.update(dict(said.iter_rows()))
-    return out.drop("_said", "_was", "_hello")
-
-
-def origin(source: parse.Source) -> pl.Expr:
-    """Where a line came from (`schema.ORIGIN_*`): a script's `redis.call` (`lua`), a write
-    replicated from the primary (seen on a replica, from the primary's address), or a client."""
-    client = pl.col("client")
-    replicated = (
-        client.is_in(list(source.primary_addresses))
-        if source.primary_addresses and source.role != "primary"
-        else pl.lit(False)
-    )
-    return (
-        pl.when(client == "lua")
-        .then(pl.lit(schema.ORIGIN_SCRIPT))
-        .when(replicated)
-        .then(pl.lit(schema.ORIGIN_REPLICATED))
-        .otherwise(pl.lit(schema.ORIGIN_CLIENT))
     )

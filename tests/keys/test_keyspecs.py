@@ -1,4 +1,4 @@
-"""Key specs from a real COMMAND reply, and the vectorized key extraction that follows them."""
+"""Key specs from a real COMMAND reply, and the native core's key finding that follows them."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import json
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from hotshard.analyze.keys import find, keyspecs, quoted
+from hotshard.analyze.keys import keyspecs, quoted
 from hotshard.capture.format.lines import key_text, unescape_bytes
 from hotshard.capture.format.manifest import jsonable
+from tests.frames import found_keys
 
 SPECS = keyspecs.load()
-PLAN = find.plan(SPECS)
 
 # argv as MONITOR prints it (escapes unresolved) -> expected keys (escaped form)
 CASES: list[tuple[list[str], list[str]]] = [
@@ -76,15 +78,8 @@ def test_reference_positions_follow_redis_rules():
         assert [argv[i] for i in positions] == expected, argv
 
 
-def _frame(cases: list[tuple[list[str], list[str]]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"command": [a[0].lower() for a, _ in cases], "args": [a[1:] for a, _ in cases]},
-        schema={"command": pl.String, "args": pl.List(pl.String)},
-    )
-
-
-def test_find_keys_matches_the_cases():
-    out = find.find_keys(_frame(CASES).lazy(), PLAN).collect()
+def test_the_core_finds_the_cases_keys():
+    out = found_keys([argv for argv, _ in CASES])
     expected = pl.DataFrame(
         {
             "key_raw": [k[0] if k else None for _, k in CASES],
@@ -139,21 +134,16 @@ def test_keys_of_escaped_arguments_are_decoded():
         (["GET", "sp ace"], "sp ace", False),
         (["GET", "\\x00\\x7f"], "\x00\x7f", False),
     ]
-    frame = _frame([(argv, []) for argv, _, _ in cases])
-    found = find.find_keys(frame.lazy(), PLAN)
-    out = quoted.decode_column(found, "key_raw").collect()
+    found = found_keys([argv for argv, _, _ in cases])
+    out = quoted.decode_column(found.lazy(), "key_raw").collect()
     for (argv, text, binary), row in zip(cases, out.iter_rows(named=True), strict=True):
         exact = unescape_bytes(argv[1])
         assert (row["key_raw_text"], row["key_raw_binary"]) == key_text(exact) == (text, binary)
         assert row["key_raw_bytes"] == exact
         assert row["key_raw"] == argv[1] and row["keys_raw"] is None
     # The key list of a multi-key command, text form (`keys` of the rows).
-    many = _frame([(["MGET", *(argv[1] for argv, _, _ in cases)], [])])
-    listed = (
-        find.find_keys(many.lazy(), PLAN)
-        .select(keys=quoted.decode_keys(pl.col("keys_raw")))
-        .collect()
-    )
+    many = found_keys([["MGET", *(argv[1] for argv, _, _ in cases)]])
+    listed = many.select(keys=quoted.decode_keys(pl.col("keys_raw")))
     assert listed["keys"].to_list() == [[text for _, text, _ in cases]]
 
 
@@ -174,7 +164,7 @@ def test_arg_shape_masks_values_and_keeps_ranges_and_keywords():
         ["XADD", "s", "*", "f", "v"],
         ["PING"],
     ]
-    out = find.find_keys(_frame([(a, []) for a in argvs]).lazy(), PLAN).collect()
+    out = found_keys(argvs)
     assert out["arg_shape"].to_list() == [
         "0 -1 WITHSCORES",
         "? EX ?",
@@ -193,13 +183,50 @@ def test_arg_shape_masks_values_and_keeps_ranges_and_keywords():
     ]
 
 
-def test_find_keys_adds_its_columns_and_no_helpers():
-    out = find.find_keys(_frame(CASES[:2]).lazy(), PLAN)
-    assert out.collect_schema().names() == [
-        "command",
-        "args",
-        "key_raw",
-        "keys_raw",
-        "key_count",
-        "arg_shape",
-    ]
+def _arities(reply: list) -> dict[str, int]:
+    out = {}
+    for entry in reply:
+        out[str(entry[0]).lower()] = int(entry[1])
+        if len(entry) >= 10 and entry[9]:
+            out |= _arities(entry[9])
+    return out
+
+
+ARITY = _arities(keyspecs.builtin_reply())
+WORDS = ["STREAMS", "streams", "STORE", "STOREDIST", "KEYS", "", "0", "1", "2", "3", "-1", "+2"]
+WORDS += ["02", "k", "WITHSCORES", "LIMIT", "COUNT", "GET", "BY", "99999999999", "$", "ex", "x"]
+
+
+def _accepted(name: str, argc: int) -> bool:
+    """The server takes the line (its arity): shorter lines never reach MONITOR."""
+    arity = ARITY.get(name, -1)
+    return argc == arity if arity > 0 else argc >= -arity
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from(sorted(SPECS.by_command)),
+            st.lists(st.sampled_from(WORDS) | st.from_regex(r"\Ak[0-9]{1,2}\Z"), max_size=9),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_core_finds_the_keys_the_reference_rules_find(lines):
+    """Any command of the built-in reply with any arguments the server accepts: the native
+    core's keys are those of the plain-Python rules (`keyspecs.key_positions`)."""
+    argvs = []
+    for name, args in lines:
+        command, _, sub = name.partition("|")
+        argv = [command.upper(), *([sub.upper()] if sub else []), *args]
+        if _accepted(name, len(argv)):
+            argvs.append(argv)
+    if not argvs:
+        return
+    out = found_keys(argvs)
+    for argv, row in zip(argvs, out.iter_rows(named=True), strict=True):
+        want = [argv[i] for i in SPECS.positions(argv)]
+        got = row["keys_raw"] or ([row["key_raw"]] if row["key_count"] else [])
+        assert (got, row["key_count"]) == (want, len(want)), argv

@@ -7,9 +7,9 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hotshard.analyze.keys import find, keyspecs, quoted
+from hotshard.analyze.keys import quoted
 from hotshard.capture.format.lines import escape_bytes, key_text, unescape_bytes
-from tests.frames import parse_log, split_log
+from tests.frames import found_keys, parse_log, split_log
 from tests.resp import request_size
 
 # Bytes that exercise every escape and the separators around them, plus anything at all.
@@ -21,7 +21,6 @@ ARG = st.one_of(
     st.lists(NASTY, max_size=8).map(b"".join),
     st.text(max_size=20).map(str.encode),
 )
-PLAN = find.plan(keyspecs.load())
 
 
 def monitor_line(i: int, argv: list[bytes]) -> bytes:
@@ -52,12 +51,9 @@ def test_arguments_round_trip(tmp_path, commands):
 def test_all_keys_decode_like_key_text(key, others):
     """MGET of several keys: every key's text form equals hotshard.capture.format.lines.key_text."""
     argv = [key, *others]
-    frame = pl.DataFrame(
-        {"command": ["mget"], "args": [[escape_bytes(a) for a in argv]]},
-        schema={"command": pl.String, "args": pl.List(pl.String)},
-    )
+    found = found_keys([["MGET", *(escape_bytes(a) for a in argv)]])
     out = (
-        find.find_keys(frame.lazy(), PLAN)
+        found.lazy()
         .select(keys=quoted.decode_keys(pl.col("keys_raw")), key_raw="key_raw")
         .pipe(quoted.decode_column, "key_raw")
         .collect()

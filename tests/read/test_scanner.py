@@ -10,7 +10,10 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hotshard.analyze.keys import find, keyspecs
 from hotshard.analyze.read import scanner
+
+PLAN = find.plan(keyspecs.load())
 
 LINE = b'1697549123.000001 [0 10.0.0.1:5000] "SET" "user:%d" "%s"\n'
 
@@ -21,7 +24,7 @@ def _block(lines: int) -> bytes:
 
 def test_columns_and_tails():
     block = _block(10) + b'1.5 [3 unix:/tmp/a b.sock] "MGET" "a" "b\\"c"\nOK\ngarbage\n'
-    out = scanner.scan(block, scanner.parser(['"SET']), body=True)
+    out = scanner.scan(block, PLAN.parser(), body=True)
     assert (out.rows, out.parsed, out.skipped, out.bad) == (13, 11, 1, ["garbage"])
     assert out.frame.schema == {
         "ts": pl.Float64,
@@ -39,6 +42,10 @@ def test_columns_and_tails():
     mget = out.tails.row(10, named=True)
     assert mget["command"] == "mget" and mget["args"] == ["a", 'b\\"c']
     assert mget["arg_count"] == 2 and mget["request_bytes"] == 4 + 10 + 7 + 9
+    # Its keys by key spec, as quoted; a fast tail's key is the line's own (`_key_raw`).
+    assert (mget["_tail_key_raw"], mget["_keys_raw"], mget["key_count"]) == ("a", ["a", 'b\\"c'], 2)
+    first = out.tails.row(0, named=True)
+    assert (first["_tail_key_raw"], first["_keys_raw"], first["key_count"]) == (None, None, 1)
     assert out.tails.row(0, named=True)["args"] == ["K", ""]  # fast: the placeholder key
 
 
@@ -46,7 +53,7 @@ def test_the_gil_is_released_while_parsing():
     """The main thread keeps waking up while another thread parses a big chunk: holding the
     GIL, the parse would let it wake once, after it ended."""
     block = _block(400_000)
-    parser = scanner.parser(['"SET'])
+    parser = PLAN.parser()
     started, done = threading.Event(), threading.Event()
     seconds = []
 
@@ -69,7 +76,7 @@ def test_the_gil_is_released_while_parsing():
     assert wakes >= 5
 
 
-# What a string write stores, worked out in the core (scan.rs `Values`), against the Polars
+# What a string write stores, worked out in the core (values.rs `Values`), against the Polars
 # expressions of the estimate (`string_events.value_columns`) over the same parsed tails.
 _NUMBERS = [
     "60",
@@ -122,7 +129,7 @@ def _compare(lines: list[bytes]) -> None:
     from hotshard.analyze.estimate import string_events, through_time
 
     block = b"".join(lines)
-    for parser in (scanner.parser(), scanner.parser(['"SET', '"set', '"GETSET', '"SETEX'])):
+    for parser in (scanner.parser(), PLAN.parser()):
         tails = scanner.scan(block, parser).tails
         want = tails.with_columns(**string_events.value_columns())
         cols = list(through_time.VALUE_COLUMNS)

@@ -1,6 +1,7 @@
-"""A long argument of a fast data write (a SET's value, a hash field's) is handed on by the
-native core as a placeholder, its decoded length counted there (analyze/native/src/scan.rs
-`LONG`): every column of every row is what parsing the argument whole gives."""
+"""A long argument that is no key of its command (a SET's value, an APPEND's, MSET's values, an
+EVAL's script) is handed on by the native core as a placeholder, its decoded length counted
+there (analyze/native/src/tails.rs `LONG`): every column of every row is what parsing the
+argument whole gives. A long key stays whole."""
 
 from __future__ import annotations
 
@@ -30,10 +31,14 @@ BODIES = [
     f'"HSET" "h:1" "{BIG}" "{ESCAPED}"',
     f'"RPUSH" "l:1" "a" "{BIG}" "b"',
     f'"ZADD" "z:1" "INCR" "1" "{BIG}"',
-    f'"APPEND" "s:1" "{BIG}"',  # the reply model reads its value: kept whole
+    f'"APPEND" "s:1" "{BIG}"',  # the reply is the length: the core measures the value
+    f'"APPEND" "s:1" "{ESCAPED}"',
+    f'"SETRANGE" "s:1" "5" "{ESCAPED}"',
+    f'"ECHO" "{BIG}"',
     f'"GETRANGE" "s:1" "0" "{BIG}"',
-    f'"MSET" "m:1" "{BIG}" "m:2" "v"',  # a whole body: its keys need the text
+    f'"MSET" "m:1" "{BIG}" "m:2" "v"',
     f'"EVAL" "return 1 -- {BIG}" "1" "e:1"',
+    f'"MGET" "{BIG}" "s:1"',  # a long key: kept whole
     '"GET" "s:1"',
 ]
 
@@ -47,9 +52,7 @@ def _log(path: Path) -> Path:
 def _rows(path: Path, long_arg: int | None) -> pl.DataFrame:
     sources, ctx = sources_of(path)
     if long_arg is not None:
-        ctx = dataclasses.replace(
-            ctx, parser=scanner.parser(ctx.key_plan.fast_spellings, long_arg=long_arg)
-        )
+        ctx = dataclasses.replace(ctx, parser=ctx.key_plan.parser(long_arg=long_arg))
     return pl.concat([chunk for source in sources for chunk in make.source_rows(source, ctx)])
 
 
@@ -62,7 +65,7 @@ def test_long_arguments_give_the_rows_parsing_them_whole_gives(tmp_path):
     assert placeholder["request_bytes"][0] > LONG
 
 
-def test_only_long_arguments_of_fast_data_writes_are_placeholders(tmp_path):
+def test_only_long_arguments_that_are_no_key_are_placeholders(tmp_path):
     _, ctx = sources_of(_log(tmp_path / "app.log"))
     block = _log(tmp_path / "app.log").read_bytes()
     tails = scanner.scan(block, ctx.parser).tails
@@ -71,13 +74,14 @@ def test_only_long_arguments_of_fast_data_writes_are_placeholders(tmp_path):
     }
     assert by_command["hset"] == ["K", "\x03", "\x03"]
     assert by_command["rpush"] == ["K", "a", "\x03", "b"]
-    assert by_command["append"] == ["K", BIG]
-    assert by_command["getrange"] == ["K", "0", BIG]
-    assert by_command["mset"] == ["m:1", BIG, "m:2", "v"]
-    assert by_command["eval"][0].endswith(BIG)
+    assert by_command["append"] == ["K", "\x03"]
+    assert by_command["getrange"] == ["K", "0", "\x03"]
+    assert by_command["mset"] == ["m:1", "\x03", "m:2", "v"]
+    assert by_command["eval"] == ["\x03", "1", "e:1"]
+    assert by_command["mget"] == [BIG, "s:1"]
     # The value's decoded length comes from the core, placeholder or not (`\x41`, `\"`, `\\`).
     long = pl.col("args").list.get(1, null_on_oob=True) == "\x03"
     values = tails.filter(long).select("command", "_value_len")
     assert values.row(0) == ("set", LONG) and ("set", LONG // 6 * 3) in values.rows()
-    raised = scanner.scan(block, scanner.parser(ctx.key_plan.fast_spellings, long_arg=1 << 40))
+    raised = scanner.scan(block, ctx.key_plan.parser(long_arg=1 << 40))
     assert "\x03" not in raised.tails["args"].explode().to_list()

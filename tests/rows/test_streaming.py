@@ -18,10 +18,10 @@ import polars as pl
 import pytest
 
 from hotshard.analyze.estimate import replies
-from hotshard.analyze.keys import find, patterns, quoted
+from hotshard.analyze.keys import patterns, quoted
 from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import resolve
-from hotshard.analyze.rows import make
+from hotshard.analyze.rows import make, senders
 
 SAMPLE = Path(__file__).parents[2] / "samples" / "hot-zset"
 # A chunk is a frame in memory: reading it is the one node that may (must) hold its input.
@@ -47,24 +47,22 @@ def sample():
     return sources, ctx
 
 
-def _split(source: parse.Source) -> pl.LazyFrame:
-    """A chunk's rows as the native core splits them (a frame in memory: the plan's source)."""
+def _split(source: parse.Source, ctx: make.Context) -> pl.LazyFrame:
+    """A chunk's rows as the native core splits them, keys found by key spec (a frame in
+    memory: the plan's source)."""
     block = next(parse.line_chunks(parse.open_source(source), 1 << 20))
-    return parse.split_rows(block).lazy()
+    rows = parse.split_rows(block, ctx.key_plan.parser(fast=False))
+    return rows.rename({"_tail_key_raw": "key_raw", "_keys_raw": "keys_raw"}).lazy()
 
 
 def test_the_per_row_stages_stream(sample):
-    """The keys and the reply estimate of a chunk's rows (split by the native core): nothing but
+    """The reply estimate of a chunk's rows (split, keys found by the native core): nothing but
     the chunk itself is held."""
     sources, ctx = sample
-    for source in sources:
-        body = _split(source).pipe(find.find_keys, ctx.key_plan)
-        assert flagged(body) == [SOURCE]
     # The estimate over rows with their keys' columns, as `rows` hands them over.
     parsed = (
-        _split(sources[0])
-        .pipe(find.find_keys, ctx.key_plan)
-        .with_columns(origin=make.origin(sources[0]))
+        _split(sources[0], ctx)
+        .with_columns(origin=senders.origin(sources[0]))
         .pipe(quoted.decode_column, "key_raw")
         .with_columns(key_name="key_raw_text", keys=quoted.decode_keys(pl.col("keys_raw")))
         .pipe(patterns.add_pattern, "key_name")
@@ -78,7 +76,7 @@ def test_the_per_row_stages_stream(sample):
 def test_the_check_catches_a_whole_column_function(sample):
     """The guard itself: a `replace_strict` with a mapping is flagged."""
     sources, _ = sample
-    plan = _split(sources[0]).with_columns(
+    plan = _split(sources[0], sample[1]).with_columns(
         code=pl.col("command").replace_strict({"get": 1, "set": 2}, default=None)
     )
     assert set(flagged(plan)) - {SOURCE}

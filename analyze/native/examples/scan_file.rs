@@ -23,9 +23,10 @@ fn main() {
     .collect();
     let opts = Options {
         fast: &fast,
+        specs: &Default::default(),
         with_body: false,
         examples: 5,
-        long_arg: hotshard_native::scan::LONG_ARG,
+        long_arg: hotshard_native::tails::LONG_ARG,
     };
     let mut best = f64::MAX;
     let mut lines = 0;

@@ -1,29 +1,79 @@
 //! hotshard's row path in Rust: a chunk of MONITOR text parsed in one pass (`scan`), the
 //! columns handed to Python as Arrow buffers (`analyze/read/scanner.py` wraps them).
 
+pub mod columns;
+pub mod header;
 pub mod keys;
+pub mod keyspecs;
+pub mod quoting;
 pub mod scan;
+pub mod tails;
+pub mod values;
 
 #[cfg(feature = "python")]
 mod python {
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyDict};
 
+    use crate::columns::{Bits, Nullable, Strings};
     use crate::keys::{KeyDictionary, NewKey};
-    use crate::scan::{self, Bits, Nullable, Strings};
+    use crate::keyspecs::{Command, KeySpecs, Slot};
+    use crate::scan;
+    use crate::tails::LONG_ARG;
 
     fn raw<T: Copy>(values: &[T]) -> &[u8] {
         // SAFETY: plain numbers (f64, i32, u32, i64), read as their bytes.
         unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
     }
 
-    /// The parser of one analysis: the spellings of the commands whose one key is argv 1, and
-    /// the length past which an argument of theirs is handed on as a placeholder
-    /// (`scan::LONG`).
+    /// The parser of one analysis: the spellings of the commands whose one key is argv 1, where
+    /// every command's keys are (`keyspecs`), and the length past which an argument that is no
+    /// key is handed on as a placeholder (`scan::LONG`).
     #[pyclass(frozen, module = "hotshard_native")]
     struct Parser {
         fast: scan::Spellings,
         long_arg: usize,
+        specs: KeySpecs,
+    }
+
+    /// A spec slot as Python hands it (`analyze/keys/find.py` `core_table`): index, keyword,
+    /// startfrom, range, lastkey, limit, keynumidx, firstkey, step.
+    type SlotRow = (
+        Option<i64>,
+        Option<String>,
+        i64,
+        bool,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
+    /// name, fast, (first, lastkey, step) of one run, slots, drop empty keys.
+    type CommandRow = (String, bool, Option<(i64, i64, i64)>, Vec<SlotRow>, bool);
+
+    fn command(row: CommandRow) -> (Vec<u8>, Command) {
+        let (name, fast, simple, slots, drop_empty) = row;
+        let slots = slots
+            .into_iter()
+            .map(|s| Slot {
+                index: s.0,
+                keyword: s.1.map(|k| (k.into_bytes(), s.2)),
+                range: s.3,
+                lastkey: s.4,
+                limit: s.5,
+                keynumidx: s.6,
+                firstkey: s.7,
+                step: s.8,
+            })
+            .collect();
+        let c = Command {
+            fast,
+            simple,
+            slots,
+            drop_empty,
+        };
+        (name.into_bytes(), c)
     }
 
     fn put_strings(py: Python<'_>, d: &Bound<'_, PyDict>, name: &str, s: &Strings) -> PyResult<()> {
@@ -51,11 +101,28 @@ mod python {
     #[pymethods]
     impl Parser {
         #[new]
-        #[pyo3(signature = (fast, long_arg=scan::LONG_ARG))]
-        fn new(fast: Vec<Vec<u8>>, long_arg: usize) -> Self {
+        #[pyo3(signature = (
+            fast, long_arg=LONG_ARG, commands=vec![], containers=vec![], keywords=vec![],
+            ranged=vec![]
+        ))]
+        fn new(
+            fast: Vec<Vec<u8>>,
+            long_arg: usize,
+            commands: Vec<CommandRow>,
+            containers: Vec<Vec<u8>>,
+            keywords: Vec<Vec<u8>>,
+            ranged: Vec<Vec<u8>>,
+        ) -> Self {
+            let specs = KeySpecs {
+                commands: commands.into_iter().map(command).collect(),
+                containers: containers.into_iter().collect(),
+                keywords: keywords.into_iter().collect(),
+                ranged: ranged.into_iter().collect(),
+            };
             Parser {
                 fast: fast.into_iter().collect(),
                 long_arg,
+                specs,
             }
         }
 
@@ -71,6 +138,7 @@ mod python {
             let bytes = data.as_bytes();
             let opts = scan::Options {
                 fast: &self.fast,
+                specs: &self.specs,
                 with_body,
                 examples,
                 long_arg: self.long_arg,
@@ -108,6 +176,21 @@ mod python {
             put_nullable(py, &d, "tails.exp_abs", &values.exp_abs)?;
             put_nullable(py, &d, "tails.exp_rel", &values.exp_rel)?;
             d.set_item("tails.args.n", parsed.args.len())?;
+            put_strings(py, &d, "tails.key_raw", &parsed.key_raw)?;
+            d.set_item(
+                "tails.keys.offsets",
+                PyBytes::new(py, raw(&parsed.key_offsets)),
+            )?;
+            d.set_item(
+                "tails.keys.valid",
+                PyBytes::new(py, &parsed.key_valid.bytes),
+            )?;
+            d.set_item("tails.keys.nulls", parsed.key_valid.unset)?;
+            d.set_item("tails.keys.n", parsed.key_list.len())?;
+            put_strings(py, &d, "tails.key_list", &parsed.key_list)?;
+            d.set_item("tails.key_count", PyBytes::new(py, raw(&parsed.key_count)))?;
+            put_strings(py, &d, "tails.arg_shape", &parsed.arg_shape)?;
+            put_nullable(py, &d, "tails.long_value", &parsed.long_value)?;
             put_strings(py, &d, "tails.args", &parsed.args)?;
             Ok(d)
         }

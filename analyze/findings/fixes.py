@@ -50,15 +50,18 @@ def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFra
     """Per (shard, key) of `hot`: reads, writes, reply bytes of reads, request bytes of writes,
     client IPs and connections, and the signature used most (client rows only).
 
-    Every aggregation here is one the streaming engine runs in bounded memory: `mode()`,
-    `n_unique()` and `filter()` inside `agg` held every row of the hot keys at once, so memory
-    grew with the capture's length (docs/BENCHMARKS.md, session 8)."""
+    Every step here is one the streaming engine runs in memory bounded by the keys, not the
+    rows: a join of the rows with the key ids, `mode()`, `n_unique()` and `filter()` inside
+    `agg` held the rows of the hot keys (or all of them) at once, so memory grew with the
+    capture's length (docs/BENCHMARKS.md, session 8)."""
     names = hot.select("key_name").unique()
     ids = t.keys.lazy().join(names.lazy(), on="key_name").select("key_id", "key_name")
     kind, ip = client_columns(pl.col("client"))
     write = pl.col("command").is_in(sorted(writes))
-    rows = t.rows.filter(pl.col("origin") == schema.ORIGIN_CLIENT).join(
-        ids.select("key_id"), on="key_id", how="semi"
+    # A filter on a list of ids, not a join: joined, the rows were buffered whole.
+    wanted = ids.select("key_id").collect()["key_id"].implode()
+    rows = t.rows.filter(
+        (pl.col("origin") == schema.ORIGIN_CLIENT) & pl.col("key_id").is_in(wanted)
     )
     sums = (
         rows.with_columns(write=write)

@@ -9,10 +9,11 @@ leaves when it sets one (`_after`: DEL 0, a capped `LTRIM s e` e - s + 1).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
-from hotshard.analyze.estimate import string_writes
+from hotshard.analyze.estimate import hash_fields, string_writes
 from hotshard.analyze.read import parse
 
 # Writes and the elements they name: a signed nominal change of the cardinality (`_delta`), or
@@ -64,16 +65,26 @@ def write_events(source: parse.Source, keys: Sequence[str]) -> pl.DataFrame:
     """The writes of `keys` (db 0) in the whole source, in time order (`EVENTS`): only the
     lines that name one of them (`"key"`) or flush are parsed. A damaged stream gives the
     writes of its readable lines."""
-    return window_writes(source, keys, strings=False)[0]
+    return window_writes(source, keys, strings=False).events
+
+
+@dataclass(frozen=True)
+class WindowWrites:
+    """What one read of a source's lines found (`window_writes`)."""
+
+    events: pl.DataFrame  # `EVENTS` of the collections asked for
+    first: string_writes.FirstWrites | None  # each key's first write, when asked for
+    fields: pl.DataFrame  # `hash_fields.EVENTS` of the hashes asked for
 
 
 def window_writes(
-    source: parse.Source, keys: Sequence[str], strings: bool
-) -> tuple[pl.DataFrame, string_writes.FirstWrites | None]:
-    """One read of the source's lines for `write_events` of `keys` and, when `strings`, the
-    first write of every key (`string_writes.first_writes`)."""
+    source: parse.Source, keys: Sequence[str], strings: bool, hashes: Sequence[str] = ()
+) -> WindowWrites:
+    """One read of the source's lines for `write_events` of `keys`, when `strings` the first
+    write of every key (`string_writes.first_writes`), and the field events of `hashes`
+    (`hash_fields.events_of`)."""
     needles = [f'"{k}"' for k in keys] + ['"flushall"', '"flushdb"']
-    found, written = [], []
+    found, written, fields = [], [], []
     for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
         heads = parse.header_rows(block)
         if keys:
@@ -84,10 +95,13 @@ def window_writes(
                 found.append(hits)
         if strings:  # only the chunk's keys are kept, never its write lines (their values)
             written.append(string_writes.first_of(string_writes.write_lines(heads)))
+        if hashes:  # only keys, fields and times are kept, never a value
+            fields.append(hash_fields.events_of(heads, hashes))
     first = string_writes.merged(written) if strings else None
+    field_events = pl.concat(fields) if fields else pl.DataFrame(schema=hash_fields.EVENTS)
     if not found:
-        return pl.DataFrame(schema=EVENTS), first
-    return _events(pl.concat(found), keys), first
+        return WindowWrites(pl.DataFrame(schema=EVENTS), first, field_events)
+    return WindowWrites(_events(pl.concat(found), keys), first, field_events)
 
 
 def _events(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:

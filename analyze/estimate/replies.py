@@ -101,6 +101,7 @@ class Lookup:
         if sizes is None:
             sizes = pl.DataFrame(schema=SIZES_SCHEMA)
         full = field_frame(sizes)
+        self.full_fields = full  # the hashes whose sample saw every field (hash_fields.py)
         sizes = sizes.select(list(SIZES_SCHEMA)).cast(SIZES_SCHEMA)  # type: ignore[arg-type]
         # A key sampled on several nodes (a primary and its replica) is the same data: average.
         keys = (

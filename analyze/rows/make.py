@@ -42,6 +42,7 @@ from hotshard.analyze.estimate import (
     attribution,
     cardinality,
     collection_writes,
+    hash_fields,
     logged,
     replies,
     sampled_sizes,
@@ -142,11 +143,16 @@ def source_rows(
     # read: their writes are read first, on the side, while the first chunks are cut.
     # So are the first writes of strings, for the reads before them (one read of the lines).
     bracketed = ctx.brackets.of(source.node) if ctx.brackets else None
+    # And the writes of the small hashes whose fields the after-window sample saw: HGETs are
+    # judged against the field set at their time (`hash_fields`).
+    hashes = ctx.lookup.full_fields["key_name"].to_list()
     placing = None
-    if bracketed is not None or ctx.siblings is not None or ctx.start is not None:
+    if bracketed is not None or ctx.siblings is not None or ctx.start is not None or hashes:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotshard-writes")
         bracketed_keys = [] if bracketed is None else bracketed["key_name"].to_list()
-        placing = pool.submit(collection_writes.window_writes, source, bracketed_keys, True)
+        placing = pool.submit(
+            collection_writes.window_writes, source, bracketed_keys, True, hashes
+        )
         pool.shutdown(wait=False)
     file = parse.open_source(source)
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
@@ -162,17 +168,20 @@ def source_rows(
         start = through_time.cleared(start, source, ctx.since)
     strings = through_time.Strings(start=start)
     collections: cardinality.Collections | None = None
+    fields = hash_fields.Fields(ctx.lookup.full_fields, pl.DataFrame(schema=hash_fields.EVENTS))
     for chunk in finished:
         if placing is not None and strings.first is None:
-            events, first = placing.result()
+            found = placing.result()
+            first = found.first
             siblings = ctx.siblings.of(source.node, first) if ctx.siblings and first else None
             strings = through_time.Strings(
                 start=start, first=first, siblings=siblings, rules=ctx.keys.rules
             )
             if bracketed is not None:
-                collections = cardinality.Collections(bracketed, events, ctx.lookup.resp)
+                collections = cardinality.Collections(bracketed, found.events, ctx.lookup.resp)
+            fields = hash_fields.Fields(ctx.lookup.full_fields, found.fields)
         sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)
-        final = logged_replies.apply(resp3_nulls(strings.apply(sized)))
+        final = logged_replies.apply(resp3_nulls(fields.apply(strings.apply(sized))))
         yield attribution.per_key(final, ctx.lookup)
     # What was readable is analyzed; the report's capture health says what was lost.
     if counts is not None:
@@ -264,6 +273,7 @@ def _finish(
             *cardinality.READ_COLUMNS,
             *through_time.VALUE_COLUMNS,
             "_resp3",
+            hash_fields.ASKED,
         )
         .collect()
     )
@@ -283,6 +293,7 @@ _TAIL_PER_ROW = (
     "_keys_raw",
     "_class",
     "_hello",
+    hash_fields.ASKED,
     *through_time.VALUE_COLUMNS,
 )
 # What a reply and a signature depend on: the tail's class (`_tails`), the key's pattern and
@@ -311,7 +322,9 @@ def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         .with_columns(
             _hello=pl.when(pl.col("command") == "hello")
             .then(pl.col("args").list.first())
-            .cast(pl.Int32, strict=False)
+            .cast(pl.Int32, strict=False),
+            # the fields an HGET/HMGET asks, for its small hash's field set at its time
+            **{hash_fields.ASKED: _asked(ctx)},
         )
         .collect()
     )
@@ -319,6 +332,18 @@ def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     # a class: the reply model and the signatures then run once per class, not per tail.
     same = pl.struct("command", "arg_shape", pl.col("^_f_.*$"))
     return out.with_columns(_class=(same.hash().rank("dense") - 1).cast(pl.UInt32))
+
+
+def _asked(ctx: Context) -> pl.Expr:
+    """`hash_fields.ASKED` of a tail: null unless some hash's sample saw every field."""
+    if not ctx.lookup.full_fields.height:
+        return pl.lit(None, pl.String)
+    return (
+        pl.when(pl.col("command").is_in(hash_fields.READS))
+        .then(pl.col("args"))
+        .list.slice(1)
+        .list.join(hash_fields.SEP)
+    )
 
 
 def _combos(per_row: pl.DataFrame, tail: pl.DataFrame, ctx: Context) -> pl.DataFrame:

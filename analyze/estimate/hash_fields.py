@@ -25,6 +25,7 @@ not all seen is (analyze/estimate/replies.py). Rows whose answer rests on a writ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import polars as pl
 
@@ -82,9 +83,7 @@ def events_of(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     )
     written = (
         lines.filter(cmd.is_in([*_SETS, "hdel"]))
-        .select(
-            "_line", "ts", key_name=argv.list.first(), field=fields, _set=cmd.is_in(_SETS)
-        )
+        .select("_line", "ts", key_name=argv.list.first(), field=fields, _set=cmd.is_in(_SETS))
         .explode("field")
     )
     when = argv.list.get(1, null_on_oob=True).cast(pl.Float64, strict=False)
@@ -148,13 +147,19 @@ def replay(reads: pl.DataFrame, events: pl.DataFrame, after: pl.DataFrame) -> pl
     write decided it (`_replayed`), in the order of `reads`. Pure: `events` (`EVENTS`, the
     hash's writes, in time order) and `after` (`AFTER`) are the whole window's."""
     order = reads.with_row_index("_r").sort("ts", "_r")
-    writes = events.filter(pl.col("field").is_not_null()).select(
-        "key_name", "field", "ts", "_set"
-    ).sort("ts")
+    writes = (
+        events.filter(pl.col("field").is_not_null())
+        .select("key_name", "field", "ts", "_set")
+        .sort("ts")
+    )
     resets = events.filter(pl.col("field").is_null()).select("key_name", "ts").sort("ts")
     by = ["key_name", "field"]
     step = order
-    for strategy, suffix in (("backward", "_prev"), ("forward", "_next")):
+    sides: tuple[tuple[Literal["backward", "forward"], str], ...] = (
+        ("backward", "_prev"),
+        ("forward", "_next"),
+    )
+    for strategy, suffix in sides:
         exact = strategy == "backward"  # a write at the read's very time: before it
         w = writes.with_columns(**{f"_wts{suffix}": pl.col("ts")}).rename({"_set": f"_set{suffix}"})
         step = step.join_asof(
@@ -230,8 +235,12 @@ class Fields:
             "_i", "key_name", "ts", "_resp3", field=pl.col(ASKED).str.split(SEP)
         ).explode("field")
         judged = pl.concat(
-            [asked, replay(asked.select("_i", "key_name", "field", "ts"), self.events, self.after)
-             .drop("_i")],
+            [
+                asked,
+                replay(asked.select("_i", "key_name", "field", "ts"), self.events, self.after).drop(
+                    "_i"
+                ),
+            ],
             how="horizontal",
         )
         null = pl.when(pl.col("_resp3").fill_null(False)).then(resp.RESP3_NULL).otherwise(resp.NULL)
@@ -243,11 +252,17 @@ class Fields:
             _known=(~there | pl.col("_vlen").is_not_null()).all(),
             _replayed=pl.col("_replayed").any(),
         )
-        per_row = per_row.join(picked.select("_i", "command"), on="_i").with_columns(
-            _bytes=pl.when(pl.col("command") == "hmget")
-            .then(resp.array_header(pl.col("_n").cast(pl.Int64), length_digits) + pl.col("_sum"))
-            .otherwise(pl.col("_sum"))
-        ).filter(pl.col("_replayed") & pl.col("_known"))
+        per_row = (
+            per_row.join(picked.select("_i", "command"), on="_i")
+            .with_columns(
+                _bytes=pl.when(pl.col("command") == "hmget")
+                .then(
+                    resp.array_header(pl.col("_n").cast(pl.Int64), length_digits) + pl.col("_sum")
+                )
+                .otherwise(pl.col("_sum"))
+            )
+            .filter(pl.col("_replayed") & pl.col("_known"))
+        )
         out = rows.with_row_index("_i").join(
             per_row.select("_i", "_bytes"), on="_i", how="left", maintain_order="left"
         )

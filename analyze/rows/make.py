@@ -150,9 +150,7 @@ def source_rows(
     if bracketed is not None or ctx.siblings is not None or ctx.start is not None or hashes:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotshard-writes")
         bracketed_keys = [] if bracketed is None else bracketed["key_name"].to_list()
-        placing = pool.submit(
-            collection_writes.window_writes, source, bracketed_keys, True, hashes
-        )
+        placing = pool.submit(collection_writes.window_writes, source, bracketed_keys, True, hashes)
         pool.shutdown(wait=False)
     file = parse.open_source(source)
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))

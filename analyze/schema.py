@@ -115,9 +115,8 @@ def sqlite_columns(table: dict[str, pl.DataType] = COMMANDS) -> dict[str, str]:
 
 
 # SQLite's `commands` is a view over `commands_rows`, which holds these low-cardinality strings
-# as small integer codes (`<column>_code`, -> `<column>_codes`): fewer bytes per row to bind and
-# write. `key_name` stays in the rows: from `keys` by id, the predecessor's queries grouped by it
-# were 4-5x slower (a lookup per row, then a sort the index no longer spares: docs/BENCHMARKS.md).
+# as small integer codes (`<column>_code`, -> `<column>_codes`) and the key as `key_id` only
+# (`key_name` comes from `keys`): fewer bytes per row to bind, write and index.
 SQLITE_CODED = ("node", "shard", "client", "origin", "command", "reply_confidence")
 
 
@@ -127,7 +126,7 @@ def sqlite_rows_columns() -> dict[str, str]:
     for name, kind in sqlite_columns().items():
         if name in SQLITE_CODED:
             cols[f"{name}_code"] = "INTEGER"
-        else:
+        elif name != "key_name":
             cols[name] = kind
     return cols
 

@@ -43,7 +43,7 @@ BATCH_ROWS = 65_536  # per ADBC batch: larger ones held more memory for no speed
 # the table; key names come from `keys` by its primary key. What it costs and buys:
 # docs/BENCHMARKS.md.
 INDEXES = {
-    "commands_key_name": f"{ROWS} (key_name, command_code, shard_code)",
+    "commands_key_id": f"{ROWS} (key_id, command_code, shard_code)",
 }
 
 _TYPES: dict[type[pl.DataType], str] = {
@@ -74,16 +74,18 @@ _FAST_PRAGMAS = (
 PAGE_SIZE = "PRAGMA page_size=65536"
 
 def _commands_view() -> str:
-    """`commands` as it was when it was a table: same columns, same order, same values. Codes
-    are looked up by scalar subqueries, not joins: a query pays only for the columns it names
-    (SQLite kept every LEFT JOIN of the view in the plan, 1.5-2.5x slower: docs/BENCHMARKS.md)."""
-    cols = [
-        f"(SELECT {name} FROM {name}_codes WHERE code = r.{name}_code) AS {name}"
-        if name in schema.SQLITE_CODED
-        else f"r.{name} AS {name}"
-        for name in schema.sqlite_columns()
-    ]
-    return "\nSELECT " + ",\n  ".join(cols) + f"\nFROM {ROWS} AS r"
+    """`commands` as it was when it was a table: same columns, same order, same values."""
+    cols, joins = [], []
+    for name in schema.sqlite_columns():
+        if name in schema.SQLITE_CODED:
+            cols.append(f"{name}_codes.{name} AS {name}")
+            joins.append(f"LEFT JOIN {name}_codes ON {name}_codes.code = r.{name}_code")
+        elif name == "key_name":
+            cols.append("k.key_name AS key_name")
+        else:
+            cols.append(f"r.{name} AS {name}")
+    joins.append("LEFT JOIN keys AS k ON k.key_id = r.key_id")
+    return f"\nSELECT {', '.join(cols)}\nFROM {ROWS} AS r\n" + "\n".join(joins)
 
 
 VIEWS = {
@@ -122,7 +124,7 @@ def create_commands(path: str | os.PathLike[str]) -> None:
 def commands_arrow(rows: pl.DataFrame) -> pa.Table:
     """The SQLite columns of a chunk of rows (strings not yet coded, no key name), as Arrow
     with 32-bit-offset strings (they bind faster than `large_string`: docs/BENCHMARKS.md)."""
-    table = rows.select(list(schema.sqlite_columns())).to_arrow()
+    table = rows.select([c for c in schema.sqlite_columns() if c != "key_name"]).to_arrow()
     return table.cast(
         pa.schema(
             [

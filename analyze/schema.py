@@ -114,23 +114,6 @@ def sqlite_columns(table: dict[str, pl.DataType] = COMMANDS) -> dict[str, str]:
     }
 
 
-# SQLite's `commands` is a view over `commands_rows`, which holds these low-cardinality strings
-# as small integer codes (`<column>_code`, -> `<column>_codes`) and the key as `key_id` only
-# (`key_name` comes from `keys`): fewer bytes per row to bind, write and index.
-SQLITE_CODED = ("node", "shard", "client", "origin", "command", "reply_confidence")
-
-
-def sqlite_rows_columns() -> dict[str, str]:
-    """Column name -> SQLite type of `commands_rows`, the table under the `commands` view."""
-    cols: dict[str, str] = {}
-    for name, kind in sqlite_columns().items():
-        if name in SQLITE_CODED:
-            cols[f"{name}_code"] = "INTEGER"
-        elif name != "key_name":
-            cols[name] = kind
-    return cols
-
-
 def sqlite_ddl(name: str = "commands", table: dict[str, pl.DataType] = COMMANDS) -> str:
     cols = ",\n  ".join(f"{c} {t}" for c, t in sqlite_columns(table).items())
     return f"CREATE TABLE {name} (\n  {cols}\n)"

@@ -1,15 +1,11 @@
-"""`hotshard.db`: the narrow `commands` view, the `keys` and `signatures` it points at, the
+"""`hotshard.db`: the narrow `commands` table, the `keys` and `signatures` it points at, the
 `commands_wide` view, and small summary tables, for `hotshard query` and friends.
 
-The rows live in `commands_rows` (`schema.sqlite_rows_columns()`): the low-cardinality strings
-(`schema.SQLITE_CODED`: node, shard, client, origin, command, reply_confidence) as small integer
-codes into `<column>_codes` tables, and the key as `key_id` alone. `commands` is a view that
-presents the same columns and values as the table it replaces, so the queries people have run
-unchanged. The table is created first and then appended to through ADBC, a chunk of rows at a
-time as the analyzer makes them (it is never in memory whole); each chunk's new strings get the
-next codes, in sorted order, so the same input gives the same database. The ADBC SQLite driver's
-cost grows with the number of columns and with the bytes it binds, which is why `commands_rows`
-holds only what per-row questions need, as integers where it can (docs/BENCHMARKS.md).
+The `commands` table is created with `schema.sqlite_ddl()` first and then appended to through
+ADBC, a chunk of rows at a time as the analyzer makes them (the table is never in memory whole).
+Creating it first matters: ADBC's own CREATE TABLE would give the string columns no TEXT type.
+The ADBC SQLite driver's cost grows with the number of columns, not with the bytes, which is why
+`commands` holds only what per-row questions need (docs/BENCHMARKS.md).
 
 Summary tables (all small) get their own DDL from their frames: `shards`, `nodes`, `hot_keys`,
 `patterns`, `signatures` (every signature with its id, sums for the top ones), `clients`,
@@ -28,22 +24,19 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from hotshard.analyze import schema
 from hotshard.analyze.store.dataset import Tables
 
 DB_NAME = "hotshard.db"
-ROWS = "commands_rows"  # the table under the `commands` view
 BATCH_ROWS = 65_536  # per ADBC batch: larger ones held more memory for no speed
 # Built on request (`build_indexes`): by `hotshard query` the first time it runs on a database,
 # or by `analyze --sqlite-index` after the data is in (much faster than maintaining it row by
-# row). One index covers the rows' side of all five predecessor queries (no table access):
-# grouped by key they walk it in key order, filtered on command or shard they scan it instead of
-# the table; key names come from `keys` by its primary key. What it costs and buys:
-# docs/BENCHMARKS.md.
+# row). One index covers all five predecessor queries (no table access): grouped by key_name
+# they walk it in order, filtered on command or shard they scan it instead of the table. What it
+# costs and buys: docs/BENCHMARKS.md.
 INDEXES = {
-    "commands_key_id": f"{ROWS} (key_id, command_code, shard_code)",
+    "commands_key_name": "commands (key_name, command, shard)",
 }
 
 _TYPES: dict[type[pl.DataType], str] = {
@@ -73,23 +66,7 @@ _FAST_PRAGMAS = (
 # Fewer, larger pages: more rows/s through ADBC (docs/BENCHMARKS.md). Set before any table.
 PAGE_SIZE = "PRAGMA page_size=65536"
 
-def _commands_view() -> str:
-    """`commands` as it was when it was a table: same columns, same order, same values."""
-    cols, joins = [], []
-    for name in schema.sqlite_columns():
-        if name in schema.SQLITE_CODED:
-            cols.append(f"{name}_codes.{name} AS {name}")
-            joins.append(f"LEFT JOIN {name}_codes ON {name}_codes.code = r.{name}_code")
-        elif name == "key_name":
-            cols.append("k.key_name AS key_name")
-        else:
-            cols.append(f"r.{name} AS {name}")
-    joins.append("LEFT JOIN keys AS k ON k.key_id = r.key_id")
-    return f"\nSELECT {', '.join(cols)}\nFROM {ROWS} AS r\n" + "\n".join(joins)
-
-
 VIEWS = {
-    "commands": _commands_view(),
     # Everything in one place: the row, its key's and signature's attributes, its node's role.
     "commands_wide": """
 SELECT c.*,
@@ -109,22 +86,19 @@ LEFT JOIN (SELECT node, min(role) AS role FROM sources GROUP BY node) AS r ON r.
 
 
 def create_commands(path: str | os.PathLike[str]) -> None:
-    """Create `path` (replacing it) with the empty `commands_rows` table and its code tables."""
+    """Create `path` (replacing it) with the empty `commands` table."""
     path = Path(path)
     path.unlink(missing_ok=True)
-    cols = ",\n  ".join(f"{c} {t}" for c, t in schema.sqlite_rows_columns().items())
     with closing(sqlite3.connect(path)) as conn:
         conn.execute(PAGE_SIZE)
-        conn.execute(f"CREATE TABLE {ROWS} (\n  {cols}\n)")
-        for name in schema.SQLITE_CODED:
-            conn.execute(f"CREATE TABLE {name}_codes (code INTEGER PRIMARY KEY, {name} TEXT)")
+        conn.execute(schema.sqlite_ddl())
         conn.commit()
 
 
 def commands_arrow(rows: pl.DataFrame) -> pa.Table:
-    """The SQLite columns of a chunk of rows (strings not yet coded, no key name), as Arrow
-    with 32-bit-offset strings (they bind faster than `large_string`: docs/BENCHMARKS.md)."""
-    table = rows.select([c for c in schema.sqlite_columns() if c != "key_name"]).to_arrow()
+    """The SQLite columns of a chunk of rows, as Arrow with 32-bit-offset strings (they bind
+    faster than `large_string` in the ADBC driver: docs/BENCHMARKS.md)."""
+    table = rows.select(list(schema.sqlite_columns())).to_arrow()
     return table.cast(
         pa.schema(
             [
@@ -136,47 +110,14 @@ def commands_arrow(rows: pl.DataFrame) -> pa.Table:
 
 
 def append_commands(path: str | os.PathLike[str], rows: pa.Table) -> int:
-    """Append rows (`commands_arrow`) to `commands_rows`, their strings as codes (new ones
-    added to the code tables); return how many went in."""
-    return _ingest(Path(path), ROWS, coded_rows(path, rows))
-
-
-def coded_rows(path: str | os.PathLike[str], rows: pa.Table) -> pa.Table:
-    """`rows` (`commands_arrow`) as `commands_rows` columns, adding the strings the database's
-    code tables do not have yet."""
-    coded: dict[str, pa.Array | pa.ChunkedArray] = {}
-    with closing(sqlite3.connect(path)) as conn:
-        for pragma in _FAST_PRAGMAS[:2]:
-            conn.execute(pragma)
-        with conn:
-            for name in schema.SQLITE_CODED:
-                coded[f"{name}_code"] = _codes(conn, name, rows[name])
-    return pa.table({c: coded[c] if c in coded else rows[c] for c in schema.sqlite_rows_columns()})
-
-
-def _codes(conn: sqlite3.Connection, name: str, values: pa.ChunkedArray) -> pa.ChunkedArray:
-    """`values` as their codes in `<name>_codes`, adding the strings it does not have yet (in
-    sorted order: the same rows give the same codes)."""
-    known = [v for (v,) in conn.execute(f"SELECT {name} FROM {name}_codes ORDER BY code")]
-    have = set(known)
-    new = sorted(
-        {v for v in pc.unique(values).to_pylist() if v is not None and v not in have}
-    )
-    if new:
-        conn.executemany(
-            f"INSERT INTO {name}_codes VALUES (?, ?)", enumerate(new, start=len(known))
-        )
-        known += new
-    return pc.index_in(values, value_set=pa.array(known, pa.string()))
+    """Append rows (`commands_arrow`) to the table; return how many went in."""
+    return _ingest(Path(path), "commands", rows)
 
 
 def write_dimensions(path: str | os.PathLike[str], found: Tables, index: bool = False) -> int:
     """The `keys` and `sources` tables and the views once every row is in; the indexes too
     when `index` (otherwise `hotshard query` builds them on first use: `build_indexes`)."""
-    # In key_id order: appended at the end of the primary key's b-tree, never in the middle.
-    keys = (
-        found.keys.select(list(schema.sqlite_columns(schema.KEYS))).sort("key_id").to_arrow()
-    )
+    keys = found.keys.select(list(schema.sqlite_columns(schema.KEYS))).to_arrow()
     with closing(sqlite3.connect(path)) as conn:
         conn.execute(
             schema.sqlite_ddl("keys", schema.KEYS).replace(
@@ -198,13 +139,13 @@ def write_dimensions(path: str | os.PathLike[str], found: Tables, index: bool = 
 
 
 def missing_indexes(conn: sqlite3.Connection) -> list[str]:
-    """The names of `INDEXES` not in the database yet (none when it has no `commands_rows`)."""
+    """The names of `INDEXES` not in the database yet (none when it has no `commands`)."""
     found = {
         name
         for (name, kind) in conn.execute("SELECT name, type FROM sqlite_master")
         if kind in ("index", "table")
     }
-    return [name for name in INDEXES if name not in found] if ROWS in found else []
+    return [name for name in INDEXES if name not in found] if "commands" in found else []
 
 
 def build_indexes(path: str | os.PathLike[str], analyze: bool = True) -> list[str]:

@@ -17,7 +17,9 @@ trimmed, hashes deleted, keys whose TTL runs out mid-window (analyze/estimate/th
 analyze/estimate/cardinality.py); the same capture is then analyzed with the after-window sample only,
 to show what the in-window sample buys. Beside them run the workloads of
 bench/workloads_changing.py (issue 24): strings rewritten under pipelined reads, and collections
-growing, trimmed and expiring read from the replicas, each group first read late in the window. Issue 24's reply workloads run inside the mixed one: a cache
+growing, trimmed and expiring read from the replicas, each group first read late in the window;
+and profiles read heavily in the window's first second and rewritten before the in-window
+sampler reached them (their early reads sized by the profiles the window never wrote). Issue 24's reply workloads run inside the mixed one: a cache
 pattern whose GETs miss 75% of the time, MGETs of 40 items, an EVALSHA returning five 20 kB
 values it read, and a RESP3 client (redis-py `protocol=3`) beside the RESP2 ones; the same
 capture is also analyzed over a 20 s sub-window.
@@ -313,6 +315,7 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
         changing = (
             workloads_changing.load_strings(cluster),
             workloads_changing.load_collections(cluster, ttl_ms=12_000),
+            workloads_changing.load_documents(cluster),
         )
         workloads_changing.wait_replicas_listed(cluster)
         (app, _), (writer, reader) = (
@@ -336,7 +339,12 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
         stop = threading.Event()
         side = threading.Thread(target=unmonitored_workload, args=(cluster, stop))
         side.start()
+        early_app = workloads_changing.clients(cluster)[0]
         late = [
+            # first: its reads and rewrites come before the in-window sampler starts
+            threading.Thread(
+                target=workloads_changing.documents_rewritten_early, args=(early_app, changing[2])
+            ),
             threading.Thread(target=workloads_changing.rewritten_strings, args=(app, changing[0])),
             threading.Thread(
                 target=workloads_changing.changing_collections, args=(writer, reader, changing[1])
@@ -348,6 +356,7 @@ def run(duration: float, requests: int, benchmark: bool, keep: Path | None) -> i
         reply_clients.close()
         for t in late:
             t.join()
+        early_app.close()
         t_mixed = time.monotonic() - t0
         if benchmark:
             benchmark_workload(cluster, requests)

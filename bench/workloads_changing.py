@@ -5,6 +5,11 @@ reads from replicas. Used by bench/accuracy_bench.py and tests/scenarios/test_si
 - `rewritten strings`: kB values rewritten to ~300 B, each group of keys (one hash tag) first
   read a little later than the previous one and rewritten two seconds after its first read,
   pipelined GETs on the primaries all through.
+- `documents rewritten early`: 960 user profiles of ~3 kB (one hash tag per user, so a
+  pattern on every shard); 600 of them read four times right after the capture starts and
+  rewritten to ~300 B before the in-window sampler has measured them, then every profile read
+  all through the window. The reads before the rewrite can only be sized by the profiles the
+  window never wrote.
 - `changing collections`: sorted sets growing by ZADDs of 200 members, lists trimmed from 3,000
   to 1,000 items, hashes whose TTL runs out, config strings rewritten; each group first read
   late, read from the replicas (written on the primaries).
@@ -73,6 +78,50 @@ def rewritten_strings(
             for reply in replies:
                 if isinstance(reply, bytes):
                     received += resp.bulk(len(reply))
+        _wait(STEP)
+    return received
+
+
+# -- documents rewritten right after the capture starts ----------------------------------------
+DOCUMENTS = 960
+REWRITTEN = 600
+
+
+def load_documents(cluster, seed: int = 31) -> list[str]:
+    """`DOCUMENTS` profiles of 2.8-3.2 kB, written before the window; their keys."""
+    rnd = random.Random(seed)
+    keys = [f"user:{{{i}}}:profile" for i in range(DOCUMENTS)]
+    app = cluster.cluster_client()
+    with app.pipeline(transaction=False) as pipe:
+        for k in keys:
+            pipe.set(k, "d" * rnd.randint(2800, 3200))
+        pipe.execute()
+    app.close()
+    return keys
+
+
+def documents_rewritten_early(
+    app: RedisCluster, keys: list[str], seed: int = 32, rounds: int = 4, steps: int = 12
+) -> int:
+    """The first `REWRITTEN` profiles read `rounds` times at once, then rewritten to ~300 B;
+    then every profile read at each of `steps`; the bytes of the GET replies received."""
+    rnd = random.Random(seed)
+    early = keys[:REWRITTEN]
+
+    def read(names: list[str]) -> int:
+        with app.pipeline(transaction=False) as pipe:
+            for k in names:
+                pipe.get(k)
+            replies = pipe.execute()
+        return sum(resp.bulk(len(r)) if isinstance(r, bytes) else resp.NULL for r in replies)
+
+    received = sum(read(early) for _ in range(rounds))
+    with app.pipeline(transaction=False) as pipe:
+        for k in early:
+            pipe.set(k, "r" * rnd.randint(250, 350))
+        pipe.execute()
+    for _ in range(steps):
+        received += read(keys)
         _wait(STEP)
     return received
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from hotshard.analyze.estimate import string_writes
 from hotshard.analyze.read import parse
 
 # Writes and the elements they name: a signed nominal change of the cardinality (`_delta`), or
@@ -63,16 +64,30 @@ def write_events(source: parse.Source, keys: Sequence[str]) -> pl.DataFrame:
     """The writes of `keys` (db 0) in the whole source, in time order (`EVENTS`): only the
     lines that name one of them (`"key"`) or flush are parsed. A damaged stream gives the
     writes of its readable lines."""
+    return window_writes(source, keys, strings=False)[0]
+
+
+def window_writes(
+    source: parse.Source, keys: Sequence[str], strings: bool
+) -> tuple[pl.DataFrame, string_writes.FirstWrites | None]:
+    """One read of the source's lines for `write_events` of `keys` and, when `strings`, the
+    first write of every key (`string_writes.first_writes`)."""
     needles = [f'"{k}"' for k in keys] + ['"flushall"', '"flushdb"']
-    found = []
+    found, written = [], []
     for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
         heads = parse.header_rows(block)
-        hits = heads.filter(pl.col("body").str.contains_any(needles, ascii_case_insensitive=True))
-        if hits.height:
-            found.append(hits)
+        if keys:
+            hits = heads.filter(
+                pl.col("body").str.contains_any(needles, ascii_case_insensitive=True)
+            )
+            if hits.height:
+                found.append(hits)
+        if strings:  # only the chunk's keys are kept, never its write lines (their values)
+            written.append(string_writes.first_of(string_writes.write_lines(heads)))
+    first = string_writes.merged(written) if strings else None
     if not found:
-        return pl.DataFrame(schema=EVENTS)
-    return _events(pl.concat(found), keys)
+        return pl.DataFrame(schema=EVENTS), first
+    return _events(pl.concat(found), keys), first
 
 
 def _events(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:

@@ -34,202 +34,27 @@ No Python per row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
 from hotshard.analyze import schema
+from hotshard.analyze.estimate.reply_kinds import ARG_COMMANDS, BY_VALUE, INFINITE
 from hotshard.analyze.estimate.reply_model import chain, rules, unescaped_len
-from hotshard.analyze.keys import patterns
-from hotshard.analyze.sparse import only_rows
-from hotshard.capture.format.manifest import KeySize
-from hotshard.capture.format.resp import NULL, RESP3_NULL, bulk, decimal_digits
-
-# Averaged per key in `sizes_frame`, per pattern in `pattern_sizes`.
-_METRICS = (
-    "card",
-    "member_bulk",
-    "field_bulk",
-    "value_bulk",
-    "value_len",
-    "score_bulk",
-    "score_len",
-    "entry_bytes",
-    "edge_n",
-    "head_member_bulk",
-    "head_score_bulk",
-    "tail_member_bulk",
-    "tail_score_bulk",
-    "ttl_ms",
+from hotshard.analyze.estimate.sampled_sizes import (
+    METRICS,
+    SIZES_SCHEMA,
+    field_frame,
+    field_map,
+    pattern_sizes,
+    string_map,
 )
+from hotshard.analyze.sparse import only_rows
 
-SIZES_SCHEMA: dict[str, pl.DataType] = {
-    "node": pl.String(),
-    "key_name": pl.String(),
-    "key_pattern": pl.String(),
-    "type": pl.String(),
-    "encoding": pl.String(),
-    "card": pl.Int64(),
-    "memory_usage": pl.Int64(),
-    "sample_n": pl.Int64(),
-    "member_bulk": pl.Float64(),
-    "field_bulk": pl.Float64(),
-    "value_bulk": pl.Float64(),
-    "value_len": pl.Float64(),
-    "score_bulk": pl.Float64(),
-    "score_len": pl.Float64(),
-    "entry_bytes": pl.Float64(),
-    "edge_n": pl.Int64(),
-    "head_member_bulk": pl.Float64(),
-    "head_score_bulk": pl.Float64(),
-    "tail_member_bulk": pl.Float64(),
-    "tail_score_bulk": pl.Float64(),
-    "ttl_ms": pl.Int64(),
-}
-
-
-# A hash whose sample saw every field (`KeySize.fields`): MONITOR-quoted field -> value length.
-_FIELDS = pl.List(pl.Struct({"field": pl.String(), "value_len": pl.Int64()}))
 _HASH_READS = ["hget", "hmget"]
 
 
-# -- sizes --------------------------------------------------------------------------------------
-def sizes_frame(
-    key_sizes: list[KeySize], rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES
-) -> pl.DataFrame:
-    """One row per (node, key) that sampling measured (`SIZES_SCHEMA`), with the key's pattern
-    by the analysis' own `rules`, so sampled keys and captured keys agree."""
-    rows = []
-    for s in key_sizes:
-        if s.type is None:
-            continue  # the key could not be measured (its error is in the capture's key sizes)
-        score_len = s.avg_score_len
-        rows.append(
-            {
-                "node": s.node,
-                "key_name": s.key,
-                "key_pattern": None,
-                "type": s.type,
-                "encoding": s.encoding,
-                "card": s.cardinality
-                if s.cardinality is not None
-                else (0 if s.type == "none" else None),
-                "memory_usage": s.memory_usage,
-                "sample_n": s.sample_n,
-                "member_bulk": s.avg_member_bulk
-                if s.avg_member_bulk is not None
-                else _bulk_of(s.avg_member_len),
-                "field_bulk": s.avg_field_bulk
-                if s.avg_field_bulk is not None
-                else _bulk_of(s.avg_field_len),
-                "value_bulk": s.avg_value_bulk
-                if s.avg_value_bulk is not None
-                else _bulk_of(s.avg_value_len),
-                "value_len": s.avg_value_len,
-                "score_bulk": s.avg_score_bulk
-                if s.avg_score_bulk is not None
-                else _bulk_of(score_len),
-                "score_len": score_len,
-                "entry_bytes": s.avg_entry_bytes,
-                "edge_n": s.edge_n,
-                "head_member_bulk": s.head_member_bulk,
-                "head_score_bulk": s.head_score_bulk,
-                "tail_member_bulk": s.tail_member_bulk,
-                "tail_score_bulk": s.tail_score_bulk,
-                "ttl_ms": s.ttl_ms,
-                "fields": None
-                if s.fields is None or s.type != "hash"
-                else [{"field": f, "value_len": n} for f, n in sorted(s.fields.items())],
-            }
-        )
-    frame = pl.DataFrame(rows, schema=SIZES_SCHEMA | {"fields": _FIELDS})
-    # One row per node+key even if sampling listed a key twice.
-    frame = frame.unique(["node", "key_name"], keep="first").sort(["node", "key_name"])
-    with_patterns = patterns.add_pattern(frame.drop("key_pattern").lazy(), "key_name", rules)
-    return with_patterns.collect().select(*SIZES_SCHEMA, "fields").sort(["node", "key_name"])
-
-
-def _bulk_of(length: float | None) -> float | None:
-    if length is None:
-        return None
-    return bulk(length, lambda n: decimal_digits(round(n)))
-
-
-def pattern_sizes(sizes: pl.DataFrame) -> pl.DataFrame:
-    """Averages per key pattern over the sampled keys of its most common type among the keys
-    that exist (ties: by name), and `miss`, the share of its sampled keys that were missing.
-
-    A pattern read mostly for keys that are not there (a cache with more misses than hits)
-    is sized as `miss` x the null reply + (1 - `miss`) x the reply on the keys that exist
-    (`Lookup.model`); a pattern whose samples were all missing is of type `none`, `miss` 0."""
-    known = sizes.filter(pl.col("key_pattern").is_not_null())
-    if not known.height:
-        return pl.DataFrame(
-            schema={"key_pattern": pl.String(), "type": pl.String()}
-            | {m: pl.Float64() for m in _METRICS}
-            | {"miss": pl.Float64()}
-        )
-    missing = (
-        known.group_by("key_pattern")
-        .agg(
-            n=pl.len(),
-            n_none=(pl.col("type") == "none").sum(),
-        )
-        .select(
-            "key_pattern",
-            miss=pl.when(pl.col("n_none") < pl.col("n"))
-            .then(pl.col("n_none") / pl.col("n"))
-            .otherwise(0.0),
-        )
-    )
-    # `none` only where no sampled key of the pattern exists.
-    types = (
-        known.group_by("key_pattern", "type")
-        .agg(n=pl.len(), exists=pl.col("type").first() != "none")
-        .sort(["key_pattern", "exists", "n", "type"], descending=[False, True, True, False])
-        .group_by("key_pattern", maintain_order=True)
-        .first()
-        .select("key_pattern", "type")
-    )
-    return (
-        known.join(types, on=["key_pattern", "type"], how="inner")
-        .group_by("key_pattern", "type")
-        .agg([pl.col(m).cast(pl.Float64).mean() for m in _METRICS])
-        .join(missing, on="key_pattern", how="left")
-        .sort("key_pattern")
-    )
-
-
 # -- the estimate ---------------------------------------------------------------------------------
-# Commands whose arguments after the key (start/stop, counts, options) shape the reply.
-ARG_COMMANDS = [
-    "lrange",
-    "zrange",
-    "zrevrange",
-    "zrangebyscore",
-    "zrevrangebyscore",
-    "zrangebylex",
-    "zrevrangebylex",
-    "getrange",
-    "substr",
-    "lindex",
-    "lpop",
-    "rpop",
-    "spop",
-    "srandmember",
-    "hrandfield",
-    "zrandmember",
-    "zpopmin",
-    "zpopmax",
-    "hscan",
-    "sscan",
-    "zscan",
-    "xrange",
-    "xrevrange",
-    "incrby",
-    "decrby",
-]
 _XREAD = ("xread", "xreadgroup")
 
 
@@ -275,7 +100,7 @@ class Lookup:
         self.resp = resp
         if sizes is None:
             sizes = pl.DataFrame(schema=SIZES_SCHEMA)
-        full = _field_frame(sizes)
+        full = field_frame(sizes)
         sizes = sizes.select(list(SIZES_SCHEMA)).cast(SIZES_SCHEMA)  # type: ignore[arg-type]
         # A key sampled on several nodes (a primary and its replica) is the same data: average.
         keys = (
@@ -284,7 +109,7 @@ class Lookup:
             .agg(
                 pl.col("type").first(),
                 pl.col("encoding").first(),
-                *[pl.col(m).cast(pl.Float64).mean() for m in _METRICS],
+                *[pl.col(m).cast(pl.Float64).mean() for m in METRICS],
             )
             .sort("key_name")
         )
@@ -292,7 +117,7 @@ class Lookup:
         if not pats.height:
             pats = pl.DataFrame(
                 schema={"key_pattern": pl.String(), "type": pl.String()}
-                | {m: pl.Float64() for m in _METRICS}
+                | {m: pl.Float64() for m in METRICS}
                 | {"miss": pl.Float64()}
             )
         # Enum casts map a name to its row: elementwise in the streaming engine and built once
@@ -301,7 +126,7 @@ class Lookup:
         self.pattern_enum = pl.Enum(pats["key_pattern"].to_list())
         n_keys = keys.height
         self.n_keys = n_keys
-        self.hash_rows, self.field_keys, self.field_bytes = _field_map(full, keys["key_name"])
+        self.hash_rows, self.field_keys, self.field_bytes = field_map(full, keys["key_name"])
         self.field_names = (
             full.select(pl.col("fields").explode().struct.field("field"))
             .to_series()
@@ -309,7 +134,7 @@ class Lookup:
             .unique()
             .sort()
         )
-        metric_cols = ["type", "encoding", *_METRICS, "miss"]
+        metric_cols = ["type", "encoding", *METRICS, "miss"]
         table = pl.concat(
             [
                 keys.with_columns(miss=pl.lit(0.0)).select(metric_cols),
@@ -322,7 +147,7 @@ class Lookup:
         self.patterns = pats.select(_p_type="type", _p_card="card", _p_miss="miss").with_columns(
             _pim=pl.int_range(pl.len(), dtype=pl.UInt32)
         )
-        strings = _string_map(keys, resp)
+        strings = string_map(keys, resp)
         self.string_keys = pl.Series(list(strings), dtype=pl.String)
         self.string_bytes = pl.Series(list(strings.values()), dtype=pl.Int64)
         self.stages, self.rules = rules(resp)
@@ -541,65 +366,13 @@ class Lookup:
         ).row(0)
 
 
-# Range bounds that reach the end whatever the values (ZRANGEBYSCORE/BYLEX, XRANGE).
-INFINITE = ["-inf", "+inf", "-", "+", "-INF", "+INF", "inf", "INF"]
-_BY_VALUE = [
-    "zrangebyscore",
-    "zrevrangebyscore",
-    "zrangebylex",
-    "zrevrangebylex",
-    "xrange",
-    "xrevrange",
-]
-
-
 def _bound(arg: pl.Expr, cmd: pl.Expr) -> pl.Expr:
     """Score/lex/id bounds matter only as "infinite or not", scan cursors not at all: fold them
     so that `ZRANGEBYSCORE k <now-60> <now>` repeats as one combination."""
     return (
         pl.when(cmd.is_in(["hscan", "sscan", "zscan"]))
         .then(pl.lit(None, pl.String))
-        .when(cmd.is_in(_BY_VALUE) & ~arg.is_in(INFINITE))
+        .when(cmd.is_in(BY_VALUE) & ~arg.is_in(INFINITE))
         .then(pl.lit("?"))
         .otherwise(arg)
     )
-
-
-def _field_frame(sizes: pl.DataFrame) -> pl.DataFrame:
-    """The hashes whose sample saw every field: key_name, fields (a key sampled on several nodes
-    takes its first node's)."""
-    if "fields" not in sizes.columns:
-        return pl.DataFrame(schema={"key_name": pl.String(), "fields": _FIELDS})
-    return (
-        sizes.filter(pl.col("fields").is_not_null() & (pl.col("type") == "hash"))
-        .sort(["key_name", "node"])
-        .unique("key_name", keep="first")
-        .sort("key_name")
-        .select("key_name", "fields")
-    )
-
-
-def _field_map(full: pl.DataFrame, key_names: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """The `metrics` rows (`_sz`) of the hashes in `full`, and `<row>\\x00<field>` -> RESP bytes
-    of that field's value as a bulk string (the same in RESP2 and RESP3)."""
-    index = pl.DataFrame({"key_name": key_names}).with_row_index("_sz")
-    rows = full.join(index, on="key_name", how="inner").sort("_sz")
-    pairs = rows.select("_sz", "fields").explode("fields").unnest("fields")
-    pairs = pairs.filter(pl.col("field").is_not_null())
-    return (
-        rows["_sz"].cast(pl.UInt32),
-        pairs.select(
-            pl.concat_str(pl.col("_sz").cast(pl.String), pl.lit("\x00"), "field")
-        ).to_series(),
-        pl.Series([bulk(n) for n in pairs["value_len"].to_list()], dtype=pl.Int64),
-    )
-
-
-def _string_map(keys: pl.DataFrame, resp: int) -> dict[str, int]:
-    """key_name -> RESP bytes of GET on it (strings and missing keys), for MGET's per-key sum."""
-    rows = keys.filter(pl.col("type").is_in(["string", "none"]))
-    out: dict[str, int] = {}
-    for key, typ, card in rows.select("key_name", "type", "card").iter_rows():
-        length = round(card or 0)
-        out[key] = (RESP3_NULL if resp == 3 else NULL) if typ == "none" else bulk(length)
-    return out

@@ -12,6 +12,16 @@ from typing import Any
 
 import polars as pl
 
+from hotshard.analyze.estimate.reply_kinds import (
+    ELEMENT_COUNT_COMMANDS,
+    KEY_COUNT_COMMANDS,
+    OK_COMMANDS,
+    PAIR_COUNT_COMMANDS,
+    TYPE_OF,
+    UNKNOWN_COMMANDS,
+    WRONGTYPE,
+    ZERO_ONE_COMMANDS,
+)
 from hotshard.analyze.estimate.resp_exprs import (
     NULL,
     RESP3_NULL,
@@ -21,84 +31,6 @@ from hotshard.analyze.estimate.resp_exprs import (
     integer,
     simple,
 )
-
-WRONGTYPE = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
-
-# The type a command works on; a sampled key of another type means a WRONGTYPE error reply.
-_TYPE_OF: dict[str, str] = {}
-for _t, _cmds in {
-    "string": "get getex getdel getset getrange substr strlen incr decr incrby decrby incrbyfloat "
-    "append setrange getbit bitcount",
-    "hash": "hget hmget hgetall hkeys hvals hlen hstrlen hexists hrandfield hscan hincrby "
-    "hincrbyfloat hset hsetnx hdel hmset",
-    "list": "lrange lindex lpop rpop llen lpush rpush lpushx rpushx linsert lset ltrim lrem lpos",
-    "set": "smembers srandmember spop sismember smismember scard sscan sadd srem",
-    "zset": "zrange zrevrange zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex zscore "
-    "zmscore zcard zrank zrevrank zcount zlexcount zscan zrandmember zpopmin zpopmax zincrby "
-    "zadd zrem",
-    "stream": "xrange xrevrange xlen xadd xdel xtrim",
-}.items():
-    for _name in _cmds.split():
-        _TYPE_OF[_name] = _t
-
-# Replies fixed by the command alone.
-OK_COMMANDS = [
-    "setex",
-    "psetex",
-    "mset",
-    "hmset",
-    "lset",
-    "ltrim",
-    "rename",
-    "select",
-    "watch",
-    "unwatch",
-    "multi",
-    "discard",
-    "flushdb",
-    "flushall",
-    "readonly",
-    "readwrite",
-    "restore",
-    "pfmerge",
-    "swapdb",
-    "auth",
-    "asking",
-]
-ZERO_ONE_COMMANDS = [
-    "expire",
-    "pexpire",
-    "expireat",
-    "pexpireat",
-    "persist",
-    "setnx",
-    "hsetnx",
-    "sismember",
-    "hexists",
-    "move",
-    "renamenx",
-    "smove",
-    "msetnx",
-    "getbit",
-    "setbit",
-    "pfadd",
-    "copy",
-]
-# Integer replies bounded by how many keys/elements the command names.
-KEY_COUNT_COMMANDS = ("del", "unlink", "exists", "touch")
-ELEMENT_COUNT_COMMANDS = ("sadd", "srem", "hdel", "zrem", "xack", "xdel")
-PAIR_COUNT_COMMANDS = ("hset", "zadd")
-UNKNOWN_COMMANDS = [
-    "eval",
-    "evalsha",
-    "eval_ro",
-    "evalsha_ro",
-    "fcall",
-    "fcall_ro",
-    "exec",
-    "publish",
-    "spublish",
-]
 
 
 # -- expression helpers -------------------------------------------------------------------------
@@ -176,7 +108,7 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
         "_a1": a1,
         "_a2": a2,
         "_none": _c("_type") == "none",
-        "_expected": cmd.replace_strict(_TYPE_OF, default=None, return_dtype=pl.String),
+        "_expected": cmd.replace_strict(TYPE_OF, default=None, return_dtype=pl.String),
         "_ws": opts.str.contains(" WITHSCORES "),
         "_wv": opts.str.contains(" WITHVALUES "),
         "_rev": cmd.is_in(["zrevrange", "zrevrangebyscore", "zrevrangebylex"])
@@ -314,7 +246,7 @@ def rules(resp: int) -> tuple[list[dict[str, pl.Expr]], list[Rule]]:
     add(cmd.is_in(["append", "setrange"]), integer(n + _c("_vlen")))
     missing = _c("_mget_missing")
     mget = array_header(_c("key_count").cast(pl.Float64)) + _c("_mget_known").cast(pl.Float64)
-    # A key of the pattern: missing in the share `_p_miss` of its samples (replies.pattern_sizes).
+    # A key of the pattern: missing in the share `_p_miss` of its samples (sampled_sizes.pattern_sizes).
     p_miss = _c("_p_miss").fill_null(0.0)
     pattern_get = (
         pl.when(_c("_p_type") == "string")

@@ -14,7 +14,14 @@ Per source, in file order (the order the server ran the commands): an as-of join
 the last write event per (db, key) by row sequence, with the last event per key carried from one
 chunk to the next (`Strings` holds them).
 
-A GET with no write of its key seen before it is sized by the in-window sample
+GETSET, GETDEL and GETEX answer the value before them: they are sized like a GET, by the
+events strictly before them.
+
+A GET with no write of its key seen before it, given the source's first writes
+(string_writes.py, read before its rows), is sized by the in-window sample when that was taken
+before the key's first write (`sampled-during`), else — when the key is written later — by the
+pattern's strings its shard never wrote (`pattern`), never by the after-window (post-change)
+size. Without the first writes, it is sized by the in-window sample
 (capture/window_sample.py, `StartSizes`; `sampled-during`) when the capture took one: the key's
 STRLEN, or a null reply when it did not exist, provided no write of the key (nor a FLUSH) came
 between the read and the moment it was measured; otherwise, and for captures with one sample, by
@@ -31,24 +38,22 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import polars as pl
 
-from hotshard.analyze.estimate import resp_exprs
+from hotshard.analyze.estimate import string_events
 from hotshard.analyze.estimate.replication import WRITE_COMMANDS
+from hotshard.analyze.estimate.string_events import DELETES, EVENT, KIND, VALUE_COLUMNS
+from hotshard.analyze.estimate.string_writes import FirstWrites
+from hotshard.analyze.keys import patterns
 from hotshard.analyze.read import parse
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
-_EVENT: dict[str, pl.DataType] = {
-    "ts": pl.Float64(),
-    "db": pl.Int32(),
-    "key_name": pl.String(),
-    "_seq": pl.Int64(),
-    "_bulk": pl.Int64(),
-    "_value_expires": pl.Float64(),  # when the value written expires (SET ... EX/PXAT, SETEX)
-}
-_KIND = "_kind"  # 0 unknown, 1 sized by the write (`_bulk`), 2 missing
-# `*3\r\n` + `$3\r\nSET\r\n` (13 bytes) / `$6\r\nGETSET\r\n` (16)
-_HEADER = {c: resp.array_header(3) + resp.bulk(len(c)) for c in ("set", "getset")}
-_DELETES = ("del", "unlink", "getdel")
+# Reads sized like GET: the value before them (GETSET, GETDEL and GETEX are writes too).
+_READS = (
+    (pl.col("command").is_in(["get", "getdel"]) & (pl.col("arg_count") == 1))
+    | ((pl.col("command") == "getset") & (pl.col("arg_count") == 2))
+    | ((pl.col("command") == "getex") & (pl.col("arg_count") >= 1))
+)
+_WRITING_READS = ["getset", "getdel", "getex"]
 _FLUSHES = ("flushall", "flushdb")
 
 
@@ -65,53 +70,6 @@ def shard_mates(node: str, nodes: Iterable[str], shards: Mapping[str, str]) -> l
     shard = shards.get(node)
     mates = sorted(n for n in nodes if n != node and shard is not None and shards.get(n) == shard)
     return [node, *mates]
-
-
-# Per row, from its arguments: the decoded length of the value a SET/GETSET/SETEX/PSETEX stores
-# unconditionally, and when that value expires (absolute: PXAT/EXAT; relative to the line's
-# time: EX/PX/SETEX/PSETEX). Transient: `Strings.apply` drops them. The row path takes them from
-# the native core (analyze/native/src/values.rs `Values`); `value_columns` is the reference that
-# tests/read/test_scanner.py holds the core to.
-VALUE_COLUMNS = ("_value_len", "_exp_abs", "_exp_rel")
-_ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|.)"
-_CONDITIONAL = ["NX", "XX", "IFEQ"]  # the value may not be stored
-
-
-def value_columns() -> dict[str, pl.Expr]:
-    """`VALUE_COLUMNS` over a frame with `command`, `args` (as quoted, key first) and
-    `arg_count`."""
-    cmd, args, n = pl.col("command"), pl.col("args"), pl.col("arg_count")
-    opts = args.list.slice(2).list.eval(pl.element().str.to_uppercase())
-    conditional = opts.list.eval(pl.element().is_in(_CONDITIONAL)).list.any()
-
-    def after(name: str) -> pl.Expr:  # the number after option `name`, as seconds
-        at = opts.list.eval(pl.element() == name).list.arg_max()
-        has = opts.list.contains(name)
-        return pl.when(has).then(
-            opts.list.get(at + 1, null_on_oob=True).cast(pl.Float64, strict=False)
-        )
-
-    setting = (cmd == "set") & (n >= 2) & ~conditional.fill_null(False)
-    value = (
-        pl.when(setting | ((cmd == "getset") & (n == 2)))
-        .then(args.list.get(1, null_on_oob=True))
-        .when(cmd.is_in(["setex", "psetex"]) & (n == 3))
-        .then(args.list.get(2, null_on_oob=True))
-    )
-    third = args.list.get(1, null_on_oob=True).cast(pl.Float64, strict=False)
-    rel = (
-        pl.when(cmd == "setex")
-        .then(third)
-        .when(cmd == "psetex")
-        .then(third / 1000)
-        .when(setting)
-        .then(pl.coalesce(after("EX"), after("PX") / 1000))
-    )
-    return {
-        "_value_len": value.str.replace_all(_ESCAPE, "_").str.len_bytes().cast(pl.Int64),
-        "_exp_abs": pl.when(setting).then(pl.coalesce(after("EXAT"), after("PXAT") / 1000)),
-        "_exp_rel": rel,
-    }
 
 
 class StartSizes:
@@ -154,74 +112,23 @@ class Strings:
     in-window sizes of its node (`StartSizes.of`)."""
 
     def __init__(
-        self, writes: frozenset[str] = WRITE_COMMANDS, start: pl.DataFrame | None = None
+        self,
+        writes: frozenset[str] = WRITE_COMMANDS,
+        start: pl.DataFrame | None = None,
+        first: FirstWrites | None = None,
+        siblings: pl.DataFrame | None = None,
+        rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES,
     ) -> None:
         self.start = start
-        self.writes = sorted(writes | set(_DELETES))
+        # the source's first write of each key (string_writes.py), and by pattern the mean
+        # reply of its strings the window did not change: for reads before a key's first write
+        self.first = first
+        self.siblings = siblings if siblings is not None and siblings.height else None
+        self.rules = rules  # the analysis' pattern rules (the siblings' patterns)
+        self.writes = sorted(writes | set(DELETES))
         self.seq = 0
         self.flushed = -1  # sequence of the last FLUSHALL/FLUSHDB seen
-        self.last = pl.DataFrame(schema={**_EVENT, _KIND: pl.Int8()})
-
-    def _events(self, rows: pl.DataFrame) -> pl.DataFrame:
-        writes = rows.filter(pl.col("command").is_in(self.writes))
-        single = writes.filter(pl.col("keys").is_null() & pl.col("key_name").is_not_null())
-        # the value's bulk string, exactly what a later GET answers; rows without the value's
-        # length (frames built by hand) take it from a plain `SET k v`'s request size
-        by_request = (
-            pl.col("command").is_in(list(_HEADER))
-            & (pl.col("arg_count") == 2)
-            & ~pl.col("key_name").str.contains("\\", literal=True)  # escaped: length unknown
-        )
-        header = pl.col("command").replace_strict(_HEADER, default=0, return_dtype=pl.Int64)
-        key_bulk = resp_exprs.bulk(pl.col("key_name").str.len_bytes().cast(pl.Int64))
-        plain = pl.col("_value_len").is_not_null() | by_request
-        kind = (
-            pl.when(pl.col("command").is_in(_DELETES))
-            .then(2)
-            .when(plain)
-            .then(1)
-            .otherwise(0)
-            .cast(pl.Int8)
-        )
-        first = single.select(
-            "ts",
-            "db",
-            "key_name",
-            "_seq",
-            _bulk=pl.when(plain).then(
-                pl.coalesce(
-                    resp_exprs.bulk(pl.col("_value_len")),
-                    pl.col("request_bytes") - header - key_bulk,
-                )
-            ),
-            _value_expires=pl.when(plain).then(
-                pl.coalesce(pl.col("_exp_abs"), pl.col("ts") + pl.col("_exp_rel"))
-            ),
-            **{_KIND: kind},
-        )
-        multi = (
-            writes.filter(pl.col("keys").is_not_null())
-            .select(
-                "ts",
-                "db",
-                "_seq",
-                key_name=pl.col("keys"),
-                **{_KIND: pl.when(pl.col("command").is_in(_DELETES)).then(2).otherwise(0)},
-            )
-            .explode("key_name")
-            .select(
-                "ts",
-                "db",
-                "key_name",
-                "_seq",
-                pl.lit(None, pl.Int64).alias("_bulk"),
-                pl.lit(None, pl.Float64).alias("_value_expires"),
-                pl.col(_KIND).cast(pl.Int8),
-            )
-        )
-        return pl.concat(
-            [first.cast({**_EVENT, _KIND: pl.Int8()}), multi.cast({**_EVENT, _KIND: pl.Int8()})]  # type: ignore[dict-item]
-        )
+        self.last = pl.DataFrame(schema={**EVENT, KIND: pl.Int8()})
 
     def apply(self, rows: pl.DataFrame) -> pl.DataFrame:
         """`rows` (one chunk of this source, file order) with its GETs re-sized."""
@@ -249,13 +156,11 @@ class Strings:
             return rows
         self.seq += n
         flushes = df.filter(pl.col("command").is_in(_FLUSHES))["_seq"].to_list()
-        fresh = self._events(df)
+        fresh = string_events.events(df, self.writes)
         flushed, self.flushed = self.flushed, max([self.flushed, *flushes])
-        reads = df.filter(
-            (pl.col("command") == "get")
-            & (pl.col("arg_count") == 1)
-            & pl.col("key_name").is_not_null()
-        ).select("ts", "db", "key_name", "_seq")
+        reads = df.filter(_READS & pl.col("key_name").is_not_null()).select(
+            "ts", "db", "key_name", "command", "_seq"
+        )
         # Each key's last write so far, then this chunk's: only the keys this chunk reads are
         # looked at (the state holds every key written, and grows with them).
         on = ["db", "key_name"]
@@ -265,7 +170,7 @@ class Strings:
             latest = fresh.group_by(on).agg(pl.all().sort_by("_seq").last())
             kept = self.last.join(latest.select(on), on=on, how="anti", nulls_equal=True)
             self.last = pl.concat([kept, latest.select(self.last.columns)])
-        if not events.height and self.start is None:
+        if not events.height and self.start is None and self.first is None:
             return rows
         if not reads.height:
             return rows
@@ -273,25 +178,98 @@ class Strings:
         last_flush = pl.lit(flushed, pl.Int64)
         for f in flushes:
             last_flush = pl.when(pl.col("_seq") > f).then(pl.lit(f, pl.Int64)).otherwise(last_flush)
-        joined = reads.join_asof(
-            events.drop("ts").rename({"_seq": "_event_seq"}),
-            left_on="_seq",
-            right_on="_event_seq",
-            by=["db", "key_name"],
-            strategy="backward",
-            check_sortedness=False,
-        ).with_columns(_flush=last_flush)
-        gone = (pl.col(_KIND) == 2) | (pl.col("ts") >= pl.col("_value_expires")).fill_null(False)
+        # the events strictly before each read (GETSET/GETDEL/GETEX are events themselves)
+        joined = (
+            reads.with_columns(_prior=pl.col("_seq") - 1)
+            .join_asof(
+                events.drop("ts").rename({"_seq": "_event_seq"}),
+                left_on="_prior",
+                right_on="_event_seq",
+                by=["db", "key_name"],
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .with_columns(_flush=last_flush)
+        )
+        gone = (pl.col(KIND) == 2) | (pl.col("ts") >= pl.col("_value_expires")).fill_null(False)
         sized = joined.filter(
-            pl.col(_KIND).is_in([1, 2]) & (pl.col("_event_seq") > pl.col("_flush"))
+            pl.col(KIND).is_in([1, 2]) & (pl.col("_event_seq") > pl.col("_flush"))
         ).select(
             index=pl.col("_seq") - start,
             size=pl.when(gone).then(resp.NULL).otherwise(pl.col("_bulk")),
             confidence=pl.lit("exact"),
         )
-        if self.start is not None:
-            sized = pl.concat([sized, self._from_start(joined, fresh, df, bool(flushes), start)])
+        unwritten = joined.filter(
+            pl.col("_event_seq").is_null() & (pl.col("_flush") < 0) & (pl.col("db") == 0)
+        )
+        if self.first is not None:
+            sized = pl.concat(
+                [sized, self._before_first_write(unwritten, fresh, df, flushes, start)]
+            )
+        elif self.start is not None:
+            sized = pl.concat([sized, self._from_start(unwritten, fresh, df, bool(flushes), start)])
         return resized(rows, sized["index"], sized["size"], sized["confidence"])
+
+    def _before_first_write(
+        self,
+        unwritten: pl.DataFrame,
+        fresh: pl.DataFrame,
+        df: pl.DataFrame,
+        flushes: list[int],
+        start: int,
+    ) -> pl.DataFrame:
+        """The reads of no write seen so far, with the source's first writes known
+        (`self.first`): a read before its key's first write (and the first FLUSH) is sized by
+        the in-window sample when that was taken before the write, else — the key changes
+        later — by the pattern's unchanged strings (`pattern`), never by the after-window
+        size. A read past a write the rows did not show (a sub-window) is sized as before."""
+        assert self.first is not None
+        first = self.first
+        fw = pl.col("_fw")
+        if first.flush is not None:
+            fw = pl.min_horizontal(fw, pl.lit(first.flush, pl.Float64))
+        placed = unwritten.join(first.keys, on=["db", "key_name"], how="left").with_columns(_fw=fw)
+        # A GETSET/GETDEL/GETEX that is its key's first write read the value before it.
+        ahead = (
+            pl.col("_fw").is_null()
+            | (pl.col("_fw") > pl.col("ts"))
+            | ((pl.col("_fw") == pl.col("ts")) & pl.col("command").is_in(_WRITING_READS))
+        )
+        parts = []
+        if self.start is not None:
+            past = placed.filter(~ahead).drop("_fw")
+            parts.append(self._from_start(past, fresh, df, bool(flushes), start))
+        clean = placed.filter(ahead)
+        sampled = None
+        if self.start is not None:
+            expired = (pl.col("ts") >= pl.col("_expires")).fill_null(False)
+            sampled = (
+                clean.join(self.start, on="key_name", how="inner")
+                .filter(pl.col("_fw").is_null() | (pl.col("_sampled_at") < pl.col("_fw")))
+                .select(
+                    "_seq",
+                    index=pl.col("_seq") - start,
+                    size=pl.when(expired).then(resp.NULL).otherwise(pl.col("_start_bytes")),
+                    confidence=pl.when(expired)
+                    .then(pl.lit("exact"))
+                    .otherwise(pl.lit("sampled-during")),
+                )
+            )
+            parts.append(sampled.drop("_seq"))
+        if self.siblings is not None:
+            changed = clean.filter(pl.col("_fw").is_not_null())
+            if sampled is not None:
+                changed = changed.join(sampled.select("_seq"), on="_seq", how="anti")
+            changed = patterns.add_pattern(changed.lazy(), "key_name", self.rules).collect()
+            parts.append(
+                changed.join(self.siblings, on="key_pattern", how="inner").select(
+                    index=pl.col("_seq") - start,
+                    size=pl.col("_sib").round(0).cast(pl.Int64),
+                    confidence=pl.lit("pattern"),
+                )
+            )
+        schema = {"index": pl.Int64(), "size": pl.Int64(), "confidence": pl.String()}
+        return pl.concat([pl.DataFrame(schema=schema), *(p.cast(schema) for p in parts)])  # type: ignore[arg-type]
 
     def _from_start(
         self,
@@ -301,10 +279,11 @@ class Strings:
         flushed_here: bool,
         start: int,
     ) -> pl.DataFrame:
-        """The reads of no write seen so far that the in-window sample sizes (`index`, `size`,
-        `confidence`): db 0 (what the sampler reads), no FLUSH before, and no write of the key
-        (nor FLUSH) between the read and the key's measurement — a read before the sample needs
-        the rest of the chunk to reach the sample's time, or it keeps the after-window size."""
+        """Of `joined`, the reads of no write (nor FLUSH) seen so far, of db 0 (what the
+        sampler reads), those the in-window sample sizes (`index`, `size`, `confidence`): no
+        write of the key (nor FLUSH) between the read and the key's measurement — without the
+        source's first writes (`self.first`), a read before the sample needs the rest of the
+        chunk to reach the sample's time, or it keeps the after-window size."""
         assert self.start is not None
         first_write = fresh.group_by("db", "key_name").agg(_first_write=pl.col("ts").min())
         chunk_end = df["ts"].max()
@@ -316,10 +295,7 @@ class Strings:
             & pl.lit(not flushed_here)
         )
         return (
-            joined.filter(
-                pl.col("_event_seq").is_null() & (pl.col("_flush") < 0) & (pl.col("db") == 0)
-            )
-            .join(self.start, on="key_name", how="inner")
+            joined.join(self.start, on="key_name", how="inner")
             .join(first_write, on=["db", "key_name"], how="left")
             .filter(~before | clear_until_sample)
             .select(
@@ -343,7 +319,7 @@ def cleared(start: pl.DataFrame, source: parse.Source, since: float) -> pl.DataF
     if not early.height:
         return start
     needles = [f'"{k}"' for k in early["key_name"]] + ['"flushall"', '"flushdb"']
-    writes = sorted({*WRITE_COMMANDS, *_DELETES, *_FLUSHES})
+    writes = sorted({*WRITE_COMMANDS, *DELETES, *_FLUSHES})
     found = []
     for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
         heads = parse.header_rows(block)

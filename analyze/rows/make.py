@@ -44,7 +44,9 @@ from hotshard.analyze.estimate import (
     collection_writes,
     logged,
     replies,
+    sampled_sizes,
     scripts,
+    string_writes,
     through_time,
 )
 from hotshard.analyze.estimate.resp_exprs import length_digits
@@ -72,6 +74,7 @@ class Context:
     parser: scanner.Parser  # the native core, told which commands take the fast path
     start: through_time.StartSizes | None = None  # key sizes at the start of the window
     brackets: cardinality.Brackets | None = None  # collections sampled at both ends
+    siblings: string_writes.Siblings | None = None  # sampled strings, for reads before a rewrite
     # node -> client address -> protocol, for connections CLIENT LIST showed not on RESP2
     protocols: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # node -> its COMMANDLOG large-reply entries from the window (analyze/estimate/logged.py)
@@ -92,7 +95,7 @@ class Context:
     ) -> Context:
         """`shards`: node -> shard, so a node borrows the samples of another node of its shard
         (the same keys) where its own missed a key."""
-        sizes = replies.sizes_frame(list(key_sizes), rules) if key_sizes else None
+        sizes = sampled_sizes.sizes_frame(list(key_sizes), rules) if key_sizes else None
         lookup = replies.Lookup(sizes, resp)
         key_plan = keys.plan(keyspecs.load(commands_reply))
         return cls(
@@ -105,6 +108,7 @@ class Context:
             brackets=(
                 cardinality.Brackets(start_sizes, key_sizes, shards, rules) if start_sizes else None
             ),
+            siblings=string_writes.Siblings(key_sizes, start_sizes, shards, rules) or None,
             protocols=protocols or {},
             logged=logged or {},
         )
@@ -136,13 +140,13 @@ def source_rows(
     # strings' last writes go in file order, each in its own thread.
     # Collections read between the two samples are placed by the writes before and after each
     # read: their writes are read first, on the side, while the first chunks are cut.
+    # So are the first writes of strings, for the reads before them (one read of the lines).
     bracketed = ctx.brackets.of(source.node) if ctx.brackets else None
     placing = None
-    if bracketed is not None:
+    if bracketed is not None or ctx.siblings is not None or ctx.start is not None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotshard-writes")
-        placing = pool.submit(
-            collection_writes.write_events, source, bracketed["key_name"].to_list()
-        )
+        bracketed_keys = [] if bracketed is None else bracketed["key_name"].to_list()
+        placing = pool.submit(collection_writes.window_writes, source, bracketed_keys, True)
         pool.shutdown(wait=False)
     file = parse.open_source(source)
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))
@@ -159,9 +163,14 @@ def source_rows(
     strings = through_time.Strings(start=start)
     collections: cardinality.Collections | None = None
     for chunk in finished:
-        if placing is not None and collections is None:
-            assert bracketed is not None
-            collections = cardinality.Collections(bracketed, placing.result(), ctx.lookup.resp)
+        if placing is not None and strings.first is None:
+            events, first = placing.result()
+            siblings = ctx.siblings.of(source.node, first) if ctx.siblings and first else None
+            strings = through_time.Strings(
+                start=start, first=first, siblings=siblings, rules=ctx.keys.rules
+            )
+            if bracketed is not None:
+                collections = cardinality.Collections(bracketed, events, ctx.lookup.resp)
         sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)
         final = logged_replies.apply(resp3_nulls(strings.apply(sized)))
         yield attribution.per_key(final, ctx.lookup)

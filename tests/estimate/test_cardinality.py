@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
-from hotshard.analyze.estimate import cardinality, collection_writes, through_time
+from hotshard.analyze.estimate import cardinality, collection_writes, placement, through_time
 from hotshard.analyze.store import dataset
 from hotshard.capture import sizing
 from hotshard.capture.format import manifest as mf
@@ -192,7 +192,7 @@ def test_reads_are_placed_by_the_writes_around_them():
             "ts": [5.0, 15.0, 24.5, 40.0, 30.0, 55.0, 65.0, 5.0, 25.0, 35.0, 7.0, 8.5],
         }
     ).sort("ts")
-    placed = cardinality.place(reads, cardinality.timeline(brackets, events)).sort("key_name", "ts")
+    placed = placement.place(reads, placement.timeline(brackets, events)).sort("key_name", "ts")
     assert placed.select("key_name", "ts", "_c", "_conf").rows() == [
         ("d", 7.0, None, None),  # before a DEL before the first sample: nothing known
         ("d", 8.5, 0, "exact"),
@@ -385,7 +385,7 @@ def test_score_updates_barely_move_a_leaderboard():
         schema=collection_writes.EVENTS,
     )
     reads = pl.DataFrame({"key_name": ["lb", "lb"], "ts": [1.0, 25.0]})
-    placed = cardinality.place(reads, cardinality.timeline(brackets, events))
+    placed = placement.place(reads, placement.timeline(brackets, events))
     assert placed.select("_c", "_conf").rows() == [(100, "replayed"), (101, "interpolated")]
 
 

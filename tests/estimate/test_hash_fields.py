@@ -7,7 +7,7 @@ import random
 import polars as pl
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
-from hotshard.analyze.estimate import replies
+from hotshard.analyze.estimate import replies, sampled_sizes
 from hotshard.analyze.store import dataset
 from hotshard.capture import sizing
 from hotshard.capture.format.manifest import KeySize
@@ -85,7 +85,7 @@ def test_hits_and_misses_by_field_in_both_protocols():
         node=NODE, key="h", type="hash", cardinality=2, sample_n=2, avg_value_len=150.0,
         avg_field_len=1.0, fields={"a": 3, "b": 300},
     )  # fmt: skip
-    sizes = replies.sizes_frame([size], DIGITS)
+    sizes = sampled_sizes.sizes_frame([size], DIGITS)
     argvs = [("HGET", "h", "a"), ("HGET", "h", "gone1"), ("HGET", "h", "gone2")]
     argvs += [("HMGET", "h", "b", "x", "y"), ("HGET", "other", "a")]
     for proto, null in ((2, 5), (3, 3)):

@@ -13,7 +13,7 @@ import random
 import polars as pl
 import pytest
 
-from hotshard.analyze.estimate import replication, replies
+from hotshard.analyze.estimate import replication, replies, sampled_sizes
 from hotshard.analyze.keys.patterns import Rule
 from hotshard.analyze.measure import unshown
 from hotshard.capture.format.lines import key_text
@@ -128,7 +128,7 @@ def server(tmp_path_factory, engine):
         keys += [b"list:1", b"set:1", b"stream:1", b"missing:1"]
         sizes = measure_keys(r, NODE, keys, sample=1000, rate=100_000)
         assert not [s for s in sizes if s.error]
-        yield node, replies.sizes_frame(sizes, DIGITS)
+        yield node, sampled_sizes.sizes_frame(sizes, DIGITS)
     finally:
         node.stop()
 

@@ -77,7 +77,7 @@ def test_the_gil_is_released_while_parsing():
 
 
 # What a string write stores, worked out in the core (values.rs `Values`), against the Polars
-# expressions of the estimate (`through_time.value_columns`) over the same parsed tails.
+# expressions of the estimate (`string_events.value_columns`) over the same parsed tails.
 _NUMBERS = [
     "60",
     "1.5",
@@ -126,12 +126,12 @@ _WRITES = [
 def _compare(lines: list[bytes]) -> None:
     from polars.testing import assert_frame_equal
 
-    from hotshard.analyze.estimate import through_time
+    from hotshard.analyze.estimate import string_events, through_time
 
     block = b"".join(lines)
     for parser in (scanner.parser(), PLAN.parser()):
         tails = scanner.scan(block, parser).tails
-        want = tails.with_columns(**through_time.value_columns())
+        want = tails.with_columns(**string_events.value_columns())
         cols = list(through_time.VALUE_COLUMNS)
         assert_frame_equal(tails.select(cols), want.select(cols))
 

@@ -72,6 +72,28 @@ def test_strings_rewritten_under_reads_spread_over_the_window(redis_cluster, tmp
     _assert_within(nodes)
 
 
+def test_strings_read_before_the_sampler_reached_them_and_rewritten(redis_cluster, tmp_path):
+    """Profiles read heavily in the window's first second, then rewritten from ~3 kB to
+    ~300 B before the in-window sampler measured them (bench/workloads_changing.py): their
+    early reads are sized by the profiles of the pattern the window never wrote, not by their
+    after-window size. Before, those reads were sized at ~300 B: the nodes at ~0.75x."""
+    cluster = redis_cluster
+    keys = workloads.load_documents(cluster)
+    cluster.wait_replicas_synced()
+    app = cluster.cluster_client()
+    with background_capture(_options(cluster, tmp_path / "cap")) as bg:
+        bg.wait_started(files=len(cluster.nodes))
+        received = workloads.documents_rewritten_early(app, keys)
+        result = bg.stop()
+    app.close()
+    nodes, rows = _check(result.folder, tmp_path / "out")
+    gets = rows.filter(pl.col("command") == "get", pl.col("key_name").str.starts_with("user:"))
+    assert abs(gets["reply_bytes"].sum() / received - 1) < TARGET
+    _assert_within(nodes)
+    # the premise: reads before their key's rewrite that nothing measured in time
+    assert gets.filter(pl.col("reply_confidence") == "pattern").height > 100
+
+
 def test_collections_growing_trimmed_expiring_read_late_from_replicas(redis_cluster, tmp_path):
     """Sorted sets growing by ZADDs of 200 members, lists trimmed from 3,000 to 1,000 items,
     hashes whose TTL runs out, config strings rewritten; each group first read late in the

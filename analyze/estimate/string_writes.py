@@ -1,0 +1,189 @@
+"""Strings the window rewrites: each key's first write in a source (a pre-pass of its lines),
+and what the pattern's strings that the window never wrote say a read before that write got.
+
+A GET before its key's first write in the window, with no measurement of the key taken before
+that write, would otherwise be sized by the after-window sample: the value after the change
+(issue 24). `first_writes` reads a source's write lines once, before its rows (only the lines
+that name a write command are split): per (db, key), the time of the first command that may
+change the value — any write (SET, APPEND, SETRANGE, INCR..., GETSET, GETDEL, GETEX, EXPIRE,
+DEL, RENAME, MSET...) — and the first FLUSHALL/FLUSHDB, which changes every key.
+
+`Siblings` holds the sampled strings and missing keys of each pattern; `of` gives a source, by
+pattern, the mean GET reply over those the window did not change (`SIBLINGS`): the keys of the
+source's shard that its lines never write, as the after-window sample or else the in-window one
+measured them (either is their size all through the window). Keys of other shards are left out: whether their shard wrote them is in other
+files (the same length in the window and after it does not say so: a key rewritten before the
+in-window sampler reached it has its new length both times). A missing key counts as the null
+reply, so a pattern that mostly misses is sized as it mostly misses. The key read is never one
+of its own siblings (it is written).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from hotshard.analyze.estimate.replication import WRITE_COMMANDS
+from hotshard.analyze.keys import patterns, quoted
+from hotshard.analyze.read import parse
+from hotshard.capture.format import resp
+from hotshard.capture.format.manifest import KeySize
+
+_FLUSHES = ("flushall", "flushdb")
+_WRITES = sorted(WRITE_COMMANDS | {"del", "unlink", "getdel"})
+_EVERY_ARG = ("del", "unlink")  # every argument is a key
+_TWO_KEYS = ("rename", "renamenx", "copy", "smove", "lmove", "rpoplpush")
+_PAIRS = ("mset", "msetnx")  # key value key value ...
+
+FIRST: dict[str, pl.DataType] = {"db": pl.Int32(), "key_name": pl.String(), "_fw": pl.Float64()}
+SIBLINGS: dict[str, pl.DataType] = {"key_pattern": pl.String(), "_sib": pl.Float64()}
+
+
+@dataclass(frozen=True)
+class FirstWrites:
+    """Per (db, key) of one source, its first write (`FIRST`: `_fw`, the line's time), and the
+    time of the source's first FLUSHALL/FLUSHDB (None: none)."""
+
+    keys: pl.DataFrame
+    flush: float | None = None
+
+    def written(self) -> set[str]:
+        """The keys of db 0 written (what the samplers measure: db 0)."""
+        return set(self.keys.filter(pl.col("db") == 0)["key_name"].to_list())
+
+
+# What a write line's body holds (`"SET" "k"...`, any case): the lines worth splitting.
+NEEDLES = [f'"{c}" ' for c in _WRITES] + [f'"{c}"' for c in _FLUSHES]
+
+
+def first_writes(source: parse.Source) -> FirstWrites:
+    """The first write of every key the source's lines write (`FirstWrites`). A damaged stream
+    gives the writes of its readable lines."""
+    parts = [
+        first_of(write_lines(parse.header_rows(block)))
+        for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES)
+    ]
+    return merged(parts)
+
+
+def merged(parts: list[FirstWrites]) -> FirstWrites:
+    """The first writes of consecutive parts of one source (each chunk's `first_of`: a chunk's
+    write lines are never kept, only its keys)."""
+    if not parts:
+        return FirstWrites(pl.DataFrame(schema=FIRST))
+    keys = (
+        pl.concat([p.keys for p in parts])
+        .group_by("db", "key_name")
+        .agg(pl.col("_fw").min())
+        .sort("db", "key_name")
+    )
+    flushes = [p.flush for p in parts if p.flush is not None]
+    return FirstWrites(keys, min(flushes) if flushes else None)
+
+
+def write_lines(heads: pl.DataFrame) -> pl.DataFrame:
+    """Of `heads` (`parse.header_rows`), the lines that may be writes (`ts`, `db`, `body`)."""
+    return heads.filter(
+        pl.col("body").str.contains_any(NEEDLES, ascii_case_insensitive=True)
+    ).select("ts", "db", "body")
+
+
+def first_of(heads: pl.DataFrame | None) -> FirstWrites:
+    """`heads` (`ts`, `db`, `body` as quoted: `write_lines`) as `FirstWrites`."""
+    if heads is None or not heads.height:
+        return FirstWrites(pl.DataFrame(schema=FIRST))
+    body = pl.col("body")
+    lines = heads.select(
+        "ts", "db", "body", command=body.str.extract(r'^"([^"]*)"', 1).str.to_lowercase()
+    ).filter(pl.col("command").is_in([*_WRITES, *_FLUSHES]))
+    flushes = lines.filter(pl.col("command").is_in(_FLUSHES))["ts"]
+    cmd = pl.col("command")
+    # Most writes name one key, their first argument: one match, no split of the value.
+    single = ~cmd.is_in([*_EVERY_ARG, *_TWO_KEYS, *_PAIRS, "bitop", *_FLUSHES])
+    first = lines.filter(single).select(
+        "ts", "db", key_name=body.str.extract(r'^"[^"]*" "((?:[^"\\]|\\.)*)"', 1)
+    )
+    args = body.str.strip_prefix('"').str.strip_suffix('"').str.split('" "').list.slice(1)
+    named = (
+        pl.when(cmd.is_in(_EVERY_ARG))
+        .then(args)
+        .when(cmd.is_in(_TWO_KEYS))
+        .then(args.list.head(2))
+        .when(cmd.is_in(_PAIRS))
+        .then(args.list.gather_every(2))
+        .otherwise(args.list.slice(1, 1))  # BITOP op dest key...
+    )
+    several = (
+        lines.filter(~single & ~cmd.is_in(_FLUSHES))
+        .select("ts", "db", key_name=named)
+        .explode("key_name")
+    )
+    keys = (
+        pl.concat([first, several])
+        .filter(pl.col("key_name").is_not_null())
+        .group_by("db", "key_name")
+        .agg(_fw=pl.col("ts").min())
+        .with_columns(key_name=quoted.decode(pl.col("key_name")).text)
+        .group_by("db", "key_name")  # two spellings of one key (escapes) are one key
+        .agg(pl.col("_fw").min())
+        .sort("db", "key_name")
+        .cast(FIRST)  # type: ignore[arg-type]
+    )
+    return FirstWrites(keys, flushes.min() if flushes.len() else None)  # type: ignore[arg-type]
+
+
+def _reply(s: KeySize) -> int | None:
+    """GET's RESP2 reply on a sampled key: its value's bulk string, or the null reply."""
+    if s.error or s.type is None:
+        return None
+    if s.type == "none":
+        return resp.NULL
+    if s.type == "string" and s.cardinality is not None:
+        return resp.bulk(s.cardinality)
+    return None
+
+
+class Siblings:
+    """The strings (and missing keys) sampled after the window and in it, by pattern."""
+
+    def __init__(
+        self,
+        after: Sequence[KeySize],
+        start: Sequence[KeySize] = (),
+        shards: Mapping[str, str] | None = None,
+        rules: Sequence[patterns.Rule] = patterns.DEFAULT_RULES,
+    ) -> None:
+        self.shards = dict(shards or {})
+        self.after = {(s.node, s.key): r for s in after if (r := _reply(s)) is not None}
+        # the in-window sample: keys the after-window one did not reach (it ranks the keys)
+        self.start = {(s.node, s.key): r for s in start if (r := _reply(s)) is not None}
+        keys = sorted({k for _, k in self.after} | {k for _, k in self.start})
+        frame = patterns.add_pattern(pl.LazyFrame({"key_name": keys}), "key_name", rules)
+        collected = frame.collect() if keys else pl.DataFrame()
+        self.pattern: dict[str, str | None] = (
+            dict(zip(collected["key_name"], collected["key_pattern"], strict=True)) if keys else {}
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.after or self.start)
+
+    def of(self, node: str, writes: FirstWrites) -> pl.DataFrame:
+        """Per pattern, the mean GET reply (RESP2) of its unchanged strings for `node`
+        (`SIBLINGS`), given the writes of `node`'s source."""
+        shard = self.shards.get(node)
+        written = writes.written()
+        own: dict[str, int] = {}
+        for sample in (self.after, self.start):
+            for (n, key), reply in sorted(sample.items()):
+                mate = n == node or (shard is not None and self.shards.get(n) == shard)
+                if mate and key not in written and writes.flush is None:
+                    own.setdefault(key, reply)
+        sums: dict[str | None, tuple[float, int]] = {}
+        for key, reply in sorted(own.items()):
+            total, count = sums.get(self.pattern.get(key), (0.0, 0))
+            sums[self.pattern.get(key)] = (total + reply, count + 1)
+        known = {p: v for p, v in sums.items() if p is not None}
+        rows = [(p, total / count) for p, (total, count) in sorted(known.items())]
+        return pl.DataFrame(rows, schema=SIBLINGS, orient="row")

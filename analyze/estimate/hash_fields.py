@@ -4,7 +4,7 @@ through the hash writes MONITOR showed.
 The after-window sample of a small hash lists every field (`KeySize.fields`), but a field HDELed
 after a read was there for it, and a field HSET for the first time after a read was not (issue
 24). `events_of` turns a chunk's write lines of those hashes into events — a field set (HSET,
-HMSET, HSETNX, HINCRBY, HINCRBYFLOAT) or removed (HDEL), or the whole key reset (DEL, UNLINK,
+HMSET, HSETNX, HINCRBY, HINCRBYFLOAT) or removed (HDEL, HGETDEL), or the whole key reset (DEL, UNLINK,
 RENAME/RENAMENX/MOVE of it or onto it, RESTORE, COPY onto it, EXPIRE to the past, FLUSHALL,
 FLUSHDB) — keeping the key, field and time only, never a value. `presence` judges each asked
 field at its read's time (`replay`):
@@ -35,6 +35,7 @@ from hotshard.analyze.keys import quoted
 from hotshard.capture.format import resp
 
 _SETS = ("hset", "hmset", "hsetnx", "hincrby", "hincrbyfloat")
+_REMOVES = ("hdel", "hgetdel")
 _PAIRS = ("hset", "hmset")  # key field value field value ...
 _RESETS = ("del", "unlink", "rename", "renamenx", "move", "restore", "copy")
 _EXPIRES = ("expire", "pexpire", "expireat", "pexpireat")
@@ -79,10 +80,12 @@ def events_of(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
         .then(argv.list.slice(1).list.gather_every(2))
         .when(cmd == "hdel")
         .then(argv.list.slice(1))
+        .when(cmd == "hgetdel")  # key FIELDS n field...
+        .then(argv.list.slice(3))
         .otherwise(argv.list.slice(1, 1))
     )
     written = (
-        lines.filter(cmd.is_in([*_SETS, "hdel"]))
+        lines.filter(cmd.is_in([*_SETS, *_REMOVES]))
         .select("_line", "ts", key_name=argv.list.first(), field=fields, _set=cmd.is_in(_SETS))
         .explode("field")
     )

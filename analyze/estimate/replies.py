@@ -20,9 +20,9 @@ Every row gets a `reply_confidence` (schema.CONFIDENCES):
 
 HGET/HMGET of a small hash whose sample saw every field (`KeySize.fields`) size each field by
 its own value, and a field the sample did not show as a null reply; on other hashes a field is
-assumed to exist, at the average value size. Known approximations: a range is assumed to exist
-as sampled; the field set of the after-window sample stands for the whole window (an HSET or
-HDEL of a field inside the window is not replayed); BYSCORE/BYLEX with LIMIT assume the range
+assumed to exist, at the average value size (the field set at each read's time, replayed
+through the window's hash writes: analyze/estimate/hash_fields.py). Known approximations: a
+range is assumed to exist as sampled; BYSCORE/BYLEX with LIMIT assume the range
 holds `count` elements; commands queued in MULTI are costed as if run alone (their `+QUEUED`
 replies and EXEC's header are not counted: EXEC is `unknown`).
 

@@ -25,6 +25,7 @@ def test_writes_become_field_events_without_values():
         (6.0, '"EXPIRE" "h" "-1"'),
         (7.0, '"RENAME" "x" "h"'),
         (8.0, '"FLUSHDB"'),
+        (9.0, '"HGETDEL" "h" "FIELDS" "1" "b"'),
     )
     events = hash_fields.events_of(heads, ["h"])
     assert events.rows() == [
@@ -36,6 +37,7 @@ def test_writes_become_field_events_without_values():
         ("h", None, 6.0, None),
         ("h", None, 7.0, None),
         ("h", None, 8.0, None),
+        ("h", "b", 9.0, False),
     ]
     assert not events.select(pl.col("field").str.contains("value")).to_series().any()
 

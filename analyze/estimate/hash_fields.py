@@ -16,8 +16,8 @@ field at its read's time (`replay`):
     else a reset after the read: unknown (the after-window set says nothing about it);
     else the after-window set.
 
-A field there is sized by its after-window value, else (HDELed since) by the mean value of the
-hash's sampled fields; an unknown one is assumed there at that mean, as a hash whose fields were
+A field there is sized by its after-window value, else (HDELed since) by its value in the
+in-window sample, else by the mean value of the hash's after-window fields; an unknown one is assumed there at that mean, as a hash whose fields were
 not all seen is (analyze/estimate/replies.py). Rows whose answer rests on a write get confidence
 `replayed`. Field names stay in memory: no output holds them.
 """
@@ -33,6 +33,7 @@ from hotshard.analyze import schema
 from hotshard.analyze.estimate.resp_exprs import length_digits
 from hotshard.analyze.keys import quoted
 from hotshard.capture.format import resp
+from hotshard.capture.format.manifest import KeySize
 
 _SETS = ("hset", "hmset", "hsetnx", "hincrby", "hincrbyfloat")
 _REMOVES = ("hdel", "hgetdel")
@@ -144,11 +145,31 @@ def after_sets(full: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def replay(reads: pl.DataFrame, events: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
+def earlier_lengths(sizes: Sequence[KeySize]) -> pl.DataFrame:
+    """The value lengths of the hash fields the in-window sampler saw (`AFTER`; a field seen on
+    several nodes: its first node's), for fields deleted before the after-window sample."""
+    rows = sorted(
+        (s.key, field, n, s.node)
+        for s in sizes
+        if s.type == "hash" and s.fields and not s.error
+        for field, n in s.fields.items()
+    )
+    frame = pl.DataFrame([r[:3] for r in rows], schema=AFTER, orient="row")
+    return frame.unique(["key_name", "field"], keep="first", maintain_order=True)
+
+
+def replay(
+    reads: pl.DataFrame,
+    events: pl.DataFrame,
+    after: pl.DataFrame,
+    earlier: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """Per asked field (`reads`: `_i`, key_name, field, ts), whether the hash had it at the
-    read's time (`_present`, null: unknown), the length of its value (`_vlen`) and whether a
-    write decided it (`_replayed`), in the order of `reads`. Pure: `events` (`EVENTS`, the
-    hash's writes, in time order) and `after` (`AFTER`) are the whole window's."""
+    read's time (`_present`, null: unknown), the length of its value (`_vlen`: the after-window
+    sample's, else the in-window one's (`earlier`, `AFTER`), else the mean of the hash's
+    after-window values) and whether a write decided it (`_replayed`), in the order of
+    `reads`. Pure: `events` (`EVENTS`, the hash's writes, in time order) and `after` (`AFTER`)
+    are the whole window's."""
     order = reads.with_row_index("_r").sort("ts", "_r")
     writes = (
         events.filter(pl.col("field").is_not_null())
@@ -179,7 +200,14 @@ def replay(reads: pl.DataFrame, events: pl.DataFrame, after: pl.DataFrame) -> pl
         )
     sampled = after.select(*by, _after_len="value_len")
     mean = after.group_by("key_name").agg(_mean_len=pl.col("value_len").mean().round(0))
-    step = step.join(sampled, on=by, how="left").join(mean, on="key_name", how="left")
+    seen = (pl.DataFrame(schema=AFTER) if earlier is None else earlier).select(
+        *by, _earlier_len="value_len"
+    )
+    step = (
+        step.join(sampled, on=by, how="left")
+        .join(seen, on=by, how="left")
+        .join(mean, on="key_name", how="left")
+    )
     prev_set, next_set = pl.col("_set_prev"), pl.col("_set_next")
     rprev, rnext = pl.col("_rts_prev"), pl.col("_rts_next")
     before = prev_set.is_not_null() & (rprev.is_null() | (pl.col("_wts_prev") >= rprev))
@@ -201,7 +229,7 @@ def replay(reads: pl.DataFrame, events: pl.DataFrame, after: pl.DataFrame) -> pl
             "_r",
             "_i",
             _present=present,
-            _vlen=pl.coalesce("_after_len", pl.col("_mean_len").cast(pl.Int64)),
+            _vlen=pl.coalesce("_after_len", "_earlier_len", pl.col("_mean_len").cast(pl.Int64)),
             _replayed=replayed,
         )
         .sort("_r")
@@ -212,8 +240,11 @@ def replay(reads: pl.DataFrame, events: pl.DataFrame, after: pl.DataFrame) -> pl
 class Fields:
     """The field sets of one source's small hashes through the window."""
 
-    def __init__(self, full: pl.DataFrame, events: pl.DataFrame) -> None:
+    def __init__(
+        self, full: pl.DataFrame, events: pl.DataFrame, earlier: pl.DataFrame | None = None
+    ) -> None:
         self.after = after_sets(full)
+        self.earlier = earlier  # `earlier_lengths` of the in-window sample
         # Only hashes the window wrote can differ from the after-window set.
         self.events = events.join(self.after.select("key_name").unique(), on="key_name", how="semi")
         self.keys = self.events["key_name"].unique()
@@ -240,9 +271,12 @@ class Fields:
         judged = pl.concat(
             [
                 asked,
-                replay(asked.select("_i", "key_name", "field", "ts"), self.events, self.after).drop(
-                    "_i"
-                ),
+                replay(
+                    asked.select("_i", "key_name", "field", "ts"),
+                    self.events,
+                    self.after,
+                    self.earlier,
+                ).drop("_i"),
             ],
             how="horizontal",
         )

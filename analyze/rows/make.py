@@ -81,6 +81,8 @@ class Context:
     # node -> its COMMANDLOG large-reply entries from the window (analyze/estimate/logged.py)
     logged: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     since: float | None = None  # --since: the in-window sizes are checked against the lines before
+    # the hash fields' value lengths the in-window sample saw (analyze/estimate/hash_fields.py)
+    start_fields: pl.DataFrame | None = None
 
     @classmethod
     def create(
@@ -112,6 +114,7 @@ class Context:
             siblings=string_writes.Siblings(key_sizes, start_sizes, shards, rules) or None,
             protocols=protocols or {},
             logged=logged or {},
+            start_fields=hash_fields.earlier_lengths(start_sizes) if start_sizes else None,
         )
 
 
@@ -177,7 +180,7 @@ def source_rows(
             )
             if bracketed is not None:
                 collections = cardinality.Collections(bracketed, found.events, ctx.lookup.resp)
-            fields = hash_fields.Fields(ctx.lookup.full_fields, found.fields)
+            fields = hash_fields.Fields(ctx.lookup.full_fields, found.fields, ctx.start_fields)
         sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)
         final = logged_replies.apply(resp3_nulls(fields.apply(strings.apply(sized))))
         yield attribution.per_key(final, ctx.lookup)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from hotshard.analyze.estimate import hash_fields
+from hotshard.capture.format.manifest import KeySize
 
 
 def _heads(*lines: tuple[float, str]) -> pl.DataFrame:
@@ -76,6 +77,12 @@ def test_each_read_sees_the_field_set_of_its_time():
     )
     out = hash_fields.replay(reads, events, after)
     assert out["_i"].to_list() == list(range(9))
+    # the in-window sample saw `old` (200 B) before its HDEL: its own length, not the mean
+    earlier = hash_fields.earlier_lengths(
+        [KeySize(node="n", key="h", type="hash", fields={"old": 200, "new": 1})]
+    )
+    lengths = hash_fields.replay(reads, events, after, earlier)["_vlen"].to_list()
+    assert lengths[:4] == [200, 200, 10, 10]
     assert out["_present"].to_list() == [True, False, False, True, True, False, None, False, True]
     assert out["_vlen"].to_list()[:5] == [20, 20, 10, 10, 30]
     assert out["_replayed"].to_list() == [True, True, True, True, False, False, True, True, True]

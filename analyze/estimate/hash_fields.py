@@ -16,6 +16,9 @@ field at its read's time (`replay`):
     else a reset after the read: unknown (the after-window set says nothing about it);
     else the after-window set.
 
+A whole field set the in-window sampler saw (`seen_sets`, at its time) counts as a reset to that
+set: nearer knowledge than the after-window set, on either side of it.
+
 A field there is sized by its after-window value, else (HDELed since) by its value in the
 in-window sample, else by the mean value of the hash's after-window fields; an unknown one is assumed there at that mean, as a hash whose fields were
 not all seen is (analyze/estimate/replies.py). Rows whose answer rests on a write get confidence
@@ -51,6 +54,8 @@ EVENTS: dict[str, pl.DataType] = {
     "ts": pl.Float64(),
     "_set": pl.Boolean(),  # set (True) or removed (False); null for a reset
 }
+# The field sets the in-window sampler saw whole: one row per (hash, field), the sample's time.
+SEEN: dict[str, pl.DataType] = {"key_name": pl.String(), "field": pl.String(), "ts": pl.Float64()}
 # The after-window field sets: one row per (hash, field), its value's length.
 AFTER: dict[str, pl.DataType] = {
     "key_name": pl.String(),
@@ -158,25 +163,51 @@ def earlier_lengths(sizes: Sequence[KeySize]) -> pl.DataFrame:
     return frame.unique(["key_name", "field"], keep="first", maintain_order=True)
 
 
+def seen_sets(sizes: Sequence[KeySize]) -> pl.DataFrame:
+    """The whole field sets the in-window sampler saw, at their time (`SEEN`)."""
+    rows = sorted(
+        (s.key, field, s.sampled_at)
+        for s in sizes
+        if s.type == "hash" and s.fields and not s.error and s.sampled_at is not None
+        for field in s.fields
+    )
+    return pl.DataFrame(rows, schema=SEEN, orient="row")
+
+
 def replay(
     reads: pl.DataFrame,
     events: pl.DataFrame,
     after: pl.DataFrame,
     earlier: pl.DataFrame | None = None,
+    anchors: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per asked field (`reads`: `_i`, key_name, field, ts), whether the hash had it at the
     read's time (`_present`, null: unknown), the length of its value (`_vlen`: the after-window
     sample's, else the in-window one's (`earlier`, `AFTER`), else the mean of the hash's
     after-window values) and whether a write decided it (`_replayed`), in the order of
     `reads`. Pure: `events` (`EVENTS`, the hash's writes, in time order) and `after` (`AFTER`)
-    are the whole window's."""
+    are the whole window's. `anchors` (`SEEN`): whole field sets the in-window sampler saw, at
+    their time: nearer than the after-window set (a read before the first `HSET` of a field
+    that sample saw had it, whatever that `HSET` did)."""
     order = reads.with_row_index("_r").sort("ts", "_r")
-    writes = (
-        events.filter(pl.col("field").is_not_null())
-        .select("key_name", "field", "ts", "_set")
-        .sort("ts")
-    )
-    resets = events.filter(pl.col("field").is_null()).select("key_name", "ts").sort("ts")
+    seen_sets = pl.DataFrame(schema=SEEN) if anchors is None else anchors
+    writes = pl.concat(
+        [
+            events.filter(pl.col("field").is_not_null())
+            .select("key_name", "field", "ts", "_set")
+            .with_columns(_seen=pl.lit(False)),
+            seen_sets.select("key_name", "field", "ts", _set=pl.lit(True), _seen=pl.lit(True)),
+        ]
+    ).sort("ts", maintain_order=True)
+    # A sampled set is a reset (every field not in it is gone) and its fields at once.
+    resets = pl.concat(
+        [
+            events.filter(pl.col("field").is_null())
+            .select("key_name", "ts")
+            .with_columns(_anchor=pl.lit(False)),
+            seen_sets.select("key_name", "ts").unique().with_columns(_anchor=pl.lit(True)),
+        ]
+    ).sort("ts", "key_name")
     by = ["key_name", "field"]
     step = order
     sides: tuple[tuple[Literal["backward", "forward"], str], ...] = (
@@ -185,11 +216,15 @@ def replay(
     )
     for strategy, suffix in sides:
         exact = strategy == "backward"  # a write at the read's very time: before it
-        w = writes.with_columns(**{f"_wts{suffix}": pl.col("ts")}).rename({"_set": f"_set{suffix}"})
+        w = writes.with_columns(**{f"_wts{suffix}": pl.col("ts")}).rename(
+            {"_set": f"_set{suffix}", "_seen": f"_seen{suffix}"}
+        )
         step = step.join_asof(
             w, on="ts", by=by, strategy=strategy, allow_exact_matches=exact, check_sortedness=False
         )
-        r = resets.with_columns(**{f"_rts{suffix}": pl.col("ts")})
+        r = resets.with_columns(**{f"_rts{suffix}": pl.col("ts")}).rename(
+            {"_anchor": f"_anchor{suffix}"}
+        )
         step = step.join_asof(
             r,
             on="ts",
@@ -218,9 +253,9 @@ def replay(
         .when(rprev.is_not_null())
         .then(pl.lit(False))
         .when(after_read)
-        .then(~next_set)
+        .then(pl.col("_seen_next") | ~next_set)
         .when(rnext.is_not_null())
-        .then(pl.lit(None, pl.Boolean))
+        .then(pl.when(pl.col("_anchor_next")).then(pl.lit(False)).otherwise(None))
         .otherwise(pl.col("_after_len").is_not_null())
     )
     replayed = before | rprev.is_not_null() | after_read | rnext.is_not_null()
@@ -241,13 +276,23 @@ class Fields:
     """The field sets of one source's small hashes through the window."""
 
     def __init__(
-        self, full: pl.DataFrame, events: pl.DataFrame, earlier: pl.DataFrame | None = None
+        self,
+        full: pl.DataFrame,
+        events: pl.DataFrame,
+        earlier: pl.DataFrame | None = None,
+        anchors: pl.DataFrame | None = None,
     ) -> None:
         self.after = after_sets(full)
         self.earlier = earlier  # `earlier_lengths` of the in-window sample
         # Only hashes the window wrote can differ from the after-window set.
         self.events = events.join(self.after.select("key_name").unique(), on="key_name", how="semi")
         self.keys = self.events["key_name"].unique()
+        # `seen_sets` of the in-window sample, for the hashes the window wrote
+        self.anchors = (
+            None
+            if anchors is None
+            else anchors.filter(pl.col("key_name").is_in(self.keys.implode()))
+        )
 
     def apply(self, rows: pl.DataFrame) -> pl.DataFrame:
         """`rows` (one chunk: with `_resp3` and `ASKED`) with the HGETs/HMGETs of written small
@@ -276,6 +321,7 @@ class Fields:
                     self.events,
                     self.after,
                     self.earlier,
+                    self.anchors,
                 ).drop("_i"),
             ],
             how="horizontal",

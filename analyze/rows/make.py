@@ -83,6 +83,7 @@ class Context:
     since: float | None = None  # --since: the in-window sizes are checked against the lines before
     # the hash fields' value lengths the in-window sample saw (analyze/estimate/hash_fields.py)
     start_fields: pl.DataFrame | None = None
+    start_sets: pl.DataFrame | None = None  # and the whole field sets it saw, at their time
 
     @classmethod
     def create(
@@ -115,6 +116,7 @@ class Context:
             protocols=protocols or {},
             logged=logged or {},
             start_fields=hash_fields.earlier_lengths(start_sizes) if start_sizes else None,
+            start_sets=hash_fields.seen_sets(start_sizes) if start_sizes else None,
         )
 
 
@@ -180,7 +182,9 @@ def source_rows(
             )
             if bracketed is not None:
                 collections = cardinality.Collections(bracketed, found.events, ctx.lookup.resp)
-            fields = hash_fields.Fields(ctx.lookup.full_fields, found.fields, ctx.start_fields)
+            fields = hash_fields.Fields(
+                ctx.lookup.full_fields, found.fields, ctx.start_fields, ctx.start_sets
+            )
         sized = collections.apply(chunk) if collections else chunk.drop(cardinality.READ_COLUMNS)
         final = logged_replies.apply(resp3_nulls(fields.apply(strings.apply(sized))))
         yield attribution.per_key(final, ctx.lookup)

@@ -86,3 +86,28 @@ def test_each_read_sees_the_field_set_of_its_time():
     assert out["_present"].to_list() == [True, False, False, True, True, False, None, False, True]
     assert out["_vlen"].to_list()[:5] == [20, 20, 10, 10, 30]
     assert out["_replayed"].to_list() == [True, True, True, True, False, False, True, True, True]
+
+
+def test_a_set_the_in_window_sampler_saw_is_nearer_than_the_after_window_one():
+    # `f` was there all along: the window's only HSET of it (at 20) updated it. Without the
+    # in-window sample a read before that HSET counts it missing; the sampler saw it at 5.
+    after = pl.DataFrame(
+        {"key_name": ["h"], "field": ["f"], "value_len": [10]}, schema=hash_fields.AFTER
+    )
+    events = pl.DataFrame([("h", "f", 20.0, True)], schema=hash_fields.EVENTS, orient="row")
+    reads = pl.DataFrame(
+        [(0, "h", "f", 3.0), (1, "h", "f", 10.0), (2, "h", "g", 10.0), (3, "h", "f", 25.0)],
+        schema={"_i": pl.Int64, "key_name": pl.String, "field": pl.String, "ts": pl.Float64},
+        orient="row",
+    )
+    assert hash_fields.replay(reads, events, after)["_present"].to_list() == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    anchors = hash_fields.seen_sets(
+        [KeySize(node="n", key="h", type="hash", fields={"f": 10}, sampled_at=5.0)]
+    )
+    out = hash_fields.replay(reads, events, after, anchors=anchors)
+    assert out["_present"].to_list() == [True, True, False, True]

@@ -2,8 +2,7 @@
 through the hash writes MONITOR showed.
 
 The after-window sample of a small hash lists every field (`KeySize.fields`), but a field HDELed
-after a read was there for it, and a field HSET for the first time after a read was not (issue
-24). `events_of` turns a chunk's write lines of those hashes into events — a field set (HSET,
+after a read was there for it (issue 24). `events_of` turns a chunk's write lines of those hashes into events — a field set (HSET,
 HMSET, HSETNX, HINCRBY, HINCRBYFLOAT) or removed (HDEL, HGETDEL), or the whole key reset (DEL, UNLINK,
 RENAME/RENAMENX/MOVE of it or onto it, RESTORE, COPY onto it, EXPIRE to the past, FLUSHALL,
 FLUSHDB) — keeping the key, field and time only, never a value. `presence` judges each asked
@@ -11,8 +10,9 @@ field at its read's time (`replay`):
 
     a write of the field before the read (after any reset): its effect (set: there, HDEL: not);
     else a reset before the read: not there (the key was emptied);
-    else the field's first write after the read, before any reset: the opposite of its effect
-    (before a set it was missing, before an HDEL it was there);
+    else the field's first write after the read, before any reset, if an HDEL: it was there
+    (an HSET after the read says nothing: it may have created the field or rewritten it in
+    place, as counters and refreshed values are);
     else a reset after the read: unknown (the after-window set says nothing about it);
     else the after-window set.
 
@@ -246,14 +246,21 @@ def replay(
     prev_set, next_set = pl.col("_set_prev"), pl.col("_set_next")
     rprev, rnext = pl.col("_rts_prev"), pl.col("_rts_next")
     before = prev_set.is_not_null() & (rprev.is_null() | (pl.col("_wts_prev") >= rprev))
-    after_read = next_set.is_not_null() & (rnext.is_null() | (pl.col("_wts_next") <= rnext))
+    # Only an HDEL (or a sampled set) after the read tells what the field was before it: an
+    # HSET may have created the field or rewritten it in place (a counter, a refreshed value),
+    # so it says nothing, and the read falls through to what follows it.
+    after_read = (
+        next_set.is_not_null()
+        & (rnext.is_null() | (pl.col("_wts_next") <= rnext))
+        & (~next_set | pl.col("_seen_next"))
+    )
     present = (
         pl.when(before)
         .then(prev_set)
         .when(rprev.is_not_null())
         .then(pl.lit(False))
         .when(after_read)
-        .then(pl.col("_seen_next") | ~next_set)
+        .then(pl.lit(True))
         .when(rnext.is_not_null())
         .then(pl.when(pl.col("_anchor_next")).then(pl.lit(False)).otherwise(None))
         .otherwise(pl.col("_after_len").is_not_null())

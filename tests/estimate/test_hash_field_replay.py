@@ -64,7 +64,7 @@ def test_each_read_sees_the_field_set_of_its_time():
         [
             (0, "h", "old", 5.0),  # before its HDEL: there, at the hash's mean value (20 B)
             (1, "h", "old", 12.0),  # after it: missing
-            (2, "h", "new", 12.0),  # before its first HSET: missing
+            (2, "h", "new", 12.0),  # before an HSET: it says nothing (the after-window set)
             (3, "h", "new", 25.0),  # after it
             (4, "h", "keep", 1.0),  # never written: the after-window set
             (5, "h", "gone", 1.0),  # never written, not there after: missing
@@ -83,14 +83,15 @@ def test_each_read_sees_the_field_set_of_its_time():
     )
     lengths = hash_fields.replay(reads, events, after, earlier)["_vlen"].to_list()
     assert lengths[:4] == [200, 200, 10, 10]
-    assert out["_present"].to_list() == [True, False, False, True, True, False, None, False, True]
+    assert out["_present"].to_list() == [True, False, True, True, True, False, None, False, True]
     assert out["_vlen"].to_list()[:5] == [20, 20, 10, 10, 30]
-    assert out["_replayed"].to_list() == [True, True, True, True, False, False, True, True, True]
+    assert out["_replayed"].to_list() == [True, True, False, True, False, False, True, True, True]
 
 
-def test_a_set_the_in_window_sampler_saw_is_nearer_than_the_after_window_one():
-    # `f` was there all along: the window's only HSET of it (at 20) updated it. Without the
-    # in-window sample a read before that HSET counts it missing; the sampler saw it at 5.
+def test_an_hset_after_a_read_says_nothing_and_a_sampled_set_is_nearer():
+    # `f` is there after the window; the window's only HSET of it (at 20) may have created it
+    # or updated it in place (a counter): reads before it keep the after-window answer. An
+    # in-window sample at 5 that did not hold `f` (only `g`) says it was missing until 20.
     after = pl.DataFrame(
         {"key_name": ["h"], "field": ["f"], "value_len": [10]}, schema=hash_fields.AFTER
     )
@@ -101,13 +102,13 @@ def test_a_set_the_in_window_sampler_saw_is_nearer_than_the_after_window_one():
         orient="row",
     )
     assert hash_fields.replay(reads, events, after)["_present"].to_list() == [
-        False,
-        False,
+        True,
+        True,
         False,
         True,
     ]
     anchors = hash_fields.seen_sets(
-        [KeySize(node="n", key="h", type="hash", fields={"f": 10}, sampled_at=5.0)]
+        [KeySize(node="n", key="h", type="hash", fields={"g": 3}, sampled_at=5.0)]
     )
     out = hash_fields.replay(reads, events, after, anchors=anchors)
-    assert out["_present"].to_list() == [True, True, False, True]
+    assert out["_present"].to_list() == [False, False, True, True]

@@ -67,11 +67,10 @@ def test_the_stream_keeps_whole_lines_for_the_sampler(tmp_path):
     assert stream.since(seq) == (seq, [])
 
 
-def test_discovery_finds_the_keys_the_full_grammar_finds():
-    """The one-match fast path (command and first argument) against `sizing.parse_line` on
-    lines of every shape: escapes, keyless commands, MGET, scripts, XREAD, range reads."""
-    positions = {"get": 1, "set": 1, "ping": 0, "zrange": 1, "xread": 0, "mget": 1}
-    cases = [
+def _shapes() -> list[bytes]:
+    """MONITOR lines of every shape discovery must read: escapes, keyless commands, MGET,
+    scripts, XREAD, range reads, a script's own call."""
+    return [
         _line(0, "GET", "a"),
         _line(1, "get", 'a\\\\b\\x00\\"q'),
         _line(2, "SET", "k", "v"),
@@ -83,9 +82,14 @@ def test_discovery_finds_the_keys_the_full_grammar_finds():
         _line(8, "ZRANGE", "z", "0", "9"),
         _line(9, "HGETALL", "h"),
         _line(10, "GET", "x", client="lua"),
-        b"+OK\r",
-        b"garbage",
     ]
+
+
+def test_discovery_finds_the_keys_the_full_grammar_finds():
+    """The one-match fast path (command and first argument) against `sizing.parse_line` on
+    lines of every shape: escapes, keyless commands, MGET, scripts, XREAD, range reads."""
+    positions = {"get": 1, "set": 1, "ping": 0, "zrange": 1, "xread": 0, "mget": 1}
+    cases = [*_shapes(), b"+OK\r", b"garbage"]
     for line in cases:
         info = sizing.parse_line(line.rstrip(b"\r"), positions)
         want = (
@@ -128,17 +132,7 @@ def test_discovery_of_a_slice_at_once_adds_up_the_lines():
     sampler's own lines left out."""
     positions = {"get": 1, "set": 1, "ping": 0, "zrange": 1, "xread": 0, "mget": 1, "object": 2}
     cases = [
-        _line(0, "GET", "a"),
-        _line(1, "get", 'a\\\\b\\x00\\"q'),
-        _line(2, "SET", "k", "v"),
-        _line(3, "PING"),
-        _line(4, "MGET", "m1", "m2", "m3"),
-        _line(5, "EVALSHA", "abc", "2", "k1", "k2", "x"),
-        _line(6, "XREAD", "COUNT", "2", "STREAMS", "s1", "0"),
-        _line(7, "ZRANGE", "z", "0", "-1", "WITHSCORES"),
-        _line(8, "ZRANGE", "z", "0", "9"),
-        _line(9, "HGETALL", "h"),
-        _line(10, "GET", "x", client="lua"),
+        *_shapes(),
         _line(11, "GET", "v6", client="[::1]:6000"),
         _line(12, "OBJECT", "ENCODING", "o"),
         _line(13, "LRANGE", "l", "0", "-1", client="[::1]:6000"),

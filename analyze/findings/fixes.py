@@ -54,14 +54,12 @@ def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFra
     rows: a join of the rows with the key ids, `mode()`, `n_unique()` and `filter()` inside
     `agg` held the rows of the hot keys (or all of them) at once, so memory grew with the
     capture's length (docs/BENCHMARKS.md, session 8)."""
-    names = hot.select("key_name").unique()
-    ids = t.keys.lazy().join(names.lazy(), on="key_name").select("key_id", "key_name")
-    kind, ip = client_columns(pl.col("client"))
+    ids = t.keys.join(hot.select("key_name").unique(), on="key_name").select("key_id", "key_name")
+    _, ip = client_columns(pl.col("client"))
     write = pl.col("command").is_in(sorted(writes))
     # A filter on a list of ids, not a join: joined, the rows were buffered whole.
-    wanted = ids.select("key_id").collect()["key_id"].implode()
     rows = t.rows.filter(
-        (pl.col("origin") == schema.ORIGIN_CLIENT) & pl.col("key_id").is_in(wanted)
+        (pl.col("origin") == schema.ORIGIN_CLIENT) & pl.col("key_id").is_in(ids["key_id"].implode())
     )
     sums = (
         rows.with_columns(write=write)
@@ -74,13 +72,11 @@ def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFra
         )
     )
     # Distinct values first, then counted: `n_unique()` in the aggregation is not streamed
-    # (the whole input was held at once).
-    connections = _distinct(rows.select("shard", "key_id", "client"), "connections")
-    clients = _distinct(
-        rows.with_columns(kind, ip).select(
-            "shard", "key_id", client=pl.coalesce("client_ip", "client")
-        ),
-        "clients",
+    # (the whole input was held at once). A connection's IP is read once per connection.
+    conns = rows.select("shard", "key_id", "client").unique()
+    connections = _count(conns, "connections")
+    clients = _count(
+        conns.select("shard", "key_id", client=pl.coalesce(ip, "client")).unique(), "clients"
     )
     used = (
         rows.group_by("shard", "key_id", "signature_id")
@@ -98,7 +94,7 @@ def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFra
         sums.join(clients, on=["shard", "key_id"])
         .join(connections, on=["shard", "key_id"])
         .join(used, on=["shard", "key_id"], how="left")
-        .join(ids, on="key_id")
+        .join(ids.lazy(), on="key_id")
         .select(
             "shard",
             "key_name",
@@ -115,9 +111,9 @@ def evidence(t: Tables, hot: pl.DataFrame, writes: frozenset[str]) -> pl.DataFra
     )
 
 
-def _distinct(lf: pl.LazyFrame, name: str) -> pl.LazyFrame:
-    """Per (shard, key_id): how many distinct rows of `lf` (its third column) it has."""
-    return lf.unique().group_by("shard", "key_id").agg(pl.len().cast(pl.Int64).alias(name))
+def _count(lf: pl.LazyFrame, name: str) -> pl.LazyFrame:
+    """Per (shard, key_id): how many rows `lf` has."""
+    return lf.group_by("shard", "key_id").agg(pl.len().cast(pl.Int64).alias(name))
 
 
 @dataclass(frozen=True)

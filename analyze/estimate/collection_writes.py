@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from hotshard.analyze.estimate import hash_fields, string_writes
+from hotshard.analyze.estimate.replication import FLUSHES
+from hotshard.analyze.keys import quoted
 from hotshard.analyze.read import parse
 
 # Writes and the elements they name: a signed nominal change of the cardinality (`_delta`), or
@@ -46,7 +48,6 @@ _UNSIGNED = (
     "hincrbyfloat",
 )
 _RESETS = ("del", "unlink", "getdel", "rename", "renamenx", "move")
-_FLUSHES = ("flushall", "flushdb")
 _ZADD_FLAGS = ["NX", "XX", "GT", "LT", "CH", "INCR", "nx", "xx", "gt", "lt", "ch", "incr"]
 _WRITES = sorted(
     {"zadd", *_ADD_ARGS, *_REMOVE_ARGS, *_PAIRS, *_POPS, *_ONE_MORE, *_ONE_LESS, *_UNSIGNED}
@@ -83,7 +84,7 @@ def window_writes(
     """One read of the source's lines for `write_events` of `keys`, when `strings` the first
     write of every key (`string_writes.first_writes`), and the field events of `hashes`
     (`hash_fields.events_of`)."""
-    needles = [f'"{k}"' for k in keys] + ['"flushall"', '"flushdb"']
+    needles = [f'"{k}"' for k in keys] + [f'"{c}"' for c in FLUSHES]
     found, written, fields = [], [], []
     for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
         heads = parse.header_rows(block)
@@ -106,7 +107,7 @@ def window_writes(
 
 def _events(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     """`heads` (`parse.header_rows`) as the write events of `keys`."""
-    args = pl.col("body").str.strip_prefix('"').str.strip_suffix('"').str.split('" "')
+    args = quoted.arguments(pl.col("body"))
     lines = heads.filter(pl.col("db") == 0).select(
         "ts",
         command=args.list.first().str.to_lowercase(),
@@ -160,7 +161,7 @@ def _events(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
         .with_columns(_w=pl.lit(0.0), _d=pl.lit(0.0), _after=pl.lit(0, pl.Int64))
     )
     flushes = (
-        lines.filter(cmd.is_in(_FLUSHES))
+        lines.filter(cmd.is_in(FLUSHES))
         .join(wanted.to_frame("key_name"), how="cross")
         .with_columns(_w=pl.lit(0.0), _d=pl.lit(0.0), _after=pl.lit(0, pl.Int64))
     )

@@ -33,6 +33,7 @@ from typing import Literal
 import polars as pl
 
 from hotshard.analyze import schema
+from hotshard.analyze.estimate.replication import FLUSHES
 from hotshard.analyze.estimate.resp_exprs import length_digits
 from hotshard.analyze.keys import quoted
 from hotshard.capture.format import resp
@@ -43,7 +44,6 @@ _REMOVES = ("hdel", "hgetdel")
 _PAIRS = ("hset", "hmset")  # key field value field value ...
 _RESETS = ("del", "unlink", "rename", "renamenx", "move", "restore", "copy")
 _EXPIRES = ("expire", "pexpire", "expireat", "pexpireat")
-_FLUSHES = ("flushall", "flushdb")
 READS = ("hget", "hmget")
 ASKED = "_hasked"  # per HGET/HMGET row, the fields asked (as quoted), joined by SEP
 SEP = "\x01"
@@ -69,14 +69,14 @@ def events_of(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     db, body as quoted), in line order. Only lines naming one of them, or a flush, are split."""
     if not keys:
         return pl.DataFrame(schema=EVENTS)
-    needles = [f'"{k}"' for k in keys] + [f'"{c}"' for c in _FLUSHES]
+    needles = [f'"{k}"' for k in keys] + [f'"{c}"' for c in FLUSHES]
     body = pl.col("body")
     hits = heads.filter(
         (pl.col("db") == 0) & body.str.contains_any(needles, ascii_case_insensitive=True)
     )
     if not hits.height:
         return pl.DataFrame(schema=EVENTS)
-    args = body.str.strip_prefix('"').str.strip_suffix('"').str.split('" "')
+    args = quoted.arguments(body)
     lines = hits.select(
         "ts", command=args.list.first().str.to_lowercase(), _args=args.list.slice(1)
     ).with_row_index("_line")
@@ -118,7 +118,7 @@ def events_of(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
         .explode("key_name")
     )
     every = pl.Series(list(keys), dtype=pl.String).to_frame("key_name")
-    flushes = lines.filter(cmd.is_in(_FLUSHES)).select("_line", "ts").join(every, how="cross")
+    flushes = lines.filter(cmd.is_in(FLUSHES)).select("_line", "ts").join(every, how="cross")
     cols = ["_line", "ts", "key_name"]
     out = pl.concat(
         [

@@ -10,6 +10,8 @@ from typing import Any
 from hotshard.capture.format.commands import commands
 from hotshard.capture.format.manifest import Manifest
 
+FLUSHES = ("flushall", "flushdb")  # writes that change every key of the node
+
 WRITE_COMMANDS = frozenset(
     [
         "set",

@@ -25,13 +25,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from hotshard.analyze.estimate.replication import WRITE_COMMANDS
+from hotshard.analyze.estimate.replication import FLUSHES, WRITE_COMMANDS
 from hotshard.analyze.keys import patterns, quoted
 from hotshard.analyze.read import parse
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
-_FLUSHES = ("flushall", "flushdb")
 _WRITES = sorted(WRITE_COMMANDS | {"del", "unlink", "getdel"})
 _EVERY_ARG = ("del", "unlink")  # every argument is a key
 _TWO_KEYS = ("rename", "renamenx", "copy", "smove", "lmove", "rpoplpush")
@@ -55,7 +54,7 @@ class FirstWrites:
 
 
 # What a write line's body holds (`"SET" "k"...`, any case): the lines worth splitting.
-NEEDLES = [f'"{c}" ' for c in _WRITES] + [f'"{c}"' for c in _FLUSHES]
+NEEDLES = [f'"{c}" ' for c in _WRITES] + [f'"{c}"' for c in FLUSHES]
 
 
 def first_writes(source: parse.Source) -> FirstWrites:
@@ -97,15 +96,15 @@ def first_of(heads: pl.DataFrame | None) -> FirstWrites:
     body = pl.col("body")
     lines = heads.select(
         "ts", "db", "body", command=body.str.extract(r'^"([^"]*)"', 1).str.to_lowercase()
-    ).filter(pl.col("command").is_in([*_WRITES, *_FLUSHES]))
-    flushes = lines.filter(pl.col("command").is_in(_FLUSHES))["ts"]
+    ).filter(pl.col("command").is_in([*_WRITES, *FLUSHES]))
+    flushes = lines.filter(pl.col("command").is_in(FLUSHES))["ts"]
     cmd = pl.col("command")
     # Most writes name one key, their first argument: one match, no split of the value.
-    single = ~cmd.is_in([*_EVERY_ARG, *_TWO_KEYS, *_PAIRS, "bitop", *_FLUSHES])
+    single = ~cmd.is_in([*_EVERY_ARG, *_TWO_KEYS, *_PAIRS, "bitop", *FLUSHES])
     first = lines.filter(single).select(
         "ts", "db", key_name=body.str.extract(r'^"[^"]*" "((?:[^"\\]|\\.)*)"', 1)
     )
-    args = body.str.strip_prefix('"').str.strip_suffix('"').str.split('" "').list.slice(1)
+    args = quoted.arguments(body).list.slice(1)
     named = (
         pl.when(cmd.is_in(_EVERY_ARG))
         .then(args)
@@ -116,7 +115,7 @@ def first_of(heads: pl.DataFrame | None) -> FirstWrites:
         .otherwise(args.list.slice(1, 1))  # BITOP op dest key...
     )
     several = (
-        lines.filter(~single & ~cmd.is_in(_FLUSHES))
+        lines.filter(~single & ~cmd.is_in(FLUSHES))
         .select("ts", "db", key_name=named)
         .explode("key_name")
     )

@@ -39,10 +39,10 @@ from collections.abc import Iterable, Mapping, Sequence
 import polars as pl
 
 from hotshard.analyze.estimate import string_events
-from hotshard.analyze.estimate.replication import WRITE_COMMANDS
+from hotshard.analyze.estimate.replication import FLUSHES, WRITE_COMMANDS
 from hotshard.analyze.estimate.string_events import DELETES, EVENT, KIND, VALUE_COLUMNS
 from hotshard.analyze.estimate.string_writes import FirstWrites
-from hotshard.analyze.keys import patterns
+from hotshard.analyze.keys import patterns, quoted
 from hotshard.analyze.read import parse
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
@@ -54,7 +54,6 @@ _READS = (
     | ((pl.col("command") == "getex") & (pl.col("arg_count") >= 1))
 )
 _WRITING_READS = ["getset", "getdel", "getex"]
-_FLUSHES = ("flushall", "flushdb")
 
 
 _START: dict[str, pl.DataType] = {
@@ -155,7 +154,7 @@ class Strings:
         if not n:
             return rows
         self.seq += n
-        flushes = df.filter(pl.col("command").is_in(_FLUSHES))["_seq"].to_list()
+        flushes = df.filter(pl.col("command").is_in(FLUSHES))["_seq"].to_list()
         fresh = string_events.events(df, self.writes)
         flushed, self.flushed = self.flushed, max([self.flushed, *flushes])
         reads = df.filter(_READS & pl.col("key_name").is_not_null()).select(
@@ -318,8 +317,8 @@ def cleared(start: pl.DataFrame, source: parse.Source, since: float) -> pl.DataF
     early = start.filter(pl.col("_sampled_at") < since)
     if not early.height:
         return start
-    needles = [f'"{k}"' for k in early["key_name"]] + ['"flushall"', '"flushdb"']
-    writes = sorted({*WRITE_COMMANDS, *DELETES, *_FLUSHES})
+    needles = [f'"{k}"' for k in early["key_name"]] + [f'"{c}"' for c in FLUSHES]
+    writes = sorted({*WRITE_COMMANDS, *DELETES, *FLUSHES})
     found = []
     for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
         heads = parse.header_rows(block)
@@ -333,11 +332,11 @@ def cleared(start: pl.DataFrame, source: parse.Source, since: float) -> pl.DataF
             found.append(hits)
     if not found:
         return start
-    args = pl.col("body").str.strip_prefix('"').str.strip_suffix('"').str.split('" "')
+    args = quoted.arguments(pl.col("body"))
     lines = pl.concat(found).select(
         "ts", command=args.list.first().str.to_lowercase(), _args=args.list.slice(1)
     )
-    flushes = lines.filter(pl.col("command").is_in(_FLUSHES))["ts"]
+    flushes = lines.filter(pl.col("command").is_in(FLUSHES))["ts"]
     named = (
         lines.filter(pl.col("command").is_in(writes))
         .explode("_args")

@@ -16,6 +16,13 @@ import polars as pl
 
 from hotshard.analyze.sparse import only_rows
 
+
+def arguments(body: pl.Expr) -> pl.Expr:
+    """A MONITOR line's body (`"SET" "k" "v"`) as the list of its fields as quoted, command
+    first. A field's own quotes are escaped (`\\"`), so `" "` only ever separates two."""
+    return body.str.strip_prefix('"').str.strip_suffix('"').str.split('" "')
+
+
 # -- escapes ----------------------------------------------------------------------------------
 _SIMPLE = {
     "\\\\": "\\",

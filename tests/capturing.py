@@ -168,3 +168,10 @@ def calls_delta(node: NodeCapture) -> Counter[str]:
 
 def monitored(m: Manifest) -> list[NodeCapture]:
     return [n for n in m.nodes if n.monitored]
+
+
+def capture_options(endpoint: str, tmp_path: Path, **options: Any) -> CaptureOptions:
+    """The options of a test capture of `endpoint` into `tmp_path/cap`: quiet, and a duration
+    long enough that the test stops it (`options` add to or override these)."""
+    defaults: dict[str, Any] = {"duration": 120, "quiet": True}
+    return CaptureOptions(endpoints=[endpoint], out=str(tmp_path / "cap"), **(defaults | options))

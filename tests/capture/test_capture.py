@@ -24,6 +24,7 @@ from hotshard.capture.stream import FrameWriter
 from tests.capturing import (
     background_capture,
     benchmark,
+    capture_options,
     command_counts,
     expected_lines,
     flushed,
@@ -47,14 +48,7 @@ def assert_nothing_lost(folder: Path, m: manifest.Manifest, min_lines: int) -> N
 def test_all_nodes_under_load_lose_nothing(engine_cluster, tmp_path):
     redis_cluster = engine_cluster
     seed = redis_cluster.seed
-    options = CaptureOptions(
-        endpoints=[seed.address],
-        out=str(tmp_path / "cap"),
-        nodes="all",
-        duration=120,
-        sizes=False,
-        quiet=True,
-    )
+    options = capture_options(seed.address, tmp_path, nodes="all", sizes=False)
     # Replicas compare exactly with commandstats only when no PING can fall outside MONITOR.
     with redis_cluster.no_replication_pings(), background_capture(options) as bg:
         bg.wait_started(files=6)
@@ -109,14 +103,8 @@ def test_bytes_reconcile_to_the_byte(engine_node, tmp_path):
     """Δ total_net_output_bytes = MONITOR bytes + the tool's own replies + the app's replies."""
     redis_node = engine_node
     app = RawConnection(redis_node.host, redis_node.port)  # connected before INFO
-    options = CaptureOptions(
-        endpoints=[redis_node.address],
-        out=str(tmp_path / "cap"),
-        nodes="all",
-        duration=120,
-        sizes=False,
-        quiet=True,
-        poll_seconds=0.1,
+    options = capture_options(
+        redis_node.address, tmp_path, nodes="all", sizes=False, poll_seconds=0.1
     )
     with background_capture(options) as bg:
         bg.wait_started(files=1)

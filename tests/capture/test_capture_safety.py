@@ -18,6 +18,7 @@ from hotshard.capture.session import CaptureOptions
 from tests.capturing import (
     REDIS_BENCHMARK,
     background_capture,
+    capture_options,
     capture_process,
     command_counts,
     expected_lines,
@@ -126,13 +127,7 @@ def test_node_restarted_mid_capture_reconnects_and_records_the_gap(tmp_path, tmp
     folder = tmp_path_factory.mktemp("restart")
     node = start_node(folder)
     try:
-        options = CaptureOptions(
-            endpoints=[node.address],
-            out=str(tmp_path / "cap"),
-            duration=120,
-            sizes=False,
-            quiet=True,
-        )
+        options = capture_options(node.address, tmp_path, sizes=False)
         with background_capture(options) as bg:
             bg.wait_started(files=1)
             node.client().set("before", 1)
@@ -209,14 +204,7 @@ def test_output_buffer_guard_stops_a_reader_that_falls_behind(redis_node, tmp_pa
 
 def test_max_bytes_stops_that_node_cleanly(redis_node, tmp_path):
     cap = 100_000
-    options = CaptureOptions(
-        endpoints=[redis_node.address],
-        out=str(tmp_path / "cap"),
-        duration=120,
-        sizes=False,
-        quiet=True,
-        max_bytes=cap,
-    )
+    options = capture_options(redis_node.address, tmp_path, sizes=False, max_bytes=cap)
     with background_capture(options) as bg:
         bg.wait_started(files=1)
         subprocess.run(
@@ -369,12 +357,10 @@ def test_a_user_without_client_list_is_told_the_buffer_is_not_watched(acl_node, 
 
     from hotshard.capture.connect import ConnectOptions
 
-    options = CaptureOptions(
-        endpoints=[acl_node.address],
-        out=str(tmp_path / "cap"),
-        duration=120,
+    options = capture_options(
+        acl_node.address,
+        tmp_path,
         sizes=False,
-        quiet=True,
         poll_seconds=0.1,
         connect=ConnectOptions(user="nolist", password=ACL_USERS["nolist"][0]),
     )
@@ -431,13 +417,8 @@ def test_tls_capture_content(tls_node, tmp_path):
     ca = tls_node.extra["tls"]["ca"]
     from hotshard.capture.connect import ConnectOptions
 
-    options = CaptureOptions(
-        endpoints=[tls_node.address],
-        out=str(tmp_path / "cap"),
-        duration=120,
-        sizes=False,
-        quiet=True,
-        connect=ConnectOptions(tls="on", tls_ca=ca),
+    options = capture_options(
+        tls_node.address, tmp_path, sizes=False, connect=ConnectOptions(tls="on", tls_ca=ca)
     )
     with background_capture(options) as bg:
         bg.wait_started(files=1)

@@ -15,6 +15,7 @@ from hotshard.analyze.store import dataset
 from hotshard.capture import sizing
 from hotshard.capture.format import manifest as mf
 from hotshard.capture.format.manifest import KeySize
+from tests.capturing import capture_options
 from tests.resp import RawConnection
 
 CARD_COMMANDS = (b'"ZCARD" "', b'"LLEN" "', b'"HLEN" "', b'"SCARD" "', b'"STRLEN" "')
@@ -215,7 +216,6 @@ def test_start_sample_on_a_cluster_replica_and_valkey(engine_cluster, tmp_path):
     """The start sample reads a replica after READONLY (its reads are the replica's own), on
     Redis and Valkey: a zset read on the replica, growing on the primary, is placed between
     its samples, and the replica's estimate is what its client received."""
-    from hotshard.capture.session import CaptureOptions
     from tests.capturing import background_capture
 
     cluster = engine_cluster
@@ -231,12 +231,10 @@ def test_start_sample_on_a_cluster_replica_and_valkey(engine_cluster, tmp_path):
     reader = RawConnection(replica.host, replica.port)
     reader.call("READONLY")
     received = 0
-    options = CaptureOptions(
-        endpoints=[cluster.seed.address],
-        out=str(tmp_path / "cap"),
+    options = capture_options(
+        cluster.seed.address,
+        tmp_path,
         nodes="replicas",
-        duration=120,
-        quiet=True,
         flush_seconds=0.1,
         start_sample_seconds=1.0,
     )

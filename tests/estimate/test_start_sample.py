@@ -14,6 +14,7 @@ from hotshard.capture import sizing
 from hotshard.capture.format import manifest as mf
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
+from tests.capturing import capture_options
 
 KEYS = 20
 
@@ -103,7 +104,6 @@ def test_rewritten_strings_on_a_real_node(redis_node, tmp_path):
     """Strings shrinking and growing mid-window, read before and after their rewrite: the
     estimate is the client's received bytes (±3%), the sampler's lines are not in the rows,
     and its replies are the capture's overhead (measured bytes out is what the client got)."""
-    from hotshard.capture.session import CaptureOptions
     from tests.capturing import background_capture
     from tests.resp import RawConnection
 
@@ -111,14 +111,8 @@ def test_rewritten_strings_on_a_real_node(redis_node, tmp_path):
     app = RawConnection(node.host, node.port)
     for i in range(KEYS):
         app.call("SET", f"v:{i}", "x" * _size(i, rewritten=False))  # before the capture
-    options = CaptureOptions(
-        endpoints=[node.address],
-        out=str(tmp_path / "cap"),
-        nodes="all",
-        duration=120,
-        quiet=True,
-        flush_seconds=0.1,
-        start_sample_seconds=1.0,
+    options = capture_options(
+        node.address, tmp_path, nodes="all", flush_seconds=0.1, start_sample_seconds=1.0
     )
     received = 0
     with background_capture(options) as bg:
@@ -168,18 +162,10 @@ def test_rewritten_strings_on_a_real_node(redis_node, tmp_path):
 
 def test_no_start_sample_when_it_is_off(redis_node, tmp_path):
     """`--start-sample-seconds 0`: one sample, as captures before format 5 had."""
-    from hotshard.capture.session import CaptureOptions
     from tests.capturing import background_capture
     from tests.resp import RawConnection
 
-    options = CaptureOptions(
-        endpoints=[redis_node.address],
-        out=str(tmp_path / "cap"),
-        nodes="all",
-        duration=120,
-        quiet=True,
-        start_sample_seconds=0,
-    )
+    options = capture_options(redis_node.address, tmp_path, nodes="all", start_sample_seconds=0)
     with background_capture(options) as bg, RawConnection(redis_node.host, redis_node.port) as app:
         bg.wait_started(files=1)
         app.call("SET", "k", "v")

@@ -25,8 +25,7 @@ from hotshard.capture import info, poll
 from hotshard.capture.connect import ConnectOptions, control_client
 from hotshard.capture.format import counters, manifest
 from hotshard.capture.format.manifest import NodeCapture
-from hotshard.capture.session import CaptureOptions
-from tests.capturing import background_capture, command_counts, lines_of, monitored
+from tests.capturing import background_capture, capture_options, command_counts, lines_of, monitored
 from tests.measure.test_cloudwatch import client as cloudwatch_client
 from tests.measure.test_cloudwatch import moto  # noqa: F401 (a fixture)
 from tests.measure.test_cloudwatch import put as put_metric
@@ -113,13 +112,12 @@ def _valid_svg(path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_real_capture_gives_measured_and_estimated_series_and_charts(redis_cluster, tmp_path):
-    options = CaptureOptions(
-        endpoints=[redis_cluster.seed.address],
-        out=str(tmp_path / "cap"),
+    options = capture_options(
+        redis_cluster.seed.address,
+        tmp_path,
         nodes="primaries",
         duration=60,
         sizes=False,
-        quiet=True,
         poll_seconds=0.05,
         poll_interval=0.3,
     )

@@ -12,8 +12,7 @@ from redis.cluster import RedisCluster
 
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 from hotshard.capture import costs
-from hotshard.capture.session import CaptureOptions
-from tests.capturing import background_capture
+from tests.capturing import background_capture, capture_options
 
 pytestmark = pytest.mark.slow
 
@@ -21,14 +20,7 @@ pytestmark = pytest.mark.slow
 def test_command_reply_of_cluster_clients_starting_in_the_window(redis_cluster, tmp_path):
     cluster = redis_cluster
     seed = cluster.seed
-    options = CaptureOptions(
-        endpoints=[seed.address],
-        out=str(tmp_path / "cap"),
-        nodes="primaries",
-        duration=120,
-        quiet=True,
-        poll_interval=0,
-    )
+    options = capture_options(seed.address, tmp_path, nodes="primaries", poll_interval=0)
     with background_capture(options) as bg:
         bg.wait_started(files=3)
         for _ in range(30):

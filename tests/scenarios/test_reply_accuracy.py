@@ -24,7 +24,7 @@ from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 from hotshard.capture import costs
 from hotshard.capture.format import manifest
 from hotshard.capture.session import CaptureOptions
-from tests.capturing import background_capture
+from tests.capturing import background_capture, capture_options
 from tests.servers import ENGINES, Cluster, start_node
 
 TARGET = 0.03  # every node above 1% of the traffic within ±3% of measured
@@ -398,14 +398,8 @@ def test_valkey_commandlog_replies_are_ground_truth(tmp_path):
         app = node.client()
         app.ping()
         reads = [f"blob:{rnd.randrange(10)}" for _ in range(130)]
-        options = CaptureOptions(
-            endpoints=[node.address],
-            out=str(tmp_path / "cap"),
-            nodes="all",
-            duration=300,
-            sizes=False,
-            start_sample_seconds=0,
-            quiet=True,
+        options = capture_options(
+            node.address, tmp_path, nodes="all", duration=300, sizes=False, start_sample_seconds=0
         )
         with background_capture(options) as bg:
             bg.wait_started(files=1)

@@ -17,8 +17,7 @@ from hotshard.analyze.commands import check
 from hotshard.analyze.commands.analysis import open_analysis
 from hotshard.analyze.commands.analyze import AnalyzeOptions, run_analyze
 from hotshard.analyze.keys.slots import hash_slot
-from hotshard.capture.session import CaptureOptions
-from tests.capturing import background_capture
+from tests.capturing import background_capture, capture_options
 from tests.resp import RawConnection
 from tests.servers import Node
 
@@ -65,14 +64,7 @@ def test_self_check_explains_unmonitored_traffic(engine_cluster, tmp_path):
     app = RawConnection(a.host, a.port)
     agent = RawConnection(a.host, a.port)
     received: dict[str, int] = {n.address: 0 for n in cluster.nodes}
-    options = CaptureOptions(
-        endpoints=[cluster.seed.address],
-        out=str(tmp_path / "cap"),
-        nodes="all",
-        duration=120,
-        sizes=False,
-        quiet=True,
-    )
+    options = capture_options(cluster.seed.address, tmp_path, nodes="all", sizes=False)
     n_moved, n_cross, n_set, n_info, n_list, n_pub = 300, 20, 100, 10, 10, 50
     try:
         with background_capture(options) as bg:

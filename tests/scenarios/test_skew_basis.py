@@ -15,8 +15,7 @@ from hotshard.analyze.commands import plan as plan_command
 from hotshard.analyze.findings import slotplan
 from hotshard.capture.cli import run
 from hotshard.capture.errors import ExitStatus
-from hotshard.capture.session import CaptureOptions
-from tests.capturing import background_capture
+from tests.capturing import background_capture, capture_options
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +38,7 @@ def test_plan_balance_and_check_use_the_headline_skew(redis_cluster, tmp_path, c
     for k in keys[cool.address][:20]:
         rc.set(k, "c" * 1_000)
     agent = cool.client()
-    options = CaptureOptions(
-        endpoints=[cluster.seed.address],
-        out=str(tmp_path / "cap"),
-        nodes="primaries",
-        duration=120,
-        quiet=True,
-        poll_interval=0,
-    )
+    options = capture_options(cluster.seed.address, tmp_path, nodes="primaries", poll_interval=0)
     with background_capture(options) as bg:
         bg.wait_started(files=3)
         for _ in range(10):

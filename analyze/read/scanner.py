@@ -177,19 +177,28 @@ def _strings(d: dict[str, Any], name: str, n: int, dtype: pa.DataType | None = N
 
 class KeyIds:
     """The distinct first keys of one analysis in the native core: key as quoted -> id, in order
-    of first appearance; each new key unquoted (`sdscatrepr`'s escapes) and slotted there once.
-    The keys are held once, back to back, in Rust (docs/BENCHMARKS.md: bytes per key)."""
+    of first appearance; each new key unquoted (`sdscatrepr`'s escapes), slotted, given its
+    pattern (`rules`, applied as Polars' `str.replace_all` would: analyze/native/src/patterns.rs)
+    and its row among the `sampled` keys there, once. The keys are held once, back to back, in
+    Rust (docs/BENCHMARKS.md: bytes per key)."""
 
-    def __init__(self) -> None:
-        self._keys = Keys()
+    def __init__(
+        self,
+        rules: Sequence[tuple[str, str, str | None]] | None = None,
+        sampled: Sequence[str] = (),
+    ) -> None:
+        self._keys = Keys(None if rules is None else list(rules), list(sampled))
+        self.patterns = rules is not None
 
     def __len__(self) -> int:
         return len(self._keys)
 
-    def ids(self, raw: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
-        """Per key of `raw` its id (Int32, null stays null), and the keys not seen before by id:
-        `key_id`, `raw`, `text` (null when it is `raw`), `binary` (not UTF-8: the text is then
-        the escaped form), `bytes` (binary keys only), `slot`, `length` (bytes)."""
+    def ids(self, raw: pl.Series) -> tuple[pl.Series, pl.DataFrame, list[str]]:
+        """Per key of `raw` its id (Int32, null stays null); the keys not seen before, by id:
+        `key_id`, `text` (null when it is the key as quoted), `binary` (not UTF-8: the text is
+        then the escaped form), `bytes` (binary keys only), `slot`, `length` (bytes), `sampled`
+        (its row among the sampled keys, else null) and with rules `pattern_id`; and the
+        patterns not seen before, by id."""
         # Polars' own string views, handed over as they are (no copy).
         array = raw.cast(pl.String).rechunk().to_arrow()
         if isinstance(array, pa.ChunkedArray):  # one chunk after `rechunk`
@@ -211,23 +220,24 @@ class KeyIds:
             [pa.py_buffer(d["ids.valid"]), pa.py_buffer(d["ids"])],
             null_count=d["ids.nulls"],
         )
-        new = pa.table(
-            {
-                "key_id": _numbers(pa.int32(), m, d["new.id"]),
-                "raw": _strings(d, "new.raw", m),
-                "text": _strings(d, "new.text", m),
-                "binary": pa.Array.from_buffers(
-                    pa.bool_(), m, [None, pa.py_buffer(d["new.binary"])]
-                ),
-                "bytes": _strings(d, "new.bytes", m, pa.large_binary()),
-                "slot": _numbers(pa.int32(), m, d["new.slot"]),
-                "length": _numbers(pa.int64(), m, d["new.len"]),
-            }
-        )
+        columns = {
+            "text": _strings(d, "new.text", m),
+            "binary": pa.Array.from_buffers(pa.bool_(), m, [None, pa.py_buffer(d["new.binary"])]),
+            "bytes": _strings(d, "new.bytes", m, pa.large_binary()),
+            "slot": _numbers(pa.int32(), m, d["new.slot"]),
+            "length": _numbers(pa.int64(), m, d["new.len"]),
+            "sampled": _nullable(pa.uint32(), m, d, "new.sampled"),
+        }
+        if self.patterns:
+            columns["pattern_id"] = _numbers(pa.uint32(), m, d["new.pattern"])
         series = pl.from_arrow(ids)
-        frame = pl.from_arrow(new)
+        frame = pl.from_arrow(pa.table(columns))
         assert isinstance(series, pl.Series) and isinstance(frame, pl.DataFrame)
-        return series.rename("key_id"), frame
+        first = d["new.first"]
+        frame.insert_column(
+            0, pl.int_range(first, first + m, dtype=pl.Int32, eager=True).alias("key_id")
+        )
+        return series.rename("key_id"), frame, d.get("patterns", [])
 
     def values(self) -> pl.Series:
         """Every key so far as quoted, by id."""

@@ -6,9 +6,10 @@ bytes, slot, pattern and sampled size depend on the key alone, so they are compu
 first time the key is seen, and every row only carries the key's integer id.
 
 Key ids come from the native core (`scanner.KeyIds`: the keys as quoted, back to back in one
-buffer, and a hash table of ids), which unquotes and slots each new key once; patterns and sampled
-sizes are then worked out in Polars over the new keys only. Signature ids come from a Polars
-`Categories` mapping (`Mapping`). Ids are assigned in file order, so in order of first appearance:
+buffer, and a hash table of ids), which unquotes, slots and patterns each new key once (the rules
+applied as Polars' `str.replace_all` applies them) and finds it among the sampled keys; the
+sampled sizes are then looked up per new key and per new pattern. Signature ids come from a
+Polars `Categories` mapping (`Mapping`). Ids are assigned in file order, so in order of first appearance:
 the same for the same input. Memory grows with the number of distinct keys (docs/BENCHMARKS.md
 gives the cost per key), never with the number of lines.
 """
@@ -98,9 +99,14 @@ class KeyDictionary:
 
     def __init__(self, rules: Sequence[patterns.Rule], lookup: replies.Lookup) -> None:
         self.rules, self.lookup = tuple(rules), lookup
-        self.native, self.pattern_mapping = scanner.KeyIds(), Mapping()
+        self.native = scanner.KeyIds(
+            [(r.match, r.replace, r.needs) for r in self.rules],
+            lookup.key_enum.categories.to_list(),
+        )
         self.count = 0
         self.patterns: list[str] = []  # pattern text by pattern id
+        # Per pattern id, its row in `lookup.patterns` (null: no sample of that pattern).
+        self._pattern_rows = pl.Series(dtype=pl.UInt32)
         # One row per key id: what schema.KEYS needs and the per-row attributes. Stored once per
         # distinct key, so as little as can be: the text only when it differs from the key as
         # quoted (the mapping holds that), the bytes only for binary keys (else the text's),
@@ -123,9 +129,9 @@ class KeyDictionary:
     def ids(self, raw: pl.Series) -> pl.Series:
         """The id of each key of `raw` (keys as quoted in MONITOR; null: no key), registering
         the keys not seen before."""
-        key_id, new = self.native.ids(raw)
+        key_id, new, patterns = self.native.ids(raw)
         if new.height:
-            self._register(new)
+            self._register(new, patterns)
         return key_id
 
     def attributes(self, key_id: pl.Series) -> pl.DataFrame:
@@ -133,21 +139,16 @@ class KeyDictionary:
         `_key_text` is the key's text where it differs from the key as quoted (escapes)."""
         return self.keys.frame().select(pl.col(list(_PER_ROW)).gather(key_id))
 
-    def _register(self, new: pl.DataFrame) -> None:
-        """`new` (`scanner.KeyIds.ids`: unquoted and slotted in the core) with its patterns and
-        sampled sizes."""
+    def _register(self, new: pl.DataFrame, patterns: list[str]) -> None:
+        """`new` (`scanner.KeyIds.ids`: unquoted, slotted and patterned in the core, `patterns`
+        the new patterns by id) with its sampled sizes (`replies.Lookup.key_columns`)."""
         assert new["key_id"][0] == self.count and new["key_id"][-1] == self.count + new.height - 1
-        text = new.select(pl.coalesce("text", "raw"))["text"]
-        found = patterns.add_pattern(text.to_frame().lazy(), "text", self.rules).collect()
-        codes = self.pattern_mapping.codes(found["key_pattern"])
-        fresh = (
-            pl.DataFrame({"code": codes, "name": found["key_pattern"]})
-            .filter(pl.col("code") >= len(self.patterns))
-            .unique("code")
-            .sort("code")
-        )
-        self.patterns.extend(fresh["name"].to_list())
-        sizes = self.lookup.key_columns(text, found["key_pattern"])
+        if patterns:
+            self.patterns.extend(patterns)
+            rows = pl.Series(patterns, dtype=pl.String).cast(self.lookup.pattern_enum, strict=False)
+            self._pattern_rows.append(rows.to_physical().cast(pl.UInt32))
+        pattern_row = self._pattern_rows.gather(new["pattern_id"])
+        own = new["sampled"]
         self.keys.append(
             new.select(
                 "key_id",
@@ -156,11 +157,11 @@ class KeyDictionary:
                 key_bytes="bytes",
                 slot="slot",
                 _key_len="length",
+                _pattern_id="pattern_id",
             ).with_columns(
-                _pattern_id=codes,
-                _key_sz=sizes["_key_sz"],
-                _key_own=sizes["_key_own"],
-                _key_pim=sizes["_key_pim"],
+                _key_sz=pl.coalesce(own, pattern_row + self.lookup.n_keys).cast(pl.UInt32),
+                _key_own=own.is_not_null(),
+                _key_pim=pattern_row,
             )
         )
         self.count += new.height

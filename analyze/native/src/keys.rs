@@ -87,25 +87,53 @@ pub fn slot(key: &[u8]) -> u16 {
     crc16(tagged.unwrap_or(key)) % 16384
 }
 
-/// A key the dictionary has not seen before, worked out once.
-pub struct NewKey {
-    pub id: u32,
-    /// The exact bytes.
-    pub bytes: Vec<u8>,
+/// What a new key is, worked out once from its quoted form.
+pub struct Exact<'a> {
+    /// The exact bytes (the quoted form itself when it holds no escape).
+    pub bytes: std::borrow::Cow<'a, [u8]>,
     /// The bytes are valid UTF-8 (then they are the key's text; otherwise its text is the
     /// escaped form, as printed).
     pub utf8: bool,
     pub slot: u16,
 }
 
+impl<'a> Exact<'a> {
+    pub fn of(quoted: &'a [u8]) -> Self {
+        let bytes = if memchr::memchr(b'\\', quoted).is_some() {
+            std::borrow::Cow::Owned(unquote(quoted))
+        } else {
+            std::borrow::Cow::Borrowed(quoted)
+        };
+        Exact {
+            utf8: std::str::from_utf8(&bytes).is_ok(),
+            slot: slot(&bytes),
+            bytes,
+        }
+    }
+
+    /// The key's text: its bytes when they are UTF-8, else the quoted form.
+    pub fn text(&self, quoted: &'a [u8]) -> &str {
+        let text = if self.utf8 { &self.bytes[..] } else { quoted };
+        // Quoted forms are text (`scanner` hands strings); bytes were checked just above.
+        std::str::from_utf8(text).unwrap_or_default()
+    }
+}
+
 /// Keys as quoted -> id, in order of first appearance, for as long as it lives. The keys are
-/// kept once, back to back in one buffer; the table holds only their ids.
+/// kept once, back to back in one buffer; the table holds their ids and 32 bits of their hash,
+/// so that growing it and most failed comparisons never touch the keys.
 #[derive(Default)]
 pub struct KeyDictionary {
     data: Vec<u8>,
     ends: Vec<u64>,
-    table: HashTable<u32>,
+    table: HashTable<(u32, u32)>,
     hasher: foldhash::fast::FixedState,
+}
+
+/// A table hash from the 32 bits kept: an odd multiplier spreads them over the high bits
+/// (hashbrown's tag) and keeps the low ones (the bucket) mixed.
+fn widen(h: u32) -> u64 {
+    u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl KeyDictionary {
@@ -128,45 +156,27 @@ impl KeyDictionary {
         &self.data[start..self.ends[id] as usize]
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
+    /// The id of `key`, and whether it is new (then registered under the next id).
+    pub fn id(&mut self, key: &[u8]) -> (u32, bool) {
         use std::hash::BuildHasher;
-        self.hasher.hash_one(key)
-    }
-
-    /// The id of `key`; a new key is registered and described in `new`.
-    pub fn id(&mut self, key: &[u8], new: &mut Vec<NewKey>) -> u32 {
-        let hash = self.hash(key);
+        let h = self.hasher.hash_one(key) as u32;
         let (data, ends) = (&self.data, &self.ends);
-        let at = |id: u32| {
-            let id = id as usize;
-            let start = if id == 0 { 0 } else { ends[id - 1] as usize };
-            &data[start..ends[id] as usize]
-        };
-        if let Some(&id) = self.table.find(hash, |&id| at(id) == key) {
-            return id;
+        let found = self.table.find(widen(h), |&(id, other)| {
+            other == h && {
+                let id = id as usize;
+                let start = if id == 0 { 0 } else { ends[id - 1] as usize };
+                &data[start..ends[id] as usize] == key
+            }
+        });
+        if let Some(&(id, _)) = found {
+            return (id, false);
         }
         let id = self.ends.len() as u32;
         self.data.extend_from_slice(key);
         self.ends.push(self.data.len() as u64);
-        let (data, ends, hasher) = (&self.data, &self.ends, &self.hasher);
-        self.table.insert_unique(hash, id, |&other| {
-            use std::hash::BuildHasher;
-            let other = other as usize;
-            let start = if other == 0 {
-                0
-            } else {
-                ends[other - 1] as usize
-            };
-            hasher.hash_one(&data[start..ends[other] as usize])
-        });
-        let bytes = unquote(key);
-        new.push(NewKey {
-            id,
-            utf8: std::str::from_utf8(&bytes).is_ok(),
-            slot: slot(&bytes),
-            bytes,
-        });
-        id
+        self.table
+            .insert_unique(widen(h), (id, h), |&(_, other)| widen(other));
+        (id, true)
     }
 }
 
@@ -198,15 +208,34 @@ mod tests {
     #[test]
     fn ids_in_order_of_first_appearance() {
         let mut d = KeyDictionary::default();
-        let mut new = Vec::new();
-        let ids: Vec<u32> = ["b", "a", "b", "c", "a"]
+        let ids: Vec<(u32, bool)> = ["b", "a", "b", "c", "a"]
             .iter()
-            .map(|k| d.id(k.as_bytes(), &mut new))
+            .map(|k| d.id(k.as_bytes()))
             .collect();
-        assert_eq!(ids, [0, 1, 0, 2, 1]);
-        assert_eq!(new.len(), 3);
+        let (f, t) = (false, true);
+        assert_eq!(ids, [(0, t), (1, t), (0, f), (2, t), (1, f)]);
         assert_eq!(d.get(2), b"c");
-        let k = d.id(br"\xff", &mut new);
-        assert_eq!(new.last().map(|n| (n.id, n.utf8)), Some((k, false)));
+        // Enough keys to grow the table many times: every one keeps its id.
+        let keys: Vec<String> = (0..100_000).map(|i| format!("k:{i}")).collect();
+        for k in &keys {
+            d.id(k.as_bytes());
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(d.id(k.as_bytes()), (i as u32 + 3, false));
+        }
+        assert_eq!(d.len(), 100_003);
+    }
+
+    #[test]
+    fn exact_bytes_text_and_slot_of_a_quoted_key() {
+        let quoted = br"bin:\xff";
+        let e = Exact::of(quoted);
+        assert_eq!((&e.bytes[..], e.utf8), (&b"bin:\xff"[..], false));
+        assert_eq!(e.text(quoted), r"bin:\xff");
+        let quoted = br"caf\xc3\xa9{t}";
+        let e = Exact::of(quoted);
+        assert_eq!((e.text(quoted), e.slot), ("café{t}", slot(b"t")));
+        let plain = Exact::of(b"user:1");
+        assert!(matches!(plain.bytes, std::borrow::Cow::Borrowed(_)));
     }
 }

@@ -5,6 +5,9 @@ pub mod columns;
 pub mod header;
 pub mod keys;
 pub mod keyspecs;
+pub mod patterns;
+#[cfg(feature = "python")]
+mod python_keys;
 pub mod quoting;
 pub mod scan;
 pub mod tails;
@@ -15,13 +18,12 @@ mod python {
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyDict};
 
-    use crate::columns::{Bits, Nullable, Strings};
-    use crate::keys::{KeyDictionary, NewKey};
+    use crate::columns::{Nullable, Strings};
     use crate::keyspecs::{Command, KeySpecs, Slot};
     use crate::scan;
     use crate::tails::LONG_ARG;
 
-    fn raw<T: Copy>(values: &[T]) -> &[u8] {
+    pub(crate) fn raw<T: Copy>(values: &[T]) -> &[u8] {
         // SAFETY: plain numbers (f64, i32, u32, i64), read as their bytes.
         unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
     }
@@ -76,7 +78,12 @@ mod python {
         (name.into_bytes(), c)
     }
 
-    fn put_strings(py: Python<'_>, d: &Bound<'_, PyDict>, name: &str, s: &Strings) -> PyResult<()> {
+    pub(crate) fn put_strings(
+        py: Python<'_>,
+        d: &Bound<'_, PyDict>,
+        name: &str,
+        s: &Strings,
+    ) -> PyResult<()> {
         d.set_item(format!("{name}.offsets"), PyBytes::new(py, raw(&s.offsets)))?;
         d.set_item(format!("{name}.data"), PyBytes::new(py, &s.data))?;
         if let Some(v) = &s.valid {
@@ -196,154 +203,10 @@ mod python {
         }
     }
 
-    /// The distinct first keys of one analysis, by id in order of first appearance.
-    #[pyclass(module = "hotshard_native")]
-    #[derive(Default)]
-    struct Keys {
-        keys: KeyDictionary,
-    }
-
-    /// A string column handed over as an Arrow string view array's parts (Polars' own layout,
-    /// so no copy): addresses of its buffers, which the caller keeps alive for the call.
-    struct Column {
-        n: usize,
-        offset: usize,
-        valid: usize, // 0: no nulls
-        views: usize,
-        data: Vec<usize>,
-    }
-
-    impl Column {
-        /// # Safety
-        /// The addresses are those of a live Arrow string view array of `offset + n` rows.
-        unsafe fn get(&self, i: usize) -> Option<&[u8]> {
-            let i = i + self.offset;
-            if self.valid != 0 {
-                let bits = self.valid as *const u8;
-                if *bits.add(i / 8) & (1 << (i % 8)) == 0 {
-                    return None;
-                }
-            }
-            // A view: length, then the bytes inline (12 at most) or a prefix, the index of the
-            // data buffer and the offset in it.
-            let view = (self.views as *const u8).add(16 * i);
-            let word = |at: usize| u32::from_le_bytes(*(view.add(at) as *const [u8; 4])) as usize;
-            let len = word(0);
-            let start = if len <= 12 {
-                view.add(4)
-            } else {
-                (self.data[word(8)] as *const u8).add(word(12))
-            };
-            Some(std::slice::from_raw_parts(start, len))
-        }
-    }
-
-    #[pymethods]
-    impl Keys {
-        #[new]
-        fn new() -> Self {
-            Keys::default()
-        }
-
-        fn __len__(&self) -> usize {
-            self.keys.len()
-        }
-
-        /// The id of each key of a string view column (`n` rows from `offset`; null: no key),
-        /// and the keys seen for the first time: their id, text, exact bytes, slot.
-        fn ids<'py>(
-            &mut self,
-            py: Python<'py>,
-            n: usize,
-            offset: usize,
-            valid: usize,
-            views: usize,
-            data: Vec<usize>,
-        ) -> PyResult<Bound<'py, PyDict>> {
-            let column = Column {
-                n,
-                offset,
-                valid,
-                views,
-                data,
-            };
-            let keys = &mut self.keys;
-            let (ids, id_valid, new) = py.allow_threads(|| {
-                let mut ids = Vec::with_capacity(column.n);
-                let mut id_valid = Bits::default();
-                let mut new: Vec<NewKey> = Vec::new();
-                for i in 0..column.n {
-                    // SAFETY: the caller hands a live array (`analyze/read/scanner.py`).
-                    match unsafe { column.get(i) } {
-                        Some(key) => {
-                            ids.push(keys.id(key, &mut new) as i32);
-                            id_valid.push(true);
-                        }
-                        None => {
-                            ids.push(0);
-                            id_valid.push(false);
-                        }
-                    }
-                }
-                (ids, id_valid, new)
-            });
-            let d = PyDict::new(py);
-            d.set_item("ids", PyBytes::new(py, raw(&ids)))?;
-            d.set_item("ids.valid", PyBytes::new(py, &id_valid.bytes))?;
-            d.set_item("ids.nulls", id_valid.unset)?;
-            let mut raw_keys = Strings::new(false);
-            let mut text = Strings::new(true);
-            let mut bytes = Strings::new(true);
-            let mut binary = Bits::default();
-            let mut first = Vec::with_capacity(new.len());
-            let mut slots = Vec::with_capacity(new.len());
-            let mut lens = Vec::with_capacity(new.len());
-            for k in &new {
-                let quoted = self.keys.get(k.id);
-                raw_keys.push(quoted);
-                first.push(k.id as i32);
-                slots.push(i32::from(k.slot));
-                lens.push(k.bytes.len() as i64);
-                binary.push(!k.utf8);
-                if k.utf8 && k.bytes != quoted {
-                    text.push(&k.bytes);
-                } else {
-                    text.push_null();
-                }
-                if k.utf8 {
-                    bytes.push_null();
-                } else {
-                    bytes.push(&k.bytes);
-                }
-            }
-            d.set_item("new.n", new.len())?;
-            d.set_item("new.id", PyBytes::new(py, raw(&first)))?;
-            put_strings(py, &d, "new.raw", &raw_keys)?;
-            put_strings(py, &d, "new.text", &text)?;
-            put_strings(py, &d, "new.bytes", &bytes)?;
-            d.set_item("new.binary", PyBytes::new(py, &binary.bytes))?;
-            d.set_item("new.slot", PyBytes::new(py, raw(&slots)))?;
-            d.set_item("new.len", PyBytes::new(py, raw(&lens)))?;
-            Ok(d)
-        }
-
-        /// Every key so far as quoted, by id (a large string array's parts).
-        fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-            let mut all = Strings::new(false);
-            for id in 0..self.keys.len() {
-                all.push(self.keys.get(id as u32));
-            }
-            let d = PyDict::new(py);
-            d.set_item("n", self.keys.len())?;
-            put_strings(py, &d, "values", &all)?;
-            Ok(d)
-        }
-    }
-
     #[pymodule]
     fn hotshard_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<Parser>()?;
-        m.add_class::<Keys>()?;
+        m.add_class::<crate::python_keys::Keys>()?;
         Ok(())
     }
 }

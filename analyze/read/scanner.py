@@ -176,29 +176,28 @@ def _strings(d: dict[str, Any], name: str, n: int, dtype: pa.DataType | None = N
 
 
 class KeyIds:
-    """The distinct first keys of one analysis in the native core: key as quoted -> id, in order
-    of first appearance; each new key unquoted (`sdscatrepr`'s escapes), slotted, given its
-    pattern (`rules`, applied as Polars' `str.replace_all` would: analyze/native/src/patterns.rs)
-    and its row among the `sampled` keys there, once. The keys are held once, back to back, in
-    Rust (docs/BENCHMARKS.md: bytes per key)."""
+    """The distinct first keys of one analysis in the native core (analyze/native/src/
+    python_keys.rs): key as quoted -> id, in order of first appearance; each new key unquoted
+    (`sdscatrepr`'s escapes), slotted, given its pattern (`rules`, applied as Polars'
+    `str.replace_all` would: patterns.rs) and its rows among the `sampled` keys and patterns
+    there, once. The keys are held once, back to back, with what their rows need (20 bytes a
+    key; docs/BENCHMARKS.md: bytes per key)."""
 
     def __init__(
         self,
         rules: Sequence[tuple[str, str, str | None]] | None = None,
         sampled: Sequence[str] = (),
+        sampled_patterns: Sequence[str] = (),
     ) -> None:
-        self._keys = Keys(None if rules is None else list(rules), list(sampled))
-        self.patterns = rules is not None
+        rules = None if rules is None else list(rules)
+        self._keys = Keys(rules, list(sampled), list(sampled_patterns))
 
     def __len__(self) -> int:
         return len(self._keys)
 
-    def ids(self, raw: pl.Series) -> tuple[pl.Series, pl.DataFrame, list[str]]:
-        """Per key of `raw` its id (Int32, null stays null); the keys not seen before, by id:
-        `key_id`, `text` (null when it is the key as quoted), `binary` (not UTF-8: the text is
-        then the escaped form), `bytes` (binary keys only), `slot`, `length` (bytes), `sampled`
-        (its row among the sampled keys, else null) and with rules `pattern_id`; and the
-        patterns not seen before, by id."""
+    def ids(self, raw: pl.Series) -> tuple[pl.Series, list[str]]:
+        """Per key of `raw` its id (Int32, null stays null), and the patterns not seen before,
+        by id."""
         # Polars' own string views, handed over as they are (no copy).
         array = raw.cast(pl.String).rechunk().to_arrow()
         if isinstance(array, pa.ChunkedArray):  # one chunk after `rechunk`
@@ -213,35 +212,65 @@ class KeyIds:
             views.address if views is not None else 0,
             [b.address for b in data if b is not None],
         )
-        n, m = len(array), d["new.n"]
         ids = pa.Array.from_buffers(
             pa.int32(),
-            n,
+            len(array),
             [pa.py_buffer(d["ids.valid"]), pa.py_buffer(d["ids"])],
             null_count=d["ids.nulls"],
         )
-        columns = {
-            "text": _strings(d, "new.text", m),
-            "binary": pa.Array.from_buffers(pa.bool_(), m, [None, pa.py_buffer(d["new.binary"])]),
-            "bytes": _strings(d, "new.bytes", m, pa.large_binary()),
-            "slot": _numbers(pa.int32(), m, d["new.slot"]),
-            "length": _numbers(pa.int64(), m, d["new.len"]),
-            "sampled": _nullable(pa.uint32(), m, d, "new.sampled"),
-        }
-        if self.patterns:
-            columns["pattern_id"] = _numbers(pa.uint32(), m, d["new.pattern"])
         series = pl.from_arrow(ids)
-        frame = pl.from_arrow(pa.table(columns))
-        assert isinstance(series, pl.Series) and isinstance(frame, pl.DataFrame)
-        first = d["new.first"]
-        frame.insert_column(
-            0, pl.int_range(first, first + m, dtype=pl.Int32, eager=True).alias("key_id")
-        )
-        return series.rename("key_id"), frame, d.get("patterns", [])
+        assert isinstance(series, pl.Series)
+        return series.rename("key_id"), d["patterns"]
 
-    def values(self) -> pl.Series:
-        """Every key so far as quoted, by id."""
-        d = self._keys.values()
-        values = pl.from_arrow(_strings(d, "values", d["n"]))
-        assert isinstance(values, pl.Series)
-        return values.cast(pl.String)
+    def attributes(self, key_id: pl.Series) -> pl.DataFrame:
+        """Per id of `key_id` (null: none), what its rows need of the key: `text` (where it is
+        not the key as quoted: escapes), `length` (bytes), `pattern_id`, `size` (its row of the
+        sampled sizes: its own, else its pattern's after the keys'), `own` (sampled itself),
+        `pattern_row` (its pattern's row among the sampled patterns)."""
+        array = key_id.cast(pl.Int32).rechunk().to_arrow()
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        valid, values = array.buffers()
+        n = len(array)
+        d = self._keys.attributes(
+            n,
+            array.offset,
+            valid.address if valid is not None and array.null_count else 0,
+            values.address if values is not None else 0,
+        )
+        own = [pa.py_buffer(d["own.valid"]), pa.py_buffer(d["own"])]
+        columns = {
+            "text": _strings(d, "text", n),
+            "length": _nullable(pa.int64(), n, d, "len"),
+            "pattern_id": _nullable(pa.uint32(), n, d, "pattern"),
+            "size": _nullable(pa.uint32(), n, d, "size"),
+            "own": pa.Array.from_buffers(pa.bool_(), n, own, null_count=d["own.nulls"]),
+            "pattern_row": _nullable(pa.uint32(), n, d, "pattern_row"),
+        }
+        frame = pl.from_arrow(pa.table(columns))
+        assert isinstance(frame, pl.DataFrame)
+        return frame.with_columns(pl.col("text").cast(pl.String))
+
+    def table(self) -> pl.DataFrame:
+        """Every key so far, by id: `key_id`, `key_name` (the key's text: the escaped form of a
+        key that is not UTF-8), `key_binary` (not UTF-8), `key_bytes` (exact), `slot`,
+        `pattern_id`."""
+        d = self._keys.table()
+        n = d["n"]
+        columns = {
+            "key_name": _strings(d, "name", n),
+            "key_binary": pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(d["binary"])]),
+            "key_bytes": _strings(d, "bytes", n, pa.large_binary()),
+            "slot": _numbers(pa.int32(), n, d["slot"]),
+            "pattern_id": _nullable(pa.uint32(), n, d, "pattern"),
+        }
+        frame = pl.from_arrow(pa.table(columns))
+        assert isinstance(frame, pl.DataFrame)
+        return frame.select(
+            key_id=pl.int_range(pl.len(), dtype=pl.Int32),
+            key_name=pl.col("key_name").cast(pl.String),
+            key_binary="key_binary",
+            key_bytes=pl.col("key_bytes").cast(pl.Binary),
+            slot="slot",
+            pattern_id="pattern_id",
+        )

@@ -7,9 +7,9 @@ first time the key is seen, and every row only carries the key's integer id.
 
 Key ids come from the native core (`scanner.KeyIds`: the keys as quoted, back to back in one
 buffer, and a hash table of ids), which unquotes, slots and patterns each new key once (the rules
-applied as Polars' `str.replace_all` applies them) and finds it among the sampled keys; the
-sampled sizes are then looked up per new key and per new pattern. Signature ids come from a
-Polars `Categories` mapping (`Mapping`). Ids are assigned in file order, so in order of first appearance:
+applied as Polars' `str.replace_all` applies them) and finds it and its pattern among the sampled
+keys and patterns; what the rows need of a key is kept there and handed per row. Signature ids
+come from a Polars `Categories` mapping (`Mapping`). Ids are assigned in file order, so in order of first appearance:
 the same for the same input. Memory grows with the number of distinct keys (docs/BENCHMARKS.md
 gives the cost per key), never with the number of lines.
 """
@@ -24,9 +24,6 @@ from hotshard.analyze import schema
 from hotshard.analyze.estimate import replies
 from hotshard.analyze.keys import patterns
 from hotshard.analyze.read import scanner
-
-# The per-row attributes of a key, gathered by id into every chunk's rows.
-_PER_ROW = ("_key_text", "_key_len", "_pattern_id", "_key_sz", "_key_own", "_key_pim")
 
 
 def first_appearance_ids(values: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -95,91 +92,52 @@ class _Growing:
 
 
 class KeyDictionary:
-    """The distinct first keys seen so far: id -> text, bytes, slot, pattern, sampled size."""
+    """The distinct first keys seen so far: id -> text, bytes, slot, pattern, sampled size, all
+    held in the native core (`scanner.KeyIds`)."""
 
     def __init__(self, rules: Sequence[patterns.Rule], lookup: replies.Lookup) -> None:
         self.rules, self.lookup = tuple(rules), lookup
         self.native = scanner.KeyIds(
             [(r.match, r.replace, r.needs) for r in self.rules],
             lookup.key_enum.categories.to_list(),
+            lookup.pattern_enum.categories.to_list(),
         )
-        self.count = 0
         self.patterns: list[str] = []  # pattern text by pattern id
-        # Per pattern id, its row in `lookup.patterns` (null: no sample of that pattern).
-        self._pattern_rows = pl.Series(dtype=pl.UInt32)
-        # One row per key id: what schema.KEYS needs and the per-row attributes. Stored once per
-        # distinct key, so as little as can be: the text only when it differs from the key as
-        # quoted (the mapping holds that), the bytes only for binary keys (else the text's),
-        # the pattern as its id.
-        self.keys = _Growing(
-            {
-                "key_id": pl.Int32(),
-                "_key_text": pl.String(),
-                "key_binary": pl.Boolean(),
-                "key_bytes": pl.Binary(),
-                "slot": pl.Int32(),
-                "_key_len": pl.Int64(),
-                "_pattern_id": pl.UInt32(),
-                "_key_sz": pl.UInt32(),
-                "_key_own": pl.Boolean(),
-                "_key_pim": pl.UInt32(),
-            }
-        )
+
+    @property
+    def count(self) -> int:
+        """How many distinct keys so far."""
+        return len(self.native)
 
     def ids(self, raw: pl.Series) -> pl.Series:
         """The id of each key of `raw` (keys as quoted in MONITOR; null: no key), registering
         the keys not seen before."""
-        key_id, new, patterns = self.native.ids(raw)
-        if new.height:
-            self._register(new, patterns)
+        key_id, new_patterns = self.native.ids(raw)
+        self.patterns.extend(new_patterns)
         return key_id
 
     def attributes(self, key_id: pl.Series) -> pl.DataFrame:
-        """Per row, the attributes of its key (`_PER_ROW`), null where there is none:
-        `_key_text` is the key's text where it differs from the key as quoted (escapes)."""
-        return self.keys.frame().select(pl.col(list(_PER_ROW)).gather(key_id))
-
-    def _register(self, new: pl.DataFrame, patterns: list[str]) -> None:
-        """`new` (`scanner.KeyIds.ids`: unquoted, slotted and patterned in the core, `patterns`
-        the new patterns by id) with its sampled sizes (`replies.Lookup.key_columns`)."""
-        assert new["key_id"][0] == self.count and new["key_id"][-1] == self.count + new.height - 1
-        if patterns:
-            self.patterns.extend(patterns)
-            rows = pl.Series(patterns, dtype=pl.String).cast(self.lookup.pattern_enum, strict=False)
-            self._pattern_rows.append(rows.to_physical().cast(pl.UInt32))
-        pattern_row = self._pattern_rows.gather(new["pattern_id"])
-        own = new["sampled"]
-        self.keys.append(
-            new.select(
-                "key_id",
-                _key_text="text",
-                key_binary="binary",
-                key_bytes="bytes",
-                slot="slot",
-                _key_len="length",
-                _pattern_id="pattern_id",
-            ).with_columns(
-                _key_sz=pl.coalesce(own, pattern_row + self.lookup.n_keys).cast(pl.UInt32),
-                _key_own=own.is_not_null(),
-                _key_pim=pattern_row,
-            )
+        """Per row, the attributes of its key, null where there is none: `_key_text` (the key's
+        text where it differs from the key as quoted: escapes), `_key_len` (bytes),
+        `_pattern_id`, and its sampled size (`replies.Lookup.key_columns`: `_key_sz`,
+        `_key_own`, `_key_pim`)."""
+        return self.native.attributes(key_id).select(
+            _key_text="text",
+            _key_len="length",
+            _pattern_id="pattern_id",
+            _key_sz="size",
+            _key_own="own",
+            _key_pim="pattern_row",
         )
-        self.count += new.height
 
     def pattern_names(self, pattern_id: pl.Series) -> pl.Series:
         return pl.Series(self.patterns, dtype=pl.String).gather(pattern_id)
 
     def table(self) -> pl.DataFrame:
         """The `keys` table (schema.KEYS), by id."""
-        frame = self.keys.frame()
-        raw = self.native.values()[: frame.height]
-        return (
-            frame.with_columns(
-                key_name=pl.coalesce(pl.col("_key_text"), raw),
-                key_pattern=self.pattern_names(frame["_pattern_id"]),
-            )
-            .with_columns(key_bytes=pl.coalesce("key_bytes", pl.col("key_name").cast(pl.Binary)))
-            .select(list(schema.KEYS))
+        frame = self.native.table()
+        return frame.with_columns(key_pattern=self.pattern_names(frame["pattern_id"])).select(
+            list(schema.KEYS)
         )
 
 

@@ -19,12 +19,11 @@ def core_patterns(quoted: list[str], rules: tuple[Rule, ...]) -> tuple[list[str]
     """Per key as quoted: its text and its pattern from the core, in order of first appearance
     (the pattern ids the core gave, checked to follow that order)."""
     key_ids = KeyIds([(r.match, r.replace, r.needs) for r in rules])
-    _, new, names = key_ids.ids(pl.Series(quoted, dtype=pl.String))
-    text = new["text"].fill_null(key_ids.values())
-    ids = new["pattern_id"].to_list()
-    first_seen = list(dict.fromkeys(ids))
-    assert first_seen == list(range(len(names)))
-    return text.to_list(), [names[i] for i in ids]
+    _, names = key_ids.ids(pl.Series(quoted, dtype=pl.String))
+    table = key_ids.table()
+    ids = table["pattern_id"].to_list()
+    assert list(dict.fromkeys(ids)) == list(range(len(names)))
+    return table["key_name"].to_list(), [names[i] for i in ids]
 
 
 def polars_patterns(texts: list[str], rules: tuple[Rule, ...]) -> list[str]:

@@ -7,11 +7,12 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from hotshard.analyze import schema
-from hotshard.analyze.estimate import replies
+from hotshard.analyze.estimate import replies, sampled_sizes
 from hotshard.analyze.keys import patterns
 from hotshard.analyze.read import parse
 from hotshard.analyze.rows import make
 from hotshard.analyze.rows.ids import KeyDictionary
+from hotshard.capture.format.manifest import KeySize
 from tests.frames import slot_of
 
 
@@ -59,6 +60,45 @@ def test_each_key_once_with_its_text_bytes_slot_and_pattern():
         (2, 'q"uote', False, b'q"uote', slot_of(b'q"uote'), 'q"uote'),
         (3, "{tag}:1", False, b"{tag}:1", slot_of(b"tag"), "{tag}:{ID}"),
     ]
+
+
+def test_per_row_attributes_with_the_sampled_sizes_the_lookup_gives():
+    """What the rows need of their keys, kept in the core: the same sampled-size rows as
+    `Lookup.key_columns` over the keys' names and patterns (own sample, else the pattern's)."""
+    sampled = [
+        KeySize("n1", "user:1", type="string", cardinality=10, memory_usage=80),
+        KeySize("n1", "z:2025-10-17", type="zset", cardinality=5, memory_usage=90),
+        KeySize("n1", "café:7", type="string", cardinality=3, memory_usage=60),
+    ]
+    rules = patterns.DEFAULT_RULES
+    lookup = replies.Lookup(sampled_sizes.sizes_frame(sampled, rules))
+    d = KeyDictionary(rules, lookup)
+    quoted = ["user:1", "user:2", "z:2025-10-16", "x:a", None, "caf\\xc3\\xa9:7", "b:\\xff"]
+    ids = d.ids(raw(*quoted))
+    d.ids(raw("z:2025-10-17", "user:3"))  # a later chunk: the same attributes for its keys
+    got = d.attributes(ids)
+    assert got.height == len(quoted) and got.row(4) == (None,) * got.width
+    keyed = ids.drop_nulls()
+    names = d.table()["key_name"].gather(keyed)
+    key_patterns = d.table()["key_pattern"].gather(keyed)
+    assert key_patterns.to_list() == [
+        "user:{ID}",
+        "user:{ID}",
+        "z:{DATE}",
+        "x:a",
+        "café:{ID}",
+        "b:{BIN}",
+    ]
+    sizes = got.filter(ids.is_not_null())
+    assert_frame_equal(
+        sizes.select("_key_sz", "_key_own", "_key_pim"), lookup.key_columns(names, key_patterns)
+    )
+    # Its own sample, its pattern's, or none: each case is here.
+    assert sizes["_key_own"].to_list() == [True, False, False, False, True, False]
+    assert sizes["_key_pim"].null_count() == 2
+    assert sizes["_key_text"].to_list() == [None, None, None, None, "café:7", None]
+    assert sizes["_key_len"].to_list() == [6, 6, 12, 3, 7, 3]
+    assert sizes["_pattern_id"].to_list() == [0, 0, 1, 2, 3, 4]
 
 
 def test_the_same_input_gives_the_same_ids():

@@ -93,7 +93,7 @@ mod python {
         Ok(())
     }
 
-    fn put_nullable<T: Copy>(
+    pub(crate) fn put_nullable<T: Copy>(
         py: Python<'_>,
         d: &Bound<'_, PyDict>,
         name: &str,

@@ -1,7 +1,8 @@
 //! The key dictionary of one analysis, for Python (`analyze/read/scanner.py` `KeyIds`): every
 //! distinct key as quoted gets an id in order of first appearance, and each new key is worked
-//! out once here: exact bytes, text, slot, pattern (and its id) and its row among the sampled
-//! keys.
+//! out once here: exact bytes, text, slot, pattern (and its id) and its rows among the sampled
+//! keys and patterns. What the rows need of a key is kept here, about 20 bytes a key, and handed
+//! per row (`attributes`); the keys table is built once, at the end (`table`).
 
 use std::collections::HashMap;
 
@@ -12,17 +13,46 @@ use pyo3::types::{PyBytes, PyDict};
 use crate::columns::{Bits, Nullable, Strings};
 use crate::keys::{Exact, KeyDictionary};
 use crate::patterns::{PatternIds, Rules};
-use crate::python::{put_strings, raw};
+use crate::python::{put_nullable, put_strings, raw};
 
 /// The distinct first keys of one analysis, by id in order of first appearance.
 #[pyclass(module = "hotshard_native")]
 pub struct Keys {
     keys: KeyDictionary,
-    /// The pattern rules (`analyze/keys/patterns.py`), when patterns are worked out here.
+    /// The pattern rules (`analyze/keys/patterns.py`); none: no patterns.
     rules: Option<Rules>,
     patterns: PatternIds,
-    /// The keys whose size was sampled -> their row (`replies.Lookup.key_enum`).
+    /// The keys and the patterns whose sizes were sampled -> their row (`replies.Lookup`:
+    /// `key_enum`, `pattern_enum`).
     sampled: HashMap<String, u32>,
+    sampled_patterns: HashMap<String, u32>,
+    /// Per pattern id, its row among the sampled patterns (`NONE`: not sampled).
+    pattern_rows: Vec<u32>,
+    /// Per key id, what its rows need.
+    attrs: Vec<Attr>,
+}
+
+/// What the rows of a key need of it (`_PER_ROW` in analyze/rows/ids.py), and its slot.
+#[derive(Clone, Copy)]
+struct Attr {
+    len: u32,
+    pattern: u32,
+    /// The row of the sampled sizes its reply is sized from: its own sample, else its
+    /// pattern's (after the sampled keys), else `NONE`.
+    size: u32,
+    /// Its pattern's row among the sampled patterns, or `NONE`.
+    pattern_row: u32,
+    slot: u16,
+    flags: u8,
+}
+
+const NONE: u32 = u32::MAX;
+const OWN: u8 = 1; // sampled itself
+const ESCAPED: u8 = 2; // UTF-8 text that differs from the key as quoted
+const BINARY: u8 = 4; // not UTF-8
+
+fn some(v: u32) -> Option<u32> {
+    (v != NONE).then_some(v)
 }
 
 /// A string column handed over as an Arrow string view array's parts (Polars' own layout,
@@ -60,41 +90,34 @@ impl Column {
     }
 }
 
-/// The new keys of one call, by id, as Arrow columns.
-#[derive(Default)]
-struct New {
-    text: Strings,
-    bytes: Strings,
-    binary: Bits,
-    slot: Vec<i32>,
-    len: Vec<i64>,
-    pattern: Vec<u32>,
-    sampled: Nullable<u32>,
-}
-
 type RuleRow = (String, String, Option<String>);
 
 #[pymethods]
 impl Keys {
-    /// `rules`: (match, replace, needs) per pattern rule, in order (none: no patterns here);
-    /// `sampled`: the sampled keys' names, by row.
+    /// `rules`: (match, replace, needs) per pattern rule, in order (none: no patterns);
+    /// `sampled`, `sampled_patterns`: the names of the sampled keys and patterns, by row.
     #[new]
-    #[pyo3(signature = (rules=None, sampled=vec![]))]
-    fn new(rules: Option<Vec<RuleRow>>, sampled: Vec<String>) -> PyResult<Self> {
+    #[pyo3(signature = (rules=None, sampled=vec![], sampled_patterns=vec![]))]
+    fn new(
+        rules: Option<Vec<RuleRow>>,
+        sampled: Vec<String>,
+        sampled_patterns: Vec<String>,
+    ) -> PyResult<Self> {
         let rules = rules
             .map(|r| Rules::new(&r))
             .transpose()
             .map_err(PyValueError::new_err)?;
-        let sampled = sampled
-            .into_iter()
-            .enumerate()
-            .map(|(i, k)| (k, i as u32))
-            .collect();
+        let rows = |names: Vec<String>| -> HashMap<String, u32> {
+            (0..).zip(names).map(|(i, k)| (k, i)).collect()
+        };
         Ok(Keys {
             keys: KeyDictionary::default(),
             rules,
             patterns: PatternIds::default(),
-            sampled,
+            sampled: rows(sampled),
+            sampled_patterns: rows(sampled_patterns),
+            pattern_rows: Vec::new(),
+            attrs: Vec::new(),
         })
     }
 
@@ -103,9 +126,8 @@ impl Keys {
     }
 
     /// The id of each key of a string view column (`n` rows from `offset`; null: no key),
-    /// and the keys seen for the first time, by id: text (where it is not the key as quoted),
-    /// exact bytes (binary keys), slot, length, pattern id and sampled row; and the patterns
-    /// seen for the first time, by id.
+    /// the keys seen for the first time worked out, and the patterns seen for the first time,
+    /// by id.
     fn ids<'py>(
         &mut self,
         py: Python<'py>,
@@ -124,7 +146,7 @@ impl Keys {
         };
         let first_new = self.keys.len() as u32;
         let first_pattern = self.patterns.names.len();
-        let (ids, id_valid, new) = py.allow_threads(|| {
+        let (ids, id_valid) = py.allow_threads(|| {
             let mut ids = Vec::with_capacity(column.n);
             let mut id_valid = Bits::default();
             for i in 0..column.n {
@@ -140,78 +162,142 @@ impl Keys {
                     }
                 }
             }
-            (ids, id_valid, self.describe(first_new))
+            self.describe(first_new);
+            (ids, id_valid)
         });
         let d = PyDict::new(py);
         d.set_item("ids", PyBytes::new(py, raw(&ids)))?;
         d.set_item("ids.valid", PyBytes::new(py, &id_valid.bytes))?;
         d.set_item("ids.nulls", id_valid.unset)?;
-        d.set_item("new.n", new.slot.len())?;
-        d.set_item("new.first", first_new)?;
-        put_strings(py, &d, "new.text", &new.text)?;
-        put_strings(py, &d, "new.bytes", &new.bytes)?;
-        d.set_item("new.binary", PyBytes::new(py, &new.binary.bytes))?;
-        d.set_item("new.slot", PyBytes::new(py, raw(&new.slot)))?;
-        d.set_item("new.len", PyBytes::new(py, raw(&new.len)))?;
-        if self.rules.is_some() {
-            d.set_item("new.pattern", PyBytes::new(py, raw(&new.pattern)))?;
-            d.set_item("patterns", &self.patterns.names[first_pattern..])?;
-        }
-        d.set_item("new.sampled", PyBytes::new(py, raw(&new.sampled.values)))?;
-        d.set_item(
-            "new.sampled.valid",
-            PyBytes::new(py, &new.sampled.valid.bytes),
-        )?;
-        d.set_item("new.sampled.nulls", new.sampled.valid.unset)?;
+        d.set_item("patterns", &self.patterns.names[first_pattern..])?;
         Ok(d)
     }
 
-    /// Every key so far as quoted, by id (a large string array's parts).
-    fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let mut all = Strings::new(false);
-        for id in 0..self.keys.len() {
-            all.push(self.keys.get(id as u32));
+    /// Per row, what it needs of its key (`n` ids of an Arrow int32 array from `offset`: the
+    /// addresses of its validity, 0 when it has no nulls, and values): `text` (where it is not
+    /// the key as quoted), `len`, `pattern`, `size`, `own`, `pattern_row`; null without a key.
+    fn attributes<'py>(
+        &self,
+        py: Python<'py>,
+        n: usize,
+        offset: usize,
+        valid: usize,
+        values: usize,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mut text = Strings::new(true);
+        let (mut len, mut pattern) = (Nullable::<i64>::default(), Nullable::<u32>::default());
+        let (mut size, mut pattern_row) = (Nullable::<u32>::default(), Nullable::<u32>::default());
+        let (mut own, mut own_valid) = (Bits::default(), Bits::default());
+        for i in offset..offset + n {
+            // SAFETY: the caller hands a live array of `offset + n` int32 (`scanner.KeyIds`).
+            let id = unsafe {
+                let present = valid == 0 || *(valid as *const u8).add(i / 8) & (1 << (i % 8)) != 0;
+                present.then(|| *(values as *const i32).add(i))
+            };
+            let Some(a) = id.and_then(|id| self.attrs.get(id as usize)) else {
+                text.push_null();
+                len.push(None);
+                pattern.push(None);
+                size.push(None);
+                pattern_row.push(None);
+                own.push(false);
+                own_valid.push(false);
+                continue;
+            };
+            if a.flags & ESCAPED != 0 {
+                let quoted = self.keys.get(id.unwrap_or_default() as u32);
+                text.push(&Exact::of(quoted).bytes);
+            } else {
+                text.push_null();
+            }
+            len.push(Some(i64::from(a.len)));
+            pattern.push(some(a.pattern));
+            size.push(some(a.size));
+            pattern_row.push(some(a.pattern_row));
+            own.push(a.flags & OWN != 0);
+            own_valid.push(true);
         }
         let d = PyDict::new(py);
-        d.set_item("n", self.keys.len())?;
-        put_strings(py, &d, "values", &all)?;
+        put_strings(py, &d, "text", &text)?;
+        put_nullable(py, &d, "len", &len)?;
+        put_nullable(py, &d, "pattern", &pattern)?;
+        put_nullable(py, &d, "size", &size)?;
+        put_nullable(py, &d, "pattern_row", &pattern_row)?;
+        d.set_item("own", PyBytes::new(py, &own.bytes))?;
+        d.set_item("own.valid", PyBytes::new(py, &own_valid.bytes))?;
+        d.set_item("own.nulls", own_valid.unset)?;
+        Ok(d)
+    }
+
+    /// Every key so far, by id: `name` (its text), `binary`, `bytes` (exact), `slot`,
+    /// `pattern` (id).
+    fn table<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (mut name, mut bytes) = (Strings::new(false), Strings::new(false));
+        let mut binary = Bits::default();
+        let (mut slot, mut pattern) = (Vec::new(), Nullable::<u32>::default());
+        for (id, a) in self.attrs.iter().enumerate() {
+            let quoted = self.keys.get(id as u32);
+            let exact = Exact::of(quoted);
+            name.push(exact.text(quoted).as_bytes());
+            bytes.push(&exact.bytes);
+            binary.push(a.flags & BINARY != 0);
+            slot.push(i32::from(a.slot));
+            pattern.push(some(a.pattern));
+        }
+        let d = PyDict::new(py);
+        d.set_item("n", self.attrs.len())?;
+        put_strings(py, &d, "name", &name)?;
+        put_strings(py, &d, "bytes", &bytes)?;
+        d.set_item("binary", PyBytes::new(py, &binary.bytes))?;
+        d.set_item("slot", PyBytes::new(py, raw(&slot)))?;
+        put_nullable(py, &d, "pattern", &pattern)?;
         Ok(d)
     }
 }
 
 impl Keys {
-    /// The keys from id `first` on, worked out.
-    fn describe(&mut self, first: u32) -> New {
-        let mut new = New {
-            text: Strings::new(true),
-            bytes: Strings::new(true),
-            ..New::default()
-        };
+    /// The keys from id `first` on, worked out once.
+    fn describe(&mut self, first: u32) {
         for id in first..self.keys.len() as u32 {
             let quoted = self.keys.get(id);
             let exact = Exact::of(quoted);
             let text = exact.text(quoted);
-            if exact.utf8 && exact.bytes != quoted {
-                new.text.push(text.as_bytes());
-            } else {
-                new.text.push_null();
+            let mut flags = 0;
+            if !exact.utf8 {
+                flags |= BINARY;
+            } else if exact.bytes != quoted {
+                flags |= ESCAPED;
             }
-            if exact.utf8 {
-                new.bytes.push_null();
-            } else {
-                new.bytes.push(&exact.bytes);
+            let pattern = match &self.rules {
+                Some(rules) => {
+                    let pattern = self.patterns.id(rules.apply(text));
+                    if pattern as usize == self.pattern_rows.len() {
+                        let name = &self.patterns.names[pattern as usize];
+                        let row = self.sampled_patterns.get(name).copied();
+                        self.pattern_rows.push(row.unwrap_or(NONE));
+                    }
+                    pattern
+                }
+                None => NONE,
+            };
+            let pattern_row = some(pattern).map_or(NONE, |p| self.pattern_rows[p as usize]);
+            let own = self.sampled.get(text).copied();
+            if own.is_some() {
+                flags |= OWN;
             }
-            new.binary.push(!exact.utf8);
-            new.slot.push(i32::from(exact.slot));
-            new.len.push(exact.bytes.len() as i64);
-            if let Some(rules) = &self.rules {
-                new.pattern.push(self.patterns.id(rules.apply(text)));
-            }
-            let row = (!self.sampled.is_empty())
-                .then(|| self.sampled.get(text).copied())
-                .flatten();
-            new.sampled.push(row);
+            let size = match (own, some(pattern_row)) {
+                (Some(row), _) => row,
+                (None, Some(p)) => p + self.sampled.len() as u32,
+                (None, None) => NONE,
+            };
+            self.attrs.push(Attr {
+                len: exact.bytes.len() as u32,
+                pattern,
+                size,
+                pattern_row,
+                slot: exact.slot,
+                flags,
+            });
         }
-        new
     }
 }

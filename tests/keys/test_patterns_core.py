@@ -43,9 +43,8 @@ def test_the_default_rules_cases():
     assert got == polars_patterns(texts, DEFAULT_RULES)
 
 
-# Rules as users write them, with what Polars does differently: `$` groups (expanded only when
-# the pattern has ASCII punctuation: else Polars replaces it as plain text), empty matches,
-# anchors, Unicode classes, case folding, look-alikes of the defaults' runs.
+# Rules as users write them: `$` groups (Polars 2 expands them in any pattern), empty matches,
+# anchors, Unicode classes, case folding, runs of a class like the defaults' and look-alikes.
 USER_RULES = [
     Rule("^(cache):v[0-9]+:", "$1:{VERSION}:"),
     Rule("tenant", "$1T"),
@@ -63,6 +62,12 @@ USER_RULES = [
     Rule(r"(?P<n>[0-9]+)-(?P<m>[0-9]+)", "${m}-${n}"),
     Rule("(?-u:\\b)[0-9]+(?-u:\\b)", "{N}", needs="[0-9]"),
     Rule("[^:]+$", "{LAST}", needs=":"),
+    # Runs of one class, which the core finds without the regex engine (patterns.rs `Runs`).
+    Rule("[0-9]{3,}|(?-u:\\b)[0-9]{1,}(?-u:\\b)", "{R}"),
+    Rule("(?-u:\\b)[a-z_]+", "{W}"),
+    Rule("[0-9a-f]{4,}(?-u:\\b)", "{H}"),
+    Rule("[.:]{2,}", "{P}"),
+    Rule("[0-9]{2,}?|[0-9]{2,}", "{L}"),
 ]
 
 _PARTS = st.sampled_from(

@@ -1,5 +1,7 @@
-//! `cargo run --release --example patterns_file KEYS`: the default pattern rules over keys
-//! separated by NUL bytes (one per distinct key), keys/s on one thread.
+//! `cargo run --release --example patterns_file KEYS RULES [EXPECTED]`: pattern rules (three
+//! lines each: match, replace, needs or an empty line) over keys separated by NUL bytes (one per
+//! distinct key), keys/s on one thread; with EXPECTED (the patterns Polars gave, NUL-separated),
+//! every pattern checked against it.
 use hotshard_native::patterns::{PatternIds, Rules};
 use std::time::Instant;
 
@@ -21,6 +23,15 @@ fn main() {
         .split(|&b| b == 0)
         .map(|k| std::str::from_utf8(k).expect("utf-8"))
         .collect();
+    if let Some(expected) = args.next() {
+        let expected = std::fs::read(expected).expect("readable");
+        let expected: Vec<&[u8]> = expected.split(|&b| b == 0).collect();
+        assert_eq!(expected.len(), keys.len());
+        for (k, e) in keys.iter().zip(expected) {
+            assert_eq!(rules.apply(k).as_bytes(), e, "{k}");
+        }
+        println!("all {} patterns as expected", keys.len());
+    }
     for _ in 0..3 {
         let start = Instant::now();
         let mut ids = PatternIds::default();

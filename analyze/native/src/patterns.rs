@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use regex::Regex;
-use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 /// One rule as Polars runs it (`str.replace_all(match, replace)`, after `str.contains(needs)`).
 struct Rule {
@@ -18,14 +18,8 @@ struct Rule {
 }
 
 enum How {
-    /// A regex that is one class of ASCII bytes repeated `min` or more times, greedily
-    /// (`[0-9]{16,}`), and a replacement without groups: its matches are the maximal runs of
-    /// those bytes that are at least `min` long.
-    Run {
-        class: Box<[bool; 256]>,
-        min: usize,
-        replace: String,
-    },
+    /// Runs of one class of ASCII bytes (`Runs`), replaced by text without groups.
+    Run { runs: Runs, replace: String },
     /// Every other pattern: a regex, `$1` / `${name}` in the replacement expanded.
     Regex { regex: Regex, replace: String },
 }
@@ -42,10 +36,9 @@ impl Rules {
             let regex = compile(find)?;
             // Parsed as `Regex::new` parses it (Unicode, UTF-8): it compiled, so it parses.
             let hir = regex_syntax::parse(find).map_err(|e| format!("{find:?}: {e}"))?;
-            let how = match run(&hir) {
-                Some((class, min)) if !replace.contains('$') => How::Run {
-                    class,
-                    min,
+            let how = match Runs::of(&hir) {
+                Some(runs) if !replace.contains('$') => How::Run {
+                    runs,
                     replace: replace.clone(),
                 },
                 _ => How::Regex {
@@ -82,11 +75,7 @@ impl Rules {
                     Cow::Owned(s) => Some(s),
                     Cow::Borrowed(_) => None,
                 },
-                How::Run {
-                    class,
-                    min,
-                    replace,
-                } => replace_runs(&current, class, *min, replace),
+                How::Run { runs, replace } => runs.replace(&current, replace),
             };
             if let Some(s) = replaced {
                 current = Cow::Owned(s);
@@ -96,8 +85,95 @@ impl Rules {
     }
 }
 
-/// `hir` as one class of ASCII bytes repeated greedily at least (one or more) `min` times.
-fn run(hir: &Hir) -> Option<(Box<[bool; 256]>, usize)> {
+/// A regex made of runs of one class of ASCII bytes: `C{n,}` (greedy, n >= 1), or
+/// alternatives of such runs each between optional ASCII word boundaries (`[0-9]{6,}|\b[0-9]+\b`,
+/// the class then all word bytes). Leftmost-first, such a regex can only start a match where a
+/// maximal run of the class starts (inside a run, a longer match started earlier, and there is
+/// no boundary between two word bytes) and greedily takes the whole run; so its matches are the
+/// maximal runs that some alternative accepts: long enough, with the boundaries it asks for.
+struct Runs {
+    class: Box<[bool; 256]>,
+    /// Per alternative: the shortest run, a boundary before it, a boundary after it.
+    alternatives: Vec<(usize, bool, bool)>,
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+impl Runs {
+    fn of(hir: &Hir) -> Option<Runs> {
+        let branches: &[Hir] = match hir.kind() {
+            HirKind::Alternation(subs) => subs,
+            _ => std::slice::from_ref(hir),
+        };
+        let mut class: Option<Box<[bool; 256]>> = None;
+        let mut alternatives = Vec::new();
+        for branch in branches {
+            let parts: &[Hir] = match branch.kind() {
+                HirKind::Concat(subs) => subs,
+                _ => std::slice::from_ref(branch),
+            };
+            let boundary = |h: &Hir| matches!(h.kind(), HirKind::Look(Look::WordAscii));
+            let before = parts.first().is_some_and(boundary);
+            let after = parts.len() > 1 && parts.last().is_some_and(boundary);
+            let middle = &parts[usize::from(before)..parts.len() - usize::from(after)];
+            let [run] = middle else {
+                return None;
+            };
+            let (bytes, min) = repeated_class(run)?;
+            if class.as_ref().is_some_and(|c| c != &bytes) {
+                return None;
+            }
+            if (before || after) && (0..=255u8).any(|b| bytes[b as usize] && !is_word(b)) {
+                return None;
+            }
+            class = Some(bytes);
+            alternatives.push((min, before, after));
+        }
+        Some(Runs {
+            class: class?,
+            alternatives,
+        })
+    }
+
+    /// `key` with every run that matches replaced (None: none does).
+    fn replace(&self, key: &str, replace: &str) -> Option<String> {
+        let bytes = key.as_bytes();
+        let mut out: Option<String> = None;
+        let (mut copied, mut i) = (0, 0);
+        while i < bytes.len() {
+            if !self.class[bytes[i] as usize] {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && self.class[bytes[i] as usize] {
+                i += 1;
+            }
+            let before = start == 0 || !is_word(bytes[start - 1]);
+            let after = i == bytes.len() || !is_word(bytes[i]);
+            let matched = self
+                .alternatives
+                .iter()
+                .any(|&(min, b, a)| i - start >= min && (!b || before) && (!a || after));
+            if matched {
+                let s = out.get_or_insert_with(|| String::with_capacity(key.len()));
+                // ASCII bytes bound the run: these are character boundaries.
+                s.push_str(&key[copied..start]);
+                s.push_str(replace);
+                copied = i;
+            }
+        }
+        if let Some(s) = out.as_mut() {
+            s.push_str(&key[copied..]);
+        }
+        out
+    }
+}
+
+/// `hir` as one class of ASCII bytes repeated greedily, at least `min` (>= 1) times.
+fn repeated_class(hir: &Hir) -> Option<(Box<[bool; 256]>, usize)> {
     let HirKind::Repetition(rep) = hir.kind() else {
         return None;
     };
@@ -129,34 +205,6 @@ fn run(hir: &Hir) -> Option<(Box<[bool; 256]>, usize)> {
         }
     }
     Some((bytes, rep.min as usize))
-}
-
-/// `key` with every maximal run of `class` bytes at least `min` long replaced (None: none is).
-fn replace_runs(key: &str, class: &[bool; 256], min: usize, replace: &str) -> Option<String> {
-    let bytes = key.as_bytes();
-    let mut out: Option<String> = None;
-    let (mut copied, mut i) = (0, 0);
-    while i < bytes.len() {
-        if !class[bytes[i] as usize] {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < bytes.len() && class[bytes[i] as usize] {
-            i += 1;
-        }
-        if i - start >= min {
-            let s = out.get_or_insert_with(|| String::with_capacity(key.len()));
-            // ASCII bytes bound the run: these are character boundaries.
-            s.push_str(&key[copied..start]);
-            s.push_str(replace);
-            copied = i;
-        }
-    }
-    if let Some(s) = out.as_mut() {
-        s.push_str(&key[copied..]);
-    }
-    out
 }
 
 /// Patterns -> id, in order of first appearance.
@@ -213,6 +261,51 @@ mod tests {
         // Without punctuation too (Polars 2 expands groups whatever the pattern).
         let r = rules(&[("ten", "x$0", None), ("", "^", None)]);
         assert_eq!(r.apply("tenant"), "^x^t^e^n^a^n^t^");
+    }
+
+    #[test]
+    fn runs_of_a_class_as_the_regex_finds_them() {
+        let cases = [
+            r"[0-9]{3,}",
+            r"[0-9]{6,}|(?-u:\b)[0-9]+(?-u:\b)",
+            r"(?-u:\b)[0-9a-f]{2,}",
+            r"[a-z_]+(?-u:\b)",
+            r"[.:]{2,}",
+        ];
+        let keys = [
+            "a1:22:333:4444",
+            "x12345y",
+            "_1_",
+            "1",
+            "",
+            "ab.cd::ef...",
+            "é12:ß345",
+            "12ab 3f_",
+        ];
+        for case in cases {
+            let hir = regex_syntax::parse(case).expect("parses");
+            assert!(Runs::of(&hir).is_some(), "{case}");
+            let fast = rules(&[(case, "#", None)]);
+            let regex = Regex::new(case).expect("compiles");
+            for key in keys {
+                assert_eq!(
+                    fast.apply(key),
+                    regex.replace_all(key, "#"),
+                    "{case} on {key}"
+                );
+            }
+        }
+        // Not runs: a lazy or bounded repetition, two classes, a boundary beside non-word bytes.
+        for case in [
+            r"[0-9]+?",
+            r"[0-9]{2,5}",
+            r"[0-9]+|[a-z]+",
+            r"(?-u:\b)[.]+",
+            r"\b[0-9]+",
+        ] {
+            let hir = regex_syntax::parse(case).expect("parses");
+            assert!(Runs::of(&hir).is_none(), "{case}");
+        }
     }
 
     #[test]

@@ -9,9 +9,9 @@ Key ids come from the native core (`scanner.KeyIds`: the keys as quoted, back to
 buffer, and a hash table of ids), which unquotes, slots and patterns each new key once (the rules
 applied as Polars' `str.replace_all` applies them) and finds it and its pattern among the sampled
 keys and patterns; what the rows need of a key is kept there and handed per row. Signature ids
-come from a Polars `Categories` mapping (`Mapping`). Ids are assigned in file order, so in order of first appearance:
-the same for the same input. Memory grows with the number of distinct keys (docs/BENCHMARKS.md
-gives the cost per key), never with the number of lines.
+come from a Polars `Categories` mapping (`Mapping`). Ids are assigned in file order, so in order
+of first appearance: the same for the same input. Memory grows with the number of distinct keys
+(docs/BENCHMARKS.md gives the cost per key), never with the number of lines.
 """
 
 from __future__ import annotations

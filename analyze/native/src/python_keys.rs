@@ -194,7 +194,7 @@ impl Keys {
                 let present = valid == 0 || *(valid as *const u8).add(i / 8) & (1 << (i % 8)) != 0;
                 present.then(|| *(values as *const i32).add(i))
             };
-            let Some(a) = id.and_then(|id| self.attrs.get(id as usize)) else {
+            let Some(id) = id else {
                 text.push_null();
                 len.push(None);
                 pattern.push(None);
@@ -204,8 +204,10 @@ impl Keys {
                 own_valid.push(false);
                 continue;
             };
+            // An id this dictionary did not give is a bug: it panics (an error in Python).
+            let a = self.attrs[usize::try_from(id).unwrap_or(usize::MAX)];
             if a.flags & ESCAPED != 0 {
-                let quoted = self.keys.get(id.unwrap_or_default() as u32);
+                let quoted = self.keys.get(id as u32);
                 text.push(&Exact::of(quoted).bytes);
             } else {
                 text.push_null();

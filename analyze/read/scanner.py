@@ -270,7 +270,9 @@ class KeyIds:
             key_id=pl.int_range(pl.len(), dtype=pl.Int32),
             key_name=pl.col("key_name").cast(pl.String),
             key_binary="key_binary",
-            key_bytes=pl.col("key_bytes").cast(pl.Binary),
+            key_bytes=pl.coalesce(
+                pl.col("key_bytes").cast(pl.Binary), pl.col("key_name").cast(pl.Binary)
+            ),
             slot="slot",
             pattern_id="pattern_id",
         )

@@ -99,6 +99,13 @@ pub struct Exact<'a> {
 
 impl<'a> Exact<'a> {
     pub fn of(quoted: &'a [u8]) -> Self {
+        let mut exact = Self::unslotted(quoted);
+        exact.slot = slot(&exact.bytes);
+        exact
+    }
+
+    /// The bytes and text alone (`slot` left 0).
+    pub fn unslotted(quoted: &'a [u8]) -> Self {
         let bytes = if memchr::memchr(b'\\', quoted).is_some() {
             std::borrow::Cow::Owned(unquote(quoted))
         } else {
@@ -106,7 +113,7 @@ impl<'a> Exact<'a> {
         };
         Exact {
             utf8: std::str::from_utf8(&bytes).is_ok(),
-            slot: slot(&bytes),
+            slot: 0,
             bytes,
         }
     }
@@ -143,6 +150,11 @@ impl KeyDictionary {
 
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
+    }
+
+    /// The bytes of all keys as quoted.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
     }
 
     /// The key of `id`, as quoted.

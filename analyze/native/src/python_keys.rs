@@ -231,17 +231,28 @@ impl Keys {
         Ok(d)
     }
 
-    /// Every key so far, by id: `name` (its text), `binary`, `bytes` (exact), `slot`,
-    /// `pattern` (id).
+    /// Every key so far, by id: `name` (its text), `binary`, `bytes` (exact, when they are
+    /// not the text's), `slot`, `pattern` (id).
     fn table<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (mut name, mut bytes) = (Strings::new(false), Strings::new(false));
+        let (n, text_bytes) = (self.attrs.len(), self.keys.bytes());
+        let strings = || {
+            let mut s = Strings::new(false);
+            s.offsets.reserve(n);
+            s.data.reserve(text_bytes);
+            s
+        };
+        let (mut name, mut bytes) = (strings(), Strings::new(true));
         let mut binary = Bits::default();
-        let (mut slot, mut pattern) = (Vec::new(), Nullable::<u32>::default());
+        let (mut slot, mut pattern) = (Vec::with_capacity(n), Nullable::<u32>::default());
         for (id, a) in self.attrs.iter().enumerate() {
             let quoted = self.keys.get(id as u32);
-            let exact = Exact::of(quoted);
+            let exact = Exact::unslotted(quoted);
             name.push(exact.text(quoted).as_bytes());
-            bytes.push(&exact.bytes);
+            if exact.utf8 {
+                bytes.push_null();
+            } else {
+                bytes.push(&exact.bytes);
+            }
             binary.push(a.flags & BINARY != 0);
             slot.push(i32::from(a.slot));
             pattern.push(some(a.pattern));

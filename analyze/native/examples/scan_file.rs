@@ -12,6 +12,21 @@ fn cpu() -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
+/// The text in chunks of whole lines of about 32 MiB, as the analyzer reads a file.
+fn chunks(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= data.len() {
+            return None;
+        }
+        let end = (start + (32 << 20)).min(data.len());
+        let end = memchr::memrchr(b'\n', &data[start..end]).map_or(end, |p| start + p + 1);
+        let chunk = &data[start..end];
+        start = end;
+        Some(chunk)
+    })
+}
+
 fn main() {
     let path = std::env::args()
         .nth(1)
@@ -42,9 +57,8 @@ fn main() {
     let mut lines = 0;
     for _ in 0..5 {
         let t = cpu();
-        let out = scan(&data, &opts);
+        lines = chunks(&data).map(|c| scan(c, &opts).rows).sum();
         best = best.min(cpu() - t);
-        lines = out.rows;
     }
     println!(
         "{lines} lines, {:.3} CPU s, {:.2}M lines/s, {:.0} MB/s",

@@ -3,36 +3,57 @@
 
 /// Quoted arguments separated by single spaces, `"` and `\` escaped inside.
 pub fn well_quoted(body: &[u8]) -> bool {
-    let mut i = 0;
+    quoted(body).is_some()
+}
+
+/// What the quoting check learns on its way through a well-quoted body.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quoted {
+    /// Some argument holds a backslash (an escape).
+    pub backslash: bool,
+    /// The index of the closing quote of the first two arguments (`usize::MAX`: none).
+    pub closes: [usize; 2],
+}
+
+/// `Some` when `body` is well quoted (`well_quoted`), with what the check saw.
+pub fn quoted(body: &[u8]) -> Option<Quoted> {
     let n = body.len();
+    if body.first() != Some(&b'"') {
+        return None;
+    }
+    let mut q = Quoted {
+        backslash: false,
+        closes: [usize::MAX; 2],
+    };
+    let mut args = 0;
+    let mut i = 1;
     loop {
-        if i >= n || body[i] != b'"' {
-            return false;
+        // Arguments are short: a plain loop beats a search call per argument.
+        while i < n && body[i] != b'"' && body[i] != b'\\' {
+            i += 1;
         }
-        i += 1;
-        loop {
-            // Jump to the next quote or backslash: arguments are mostly plain text.
-            match memchr::memchr2(b'"', b'\\', &body[i..]) {
-                None => return false,
-                Some(p) => i += p,
+        if i >= n {
+            return None;
+        }
+        if body[i] == b'\\' {
+            if i + 1 >= n {
+                return None;
             }
-            if body[i] == b'\\' {
-                if i + 1 >= n {
-                    return false;
-                }
-                i += 2;
-            } else {
-                i += 1;
-                break;
-            }
+            q.backslash = true;
+            i += 2;
+            continue;
         }
-        if i == n {
-            return true;
+        if args < 2 {
+            q.closes[args] = i;
         }
-        if body[i] != b' ' {
-            return false;
+        args += 1;
+        if i + 1 == n {
+            return Some(q);
         }
-        i += 1;
+        if body[i + 1] != b' ' || body.get(i + 2) != Some(&b'"') {
+            return None;
+        }
+        i += 3;
     }
 }
 

@@ -9,14 +9,15 @@
 //! - the body is well formed when it is quoted arguments separated by single spaces, every quote
 //!   or backslash inside an argument escaped.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
+use hashbrown::HashTable;
 use memchr::{memchr, memmem};
 
 use crate::columns::{Bits, Strings};
 use crate::header::header;
 use crate::keyspecs::KeySpecs;
-use crate::quoting::well_quoted;
+use crate::quoting::{quoted, Quoted};
 use crate::tails::Tails;
 
 /// What one chunk gives: the health counts of every line, and per command line its columns.
@@ -61,9 +62,8 @@ pub struct Options<'a> {
 /// A fast hash for chunk-local maps (tails, spellings): nothing here is chosen by an attacker
 /// who could not just as well send more lines.
 type Fast = foldhash::fast::FixedState;
-type FxMap<K, V> = HashMap<K, V, Fast>;
 
-#[derive(Hash, PartialEq, Eq)]
+#[derive(Clone, Copy, Hash, PartialEq, Eq)]
 enum Tail<'a> {
     Fast(&'a [u8], Option<&'a [u8]>),
     Whole(&'a [u8]),
@@ -88,6 +88,38 @@ fn cut3<'a>(
     }
 }
 
+/// The cut of a well-quoted body: as `cut3` gives it, and whether its `" "` cuts could be
+/// inside an argument (`misplit`: an escaped quote before a separator).
+fn cut<'a>(
+    body: &'a [u8],
+    q: &Quoted,
+    finders: &Finders,
+) -> (&'a [u8], Option<&'a [u8]>, Option<&'a [u8]>, bool) {
+    // Without a backslash no argument holds a quote, so the cuts are the first two closing
+    // quotes the quoting check saw (unless the command is one space: `" "` opens and closes).
+    if q.backslash || body.starts_with(b"\" \"") {
+        let (cmd, first, rest) = cut3(body, &finders.sep);
+        return (cmd, first, rest, finders.misplit.find(body).is_some());
+    }
+    let [c0, c1] = q.closes;
+    if c1 == usize::MAX {
+        return (body, None, None, false);
+    }
+    let cmd = &body[..c0];
+    if c1 + 1 == body.len() {
+        return (cmd, Some(&body[c0 + 3..]), None, false);
+    }
+    (cmd, Some(&body[c0 + 3..c1]), Some(&body[c1 + 3..]), false)
+}
+
+struct Finders {
+    sep: memmem::Finder<'static>,
+    misplit: memmem::Finder<'static>,
+}
+
+/// A guess at the lines of a chunk, to size its columns once (MONITOR lines are rarely shorter).
+const SHORT_LINE: usize = 64;
+
 pub fn scan(data: &[u8], opts: &Options) -> Scan {
     // Valid UTF-8 (nearly always: MONITOR escapes every byte that is not printable ASCII) is
     // used as it is; anything else is read lossily, like any text reader would.
@@ -99,6 +131,7 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
             lossy.as_bytes()
         }
     };
+    let guess = text.len() / SHORT_LINE + 1;
     let mut out = Scan {
         rows: 0,
         parsed: 0,
@@ -106,19 +139,25 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         first_ts: None,
         last_ts: None,
         bad: Vec::new(),
-        ts: Vec::new(),
-        db: Vec::new(),
-        client: Strings::new(false),
+        ts: Vec::with_capacity(guess),
+        db: Vec::with_capacity(guess),
+        client: Strings::with_capacity(false, guess, 24 * guess),
         body: opts.with_body.then(|| Strings::new(false)),
         fast: Bits::default(),
-        key_raw: Strings::new(true),
-        tail: Vec::new(),
+        key_raw: Strings::with_capacity(true, guess, 48 * guess),
+        tail: Vec::with_capacity(guess),
         whole: Bits::default(),
         parsed_tails: Tails::new(),
     };
-    let mut tails: FxMap<Tail, u32> = FxMap::default();
-    let misplit = memmem::Finder::new(b"\\\" \"");
-    let sep = memmem::Finder::new(b"\" \"");
+    // The distinct tails by code, their hashes, and a table of codes by hash.
+    let hasher = Fast::default();
+    let mut seen: Vec<Tail> = Vec::new();
+    let mut hashes: Vec<u64> = Vec::new();
+    let mut table: HashTable<u32> = HashTable::new();
+    let finders = Finders {
+        sep: memmem::Finder::new(b"\" \"").into_owned(),
+        misplit: memmem::Finder::new(b"\\\" \"").into_owned(),
+    };
     let mut start = 0;
     while start < text.len() {
         let end = memchr(b'\n', &text[start..]).map_or(text.len(), |p| start + p);
@@ -132,8 +171,8 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
             out.skipped += 1;
             continue;
         }
-        let parsed = header(line).filter(|h| well_quoted(h.3));
-        let Some((ts, db, addr, body)) = parsed else {
+        let parsed = header(line).and_then(|h| Some((h, quoted(h.3)?)));
+        let Some(((ts, db, addr, body), q)) = parsed else {
             if out.bad.len() < opts.examples {
                 out.bad.push(String::from_utf8_lossy(line).into_owned());
             }
@@ -148,8 +187,8 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         if let Some(b) = out.body.as_mut() {
             b.push(body);
         }
-        let (cmd, first, rest) = cut3(body, &sep);
-        let fast = first.is_some() && opts.fast.contains(cmd) && misplit.find(body).is_none();
+        let (cmd, first, rest, misplit) = cut(body, &q, &finders);
+        let fast = first.is_some() && opts.fast.contains(cmd) && !misplit;
         out.fast.push(fast);
         let tail = if fast {
             let first = first.expect("checked");
@@ -162,21 +201,28 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
             out.key_raw.push_null();
             Tail::Whole(body)
         };
-        let next = tails.len() as u32;
-        let code = *tails.entry(tail).or_insert_with_key(|t| {
-            match t {
-                Tail::Fast(cmd, rest) => {
-                    out.whole.push(false);
-                    out.parsed_tails
-                        .push_fast(cmd, *rest, opts.specs, opts.long_arg);
+        let hash = hasher.hash_one(tail);
+        let code = match table.find(hash, |&c| seen[c as usize] == tail) {
+            Some(&c) => c,
+            None => {
+                let c = seen.len() as u32;
+                seen.push(tail);
+                hashes.push(hash);
+                table.insert_unique(hash, c, |&c| hashes[c as usize]);
+                match tail {
+                    Tail::Fast(cmd, rest) => {
+                        out.whole.push(false);
+                        out.parsed_tails
+                            .push_fast(cmd, rest, opts.specs, opts.long_arg);
+                    }
+                    Tail::Whole(body) => {
+                        out.whole.push(true);
+                        out.parsed_tails.push(body, opts.specs, opts.long_arg);
+                    }
                 }
-                Tail::Whole(body) => {
-                    out.whole.push(true);
-                    out.parsed_tails.push(body, opts.specs, opts.long_arg);
-                }
+                c
             }
-            next
-        });
+        };
         out.tail.push(code);
     }
     out
@@ -212,6 +258,34 @@ mod tests {
 
     fn s(b: Option<&[u8]>) -> Option<String> {
         b.map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    #[test]
+    fn the_cut_from_the_quoting_check_is_the_cut_by_search() {
+        let finders = Finders {
+            sep: memmem::Finder::new(b"\" \"").into_owned(),
+            misplit: memmem::Finder::new(b"\\\" \"").into_owned(),
+        };
+        // Every body of up to 10 bytes over the characters that matter.
+        let alphabet = b"\"\\ a";
+        let mut checked = 0;
+        for len in 1..=10u32 {
+            for mut n in 0..4usize.pow(len) {
+                let body: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let c = alphabet[n % 4];
+                        n /= 4;
+                        c
+                    })
+                    .collect();
+                let Some(q) = quoted(&body) else { continue };
+                let (cmd, first, rest) = cut3(&body, &finders.sep);
+                let misplit = finders.misplit.find(&body).is_some();
+                assert_eq!(cut(&body, &q, &finders), (cmd, first, rest, misplit));
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "{checked}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! columns handed to Python as Arrow buffers (`analyze/read/scanner.py` wraps them).
 
 pub mod columns;
+pub mod cut;
 pub mod header;
 pub mod keys;
 pub mod keyspecs;

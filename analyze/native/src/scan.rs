@@ -12,12 +12,13 @@
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
-use memchr::{memchr, memmem};
+use memchr::memchr;
 
 use crate::columns::{Bits, Strings};
+use crate::cut::{cut, Finders};
 use crate::header::header;
 use crate::keyspecs::KeySpecs;
-use crate::quoting::{quoted, Quoted};
+use crate::quoting::quoted;
 use crate::tails::Tails;
 
 /// What one chunk gives: the health counts of every line, and per command line its columns.
@@ -69,54 +70,6 @@ enum Tail<'a> {
     Whole(&'a [u8]),
 }
 
-/// `body` split like `str.splitn("\" \"", 3)`: command (with its opening quote), first
-/// argument, the rest (with the closing quote).
-fn cut3<'a>(
-    body: &'a [u8],
-    sep: &memmem::Finder,
-) -> (&'a [u8], Option<&'a [u8]>, Option<&'a [u8]>) {
-    match sep.find(body) {
-        None => (body, None, None),
-        Some(p) => {
-            let cmd = &body[..p];
-            let after = &body[p + 3..];
-            match sep.find(after) {
-                None => (cmd, Some(after), None),
-                Some(q) => (cmd, Some(&after[..q]), Some(&after[q + 3..])),
-            }
-        }
-    }
-}
-
-/// The cut of a well-quoted body: as `cut3` gives it, and whether its `" "` cuts could be
-/// inside an argument (`misplit`: an escaped quote before a separator).
-fn cut<'a>(
-    body: &'a [u8],
-    q: &Quoted,
-    finders: &Finders,
-) -> (&'a [u8], Option<&'a [u8]>, Option<&'a [u8]>, bool) {
-    // Without a backslash no argument holds a quote, so the cuts are the first two closing
-    // quotes the quoting check saw (unless the command is one space: `" "` opens and closes).
-    if q.backslash || body.starts_with(b"\" \"") {
-        let (cmd, first, rest) = cut3(body, &finders.sep);
-        return (cmd, first, rest, finders.misplit.find(body).is_some());
-    }
-    let [c0, c1] = q.closes;
-    if c1 == usize::MAX {
-        return (body, None, None, false);
-    }
-    let cmd = &body[..c0];
-    if c1 + 1 == body.len() {
-        return (cmd, Some(&body[c0 + 3..]), None, false);
-    }
-    (cmd, Some(&body[c0 + 3..c1]), Some(&body[c1 + 3..]), false)
-}
-
-struct Finders {
-    sep: memmem::Finder<'static>,
-    misplit: memmem::Finder<'static>,
-}
-
 /// A guess at the lines of a chunk, to size its columns once (MONITOR lines are rarely shorter).
 const SHORT_LINE: usize = 64;
 
@@ -154,10 +107,7 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
     let mut seen: Vec<Tail> = Vec::new();
     let mut hashes: Vec<u64> = Vec::new();
     let mut table: HashTable<u32> = HashTable::new();
-    let finders = Finders {
-        sep: memmem::Finder::new(b"\" \"").into_owned(),
-        misplit: memmem::Finder::new(b"\\\" \"").into_owned(),
-    };
+    let finders = Finders::new();
     let mut start = 0;
     while start < text.len() {
         let end = memchr(b'\n', &text[start..]).map_or(text.len(), |p| start + p);
@@ -258,34 +208,6 @@ mod tests {
 
     fn s(b: Option<&[u8]>) -> Option<String> {
         b.map(|b| String::from_utf8_lossy(b).into_owned())
-    }
-
-    #[test]
-    fn the_cut_from_the_quoting_check_is_the_cut_by_search() {
-        let finders = Finders {
-            sep: memmem::Finder::new(b"\" \"").into_owned(),
-            misplit: memmem::Finder::new(b"\\\" \"").into_owned(),
-        };
-        // Every body of up to 10 bytes over the characters that matter.
-        let alphabet = b"\"\\ a";
-        let mut checked = 0;
-        for len in 1..=10u32 {
-            for mut n in 0..4usize.pow(len) {
-                let body: Vec<u8> = (0..len)
-                    .map(|_| {
-                        let c = alphabet[n % 4];
-                        n /= 4;
-                        c
-                    })
-                    .collect();
-                let Some(q) = quoted(&body) else { continue };
-                let (cmd, first, rest) = cut3(&body, &finders.sep);
-                let misplit = finders.misplit.find(&body).is_some();
-                assert_eq!(cut(&body, &q, &finders), (cmd, first, rest, misplit));
-                checked += 1;
-            }
-        }
-        assert!(checked > 1000, "{checked}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::cut::{cut, Finders};
 use crate::header::header;
 use crate::keyspecs::KeySpecs;
 use crate::quoting::quoted;
-use crate::tails::Tails;
+use crate::tails::{Scratch, Tails};
 
 /// What one chunk gives: the health counts of every line, and per command line its columns.
 pub struct Scan {
@@ -108,6 +108,7 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
     let mut hashes: Vec<u64> = Vec::new();
     let mut table: HashTable<u32> = HashTable::new();
     let finders = Finders::new();
+    let mut scratch = Scratch::default();
     let mut start = 0;
     while start < text.len() {
         let end = memchr(b'\n', &text[start..]).map_or(text.len(), |p| start + p);
@@ -162,12 +163,14 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
                 match tail {
                     Tail::Fast(cmd, rest) => {
                         out.whole.push(false);
+                        let (specs, long) = (opts.specs, opts.long_arg);
                         out.parsed_tails
-                            .push_fast(cmd, rest, opts.specs, opts.long_arg);
+                            .push_fast(cmd, rest, specs, long, &mut scratch);
                     }
                     Tail::Whole(body) => {
                         out.whole.push(true);
-                        out.parsed_tails.push(body, opts.specs, opts.long_arg);
+                        let (specs, long) = (opts.specs, opts.long_arg);
+                        out.parsed_tails.push(body, specs, long, &mut scratch);
                     }
                 }
                 c

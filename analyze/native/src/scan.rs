@@ -15,7 +15,7 @@ use hashbrown::HashTable;
 use memchr::memchr;
 
 use crate::columns::{Bits, Strings};
-use crate::cut::{cut, Finders};
+use crate::cut::{cut, misplit, Finders};
 use crate::header::header;
 use crate::keyspecs::KeySpecs;
 use crate::quoting::quoted;
@@ -102,11 +102,12 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         whole: Bits::default(),
         parsed_tails: Tails::new(),
     };
-    // The distinct tails by code, their hashes, and a table of codes by hash.
+    // The distinct tails by code, their hashes, and a table of codes (with the high half of
+    // their hash, compared first: a tail compared is often one first seen long before, cold).
     let hasher = Fast::default();
     let mut seen: Vec<Tail> = Vec::new();
     let mut hashes: Vec<u64> = Vec::new();
-    let mut table: HashTable<u32> = HashTable::new();
+    let mut table: HashTable<(u32, u32)> = HashTable::with_capacity(guess / 16);
     let finders = Finders::new();
     let mut scratch = Scratch::default();
     let mut start = 0;
@@ -138,8 +139,9 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         if let Some(b) = out.body.as_mut() {
             b.push(body);
         }
-        let (cmd, first, rest, misplit) = cut(body, &q, &finders);
-        let fast = first.is_some() && opts.fast.contains(cmd) && !misplit;
+        // Where a cut could fall inside an argument the line is no fast one, whatever the cut.
+        let (cmd, first, rest) = cut(body, &q, &finders);
+        let fast = first.is_some() && opts.fast.contains(cmd) && !misplit(body, &q, &finders);
         out.fast.push(fast);
         let tail = if fast {
             let first = first.expect("checked");
@@ -153,13 +155,14 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
             Tail::Whole(body)
         };
         let hash = hasher.hash_one(tail);
-        let code = match table.find(hash, |&c| seen[c as usize] == tail) {
-            Some(&c) => c,
+        let high = (hash >> 32) as u32;
+        let code = match table.find(hash, |&(c, h)| h == high && seen[c as usize] == tail) {
+            Some(&(c, _)) => c,
             None => {
                 let c = seen.len() as u32;
                 seen.push(tail);
                 hashes.push(hash);
-                table.insert_unique(hash, c, |&c| hashes[c as usize]);
+                table.insert_unique(hash, (c, high), |&(c, _)| hashes[c as usize]);
                 match tail {
                     Tail::Fast(cmd, rest) => {
                         out.whole.push(false);

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 
+use crate::buffer::{give_nullable, give_strings, Buffer};
 use crate::columns::{Bits, Nullable, Strings};
 use crate::keys::{Exact, KeyDictionary};
 use crate::patterns::{PatternIds, Rules};
-use crate::python::{put_nullable, put_strings, raw};
 
 /// The distinct first keys of one analysis, by id in order of first appearance.
 #[pyclass(module = "hotshard_native")]
@@ -166,8 +166,8 @@ impl Keys {
             (ids, id_valid)
         });
         let d = PyDict::new(py);
-        d.set_item("ids", PyBytes::new(py, raw(&ids)))?;
-        d.set_item("ids.valid", PyBytes::new(py, &id_valid.bytes))?;
+        d.set_item("ids", Buffer::of(py, ids)?)?;
+        d.set_item("ids.valid", Buffer::of(py, id_valid.bytes)?)?;
         d.set_item("ids.nulls", id_valid.unset)?;
         d.set_item("patterns", &self.patterns.names[first_pattern..])?;
         Ok(d)
@@ -220,13 +220,13 @@ impl Keys {
             own_valid.push(true);
         }
         let d = PyDict::new(py);
-        put_strings(py, &d, "text", &text)?;
-        put_nullable(py, &d, "len", &len)?;
-        put_nullable(py, &d, "pattern", &pattern)?;
-        put_nullable(py, &d, "size", &size)?;
-        put_nullable(py, &d, "pattern_row", &pattern_row)?;
-        d.set_item("own", PyBytes::new(py, &own.bytes))?;
-        d.set_item("own.valid", PyBytes::new(py, &own_valid.bytes))?;
+        give_strings(py, &d, "text", text)?;
+        give_nullable(py, &d, "len", len)?;
+        give_nullable(py, &d, "pattern", pattern)?;
+        give_nullable(py, &d, "size", size)?;
+        give_nullable(py, &d, "pattern_row", pattern_row)?;
+        d.set_item("own", Buffer::of(py, own.bytes)?)?;
+        d.set_item("own.valid", Buffer::of(py, own_valid.bytes)?)?;
         d.set_item("own.nulls", own_valid.unset)?;
         Ok(d)
     }
@@ -259,11 +259,11 @@ impl Keys {
         }
         let d = PyDict::new(py);
         d.set_item("n", self.attrs.len())?;
-        put_strings(py, &d, "name", &name)?;
-        put_strings(py, &d, "bytes", &bytes)?;
-        d.set_item("binary", PyBytes::new(py, &binary.bytes))?;
-        d.set_item("slot", PyBytes::new(py, raw(&slot)))?;
-        put_nullable(py, &d, "pattern", &pattern)?;
+        give_strings(py, &d, "name", name)?;
+        give_strings(py, &d, "bytes", bytes)?;
+        d.set_item("binary", Buffer::of(py, binary.bytes)?)?;
+        d.set_item("slot", Buffer::of(py, slot)?)?;
+        give_nullable(py, &d, "pattern", pattern)?;
         Ok(d)
     }
 }

@@ -5,6 +5,7 @@ pub mod columns;
 pub mod header;
 pub mod keys;
 pub mod keyspecs;
+pub mod matching;
 pub mod quoting;
 pub mod scan;
 pub mod tails;
@@ -18,6 +19,7 @@ mod python {
     use crate::columns::{Bits, Nullable, Strings};
     use crate::keys::{KeyDictionary, NewKey};
     use crate::keyspecs::{Command, KeySpecs, Slot};
+    use crate::matching;
     use crate::scan;
     use crate::tails::LONG_ARG;
 
@@ -340,10 +342,48 @@ mod python {
         }
     }
 
+    /// Needles (ASCII case insensitive) and the command lines of a chunk whose body holds one
+    /// (`matching`).
+    #[pyclass(frozen, module = "hotshard_native")]
+    struct Needles {
+        automaton: aho_corasick::AhoCorasick,
+    }
+
+    #[pymethods]
+    impl Needles {
+        #[new]
+        fn new(needles: Vec<Vec<u8>>) -> Self {
+            Needles {
+                automaton: matching::needles(needles),
+            }
+        }
+
+        /// The lines of `data` (whole lines) whose body holds a needle; the GIL is released
+        /// while it runs.
+        fn lines<'py>(
+            &self,
+            py: Python<'py>,
+            data: &Bound<'py, PyBytes>,
+        ) -> PyResult<Bound<'py, PyDict>> {
+            let bytes = data.as_bytes();
+            let out = py.allow_threads(|| matching::matching(bytes, &self.automaton));
+            let d = PyDict::new(py);
+            d.set_item("n", out.ts.len())?;
+            d.set_item("ts", PyBytes::new(py, raw(&out.ts)))?;
+            d.set_item("db", PyBytes::new(py, raw(&out.db)))?;
+            put_strings(py, &d, "client", &out.client)?;
+            put_strings(py, &d, "body", &out.body)?;
+            put_strings(py, &d, "command", &out.command)?;
+            put_strings(py, &d, "first", &out.first)?;
+            Ok(d)
+        }
+    }
+
     #[pymodule]
     fn hotshard_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<Parser>()?;
         m.add_class::<Keys>()?;
+        m.add_class::<Needles>()?;
         Ok(())
     }
 }

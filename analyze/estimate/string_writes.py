@@ -38,6 +38,12 @@ _PAIRS = ("mset", "msetnx")  # key value key value ...
 
 FIRST: dict[str, pl.DataType] = {"db": pl.Int32(), "key_name": pl.String(), "_fw": pl.Float64()}
 SIBLINGS: dict[str, pl.DataType] = {"key_pattern": pl.String(), "_sib": pl.Float64()}
+_SAMPLED: dict[str, pl.DataType] = {
+    "node": pl.String(),
+    "key_name": pl.String(),
+    "_reply": pl.Int64(),
+    "_order": pl.Int8(),
+}
 
 
 @dataclass(frozen=True)
@@ -48,9 +54,9 @@ class FirstWrites:
     keys: pl.DataFrame
     flush: float | None = None
 
-    def written(self) -> set[str]:
-        """The keys of db 0 written (what the samplers measure: db 0)."""
-        return set(self.keys.filter(pl.col("db") == 0)["key_name"].to_list())
+    def written(self) -> pl.DataFrame:
+        """The keys of db 0 written (what the samplers measure: db 0), as `key_name`."""
+        return self.keys.filter(pl.col("db") == 0).select("key_name")
 
 
 # What a write line's body holds (`"SET" "k"...`, any case): the lines worth splitting.
@@ -158,12 +164,14 @@ class Siblings:
         self.after = {(s.node, s.key): r for s in after if (r := _reply(s)) is not None}
         # the in-window sample: keys the after-window one did not reach (it ranks the keys)
         self.start = {(s.node, s.key): r for s in start if (r := _reply(s)) is not None}
-        keys = sorted({k for _, k in self.after} | {k for _, k in self.start})
-        frame = patterns.add_pattern(pl.LazyFrame({"key_name": keys}), "key_name", rules)
-        collected = frame.collect() if keys else pl.DataFrame()
-        self.pattern: dict[str, str | None] = (
-            dict(zip(collected["key_name"], collected["key_pattern"], strict=True)) if keys else {}
-        )
+        # Every sample as a row, the after-window one first (`_order`): `of` takes, per key,
+        # the first of its shard's rows by (`_order`, node).
+        rows = [(n, k, r, 0) for (n, k), r in self.after.items()]
+        rows += [(n, k, r, 1) for (n, k), r in self.start.items()]
+        self.sampled = pl.DataFrame(rows, schema=_SAMPLED, orient="row")
+        self.nodes = sorted({n for n, _ in self.after} | {n for n, _ in self.start})
+        keys = self.sampled.select(pl.col("key_name").unique().sort())
+        self.pattern = patterns.add_pattern(keys.lazy(), "key_name", rules).collect()
 
     def __bool__(self) -> bool:
         return bool(self.after or self.start)
@@ -172,17 +180,24 @@ class Siblings:
         """Per pattern, the mean GET reply (RESP2) of its unchanged strings for `node`
         (`SIBLINGS`), given the writes of `node`'s source."""
         shard = self.shards.get(node)
-        written = writes.written()
-        own: dict[str, int] = {}
-        for sample in (self.after, self.start):
-            for (n, key), reply in sorted(sample.items()):
-                mate = n == node or (shard is not None and self.shards.get(n) == shard)
-                if mate and key not in written and writes.flush is None:
-                    own.setdefault(key, reply)
-        sums: dict[str | None, tuple[float, int]] = {}
-        for key, reply in sorted(own.items()):
-            total, count = sums.get(self.pattern.get(key), (0.0, 0))
-            sums[self.pattern.get(key)] = (total + reply, count + 1)
-        known = {p: v for p, v in sums.items() if p is not None}
-        rows = [(p, total / count) for p, (total, count) in sorted(known.items())]
-        return pl.DataFrame(rows, schema=SIBLINGS, orient="row")
+        if writes.flush is not None:
+            return pl.DataFrame(schema=SIBLINGS)
+        mates = [
+            n
+            for n in self.nodes
+            if n == node or (shard is not None and self.shards.get(n) == shard)
+        ]
+        own = (
+            self.sampled.filter(pl.col("node").is_in(mates))
+            .join(writes.written(), on="key_name", how="anti")
+            .sort("key_name", "_order", "node")
+            .unique("key_name", keep="first", maintain_order=True)
+        )
+        return (
+            own.join(self.pattern, on="key_name", how="inner")
+            .filter(pl.col("key_pattern").is_not_null())
+            .group_by("key_pattern")
+            .agg(_sib=pl.col("_reply").sum() / pl.len())
+            .sort("key_pattern")
+            .cast(SIBLINGS)  # type: ignore[arg-type]
+        )

@@ -100,7 +100,7 @@ def window_writes(
             if hits.height:
                 found.append(hits)
         if strings:  # only the chunk's keys are kept, never its write lines (their values)
-            written.append(string_writes.first_of(string_writes.write_lines(heads)))
+            written.append(string_writes.chunk_writes(string_writes.write_lines(heads)))
         if hashes:  # only keys, fields and times are kept, never a value
             fields.append(hash_fields.events_of(heads, hashes))
     first = string_writes.merged(written) if strings else None

@@ -28,6 +28,7 @@ def test_first_writes_of_every_key_a_write_names():
             (1.0, 0, '"GET" "k"'),  # a read: not a write
             (2.0, 0, '"set" "k" "v"'),
             (3.0, 0, '"SET" "k" "w"'),  # not the first
+            (3.5, 0, '"SET" "\\x62" "w"'),  # "b" spelled otherwise: one key
             (4.0, 0, '"MSET" "a" "1" "b" "2"'),
             (5.0, 0, '"DEL" "x" "y"'),
             (6.0, 0, '"APPEND" "c" "tail"'),
@@ -46,7 +47,7 @@ def test_first_writes_of_every_key_a_write_names():
     assert got == {
         (0, "k"): 2.0,
         (0, "a"): 4.0,
-        (0, "b"): 4.0,
+        (0, "b"): 3.5,
         (0, "x"): 5.0,
         (0, "y"): 5.0,
         (0, "c"): 6.0,

@@ -33,13 +33,9 @@ TEXT = (
 def _expected(block: bytes, needles: list[str]) -> pl.DataFrame:
     """What the pre-pass computed before: every line's row, filtered in Polars."""
     body = pl.col("body")
-    return (
-        parse.header_rows(block)
-        .filter(body.str.contains_any(needles, ascii_case_insensitive=True))
-        .with_columns(
-            _command=body.str.extract(r'^"([^"]*)"', 1),
-            _first=body.str.extract(r'^"[^"]*" "((?:[^"\\]|\\.)*)"', 1),
-        )
+    heads = parse.header_rows(block)
+    return parse.command_and_first(
+        heads.filter(body.str.contains_any(needles, ascii_case_insensitive=True))
     )
 
 

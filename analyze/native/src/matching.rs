@@ -79,7 +79,10 @@ pub fn matching(data: &[u8], needles: &AhoCorasick) -> Matching {
         let Some((ts, db, addr, body)) = header(line).filter(|h| well_quoted(h.3)) else {
             continue;
         };
-        if !needles.is_match(body) {
+        // The needle found is in the body (nearly always), else the body is searched alone.
+        let at = body.as_ptr() as usize - text.as_ptr() as usize;
+        let inside = m.start() >= at && m.end() <= at + body.len();
+        if !inside && !needles.is_match(body) {
             continue;
         }
         out.ts.push(ts);

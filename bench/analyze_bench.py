@@ -12,6 +12,10 @@ no SQLite, all outputs; `runs` rounds, so a noisy moment hits all three alike):
 - `hotshard analyze --nosqlite` (Parquet, report, summary);
 - `hotshard analyze` with every output (Parquet, report, summary, SQLite).
 
+Each round also measures two floors: bench/floor.py (read, split, write one row per command,
+nothing else) and the analysis of a small capture (samples/hot-zset: what an analysis costs
+whatever its length), and the report says what a target leaves for the rows once both are paid.
+
 It prints per run the seconds, lines/s, peak RSS and the analyzer's own stage timings, then the
 median ratio to the baseline of the same round against the targets (issue 22: high-cardinality
 mix ≥ 2× with all outputs and ≥ 4× without SQLite; repeating mix ≥ 3× and ≥ 6×; peak RSS
@@ -135,6 +139,15 @@ def baseline_cmd(folder: Path) -> list[str]:
     return [sys.executable, "-m", "bench.baseline", str(folder)]
 
 
+def floor_cmd(folder: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "bench.floor", str(folder), str(out / "floor.parquet")]
+
+
+# A capture of a few thousand lines: what an analysis costs whatever its length (start-up, the
+# key sizes, findings, report, charts).
+SMALL = Path(__file__).parent.parent / "samples" / "hot-zset"
+
+
 def generate(lines: int, mix: str) -> Path:
     """The capture folder, generated in a child process: a child forked from a process that
     grew (Polars generating the data) starts with its RSS, and wait4 would report that."""
@@ -154,6 +167,13 @@ def bench_mix(mix: str, lines: int, runs: int) -> list[dict[str, Run]]:
             "baseline": measure(baseline_cmd(folder), "baseline (counts-only script)", actual),
             "nosqlite": measure(analyze_cmd(folder, out, False), "analyze --nosqlite", actual),
             "all": measure(analyze_cmd(folder, out, True), "analyze (all outputs)", actual),
+            # What no analyzer of these outputs goes under, measured beside them (`floors`).
+            "floor": measure(floor_cmd(folder, OUT), "floor (read, split, write)", actual),
+            "fixed": measure(
+                analyze_cmd(SMALL, OUT / "analyze-small", True),
+                "fixed cost (a small capture)",
+                count_lines(SMALL),
+            ),
         }
         for run in r.values():
             print(
@@ -165,6 +185,8 @@ def bench_mix(mix: str, lines: int, runs: int) -> list[dict[str, Run]]:
         rounds.append(r)
     KEYS[mix] = distinct_keys(out)
     shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(OUT / "analyze-small", ignore_errors=True)
+    (OUT / "floor.parquet").unlink(missing_ok=True)
     return rounds
 
 
@@ -211,7 +233,7 @@ def report(results: dict[str, list[dict[str, Run]]], mem: list[Run]) -> str:
                 f"| {mix} | {rounds[0][key].name} | {seconds:.2f} | {rate / 1e6:.2f}M | {ratio} | "
                 f"{goal} | {cpu:.1f} | {cpu_ratio} | {rss / 2**20:,.0f} MiB |"
             )
-    out = "\n".join(rows)
+    out = "\n".join(rows) + floors(results)
     if {"highcard", "repeat"} <= results.keys() and KEYS["highcard"] != KEYS["repeat"]:
         peak = {m: max(r["all"].peak_rss for r in results[m]) for m in ("highcard", "repeat")}
         per_key = (peak["highcard"] - peak["repeat"]) / (KEYS["highcard"] - KEYS["repeat"])
@@ -228,6 +250,30 @@ def report(results: dict[str, list[dict[str, Run]]], mem: list[Run]) -> str:
             f"lines ({growth * 100:+.1f}%; target ≤ +10%)."
         )
     return out
+
+
+def floors(results: dict[str, list[dict[str, Run]]]) -> str:
+    """What the rounds' floors leave for the rows: a ratio R to the baseline needs the whole
+    analysis in baseline / R seconds, of which the fixed cost is spent whatever the length."""
+    lines = []
+    for mix, rounds in results.items():
+        base = statistics.median(r["baseline"].seconds for r in rounds)
+        floor = statistics.median(r["floor"].seconds for r in rounds)
+        fixed = statistics.median(r["fixed"].seconds for r in rounds)
+        _, nosql_target = TARGETS[mix]
+        left = base / nosql_target - fixed
+        lines.append(
+            f"- {mix}: the Polars floor (bench/floor.py: read, split into five columns, write "
+            f"Parquet; nothing else) {floor:.2f} s = {base / floor:.2f}× the baseline; the fixed "
+            f"cost of an analysis (a {rounds[0]['fixed'].lines:,}-line capture, all outputs) "
+            f"{fixed:.2f} s; so {nosql_target}× without SQLite leaves "
+            + (
+                f"{left:.2f} s for the rows ({left / floor:.2f}× the floor's time)."
+                if left > 0
+                else "nothing for the rows."
+            )
+        )
+    return "\n\nFloors, same rounds:\n" + "\n".join(lines)
 
 
 def main(

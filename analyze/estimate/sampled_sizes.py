@@ -66,54 +66,50 @@ def sizes_frame(
 ) -> pl.DataFrame:
     """One row per (node, key) that sampling measured (`SIZES_SCHEMA`), with the key's pattern
     by the analysis' own `rules`, so sampled keys and captured keys agree."""
-    rows = []
-    for s in key_sizes:
-        if s.type is None:
-            continue  # the key could not be measured (its error is in the capture's key sizes)
-        score_len = s.avg_score_len
-        rows.append(
-            {
-                "node": s.node,
-                "key_name": s.key,
-                "key_pattern": None,
-                "type": s.type,
-                "encoding": s.encoding,
-                "card": s.cardinality
-                if s.cardinality is not None
-                else (0 if s.type == "none" else None),
-                "memory_usage": s.memory_usage,
-                "sample_n": s.sample_n,
-                "member_bulk": s.avg_member_bulk
-                if s.avg_member_bulk is not None
-                else _bulk_of(s.avg_member_len),
-                "field_bulk": s.avg_field_bulk
-                if s.avg_field_bulk is not None
-                else _bulk_of(s.avg_field_len),
-                "value_bulk": s.avg_value_bulk
-                if s.avg_value_bulk is not None
-                else _bulk_of(s.avg_value_len),
-                "value_len": s.avg_value_len,
-                "score_bulk": s.avg_score_bulk
-                if s.avg_score_bulk is not None
-                else _bulk_of(score_len),
-                "score_len": score_len,
-                "entry_bytes": s.avg_entry_bytes,
-                "edge_n": s.edge_n,
-                "head_member_bulk": s.head_member_bulk,
-                "head_score_bulk": s.head_score_bulk,
-                "tail_member_bulk": s.tail_member_bulk,
-                "tail_score_bulk": s.tail_score_bulk,
-                "ttl_ms": s.ttl_ms,
-                "fields": None
-                if s.fields is None or s.type != "hash"
-                else [{"field": f, "value_len": n} for f, n in sorted(s.fields.items())],
-            }
-        )
-    frame = pl.DataFrame(rows, schema=SIZES_SCHEMA | {"fields": FIELDS})
+    measured = [s for s in key_sizes if s.type is not None]  # else: its error is in key sizes
+    # Column by column: a frame from one dict per key costs ~10 µs a key (40k keys: 0.4 s).
+    columns = {
+        "node": [s.node for s in measured],
+        "key_name": [s.key for s in measured],
+        "key_pattern": [None] * len(measured),
+        "type": [s.type for s in measured],
+        "encoding": [s.encoding for s in measured],
+        "card": [
+            s.cardinality if s.cardinality is not None else (0 if s.type == "none" else None)
+            for s in measured
+        ],
+        "memory_usage": [s.memory_usage for s in measured],
+        "sample_n": [s.sample_n for s in measured],
+        "member_bulk": [_bulk(s.avg_member_bulk, s.avg_member_len) for s in measured],
+        "field_bulk": [_bulk(s.avg_field_bulk, s.avg_field_len) for s in measured],
+        "value_bulk": [_bulk(s.avg_value_bulk, s.avg_value_len) for s in measured],
+        "value_len": [s.avg_value_len for s in measured],
+        "score_bulk": [_bulk(s.avg_score_bulk, s.avg_score_len) for s in measured],
+        "score_len": [s.avg_score_len for s in measured],
+        "entry_bytes": [s.avg_entry_bytes for s in measured],
+        "edge_n": [s.edge_n for s in measured],
+        "head_member_bulk": [s.head_member_bulk for s in measured],
+        "head_score_bulk": [s.head_score_bulk for s in measured],
+        "tail_member_bulk": [s.tail_member_bulk for s in measured],
+        "tail_score_bulk": [s.tail_score_bulk for s in measured],
+        "ttl_ms": [s.ttl_ms for s in measured],
+        "fields": [
+            None
+            if s.fields is None or s.type != "hash"
+            else [{"field": f, "value_len": n} for f, n in sorted(s.fields.items())]
+            for s in measured
+        ],
+    }
+    frame = pl.DataFrame(columns, schema=SIZES_SCHEMA | {"fields": FIELDS})
     # One row per node+key even if sampling listed a key twice.
     frame = frame.unique(["node", "key_name"], keep="first").sort(["node", "key_name"])
     with_patterns = patterns.add_pattern(frame.drop("key_pattern").lazy(), "key_name", rules)
     return with_patterns.collect().select(*SIZES_SCHEMA, "fields").sort(["node", "key_name"])
+
+
+def _bulk(averaged: float | None, length: float | None) -> float | None:
+    """An element's RESP2 bulk size: as sampled, or else from its average length."""
+    return averaged if averaged is not None else _bulk_of(length)
 
 
 def _bulk_of(length: float | None) -> float | None:

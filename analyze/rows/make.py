@@ -12,8 +12,9 @@ Per chunk of a source's text (`parse.line_chunks`, ~32 MiB), in the native core
 3. per distinct key, once per analysis: its id, text, bytes, slot, pattern and sampled size
    (`ids.KeyDictionary`), gathered back into the rows by id;
 4. per distinct signature: its id (`ids.SignatureDictionary`);
-5. the reply estimate, per distinct combination of what a reply depends on (`replies`); a
-   script's reply from what its `redis.call`s read (`scripts`);
+5. the reply estimate, per distinct combination of what a reply depends on (`replies`),
+   once per analysis (`combos.Combos`); a script's reply from what its `redis.call`s read
+   (`scripts`);
 6. sizes through the window: whole reads of collections that changed between the two key-size
    samples placed by the writes around them (`cardinality`), GETs by the writes before them
    (`through_time`);
@@ -55,6 +56,7 @@ from hotshard.analyze.keys import keyspecs, patterns, quoted
 from hotshard.analyze.read import parse, scanner
 from hotshard.analyze.read.prefetch import ahead
 from hotshard.analyze.rows import prepass
+from hotshard.analyze.rows.combos import Combos
 from hotshard.analyze.rows.ids import KeyDictionary, SignatureDictionary
 from hotshard.analyze.rows.senders import origin, protocols, resp3_nulls
 from hotshard.capture.format import resp
@@ -72,6 +74,7 @@ class Context:
     lookup: replies.Lookup
     keys: KeyDictionary
     signatures: SignatureDictionary
+    combos: Combos  # the reply combinations seen so far, with their replies
     parser: scanner.Parser  # the native core, told which commands take the fast path
     start: through_time.StartSizes | None = None  # key sizes at the start of the window
     brackets: cardinality.Brackets | None = None  # collections sampled at both ends
@@ -108,6 +111,7 @@ class Context:
             lookup=lookup,
             keys=KeyDictionary(rules, lookup),
             signatures=SignatureDictionary(),
+            combos=Combos(),
             start=through_time.StartSizes(start_sizes, shards) if start_sizes else None,
             brackets=(
                 cardinality.Brackets(start_sizes, key_sizes, shards, rules) if start_sizes else None
@@ -263,7 +267,7 @@ def _finish(
         origin=pl.when(cluster).then(pl.lit(schema.ORIGIN_CLUSTER)).otherwise("origin"),
     ).with_columns(_client=pl.col("origin") == schema.ORIGIN_CLIENT)
     per_row = protocols(per_row, {} if spoken is None else spoken, ctx.lookup.resp)
-    combos = _combos(per_row, tail, ctx)
+    combos = ctx.combos.of(per_row, tail, ctx.lookup, ctx.keys, ctx.signatures)
     return (
         per_row.lazy()
         .join(combos.lazy(), on="_combo", how="left", maintain_order="left")
@@ -301,9 +305,6 @@ _TAIL_PER_ROW = (
     hash_fields.ASKED,
     *through_time.VALUE_COLUMNS,
 )
-# What a reply and a signature depend on: the tail's class (`_tails`), the key's pattern and
-# sampled size, and whether a client sent it.
-_COMBO = ["_class", "_pattern_id", "_key_sz", "_key_own", "_key_pim", "_client", "_resp3"]
 
 
 def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
@@ -336,7 +337,7 @@ def _tails(parsed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     # Tails that differ only in what neither reply nor signature looks at (SET's value) share
     # a class: the reply model and the signatures then run once per class, not per tail.
     same = pl.struct("command", "arg_shape", pl.col("^_f_.*$"))
-    return out.with_columns(_class=(same.hash().rank("dense") - 1).cast(pl.UInt32))
+    return out.with_columns(_class=same.hash())  # the same in every chunk (`Combos`)
 
 
 def _asked(ctx: Context) -> pl.Expr:
@@ -348,37 +349,4 @@ def _asked(ctx: Context) -> pl.Expr:
         .then(pl.col("args"))
         .list.slice(1)
         .list.join(hash_fields.SEP)
-    )
-
-
-def _combos(per_row: pl.DataFrame, tail: pl.DataFrame, ctx: Context) -> pl.DataFrame:
-    """Per distinct (tail, key pattern, key size, sender) of the chunk (`_combo`, the hash of
-    `_COMBO`, added to `per_row` in place): signature id and reply."""
-    per_row.insert_column(per_row.width, per_row.select(_combo=pl.struct(_COMBO).hash())["_combo"])
-    # The first row of each combination stands for it: every tail of a class has its features.
-    combos = per_row.select("_combo", "_tail", *_COMBO).unique("_combo", maintain_order=True)
-    if combos.select(_COMBO).n_unique() != combos.height:  # a 64-bit collision: never seen
-        raise AssertionError("hash collision between reply combinations")
-    features = tail.select("command", "arg_shape", pl.col("^_f_.*$")).select(
-        pl.all().gather(combos["_tail"])
-    )
-    combos = pl.concat([combos, features], how="horizontal").with_columns(
-        _f_client=pl.col("_client"),
-        _f_own=pl.col("_key_own").fill_null(False),
-        _f_sz=pl.col("_key_sz"),
-        _f_pim=pl.when(pl.col("command") == "mget").then(pl.col("_key_pim")),
-        _f_resp3=pl.col("_resp3"),
-    )
-    replies_ = ctx.lookup.estimate_combos(combos)
-    # What a script's `redis.call` would have replied to a client (analyze/estimate/scripts.py).
-    as_client = pl.Series("_as_client", [None] * combos.height, dtype=pl.Int64)
-    inside = combos.with_row_index("_i").filter(~pl.col("_client"))
-    if inside.height:
-        modelled = ctx.lookup.estimate_combos(inside.drop("_i").with_columns(_f_client=True))
-        as_client = as_client.scatter(inside["_i"], modelled["reply_bytes"])
-    signature_id = ctx.signatures.ids(combos, ctx.keys)
-    reads = cardinality.read_columns(combos)  # which replies scale with the cardinality
-    return pl.concat(
-        [combos.select("_combo"), replies_, as_client.to_frame(), signature_id.to_frame(), reads],
-        how="horizontal",
     )

@@ -8,8 +8,9 @@ with no more arguments, `SET … EX 60`), so the core hands each distinct tail o
 per row, parsed: its arguments, request size, its keys by the server's key specs
 (`keys.find.KeyPlan`) and its argument shape.
 
-The columns come back as Arrow buffers, wrapped here without a per-row Python step. The GIL is
-released while the core runs, so decoding, parsing and writing overlap.
+The columns come back as Arrow buffers owned by the core (no copy on the way), wrapped here
+without a per-row Python step. The GIL is released while the core runs, so decoding, parsing and
+writing overlap.
 """
 
 from __future__ import annotations

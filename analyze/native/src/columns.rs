@@ -19,6 +19,20 @@ impl Strings {
         }
     }
 
+    /// Room for `rows` rows of `bytes` bytes in all.
+    pub fn with_capacity(nullable: bool, rows: usize, bytes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        Strings {
+            offsets,
+            data: Vec::with_capacity(bytes),
+            valid: nullable.then(|| Bits {
+                bytes: Vec::with_capacity(rows / 8 + 1),
+                ..Bits::default()
+            }),
+        }
+    }
+
     pub fn push(&mut self, value: &[u8]) {
         self.data.extend_from_slice(value);
         self.offsets.push(self.data.len() as i64);

@@ -69,20 +69,32 @@ impl KeySpecs {
     /// `command` in lower case, `args` after it as printed. `fast`: the caller knows the
     /// command's one key is `args[0]`.
     pub fn find(&self, command: &[u8], args: &[&[u8]], fast: bool) -> Found {
+        let mut found = Found::default();
+        self.find_into(command, args, fast, &mut found);
+        found
+    }
+
+    /// `find` into `found`, whose vectors are reused (one per tail of a chunk).
+    pub fn find_into(&self, command: &[u8], args: &[&[u8]], fast: bool, found: &mut Found) {
+        found.keys.clear();
+        found.shape.clear();
         let spec = if fast {
             None
         } else {
             self.lookup(command, args)
         };
-        let (keys, tokens) = match spec {
-            _ if fast => fast_keys(args),
-            Some(c) if c.fast => fast_keys(args),
-            Some(c) => keys_by_spec(c, args),
-            None => (Vec::new(), (0..args.len().min(SHAPE_TOKENS + 1)).collect()),
-        };
-        Found {
-            keys,
-            shape: self.shape(command, args, &tokens),
+        let out = &mut found.shape;
+        match spec {
+            _ if fast || spec.is_some_and(|c| c.fast) => {
+                found.keys.extend((!args.is_empty()).then_some(0));
+                self.shape(command, args, 1..args.len().min(SHAPE_TOKENS + 2), out);
+            }
+            Some(c) => {
+                let (keys, tokens) = keys_by_spec(c, args);
+                found.keys = keys;
+                self.shape(command, args, tokens.into_iter(), out);
+            }
+            None => self.shape(command, args, 0..args.len().min(SHAPE_TOKENS + 1), out),
         }
     }
 
@@ -98,10 +110,16 @@ impl KeySpecs {
 
     /// The tokens masked: a keyword upper case, a special or (ranged commands) a short integer
     /// as it is, anything else `?`.
-    fn shape(&self, command: &[u8], args: &[&[u8]], tokens: &[usize]) -> Vec<u8> {
+    fn shape(
+        &self,
+        command: &[u8],
+        args: &[&[u8]],
+        tokens: impl ExactSizeIterator<Item = usize>,
+        out: &mut Vec<u8>,
+    ) {
         let ranged = self.ranged.contains(command);
-        let mut out = Vec::new();
-        for (n, &i) in tokens.iter().take(SHAPE_TOKENS).enumerate() {
+        let many = tokens.len() > SHAPE_TOKENS;
+        for (n, i) in tokens.take(SHAPE_TOKENS).enumerate() {
             if n > 0 {
                 out.push(b' ');
             }
@@ -114,10 +132,9 @@ impl KeySpecs {
                 out.push(b'?');
             }
         }
-        if tokens.len() > SHAPE_TOKENS {
+        if many {
             out.extend_from_slice(" …".as_bytes());
         }
-        out
     }
 }
 
@@ -125,11 +142,6 @@ impl KeySpecs {
 fn short_int(arg: &[u8]) -> bool {
     let digits = arg.strip_prefix(b"-").unwrap_or(arg);
     (1..=9).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
-}
-
-fn fast_keys(args: &[&[u8]]) -> (Vec<usize>, Vec<usize>) {
-    let keys = if args.is_empty() { vec![] } else { vec![0] };
-    (keys, (1..args.len().min(SHAPE_TOKENS + 2)).collect())
 }
 
 /// An argument as an integer, as Polars casts a string (null when it is not one).

@@ -1,7 +1,10 @@
 //! hotshard's row path in Rust: a chunk of MONITOR text parsed in one pass (`scan`), the
 //! columns handed to Python as Arrow buffers (`analyze/read/scanner.py` wraps them).
 
+#[cfg(feature = "python")]
+mod buffer;
 pub mod columns;
+pub mod cut;
 pub mod header;
 pub mod keys;
 pub mod keyspecs;
@@ -16,7 +19,8 @@ mod python {
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyDict};
 
-    use crate::columns::{Bits, Nullable, Strings};
+    use crate::buffer::{give_nullable, give_strings, Buffer};
+    use crate::columns::{Bits, Strings};
     use crate::keys::{KeyDictionary, NewKey};
     use crate::keyspecs::{Command, KeySpecs, Slot};
     use crate::matching;
@@ -88,18 +92,6 @@ mod python {
         Ok(())
     }
 
-    fn put_nullable<T: Copy>(
-        py: Python<'_>,
-        d: &Bound<'_, PyDict>,
-        name: &str,
-        n: &Nullable<T>,
-    ) -> PyResult<()> {
-        d.set_item(name, PyBytes::new(py, raw(&n.values)))?;
-        d.set_item(format!("{name}.valid"), PyBytes::new(py, &n.valid.bytes))?;
-        d.set_item(format!("{name}.nulls"), n.valid.unset)?;
-        Ok(())
-    }
-
     #[pymethods]
     impl Parser {
         #[new]
@@ -154,46 +146,37 @@ mod python {
             d.set_item("last_ts", out.last_ts)?;
             d.set_item("bad", out.bad)?;
             d.set_item("n", out.ts.len())?;
-            d.set_item("ts", PyBytes::new(py, raw(&out.ts)))?;
-            d.set_item("db", PyBytes::new(py, raw(&out.db)))?;
-            put_strings(py, &d, "client", &out.client)?;
-            if let Some(body) = &out.body {
-                put_strings(py, &d, "body", body)?;
+            d.set_item("ts", Buffer::of(py, out.ts)?)?;
+            d.set_item("db", Buffer::of(py, out.db)?)?;
+            give_strings(py, &d, "client", out.client)?;
+            if let Some(body) = out.body {
+                give_strings(py, &d, "body", body)?;
             }
-            d.set_item("fast", PyBytes::new(py, &out.fast.bytes))?;
-            put_strings(py, &d, "key_raw", &out.key_raw)?;
-            d.set_item("tail", PyBytes::new(py, raw(&out.tail)))?;
+            d.set_item("fast", Buffer::of(py, out.fast.bytes)?)?;
+            give_strings(py, &d, "key_raw", out.key_raw)?;
+            d.set_item("tail", Buffer::of(py, out.tail)?)?;
             d.set_item("tails.n", out.whole.len)?;
-            d.set_item("tails.whole", PyBytes::new(py, &out.whole.bytes))?;
-            let parsed = &out.parsed_tails;
-            put_strings(py, &d, "tails.command", &parsed.command)?;
-            d.set_item("tails.arg_count", PyBytes::new(py, raw(&parsed.arg_count)))?;
-            d.set_item(
-                "tails.request_bytes",
-                PyBytes::new(py, raw(&parsed.request_bytes)),
-            )?;
-            d.set_item("tails.arg_offsets", PyBytes::new(py, raw(&parsed.offsets)))?;
-            let values = &parsed.values;
-            put_nullable(py, &d, "tails.value_len", &values.value_len)?;
-            put_nullable(py, &d, "tails.exp_abs", &values.exp_abs)?;
-            put_nullable(py, &d, "tails.exp_rel", &values.exp_rel)?;
+            d.set_item("tails.whole", Buffer::of(py, out.whole.bytes)?)?;
+            let parsed = out.parsed_tails;
+            give_strings(py, &d, "tails.command", parsed.command)?;
+            d.set_item("tails.arg_count", Buffer::of(py, parsed.arg_count)?)?;
+            d.set_item("tails.request_bytes", Buffer::of(py, parsed.request_bytes)?)?;
+            d.set_item("tails.arg_offsets", Buffer::of(py, parsed.offsets)?)?;
+            let values = parsed.values;
+            give_nullable(py, &d, "tails.value_len", values.value_len)?;
+            give_nullable(py, &d, "tails.exp_abs", values.exp_abs)?;
+            give_nullable(py, &d, "tails.exp_rel", values.exp_rel)?;
             d.set_item("tails.args.n", parsed.args.len())?;
-            put_strings(py, &d, "tails.key_raw", &parsed.key_raw)?;
-            d.set_item(
-                "tails.keys.offsets",
-                PyBytes::new(py, raw(&parsed.key_offsets)),
-            )?;
-            d.set_item(
-                "tails.keys.valid",
-                PyBytes::new(py, &parsed.key_valid.bytes),
-            )?;
+            give_strings(py, &d, "tails.key_raw", parsed.key_raw)?;
+            d.set_item("tails.keys.offsets", Buffer::of(py, parsed.key_offsets)?)?;
             d.set_item("tails.keys.nulls", parsed.key_valid.unset)?;
+            d.set_item("tails.keys.valid", Buffer::of(py, parsed.key_valid.bytes)?)?;
             d.set_item("tails.keys.n", parsed.key_list.len())?;
-            put_strings(py, &d, "tails.key_list", &parsed.key_list)?;
-            d.set_item("tails.key_count", PyBytes::new(py, raw(&parsed.key_count)))?;
-            put_strings(py, &d, "tails.arg_shape", &parsed.arg_shape)?;
-            put_nullable(py, &d, "tails.long_value", &parsed.long_value)?;
-            put_strings(py, &d, "tails.args", &parsed.args)?;
+            give_strings(py, &d, "tails.key_list", parsed.key_list)?;
+            d.set_item("tails.key_count", Buffer::of(py, parsed.key_count)?)?;
+            give_strings(py, &d, "tails.arg_shape", parsed.arg_shape)?;
+            give_nullable(py, &d, "tails.long_value", parsed.long_value)?;
+            give_strings(py, &d, "tails.args", parsed.args)?;
             Ok(d)
         }
     }
@@ -382,6 +365,7 @@ mod python {
     #[pymodule]
     fn hotshard_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<Parser>()?;
+        m.add_class::<Buffer>()?;
         m.add_class::<Keys>()?;
         m.add_class::<Needles>()?;
         Ok(())

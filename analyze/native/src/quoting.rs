@@ -3,37 +3,102 @@
 
 /// Quoted arguments separated by single spaces, `"` and `\` escaped inside.
 pub fn well_quoted(body: &[u8]) -> bool {
-    let mut i = 0;
+    quoted(body).is_some()
+}
+
+/// What the quoting check learns on its way through a well-quoted body.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quoted {
+    /// Some argument holds a backslash (an escape).
+    pub backslash: bool,
+    /// The index of the closing quote of the first two arguments (`usize::MAX`: none).
+    pub closes: [usize; 2],
+}
+
+/// `Some` when `body` is well quoted (`well_quoted`), with what the check saw.
+pub fn quoted(body: &[u8]) -> Option<Quoted> {
     let n = body.len();
-    loop {
-        if i >= n || body[i] != b'"' {
-            return false;
-        }
-        i += 1;
-        loop {
-            // Jump to the next quote or backslash: arguments are mostly plain text.
-            match memchr::memchr2(b'"', b'\\', &body[i..]) {
-                None => return false,
-                Some(p) => i += p,
-            }
-            if body[i] == b'\\' {
-                if i + 1 >= n {
-                    return false;
-                }
-                i += 2;
-            } else {
-                i += 1;
-                break;
-            }
-        }
-        if i == n {
-            return true;
-        }
-        if body[i] != b' ' {
-            return false;
-        }
-        i += 1;
+    if body.first() != Some(&b'"') {
+        return None;
     }
+    let mut q = Quoted {
+        backslash: false,
+        closes: [usize::MAX; 2],
+    };
+    let mut args = 0;
+    // Quotes and backslashes before `next` are escaped characters or opening quotes.
+    let mut next = 1;
+    let mut base = 0;
+    while base < n {
+        let mut bits = specials(body, base);
+        while bits != 0 {
+            let e = base + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if e < next {
+                continue;
+            }
+            if body[e] == b'\\' {
+                if e + 1 >= n {
+                    return None;
+                }
+                q.backslash = true;
+                next = e + 2;
+                continue;
+            }
+            if args < 2 {
+                q.closes[args] = e;
+            }
+            args += 1;
+            if e + 1 == n {
+                return Some(q);
+            }
+            if body[e + 1] != b' ' || body.get(e + 2) != Some(&b'"') {
+                return None;
+            }
+            next = e + 3;
+        }
+        base += BLOCK;
+    }
+    None
+}
+
+/// Bytes looked at together by `specials`.
+const BLOCK: usize = 16;
+
+/// The `BLOCK` bytes from `at`, zeros past the end of `body`.
+fn block(body: &[u8], at: usize) -> [u8; BLOCK] {
+    let mut block = [0u8; BLOCK];
+    match body.get(at..at + BLOCK) {
+        Some(b) => block.copy_from_slice(b),
+        None => block[..body.len() - at].copy_from_slice(&body[at..]),
+    }
+    block
+}
+
+/// Which of the `BLOCK` bytes from `at` are a quote or a backslash, as bits (lowest first;
+/// none past the end), compared all at once (SSE2: every x86-64 has it).
+#[cfg(target_arch = "x86_64")]
+fn specials(body: &[u8], at: usize) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let block = block(body, at);
+    // SAFETY: SSE2 is part of x86-64; an unaligned load of the 16 bytes of `block`.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        _mm_movemask_epi8(_mm_or_si128(quote, backslash)) as u32
+    }
+}
+
+/// Which of the `BLOCK` bytes from `at` are a quote or a backslash, as bits (lowest first;
+/// none past the end).
+#[cfg(not(target_arch = "x86_64"))]
+fn specials(body: &[u8], at: usize) -> u32 {
+    block(body, at).iter().enumerate().fold(0, |m, (k, &b)| {
+        m | (u32::from(b == b'"' || b == b'\\') << k)
+    })
 }
 
 /// The arguments of a well-quoted body (`well_quoted`), each as printed (escapes unresolved,
@@ -56,6 +121,11 @@ pub(crate) fn split_into<'a>(body: &'a [u8], opened: bool, args: &mut Vec<(&'a [
     let mut i = 0;
     let n = body.len();
     let mut skip = !opened;
+    let mut specials = Specials {
+        body,
+        base: usize::MAX,
+        bits: 0,
+    };
     while i < n {
         if skip {
             i += 1; // the opening quote
@@ -64,12 +134,12 @@ pub(crate) fn split_into<'a>(body: &'a [u8], opened: bool, args: &mut Vec<(&'a [
         let start = i;
         let mut decoded = 0i64;
         loop {
-            let Some(p) = memchr::memchr2(b'"', b'\\', &body[i..]) else {
+            let Some(e) = specials.next(i) else {
                 i = n;
                 break;
             };
-            decoded += p as i64;
-            i += p;
+            decoded += (e - i) as i64;
+            i = e;
             if body[i] == b'"' {
                 break;
             }
@@ -84,6 +154,34 @@ pub(crate) fn split_into<'a>(body: &'a [u8], opened: bool, args: &mut Vec<(&'a [
         }
         args.push((&body[start..i.min(n)], decoded));
         i += 2; // the closing quote and the space
+    }
+}
+
+/// The quotes and backslashes of a body, found a block at a time (`specials`).
+struct Specials<'a> {
+    body: &'a [u8],
+    /// Where the block of `bits` starts (`usize::MAX`: none yet).
+    base: usize,
+    bits: u32,
+}
+
+impl Specials<'_> {
+    /// The first quote or backslash at or after `from` (never less than the last `from`).
+    fn next(&mut self, mut from: usize) -> Option<usize> {
+        loop {
+            if from >= self.body.len() {
+                return None;
+            }
+            if self.base == usize::MAX || from >= self.base + BLOCK {
+                self.base = from;
+                self.bits = specials(self.body, from);
+            }
+            let bits = self.bits & (u32::MAX << (from - self.base));
+            if bits != 0 {
+                return Some(self.base + bits.trailing_zeros() as usize);
+            }
+            from = self.base + BLOCK;
+        }
     }
 }
 
@@ -142,5 +240,25 @@ mod tests {
         assert!(!well_quoted(br#""a\""#));
         assert!(!well_quoted(br#""a"b""#));
         assert!(!well_quoted(b""));
+        // Across blocks: escapes and separators on either side of a block's edge.
+        for pad in 0..40 {
+            let a = "a".repeat(pad);
+            assert!(
+                well_quoted(format!(r#""{a}" "\\" "x\"""#).as_bytes()),
+                "{pad}"
+            );
+            assert!(well_quoted(format!(r#""{a}\"" "b""#).as_bytes()), "{pad}");
+            assert!(!well_quoted(format!(r#""{a}" "b\"#).as_bytes()), "{pad}");
+            assert!(!well_quoted(format!(r#""{a}"" "b""#).as_bytes()), "{pad}");
+            let q = quoted(format!(r#""{a}" "b" "c""#).as_bytes()).expect("well quoted");
+            assert_eq!(q.closes, [pad + 1, pad + 5]);
+            let body = format!(r#""{a}\"" "\x41\\" "{a}" "é\é""#);
+            let (args, _) = split_body(body.as_bytes());
+            let args: Vec<_> = args.iter().map(|a| String::from_utf8_lossy(a)).collect();
+            assert_eq!(
+                args,
+                [format!(r#"{a}\""#), r"\x41\\".into(), a, r"é\é".into()]
+            );
+        }
     }
 }

@@ -9,15 +9,17 @@
 //! - the body is well formed when it is quoted arguments separated by single spaces, every quote
 //!   or backslash inside an argument escaped.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
-use memchr::{memchr, memmem};
+use hashbrown::HashTable;
+use memchr::memchr;
 
 use crate::columns::{Bits, Strings};
+use crate::cut::{cut, misplit, Finders};
 use crate::header::header;
 use crate::keyspecs::KeySpecs;
-use crate::quoting::well_quoted;
-use crate::tails::Tails;
+use crate::quoting::quoted;
+use crate::tails::{Scratch, Tails};
 
 /// What one chunk gives: the health counts of every line, and per command line its columns.
 pub struct Scan {
@@ -61,32 +63,15 @@ pub struct Options<'a> {
 /// A fast hash for chunk-local maps (tails, spellings): nothing here is chosen by an attacker
 /// who could not just as well send more lines.
 type Fast = foldhash::fast::FixedState;
-type FxMap<K, V> = HashMap<K, V, Fast>;
 
-#[derive(Hash, PartialEq, Eq)]
+#[derive(Clone, Copy, Hash, PartialEq, Eq)]
 enum Tail<'a> {
     Fast(&'a [u8], Option<&'a [u8]>),
     Whole(&'a [u8]),
 }
 
-/// `body` split like `str.splitn("\" \"", 3)`: command (with its opening quote), first
-/// argument, the rest (with the closing quote).
-fn cut3<'a>(
-    body: &'a [u8],
-    sep: &memmem::Finder,
-) -> (&'a [u8], Option<&'a [u8]>, Option<&'a [u8]>) {
-    match sep.find(body) {
-        None => (body, None, None),
-        Some(p) => {
-            let cmd = &body[..p];
-            let after = &body[p + 3..];
-            match sep.find(after) {
-                None => (cmd, Some(after), None),
-                Some(q) => (cmd, Some(&after[..q]), Some(&after[q + 3..])),
-            }
-        }
-    }
-}
+/// A guess at the lines of a chunk, to size its columns once (MONITOR lines are rarely shorter).
+const SHORT_LINE: usize = 64;
 
 pub fn scan(data: &[u8], opts: &Options) -> Scan {
     // Valid UTF-8 (nearly always: MONITOR escapes every byte that is not printable ASCII) is
@@ -99,6 +84,7 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
             lossy.as_bytes()
         }
     };
+    let guess = text.len() / SHORT_LINE + 1;
     let mut out = Scan {
         rows: 0,
         parsed: 0,
@@ -106,19 +92,24 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         first_ts: None,
         last_ts: None,
         bad: Vec::new(),
-        ts: Vec::new(),
-        db: Vec::new(),
-        client: Strings::new(false),
+        ts: Vec::with_capacity(guess),
+        db: Vec::with_capacity(guess),
+        client: Strings::with_capacity(false, guess, 24 * guess),
         body: opts.with_body.then(|| Strings::new(false)),
         fast: Bits::default(),
-        key_raw: Strings::new(true),
-        tail: Vec::new(),
+        key_raw: Strings::with_capacity(true, guess, 48 * guess),
+        tail: Vec::with_capacity(guess),
         whole: Bits::default(),
         parsed_tails: Tails::new(),
     };
-    let mut tails: FxMap<Tail, u32> = FxMap::default();
-    let misplit = memmem::Finder::new(b"\\\" \"");
-    let sep = memmem::Finder::new(b"\" \"");
+    // The distinct tails by code, their hashes, and a table of codes (with the high half of
+    // their hash, compared first: a tail compared is often one first seen long before, cold).
+    let hasher = Fast::default();
+    let mut seen: Vec<Tail> = Vec::new();
+    let mut hashes: Vec<u64> = Vec::new();
+    let mut table: HashTable<(u32, u32)> = HashTable::with_capacity(guess / 16);
+    let finders = Finders::new();
+    let mut scratch = Scratch::default();
     let mut start = 0;
     while start < text.len() {
         let end = memchr(b'\n', &text[start..]).map_or(text.len(), |p| start + p);
@@ -132,8 +123,8 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
             out.skipped += 1;
             continue;
         }
-        let parsed = header(line).filter(|h| well_quoted(h.3));
-        let Some((ts, db, addr, body)) = parsed else {
+        let parsed = header(line).and_then(|h| Some((h, quoted(h.3)?)));
+        let Some(((ts, db, addr, body), q)) = parsed else {
             if out.bad.len() < opts.examples {
                 out.bad.push(String::from_utf8_lossy(line).into_owned());
             }
@@ -148,8 +139,9 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         if let Some(b) = out.body.as_mut() {
             b.push(body);
         }
-        let (cmd, first, rest) = cut3(body, &sep);
-        let fast = first.is_some() && opts.fast.contains(cmd) && misplit.find(body).is_none();
+        // Where a cut could fall inside an argument the line is no fast one, whatever the cut.
+        let (cmd, first, rest) = cut(body, &q, &finders);
+        let fast = first.is_some() && opts.fast.contains(cmd) && !misplit(body, &q, &finders);
         out.fast.push(fast);
         let tail = if fast {
             let first = first.expect("checked");
@@ -162,21 +154,31 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
             out.key_raw.push_null();
             Tail::Whole(body)
         };
-        let next = tails.len() as u32;
-        let code = *tails.entry(tail).or_insert_with_key(|t| {
-            match t {
-                Tail::Fast(cmd, rest) => {
-                    out.whole.push(false);
-                    out.parsed_tails
-                        .push_fast(cmd, *rest, opts.specs, opts.long_arg);
+        let hash = hasher.hash_one(tail);
+        let high = (hash >> 32) as u32;
+        let code = match table.find(hash, |&(c, h)| h == high && seen[c as usize] == tail) {
+            Some(&(c, _)) => c,
+            None => {
+                let c = seen.len() as u32;
+                seen.push(tail);
+                hashes.push(hash);
+                table.insert_unique(hash, (c, high), |&(c, _)| hashes[c as usize]);
+                match tail {
+                    Tail::Fast(cmd, rest) => {
+                        out.whole.push(false);
+                        let (specs, long) = (opts.specs, opts.long_arg);
+                        out.parsed_tails
+                            .push_fast(cmd, rest, specs, long, &mut scratch);
+                    }
+                    Tail::Whole(body) => {
+                        out.whole.push(true);
+                        let (specs, long) = (opts.specs, opts.long_arg);
+                        out.parsed_tails.push(body, specs, long, &mut scratch);
+                    }
                 }
-                Tail::Whole(body) => {
-                    out.whole.push(true);
-                    out.parsed_tails.push(body, opts.specs, opts.long_arg);
-                }
+                c
             }
-            next
-        });
+        };
         out.tail.push(code);
     }
     out

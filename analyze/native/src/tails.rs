@@ -2,7 +2,7 @@
 //! argument shape, what a string write stores; long arguments that are no key as `LONG`.
 
 use crate::columns::{Bits, Nullable, Strings};
-use crate::keyspecs::KeySpecs;
+use crate::keyspecs::{Found, KeySpecs};
 use crate::quoting::{bulk, decoded_len, digits, split_into};
 use crate::values::Values;
 
@@ -16,6 +16,15 @@ pub const LONG: &[u8] = b"\x03";
 /// request size, a string write's value, an APPEND's: worked out here). 64 KiB: far above any
 /// keyword or number, far below a line that costs memory (docs/BENCHMARKS.md "A long line").
 pub const LONG_ARG: usize = 64 * 1024;
+
+/// Vectors reused from one tail to the next (a chunk's tails are parsed one after another).
+#[derive(Default)]
+pub(crate) struct Scratch<'a> {
+    args: Vec<(&'a [u8], i64)>,
+    after: Vec<&'a [u8]>,
+    lower: Vec<u8>,
+    found: Found,
+}
 
 /// The distinct tails of a chunk parsed: command (lower case), argument count, request size,
 /// every argument after the command as printed (a list: `offsets` into `args`; a long one that
@@ -60,49 +69,62 @@ impl Tails {
     }
 
     /// A whole body.
-    pub(crate) fn push(&mut self, body: &[u8], specs: &KeySpecs, long: usize) {
-        let mut args = Vec::new();
-        split_into(body, false, &mut args);
-        self.push_args(&args, specs, false, long);
+    pub(crate) fn push<'a>(
+        &mut self,
+        body: &'a [u8],
+        specs: &KeySpecs,
+        long: usize,
+        scratch: &mut Scratch<'a>,
+    ) {
+        scratch.args.clear();
+        split_into(body, false, &mut scratch.args);
+        self.push_args(specs, false, long, scratch);
     }
 
     /// A fast line's command (with its opening quote) and rest (after the key's closing quote
     /// and the space), parsed as a body whose key is the placeholder `K`.
-    pub(crate) fn push_fast(
+    pub(crate) fn push_fast<'a>(
         &mut self,
-        cmd: &[u8],
-        rest: Option<&[u8]>,
+        cmd: &'a [u8],
+        rest: Option<&'a [u8]>,
         specs: &KeySpecs,
         long: usize,
+        scratch: &mut Scratch<'a>,
     ) {
         let name = cmd.get(1..).unwrap_or_default();
-        let mut args = vec![(name, decoded_len(name)), (&b"K"[..], 1)];
+        scratch.args.clear();
+        scratch.args.push((name, decoded_len(name)));
+        scratch.args.push((&b"K"[..], 1));
         if let Some(rest) = rest {
-            split_into(rest, true, &mut args);
+            split_into(rest, true, &mut scratch.args);
         }
-        self.push_args(&args, specs, true, long);
+        self.push_args(specs, true, long, scratch);
     }
 
-    /// `args` with the command first; `fast`: its one key is argv 1 (a fast line's tail);
-    /// arguments over `long` bytes that are no key are handed on as `LONG`, never copied.
-    fn push_args(&mut self, args: &[(&[u8], i64)], specs: &KeySpecs, fast: bool, long: usize) {
+    /// `scratch.args` with the command first; `fast`: its one key is argv 1 (a fast line's
+    /// tail); arguments over `long` bytes that are no key are handed on as `LONG`, never copied.
+    fn push_args(&mut self, specs: &KeySpecs, fast: bool, long: usize, scratch: &mut Scratch) {
+        let args = &scratch.args;
         let request_bytes =
             args.iter().map(|a| bulk(a.1)).sum::<i64>() + digits(args.len() as i64) + 3;
         let command = args.first().map(|a| a.0).unwrap_or_default();
+        let lower = &mut scratch.lower;
+        lower.clear();
         if command.is_ascii() {
-            self.command.push(&command.to_ascii_lowercase());
+            lower.extend(command.iter().map(u8::to_ascii_lowercase));
         } else {
-            let text = String::from_utf8_lossy(command).to_lowercase();
-            self.command.push(text.as_bytes());
+            lower.extend(String::from_utf8_lossy(command).to_lowercase().bytes());
         }
+        let lower = lower.as_slice();
+        self.command.push(lower);
         self.arg_count.push(args.len().saturating_sub(1) as i32);
         self.request_bytes.push(request_bytes);
-        let lower = self.command.get(self.command.len() - 1).unwrap_or_default();
-        let lower = lower.to_vec();
-        let lower = lower.as_slice();
-        let after: Vec<&[u8]> = args.iter().skip(1).map(|a| a.0).collect();
-        let found = specs.find(lower, &after, fast);
-        self.push_keys(&after, &found.keys, fast);
+        let after = &mut scratch.after;
+        after.clear();
+        after.extend(args.iter().skip(1).map(|a| a.0));
+        let found = &mut scratch.found;
+        specs.find_into(lower, after, fast, found);
+        self.push_keys(after, &found.keys, fast);
         self.key_count.push(found.keys.len() as i32);
         self.arg_shape.push(&found.shape);
         // Which arguments are keys, looked at only when some argument is long (rare).

@@ -26,9 +26,8 @@ impl Values {
         }
         let n = args.len();
         let opts = args.get(2..).unwrap_or_default();
-        let opts: Vec<&[u8]> = opts.iter().map(|a| a.0).collect();
         // The value may not be stored: SET's NX, XX, IFEQ.
-        let conditional = opts.iter().any(|o| {
+        let conditional = opts.iter().map(|a| a.0).any(|o| {
             [&b"NX"[..], b"XX", b"IFEQ"]
                 .iter()
                 .any(|c| o.eq_ignore_ascii_case(c))
@@ -36,8 +35,8 @@ impl Values {
         let setting = command == b"set" && n >= 2 && !conditional;
         // The number after the first option `name` (any case), as seconds.
         let after = |name: &[u8]| {
-            let at = opts.iter().position(|o| o.eq_ignore_ascii_case(name))?;
-            number(opts.get(at + 1)?)
+            let at = opts.iter().position(|o| o.0.eq_ignore_ascii_case(name))?;
+            number(opts.get(at + 1)?.0)
         };
         let value = if setting || (command == b"getset" && n == 2) {
             args.get(1)

@@ -33,7 +33,7 @@ from hotshard.analyze.measure import cloudwatch, selfcheck
 from hotshard.analyze.read import parse, window
 from hotshard.analyze.read.inputs import Inputs, Source, resolve
 from hotshard.analyze.render import charts, console, outputs, query_tables, redact
-from hotshard.analyze.rows import make
+from hotshard.analyze.rows import make, prepass
 from hotshard.analyze.store import dataset, outfolder
 from hotshard.analyze.store.database import Database
 
@@ -200,9 +200,16 @@ def _rows(
     t = time.perf_counter()
     counts = [parse.LineCounts() for _ in files]
     polls = window.poll_clients(inputs)
+    # Each source's pre-pass (its writes) is read while the source before it is parsed.
+    writes = prepass.Ahead(files, src.context)
     chunks = (
-        (make.source_rows(s, src.context, window.keep(w, polls.get(s.node)), c), s.shard)
-        for s, c in zip(files, counts, strict=True)
+        (
+            make.source_rows(
+                s, src.context, window.keep(w, polls.get(s.node)), c, writes=writes.of(i)
+            ),
+            s.shard,
+        )
+        for i, (s, c) in enumerate(zip(files, counts, strict=True))
     )
     finished = itertools.count(1)
 
@@ -215,7 +222,10 @@ def _rows(
         db.add(chunk)
         partials.add(chunk)
 
-    written_files = dataset.write_sources(chunks, tmp / outfolder.COMMANDS_DIR, written, parsed)
+    try:
+        written_files = dataset.write_sources(chunks, tmp / outfolder.COMMANDS_DIR, written, parsed)
+    finally:
+        writes.close()
     parse_seconds = time.perf_counter() - t
     timings["parse"] = parse_seconds
     lines = sum(c.rows for c in counts)

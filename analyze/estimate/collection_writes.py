@@ -16,7 +16,7 @@ import polars as pl
 from hotshard.analyze.estimate import hash_fields, string_writes
 from hotshard.analyze.estimate.replication import FLUSHES
 from hotshard.analyze.keys import quoted
-from hotshard.analyze.read import parse
+from hotshard.analyze.read import parse, scanner
 
 # Writes and the elements they name: a signed nominal change of the cardinality (`_delta`), or
 # a change of unknown size (`_UNSIGNED`, weight 1). Other writes (EXPIRE, PERSIST...) change none.
@@ -85,9 +85,14 @@ def window_writes(
     write of every key (`string_writes.first_writes`), and the field events of `hashes`
     (`hash_fields.events_of`)."""
     needles = [f'"{k}"' for k in keys] + [f'"{c}"' for c in FLUSHES]
+    # Every reader below keeps only lines holding one of its needles: the core hands the lines
+    # holding any of them (`parse.matching_rows`), and each applies its own filter to those.
+    every = [*(needles if keys else ()), *(string_writes.NEEDLES if strings else ())]
+    every += hash_fields.needles(hashes)
+    union = scanner.Needles(sorted({n.encode() for n in every}))
     found, written, fields = [], [], []
     for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):
-        heads = parse.header_rows(block)
+        heads = parse.matching_rows(block, union)
         if keys:
             hits = heads.filter(
                 pl.col("body").str.contains_any(needles, ascii_case_insensitive=True)
@@ -95,7 +100,7 @@ def window_writes(
             if hits.height:
                 found.append(hits)
         if strings:  # only the chunk's keys are kept, never its write lines (their values)
-            written.append(string_writes.first_of(string_writes.write_lines(heads)))
+            written.append(string_writes.chunk_writes(string_writes.write_lines(heads)))
         if hashes:  # only keys, fields and times are kept, never a value
             fields.append(hash_fields.events_of(heads, hashes))
     first = string_writes.merged(written) if strings else None

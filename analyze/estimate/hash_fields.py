@@ -64,15 +64,20 @@ AFTER: dict[str, pl.DataType] = {
 }
 
 
+def needles(keys: Sequence[str]) -> list[str]:
+    """What a line that `events_of` splits holds (any case): a key quoted, or a flush (none
+    without keys)."""
+    return [f'"{k}"' for k in keys] + [f'"{c}"' for c in FLUSHES] if keys else []
+
+
 def events_of(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     """The hash-field events (`EVENTS`) of `keys` (db 0) in `heads` (`parse.header_rows`: ts,
     db, body as quoted), in line order. Only lines naming one of them, or a flush, are split."""
     if not keys:
         return pl.DataFrame(schema=EVENTS)
-    needles = [f'"{k}"' for k in keys] + [f'"{c}"' for c in FLUSHES]
     body = pl.col("body")
     hits = heads.filter(
-        (pl.col("db") == 0) & body.str.contains_any(needles, ascii_case_insensitive=True)
+        (pl.col("db") == 0) & body.str.contains_any(needles(keys), ascii_case_insensitive=True)
     )
     if not hits.height:
         return pl.DataFrame(schema=EVENTS)

@@ -69,6 +69,26 @@ def header_rows(block: bytes) -> pl.DataFrame:
     return scanner.scan(block, body=True).frame.select("ts", "db", "client", "body")
 
 
+def matching_rows(block: bytes, needles: scanner.Needles) -> pl.DataFrame:
+    """The rows of `header_rows` whose body holds one of `needles` (ASCII case insensitive),
+    found without a row for the other lines (`scanner.matching`; also `_command` and `_first`,
+    the command and first argument as printed)."""
+    return scanner.matching(block, needles)
+
+
+def command_and_first(heads: pl.DataFrame) -> pl.DataFrame:
+    """`heads` with `_command` (the body's first field up to its first quote, as printed) and
+    `_first` (the first argument as printed, when the command's field holds no quote; else
+    null): as `matching_rows` hands them, else cut here by regex."""
+    if "_command" in heads.columns:
+        return heads
+    body = pl.col("body")
+    return heads.with_columns(
+        _command=body.str.extract(r'^"([^"]*)"', 1),
+        _first=body.str.extract(r'^"[^"]*" "((?:[^"\\]|\\.)*)"', 1),
+    )
+
+
 def split_rows(block: bytes, using: scanner.Parser | None = None) -> pl.DataFrame:
     """Per command line of a chunk of text: `ts`, `db`, `client`, `command`, `arg_count`,
     `request_bytes` and `args` (each argument as printed, escapes unresolved), and the rest of

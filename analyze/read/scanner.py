@@ -21,9 +21,9 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from hotshard_native import Keys, Parser
+from hotshard_native import Keys, Needles, Parser
 
-__all__ = ["KeyIds", "Parser", "Scanned", "parser", "scan"]
+__all__ = ["KeyIds", "Needles", "Parser", "Scanned", "matching", "parser", "scan"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,31 @@ def scan(block: bytes, using: Parser | None = None, body: bool = False) -> Scann
             }
         ),
     )
+
+
+def matching(block: bytes, needles: Needles) -> pl.DataFrame:
+    """The command lines of `block` that `scan` gives a row and whose body holds one of
+    `needles` (`Needles(list of bytes)`, ASCII case insensitive: Polars' `str.contains_any(...,
+    ascii_case_insensitive=True)` on `scan`'s `body`), found without a row for the others
+    (analyze/native/src/matching.rs): `ts`, `db`, `client`, `body`, `_command` (the body up to
+    its second quote) and `_first` (the first argument as printed when the command field holds
+    no quote; else null)."""
+    d = needles.lines(block)
+    n = d["n"]
+    frame = pl.from_arrow(
+        pa.table(
+            {
+                "ts": _numbers(pa.float64(), n, d["ts"]),
+                "db": _numbers(pa.int32(), n, d["db"]),
+                "client": _strings(d, "client", n),
+                "body": _strings(d, "body", n),
+                "_command": _strings(d, "command", n),
+                "_first": _strings(d, "first", n),
+            }
+        )
+    )
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _numbers(dtype: pa.DataType, n: int, data: bytes) -> pa.Array:

@@ -42,7 +42,6 @@ from hotshard.analyze.errors import BadInput
 from hotshard.analyze.estimate import (
     attribution,
     cardinality,
-    collection_writes,
     hash_fields,
     logged,
     replies,
@@ -56,6 +55,7 @@ from hotshard.analyze.keys import find as keys
 from hotshard.analyze.keys import keyspecs, patterns, quoted
 from hotshard.analyze.read import parse, scanner
 from hotshard.analyze.read.prefetch import ahead
+from hotshard.analyze.rows import prepass
 from hotshard.analyze.rows.combos import Combos
 from hotshard.analyze.rows.ids import KeyDictionary, SignatureDictionary
 from hotshard.analyze.rows.senders import origin, protocols, resp3_nulls
@@ -130,12 +130,14 @@ def source_rows(
     keep: Rows = lambda lf: lf,
     counts: parse.LineCounts | None = None,
     chunk_bytes: int | None = None,
+    writes: prepass.Writes | None = None,
 ) -> Iterator[pl.DataFrame]:
     """The rows of one source, a chunk at a time, in file order (chunks without a command are
     skipped). `keep` filters the header rows (`ts`, `db`, `client`: the time window) before any
     body is split; `counts`, when given, counts every line for the capture's health, so no other
     pass reads the file. A damaged stream gives its readable lines (capture/format/reader.py):
-    what was lost is noted in `counts`, or raised as `BadInput` after the rows without them."""
+    what was lost is noted in `counts`, or raised as `BadInput` after the rows without them.
+    `writes`: the source's pre-pass started earlier (`prepass.Ahead`); else it starts here."""
 
     def cut(block: bytes) -> _Cut | None:
         scanned = scanner.scan(block, ctx.parser)
@@ -149,17 +151,15 @@ def source_rows(
     # (`ahead`): cutting needs nothing from earlier chunks; finishing (the dictionaries) and the
     # strings' last writes go in file order, each in its own thread.
     # Collections read between the two samples are placed by the writes before and after each
-    # read: their writes are read first, on the side, while the first chunks are cut.
-    # So are the first writes of strings, for the reads before them (one read of the lines).
+    # read: their writes are read first, on the side (`prepass`), while the first chunks are cut
+    # (or while the source before is parsed). So are the first writes of strings, for the reads
+    # before them, and the writes of the small hashes whose fields the after-window sample saw:
+    # HGETs are judged against the field set at their time (`hash_fields`). One read of the lines.
     bracketed = ctx.brackets.of(source.node) if ctx.brackets else None
-    # And the writes of the small hashes whose fields the after-window sample saw: HGETs are
-    # judged against the field set at their time (`hash_fields`).
-    hashes = ctx.lookup.full_fields["key_name"].to_list()
-    placing = None
-    if bracketed is not None or ctx.siblings is not None or ctx.start is not None or hashes:
+    placing = writes
+    if placing is None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotshard-writes")
-        bracketed_keys = [] if bracketed is None else bracketed["key_name"].to_list()
-        placing = pool.submit(collection_writes.window_writes, source, bracketed_keys, True, hashes)
+        placing = prepass.start(source, ctx, pool)
         pool.shutdown(wait=False)
     file = parse.open_source(source)
     lines = ahead(parse.line_chunks(file, chunk_bytes or parse.CHUNK_BYTES))

@@ -8,6 +8,7 @@ pub mod cut;
 pub mod header;
 pub mod keys;
 pub mod keyspecs;
+pub mod matching;
 pub mod patterns;
 #[cfg(feature = "python")]
 mod python_keys;
@@ -22,9 +23,16 @@ mod python {
     use pyo3::types::{PyBytes, PyDict};
 
     use crate::buffer::{give_nullable, give_strings, Buffer};
+    use crate::columns::Strings;
     use crate::keyspecs::{Command, KeySpecs, Slot};
+    use crate::matching;
     use crate::scan;
     use crate::tails::LONG_ARG;
+
+    fn raw<T: Copy>(values: &[T]) -> &[u8] {
+        // SAFETY: plain numbers (f64, i32, u32, i64), read as their bytes.
+        unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
+    }
 
     /// The parser of one analysis: the spellings of the commands whose one key is argv 1, where
     /// every command's keys are (`keyspecs`), and the length past which an argument that is no
@@ -74,6 +82,16 @@ mod python {
             drop_empty,
         };
         (name.into_bytes(), c)
+    }
+
+    fn put_strings(py: Python<'_>, d: &Bound<'_, PyDict>, name: &str, s: &Strings) -> PyResult<()> {
+        d.set_item(format!("{name}.offsets"), PyBytes::new(py, raw(&s.offsets)))?;
+        d.set_item(format!("{name}.data"), PyBytes::new(py, &s.data))?;
+        if let Some(v) = &s.valid {
+            d.set_item(format!("{name}.valid"), PyBytes::new(py, &v.bytes))?;
+            d.set_item(format!("{name}.nulls"), v.unset)?;
+        }
+        Ok(())
     }
 
     #[pymethods]
@@ -165,11 +183,49 @@ mod python {
         }
     }
 
+    /// Needles (ASCII case insensitive) and the command lines of a chunk whose body holds one
+    /// (`matching`).
+    #[pyclass(frozen, module = "hotshard_native")]
+    struct Needles {
+        automaton: aho_corasick::AhoCorasick,
+    }
+
+    #[pymethods]
+    impl Needles {
+        #[new]
+        fn new(needles: Vec<Vec<u8>>) -> Self {
+            Needles {
+                automaton: matching::needles(needles),
+            }
+        }
+
+        /// The lines of `data` (whole lines) whose body holds a needle; the GIL is released
+        /// while it runs.
+        fn lines<'py>(
+            &self,
+            py: Python<'py>,
+            data: &Bound<'py, PyBytes>,
+        ) -> PyResult<Bound<'py, PyDict>> {
+            let bytes = data.as_bytes();
+            let out = py.allow_threads(|| matching::matching(bytes, &self.automaton));
+            let d = PyDict::new(py);
+            d.set_item("n", out.ts.len())?;
+            d.set_item("ts", PyBytes::new(py, raw(&out.ts)))?;
+            d.set_item("db", PyBytes::new(py, raw(&out.db)))?;
+            put_strings(py, &d, "client", &out.client)?;
+            put_strings(py, &d, "body", &out.body)?;
+            put_strings(py, &d, "command", &out.command)?;
+            put_strings(py, &d, "first", &out.first)?;
+            Ok(d)
+        }
+    }
+
     #[pymodule]
     fn hotshard_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<Parser>()?;
         m.add_class::<Buffer>()?;
         m.add_class::<crate::python_keys::Keys>()?;
+        m.add_class::<Needles>()?;
         Ok(())
     }
 }

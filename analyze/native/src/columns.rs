@@ -26,10 +26,7 @@ impl Strings {
         Strings {
             offsets,
             data: Vec::with_capacity(bytes),
-            valid: nullable.then(|| Bits {
-                bytes: Vec::with_capacity(rows / 8 + 1),
-                ..Bits::default()
-            }),
+            valid: nullable.then(|| Bits::with_capacity(rows)),
         }
     }
 
@@ -73,6 +70,14 @@ pub struct Bits {
 }
 
 impl Bits {
+    /// Room for `bits` bits.
+    pub fn with_capacity(bits: usize) -> Self {
+        Bits {
+            bytes: Vec::with_capacity(bits / 8 + 1),
+            ..Bits::default()
+        }
+    }
+
     pub fn push(&mut self, bit: bool) {
         if self.len.is_multiple_of(8) {
             self.bytes.push(0);
@@ -98,6 +103,14 @@ pub struct Nullable<T> {
 }
 
 impl<T: Default> Nullable<T> {
+    /// Room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> Self {
+        Nullable {
+            values: Vec::with_capacity(rows),
+            valid: Bits::with_capacity(rows),
+        }
+    }
+
     pub fn push(&mut self, value: Option<T>) {
         self.valid.push(value.is_some());
         self.values.push(value.unwrap_or_default());

@@ -72,6 +72,9 @@ enum Tail<'a> {
 
 /// A guess at the lines of a chunk, to size its columns once (MONITOR lines are rarely shorter).
 const SHORT_LINE: usize = 64;
+/// A guess at the share of lines with a tail of their own (a quarter in a capture where every
+/// SET stores a new value), to size the tails' columns once; more only grow them.
+const TAIL_SHARE: usize = 4;
 
 pub fn scan(data: &[u8], opts: &Options) -> Scan {
     // Valid UTF-8 (nearly always: MONITOR escapes every byte that is not printable ASCII) is
@@ -99,8 +102,8 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         fast: Bits::default(),
         key_raw: Strings::with_capacity(true, guess, 48 * guess),
         tail: Vec::with_capacity(guess),
-        whole: Bits::default(),
-        parsed_tails: Tails::new(),
+        whole: Bits::with_capacity(guess / TAIL_SHARE),
+        parsed_tails: Tails::with_capacity(guess / TAIL_SHARE, text.len() / TAIL_SHARE),
     };
     // The distinct tails by code, their hashes, and a table of codes (with the high half of
     // their hash, compared first: a tail compared is often one first seen long before, cold).
@@ -157,7 +160,11 @@ pub fn scan(data: &[u8], opts: &Options) -> Scan {
         let hash = hasher.hash_one(tail);
         let high = (hash >> 32) as u32;
         let code = match table.find(hash, |&(c, h)| h == high && seen[c as usize] == tail) {
-            Some(&(c, _)) => c,
+            Some(&(c, _)) => {
+                // The same text, now from this line: the next comparison reads it warm.
+                seen[c as usize] = tail;
+                c
+            }
             None => {
                 let c = seen.len() as u32;
                 seen.push(tail);

@@ -50,21 +50,29 @@ pub struct Tails {
 }
 
 impl Tails {
-    pub(crate) fn new() -> Self {
+    /// Room for `rows` tails whose arguments take `bytes` bytes: sized once, the columns of a
+    /// chunk with many distinct tails are not copied as they grow (a copy that also touches
+    /// every page twice).
+    pub(crate) fn with_capacity(rows: usize, bytes: usize) -> Self {
+        let offsets = |rows: usize| {
+            let mut v = Vec::with_capacity(rows + 1);
+            v.push(0);
+            v
+        };
         Tails {
-            command: Strings::new(false),
-            arg_count: Vec::new(),
-            request_bytes: Vec::new(),
-            offsets: vec![0],
-            args: Strings::new(false),
-            values: Values::default(),
-            key_raw: Strings::new(true),
-            key_offsets: vec![0],
-            key_valid: Bits::default(),
-            key_list: Strings::new(false),
-            key_count: Vec::new(),
-            arg_shape: Strings::new(false),
-            long_value: Nullable::default(),
+            command: Strings::with_capacity(false, rows, 8 * rows),
+            arg_count: Vec::with_capacity(rows),
+            request_bytes: Vec::with_capacity(rows),
+            offsets: offsets(rows),
+            args: Strings::with_capacity(false, 3 * rows, bytes),
+            values: Values::with_capacity(rows),
+            key_raw: Strings::with_capacity(true, rows, 16 * rows),
+            key_offsets: offsets(rows),
+            key_valid: Bits::with_capacity(rows),
+            key_list: Strings::with_capacity(false, rows, 16 * rows),
+            key_count: Vec::with_capacity(rows),
+            arg_shape: Strings::with_capacity(false, rows, 8 * rows),
+            long_value: Nullable::with_capacity(rows),
         }
     }
 

@@ -15,6 +15,15 @@ pub struct Values {
 }
 
 impl Values {
+    /// Room for `rows` tails.
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        Values {
+            value_len: Nullable::with_capacity(rows),
+            exp_abs: Nullable::with_capacity(rows),
+            exp_rel: Nullable::with_capacity(rows),
+        }
+    }
+
     /// `command` in lower case, `args` after it (the key first) as printed, each with its
     /// decoded length.
     pub(crate) fn push(&mut self, command: &[u8], args: &[(&[u8], i64)]) {

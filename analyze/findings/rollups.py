@@ -172,8 +172,10 @@ def compute(
         span = (tot.first_ts or 0.0, tot.last_ts or 0.0)
     duration = max(span[1] - span[0] if duration is None else duration, 1.0)
     basis = tot.basis
-    keys_all = breakdowns.keys_all(t, partials, basis)
-    plans = breakdowns.plans(t, partials, keys_all.lazy(), basis, limit)
+    # Collected once: the per-key table and the hot keys read it.
+    ks = breakdowns.key_signatures(t, partials).collect()
+    keys_all = breakdowns.keys_all(ks, t)
+    plans = breakdowns.plans(t, partials, ks, keys_all, basis, limit)
     # The plans read the partials (small), never the rows: they can all run at once.
     frames = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
 

@@ -342,3 +342,29 @@ def test_a_key_shared_and_charged_directly_under_one_signature_sums_both():
     assert (hot["k:a"]["commands"], hot["k:a"]["est_bytes_out"]) == (2, 80)
     assert (hot["k:b"]["commands"], hot["k:b"]["est_bytes_out"]) == (3, 50)
     assert hot["k:b"]["top_command"] == "mget"
+
+
+@pytest.mark.parametrize("with_bytes", [True, False])
+def test_hot_keys_cut_keeps_the_ties_a_full_sort_would(with_bytes):
+    """The hot keys are cut on the ranking's sums before names are looked up: a cut that falls
+    inside a run of tied keys still keeps the ones the name tie-breaker puts first, and the
+    top command weighs bytes (or commands) as the full table does."""
+    rows = []
+    # "t:z", "t:a", "t:m": two GETs each (tied); "t:two": one GET and one big HGETALL.
+    for i, key in enumerate(["t:z", "t:a", "t:m", "t:z", "t:a", "t:m"]):
+        rows.append(row(ts=T0 + i, key=key, key_pattern="t:{X}", reply_bytes=10))
+    rows.append(row(ts=T0, key="t:two", key_pattern="t:{X}", reply_bytes=10))
+    rows.append(
+        row(ts=T0 + 1, key="t:two", key_pattern="t:{X}", command="hgetall", reply_bytes=5_000)
+    )
+    rows.append(row(ts=T0 + 2, key="t:two", key_pattern="t:{X}", reply_bytes=10))
+    rows.append(row(ts=T0 + 3, key="t:one", key_pattern="t:{X}", reply_bytes=10))
+    if not with_bytes:
+        rows = [{**r, "reply_bytes": None} for r in rows]
+    t = tables(commands(rows))
+    full = rollups.compute(t, span=(T0, T0 + 10)).hot_keys
+    for limit in (1, 2, 3, 4):
+        cut = rollups.compute(t, span=(T0, T0 + 10), limit=limit).hot_keys
+        assert_frame_equal(cut, full.head(limit))
+    assert full["key_name"].to_list() == ["t:two", "t:a", "t:m", "t:z", "t:one"]
+    assert full["top_command"][0] == ("hgetall" if with_bytes else "get")

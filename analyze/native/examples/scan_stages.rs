@@ -4,19 +4,12 @@
 use hotshard_native::cut::{cut, misplit, Finders};
 use hotshard_native::header::header;
 use hotshard_native::quoting::quoted;
-use hotshard_native::scan::{scan, Options, Spellings};
+use hotshard_native::scan::scan;
 use memchr::memchr;
 use std::hash::BuildHasher;
 
-fn cpu() -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
-}
+mod common;
+use common::{chunks, cpu};
 
 fn best(name: &str, lines: f64, mut f: impl FnMut() -> u64) {
     let mut best = f64::MAX;
@@ -46,21 +39,6 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The text in chunks of whole lines of about 32 MiB, as the analyzer reads a file.
-fn chunks(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        if start >= data.len() {
-            return None;
-        }
-        let end = (start + (32 << 20)).min(data.len());
-        let end = memchr::memrchr(b'\n', &data[start..end]).map_or(end, |p| start + p + 1);
-        let chunk = &data[start..end];
-        start = end;
-        Some(chunk)
-    })
-}
-
 fn main() {
     let path = std::env::args()
         .nth(1)
@@ -74,20 +52,7 @@ fn main() {
     best("+ header", n, || {
         lines(&data).filter_map(header).map(|h| h.1 as u64).sum()
     });
-    let fast: Spellings = [
-        "GET",
-        "SET",
-        "HGET",
-        "INCR",
-        "EXPIRE",
-        "ZREVRANGE",
-        "ZADD",
-        "HSET",
-    ]
-    .iter()
-    .flat_map(|c| [format!("\"{c}"), format!("\"{}", c.to_lowercase())])
-    .map(String::into_bytes)
-    .collect();
+    let fast = common::fast();
     best("+ quoting check", n, || {
         lines(&data)
             .filter_map(header)
@@ -120,13 +85,8 @@ fn main() {
             })
             .fold(0, u64::wrapping_add)
     });
-    let opts = Options {
-        fast: &fast,
-        specs: &Default::default(),
-        with_body: false,
-        examples: 5,
-        long_arg: hotshard_native::tails::LONG_ARG,
-    };
+    let specs = Default::default();
+    let opts = common::options(&fast, &specs);
     best("whole scan (no key specs)", n, || {
         chunks(&data).map(|c| scan(c, &opts).rows).sum()
     });

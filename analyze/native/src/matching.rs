@@ -13,6 +13,7 @@ use memchr::{memchr, memrchr};
 use crate::columns::Strings;
 use crate::header::header;
 use crate::quoting::well_quoted;
+use crate::scan::utf8_or_lossy;
 
 /// The kept lines of a chunk, in file order.
 pub struct Matching {
@@ -41,15 +42,8 @@ where
 }
 
 pub fn matching(data: &[u8], needles: &AhoCorasick) -> Matching {
-    // As `scan`: valid UTF-8 as it is, anything else read lossily.
-    let lossy;
-    let text = match std::str::from_utf8(data) {
-        Ok(_) => data,
-        Err(_) => {
-            lossy = String::from_utf8_lossy(data);
-            lossy.as_bytes()
-        }
-    };
+    let text = utf8_or_lossy(data); // as `scan` reads it
+    let text: &[u8] = &text;
     let mut out = Matching {
         ts: Vec::new(),
         db: Vec::new(),

@@ -9,6 +9,7 @@
 //! - the body is well formed when it is quoted arguments separated by single spaces, every quote
 //!   or backslash inside an argument escaped.
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
@@ -76,17 +77,18 @@ const SHORT_LINE: usize = 64;
 /// SET stores a new value), to size the tails' columns once; more only grow them.
 const TAIL_SHARE: usize = 4;
 
+/// Valid UTF-8 (nearly always: MONITOR escapes every byte that is not printable ASCII) as it
+/// is; anything else read lossily, like any text reader would.
+pub fn utf8_or_lossy(data: &[u8]) -> Cow<'_, [u8]> {
+    match String::from_utf8_lossy(data) {
+        Cow::Borrowed(_) => Cow::Borrowed(data),
+        Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+    }
+}
+
 pub fn scan(data: &[u8], opts: &Options) -> Scan {
-    // Valid UTF-8 (nearly always: MONITOR escapes every byte that is not printable ASCII) is
-    // used as it is; anything else is read lossily, like any text reader would.
-    let lossy;
-    let text = match std::str::from_utf8(data) {
-        Ok(_) => data,
-        Err(_) => {
-            lossy = String::from_utf8_lossy(data);
-            lossy.as_bytes()
-        }
-    };
+    let text = utf8_or_lossy(data);
+    let text: &[u8] = &text;
     let guess = text.len() / SHORT_LINE + 1;
     let mut out = Scan {
         rows: 0,

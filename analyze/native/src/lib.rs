@@ -9,6 +9,8 @@ pub mod header;
 pub mod keys;
 pub mod keyspecs;
 pub mod matching;
+#[cfg(feature = "python")]
+mod memory;
 pub mod patterns;
 #[cfg(feature = "python")]
 mod python_keys;
@@ -222,6 +224,7 @@ mod python {
 
     #[pymodule]
     fn hotshard_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        crate::memory::return_large_blocks();
         m.add_class::<Parser>()?;
         m.add_class::<Buffer>()?;
         m.add_class::<crate::python_keys::Keys>()?;

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from hotshard.analyze.estimate import collection_writes
+from hotshard.analyze.estimate import cardinality, collection_writes, replies
 from hotshard.analyze.read import parse
 
-if TYPE_CHECKING:
-    from hotshard.analyze.rows.make import Context
-
 Writes = Future[collection_writes.WindowWrites]
+
+
+class Context(Protocol):
+    """What the pre-pass reads of an analysis' context (rows/make.py `Context`, which imports
+    this module: a protocol, so the two never import each other)."""
+
+    @property
+    def brackets(self) -> cardinality.Brackets | None: ...
+    @property
+    def siblings(self) -> object | None: ...
+    @property
+    def start(self) -> object | None: ...
+    @property
+    def lookup(self) -> replies.Lookup: ...
 
 
 def needed(ctx: Context) -> bool:

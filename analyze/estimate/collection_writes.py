@@ -82,7 +82,7 @@ def window_writes(
     source: parse.Source, keys: Sequence[str], strings: bool, hashes: Sequence[str] = ()
 ) -> WindowWrites:
     """One read of the source's lines for `write_events` of `keys`, when `strings` the first
-    write of every key (`string_writes.first_writes`), and the field events of `hashes`
+    write of every key (`string_writes.merged`), and the field events of `hashes`
     (`hash_fields.events_of`)."""
     needles = [f'"{k}"' for k in keys] + [f'"{c}"' for c in FLUSHES]
     # Every reader below keeps only lines holding one of its needles: the core hands the lines

@@ -3,10 +3,11 @@ and what the pattern's strings that the window never wrote say a read before tha
 
 A GET before its key's first write in the window, with no measurement of the key taken before
 that write, would otherwise be sized by the after-window sample: the value after the change
-(issue 24). `first_writes` reads a source's write lines once, before its rows (only the lines
-that name a write command are split): per (db, key), the time of the first command that may
-change the value — any write (SET, APPEND, SETRANGE, INCR..., GETSET, GETDEL, GETEX, EXPIRE,
-DEL, RENAME, MSET...) — and the first FLUSHALL/FLUSHDB, which changes every key.
+(issue 24). A pre-pass of a source's write lines, before its rows (`write_lines`, then
+`chunk_writes` per chunk and `merged`; only the lines that name a write command are split),
+finds per (db, key) the time of the first command that may change the value — any write (SET,
+APPEND, SETRANGE, INCR..., GETSET, GETDEL, GETEX, EXPIRE, DEL, RENAME, MSET...) — and the
+first FLUSHALL/FLUSHDB, which changes every key.
 
 `Siblings` holds the sampled strings and missing keys of each pattern; `of` gives a source, by
 pattern, the mean GET reply over those the window did not change (`SIBLINGS`): the keys of the
@@ -27,7 +28,7 @@ import polars as pl
 
 from hotshard.analyze.estimate.replication import FLUSHES, WRITE_COMMANDS
 from hotshard.analyze.keys import patterns, quoted
-from hotshard.analyze.read import parse, scanner
+from hotshard.analyze.read import parse
 from hotshard.capture.format import resp
 from hotshard.capture.format.manifest import KeySize
 
@@ -61,17 +62,6 @@ class FirstWrites:
 
 # What a write line's body holds (`"SET" "k"...`, any case): the lines worth splitting.
 NEEDLES = [f'"{c}" ' for c in _WRITES] + [f'"{c}"' for c in FLUSHES]
-
-
-def first_writes(source: parse.Source) -> FirstWrites:
-    """The first write of every key the source's lines write (`FirstWrites`). A damaged stream
-    gives the writes of its readable lines."""
-    needles = scanner.Needles(sorted({n.encode() for n in NEEDLES}))
-    parts = [
-        chunk_writes(write_lines(parse.matching_rows(block, needles)))
-        for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES)
-    ]
-    return merged(parts)
 
 
 def merged(parts: list[FirstWrites]) -> FirstWrites:

@@ -181,6 +181,12 @@ def matching(block: bytes, needles: Needles) -> pl.DataFrame:
     return frame
 
 
+def _one_array(series: pl.Series) -> pa.Array:
+    """`series` as one Arrow array (its buffers handed to the core by address)."""
+    array = series.rechunk().to_arrow()
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
 def _numbers(dtype: pa.DataType, n: int, data: bytes) -> pa.Array:
     return pa.Array.from_buffers(dtype, n, [None, pa.py_buffer(data)])
 
@@ -225,9 +231,7 @@ class KeyIds:
         """Per key of `raw` its id (Int32, null stays null), and the patterns not seen before,
         by id."""
         # Polars' own string views, handed over as they are (no copy).
-        array = raw.cast(pl.String).rechunk().to_arrow()
-        if isinstance(array, pa.ChunkedArray):  # one chunk after `rechunk`
-            array = array.combine_chunks()
+        array = _one_array(raw.cast(pl.String))
         if not pa.types.is_string_view(array.type):
             array = array.cast(pa.string_view())
         valid, views, *data = array.buffers()
@@ -253,9 +257,7 @@ class KeyIds:
         not the key as quoted: escapes), `length` (bytes), `pattern_id`, `size` (its row of the
         sampled sizes: its own, else its pattern's after the keys'), `own` (sampled itself),
         `pattern_row` (its pattern's row among the sampled patterns)."""
-        array = key_id.cast(pl.Int32).rechunk().to_arrow()
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
+        array = _one_array(key_id.cast(pl.Int32))
         valid, values = array.buffers()
         n = len(array)
         d = self._keys.attributes(

@@ -26,27 +26,6 @@ from hotshard.analyze.keys import patterns
 from hotshard.analyze.read import scanner
 
 
-def first_appearance_ids(values: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Per value its id (UInt32, in order of first appearance; null stays null), and the
-    distinct values by id. Values are matched by a 128-bit hash (two 64-bit hashes: two values
-    never share one in practice): cheaper than hashing the strings into a map, for one chunk."""
-    value = pl.col("value")
-    frame = pl.DataFrame({"value": values}).with_columns(
-        _h1=pl.when(value.is_not_null()).then(value.hash(seed=1)),
-        _h2=pl.when(value.is_not_null()).then(value.hash(seed=2)),
-    )
-    on = ["_h1", "_h2"]
-    distinct = (
-        frame.filter(value.is_not_null())
-        .unique(on, maintain_order=True)
-        .with_columns(id=pl.int_range(pl.len(), dtype=pl.UInt32))
-    )
-    ids = frame.select(on).join(
-        distinct.select(*on, "id"), on=on, how="left", maintain_order="left"
-    )
-    return ids["id"], distinct["value"]
-
-
 class Mapping:
     """String -> id, assigned in order of first appearance, for as long as this object lives."""
 
@@ -59,10 +38,6 @@ class Mapping:
     def codes(self, values: pl.Series) -> pl.Series:
         """The id of each value (UInt32; null stays null), new values getting the next ids."""
         return values.rechunk().cast(self.dtype).to_physical()
-
-    def values(self) -> pl.Series:
-        """Every value so far, by id."""
-        return self.categories.to_series()
 
 
 class _Growing:
@@ -96,7 +71,7 @@ class KeyDictionary:
     held in the native core (`scanner.KeyIds`)."""
 
     def __init__(self, rules: Sequence[patterns.Rule], lookup: replies.Lookup) -> None:
-        self.rules, self.lookup = tuple(rules), lookup
+        self.rules = tuple(rules)
         self.native = scanner.KeyIds(
             [(r.match, r.replace, r.needs) for r in self.rules],
             lookup.key_enum.categories.to_list(),

@@ -101,6 +101,8 @@ def window_writes(
                 found.append(hits)
         if strings:  # only the chunk's keys are kept, never its write lines (their values)
             written.append(string_writes.chunk_writes(string_writes.write_lines(heads)))
+            if len(written) >= string_writes.FOLD:
+                written = [string_writes.folded(written)]
         if hashes:  # only keys, fields and times are kept, never a value
             fields.append(hash_fields.events_of(heads, hashes))
     first = string_writes.merged(written) if strings else None

@@ -64,21 +64,28 @@ class FirstWrites:
 NEEDLES = [f'"{c}" ' for c in _WRITES] + [f'"{c}"' for c in FLUSHES]
 
 
+# Parts kept before they are folded into one (`folded`): a long source has hundreds of chunks,
+# each with its own rows for the keys it writes; folded as they come, the parts stay bounded by
+# the distinct keys written, not by the lines (docs/BENCHMARKS.md, session 10).
+FOLD = 8
+
+
 def merged(parts: list[FirstWrites]) -> FirstWrites:
     """The first writes of consecutive parts of one source (each chunk's `chunk_writes`: a
     chunk's write lines are never kept, only its keys), one row per key (two spellings of one
     key, escapes, are one key), sorted."""
     if not parts:
         return FirstWrites(pl.DataFrame(schema=FIRST))
-    keys = (
-        pl.concat([p.keys for p in parts])
-        .group_by("db", "key_name")
-        .agg(pl.col("_fw").min())
-        # = .sort("db", "key_name"), in half the time: one string column sorts without
-        # encoding rows, and the sort by db keeps the keys' order
-        .sort("key_name")
-        .sort("db", maintain_order=True)
-    )
+    one = folded(parts)
+    # = .sort("db", "key_name"), in half the time: one string column sorts without encoding
+    # rows, and the sort by db keeps the keys' order
+    keys = one.keys.sort("key_name").sort("db", maintain_order=True)
+    return FirstWrites(keys, one.flush)
+
+
+def folded(parts: list[FirstWrites]) -> FirstWrites:
+    """`parts` as one part (one row per key, in no order), for `merged` later."""
+    keys = pl.concat([p.keys for p in parts]).group_by("db", "key_name").agg(pl.col("_fw").min())
     flushes = [p.flush for p in parts if p.flush is not None]
     return FirstWrites(keys, min(flushes) if flushes else None)
 

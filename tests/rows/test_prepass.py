@@ -9,7 +9,8 @@ from pathlib import Path
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from hotshard.analyze.estimate import collection_writes
+from hotshard.analyze.estimate import collection_writes, string_writes
+from hotshard.analyze.read import parse
 from hotshard.analyze.read.inputs import resolve
 from hotshard.analyze.rows import make, prepass
 
@@ -56,3 +57,27 @@ def test_one_source_ahead_and_the_same_writes():
         ahead.close()
     alone = pl.concat(make.source_rows(sources[2], _context(inputs)))
     assert_frame_equal(rows, alone)
+
+
+def test_first_writes_kept_bounded_by_the_keys_not_the_chunks(monkeypatch):
+    """A long source's pre-pass folds its chunks' first writes as it goes: never more than
+    `FOLD` parts at once (each chunk's keys would otherwise be kept until the source's end),
+    and the same first writes as one read in one chunk."""
+    inputs = resolve([str(SAMPLES / "hot-zset")], None, None)
+    source = inputs.sources[0]
+    whole = collection_writes.window_writes(source, [], True).first
+    assert whole is not None and whole.keys.height > 10
+    held: list[int] = []
+    folded = string_writes.folded
+
+    def spy(parts: list[string_writes.FirstWrites]) -> string_writes.FirstWrites:
+        held.append(len(parts))
+        return folded(parts)
+
+    monkeypatch.setattr(string_writes, "folded", spy)
+    monkeypatch.setattr(parse, "CHUNK_BYTES", 4 << 10)  # many small chunks
+    chunked = collection_writes.window_writes(source, [], True).first
+    assert chunked is not None
+    assert len(held) > 2 and max(held) <= string_writes.FOLD
+    assert_frame_equal(chunked.keys, whole.keys)
+    assert chunked.flush == whole.flush

@@ -4,7 +4,10 @@ multi-key replies), per signature, per client, per shard and second, per node an
 
 Each chunk is aggregated over integer ids and low-cardinality columns; the chunks' results are
 folded into one (sums of sums, min of mins) every few chunks, so memory is bounded by the
-distinct groups, not the rows.
+distinct groups, not the rows. The partials that grow with the distinct keys and clients are
+kept in buckets by their group (`SPREAD`) and folded a bucket at a time: a fold then holds the
+folded groups, the chunks' results and one bucket's new groups, never a second copy of all
+(on the high-cardinality mix the fold of the per-key sums was the parse's highest moment).
 """
 
 from __future__ import annotations
@@ -47,9 +50,12 @@ class Partials:
     # How many chunk results to keep before folding them into one (bounded memory however many
     # chunks; only distinct keys x commands stay).
     FOLD = 8
+    # Buckets of the partials that grow with distinct keys or clients (`SPREAD`).
+    BUCKETS = 8
 
     def __init__(self) -> None:
-        self.parts: dict[str, list[pl.DataFrame]] = {name: [] for name in _GROUPS}
+        self.parts: dict[str, list[pl.DataFrame]] = {name: [] for name in _GROUPS}  # not folded
+        self.folded: dict[str, list[pl.DataFrame]] = {name: [] for name in _GROUPS}  # by bucket
 
     def add(self, rows: pl.DataFrame) -> None:
         client = rows.lazy().filter(CLIENT)
@@ -100,22 +106,35 @@ class Partials:
         for name, frame in zip(plans, pl.collect_all(list(plans.values())), strict=True):
             self.parts[name].append(frame)
             if len(self.parts[name]) >= self.FOLD:
-                self.parts[name] = [self._fold(name)]
+                self._fold(name)
 
-    def _fold(self, name: str) -> pl.DataFrame:
-        parts = self.parts[name]
-        if len(parts) == 1:
-            return parts[0]
+    def _fold(self, name: str) -> None:
+        """The chunks' results of `name` added into its folded groups, a bucket at a time."""
+        parts, folded = self.parts[name], self.folded[name]
+        if not parts:
+            return
         keys, extra = _GROUPS[name]
-        # Lazily: polars' streaming group_by ran ~2.5x less CPU than the eager one here
-        # (1.3M keys x signatures).
-        return pl.concat([p.lazy() for p in parts]).group_by(keys).agg(*resum(), *extra).collect()
+        spread = SPREAD.get(name)
+        buckets = self.BUCKETS if spread is not None else 1
+        if not folded:
+            folded.extend([pl.DataFrame(schema=parts[0].schema)] * buckets)
+        for b in range(buckets):
+            new = [p.lazy() for p in parts]
+            if spread is not None:
+                new = [p.filter((spread % buckets).fill_null(0) == b) for p in new]
+            # Lazily: polars' streaming group_by ran ~2.5x less CPU than the eager one here
+            # (1.3M keys x signatures). The bucket is replaced at once: its old groups go.
+            folded[b] = (
+                pl.concat([folded[b].lazy(), *new]).group_by(keys).agg(*resum(), *extra).collect()
+            )
+        parts.clear()
 
     def frame(self, name: str, schema_: dict[str, pl.DataType]) -> pl.DataFrame:
-        if not self.parts[name]:
+        """The sums of `name` over every chunk so far, one row per group (in no order)."""
+        self._fold(name)
+        if not self.folded[name]:
             return pl.DataFrame(schema=schema_)
-        self.parts[name] = [self._fold(name)]
-        return self.parts[name][0]
+        return pl.concat(self.folded[name], rechunk=False)
 
     def node_seconds(self) -> pl.DataFrame:
         """Client commands per node and second (for `analyze.extent`)."""
@@ -130,6 +149,7 @@ class Partials:
         inside = (pl.col("second") >= math.floor(start)) & (pl.col("second") < end)
         for name in ("series", "node_series"):
             self.parts[name] = [part.filter(inside) for part in self.parts[name]]
+            self.folded[name] = [part.filter(inside) for part in self.folded[name]]
 
     def origins(self, sources: pl.DataFrame | None = None) -> pl.DataFrame:
         node_roles = (
@@ -162,6 +182,13 @@ SUM_SCHEMA: dict[str, pl.DataType] = {
     "est_bytes_out": pl.Int64(),
     "bytes_known": pl.Int64(),
     "request_bytes": pl.Int64(),
+}
+# The partials kept in buckets (`Partials.BUCKETS`), by a column of their group that spreads
+# them: the ones that grow with the distinct keys and client addresses.
+SPREAD: dict[str, pl.Expr] = {
+    "keys": pl.col("key_id"),
+    "shares": pl.col("key_name").hash(),
+    "clients": pl.col("client").hash(),
 }
 # Per partial: its group keys, and how its extra columns fold.
 _GROUPS: dict[str, tuple[list[str], list[pl.Expr]]] = {

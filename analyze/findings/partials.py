@@ -116,8 +116,9 @@ class Partials:
         keys, extra = _GROUPS[name]
         spread = SPREAD.get(name)
         buckets = self.BUCKETS if spread is not None else 1
-        if not folded:
-            folded.extend([pl.DataFrame(schema=parts[0].schema)] * buckets)
+        if len(folded) != buckets:  # none yet, or made one by `frame`: bucketed anew
+            parts.extend(folded)
+            folded[:] = [pl.DataFrame(schema=parts[0].schema)] * buckets
         for b in range(buckets):
             new = [p.lazy() for p in parts]
             if spread is not None:
@@ -132,9 +133,12 @@ class Partials:
     def frame(self, name: str, schema_: dict[str, pl.DataType]) -> pl.DataFrame:
         """The sums of `name` over every chunk so far, one row per group (in no order)."""
         self._fold(name)
-        if not self.folded[name]:
+        folded = self.folded[name]
+        if not folded:
             return pl.DataFrame(schema=schema_)
-        return pl.concat(self.folded[name], rechunk=False)
+        if len(folded) > 1:  # one frame for the findings, the buckets freed as it is made
+            folded[:] = [pl.concat(folded, rechunk=True)]
+        return folded[0]
 
     def node_seconds(self) -> pl.DataFrame:
         """Client commands per node and second (for `analyze.extent`)."""

@@ -48,3 +48,20 @@ def test_folded_by_bucket_the_sums_of_all_rows():
     # every group in one bucket only: the buckets' groups are distinct
     keys = chunked.frame("keys", {})
     assert keys.select(_GROUPS["keys"][0]).is_duplicated().sum() == 0
+
+
+def test_more_chunks_after_the_sums_were_read():
+    """`frame` makes the buckets one frame; chunks added after it are still summed once."""
+    chunks = _rows()
+    half = len(chunks) // 2
+    whole = Partials()
+    whole.add(pl.concat(chunks))
+    chunked = Partials()
+    chunked.FOLD, chunked.BUCKETS = 2, 3
+    for chunk in chunks[:half]:
+        chunked.add(chunk)
+    chunked.frame("keys", {})
+    for chunk in chunks[half:]:
+        chunked.add(chunk)
+    keys = _GROUPS["keys"][0]
+    assert_frame_equal(chunked.frame("keys", {}).sort(keys), whole.frame("keys", {}).sort(keys))

@@ -66,7 +66,7 @@ NEEDLES = [f'"{c}" ' for c in _WRITES] + [f'"{c}"' for c in FLUSHES]
 
 # Parts kept before they are folded into one (`folded`): a long source has hundreds of chunks,
 # each with its own rows for the keys it writes; folded as they come, the parts stay bounded by
-# the distinct keys written, not by the lines (docs/BENCHMARKS.md, session 10).
+# the distinct keys written, not by the lines.
 FOLD = 8
 
 

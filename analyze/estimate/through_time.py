@@ -227,7 +227,11 @@ class Strings:
         fw = pl.col("_fw")
         if first.flush is not None:
             fw = pl.min_horizontal(fw, pl.lit(first.flush, pl.Float64))
-        placed = unwritten.join(first.keys, on=["db", "key_name"], how="left").with_columns(_fw=fw)
+        # The first writes of the keys read here only: the left join then hashes those, not
+        # every key the source writes (a transient of tens of MiB a chunk on unique keys).
+        on = ["db", "key_name"]
+        read = first.keys.join(unwritten.select(on).unique(), on=on, how="semi")
+        placed = unwritten.join(read, on=on, how="left").with_columns(_fw=fw)
         # A GETSET/GETDEL/GETEX that is its key's first write read the value before it.
         ahead = (
             pl.col("_fw").is_null()

@@ -54,8 +54,10 @@ class Partials:
     BUCKETS = 8
 
     def __init__(self) -> None:
-        self.parts: dict[str, list[pl.DataFrame]] = {name: [] for name in _GROUPS}  # not folded
-        self.folded: dict[str, list[pl.DataFrame]] = {name: [] for name in _GROUPS}  # by bucket
+        # Per partial, its frames: the folded groups first (`folded` of them: one per bucket,
+        # one, or none yet), then the chunks' results not folded. Together, every chunk's sums.
+        self.parts: dict[str, list[pl.DataFrame]] = {name: [] for name in _GROUPS}
+        self.folded: dict[str, int] = dict.fromkeys(_GROUPS, 0)
 
     def add(self, rows: pl.DataFrame) -> None:
         client = rows.lazy().filter(CLIENT)
@@ -105,40 +107,43 @@ class Partials:
         }
         for name, frame in zip(plans, pl.collect_all(list(plans.values())), strict=True):
             self.parts[name].append(frame)
-            if len(self.parts[name]) >= self.FOLD:
+            if len(self.parts[name]) - self.folded[name] >= self.FOLD:
                 self._fold(name)
 
     def _fold(self, name: str) -> None:
         """The chunks' results of `name` added into its folded groups, a bucket at a time."""
         parts, folded = self.parts[name], self.folded[name]
-        if not parts:
+        if len(parts) == folded:
             return
         keys, extra = _GROUPS[name]
         spread = SPREAD.get(name)
         buckets = self.BUCKETS if spread is not None else 1
-        if len(folded) != buckets:  # none yet, or made one by `frame`: bucketed anew
-            parts.extend(folded)
-            folded[:] = [pl.DataFrame(schema=parts[0].schema)] * buckets
+        if folded != buckets:  # none yet, or made one by `frame`: bucketed anew
+            parts[:0] = [pl.DataFrame(schema=parts[0].schema)] * buckets
+            folded = buckets
+        new = parts[folded:]
         for b in range(buckets):
-            new = [p.lazy() for p in parts]
+            pieces = [p.lazy() for p in new]
             if spread is not None:
-                new = [p.filter((spread % buckets).fill_null(0) == b) for p in new]
+                pieces = [p.filter((spread % buckets).fill_null(0) == b) for p in pieces]
             # Lazily: polars' streaming group_by ran ~2.5x less CPU than the eager one here
             # (1.3M keys x signatures). The bucket is replaced at once: its old groups go.
-            folded[b] = (
-                pl.concat([folded[b].lazy(), *new]).group_by(keys).agg(*resum(), *extra).collect()
+            parts[b] = (
+                pl.concat([parts[b].lazy(), *pieces]).group_by(keys).agg(*resum(), *extra).collect()
             )
-        parts.clear()
+        del new, parts[folded:]
+        self.folded[name] = folded
 
     def frame(self, name: str, schema_: dict[str, pl.DataType]) -> pl.DataFrame:
         """The sums of `name` over every chunk so far, one row per group (in no order)."""
         self._fold(name)
-        folded = self.folded[name]
-        if not folded:
+        parts = self.parts[name]
+        if not parts:
             return pl.DataFrame(schema=schema_)
-        if len(folded) > 1:  # one frame for the findings, the buckets freed as it is made
-            folded[:] = [pl.concat(folded, rechunk=True)]
-        return folded[0]
+        if len(parts) > 1:  # one frame for the findings, the buckets freed as it is made
+            parts[:] = [pl.concat(parts, rechunk=True)]
+            self.folded[name] = 1
+        return parts[0]
 
     def node_seconds(self) -> pl.DataFrame:
         """Client commands per node and second (for `analyze.extent`)."""
@@ -153,7 +158,6 @@ class Partials:
         inside = (pl.col("second") >= math.floor(start)) & (pl.col("second") < end)
         for name in ("series", "node_series"):
             self.parts[name] = [part.filter(inside) for part in self.parts[name]]
-            self.folded[name] = [part.filter(inside) for part in self.folded[name]]
 
     def origins(self, sources: pl.DataFrame | None = None) -> pl.DataFrame:
         node_roles = (

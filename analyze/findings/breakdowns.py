@@ -196,12 +196,13 @@ def keys_all(ks: pl.DataFrame, t: Tables) -> pl.DataFrame:
     # A slice of key ids at a time: the group_by's hash tables hold a slice's keys, not a
     # million (highcard: +139 -> +70 MiB over the frames, and less CPU).
     slices = max(1, -(-ks.height // KEY_SLICE_ROWS))
-    width = -(-((ks["key_id"].max() or 0) + 1) // slices)  # type: ignore[operator]
     key_id = pl.col("key_id")
+    low, high = ks.select(low=key_id.min().fill_null(0), high=key_id.max().fill_null(0)).row(0)
+    width = -(-(high - low + 1) // slices)
     per_key = pl.concat(
         [
             ks.lazy()
-            .filter(key_id.is_between(i * width, (i + 1) * width, closed="left"))
+            .filter(key_id.is_between(low + i * width, low + (i + 1) * width, closed="left"))
             .group_by("shard", "key_id")
             .agg(*resum())
             .collect()
@@ -216,9 +217,10 @@ def with_keys(frame: pl.DataFrame, keys: pl.DataFrame, columns: Sequence[str]) -
     """`frame` (with a `key_id` the keys table has) with `columns` of each row's key. The
     analyzer's keys table is by id (row i is key i): gathered, no hash table of a million keys;
     joined when it is not."""
-    ids = keys["key_id"]
-    if ids.len() == 0 or (ids == pl.int_range(ids.len(), dtype=ids.dtype, eager=True)).all():
-        at = frame["key_id"]
+    ids, at = keys["key_id"], frame["key_id"]
+    by_id = (ids == pl.int_range(ids.len(), eager=True)).all()
+    largest = frame.select(pl.col("key_id").max()).item()
+    if by_id and not at.has_nulls() and (largest is None or largest < ids.len()):
         return frame.with_columns(keys[c].gather(at) for c in columns)
     return frame.join(keys.select("key_id", *columns), on="key_id")
 

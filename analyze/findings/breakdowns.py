@@ -168,7 +168,13 @@ def key_signatures(t: Tables, part: Partials) -> pl.DataFrame:
     sorted names: a million rows carry a small integer, not a string, through the group_bys.
     The command and arg shape are looked up by the few readers that need them, on their rows."""
     sums = {"signature_id": pl.Int32(), **SUM_SCHEMA, "max_reply_bytes": pl.Int64()}
-    frame = part.frame("keys", {"shard": pl.String(), "key_id": pl.Int32(), **sums})
+    # The chunks' sums as they are, not folded into one first: every reader groups these rows
+    # again (sums and maxima), and a fold of a million keys held ~200 MiB more at its peak.
+    frame = pl.concat(
+        [pl.DataFrame(schema={"shard": pl.String(), "key_id": pl.Int32(), **sums})]
+        + part.parts["keys"],
+        rechunk=False,
+    )
     shares = part.frame("shares", {"shard": pl.String(), "key_name": pl.String(), **sums})
     if shares.height:
         # Every key of a multi-key row is in the keys table (analyze/rows/make.py registers them):

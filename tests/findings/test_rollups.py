@@ -10,6 +10,7 @@ from polars.testing import assert_frame_equal
 
 from hotshard.analyze import schema
 from hotshard.analyze.findings import breakdowns, rollups
+from hotshard.analyze.findings.partials import Partials
 from hotshard.analyze.findings.verdict import recommendations, verdict
 from hotshard.analyze.measure import selfcheck, unshown
 from hotshard.analyze.store import dataset
@@ -450,3 +451,18 @@ def test_hot_keys_cut_among_keys_without_an_estimate(with_bytes):
     for limit in range(1, 7):
         cut = rollups.compute(t, span=(T0, T0 + 10), limit=limit).hot_keys
         assert_frame_equal(cut, full.head(limit))
+
+
+def test_rollups_of_chunk_sums_read_unfolded_match_one_chunk():
+    """The per-key sums are read as the chunks left them (the same key in several chunks, not
+    folded into one row first): the rollups are those of the rows added up at once."""
+    t = tables(_per_key_workload())
+    rows = t.rows.collect()
+    chunked = Partials()
+    for chunk in (rows.slice(0, 15), rows.slice(15, 20), rows.slice(35)):
+        chunked.add(chunk)
+    assert len(chunked.parts["keys"]) == 3
+    want = _all_frames(rollups.compute(t, span=(T0, T0 + 20)))
+    got = _all_frames(rollups.compute(t, partials=chunked, span=(T0, T0 + 20)))
+    for name, frame in want.items():
+        assert_frame_equal(got[name], frame)

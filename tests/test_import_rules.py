@@ -28,8 +28,9 @@ ANALYZE_MAY_USE = (
 )
 # analyze/'s stages in the order the data flows through them.
 STAGES = ("read", "keys", "estimate", "rows", "store", "measure", "findings", "render", "commands")
-# The words every stage may use: analyze/errors.py, schema.py, humanize.py, sparse.py.
-VOCABULARY = ("errors", "schema", "humanize", "sparse")
+# The words every stage may use: analyze/errors.py, schema.py, humanize.py, sparse.py; and
+# allocator.py, the package's own set-up before Polars loads (it imports no stage).
+VOCABULARY = ("errors", "schema", "humanize", "sparse", "allocator")
 # Where each installed package lives in the repository.
 FOLDERS = {"hotshard.capture": CAPTURE, "hotshard.analyze": ANALYZE}
 

@@ -14,6 +14,9 @@ from hotshard.analyze.findings.partials import SUM_SCHEMA, Partials, resum
 from hotshard.analyze.store.dataset import Tables, client_columns
 from hotshard.capture.format import reads
 
+# Rows of `key_signatures` grouped at once into the per-key table (`keys_all`).
+KEY_SLICE_ROWS = 1 << 18
+
 
 def full_read() -> pl.Expr:
     """True for a command that reads a whole collection (`LRANGE k 0 -1`, `HGETALL k`, ...), as
@@ -68,8 +71,8 @@ def finish(df: pl.DataFrame, duration: float, basis: str, keys: Sequence[str]) -
 def plans(
     t: Tables, part: Partials, ks: pl.DataFrame, per_key: pl.DataFrame, basis: str, limit: int
 ) -> dict[str, pl.LazyFrame]:
-    """The lazy aggregations over the partials; `ks` is `key_signatures` collected, `per_key`
-    the per-key table (`keys_all`)."""
+    """The lazy aggregations over the partials; `ks` is `key_signatures`, `per_key` the per-key
+    table (`keys_all`), both with `shard` as an Enum (`shard_text` turns it back)."""
     keys_all = per_key.lazy()
     rank = "est_bytes_out" if basis == "bytes" else "commands"
     ints = {"shard": pl.String(), "command": pl.String(), **SUM_SCHEMA}
@@ -120,19 +123,6 @@ def plans(
         .lazy()
         .select("shard", "second", "commands", "est_bytes_out", "bytes_known")
     )
-    # Full reads are judged on the (small) groups, once their command and arg shape are known.
-    large_ops = (
-        key_signatures(t, part)  # lazily: the filter below reaches the signatures
-        .filter(pl.col("command").is_in(sorted(reads.CANDIDATES)))
-        .join(t.keys.lazy().select("key_id", "key_name", "key_pattern"), on="key_id")
-        .group_by("shard", "key_name", "command", "arg_shape")
-        .agg(
-            *resum(),
-            key_pattern=pl.col("key_pattern").min(),
-            max_reply_bytes=pl.col("max_reply_bytes").max(),
-        )
-        .filter(full_read())
-    )
     shard_commands = (
         part.frame("signatures", {"signature_id": pl.Int32(), "shard": pl.String(), **SUM_SCHEMA})
         .lazy()
@@ -142,7 +132,9 @@ def plans(
     )
     return {
         "shard_commands": shard_commands,
-        "shard_keys": keys_all.group_by("shard").agg(distinct_keys=pl.len().cast(pl.Int64)),
+        "shard_keys": keys_all.group_by("shard")
+        .agg(distinct_keys=pl.len().cast(pl.Int64))
+        .with_columns(shard_text()),
         "hot_keys": hot_keys(ks, per_key, t, basis, limit),
         "patterns": top(
             keys_all.filter(pl.col("key_pattern").is_not_null())
@@ -158,17 +150,31 @@ def plans(
         "clients": top(clients, ["client_id", "client_kind"]),
         "slots": keys_all.filter(pl.col("slot").is_not_null())
         .group_by("shard", "slot")
-        .agg(*resum(), distinct_keys=pl.len().cast(pl.Int64)),
+        .agg(*resum(), distinct_keys=pl.len().cast(pl.Int64))
+        .with_columns(shard_text()),
         "series": series,
-        "large_ops": top(large_ops, ["shard", "key_name", "command", "arg_shape"]),
+        "large_ops": top(large_ops(ks, t), ["shard", "key_name", "command", "arg_shape"]),
     }
 
 
-def key_signatures(t: Tables, part: Partials) -> pl.LazyFrame:
-    """The per-key partial (shard, key_id, signature_id) with its command and arg shape; a key
-    may have several rows per signature (its own and its shares of multi-key replies)."""
+def shard_text() -> pl.Expr:
+    """`shard` back to text, as every output has it (inside, it is an Enum: `key_signatures`)."""
+    return pl.col("shard").cast(pl.String)
+
+
+def key_signatures(t: Tables, part: Partials) -> pl.DataFrame:
+    """The per-key partial (shard, key_id, signature_id, sums); a key may have several rows per
+    signature (its own and its shares of multi-key replies). `shard` is an Enum of the shards'
+    sorted names: a million rows carry a small integer, not a string, through the group_bys.
+    The command and arg shape are looked up by the few readers that need them, on their rows."""
     sums = {"signature_id": pl.Int32(), **SUM_SCHEMA, "max_reply_bytes": pl.Int64()}
-    frame = part.frame("keys", {"shard": pl.String(), "key_id": pl.Int32(), **sums})
+    # The chunks' sums as they are, not folded into one first: every reader groups these rows
+    # again (sums and maxima), and a fold of a million keys held ~200 MiB more at its peak.
+    frame = pl.concat(
+        [pl.DataFrame(schema={"shard": pl.String(), "key_id": pl.Int32(), **sums})]
+        + part.parts["keys"],
+        rechunk=False,
+    )
     shares = part.frame("shares", {"shard": pl.String(), "key_name": pl.String(), **sums})
     if shares.height:
         # Every key of a multi-key row is in the keys table (analyze/rows/make.py registers them):
@@ -183,24 +189,70 @@ def key_signatures(t: Tables, part: Partials) -> pl.LazyFrame:
         )
         named = shares.lazy().join(ids, on="key_name", how="inner").select(frame.columns)
         # Not re-aggregated here: every reader groups these rows again (sums and maxima).
-        return pl.concat([frame.lazy(), named]).join(
-            t.signatures.lazy().select("signature_id", "command", "arg_shape"), on="signature_id"
-        )
-    return frame.lazy().join(
-        t.signatures.lazy().select("signature_id", "command", "arg_shape"), on="signature_id"
-    )
+        # Not rechunked either: the partial's columns are shared, not copied.
+        frame = pl.concat([frame, named.collect()], rechunk=False)
+    shards = pl.Enum(sorted(frame["shard"].drop_nulls().unique().to_list()))
+    return frame.with_columns(pl.col("shard").cast(shards))
 
 
 def keys_all(ks: pl.DataFrame, t: Tables) -> pl.DataFrame:
     """Per shard and key id (client traffic, from `key_signatures`): sums, slot and pattern.
     Names and the command used most are looked up for the hot keys only (`hot_keys`): a
     million keys are counted, a thousand are shown."""
-    return (
-        ks.lazy()
-        .group_by("shard", "key_id")
-        .agg(*resum())
-        .join(t.keys.lazy().select("key_id", "slot", "key_pattern"), on="key_id")
+    # A slice of key ids at a time: the group_by's hash tables hold a slice's keys, not a
+    # million (highcard: +139 -> +70 MiB over the frames, and less CPU).
+    slices = max(1, -(-ks.height // KEY_SLICE_ROWS))
+    key_id = pl.col("key_id")
+    low, high = ks.select(low=key_id.min().fill_null(0), high=key_id.max().fill_null(0)).row(0)
+    width = -(-(high - low + 1) // slices)
+    per_key = pl.concat(
+        [
+            ks.lazy()
+            .filter(key_id.is_between(low + i * width, low + (i + 1) * width, closed="left"))
+            .group_by("shard", "key_id")
+            .agg(*resum())
+            .collect()
+            for i in range(slices)
+        ],
+        rechunk=False,
+    )
+    return with_keys(per_key, t.keys, ["slot", "key_pattern"])
+
+
+def with_keys(frame: pl.DataFrame, keys: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """`frame` (with a `key_id` the keys table has) with `columns` of each row's key. The
+    analyzer's keys table is by id (row i is key i): gathered, no hash table of a million keys;
+    joined when it is not."""
+    ids, at = keys["key_id"], frame["key_id"]
+    by_id = (ids == pl.int_range(ids.len(), eager=True)).all()
+    largest = frame.select(pl.col("key_id").max()).item()
+    if by_id and not at.has_nulls() and (largest is None or largest < ids.len()):
+        return frame.with_columns(keys[c].gather(at) for c in columns)
+    return frame.join(keys.select("key_id", *columns), on="key_id")
+
+
+def large_ops(ks: pl.DataFrame, t: Tables) -> pl.LazyFrame:
+    """The whole-collection reads (`full_read`) per shard, key and signature; judged on the
+    signatures table (a few rows), then only their keys' rows are looked at."""
+    full = (
+        t.signatures.lazy()
+        .filter(pl.col("command").is_in(sorted(reads.CANDIDATES)))
+        .filter(full_read())
+        .select("signature_id", "command", "arg_shape")
         .collect()
+    )
+    rows = ks.filter(pl.col("signature_id").is_in(full["signature_id"].implode()))
+    rows = with_keys(rows, t.keys, ["key_name", "key_pattern"])
+    return (
+        rows.lazy()
+        .join(full.lazy(), on="signature_id")
+        .with_columns(shard_text())
+        .group_by("shard", "key_name", "command", "arg_shape")
+        .agg(
+            *resum(),
+            key_pattern=pl.col("key_pattern").min(),
+            max_reply_bytes=pl.col("max_reply_bytes").max(),
+        )
     )
 
 
@@ -214,14 +266,20 @@ def hot_keys(
     rank = "est_bytes_out" if basis == "bytes" else "commands"
     # The ranking as plain integers: sums are never negative, so -1 sorts a null last.
     r, c = pl.col(rank).fill_null(-1), pl.col("commands")
-    kept = keys_all.lazy()
+    kept = keys_all
     if keys_all.height > limit:
-        last = keys_all.select(r=r, c=c).top_k(limit, by=["r", "c"]).sort("r", "c").row(0)
-        kept = kept.filter((r > last[0]) | ((r == last[0]) & (c >= last[1])))
+        # The last kept (r, c) one column at a time: a two-column top_k of a million rows
+        # held twice the memory.
+        ranks = keys_all[rank].fill_null(-1)
+        last_r = ranks.top_k(limit).min()
+        above = int((ranks > last_r).sum())
+        last_c = keys_all["commands"].filter(ranks == last_r).top_k(limit - above).min()
+        kept = kept.filter((r > last_r) | ((r == last_r) & (c >= last_c)))
     hot = (
-        kept.join(t.keys.lazy().select("key_id", "key_name", "key_binary"), on="key_id")
+        with_keys(kept, t.keys, ["key_name", "key_binary"])
+        .lazy()
         .sort(
-            [rank, "commands", "shard", "key_name"],
+            [rank, "commands", shard_text(), "key_name"],
             descending=[True, True, False, False],
             nulls_last=True,
         )
@@ -230,11 +288,16 @@ def hot_keys(
     top = (
         ks.lazy()
         .join(hot.select("shard", "key_id"), on=["shard", "key_id"], how="semi")
+        .join(t.signatures.lazy().select("signature_id", "command"), on="signature_id")
         .group_by("shard", "key_id", "command")
         .agg(*resum())
         .group_by("shard", "key_id")
         .agg(top_by("command", "top_command", basis))
     )
-    return hot.join(top, on=["shard", "key_id"], how="left").select(
-        "shard", *SUM_SCHEMA, "top_command", "key_name", "slot", "key_pattern", "key_binary"
+    return (
+        hot.join(top, on=["shard", "key_id"], how="left")
+        .with_columns(shard_text())
+        .select(
+            "shard", *SUM_SCHEMA, "top_command", "key_name", "slot", "key_pattern", "key_binary"
+        )
     )

@@ -172,8 +172,8 @@ def compute(
         span = (tot.first_ts or 0.0, tot.last_ts or 0.0)
     duration = max(span[1] - span[0] if duration is None else duration, 1.0)
     basis = tot.basis
-    # Collected once: the per-key table and the hot keys read it.
-    ks = breakdowns.key_signatures(t, partials).collect()
+    # Collected once: the per-key table, the hot keys and the whole-collection reads read it.
+    ks = breakdowns.key_signatures(t, partials)
     keys_all = breakdowns.keys_all(ks, t)
     plans = breakdowns.plans(t, partials, ks, keys_all, basis, limit)
     # The plans read the partials (small), never the rows: they can all run at once.
@@ -260,6 +260,7 @@ def compute(
         ).sort("node", "shard", "second"),
         shard_patterns=keys_all.group_by("shard", "key_pattern")
         .agg(*resum())
+        .with_columns(breakdowns.shard_text())
         .sort("shard", "key_pattern", nulls_last=True),
     )
 

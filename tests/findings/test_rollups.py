@@ -10,6 +10,7 @@ from polars.testing import assert_frame_equal
 
 from hotshard.analyze import schema
 from hotshard.analyze.findings import breakdowns, rollups
+from hotshard.analyze.findings.partials import Partials
 from hotshard.analyze.findings.verdict import recommendations, verdict
 from hotshard.analyze.measure import selfcheck, unshown
 from hotshard.analyze.store import dataset
@@ -368,3 +369,100 @@ def test_hot_keys_cut_keeps_the_ties_a_full_sort_would(with_bytes):
         assert_frame_equal(cut, full.head(limit))
     assert full["key_name"].to_list() == ["t:two", "t:a", "t:m", "t:z", "t:one"]
     assert full["top_command"][0] == ("hgetall" if with_bytes else "get")
+
+
+def _per_key_workload() -> pl.DataFrame:
+    """Keys on several shards (one on two: a migration), multi-key replies shared out, whole
+    reads, keys without a reply estimate, names that sort apart from their ids."""
+    rows = []
+    for i in range(40):
+        shard = ("0003", "0001", "0010")[i % 3]
+        key = f"k:{(i * 7) % 13}"
+        rows.append(
+            row(
+                ts=T0 + i / 4,
+                shard=shard,
+                key=key,
+                key_pattern="k:{N}",
+                reply_bytes=None if i % 5 == 0 else 10 * (i % 4 + 1),
+            )
+        )
+    rows.append(row(ts=T0, shard="0001", command="hgetall", key="h:1", reply_bytes=900))
+    rows.append(
+        row(ts=T0, shard="0010", command="lrange", key="l:1", arg_shape="0 -1", reply_bytes=700)
+    )
+    rows.append(row(ts=T0 + 1, shard="0003", command="hgetall", key="h:1", reply_bytes=None))
+    mget = {"command": "mget", "key_pattern": "k:{N}", "arg_count": 2, "key_count": 2}
+    rows.append(
+        row(
+            ts=T0 + 2,
+            shard="0003",
+            key="k:3",
+            keys=["k:3", "k:12"],
+            reply_bytes=50,
+            keys_reply_bytes=[20, 30],
+            **mget,
+        )
+    )
+    return commands(rows)
+
+
+def _all_frames(r: rollups.Rollups) -> dict[str, pl.DataFrame]:
+    names = ("shards", "nodes", "shard_commands", "hot_keys", "patterns", "signatures")
+    names += ("clients", "slots", "series", "large_ops", "node_series", "shard_patterns")
+    return {name: getattr(r, name) for name in names}
+
+
+@pytest.mark.parametrize("limit", [3, 1000])
+def test_per_key_rollups_do_not_depend_on_how_keys_are_looked_up_or_sliced(monkeypatch, limit):
+    """The per-key table is grouped a slice of key ids at a time and takes each key's slot,
+    pattern and name by its id (the analyzer's keys table is by id): a keys table in another
+    order (looked up by join) and one slice per key give the same rollups."""
+    t = tables(_per_key_workload())
+    want = _all_frames(rollups.compute(t, span=(T0, T0 + 20), limit=limit))
+    shuffled = replace(t, keys=t.keys.sample(fraction=1.0, shuffle=True, seed=3))
+    assert not shuffled.keys["key_id"].is_sorted()
+    got = _all_frames(rollups.compute(shuffled, span=(T0, T0 + 20), limit=limit))
+    monkeypatch.setattr(breakdowns, "KEY_SLICE_ROWS", 1)
+    sliced = _all_frames(rollups.compute(t, span=(T0, T0 + 20), limit=limit))
+    for name, frame in want.items():
+        assert_frame_equal(got[name], frame)
+        assert_frame_equal(sliced[name], frame)
+    hot = want["hot_keys"]
+    assert hot.schema["shard"] == pl.String and want["slots"].schema["shard"] == pl.String
+    if limit > hot.height:  # the key read on two shards is a hot key of each
+        assert hot.filter(pl.col("key_name") == "h:1")["shard"].sort().to_list() == ["0001", "0003"]
+    assert want["large_ops"].select("shard", "key_name").rows() == [
+        ("0001", "h:1"),
+        ("0010", "l:1"),
+        ("0003", "h:1"),
+    ]
+
+
+@pytest.mark.parametrize("with_bytes", [True, False])
+def test_hot_keys_cut_among_keys_without_an_estimate(with_bytes):
+    """A cut that falls among keys whose bytes are unknown (nulls rank last) keeps the ones a
+    sort of every key would, by commands then name."""
+    rows = [row(ts=T0, key="b:big", key_pattern="b:{X}", reply_bytes=10 if with_bytes else None)]
+    for i, key in enumerate(["n:c", "n:a", "n:b", "n:a", "n:d", "n:c", "n:e"]):
+        rows.append(row(ts=T0 + i, key=key, key_pattern="n:{X}", reply_bytes=None))
+    t = tables(commands(rows))
+    full = rollups.compute(t, span=(T0, T0 + 10)).hot_keys
+    for limit in range(1, 7):
+        cut = rollups.compute(t, span=(T0, T0 + 10), limit=limit).hot_keys
+        assert_frame_equal(cut, full.head(limit))
+
+
+def test_rollups_of_chunk_sums_read_unfolded_match_one_chunk():
+    """The per-key sums are read as the chunks left them (the same key in several chunks, not
+    folded into one row first): the rollups are those of the rows added up at once."""
+    t = tables(_per_key_workload())
+    rows = t.rows.collect()
+    chunked = Partials()
+    for chunk in (rows.slice(0, 15), rows.slice(15, 20), rows.slice(35)):
+        chunked.add(chunk)
+    assert len(chunked.parts["keys"]) == 3
+    want = _all_frames(rollups.compute(t, span=(T0, T0 + 20)))
+    got = _all_frames(rollups.compute(t, partials=chunked, span=(T0, T0 + 20)))
+    for name, frame in want.items():
+        assert_frame_equal(got[name], frame)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from hotshard.analyze.estimate import hash_fields, string_writes
-from hotshard.analyze.estimate.replication import FLUSHES
+from hotshard.analyze.estimate.replication import FLUSHES, naming
 from hotshard.analyze.keys import quoted
 from hotshard.analyze.read import parse, scanner
 
@@ -84,10 +84,10 @@ def window_writes(
     """One read of the source's lines for `write_events` of `keys`, when `strings` the first
     write of every key (`string_writes.merged`), and the field events of `hashes`
     (`hash_fields.events_of`)."""
-    needles = [f'"{k}"' for k in keys] + [f'"{c}"' for c in FLUSHES]
+    needles = naming(keys) if keys else []
     # Every reader below keeps only lines holding one of its needles: the core hands the lines
     # holding any of them (`parse.matching_rows`), and each applies its own filter to those.
-    every = [*(needles if keys else ()), *(string_writes.NEEDLES if strings else ())]
+    every = [*needles, *(string_writes.NEEDLES if strings else ())]
     every += hash_fields.needles(hashes)
     union = scanner.Needles(sorted({n.encode() for n in every}))
     found, written, fields = [], [], []

@@ -33,7 +33,7 @@ from typing import Literal
 import polars as pl
 
 from hotshard.analyze import schema
-from hotshard.analyze.estimate.replication import FLUSHES
+from hotshard.analyze.estimate.replication import FLUSHES, naming
 from hotshard.analyze.estimate.resp_exprs import length_digits
 from hotshard.analyze.keys import quoted
 from hotshard.capture.format import resp
@@ -67,7 +67,7 @@ AFTER: dict[str, pl.DataType] = {
 def needles(keys: Sequence[str]) -> list[str]:
     """What a line that `events_of` splits holds (any case): a key quoted, or a flush (none
     without keys)."""
-    return [f'"{k}"' for k in keys] + [f'"{c}"' for c in FLUSHES] if keys else []
+    return naming(keys) if keys else []
 
 
 def events_of(heads: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:

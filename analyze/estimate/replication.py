@@ -5,12 +5,20 @@ primary in replication output (measure/unshown.py) and what makes a sampled size
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from hotshard.capture.format.commands import commands
 from hotshard.capture.format.manifest import Manifest
 
 FLUSHES = ("flushall", "flushdb")  # writes that change every key of the node
+
+
+def naming(keys: Iterable[str]) -> list[str]:
+    """What a line that may change one of `keys` holds (any case): the key quoted, or a flush:
+    the needles of the readers that keep only such lines."""
+    return [f'"{k}"' for k in keys] + [f'"{c}"' for c in FLUSHES]
+
 
 WRITE_COMMANDS = frozenset(
     [

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import polars as pl
 
 from hotshard.analyze.estimate import string_events
-from hotshard.analyze.estimate.replication import FLUSHES, WRITE_COMMANDS
+from hotshard.analyze.estimate.replication import FLUSHES, WRITE_COMMANDS, naming
 from hotshard.analyze.estimate.string_events import DELETES, EVENT, KIND, VALUE_COLUMNS
 from hotshard.analyze.estimate.string_writes import FirstWrites
 from hotshard.analyze.keys import patterns, quoted
@@ -321,7 +321,7 @@ def cleared(start: pl.DataFrame, source: parse.Source, since: float) -> pl.DataF
     early = start.filter(pl.col("_sampled_at") < since)
     if not early.height:
         return start
-    needles = [f'"{k}"' for k in early["key_name"]] + [f'"{c}"' for c in FLUSHES]
+    needles = naming(early["key_name"])
     writes = sorted({*WRITE_COMMANDS, *DELETES, *FLUSHES})
     found = []
     for block in parse.line_chunks(parse.open_source(source), parse.CHUNK_BYTES):

@@ -170,11 +170,7 @@ def key_signatures(t: Tables, part: Partials) -> pl.DataFrame:
     sums = {"signature_id": pl.Int32(), **SUM_SCHEMA, "max_reply_bytes": pl.Int64()}
     # The chunks' sums as they are, not folded into one first: every reader groups these rows
     # again (sums and maxima), and a fold of a million keys held ~200 MiB more at its peak.
-    frame = pl.concat(
-        [pl.DataFrame(schema={"shard": pl.String(), "key_id": pl.Int32(), **sums})]
-        + part.parts["keys"],
-        rechunk=False,
-    )
+    frame = part.pieces("keys", {"shard": pl.String(), "key_id": pl.Int32(), **sums})
     shares = part.frame("shares", {"shard": pl.String(), "key_name": pl.String(), **sums})
     if shares.height:
         # Every key of a multi-key row is in the keys table (analyze/rows/make.py registers them):

@@ -147,6 +147,11 @@ class Partials:
             self.folded[name] = 1
         return parts[0]
 
+    def pieces(self, name: str, schema_: dict[str, pl.DataType]) -> pl.DataFrame:
+        """The sums of `name` as the chunks and folds left them (a group perhaps on several
+        rows), not folded and not copied: for a reader that groups them again anyway."""
+        return pl.concat([pl.DataFrame(schema=schema_), *self.parts[name]], rechunk=False)
+
     def node_seconds(self) -> pl.DataFrame:
         """Client commands per node and second (for `analyze.extent`)."""
         return self.frame(

@@ -159,7 +159,7 @@ def source_rows(
     # HGETs are judged against the field set at their time (`hash_fields`). One read of the lines.
     bracketed = ctx.brackets.of(source.node) if ctx.brackets else None
     placing = writes
-    if placing is None:
+    if placing is None and prepass.needed(ctx):  # no pre-pass given (`prepass.Ahead`): one here
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotshard-writes")
         placing = prepass.start(source, ctx, pool)
         pool.shutdown(wait=False)

@@ -60,6 +60,7 @@ def test_freed_frames_go_back_to_the_system():
     allocated, held = held_after_free(None)
     assert allocated > 300
     assert held < 30, f"{held} MiB of {allocated} still held"
-    # The variable reaches Polars' allocator: a long decay set through it keeps the pages.
-    _, held_long = held_after_free("dirty_decay_ms:10000,muzzy_decay_ms:10000")
+    # The variable reaches Polars' allocator: no decay set through it keeps the pages (never
+    # purged: a long but finite decay purged some of them by chance, on a busy machine).
+    _, held_long = held_after_free("dirty_decay_ms:-1,muzzy_decay_ms:-1")
     assert held_long > 100, held_long
